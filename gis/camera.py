@@ -1,0 +1,117 @@
+"""Camera models and the survey geometry that follows from them (GSD, footprint, spacing, trigger).
+
+Formulas (nadir, landscape: the sensor's width lies across the flight track):
+GSD = H·s_w/(f·W_px); footprint across = H·s_w/f; along = H·s_h/f;
+line spacing = across·(1 − side overlap); trigger distance = along·(1 − front overlap).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gis.errors import CameraError
+
+__all__ = ["Camera", "PRESETS", "load_camera"]
+
+_FIELDS = (
+    "sensor_width_mm",
+    "sensor_height_mm",
+    "focal_length_mm",
+    "image_width_px",
+    "image_height_px",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """A pinhole camera pointing straight down, long side across track."""
+
+    name: str
+    sensor_width_mm: float
+    sensor_height_mm: float
+    focal_length_mm: float
+    image_width_px: int
+    image_height_px: int
+
+    def __post_init__(self) -> None:
+        for field in _FIELDS:
+            value = getattr(self, field)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+                raise CameraError(f"camera {self.name!r}: {field} must be a positive number, got {value!r}")
+
+    def gsd_m(self, altitude_m: float) -> float:
+        """Ground sampling distance in metres per pixel at a height above ground."""
+        return altitude_m * self.sensor_width_mm / (self.focal_length_mm * self.image_width_px)
+
+    def altitude_for_gsd(self, gsd_m: float) -> float:
+        """Height above ground that gives a ground sampling distance (metres per pixel)."""
+        if not gsd_m > 0:
+            raise CameraError(f"GSD must be positive, got {gsd_m!r}")
+        return gsd_m * self.focal_length_mm * self.image_width_px / self.sensor_width_mm
+
+    def footprint_m(self, altitude_m: float) -> tuple[float, float]:
+        """Ground footprint (across track, along track) in metres."""
+        return (
+            altitude_m * self.sensor_width_mm / self.focal_length_mm,
+            altitude_m * self.sensor_height_mm / self.focal_length_mm,
+        )
+
+    def line_spacing_m(self, altitude_m: float, side_overlap: float) -> float:
+        """Distance between neighbouring survey lines for a side overlap in [0, 1)."""
+        _check_overlap(side_overlap, "side")
+        return self.footprint_m(altitude_m)[0] * (1.0 - side_overlap)
+
+    def trigger_distance_m(self, altitude_m: float, front_overlap: float) -> float:
+        """Distance flown between photos for a front overlap in [0, 1)."""
+        _check_overlap(front_overlap, "front")
+        return self.footprint_m(altitude_m)[1] * (1.0 - front_overlap)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_overlap(overlap: float, which: str) -> None:
+    if not 0.0 <= overlap < 1.0:
+        raise CameraError(f"{which} overlap must be at least 0% and below 100%, got {overlap * 100:g}%")
+
+
+PRESETS: dict[str, Camera] = {
+    camera.name: camera
+    for camera in (
+        Camera("phantom4pro", 13.2, 8.8, 8.8, 5472, 3648),
+        Camera("mavic3e", 17.3, 13.0, 12.29, 5280, 3956),
+        Camera("m300-p1", 35.9, 24.0, 35.0, 8192, 5460),
+        Camera("generic-1/2.3", 6.17, 4.55, 4.5, 4000, 3000),
+    )
+}
+
+
+def load_camera(name_or_path: str | Path) -> Camera:
+    """A preset by name, or a camera from a JSON file with the keys of :class:`Camera`."""
+    key = str(name_or_path)
+    if key in PRESETS:
+        return PRESETS[key]
+    path = Path(key)
+    if not path.suffix.lower() == ".json":
+        raise CameraError(f"unknown camera {key!r}; presets: {', '.join(sorted(PRESETS))}, or a .json file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CameraError(f"camera file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CameraError(f"camera file {path} is not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CameraError(f"camera file {path} must hold a JSON object")
+    missing = [key for key in ("name", *_FIELDS) if key not in data]
+    if missing:
+        raise CameraError(f"camera file {path} lacks {', '.join(missing)}")
+    return Camera(
+        name=str(data["name"]),
+        sensor_width_mm=data["sensor_width_mm"],
+        sensor_height_mm=data["sensor_height_mm"],
+        focal_length_mm=data["focal_length_mm"],
+        image_width_px=data["image_width_px"],
+        image_height_px=data["image_height_px"],
+    )

@@ -1,0 +1,1 @@
+"""Coverage planning, mission items, plan files and the MAVLink link to vehicles."""

@@ -1,0 +1,1 @@
+"""Imagery: datasets, models, training, tiled inference and georeferenced findings."""
