@@ -78,11 +78,17 @@ class MissionItem:
             int(self.command) == int(other.command)
             and int(self.frame) == int(other.frame)
             and all(_float_equal(a, b) for a, b in zip(self.params, other.params, strict=True))
-            and abs(self.lat - other.lat) <= position_tolerance_deg
-            and abs(self.lon - other.lon) <= position_tolerance_deg
+            and _position_equal(self.lat, other.lat, position_tolerance_deg)
+            and _position_equal(self.lon, other.lon, position_tolerance_deg)
             and _float_equal(self.alt, other.alt, tolerance=1e-3)
             and bool(self.autocontinue) == bool(other.autocontinue)
         )
+
+
+def _position_equal(a: float, b: float, tolerance_deg: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= tolerance_deg
 
 
 def _float_equal(a: float, b: float, tolerance: float = 1e-4) -> bool:
