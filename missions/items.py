@@ -73,7 +73,7 @@ class MissionItem:
     autocontinue: bool = True
 
     def same_as(self, other: MissionItem, *, position_tolerance_deg: float = 1e-7) -> bool:
-        """Equal as a vehicle would store it: commands, frames, params (NaN == NaN), positions to 1e-7°."""
+        """Equal as a vehicle stores it: command, frame, params (NaN == NaN), position to 1e-7°."""
         return (
             int(self.command) == int(other.command)
             and int(self.frame) == int(other.frame)
@@ -149,7 +149,9 @@ def fence_items(plan: MissionPlan) -> list[MissionItem]:
             )
     for circle in plan.fence_circles:
         command = (
-            Command.NAV_FENCE_CIRCLE_INCLUSION if circle.inclusion else Command.NAV_FENCE_CIRCLE_EXCLUSION
+            Command.NAV_FENCE_CIRCLE_INCLUSION
+            if circle.inclusion
+            else Command.NAV_FENCE_CIRCLE_EXCLUSION
         )
         items.append(
             MissionItem(
@@ -166,6 +168,8 @@ def fence_items(plan: MissionPlan) -> list[MissionItem]:
 def rally_items(plan: MissionPlan) -> list[MissionItem]:
     """The rally list as MAVLink items (mission type 2)."""
     return [
-        MissionItem(command=Command.NAV_RALLY_POINT, frame=Frame.GLOBAL_RELATIVE_ALT, lat=lat, lon=lon, alt=alt)
+        MissionItem(
+            command=Command.NAV_RALLY_POINT, frame=Frame.GLOBAL_RELATIVE_ALT, lat=lat, lon=lon, alt=alt
+        )
         for lat, lon, alt in plan.rally_points
     ]
