@@ -169,7 +169,11 @@ def rally_items(plan: MissionPlan) -> list[MissionItem]:
     """The rally list as MAVLink items (mission type 2)."""
     return [
         MissionItem(
-            command=Command.NAV_RALLY_POINT, frame=Frame.GLOBAL_RELATIVE_ALT, lat=lat, lon=lon, alt=alt
+            command=Command.NAV_RALLY_POINT,
+            frame=Frame.GLOBAL_RELATIVE_ALT,
+            lat=lat,
+            lon=lon,
+            alt=alt,
         )
         for lat, lon, alt in plan.rally_points
     ]

@@ -1,4 +1,4 @@
-"""The layering in DEVELOPERS.md: imports point down the table only, heavy libraries stay where they belong."""
+"""The layering in DEVELOPERS.md: imports point down the table only; heavy libraries stay put."""
 
 from __future__ import annotations
 

@@ -66,7 +66,10 @@ def test_verbose_shows_the_traceback(runner: CliRunner, failing_command) -> None
 
 def test_console_script_is_installed() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "groundstation.cli", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "groundstation.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "GridPatrol" in result.stdout
@@ -78,6 +81,8 @@ def test_help_does_not_import_torch_or_flask() -> None:
         "try:\n    cli(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('torch', 'flask') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("[]")
