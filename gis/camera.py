@@ -8,12 +8,13 @@ line spacing = across·(1 − side overlap); trigger distance = along·(1 − fr
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gis.errors import CameraError
 
-__all__ = ["Camera", "PRESETS", "load_camera"]
+__all__ = ["PRESETS", "Camera", "load_camera"]
 
 _FIELDS = (
     "sensor_width_mm",
@@ -38,8 +39,14 @@ class Camera:
     def __post_init__(self) -> None:
         for field in _FIELDS:
             value = getattr(self, field)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-                raise CameraError(f"camera {self.name!r}: {field} must be a positive number, got {value!r}")
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not (value > 0 and math.isfinite(value))
+            ):
+                raise CameraError(
+                    f"camera {self.name!r}: {field} must be a positive number, got {value!r}"
+                )
 
     def gsd_m(self, altitude_m: float) -> float:
         """Ground sampling distance in metres per pixel at a height above ground."""
@@ -68,13 +75,16 @@ class Camera:
         _check_overlap(front_overlap, "front")
         return self.footprint_m(altitude_m)[1] * (1.0 - front_overlap)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, str | float | int]:
+        """The camera as a JSON-ready dict with the keys :func:`load_camera` reads."""
         return asdict(self)
 
 
 def _check_overlap(overlap: float, which: str) -> None:
     if not 0.0 <= overlap < 1.0:
-        raise CameraError(f"{which} overlap must be at least 0% and below 100%, got {overlap * 100:g}%")
+        raise CameraError(
+            f"{which} overlap must be at least 0% and below 100%, got {overlap * 100:g}%"
+        )
 
 
 PRESETS: dict[str, Camera] = {
@@ -95,7 +105,9 @@ def load_camera(name_or_path: str | Path) -> Camera:
         return PRESETS[key]
     path = Path(key)
     if not path.suffix.lower() == ".json":
-        raise CameraError(f"unknown camera {key!r}; presets: {', '.join(sorted(PRESETS))}, or a .json file")
+        raise CameraError(
+            f"unknown camera {key!r}; presets: {', '.join(sorted(PRESETS))}, or a .json file"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
@@ -52,13 +54,14 @@ class LocalFrame:
 
     @property
     def crs(self) -> CRS:
+        """The frame as a pyproj CRS (transverse Mercator on the WGS84 ellipsoid, metres)."""
         return _transformers(self.lon0, self.lat0)[0].target_crs
 
-    def forward(self, lon, lat):
+    def forward(self, lon: ArrayLike, lat: ArrayLike) -> tuple[Any, Any]:
         """WGS84 lon/lat (scalars or arrays) -> local x/y metres."""
         return _transformers(self.lon0, self.lat0)[0].transform(lon, lat)
 
-    def inverse(self, x, y):
+    def inverse(self, x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
         """Local x/y metres (scalars or arrays) -> WGS84 lon/lat."""
         return _transformers(self.lon0, self.lat0)[1].transform(x, y)
 

@@ -1,0 +1,920 @@
+"""Vector files in and out: GeoJSON, KML/KMZ and ESRI Shapefile, and the grid layer built from them.
+
+Reading turns any supported file (or an uploaded file's bytes) into plain :class:`Feature` records
+in WGS84 lon/lat; :func:`read_grids`, :func:`read_no_fly` and :func:`read_lines` then pick and
+validate what a plan needs. Every problem with the input surfaces as :class:`gis.errors.FormatError`
+(the file itself) or as the :mod:`gis.shapes` errors (a feature's geometry), each naming the file
+and the feature. XML is parsed with defusedxml because KML arrives as web uploads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import os
+import re
+import struct
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import shapefile
+import shapely
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
+from pyproj import CRS, Transformer
+from pyproj.enums import WktVersion
+from pyproj.exceptions import CRSError
+from shapely.errors import ShapelyError
+from shapely.geometry import (
+    GeometryCollection,
+    LinearRing,
+    LineString,
+    MultiLineString,
+    MultiPoint,
+    MultiPolygon,
+    Point,
+    Polygon,
+    mapping,
+    shape,
+)
+from shapely.geometry.base import BaseGeometry
+
+from gis.errors import FormatError
+from gis.grids import Grid
+from gis.shapes import validate_area, validate_line
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Feature",
+    "FeatureSource",
+    "features_to_geojson_dict",
+    "read_features",
+    "read_features_bytes",
+    "read_grids",
+    "read_lines",
+    "read_no_fly",
+    "write_geojson",
+    "write_kml",
+    "write_shapefile",
+]
+
+#: File name endings :func:`read_features` understands (a .zip holds one shapefile, KML or GeoJSON).
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".geojson", ".json", ".kml", ".kmz", ".shp", ".zip")
+
+KML_NAMESPACE = "http://www.opengis.net/kml/2.2"
+NO_FLY_KIND = "no_fly_zone"
+
+_WGS84 = CRS.from_epsg(4326)
+_GEOJSON_GEOMETRIES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+)
+_KML_GEOMETRIES = frozenset({"Point", "LineString", "LinearRing", "Polygon", "MultiGeometry"})
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+#: Largest member a zip/KMZ may inflate to: a guard against zip bombs in uploads.
+_MAX_MEMBER_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One geometry (2-D, WGS84 lon/lat) with its attributes, as read from or written to a file."""
+
+    geometry: BaseGeometry
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+#: What the layer readers accept: a file path, or features already read (e.g. from an upload).
+FeatureSource = str | os.PathLike[str] | Sequence[Feature]
+
+
+# --------------------------------------------------------------------------------------- reading
+
+
+def read_features(path: str | os.PathLike[str]) -> list[Feature]:
+    """Every feature of a GeoJSON, KML, KMZ, Shapefile (.shp beside its .dbf/.prj) or zip file."""
+    path = Path(path)
+    if not path.is_file():
+        reason = "is a directory" if path.is_dir() else "does not exist"
+        raise FormatError(f"{path}: {reason}")
+    suffix = path.suffix.lower()
+    if suffix == ".shp":
+        return _read_shapefile(_shapefile_siblings(path), source=str(path))
+    return _parse(_read_bytes(path), suffix, source=str(path))
+
+
+def read_features_bytes(data: bytes, filename: str) -> list[Feature]:
+    """Like :func:`read_features` for an upload's content; the format follows ``filename``'s suffix.
+
+    A lone .shp upload has no .dbf or .prj: its shapes are read without attributes, as WGS84.
+    """
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    if suffix == ".shp":
+        return _read_shapefile({".shp": data}, source=filename)
+    return _parse(data, suffix, source=filename)
+
+
+def read_grids(
+    source: FeatureSource,
+    *,
+    id_property: str | None = None,
+    skip_kinds: Iterable[str] = (NO_FLY_KIND,),
+) -> list[Grid]:
+    """The grid layer: one validated :class:`Grid` per polygonal feature, in file order.
+
+    The id comes from ``id_property`` when given (it must then be present on every grid), else
+    ``grid_id``, else ``name``, else the feature's 1-based position in the file. Features whose
+    ``kind`` is in ``skip_kinds`` (no-fly zones sharing the layer) and non-polygonal features
+    (markers, lines) are not grids and are left out; a layer without any polygon grid, or with one
+    id used twice, is a FormatError.
+    """
+    features, origin = _features_from(source)
+    skip = frozenset(skip_kinds)
+    grids: list[Grid] = []
+    seen: dict[str, int] = {}
+    others: Counter[str] = Counter()
+    for index, feature in enumerate(features, 1):
+        properties = feature.properties
+        if _id_text(_lookup(properties, "kind")) in skip:
+            continue
+        if not _is_polygonal(feature.geometry):
+            others[feature.geometry.geom_type] += 1
+            continue
+        grid_id = _grid_id(properties, index, id_property=id_property, origin=origin)
+        if grid_id in seen:
+            raise FormatError(
+                f"{origin}: grid id {grid_id!r} is used by features {seen[grid_id]} and {index}; "
+                "grid ids must be unique"
+            )
+        seen[grid_id] = index
+        geometry = validate_area(feature.geometry, name=f"grid {grid_id!r} in {origin}")
+        grids.append(Grid(grid_id, geometry, dict(properties)))
+    if not grids:
+        raise FormatError(f"{origin}: holds no polygon grids{_found(others, len(features))}")
+    return grids
+
+
+def read_no_fly(source: FeatureSource) -> list[Polygon]:
+    """Validated no-fly polygons (MultiPolygons split into their parts).
+
+    When any feature carries a ``kind`` property the file is taken to mix layers, and only
+    features of kind ``no_fly_zone`` count. Non-polygonal features are ignored; a file with features
+    but no no-fly polygon among them is a FormatError. An empty file-level collection is no zones.
+    """
+    features, origin = _features_from(source)
+    if not features:
+        return []
+    numbered = list(enumerate(features, 1))
+    kinds = [_id_text(_lookup(feature.properties, "kind")) for feature in features]
+    if any(kind is not None for kind in kinds):
+        pairs = zip(numbered, kinds, strict=True)
+        numbered = [item for item, kind in pairs if kind == NO_FLY_KIND]
+    zones: list[Polygon] = []
+    others: Counter[str] = Counter()
+    for index, feature in numbered:
+        if not _is_polygonal(feature.geometry):
+            others[feature.geometry.geom_type] += 1
+            continue
+        label = f"no-fly zone {_feature_name(feature.properties, index)!r} in {origin}"
+        area = validate_area(feature.geometry, name=label)
+        zones.extend(area.geoms if isinstance(area, MultiPolygon) else [area])
+    if not zones:
+        raise FormatError(f"{origin}: holds no no-fly polygons{_found(others, len(features))}")
+    return zones
+
+
+def read_lines(source: FeatureSource) -> list[Feature]:
+    """Validated corridor centre lines: one LineString feature per line feature, properties kept.
+
+    Other geometry types are ignored; a file with no line at all is a FormatError.
+    """
+    features, origin = _features_from(source)
+    lines: list[Feature] = []
+    others: Counter[str] = Counter()
+    for index, feature in enumerate(features, 1):
+        if not isinstance(feature.geometry, LineString | MultiLineString):
+            others[feature.geometry.geom_type] += 1
+            continue
+        label = f"line {_feature_name(feature.properties, index)!r} in {origin}"
+        line = validate_line(feature.geometry, name=label)
+        lines.append(Feature(line, dict(feature.properties)))
+    if not lines:
+        found = _found(others, len(features))
+        raise FormatError(f"{origin}: holds no LineString centre lines{found}")
+    return lines
+
+
+def _features_from(source: FeatureSource) -> tuple[list[Feature], str]:
+    if isinstance(source, str | os.PathLike):
+        return read_features(source), str(source)
+    features = list(source)
+    for feature in features:
+        if not isinstance(feature, Feature):
+            raise TypeError(f"expected gis.io.Feature objects, got {type(feature).__name__}")
+    return features, "the given features"
+
+
+def _is_polygonal(geometry: BaseGeometry) -> bool:
+    if isinstance(geometry, Polygon | MultiPolygon):
+        return True
+    return (
+        isinstance(geometry, GeometryCollection)
+        and not geometry.is_empty
+        and all(isinstance(part, Polygon | MultiPolygon) for part in geometry.geoms)
+    )
+
+
+def _grid_id(
+    properties: Mapping[str, Any], index: int, *, id_property: str | None, origin: str
+) -> str:
+    if id_property is not None:
+        value = _id_text(_lookup(properties, id_property))
+        if value is None:
+            raise FormatError(f"{origin}: feature {index} has no {id_property!r} property (its id)")
+        return value
+    for key in ("grid_id", "name"):
+        value = _id_text(_lookup(properties, key))
+        if value is not None:
+            return value
+    return str(index)
+
+
+def _lookup(properties: Mapping[str, Any], key: str) -> Any:
+    """A property by name, else ignoring case (Shapefile columns are often GRID_ID, NAME)."""
+    if key in properties:
+        return properties[key]
+    wanted = key.casefold()
+    return next((v for k, v in properties.items() if str(k).casefold() == wanted), None)
+
+
+def _id_text(value: Any) -> str | None:
+    """An attribute as an id: None for missing/blank; 12.0 (a Shapefile number) reads as '12'."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _feature_name(properties: Mapping[str, Any], index: int) -> str:
+    for key in ("name", "grid_id"):
+        value = _id_text(_lookup(properties, key))
+        if value is not None:
+            return value
+    return f"feature {index}"
+
+
+def _found(others: Counter[str], total: int) -> str:
+    if not total:
+        return " (it has no features)"
+    if not others:
+        return ""
+    return " (found " + ", ".join(f"{n} {kind}" for kind, n in sorted(others.items())) + ")"
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+
+
+def _parse(data: bytes, suffix: str, *, source: str) -> list[Feature]:
+    if not data.strip():
+        raise FormatError(f"{source}: file is empty")
+    if suffix in (".geojson", ".json"):
+        return _read_geojson(data, source=source)
+    if suffix == ".kml":
+        return _read_kml(data, source=source)
+    if suffix == ".kmz":
+        return _read_kmz(data, source=source)
+    if suffix == ".zip":
+        return _read_zip(data, source=source)
+    raise FormatError(
+        f"{source}: unsupported file type {suffix or '(no suffix)'!r}; "
+        f"expected one of {', '.join(SUPPORTED_SUFFIXES)}"
+    )
+
+
+# --- GeoJSON
+
+
+def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{source}: not UTF-8 text (at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(
+            f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("type"), str):
+        raise FormatError(f"{source}: not GeoJSON: the top level must be an object with a 'type'")
+    kind = document["type"]
+    if kind == "FeatureCollection":
+        members = document.get("features")
+        if not isinstance(members, list):
+            raise FormatError(f"{source}: FeatureCollection has no 'features' list")
+        features = [_geojson_feature(m, i, source=source) for i, m in enumerate(members, 1)]
+    elif kind == "Feature":
+        features = [_geojson_feature(document, 1, source=source)]
+    elif kind == "GeometryCollection":
+        members = document.get("geometries")
+        if not isinstance(members, list):
+            raise FormatError(f"{source}: GeometryCollection has no 'geometries' list")
+        features = [
+            Feature(_geojson_geometry(m, label=f"{source}: geometry {i}"))
+            for i, m in enumerate(members, 1)
+        ]
+    elif kind in _GEOJSON_GEOMETRIES:
+        features = [Feature(_geojson_geometry(document, label=f"{source}: geometry"))]
+    else:
+        raise FormatError(f"{source}: not GeoJSON: unknown type {kind!r}")
+    transformer = _geojson_crs(document.get("crs"), source=source)
+    return _reprojected(features, transformer)
+
+
+def _geojson_feature(member: Any, index: int, *, source: str) -> Feature:
+    label = f"{source}: feature {index}"
+    if not isinstance(member, dict) or member.get("type") != "Feature":
+        raise FormatError(f"{label} is not a GeoJSON Feature object")
+    properties = member.get("properties")
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        raise FormatError(f"{label}: 'properties' must be an object or null")
+    properties = dict(properties)
+    if member.get("id") is not None:
+        properties.setdefault("id", member["id"])
+    name = _id_text(properties.get("name"))
+    if name is not None:
+        label += f" ({name!r})"
+    return Feature(_geojson_geometry(member.get("geometry"), label=label), properties)
+
+
+def _geojson_geometry(member: Any, *, label: str) -> BaseGeometry:
+    if member is None:
+        raise FormatError(f"{label} has no geometry (null)")
+    kind = member.get("type") if isinstance(member, dict) else None
+    if kind not in _GEOJSON_GEOMETRIES and kind != "GeometryCollection":
+        raise FormatError(f"{label}: not a GeoJSON geometry (type {kind!r})")
+    key = "geometries" if kind == "GeometryCollection" else "coordinates"
+    if not isinstance(member.get(key), list):
+        raise FormatError(f"{label}: {kind} has no {key!r} list")
+    try:
+        geometry = shape(member)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ShapelyError) as exc:
+        raise FormatError(f"{label}: malformed {kind} coordinates: {exc}") from None
+    return shapely.force_2d(geometry)
+
+
+def _geojson_crs(member: Any, *, source: str) -> Transformer | None:
+    """A transformer to WGS84 for the (pre-RFC 7946) named ``crs`` member, None for lon/lat."""
+    if member is None:
+        return None
+    try:
+        name = member["properties"]["name"]
+        crs = CRS.from_user_input(name)
+    except (TypeError, KeyError, CRSError) as exc:
+        raise FormatError(f"{source}: unreadable 'crs' member {member!r}: {exc}") from None
+    return _to_wgs84(crs)
+
+
+# --- KML / KMZ
+
+
+def _read_kmz(data: bytes, *, source: str) -> list[Feature]:
+    with _open_zip(data, source=source) as archive:
+        names = [n for n in _zip_names(archive) if n.lower().endswith(".kml")]
+        if not names:
+            raise FormatError(f"{source}: KMZ archive holds no .kml document")
+        # The KMZ convention: the root doc.kml, else the first .kml nearest the root.
+        name = min(names, key=lambda n: (n.lower() != "doc.kml", n.count("/"), n))
+        return _read_kml(_zip_member(archive, name, source=source), source=f"{source}:{name}")
+
+
+def _read_kml(data: bytes, *, source: str) -> list[Feature]:
+    try:
+        root = fromstring(data)
+    except ParseError as exc:
+        raise FormatError(f"{source}: not well-formed XML: {exc}") from None
+    except DefusedXmlException as exc:
+        raise FormatError(f"{source}: refused unsafe XML ({type(exc).__name__})") from None
+    if _local(root.tag) not in {"kml", "Document", "Folder", "Placemark"}:
+        raise FormatError(f"{source}: not KML: the root element is <{_local(root.tag)}>")
+    features: list[Feature] = []
+    placemarks = [el for el in root.iter() if _local(el.tag) == "Placemark"]
+    for index, placemark in enumerate(placemarks, 1):
+        properties = _kml_properties(placemark)
+        label = f"{source}: placemark {index}"
+        if "name" in properties:
+            label += f" ({properties['name']!r})"
+        element = next((c for c in placemark if _local(c.tag) in _KML_GEOMETRIES), None)
+        if element is None:
+            continue  # a placemark without a geometry (a model, a track): nothing to plan over
+        features.append(Feature(_kml_geometry(element, label=label), properties))
+    return features
+
+
+def _kml_properties(placemark: ET.Element) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for key in ("name", "description"):
+        element = _child(placemark, key)
+        if element is not None and element.text and element.text.strip():
+            properties[key] = element.text.strip()
+    extended = _child(placemark, "ExtendedData")
+    if extended is not None:
+        for element in extended.iter():
+            tag = _local(element.tag)
+            key = element.get("name")
+            if tag == "Data" and key:
+                value = _child(element, "value")
+                properties[key] = (value.text or "").strip() if value is not None else ""
+            elif tag == "SimpleData" and key:
+                properties[key] = (element.text or "").strip()
+    return properties
+
+
+def _kml_geometry(element: ET.Element, *, label: str) -> BaseGeometry:
+    tag = _local(element.tag)
+    if tag == "Point":
+        coords = _kml_coordinates(element, label=label)
+        if len(coords) != 1:
+            raise FormatError(f"{label}: a Point needs exactly one coordinate, got {len(coords)}")
+        return Point(coords[0])
+    if tag in ("LineString", "LinearRing"):
+        coords = _kml_coordinates(element, label=label)
+        if len(coords) < 2:
+            raise FormatError(f"{label}: a {tag} needs at least two coordinates")
+        return LineString(coords)
+    if tag == "Polygon":
+        return _kml_polygon(element, label=label)
+    children = [child for child in element if _local(child.tag) in _KML_GEOMETRIES]
+    parts = [_kml_geometry(child, label=label) for child in children]
+    flat = [g for part in parts for g in getattr(part, "geoms", [part])]
+    if flat and all(isinstance(g, Polygon) for g in flat):
+        return MultiPolygon(flat)
+    if flat and all(isinstance(g, LineString) for g in flat):
+        return MultiLineString(flat)
+    if flat and all(isinstance(g, Point) for g in flat):
+        return MultiPoint(flat)
+    return GeometryCollection(flat)
+
+
+def _kml_polygon(element: ET.Element, *, label: str) -> Polygon:
+    outer = _child(element, "outerBoundaryIs")
+    shell_ring = _child(outer, "LinearRing") if outer is not None else None
+    if shell_ring is None:
+        raise FormatError(f"{label}: Polygon has no outerBoundaryIs/LinearRing")
+    shell = _kml_coordinates(shell_ring, label=label)
+    holes = [
+        _kml_coordinates(ring, label=label)
+        for inner in element
+        if _local(inner.tag) == "innerBoundaryIs"
+        for ring in inner
+        if _local(ring.tag) == "LinearRing"
+    ]
+    try:
+        return Polygon(shell, holes)
+    except (ValueError, ShapelyError) as exc:
+        raise FormatError(f"{label}: malformed Polygon rings: {exc}") from None
+
+
+def _kml_coordinates(element: ET.Element, *, label: str) -> list[tuple[float, float]]:
+    """``lon,lat[,alt]`` tuples separated by whitespace; the altitude is dropped."""
+    holder = _child(element, "coordinates")
+    if holder is None or not (holder.text or "").strip():
+        raise FormatError(f"{label}: <{_local(element.tag)}> has no coordinates")
+    text = re.sub(r"\s*,\s*", ",", holder.text.strip())
+    coords = []
+    for token in text.split():
+        values = token.split(",")
+        try:
+            if len(values) not in (2, 3):
+                raise ValueError
+            lon, lat = float(values[0]), float(values[1])
+        except ValueError:
+            raise FormatError(f"{label}: malformed KML coordinate {token!r}") from None
+        coords.append((lon, lat))
+    return coords
+
+
+def _local(tag: Any) -> str:
+    """An element's tag without its namespace (``{http://…/kml/2.2}Placemark`` -> ``Placemark``)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child(element: ET.Element, name: str) -> ET.Element | None:
+    return next((c for c in element if _local(c.tag) == name), None)
+
+
+# --- Shapefile and zip
+
+
+def _shapefile_siblings(path: Path) -> dict[str, bytes]:
+    """The .shp and whichever of .shx/.dbf/.prj/.cpg lie beside it (extension case ignored)."""
+    parts = {".shp": _read_bytes(path)}
+    for sibling in path.parent.iterdir():
+        suffix = sibling.suffix.lower()
+        same = sibling.stem.casefold() == path.stem.casefold()
+        if same and suffix in _SHAPEFILE_PARTS and suffix != ".shp":
+            parts[suffix] = _read_bytes(sibling)
+    return parts
+
+
+def _read_zip(data: bytes, *, source: str) -> list[Feature]:
+    with _open_zip(data, source=source) as archive:
+        names = _zip_names(archive)
+        shps = [n for n in names if n.lower().endswith(".shp")]
+        if len(shps) > 1:
+            raise FormatError(
+                f"{source}: zip holds {len(shps)} shapefiles ({', '.join(shps)}); upload one"
+            )
+        if shps:
+            stem = shps[0][:-4]
+            parts = {
+                n[len(stem) :].lower(): _zip_member(archive, n, source=source)
+                for n in names
+                if n[: len(stem)] == stem and n[len(stem) :].lower() in _SHAPEFILE_PARTS
+            }
+            return _read_shapefile(parts, source=f"{source}:{shps[0]}")
+        readable = (".geojson", ".json", ".kml")
+        others = [n for n in names if PurePosixPath(n).suffix.lower() in readable]
+        if len(others) != 1:
+            found = f"{len(others)} candidates" if others else "none"
+            raise FormatError(
+                f"{source}: zip must hold exactly one shapefile, KML or GeoJSON file ({found})"
+            )
+        name = others[0]
+        member = _zip_member(archive, name, source=source)
+        return _parse(member, PurePosixPath(name).suffix.lower(), source=f"{source}:{name}")
+
+
+def _open_zip(data: bytes, *, source: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise FormatError(f"{source}: not a valid zip archive") from None
+
+
+def _zip_names(archive: zipfile.ZipFile) -> list[str]:
+    """Member files, leaving out folders and macOS resource-fork litter."""
+    return [
+        n
+        for n in archive.namelist()
+        if not n.endswith("/")
+        and not n.startswith("__MACOSX/")
+        and not PurePosixPath(n).name.startswith("._")
+    ]
+
+
+def _zip_member(archive: zipfile.ZipFile, name: str, *, source: str) -> bytes:
+    if archive.getinfo(name).file_size > _MAX_MEMBER_BYTES:
+        raise FormatError(f"{source}: {name} inflates to more than {_MAX_MEMBER_BYTES} bytes")
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
+        raise FormatError(f"{source}: cannot extract {name}: {exc}") from None
+
+
+def _read_shapefile(parts: Mapping[str, bytes], *, source: str) -> list[Feature]:
+    if not parts.get(".shp"):
+        raise FormatError(f"{source}: the .shp file is missing or empty")
+    transformer = _prj_transformer(parts[".prj"], source=source) if ".prj" in parts else None
+    # A .cpg names the .dbf's encoding; without one try UTF-8, then GBK (Chinese GIS offices' ANSI).
+    encodings: tuple[str | None, ...] = (None,) if ".cpg" in parts else ("utf-8", "gbk")
+    for attempt, encoding in enumerate(encodings, 1):
+        try:
+            features = _shapefile_features(parts, encoding=encoding, source=source)
+            break
+        except shapefile.ShapefileException as exc:
+            decoding = "decode" in str(exc).lower()
+            if not (decoding and attempt < len(encodings)):
+                raise FormatError(f"{source}: not a readable shapefile: {exc}") from None
+        except LookupError as exc:
+            raise FormatError(f"{source}: the .cpg names an unknown encoding: {exc}") from None
+        except (
+            ValueError,
+            TypeError,
+            IndexError,
+            KeyError,
+            EOFError,
+            OSError,
+            struct.error,
+        ) as exc:
+            raise FormatError(f"{source}: not a readable shapefile: {exc}") from None
+    return _reprojected(features, transformer)
+
+
+def _shapefile_features(
+    parts: Mapping[str, bytes], *, encoding: str | None, source: str
+) -> list[Feature]:
+    streams = {key[1:]: io.BytesIO(parts[key]) for key in (".shx", ".dbf", ".cpg") if key in parts}
+    with shapefile.Reader(shp=io.BytesIO(parts[".shp"]), encoding=encoding, **streams) as reader:
+        if "dbf" in streams:
+            pairs = ((r.shape, r.record.as_dict()) for r in reader.iterShapeRecords())
+        else:
+            pairs = ((s, {}) for s in reader.iterShapes())
+        features = []
+        for index, (record_shape, properties) in enumerate(pairs, 1):
+            if record_shape is None or record_shape.shapeType == shapefile.NULL:
+                raise FormatError(f"{source}: record {index} has no geometry (a null shape)")
+            try:
+                geometry = shape(record_shape.__geo_interface__)
+            except (ValueError, TypeError, KeyError, IndexError, ShapelyError) as exc:
+                raise FormatError(f"{source}: record {index}: malformed shape: {exc}") from None
+            features.append(Feature(shapely.force_2d(geometry), properties))
+    return features
+
+
+def _prj_transformer(prj: bytes, *, source: str) -> Transformer | None:
+    text = prj.decode("utf-8", errors="replace").strip()
+    try:
+        crs = CRS.from_wkt(text)
+    except CRSError as exc:
+        raise FormatError(f"{source}: its .prj is not a CRS pyproj can read: {exc}") from None
+    return _to_wgs84(crs)
+
+
+def _to_wgs84(crs: CRS) -> Transformer | None:
+    """None when ``crs`` already is WGS84 lon/lat (any axis order or ESRI spelling)."""
+    if crs.equals(_WGS84, ignore_axis_order=True) or crs.to_epsg(min_confidence=90) == 4326:
+        return None
+    return Transformer.from_crs(crs, _WGS84, always_xy=True)
+
+
+def _reprojected(features: list[Feature], transformer: Transformer | None) -> list[Feature]:
+    if transformer is None:
+        return features
+
+    def convert(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return [Feature(shapely.transform(f.geometry, convert), f.properties) for f in features]
+
+
+# --------------------------------------------------------------------------------------- writing
+
+
+def features_to_geojson_dict(features: Iterable[Feature]) -> dict[str, Any]:
+    """An RFC 7946 FeatureCollection (exterior rings counter-clockwise) ready for ``json.dumps``."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {str(k): _json_value(v) for k, v in f.properties.items()},
+                "geometry": _geometry_dict(f.geometry),
+            }
+            for f in features
+        ],
+    }
+
+
+def write_geojson(path: str | os.PathLike[str], features: Iterable[Feature]) -> None:
+    """Write features as a UTF-8 GeoJSON FeatureCollection."""
+    text = json.dumps(features_to_geojson_dict(features), ensure_ascii=False, indent=1)
+    _write_bytes(Path(path), text.encode("utf-8"))
+
+
+def write_kml(path: str | os.PathLike[str], features: Iterable[Feature], *, name: str) -> None:
+    """Write features as a KML Document called ``name`` (zipped as doc.kml when path ends .kmz).
+
+    Placemarks take their name from the ``name`` (else ``grid_id``) property and carry the other
+    properties as ExtendedData; geometries are Polygons with holes, LineStrings and Points, with
+    MultiGeometry for the multi-part kinds.
+    """
+    ET.register_namespace("", KML_NAMESPACE)
+    root = ET.Element(_kml_tag("kml"))
+    document = ET.SubElement(root, _kml_tag("Document"))
+    ET.SubElement(document, _kml_tag("name")).text = name
+    for index, feature in enumerate(features, 1):
+        placemark = ET.SubElement(document, _kml_tag("Placemark"))
+        ET.SubElement(placemark, _kml_tag("name")).text = _feature_name(feature.properties, index)
+        description = feature.properties.get("description")
+        if description is not None:
+            ET.SubElement(placemark, _kml_tag("description")).text = str(description)
+        extra = {k: v for k, v in feature.properties.items() if k not in ("name", "description")}
+        if extra:
+            extended = ET.SubElement(placemark, _kml_tag("ExtendedData"))
+            for key, value in extra.items():
+                data = ET.SubElement(extended, _kml_tag("Data"), name=str(key))
+                ET.SubElement(data, _kml_tag("value")).text = _text_value(value)
+        placemark.append(_kml_element(feature.geometry))
+    tree = ET.ElementTree(root)
+    ET.indent(tree, space=" ")
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
+    content = buffer.getvalue()
+    target = Path(path)
+    if target.suffix.lower() == ".kmz":
+        packed = io.BytesIO()
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("doc.kml", content)
+        content = packed.getvalue()
+    _write_bytes(target, content)
+
+
+def write_shapefile(path: str | os.PathLike[str], features: Sequence[Feature]) -> None:
+    """Write features as an ESRI Shapefile (.shp/.shx/.dbf, .prj WGS84, .cpg UTF-8).
+
+    A shapefile holds one geometry type: polygons (Polygon/MultiPolygon), lines or points; mixing
+    them is a FormatError. Field names are cut to the format's 10 bytes (kept unique). A path
+    ending .zip writes the parts into one zip archive instead, the usual way to hand one over.
+    """
+    target = Path(path)
+    if target.suffix.lower() not in (".shp", ".zip"):
+        raise FormatError(f"{target}: a shapefile path must end in .shp or .zip")
+    if not features:
+        raise FormatError(f"{target}: no features to write; a shapefile needs at least one")
+    shape_type = _shape_type(features, target=target)
+    fields = _dbf_fields(features)
+    streams = {key: io.BytesIO() for key in ("shp", "shx", "dbf")}
+    try:
+        with shapefile.Writer(shapeType=shape_type, encoding="utf-8", **streams) as writer:
+            for dbf_name, kind, size, decimals, _ in fields:
+                writer.field(dbf_name, kind, size, decimals)
+            for feature in features:
+                writer.shape(_shape_dict(feature.geometry, shape_type))
+                writer.record(*(_dbf_value(feature.properties.get(f[4]), f) for f in fields))
+    except (shapefile.ShapefileException, ValueError, TypeError) as exc:
+        raise FormatError(f"{target}: cannot write shapefile: {exc}") from None
+    wkt = _WGS84.to_wkt(WktVersion.WKT1_ESRI)
+    parts = {f".{key}": stream.getvalue() for key, stream in streams.items()}
+    parts |= {".prj": wkt.encode("ascii"), ".cpg": b"UTF-8"}
+    if target.suffix.lower() == ".zip":
+        packed = io.BytesIO()
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+            for suffix, content in parts.items():
+                archive.writestr(f"{target.stem}{suffix}", content)
+        _write_bytes(target, packed.getvalue())
+        return
+    for suffix, content in parts.items():
+        _write_bytes(target.with_suffix(suffix), content)
+
+
+def _write_bytes(path: Path, content: bytes) -> None:
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot be written: {exc.strerror or exc}") from None
+
+
+def _geometry_dict(geometry: BaseGeometry) -> dict[str, Any]:
+    oriented = shapely.orient_polygons(geometry) if not geometry.is_empty else geometry
+    return _lists(mapping(oriented))
+
+
+def _lists(value: Any) -> Any:
+    """Tuples (as shapely's mapping gives them) -> lists, recursively, for JSON and pyshp."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    """A property value as plain JSON: numpy scalars unwrapped, dates ISO 8601, NaN -> null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_value(v) for v in value]
+    return str(value)
+
+
+def _text_value(value: Any) -> str:
+    value = _json_value(value)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _kml_tag(name: str) -> str:
+    return f"{{{KML_NAMESPACE}}}{name}"
+
+
+def _kml_element(geometry: BaseGeometry) -> ET.Element:
+    if isinstance(geometry, Point):
+        element = ET.Element(_kml_tag("Point"))
+        _kml_coordinate_text(element, geometry.coords)
+    elif isinstance(geometry, LineString | LinearRing):
+        element = ET.Element(_kml_tag("LineString"))
+        _kml_coordinate_text(element, geometry.coords)
+    elif isinstance(geometry, Polygon):
+        element = ET.Element(_kml_tag("Polygon"))
+        rings = [("outerBoundaryIs", geometry.exterior)]
+        rings += [("innerBoundaryIs", ring) for ring in geometry.interiors]
+        for boundary, ring in rings:
+            holder = ET.SubElement(element, _kml_tag(boundary))
+            _kml_coordinate_text(ET.SubElement(holder, _kml_tag("LinearRing")), ring.coords)
+    else:
+        element = ET.Element(_kml_tag("MultiGeometry"))
+        for part in getattr(geometry, "geoms", []):
+            element.append(_kml_element(part))
+    return element
+
+
+def _kml_coordinate_text(element: ET.Element, coords: Iterable[Sequence[float]]) -> None:
+    text = " ".join(f"{c[0]!r},{c[1]!r}" for c in coords)
+    ET.SubElement(element, _kml_tag("coordinates")).text = text
+
+
+def _shape_type(features: Sequence[Feature], *, target: Path) -> int:
+    kinds = {type(f.geometry) for f in features}
+    if kinds <= {Polygon, MultiPolygon}:
+        return shapefile.POLYGON
+    if kinds <= {LineString, MultiLineString}:
+        return shapefile.POLYLINE
+    if kinds == {Point}:
+        return shapefile.POINT
+    if kinds <= {Point, MultiPoint}:
+        return shapefile.MULTIPOINT
+    names = ", ".join(sorted(k.__name__ for k in kinds))
+    raise FormatError(
+        f"{target}: a shapefile holds one geometry type (polygons, lines or points), got {names}"
+    )
+
+
+def _shape_dict(geometry: BaseGeometry, shape_type: int) -> dict[str, Any]:
+    if shape_type == shapefile.MULTIPOINT and isinstance(geometry, Point):
+        geometry = MultiPoint([geometry])
+    return _lists(mapping(shapely.force_2d(geometry)))
+
+
+#: (dbf name, dbf type, size, decimals, property key) per column.
+_Field = tuple[str, str, int, int, str]
+
+
+def _dbf_fields(features: Sequence[Feature]) -> list[_Field]:
+    keys: dict[str, None] = {}
+    for feature in features:
+        keys.update(dict.fromkeys(str(k) for k in feature.properties))
+    fields: list[_Field] = []
+    used: set[str] = set()
+    for key in keys:
+        converted = (_json_value(f.properties.get(key)) for f in features)
+        values = [v for v in converted if v is not None]
+        fields.append((_dbf_name(key, used), *_dbf_type(values), key))
+    return fields
+
+
+def _dbf_name(key: str, used: set[str]) -> str:
+    """A unique field name of at most 10 UTF-8 bytes, cut on a character boundary."""
+    base = _cut(key or "field", 10)
+    candidate, number = base, 1
+    while candidate.lower() in used:
+        suffix = f"_{number}"
+        candidate = _cut(base, 10 - len(suffix)) + suffix
+        number += 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _cut(text: str, size: int) -> str:
+    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
+def _dbf_type(values: list[Any]) -> tuple[str, int, int]:
+    if values and all(isinstance(v, bool) for v in values):
+        return "L", 1, 0
+    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    if values and integers and all(abs(v) < 10**17 for v in values):
+        return "N", 18, 0
+    if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "F", 19, 11
+    widths = [len(_text_value(v).encode("utf-8")) for v in values]
+    return "C", max(1, min(254, max(widths, default=1))), 0
+
+
+def _dbf_value(value: Any, column: _Field) -> Any:
+    kind, size = column[1], column[2]
+    value = _json_value(value)
+    if kind == "C":
+        return "" if value is None else _cut(_text_value(value), size)
+    return value

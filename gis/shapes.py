@@ -1,0 +1,150 @@
+"""Validation of the shapes users hand us: grid areas, corridor centre lines and their coordinates.
+
+Grids come from many tools (QGIS, Google Earth, a district's GIS office, hand-written GeoJSON),
+and the usual mistakes are always the same: latitude and longitude swapped, coordinates left in a
+projected CRS (metres), bow-tie polygons drawn by hand. Each check turns one of those into an error
+that names the feature and says what is wrong, instead of a plan that flies somewhere else.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import shapely
+from shapely.geometry import GeometryCollection, LineString, MultiLineString, MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+
+from gis.errors import CoordinateError, GeometryError
+
+__all__ = ["CHINA_BOUNDS", "check_lonlat", "validate_area", "validate_line"]
+
+#: (west, south, east, north) of mainland China and its islands, degrees; used only to tell a
+#: lat/lon swap from a genuine location when both readings are numerically possible.
+CHINA_BOUNDS: tuple[float, float, float, float] = (73.0, 3.0, 136.0, 54.0)
+
+_VALIDITY = re.compile(r"^(?P<reason>.*?)\[(?P<x>\S+) (?P<y>\S+)\]$")
+
+
+def check_lonlat(geometry: BaseGeometry, *, name: str) -> None:
+    """Raise :class:`CoordinateError` unless every coordinate reads as WGS84 (lon, lat) degrees.
+
+    Detects non-finite values, projected coordinates (metres: values beyond ±180/±90) and a
+    swapped axis order: latitude beyond ±90 while longitude fits ±90, or a location outside China
+    whose swapped reading falls inside it (GridPatrol flies Chinese grids; GeoJSON, KML and
+    Shapefile all store lon, lat).
+    """
+    coords = shapely.get_coordinates(geometry)
+    if coords.size == 0:
+        return
+    if not np.isfinite(coords).all():
+        raise CoordinateError(f"{name}: coordinates contain NaN or infinite values")
+    xs, ys = coords[:, 0], coords[:, 1]
+    max_x, max_y = float(np.abs(xs).max()), float(np.abs(ys).max())
+    if max_x > 180.0 or max_y > 90.0:
+        if max_x <= 90.0 and max_y <= 180.0:
+            raise CoordinateError(
+                f"{name}: latitude and longitude look swapped: the second value reaches "
+                f"{max_y:g}, beyond ±90, while the first stays within ±90; coordinates must be "
+                "in (longitude, latitude) order"
+            )
+        raise CoordinateError(
+            f"{name}: coordinates reach |x|={max_x:.0f}, |y|={max_y:.0f}, beyond WGS84 "
+            "±180/±90; they look like projected metres (e.g. UTM or CGCS2000 Gauss-Krüger): "
+            "reproject to WGS84 longitude/latitude (EPSG:4326)"
+        )
+    if not _inside(xs, ys, CHINA_BOUNDS) and _inside(ys, xs, CHINA_BOUNDS):
+        lon = (float(xs.min()) + float(xs.max())) / 2
+        lat = (float(ys.min()) + float(ys.max())) / 2
+        raise CoordinateError(
+            f"{name}: latitude and longitude look swapped: read as given the shape lies at "
+            f"lon {lon:.4f}, lat {lat:.4f}, outside China, but swapped it lies at lon {lat:.4f}, "
+            f"lat {lon:.4f}; coordinates must be in (longitude, latitude) order"
+        )
+
+
+def validate_area(geometry: BaseGeometry | None, *, name: str) -> Polygon | MultiPolygon:
+    """The geometry as a valid 2-D WGS84 Polygon or MultiPolygon, or GeometryError/CoordinateError.
+
+    A GeometryCollection made only of polygons is merged into one MultiPolygon (KML MultiGeometry
+    and GeoJSON GeometryCollection carry multi-part grids that way). Invalid polygons are rejected
+    with the reason and place GEOS reports, not repaired: a self-intersecting grid boundary is a
+    drawing mistake the district must fix, and guessing the intended shape plans the wrong area.
+    """
+    geometry = _require_geometry(geometry, name=name, wanted="a Polygon or MultiPolygon")
+    if isinstance(geometry, GeometryCollection):
+        parts = [part for part in geometry.geoms if not part.is_empty]
+        if parts and all(isinstance(part, Polygon | MultiPolygon) for part in parts):
+            geometry = MultiPolygon(
+                [poly for part in parts for poly in getattr(part, "geoms", [part])]
+            )
+    if not isinstance(geometry, Polygon | MultiPolygon):
+        raise GeometryError(
+            f"{name}: is a {geometry.geom_type}, expected a Polygon or MultiPolygon area"
+        )
+    geometry = shapely.force_2d(geometry)
+    check_lonlat(geometry, name=name)
+    if not geometry.is_valid:
+        raise GeometryError(f"{name}: invalid polygon: {_describe_invalidity(geometry)}")
+    if not geometry.area > 0.0:
+        raise GeometryError(f"{name}: polygon has zero area")
+    return geometry
+
+
+def validate_line(geometry: BaseGeometry | None, *, name: str) -> LineString:
+    """The geometry as one 2-D WGS84 LineString (a corridor centre line), or an error.
+
+    A MultiLineString whose parts join end to end is merged into one line; disjoint parts are
+    rejected, since a corridor scan follows one continuous centre line.
+    """
+    geometry = _require_geometry(geometry, name=name, wanted="a LineString")
+    if isinstance(geometry, MultiLineString):
+        merged = shapely.line_merge(geometry)
+        if not isinstance(merged, LineString):
+            count = len(getattr(merged, "geoms", []))
+            raise GeometryError(
+                f"{name}: centre line has {count} disconnected parts; a corridor needs one "
+                "continuous LineString"
+            )
+        geometry = merged
+    if not isinstance(geometry, LineString):
+        raise GeometryError(f"{name}: is a {geometry.geom_type}, expected a LineString centre line")
+    geometry = shapely.force_2d(geometry)
+    check_lonlat(geometry, name=name)
+    coords = shapely.get_coordinates(geometry)
+    if len(np.unique(coords, axis=0)) < 2 or not geometry.length > 0.0:
+        raise GeometryError(f"{name}: centre line has zero length (fewer than two distinct points)")
+    return geometry
+
+
+def _require_geometry(geometry: BaseGeometry | None, *, name: str, wanted: str) -> BaseGeometry:
+    if geometry is None:
+        raise GeometryError(f"{name}: has no geometry, expected {wanted}")
+    if not isinstance(geometry, BaseGeometry):
+        kind = type(geometry).__name__
+        raise GeometryError(f"{name}: {kind} is not a geometry, expected {wanted}")
+    if geometry.is_empty:
+        raise GeometryError(f"{name}: geometry is empty, expected {wanted}")
+    return geometry
+
+
+def _describe_invalidity(geometry: BaseGeometry) -> str:
+    """GEOS's reason, with its location spelled as lon/lat (e.g. 'self-intersection at lon …')."""
+    explanation = explain_validity(geometry)
+    match = _VALIDITY.match(explanation)
+    if match is None:
+        return explanation
+    reason = match["reason"].strip().lower()
+    try:
+        x, y = float(match["x"]), float(match["y"])
+    except ValueError:
+        return explanation
+    return f"{reason} at lon {x:.7f}, lat {y:.7f}"
+
+
+def _inside(xs: np.ndarray, ys: np.ndarray, bounds: tuple[float, float, float, float]) -> bool:
+    west, south, east, north = bounds
+    return bool(
+        (xs >= west).all() and (xs <= east).all() and (ys >= south).all() and (ys <= north).all()
+    )

@@ -1,0 +1,216 @@
+"""Bad input files: each becomes one GisError naming the file (and feature), never a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import shapely
+import shapely.affinity
+import shapely.geometry
+from shapely.geometry import Point, Polygon, mapping
+
+from gis.errors import CoordinateError, FormatError, GeometryError, GisError
+from gis.io import Feature, read_features, read_features_bytes, read_grids, read_lines, read_no_fly
+
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [
+        [[120.10, 32.50], [120.11, 32.51], [120.11, 32.50], [120.10, 32.51], [120.10, 32.50]]
+    ],
+}
+
+
+def _feature(geometry: dict | None, **properties: object) -> dict:
+    return {"type": "Feature", "properties": properties, "geometry": geometry}
+
+
+def _layer(path: Path, *features: dict) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": list(features)}), "utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"  \n ", "file is empty"),
+        (b'{"type": "FeatureCollection", "features": [', "not valid JSON: .* line 1"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[1, 2, 3]", "top level must be an object"),
+        (b'{"type": "Topology", "objects": {}}', "unknown type 'Topology'"),
+        (b'{"type": "FeatureCollection", "features": {}}', "no 'features' list"),
+        (b'{"type": "FeatureCollection", "features": [{"type": "Point"}]}', "feature 1 is not"),
+        (b'{"type": "Feature", "properties": [], "geometry": null}', "'properties' must be"),
+        (
+            b'{"type": "Feature", "properties": {"name": "g1"}, "geometry": null}',
+            "'g1'.*no geometry",
+        ),
+        (b'{"type": "Circle", "coordinates": [120, 32]}', "unknown type 'Circle'"),
+        (b'{"type": "Polygon", "coordinates": 5}', "no 'coordinates' list"),
+        (
+            b'{"type": "Polygon", "coordinates": [[["a", "b"], [1, 2], [3, 4]]]}',
+            "malformed Polygon",
+        ),
+        (
+            b'{"type": "Polygon", "coordinates": [[[120.1, 32.5], [120.2, 32.5]]]}',
+            "malformed Polygon",
+        ),
+        (b'{"type": "Point", "coordinates": [120.1, 32.5], "crs": {"x": 1}}', "'crs' member"),
+    ],
+)
+def test_bad_geojson(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.geojson"
+    path.write_bytes(content)
+    with pytest.raises(FormatError, match=message) as caught:
+        read_features(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.kml", b"<kml><Placemark>", "not well-formed XML"),
+        ("bad.kml", b"<html><body>hello</body></html>", "the root element is <html>"),
+        (
+            "bad.kml",
+            b'<!DOCTYPE kml [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><kml>&b;</kml>',
+            "unsafe XML",
+        ),
+        (
+            "bad.kml",
+            b"<kml><Placemark><Polygon><outerBoundaryIs><LinearRing><coordinates>"
+            b"120.1;32.5 120.2;32.5</coordinates></LinearRing></outerBoundaryIs></Polygon>"
+            b"</Placemark></kml>",
+            "placemark 1: malformed KML coordinate '120.1;32.5'",
+        ),
+        (
+            "bad.kml",
+            b"<kml><Placemark><name>x</name><Polygon><innerBoundaryIs/></Polygon></Placemark></kml>",
+            "placemark 1 \\('x'\\): Polygon has no outerBoundaryIs",
+        ),
+        ("bad.kmz", b"PK\x03\x04 not really a zip", "not a valid zip archive"),
+        ("grids.txt", b"120.1,32.5", "unsupported file type '.txt'"),
+        ("grids", b"120.1,32.5", "unsupported file type '\\(no suffix\\)'"),
+        ("grids.shp", b"\x00\x00\x27\x0a garbage", "not a readable shapefile"),
+    ],
+)
+def test_bad_other_formats(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(FormatError, match=message) as caught:
+        read_features(path)
+    assert str(path) in str(caught.value)
+    with pytest.raises(FormatError, match=message):
+        read_features_bytes(content, name)
+
+
+def test_kmz_and_zip_without_usable_content(tmp_path: Path) -> None:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(FormatError, match=r"holds no \.kml"):
+        read_features_bytes(packed.getvalue(), "grids.kmz")
+    with pytest.raises(FormatError, match="exactly one shapefile, KML or GeoJSON"):
+        read_features_bytes(packed.getvalue(), "grids.zip")
+    with zipfile.ZipFile(packed, "a") as archive:
+        archive.writestr("a.shp", b"")
+        archive.writestr("b.shp", b"")
+    with pytest.raises(FormatError, match="2 shapefiles"):
+        read_features_bytes(packed.getvalue(), "grids.zip")
+
+
+def test_missing_and_directory_paths(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match="does not exist"):
+        read_features(tmp_path / "nope.geojson")
+    with pytest.raises(FormatError, match="is a directory"):
+        read_grids(tmp_path)
+
+
+def test_self_intersecting_bowtie_names_grid_and_place(tmp_path: Path) -> None:
+    path = _layer(tmp_path / "g.geojson", _feature(BOWTIE, grid_id="HL-007"))
+    with pytest.raises(GeometryError, match=r"self-intersection at lon 120\.105") as caught:
+        read_grids(path)
+    assert "grid 'HL-007'" in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_swapped_lat_lon_around_taizhou(tmp_path: Path, square: Polygon) -> None:
+    swapped = shapely.transform(square, lambda c: c[:, ::-1])
+    path = _layer(tmp_path / "g.geojson", _feature(mapping(swapped), name="泰州"))
+    with pytest.raises(CoordinateError, match="swapped") as caught:
+        read_grids(path)
+    assert "grid '泰州'" in str(caught.value)
+
+
+def test_projected_metres_without_crs(tmp_path: Path) -> None:
+    metres = Polygon([(40_509_000, 3_597_000), (40_510_000, 3_597_000), (40_510_000, 3_598_000)])
+    path = _layer(tmp_path / "g.geojson", _feature(mapping(metres), grid_id="GK"))
+    with pytest.raises(CoordinateError, match="projected metres") as caught:
+        read_grids(path)
+    assert "grid 'GK'" in str(caught.value)
+
+
+def test_kml_without_polygons(tmp_path: Path) -> None:
+    path = tmp_path / "points.kml"
+    path.write_text(
+        "<kml><Document><Placemark><name>home</name><Point><coordinates>120.1,32.5"
+        "</coordinates></Point></Placemark></Document></kml>",
+        encoding="utf-8",
+    )
+    with pytest.raises(FormatError, match=r"holds no polygon grids \(found 1 Point\)"):
+        read_grids(path)
+    with pytest.raises(FormatError, match="holds no no-fly polygons"):
+        read_no_fly(path)
+    with pytest.raises(FormatError, match="holds no LineString"):
+        read_lines(path)
+    empty = tmp_path / "empty.kml"
+    empty.write_text("<kml><Document/></kml>", encoding="utf-8")
+    with pytest.raises(FormatError, match="it has no features"):
+        read_grids(empty)
+
+
+def test_duplicate_grid_ids(tmp_path: Path, square: Polygon) -> None:
+    moved = shapely.affinity.translate(square, 0.02)
+    path = _layer(
+        tmp_path / "g.geojson",
+        _feature(mapping(square), grid_id="HL-1"),
+        _feature(mapping(moved), grid_id="HL-1"),
+    )
+    with pytest.raises(FormatError, match="grid id 'HL-1' is used by features 1 and 2"):
+        read_grids(path)
+
+
+def test_missing_id_property(square: Polygon) -> None:
+    with pytest.raises(FormatError, match="feature 1 has no 'code' property"):
+        read_grids([Feature(square, {"name": "a"})], id_property="code")
+
+
+def test_only_no_fly_zones_is_no_grid_layer(square: Polygon) -> None:
+    with pytest.raises(FormatError, match="holds no polygon grids"):
+        read_grids([Feature(square, {"kind": "no_fly_zone"})])
+
+
+def test_no_fly_file_mixing_kinds_without_a_zone(square: Polygon) -> None:
+    with pytest.raises(FormatError, match="holds no no-fly polygons"):
+        read_no_fly([Feature(square, {"kind": "convex"})])
+    assert read_no_fly([]) == []
+
+
+def test_invalid_no_fly_and_line_name_the_feature(square: Polygon) -> None:
+    bowtie = shapely.geometry.shape(BOWTIE)
+    with pytest.raises(GeometryError, match="no-fly zone 'substation'"):
+        read_no_fly([Feature(bowtie, {"name": "substation"})])
+    with pytest.raises(GeometryError, match=r"line 'feature 1'.*zero length"):
+        read_lines([Feature(shapely.LineString([(120.1, 32.5), (120.1, 32.5)]), {})])
+
+
+def test_every_error_is_a_gis_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(GisError):
+        read_grids(path)
+    with pytest.raises(TypeError, match="Feature"):
+        read_grids([Point(0, 0)])  # type: ignore[list-item]
