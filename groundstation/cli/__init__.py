@@ -69,6 +69,19 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     )
 
 
+def _register_commands() -> None:
+    """Each subcommand lives in its own module; heavy imports stay inside the commands."""
+    from groundstation.cli.db import db_command
+    from groundstation.cli.serve import serve_command
+    from groundstation.cli.worker import worker_command
+
+    for command in (db_command, serve_command, worker_command):
+        cli.add_command(command)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="gridpatrol")

@@ -1,0 +1,774 @@
+"""The JSON API under ``/api/v1/``; its OpenAPI document is ``/api/v1/openapi.json``.
+
+Errors are ``{"error": message}`` with a 4xx status, and nothing stored changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request, send_file
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from groundstation.errors import NotFoundError, ValidationError
+from groundstation.ingest import register_flight
+from groundstation.models import (
+    LABELS,
+    ROLES,
+    ClassRule,
+    Department,
+    Finding,
+    Flight,
+    Grid,
+    Job,
+    Notification,
+    Photo,
+    Ticket,
+    utcnow,
+)
+from groundstation.openapi import openapi_document
+from groundstation.services import grid_history, import_grids, read_grid_file, review_findings
+from groundstation.tickets import (
+    ACTIVE_STATES,
+    STATES,
+    TERMINAL_STATES,
+    available_actions,
+    open_ticket,
+    transition,
+    update_rule,
+)
+from groundstation.uploads import read_limited, save_image
+from groundstation.web import (
+    api_key_from_request,
+    current_actor,
+    db,
+    json_error,
+    lookup_api_key,
+    roles_required,
+    state,
+)
+
+__all__ = ["bp", "ticket_json", "finding_json", "grid_json", "parse_datetime", "apply_transition"]
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+ANY = ROLES
+REVIEWERS = ("supervisor", "admin")
+
+
+@bp.before_request
+def authenticate() -> Any:
+    if request.endpoint == "api.openapi":
+        return None
+    key = api_key_from_request()
+    if key:
+        row = lookup_api_key(db(), key)
+        if row is None or row.user is None or not row.user.active:
+            return json_error("invalid or revoked API key, or a key bound to no user", 401)
+        g.api_user = row.user
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS") and current_user.is_authenticated:
+        from groundstation.app import csrf
+
+        csrf.protect()
+    return None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def parse_datetime(value: Any, *, field: str) -> datetime | None:
+    """An ISO 8601 datetime with a zone, or None for empty input."""
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationError(f"{field} {value!r} is not an ISO 8601 datetime") from exc
+    if parsed.tzinfo is None:
+        raise ValidationError(f"{field} {value!r} needs a timezone, e.g. +08:00")
+    return parsed
+
+
+def _body() -> dict[str, Any]:
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ValidationError("request body must be a JSON object")
+        return data
+    return request.form.to_dict()
+
+
+def _int(
+    value: Any,
+    *,
+    field: str,
+    default: int | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> int | None:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field} {value!r} is not an integer") from exc
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise ValidationError(f"{field} {number} is out of range [{lo}, {hi}]")
+    return number
+
+
+def _float(value: Any, *, field: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field} {value!r} is not a number") from exc
+    if number != number:
+        raise ValidationError(f"{field} is NaN")
+    return number
+
+
+def _page() -> tuple[int, int]:
+    page = _int(request.args.get("page"), field="page", default=1, lo=1)
+    size = _int(request.args.get("page_size"), field="page_size", default=50, lo=1, hi=500)
+    return page or 1, size or 50
+
+
+def _get(session: Session, model: type, ident: Any, what: str) -> Any:
+    try:
+        key = int(ident) if not isinstance(ident, str) or ident.isdigit() else None
+    except ValueError:
+        key = None
+    row = session.get(model, key) if key is not None else None
+    if row is None:
+        raise NotFoundError(f"{what} {ident} does not exist")
+    return row
+
+
+def grid_json(grid: Grid, *, geometry: bool = False) -> dict[str, Any]:
+    out = {
+        "id": grid.id,
+        "code": grid.code,
+        "name": grid.name,
+        "properties": grid.properties,
+        "bbox": [grid.min_lon, grid.min_lat, grid.max_lon, grid.max_lat],
+    }
+    if geometry:
+        out["geometry"] = grid.geometry
+    return out
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "flight_id": f.flight_id,
+        "photo_id": f.photo_id,
+        "grid": f.grid.code if f.grid else None,
+        "label": f.label,
+        "score": f.score,
+        "box_px": f.box_px,
+        "lon": f.lon,
+        "lat": f.lat,
+        "polygon": f.polygon,
+        "review_status": f.review_status,
+        "reviewed_label": f.reviewed_label,
+        "reviewed_by": f.reviewed_by,
+        "reviewed_at": _iso(f.reviewed_at),
+        "crop_url": f"/api/v1/findings/{f.id}/crop" if f.crop_path else None,
+        "photo_url": f"/api/v1/photos/{f.photo_id}/image",
+        "ticket_id": None,
+    }
+
+
+def ticket_json(t: Ticket, *, events: bool = False, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    out: dict[str, Any] = {
+        "id": t.id,
+        "label": t.label,
+        "state": t.state,
+        "source": t.source,
+        "finding_id": t.finding_id,
+        "grid": t.grid.code if t.grid else None,
+        "department": {"id": t.department.id, "code": t.department.code, "name": t.department.name}
+        if t.department
+        else None,
+        "deadline": _iso(t.deadline),
+        "overdue": bool(t.deadline and t.state in ACTIVE_STATES and t.deadline < now),
+        "escalation_level": t.escalation_level,
+        "lat": t.lat,
+        "lon": t.lon,
+        "description": t.description,
+        "address": t.address,
+        "media_url": t.media_url,
+        "evidence": t.evidence,
+        "created_at": _iso(t.created_at),
+        "updated_at": _iso(t.updated_at),
+    }
+    if events:
+        out["events"] = [
+            {
+                "action": e.action,
+                "from": e.from_state,
+                "to": e.to_state,
+                "actor": e.actor,
+                "role": e.actor_role,
+                "at": _iso(e.at),
+                "reason": e.reason,
+                "data": e.data,
+            }
+            for e in t.events
+        ]
+    return out
+
+
+def apply_transition(
+    session: Session, ticket: Ticket, data: dict[str, Any], evidence_photo: Any = None
+) -> Ticket:
+    """Validate and apply one transition from request data, commit, then notify."""
+    actor = current_actor()
+    action = str(data.get("action") or "").strip()
+    if not action:
+        raise ValidationError("missing 'action'")
+    evidence = data.get("evidence") or []
+    if isinstance(evidence, str):
+        evidence = [{"note": evidence}]
+    if not isinstance(evidence, list) or not all(isinstance(e, dict) for e in evidence):
+        raise ValidationError('evidence must be a list of objects like {"note": "..."}')
+    evidence = [{"note": str(e.get("note", ""))[:4000]} for e in evidence if e.get("note")]
+    if data.get("note"):
+        evidence.append({"note": str(data["note"])[:4000]})
+    saved: Path | None = None
+    if evidence_photo is not None and evidence_photo.filename:
+        if action != "resolve":
+            raise ValidationError("an evidence photo goes with the resolve action")
+        folder = Path(current_app.config["DATA_DIR"]) / "evidence" / str(ticket.id)
+        saved = save_image(evidence_photo, folder, limit=current_app.config["MAX_IMAGE_BYTES"])
+        evidence.append({"photo": str(saved.relative_to(current_app.config["DATA_DIR"]))})
+    try:
+        _, messages = transition(
+            session,
+            ticket,
+            action,
+            actor,
+            reason=str(data.get("reason") or "")[:4000],
+            department_id=_int(data.get("department_id"), field="department_id"),
+            deadline=parse_datetime(data.get("deadline"), field="deadline"),
+            evidence=[{**e, "by": actor.name, "at": utcnow().isoformat()} for e in evidence],
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        if saved is not None:
+            saved.unlink(missing_ok=True)
+        raise
+    state().notifier.deliver(session, messages)
+    return ticket
+
+
+# -- routes ----------------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(openapi_document())
+
+
+@bp.get("/me")
+@roles_required(*ANY)
+def me() -> Any:
+    actor = current_actor()
+    return jsonify(
+        {"username": actor.name, "role": actor.role, "department_id": actor.department_id}
+    )
+
+
+@bp.get("/departments")
+@roles_required(*ANY)
+def departments() -> Any:
+    rows = db().scalars(select(Department).order_by(Department.id))
+    return jsonify([{"id": d.id, "code": d.code, "name": d.name} for d in rows])
+
+
+@bp.get("/rules")
+@roles_required(*ANY)
+def rules() -> Any:
+    rows = db().scalars(select(ClassRule).order_by(ClassRule.label))
+    return jsonify([_rule_json(r) for r in rows])
+
+
+def _rule_json(r: ClassRule) -> dict[str, Any]:
+    return {
+        "label": r.label,
+        "name": r.name,
+        "department_id": r.department_id,
+        "deadline_hours": r.deadline_hours,
+        "filing_standard": r.filing_standard,
+        "closing_standard": r.closing_standard,
+        "updated_by": r.updated_by,
+        "updated_at": _iso(r.updated_at),
+    }
+
+
+@bp.put("/rules/<label>")
+@roles_required("admin")
+def put_rule(label: str) -> Any:
+    data = _body()
+    session = db()
+    rule = update_rule(
+        session,
+        label,
+        current_actor(),
+        department_id=_int(data.get("department_id"), field="department_id"),
+        deadline_hours=_float(data.get("deadline_hours"), field="deadline_hours"),
+        name=data.get("name"),
+        filing_standard=data.get("filing_standard"),
+        closing_standard=data.get("closing_standard"),
+    )
+    session.commit()
+    return jsonify(_rule_json(rule))
+
+
+@bp.get("/grids")
+@roles_required(*ANY)
+def grids() -> Any:
+    rows = db().scalars(select(Grid).order_by(Grid.code))
+    return jsonify([grid_json(r) for r in rows])
+
+
+@bp.get("/grids.geojson")
+@roles_required(*ANY)
+def grids_geojson() -> Any:
+    rows = db().scalars(select(Grid).order_by(Grid.code))
+    return jsonify(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": r.code,
+                    "geometry": r.geometry,
+                    "properties": {"code": r.code, "name": r.name},
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+@bp.post("/grids")
+@roles_required("supervisor", "admin")
+def post_grids() -> Any:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError("upload the grid layer as multipart field 'file'")
+    data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what="grid file")
+    parsed = read_grid_file(data, upload.filename)
+    session = db()
+    counts = import_grids(session, parsed)
+    session.commit()
+    return jsonify(counts), 201
+
+
+@bp.get("/grids/<code>")
+@roles_required(*ANY)
+def grid_detail(code: str) -> Any:
+    session = db()
+    grid = session.scalar(select(Grid).where(Grid.code == code))
+    if grid is None:
+        raise NotFoundError(f"grid {code!r} does not exist")
+    history = grid_history(session, grid)
+    return jsonify(
+        {
+            **grid_json(grid, geometry=True),
+            "flights": history["flights"],
+            "findings": [finding_json(f) for f in history["findings"]],
+            "tickets": [ticket_json(t) for t in history["tickets"]],
+        }
+    )
+
+
+def _photo_roots() -> list[Path]:
+    roots = current_app.config.get("PHOTO_ROOTS") or [current_app.config["DATA_DIR"]]
+    return [Path(r).resolve() for r in roots]
+
+
+@bp.post("/flights")
+@roles_required("pilot", "supervisor", "admin")
+def post_flight() -> Any:
+    """Register a flight (uploaded photos or a folder under PHOTO_ROOTS); queue its ingest."""
+    actor = current_actor()
+    files = [f for f in request.files.getlist("photos") if f.filename]
+    data = request.form.to_dict() if files else _body()
+    name = str(data.get("name") or "")[:200] or None
+    if files:
+        folder = (
+            Path(current_app.config["DATA_DIR"])
+            / "photos"
+            / f"upload_{utcnow():%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
+        )
+        try:
+            for upload in files:
+                save_image(
+                    upload, folder, limit=current_app.config["MAX_IMAGE_BYTES"], unique=False
+                )
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        source = folder
+    else:
+        raw = data.get("source")
+        if not raw:
+            raise ValidationError("give photos (multipart 'photos') or a server 'source' folder")
+        source = Path(str(raw)).resolve()
+        if not any(root == source or root in source.parents for root in _photo_roots()):
+            raise ValidationError(f"source {raw!r} is outside the allowed photo folders")
+    flight_id = register_flight(state().storage, source, name=name, created_by=actor.name)
+    job_id = state().queue.enqueue("ingest_flight", {"flight_id": flight_id})
+    with state().storage.session() as session:
+        flight = session.get(Flight, flight_id)
+        flight.job_id, flight.status = job_id, "queued"
+        session.commit()
+    return jsonify({"flight_id": flight_id, "job_id": job_id}), 202
+
+
+def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
+    counts = dict(
+        session.execute(
+            select(Photo.status, func.count()).where(Photo.flight_id == f.id).group_by(Photo.status)
+        ).all()
+    )
+    findings = session.scalar(select(func.count()).where(Finding.flight_id == f.id))
+    return {
+        "id": f.id,
+        "name": f.name,
+        "status": f.status,
+        "job_id": f.job_id,
+        "created_by": f.created_by,
+        "created_at": _iso(f.created_at),
+        "photos": {k: int(v) for k, v in counts.items()},
+        "findings": findings,
+    }
+
+
+@bp.get("/flights")
+@roles_required(*ANY)
+def flights() -> Any:
+    session = db()
+    rows = session.scalars(select(Flight).order_by(Flight.id.desc()).limit(200))
+    return jsonify([_flight_json(session, f) for f in rows])
+
+
+@bp.get("/flights/<int:flight_id>")
+@roles_required(*ANY)
+def flight_detail(flight_id: int) -> Any:
+    session = db()
+    return jsonify(_flight_json(session, _get(session, Flight, flight_id, "flight")))
+
+
+@bp.get("/jobs/<int:job_id>")
+@roles_required(*ANY)
+def job_detail(job_id: int) -> Any:
+    job = _get(db(), Job, job_id, "job")
+    return jsonify(
+        {
+            "id": job.id,
+            "kind": job.kind,
+            "state": job.state,
+            "attempts": job.attempts,
+            "error": job.error,
+            "result": job.result,
+            "created_at": _iso(job.created_at),
+            "finished_at": _iso(job.finished_at),
+        }
+    )
+
+
+def finding_query(args: Any) -> Any:
+    """Review-queue filters: status, label, score range, grid, flight; lowest score first."""
+    query = select(Finding)
+    status = args.get("status", "pending")
+    if status != "all":
+        if status not in ("pending", "confirmed", "rejected"):
+            raise ValidationError(f"status {status!r}: pending, confirmed, rejected or all")
+        query = query.where(Finding.review_status == status)
+    if args.get("label"):
+        if args["label"] not in LABELS:
+            raise ValidationError(f"label {args['label']!r} is not one of {', '.join(LABELS)}")
+        query = query.where(Finding.label == args["label"])
+    lo = _float(args.get("min_score"), field="min_score")
+    hi = _float(args.get("max_score"), field="max_score")
+    if lo is not None:
+        query = query.where(Finding.score >= lo)
+    if hi is not None:
+        query = query.where(Finding.score <= hi)
+    if args.get("grid"):
+        query = query.join(Grid, Finding.grid_id == Grid.id).where(Grid.code == args["grid"])
+    flight = _int(args.get("flight"), field="flight")
+    if flight is not None:
+        query = query.where(Finding.flight_id == flight)
+    order = args.get("order", "score")
+    if order == "score":
+        query = query.order_by(Finding.score.asc(), Finding.id.asc())
+    elif order == "-score":
+        query = query.order_by(Finding.score.desc(), Finding.id.asc())
+    elif order == "id":
+        query = query.order_by(Finding.id.asc())
+    else:
+        raise ValidationError(f"order {order!r}: score, -score or id")
+    return query
+
+
+@bp.get("/findings")
+@roles_required(*ANY)
+def findings() -> Any:
+    session = db()
+    page, size = _page()
+    query = finding_query(request.args)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = list(session.scalars(query.offset((page - 1) * size).limit(size)))
+    tickets = (
+        dict(
+            session.execute(
+                select(Ticket.finding_id, Ticket.id).where(
+                    Ticket.finding_id.in_([f.id for f in rows])
+                )
+            ).all()
+        )
+        if rows
+        else {}
+    )
+    items = []
+    for f in rows:
+        item = finding_json(f)
+        item["ticket_id"] = tickets.get(f.id)
+        items.append(item)
+    return jsonify({"items": items, "page": page, "page_size": size, "total": total})
+
+
+@bp.get("/findings/<int:finding_id>")
+@roles_required(*ANY)
+def finding_detail(finding_id: int) -> Any:
+    session = db()
+    finding = _get(session, Finding, finding_id, "finding")
+    out = finding_json(finding)
+    out["ticket_id"] = session.scalar(select(Ticket.id).where(Ticket.finding_id == finding.id))
+    return jsonify(out)
+
+
+@bp.get("/findings/<int:finding_id>/crop")
+@roles_required(*ANY)
+def finding_crop(finding_id: int) -> Any:
+    finding = _get(db(), Finding, finding_id, "finding")
+    if not finding.crop_path or not Path(finding.crop_path).is_file():
+        raise NotFoundError(f"finding {finding_id} has no crop image")
+    return send_file(finding.crop_path, mimetype="image/jpeg", max_age=3600)
+
+
+@bp.get("/photos/<int:photo_id>/image")
+@roles_required(*ANY)
+def photo_image(photo_id: int) -> Any:
+    photo = _get(db(), Photo, photo_id, "photo")
+    if not Path(photo.path).is_file():
+        raise NotFoundError(f"photo {photo_id}: file {Path(photo.path).name} is gone")
+    return send_file(photo.path, max_age=3600)
+
+
+def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
+    session = db()
+    try:
+        ids = [int(i) for i in ids]
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("ids must be integers") from exc
+    reviewed = review_findings(
+        session,
+        ids,
+        str(data.get("decision") or ""),
+        current_actor(),
+        label=data.get("label"),
+        note=str(data.get("note") or "")[:4000],
+    )
+    session.commit()
+    tickets = dict(
+        session.execute(
+            select(Ticket.finding_id, Ticket.id).where(Ticket.finding_id.in_(ids))
+        ).all()
+    )
+    return [{**finding_json(f), "ticket_id": tickets.get(f.id)} for f in reviewed]
+
+
+@bp.post("/findings/<int:finding_id>/review")
+@roles_required(*REVIEWERS)
+def review_one(finding_id: int) -> Any:
+    return jsonify(_review([finding_id], _body())[0])
+
+
+@bp.post("/findings/review")
+@roles_required(*REVIEWERS)
+def review_bulk() -> Any:
+    data = _body()
+    ids = data.get("ids")
+    if not isinstance(ids, list) or not ids:
+        raise ValidationError("'ids' must be a non-empty list of finding ids")
+    return jsonify({"items": _review(ids, data)})
+
+
+def ticket_query(args: Any) -> Any:
+    query = select(Ticket)
+    if args.get("state"):
+        states = args["state"].split(",")
+        bad = [s for s in states if s not in STATES]
+        if bad:
+            raise ValidationError(f"state {', '.join(bad)} unknown (known: {', '.join(STATES)})")
+        query = query.where(Ticket.state.in_(states))
+    if args.get("label"):
+        query = query.where(Ticket.label == args["label"])
+    department = _int(args.get("department_id"), field="department_id")
+    if department is not None:
+        query = query.where(Ticket.department_id == department)
+    if args.get("grid"):
+        query = query.join(Grid, Ticket.grid_id == Grid.id).where(Grid.code == args["grid"])
+    if args.get("overdue") in ("1", "true"):
+        query = query.where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline < utcnow())
+    return query.order_by(Ticket.id.desc())
+
+
+@bp.get("/tickets")
+@roles_required(*ANY)
+def tickets() -> Any:
+    session = db()
+    page, size = _page()
+    query = ticket_query(request.args)
+    actor = current_actor()
+    if actor.role == "department":  # department staff see their own department's cases
+        query = query.where(Ticket.department_id == actor.department_id)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = session.scalars(query.offset((page - 1) * size).limit(size))
+    return jsonify(
+        {"items": [ticket_json(t) for t in rows], "page": page, "page_size": size, "total": total}
+    )
+
+
+def _visible_ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = _get(session, Ticket, ticket_id, "ticket")
+    actor = current_actor()
+    if actor.role == "department" and ticket.department_id != actor.department_id:
+        raise NotFoundError(f"ticket {ticket_id} does not exist")
+    return ticket
+
+
+@bp.post("/tickets")
+@roles_required(*REVIEWERS)
+def post_ticket() -> Any:
+    data = _body()
+    session = db()
+    ticket = open_ticket(
+        session,
+        label=str(data.get("label") or ""),
+        actor=current_actor(),
+        lat=_float(data.get("lat"), field="lat"),
+        lon=_float(data.get("lon"), field="lon"),
+        description=str(data.get("description") or "")[:4000],
+        source="ui",
+    )
+    session.commit()
+    return jsonify(ticket_json(ticket, events=True)), 201
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@roles_required(*ANY)
+def ticket_detail(ticket_id: int) -> Any:
+    ticket = _visible_ticket(db(), ticket_id)
+    out = ticket_json(ticket, events=True)
+    out["actions"] = available_actions(
+        ticket.state, current_actor(), ticket_department_id=ticket.department_id
+    )
+    return jsonify(out)
+
+
+@bp.post("/tickets/<int:ticket_id>/transitions")
+@roles_required(*ANY)
+def ticket_transition(ticket_id: int) -> Any:
+    session = db()
+    ticket = _visible_ticket(session, ticket_id)
+    ticket = apply_transition(session, ticket, _body(), request.files.get("photo"))
+    return jsonify(ticket_json(ticket, events=True))
+
+
+@bp.get("/notifications")
+@roles_required(*REVIEWERS)
+def notifications() -> Any:
+    rows = db().scalars(select(Notification).order_by(Notification.id.desc()).limit(200))
+    return jsonify(
+        [
+            {
+                "id": n.id,
+                "channel": n.channel,
+                "event": n.event,
+                "ticket_id": n.ticket_id,
+                "ok": n.ok,
+                "error": n.error,
+                "payload": n.payload,
+                "created_at": _iso(n.created_at),
+            }
+            for n in rows
+        ]
+    )
+
+
+@bp.post("/escalations")
+@roles_required(*REVIEWERS)
+def queue_escalation() -> Any:
+    job_id = state().queue.enqueue("escalate", {})
+    return jsonify({"job_id": job_id}), 202
+
+
+@bp.get("/stats")
+@roles_required(*ANY)
+def stats() -> Any:
+    """Published indicators: cases by state and class, closure and on-time closure rates."""
+    session = db()
+    by_state = {
+        s: int(n)
+        for s, n in session.execute(select(Ticket.state, func.count()).group_by(Ticket.state)).all()
+    }
+    by_label = {
+        lb: int(n)
+        for lb, n in session.execute(
+            select(Ticket.label, func.count()).group_by(Ticket.label)
+        ).all()
+    }
+    total = sum(by_state.values())
+    closed = by_state.get("closed", 0)
+    late = (
+        session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.state == "closed", Ticket.escalation_level > 0)
+        )
+        or 0
+    )
+    filed = total - by_state.get("new", 0) - by_state.get("rejected", 0)
+    return jsonify(
+        {
+            "total": total,
+            "by_state": by_state,
+            "by_label": by_label,
+            "filed": filed,
+            "closed": closed,
+            "closure_rate": closed / filed if filed else None,
+            "on_time_closure_rate": (closed - late) / closed if closed else None,
+            "terminal_states": sorted(TERMINAL_STATES),
+        }
+    )

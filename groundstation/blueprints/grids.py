@@ -1,0 +1,55 @@
+"""Grid pages: the list with a map, the import form and each grid's history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from groundstation.errors import NotFoundError, ValidationError
+from groundstation.models import ROLES, Grid
+from groundstation.services import grid_history, import_grids, read_grid_file
+from groundstation.uploads import read_limited
+from groundstation.web import db, roles_required
+
+__all__ = ["bp"]
+
+bp = Blueprint("grids", __name__)
+
+
+@bp.get("/grids")
+@roles_required(*ROLES)
+def index() -> Any:
+    grids = list(db().scalars(select(Grid).order_by(Grid.code)))
+    return render_template("grids.html", grids=grids)
+
+
+@bp.post("/grids/import")
+@roles_required("supervisor", "admin")
+def import_file() -> Any:
+    upload = request.files.get("file")
+    session = db()
+    try:
+        if upload is None or not upload.filename:
+            raise ValidationError(_("Choose a grid file first."))
+        data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what="grid file")
+        counts = import_grids(session, read_grid_file(data, upload.filename))
+        session.commit()
+    except ValidationError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("grids.index"))
+    flash(_("Imported: %(created)d new, %(updated)d updated.", **counts), "info")
+    return redirect(url_for("grids.index"))
+
+
+@bp.get("/grids/<code>")
+@roles_required(*ROLES)
+def detail(code: str) -> Any:
+    session = db()
+    grid = session.scalar(select(Grid).where(Grid.code == code))
+    if grid is None:
+        raise NotFoundError(f"grid {code!r} does not exist")
+    return render_template("grid.html", grid=grid, history=grid_history(session, grid))

@@ -1,0 +1,45 @@
+"""`gridpatrol serve`: run the ground station web app (with in-process job workers by default)."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["serve_command", "data_dir_option"]
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    envvar="GRIDPATROL_DATA_DIR",
+    help="Folder for the SQLite database, photos and logs (default: a per-user data folder).",
+)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="In-process job worker threads (ignored with REDIS_URL: run `gridpatrol worker`).",
+)
+@data_dir_option
+def serve_command(host: str, port: int, workers: int, data_dir: str | None) -> None:
+    """Serve the ground station: review, tickets, JSON API and Open311.
+
+    The embedded SQLite database is created and migrated on first start; with DATABASE_URL set,
+    run `gridpatrol db upgrade` first.
+    """
+    from werkzeug.serving import run_simple
+
+    from groundstation.app import create_app
+
+    app = create_app(
+        {"DATA_DIR": data_dir, "JOB_WORKERS": workers} if data_dir else {"JOB_WORKERS": workers}
+    )
+    click.echo(
+        f"GridPatrol ground station on http://{host}:{port}/ (data: {app.config['DATA_DIR']})"
+    )
+    run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -1,0 +1,130 @@
+"""Ground-station configuration: defaults, the data dir, DATABASE_URL and REDIS_URL.
+
+Precedence for every setting: explicit overrides (tests, CLI options) > environment > defaults.
+The data dir is ``--data-dir``, else ``GRIDPATROL_DATA_DIR``, else a per-user data dir; it holds the
+SQLite database (unless ``DATABASE_URL`` names another), photos, crops, evidence and the secret key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import platformdirs
+
+from groundstation.errors import ConfigError
+
+__all__ = ["DEFAULTS", "resolve_data_dir", "build_config"]
+
+#: Defaults for every setting the app reads (immutable, like Flask's ``default_config``).
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "DATABASE_URL": None,  # None: SQLite file <data dir>/gridpatrol.sqlite3
+        "REDIS_URL": None,  # None: durable in-process worker threads; set: Celery on Redis
+        "AUTO_MIGRATE": None,  # None: migrate on start only for the embedded SQLite default
+        "JOB_WORKERS": 2,  # in-process worker threads started by create_app (0: none)
+        "JOB_LEASE_S": 120.0,  # a running job whose lease expired is picked up again
+        "JOB_POLL_S": 0.5,
+        "CELERY_VISIBILITY_TIMEOUT_S": 600,  # Redis redelivers a dead worker's job after this
+        "CELERY_RESTORE_INTERVAL_S": 10,
+        "CELERY_QUEUE": "gridpatrol",
+        "PHOTO_ROOTS": None,  # server folders the API may ingest from (None: the data dir)
+        "ESCALATION_INTERVAL_S": 300.0,  # how often the overdue-ticket job is queued (0: never)
+        "CLASSIFIER": None,  # "module:factory" making a classify_image() object; None: vision
+        "NOTIFIERS": "log",  # comma-separated: log, webhook
+        "WEBHOOK_URL": None,
+        "WEBHOOK_TIMEOUT_S": 5.0,
+        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # whole request
+        "MAX_IMAGE_BYTES": 25 * 1024 * 1024,  # one uploaded photo / evidence image
+        "MAX_GRID_FILE_BYTES": 20 * 1024 * 1024,
+        "TIMEZONE": "Asia/Shanghai",
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "LANGUAGES": ("zh", "en"),
+        "WTF_CSRF_TIME_LIMIT": None,  # token valid for the session
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "OPEN311_JURISDICTION": "gridpatrol",
+    }
+)
+
+_ENV_KEYS = {
+    "DATABASE_URL": str,
+    "REDIS_URL": str,
+    "WEBHOOK_URL": str,
+    "NOTIFIERS": str,
+    "CLASSIFIER": str,
+    "JOB_WORKERS": int,
+    "JOB_LEASE_S": float,
+    "ESCALATION_INTERVAL_S": float,
+    "CELERY_QUEUE": str,
+    "CELERY_VISIBILITY_TIMEOUT_S": int,
+    "CELERY_RESTORE_INTERVAL_S": int,
+}
+
+
+def resolve_data_dir(
+    data_dir: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The data dir: the explicit one, else ``GRIDPATROL_DATA_DIR``, else the per-user data dir."""
+    env = os.environ if environ is None else environ
+    if data_dir is not None:
+        path = Path(data_dir)
+    elif env.get("GRIDPATROL_DATA_DIR"):
+        path = Path(env["GRIDPATROL_DATA_DIR"])
+    else:
+        path = Path(platformdirs.user_data_dir("gridpatrol", appauthor=False))
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"data dir {path}: cannot create it ({exc})") from exc
+    return path
+
+
+def _secret_key(data_dir: Path, env: Mapping[str, str]) -> str:
+    """``GRIDPATROL_SECRET_KEY``, else a random key kept in ``<data dir>/secret_key`` (0600)."""
+    if env.get("GRIDPATROL_SECRET_KEY"):
+        return env["GRIDPATROL_SECRET_KEY"]
+    path = data_dir / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def build_config(
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The full settings dict for :func:`groundstation.app.create_app`."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    config: dict[str, Any] = dict(DEFAULTS)
+    for key, kind in _ENV_KEYS.items():
+        if env.get(key):
+            try:
+                config[key] = kind(env[key])
+            except ValueError as exc:
+                raise ConfigError(f"environment {key}={env[key]!r}: {exc}") from exc
+    root = resolve_data_dir(overrides.pop("DATA_DIR", data_dir), environ=env)
+    config["DATA_DIR"] = str(root)
+    config.update(overrides)
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{root / 'gridpatrol.sqlite3'}"
+        embedded = True
+    else:
+        embedded = False
+    if config["AUTO_MIGRATE"] is None:
+        config["AUTO_MIGRATE"] = embedded
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _secret_key(root, env)
+    for sub in ("photos", "crops", "evidence", "uploads", "logs"):
+        (root / sub).mkdir(exist_ok=True)
+    return config

@@ -1,0 +1,305 @@
+"""A flight's photos in, findings out: register the photos, then classify them in a job.
+
+Each photo is classified and committed together with its findings and its ``done`` status, so a
+worker killed between two photos leaves no half-stored photo, and the re-run skips what is done.
+Crops are written under deterministic names before that commit, so a re-run overwrites, never adds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image, UnidentifiedImageError
+from shapely import STRtree
+from shapely.geometry import Point, shape
+from sqlalchemy import select
+
+from gis.grids import Grid as GisGrid
+from groundstation.errors import IngestError
+from groundstation.models import LABELS, Finding, Flight, Grid, Photo
+from groundstation.storage import Storage
+
+__all__ = [
+    "PHOTO_SUFFIXES",
+    "ClassifierLike",
+    "GridIndex",
+    "photo_paths",
+    "register_flight",
+    "ingest_flight",
+    "load_classifier",
+    "ingest_job",
+]
+
+log = logging.getLogger("gridpatrol.ingest")
+
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
+CROP_MAX_PX = 384
+CROP_MARGIN = 0.25
+
+
+class ClassifierLike(Protocol):
+    """What ingest needs of :class:`vision.infer.Classifier`."""
+
+    def classify_image(
+        self,
+        path: Any,
+        *,
+        camera: Any = None,
+        gsd_m: float | None = None,
+        threshold: float | None = None,
+        grids: Any = None,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class GridIndex:
+    """The stored grids as gis Grids, with a spatial index for point lookups."""
+
+    grids: tuple[GisGrid, ...]
+    db_ids: Mapping[str, int]
+    tree: STRtree | None
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Grid]) -> GridIndex:
+        grids, ids = [], {}
+        for row in rows:
+            grids.append(GisGrid(row.code, shape(row.geometry), dict(row.properties or {})))
+            ids[row.code] = row.id
+        tree = STRtree([g.geometry for g in grids]) if grids else None
+        return cls(tuple(grids), ids, tree)
+
+    def locate(self, lon: float, lat: float) -> int | None:
+        """The database id of the grid containing (lon, lat), if any."""
+        if self.tree is None:
+            return None
+        hits = self.tree.query(Point(lon, lat), predicate="intersects")
+        return self.db_ids[self.grids[int(min(hits))].grid_id] if len(hits) else None
+
+
+def photo_paths(source: Path) -> list[Path]:
+    """The photos of a flight: a folder's image files (recursively), sorted by path.
+
+    A file source is a flight log or list: one photo path per line, or JSON lines with a
+    ``path``/``photo``/``file`` field; relative paths are taken from the log's folder.
+    """
+    import json
+
+    if source.is_dir():
+        return sorted(
+            p for p in source.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()
+        )
+    if not source.is_file():
+        raise IngestError(f"flight source {source}: no such folder or file")
+    paths = []
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise IngestError(f"flight log {source}:{number}: bad JSON ({exc})") from exc
+            value = record.get("path") or record.get("photo") or record.get("file")
+            if not value:
+                continue
+            line = str(value)
+        path = Path(line)
+        path = path if path.is_absolute() else source.parent / path
+        if path.suffix.lower() in PHOTO_SUFFIXES:
+            paths.append(path)
+    return paths
+
+
+def _geotag(path: Path) -> Any | None:
+    try:
+        from gis.exif import read_geotag
+    except ImportError:  # gis.exif not installed yet: photos keep no position
+        return None
+    try:
+        return read_geotag(path)
+    except Exception as exc:
+        log.warning("photo %s: geotag unreadable (%s)", path, exc)
+        return None
+
+
+def register_flight(
+    storage: Storage,
+    source: Path,
+    *,
+    name: str | None = None,
+    created_by: str | None = None,
+    read_geotag: Callable[[Path], Any | None] = _geotag,
+) -> int:
+    """Store a flight and its photos (status pending); return the flight id."""
+    source = Path(source).resolve()
+    paths = photo_paths(source)
+    if not paths:
+        raise IngestError(
+            f"flight source {source}: no photos ({', '.join(sorted(PHOTO_SUFFIXES))})"
+        )
+    with storage.session() as session:
+        flight = Flight(
+            name=name or source.name, source=str(source), status="registered", created_by=created_by
+        )
+        session.add(flight)
+        for path in paths:
+            tag = read_geotag(path)
+            session.add(
+                Photo(
+                    flight=flight,
+                    path=str(path),
+                    status="pending",
+                    lat=getattr(tag, "lat", None),
+                    lon=getattr(tag, "lon", None),
+                    altitude_m=getattr(tag, "altitude_m", None),
+                    relative_altitude_m=getattr(tag, "relative_altitude_m", None),
+                    yaw_deg=getattr(tag, "yaw_deg", None),
+                    taken_at=getattr(tag, "time", None)
+                    if getattr(getattr(tag, "time", None), "tzinfo", None)
+                    else None,
+                )
+            )
+        session.commit()
+        return flight.id
+
+
+def _save_crop(photo_path: Path, box: Sequence[float], dest: Path) -> str | None:
+    """Save the box (with a margin) as a JPEG thumbnail; None if the photo cannot be read."""
+    try:
+        with Image.open(photo_path) as image:
+            image = image.convert("RGB")
+            x0, y0, x1, y1 = (float(v) for v in box)
+            mx, my = (x1 - x0) * CROP_MARGIN, (y1 - y0) * CROP_MARGIN
+            left, top = max(0, int(x0 - mx)), max(0, int(y0 - my))
+            right, bottom = min(image.width, int(x1 + mx) + 1), min(image.height, int(y1 + my) + 1)
+            if right <= left or bottom <= top:
+                left, top, right, bottom = 0, 0, image.width, image.height
+            crop = image.crop((left, top, right, bottom))
+            crop.thumbnail((CROP_MAX_PX, CROP_MAX_PX))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            crop.save(dest, "JPEG", quality=85)
+            return str(dest)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        log.warning("photo %s: crop failed (%s)", photo_path, exc)
+        return None
+
+
+def ingest_flight(
+    storage: Storage,
+    flight_id: int,
+    classifier: ClassifierLike,
+    *,
+    crops_dir: Path,
+    heartbeat: Callable[[], None] = lambda: None,
+    threshold: float | None = None,
+) -> dict[str, int]:
+    """Classify every pending photo of a flight and store its findings; return counts."""
+    with storage.session() as session:
+        flight = session.get(Flight, flight_id)
+        if flight is None:
+            raise IngestError(f"flight {flight_id} does not exist")
+        flight.status = "ingesting"
+        session.commit()
+        index = GridIndex.from_rows(session.scalars(select(Grid).order_by(Grid.id)))
+        pending = [
+            (p.id, Path(p.path))
+            for p in session.scalars(
+                select(Photo)
+                .where(Photo.flight_id == flight_id, Photo.status == "pending")
+                .order_by(Photo.id)
+            )
+        ]
+    counts = {"photos": 0, "findings": 0, "errors": 0}
+    for photo_id, path in pending:
+        stored: list[Finding] = []
+        error: str | None = None
+        try:
+            result = classifier.classify_image(
+                path, threshold=threshold, grids=list(index.grids) or None
+            )
+            error = getattr(result, "error", None)
+        except Exception as exc:  # one bad photo must not stop the flight
+            error = f"{type(exc).__name__}: {exc}"
+            result = None
+        if result is not None and error is None:
+            for k, found in enumerate(result.findings):
+                if found.label not in LABELS or found.label == "background":
+                    continue
+                centre = getattr(found, "centre", None)
+                lon, lat = (float(centre[0]), float(centre[1])) if centre else (None, None)
+                grid_db_id = index.db_ids.get(found.grid_id) if found.grid_id else None
+                if grid_db_id is None and lon is not None and lat is not None:
+                    grid_db_id = index.locate(lon, lat)
+                polygon = getattr(found, "polygon", None)
+                crop = _save_crop(
+                    path, found.box_px, crops_dir / f"flight_{flight_id}" / f"{photo_id}_{k}.jpg"
+                )
+                stored.append(
+                    Finding(
+                        photo_id=photo_id,
+                        flight_id=flight_id,
+                        grid_id=grid_db_id,
+                        label=found.label,
+                        score=float(found.score),
+                        box_px=[float(v) for v in found.box_px],
+                        lon=lon,
+                        lat=lat,
+                        polygon=polygon.__geo_interface__ if polygon is not None else None,
+                        crop_path=crop,
+                        review_status="pending",
+                    )
+                )
+        with storage.session() as session:
+            photo = session.get(Photo, photo_id)
+            if photo is None or photo.status != "pending":
+                continue  # another worker finished it meanwhile
+            session.add_all(stored)
+            photo.status, photo.error = ("error", error) if error else ("done", None)
+            session.commit()
+        counts["photos"] += 1
+        counts["findings"] += len(stored)
+        counts["errors"] += bool(error)
+        heartbeat()
+    with storage.session() as session:
+        flight = session.get(Flight, flight_id)
+        statuses = list(session.scalars(select(Photo.status).where(Photo.flight_id == flight_id)))
+        left, failed = statuses.count("pending"), statuses.count("error")
+        flight.status = "ingesting" if left else ("done_with_errors" if failed else "done")
+        session.commit()
+    return counts
+
+
+def load_classifier(spec: str | None) -> ClassifierLike:
+    """The classifier named by the CLASSIFIER setting (``module:factory``), else vision's."""
+    if spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr or "load")
+        except (ImportError, AttributeError) as exc:
+            raise IngestError(f"CLASSIFIER {spec!r}: cannot import it ({exc})") from exc
+        return factory()
+    try:
+        from vision.infer import Classifier
+    except ImportError as exc:
+        raise IngestError(f"vision.infer is not available ({exc}); set CLASSIFIER") from exc
+    return Classifier.load()
+
+
+def ingest_job(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Job handler ``ingest_flight``: payload ``{"flight_id": int}``."""
+    flight_id = int(payload["flight_id"])
+    classifier = ctx.runner.services.get("classifier")
+    if classifier is None:
+        classifier = load_classifier(ctx.config.get("CLASSIFIER"))
+        ctx.runner.services["classifier"] = classifier
+    crops = Path(ctx.config.get("DATA_DIR", ".")) / "crops"
+    counts = ingest_flight(
+        ctx.storage, flight_id, classifier, crops_dir=crops, heartbeat=ctx.heartbeat
+    )
+    return {"flight_id": flight_id, **counts}

@@ -1,0 +1,455 @@
+"""The one door to background work: durable jobs in the database, run by threads or by Celery.
+
+Every job is a row in ``jobs`` before anything runs it. A worker *claims* a job with one atomic
+UPDATE that also sets a lease; handlers call :meth:`JobContext.heartbeat` to extend it. A worker
+killed mid-job simply stops renewing its lease, and the job is claimed again once the lease expires.
+Handlers are idempotent (ingest commits each photo together with its findings), so a re-run loses
+nothing and duplicates nothing.
+
+- :class:`ThreadQueue` (default): worker threads in this process poll the table.
+- :class:`CeleryQueue` (``REDIS_URL`` set): each job is also a Celery message on Redis, with late
+  acknowledgement, so a message held by a dead worker is redelivered; ``gridpatrol worker`` runs the
+  consumers and sweeps the table for jobs whose lease expired.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, update
+
+from groundstation.errors import JobError
+from groundstation.models import Job, utcnow
+from groundstation.storage import Storage
+
+__all__ = [
+    "Handler",
+    "JobContext",
+    "JobRunner",
+    "JobQueue",
+    "ThreadQueue",
+    "CeleryQueue",
+    "make_celery",
+    "default_handlers",
+    "build_queue",
+]
+
+log = logging.getLogger("gridpatrol.jobs")
+
+Handler = Callable[["JobContext", dict[str, Any]], dict[str, Any] | None]
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: its job id, the storage, the settings and a lease heartbeat."""
+
+    runner: JobRunner
+    job_id: int
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def storage(self) -> Storage:
+        return self.runner.storage
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.runner.config
+
+    def heartbeat(self) -> None:
+        """Extend this job's lease; raise :class:`JobError` if another worker has taken it over."""
+        self.runner.extend_lease(self.job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What happened when a worker tried to run one job."""
+
+    job_id: int
+    state: str  # done | failed | queued (will retry) | busy (leased elsewhere) | gone (no such job)
+    retry_in_s: float | None = None
+
+
+class JobRunner:
+    """Claims and runs jobs from the table; shared by every queue implementation."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        handlers: Mapping[str, Handler] | None = None,
+        config: Mapping[str, Any] | None = None,
+        lease_s: float = 120.0,
+        owner: str | None = None,
+    ) -> None:
+        self.storage = storage
+        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self.config: Mapping[str, Any] = config or {}
+        self.lease = timedelta(seconds=lease_s)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.services: dict[str, Any] = {}  # per-process caches handlers may fill (classifier)
+
+    # -- producing -------------------------------------------------------------------------
+    def enqueue(
+        self, kind: str, payload: Mapping[str, Any] | None = None, *, max_attempts: int = 5
+    ) -> int:
+        """Store a new job and return its id."""
+        if kind not in self.handlers:
+            raise JobError(f"no handler for job kind {kind!r} (known: {', '.join(self.handlers)})")
+        with self.storage.session() as session:
+            job = Job(
+                kind=kind,
+                payload=dict(payload or {}),
+                state="queued",
+                attempts=0,
+                max_attempts=max_attempts,
+                created_at=utcnow(),
+            )
+            session.add(job)
+            session.commit()
+            return job.id
+
+    def pending_exists(self, kind: str) -> bool:
+        with self.storage.session() as session:
+            return (
+                session.scalar(
+                    select(Job.id)
+                    .where(Job.kind == kind, Job.state.in_(("queued", "running")))
+                    .limit(1)
+                )
+                is not None
+            )
+
+    # -- claiming --------------------------------------------------------------------------
+    def _claimable(self, now: datetime):
+        return or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now))
+
+    def claim(self, job_id: int) -> bool:
+        """Atomically take ``job_id`` if it is queued or its lease has expired."""
+        now = utcnow()
+        with self.storage.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, self._claimable(now))
+                .values(
+                    state="running",
+                    lease_owner=self.owner,
+                    lease_until=now + self.lease,
+                    attempts=Job.attempts + 1,
+                    started_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+            return result.rowcount == 1
+
+    def claim_next(self) -> int | None:
+        """Claim the oldest claimable job, if any."""
+        now = utcnow()
+        with self.storage.session() as session:
+            candidates = list(
+                session.scalars(
+                    select(Job.id).where(self._claimable(now)).order_by(Job.id).limit(8)
+                )
+            )
+        for job_id in candidates:
+            if self.claim(job_id):
+                return job_id
+        return None
+
+    def extend_lease(self, job_id: int) -> None:
+        now = utcnow()
+        with self.storage.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == self.owner, Job.state == "running")
+                .values(lease_until=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        if result.rowcount != 1:
+            raise JobError(f"job {job_id}: lease lost to another worker; stopping this run")
+
+    def stale_job_ids(self, *, queued_older_than_s: float) -> list[int]:
+        """Jobs nobody is running: queued for long, or running with an expired lease."""
+        now = utcnow()
+        with self.storage.session() as session:
+            return list(
+                session.scalars(
+                    select(Job.id)
+                    .where(
+                        or_(
+                            and_(
+                                Job.state == "queued",
+                                Job.created_at < now - timedelta(seconds=queued_older_than_s),
+                            ),
+                            and_(Job.state == "running", Job.lease_until < now),
+                        )
+                    )
+                    .order_by(Job.id)
+                )
+            )
+
+    # -- running ---------------------------------------------------------------------------
+    def run_claimed(self, job_id: int) -> RunOutcome:
+        """Run a job this runner has claimed and record its outcome."""
+        with self.storage.session() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return RunOutcome(job_id, "gone")
+            kind, payload, attempts, max_attempts = (
+                job.kind,
+                dict(job.payload),
+                job.attempts,
+                job.max_attempts,
+            )
+        handler = self.handlers.get(kind)
+        error: str | None = None
+        result: dict[str, Any] | None = None
+        if handler is None:
+            error, attempts = f"no handler for job kind {kind!r}", max_attempts
+        else:
+            try:
+                result = handler(JobContext(self, job_id), payload) or {}
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "job %s (%s) attempt %s failed: %s\n%s",
+                    job_id,
+                    kind,
+                    attempts,
+                    error,
+                    traceback.format_exc(),
+                )
+        now = utcnow()
+        with self.storage.session() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.lease_owner != self.owner:
+                return RunOutcome(job_id, "busy")
+            if error is None:
+                job.state, job.result, job.error = "done", result, None
+            elif attempts < max_attempts:
+                job.state, job.error = "queued", error
+            else:
+                job.state, job.error = "failed", error
+            if job.state != "queued":
+                job.finished_at = now
+            job.lease_owner, job.lease_until = None, None
+            session.commit()
+            state = job.state
+        return RunOutcome(job_id, state, retry_in_s=5.0 if state == "queued" else None)
+
+    def run_job(self, job_id: int) -> RunOutcome:
+        """Claim and run one specific job (the Celery task body)."""
+        if not self.claim(job_id):
+            with self.storage.session() as session:
+                job = session.get(Job, job_id)
+                if job is None:
+                    return RunOutcome(job_id, "gone")
+                if job.state == "running" and job.lease_until is not None:
+                    wait = (job.lease_until - utcnow()).total_seconds() + 0.5
+                    return RunOutcome(job_id, "busy", retry_in_s=max(wait, 0.5))
+                return RunOutcome(job_id, job.state)
+        return self.run_claimed(job_id)
+
+    def run_pending(self, *, limit: int | None = None) -> int:
+        """Run claimable jobs in this thread until none is left (or ``limit``); return the count."""
+        count = 0
+        while limit is None or count < limit:
+            job_id = self.claim_next()
+            if job_id is None:
+                break
+            self.run_claimed(job_id)
+            count += 1
+        return count
+
+
+class JobQueue(Protocol):
+    """What the app uses: put work in, start and stop whatever runs it."""
+
+    runner: JobRunner
+
+    def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None) -> int: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class ThreadQueue:
+    """Durable jobs run by worker threads in this process (the embedded default)."""
+
+    def __init__(
+        self,
+        runner: JobRunner,
+        *,
+        workers: int = 2,
+        poll_s: float = 0.5,
+        escalation_interval_s: float = 0.0,
+    ) -> None:
+        self.runner = runner
+        self.workers = workers
+        self.poll_s = poll_s
+        self.escalation_interval_s = escalation_interval_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None) -> int:
+        job_id = self.runner.enqueue(kind, payload)
+        self._wake.set()
+        return job_id
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"gridpatrol-job-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.escalation_interval_s > 0 and "escalate" in self.runner.handlers:
+            thread = threading.Thread(
+                target=self._schedule, name="gridpatrol-scheduler", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.runner.run_pending(limit=1)
+            except Exception:  # database briefly unavailable: keep the worker alive
+                log.exception("job worker loop")
+                ran = 0
+            if not ran:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+
+    def _schedule(self) -> None:
+        while not self._stop.wait(self.escalation_interval_s):
+            try:
+                if not self.runner.pending_exists("escalate"):
+                    self.enqueue("escalate", {})
+            except Exception:
+                log.exception("escalation scheduler")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+
+def make_celery(config: Mapping[str, Any], runner_factory: Callable[[], JobRunner]) -> Any:
+    """A Celery app on ``REDIS_URL`` with the one task, ``gridpatrol.run_job(job_id)``."""
+    from celery import Celery
+
+    if not config.get("REDIS_URL"):
+        raise JobError("Celery needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    queue = config.get("CELERY_QUEUE", "gridpatrol")
+    app = Celery("gridpatrol", broker=config["REDIS_URL"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=queue,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        broker_transport_options={
+            "visibility_timeout": int(config.get("CELERY_VISIBILITY_TIMEOUT_S", 600)),
+            "unacked_restore_interval": max(1, int(config.get("CELERY_RESTORE_INTERVAL_S", 10))),
+        },
+    )
+
+    @app.task(name="gridpatrol.run_job", bind=True, max_retries=None)
+    def run_job(self: Any, job_id: int) -> str:
+        outcome = runner_factory().run_job(int(job_id))
+        if outcome.retry_in_s is not None:
+            raise self.retry(countdown=outcome.retry_in_s)
+        return outcome.state
+
+    app.gridpatrol_run_job = run_job
+    return app
+
+
+class CeleryQueue:
+    """Durable jobs announced to Celery workers on Redis (``gridpatrol worker``)."""
+
+    def __init__(self, runner: JobRunner, celery_app: Any) -> None:
+        self.runner = runner
+        self.celery = celery_app
+
+    def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None) -> int:
+        job_id = self.runner.enqueue(kind, payload)
+        self.send(job_id)
+        return job_id
+
+    def send(self, job_id: int, *, countdown: float | None = None) -> None:
+        try:
+            self.celery.gridpatrol_run_job.apply_async(args=[job_id], countdown=countdown)
+        except Exception as exc:  # the row is stored: the worker's sweep will still find it
+            log.warning("job %s stored but not announced to Redis: %s", job_id, exc)
+
+    def sweep(self, *, queued_older_than_s: float) -> list[int]:
+        """Re-announce jobs nobody is running (e.g. their worker died); return their ids."""
+        ids = self.runner.stale_job_ids(queued_older_than_s=queued_older_than_s)
+        for job_id in ids:
+            self.send(job_id)
+        return ids
+
+    def start(self) -> None:
+        """Nothing to start here: `gridpatrol worker` runs the consumers."""
+
+    def stop(self) -> None:
+        """Nothing to stop here."""
+
+
+def default_handlers() -> dict[str, Handler]:
+    """The built-in job kinds: ``ingest_flight`` and ``escalate``."""
+    from groundstation.ingest import ingest_job
+    from groundstation.tickets import escalate_overdue
+
+    def escalate_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+        from groundstation.notify import build_notifiers
+
+        hub = build_notifiers(
+            ctx.config.get("NOTIFIERS", "log"),
+            webhook_url=ctx.config.get("WEBHOOK_URL"),
+            webhook_timeout_s=float(ctx.config.get("WEBHOOK_TIMEOUT_S", 5.0)),
+        )
+        with ctx.storage.session() as session:
+            messages = escalate_overdue(session)
+            hub.deliver(session, messages)
+        return {"escalated": [m.ticket_id for m in messages]}
+
+    return {"ingest_flight": ingest_job, "escalate": escalate_job}
+
+
+def build_queue(
+    config: Mapping[str, Any], storage: Storage, *, handlers: Mapping[str, Handler] | None = None
+) -> JobQueue:
+    """The queue the settings ask for: Celery when ``REDIS_URL`` is set, else threads."""
+    runner = JobRunner(
+        storage,
+        handlers=handlers or default_handlers(),
+        config=config,
+        lease_s=float(config.get("JOB_LEASE_S", 120.0)),
+    )
+    if config.get("REDIS_URL"):
+        return CeleryQueue(runner, make_celery(config, lambda: runner))
+    return ThreadQueue(
+        runner,
+        workers=int(config.get("JOB_WORKERS", 2)),
+        poll_s=float(config.get("JOB_POLL_S", 0.5)),
+        escalation_interval_s=float(config.get("ESCALATION_INTERVAL_S", 0.0)),
+    )

@@ -1,0 +1,309 @@
+"""The OpenAPI 3.0 document of ``/api/v1`` (served at ``/api/v1/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from groundstation.models import LABELS, ROLES
+from groundstation.tickets import STATES, TRANSITIONS
+
+__all__ = ["openapi_document"]
+
+
+def _op(
+    summary: str,
+    *,
+    roles: tuple[str, ...] = ROLES,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    ok: str = "200",
+    multipart: bool = False,
+    public: bool = False,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            ok: {"description": "OK"},
+            "400": {"$ref": "#/components/responses/Error"},
+            "401": {"$ref": "#/components/responses/Error"},
+            "403": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"},
+        },
+    }
+    if public:
+        op["security"] = []
+    else:
+        op["description"] = f"Roles: {', '.join(roles)}."
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        kind = "multipart/form-data" if multipart else "application/json"
+        op["requestBody"] = {"required": True, "content": {kind: {"schema": body}}}
+    return op
+
+
+def _q(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _p(name: str, kind: str = "integer") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
+PAGE = [
+    _q("page", {"type": "integer", "minimum": 1}),
+    _q("page_size", {"type": "integer", "minimum": 1, "maximum": 500}),
+]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document; built from the same tables the code uses (labels, states, actions)."""
+    label = {"type": "string", "enum": list(LABELS)}
+    review = {
+        "type": "object",
+        "required": ["decision"],
+        "properties": {
+            "decision": {"type": "string", "enum": ["confirm", "reject", "reclassify"]},
+            "label": label,
+            "note": {"type": "string"},
+        },
+    }
+    transition = {
+        "type": "object",
+        "required": ["action"],
+        "properties": {
+            "action": {"type": "string", "enum": list(TRANSITIONS)},
+            "reason": {"type": "string"},
+            "department_id": {"type": "integer"},
+            "deadline": {"type": "string", "format": "date-time"},
+            "evidence": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"note": {"type": "string"}}},
+            },
+            "note": {"type": "string"},
+            "photo": {
+                "type": "string",
+                "format": "binary",
+                "description": "multipart only: evidence photo for resolve",
+            },
+        },
+    }
+    paths: dict[str, Any] = {
+        "/openapi.json": {"get": _op("This document", public=True)},
+        "/me": {"get": _op("The acting user")},
+        "/departments": {"get": _op("Departments (responsible units)")},
+        "/rules": {"get": _op("Event table: class → department, deadline, standards")},
+        "/rules/{label}": {
+            "put": {
+                **_op(
+                    "Edit one event-table row",
+                    roles=("admin",),
+                    body={
+                        "type": "object",
+                        "properties": {
+                            "department_id": {"type": "integer"},
+                            "deadline_hours": {"type": "number"},
+                            "name": {"type": "string"},
+                            "filing_standard": {"type": "string"},
+                            "closing_standard": {"type": "string"},
+                        },
+                    },
+                ),
+                "parameters": [_p("label", "string")],
+            }
+        },
+        "/grids": {
+            "get": _op("Grids"),
+            "post": _op(
+                "Import a grid layer (GeoJSON, KML/KMZ, zipped Shapefile)",
+                roles=("supervisor", "admin"),
+                ok="201",
+                multipart=True,
+                body={
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                },
+            ),
+        },
+        "/grids.geojson": {"get": _op("Grids as a GeoJSON FeatureCollection")},
+        "/grids/{code}": {
+            "get": {
+                **_op("A grid with its flights, findings and tickets"),
+                "parameters": [_p("code", "string")],
+            }
+        },
+        "/flights": {
+            "get": _op("Flights"),
+            "post": _op(
+                "Register a flight's photos and queue their classification (202)",
+                roles=("pilot", "supervisor", "admin"),
+                ok="202",
+                multipart=True,
+                body={
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "photos": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                        "source": {
+                            "type": "string",
+                            "description": "a server folder under PHOTO_ROOTS",
+                        },
+                    },
+                },
+            ),
+        },
+        "/flights/{flight_id}": {
+            "get": {**_op("A flight's ingest progress"), "parameters": [_p("flight_id")]}
+        },
+        "/jobs/{job_id}": {"get": {**_op("A background job"), "parameters": [_p("job_id")]}},
+        "/findings": {
+            "get": _op(
+                "The review queue, lowest confidence first",
+                params=[
+                    _q(
+                        "status",
+                        {"type": "string", "enum": ["pending", "confirmed", "rejected", "all"]},
+                    ),
+                    _q("label", label),
+                    _q("min_score", {"type": "number"}),
+                    _q("max_score", {"type": "number"}),
+                    _q("grid", {"type": "string"}),
+                    _q("flight", {"type": "integer"}),
+                    _q("order", {"type": "string", "enum": ["score", "-score", "id"]}),
+                    *PAGE,
+                ],
+            )
+        },
+        "/findings/review": {
+            "post": _op(
+                "Review many findings at once (all or none)",
+                roles=("supervisor", "admin"),
+                body={
+                    **review,
+                    "required": ["ids", "decision"],
+                    "properties": {
+                        **review["properties"],
+                        "ids": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
+            )
+        },
+        "/findings/{finding_id}": {"get": {**_op("A finding"), "parameters": [_p("finding_id")]}},
+        "/findings/{finding_id}/crop": {
+            "get": {**_op("The finding's image crop (JPEG)"), "parameters": [_p("finding_id")]}
+        },
+        "/findings/{finding_id}/review": {
+            "post": {
+                **_op(
+                    "Confirm (opens a ticket), reject or reclassify a finding",
+                    roles=("supervisor", "admin"),
+                    body=review,
+                ),
+                "parameters": [_p("finding_id")],
+            }
+        },
+        "/photos/{photo_id}/image": {
+            "get": {**_op("A flight photo"), "parameters": [_p("photo_id")]}
+        },
+        "/tickets": {
+            "get": _op(
+                "Tickets (department users see their department's)",
+                params=[
+                    _q("state", {"type": "string"}, f"comma-separated: {', '.join(STATES)}"),
+                    _q("label", label),
+                    _q("department_id", {"type": "integer"}),
+                    _q("grid", {"type": "string"}),
+                    _q("overdue", {"type": "boolean"}),
+                    *PAGE,
+                ],
+            ),
+            "post": _op(
+                "Open a ticket by hand",
+                roles=("supervisor", "admin"),
+                ok="201",
+                body={
+                    "type": "object",
+                    "required": ["label"],
+                    "properties": {
+                        "label": label,
+                        "lat": {"type": "number"},
+                        "lon": {"type": "number"},
+                        "description": {"type": "string"},
+                    },
+                },
+            ),
+        },
+        "/tickets/{ticket_id}": {
+            "get": {
+                **_op("A ticket with its case archive and the actions the caller may take"),
+                "parameters": [_p("ticket_id")],
+            }
+        },
+        "/tickets/{ticket_id}/transitions": {
+            "post": {
+                **_op(
+                    "Move a ticket: "
+                    + "; ".join(
+                        f"{t.action}: {'/'.join(sorted(t.sources))} → {t.target} "
+                        f"({', '.join(sorted(t.roles))})"
+                        for t in TRANSITIONS.values()
+                    ),
+                    body=transition,
+                ),
+                "parameters": [_p("ticket_id")],
+            }
+        },
+        "/notifications": {"get": _op("The notifier log", roles=("supervisor", "admin"))},
+        "/escalations": {
+            "post": _op(
+                "Queue the overdue-ticket escalation job now",
+                roles=("supervisor", "admin"),
+                ok="202",
+            )
+        },
+        "/stats": {"get": _op("Indicators: cases by state and class, closure rates")},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "GridPatrol ground station API",
+            "version": "1",
+            "description": "Sign in (session cookie + X-CSRFToken header on unsafe methods) "
+            "or send an API key bound to a user as `Authorization: Bearer "
+            "KEY` or `X-API-Key: KEY` (`gridpatrol db create-api-key NAME "
+            '--user USER`). Errors: 4xx with {"error": message}.',
+        },
+        "servers": [{"url": "/api/v1"}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+            "responses": {
+                "Error": {
+                    "description": "Error",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["error"],
+                                "properties": {"error": {"type": "string"}},
+                            }
+                        }
+                    },
+                }
+            },
+        },
+        "security": [{"bearer": []}, {"apiKey": []}, {"session": []}],
+        "paths": paths,
+    }

@@ -1,0 +1,245 @@
+"""Business operations shared by the UI, the JSON API and the CLI: grid import and finding review.
+
+Each function validates everything first and changes nothing when it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry import mapping
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gis.errors import GisError
+from gis.grids import Grid as GisGrid
+from groundstation.errors import NotFoundError, TransitionError, ValidationError
+from groundstation.models import LABELS, TICKET_LABELS, Finding, Flight, Grid, Ticket, utcnow
+from groundstation.tickets import Actor, open_ticket_for_finding
+
+__all__ = [
+    "DECISIONS",
+    "read_grid_file",
+    "import_grids",
+    "review_findings",
+    "grid_history",
+    "export_reviews",
+]
+
+DECISIONS = ("confirm", "reject", "reclassify")
+REVIEW_ROLES = frozenset({"supervisor", "admin"})
+
+
+def read_grid_file(data: bytes, filename: str) -> list[GisGrid]:
+    """Grids from an uploaded GeoJSON/KML/KMZ/zipped-Shapefile, via :mod:`gis.io`."""
+    from gis.io import read_features_bytes, read_grids
+
+    name = Path(filename or "").name
+    if not name:
+        raise ValidationError("grid file has no name; give it a .geojson/.kml/.kmz/.zip name")
+    try:
+        return read_grids(read_features_bytes(data, name))
+    except GisError as exc:
+        raise ValidationError(f"grid file {name!r}: {exc}") from exc
+
+
+def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
+    """Insert or update grids by code (not committed); all are checked before any is written."""
+    if not grids:
+        raise ValidationError("the grid layer holds no grids")
+    seen: set[str] = set()
+    for grid in grids:
+        code = str(grid.grid_id).strip()
+        if not code:
+            raise ValidationError("a grid has an empty id")
+        if code in seen:
+            raise ValidationError(f"grid id {code!r} appears twice in the layer")
+        seen.add(code)
+        geom = grid.geometry
+        if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise ValidationError(f"grid {code!r}: geometry must be a non-empty (Multi)Polygon")
+        if not geom.is_valid:
+            raise ValidationError(f"grid {code!r}: geometry is invalid (self-intersecting?)")
+        minx, miny, maxx, maxy = geom.bounds
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise ValidationError(f"grid {code!r}: coordinates are not WGS84 lon/lat")
+    existing = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(seen)))}
+    created = updated = 0
+    for grid in grids:
+        code = str(grid.grid_id).strip()
+        props = {
+            k: v
+            for k, v in dict(grid.properties).items()
+            if isinstance(v, str | int | float | bool) or v is None
+        }
+        minx, miny, maxx, maxy = grid.geometry.bounds
+        values = {
+            "geometry": mapping(grid.geometry),
+            "properties": props,
+            "name": str(props.get("name") or props.get("NAME") or code)[:200],
+            "min_lon": minx,
+            "min_lat": miny,
+            "max_lon": maxx,
+            "max_lat": maxy,
+        }
+        row = existing.get(code)
+        if row is None:
+            session.add(Grid(code=code, **values))
+            created += 1
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+            updated += 1
+    session.flush()
+    return {"created": created, "updated": updated}
+
+
+def review_findings(
+    session: Session,
+    finding_ids: Sequence[int],
+    decision: str,
+    actor: Actor,
+    *,
+    label: str | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> list[Finding]:
+    """Confirm, reject or reclassify pending findings (not committed; all or none).
+
+    Confirm (or reclassify to a violation class) opens each finding's ticket, filed as confirmed;
+    reject (or reclassify to background) keeps it as a labelled false positive.
+    """
+    from groundstation.errors import PermissionDenied
+
+    now = now or utcnow()
+    if actor.role not in REVIEW_ROLES:
+        raise PermissionDenied(f"role {actor.role!r} may not review findings (supervisor, admin)")
+    if decision not in DECISIONS:
+        raise ValidationError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
+    if decision == "reclassify" and label not in LABELS:
+        raise ValidationError(f"reclassify needs a label, one of {', '.join(LABELS)}")
+    ids = list(dict.fromkeys(int(i) for i in finding_ids))
+    if not ids:
+        raise ValidationError("no finding ids given")
+    if len(ids) > 500:
+        raise ValidationError("at most 500 findings per bulk review")
+    findings = {f.id: f for f in session.scalars(select(Finding).where(Finding.id.in_(ids)))}
+    missing = [i for i in ids if i not in findings]
+    if missing:
+        raise NotFoundError(f"finding(s) {', '.join(map(str, missing))} do not exist")
+    done = [i for i in ids if findings[i].review_status != "pending"]
+    if done:
+        raise TransitionError(f"finding(s) {', '.join(map(str, done))} were already reviewed")
+    out = []
+    for fid in ids:
+        finding = findings[fid]
+        new_label = label if decision == "reclassify" else finding.label
+        confirmed = decision == "confirm" or (
+            decision == "reclassify" and new_label in TICKET_LABELS
+        )
+        finding.review_status = "confirmed" if confirmed else "rejected"
+        finding.reviewed_label = new_label if decision != "reject" else "background"
+        finding.reviewed_by, finding.reviewed_at, finding.review_note = actor.name, now, note
+        if confirmed:
+            open_ticket_for_finding(session, finding, actor, reason=note, now=now)
+        out.append(finding)
+    session.flush()
+    return out
+
+
+def grid_history(session: Session, grid: Grid) -> dict[str, Any]:
+    """A grid's flights, findings and tickets, for its page and the API."""
+    flights = session.execute(
+        select(Flight.id, Flight.name, Flight.created_at, func.count(Finding.id))
+        .join(Finding, Finding.flight_id == Flight.id)
+        .where(Finding.grid_id == grid.id)
+        .group_by(Flight.id, Flight.name, Flight.created_at)
+        .order_by(Flight.id.desc())
+    ).all()
+    findings = list(
+        session.scalars(
+            select(Finding).where(Finding.grid_id == grid.id).order_by(Finding.id.desc()).limit(200)
+        )
+    )
+    tickets = list(
+        session.scalars(
+            select(Ticket).where(Ticket.grid_id == grid.id).order_by(Ticket.id.desc()).limit(200)
+        )
+    )
+    return {
+        "flights": [
+            {"id": f[0], "name": f[1], "created_at": f[2].isoformat(), "findings": f[3]}
+            for f in flights
+        ],
+        "findings": findings,
+        "tickets": tickets,
+    }
+
+
+EXPORT_FIELDS = (
+    "finding_id",
+    "file",
+    "label",
+    "classifier_label",
+    "score",
+    "review_status",
+    "grid",
+    "flight_id",
+    "photo",
+    "box_px",
+    "lon",
+    "lat",
+    "reviewed_by",
+    "reviewed_at",
+)
+
+
+def export_reviews(session: Session, out_dir: Path) -> int:
+    """Write reviewed crops as ``DIR/<label>/<finding id>.jpg`` plus ``labels.csv``; return count.
+
+    Rejected findings go under ``background/`` (labelled false positives); reclassified ones
+    under their new label. Findings without a crop image are listed with an empty ``file``.
+    """
+    import csv
+    import json
+    import shutil
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = session.scalars(
+        select(Finding).where(Finding.review_status != "pending").order_by(Finding.id)
+    )
+    count = 0
+    with (out_dir / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        for f in rows:
+            label = f.final_label
+            rel = ""
+            if f.crop_path and Path(f.crop_path).is_file():
+                rel = f"{label}/{f.id}.jpg"
+                (out_dir / label).mkdir(exist_ok=True)
+                shutil.copyfile(f.crop_path, out_dir / rel)
+            writer.writerow(
+                {
+                    "finding_id": f.id,
+                    "file": rel,
+                    "label": label,
+                    "classifier_label": f.label,
+                    "score": f"{f.score:.4f}",
+                    "review_status": f.review_status,
+                    "grid": f.grid.code if f.grid else "",
+                    "flight_id": f.flight_id,
+                    "photo": f.photo.path,
+                    "box_px": json.dumps(f.box_px),
+                    "lon": "" if f.lon is None else f.lon,
+                    "lat": "" if f.lat is None else f.lat,
+                    "reviewed_by": f.reviewed_by or "",
+                    "reviewed_at": f.reviewed_at.isoformat() if f.reviewed_at else "",
+                }
+            )
+            count += 1
+    return count

@@ -1,0 +1,463 @@
+"""The ticket state machine (the case archive, 一哨一档) and the class → department/deadline table.
+
+The core is pure: :data:`TRANSITIONS` says, for each action, which states it leaves, which state it
+reaches and which roles may take it; :func:`check_transition` applies that table to one actor.
+The functions below it do the storing: every change writes a :class:`TicketEvent` (who, when, why)
+in the same commit, and returns the notifications to deliver after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from groundstation.errors import NotFoundError, PermissionDenied, TransitionError, ValidationError
+from groundstation.models import (
+    TICKET_LABELS,
+    ClassRule,
+    Department,
+    Finding,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
+from groundstation.notify import Message
+
+__all__ = [
+    "STATES",
+    "ACTIVE_STATES",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "Actor",
+    "Rule",
+    "Transition",
+    "SYSTEM",
+    "check_transition",
+    "available_actions",
+    "escalation_level_due",
+    "open_ticket",
+    "open_ticket_for_finding",
+    "transition",
+    "escalate_overdue",
+    "update_rule",
+]
+
+STATES: tuple[str, ...] = (
+    "new",
+    "confirmed",
+    "dispatched",
+    "in_progress",
+    "resolved",
+    "verified",
+    "closed",
+    "rejected",
+    "reopened",
+)
+#: States in which a department's clock runs (dispatch starts it; resolve stops it).
+ACTIVE_STATES: frozenset[str] = frozenset({"dispatched", "in_progress"})
+TERMINAL_STATES: frozenset[str] = frozenset({"closed", "rejected"})
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a signed-in user, an API key's user or the system (escalation job)."""
+
+    name: str
+    role: str
+    department_id: int | None = None
+    user_id: int | None = None
+
+
+SYSTEM = Actor(name="system", role="system")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One action of the state machine."""
+
+    action: str
+    sources: frozenset[str]
+    target: str
+    roles: frozenset[str]
+    own_department: bool = False  # department users may act only on their department's tickets
+    needs_reason: bool = False
+    needs_evidence: bool = False
+
+
+def _t(action: str, sources: set[str], target: str, roles: set[str], **kw: bool) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset(roles), **kw)
+
+
+_SUP = {"supervisor", "admin"}
+_DEPT = {"department", "admin"}
+
+#: The whole workflow: 立案 → 派遣 → 处置 → 反馈 → 核查 → 结案, plus reject, return and reopen.
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        _t("confirm", {"new"}, "confirmed", _SUP),
+        _t("reject", {"new", "confirmed"}, "rejected", _SUP, needs_reason=True),
+        _t("dispatch", {"confirmed", "reopened"}, "dispatched", _SUP),
+        _t("return", {"dispatched"}, "confirmed", _DEPT, own_department=True, needs_reason=True),
+        _t("start", {"dispatched"}, "in_progress", _DEPT, own_department=True),
+        _t("resolve", {"in_progress"}, "resolved", _DEPT, own_department=True, needs_evidence=True),
+        _t("verify", {"resolved"}, "verified", {"supervisor", "pilot", "admin"}),
+        _t("close", {"verified"}, "closed", _SUP),
+        _t(
+            "reopen",
+            {"resolved", "verified", "closed", "rejected"},
+            "reopened",
+            _SUP,
+            needs_reason=True,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A plain copy of one event-table row."""
+
+    label: str
+    department_id: int
+    deadline_hours: float
+
+
+def check_transition(
+    state: str, action: str, actor: Actor, *, ticket_department_id: int | None
+) -> Transition:
+    """The transition ``action`` from ``state`` if ``actor`` may take it; raise otherwise."""
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise ValidationError(f"unknown action {action!r} (known: {', '.join(TRANSITIONS)})")
+    if actor.role not in rule.roles:
+        allowed = ", ".join(sorted(rule.roles))
+        raise PermissionDenied(
+            f"role {actor.role!r} may not {action} a ticket (allowed: {allowed})"
+        )
+    if (
+        rule.own_department
+        and actor.role == "department"
+        and (actor.department_id is None or actor.department_id != ticket_department_id)
+    ):
+        raise PermissionDenied(
+            f"user {actor.name!r} may act only on their own department's tickets"
+        )
+    if state not in rule.sources:
+        sources = ", ".join(sorted(rule.sources))
+        raise TransitionError(f"cannot {action} a ticket that is {state} (only from: {sources})")
+    return rule
+
+
+def available_actions(state: str, actor: Actor, *, ticket_department_id: int | None) -> list[str]:
+    """The actions ``actor`` may take now, in workflow order."""
+    actions = []
+    for action in TRANSITIONS:
+        try:
+            check_transition(state, action, actor, ticket_department_id=ticket_department_id)
+        except (PermissionDenied, TransitionError):
+            continue
+        actions.append(action)
+    return actions
+
+
+def escalation_level_due(
+    *, deadline: datetime | None, level: int, now: datetime, repeat_hours: float = 24.0
+) -> int | None:
+    """The escalation level an overdue ticket should be at, if higher than ``level``.
+
+    Level 1 (督办) once the deadline passes, one more level (催办) for every further
+    ``repeat_hours`` overdue.
+    """
+    if deadline is None or now <= deadline:
+        return None
+    due = 1 + int((now - deadline) / timedelta(hours=repeat_hours))
+    return due if due > level else None
+
+
+# -- storing ---------------------------------------------------------------------------------
+
+
+def _record(
+    session: Session,
+    ticket: Ticket,
+    action: str,
+    from_state: str | None,
+    actor: Actor,
+    *,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime,
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket=ticket,
+        action=action,
+        from_state=from_state,
+        to_state=ticket.state,
+        actor=actor.name,
+        actor_role=actor.role,
+        at=now,
+        reason=reason,
+        data=data or {},
+    )
+    session.add(event)
+    ticket.updated_at = now
+    return event
+
+
+def _rule(session: Session, label: str) -> ClassRule:
+    rule = session.get(ClassRule, label)
+    if rule is None:
+        raise NotFoundError(f"no dispatch rule for class {label!r}: an admin must add one")
+    return rule
+
+
+def open_ticket(
+    session: Session,
+    *,
+    label: str,
+    actor: Actor,
+    lat: float | None = None,
+    lon: float | None = None,
+    description: str = "",
+    grid_id: int | None = None,
+    source: str = "ui",
+    address: str | None = None,
+    media_url: str | None = None,
+    reporter: dict[str, Any] | None = None,
+    finding: Finding | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """A new ticket in state ``new`` with its first archive entry (not committed)."""
+    now = now or utcnow()
+    if label not in TICKET_LABELS:
+        raise ValidationError(
+            f"class {label!r} cannot become a ticket (one of: {', '.join(TICKET_LABELS)})"
+        )
+    if (lat is not None and not -90 <= lat <= 90) or (lon is not None and not -180 <= lon <= 180):
+        raise ValidationError(f"position ({lat}, {lon}) is outside WGS84 lat/long")
+    ticket = Ticket(
+        label=label,
+        state="new",
+        lat=lat,
+        lon=lon,
+        description=description,
+        grid_id=grid_id,
+        source=source,
+        address=address,
+        media_url=media_url,
+        reporter=reporter or {},
+        finding=finding,
+        created_by=actor.name,
+        created_at=now,
+        updated_at=now,
+        evidence=[],
+        escalation_level=0,
+    )
+    session.add(ticket)
+    _record(session, ticket, "open", None, actor, data={"source": source}, now=now)
+    return ticket
+
+
+def open_ticket_for_finding(
+    session: Session,
+    finding: Finding,
+    actor: Actor,
+    *,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Ticket:
+    """A reviewer confirmed ``finding``: open its ticket and file it (new → confirmed)."""
+    now = now or utcnow()
+    existing = session.scalar(select(Ticket).where(Ticket.finding_id == finding.id))
+    if existing is not None:
+        return existing
+    label = finding.final_label
+    ticket = open_ticket(
+        session,
+        label=label,
+        actor=actor,
+        lat=finding.lat,
+        lon=finding.lon,
+        grid_id=finding.grid_id,
+        source="drone",
+        finding=finding,
+        description=f"finding {finding.id}: {label} score {finding.score:.2f}",
+        now=now,
+    )
+    check_transition("new", "confirm", actor, ticket_department_id=None)
+    ticket.state = "confirmed"
+    _record(
+        session,
+        ticket,
+        "confirm",
+        "new",
+        actor,
+        reason=reason or "confirmed in review",
+        data={"finding_id": finding.id},
+        now=now,
+    )
+    return ticket
+
+
+def transition(
+    session: Session,
+    ticket: Ticket,
+    action: str,
+    actor: Actor,
+    *,
+    reason: str = "",
+    department_id: int | None = None,
+    deadline: datetime | None = None,
+    evidence: Sequence[dict[str, Any]] = (),
+    now: datetime | None = None,
+) -> tuple[TicketEvent, list[Message]]:
+    """Apply ``action`` to ``ticket`` as ``actor`` (uncommitted); raise if illegal, change nothing.
+
+    Returns the archive entry and the notifications to deliver once the caller has committed.
+    """
+    now = now or utcnow()
+    rule = check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
+    if ticket.id is None:
+        session.flush()
+    reason = (reason or "").strip()
+    if rule.needs_reason and not reason:
+        raise ValidationError(f"{action} needs a reason (why) for the case archive")
+    evidence = [dict(e) for e in evidence]
+    if rule.needs_evidence and not any(e.get("note") or e.get("photo") for e in evidence):
+        raise ValidationError("resolve needs evidence: a note or a photo of the result")
+    data: dict[str, Any] = {}
+    messages: list[Message] = []
+    if action == "dispatch":
+        class_rule = _rule(session, ticket.label)
+        dept_id = department_id if department_id is not None else class_rule.department_id
+        department = session.get(Department, dept_id)
+        if department is None:
+            raise NotFoundError(f"department {dept_id} does not exist")
+        if deadline is None:
+            deadline = now + timedelta(hours=class_rule.deadline_hours)
+        elif deadline.tzinfo is None:
+            raise ValidationError("deadline needs a timezone, e.g. 2025-06-01T18:00:00+08:00")
+        elif deadline <= now:
+            raise ValidationError(f"deadline {deadline.isoformat()} is not in the future")
+        ticket.department_id = department.id
+        ticket.deadline = deadline
+        ticket.escalation_level = 0
+        ticket.escalated_at = None
+        data = {
+            "department_id": department.id,
+            "department": department.name,
+            "deadline": deadline.isoformat(),
+        }
+        messages.append(
+            Message(
+                "dispatched",
+                ticket.id,
+                f"ticket {ticket.id} ({ticket.label}) dispatched to "
+                f"{department.name}, due {deadline.isoformat()}",
+                data,
+            )
+        )
+    elif action == "return":
+        data = {"department_id": ticket.department_id}
+        ticket.department_id = None
+        ticket.deadline = None
+    elif action == "resolve":
+        ticket.evidence = [*ticket.evidence, *evidence]
+        data = {"evidence": evidence}
+    from_state = ticket.state
+    ticket.state = rule.target
+    event = _record(session, ticket, action, from_state, actor, reason=reason, data=data, now=now)
+    session.flush()
+    return event, messages
+
+
+def escalate_overdue(
+    session: Session, *, now: datetime | None = None, repeat_hours: float = 24.0
+) -> list[Message]:
+    """Raise the escalation level of every overdue active ticket and archive it (commits)."""
+    now = now or utcnow()
+    messages: list[Message] = []
+    query = (
+        select(Ticket)
+        .where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline.is_not(None), Ticket.deadline < now)
+        .order_by(Ticket.id)
+    )
+    for ticket in session.scalars(query):
+        level = escalation_level_due(
+            deadline=ticket.deadline,
+            level=ticket.escalation_level,
+            now=now,
+            repeat_hours=repeat_hours,
+        )
+        if level is None:
+            continue
+        ticket.escalation_level = level
+        ticket.escalated_at = now
+        overdue_h = (now - ticket.deadline).total_seconds() / 3600 if ticket.deadline else 0.0
+        data = {
+            "level": level,
+            "overdue_hours": round(overdue_h, 2),
+            "department_id": ticket.department_id,
+        }
+        _record(
+            session,
+            ticket,
+            "escalate",
+            ticket.state,
+            SYSTEM,
+            reason=f"overdue by {overdue_h:.1f} h (督办 level {level})",
+            data=data,
+            now=now,
+        )
+        messages.append(
+            Message(
+                "escalated",
+                ticket.id,
+                f"ticket {ticket.id} ({ticket.label}) overdue by "
+                f"{overdue_h:.1f} h, escalation level {level}",
+                data,
+            )
+        )
+    session.commit()
+    return messages
+
+
+def update_rule(
+    session: Session,
+    label: str,
+    actor: Actor,
+    *,
+    department_id: int | None = None,
+    deadline_hours: float | None = None,
+    name: str | None = None,
+    filing_standard: str | None = None,
+    closing_standard: str | None = None,
+    now: datetime | None = None,
+) -> ClassRule:
+    """Edit one event-table row (admins only; not committed)."""
+    if actor.role != "admin":
+        raise PermissionDenied(f"role {actor.role!r} may not edit the dispatch table (admin only)")
+    rule = _rule(session, label)
+    if department_id is not None:
+        if session.get(Department, department_id) is None:
+            raise NotFoundError(f"department {department_id} does not exist")
+        rule.department_id = department_id
+    if deadline_hours is not None:
+        if not 0 < deadline_hours <= 24 * 365:
+            raise ValidationError(f"deadline_hours {deadline_hours!r} must be in (0, 8760]")
+        rule.deadline_hours = float(deadline_hours)
+    if name is not None:
+        rule.name = name
+    if filing_standard is not None:
+        rule.filing_standard = filing_standard
+    if closing_standard is not None:
+        rule.closing_standard = closing_standard
+    rule.updated_at = now or utcnow()
+    rule.updated_by = actor.name
+    return rule

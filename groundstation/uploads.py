@@ -1,0 +1,61 @@
+"""Safe handling of uploaded files: size limits, image checks, sanitised names inside a folder."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from groundstation.errors import ValidationError
+
+__all__ = ["IMAGE_FORMATS", "read_limited", "check_image", "save_image", "safe_name"]
+
+IMAGE_FORMATS = frozenset({"JPEG", "PNG", "TIFF"})
+
+
+def safe_name(filename: str | None, *, default: str = "upload") -> str:
+    """A file name without directories, dots-only names or odd characters."""
+    name = secure_filename(Path(filename or "").name)
+    return name or default
+
+
+def read_limited(upload: FileStorage, limit: int, *, what: str) -> bytes:
+    """The upload's bytes, refusing more than ``limit``."""
+    data = upload.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationError(f"{what} {upload.filename!r} is larger than {limit // 2**20} MiB")
+    if not data:
+        raise ValidationError(f"{what} {upload.filename!r} is empty")
+    return data
+
+
+def check_image(data: bytes, *, name: str) -> str:
+    """The image format of ``data``; raise unless it is a JPEG, PNG or TIFF Pillow can read."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            fmt = image.format or ""
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValidationError(f"{name!r} is not an image ({exc})") from exc
+    if fmt not in IMAGE_FORMATS:
+        raise ValidationError(f"{name!r} is a {fmt or 'unknown'} image; use JPEG, PNG or TIFF")
+    return fmt
+
+
+def save_image(upload: FileStorage, folder: Path, *, limit: int, unique: bool = True) -> Path:
+    """Check and save an uploaded image inside ``folder``; return its path."""
+    data = read_limited(upload, limit, what="image")
+    check_image(data, name=upload.filename or "upload")
+    name = safe_name(upload.filename, default="image.jpg")
+    if unique:
+        name = f"{uuid.uuid4().hex[:8]}_{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = (folder / name).resolve()
+    if folder.resolve() not in path.parents:
+        raise ValidationError(f"file name {upload.filename!r} escapes its folder")
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,285 @@
+"""Fixtures: a fresh database per test module on SQLite and on the real PostgreSQL, an app with
+users of every role and their API keys, photo folders and grid layers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SHARED_DATA = ROOT / ".." / "shared" / "data"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+if str(HERE) not in sys.path:  # fakeclassifier.py, importable by the app as CLASSIFIER
+    sys.path.insert(0, str(HERE))
+
+ENV_KEYS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "GRIDPATROL_DATA_DIR",
+    "GRIDPATROL_SECRET_KEY",
+    "WEBHOOK_URL",
+    "NOTIFIERS",
+    "CLASSIFIER",
+    "JOB_WORKERS",
+    "FAKE_CLASSIFIER_DELAY_S",
+)
+
+# Grid G1 covers lon 119.90..119.91, lat 32.40..32.41; G2 lies east of it.
+G1 = [[119.90, 32.40], [119.91, 32.40], [119.91, 32.41], [119.90, 32.41], [119.90, 32.40]]
+G2 = [[119.91, 32.40], [119.92, 32.40], [119.92, 32.41], [119.91, 32.41], [119.91, 32.40]]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return SHARED_DATA.resolve()
+
+
+def pg_schema_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one module; dropped (with every table) afterwards."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"gp_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'gridpatrol.sqlite3'}"
+    else:
+        yield from pg_schema_url()
+
+
+@dataclass
+class Env:
+    """An app with one user (and API key) per role and helpers to call the API as them."""
+
+    app: object
+    data_dir: Path
+    keys: dict[str, str]
+    users: dict[str, int]
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def client(self):
+        return self.app.test_client()
+
+    def storage(self):
+        return self.app.extensions["gridpatrol"].storage
+
+    def runner(self):
+        return self.app.extensions["gridpatrol"].queue.runner
+
+
+PEOPLE = {
+    "pilot": ("pilot", None),
+    "supervisor": ("supervisor", None),
+    "admin": ("admin", None),
+    "department": ("department", "urban_management"),  # handles illegal_construction
+    "other_department": ("department", "ecology_environment"),
+}
+
+
+def make_env(database_url: str, data_dir: Path, **config) -> Env:
+    from sqlalchemy import select
+    from werkzeug.security import generate_password_hash
+
+    from groundstation.app import create_app
+    from groundstation.models import ApiKey, Department, User
+    from groundstation.web import hash_api_key
+
+    settings = {
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "AUTO_MIGRATE": True,
+        "JOB_WORKERS": 0,
+        "ESCALATION_INTERVAL_S": 0,
+        "SECRET_KEY": "test-secret",
+        "CLASSIFIER": "fakeclassifier:load",
+        "MAX_IMAGE_BYTES": 2 * 2**20,
+        "MAX_CONTENT_LENGTH": 8 * 2**20,
+    }
+    settings.update(config)
+    app = create_app(settings)
+    storage = app.extensions["gridpatrol"].storage
+    keys, users = {}, {}
+    with storage.session() as session:
+        for who, (role, dept) in PEOPLE.items():
+            user = session.scalar(select(User).where(User.username == who))
+            if user is None:
+                dept_id = session.scalar(select(Department.id).where(Department.code == dept))
+                user = User(
+                    username=who,
+                    role=role,
+                    department_id=dept_id,
+                    password_hash=generate_password_hash(f"{who}-password"),
+                )
+                session.add(user)
+                session.flush()
+            key = f"key-{who}-{uuid.uuid4().hex}"
+            session.add(
+                ApiKey(
+                    name=f"{who}-{uuid.uuid4().hex[:6]}",
+                    key_hash=hash_api_key(key),
+                    user_id=user.id,
+                )
+            )
+            keys[who], users[who] = key, user.id
+        session.commit()
+    return Env(app, data_dir, keys, users)
+
+
+@pytest.fixture(scope="module")
+def env(database_url: str, tmp_path_factory) -> Iterator[Env]:
+    """One app per module and backend; tests create their own rows and do not depend on counts."""
+    e = make_env(database_url, tmp_path_factory.mktemp("data"))
+    yield e
+    e.storage().dispose()
+
+
+def write_photo(
+    path: Path,
+    rgb: tuple[int, int, int],
+    *,
+    lonlat: tuple[float, float] | None = None,
+    size: tuple[int, int] = (64, 48),
+) -> Path:
+    """A flat-colour JPEG (and a position sidecar the fake classifier reads)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), rgb, dtype=np.uint8)).save(path, "JPEG")
+    if lonlat is not None:
+        Path(str(path) + ".json").write_text(json.dumps({"lon": lonlat[0], "lat": lonlat[1]}))
+    return path
+
+
+def grid_geojson(*grids: tuple[str, list[list[float]]]) -> bytes:
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"grid_id": code, "name": f"grid {code}"},
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                }
+                for code, ring in grids
+            ],
+        }
+    ).encode()
+
+
+def add_grids(env: Env, *grids: tuple[str, list[list[float]]]) -> None:
+    """Store grids directly (independent of gis.io)."""
+    from shapely.geometry import Polygon
+
+    from gis.grids import Grid as GisGrid
+    from groundstation.services import import_grids
+
+    with env.storage().session() as session:
+        import_grids(
+            session, [GisGrid(code, Polygon(ring), {"name": code}) for code, ring in grids]
+        )
+        session.commit()
+
+
+def make_findings(
+    env: Env,
+    specs: list[tuple[str, float, tuple[float, float] | None]],
+    *,
+    grid_code: str | None = None,
+) -> list[int]:
+    """Store a flight with one photo per spec (label, score, (lon, lat)) and its findings."""
+    from sqlalchemy import select
+
+    from groundstation.models import Finding, Flight, Grid, Photo
+
+    ids = []
+    with env.storage().session() as session:
+        grid_id = (
+            session.scalar(select(Grid.id).where(Grid.code == grid_code)) if grid_code else None
+        )
+        flight = Flight(name=f"f-{uuid.uuid4().hex[:6]}", source="test", status="done")
+        session.add(flight)
+        session.flush()
+        for i, (label, score, lonlat) in enumerate(specs):
+            photo_path = write_photo(env.data_dir / "photos" / f"{flight.id}_{i}.jpg", (90, 90, 90))
+            photo = Photo(flight_id=flight.id, path=str(photo_path), status="done")
+            session.add(photo)
+            session.flush()
+            finding = Finding(
+                photo_id=photo.id,
+                flight_id=flight.id,
+                label=label,
+                score=score,
+                box_px=[10.0, 10.0, 30.0, 30.0],
+                grid_id=grid_id,
+                lon=lonlat[0] if lonlat else None,
+                lat=lonlat[1] if lonlat else None,
+                crop_path=str(photo_path),
+                review_status="pending",
+            )
+            session.add(finding)
+            session.flush()
+            ids.append(finding.id)
+        session.commit()
+    return ids
+
+
+def make_ticket(
+    env: Env,
+    state: str,
+    *,
+    label: str = "illegal_construction",
+    department: str | None = "urban_management",
+) -> int:
+    """A ticket forced into ``state`` (bypassing the machine, to test each transition alone)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from groundstation.models import Department, utcnow
+    from groundstation.tickets import Actor, open_ticket
+
+    with env.storage().session() as session:
+        ticket = open_ticket(
+            session,
+            label=label,
+            actor=Actor("fixture", "admin"),
+            lat=32.405,
+            lon=119.905,
+            description="fixture",
+        )
+        ticket.state = state
+        if state in ("dispatched", "in_progress", "resolved", "verified", "closed") and department:
+            ticket.department_id = session.scalar(
+                select(Department.id).where(Department.code == department)
+            )
+            ticket.deadline = utcnow() + timedelta(hours=24)
+        session.commit()
+        return ticket.id

@@ -1,0 +1,401 @@
+"""The JSON API: every route, authentication, CSRF, bad input (4xx, nothing stored), uploads."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from conftest import G1, G2, add_grids, grid_geojson, make_findings, make_ticket, write_photo
+
+from groundstation.blueprints.api import bp as api_bp
+
+
+def test_openapi_lists_every_api_route(env) -> None:
+    doc = env.client().get("/api/v1/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+    documented = {
+        (path, method)
+        for path, ops in doc["paths"].items()
+        for method in ops
+        if method != "parameters"
+    }
+    routes = set()
+    for rule in env.app.url_map.iter_rules():
+        if rule.endpoint.startswith(f"{api_bp.name}."):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                routes.add((path, method.lower()))
+    assert routes == documented
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/me",
+        "/api/v1/tickets",
+        "/api/v1/findings",
+        "/api/v1/grids",
+        "/api/v1/rules",
+        "/api/v1/stats",
+    ],
+)
+def test_routes_need_authentication(env, path: str) -> None:
+    client = env.client()
+    assert client.get(path).status_code == 401
+    response = client.get(path, headers={"Authorization": "Bearer not-a-key"})
+    assert response.status_code == 401 and "API key" in response.json["error"]
+
+
+def test_me_and_reference_lists(env) -> None:
+    client = env.client()
+    me = client.get("/api/v1/me", headers={"X-API-Key": env.keys["department"]}).json
+    assert me["username"] == "department" and me["role"] == "department"
+    departments = client.get("/api/v1/departments", headers=env.headers("pilot")).json
+    assert {d["code"] for d in departments} >= {
+        "urban_management",
+        "ecology_environment",
+        "agriculture_fisheries",
+    }
+    rules = client.get("/api/v1/rules", headers=env.headers("pilot")).json
+    assert {r["label"] for r in rules} == {
+        "illegal_construction",
+        "straw_burning",
+        "illegal_fishing",
+    }
+
+
+def test_session_post_needs_csrf_token(env) -> None:
+    client = env.client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/login",
+        data={"username": "supervisor", "password": "supervisor-password", "csrf_token": token},
+    )
+    assert response.status_code == 302
+    ticket_id = make_ticket(env, "new")
+    url = f"/api/v1/tickets/{ticket_id}/transitions"
+    refused = client.post(url, json={"action": "confirm"})
+    assert refused.status_code == 400 and "CSRF" in refused.json["error"]
+    assert client.get(f"/api/v1/tickets/{ticket_id}").json["state"] == "new"
+    ok = client.post(url, json={"action": "confirm"}, headers={"X-CSRFToken": token})
+    assert ok.status_code == 200 and ok.json["state"] == "confirmed"
+
+
+def test_grids_import_list_detail(env) -> None:
+    client = env.client()
+    data = {"file": (io.BytesIO(grid_geojson(("API-G1", G1), ("API-G2", G2))), "grids.geojson")}
+    assert (
+        client.post(
+            "/api/v1/grids",
+            data=data,
+            headers=env.headers("pilot"),
+            content_type="multipart/form-data",
+        ).status_code
+        == 403
+    )
+    data = {"file": (io.BytesIO(grid_geojson(("API-G1", G1), ("API-G2", G2))), "grids.geojson")}
+    response = client.post(
+        "/api/v1/grids",
+        data=data,
+        headers=env.headers("supervisor"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.json
+    assert response.json["created"] + response.json["updated"] == 2
+    codes = [g["code"] for g in client.get("/api/v1/grids", headers=env.headers("pilot")).json]
+    assert {"API-G1", "API-G2"} <= set(codes)
+    fc = client.get("/api/v1/grids.geojson", headers=env.headers("pilot")).json
+    assert fc["type"] == "FeatureCollection"
+    detail = client.get("/api/v1/grids/API-G1", headers=env.headers("pilot")).json
+    assert detail["geometry"]["type"] == "Polygon"
+    assert detail["bbox"] == pytest.approx([119.90, 32.40, 119.91, 32.41])
+    assert client.get("/api/v1/grids/NOPE", headers=env.headers("pilot")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "name", "message"),
+    [
+        (b"{not json", "grids.geojson", "grid file"),
+        (b'{"type": "FeatureCollection", "features": []}', "grids.geojson", "grid"),
+        (grid_geojson(("BAD", [[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]])), "bowtie.geojson", "BAD"),
+        (b"hello", "grids.exe", "grid file"),
+    ],
+)
+def test_bad_grid_files_are_400_and_store_nothing(env, payload, name, message) -> None:
+    client = env.client()
+    before = client.get("/api/v1/grids", headers=env.headers("admin")).json
+    response = client.post(
+        "/api/v1/grids",
+        data={"file": (io.BytesIO(payload), name)},
+        headers=env.headers("admin"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400, response.json
+    assert message in response.json["error"]
+    assert client.get("/api/v1/grids", headers=env.headers("admin")).json == before
+
+
+def test_findings_queue_filters_and_order(env) -> None:
+    add_grids(env, ("Q-G1", G1))
+    ids = make_findings(
+        env,
+        [
+            ("straw_burning", 0.91, (119.905, 32.405)),
+            ("straw_burning", 0.42, None),
+            ("illegal_fishing", 0.67, None),
+        ],
+        grid_code="Q-G1",
+    )
+    client = env.client()
+    page = client.get("/api/v1/findings?grid=Q-G1", headers=env.headers("pilot")).json
+    assert [f["id"] for f in page["items"]] == [ids[1], ids[2], ids[0]]  # lowest score first
+    assert page["total"] == 3
+    burning = client.get(
+        "/api/v1/findings?grid=Q-G1&label=straw_burning&min_score=0.5", headers=env.headers("pilot")
+    ).json
+    assert [f["id"] for f in burning["items"]] == [ids[0]]
+    flight = burning["items"][0]["flight_id"]
+    by_flight = client.get(
+        f"/api/v1/findings?flight={flight}&order=-score", headers=env.headers("pilot")
+    ).json
+    assert [f["id"] for f in by_flight["items"]] == [ids[0], ids[2], ids[1]]
+    for bad in (
+        "label=cats",
+        "min_score=high",
+        "status=done",
+        "order=random",
+        "page=0",
+        "page_size=100000",
+    ):
+        response = client.get(f"/api/v1/findings?{bad}", headers=env.headers("pilot"))
+        assert response.status_code == 400, bad
+    one = client.get(f"/api/v1/findings/{ids[0]}", headers=env.headers("pilot")).json
+    assert one["grid"] == "Q-G1" and one["box_px"] == [10.0, 10.0, 30.0, 30.0]
+    crop = client.get(one["crop_url"], headers=env.headers("pilot"))
+    assert crop.status_code == 200 and crop.data[:2] == b"\xff\xd8"
+    photo = client.get(one["photo_url"], headers=env.headers("pilot"))
+    assert photo.status_code == 200
+    assert client.get("/api/v1/findings/99999999", headers=env.headers("pilot")).status_code == 404
+
+
+def test_review_confirm_opens_ticket_reject_keeps_false_positive(env) -> None:
+    ids = make_findings(
+        env,
+        [
+            ("illegal_construction", 0.8, (119.905, 32.405)),
+            ("illegal_fishing", 0.3, None),
+            ("straw_burning", 0.5, None),
+        ],
+    )
+    client = env.client()
+    assert (
+        client.post(
+            f"/api/v1/findings/{ids[0]}/review",
+            json={"decision": "confirm"},
+            headers=env.headers("pilot"),
+        ).status_code
+        == 403
+    )
+    confirmed = client.post(
+        f"/api/v1/findings/{ids[0]}/review",
+        json={"decision": "confirm"},
+        headers=env.headers("supervisor"),
+    ).json
+    assert confirmed["review_status"] == "confirmed" and confirmed["ticket_id"]
+    ticket = client.get(
+        f"/api/v1/tickets/{confirmed['ticket_id']}", headers=env.headers("admin")
+    ).json
+    assert ticket["state"] == "confirmed" and ticket["finding_id"] == ids[0]
+    assert [e["action"] for e in ticket["events"]] == ["open", "confirm"]
+    rejected = client.post(
+        f"/api/v1/findings/{ids[1]}/review",
+        json={"decision": "reject", "note": "a moored boat"},
+        headers=env.headers("supervisor"),
+    ).json
+    assert rejected["review_status"] == "rejected" and rejected["reviewed_label"] == "background"
+    assert rejected["ticket_id"] is None
+    again = client.post(
+        f"/api/v1/findings/{ids[1]}/review",
+        json={"decision": "confirm"},
+        headers=env.headers("supervisor"),
+    )
+    assert again.status_code == 409
+    moved = client.post(
+        f"/api/v1/findings/{ids[2]}/review",
+        json={"decision": "reclassify", "label": "illegal_construction"},
+        headers=env.headers("admin"),
+    ).json
+    assert moved["reviewed_label"] == "illegal_construction" and moved["ticket_id"]
+    ticket = client.get(f"/api/v1/tickets/{moved['ticket_id']}", headers=env.headers("admin")).json
+    assert ticket["label"] == "illegal_construction"
+    bad = client.post(
+        f"/api/v1/findings/{ids[2]}/review",
+        json={"decision": "reclassify", "label": "ufo"},
+        headers=env.headers("admin"),
+    )
+    assert bad.status_code == 400
+
+
+def test_bulk_review_is_all_or_nothing(env) -> None:
+    ids = make_findings(env, [("straw_burning", 0.6, None), ("straw_burning", 0.7, None)])
+    client = env.client()
+    response = client.post(
+        "/api/v1/findings/review",
+        json={"ids": [ids[0], 99999999], "decision": "reject"},
+        headers=env.headers("supervisor"),
+    )
+    assert response.status_code == 404 and "99999999" in response.json["error"]
+    assert (
+        client.get(f"/api/v1/findings/{ids[0]}", headers=env.headers("pilot")).json["review_status"]
+        == "pending"
+    )
+    for bad in (
+        {"ids": [], "decision": "reject"},
+        {"ids": "1,2", "decision": "reject"},
+        {"ids": ["x"], "decision": "reject"},
+        {"ids": ids, "decision": "maybe"},
+    ):
+        assert (
+            client.post(
+                "/api/v1/findings/review", json=bad, headers=env.headers("supervisor")
+            ).status_code
+            == 400
+        )
+    response = client.post(
+        "/api/v1/findings/review",
+        json={"ids": ids, "decision": "confirm"},
+        headers=env.headers("supervisor"),
+    )
+    assert response.status_code == 200
+    assert all(item["ticket_id"] for item in response.json["items"])
+
+
+def test_tickets_list_create_and_department_view(env) -> None:
+    client = env.client()
+    created = client.post(
+        "/api/v1/tickets",
+        json={"label": "illegal_fishing", "lat": 32.4, "lon": 119.9, "description": "nets"},
+        headers=env.headers("supervisor"),
+    )
+    assert created.status_code == 201 and created.json["state"] == "new"
+    for bad in (
+        {"label": "background"},
+        {"label": "illegal_fishing", "lat": 132.0, "lon": 1},
+        {"label": "illegal_fishing", "lat": "north"},
+    ):
+        assert (
+            client.post("/api/v1/tickets", json=bad, headers=env.headers("supervisor")).status_code
+            == 400
+        )
+    assert (
+        client.post(
+            "/api/v1/tickets", json={"label": "illegal_fishing"}, headers=env.headers("pilot")
+        ).status_code
+        == 403
+    )
+    mine = make_ticket(env, "dispatched", department="urban_management")
+    theirs = make_ticket(env, "dispatched", department="ecology_environment")
+    seen = client.get("/api/v1/tickets?page_size=500", headers=env.headers("department")).json
+    ids = {t["id"] for t in seen["items"]}
+    assert mine in ids and theirs not in ids and created.json["id"] not in ids
+    assert (
+        client.get(f"/api/v1/tickets/{theirs}", headers=env.headers("department")).status_code
+        == 404
+    )
+    mine_detail = client.get(f"/api/v1/tickets/{mine}", headers=env.headers("department")).json
+    assert mine_detail["actions"] == ["return", "start"]
+    filtered = client.get(
+        "/api/v1/tickets?state=dispatched&label=illegal_construction", headers=env.headers("admin")
+    ).json
+    assert all(t["state"] == "dispatched" for t in filtered["items"])
+    assert (
+        client.get("/api/v1/tickets?state=flying", headers=env.headers("admin")).status_code == 400
+    )
+    assert client.get("/api/v1/tickets/99999999", headers=env.headers("admin")).status_code == 404
+
+
+def test_resolve_with_evidence_photo_and_bad_uploads(env, tmp_path) -> None:
+    ticket_id = make_ticket(env, "in_progress")
+    client = env.client()
+    url = f"/api/v1/tickets/{ticket_id}/transitions"
+    not_image = {
+        "action": "resolve",
+        "note": "done",
+        "photo": (io.BytesIO(b"MZ\x90\x00 not an image"), "evil.jpg"),
+    }
+    response = client.post(
+        url, data=not_image, headers=env.headers("department"), content_type="multipart/form-data"
+    )
+    assert response.status_code == 400 and "not an image" in response.json["error"]
+    assert (
+        client.get(f"/api/v1/tickets/{ticket_id}", headers=env.headers("admin")).json["state"]
+        == "in_progress"
+    )
+    photo = write_photo(tmp_path / "after.jpg", (120, 120, 120))
+    good = {
+        "action": "resolve",
+        "note": "demolished",
+        "photo": (photo.open("rb"), "../../../etc/passwd.jpg"),
+    }
+    response = client.post(
+        url, data=good, headers=env.headers("department"), content_type="multipart/form-data"
+    )
+    assert response.status_code == 200, response.json
+    evidence = response.json["evidence"]
+    stored = [e["photo"] for e in evidence if "photo" in e]
+    assert len(stored) == 1 and ".." not in stored[0] and stored[0].startswith("evidence/")
+    assert (env.data_dir / stored[0]).is_file()
+
+
+def test_upload_size_limit_is_413(env) -> None:
+    client = env.client()
+    big = io.BytesIO(b"\xff\xd8" + b"0" * (9 * 2**20))
+    response = client.post(
+        "/api/v1/flights",
+        data={"photos": (big, "big.jpg")},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 413 and "too large" in response.json["error"]
+
+
+def test_flight_upload_rejects_non_images_and_outside_paths(env, tmp_path) -> None:
+    client = env.client()
+    before = client.get("/api/v1/flights", headers=env.headers("pilot")).json
+    response = client.post(
+        "/api/v1/flights",
+        data={"photos": (io.BytesIO(b"GIF89a..."), "a.jpg")},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    response = client.post(
+        "/api/v1/flights", json={"source": str(tmp_path)}, headers=env.headers("pilot")
+    )
+    assert response.status_code == 400 and "outside" in response.json["error"]
+    response = client.post(
+        "/api/v1/flights",
+        json={"source": str(env.data_dir / ".." / "..")},
+        headers=env.headers("pilot"),
+    )
+    assert response.status_code == 400
+    assert client.post("/api/v1/flights", json={}, headers=env.headers("pilot")).status_code == 400
+    assert (
+        client.post(
+            "/api/v1/flights", json={"source": str(env.data_dir)}, headers=env.headers("department")
+        ).status_code
+        == 403
+    )
+    assert client.get("/api/v1/flights", headers=env.headers("pilot")).json == before
+
+
+def test_stats_and_notifications_roles(env) -> None:
+    client = env.client()
+    stats = client.get("/api/v1/stats", headers=env.headers("pilot")).json
+    assert stats["total"] == sum(stats["by_state"].values())
+    assert client.get("/api/v1/notifications", headers=env.headers("pilot")).status_code == 403
+    assert client.post("/api/v1/escalations", headers=env.headers("department")).status_code == 403
+    assert client.get("/api/v1/jobs/99999999", headers=env.headers("pilot")).status_code == 404
+    assert client.get("/api/v1/flights/99999999", headers=env.headers("pilot")).status_code == 404

@@ -1,0 +1,127 @@
+"""`gridpatrol db …`, `serve` and `worker` through the click group."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+from conftest import G1, G2, grid_geojson
+
+from groundstation.cli import cli
+from groundstation.cli.db import db_command
+from groundstation.cli.serve import serve_command
+from groundstation.cli.worker import worker_command
+
+for command in (db_command, serve_command, worker_command):
+    if command.name not in cli.commands:
+        cli.add_command(command)
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(cli, [*args, "--data-dir", str(tmp_path / "data")], input=input)
+
+    return invoke
+
+
+def test_upgrade_users_keys_grids(run, tmp_path) -> None:
+    result = run("db", "create-user", "wang", "--role", "supervisor", input="long-password\n")
+    assert result.exit_code == 1 and "gridpatrol db upgrade" in result.stderr
+    assert run("db", "upgrade").exit_code == 0
+    assert run("db", "upgrade").exit_code == 0  # idempotent
+    ok = run("db", "create-user", "wang", "--role", "supervisor", input="long-password\n")
+    assert ok.exit_code == 0, ok.output
+    dup = run("db", "create-user", "wang", "--role", "supervisor", input="long-password\n")
+    assert dup.exit_code == 1 and "already exists" in dup.stderr
+    short = run("db", "create-user", "li", "--role", "pilot", input="short\n")
+    assert short.exit_code == 1 and "8 characters" in short.stderr
+    nodept = run("db", "create-user", "zhao", "--role", "department", input="long-password\n")
+    assert nodept.exit_code == 1 and "--department" in nodept.stderr
+    bad = run(
+        "db",
+        "create-user",
+        "zhao",
+        "--role",
+        "department",
+        "--department",
+        "police",
+        input="long-password\n",
+    )
+    assert bad.exit_code == 1 and "urban_management" in bad.stderr
+    assert (
+        run(
+            "db",
+            "create-user",
+            "zhao",
+            "--role",
+            "department",
+            "--department",
+            "urban_management",
+            input="long-password\n",
+        ).exit_code
+        == 0
+    )
+    key = run("db", "create-api-key", "city-311", "--user", "wang")
+    assert key.exit_code == 0 and key.output.strip().startswith("gp_")
+    assert run("db", "create-api-key", "city-311").exit_code == 1
+    layer = tmp_path / "grids.geojson"
+    layer.write_bytes(grid_geojson(("C-G1", G1), ("C-G2", G2)))
+    imported = run("db", "import-grids", str(layer))
+    assert imported.exit_code == 0 and "2 new" in imported.output
+    assert "2 updated" in run("db", "import-grids", str(layer)).output
+    broken = tmp_path / "broken.geojson"
+    broken.write_text("{")
+    assert run("db", "import-grids", str(broken)).exit_code == 1
+
+    from groundstation.app import create_app
+
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "JOB_WORKERS": 0})
+    me = app.test_client().get("/api/v1/me", headers={"X-API-Key": key.output.strip()}).json
+    assert me == {"username": "wang", "role": "supervisor", "department_id": None}
+
+
+def test_export_reviews(run, tmp_path) -> None:
+    from conftest import make_env, make_findings
+
+    assert run("db", "upgrade").exit_code == 0
+    env = make_env(f"sqlite:///{tmp_path / 'data' / 'gridpatrol.sqlite3'}", tmp_path / "data")
+    ids = make_findings(
+        env,
+        [
+            ("straw_burning", 0.9, None),
+            ("illegal_fishing", 0.4, None),
+            ("straw_burning", 0.5, None),
+        ],
+    )
+    client = env.client()
+    client.post(
+        f"/api/v1/findings/{ids[0]}/review",
+        json={"decision": "confirm"},
+        headers=env.headers("supervisor"),
+    )
+    client.post(
+        f"/api/v1/findings/{ids[1]}/review",
+        json={"decision": "reject"},
+        headers=env.headers("supervisor"),
+    )
+    out = tmp_path / "export"
+    result = run("db", "export-reviews", str(out))
+    assert result.exit_code == 0 and "exported 2" in result.output
+    rows = list(csv.DictReader((out / "labels.csv").open()))
+    assert {(int(r["finding_id"]), r["label"]) for r in rows} == {
+        (ids[0], "straw_burning"),
+        (ids[1], "background"),
+    }
+    assert all((out / r["file"]).is_file() for r in rows)
+
+
+def test_serve_and_worker_help() -> None:
+    runner = CliRunner()
+    for name in ("serve", "worker", "db"):
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0
+        assert "--data-dir" in result.output or name == "db"

@@ -1,0 +1,117 @@
+"""Open311 GeoReport v2: services, requests GET/POST with api_key, request by id, spec errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from conftest import G1, add_grids, make_ticket
+
+BASE = "/open311/v2"
+
+
+def _post(env, **fields):
+    data = {
+        "api_key": env.keys["pilot"],
+        "service_code": "straw_burning",
+        "lat": "32.405",
+        "long": "119.905",
+        "description": "smoke over the field",
+        **fields,
+    }
+    return env.client().post(
+        f"{BASE}/requests.json", data={k: v for k, v in data.items() if v is not None}
+    )
+
+
+def test_services(env) -> None:
+    client = env.client()
+    services = client.get(f"{BASE}/services.json").json
+    codes = {s["service_code"]: s for s in services}
+    assert set(codes) == {"illegal_construction", "straw_burning", "illegal_fishing"}
+    assert codes["straw_burning"]["service_name"] == "秸秆焚烧"
+    assert (
+        codes["straw_burning"]["metadata"] is False and codes["straw_burning"]["type"] == "realtime"
+    )
+    assert client.get(f"{BASE}/services/straw_burning.json").json["service_code"] == "straw_burning"
+    missing = client.get(f"{BASE}/services/nope.json")
+    assert missing.status_code == 404 and missing.json[0]["code"] == 404
+    assert client.get(f"{BASE}/services.xml").status_code == 400
+    assert client.get(f"{BASE}/discovery.json").json["endpoints"][0]["url"].endswith("/open311/v2/")
+
+
+def test_post_request_then_read_it(env) -> None:
+    add_grids(env, ("O-G1", G1))
+    response = _post(env, email="li@example.cn", first_name="Li", media_url="https://x.cn/a.jpg")
+    assert response.status_code == 200, response.json
+    request_id = response.json[0]["service_request_id"]
+    got = env.client().get(f"{BASE}/requests/{request_id}.json").json
+    assert len(got) == 1
+    req = got[0]
+    assert req["service_code"] == "straw_burning" and req["status"] == "open"
+    assert req["service_name"] == "秸秆焚烧"
+    assert req["address_id"] == "O-G1"  # the grid containing the point
+    assert req["lat"] == pytest.approx(32.405) and req["long"] == pytest.approx(119.905)
+    assert req["media_url"] == "https://x.cn/a.jpg"
+    assert datetime.fromisoformat(req["requested_datetime"]).utcoffset().total_seconds() == 8 * 3600
+    assert req["extended_attributes"]["state"] == "new"
+    assert "li@example.cn" not in str(req)  # reporter details are not published
+    ticket = env.client().get(f"/api/v1/tickets/{request_id}", headers=env.headers("admin")).json
+    assert ticket["source"] == "open311" and ticket["events"][0]["actor"].startswith("open311:")
+
+
+def test_dispatched_and_closed_mapping(env) -> None:
+    client = env.client()
+    open_id = make_ticket(env, "dispatched")
+    closed_id = make_ticket(env, "closed")
+    req = client.get(f"{BASE}/requests/{open_id}.json").json[0]
+    assert req["status"] == "open" and req["agency_responsible"] == "城市管理综合行政执法局"
+    assert req["expected_datetime"].endswith("+08:00")
+    assert client.get(f"{BASE}/requests/{closed_id}.json").json[0]["status"] == "closed"
+    listed = client.get(f"{BASE}/requests.json?service_request_id={open_id},{closed_id}").json
+    assert {r["service_request_id"] for r in listed} == {str(open_id), str(closed_id)}
+    closed = client.get(f"{BASE}/requests.json?status=closed").json
+    assert str(closed_id) in {r["service_request_id"] for r in closed}
+    assert str(open_id) not in {r["service_request_id"] for r in closed}
+    only = client.get(f"{BASE}/requests.json?service_code=illegal_fishing&status=open").json
+    assert all(r["service_code"] == "illegal_fishing" for r in only)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "text"),
+    [
+        ({"api_key": None}, 403, "api_key"),
+        ({"api_key": "wrong"}, 403, "api_key"),
+        ({"service_code": None}, 400, "service_code"),
+        ({"service_code": "potholes"}, 400, "potholes"),
+        ({"lat": None, "long": None}, 400, "location"),
+        ({"long": None}, 400, "both"),
+        ({"lat": "north"}, 400, "not numbers"),
+        ({"lat": "132.5"}, 400, "WGS84"),
+        ({"description": "x" * 4001}, 400, "4000"),
+        ({"media_url": "file:///etc/passwd"}, 400, "media_url"),
+    ],
+)
+def test_post_errors_follow_the_spec(env, fields, status, text) -> None:
+    before = env.client().get(f"{BASE}/requests.json").json
+    response = _post(env, **fields)
+    assert response.status_code == status
+    assert response.json[0]["code"] == status and text in response.json[0]["description"]
+    assert env.client().get(f"{BASE}/requests.json").json == before
+
+
+def test_unknown_request_and_bad_parameters(env) -> None:
+    client = env.client()
+    assert client.get(f"{BASE}/requests/99999999.json").status_code == 404
+    assert client.get(f"{BASE}/requests/abc.json").status_code == 404
+    assert client.get(f"{BASE}/requests.json?status=maybe").status_code == 400
+    assert client.get(f"{BASE}/requests.json?page_size=0").status_code == 400
+    assert client.get(f"{BASE}/requests.json?start_date=yesterday").status_code == 400
+    assert client.get(f"{BASE}/tokens/abc.json").status_code == 404
+
+
+def test_address_only_request(env) -> None:
+    response = _post(env, lat=None, long=None, address_string="泰州市海陵区 XX 村 3 组")
+    assert response.status_code == 200
+    req = env.client().get(f"{BASE}/requests/{response.json[0]['service_request_id']}.json").json[0]
+    assert req["address"] == "泰州市海陵区 XX 村 3 组" and req["lat"] is None

@@ -1,0 +1,111 @@
+"""Storage: migrations equal the models on SQLite and PostgreSQL, the refuse-unmigrated policy,
+seeding, and timezone-aware round trips."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import pg_schema_url
+from sqlalchemy import inspect, select
+
+from groundstation.app import create_app
+from groundstation.config import build_config, resolve_data_dir
+from groundstation.errors import NotMigratedError, StorageError
+from groundstation.models import Base, ClassRule, Department, Job
+from groundstation.storage import Storage
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    else:
+        yield from pg_schema_url()
+
+
+def test_migrations_match_models(fresh_url: str) -> None:
+    storage = Storage(fresh_url)
+    storage.upgrade()
+    with storage.engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
+    storage.dispose()
+    assert diff == []
+
+
+def test_unmigrated_database_is_refused(fresh_url: str, tmp_path) -> None:
+    with pytest.raises(NotMigratedError, match="gridpatrol db upgrade"):
+        create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": fresh_url, "JOB_WORKERS": 0})
+    storage = Storage(fresh_url)
+    assert storage.current_revision() is None
+    assert not inspect(storage.engine).has_table("tickets")  # nothing was created
+    storage.upgrade()
+    app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": fresh_url, "JOB_WORKERS": 0})
+    assert app.extensions["gridpatrol"].storage.current_revision() == storage.head_revision()
+    storage.dispose()
+
+
+def test_upgrade_seeds_once(fresh_url: str) -> None:
+    storage = Storage(fresh_url)
+    storage.upgrade()
+    storage.upgrade()
+    with storage.session() as session:
+        assert len(session.scalars(select(Department)).all()) == 3
+        rule = session.get(ClassRule, "straw_burning")
+        assert rule.deadline_hours == 4.0 and rule.department.code == "ecology_environment"
+    storage.dispose()
+
+
+def test_datetimes_come_back_aware_utc(fresh_url: str) -> None:
+    storage = Storage(fresh_url)
+    storage.upgrade()
+    moment = datetime(2025, 6, 1, 20, 30, tzinfo=timezone(timedelta(hours=8)))
+    with storage.session() as session:
+        job = Job(kind="x", payload={"a": [1, "二"]}, state="done", created_at=moment)
+        session.add(job)
+        session.commit()
+        job_id = job.id
+    with storage.session() as session:
+        job = session.get(Job, job_id)
+        assert job.created_at == moment and job.created_at.tzinfo is not None
+        assert job.created_at.utcoffset() == timedelta(0)
+        assert job.payload == {"a": [1, "二"]}
+        with pytest.raises(Exception, match="naive"):
+            session.add(Job(kind="x", payload={}, state="done", created_at=datetime(2025, 1, 1)))
+            session.commit()
+    storage.dispose()
+
+
+def test_embedded_sqlite_is_created_in_the_data_dir(tmp_path) -> None:
+    app = create_app({"DATA_DIR": str(tmp_path / "d"), "JOB_WORKERS": 0})
+    assert (tmp_path / "d" / "gridpatrol.sqlite3").is_file()
+    assert app.config["AUTO_MIGRATE"] is True
+    assert (tmp_path / "d" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_data_dir_precedence(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("GRIDPATROL_DATA_DIR", str(tmp_path / "env"))
+    assert resolve_data_dir() == (tmp_path / "env").resolve()
+    assert resolve_data_dir(tmp_path / "flag") == (tmp_path / "flag").resolve()
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u@h/db")
+    config = build_config(data_dir=tmp_path / "x")
+    assert config["DATABASE_URL"] == "postgresql+psycopg://u@h/db"
+    assert config["AUTO_MIGRATE"] is False
+
+
+def test_bad_database_url_is_a_storage_error(tmp_path) -> None:
+    with pytest.raises(StorageError, match="not a database URL"):
+        Storage("not a url")
+    storage = Storage("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    with pytest.raises(StorageError, match="cannot connect"):
+        storage.current_revision()
+
+
+def test_now_is_utc() -> None:
+    from groundstation.models import utcnow
+
+    assert utcnow().tzinfo is UTC

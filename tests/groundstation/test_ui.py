@@ -1,0 +1,165 @@
+"""Pages: login (fields, CSRF, wrong password), language switch, role checks, ticket forms,
+grid import form, the dispatch table; and the translation catalogue."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from conftest import G1, grid_geojson, make_ticket
+
+import groundstation
+
+TRANSLATIONS = Path(groundstation.__file__).parent / "translations"
+
+
+def _token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'<meta name="csrf-token" content="([^"]+)"', html
+    )
+    return match.group(1)
+
+
+def login(client, who: str) -> str:
+    token = _token(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login", data={"username": who, "password": f"{who}-password", "csrf_token": token}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return _token(client.get("/tickets").get_data(as_text=True))
+
+
+def test_login_page_fields_and_chinese_default(env) -> None:
+    html = env.client().get("/login").get_data(as_text=True)
+    for field in ('name="username"', 'name="password"', 'name="csrf_token"'):
+        assert field in html
+    assert "登录" in html and 'lang="zh-CN"' in html
+
+
+def test_login_failures(env) -> None:
+    client = env.client()
+    assert (
+        client.post("/login", data={"username": "admin", "password": "admin-password"}).status_code
+        == 400
+    )  # no CSRF token
+    token = _token(client.get("/login").get_data(as_text=True))
+    wrong = client.post(
+        "/login", data={"username": "admin", "password": "nope", "csrf_token": token}
+    )
+    assert wrong.status_code == 401 and "用户名或密码错误" in wrong.get_data(as_text=True)
+    assert client.get("/review").status_code == 302  # still signed out → login
+
+
+def test_open_redirect_is_refused(env) -> None:
+    client = env.client()
+    token = _token(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login?next=https://evil.example/",
+        data={"username": "admin", "password": "admin-password", "csrf_token": token},
+    )
+    assert response.headers["Location"] == "/review"
+
+
+def test_english_switch(env) -> None:
+    client = env.client()
+    login(client, "supervisor")
+    assert "审核队列" in client.get("/review").get_data(as_text=True)
+    client.get("/lang/en")
+    html = client.get("/review").get_data(as_text=True)
+    assert "Review queue" in html and "审核队列" not in html
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "status"),
+    [
+        ("department", "/review", 403),
+        ("pilot", "/review", 403),
+        ("supervisor", "/review", 200),
+        ("department", "/tickets", 200),
+        ("pilot", "/grids", 200),
+        ("pilot", "/admin/rules", 403),
+        ("supervisor", "/admin/rules", 200),
+    ],
+)
+def test_page_roles(env, who, path, status) -> None:
+    client = env.client()
+    login(client, who)
+    assert client.get(path).status_code == status
+
+
+def test_ticket_form_transition_and_flash(env) -> None:
+    client = env.client()
+    ticket_id = make_ticket(env, "confirmed")
+    token = login(client, "supervisor")
+    page = client.get(f"/tickets/{ticket_id}").get_data(as_text=True)
+    assert 'id="do-dispatch"' in page and 'id="do-start"' not in page
+    no_csrf = client.post(f"/tickets/{ticket_id}/transition", data={"action": "dispatch"})
+    assert no_csrf.status_code == 400
+    done = client.post(
+        f"/tickets/{ticket_id}/transition",
+        data={"action": "dispatch", "csrf_token": token, "deadline": "2099-01-01T12:00"},
+        follow_redirects=True,
+    )
+    html = done.get_data(as_text=True)
+    assert 'data-state="dispatched"' in html and "已派遣" in html
+    assert "2099-01-01 12:00" in html  # shown in China time, as entered
+    illegal = client.post(
+        f"/tickets/{ticket_id}/transition",
+        data={"action": "close", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "cannot close a ticket that is dispatched" in illegal.get_data(as_text=True)
+
+
+def test_grid_import_form_and_pages(env) -> None:
+    client = env.client()
+    token = login(client, "admin")
+    response = client.post(
+        "/grids/import",
+        data={"csrf_token": token, "file": (io.BytesIO(grid_geojson(("UI-G1", G1))), "g.geojson")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "UI-G1" in response.get_data(as_text=True)
+    bad = client.post(
+        "/grids/import",
+        data={"csrf_token": token, "file": (io.BytesIO(b"nope"), "g.geojson")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert 'class="flash error"' in bad.get_data(as_text=True)
+    assert client.get("/grids/UI-G1").status_code == 200
+    assert client.get("/grids/NOPE").status_code == 404
+    assert client.get("/vendor/leaflet/leaflet.js").status_code == 200
+
+
+def test_admin_edits_dispatch_table(env) -> None:
+    client = env.client()
+    token = login(client, "admin")
+    client.post("/admin/rules/illegal_fishing", data={"csrf_token": token, "deadline_hours": "36"})
+    rules = client.get("/api/v1/rules", headers=env.headers("pilot")).json
+    assert {r["label"]: r["deadline_hours"] for r in rules}["illegal_fishing"] == 36
+    bad = client.post(
+        "/admin/rules/illegal_fishing",
+        data={"csrf_token": token, "deadline_hours": "-3"},
+        follow_redirects=True,
+    )
+    assert "must be in" in bad.get_data(as_text=True)
+
+
+def test_catalogue_is_complete_and_compiled() -> None:
+    po_path = TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po"
+    with po_path.open("rb") as fh:
+        po = read_po(fh)
+    with (po_path.with_suffix(".mo")).open("rb") as fh:
+        mo = read_mo(fh)
+    with (TRANSLATIONS / "messages.pot").open("rb") as fh:
+        pot = read_po(fh)
+    untranslated = [m.id for m in po if m.id and not m.string]
+    assert untranslated == []
+    assert {m.id for m in pot if m.id} <= {m.id for m in po if m.id}
+    assert {m.id: m.string for m in po if m.id} == {m.id: m.string for m in mo if m.id}
