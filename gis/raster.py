@@ -1,0 +1,143 @@
+"""Helpers over open rasterio datasets: windows read at a chosen resolution, pixel <-> world
+transforms, and rendering a rotated camera view of a raster in any CRS.
+
+Datasets are opened by the caller and passed in (I/O at the edges); everything reads only the
+part of the raster it needs, so world mosaics larger than memory work.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.io import DatasetReader
+from rasterio.warp import reproject
+from rasterio.windows import from_bounds
+
+from gis.errors import FormatError
+
+__all__ = [
+    "pixel_to_world",
+    "world_to_pixel",
+    "read_window_resampled",
+    "view_transform",
+    "render_view",
+    "to_rgb8",
+]
+
+
+def pixel_to_world(transform: Affine, row: float, col: float) -> tuple[float, float]:
+    """World (x, y) of a pixel's centre."""
+    x, y = transform @ (col + 0.5, row + 0.5)
+    return float(x), float(y)
+
+
+def world_to_pixel(transform: Affine, x: float, y: float) -> tuple[float, float]:
+    """Fractional (row, col) of a world point; row 0.5, col 0.5 is the first pixel's centre."""
+    col, row = ~transform @ (x, y)
+    return float(row), float(col)
+
+
+def read_window_resampled(
+    dataset: DatasetReader,
+    bounds: tuple[float, float, float, float],
+    out_shape: tuple[int, int],
+    *,
+    indexes: list[int] | None = None,
+    resampling: Resampling = Resampling.bilinear,
+    fill_value: float = 0,
+) -> np.ndarray:
+    """Read (west, south, east, north) in the dataset's CRS into a (bands, rows, cols) array.
+
+    Areas outside the raster are `fill_value`; only the window is read from disk.
+    """
+    height, width = out_shape
+    if height <= 0 or width <= 0:
+        raise FormatError(f"raster {dataset.name}: output shape {out_shape} must be positive")
+    west, south, east, north = bounds
+    if not (east > west and north > south):
+        raise FormatError(
+            f"raster {dataset.name}: bounds {bounds} are empty (west, south, east, north)"
+        )
+    bands = indexes or list(range(1, dataset.count + 1))
+    window = from_bounds(west, south, east, north, transform=dataset.transform)
+    return dataset.read(
+        bands,
+        window=window,
+        out_shape=(len(bands), height, width),
+        boundless=True,
+        fill_value=fill_value,
+        resampling=resampling,
+    )
+
+
+def view_transform(
+    centre: tuple[float, float], heading_deg: float, pixel_size: float, width: int, height: int
+) -> Affine:
+    """Affine transform of an image centred on `centre` whose top points along `heading_deg`.
+
+    Heading is clockwise from the CRS's north (y axis); columns run to the right of the heading,
+    rows backwards, `pixel_size` metres (CRS units) per pixel.
+    """
+    heading = math.radians(heading_deg)
+    forward = (math.sin(heading), math.cos(heading))
+    right = (math.cos(heading), -math.sin(heading))
+    x0 = centre[0] - right[0] * pixel_size * width / 2 + forward[0] * pixel_size * height / 2
+    y0 = centre[1] - right[1] * pixel_size * width / 2 + forward[1] * pixel_size * height / 2
+    return Affine(
+        right[0] * pixel_size,
+        -forward[0] * pixel_size,
+        x0,
+        right[1] * pixel_size,
+        -forward[1] * pixel_size,
+        y0,
+    )
+
+
+def render_view(
+    dataset: DatasetReader,
+    *,
+    dst_crs: CRS | str,
+    dst_transform: Affine,
+    out_shape: tuple[int, int],
+    indexes: list[int] | None = None,
+    resampling: Resampling = Resampling.bilinear,
+) -> np.ndarray:
+    """Warp the part of a raster seen by a (possibly rotated) grid into (bands, rows, cols).
+
+    GDAL's warper reads only the source blocks it needs; pixels outside the raster are 0.
+    """
+    bands = indexes or list(range(1, min(dataset.count, 3) + 1))
+    destination = np.zeros((len(bands), *out_shape), dtype=dataset.dtypes[bands[0] - 1])
+    reproject(
+        source=rasterio.band(dataset, bands),
+        destination=destination,
+        src_transform=dataset.transform,
+        src_crs=dataset.crs,
+        src_nodata=dataset.nodata,
+        dst_transform=dst_transform,
+        dst_crs=dst_crs if isinstance(dst_crs, str) else dst_crs.to_wkt(),
+        dst_nodata=0,
+        resampling=resampling,
+    )
+    return destination
+
+
+def to_rgb8(bands: np.ndarray) -> np.ndarray:
+    """(bands, rows, cols) of any dtype -> rows x cols x 3 uint8.
+
+    One band is replicated to grey; non-uint8 data is stretched linearly to 0-255.
+    """
+    if bands.ndim != 3 or bands.shape[0] == 0:
+        raise FormatError(f"expected a (bands, rows, cols) array, got shape {bands.shape}")
+    rgb = bands[:3] if bands.shape[0] >= 3 else np.repeat(bands[:1], 3, axis=0)
+    if rgb.dtype != np.uint8:
+        data = rgb.astype(np.float64)
+        low, high = float(np.nanmin(data)), float(np.nanmax(data))
+        scale = 255.0 / (high - low) if high > low else 0.0
+        rgb = np.clip((data - low) * scale, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.moveaxis(rgb, 0, -1))

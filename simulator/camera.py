@@ -1,0 +1,238 @@
+"""The simulated survey camera: on each trigger, render the nadir photo the configured camera
+would take from a world GeoTIFF, write it as a geotagged JPEG and log it.
+
+Rendering runs on a worker thread fed by a queue so the flight loop never waits for GDAL or the
+JPEG encoder; :meth:`PhotoCamera.wait_idle` is the synchronisation point at the end of a flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import queue
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+
+from gis.camera import PRESETS, Camera
+from gis.crs import LocalFrame
+from gis.exif import GeoTag, write_jpeg
+from gis.raster import render_view, to_rgb8, view_transform
+from simulator.autopilot import CameraTrigger
+from simulator.errors import WorldError
+
+__all__ = ["PhotoRecord", "PhotoCamera", "render_photo", "LOG_NAME"]
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "photos.csv"
+_LOG_FIELDS = ("index", "time", "lat", "lon", "alt", "rel_alt", "yaw", "file")
+_MIN_HEIGHT_M = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRecord:
+    """One photo: when and where it was taken, and its JPEG (None without a world raster)."""
+
+    index: int
+    time: datetime
+    lat: float
+    lon: float
+    alt_amsl: float
+    relative_alt: float
+    yaw_deg: float
+    file: Path | None
+
+
+def photo_size(camera: Camera, max_px: int | None) -> tuple[int, int]:
+    """(width, height) of rendered photos: the camera's, or scaled to a `max_px` long side."""
+    width, height = camera.image_width_px, camera.image_height_px
+    if max_px is not None and max(width, height) > max_px:
+        scale = max_px / max(width, height)
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    return width, height
+
+
+def render_photo(
+    dataset: rasterio.io.DatasetReader,
+    camera: Camera,
+    *,
+    lat: float,
+    lon: float,
+    height_m: float,
+    yaw_deg: float,
+    max_px: int | None = None,
+) -> np.ndarray:
+    """The HxWx3 uint8 nadir image `camera` sees from `height_m` above (lat, lon) heading `yaw_deg`.
+
+    The image's width lies across track and its top points along the heading; the ground extent
+    is exactly the camera's footprint at that height.
+    """
+    width, height = photo_size(camera, max_px)
+    across, _ = camera.footprint_m(max(height_m, _MIN_HEIGHT_M))
+    pixel = across / width
+    frame = LocalFrame(lon, lat)
+    transform = view_transform((0.0, 0.0), yaw_deg, pixel, width, height)
+    bands = render_view(
+        dataset, dst_crs=frame.crs, dst_transform=transform, out_shape=(height, width)
+    )
+    return to_rgb8(bands)
+
+
+class PhotoCamera:
+    """Queue of triggers -> rendered, geotagged JPEGs plus a CSV photo log (thread-safe records)."""
+
+    def __init__(
+        self,
+        *,
+        camera: Camera | None = None,
+        world: str | Path | None = None,
+        photos_dir: str | Path | None = None,
+        unix_epoch: float = 0.0,
+        max_px: int | None = None,
+    ) -> None:
+        self.camera = camera or PRESETS["phantom4pro"]
+        self.world = Path(world) if world is not None else None
+        if self.world is not None:
+            _check_world(self.world)
+        if max_px is not None and max_px < 16:
+            raise WorldError(f"photo size limit {max_px} px is too small (at least 16)")
+        self.max_px = max_px
+        self.photos_dir = Path(photos_dir) if photos_dir is not None else None
+        if self.photos_dir is None and self.world is not None:
+            self.photos_dir = Path(tempfile.mkdtemp(prefix="gridpatrol-photos-"))
+        self.unix_epoch = unix_epoch
+        self._queue: queue.Queue[CameraTrigger | None] = queue.Queue()
+        self._records: list[PhotoRecord] = []
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.photos_dir / LOG_NAME if self.photos_dir is not None else None
+
+    def start(self) -> None:
+        if self.photos_dir is not None:
+            try:
+                self.photos_dir.mkdir(parents=True, exist_ok=True)
+                with self.log_path.open("w", newline="", encoding="utf-8") as handle:
+                    csv.writer(handle).writerow(_LOG_FIELDS)
+            except OSError as exc:
+                raise WorldError(
+                    f"photo directory {self.photos_dir} is not writable: {exc}"
+                ) from None
+        self._thread = threading.Thread(
+            target=self._work, name="gridpatrol-sitl-camera", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, trigger: CameraTrigger) -> None:
+        with self._lock:
+            self._pending += 1
+        self._queue.put(trigger)
+
+    def wait_idle(self, *, timeout: float) -> bool:
+        """Wait until every submitted photo is written; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout=120.0)
+        self._thread = None
+
+    def records(self) -> list[PhotoRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def _work(self) -> None:
+        dataset = rasterio.open(self.world) if self.world is not None else None
+        try:
+            while True:
+                trigger = self._queue.get()
+                if trigger is None:
+                    return
+                try:
+                    record = self._take(dataset, trigger)
+                except Exception as exc:  # one bad photo must not stop the camera
+                    log.exception("photo %d failed", trigger.index)
+                    self.errors.append(f"photo {trigger.index}: {exc}")
+                    record = None
+                with self._idle:
+                    if record is not None:
+                        self._records.append(record)
+                    self._pending -= 1
+                    self._idle.notify_all()
+        finally:
+            if dataset is not None:
+                dataset.close()
+
+    def _take(
+        self, dataset: rasterio.io.DatasetReader | None, trigger: CameraTrigger
+    ) -> PhotoRecord:
+        taken = datetime.fromtimestamp(self.unix_epoch + trigger.time_s, tz=UTC)
+        path: Path | None = None
+        if dataset is not None and self.photos_dir is not None:
+            image = render_photo(
+                dataset,
+                self.camera,
+                lat=trigger.lat,
+                lon=trigger.lon,
+                height_m=trigger.relative_alt,
+                yaw_deg=trigger.yaw_deg,
+                max_px=self.max_px,
+            )
+            tag = GeoTag(
+                lat=trigger.lat,
+                lon=trigger.lon,
+                altitude_m=trigger.alt_amsl,
+                relative_altitude_m=trigger.relative_alt,
+                yaw_deg=trigger.yaw_deg,
+                time=taken,
+            )
+            path = write_jpeg(self.photos_dir / f"IMG_{trigger.index:05d}.jpg", image, tag)
+        record = PhotoRecord(
+            index=trigger.index,
+            time=taken,
+            lat=trigger.lat,
+            lon=trigger.lon,
+            alt_amsl=trigger.alt_amsl,
+            relative_alt=trigger.relative_alt,
+            yaw_deg=trigger.yaw_deg,
+            file=path,
+        )
+        if self.log_path is not None:
+            with self.log_path.open("a", newline="", encoding="utf-8") as handle:
+                csv.writer(handle).writerow(
+                    [
+                        record.index,
+                        record.time.isoformat(),
+                        f"{record.lat:.8f}",
+                        f"{record.lon:.8f}",
+                        f"{record.alt_amsl:.2f}",
+                        f"{record.relative_alt:.2f}",
+                        f"{record.yaw_deg:.1f}",
+                        path.name if path is not None else "",
+                    ]
+                )
+        return record
+
+
+def _check_world(path: Path) -> None:
+    try:
+        with rasterio.open(path) as dataset:
+            if dataset.crs is None:
+                raise WorldError(f"world raster {path} has no coordinate reference system")
+    except RasterioIOError as exc:
+        raise WorldError(f"world raster {path} cannot be opened: {exc}") from None
