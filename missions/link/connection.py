@@ -1,0 +1,201 @@
+"""Connection strings → a MAVLink 2 link: the one door to pymavlink's transports.
+
+The rest of :mod:`missions.link` sees only the small :class:`Link` protocol (send a message,
+receive one with a timeout, close), so tests can swap in an in-memory link and production can use
+TCP, UDP or a serial telemetry radio. Message classes and enums come from :data:`dialect`,
+ArduPilot's MAVLink 2 dialect, imported here so that no other module needs pymavlink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pymavlink import mavutil
+from pymavlink.dialects.v20 import ardupilotmega as dialect
+
+from missions.link.errors import ConnectionStringError, LinkConnectError
+
+__all__ = [
+    "Endpoint",
+    "Link",
+    "MavlinkLink",
+    "Message",
+    "dialect",
+    "open_link",
+    "parse_connection_string",
+]
+
+#: A decoded MAVLink message (a pymavlink ``MAVLink_message``); typed loosely on purpose.
+Message = Any
+
+Kind = Literal["tcp", "tcpin", "udpin", "udpout", "serial"]
+
+#: Our own identity on the link: a ground station (system 255, component MISSIONPLANNER 190).
+GCS_SYSTEM_ID = 255
+GCS_COMPONENT_ID = 190
+DEFAULT_BAUD = 57600
+
+_SCHEMES: dict[str, Kind] = {
+    "tcp": "tcp",
+    "tcpin": "tcpin",
+    "udp": "udpin",  # `udp:HOST:PORT` listens, as in MAVProxy and Mission Planner
+    "udpin": "udpin",
+    "udpout": "udpout",
+}
+_SERIAL_RE = re.compile(r"^(?:serial:)?(?P<device>/dev/[^:]+|COM\d+)(?::(?P<baud>[^:]+))?$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A parsed connection string: a network endpoint (host, port) or a serial device and baud."""
+
+    kind: Kind
+    host: str = ""
+    port: int = 0
+    device: str = ""
+    baud: int = 0
+
+    @property
+    def url(self) -> str:
+        """The canonical connection string: ``udpin:0.0.0.0:14550``, ``/dev/ttyUSB0:57600``."""
+        if self.kind == "serial":
+            return f"{self.device}:{self.baud}"
+        return f"{self.kind}:{self.host}:{self.port}"
+
+
+def parse_connection_string(url: str) -> Endpoint:
+    """Parse ``tcp:HOST:PORT``, ``tcpin:``, ``udp:HOST:PORT`` (listen), ``udpin:``, ``udpout:``, or
+    a serial device ``/dev/ttyUSB0[:BAUD]`` / ``COM3[:BAUD]`` (default 57600 baud)."""
+    text = url.strip()
+    if not text:
+        raise ConnectionStringError("connection string is empty; try tcp:127.0.0.1:5760")
+    serial = _SERIAL_RE.match(text)
+    if serial:
+        baud_text = serial.group("baud")
+        baud = DEFAULT_BAUD
+        if baud_text is not None:
+            if not baud_text.isdigit() or int(baud_text) <= 0:
+                raise ConnectionStringError(
+                    f"connection string {url!r}: baud rate {baud_text!r} is not a positive integer"
+                )
+            baud = int(baud_text)
+        return Endpoint(kind="serial", device=serial.group("device"), baud=baud)
+    scheme, sep, rest = text.partition(":")
+    if not sep or scheme.lower() not in _SCHEMES:
+        known = ", ".join(sorted(_SCHEMES))
+        raise ConnectionStringError(
+            f"connection string {url!r}: unknown scheme {scheme!r}; use one of {known} "
+            "or a serial device such as /dev/ttyUSB0:57600"
+        )
+    kind = _SCHEMES[scheme.lower()]
+    host, sep, port_text = rest.rpartition(":")
+    if not sep or not host:
+        raise ConnectionStringError(f"connection string {url!r}: expected {scheme}:HOST:PORT")
+    host = host.strip("[]")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConnectionStringError(f"connection string {url!r}: port {port_text!r} is not 0-65535")
+    port = int(port_text)
+    if port == 0 and kind in ("tcp", "udpout"):
+        raise ConnectionStringError(f"connection string {url!r}: cannot connect to port 0")
+    return Endpoint(kind=kind, host=host, port=port)
+
+
+class Link(Protocol):
+    """The seam: one MAVLink 2 conversation with a vehicle (or a test double)."""
+
+    def send(self, message: Message) -> None:
+        """Pack and send one message from our GCS identity."""
+
+    def recv(self, timeout: float) -> Message | None:
+        """The next decoded message, or None when nothing arrives within ``timeout`` seconds."""
+
+    def close(self) -> None:
+        """Release the transport."""
+
+
+class MavlinkLink:
+    """A :class:`Link` over a pymavlink transport, forced to MAVLink 2 without touching globals."""
+
+    def __init__(self, connection: Any, *, endpoint: Endpoint) -> None:
+        self._conn = connection
+        self.endpoint = endpoint
+        self._closed_by_peer = False
+        # Force MAVLink 2 on this connection only (pymavlink picks it by environment variable).
+        connection.mav = dialect.MAVLink(
+            connection,
+            srcSystem=connection.source_system,
+            srcComponent=connection.source_component,
+        )
+        connection.mav.robust_parsing = True
+        connection.first_byte = False
+        connection.WIRE_PROTOCOL_VERSION = "2.0"
+        # pymavlink prints and retries forever on EOF; turn it into an error instead.
+        connection.handle_eof = self._peer_closed
+        connection.handle_disconnect = self._peer_closed
+
+    def _peer_closed(self) -> None:
+        self._closed_by_peer = True
+
+    def send(self, message: Message) -> None:
+        try:
+            self._conn.mav.send(message)
+        except OSError as exc:
+            raise LinkConnectError(
+                f"sending {message.get_type()} on {self.endpoint.url}: {exc}"
+            ) from exc
+
+    def recv(self, timeout: float) -> Message | None:
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                message = self._conn.recv_msg()
+            except OSError as exc:
+                raise LinkConnectError(f"receiving on {self.endpoint.url}: {exc}") from exc
+            if self._closed_by_peer:
+                raise LinkConnectError(f"{self.endpoint.url}: the vehicle closed the connection")
+            if message is not None:
+                if message.get_type() != "BAD_DATA":
+                    return message
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._conn.select(min(remaining, 0.05))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.close()
+
+
+def open_link(
+    url: str | Endpoint,
+    *,
+    timeout: float = 10.0,
+    source_system: int = GCS_SYSTEM_ID,
+    source_component: int = GCS_COMPONENT_ID,
+) -> MavlinkLink:
+    """Open the transport a connection string names; TCP connects are retried until ``timeout``."""
+    endpoint = url if isinstance(url, Endpoint) else parse_connection_string(url)
+    ids = {"source_system": source_system, "source_component": source_component}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if endpoint.kind == "serial":
+                conn = mavutil.mavlink_connection(endpoint.device, baud=endpoint.baud, **ids)
+            else:
+                conn = mavutil.mavlink_connection(
+                    f"{endpoint.kind}:{endpoint.host}:{endpoint.port}", retries=0, **ids
+                )
+            return MavlinkLink(conn, endpoint=endpoint)
+        except (OSError, socket.gaierror, ValueError) as exc:
+            retryable = endpoint.kind == "tcp" and isinstance(exc, ConnectionRefusedError)
+            if not retryable or time.monotonic() >= deadline:
+                raise LinkConnectError(f"opening {endpoint.url}: {exc}") from exc
+            time.sleep(0.2)
+        except Exception as exc:  # pyserial raises its own SerialException (not an OSError)
+            raise LinkConnectError(f"opening {endpoint.url}: {exc}") from exc

@@ -1,0 +1,75 @@
+"""Typed link errors: each a :class:`missions.errors.LinkError` whose message names the step."""
+
+from __future__ import annotations
+
+from missions.errors import LinkError
+
+__all__ = [
+    "ArmRefused",
+    "CommandRefused",
+    "ConnectionStringError",
+    "FlightAborted",
+    "LinkConnectError",
+    "LinkError",
+    "LinkTimeout",
+    "MissionTransferError",
+    "PreflightError",
+    "VerifyError",
+]
+
+
+class ConnectionStringError(LinkError):
+    """A connection string cannot be parsed (unknown scheme, missing port, bad baud rate)."""
+
+
+class LinkConnectError(LinkError):
+    """The transport cannot be opened (refused TCP connection, busy serial port, bad address)."""
+
+
+class LinkTimeout(LinkError):
+    """The vehicle did not answer within the step's timeout, after every retry."""
+
+
+class MissionTransferError(LinkError):
+    """The vehicle refused a mission, fence or rally transfer with a MAV_MISSION_RESULT code."""
+
+    def __init__(self, message: str, *, result: int) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class VerifyError(LinkError):
+    """The list read back differs from the plan; the message names the first differing item."""
+
+    def __init__(self, message: str, *, index: int | None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class CommandRefused(LinkError):
+    """A COMMAND_LONG was answered with a result other than ACCEPTED."""
+
+    def __init__(self, message: str, *, result: int, status_texts: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.result = result
+        self.status_texts = status_texts
+
+
+class ArmRefused(CommandRefused):
+    """The vehicle refused to arm; ``status_texts`` carries its PreArm reasons."""
+
+
+class PreflightError(LinkError):
+    """A pre-flight check failed; the message lists every failed check."""
+
+    def __init__(self, message: str, *, failed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+class FlightAborted(LinkError):
+    """The flight ended early: a failsafe, a disarm in the air, or a timeout while flying."""
+
+    def __init__(self, message: str, *, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result

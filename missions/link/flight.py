@@ -1,0 +1,402 @@
+"""The flight procedure: upload and verify, pre-flight checks, arm, take off, AUTO, watch, land.
+
+:func:`fly` drives a :class:`~missions.link.vehicle.Vehicle` through one sortie the way a careful
+pilot would with ArduCopter: every list verified, pre-flight checks all green (GPS fix, EKF
+position, battery for the mission plus reserve, home set, geofence on board), takeoff right after
+arming (ArduCopter disarms after 10 s on the ground), AUTO, then watching progress and the
+vehicle's own failsafes until it has landed and disarmed. The checks and the mission estimate
+are pure functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from missions.items import Command, MissionPlan
+from missions.link.errors import FlightAborted, LinkError, PreflightError
+from missions.link.telemetry import FlightLog, Telemetry
+from missions.link.vehicle import Vehicle
+
+__all__ = [
+    "Check",
+    "FlightResult",
+    "MissionEstimate",
+    "estimate_mission",
+    "fly",
+    "preflight_checks",
+    "waypoint_sequences",
+]
+
+EARTH_RADIUS_M = 6_371_008.8
+#: Modes the vehicle switches to by itself when a failsafe triggers.
+FAILSAFE_MODES = frozenset({"RTL", "LAND", "SMART_RTL", "BRAKE"})
+WARNING = 4  # MAV_SEVERITY_WARNING
+#: Last mission items after which ArduCopter lands by itself.
+RETURN_COMMANDS = frozenset({Command.NAV_RETURN_TO_LAUNCH, Command.NAV_LAND})
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One pre-flight check: its name, whether it passed, and what was seen."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class MissionEstimate:
+    """Horizontal path length from home through every positioned item back home, and its time."""
+
+    distance_m: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlightResult:
+    """What happened: landed or not, waypoints reached, photos, failsafes, where the log is."""
+
+    landed: bool
+    duration_s: float
+    waypoints: tuple[int, ...]  # vehicle sequence numbers of the plan's NAV_WAYPOINT items
+    reached: tuple[int, ...]
+    photos: int
+    max_relative_alt_m: float
+    failsafes: tuple[str, ...]
+    status_texts: tuple[str, ...]
+    log_dir: str | None
+
+    @property
+    def all_reached(self) -> bool:
+        return set(self.waypoints) <= set(self.reached)
+
+    def summary(self, *, failsafes: bool = True) -> str:
+        """``landed after 312 s: 41/41 waypoints, 126 photos, max 80 m``."""
+        hit = len(set(self.waypoints) & set(self.reached))
+        state = "landed" if self.landed else "NOT landed"
+        text = (
+            f"{state} after {self.duration_s:.0f} s: {hit}/{len(self.waypoints)} waypoints, "
+            f"{self.photos} photos, max {self.max_relative_alt_m:.0f} m"
+        )
+        if failsafes and self.failsafes:
+            text += f"; failsafe: {'; '.join(self.failsafes)}"
+        return text
+
+
+def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
+
+
+def waypoint_sequences(plan: MissionPlan) -> tuple[int, ...]:
+    """Vehicle sequence numbers (plan index + 1) of the plan's NAV_WAYPOINT items."""
+    return tuple(i + 1 for i, item in enumerate(plan.items) if item.command == Command.NAV_WAYPOINT)
+
+
+def estimate_mission(plan: MissionPlan, *, climb_rate_mps: float = 2.5) -> MissionEstimate:
+    """Path length and flying time at the plan's cruise speed, plus climb and descent."""
+    home = plan.home[:2]
+    points = [home]
+    max_alt = 0.0
+    for item in plan.items:
+        positioned = not (item.lat == 0.0 and item.lon == 0.0)
+        if item.command < 100 and positioned and not math.isnan(item.lat + item.lon):
+            points.append((item.lat, item.lon))
+            max_alt = max(max_alt, item.alt)
+    points.append(home)
+    distance = sum(_distance_m(a, b) for a, b in itertools.pairwise(points))
+    duration = distance / max(plan.cruise_speed_mps, 0.1) + 2 * max_alt / climb_rate_mps
+    return MissionEstimate(distance_m=distance, duration_s=duration)
+
+
+def preflight_checks(
+    snapshot: Telemetry,
+    plan: MissionPlan,
+    *,
+    verified: bool,
+    endurance_s: float,
+    reserve_pct: float,
+    require_fence: bool = False,
+) -> tuple[Check, ...]:
+    """Evaluate the pre-flight checks on one telemetry snapshot (pure)."""
+    checks: list[Check] = []
+    gps = snapshot.gps
+    checks.append(
+        Check(
+            "gps fix",
+            gps is not None and gps.fix_type >= 3,
+            "no GPS_RAW_INT"
+            if gps is None
+            else f"fix type {gps.fix_type}, {gps.satellites} satellites",
+        )
+    )
+    if snapshot.ekf_ok is None:
+        ekf = Check(
+            "ekf position",
+            snapshot.position is not None and gps is not None and gps.fix_type >= 3,
+            "no EKF_STATUS_REPORT; using the GPS fix",
+        )
+    else:
+        ekf = Check(
+            "ekf position",
+            snapshot.ekf_ok,
+            "absolute position OK" if snapshot.ekf_ok else "no absolute position",
+        )
+    checks.append(ekf)
+    need = 100.0 * estimate_mission(plan).duration_s / max(endurance_s, 1.0) + reserve_pct
+    battery = snapshot.battery
+    if battery is None or battery.remaining_pct is None:
+        checks.append(Check("battery", False, "battery level unknown"))
+    else:
+        checks.append(
+            Check(
+                "battery",
+                battery.remaining_pct >= need,
+                f"{battery.remaining_pct:.0f}% on board, mission needs {need:.0f}% incl. "
+                f"{reserve_pct:.0f}% reserve",
+            )
+        )
+    checks.append(
+        Check("mission verified", verified, "matches the plan" if verified else "not verified")
+    )
+    checks.append(
+        Check(
+            "home set",
+            snapshot.home is not None,
+            "no HOME_POSITION"
+            if snapshot.home is None
+            else f"{snapshot.home[0]:.6f},{snapshot.home[1]:.6f}",
+        )
+    )
+    has_fence = bool(plan.fence_polygons or plan.fence_circles)
+    if has_fence:
+        checks.append(
+            Check(
+                "geofence",
+                verified,
+                "uploaded and verified" if verified else "uploaded but not verified",
+            )
+        )
+    else:
+        checks.append(Check("geofence", not require_fence, "the plan has no geofence"))
+    return tuple(checks)
+
+
+def _labelled(
+    callback: Callable[[str, int, int], None] | None, verb: str
+) -> Callable[[str, int, int], None] | None:
+    """Prefix the list name with the verb: ``("upload mission", 12, 41)``."""
+    if callback is None:
+        return None
+    return lambda what, done, total: callback(f"{verb} {what}", done, total)
+
+
+def _takeoff_altitude(plan: MissionPlan) -> float:
+    for item in plan.items:
+        if item.command == Command.NAV_TAKEOFF and item.alt > 0:
+            return float(item.alt)
+    alts = [item.alt for item in plan.items if item.command < 100 and item.alt > 0]
+    return float(alts[0]) if alts else 20.0
+
+
+def fly(
+    vehicle: Vehicle,
+    plan: MissionPlan,
+    *,
+    log_dir: str | Path | None = None,
+    on_status: Callable[[Telemetry], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    endurance_s: float = 1500.0,
+    reserve_pct: float = 20.0,
+    require_fence: bool = False,
+    takeoff_alt_m: float | None = None,
+    preflight_timeout_s: float = 30.0,
+    flight_timeout_s: float | None = None,
+    status_interval_s: float = 0.25,
+) -> FlightResult:
+    """Fly ``plan`` once on a ready vehicle and return what happened.
+
+    ``on_progress(label, done, total)`` follows the transfers (label e.g. ``"verify fence"``),
+    ``on_status(snapshot)`` sees every telemetry snapshot. Raises PreflightError naming every
+    failed check, ArmRefused with the vehicle's reasons, and FlightAborted (carrying the
+    FlightResult) when a failsafe or a timeout ends the flight early.
+    """
+    log = FlightLog(log_dir) if log_dir is not None else None
+    logged_photos = 0
+    started = time.monotonic()
+
+    def record(snapshot: Telemetry) -> None:
+        nonlocal logged_photos
+        if log is not None:
+            log.record(snapshot)
+            for event in vehicle.tracker.camera_events[logged_photos:]:
+                log.camera(event)
+        logged_photos = len(vehicle.tracker.camera_events)
+        if on_status is not None:
+            on_status(snapshot)
+
+    try:
+        vehicle.upload(plan, on_progress=_labelled(on_progress, "upload"))
+        vehicle.verify(plan, on_progress=_labelled(on_progress, "verify"))
+        vehicle.request_streams()
+        deadline = time.monotonic() + preflight_timeout_s
+        while True:
+            snapshot = vehicle.tracker.snapshot()
+            checks = preflight_checks(
+                snapshot,
+                plan,
+                verified=True,
+                endurance_s=endurance_s,
+                reserve_pct=reserve_pct,
+                require_fence=require_fence,
+            )
+            if all(check.ok for check in checks):
+                break
+            if time.monotonic() >= deadline:
+                failed = tuple(f"{c.name} ({c.detail})" for c in checks if not c.ok)
+                raise PreflightError(
+                    "pre-flight checks failed: " + "; ".join(failed),
+                    failed=tuple(c.name for c in checks if not c.ok),
+                )
+            vehicle.pump(0.2)
+        if log is not None:
+            for check in checks:
+                log.event("preflight", f"{check.name}: {check.detail}", time_s=snapshot.time_s)
+        altitude = takeoff_alt_m if takeoff_alt_m is not None else _takeoff_altitude(plan)
+        vehicle.set_mode("GUIDED")
+        vehicle.arm()
+        vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s idle on the ground
+        vehicle.wait_for(
+            lambda t: t.position is not None and t.position.relative_alt_m >= 0.8 * altitude,
+            timeout=60.0,
+            step=f"takeoff to {altitude:.1f} m",
+        )
+        vehicle.start_mission()
+        return _watch(
+            vehicle,
+            plan,
+            log=log,
+            record=record,
+            started=started,
+            interval_s=status_interval_s,
+            timeout_s=flight_timeout_s,
+        )
+    finally:
+        if log is not None and not log.closed:
+            log.close({"aborted": True, "duration_s": time.monotonic() - started})
+
+
+def _watch(
+    vehicle: Vehicle,
+    plan: MissionPlan,
+    *,
+    log: FlightLog | None,
+    record: Callable[[Telemetry], None],
+    started: float,
+    interval_s: float,
+    timeout_s: float | None,
+) -> FlightResult:
+    """Watch AUTO until landed and disarmed; note failsafes; RTL if the mission ends aloft."""
+    waypoints = waypoint_sequences(plan)
+    navs = [i + 1 for i, item in enumerate(plan.items) if item.command < 100]
+    last_nav = navs[-1] if navs else None  # after it ArduCopter loiters unless it returns
+    timeout = timeout_s if timeout_s is not None else 3 * estimate_mission(plan).duration_s + 120
+    deadline = time.monotonic() + timeout
+    failsafes: list[str] = []
+    texts: list[str] = []
+    warnings: list[str] = []  # STATUSTEXT of severity WARNING or worse: failsafe reasons
+    commanded = {"AUTO"}
+    mode = "AUTO"
+    max_alt = 0.0
+    idle_at_end_since: float | None = None
+    airborne_seen = False
+    for snapshot in vehicle.telemetry(interval_s=interval_s):
+        record(snapshot)
+        texts.extend(t.text for t in snapshot.status_texts)
+        warnings.extend(t.text for t in snapshot.status_texts if t.severity <= WARNING)
+        if snapshot.position is not None:
+            max_alt = max(max_alt, snapshot.position.relative_alt_m)
+            airborne_seen = airborne_seen or snapshot.position.relative_alt_m > 1.0
+        if snapshot.mode != mode:
+            if log is not None:
+                log.event("mode", f"{mode} -> {snapshot.mode}", time_s=snapshot.time_s)
+            if snapshot.mode not in commanded and snapshot.mode in FAILSAFE_MODES | {"LOITER"}:
+                recent = warnings[-2:]
+                reason = f"vehicle switched to {snapshot.mode}"
+                if recent:
+                    reason += f" ({'; '.join(recent)})"
+                failsafes.append(reason)
+                if log is not None:
+                    log.event("failsafe", reason, time_s=snapshot.time_s)
+            mode = snapshot.mode
+        if not snapshot.armed and (snapshot.on_ground or airborne_seen):
+            break
+        mission_over = last_nav is not None and last_nav in snapshot.mission.reached
+        landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
+        airborne = snapshot.armed and not snapshot.on_ground
+        if mission_over and not landing_itself and mode == "AUTO" and airborne:
+            # Mission finished without an RTL/LAND item: ArduCopter loiters; bring it home.
+            idle_at_end_since = idle_at_end_since or time.monotonic()
+            if time.monotonic() - idle_at_end_since > 2.0:
+                commanded.add("RTL")
+                vehicle.rtl()
+        if time.monotonic() > deadline:
+            result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, False)
+            if snapshot.armed and snapshot.mode not in FAILSAFE_MODES:
+                with contextlib.suppress(LinkError):
+                    vehicle.rtl()
+            raise FlightAborted(
+                f"flight: not landed after {timeout:.0f} s ({snapshot.one_line()}); RTL commanded",
+                result=result,
+            )
+    landed = vehicle.tracker.snapshot()
+    result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, True)
+    if failsafes:
+        raise FlightAborted(
+            f"flight ended by failsafe: {'; '.join(failsafes)}; {result.summary(failsafes=False)}",
+            result=result,
+        )
+    if not landed.on_ground:
+        raise FlightAborted(
+            f"flight: vehicle disarmed in the air ({landed.one_line()})", result=result
+        )
+    return result
+
+
+def _result(
+    vehicle: Vehicle,
+    waypoints: tuple[int, ...],
+    started: float,
+    max_alt: float,
+    failsafes: list[str],
+    texts: list[str],
+    log: FlightLog | None,
+    landed: bool,
+) -> FlightResult:
+    snapshot = vehicle.tracker.snapshot()
+    result = FlightResult(
+        landed=landed and not snapshot.armed,
+        duration_s=time.monotonic() - started,
+        waypoints=waypoints,
+        reached=snapshot.mission.reached,
+        photos=snapshot.photos,
+        max_relative_alt_m=max_alt,
+        failsafes=tuple(failsafes),
+        status_texts=tuple(texts),
+        log_dir=None if log is None else str(log.directory),
+    )
+    if log is not None:
+        summary = asdict(result)
+        summary["all_reached"] = result.all_reached
+        log.close(summary)
+    return result

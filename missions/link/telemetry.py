@@ -1,0 +1,463 @@
+"""Typed telemetry snapshots, the tracker that builds them from MAVLink messages, the flight log.
+
+:class:`TelemetryTracker` is pure bookkeeping (feed it messages, ask for a :class:`Telemetry`
+snapshot); :class:`FlightLog` is the I/O edge that writes telemetry rows and camera trigger events
+as CSV while flying and a JSON summary at the end, for the ground station to ingest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import IO, Any
+
+from missions.link.connection import Message
+
+__all__ = [
+    "ARDUCOPTER_MODES",
+    "Attitude",
+    "Battery",
+    "CameraEvent",
+    "FlightLog",
+    "GpsStatus",
+    "LandedState",
+    "MissionProgress",
+    "Position",
+    "StatusText",
+    "Telemetry",
+    "TelemetryTracker",
+    "mode_name",
+]
+
+#: ArduCopter's custom_mode numbers (HEARTBEAT.custom_mode) by name.
+ARDUCOPTER_MODES: dict[str, int] = {
+    "STABILIZE": 0,
+    "ACRO": 1,
+    "ALT_HOLD": 2,
+    "AUTO": 3,
+    "GUIDED": 4,
+    "LOITER": 5,
+    "RTL": 6,
+    "CIRCLE": 7,
+    "LAND": 9,
+    "DRIFT": 11,
+    "SPORT": 13,
+    "FLIP": 14,
+    "AUTOTUNE": 15,
+    "POSHOLD": 16,
+    "BRAKE": 17,
+    "THROW": 18,
+    "AVOID_ADSB": 19,
+    "GUIDED_NOGPS": 20,
+    "SMART_RTL": 21,
+}
+_MODE_NAMES = {number: name for name, number in ARDUCOPTER_MODES.items()}
+
+MAV_TYPE_GCS = 6
+MAV_AUTOPILOT_INVALID = 8
+MAV_MODE_FLAG_SAFETY_ARMED = 128
+EKF_POS_HORIZ_ABS = 16
+EKF_CONST_POS_MODE = 128
+EKF_UNINITIALIZED = 1024
+
+
+def mode_name(custom_mode: int) -> str:
+    """ArduCopter's name for a custom mode number (``MODE42`` if unknown)."""
+    return _MODE_NAMES.get(int(custom_mode), f"MODE{int(custom_mode)}")
+
+
+class LandedState(IntEnum):
+    """MAV_LANDED_STATE from EXTENDED_SYS_STATE."""
+
+    UNDEFINED = 0
+    ON_GROUND = 1
+    IN_AIR = 2
+    TAKEOFF = 3
+    LANDING = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Global position: degrees, metres AMSL and above home, heading (deg from north), m/s."""
+
+    lat: float
+    lon: float
+    alt_amsl_m: float
+    relative_alt_m: float
+    heading_deg: float | None
+    groundspeed_mps: float
+    climb_mps: float
+
+
+@dataclass(frozen=True, slots=True)
+class Attitude:
+    """Roll, pitch and yaw in degrees (yaw clockwise from north)."""
+
+    roll_deg: float
+    pitch_deg: float
+    yaw_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class Battery:
+    """Battery voltage, current and remaining charge (None when the vehicle does not know)."""
+
+    voltage_v: float
+    current_a: float | None
+    remaining_pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GpsStatus:
+    """GPS fix type (0-1 none, 2 2D, 3 3D, 4+ DGPS/RTK) and satellites in view."""
+
+    fix_type: int
+    satellites: int
+
+
+@dataclass(frozen=True, slots=True)
+class MissionProgress:
+    """Mission progress in vehicle numbering (1 = the plan's first item; 0 is home)."""
+
+    current: int
+    total: int  # items on the vehicle including home, or 0 if unknown
+    reached: tuple[int, ...]
+
+    @property
+    def last_reached(self) -> int | None:
+        return max(self.reached) if self.reached else None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusText:
+    """A STATUSTEXT with its MAV_SEVERITY (0 emergency … 6 info, 7 debug)."""
+
+    time_s: float
+    severity: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CameraEvent:
+    """A camera trigger reported by CAMERA_FEEDBACK, with the vehicle's pose at the shot."""
+
+    time_s: float
+    image_index: int
+    lat: float
+    lon: float
+    alt_amsl_m: float
+    relative_alt_m: float
+    roll_deg: float
+    pitch_deg: float
+    yaw_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """One snapshot of everything known about the vehicle; ``time_s`` counts from the link start."""
+
+    time_s: float
+    mode: str
+    armed: bool
+    position: Position | None
+    attitude: Attitude | None
+    battery: Battery | None
+    gps: GpsStatus | None
+    ekf_ok: bool | None
+    landed_state: LandedState
+    home: tuple[float, float, float] | None  # lat, lon, alt AMSL
+    mission: MissionProgress
+    photos: int
+    status_texts: tuple[StatusText, ...] = field(default=())  # new since the previous snapshot
+
+    @property
+    def on_ground(self) -> bool:
+        """Landed: EXTENDED_SYS_STATE says so, or (without it) the motors are disarmed."""
+        if self.landed_state != LandedState.UNDEFINED:
+            return self.landed_state == LandedState.ON_GROUND
+        return not self.armed
+
+    def one_line(self) -> str:
+        """``AUTO armed 30.12345,120.12345 52m | 12.1V 78% | wp 7/41 | 12 photos``."""
+        parts = [f"{self.mode} {'armed' if self.armed else 'disarmed'}"]
+        if self.position is not None:
+            p = self.position
+            parts[0] += (
+                f" {p.lat:.6f},{p.lon:.6f} {p.relative_alt_m:.0f}m {p.groundspeed_mps:.1f}m/s"
+            )
+        if self.battery is not None:
+            pct = (
+                "" if self.battery.remaining_pct is None else f" {self.battery.remaining_pct:.0f}%"
+            )
+            parts.append(f"{self.battery.voltage_v:.1f}V{pct}")
+        total = max(self.mission.total - 1, 0)
+        parts.append(f"wp {self.mission.current}/{total}")
+        parts.append(f"{self.photos} photos")
+        return " | ".join(parts)
+
+
+class TelemetryTracker:
+    """Folds the vehicle's messages into the latest known state; no I/O."""
+
+    def __init__(self, *, target_system: int = 0, clock: Any = time.monotonic) -> None:
+        self.target_system = target_system
+        self._clock = clock
+        self._start = clock()
+        self.mode = "UNKNOWN"
+        self.custom_mode: int | None = None
+        self.armed = False
+        self.heartbeats = 0
+        self.position: Position | None = None
+        self.attitude: Attitude | None = None
+        self.battery: Battery | None = None
+        self.gps: GpsStatus | None = None
+        self.ekf_ok: bool | None = None
+        self.landed_state = LandedState.UNDEFINED
+        self.home: tuple[float, float, float] | None = None
+        self.mission_current = 0
+        self.mission_total = 0
+        self.reached: set[int] = set()
+        self.camera_events: list[CameraEvent] = []
+        self.status_texts: deque[StatusText] = deque(maxlen=200)
+        self.status_count = 0  # total STATUSTEXTs seen, to find "new since" positions
+
+    def now(self) -> float:
+        return self._clock() - self._start
+
+    def on_message(self, message: Message) -> None:
+        """Update the state from one message of the target vehicle (others are ignored)."""
+        if self.target_system and message.get_srcSystem() != self.target_system:
+            return
+        handler = getattr(self, f"_on_{message.get_type().lower()}", None)
+        if handler is not None:
+            handler(message)
+
+    def _on_heartbeat(self, m: Message) -> None:
+        if m.type == MAV_TYPE_GCS or m.autopilot == MAV_AUTOPILOT_INVALID:
+            return
+        self.heartbeats += 1
+        self.custom_mode = int(m.custom_mode)
+        self.mode = mode_name(m.custom_mode)
+        self.armed = bool(m.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
+
+    def _on_global_position_int(self, m: Message) -> None:
+        self.position = Position(
+            lat=m.lat * 1e-7,
+            lon=m.lon * 1e-7,
+            alt_amsl_m=m.alt / 1000.0,
+            relative_alt_m=m.relative_alt / 1000.0,
+            heading_deg=None if m.hdg == 65535 else m.hdg / 100.0,
+            groundspeed_mps=math.hypot(m.vx, m.vy) / 100.0,
+            climb_mps=-m.vz / 100.0,
+        )
+
+    def _on_attitude(self, m: Message) -> None:
+        self.attitude = Attitude(
+            roll_deg=math.degrees(m.roll),
+            pitch_deg=math.degrees(m.pitch),
+            yaw_deg=math.degrees(m.yaw) % 360.0,
+        )
+
+    def _on_sys_status(self, m: Message) -> None:
+        self.battery = Battery(
+            voltage_v=m.voltage_battery / 1000.0,
+            current_a=None if m.current_battery < 0 else m.current_battery / 100.0,
+            remaining_pct=None if m.battery_remaining < 0 else float(m.battery_remaining),
+        )
+
+    def _on_gps_raw_int(self, m: Message) -> None:
+        self.gps = GpsStatus(fix_type=int(m.fix_type), satellites=int(m.satellites_visible))
+
+    def _on_ekf_status_report(self, m: Message) -> None:
+        flags = int(m.flags)
+        self.ekf_ok = bool(flags & EKF_POS_HORIZ_ABS) and not flags & (
+            EKF_CONST_POS_MODE | EKF_UNINITIALIZED
+        )
+
+    def _on_extended_sys_state(self, m: Message) -> None:
+        try:
+            self.landed_state = LandedState(int(m.landed_state))
+        except ValueError:
+            self.landed_state = LandedState.UNDEFINED
+
+    def _on_home_position(self, m: Message) -> None:
+        self.home = (m.latitude * 1e-7, m.longitude * 1e-7, m.altitude / 1000.0)
+
+    def _on_mission_current(self, m: Message) -> None:
+        self.mission_current = int(m.seq)
+        total = int(getattr(m, "total", 0) or 0)
+        if 0 < total < 65535:
+            self.mission_total = total
+
+    def _on_mission_item_reached(self, m: Message) -> None:
+        self.reached.add(int(m.seq))
+
+    def _on_statustext(self, m: Message) -> None:
+        text = m.text.decode("utf-8", "replace") if isinstance(m.text, bytes) else str(m.text)
+        self.status_texts.append(StatusText(self.now(), int(m.severity), text.rstrip("\x00")))
+        self.status_count += 1
+
+    def _on_camera_feedback(self, m: Message) -> None:
+        self.camera_events.append(
+            CameraEvent(
+                time_s=self.now(),
+                image_index=int(m.img_idx),
+                lat=m.lat * 1e-7,
+                lon=m.lng * 1e-7,
+                alt_amsl_m=float(m.alt_msl),
+                relative_alt_m=float(m.alt_rel),
+                roll_deg=float(m.roll),
+                pitch_deg=float(m.pitch),
+                yaw_deg=float(m.yaw),
+            )
+        )
+
+    def texts_since(self, count: int) -> tuple[StatusText, ...]:
+        """Status texts received after the ``count``-th one (see :attr:`status_count`)."""
+        new = self.status_count - count
+        if new <= 0:
+            return ()
+        return tuple(list(self.status_texts)[-min(new, len(self.status_texts)) :])
+
+    def snapshot(self, *, texts_since: int | None = None) -> Telemetry:
+        """The current state; ``status_texts`` holds the texts after the ``texts_since``-th one."""
+        texts = () if texts_since is None else self.texts_since(texts_since)
+        return Telemetry(
+            time_s=self.now(),
+            mode=self.mode,
+            armed=self.armed,
+            position=self.position,
+            attitude=self.attitude,
+            battery=self.battery,
+            gps=self.gps,
+            ekf_ok=self.ekf_ok,
+            landed_state=self.landed_state,
+            home=self.home,
+            mission=MissionProgress(
+                current=self.mission_current,
+                total=self.mission_total,
+                reached=tuple(sorted(self.reached)),
+            ),
+            photos=len(self.camera_events),
+            status_texts=texts,
+        )
+
+
+TELEMETRY_COLUMNS = (
+    "time_s",
+    "mode",
+    "armed",
+    "lat",
+    "lon",
+    "alt_amsl_m",
+    "relative_alt_m",
+    "heading_deg",
+    "groundspeed_mps",
+    "roll_deg",
+    "pitch_deg",
+    "yaw_deg",
+    "voltage_v",
+    "remaining_pct",
+    "gps_fix",
+    "satellites",
+    "mission_current",
+    "photos",
+)
+CAMERA_COLUMNS = tuple(CameraEvent.__dataclass_fields__)
+
+
+class FlightLog:
+    """Writes ``telemetry.csv`` and ``camera.csv`` row by row and ``flight.json`` on close."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._files: list[IO[str]] = []
+        self._telemetry = self._writer("telemetry.csv", TELEMETRY_COLUMNS)
+        self._camera = self._writer("camera.csv", CAMERA_COLUMNS)
+        self.events: list[dict[str, Any]] = []
+        self.camera_events: list[CameraEvent] = []
+        self.rows = 0
+
+    def _writer(self, name: str, columns: tuple[str, ...]) -> Any:
+        handle = (self.directory / name).open("w", newline="", encoding="utf-8")
+        self._files.append(handle)
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        return writer
+
+    def record(self, snapshot: Telemetry) -> None:
+        """Append one telemetry row; status texts become events."""
+        p, a, b, g = snapshot.position, snapshot.attitude, snapshot.battery, snapshot.gps
+        self._telemetry.writerow(
+            [
+                f"{snapshot.time_s:.3f}",
+                snapshot.mode,
+                int(snapshot.armed),
+                *(
+                    ("", "", "", "", "", "")
+                    if p is None
+                    else (
+                        f"{p.lat:.7f}",
+                        f"{p.lon:.7f}",
+                        f"{p.alt_amsl_m:.2f}",
+                        f"{p.relative_alt_m:.2f}",
+                        "" if p.heading_deg is None else f"{p.heading_deg:.1f}",
+                        f"{p.groundspeed_mps:.2f}",
+                    )
+                ),
+                *(
+                    ("", "", "")
+                    if a is None
+                    else (f"{a.roll_deg:.1f}", f"{a.pitch_deg:.1f}", f"{a.yaw_deg:.1f}")
+                ),
+                *(
+                    ("", "")
+                    if b is None
+                    else (
+                        f"{b.voltage_v:.2f}",
+                        "" if b.remaining_pct is None else f"{b.remaining_pct:.0f}",
+                    )
+                ),
+                *(("", "") if g is None else (g.fix_type, g.satellites)),
+                snapshot.mission.current,
+                snapshot.photos,
+            ]
+        )
+        self.rows += 1
+        for text in snapshot.status_texts:
+            self.event("statustext", text.text, time_s=text.time_s, severity=text.severity)
+
+    def camera(self, event: CameraEvent) -> None:
+        """Append one camera trigger event."""
+        self._camera.writerow([getattr(event, name) for name in CAMERA_COLUMNS])
+        self.camera_events.append(event)
+
+    def event(self, kind: str, text: str, *, time_s: float, **extra: Any) -> None:
+        """Remember a flight event (mode change, failsafe, status text) for flight.json."""
+        self.events.append({"time_s": round(time_s, 3), "kind": kind, "text": text, **extra})
+
+    @property
+    def closed(self) -> bool:
+        return not self._files
+
+    def close(self, summary: dict[str, Any]) -> Path:
+        """Flush the CSV files and write ``flight.json`` (summary, events, camera events)."""
+        for handle in self._files:
+            handle.close()
+        self._files.clear()
+        path = self.directory / "flight.json"
+        document = {
+            "summary": summary,
+            "events": self.events,
+            "camera_events": [asdict(event) for event in self.camera_events],
+            "files": {"telemetry": "telemetry.csv", "camera": "camera.csv"},
+        }
+        path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+        return path

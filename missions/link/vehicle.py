@@ -1,0 +1,381 @@
+"""Verbs on one vehicle: connect, wait_ready, upload/download/verify/clear, modes, arm, takeoff.
+
+Single-threaded on purpose: every verb pumps the link itself (answering nothing it did not ask
+for, sending our GCS heartbeat once a second, folding every message into the telemetry tracker), and
+every wait has a timeout that raises a :class:`~missions.link.errors.LinkError` naming the step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from missions.items import MissionItem, MissionPlan, MissionType
+from missions.link import transfer
+from missions.link.connection import Link, Message, dialect, open_link
+from missions.link.errors import ArmRefused, CommandRefused, LinkError, LinkTimeout
+from missions.link.telemetry import (
+    ARDUCOPTER_MODES,
+    MAV_AUTOPILOT_INVALID,
+    MAV_TYPE_GCS,
+    Telemetry,
+    TelemetryTracker,
+)
+
+__all__ = ["Vehicle", "VehicleSettings", "command_result_name", "connect"]
+
+MAV_CMD_DO_SET_MODE = 176
+MAV_CMD_NAV_TAKEOFF = 22
+MAV_CMD_COMPONENT_ARM_DISARM = 400
+MAV_CMD_SET_MESSAGE_INTERVAL = 511
+MAV_CMD_REQUEST_MESSAGE = 512
+MAV_MODE_FLAG_CUSTOM_MODE_ENABLED = 1
+MAV_RESULT_ACCEPTED = 0
+MAV_RESULT_IN_PROGRESS = 5
+
+#: Messages asked for at start-up, with their rate in Hz (a fresh ArduPilot streams nothing).
+STREAMED_MESSAGES: dict[str, float] = {
+    "GLOBAL_POSITION_INT": 5.0,
+    "ATTITUDE": 5.0,
+    "SYS_STATUS": 2.0,
+    "GPS_RAW_INT": 2.0,
+    "MISSION_CURRENT": 2.0,
+    "EXTENDED_SYS_STATE": 2.0,
+    "EKF_STATUS_REPORT": 1.0,
+    "HOME_POSITION": 0.5,
+}
+
+
+def command_result_name(result: int) -> str:
+    """``MAV_RESULT_DENIED`` etc. for a COMMAND_ACK result."""
+    entry = dialect.enums["MAV_RESULT"].get(int(result))
+    return entry.name if entry is not None else f"result {result}"
+
+
+DEFAULT_TRANSFER = transfer.TransferSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleSettings:
+    """Timeouts of the vehicle verbs (wall-clock seconds) and the mission-transfer settings."""
+
+    command_timeout_s: float = 1.5
+    command_retries: int = 4
+    mode_timeout_s: float = 5.0
+    arm_timeout_s: float = 5.0
+    stream_rate_hz: float = 4.0
+    transfer: transfer.TransferSettings = DEFAULT_TRANSFER
+
+
+class Vehicle:
+    """One autopilot on a :class:`Link`; implements :class:`missions.link.transfer.Channel`."""
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        target_system: int = 0,
+        target_component: int = 0,
+        settings: VehicleSettings = VehicleSettings(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.link = link
+        self.target_system = target_system
+        self.target_component = target_component
+        self.settings = settings
+        self._clock = clock
+        self.tracker = TelemetryTracker(target_system=target_system, clock=clock)
+        self._last_heartbeat_sent = -1e9
+        self._listeners: list[Callable[[Message], None]] = []
+
+    # ------------------------------------------------------------------ the Channel and the pump
+
+    def send(self, message: Message) -> None:
+        self.link.send(message)
+
+    def recv(self, timeout: float) -> Message | None:
+        """Receive one message (or None), updating telemetry and keeping our heartbeat going."""
+        self._heartbeat_if_due()
+        message = self.link.recv(min(timeout, 0.5))
+        if message is not None:
+            self.tracker.on_message(message)
+            for listener in self._listeners:
+                listener(message)
+        return message
+
+    def _heartbeat_if_due(self) -> None:
+        now = self._clock()
+        if now - self._last_heartbeat_sent >= 1.0:
+            self._last_heartbeat_sent = now
+            self.link.send(
+                dialect.MAVLink_heartbeat_message(
+                    type=MAV_TYPE_GCS,
+                    autopilot=MAV_AUTOPILOT_INVALID,
+                    base_mode=0,
+                    custom_mode=0,
+                    system_status=4,
+                    mavlink_version=3,
+                )
+            )
+
+    def pump(self, duration_s: float) -> None:
+        """Process incoming messages for ``duration_s`` seconds."""
+        deadline = self._clock() + duration_s
+        while (remaining := deadline - self._clock()) > 0:
+            self.recv(remaining)
+
+    def wait_for(
+        self, predicate: Callable[[Telemetry], bool], *, timeout: float, step: str
+    ) -> Telemetry:
+        """Pump until ``predicate(snapshot)`` holds; LinkTimeout naming ``step`` otherwise."""
+        deadline = self._clock() + timeout
+        while True:
+            snapshot = self.tracker.snapshot()
+            if predicate(snapshot):
+                return snapshot
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise LinkTimeout(f"{step}: not done after {timeout:.1f} s ({snapshot.one_line()})")
+            self.recv(min(remaining, 0.1))
+
+    # ------------------------------------------------------------------ start-up
+
+    def wait_ready(self, *, timeout: float = 30.0) -> Telemetry:
+        """Wait for the autopilot's heartbeat, request telemetry streams, wait for a position."""
+        deadline = self._clock() + timeout
+        while self.target_system == 0:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise LinkTimeout(f"wait_ready: no autopilot heartbeat within {timeout:.1f} s")
+            message = self.recv(remaining)
+            if (
+                message is not None
+                and message.get_type() == "HEARTBEAT"
+                and message.type != MAV_TYPE_GCS
+                and message.autopilot != MAV_AUTOPILOT_INVALID
+            ):
+                self.target_system = message.get_srcSystem()
+                self.target_component = message.get_srcComponent()
+                self.tracker.target_system = self.target_system
+                self.tracker.on_message(message)
+        last_request = -1e9
+        while self.tracker.position is None or self.tracker.heartbeats == 0:
+            now = self._clock()
+            if now >= deadline:
+                raise LinkTimeout(
+                    f"wait_ready: vehicle {self.target_system} sends heartbeats but no position "
+                    f"within {timeout:.1f} s, even after requesting streams"
+                )
+            if now - last_request >= 2.0:
+                self.request_streams()
+                last_request = now
+            self.recv(min(0.2, deadline - now))
+        return self.tracker.snapshot()
+
+    def request_streams(self, *, rate_hz: float | None = None) -> None:
+        """Ask for telemetry: REQUEST_DATA_STREAM (all) and SET_MESSAGE_INTERVAL per message."""
+        rate = self.settings.stream_rate_hz if rate_hz is None else rate_hz
+        self.send(
+            dialect.MAVLink_request_data_stream_message(
+                target_system=self.target_system,
+                target_component=self.target_component,
+                req_stream_id=dialect.MAV_DATA_STREAM_ALL,
+                req_message_rate=max(1, round(rate)),
+                start_stop=1,
+            )
+        )
+        for name, hz in STREAMED_MESSAGES.items():
+            message_id = getattr(dialect, f"MAVLINK_MSG_ID_{name}")
+            self._command_no_ack(MAV_CMD_SET_MESSAGE_INTERVAL, message_id, 1e6 / hz)
+        self._command_no_ack(MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_HOME_POSITION)
+
+    # ------------------------------------------------------------------ commands
+
+    def _command_message(
+        self, command: int, params: tuple[float, ...], confirmation: int
+    ) -> Message:
+        p = (*params, *(0.0,) * (7 - len(params)))
+        return dialect.MAVLink_command_long_message(
+            self.target_system, self.target_component, command, confirmation, *p
+        )
+
+    def _command_no_ack(self, command: int, *params: float) -> None:
+        self.send(self._command_message(command, tuple(float(x) for x in params), 0))
+
+    def command(
+        self, command: int, *params: float, step: str, error: type[CommandRefused] = CommandRefused
+    ) -> None:
+        """COMMAND_LONG and wait for its COMMAND_ACK, re-sending on timeout; refusals raise
+        ``error`` carrying the STATUSTEXTs the vehicle sent meanwhile (e.g. PreArm reasons)."""
+        texts_before = self.tracker.status_count
+        floats = tuple(float(x) for x in params)
+        for attempt in range(self.settings.command_retries + 1):
+            self.send(self._command_message(command, floats, attempt))
+            deadline = self._clock() + self.settings.command_timeout_s
+            while (remaining := deadline - self._clock()) > 0:
+                message = self.recv(remaining)
+                if message is None or message.get_type() != "COMMAND_ACK":
+                    continue
+                if message.command != command or message.get_srcSystem() != self.target_system:
+                    continue
+                if message.result == MAV_RESULT_ACCEPTED:
+                    return
+                if message.result == MAV_RESULT_IN_PROGRESS:
+                    deadline = self._clock() + self.settings.command_timeout_s
+                    continue
+                self.pump(0.2)  # reasons may trail the ACK
+                texts = tuple(t.text for t in self.tracker.texts_since(texts_before))
+                reason = "; ".join(texts) if texts else "no reason given"
+                raise error(
+                    f"{step}: vehicle refused ({command_result_name(message.result)}): {reason}",
+                    result=int(message.result),
+                    status_texts=texts,
+                )
+        raise LinkTimeout(f"{step}: no COMMAND_ACK after {self.settings.command_retries + 1} tries")
+
+    def set_mode(self, name: str) -> None:
+        """Switch flight mode by ArduCopter name (GUIDED, AUTO, RTL, LAND, LOITER, …)."""
+        key = name.upper()
+        if key not in ARDUCOPTER_MODES:
+            raise LinkError(
+                f"set_mode: unknown mode {name!r}; known: {', '.join(sorted(ARDUCOPTER_MODES))}"
+            )
+        number = ARDUCOPTER_MODES[key]
+        step = f"set_mode {key}"
+        self.command(MAV_CMD_DO_SET_MODE, MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number, step=step)
+        self.wait_for(lambda t: t.mode == key, timeout=self.settings.mode_timeout_s, step=step)
+
+    def arm(self) -> None:
+        """Arm the motors; a refusal raises ArmRefused with the vehicle's PreArm reasons."""
+        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 1, step="arm", error=ArmRefused)
+        self.wait_for(lambda t: t.armed, timeout=self.settings.arm_timeout_s, step="arm")
+
+    def disarm(self, *, force: bool = False) -> None:
+        """Disarm (``force`` also in the air: the magic 21196 of MAV_CMD_COMPONENT_ARM_DISARM)."""
+        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 0, 21196 if force else 0, step="disarm")
+        self.wait_for(lambda t: not t.armed, timeout=self.settings.arm_timeout_s, step="disarm")
+
+    def takeoff(self, altitude_m: float) -> None:
+        """Climb to ``altitude_m`` above home (GUIDED and armed; send right after arming)."""
+        self.command(
+            MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m, step=f"takeoff to {altitude_m:.1f} m"
+        )
+
+    def start_mission(self) -> None:
+        """Fly the uploaded mission: switch to AUTO."""
+        self.set_mode("AUTO")
+
+    def rtl(self) -> None:
+        """Return to launch."""
+        self.set_mode("RTL")
+
+    def land(self) -> None:
+        """Land where the vehicle is."""
+        self.set_mode("LAND")
+
+    # ------------------------------------------------------------------ parameters
+
+    def set_param(self, name: str, value: float) -> float:
+        """PARAM_SET and wait for the PARAM_VALUE echo; returns the value the vehicle now holds."""
+        step = f"set parameter {name}"
+        if not 0 < len(name) <= 16:
+            raise LinkError(f"{step}: a parameter name has 1 to 16 characters")
+        message = dialect.MAVLink_param_set_message(
+            self.target_system, self.target_component, name.encode("ascii"), float(value),
+            dialect.MAV_PARAM_TYPE_REAL32,
+        )  # fmt: skip
+        for _attempt in range(self.settings.command_retries + 1):
+            self.send(message)
+            deadline = self._clock() + self.settings.command_timeout_s
+            while (remaining := deadline - self._clock()) > 0:
+                reply = self.recv(remaining)
+                if (
+                    reply is not None
+                    and reply.get_type() == "PARAM_VALUE"
+                    and reply.param_id.rstrip("\x00") == name
+                ):
+                    return float(reply.param_value)
+        raise LinkTimeout(f"{step}: no PARAM_VALUE after {self.settings.command_retries + 1} tries")
+
+    # ------------------------------------------------------------------ missions
+
+    def upload(
+        self, plan: MissionPlan, *, on_progress: Callable[[str, int, int], None] | None = None
+    ) -> None:
+        """Upload mission (home as item 0), fence and rally."""
+        transfer.upload_plan(self, plan, settings=self.settings.transfer, on_progress=on_progress)
+        self.tracker.mission_total = len(plan.items) + 1
+
+    def download(
+        self, *, on_progress: Callable[[str, int, int], None] | None = None
+    ) -> transfer.VehicleLists:
+        """Read mission (home split off), fence and rally from the vehicle."""
+        return transfer.download_plan(
+            self, settings=self.settings.transfer, on_progress=on_progress
+        )
+
+    def download_mission(self) -> list[MissionItem]:
+        """The mission list only, including ArduPilot's home at index 0."""
+        return transfer.download_list(self, settings=self.settings.transfer)
+
+    def verify(
+        self, plan: MissionPlan, *, on_progress: Callable[[str, int, int], None] | None = None
+    ) -> transfer.VehicleLists:
+        """Download every list again and compare with ``plan``; VerifyError names the first
+        difference."""
+        return transfer.verify_plan(
+            self, plan, settings=self.settings.transfer, on_progress=on_progress
+        )
+
+    def clear(self) -> None:
+        """Delete mission, fence and rally on the vehicle."""
+        for mission_type in MissionType:
+            transfer.clear_list(self, mission_type=mission_type, settings=self.settings.transfer)
+
+    def set_current(self, seq: int) -> None:
+        """Make mission item ``seq`` (vehicle numbering) the next to fly."""
+        transfer.set_current(self, seq, settings=self.settings.transfer)
+
+    # ------------------------------------------------------------------ telemetry
+
+    def telemetry(self, *, interval_s: float = 0.5) -> Iterator[Telemetry]:
+        """Snapshots every ``interval_s`` seconds, forever; every message between is folded in."""
+        seen = self.tracker.status_count
+        while True:
+            self.pump(interval_s)
+            snapshot = self.tracker.snapshot(texts_since=seen)
+            seen = self.tracker.status_count
+            yield snapshot
+
+    def add_listener(self, listener: Callable[[Message], None]) -> None:
+        """Call ``listener`` with every received message (e.g. to log CAMERA_FEEDBACK)."""
+        self._listeners.append(listener)
+
+    def close(self) -> None:
+        self.link.close()
+
+    def __enter__(self) -> Vehicle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def connect(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    settings: VehicleSettings = VehicleSettings(),
+    wait: bool = True,
+) -> Vehicle:
+    """Open ``url`` (tcp:, udp:, udpout:, serial) and, unless ``wait=False``, wait until ready."""
+    link = open_link(url, timeout=timeout)
+    vehicle = Vehicle(link, settings=settings)
+    if wait:
+        try:
+            vehicle.wait_ready(timeout=timeout)
+        except BaseException:
+            link.close()
+            raise
+    return vehicle

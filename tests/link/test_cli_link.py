@@ -1,0 +1,116 @@
+"""`gridpatrol upload` and `gridpatrol fly` through click's runner against the simulator."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from groundstation.cli import cli
+from groundstation.cli.fly import fly_command
+from groundstation.cli.upload import upload_command
+from missions.formats import save_mission
+from missions.items import Command, FencePolygon, Frame, MissionItem, MissionPlan
+
+HOME = (30.2741, 120.1551, 12.0)
+
+
+@pytest.fixture(autouse=True)
+def registered():
+    added = [c for c in (upload_command, fly_command) if c.name not in cli.commands]
+    for command in added:
+        cli.add_command(command)
+    yield
+    for command in added:
+        cli.commands.pop(command.name)
+
+
+@pytest.fixture
+def plan_file(tmp_path):
+    d = 1.5e-4  # about 16 m
+    items = [
+        MissionItem(Command.NAV_TAKEOFF, alt=15.0),
+        MissionItem(Command.DO_SET_CAM_TRIGG_DIST, frame=Frame.MISSION, params=(10, 0, 1, 0)),
+        *(
+            MissionItem(Command.NAV_WAYPOINT, lat=HOME[0] + (k // 2) * d,
+                        lon=HOME[1] + (k % 2) * d, alt=15.0)
+            for k in range(4)
+        ),
+        MissionItem(Command.NAV_RETURN_TO_LAUNCH, frame=Frame.MISSION),
+    ]  # fmt: skip
+    fence = FencePolygon(((HOME[0] - 0.002, HOME[1] - 0.002), (HOME[0] + 0.002, HOME[1] - 0.002),
+                          (HOME[0] + 0.002, HOME[1] + 0.002)), True)  # fmt: skip
+    plan = MissionPlan(items=tuple(items), home=HOME, fence_polygons=(fence,),
+                       rally_points=((HOME[0], HOME[1] + d, 20.0),))  # fmt: skip
+    return save_mission(tmp_path / "survey.plan", plan)
+
+
+@pytest.fixture
+def sitl():
+    from simulator import Sitl  # the agreed API: `from simulator import Sitl`
+
+    with Sitl(home=HOME, speedup=20, params={"RTL_LOIT_TIME": 0, "CAM1_TYPE": 1}) as simulator:
+        yield simulator
+
+
+def test_upload_verifies_and_prints_one_line(sitl, plan_file) -> None:
+    result = CliRunner().invoke(cli, ["upload", str(plan_file), "--connect",
+                                      sitl.connection_string])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("uploaded 7 mission items, 3 fence items and 1 rally points")
+    assert line.endswith(": verified")
+    assert "verify mission" in result.stderr  # the progress bar
+
+
+def test_upload_without_verify(sitl, plan_file) -> None:
+    result = CliRunner().invoke(cli, ["upload", str(plan_file), "--no-verify", "--connect",
+                                      sitl.connection_string])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "not verified (--no-verify)" in result.stdout
+    assert "verify mission" not in result.stderr
+
+
+def test_bad_connection_string_is_one_line_exit_1(plan_file) -> None:
+    result = CliRunner().invoke(cli, ["upload", str(plan_file), "--connect", "bluetooth:drone"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: connection string 'bluetooth:drone': unknown scheme")
+    assert "Traceback" not in result.output
+
+
+def test_nobody_listening_is_one_line_exit_1(plan_file) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(cli, ["fly", str(plan_file), "--connect", f"tcp:127.0.0.1:{port}",
+                                      "--timeout", "0.5"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: opening tcp:127.0.0.1:{port}")
+
+
+@pytest.mark.slow
+def test_fly_lands_and_writes_the_log(sitl, plan_file, tmp_path) -> None:
+    log_dir = tmp_path / "log"
+    result = CliRunner().invoke(cli, ["fly", str(plan_file), "--connect", sitl.connection_string,
+                                      "--log", str(log_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("survey.plan: landed after")
+    assert "4/4 waypoints" in summary and f"log in {log_dir}" in summary
+    assert "AUTO armed" in result.stderr  # the live status line
+    document = json.loads((log_dir / "flight.json").read_text())
+    assert document["summary"]["landed"] and document["summary"]["all_reached"]
+    assert (log_dir / "telemetry.csv").stat().st_size > 0
+
+
+def test_fly_refused_arm_exits_1_with_the_reason(plan_file) -> None:
+    from simulator import Sitl
+
+    with Sitl(home=HOME, speedup=20, params={"BATT_ARM_VOLT": 30}) as sitl:
+        result = CliRunner().invoke(cli, ["fly", str(plan_file), "--connect",
+                                          sitl.connection_string])  # fmt: skip
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: arm: vehicle refused (MAV_RESULT_FAILED): PreArm: Battery 1")

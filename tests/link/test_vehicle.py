@@ -1,0 +1,51 @@
+"""Vehicle verbs against the in-memory vehicle: discovery, streams, arming and its refusal."""
+
+from __future__ import annotations
+
+import pytest
+from pymavlink.dialects.v20 import ardupilotmega as mav
+
+from missions.link.errors import ArmRefused, LinkError, LinkTimeout
+from missions.link.vehicle import Vehicle, VehicleSettings
+
+FAST = VehicleSettings(command_timeout_s=0.1, arm_timeout_s=0.5, mode_timeout_s=0.5)
+
+
+def test_wait_ready_finds_the_autopilot_and_asks_for_streams(fake_vehicle) -> None:
+    fake = fake_vehicle()
+    vehicle = Vehicle(fake.link, settings=FAST)
+    snapshot = vehicle.wait_ready(timeout=2.0)
+    assert (vehicle.target_system, vehicle.target_component) == (1, 1)
+    assert snapshot.position is not None and snapshot.position.lat == pytest.approx(30.2741)
+    assert "REQUEST_DATA_STREAM" in fake.received_types
+    assert "COMMAND_LONG" in fake.received_types  # SET_MESSAGE_INTERVAL / REQUEST_MESSAGE
+    assert "HEARTBEAT" in fake.received_types  # our GCS heartbeat
+
+
+def test_wait_ready_times_out_on_a_silent_link(fake_vehicle) -> None:
+    vehicle = Vehicle(fake_vehicle(silent=True).link, settings=FAST)
+    with pytest.raises(LinkTimeout, match=r"wait_ready: no autopilot heartbeat within 0\.2 s"):
+        vehicle.wait_ready(timeout=0.2)
+
+
+def test_arm_and_disarm(fake_vehicle) -> None:
+    fake = fake_vehicle()
+    vehicle = Vehicle(fake.link, target_system=1, target_component=1, settings=FAST)
+    vehicle.arm()
+    assert fake.armed and vehicle.tracker.armed
+
+
+def test_refused_arm_carries_the_prearm_reason(fake_vehicle) -> None:
+    fake = fake_vehicle(arm_refusal="PreArm: GPS 1: Bad fix")
+    vehicle = Vehicle(fake.link, target_system=1, target_component=1, settings=FAST)
+    with pytest.raises(ArmRefused) as caught:
+        vehicle.arm()
+    assert caught.value.result == mav.MAV_RESULT_FAILED
+    assert caught.value.status_texts == ("PreArm: GPS 1: Bad fix",)
+    assert str(caught.value) == "arm: vehicle refused (MAV_RESULT_FAILED): PreArm: GPS 1: Bad fix"
+
+
+def test_unknown_mode_lists_the_known_ones(fake_vehicle) -> None:
+    vehicle = Vehicle(fake_vehicle().link, target_system=1, target_component=1, settings=FAST)
+    with pytest.raises(LinkError, match="unknown mode 'hover'; known: ACRO, ALT_HOLD, AUTO"):
+        vehicle.set_mode("hover")
