@@ -72,10 +72,23 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 def _register_commands() -> None:
     """Each subcommand lives in its own module; heavy imports stay inside the commands."""
     from groundstation.cli.db import db_command
+    from groundstation.cli.fly import fly_command
+    from groundstation.cli.plan import plan_command
     from groundstation.cli.serve import serve_command
+    from groundstation.cli.sitl import sitl_command
+    from groundstation.cli.upload import upload_command
     from groundstation.cli.worker import worker_command
 
-    for command in (db_command, serve_command, worker_command):
+    commands = (
+        plan_command,
+        upload_command,
+        fly_command,
+        sitl_command,
+        db_command,
+        serve_command,
+        worker_command,
+    )
+    for command in commands:
         cli.add_command(command)
 
 

@@ -69,8 +69,9 @@ def _wind(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float
 @click.option(
     "--camera",
     "camera_name",
-    default=None,
-    help="Camera preset name or JSON file (default phantom4pro when photographing).",
+    default="phantom4pro",
+    show_default=True,
+    help="Camera preset name or JSON file; its trigger events are sent as CAMERA_FEEDBACK.",
 )
 @click.option(
     "--photos",
@@ -126,7 +127,7 @@ def sitl_command(
     from simulator.errors import SimulatorError
     from simulator.params import read_parm_file
 
-    camera = load_camera(camera_name) if camera_name else None
+    camera = load_camera(camera_name)
     params = read_parm_file(params_file) if params_file else None
     sitl = Sitl(
         home=home,

@@ -1,0 +1,305 @@
+"""Coverage benchmark: our planner against QGroundControl- and Mission-Planner-style baselines.
+
+For every polygon of the sample file it prints flight time, route length, turns, photos, coverage
+and metres outside the grid for (a) our planner, (b) a QGC-style baseline (one best angle over the
+whole polygon, each sweep line clipped to its outermost crossings, 10 m turnaround extension, camera
+triggering through turns), (c) a Mission-Planner-style baseline (inside pieces of each sweep line
+chained greedily, angle = longest edge), (d) the no-turn lower bound area/(spacing·speed); the
+ratio ours/better baseline, and the anchor figures of ``anchor_times.csv`` beside them. Then it
+times planning 1,000 small grids in one call. Times are the survey (first strip to last strip),
+scored by the one objective (:class:`missions.planner.objective.FlightTimeModel`).
+
+Usage: python benchmarks/coverage.py [GRIDS.geojson] [--grids 1000] [--no-timing]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Polygon, shape
+
+from gis.camera import Camera
+from gis.crs import LocalFrame
+from gis.grids import Grid
+from missions.planner import PlanSettings, plan
+from missions.planner._geometry import polygons_of, rotate, rotate_points
+from missions.planner.coverage import coverage, outside_length_m, photo_poses
+from missions.planner.objective import FlightTimeModel, polyline_length
+from missions.planner.swaths import strip_offsets
+
+DEFAULT = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "polygons"
+    / ("benchmark_grids.geojson")
+)
+CAMERA = Camera("phantom4pro-like", 13.2, 8.8, 8.8, 5472, 3648)
+SETTINGS = PlanSettings(
+    camera=CAMERA,
+    altitude_m=100.0,
+    front_overlap=0.75,
+    side_overlap=0.70,
+    speed_mps=10.0,
+    turn_seconds_per_90=3.0,
+)
+TURNAROUND_M = 10.0
+
+
+def _figures(route: np.ndarray, camera_lines: list[np.ndarray], polygon, objective) -> dict:
+    centres, headings = photo_poses(camera_lines, SETTINGS.trigger_distance_m)
+    cov = coverage(
+        polygon,
+        centres,
+        headings,
+        footprint_m=SETTINGS.footprint_m,
+        required=SETTINGS.design_multiplicity,
+    )
+    return {
+        "time_s": objective.path_s(route),
+        "length_m": polyline_length(route),
+        "turns": objective.turns(route),
+        "photos": len(centres),
+        "cov_once": cov.once,
+        "cov_design": cov.design,
+        "outside_m": outside_length_m(route, polygon),
+    }
+
+
+def _sweep_lines(polygon, angle: float) -> tuple[np.ndarray, object]:
+    rotated = rotate(polygon, -angle)
+    xmin, ymin, xmax, ymax = rotated.bounds
+    ys, _ = strip_offsets(
+        ymin, ymax, spacing_m=SETTINGS.line_spacing_m, footprint_across_m=SETTINGS.footprint_m[0]
+    )
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([np.full(len(ys), xmin - 1), ys]),
+                np.column_stack([np.full(len(ys), xmax + 1), ys]),
+            ],
+            axis=1,
+        )
+    )
+    return ys, shapely.intersection(rotated, lines)
+
+
+def qgc_route(polygon, angle: float) -> np.ndarray:
+    """Lines clipped to their outermost crossings, 10 m turnaround, boustrophedon."""
+    ys, pieces = _sweep_lines(polygon, angle)
+    b = shapely.bounds(pieces)
+    pts = []
+    for k, (y, row) in enumerate(zip(ys, b, strict=True)):
+        if np.isnan(row[0]):
+            continue
+        seg = [(row[0] - TURNAROUND_M, y), (row[2] + TURNAROUND_M, y)]
+        pts.extend(seg if len(pts) // 2 % 2 == 0 else seg[::-1])
+        del k
+    return rotate_points(np.asarray(pts), angle)
+
+
+def mp_route(polygon, angle: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Inside pieces of every sweep line, chained greedily by nearest end with straight links."""
+    _, pieces = _sweep_lines(polygon, angle)
+    segs = []
+    for g in pieces:
+        for part in getattr(g, "geoms", [g]):
+            if isinstance(part, LineString) and part.length > 0:
+                segs.append(np.asarray(part.coords)[[0, -1]])
+    segs = [rotate_points(s, angle) for s in segs]
+    left = list(range(len(segs)))
+    current = segs[0][0]
+    route, camera = [], []
+    while left:
+        best = min((np.hypot(*(segs[i][e] - current)), i, e) for i in left for e in (0, 1))
+        _, i, e = best
+        seg = segs[i] if e == 0 else segs[i][::-1]
+        route.extend(seg)
+        camera.append(seg)
+        current = seg[-1]
+        left.remove(i)
+    return np.asarray(route), camera
+
+
+def longest_edge_angle(polygon) -> float:
+    best, angle = 0.0, 0.0
+    for part in polygons_of(polygon):
+        c = np.asarray(part.exterior.coords)
+        d = np.diff(c, axis=0)
+        k = int(np.hypot(d[:, 0], d[:, 1]).argmax())
+        if np.hypot(*d[k]) > best:
+            best, angle = float(np.hypot(*d[k])), math.degrees(math.atan2(d[k, 1], d[k, 0]))
+    return angle % 180.0
+
+
+def baselines(polygon, objective: FlightTimeModel) -> tuple[dict, dict]:
+    best = None
+    for angle in np.arange(0.0, 180.0, 1.0):
+        route = qgc_route(polygon, float(angle))
+        t = objective.path_s(route)
+        if best is None or t < best[0]:
+            best = (t, route, angle)
+    qgc = _figures(best[1], [best[1]], polygon, objective)  # camera on through turns
+    qgc["angle"] = best[2]
+    angle = longest_edge_angle(polygon)
+    route, camera = mp_route(polygon, angle)
+    mp = _figures(route, camera, polygon, objective)
+    mp["angle"] = angle
+    return qgc, mp
+
+
+def ours(name: str, feature: dict, polygon_wgs84, features: dict) -> tuple[dict, float]:
+    props = feature["properties"]
+    settings = SETTINGS
+    geometry = polygon_wgs84
+    if props.get("kind") == "corridor" and props.get("centerline_wgs84"):
+        geometry = LineString(props["centerline_wgs84"])
+        settings = PlanSettings(camera=CAMERA, altitude_m=100.0, corridor_width_m=150.0)
+    no_fly = []
+    if props.get("no_fly") in features:
+        no_fly = [shape(features[props["no_fly"]]["geometry"])]
+    start = time.perf_counter()
+    result = plan([Grid(name, geometry)], settings, no_fly=no_fly)
+    elapsed = time.perf_counter() - start
+    g = result.grids[0]
+    frame = LocalFrame.around(polygon_wgs84)
+    local = frame.to_local(polygon_wgs84)
+    strips = [np.column_stack(frame.forward(*np.asarray(s.coords).T)) for s in g.strips]
+    centres, headings = photo_poses(strips, SETTINGS.trigger_distance_m)
+    region = local
+    if no_fly:
+        region = local.difference(frame.to_local(no_fly[0]).buffer(SETTINGS.nofly_margin_m))
+    cov = coverage(
+        region,
+        centres,
+        headings,
+        footprint_m=SETTINGS.footprint_m,
+        required=SETTINGS.design_multiplicity,
+    )
+    return {
+        "time_s": g.flight_time_s,
+        "length_m": g.route_length_m,
+        "turns": g.turns,
+        "photos": g.photos,
+        "cov_once": cov.once,
+        "cov_design": cov.design,
+        "outside_m": g.outside_m if not g.corridor else _outside(strips, g, frame, local),
+        "cells": len(g.cells),
+        "sorties": len(result.sorties),
+        "mission_s": result.flight_time_s,
+        "plan_s": elapsed,
+    }, elapsed
+
+
+def _outside(strips, g, frame, local) -> float:
+    route = np.concatenate(strips)
+    return outside_length_m(route, local)
+
+
+def timing(count: int) -> tuple[float, int]:
+    """Plan ``count`` small Voronoi grids (about 2 ha each) around one home in one call."""
+    rng = np.random.default_rng(7)
+    side = math.sqrt(count * 20_000.0)
+    seeds = shapely.multipoints(rng.uniform(0, side, size=(count, 2)))
+    cells = shapely.voronoi_polygons(seeds, extend_to=shapely.box(0, 0, side, side))
+    frame = LocalFrame(119.93, 32.47)
+    bounds = shapely.box(0, 0, side, side)
+    grids = [
+        Grid(f"V{k:04d}", frame.to_wgs84(shapely.intersection(c, bounds).buffer(-5.0)))
+        for k, c in enumerate(cells.geoms)
+    ]
+    grids = [g for g in grids if isinstance(g.geometry, Polygon) and not g.geometry.is_empty]
+    start = time.perf_counter()
+    result = plan(grids, SETTINGS, home=frame.inverse(side / 2, side / 2))
+    return time.perf_counter() - start, len(result.sorties)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("grids", nargs="?", default=str(DEFAULT))
+    parser.add_argument("--grids-count", type=int, default=1000, dest="count")
+    parser.add_argument("--no-timing", action="store_true")
+    args = parser.parse_args()
+    path = Path(args.grids)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    features = {f["properties"]["name"]: f for f in data["features"]}
+    anchors = {}
+    anchor_path = path.with_name("anchor_times.csv")
+    if anchor_path.exists():
+        with anchor_path.open(encoding="utf-8") as fh:
+            anchors = {row["polygon"]: row for row in csv.DictReader(fh)}
+    objective = SETTINGS.objective
+    w, d, v = SETTINGS.line_spacing_m, SETTINGS.trigger_distance_m, SETTINGS.speed_mps
+    print(
+        f"settings: 100 m, 75/70 %, spacing {w:.1f} m, trigger {d:.1f} m, {v:g} m/s, "
+        "3 s per 90° turn; times are survey seconds (first strip start to last strip end)"
+    )
+    header = (
+        f"{'grid':20s} {'method':7s} {'time_s':>7s} {'len_m':>7s} {'turns':>5s} "
+        f"{'photos':>6s} {'once%':>6s} {'12x%':>5s} {'out_m':>6s}"
+    )
+    summary = []
+    for name, feature in features.items():
+        if feature["properties"].get("kind") == "no_fly_zone":
+            continue
+        wgs = shape(feature["geometry"])
+        frame = LocalFrame.around(wgs)
+        local = frame.to_local(wgs)
+        mine, _ = ours(name, feature, wgs, features)
+        qgc, mp = baselines(local, objective)
+        lb = local.area / (w * v)
+        photo_bound = local.area / (w * d)
+        print("\n" + header)
+        for label, r in (("ours", mine), ("qgc", qgc), ("mp", mp)):
+            print(
+                f"{name:20s} {label:7s} {r['time_s']:7.0f} {r['length_m']:7.0f} {r['turns']:5d} "
+                f"{r['photos']:6d} {100 * r['cov_once']:6.2f} {100 * r['cov_design']:5.1f} "
+                f"{r['outside_m']:6.0f}"
+            )
+        better = min(qgc["time_s"], mp["time_s"])
+        a = anchors.get(name, {})
+        print(
+            f"{name:20s} bound   {lb:7.0f}   photos bound {photo_bound:.0f} "
+            f"(ours {mine['photos'] / photo_bound:.3f}x) | ours/better baseline "
+            f"{mine['time_s'] / better:.3f}, ours/lower bound {mine['time_s'] / lb:.3f} | "
+            f"cells {mine['cells']}, sorties {mine['sorties']}, "
+            f"mission {mine['mission_s']:.0f} s, "
+            f"planned in {mine['plan_s']:.2f} s"
+        )
+        if a:
+            print(
+                f"{name:20s} anchor  qgc_best {a['qgc_best_time']}  mp_best {a['mp_best_time']}  "
+                f"f2c_best {a['f2c_best_time']}  best {a['best_anchor_time']} "
+                f"({a['best_anchor']})  lb {a['lb_time_s']} | ours/anchor best "
+                f"{mine['time_s'] / float(a['best_anchor_time']):.3f}"
+            )
+        summary.append(
+            (
+                name,
+                feature["properties"].get("kind"),
+                mine["time_s"] / better,
+                mine["time_s"] / lb,
+                mine["photos"] / photo_bound,
+            )
+        )
+    print("\nsummary: grid, kind, ours/better baseline, ours/lower bound, photos/bound")
+    for row in summary:
+        print(f"  {row[0]:20s} {row[1]:22s} {row[2]:.3f} {row[3]:.3f} {row[4]:.3f}")
+    if not args.no_timing:
+        elapsed, sorties = timing(args.count)
+        print(
+            f"\ntiming: {args.count} grids (~2 ha Voronoi cells) planned in {elapsed:.1f} s "
+            f"({sorties} sorties)"
+        )
+
+
+if __name__ == "__main__":
+    main()

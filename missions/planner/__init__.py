@@ -1,0 +1,411 @@
+"""Coverage planning: grid polygons -> survey routes split into battery-sized sorties.
+
+``plan(grids, settings)`` is the one entry. It runs the stages in a local metric frame (one verb
+each, swappable through :class:`Stages`): decompose -> swaths -> order -> path -> sorties, every
+choice scored by the one objective (:class:`~missions.planner.objective.FlightTimeModel`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
+
+from gis.crs import LocalFrame
+from gis.grids import Grid
+from missions.errors import PlanningError
+from missions.planner._geometry import is_convex, polygons_of
+from missions.planner.corridor import corridor_polygon, corridor_swaths
+from missions.planner.coverage import coverage, outside_length_m, photo_poses
+from missions.planner.decompose import Boustrophedon, Decomposer, merge_cells
+from missions.planner.objective import FlightTimeModel
+from missions.planner.order import GreedyTwoOpt, Orderer, order_points, oriented_strips
+from missions.planner.path import FlownStrip, Router, SurveyPath, build_path
+from missions.planner.result import GridResult, Plan, Sortie
+from missions.planner.settings import PROFILES, PlanSettings
+from missions.planner.sorties import BatterySplitter, SortieRoute, Splitter
+from missions.planner.swaths import CellSwaths, EdgeAwareSwaths, best_swaths
+
+__all__ = [
+    "plan",
+    "plan_region",
+    "Stages",
+    "PlanSettings",
+    "PROFILES",
+    "Plan",
+    "GridResult",
+    "Sortie",
+    "FlightTimeModel",
+    "default_home",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The swappable stages; ``None`` means the default built from the settings."""
+
+    decomposer: Decomposer = field(default_factory=Boustrophedon)
+    orderer: Orderer = field(default_factory=GreedyTwoOpt)
+    splitter: Splitter | None = None
+    swaths: EdgeAwareSwaths | None = None
+    merge: bool = True
+
+
+def _swath_generator(settings: PlanSettings) -> EdgeAwareSwaths:
+    return EdgeAwareSwaths(
+        spacing_m=settings.line_spacing_m,
+        footprint_across_m=settings.footprint_m[0],
+        footprint_along_m=settings.footprint_m[1],
+        trigger_distance_m=settings.trigger_distance_m,
+        end_margin_m=settings.edge_margin_m,
+        objective=settings.objective,
+    )
+
+
+def _sequence_time_s(
+    blocks: Sequence[CellSwaths], orderer: Orderer, objective: FlightTimeModel, router: Router
+) -> float:
+    """Seconds to fly blocks in the orderer's order with straight connectors (for comparisons)."""
+    visits = orderer.order(blocks, router=router, objective=objective)
+    pts = [
+        s for v in visits for s in oriented_strips(blocks[v.block], reverse=v.reverse, flip=v.flip)
+    ]
+    return objective.path_s(np.concatenate(pts)) if pts else 0.0
+
+
+def plan_region(
+    region: BaseGeometry,
+    *,
+    generator: EdgeAwareSwaths,
+    decomposer: Decomposer | None = None,
+    merge: bool = True,
+    max_directions: int = 4,
+) -> list[CellSwaths]:
+    """Cells and strips for an area in local metres (holes and no-fly zones already removed).
+
+    Convex parts are one cell at their best angle. Other parts are decomposed along a few
+    directions (the best single-cell angle and the longest edges), cells are merged where flying
+    them as one is cheaper, and the cheapest decomposition by the objective wins.
+    """
+    decomposer = decomposer or Boustrophedon()
+    objective = generator.objective
+    quick = GreedyTwoOpt(max_passes=0, max_starts=3)
+    router = Router()
+    cache: dict[bytes, CellSwaths] = {}
+
+    def swaths_of(cell: Polygon) -> CellSwaths:
+        key = cell.wkb
+        if key not in cache:
+            cache[key] = best_swaths(cell, generator)
+        return cache[key]
+
+    def cost(cells: Sequence[Polygon]) -> float:
+        return _sequence_time_s([swaths_of(c) for c in cells], quick, objective, router)
+
+    result: list[CellSwaths] = []
+    for part in polygons_of(region):
+        whole = swaths_of(part)
+        if is_convex(part, tolerance=1e-3):
+            result.append(whole)
+            continue
+        simple = part.simplify(min(1.0, generator.spacing_m / 50))
+        if not isinstance(simple, Polygon) or simple.is_empty:
+            simple = part
+        directions = [whole.angle_deg]
+        edges = np.asarray(simple.exterior.coords)
+        seg = np.diff(edges, axis=0)
+        for k in np.argsort(-np.hypot(seg[:, 0], seg[:, 1])):
+            angle = float(np.degrees(np.arctan2(seg[k, 1], seg[k, 0])) % 180.0)
+            if all(min(abs(angle - d) % 180, 180 - abs(angle - d) % 180) > 5 for d in directions):
+                directions.append(angle)
+            if len(directions) >= max_directions:
+                break
+        best_cells: list[Polygon] = [part]
+        best_cost = cost(best_cells)
+        for direction in directions:
+            try:
+                cells = [
+                    c for c in decomposer.decompose(simple, direction_deg=direction) if c.area > 1.0
+                ]
+                if abs(sum(c.area for c in cells) - simple.area) > 1e-3 * simple.area:
+                    continue  # a decomposition that lost area (numerical trouble): not trusted
+                if merge and len(cells) > 1:
+                    cells = merge_cells(cells, cost)
+                total = cost(cells)
+            except shapely.errors.GEOSException:
+                continue  # robustness: fall back to the other directions or the whole part
+            if total < best_cost - 1e-6:
+                best_cost, best_cells = total, cells
+        result.extend(swaths_of(c) for c in best_cells)
+    return result
+
+
+def default_home(grid: Grid) -> tuple[float, float]:
+    """The first grid's centroid when it lies inside, else the grid's point nearest its centroid."""
+    geometry = grid.geometry
+    centroid = geometry.centroid
+    if geometry.contains(centroid) or isinstance(geometry, LineString | MultiLineString):
+        point = centroid if geometry.contains(centroid) else nearest_points(geometry, centroid)[0]
+    else:
+        point = nearest_points(geometry, centroid)[0]
+    return (point.x, point.y)
+
+
+def _bearing(angle_deg: float) -> float:
+    return (90.0 - angle_deg) % 180.0
+
+
+@dataclass
+class _GridWork:
+    grid: Grid
+    local: BaseGeometry  # the area to cover, local metres
+    flyable: BaseGeometry  # the area minus no-fly keep-out
+    blocks: list[CellSwaths]
+    corridor: bool
+
+
+def plan(
+    grids: Sequence[Grid],
+    settings: PlanSettings,
+    *,
+    no_fly: Sequence[Polygon | MultiPolygon] = (),
+    home: tuple[float, float] | None = None,
+    stages: Stages | None = None,
+) -> Plan:
+    """Plan survey flights over grids (WGS84) photographing every point at the settings' overlap.
+
+    ``home`` is (lon, lat) of take-off and landing, shared by all grids (default: see
+    :func:`default_home`). Grids are ordered for one pilot and chained into sorties from home.
+    Raises :class:`~missions.errors.PlanningError` naming the grid when it cannot be planned.
+    """
+    if not grids:
+        raise PlanningError("no grids to plan")
+    stages = stages or Stages()
+    generator = stages.swaths or _swath_generator(settings)
+    objective = settings.objective
+    for grid in grids:
+        _check_grid(grid, settings)
+    home_ll = tuple(map(float, home)) if home is not None else default_home(grids[0])
+    if len(home_ll) != 2 or not (-180 <= home_ll[0] <= 180 and -90 <= home_ll[1] <= 90):
+        raise PlanningError(f"home {home!r} is not a (lon, lat) in degrees")
+    everything = shapely.union_all([g.geometry.envelope for g in grids] + [Point(home_ll)])
+    frame = LocalFrame.around(everything)
+    home_xy = np.array(frame.forward(*home_ll), dtype=float)
+    zones = [frame.to_local(z) for z in no_fly]
+    router = Router(zones, margin_m=settings.nofly_margin_m)
+    if router.inside(home_xy).any():
+        raise PlanningError(
+            f"home ({home_ll[1]:.6f}, {home_ll[0]:.6f}) lies within {settings.nofly_margin_m:g} m "
+            "of a no-fly zone"
+        )
+    keepout = (
+        shapely.union_all([z.buffer(settings.nofly_margin_m) for z in zones]) if zones else None
+    )
+    work = [_grid_work(g, frame, keepout, generator, settings, stages, router) for g in grids]
+    visits = _order(work, home_xy, stages.orderer, objective, router)
+    flown: list[FlownStrip] = []
+    cell_index = 0
+    for w in work:
+        for v in visits[w.grid.grid_id]:
+            for pts in oriented_strips(w.blocks[v.block], reverse=v.reverse, flip=v.flip):
+                # a strip reaching into a no-fly margin (a slanted zone edge) is cut around it
+                for piece in router.clip(pts):
+                    flown.append(
+                        FlownStrip(points=piece, grid_id=w.grid.grid_id, cell=cell_index + v.block)
+                    )
+        cell_index += len(w.blocks)
+    by_grid_order = {gid: k for k, gid in enumerate(visits)}
+    flown.sort(key=lambda s: by_grid_order[s.grid_id])  # stable: keeps the within-grid order
+    path = build_path(flown, router)
+    splitter = stages.splitter or BatterySplitter(
+        usable_s=settings.usable_flight_s, max_distance_m=settings.max_distance_m
+    )
+    routes = splitter.split(
+        path, home=home_xy, router=router, objective=objective, altitude_m=settings.altitude_m
+    )
+    sorties = tuple(_sortie(k, r, path, frame, settings, home_ll) for k, r in enumerate(routes))
+    results = tuple(_grid_result(w, path, routes, frame, settings) for w in work)
+    return Plan(
+        settings=settings,
+        grids=results,
+        sorties=sorties,
+        home=home_ll,
+        no_fly=tuple(no_fly),
+    )
+
+
+def _check_grid(grid: Grid, settings: PlanSettings) -> None:
+    geometry = grid.geometry
+    if geometry is None or geometry.is_empty:
+        raise PlanningError(f"grid {grid.grid_id}: empty geometry")
+    if isinstance(geometry, LineString | MultiLineString):
+        if settings.corridor_width_m is None:
+            raise PlanningError(
+                f"grid {grid.grid_id}: a line can only be flown as a corridor; set a corridor width"
+            )
+        if isinstance(geometry, MultiLineString):
+            raise PlanningError(
+                f"grid {grid.grid_id}: a corridor needs one centre line, got several"
+            )
+    elif not isinstance(geometry, Polygon | MultiPolygon):
+        raise PlanningError(f"grid {grid.grid_id}: cannot plan a {geometry.geom_type}")
+    elif not geometry.is_valid:
+        raise PlanningError(
+            f"grid {grid.grid_id}: invalid polygon ({shapely.is_valid_reason(geometry)})"
+        )
+
+
+def _grid_work(
+    grid: Grid,
+    frame: LocalFrame,
+    keepout: BaseGeometry | None,
+    generator: EdgeAwareSwaths,
+    settings: PlanSettings,
+    stages: Stages,
+    router: Router,
+) -> _GridWork:
+    local = frame.to_local(grid.geometry)
+    if isinstance(local, LineString):
+        area = corridor_polygon(local, width_m=float(settings.corridor_width_m))
+        block = corridor_swaths(
+            local,
+            width_m=float(settings.corridor_width_m),
+            spacing_m=generator.spacing_m,
+            footprint_across_m=generator.footprint_across_m,
+            footprint_along_m=generator.footprint_along_m,
+            trigger_distance_m=generator.trigger_distance_m,
+            end_margin_m=generator.end_margin_m,
+            objective=generator.objective,
+        )
+        clear = not router.has_zones or not any(
+            router.blocked(s.array[:-1], s.array[1:]).any() for s in block.strips
+        )
+        if clear:
+            return _GridWork(grid, area, area, [block], corridor=True)
+        local = area  # a corridor through a no-fly zone is planned as an area around it
+    flyable = local.difference(keepout) if keepout is not None else local
+    try:
+        blocks = plan_region(
+            flyable, generator=generator, decomposer=stages.decomposer, merge=stages.merge
+        )
+    except shapely.errors.GEOSException as exc:
+        raise PlanningError(f"grid {grid.grid_id}: geometry failed while planning: {exc}") from None
+    if not blocks:
+        raise PlanningError(f"grid {grid.grid_id}: nothing left to fly outside the no-fly zones")
+    return _GridWork(grid, local, flyable, blocks, corridor=False)
+
+
+def _order(
+    work: Sequence[_GridWork],
+    home: np.ndarray,
+    orderer: Orderer,
+    objective: FlightTimeModel,
+    router: Router,
+) -> dict[str, list]:
+    reps = np.array([w.flyable.representative_point().coords[0] for w in work])
+    grid_order = order_points(reps, start=home)
+    visits: dict[str, list] = {}
+    current = home
+    for pos, k in enumerate(grid_order):
+        w = work[k]
+        end = reps[grid_order[pos + 1]] if pos + 1 < len(grid_order) else home
+        try:
+            chosen = orderer.order(
+                w.blocks, router=router, objective=objective, start=current, end=end
+            )
+        except PlanningError as exc:
+            raise PlanningError(f"grid {w.grid.grid_id}: {exc}") from None
+        visits[w.grid.grid_id] = chosen
+        last = chosen[-1]
+        current = oriented_strips(w.blocks[last.block], reverse=last.reverse, flip=last.flip)[-1][
+            -1
+        ]
+    return visits
+
+
+def _sortie(
+    index: int,
+    route: SortieRoute,
+    path: SurveyPath,
+    frame: LocalFrame,
+    settings: PlanSettings,
+    home_ll: tuple[float, float],
+) -> Sortie:
+    lon, lat = frame.inverse(route.waypoints[:, 0], route.waypoints[:, 1])
+    alt = float(settings.altitude_m)
+    waypoints = tuple(
+        (float(x), float(y), alt, bool(c))
+        for x, y, c in zip(np.atleast_1d(lon), np.atleast_1d(lat), route.camera_on, strict=True)
+    )
+    photos = sum(
+        _photos(path.strips[k].points, settings.trigger_distance_m)
+        for k in range(route.first_strip, route.last_strip + 1)
+    )
+    return Sortie(
+        index=index,
+        waypoints=waypoints,
+        route_length_m=route.length_m,
+        flight_time_s=route.time_s,
+        photos=photos,
+        grid_ids=route.grid_ids,
+        home=home_ll,
+    )
+
+
+def _photos(points: np.ndarray, trigger: float) -> int:
+    length = float(np.hypot(*np.diff(points, axis=0).T).sum()) if len(points) > 1 else 0.0
+    return int(np.floor(length / trigger + 1e-6)) + 1
+
+
+def _grid_result(
+    w: _GridWork,
+    path: SurveyPath,
+    routes: Sequence[SortieRoute],
+    frame: LocalFrame,
+    settings: PlanSettings,
+) -> GridResult:
+    gid = w.grid.grid_id
+    idx = [k for k, s in enumerate(path.strips) if s.grid_id == gid]
+    sub = SurveyPath(
+        strips=tuple(path.strips[k] for k in idx),
+        connectors=tuple(path.connectors[k] for k in idx[:-1]),
+    )
+    route = sub.polyline()
+    objective = settings.objective
+    centres, headings = photo_poses([s.points for s in sub.strips], settings.trigger_distance_m)
+    cov = coverage(
+        w.flyable,
+        centres,
+        headings,
+        footprint_m=settings.footprint_m,
+        required=settings.design_multiplicity,
+    )
+    strips_ll = tuple(
+        frame.to_wgs84(LineString(s.points))
+        if len(s.points) > 1
+        else frame.to_wgs84(LineString([s.points[0], s.points[0]]))
+        for s in sub.strips
+    )
+    return GridResult(
+        grid_id=gid,
+        area_m2=float(w.flyable.area),
+        cells=tuple(frame.to_wgs84(b.cell) for b in w.blocks),
+        angles_deg=tuple(
+            _bearing(b.angle_deg) if not w.corridor else (90 - b.angle_deg) % 360 for b in w.blocks
+        ),
+        strips=strips_ll,
+        route_length_m=float(np.hypot(*np.diff(route, axis=0).T).sum()) if len(route) > 1 else 0.0,
+        flight_time_s=objective.path_s(route),
+        photos=sum(_photos(s.points, settings.trigger_distance_m) for s in sub.strips),
+        turns=objective.turns(route),
+        coverage_once=cov.once,
+        coverage_design=cov.design,
+        outside_m=outside_length_m(route, w.local),
+        sorties=tuple(k for k, r in enumerate(routes) if gid in r.grid_ids),
+        corridor=w.corridor,
+    )

@@ -1,0 +1,144 @@
+"""What a plan returns: per-grid results, sorties in WGS84, and a plain-dict summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shapely.geometry import LineString, Polygon
+
+from missions.planner.settings import PlanSettings
+
+__all__ = ["GridResult", "Sortie", "Plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class GridResult:
+    """One grid's survey: cells and strips (WGS84) and the figures of its part of the route.
+
+    ``route_length_m``/``flight_time_s`` run from the grid's first strip to its last (transits from
+    home and other grids excluded); coverage is of the grid minus no-fly zones and their margin.
+    """
+
+    grid_id: str
+    area_m2: float
+    cells: tuple[Polygon, ...]
+    angles_deg: tuple[float, ...]  # strip bearing per cell, degrees clockwise from north
+    strips: tuple[LineString, ...]  # camera-on lines in flying order
+    route_length_m: float
+    flight_time_s: float
+    photos: int
+    turns: int
+    coverage_once: float
+    coverage_design: float
+    outside_m: float
+    sorties: tuple[int, ...]
+    corridor: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sortie:
+    """One flight from and back to home.
+
+    ``waypoints`` are (lon, lat, altitude above home, camera_on) flown after take-off and before
+    the return to launch; camera_on means the leg leaving that waypoint is photographed.
+    """
+
+    index: int
+    waypoints: tuple[tuple[float, float, float, bool], ...]
+    route_length_m: float  # home → waypoints → home
+    flight_time_s: float  # including climb and descent
+    photos: int
+    grid_ids: tuple[str, ...]
+    home: tuple[float, float]  # lon, lat
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A planned survey of one or many grids."""
+
+    settings: PlanSettings
+    grids: tuple[GridResult, ...]
+    sorties: tuple[Sortie, ...]
+    home: tuple[float, float]  # lon, lat
+    no_fly: tuple[Polygon, ...] = ()
+
+    @property
+    def flight_time_s(self) -> float:
+        return sum(s.flight_time_s for s in self.sorties)
+
+    @property
+    def route_length_m(self) -> float:
+        return sum(s.route_length_m for s in self.sorties)
+
+    @property
+    def photos(self) -> int:
+        return sum(s.photos for s in self.sorties)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain dicts (JSON-ready) for a table: settings, per grid, per sortie and totals."""
+        s = self.settings
+        across, along = s.footprint_m
+        common = {
+            "gsd_cm": round(s.gsd_m * 100, 3),
+            "footprint_m": [round(across, 2), round(along, 2)],
+            "line_spacing_m": round(s.line_spacing_m, 2),
+        }
+        grids = [
+            {
+                "grid_id": g.grid_id,
+                "area_m2": round(g.area_m2, 1),
+                "cells": len(g.cells),
+                "angles_deg": [round(a, 1) for a in g.angles_deg],
+                "strips": len(g.strips),
+                "route_length_m": round(g.route_length_m, 1),
+                "flight_time_s": round(g.flight_time_s, 1),
+                "photos": g.photos,
+                "turns": g.turns,
+                **common,
+                "coverage_once_pct": round(g.coverage_once * 100, 2),
+                "coverage_design_pct": round(g.coverage_design * 100, 2),
+                "outside_m": round(g.outside_m, 1),
+                "sorties": [f"s{i + 1}" for i in g.sorties],
+                "corridor": g.corridor,
+            }
+            for g in self.grids
+        ]
+        sorties = [
+            {
+                "sortie": f"s{o.index + 1}",
+                "index": o.index,
+                "grid_ids": list(o.grid_ids),
+                "route_length_m": round(o.route_length_m, 1),
+                "flight_time_s": round(o.flight_time_s, 1),
+                "photos": o.photos,
+                "waypoints": len(o.waypoints),
+                **common,
+            }
+            for o in self.sorties
+        ]
+        return {
+            "settings": {
+                "profile": s.profile,
+                "camera": s.camera.name,
+                "altitude_m": round(s.altitude_m, 2),
+                **common,
+                "trigger_distance_m": round(s.trigger_distance_m, 2),
+                "front_overlap_pct": round(s.front_overlap * 100, 1),
+                "side_overlap_pct": round(s.side_overlap * 100, 1),
+                "design_multiplicity": s.design_multiplicity,
+                "speed_mps": s.speed_mps,
+                "battery_minutes": s.battery_minutes,
+                "battery_reserve_pct": round(s.battery_reserve * 100, 1),
+            },
+            "home": {"lon": self.home[0], "lat": self.home[1]},
+            "grids": grids,
+            "sorties": sorties,
+            "totals": {
+                "grids": len(self.grids),
+                "sorties": len(self.sorties),
+                "route_length_m": round(self.route_length_m, 1),
+                "flight_time_s": round(self.flight_time_s, 1),
+                "photos": self.photos,
+            },
+        }

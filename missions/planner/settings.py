@@ -1,0 +1,179 @@
+"""Plan settings: camera, altitude, overlaps, speed, battery; validated once, read by all stages."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gis.camera import Camera
+from missions.errors import PlanningError
+from missions.planner.coverage import design_multiplicity
+from missions.planner.objective import FlightTimeModel
+
+__all__ = ["PlanSettings", "PROFILES"]
+
+#: Overlaps (front, side) of the two jobs pilots fly.
+#: mapping: 75/70 %, the usual photogrammetry overlaps for orthomosaics.
+#: patrol: every point photographed at least once with a margin, nothing more. 15 % side overlap
+#: puts the outermost strip half a spacing inside an edge, so edges are seen with a margin of
+#: 7.5 % of the footprint (11 m at 100 m with a Phantom 4 Pro) and neighbouring strips overlap by
+#: 15 % (22 m), which absorbs GNSS error (±2-5 m), crabbing in wind and small yaw errors; 20 % front
+#: overlap leaves 20 m between consecutive photos at 100 m against trigger-position jitter at
+#: 10 m/s. Flight time falls to about a third of mapping.
+PROFILES: dict[str, tuple[float, float]] = {"mapping": (0.75, 0.70), "patrol": (0.20, 0.15)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanSettings:
+    """Everything a plan depends on besides the grids; all lengths in metres, times in seconds.
+
+    ``end_margin_m`` is how far the first and last photos of a strip reach beyond the area the
+    strip is responsible for (default: 10 % of the along-track footprint).
+    """
+
+    camera: Camera
+    altitude_m: float
+    front_overlap: float = 0.75
+    side_overlap: float = 0.70
+    speed_mps: float = 10.0
+    turn_seconds_per_90: float = 3.0
+    climb_mps: float = 2.5
+    descent_mps: float = 1.5
+    battery_minutes: float = 25.0
+    battery_reserve: float = 0.2
+    max_distance_m: float | None = None
+    fence_margin_m: float = 30.0
+    nofly_margin_m: float = 20.0
+    corridor_width_m: float | None = None
+    end_margin_m: float | None = None
+    profile: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.camera, Camera):
+            raise PlanningError(
+                f"settings: camera must be a gis.camera.Camera, got {self.camera!r}"
+            )
+        for name, value in (("front", self.front_overlap), ("side", self.side_overlap)):
+            if not (_number(value) and 0.0 <= value < 1.0):
+                shown = f"{value * 100:g} %" if _number(value) else repr(value)
+                raise PlanningError(
+                    f"settings: {name} overlap must be at least 0 % and below 100 %, got {shown}"
+                )
+        if not (_number(self.altitude_m) and 10.0 <= self.altitude_m <= 500.0):
+            raise PlanningError(
+                "settings: altitude must be between 10 and 500 m above ground, "
+                f"got {self.altitude_m!r} m"
+            )
+        for name in ("speed_mps", "climb_mps", "descent_mps", "battery_minutes"):
+            value = getattr(self, name)
+            if not (_number(value) and value > 0):
+                raise PlanningError(f"settings: {name} must be positive, got {value!r}")
+        if not (_number(self.turn_seconds_per_90) and self.turn_seconds_per_90 >= 0):
+            raise PlanningError(
+                f"settings: turn_seconds_per_90 must be >= 0, got {self.turn_seconds_per_90!r}"
+            )
+        if not (_number(self.battery_reserve) and 0.0 <= self.battery_reserve < 1.0):
+            raise PlanningError(
+                f"settings: battery reserve must be in [0, 1), got {self.battery_reserve!r}"
+            )
+        for name in ("fence_margin_m", "nofly_margin_m"):
+            value = getattr(self, name)
+            if not (_number(value) and value >= 0):
+                raise PlanningError(f"settings: {name} must be >= 0, got {value!r}")
+        for name in ("max_distance_m", "corridor_width_m"):
+            value = getattr(self, name)
+            if value is not None and not (_number(value) and value > 0):
+                raise PlanningError(f"settings: {name} must be positive or None, got {value!r}")
+        if self.end_margin_m is not None and not (
+            _number(self.end_margin_m) and 0 <= self.end_margin_m < self.footprint_m[1] / 2
+        ):
+            raise PlanningError(
+                f"settings: end_margin_m must be in [0, {self.footprint_m[1] / 2:g}) m, "
+                f"got {self.end_margin_m!r}"
+            )
+
+    @classmethod
+    def from_gsd(cls, *, camera: Camera, gsd_m: float, **options: Any) -> PlanSettings:
+        """Settings flying at the height that gives a ground sampling distance (m/px)."""
+        if not (_number(gsd_m) and gsd_m > 0):
+            raise PlanningError(f"settings: GSD must be positive, got {gsd_m!r} m/px")
+        return cls(camera=camera, altitude_m=camera.altitude_for_gsd(gsd_m), **options)
+
+    @classmethod
+    def for_profile(
+        cls,
+        name: str,
+        *,
+        camera: Camera,
+        altitude_m: float | None = None,
+        gsd_m: float | None = None,
+        front_overlap: float | None = None,
+        side_overlap: float | None = None,
+        **options: Any,
+    ) -> PlanSettings:
+        """Settings for a job profile ("mapping" or "patrol"); explicit overlaps override it."""
+        if name not in PROFILES:
+            raise PlanningError(
+                f"settings: unknown profile {name!r}; choose from {', '.join(PROFILES)}"
+            )
+        if (altitude_m is None) == (gsd_m is None):
+            raise PlanningError("settings: give exactly one of altitude_m and gsd_m")
+        front, side = PROFILES[name]
+        options.update(
+            front_overlap=front if front_overlap is None else front_overlap,
+            side_overlap=side if side_overlap is None else side_overlap,
+            profile=name,
+        )
+        if gsd_m is not None:
+            return cls.from_gsd(camera=camera, gsd_m=gsd_m, **options)
+        return cls(camera=camera, altitude_m=altitude_m, **options)
+
+    @property
+    def gsd_m(self) -> float:
+        return self.camera.gsd_m(self.altitude_m)
+
+    @property
+    def footprint_m(self) -> tuple[float, float]:
+        """(across, along) track, metres."""
+        return self.camera.footprint_m(self.altitude_m)
+
+    @property
+    def line_spacing_m(self) -> float:
+        return self.camera.line_spacing_m(self.altitude_m, self.side_overlap)
+
+    @property
+    def trigger_distance_m(self) -> float:
+        return self.camera.trigger_distance_m(self.altitude_m, self.front_overlap)
+
+    @property
+    def edge_margin_m(self) -> float:
+        """How far photos reach beyond a strip's responsibility at its ends."""
+        return 0.1 * self.footprint_m[1] if self.end_margin_m is None else self.end_margin_m
+
+    @property
+    def design_multiplicity(self) -> int:
+        return design_multiplicity(self.front_overlap, self.side_overlap)
+
+    @property
+    def usable_flight_s(self) -> float:
+        return self.battery_minutes * 60.0 * (1.0 - self.battery_reserve)
+
+    @property
+    def objective(self) -> FlightTimeModel:
+        return FlightTimeModel(
+            speed_mps=self.speed_mps,
+            turn_seconds_per_90=self.turn_seconds_per_90,
+            climb_mps=self.climb_mps,
+            descent_mps=self.descent_mps,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for a summary (camera as its dict)."""
+        data = asdict(self)
+        data["camera"] = self.camera.to_dict()
+        return data
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,190 @@
+"""Swaths: a cell + a sweep angle -> parallel camera strips placed edge-aware; angle search.
+
+Placement (in the frame where strips run along +x):
+- across track the outermost strips lie ``inset = max(spacing/2, footprint/2 − spacing)`` inside
+  the cell's edges and the strips between are spread evenly at no more than the spacing: with side
+  overlap ≥ 50 % every edge point is then seen by the two outermost strips (the edge is covered at
+  full side overlap, like the interior between two neighbouring strips), below 50 % the edge is
+  seen with a margin of footprint·side_overlap/2 — never left to chance. Each strip is responsible
+  for the band half-way to its neighbours (the outermost ones out to the edge);
+- along track each strip spans the x-extent of its whole band (not just of its centre line, so
+  slanted edges are covered) minus ``footprint_along/2 − end_margin`` at each end, rounded up to a
+  whole number of trigger distances: the first and last photos then reach ``end_margin`` beyond the
+  band's ends, and no photo is taken that adds nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import shapely
+from shapely.geometry import Polygon
+
+from missions.planner._geometry import edge_angles_deg, rotate, rotate_points
+from missions.planner.objective import FlightTimeModel, polyline_length
+
+__all__ = [
+    "Strip",
+    "CellSwaths",
+    "SwathGenerator",
+    "EdgeAwareSwaths",
+    "best_swaths",
+    "candidate_angles",
+    "sweep_time_s",
+    "strip_offsets",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    """A camera-on polyline in local metres (≥ 2 points; start == end for a single photo)."""
+
+    points: tuple[tuple[float, float], ...]
+
+    @property
+    def array(self) -> np.ndarray:
+        return np.asarray(self.points, dtype=float)
+
+    @property
+    def length_m(self) -> float:
+        return polyline_length(self.array)
+
+    def reversed(self) -> Strip:
+        return Strip(tuple(reversed(self.points)))
+
+    def photos(self, trigger_distance_m: float) -> int:
+        """Photos taken flying it: one at the start, then one per trigger distance."""
+        return math.floor(self.length_m / trigger_distance_m + 1e-6) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class CellSwaths:
+    """A cell's strips, in across-track order, all pointing the same way (``angle_deg``)."""
+
+    cell: Polygon
+    angle_deg: float  # math angle of the strips in the local frame
+    strips: tuple[Strip, ...]
+    spacing_m: float
+    time_s: float = field(default=0.0, compare=False)  # flown alone as a boustrophedon
+
+
+class SwathGenerator(Protocol):
+    """Stage 2: lay strips over a cell at an angle."""
+
+    def generate(self, cell: Polygon, *, angle_deg: float) -> CellSwaths: ...
+
+
+def sweep_time_s(strips: Sequence[Strip], objective: FlightTimeModel) -> float:
+    """Seconds to fly strips in order as a boustrophedon (alternate directions)."""
+    if not strips:
+        return 0.0
+    pts = [s.array if k % 2 == 0 else s.array[::-1] for k, s in enumerate(strips)]
+    return objective.path_s(np.concatenate(pts))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EdgeAwareSwaths:
+    """The default swath generator (see the module docstring for the placement rules)."""
+
+    spacing_m: float
+    footprint_across_m: float
+    footprint_along_m: float
+    trigger_distance_m: float
+    end_margin_m: float
+    objective: FlightTimeModel
+
+    def generate(self, cell: Polygon, *, angle_deg: float) -> CellSwaths:
+        rotated = rotate(cell, -angle_deg)
+        xmin, ymin, xmax, ymax = rotated.bounds
+        ys, spacing = strip_offsets(
+            ymin, ymax, spacing_m=self.spacing_m, footprint_across_m=self.footprint_across_m
+        )
+        eps = 1e-6
+        lows = np.concatenate([[ymin], (ys[1:] + ys[:-1]) / 2.0])
+        highs = np.concatenate([(ys[1:] + ys[:-1]) / 2.0, [ymax]])
+        bands = shapely.box(xmin - 1.0, lows - eps, xmax + 1.0, highs + eps)
+        bounds = shapely.bounds(shapely.intersection(rotated, bands))
+        keep = ~np.isnan(bounds[:, 0])
+        ys, x0, x1 = ys[keep], bounds[keep, 0], bounds[keep, 2]
+        trim = self.footprint_along_m / 2.0 - self.end_margin_m
+        need = np.maximum(0.0, (x1 - x0) - 2.0 * trim)
+        length = np.ceil(need / self.trigger_distance_m - 1e-9) * self.trigger_distance_m
+        mid = (x0 + x1) / 2.0
+        starts = rotate_points(np.column_stack([mid - length / 2.0, ys]), angle_deg)
+        ends = rotate_points(np.column_stack([mid + length / 2.0, ys]), angle_deg)
+        strips = tuple(
+            Strip((tuple(a), tuple(b))) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        )
+        return CellSwaths(
+            cell=cell,
+            angle_deg=angle_deg % 180.0,
+            strips=strips,
+            spacing_m=spacing,
+            time_s=sweep_time_s(strips, self.objective),
+        )
+
+
+def strip_offsets(
+    low: float, high: float, *, spacing_m: float, footprint_across_m: float
+) -> tuple[np.ndarray, float]:
+    """Across-track positions of the strips over [low, high] and the spacing actually used."""
+    inset = max(spacing_m / 2.0, footprint_across_m / 2.0 - spacing_m)
+    span = (high - low) - 2.0 * inset
+    if span <= 1e-9:
+        return np.array([(low + high) / 2.0]), spacing_m
+    n = math.ceil(span / spacing_m - 1e-9) + 1
+    spacing = span / (n - 1)
+    return low + inset + np.arange(n) * spacing, spacing
+
+
+def candidate_angles(cell: Polygon, *, step_deg: float = 15.0) -> np.ndarray:
+    """Angles worth trying: every edge direction of the cell and its hull, plus a regular sweep."""
+    hull = cell.convex_hull
+    edges = [edge_angles_deg(cell, min_length=1.0)]
+    if isinstance(hull, Polygon):
+        edges.append(edge_angles_deg(hull))
+    angles = np.concatenate([*edges, np.arange(0.0, 180.0, step_deg)])
+    return np.unique(np.round(angles % 180.0, 2))
+
+
+def _estimate_s(
+    cell: Polygon,
+    angles: np.ndarray,
+    spacing: float,
+    footprint_across: float,
+    objective: FlightTimeModel,
+) -> np.ndarray:
+    """A cheap per-angle estimate: area/spacing flown plus connectors and U-turns."""
+    pts = shapely.get_coordinates(cell.convex_hull)
+    normals = np.stack([-np.sin(np.radians(angles)), np.cos(np.radians(angles))], axis=1)
+    proj = pts @ normals.T
+    height = proj.max(axis=0) - proj.min(axis=0)
+    inset = max(spacing / 2.0, footprint_across / 2.0 - spacing)
+    span = np.maximum(height - 2.0 * inset, 0.0)
+    n = np.where(span > 1e-9, np.ceil(span / spacing - 1e-9) + 1, 1)
+    w = np.where(n > 1, span / np.maximum(n - 1, 1), spacing)
+    return (cell.area / w + (n - 1) * w) / objective.speed_mps + (n - 1) * objective.turn_s(180.0)
+
+
+def best_swaths(
+    cell: Polygon,
+    generator: EdgeAwareSwaths,
+    *,
+    angles: Sequence[float] | None = None,
+    keep: int = 4,
+) -> CellSwaths:
+    """The cell's strips at the angle that flies it fastest by the objective.
+
+    Every candidate is ranked by a cheap estimate; the ``keep`` best are generated and timed.
+    """
+    cand = candidate_angles(cell) if angles is None else np.asarray(angles, dtype=float)
+    estimate = _estimate_s(
+        cell, cand, generator.spacing_m, generator.footprint_across_m, generator.objective
+    )
+    order = np.argsort(estimate, kind="stable")[:keep]
+    results = [generator.generate(cell, angle_deg=float(cand[i])) for i in order]
+    return min(results, key=lambda r: r.time_s)

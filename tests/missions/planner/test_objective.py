@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from missions.errors import PlanningError
+from missions.planner.objective import FlightTimeModel, heading_changes_deg
+
+
+def test_straight_leg_costs_length_over_speed() -> None:
+    model = FlightTimeModel(speed_mps=10.0)
+    assert model.path_s(np.array([[0, 0], [100, 0], [250, 0]])) == pytest.approx(25.0)
+
+
+def test_u_turn_costs_two_right_angles() -> None:
+    model = FlightTimeModel(speed_mps=10.0, turn_seconds_per_90=3.0)
+    route = np.array([[0, 0], [100, 0], [100, 50], [0, 50]])
+    assert model.path_s(route) == pytest.approx(25.0 + 6.0)
+
+
+def test_turn_cost_is_proportional_to_heading_change() -> None:
+    model = FlightTimeModel(speed_mps=10.0, turn_seconds_per_90=3.0)
+    assert heading_changes_deg(np.array([[0, 0], [10, 0], [20, 10]])) == pytest.approx([45.0])
+    assert model.turn_s(45.0) == pytest.approx(1.5)
+    assert model.turn_s(180.0) == pytest.approx(6.0)
+
+
+def test_duplicate_points_add_neither_length_nor_turns() -> None:
+    model = FlightTimeModel(speed_mps=5.0)
+    route = np.array([[0, 0], [10, 0], [10, 0], [20, 0]])
+    assert model.path_s(route) == pytest.approx(4.0)
+    assert model.turns(route) == 0
+
+
+def test_vertical_time_uses_climb_and_descent_rates() -> None:
+    model = FlightTimeModel(speed_mps=10.0, climb_mps=2.0, descent_mps=1.0)
+    assert model.vertical_s(100.0) == pytest.approx(150.0)
+
+
+@pytest.mark.parametrize("field", ["speed_mps", "climb_mps", "descent_mps"])
+def test_rejects_non_positive_rates(field: str) -> None:
+    kwargs = {"speed_mps": 10.0, field: 0.0}
+    with pytest.raises(PlanningError, match=field):
+        FlightTimeModel(**kwargs)

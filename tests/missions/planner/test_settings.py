@@ -1,0 +1,49 @@
+import pytest
+
+from missions.errors import PlanningError
+from missions.planner import PlanSettings
+
+
+def test_geometry_follows_the_camera(settings: PlanSettings) -> None:
+    assert settings.gsd_m == pytest.approx(0.02743, rel=1e-3)
+    assert settings.footprint_m == pytest.approx((150.0, 100.0))
+    assert settings.line_spacing_m == pytest.approx(45.0)
+    assert settings.trigger_distance_m == pytest.approx(25.0)
+    assert settings.design_multiplicity == 12
+    assert settings.usable_flight_s == pytest.approx(25 * 60 * 0.8)
+
+
+@pytest.mark.parametrize("overlap", [1.0, 1.2, -0.1])
+def test_overlap_of_100_percent_or_more_is_refused(camera, overlap: float) -> None:
+    with pytest.raises(PlanningError, match="below 100 %"):
+        PlanSettings(camera=camera, altitude_m=100, side_overlap=overlap)
+
+
+@pytest.mark.parametrize("altitude", [5.0, 600.0])
+def test_altitude_outside_10_to_500_m_is_refused(camera, altitude: float) -> None:
+    with pytest.raises(PlanningError, match="between 10 and 500 m"):
+        PlanSettings(camera=camera, altitude_m=altitude)
+
+
+def test_speed_must_be_positive(camera) -> None:
+    with pytest.raises(PlanningError, match="speed_mps"):
+        PlanSettings(camera=camera, altitude_m=100, speed_mps=0)
+
+
+def test_profiles_set_overlaps_and_explicit_values_override(camera) -> None:
+    mapping = PlanSettings.for_profile("mapping", camera=camera, altitude_m=100)
+    patrol = PlanSettings.for_profile("patrol", camera=camera, altitude_m=100)
+    assert (mapping.front_overlap, mapping.side_overlap) == (0.75, 0.70)
+    assert patrol.line_spacing_m > 2.5 * mapping.line_spacing_m
+    assert patrol.design_multiplicity == 1
+    custom = PlanSettings.for_profile("patrol", camera=camera, altitude_m=100, side_overlap=0.3)
+    assert (custom.front_overlap, custom.side_overlap, custom.profile) == (0.2, 0.3, "patrol")
+    with pytest.raises(PlanningError, match="unknown profile"):
+        PlanSettings.for_profile("survey", camera=camera, altitude_m=100)
+
+
+def test_from_gsd_picks_the_altitude(camera) -> None:
+    settings = PlanSettings.from_gsd(camera=camera, gsd_m=0.02)
+    assert settings.gsd_m == pytest.approx(0.02)
+    with pytest.raises(PlanningError, match="between 10 and 500 m"):
+        PlanSettings.from_gsd(camera=camera, gsd_m=0.5)

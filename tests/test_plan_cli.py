@@ -1,0 +1,165 @@
+"""`gridpatrol plan` as a pilot uses it: files in, plan files and a summary out, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from shapely.geometry import Point, Polygon, shape
+
+from gis.crs import LocalFrame
+from groundstation.cli import cli
+from missions.formats import load_mission
+from missions.items import Command
+
+FRAME = LocalFrame(120.14, 32.51)  # Jiangyan, Taizhou
+
+
+def _grid_file(path: Path, rings_m: dict[str, list[tuple[float, float]]], *, swap=False) -> Path:
+    features = []
+    for name, ring in rings_m.items():
+        polygon = FRAME.to_wgs84(Polygon(ring))
+        coords = [[y, x] if swap else [x, y] for x, y in polygon.exterior.coords]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"grid_id": name},
+                "geometry": {"type": "Polygon", "coordinates": [coords]},
+            }
+        )
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+L_SHAPE = [(0, 0), (400, 0), (400, 150), (150, 150), (150, 400), (0, 400)]
+
+
+def _plan(tmp_path: Path, *args: str):
+    return CliRunner().invoke(cli, ["plan", *args], catch_exceptions=False)
+
+
+def test_plan_writes_a_flyable_plan_and_a_json_summary(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    out = tmp_path / "jy02.plan"
+    result = _plan(tmp_path, str(grids), "--altitude", "80", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    (grid,) = summary["grids"]
+    assert grid["grid_id"] == "JY-02"
+    assert grid["coverage_once_pct"] >= 99.5
+    assert summary["totals"]["photos"] > 0
+    assert summary["files"] == [str(out)]
+    mission = load_mission(out)
+    commands = [item.command for item in mission.items]
+    assert commands[0] == Command.NAV_TAKEOFF
+    assert commands[-1] == Command.NAV_RETURN_TO_LAUNCH
+    triggers = [i.params[0] for i in mission.items if i.command == Command.DO_SET_CAM_TRIGG_DIST]
+    assert triggers and triggers[0] > 0 and triggers[-1] == 0
+    # Every survey waypoint lies within reach of the grid: nothing flies off somewhere else.
+    area = FRAME.to_local(shape(json.loads(grids.read_text())["features"][0]["geometry"]))
+    for item in mission.items:
+        if item.command == Command.NAV_WAYPOINT:
+            x, y = FRAME.forward(item.lon, item.lat)
+            assert area.distance(Point(x, y)) < 100
+
+
+def test_plan_with_several_sorties_writes_one_file_each(tmp_path: Path) -> None:
+    grids = _grid_file(
+        tmp_path / "grids.geojson", {"big": [(0, 0), (900, 0), (900, 700), (0, 700)]}
+    )
+    out = tmp_path / "big.waypoints"
+    result = _plan(
+        tmp_path,
+        str(grids),
+        "--altitude",
+        "60",
+        "--battery-minutes",
+        "10",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    n = summary["totals"]["sorties"]
+    assert n >= 2
+    expected = [out] + [tmp_path / f"big-s{k}.waypoints" for k in range(1, n + 1)]
+    assert summary["files"] == [str(p) for p in expected]
+    assert all(p.exists() for p in expected)
+    assert out.read_text() == (tmp_path / "big-s1.waypoints").read_text()
+    for sortie in summary["sorties"]:
+        assert sortie["flight_time_s"] <= 10 * 60 * 0.8 + 1e-6
+
+
+def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    result = _plan(
+        tmp_path,
+        str(grids),
+        "--gsd",
+        "2.5",
+        "--profile",
+        "patrol",
+        "--out",
+        str(tmp_path / "a.kml"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "JY-02" in result.output and "Sorties" in result.output
+    assert (tmp_path / "a.kml").read_text(encoding="utf-8").startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--altitude", "600"], 1, "altitude must be between 10 and 500 m"),
+        (["--altitude", "100", "--side-overlap", "100"], 1, "below 100 %"),
+        (["--altitude", "100", "--gsd", "3"], 2, "exactly one of --altitude and --gsd"),
+        ([], 2, "exactly one of --altitude and --gsd"),
+        (["--altitude", "100", "--home", "120.14,32.51"], 1, "swapped"),
+        (["--altitude", "100", "--camera", "nokia"], 1, "unknown camera 'nokia'"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(tmp_path: Path, args, code, message) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    result = _plan(tmp_path, str(grids), *args, "--out", str(tmp_path / "x.plan"))
+    assert result.exit_code == code
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.plan").exists()
+
+
+def test_swapped_grid_file_names_the_grid(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-07": L_SHAPE}, swap=True)
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(tmp_path / "x.plan"))
+    assert result.exit_code == 1
+    assert "JY-07" in result.stderr and "swapped" in result.stderr
+
+
+def test_self_intersecting_grid_is_refused(tmp_path: Path) -> None:
+    bowtie = [(0, 0), (300, 300), (300, 0), (0, 300)]
+    grids = _grid_file(tmp_path / "grids.geojson", {"bow": bowtie})
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(tmp_path / "x.plan"))
+    assert result.exit_code == 1
+    assert "bow" in result.stderr and "intersect" in result.stderr.lower()
+
+
+def test_unknown_output_format_is_a_usage_error(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(tmp_path / "x.docx"))
+    assert result.exit_code == 2
+    assert "unknown format" in result.output
+
+
+def test_missing_grid_file_is_one_line(tmp_path: Path) -> None:
+    result = _plan(
+        tmp_path,
+        str(tmp_path / "nope.geojson"),
+        "--altitude",
+        "100",
+        "--out",
+        str(tmp_path / "x.plan"),
+    )
+    assert result.exit_code == 1
+    assert "nope.geojson" in result.stderr
