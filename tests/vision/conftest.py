@@ -1,0 +1,49 @@
+"""Fixtures for the vision tests: shared data paths and a transparent colour-rule classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from vision.infer import Classifier
+from vision.models import WeightsRecord
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not available")
+    return SHARED_DATA
+
+
+class ColourRule(nn.Module):
+    """Scores a tile by its share of pure-red (class 0) and pure-blue (class 2) pixels.
+
+    A model whose answer is known exactly, so tiling, merging and georeferencing can be checked
+    against planted boxes without depending on trained weights.
+    """
+
+    def __init__(self, record: WeightsRecord) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(record.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(record.std).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x * self.std + self.mean
+        r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+        red = ((r > 0.8) & (g < 0.2) & (b < 0.2)).float().mean(dim=(1, 2))
+        blue = ((b > 0.8) & (r < 0.2) & (g < 0.2)).float().mean(dim=(1, 2))
+        zero = torch.zeros_like(red)
+        logits = torch.stack([red * 400, zero, blue * 400, torch.full_like(red, 2.0)], dim=1)
+        return logits
+
+
+@pytest.fixture
+def colour_classifier() -> Classifier:
+    record = WeightsRecord(name="colour-rule")
+    return Classifier(ColourRule(record), record, threshold=0.5)

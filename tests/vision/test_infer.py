@@ -1,0 +1,215 @@
+"""Tiling, merging, GSD resampling, windows, georeferencing and bad inputs of the classifier."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import rasterio
+from pyproj import Geod
+from rasterio.transform import from_origin
+from shapely.geometry import Point, box
+
+from gis.camera import PRESETS
+from gis.exif import GeoTag, write_jpeg
+from gis.grids import Grid
+from vision import infer
+from vision.georef import PhotoGeoref, RasterGeoref, box_polygon
+from vision.infer import TileScores, merge_tiles, tile_origins
+
+GEOD = Geod(ellps="WGS84")
+
+
+def test_tile_origins_cover_the_length_with_the_last_tile_flush() -> None:
+    assert tile_origins(100, 128, 96) == [0]
+    assert tile_origins(320, 128, 96) == [0, 96, 192]
+    assert tile_origins(330, 128, 96) == [0, 96, 192, 202]
+
+
+def test_merge_joins_touching_tiles_and_keeps_separate_ones_apart() -> None:
+    origins = np.array([[0, 0], [96, 0], [500, 500], [0, 500]])
+    scores = np.array([[0.9, 0, 0, 0.1], [0.7, 0, 0, 0.3], [0.8, 0, 0, 0.2], [0.1, 0, 0, 0.9]])
+    merged = merge_tiles(
+        TileScores(origins, scores, 128), ("a", "b", "c", "background"), threshold=0.5, scale=0.5
+    )
+    assert [(m[0], m[1]) for m in merged] == [("a", 0.9), ("a", 0.8)]
+    assert merged[0][2] == (0.0, 0.0, 448.0, 256.0)  # union of two tiles, / scale
+    assert merged[1][2] == (1000.0, 1000.0, 1256.0, 1256.0)
+
+
+def _scene_with_squares(shape, squares, colour=(255, 0, 0)) -> np.ndarray:
+    image = np.full((*shape, 3), 110, dtype=np.uint8)
+    for x0, y0, size in squares:
+        image[y0 : y0 + size, x0 : x0 + size] = colour
+    return image
+
+
+def test_findings_enclose_planted_boxes_in_input_pixels(colour_classifier) -> None:
+    # 0.1 m/px input resampled to the 0.2 m working GSD: boxes come back in input pixels
+    squares = [(100, 120, 40), (1300, 700, 60)]
+    image = _scene_with_squares((1000, 1600), squares)
+    findings = colour_classifier.classify_array(image, gsd_m=0.1)
+    assert len(findings) == 2
+    for finding, (x0, y0, size) in zip(
+        sorted(findings, key=lambda f: f.box_px[0]), squares, strict=True
+    ):
+        assert finding.label == "illegal_construction"
+        bx0, by0, bx1, by1 = finding.box_px
+        assert bx0 <= x0 and by0 <= y0 and bx1 >= x0 + size and by1 >= y0 + size
+        assert bx1 - bx0 <= 2 * 128 / 0.5 and by1 - by0 <= 2 * 128 / 0.5
+
+
+def test_image_label_is_background_when_nothing_passes(colour_classifier, tmp_path) -> None:
+    path = tmp_path / "plain.png"
+    from PIL import Image
+
+    Image.fromarray(_scene_with_squares((600, 800), [])).save(path)
+    result = colour_classifier.classify_image(path)
+    assert result.error is None and result.label == "background" and result.findings == []
+
+
+def _expected_lonlat(lon, lat, yaw, right_m, forward_m):
+    distance = math.hypot(right_m, forward_m)
+    azimuth = yaw + math.degrees(math.atan2(right_m, forward_m))
+    lon2, lat2, _ = GEOD.fwd(lon, lat, azimuth, distance)
+    return lon2, lat2
+
+
+@pytest.mark.parametrize("yaw", [0.0, 37.0, 90.0, 200.0])
+def test_photo_pixel_georeferencing_within_a_pixel(yaw) -> None:
+    georef = PhotoGeoref(120.1, 32.4, 0.0274, yaw, 5472, 3648)
+    col, row = 4000.0, 500.0
+    lon, lat = georef.to_lonlat([col], [row])
+    right, forward = (col - 2736) * 0.0274, (1824 - row) * 0.0274
+    lon2, lat2 = _expected_lonlat(120.1, 32.4, yaw, right, forward)
+    _, _, error = GEOD.inv(lon[0], lat[0], lon2, lat2)
+    assert error < 0.0274
+
+
+def test_geotiff_pixel_georeferencing_matches_rasterio(shared_data) -> None:
+    path = shared_data / "geotiff" / "deepforest_OSBS_029.tif"
+    with rasterio.open(path) as dataset:
+        georef = RasterGeoref(dataset.transform, dataset.crs.to_wkt())
+        x, y = dataset.xy(123, 321)  # row, col -> pixel centre in the raster CRS
+        crs = dataset.crs
+    lon, lat = georef.to_lonlat([321.5], [123.5])
+    from pyproj import Transformer
+
+    lon2, lat2 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+    _, _, error = GEOD.inv(lon[0], lat[0], lon2, lat2)
+    assert error < georef.pixel_size_m
+    assert georef.pixel_size_m == pytest.approx(0.1)
+    assert box_polygon(georef, (0, 0, 400, 400)).area > 0
+
+
+def test_twenty_megapixel_photo_is_located_from_exif_and_camera(colour_classifier, tmp_path):
+    camera = PRESETS["phantom4pro"]
+    height_m, yaw = 100.0, 90.0
+    gsd = camera.gsd_m(height_m)
+    square = (4200, 600, 180)  # x0, y0, size in photo pixels (≈ 5 m)
+    image = _scene_with_squares((3648, 5472), [square])
+    path = write_jpeg(
+        tmp_path / "DJI_0001.JPG",
+        image,
+        GeoTag(32.4, 120.1, 120.0, relative_altitude_m=height_m, yaw_deg=yaw),
+    )
+    grid = Grid("G-7", box(120.0, 32.3, 120.2, 32.5))
+    result = colour_classifier.classify_image(path, grids=[grid])
+    assert result.error is None and result.label == "illegal_construction"
+    (finding,) = result.findings
+    cx, cy = square[0] + square[2] / 2, square[1] + square[2] / 2
+    lon2, lat2 = _expected_lonlat(120.1, 32.4, yaw, (cx - 2736) * gsd, (1824 - cy) * gsd)
+    _, _, error = GEOD.inv(*finding.centre, lon2, lat2)
+    assert error < 128 * 0.2 / 2  # the centre lies within half a tile of the truth
+    assert finding.polygon.contains(Point(lon2, lat2))
+    assert finding.grid_id == "G-7"
+
+
+def _write_geotiff(path, image, west, north, res, crs="EPSG:32650", block=256) -> None:
+    h, w = image.shape[:2]
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=3,
+        dtype="uint8",
+        crs=crs,
+        transform=from_origin(west, north, res, res),
+        tiled=True,
+        blockxsize=block,
+        blockysize=block,
+        compress="deflate",
+    ) as dst:
+        dst.write(np.moveaxis(image, -1, 0))
+
+
+def test_geotiff_larger_than_the_budget_is_read_in_windows(
+    colour_classifier, tmp_path, monkeypatch
+) -> None:
+    squares = [(200, 300, 50), (2600, 2500, 50)]
+    image = _scene_with_squares((3000, 3000), squares)
+    path = tmp_path / "ortho.tif"
+    west, north, res = 500000.0, 3600000.0, 0.1
+    _write_geotiff(path, image, west, north, res)
+    reads = []
+    real = infer.gis_raster.read_window_resampled
+
+    def spy(dataset, bounds, out_shape, **kwargs):
+        reads.append(out_shape)
+        return real(dataset, bounds, out_shape, **kwargs)
+
+    monkeypatch.setattr(infer.gis_raster, "read_window_resampled", spy)
+    colour_classifier.max_window_px = 400
+    result = colour_classifier.classify_image(path)
+    assert result.error is None
+    assert len(reads) > 4 and all(h <= 400 and w <= 400 for h, w in reads)
+    assert max(h * w for h, w in reads) < 1500 * 1500  # never the whole raster at once
+    from pyproj import Transformer
+
+    to_wgs = Transformer.from_crs("EPSG:32650", "EPSG:4326", always_xy=True)
+    assert len(result.findings) == 2
+    for finding in result.findings:
+        lon, lat = finding.centre
+        hits = [s for s in squares if finding.box_px[0] <= s[0] + 25 <= finding.box_px[2]]
+        ((x0, y0, size),) = hits
+        tx, ty = west + (x0 + size / 2) * res, north - (y0 + size / 2) * res
+        lon2, lat2 = to_wgs.transform(tx, ty)
+        _, _, error = GEOD.inv(lon, lat, lon2, lat2)
+        assert error < 128 * 0.2 / 2
+        assert finding.polygon.contains(Point(lon2, lat2))
+
+
+def test_real_geotiff_with_a_planted_square(colour_classifier, shared_data, tmp_path) -> None:
+    source = shared_data / "geotiff" / "deepforest_OSBS_029.tif"
+    with rasterio.open(source) as src:
+        pixels = np.moveaxis(src.read([1, 2, 3]), 0, -1).copy()
+        profile = src.profile
+    pixels[200:260, 100:160] = (0, 0, 255)  # 6 m blue square
+    path = tmp_path / "planted.tif"
+    profile.update(driver="GTiff", count=3)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.moveaxis(pixels, -1, 0))
+    result = colour_classifier.classify_image(path)
+    assert result.label == "illegal_fishing"
+    with rasterio.open(path) as ds:
+        x, y = ds.xy(230, 130)
+        from pyproj import Transformer
+
+        lon2, lat2 = Transformer.from_crs(ds.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    assert result.findings[0].polygon.contains(Point(lon2, lat2))
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", None, "truncated"])
+def test_bad_files_are_reported_not_raised(colour_classifier, tmp_path, content) -> None:
+    path = tmp_path / "bad.jpg"
+    if content == "truncated":
+        write_jpeg(path, _scene_with_squares((400, 600), []), GeoTag(32.0, 120.0, 50.0))
+        path.write_bytes(path.read_bytes()[:700])
+    elif content is not None:
+        path.write_bytes(content)
+    result = colour_classifier.classify_image(path)
+    assert result.error is not None and str(path) in result.error
+    assert result.label == "background" and result.findings == []

@@ -1,0 +1,182 @@
+"""Classification metrics, the confusion matrix and its picture (drawn with PIL).
+
+`classification_metrics` is pure; `evaluate_folder` runs a classifier over a folder of per-class
+sub-folders through the same pipeline as `gridpatrol classify`; `save_confusion_png` draws the
+matrix without matplotlib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from vision.datasets import image_folder
+from vision.labels import CLASSES
+
+if TYPE_CHECKING:
+    from vision.infer import Classifier
+
+__all__ = [
+    "Metrics",
+    "classification_metrics",
+    "format_metrics",
+    "save_confusion_png",
+    "FolderEvaluation",
+    "evaluate_folder",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """Per-class precision/recall/F1/support, macro-F1, accuracy and the confusion matrix.
+
+    ``confusion[i][j]`` counts images of true class i predicted as class j.
+    """
+
+    classes: tuple[str, ...]
+    precision: dict[str, float]
+    recall: dict[str, float]
+    f1: dict[str, float]
+    support: dict[str, int]
+    macro_f1: float
+    accuracy: float
+    confusion: tuple[tuple[int, ...], ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "classes": list(self.classes),
+            "per_class": {
+                c: {
+                    "precision": round(self.precision[c], 4),
+                    "recall": round(self.recall[c], 4),
+                    "f1": round(self.f1[c], 4),
+                    "support": self.support[c],
+                }
+                for c in self.classes
+            },
+            "macro_f1": round(self.macro_f1, 4),
+            "accuracy": round(self.accuracy, 4),
+            "confusion": [list(row) for row in self.confusion],
+        }
+
+
+def classification_metrics(
+    y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str] = CLASSES
+) -> Metrics:
+    """Metrics over class indices. Macro-F1 averages the classes that occur in `y_true`."""
+    k = len(classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(
+        confusion, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1
+    )
+    tp = np.diag(confusion).astype(float)
+    predicted = confusion.sum(axis=0).astype(float)
+    actual = confusion.sum(axis=1).astype(float)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
+    present = actual > 0
+    total = confusion.sum()
+    return Metrics(
+        classes=tuple(classes),
+        precision={c: float(precision[i]) for i, c in enumerate(classes)},
+        recall={c: float(recall[i]) for i, c in enumerate(classes)},
+        f1={c: float(f1[i]) for i, c in enumerate(classes)},
+        support={c: int(actual[i]) for i, c in enumerate(classes)},
+        macro_f1=float(f1[present].mean()) if present.any() else 0.0,
+        accuracy=float(tp.sum() / total) if total else 0.0,
+        confusion=tuple(tuple(int(v) for v in row) for row in confusion),
+    )
+
+
+def format_metrics(metrics: Metrics) -> str:
+    """A plain-text table: per-class scores, macro-F1 and the confusion matrix."""
+    width = max(len(c) for c in metrics.classes)
+    lines = [f"{'class':<{width}}  precision  recall     f1  support"]
+    for c in metrics.classes:
+        lines.append(
+            f"{c:<{width}}  {metrics.precision[c]:9.3f}  {metrics.recall[c]:6.3f}  "
+            f"{metrics.f1[c]:5.3f}  {metrics.support[c]:7d}"
+        )
+    lines.append(f"macro-F1 {metrics.macro_f1:.3f}   accuracy {metrics.accuracy:.3f}")
+    lines.append("")
+    lines.append("confusion (rows = true, columns = predicted)")
+    short = [c[:12] for c in metrics.classes]
+    lines.append(" " * (width + 2) + " ".join(f"{s:>12}" for s in short))
+    for c, row in zip(metrics.classes, metrics.confusion, strict=True):
+        lines.append(f"{c:<{width}}  " + " ".join(f"{v:>12d}" for v in row))
+    return "\n".join(lines)
+
+
+def save_confusion_png(metrics: Metrics, path: str | Path, *, title: str = "") -> Path:
+    """Draw the confusion matrix (row-normalised shading, counts written in) as a PNG."""
+    k = len(metrics.classes)
+    cell, left, top = 90, 190, 60 + (20 if title else 0)
+    width, height = left + k * cell + 20, top + k * cell + 40
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    if title:
+        draw.text((10, 8), title, fill="black", font=font)
+    draw.text((left, top - 40), "predicted ->", fill="black", font=font)
+    draw.text((10, top - 20), "true (rows)", fill="black", font=font)
+    matrix = np.asarray(metrics.confusion, dtype=float)
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    for j, c in enumerate(metrics.classes):
+        draw.text((left + j * cell + 4, top - 18), c[:14], fill="black", font=font)
+    for i, c in enumerate(metrics.classes):
+        draw.text((10, top + i * cell + cell // 2 - 6), c, fill="black", font=font)
+        for j in range(k):
+            level = int(255 - 200 * share[i, j])
+            colour = (level, level, 255) if i == j else (255, level, level)
+            x0, y0 = left + j * cell, top + i * cell
+            draw.rectangle([x0, y0, x0 + cell - 2, y0 + cell - 2], fill=colour, outline="grey")
+            text = f"{int(matrix[i, j])}"
+            draw.text(
+                (x0 + cell // 2 - 4 * len(text), y0 + cell // 2 - 6),
+                text,
+                fill="black" if share[i, j] < 0.6 else "white",
+                font=font,
+            )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class FolderEvaluation:
+    """Metrics over a folder plus the images that could not be read."""
+
+    metrics: Metrics
+    errors: tuple[tuple[str, str], ...]
+
+
+def evaluate_folder(
+    classifier: Classifier,
+    root: str | Path,
+    *,
+    threshold: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FolderEvaluation:
+    """Classify every image of `root/<class>/` as `gridpatrol classify` would and score it."""
+    items = image_folder(root)
+    y_true, y_pred, errors = [], [], []
+    classes = classifier.record.categories
+    for item in items:
+        result = classifier.classify_image(item.path, threshold=threshold)
+        if progress is not None:
+            progress(1)
+        if result.error is not None:
+            errors.append((str(item.path), result.error))
+            continue
+        y_true.append(classes.index(item.label))
+        y_pred.append(classes.index(result.label))
+    return FolderEvaluation(classification_metrics(y_true, y_pred, classes), tuple(errors))

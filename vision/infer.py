@@ -1,0 +1,521 @@
+"""Tiled inference: resample to the working GSD, score overlapping tiles, merge them into findings.
+
+Inputs are nadir photos (JPEG/PNG/TIFF; GSD from EXIF relative altitude + camera, or given),
+georeferenced GeoTIFF orthomosaics of any size (read window by window through rasterio, never
+whole), and plain images (no position). A small plain image without a known GSD (long side at most
+three tiles, like a crop or a scene chip) is classified whole; a larger one is assumed to be at
+the working GSD. Tiles overlap by a quarter; tiles of a class scoring at least the threshold that
+touch each other form one finding whose box is their union and whose centre is their
+score-weighted centre. An image's label is its strongest finding, or ``background`` with score
+1 − (highest violation score) when none passes the threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from PIL import Image, UnidentifiedImageError
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from shapely.geometry import Polygon, mapping
+
+from gis import raster as gis_raster
+from gis.camera import Camera
+from gis.errors import GisError
+from gis.exif import read_geotag
+from gis.grids import Grid
+from vision.datasets import to_tensor
+from vision.errors import ImageReadError, VisionError
+from vision.georef import (
+    Georef,
+    RasterGeoref,
+    box_polygon,
+    camera_for_size,
+    grid_for,
+    photo_georef,
+    photo_gsd_m,
+)
+from vision.labels import BACKGROUND
+from vision.models import WeightsRecord, load_weights
+
+__all__ = ["Finding", "ImageResult", "TileScores", "Classifier", "tile_origins", "merge_tiles"]
+
+Image.MAX_IMAGE_PIXELS = 400_000_000  # survey cameras reach 100 MP; refuse only absurd sizes
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One violation found in an image: class, score, box in the input image's pixels, and where."""
+
+    label: str
+    score: float
+    box_px: tuple[float, float, float, float]
+    centre: tuple[float, float] | None = None
+    polygon: Polygon | None = None
+    grid_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "score": round(self.score, 4),
+            "box_px": [round(v, 1) for v in self.box_px],
+            "centre": [round(self.centre[0], 7), round(self.centre[1], 7)] if self.centre else None,
+            "polygon": mapping(self.polygon) if self.polygon is not None else None,
+            "grid_id": self.grid_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    """The outcome for one input: its label and score, findings, or why it could not be read."""
+
+    image: str
+    label: str
+    score: float
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        out = {
+            "image": self.image,
+            "label": self.label,
+            "score": round(self.score, 4),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TileScores:
+    """Scores of a grid of tiles: `origins` (N×2 col, row of each tile's top-left in working
+    pixels), `scores` (N×classes), tile size in working pixels."""
+
+    origins: np.ndarray
+    scores: np.ndarray
+    tile_px: int
+
+
+def tile_origins(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets covering [0, length) with tiles of `tile` every `stride`, the last flush."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def merge_tiles(
+    tiles: TileScores, categories: Sequence[str], *, threshold: float, scale: float
+) -> list[tuple[str, float, tuple[float, float, float, float], tuple[float, float]]]:
+    """Group touching tiles of a class scoring ≥ threshold into (label, score, box, centre).
+
+    Boxes and centres are in input-image pixels: working pixels divided by `scale`.
+    """
+    out = []
+    t = tiles.tile_px
+    for c, label in enumerate(categories):
+        if label == BACKGROUND:
+            continue
+        hits = np.nonzero(tiles.scores[:, c] >= threshold)[0]
+        if hits.size == 0:
+            continue
+        parent = list(range(hits.size))
+        find = _finder(parent)
+        origins = tiles.origins[hits]
+        for i in range(hits.size):
+            touching = (
+                np.nonzero(np.all(np.abs(origins[i + 1 :] - origins[i]) <= t, axis=1))[0] + i + 1
+            )
+            for j in touching:
+                parent[find(int(j))] = find(i)
+        groups: dict[int, list[int]] = {}
+        for i in range(hits.size):
+            groups.setdefault(find(i), []).append(i)
+        for members in groups.values():
+            o = origins[members]
+            s = tiles.scores[hits[members], c]
+            x0, y0 = o.min(axis=0)
+            x1, y1 = o.max(axis=0) + t
+            weights = s - threshold + 1e-6
+            cx = float(((o[:, 0] + t / 2) * weights).sum() / weights.sum())
+            cy = float(((o[:, 1] + t / 2) * weights).sum() / weights.sum())
+            out.append(
+                (
+                    label,
+                    float(s.max()),
+                    (x0 / scale, y0 / scale, x1 / scale, y1 / scale),
+                    (cx / scale, cy / scale),
+                )
+            )
+    out.sort(key=lambda f: -f[1])
+    return out
+
+
+def _finder(parent: list[int]):
+    """Union-find root lookup with path halving over `parent`."""
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    return find
+
+
+class Classifier:
+    """A trained tile classifier and the preprocessing its weights record prescribes."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        record: WeightsRecord,
+        *,
+        threshold: float = 0.5,
+        batch_size: int = 64,
+        overlap: float = 0.25,
+        max_window_px: int = 2048,
+        weights_path: Path | None = None,
+        threads: int | None = None,
+    ) -> None:
+        if threads is not None:
+            # torch's thread count is process-wide; on a busy 2-core machine one thread is
+            # many times faster than two for small batches
+            torch.set_num_threads(threads)
+        if not 0 <= overlap < 1:
+            raise VisionError(f"tile overlap must be in [0, 1), got {overlap}")
+        self.model = model.eval()
+        self.record = record
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.stride = max(1, round(record.tile_px * (1 - overlap)))
+        self.max_window_px = max(max_window_px, record.tile_px)
+        self.weights_path = weights_path
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, **options) -> Classifier:
+        """The classifier for a weights file; None loads the weights shipped in the package."""
+        from vision.models import SHIPPED_WEIGHTS
+
+        model, record = load_weights(weights)
+        return cls(
+            model, record, weights_path=Path(weights) if weights else SHIPPED_WEIGHTS, **options
+        )
+
+    def describe(self) -> dict:
+        """The model block of `gridpatrol classify`'s JSON."""
+        r = self.record
+        return {
+            "name": r.name,
+            "arch": r.arch,
+            "categories": list(r.categories),
+            "working_gsd_m": r.working_gsd_m,
+            "tile_px": r.tile_px,
+            "threshold": self.threshold,
+            "weights": str(self.weights_path) if self.weights_path else None,
+            "metrics": {
+                k: v.get("macro_f1")
+                for k, v in r.metrics.items()
+                if isinstance(v, dict) and "macro_f1" in v
+            },
+        }
+
+    # ---------------------------------------------------------------------------- the core
+
+    @torch.inference_mode()
+    def score_tiles(self, tiles: np.ndarray) -> np.ndarray:
+        """Softmax scores (N×classes) of N×T×T×3 uint8 tiles, in batches."""
+        out = []
+        for start in range(0, len(tiles), self.batch_size):
+            batch = to_tensor(
+                tiles[start : start + self.batch_size], self.record.mean, self.record.std
+            )
+            out.append(torch.softmax(self.model(batch), dim=1).numpy())
+        return np.concatenate(out) if out else np.empty((0, len(self.record.categories)))
+
+    def _grid_scores(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)) -> TileScores:
+        """Score every tile of an image at the working GSD (padded if smaller than a tile)."""
+        t = self.record.tile_px
+        h, w = image.shape[:2]
+        if h < t or w < t:
+            image = np.pad(image, ((0, max(0, t - h)), (0, max(0, t - w)), (0, 0)), mode="edge")
+        cols = tile_origins(w, t, self.stride)
+        rows = tile_origins(h, t, self.stride)
+        origins = np.array([(c, r) for r in rows for c in cols], dtype=np.int64)
+        tiles = np.stack([image[r : r + t, c : c + t] for c, r in origins])
+        return TileScores(origins + np.asarray(offset), self.score_tiles(tiles), t)
+
+    def _whole_scores(self, image: np.ndarray) -> TileScores:
+        t = self.record.tile_px
+        tile = np.asarray(Image.fromarray(image).resize((t, t), Image.BILINEAR))
+        return TileScores(np.zeros((1, 2), np.int64), self.score_tiles(tile[None]), t)
+
+    def classify_array(
+        self, image: np.ndarray, *, gsd_m: float | None = None, threshold: float | None = None
+    ) -> list[Finding]:
+        """Findings (pixel boxes only) in an HxWx3 uint8 image at `gsd_m` (None: see module doc)."""
+        threshold = self.threshold if threshold is None else threshold
+        _h, _w = image.shape[:2]
+        return [f for f, _ in self._array_findings(image, gsd_m=gsd_m, threshold=threshold)[0]]
+
+    def _array_findings(
+        self, image: np.ndarray, *, gsd_m: float | None, threshold: float
+    ) -> tuple[list[tuple[Finding, tuple[float, float]]], float]:
+        h, w = image.shape[:2]
+        if gsd_m is None and max(h, w) <= 3 * self.record.tile_px:
+            tiles = self._whole_scores(image)
+            return self._findings(
+                tiles, threshold, self.record.tile_px / w, self.record.tile_px / h
+            )
+        scale = 1.0 if gsd_m is None else gsd_m / self.record.working_gsd_m
+        tiles = self._grid_scores(_resize(image, scale))
+        return self._findings(tiles, threshold, scale, scale)
+
+    def _findings(
+        self, tiles: TileScores, threshold: float, sx: float, sy: float
+    ) -> tuple[list[tuple[Finding, tuple[float, float]]], float]:
+        """Merged findings with their score-weighted centres (input pixels), and the top
+        violation score of any tile."""
+        merged = merge_tiles(tiles, self.record.categories, threshold=threshold, scale=1.0)
+        violations = [i for i, c in enumerate(self.record.categories) if c != BACKGROUND]
+        top = float(tiles.scores[:, violations].max(initial=0.0))
+        return [
+            (
+                Finding(label, score, (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy)),
+                (c[0] / sx, c[1] / sy),
+            )
+            for label, score, b, c in merged
+        ], top
+
+    # ---------------------------------------------------------------------------- inputs
+
+    def classify_image(
+        self,
+        path: str | Path,
+        *,
+        camera: Camera | None = None,
+        gsd_m: float | None = None,
+        threshold: float | None = None,
+        grids: Sequence[Grid] | None = None,
+    ) -> ImageResult:
+        """Classify one photo, plain image or GeoTIFF; never raises for a bad file (see `error`)."""
+        path = Path(path)
+        threshold = self.threshold if threshold is None else threshold
+        try:
+            if path.suffix.lower() in (".tif", ".tiff") and _is_georeferenced(path):
+                findings, top = self._classify_geotiff(path, gsd_m=gsd_m, threshold=threshold)
+            else:
+                findings, top = self._classify_photo(
+                    path, camera=camera, gsd_m=gsd_m, threshold=threshold
+                )
+        except (VisionError, GisError) as exc:
+            return ImageResult(str(path), BACKGROUND, 0.0, [], str(exc))
+        if grids:
+            findings = [_with_grid(f, grids) for f in findings]
+        if findings:
+            best = max(findings, key=lambda f: f.score)
+            return ImageResult(str(path), best.label, best.score, findings)
+        return ImageResult(str(path), BACKGROUND, 1.0 - top, [])
+
+    def _classify_photo(
+        self, path: Path, *, camera: Camera | None, gsd_m: float | None, threshold: float
+    ) -> tuple[list[Finding], float]:
+        try:
+            with Image.open(path) as probe:
+                width, height = probe.size
+        except FileNotFoundError:
+            raise ImageReadError(f"image {path} does not exist") from None
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise ImageReadError(f"image {path} is not a readable image: {exc}") from None
+        if width == 0 or height == 0:
+            raise ImageReadError(f"image {path} is empty ({width}x{height})")
+        tag = None
+        if path.suffix.lower() in (".jpg", ".jpeg", ".tif", ".tiff"):
+            try:
+                tag = read_geotag(path)
+            except GisError:
+                tag = None
+        camera = camera or camera_for_size(width, height)
+        if gsd_m is None and tag is not None and camera is not None:
+            gsd_m = photo_gsd_m(tag, camera, max(width, height))
+        small = gsd_m is None and max(width, height) <= 3 * self.record.tile_px
+        scale = 1.0 if gsd_m is None or small else gsd_m / self.record.working_gsd_m
+        _check_scale(path, gsd_m, scale, self.record.working_gsd_m)
+        image = _decode(path, (max(1, round(width * scale)), max(1, round(height * scale))))
+        if small:
+            found, top = self._array_findings(image, gsd_m=None, threshold=threshold)
+        else:
+            working = _resize(image, round(width * scale) / image.shape[1])
+            found, top = self._findings(self._grid_scores(working), threshold, scale, scale)
+        if tag is not None and gsd_m is not None:
+            georef = photo_georef(tag, gsd_m=gsd_m, width=width, height=height)
+            return [_placed(f, c, georef) for f, c in found], top
+        return [f for f, _ in found], top
+
+    def _classify_geotiff(
+        self, path: Path, *, gsd_m: float | None, threshold: float
+    ) -> tuple[list[Finding], float]:
+        try:
+            dataset = rasterio.open(path)
+        except RasterioIOError as exc:
+            raise ImageReadError(f"GeoTIFF {path} is not readable: {exc}") from None
+        with dataset:
+            georef = RasterGeoref(dataset.transform, dataset.crs.to_wkt())
+            native = gsd_m or georef.pixel_size_m
+            scale = native / self.record.working_gsd_m
+            _check_scale(path, native, scale, self.record.working_gsd_m)
+            out_w = max(1, round(dataset.width * scale))
+            out_h = max(1, round(dataset.height * scale))
+            stretch = _stretch(dataset)
+            parts = []
+            try:
+                for col0, row0, window in self._windows(out_w, out_h):
+                    bounds = _window_bounds(dataset, window, scale)
+                    bands = gis_raster.read_window_resampled(
+                        dataset,
+                        bounds,
+                        (window[3], window[2]),
+                        indexes=_rgb_bands(dataset),
+                        resampling=Resampling.average,
+                    )
+                    rgb = _to_rgb8(bands, stretch)
+                    parts.append(self._grid_scores(rgb, (col0, row0)))
+            except (RasterioIOError, GisError) as exc:
+                raise ImageReadError(f"GeoTIFF {path}: cannot read a window: {exc}") from None
+        tiles = TileScores(
+            np.concatenate([p.origins for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            self.record.tile_px,
+        )
+        found, top = self._findings(tiles, threshold, scale, scale)
+        return [_placed(f, c, georef) for f, c in found], top
+
+    def _windows(
+        self, out_w: int, out_h: int
+    ) -> Iterator[tuple[int, int, tuple[int, int, int, int]]]:
+        """Blocks of the working-GSD tile grid, each at most `max_window_px` on a side."""
+        t = self.record.tile_px
+        cols = tile_origins(out_w, t, self.stride)
+        rows = tile_origins(out_h, t, self.stride)
+        per = max(1, (self.max_window_px - t) // self.stride + 1)
+        for i in range(0, len(rows), per):
+            for j in range(0, len(cols), per):
+                r0, c0 = rows[i], cols[j]
+                r1 = rows[min(i + per, len(rows)) - 1] + t
+                c1 = cols[min(j + per, len(cols)) - 1] + t
+                yield c0, r0, (c0, r0, c1 - c0, r1 - r0)
+
+
+#: Inputs coarser than this many working pixels per input pixel cannot show a violation.
+MAX_UPSAMPLING = 8.0
+
+
+def _check_scale(path: Path, gsd_m: float | None, scale: float, working_gsd_m: float) -> None:
+    if gsd_m is not None and scale > MAX_UPSAMPLING:
+        raise ImageReadError(
+            f"image {path}: {gsd_m:.3g} m/px is far coarser than the model's working GSD "
+            f"({working_gsd_m} m/px); violations cannot be seen at that resolution"
+        )
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    if abs(scale - 1.0) < 1e-3:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    method = Image.BOX if scale < 1 else Image.BILINEAR
+    return np.asarray(Image.fromarray(image).resize(size, method))
+
+
+def _decode(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Decode an image as RGB, letting JPEG decode at a reduced scale when that suffices."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", size)
+            rgb = image.convert("RGB")
+            rgb.load()
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageReadError(f"image {path} is corrupt or truncated: {exc}") from None
+    array = np.asarray(rgb)
+    if array.size == 0:
+        raise ImageReadError(f"image {path} is empty")
+    return array
+
+
+def _is_georeferenced(path: Path) -> bool:
+    try:
+        with rasterio.open(path) as dataset:
+            return dataset.crs is not None and not dataset.transform.is_identity
+    except RasterioIOError:
+        return False
+
+
+def _rgb_bands(dataset) -> list[int]:
+    return [1, 2, 3] if dataset.count >= 3 else [1]
+
+
+def _stretch(dataset) -> tuple[float, float] | None:
+    """For non-byte rasters, a 1–99 % stretch taken from a decimated read of the whole raster."""
+    if dataset.dtypes[0] == "uint8":
+        return None
+    h = max(1, min(512, dataset.height))
+    w = max(1, min(512, dataset.width))
+    sample = dataset.read(
+        _rgb_bands(dataset),
+        out_shape=(len(_rgb_bands(dataset)), h, w),
+        resampling=Resampling.nearest,
+    ).astype(float)
+    low, high = np.percentile(sample, [1, 99])
+    return float(low), float(max(high, low + 1))
+
+
+def _to_rgb8(bands: np.ndarray, stretch: tuple[float, float] | None) -> np.ndarray:
+    if bands.shape[0] == 1:
+        bands = np.repeat(bands, 3, axis=0)
+    if stretch is not None:
+        low, high = stretch
+        bands = np.clip((bands.astype(np.float32) - low) * (255.0 / (high - low)), 0, 255)
+    return np.ascontiguousarray(np.moveaxis(bands[:3].astype(np.uint8), 0, -1))
+
+
+def _window_bounds(
+    dataset, window: tuple[int, int, int, int], scale: float
+) -> tuple[float, float, float, float]:
+    """World bounds of a window given in working-GSD pixels."""
+    c0, r0, w, h = window
+    x0, y0 = dataset.transform @ (c0 / scale, r0 / scale)
+    x1, y1 = dataset.transform @ ((c0 + w) / scale, (r0 + h) / scale)
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def _placed(finding: Finding, centre_px: tuple[float, float], georef: Georef) -> Finding:
+    lon, lat = georef.to_lonlat([centre_px[0]], [centre_px[1]])
+    return Finding(
+        finding.label,
+        finding.score,
+        finding.box_px,
+        (float(lon[0]), float(lat[0])),
+        box_polygon(georef, finding.box_px),
+        finding.grid_id,
+    )
+
+
+def _with_grid(finding: Finding, grids: Sequence[Grid]) -> Finding:
+    if finding.centre is None or finding.polygon is None:
+        return finding
+    return Finding(
+        finding.label,
+        finding.score,
+        finding.box_px,
+        finding.centre,
+        finding.polygon,
+        grid_for(finding.polygon, finding.centre, grids),
+    )

