@@ -88,9 +88,21 @@ def create_app(
     login_manager.login_message = None
     Babel(app, locale_selector=_select_locale)
 
-    from groundstation.blueprints import admin, api, auth, grids, open311, review, tickets
+    # plan, flights and dashboard add their /api/v1 routes to api.bp when imported
+    from groundstation.blueprints import (
+        admin,
+        api,
+        auth,
+        dashboard,
+        flights,
+        grids,
+        open311,
+        plan,
+        review,
+        tickets,
+    )
 
-    for module in (auth, grids, review, tickets, admin, api, open311):
+    for module in (auth, grids, review, tickets, admin, api, open311, plan, flights, dashboard):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # api checks CSRF itself for cookie sessions; API keys need none
     csrf.exempt(open311.bp)  # Open311 authenticates POSTs by api_key only

@@ -43,6 +43,9 @@ __all__ = [
     "TicketEvent",
     "Job",
     "Notification",
+    "NoFlyLayer",
+    "RoutePlan",
+    "FlightSession",
 ]
 
 #: Classifier labels (vision's agreed list); every label but background can become a ticket.
@@ -318,3 +321,53 @@ class Notification(Base):
     ok: Mapped[bool] = mapped_column(Boolean, default=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NoFlyLayer(Base):
+    """An imported no-fly layer (禁飞区): WGS84 GeoJSON MultiPolygon the planner keeps out of."""
+
+    __tablename__ = "no_fly_layers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+    zones: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoutePlan(Base):
+    """A saved survey plan: its parameters, summary, map layers and one mission per sortie."""
+
+    __tablename__ = "route_plans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    grid_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    area_m2: Mapped[float] = mapped_column(Float, default=0.0)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    layers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    missions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FlightSession(Base):
+    """One flight flown from the flights page: link, state, log and the photos' flight."""
+
+    __tablename__ = "flight_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("route_plans.id"), index=True)
+    sortie: Mapped[int] = mapped_column(Integer, default=0)
+    connection: Mapped[str] = mapped_column(String(200))
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(20), default="starting")
+    grid_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    flight_id: Mapped[int | None] = mapped_column(ForeignKey("flights.id"))
+    log_dir: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str | None] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    landed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    plan: Mapped[RoutePlan | None] = relationship()

@@ -271,6 +271,7 @@ def openapi_document() -> dict[str, Any]:
             )
         },
         "/stats": {"get": _op("Indicators: cases by state and class, closure rates")},
+        **_pilot_paths(),
     }
     return {
         "openapi": "3.0.3",
@@ -306,4 +307,158 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"bearer": []}, {"apiKey": []}, {"session": []}],
         "paths": paths,
+    }
+
+
+def _pilot_paths() -> dict[str, Any]:
+    """Planning, flight sessions and the dashboard (issue 8)."""
+    planners, flyers, managers = (
+        ("pilot", "supervisor", "admin"),
+        ("pilot", "admin"),
+        (
+            "supervisor",
+            "admin",
+        ),
+    )
+    number = {"type": "number"}
+    plan_body = {
+        "type": "object",
+        "properties": {
+            "grids": {"type": "array", "items": {"type": "string"}},
+            "polygon": {"type": "object", "description": "a drawn GeoJSON Polygon (WGS84)"},
+            "no_fly_layer": {"type": "integer"},
+            "camera": {"type": "string"},
+            "profile": {"type": "string", "enum": ["mapping", "patrol"]},
+            "altitude_m": number,
+            "gsd_cm": number,
+            "front_overlap": {**number, "description": "percent"},
+            "side_overlap": {**number, "description": "percent"},
+            "speed_mps": number,
+            "battery_minutes": number,
+            "home": {"type": "array", "items": number, "description": "[lon, lat]"},
+            "name": {"type": "string"},
+        },
+    }
+    dash = [
+        _q("period", {"type": "string", "enum": ["day", "week", "month", "custom"]}),
+        _q("date", {"type": "string", "format": "date"}, "a day inside the period"),
+        _q("start", {"type": "string", "format": "date"}, "custom: first day"),
+        _q("end", {"type": "string", "format": "date"}, "custom: last day (inclusive)"),
+        _q("grid", {"type": "string"}, "a grid code; default the whole district"),
+    ]
+    return {
+        "/plans/preview": {
+            "post": _op(
+                "Plan without saving: summary and GeoJSON layers", roles=planners, body=plan_body
+            )
+        },
+        "/plans": {
+            "get": _op("Saved plans"),
+            "post": _op(
+                "Plan and save (one mission per sortie)", roles=planners, body=plan_body, ok="201"
+            ),
+        },
+        "/plans/{plan_id}": {"get": {**_op("A saved plan"), "parameters": [_p("plan_id")]}},
+        "/plans/{plan_id}/download/{fmt}": {
+            "get": {
+                **_op("One sortie as .plan, .waypoints or .kml"),
+                "parameters": [
+                    _p("plan_id"),
+                    _p("fmt", "string"),
+                    _q("sortie", {"type": "integer", "minimum": 1}),
+                ],
+            }
+        },
+        "/plans/{plan_id}/upload": {
+            "post": {
+                **_op(
+                    "Upload a sortie to a vehicle and verify it (502: the link's error)",
+                    roles=flyers,
+                    body={
+                        "type": "object",
+                        "required": ["connection"],
+                        "properties": {
+                            "connection": {"type": "string"},
+                            "sortie": {"type": "integer"},
+                        },
+                    },
+                ),
+                "parameters": [_p("plan_id")],
+            }
+        },
+        "/no-fly": {
+            "get": _op("No-fly layers"),
+            "post": _op(
+                "Import a no-fly layer (GeoJSON, KML/KMZ, zipped Shapefile)",
+                roles=planners,
+                body={
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                    },
+                },
+                multipart=True,
+                ok="201",
+            ),
+        },
+        "/no-fly/{layer_id}.geojson": {
+            "get": {**_op("A no-fly layer as GeoJSON"), "parameters": [_p("layer_id")]}
+        },
+        "/flight-sessions": {
+            "get": _op("Flight sessions"),
+            "post": _op(
+                "Start a flight session: a saved plan's sortie to a connection string, or our SITL",
+                roles=flyers,
+                body={
+                    "type": "object",
+                    "required": ["plan_id"],
+                    "properties": {
+                        "plan_id": {"type": "integer"},
+                        "sortie": {"type": "integer"},
+                        "connection": {"type": "string"},
+                        "simulate": {"type": "boolean"},
+                        "speedup": number,
+                        "world": {"type": "string", "description": "server GeoTIFF path"},
+                    },
+                },
+                ok="201",
+            ),
+        },
+        "/flight-sessions/{session_id}": {
+            "get": {
+                **_op("A flight session, live state included"),
+                "parameters": [_p("session_id")],
+            }
+        },
+        "/flight-sessions/{session_id}/commands": {
+            "post": {
+                **_op(
+                    "A pilot command; 409 when the vehicle or the session refuses it",
+                    roles=flyers,
+                    body={
+                        "type": "object",
+                        "required": ["command"],
+                        "properties": {
+                            "command": {
+                                "type": "string",
+                                "enum": ["arm", "start", "rtl", "land", "cancel"],
+                            }
+                        },
+                    },
+                ),
+                "parameters": [_p("session_id")],
+            }
+        },
+        "/flight-sessions/{session_id}/events": {
+            "get": {
+                **_op(
+                    "Server-Sent Events (state, message, transfer, checks, telemetry, photo, end);"
+                    " resume with the Last-Event-ID header"
+                ),
+                "parameters": [_p("session_id")],
+            }
+        },
+        "/dashboard": {"get": {**_op("Dashboard figures", roles=managers), "parameters": dash}},
     }

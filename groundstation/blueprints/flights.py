@@ -1,0 +1,273 @@
+"""The flights page and its JSON API: start a flight session against a connection string (or our
+SITL), send the pilot's commands, and follow it over one Server-Sent Events stream per page.
+
+``GET /api/v1/flight-sessions/<id>/events`` is ``text/event-stream``; each event carries its
+number as the SSE ``id``, so a browser that reconnects sends ``Last-Event-ID`` and gets exactly
+the events it missed. Event kinds: ``state``, ``message``, ``transfer``, ``checks``,
+``telemetry``, ``photo`` and a final ``end``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from sqlalchemy import select
+
+from gis.camera import PRESETS
+from groundstation.blueprints.api import bp as api_bp
+from groundstation.errors import NotFoundError, ValidationError
+from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
+from groundstation.models import ROLES, FlightSession, RoutePlan
+from groundstation.web import current_actor, db, json_error, roles_required, state
+from missions.errors import MissionError
+
+__all__ = ["bp", "hub", "build_request", "sse_stream", "FLYERS"]
+
+bp = Blueprint("flights", __name__)
+
+FLYERS = ("pilot", "admin")
+KEEPALIVE_S = 10.0
+_HUB_LOCK = threading.Lock()
+
+
+def hub() -> FlightHub:
+    """This app's flight hub (created on first use; stopped with the process)."""
+    app = current_app
+    with _HUB_LOCK:
+        existing = app.extensions.get("gridpatrol_flights")
+        if existing is None:
+            import atexit
+
+            cfg = app.config
+            existing = FlightHub(
+                state().storage,
+                state().queue,
+                data_dir=Path(cfg["DATA_DIR"]),
+                max_active=int(cfg.get("FLIGHT_SESSIONS_MAX", 4)),
+                runner_options={
+                    "connect_timeout_s": float(cfg.get("LINK_TIMEOUT_S", 20.0)),
+                    "photo_max_px": cfg.get("SITL_PHOTO_MAX_PX", 1280),
+                },
+            )
+            app.extensions["gridpatrol_flights"] = existing
+            atexit.register(existing.shutdown)
+        return existing
+
+
+def _session_json(row: FlightSession) -> dict[str, Any]:
+    runner = hub().get(row.id)
+    out = {
+        "id": row.id,
+        "plan_id": row.plan_id,
+        "sortie": row.sortie + 1,
+        "connection": row.connection,
+        "simulated": row.simulated,
+        "state": row.state,
+        "grids": row.grid_codes,
+        "area_m2": row.area_m2,
+        "flight_id": row.flight_id,
+        "log_dir": row.log_dir,
+        "result": row.result,
+        "error": row.error,
+        "started_by": row.started_by,
+        "started_at": row.started_at.isoformat(),
+        "landed_at": row.landed_at.isoformat() if row.landed_at else None,
+        "live": runner is not None and not runner.finished,
+        "findings_url": f"/review?flight={row.flight_id}&status=all" if row.flight_id else None,
+    }
+    if runner is not None:
+        live = runner.status()
+        out.update(
+            state=live["state"],
+            connection=live["connection"] or row.connection,
+            checks=live["checks"],
+            telemetry=live["telemetry"],
+            last_event_id=live["last_event_id"],
+        )
+    return out
+
+
+def _get_row(session_id: int) -> FlightSession:
+    row = db().get(FlightSession, session_id)
+    if row is None:
+        raise NotFoundError(f"flight session {session_id} does not exist")
+    return row
+
+
+def _data() -> dict[str, Any]:
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ValidationError("request body must be a JSON object")
+        return data
+    return request.form.to_dict()
+
+
+def _world(raw: Any) -> Path | None:
+    """A world GeoTIFF for the SITL camera: a server file under the allowed photo folders."""
+    if raw in (None, ""):
+        default = current_app.config.get("SITL_WORLD")
+        return Path(default) if default else None
+    path = Path(str(raw)).resolve()
+    roots = current_app.config.get("PHOTO_ROOTS") or [current_app.config["DATA_DIR"]]
+    if not any(Path(r).resolve() in (path, *path.parents) for r in roots):
+        raise ValidationError(f"world {raw!r} is outside the allowed folders")
+    if not path.is_file():
+        raise ValidationError(f"world {raw!r}: no such file")
+    return path
+
+
+def build_request(data: dict[str, Any]) -> FlightRequest:
+    """A flight request from form/JSON fields: plan_id, sortie, connection | simulate, speedup."""
+    from missions.formats import plan_from_dict
+
+    try:
+        plan_id = int(data.get("plan_id") or 0)
+        sortie = int(data.get("sortie") or 1)
+        speedup = float(data.get("speedup") or 1.0)
+    except (TypeError, ValueError):
+        raise ValidationError("plan_id and sortie must be integers, speedup a number") from None
+    plan = db().get(RoutePlan, plan_id)
+    if plan is None:
+        raise NotFoundError(f"plan {plan_id} does not exist: save a plan on the planning page")
+    if not 1 <= sortie <= len(plan.missions):
+        raise ValidationError(f"plan {plan_id} has sorties 1 to {len(plan.missions)}, not {sortie}")
+    simulate = str(data.get("simulate") or "").lower() in ("1", "true", "on", "yes")
+    mission = plan_from_dict(plan.missions[sortie - 1], source=f"plan {plan_id}")
+    sortie_grids = plan.summary.get("sorties", [{}])[sortie - 1].get("grid_ids", [])
+    grids = [g for g in sortie_grids if g in plan.grid_codes] or list(plan.grid_codes)
+    areas = {g["grid_id"]: g["area_m2"] for g in plan.summary.get("grids", [])}
+    camera = PRESETS.get(str(plan.params.get("camera")))
+    try:
+        return FlightRequest(
+            mission=mission,
+            name=f"{plan.name} s{sortie}",
+            connection=None if simulate else str(data.get("connection") or "").strip(),
+            simulate=simulate,
+            speedup=speedup,
+            world=_world(data.get("world")) if simulate else None,
+            camera=camera,
+            plan_id=plan.id,
+            sortie=sortie - 1,
+            grid_codes=tuple(grids),
+            area_m2=float(sum(areas.get(g, 0.0) for g in sortie_grids)) or plan.area_m2,
+            started_by=current_actor().name,
+        )
+    except MissionError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def sse_stream(runner: Any, last_id: int, *, keepalive_s: float = KEEPALIVE_S) -> Iterator[str]:
+    """Server-Sent Events from ``last_id`` on until the session's log is closed and read."""
+    yield "retry: 2000\n\n"
+    while True:
+        events, done = runner.events.after(last_id, timeout=keepalive_s)
+        for event in events:
+            last_id = event.id
+            payload = json.dumps(event.data, separators=(",", ":"))
+            yield f"id: {event.id}\nevent: {event.kind}\ndata: {payload}\n\n"
+        if done:
+            yield f"id: {last_id}\nevent: end\ndata: {{}}\n\n"
+            return
+        if not events:
+            yield ": keepalive\n\n"
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+@bp.get("/flights")
+@roles_required(*ROLES)
+def index() -> Any:
+    session = db()
+    sessions = list(
+        session.scalars(select(FlightSession).order_by(FlightSession.id.desc()).limit(50))
+    )
+    plans = list(session.scalars(select(RoutePlan).order_by(RoutePlan.id.desc()).limit(50)))
+    return render_template(
+        "flights.html",
+        sessions=[_session_json(s) for s in sessions],
+        plans=plans,
+        selected_plan=request.args.get("plan", type=int),
+    )
+
+
+@bp.get("/flights/<int:session_id>")
+@roles_required(*ROLES)
+def detail(session_id: int) -> Any:
+    row = _get_row(session_id)
+    plan = row.plan
+    return render_template(
+        "flight.html",
+        flight=_session_json(row),
+        plan_layers=plan.layers if plan is not None else None,
+        commands=COMMANDS,
+    )
+
+
+# -- JSON API ---------------------------------------------------------------------------------
+
+
+@api_bp.post("/flight-sessions")
+@roles_required(*FLYERS)
+def flight_session_start() -> Any:
+    try:
+        runner = hub().start(build_request(_data()))
+    except FlightSessionError as exc:
+        return json_error(str(exc), 409)
+    return jsonify({"id": runner.id, "url": f"/flights/{runner.id}"}), 201
+
+
+@api_bp.get("/flight-sessions")
+@roles_required(*ROLES)
+def flight_session_list() -> Any:
+    rows = db().scalars(select(FlightSession).order_by(FlightSession.id.desc()).limit(200))
+    return jsonify([_session_json(r) for r in rows])
+
+
+@api_bp.get("/flight-sessions/<int:session_id>")
+@roles_required(*ROLES)
+def flight_session_detail(session_id: int) -> Any:
+    return jsonify(_session_json(_get_row(session_id)))
+
+
+@api_bp.post("/flight-sessions/<int:session_id>/commands")
+@roles_required(*FLYERS)
+def flight_session_command(session_id: int) -> Any:
+    """Run one pilot command (arm, start, rtl, land, cancel); waits for the vehicle's answer."""
+    _get_row(session_id)
+    verb = str(_data().get("command") or "")
+    runner = hub().get(session_id)
+    if runner is None:
+        return json_error(f"flight session {session_id} is not running in this server", 409)
+    try:
+        message = runner.command(verb).result(timeout=30.0)
+    except FlightSessionError as exc:
+        return json_error(str(exc), 409)
+    except TimeoutError:
+        return json_error(f"{verb}: no answer from the flight session within 30 s", 504)
+    return jsonify({"ok": True, "command": verb, "message": message})
+
+
+@api_bp.get("/flight-sessions/<int:session_id>/events")
+@roles_required(*ROLES)
+def flight_session_events(session_id: int) -> Any:
+    _get_row(session_id)
+    runner = hub().get(session_id)
+    if runner is None:
+        return json_error(f"flight session {session_id} is not running in this server", 404)
+    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+    try:
+        last_id = max(0, int(raw))
+    except ValueError:
+        return json_error(f"Last-Event-ID {raw!r} is not a number", 400)
+    return Response(
+        sse_stream(runner, last_id),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,478 @@
+"""The planning page and its JSON API: grids or a drawn polygon in, route, cells, sorties and the
+summary out (the planner runs here, server-side), saved plans, file downloads, no-fly layers and
+upload to a vehicle with verification.
+
+Planning parameters (JSON body of ``POST /api/v1/plans/preview`` and ``POST /api/v1/plans``):
+``grids`` (grid codes), ``polygon`` (a drawn GeoJSON Polygon, WGS84), ``no_fly_layer`` (id),
+``camera`` (preset), ``profile`` (mapping | patrol), ``altitude_m`` or ``gsd_cm``,
+``front_overlap``/``side_overlap`` (percent; default: the profile's), ``speed_mps``,
+``battery_minutes``, ``home`` ([lon, lat]; default: the planner's), ``name`` (save only).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request, send_file
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
+from sqlalchemy import select
+
+from gis.camera import PRESETS
+from gis.errors import GisError
+from gis.grids import Grid as GisGrid
+from groundstation.blueprints.api import bp as api_bp
+from groundstation.errors import NotFoundError, ValidationError
+from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
+from groundstation.uploads import read_limited
+from groundstation.web import current_actor, db, json_error, roles_required
+from missions.errors import MissionError, PlanFileError
+
+__all__ = [
+    "bp",
+    "PLANNERS",
+    "MAX_GRIDS",
+    "DOWNLOAD_FORMATS",
+    "PlanRequest",
+    "parse_plan_request",
+    "run_plan",
+    "plan_layers",
+    "mission_file",
+]
+
+bp = Blueprint("plan", __name__)
+
+PLANNERS = ("pilot", "supervisor", "admin")
+FLYERS = ("pilot", "admin")
+MAX_GRIDS = 50
+DOWNLOAD_FORMATS = {".plan": "application/json", ".waypoints": "text/plain", ".kml": None}
+DOWNLOAD_FORMATS[".kml"] = "application/vnd.google-earth.kml+xml"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    """Validated planning parameters."""
+
+    grids: tuple[GisGrid, ...]
+    no_fly: tuple[Polygon, ...]
+    no_fly_layer: int | None
+    camera: str
+    profile: str
+    altitude_m: float | None
+    gsd_m: float | None
+    front_overlap: float | None
+    side_overlap: float | None
+    speed_mps: float
+    battery_minutes: float
+    home: tuple[float, float] | None
+
+    def params(self) -> dict[str, Any]:
+        """The parameters as stored with a saved plan (grids by code, polygon as GeoJSON)."""
+        drawn = [g for g in self.grids if g.grid_id == DRAWN_ID]
+        return {
+            "grids": [g.grid_id for g in self.grids if g.grid_id != DRAWN_ID],
+            "polygon": mapping(drawn[0].geometry) if drawn else None,
+            "no_fly_layer": self.no_fly_layer,
+            "camera": self.camera,
+            "profile": self.profile,
+            "altitude_m": self.altitude_m,
+            "gsd_cm": None if self.gsd_m is None else self.gsd_m * 100,
+            "front_overlap": None if self.front_overlap is None else self.front_overlap * 100,
+            "side_overlap": None if self.side_overlap is None else self.side_overlap * 100,
+            "speed_mps": self.speed_mps,
+            "battery_minutes": self.battery_minutes,
+            "home": list(self.home) if self.home else None,
+        }
+
+
+DRAWN_ID = "drawn"
+
+
+def _number(data: dict[str, Any], key: str, *, lo: float, hi: float, default: Any = None) -> Any:
+    value = data.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{key} {value!r} is not a number") from None
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise ValidationError(f"{key} {number:g} is out of range [{lo:g}, {hi:g}]")
+    return number
+
+
+def _polygon(raw: Any) -> Polygon:
+    try:
+        geometry = shape(raw)
+    except (AttributeError, KeyError, TypeError, ValueError, GisError) as exc:
+        raise ValidationError(f"polygon is not a GeoJSON Polygon: {exc}") from None
+    if not isinstance(geometry, Polygon) or geometry.is_empty:
+        raise ValidationError(f"polygon must be a GeoJSON Polygon, got {geometry.geom_type}")
+    if len(geometry.exterior.coords) < 4:
+        raise ValidationError("polygon needs at least three corners")
+    minx, miny, maxx, maxy = geometry.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ValidationError("polygon coordinates are not WGS84 [lon, lat]")
+    if not geometry.is_valid:
+        raise ValidationError("polygon crosses itself: move a corner so its edges do not cross")
+    return geometry
+
+
+def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
+    """Check the planning parameters and load the grids and no-fly zones they name."""
+    codes = data.get("grids") or []
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        raise ValidationError("grids must be a list of grid codes")
+    codes = list(dict.fromkeys(codes))
+    if len(codes) > MAX_GRIDS:
+        raise ValidationError(f"at most {MAX_GRIDS} grids per plan, got {len(codes)}")
+    rows = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(codes)))}
+    missing = [c for c in codes if c not in rows]
+    if missing:
+        raise NotFoundError(f"grid(s) {', '.join(missing)} do not exist")
+    grids = [GisGrid(c, shape(rows[c].geometry), dict(rows[c].properties or {})) for c in codes]
+    if data.get("polygon"):
+        grids.append(GisGrid(DRAWN_ID, _polygon(data["polygon"]), {"name": "drawn area"}))
+    if not grids:
+        raise ValidationError("pick at least one grid or draw an area")
+    no_fly: list[Polygon] = []
+    layer_id = data.get("no_fly_layer")
+    if layer_id not in (None, ""):
+        try:
+            layer = session.get(NoFlyLayer, int(layer_id))
+        except (TypeError, ValueError):
+            raise ValidationError(f"no_fly_layer {layer_id!r} is not an id") from None
+        if layer is None:
+            raise NotFoundError(f"no-fly layer {layer_id} does not exist")
+        geometry = shape(layer.geometry)
+        no_fly = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
+        layer_id = layer.id
+    camera = str(data.get("camera") or "phantom4pro")
+    if camera not in PRESETS:
+        raise ValidationError(f"camera {camera!r} is not one of {', '.join(PRESETS)}")
+    profile = str(data.get("profile") or "patrol")
+    if profile not in ("mapping", "patrol"):
+        raise ValidationError(f"profile {profile!r}: mapping or patrol")
+    altitude = _number(data, "altitude_m", lo=10, hi=500)
+    gsd_cm = _number(data, "gsd_cm", lo=0.1, hi=50)
+    if altitude is None and gsd_cm is None:
+        altitude = 100.0
+    if altitude is not None and gsd_cm is not None:
+        raise ValidationError("give altitude_m or gsd_cm, not both")
+    front = _number(data, "front_overlap", lo=0, hi=95)
+    side = _number(data, "side_overlap", lo=0, hi=95)
+    home = data.get("home")
+    if home not in (None, ""):
+        try:
+            lon, lat = (float(v) for v in home)
+        except (TypeError, ValueError):
+            raise ValidationError("home must be [lon, lat]") from None
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValidationError(f"home [{lon}, {lat}] is not WGS84 [lon, lat]")
+        home = (lon, lat)
+    else:
+        home = None
+    return PlanRequest(
+        grids=tuple(grids),
+        no_fly=tuple(no_fly),
+        no_fly_layer=layer_id if no_fly else None,
+        camera=camera,
+        profile=profile,
+        altitude_m=altitude,
+        gsd_m=None if gsd_cm is None else gsd_cm / 100,
+        front_overlap=None if front is None else front / 100,
+        side_overlap=None if side is None else side / 100,
+        speed_mps=_number(data, "speed_mps", lo=1, hi=30, default=10.0),
+        battery_minutes=_number(data, "battery_minutes", lo=3, hi=120, default=25.0),
+        home=home,
+    )
+
+
+def run_plan(req: PlanRequest) -> Any:
+    """Plan with the server-side planner; its PlanningError (a clear message) becomes a 400."""
+    from missions.planner import PlanSettings, plan
+
+    try:
+        settings = PlanSettings.for_profile(
+            req.profile,
+            camera=PRESETS[req.camera],
+            altitude_m=req.altitude_m,
+            gsd_m=req.gsd_m,
+            front_overlap=req.front_overlap,
+            side_overlap=req.side_overlap,
+            speed_mps=req.speed_mps,
+            battery_minutes=req.battery_minutes,
+        )
+        return plan(list(req.grids), settings, no_fly=list(req.no_fly), home=req.home)
+    except (MissionError, GisError) as exc:
+        raise ValidationError(f"cannot plan: {exc}") from None
+
+
+def plan_layers(result: Any) -> dict[str, Any]:
+    """The plan as one GeoJSON FeatureCollection; ``properties.kind`` says what each feature is."""
+    features: list[dict[str, Any]] = []
+
+    def add(geometry: Any, **props: Any) -> None:
+        features.append({"type": "Feature", "geometry": mapping(geometry), "properties": props})
+
+    for g in result.grids:
+        for k, cell in enumerate(g.cells):
+            add(cell, kind="cell", grid=g.grid_id, cell=k)
+        for k, strip in enumerate(g.strips):
+            add(strip, kind="strip", grid=g.grid_id, strip=k)
+    for s in result.sorties:
+        points = [s.home, *[(lon, lat) for lon, lat, _, _ in s.waypoints], s.home]
+        add(LineString(points), kind="route", sortie=s.index + 1, photos=s.photos)
+    for zone in result.no_fly:
+        add(zone, kind="no_fly")
+    add(Point(result.home), kind="home")
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _missions(result: Any) -> list[dict[str, Any]]:
+    from missions.build import build_missions
+    from missions.formats import plan_to_dict
+
+    try:
+        return [plan_to_dict(m) for m in build_missions(result)]
+    except MissionError as exc:
+        raise ValidationError(f"cannot build the missions: {exc}") from None
+
+
+def mission_file(mission_dict: dict[str, Any], suffix: str) -> bytes:
+    """One sortie's mission as ``.plan``, ``.waypoints`` or ``.kml`` bytes."""
+    from missions.formats import plan_from_dict, save_mission
+
+    if suffix not in DOWNLOAD_FORMATS:
+        raise ValidationError(f"format {suffix!r}: one of {', '.join(DOWNLOAD_FORMATS)}")
+    mission = plan_from_dict(mission_dict, source="stored plan")
+    with tempfile.TemporaryDirectory(prefix="gridpatrol-plan-") as tmp:
+        path = Path(tmp) / f"mission{suffix}"
+        save_mission(path, mission)
+        return path.read_bytes()
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("request body must be a JSON object")
+    return data
+
+
+def _plan_json(row: RoutePlan, *, full: bool = False) -> dict[str, Any]:
+    out = {
+        "id": row.id,
+        "name": row.name,
+        "grids": row.grid_codes,
+        "area_m2": row.area_m2,
+        "sorties": len(row.missions),
+        "totals": row.summary.get("totals"),
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "downloads": {
+            fmt.lstrip("."): [
+                f"/api/v1/plans/{row.id}/download/{fmt.lstrip('.')}?sortie={k + 1}"
+                for k in range(len(row.missions))
+            ]
+            for fmt in DOWNLOAD_FORMATS
+        },
+    }
+    if full:
+        out.update(params=row.params, summary=row.summary, layers=row.layers)
+    return out
+
+
+def _get_plan(plan_id: int) -> RoutePlan:
+    row = db().get(RoutePlan, plan_id)
+    if row is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
+    return row
+
+
+def _sortie_index(row: RoutePlan, raw: Any) -> int:
+    try:
+        sortie = int(raw or 1)
+    except (TypeError, ValueError):
+        raise ValidationError(f"sortie {raw!r} is not a number") from None
+    if not 1 <= sortie <= len(row.missions):
+        raise ValidationError(f"plan {row.id} has sorties 1 to {len(row.missions)}, not {sortie}")
+    return sortie - 1
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+@bp.get("/plan")
+@roles_required(*PLANNERS)
+def page() -> Any:
+    session = db()
+    grids = list(session.execute(select(Grid.code, Grid.name).order_by(Grid.code)))
+    layers = list(session.execute(select(NoFlyLayer.id, NoFlyLayer.name).order_by(NoFlyLayer.name)))
+    plans = list(session.scalars(select(RoutePlan).order_by(RoutePlan.id.desc()).limit(50)))
+    return render_template(
+        "plan.html",
+        grids=grids,
+        no_fly_layers=layers,
+        cameras=list(PRESETS),
+        plans=plans,
+        formats=[f.lstrip(".") for f in DOWNLOAD_FORMATS],
+    )
+
+
+# -- JSON API ---------------------------------------------------------------------------------
+
+
+@api_bp.post("/plans/preview")
+@roles_required(*PLANNERS)
+def plan_preview() -> Any:
+    """Plan without saving: summary and map layers."""
+    req = parse_plan_request(db(), _body())
+    result = run_plan(req)
+    return jsonify({"summary": result.summary(), "layers": plan_layers(result)})
+
+
+@api_bp.post("/plans")
+@roles_required(*PLANNERS)
+def plan_save() -> Any:
+    data = _body()
+    name = str(data.get("name") or "").strip()[:200]
+    session = db()
+    req = parse_plan_request(session, data)
+    result = run_plan(req)
+    summary = result.summary()
+    row = RoutePlan(
+        name=name or "plan " + ", ".join(g.grid_id for g in req.grids)[:180],
+        params=req.params(),
+        grid_codes=[g.grid_id for g in req.grids if g.grid_id != DRAWN_ID],
+        area_m2=float(sum(g.area_m2 for g in result.grids)),
+        summary=summary,
+        layers=plan_layers(result),
+        missions=_missions(result),
+        created_by=current_actor().name,
+    )
+    session.add(row)
+    session.commit()
+    return jsonify(_plan_json(row, full=True)), 201
+
+
+@api_bp.get("/plans")
+@roles_required(*ROLES)
+def plan_list() -> Any:
+    rows = db().scalars(select(RoutePlan).order_by(RoutePlan.id.desc()).limit(200))
+    return jsonify([_plan_json(r) for r in rows])
+
+
+@api_bp.get("/plans/<int:plan_id>")
+@roles_required(*ROLES)
+def plan_detail(plan_id: int) -> Any:
+    return jsonify(_plan_json(_get_plan(plan_id), full=True))
+
+
+@api_bp.get("/plans/<int:plan_id>/download/<fmt>")
+@roles_required(*ROLES)
+def plan_download(plan_id: int, fmt: str) -> Any:
+    row = _get_plan(plan_id)
+    suffix = "." + fmt.lower()
+    index = _sortie_index(row, request.args.get("sortie"))
+    try:
+        data = mission_file(row.missions[index], suffix)
+    except PlanFileError as exc:
+        raise ValidationError(f"plan {plan_id}: {exc}") from None
+    import io
+
+    return send_file(
+        io.BytesIO(data),
+        mimetype=DOWNLOAD_FORMATS[suffix],
+        as_attachment=True,
+        download_name=f"gridpatrol-plan{plan_id}-s{index + 1}{suffix}",
+    )
+
+
+@api_bp.post("/plans/<int:plan_id>/upload")
+@roles_required(*FLYERS)
+def plan_upload(plan_id: int) -> Any:
+    """Upload one sortie to a vehicle and read it back; 502 with the link's message on failure."""
+    from missions.formats import plan_from_dict
+    from missions.link import connect
+
+    row = _get_plan(plan_id)
+    data = _body()
+    index = _sortie_index(row, data.get("sortie"))
+    url = str(data.get("connection") or "").strip()
+    if not url:
+        raise ValidationError("give the vehicle's connection string, e.g. tcp:192.168.1.10:5760")
+    mission = plan_from_dict(row.missions[index], source=f"plan {plan_id}")
+    timeout = float(current_app.config.get("LINK_TIMEOUT_S", 15.0))
+    try:
+        with connect(url, timeout=timeout) as vehicle:
+            vehicle.upload(mission)
+            lists = vehicle.verify(mission)
+    except MissionError as exc:
+        return json_error(f"upload of plan {plan_id} sortie {index + 1} to {url}: {exc}", 502)
+    return jsonify(
+        {
+            "ok": True,
+            "plan_id": plan_id,
+            "sortie": index + 1,
+            "connection": url,
+            "verified": {
+                "mission": len(lists.mission),
+                "fence": len(lists.fence),
+                "rally": len(lists.rally),
+            },
+        }
+    )
+
+
+@api_bp.get("/no-fly")
+@roles_required(*ROLES)
+def no_fly_list() -> Any:
+    rows = db().scalars(select(NoFlyLayer).order_by(NoFlyLayer.name))
+    return jsonify([{"id": r.id, "name": r.name, "zones": r.zones} for r in rows])
+
+
+@api_bp.get("/no-fly/<int:layer_id>.geojson")
+@roles_required(*ROLES)
+def no_fly_geojson(layer_id: int) -> Any:
+    row = db().get(NoFlyLayer, layer_id)
+    if row is None:
+        raise NotFoundError(f"no-fly layer {layer_id} does not exist")
+    return jsonify(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "geometry": row.geometry, "properties": {"name": row.name}}
+            ],
+        }
+    )
+
+
+@api_bp.post("/no-fly")
+@roles_required(*PLANNERS)
+def no_fly_import() -> Any:
+    """Import a no-fly layer (GeoJSON/KML/KMZ/zipped Shapefile) under a name."""
+    from gis.io import read_features_bytes, read_no_fly
+
+    upload_file = request.files.get("file")
+    if upload_file is None or not upload_file.filename:
+        raise ValidationError("upload the no-fly layer as multipart field 'file'")
+    name = (request.form.get("name") or Path(upload_file.filename).stem).strip()[:200]
+    data = read_limited(upload_file, current_app.config["MAX_GRID_FILE_BYTES"], what="no-fly file")
+    try:
+        zones = read_no_fly(read_features_bytes(data, Path(upload_file.filename).name))
+    except GisError as exc:
+        raise ValidationError(f"no-fly file {upload_file.filename!r}: {exc}") from None
+    if not zones:
+        raise ValidationError(f"no-fly file {upload_file.filename!r} holds no zones")
+    session = db()
+    row = session.scalar(select(NoFlyLayer).where(NoFlyLayer.name == name))
+    if row is None:
+        row = NoFlyLayer(name=name, created_by=current_actor().name)
+        session.add(row)
+    row.geometry = mapping(MultiPolygon(zones))
+    row.zones = len(zones)
+    session.commit()
+    return jsonify({"id": row.id, "name": row.name, "zones": row.zones}), 201

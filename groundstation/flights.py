@@ -1,0 +1,623 @@
+"""Flight sessions: link a vehicle (or start our SITL), upload and verify, run the pre-flight
+checks, take the pilot's commands, stream telemetry, and store the flight when it has landed.
+
+One :class:`FlightRunner` thread owns each vehicle (the link's :class:`~missions.link.Vehicle` is
+single-threaded on purpose): it pumps telemetry, evaluates the checks while on the ground, runs
+commands queued by the web threads one at a time, and publishes numbered events to an
+:class:`EventLog`. The log keeps the history, so a page that reconnects with ``Last-Event-ID``
+gets exactly what it missed (Server-Sent Events). After landing the flight log is closed under
+``<data dir>/logs/session_<id>``, the photos (our SITL writes them under
+``<data dir>/photos/session_<id>``) are registered as a flight and their classification is queued
+through :mod:`groundstation.jobs`.
+
+Sessions live in the web process that started them; a restart ends them (the database row keeps
+their last state).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gis.camera import Camera
+from groundstation.errors import GroundStationError, IngestError, ValidationError
+from groundstation.ingest import photo_paths, register_flight
+from groundstation.jobs import JobQueue
+from groundstation.models import Flight, FlightSession, utcnow
+from groundstation.storage import Storage
+from missions.errors import MissionError
+from missions.items import MissionPlan
+from missions.link import FlightLog, Telemetry, Vehicle, VehicleSettings, connect
+from missions.link.flight import Check, preflight_checks, waypoint_sequences
+
+__all__ = [
+    "COMMANDS",
+    "FlightSessionError",
+    "FlightRequest",
+    "Event",
+    "EventLog",
+    "FlightRunner",
+    "FlightHub",
+    "telemetry_event",
+]
+
+log = logging.getLogger("gridpatrol.flights")
+
+#: Pilot commands, in the order a flight uses them.
+COMMANDS: tuple[str, ...] = ("arm", "start", "rtl", "land", "cancel")
+FINAL_STATES = frozenset({"done", "failed", "cancelled"})
+LINK_LOST_S = 5.0  # wall seconds without a heartbeat before the page is told
+
+
+class FlightSessionError(GroundStationError):
+    """A flight session cannot start, or refuses a command in its present state."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlightRequest:
+    """What to fly and where: a mission and a connection string, or ``simulate`` for our SITL."""
+
+    mission: MissionPlan
+    name: str
+    connection: str | None = None
+    simulate: bool = False
+    speedup: float = 1.0
+    world: Path | None = None
+    camera: Camera | None = None
+    plan_id: int | None = None
+    sortie: int = 0
+    grid_codes: tuple[str, ...] = ()
+    area_m2: float | None = None
+    started_by: str | None = None
+    endurance_s: float = 1500.0
+    reserve_pct: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not self.simulate and not (self.connection or "").strip():
+            raise ValidationError(
+                "give a connection string (e.g. tcp:192.168.1.10:5760) or simulate"
+            )
+        if self.simulate and not (0.1 <= self.speedup <= 100.0):
+            raise ValidationError(f"SITL speed-up must be in [0.1, 100], got {self.speedup!r}")
+        if not any(item.command < 100 for item in self.mission.items):
+            raise ValidationError(f"mission {self.name!r} has no navigation item to fly")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One published event: its number (the SSE id), kind and JSON-ready data."""
+
+    id: int
+    kind: str
+    data: dict[str, Any]
+
+
+class EventLog:
+    """Numbered events of one session, kept (up to ``limit``) for replay and waited on."""
+
+    def __init__(self, *, limit: int = 20000) -> None:
+        self._events: deque[Event] = deque(maxlen=limit)
+        self._next = 1
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def publish(self, kind: str, data: dict[str, Any]) -> int:
+        with self._cond:
+            event = Event(self._next, kind, data)
+            self._next += 1
+            self._events.append(event)
+            self._cond.notify_all()
+            return event.id
+
+    def close(self) -> None:
+        """No more events; readers get what is left, then the end."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def last_id(self) -> int:
+        return self._next - 1
+
+    def after(self, last_id: int, *, timeout: float = 0.0) -> tuple[list[Event], bool]:
+        """Events numbered above ``last_id`` (waiting up to ``timeout`` s for one) and whether
+        the log is closed and fully read."""
+        with self._cond:
+            if self._next - 1 <= last_id and not self._closed and timeout > 0:
+                self._cond.wait(timeout)
+            events = [e for e in self._events if e.id > last_id]
+            done = self._closed and (not events or events[-1].id == self._next - 1)
+            return events, done
+
+    def latest(self, kind: str) -> Event | None:
+        with self._cond:
+            return next((e for e in reversed(self._events) if e.kind == kind), None)
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+def telemetry_event(snapshot: Telemetry, waypoints: tuple[int, ...]) -> dict[str, Any]:
+    """The JSON the page draws from one telemetry snapshot (pure)."""
+    p, b, g, a = snapshot.position, snapshot.battery, snapshot.gps, snapshot.attitude
+    reached = set(snapshot.mission.reached) & set(waypoints)
+    heading = p.heading_deg if p is not None and p.heading_deg is not None else None
+    if heading is None and a is not None:
+        heading = a.yaw_deg
+    return {
+        "t": round(snapshot.time_s, 2),
+        "mode": snapshot.mode,
+        "armed": snapshot.armed,
+        "on_ground": snapshot.on_ground,
+        "lat": _round(p.lat, 7) if p else None,
+        "lon": _round(p.lon, 7) if p else None,
+        "alt_m": _round(p.relative_alt_m, 1) if p else None,
+        "alt_amsl_m": _round(p.alt_amsl_m, 1) if p else None,
+        "speed_mps": _round(p.groundspeed_mps, 1) if p else None,
+        "heading_deg": _round(heading, 0),
+        "battery_pct": _round(b.remaining_pct, 0) if b else None,
+        "voltage_v": _round(b.voltage_v, 2) if b else None,
+        "gps_fix": g.fix_type if g else None,
+        "satellites": g.satellites if g else None,
+        "current_seq": snapshot.mission.current,
+        "reached": len(reached),
+        "waypoints": len(waypoints),
+        "progress": round(len(reached) / len(waypoints), 4) if waypoints else 0.0,
+        "photos": snapshot.photos,
+        "texts": [t.text for t in snapshot.status_texts],
+    }
+
+
+def _takeoff_altitude(mission: MissionPlan) -> float:
+    for item in mission.items:
+        if item.command == 22 and item.alt > 0:  # NAV_TAKEOFF
+            return float(item.alt)
+    alts = [item.alt for item in mission.items if item.command < 100 and item.alt > 0]
+    return float(alts[0]) if alts else 20.0
+
+
+@dataclass
+class _Command:
+    verb: str
+    future: Future[str] = field(default_factory=Future)
+
+
+class FlightRunner:
+    """One flight session on its own thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        session_id: int,
+        request: FlightRequest,
+        *,
+        storage: Storage,
+        queue_: JobQueue | None,
+        data_dir: Path,
+        vehicle_settings: VehicleSettings | None = None,
+        connect_timeout_s: float = 20.0,
+        interval_s: float = 0.1,
+        photo_max_px: int | None = 1280,
+        on_finish: Callable[[FlightRunner], None] | None = None,
+    ) -> None:
+        self.id = session_id
+        self.request = request
+        self.storage = storage
+        self.queue = queue_
+        self.data_dir = Path(data_dir)
+        self.vehicle_settings = vehicle_settings or VehicleSettings()
+        self.connect_timeout_s = connect_timeout_s
+        self.interval_s = interval_s
+        self.photo_max_px = photo_max_px
+        self.on_finish = on_finish
+        self.events = EventLog()
+        self.state = "starting"
+        self.connection = request.connection
+        self.checks: tuple[Check, ...] = ()
+        self.flight_id: int | None = None
+        self.error: str | None = None
+        self._commands: queue.Queue[_Command] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"flight-{session_id}", daemon=True)
+        self.waypoints = waypoint_sequences(request.mission)
+        self.log_dir = self.data_dir / "logs" / f"session_{session_id}"
+        self.photos_dir = self.data_dir / "photos" / f"session_{session_id}"
+
+    # -- public, any thread ------------------------------------------------------------------
+    def start(self) -> FlightRunner:
+        self._thread.start()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def command(self, verb: str) -> Future[str]:
+        """Queue a pilot command; the future resolves with a message or a FlightSessionError."""
+        if verb not in COMMANDS:
+            raise ValidationError(f"unknown command {verb!r} (known: {', '.join(COMMANDS)})")
+        if self.finished:
+            raise FlightSessionError(f"flight session {self.id} is {self.state}: no more commands")
+        cmd = _Command(verb)
+        self._commands.put(cmd)
+        return cmd.future
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """End the session (server shutdown): stop pumping, close the link and the SITL."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def status(self) -> dict[str, Any]:
+        latest = self.events.latest("telemetry")
+        return {
+            "id": self.id,
+            "name": self.request.name,
+            "state": self.state,
+            "connection": self.connection,
+            "simulated": self.request.simulate,
+            "checks": [asdict(c) for c in self.checks],
+            "flight_id": self.flight_id,
+            "error": self.error,
+            "telemetry": latest.data if latest else None,
+            "last_event_id": self.events.last_id,
+        }
+
+    # -- the session thread ------------------------------------------------------------------
+    def _set_state(self, state: str, **extra: Any) -> None:
+        self.state = state
+        self.events.publish("state", {"state": state, **extra})
+        self._save(state=state, **{k: v for k, v in extra.items() if k in ("error",)})
+
+    def _save(self, **values: Any) -> None:
+        try:
+            with self.storage.session() as session:
+                row = session.get(FlightSession, self.id)
+                if row is not None:
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                    session.commit()
+        except Exception:  # the stream must go on even if the database hiccups
+            log.exception("flight session %s: cannot save %s", self.id, sorted(values))
+
+    def _message(self, text: str, *, level: str = "info") -> None:
+        self.events.publish("message", {"text": text, "level": level})
+
+    def _run(self) -> None:
+        sitl = None
+        vehicle: Vehicle | None = None
+        try:
+            if self.request.simulate:
+                sitl = self._start_sitl()
+                self.connection = sitl.connection_string
+                self._save(connection=self.connection)
+                self._message(
+                    f"SITL started at {self.connection} (speed-up {self.request.speedup:g}x)"
+                )
+            self._set_state("connecting", connection=self.connection)
+            vehicle = connect(
+                str(self.connection), timeout=self.connect_timeout_s, settings=self.vehicle_settings
+            )
+            self._transfer(vehicle)
+            flog = FlightLog(self.log_dir)
+            self._save(log_dir=str(self.log_dir))
+            try:
+                landed = self._fly(vehicle, flog)
+            finally:
+                if not flog.closed:
+                    flog.close(self._summary(vehicle, landed=False))
+            if landed:
+                self._store(vehicle, sitl)
+            elif not self.finished:
+                self._set_state("cancelled")
+        except (MissionError, GroundStationError, OSError) as exc:
+            self.error = str(exc)
+            self._set_state("failed", error=self.error)
+        except Exception as exc:  # never let the thread die silently
+            log.exception("flight session %s failed", self.id)
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._set_state("failed", error=self.error)
+        finally:
+            self._fail_pending()
+            if vehicle is not None:
+                vehicle.close()
+            if sitl is not None:
+                sitl.stop()
+            self.events.close()
+            if self.on_finish is not None:
+                self.on_finish(self)
+
+    def _start_sitl(self) -> Any:
+        from simulator import Sitl
+
+        lat, lon, alt = self.request.mission.home
+        self.photos_dir.mkdir(parents=True, exist_ok=True)
+        sitl = Sitl(
+            home=(lat, lon, alt),
+            speedup=self.request.speedup,
+            camera=self.request.camera,
+            world=self.request.world,
+            photos_dir=self.photos_dir if self.request.world is not None else None,
+            photo_max_px=self.photo_max_px,
+        )
+        return sitl.start()
+
+    def _transfer(self, vehicle: Vehicle) -> None:
+        last = [0.0]
+
+        def progress(what: str, done: int, total: int) -> None:
+            now = time.monotonic()
+            if done == total or now - last[0] > 0.2:
+                last[0] = now
+                self.events.publish("transfer", {"what": what, "done": done, "total": total})
+
+        self._set_state("uploading")
+        vehicle.upload(
+            self.request.mission, on_progress=lambda w, d, t: progress(f"upload {w}", d, t)
+        )
+        self._set_state("verifying")
+        lists = vehicle.verify(
+            self.request.mission, on_progress=lambda w, d, t: progress(f"verify {w}", d, t)
+        )
+        self._message(
+            f"verified: {len(lists.mission)} mission items, {len(lists.fence)} fence points, "
+            f"{len(lists.rally)} rally points"
+        )
+        vehicle.request_streams()
+
+    def _fly(self, vehicle: Vehicle, flog: FlightLog) -> bool:
+        """Pump telemetry and commands until landed (True) or cancelled/stopped (False)."""
+        self._set_state("preflight")
+        seen_texts = vehicle.tracker.status_count
+        photos_sent = 0
+        airborne_seen = False
+        armed_once = False
+        heartbeats, heard_at, lost = vehicle.tracker.heartbeats, time.monotonic(), False
+        while not self._stop.is_set():
+            vehicle.pump(self.interval_s)
+            if vehicle.tracker.heartbeats != heartbeats:
+                heartbeats, heard_at = vehicle.tracker.heartbeats, time.monotonic()
+                if lost:
+                    lost = False
+                    self._message("link back: heartbeats again")
+            elif not lost and time.monotonic() - heard_at > LINK_LOST_S:
+                lost = True
+                self._message(f"link lost: no heartbeat for {LINK_LOST_S:g} s", level="error")
+            snapshot = vehicle.tracker.snapshot(texts_since=seen_texts)
+            seen_texts = vehicle.tracker.status_count
+            flog.record(snapshot)
+            events = vehicle.tracker.camera_events
+            for event in events[photos_sent:]:
+                flog.camera(event)
+                self.events.publish(
+                    "photo",
+                    {"index": event.image_index, "lat": event.lat, "lon": event.lon,
+                     "alt_m": round(event.relative_alt_m, 1)},
+                )  # fmt: skip
+            photos_sent = len(events)
+            self.events.publish("telemetry", telemetry_event(snapshot, self.waypoints))
+            if snapshot.position is not None and snapshot.position.relative_alt_m > 1.0:
+                airborne_seen = True
+            armed_once = armed_once or snapshot.armed
+            if not armed_once:
+                self._update_checks(snapshot)
+            elif self.state not in ("airborne", "mission", "returning", "landing"):
+                self._set_state("airborne")
+            if armed_once and not snapshot.armed and (airborne_seen or snapshot.on_ground):
+                flog.close(self._summary(vehicle, landed=True))
+                self._set_state("landed")
+                return True
+            if self._run_commands(vehicle, snapshot):
+                return False
+        return False
+
+    def _update_checks(self, snapshot: Telemetry) -> None:
+        checks = preflight_checks(
+            snapshot,
+            self.request.mission,
+            verified=True,
+            endurance_s=self.request.endurance_s,
+            reserve_pct=self.request.reserve_pct,
+        )
+        if checks != self.checks:
+            self.checks = checks
+            self.events.publish("checks", {"checks": [asdict(c) for c in checks]})
+        ready = all(c.ok for c in checks)
+        if ready and self.state == "preflight":
+            self._set_state("ready")
+        elif not ready and self.state == "ready":
+            self._set_state("preflight")
+
+    def _run_commands(self, vehicle: Vehicle, snapshot: Telemetry) -> bool:
+        """Run queued commands; True when the pilot cancelled the session."""
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return False
+            try:
+                message = self._execute(vehicle, snapshot, cmd.verb)
+            except (MissionError, FlightSessionError) as exc:
+                self._message(f"{cmd.verb}: {exc}", level="error")
+                cmd.future.set_exception(
+                    exc if isinstance(exc, FlightSessionError) else FlightSessionError(str(exc))
+                )
+                continue
+            self._message(message)
+            cmd.future.set_result(message)
+            if cmd.verb == "cancel":
+                return True
+
+    def _execute(self, vehicle: Vehicle, snapshot: Telemetry, verb: str) -> str:
+        if verb == "arm":
+            if snapshot.armed:
+                raise FlightSessionError("already armed")
+            failed = [f"{c.name} ({c.detail})" for c in self.checks if not c.ok]
+            if failed or not self.checks:
+                raise FlightSessionError(
+                    "pre-flight checks not passed: " + ("; ".join(failed) or "not evaluated yet")
+                )
+            altitude = _takeoff_altitude(self.request.mission)
+            vehicle.set_mode("GUIDED")
+            vehicle.arm()
+            vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s on the ground
+            self._set_state("airborne")
+            return f"armed, taking off to {altitude:.0f} m"
+        if verb == "cancel":
+            if snapshot.armed:
+                raise FlightSessionError("the vehicle is armed: land it (or RTL) first")
+            return "session cancelled on the ground"
+        if not snapshot.armed:
+            raise FlightSessionError(f"{verb}: the vehicle is not armed")
+        if verb == "start":
+            vehicle.start_mission()
+            self._set_state("mission")
+            return "mission started (AUTO)"
+        if verb == "rtl":
+            vehicle.rtl()
+            self._set_state("returning")
+            return "returning to launch (RTL)"
+        vehicle.land()
+        self._set_state("landing")
+        return "landing here (LAND)"
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            cmd.future.set_exception(
+                FlightSessionError(f"flight session {self.id} ended ({self.state})")
+            )
+
+    def _summary(self, vehicle: Vehicle, *, landed: bool) -> dict[str, Any]:
+        snapshot = vehicle.tracker.snapshot()
+        reached = sorted(set(snapshot.mission.reached) & set(self.waypoints))
+        return {
+            "landed": landed,
+            "waypoints": len(self.waypoints),
+            "reached": len(reached),
+            "all_reached": set(self.waypoints) <= set(reached),
+            "photos": snapshot.photos,
+            "connection": self.connection,
+            "mission": self.request.name,
+        }
+
+    def _store(self, vehicle: Vehicle, sitl: Any) -> None:
+        """Landed: keep the summary, register the photos as a flight and queue their ingest."""
+        summary = self._summary(vehicle, landed=True)
+        fraction = summary["reached"] / summary["waypoints"] if summary["waypoints"] else 0.0
+        area = None if self.request.area_m2 is None else self.request.area_m2 * fraction
+        self._save(result=summary, landed_at=utcnow(), area_m2=area)
+        if sitl is not None and self.request.world is not None:
+            sitl.wait_photos(timeout=120.0)
+        flight_id = job_id = None
+        if self.photos_dir.is_dir() and photo_paths(self.photos_dir):
+            try:
+                flight_id = register_flight(
+                    self.storage,
+                    self.photos_dir,
+                    name=f"{self.request.name} (session {self.id})",
+                    created_by=self.request.started_by,
+                )
+            except IngestError as exc:
+                self._message(str(exc), level="error")
+        if flight_id is not None and self.queue is not None:
+            job_id = self.queue.enqueue("ingest_flight", {"flight_id": flight_id})
+            with self.storage.session() as session:
+                flight = session.get(Flight, flight_id)
+                flight.job_id, flight.status = job_id, "queued"
+                session.commit()
+        self.flight_id = flight_id
+        self._save(flight_id=flight_id)
+        if flight_id is None:
+            self._message(
+                "no photo files on this ground station: upload the SD card's photos as a flight "
+                "(POST /api/v1/flights) to classify them"
+            )
+        self._set_state(
+            "done", flight_id=flight_id, job_id=job_id, summary=summary, log_dir=str(self.log_dir)
+        )
+
+
+class FlightHub:
+    """The running sessions of this process, by id."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        queue_: JobQueue | None,
+        *,
+        data_dir: Path,
+        max_active: int = 4,
+        runner_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.queue = queue_
+        self.data_dir = Path(data_dir)
+        self.max_active = max_active
+        self.runner_options = dict(runner_options or {})
+        self._runners: dict[int, FlightRunner] = {}
+        self._lock = threading.Lock()
+
+    def start(self, request: FlightRequest) -> FlightRunner:
+        """Store the session row and start its thread."""
+        with self._lock:
+            active = [r for r in self._runners.values() if not r.finished]
+            if len(active) >= self.max_active:
+                raise FlightSessionError(
+                    f"{len(active)} flight sessions are running (limit {self.max_active}); "
+                    "finish one first"
+                )
+            with self.storage.session() as session:
+                row = FlightSession(
+                    plan_id=request.plan_id,
+                    sortie=request.sortie,
+                    connection=(request.connection or "sitl")[:200],
+                    simulated=request.simulate,
+                    state="starting",
+                    grid_codes=list(request.grid_codes),
+                    started_by=request.started_by,
+                    started_at=utcnow(),
+                )
+                session.add(row)
+                session.commit()
+                session_id = row.id
+            runner = FlightRunner(
+                session_id,
+                request,
+                storage=self.storage,
+                queue_=self.queue,
+                data_dir=self.data_dir,
+                **self.runner_options,
+            )
+            self._runners[session_id] = runner
+        return runner.start()
+
+    def get(self, session_id: int) -> FlightRunner | None:
+        with self._lock:
+            return self._runners.get(session_id)
+
+    def runners(self) -> list[FlightRunner]:
+        with self._lock:
+            return sorted(self._runners.values(), key=lambda r: -r.id)
+
+    def shutdown(self) -> None:
+        for runner in self.runners():
+            runner.stop()

@@ -1,0 +1,120 @@
+/* A live flight: one Server-Sent Events stream per page (the browser resumes it with
+   Last-Event-ID), the trail and vehicle on the map, gauges, checks, progress and commands. */
+"use strict";
+(function () {
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var info = JSON.parse(document.getElementById("flight-data").textContent);
+  var map = L.map("flight-map", {attributionControl: false}).setView([32.45, 119.9], 14);
+  var fitted = false;
+  if (info.layers) {
+    var plan = L.geoJSON(info.layers, {
+      style: function (f) {
+        var k = f.properties.kind;
+        if (k === "strip") { return {color: "#1f4e79", weight: 2, opacity: 0.6}; }
+        if (k === "route") { return {color: "#888", weight: 1, dashArray: "4 4"}; }
+        if (k === "no_fly") { return {color: "#c0392b", weight: 2, fillOpacity: 0.2}; }
+        return {color: "#8e44ad", weight: 1, fillOpacity: 0.04};
+      },
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, {radius: 5, color: "#000"}); }
+    }).addTo(map);
+    if (plan.getBounds().isValid()) { map.fitBounds(plan.getBounds()); fitted = true; }
+  }
+  var trail = L.polyline([], {color: "#e74c3c", weight: 3, className: "trail"}).addTo(map);
+  var photos = L.layerGroup().addTo(map);
+  var arrow = L.divIcon({className: "", iconSize: [22, 22], iconAnchor: [11, 11],
+    html: '<svg class="heading-arrow" viewBox="0 0 22 22"><polygon points="11,1 19,20 11,15 3,20" fill="#e74c3c" stroke="#000"/></svg>'});
+  var vehicle = null;
+
+  function set(id, value) { document.getElementById(id).textContent = value === null || value === undefined ? "–" : value; }
+
+  function telemetry(t) {
+    set("t-mode", t.mode); set("t-armed", t.armed ? "✔" : "✘"); set("t-alt", t.alt_m);
+    set("t-speed", t.speed_mps); set("t-heading", t.heading_deg); set("t-battery", t.battery_pct);
+    set("t-gps", t.gps_fix === null ? null : t.gps_fix + "D / " + t.satellites);
+    set("t-photos", t.photos); set("t-seq", t.current_seq);
+    var progress = document.getElementById("progress");
+    progress.value = t.progress;
+    var pt = document.getElementById("progress-text");
+    pt.textContent = t.reached + " / " + t.waypoints;
+    pt.dataset.reached = t.reached; pt.dataset.waypoints = t.waypoints;
+    if (t.lat === null) { return; }
+    var pos = document.getElementById("t-position");
+    pos.textContent = t.lat.toFixed(6) + ", " + t.lon.toFixed(6);
+    pos.dataset.lat = t.lat; pos.dataset.lon = t.lon;
+    var ll = [t.lat, t.lon];
+    var last = trail.getLatLngs();
+    if (!last.length || last[last.length - 1].distanceTo(ll) > 0.5) { trail.addLatLng(ll); }
+    document.getElementById("flight-map").dataset.trail = trail.getLatLngs().length;
+    if (!vehicle) {
+      vehicle = L.marker(ll, {icon: arrow, interactive: false}).addTo(map);
+      if (!fitted) { map.setView(ll, 16); fitted = true; }
+    } else { vehicle.setLatLng(ll); }
+    var svg = vehicle.getElement() && vehicle.getElement().querySelector("svg");
+    if (svg) { svg.style.transform = "rotate(" + (t.heading_deg || 0) + "deg)"; }
+  }
+
+  function checks(list) {
+    var ul = document.getElementById("checks");
+    ul.innerHTML = "";
+    list.forEach(function (c) {
+      var li = document.createElement("li");
+      li.className = c.ok ? "ok" : "bad"; li.dataset.name = c.name;
+      li.textContent = c.name + ": " + c.detail; ul.appendChild(li);
+    });
+  }
+
+  function message(text, level) {
+    var li = document.createElement("li");
+    li.textContent = new Date().toLocaleTimeString() + " " + text;
+    if (level) { li.className = level; }
+    var ul = document.getElementById("messages");
+    ul.insertBefore(li, ul.firstChild);
+  }
+
+  function state(s) {
+    var el = document.getElementById("flight-state");
+    el.textContent = s.state; el.dataset.state = s.state;
+    if (s.connection) { document.getElementById("connection").textContent = s.connection; }
+    if (s.error) { message(s.error, "error"); }
+    if (s.state === "done") {
+      if (s.flight_id) {
+        document.getElementById("findings-link").href = "/review?flight=" + s.flight_id + "&status=all";
+        document.getElementById("after-landing").hidden = false;
+      }
+      if (s.log_dir) { document.getElementById("log-dir").textContent = s.log_dir; }
+    }
+  }
+
+  if (info.telemetry) { telemetry(info.telemetry); }
+  if (info.live) {
+    var source = new EventSource("/api/v1/flight-sessions/" + info.id + "/events");
+    source.addEventListener("telemetry", function (e) { telemetry(JSON.parse(e.data)); });
+    source.addEventListener("state", function (e) { state(JSON.parse(e.data)); });
+    source.addEventListener("checks", function (e) { checks(JSON.parse(e.data).checks); });
+    source.addEventListener("message", function (e) { var m = JSON.parse(e.data); message(m.text, m.level); });
+    source.addEventListener("transfer", function (e) {
+      var m = JSON.parse(e.data); set("t-seq", m.what + " " + m.done + "/" + m.total);
+    });
+    source.addEventListener("photo", function (e) {
+      var p = JSON.parse(e.data);
+      L.circleMarker([p.lat, p.lon], {radius: 3, color: "#f39c12"}).addTo(photos);
+    });
+    source.addEventListener("end", function () { source.close(); });
+  }
+
+  Array.from(document.querySelectorAll("#commands button")).forEach(function (button) {
+    button.addEventListener("click", function () {
+      if (!window.confirm(button.dataset.confirm)) { return; }
+      button.disabled = true;
+      fetch("/api/v1/flight-sessions/" + info.id + "/commands", {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+        body: JSON.stringify({command: button.dataset.command})
+      }).then(function (r) { return r.json().then(function (d) { return {ok: r.ok, data: d}; }); })
+        .then(function (res) {
+          button.disabled = false;
+          if (!res.ok) { message(res.data.error, "error"); }
+        });
+    });
+  });
+})();

@@ -1,0 +1,266 @@
+/* The planning page: pick grids or draw an area, set the camera and flight, and the server-side
+   planner draws route, cells and sorties and fills the summary (debounced, latest answer wins). */
+"use strict";
+(function () {
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var text = JSON.parse(document.getElementById("plan-text").textContent);
+  var form = document.getElementById("plan-form");
+  var mapEl = document.getElementById("plan-map");
+  var map = L.map(mapEl, {attributionControl: false}).setView([32.45, 119.9], 11);
+  var selected = new Set();
+  var gridLayers = {};
+  var sequence = 0, timer = null, savedId = null, version = 0;
+  var colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+
+  function gridStyle(code) {
+    return selected.has(code) ? {color: "#d35400", weight: 3, fillOpacity: 0.15}
+                              : {color: "#2a6", weight: 1.5, fillOpacity: 0.05};
+  }
+  var grids = L.geoJSON(null, {
+    style: function (f) { return gridStyle(f.id); },
+    onEachFeature: function (f, layer) {
+      gridLayers[f.id] = layer;
+      layer.bindTooltip(f.properties.code);
+      layer.on("click", function () {
+        if (tool.isDrawing()) { return; }
+        var box = document.getElementById("grid-" + f.id);
+        if (box) { box.checked = !box.checked; syncSelection(); }
+      });
+    }
+  }).addTo(map);
+  fetch(mapEl.dataset.gridsUrl, {credentials: "same-origin"}).then(function (r) { return r.json(); })
+    .then(function (fc) {
+      grids.addData(fc);
+      var b = grids.getBounds();
+      if (b.isValid()) { map.fitBounds(b); }
+    });
+  var noFly = L.geoJSON(null, {style: {color: "#c0392b", weight: 2, fillOpacity: 0.25, dashArray: "3 3"}}).addTo(map);
+  var result = L.layerGroup().addTo(map);
+
+  var tool = GridPatrolDraw.polygonTool(map, {onChange: function () { toggleDrawButtons(); schedule(); }});
+
+  function toggleDrawButtons() {
+    var drawing = tool.isDrawing(), has = tool.geojson() !== null;
+    document.getElementById("draw-start").hidden = drawing;
+    document.getElementById("draw-finish").hidden = !drawing;
+    document.getElementById("draw-clear").hidden = !(drawing || has);
+    document.getElementById("draw-help").hidden = !drawing;
+  }
+  document.getElementById("draw-start").addEventListener("click", function () { tool.start(); toggleDrawButtons(); });
+  document.getElementById("draw-finish").addEventListener("click", function () { tool.finish(); toggleDrawButtons(); });
+  document.getElementById("draw-clear").addEventListener("click", function () { tool.clear(); toggleDrawButtons(); schedule(); });
+
+  function syncSelection() {
+    selected = new Set(Array.from(form.querySelectorAll('input[name="grids"]:checked')).map(function (b) { return b.value; }));
+    Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
+    schedule();
+  }
+
+  function num(id) {
+    var v = document.getElementById(id).value;
+    return v === "" ? null : Number(v);
+  }
+
+  function params() {
+    var byGsd = document.getElementById("height-by").value === "gsd";
+    return {
+      grids: Array.from(selected),
+      polygon: tool.geojson(),
+      no_fly_layer: document.getElementById("no_fly_layer").value || null,
+      camera: document.getElementById("camera").value,
+      profile: document.getElementById("profile").value,
+      altitude_m: byGsd ? null : num("altitude_m"),
+      gsd_cm: byGsd ? num("gsd_cm") : null,
+      front_overlap: num("front_overlap"),
+      side_overlap: num("side_overlap"),
+      speed_mps: num("speed_mps"),
+      battery_minutes: num("battery_minutes")
+    };
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (data) { return {ok: r.ok, status: r.status, data: data}; });
+    });
+  }
+
+  function setStatus(state, message) {
+    var el = document.getElementById("plan-status");
+    el.dataset.state = state; el.textContent = message || "";
+  }
+
+  function showError(message) {
+    var el = document.getElementById("plan-error");
+    el.hidden = !message; el.textContent = message || "";
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    savedId = null;
+    document.getElementById("saved").hidden = true;
+    timer = setTimeout(preview, 300);
+  }
+
+  function preview() {
+    var p = params();
+    if (!p.grids.length && !p.polygon) {
+      result.clearLayers(); document.getElementById("summary").hidden = true;
+      setStatus("idle", ""); showError(""); return;
+    }
+    var mine = ++sequence;
+    setStatus("planning", text.planning);
+    post("/api/v1/plans/preview", p).then(function (res) {
+      if (mine !== sequence) { return; }  // a newer request is on its way
+      if (!res.ok) { setStatus("error", text.failed); showError(res.data.error); return; }
+      showError("");
+      draw(res.data.layers);
+      summarise(res.data.summary);
+      version += 1;
+      setStatus("planned", text.planned);
+      document.getElementById("summary").dataset.version = version;
+    }).catch(function (err) { if (mine === sequence) { setStatus("error", text.failed); showError(String(err)); } });
+  }
+
+  function draw(fc) {
+    result.clearLayers();
+    L.geoJSON(fc, {
+      filter: function (f) { return f.properties.kind === "cell"; },
+      style: {color: "#8e44ad", weight: 1, fillOpacity: 0.06, dashArray: "2 4"}
+    }).addTo(result);
+    L.geoJSON(fc, {
+      filter: function (f) { return f.properties.kind === "route"; },
+      style: function (f) { return {color: colours[(f.properties.sortie - 1) % colours.length], weight: 1.5, dashArray: "6 4", className: "route-line"}; },
+      onEachFeature: function (f, layer) { layer.bindTooltip("s" + f.properties.sortie); }
+    }).addTo(result);
+    L.geoJSON(fc, {
+      filter: function (f) { return f.properties.kind === "strip"; },
+      style: {color: "#1f4e79", weight: 3, className: "strip-line"}
+    }).addTo(result);
+    L.geoJSON(fc, {
+      filter: function (f) { return f.properties.kind === "home"; },
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, {radius: 7, color: "#000", fillColor: "#ff0", fillOpacity: 1}); }
+    }).addTo(result);
+  }
+
+  function minutes(s) {
+    var m = Math.floor(s / 60), r = Math.round(s % 60);
+    return m + ":" + (r < 10 ? "0" : "") + r + " " + text.min;
+  }
+
+  function summarise(s) {
+    var t = s.totals, area = 0, covered = 0, outside = 0;
+    s.grids.forEach(function (g) { area += g.area_m2; covered += g.area_m2 * g.coverage_once_pct; outside += g.outside_m; });
+    var box = document.getElementById("summary");
+    box.hidden = false;
+    box.dataset.photos = t.photos; box.dataset.time = t.flight_time_s; box.dataset.sorties = t.sorties;
+    document.getElementById("sum-time").textContent = minutes(t.flight_time_s);
+    document.getElementById("sum-photos").textContent = t.photos;
+    document.getElementById("sum-sorties").textContent = t.sorties;
+    document.getElementById("sum-length").textContent = (t.route_length_m / 1000).toFixed(2) + " km";
+    document.getElementById("sum-coverage").textContent = area ? (covered / area).toFixed(1) + " %" : "–";
+    document.getElementById("sum-outside").textContent = outside.toFixed(0) + " " + text.outside;
+    var st = s.settings;
+    document.getElementById("sum-camera").textContent = st.gsd_cm + " cm/px · " + st.line_spacing_m + " m · " +
+      st.trigger_distance_m + " m (" + st.altitude_m + " m)";
+    var tbody = document.querySelector("#sortie-table tbody");
+    tbody.innerHTML = "";
+    s.sorties.forEach(function (o) {
+      var tr = document.createElement("tr");
+      [o.sortie, o.grid_ids.join(", "), minutes(o.flight_time_s), o.photos, o.waypoints].forEach(function (v) {
+        var td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+      });
+      tbody.appendChild(tr);
+    });
+  }
+
+  form.addEventListener("input", function (ev) {
+    if (ev.target.name === "grids") { syncSelection(); return; }
+    if (ev.target.id === "plan-name" || ev.target.id === "upload-connection") { return; }
+    schedule();
+  });
+  form.addEventListener("change", function (ev) {
+    if (ev.target.id === "height-by") {
+      var gsd = ev.target.value === "gsd";
+      document.getElementById("altitude-field").hidden = gsd;
+      document.getElementById("gsd-field").hidden = !gsd;
+      schedule();
+    }
+    if (ev.target.id === "no_fly_layer") { loadNoFly(); }
+  });
+  form.addEventListener("submit", function (ev) { ev.preventDefault(); });
+
+  function loadNoFly() {
+    noFly.clearLayers();
+    var id = document.getElementById("no_fly_layer").value;
+    if (!id) { return; }
+    fetch("/api/v1/no-fly/" + id + ".geojson", {credentials: "same-origin"})
+      .then(function (r) { return r.json(); }).then(function (fc) { noFly.addData(fc); });
+  }
+
+  document.getElementById("save-plan").addEventListener("click", function () {
+    var p = params();
+    p.name = document.getElementById("plan-name").value;
+    setStatus("saving", "…");
+    post("/api/v1/plans", p).then(function (res) {
+      if (!res.ok) { setStatus("error", text.failed); showError(res.data.error); return; }
+      showError("");
+      savedId = res.data.id;
+      setStatus("saved", text.saved);
+      document.getElementById("saved").hidden = false;
+      document.getElementById("saved-id").textContent = "#" + savedId;
+      document.getElementById("fly-link").href = "/flights?plan=" + savedId;
+      var sel = document.getElementById("download-sortie");
+      sel.innerHTML = "";
+      for (var k = 1; k <= res.data.sorties; k++) {
+        var o = document.createElement("option"); o.value = k; o.textContent = "s" + k; sel.appendChild(o);
+      }
+      updateDownloads();
+    });
+  });
+
+  function updateDownloads() {
+    var k = document.getElementById("download-sortie").value || 1;
+    Array.from(document.querySelectorAll("a.download")).forEach(function (a) {
+      a.href = "/api/v1/plans/" + savedId + "/download/" + a.dataset.format + "?sortie=" + k;
+    });
+  }
+  document.getElementById("download-sortie").addEventListener("change", updateDownloads);
+
+  var uploadButton = document.getElementById("upload-plan");
+  if (uploadButton) {
+    uploadButton.addEventListener("click", function () {
+      var out = document.getElementById("upload-result");
+      out.dataset.state = "uploading"; out.textContent = text.uploading;
+      post("/api/v1/plans/" + savedId + "/upload", {
+        connection: document.getElementById("upload-connection").value,
+        sortie: Number(document.getElementById("download-sortie").value || 1)
+      }).then(function (res) {
+        out.dataset.state = res.ok ? "verified" : "error";
+        out.textContent = res.ok ? text.verified + ": " + res.data.verified.mission + " / " +
+          res.data.verified.fence + " / " + res.data.verified.rally : res.data.error;
+      });
+    });
+  }
+
+  var noflyForm = document.getElementById("nofly-form");
+  if (noflyForm) {
+    noflyForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var out = document.getElementById("nofly-result");
+      fetch("/api/v1/no-fly", {method: "POST", credentials: "same-origin", headers: {"X-CSRFToken": csrf},
+                               body: new FormData(noflyForm)})
+        .then(function (r) { return r.json().then(function (d) { return {ok: r.ok, data: d}; }); })
+        .then(function (res) {
+          if (!res.ok) { out.textContent = res.data.error; return; }
+          out.textContent = res.data.name + " (" + res.data.zones + ")";
+          var sel = document.getElementById("no_fly_layer"), o = document.createElement("option");
+          o.value = res.data.id; o.textContent = res.data.name; sel.appendChild(o);
+          sel.value = res.data.id; loadNoFly(); schedule();
+        });
+    });
+  }
+})();

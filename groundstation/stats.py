@@ -1,0 +1,503 @@
+"""Dashboard statistics: the indicators Chinese digital-city-management systems publish.
+
+The core is pure: plain records in (:class:`TicketRecord`, :class:`FlightRecord`,
+:class:`FindingRecord`), figures out, so every number can be checked by hand. :func:`load_records`
+is the one database edge. Definitions, for a period [start, end) and the moment
+``as_of = min(end, now)``:
+
+- received (受理数): tickets created in the period;
+- filed (立案数): tickets whose first ``confirm`` event falls in the period;
+- due (应结案数): tickets whose deadline falls in the period;
+- closed (结案数): tickets with a ``close`` event in the period;
+- closure rate (结案率): due tickets closed by ``as_of`` / due;
+- on-time closure rate (按期结案率): due tickets closed by ``as_of`` whose last ``resolve``
+  (处置完毕, which stops the department's clock) came at or before the deadline / due;
+- overdue: tickets dispatched or in progress at ``as_of`` with a deadline before it;
+- escalated (督办): tickets with an ``escalate`` event in the period;
+- capture → ticket: photo capture time to ticket creation, for tickets received in the period;
+- dispatch → close: first ``dispatch`` to the ``close``, for tickets closed in the period;
+- open: tickets created by ``as_of`` and not closed or rejected at ``as_of`` (the map).
+
+Flights count landed flight sessions and photo flights without a session; area flown is the
+area the landed sessions covered.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+__all__ = [
+    "PERIODS",
+    "Period",
+    "EventRecord",
+    "TicketRecord",
+    "FlightRecord",
+    "FindingRecord",
+    "TicketFigures",
+    "Dashboard",
+    "period_for",
+    "state_at",
+    "ticket_figures",
+    "build_dashboard",
+    "csv_rows",
+    "load_records",
+]
+
+PERIODS: tuple[str, ...] = ("day", "week", "month", "custom")
+ACTIVE = frozenset({"dispatched", "in_progress"})
+TERMINAL = frozenset({"closed", "rejected"})
+NONE_KEY = "—"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open interval [start, end) of timezone-aware datetimes, and how it was chosen."""
+
+    kind: str
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime | None) -> bool:
+        return moment is not None and self.start <= moment < self.end
+
+
+def period_for(
+    kind: str,
+    *,
+    today: date,
+    tz: tzinfo,
+    start: date | None = None,
+    end: date | None = None,
+) -> Period:
+    """The period containing ``today`` (day, ISO week from Monday, calendar month) in ``tz``, or
+    the custom days ``start`` … ``end`` inclusive."""
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=tz)
+
+    if kind == "day":
+        first, last = today, today
+    elif kind == "week":
+        first = today - timedelta(days=today.weekday())
+        last = first + timedelta(days=6)
+    elif kind == "month":
+        first = today.replace(day=1)
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    elif kind == "custom":
+        if start is None or end is None:
+            raise ValueError("a custom period needs a start and an end date")
+        if end < start:
+            raise ValueError(f"the period ends ({end}) before it starts ({start})")
+        if (end - start).days > 3660:
+            raise ValueError("a custom period may span at most ten years")
+        first, last = start, end
+    else:
+        raise ValueError(f"period {kind!r} is not one of {', '.join(PERIODS)}")
+    return Period(kind, midnight(first), midnight(last + timedelta(days=1)))
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One case-archive entry: the action, the state it led to and when."""
+
+    action: str
+    to_state: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRecord:
+    """What the dashboard needs of a ticket; ``events`` in time order."""
+
+    id: int
+    label: str
+    grid: str | None
+    department: str | None
+    created_at: datetime
+    deadline: datetime | None
+    events: tuple[EventRecord, ...]
+    captured_at: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    def first(self, action: str) -> datetime | None:
+        return next((e.at for e in self.events if e.action == action), None)
+
+    def last_before(self, action: str, moment: datetime) -> datetime | None:
+        times = [e.at for e in self.events if e.action == action and e.at <= moment]
+        return times[-1] if times else None
+
+    def any_in(self, action: str, period: Period) -> bool:
+        return any(e.action == action and period.contains(e.at) for e in self.events)
+
+
+@dataclass(frozen=True, slots=True)
+class FlightRecord:
+    """A flight: when, the area it covered (m², None if unknown) and the grids it served."""
+
+    id: str
+    at: datetime
+    area_m2: float | None
+    grids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRecord:
+    """A finding: its label (the reviewer's when reviewed), grid and when it was stored."""
+
+    id: int
+    label: str
+    grid: str | None
+    at: datetime
+    review_status: str = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFigures:
+    """The ticket indicators of one group (everything, one grid, department or class)."""
+
+    received: int
+    filed: int
+    due: int
+    closed: int
+    closed_due: int
+    closed_on_time: int
+    overdue: int
+    escalated: int
+    closure_rate: float | None
+    on_time_rate: float | None
+    median_capture_to_ticket_h: float | None
+    median_dispatch_to_close_h: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """Everything the dashboard page, its JSON and its CSV show."""
+
+    period: Period
+    as_of: datetime
+    grid: str | None
+    flights: int
+    area_flown_m2: float
+    findings_by_class: dict[str, int]
+    tickets: TicketFigures
+    by_grid: dict[str, TicketFigures]
+    by_department: dict[str, TicketFigures]
+    by_class: dict[str, TicketFigures]
+    open_tickets: tuple[TicketRecord, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "period": {
+                "kind": self.period.kind,
+                "start": self.period.start.isoformat(),
+                "end": self.period.end.isoformat(),
+            },
+            "as_of": self.as_of.isoformat(),
+            "grid": self.grid,
+            "flights": self.flights,
+            "area_flown_m2": round(self.area_flown_m2, 1),
+            "findings_by_class": self.findings_by_class,
+            "tickets": self.tickets.as_dict(),
+            "by_grid": {k: v.as_dict() for k, v in self.by_grid.items()},
+            "by_department": {k: v.as_dict() for k, v in self.by_department.items()},
+            "by_class": {k: v.as_dict() for k, v in self.by_class.items()},
+            "open_tickets": [
+                {
+                    "id": t.id,
+                    "label": t.label,
+                    "grid": t.grid,
+                    "department": t.department,
+                    "state": state_at(t, self.as_of),
+                    "deadline": t.deadline.isoformat() if t.deadline else None,
+                    "overdue": _overdue(t, self.as_of),
+                    "lat": t.lat,
+                    "lon": t.lon,
+                }
+                for t in self.open_tickets
+            ],
+        }
+
+
+def state_at(ticket: TicketRecord, moment: datetime) -> str | None:
+    """The ticket's state at ``moment`` (None before it was opened), replayed from its events."""
+    current = None
+    for event in ticket.events:
+        if event.at > moment:
+            break
+        current = event.to_state
+    return current
+
+
+def _overdue(ticket: TicketRecord, moment: datetime) -> bool:
+    return (
+        ticket.deadline is not None
+        and ticket.deadline < moment
+        and state_at(ticket, moment) in ACTIVE
+    )
+
+
+def _hours(delta: timedelta) -> float:
+    return delta.total_seconds() / 3600.0
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+def ticket_figures(
+    tickets: Iterable[TicketRecord], period: Period, *, as_of: datetime
+) -> TicketFigures:
+    """The indicators of one group of tickets (definitions in the module docstring)."""
+    received = filed = due = closed = closed_due = on_time = overdue = escalated = 0
+    capture: list[float] = []
+    dispatch_close: list[float] = []
+    for t in tickets:
+        if period.contains(t.created_at):
+            received += 1
+            if t.captured_at is not None and t.captured_at <= t.created_at:
+                capture.append(_hours(t.created_at - t.captured_at))
+        if period.contains(t.first("confirm")):
+            filed += 1
+        close_at = next(
+            (e.at for e in t.events if e.action == "close" and period.contains(e.at)), None
+        )
+        if close_at is not None:
+            closed += 1
+            dispatched = t.first("dispatch")
+            if dispatched is not None and dispatched <= close_at:
+                dispatch_close.append(_hours(close_at - dispatched))
+        if period.contains(t.deadline):
+            due += 1
+            if state_at(t, as_of) == "closed":
+                closed_due += 1
+                resolved = t.last_before("resolve", as_of)
+                if resolved is not None and t.deadline is not None and resolved <= t.deadline:
+                    on_time += 1
+        if _overdue(t, as_of):
+            overdue += 1
+        if t.any_in("escalate", period):
+            escalated += 1
+    return TicketFigures(
+        received=received,
+        filed=filed,
+        due=due,
+        closed=closed,
+        closed_due=closed_due,
+        closed_on_time=on_time,
+        overdue=overdue,
+        escalated=escalated,
+        closure_rate=closed_due / due if due else None,
+        on_time_rate=on_time / due if due else None,
+        median_capture_to_ticket_h=_median(capture),
+        median_dispatch_to_close_h=_median(dispatch_close),
+    )
+
+
+def _relevant(t: TicketRecord, period: Period, as_of: datetime) -> bool:
+    """Whether a ticket counts for any figure of the period (keeps breakdown tables short)."""
+    return (
+        period.contains(t.created_at)
+        or period.contains(t.deadline)
+        or any(period.contains(e.at) for e in t.events)
+        or _overdue(t, as_of)
+    )
+
+
+def _grouped(
+    tickets: Sequence[TicketRecord],
+    key: Callable[[TicketRecord], str | None],
+    period: Period,
+    as_of: datetime,
+) -> dict[str, TicketFigures]:
+    groups: dict[str, list[TicketRecord]] = {}
+    for t in tickets:
+        if _relevant(t, period, as_of):
+            groups.setdefault(key(t) or NONE_KEY, []).append(t)
+    return {k: ticket_figures(v, period, as_of=as_of) for k, v in sorted(groups.items())}
+
+
+def build_dashboard(
+    *,
+    tickets: Sequence[TicketRecord],
+    flights: Sequence[FlightRecord],
+    findings: Sequence[FindingRecord],
+    period: Period,
+    now: datetime,
+    grid: str | None = None,
+) -> Dashboard:
+    """All figures for ``period`` and an area: the district (``grid`` None) or one grid."""
+    as_of = min(period.end, now)
+    if grid is not None:
+        tickets = [t for t in tickets if t.grid == grid]
+        flights = [f for f in flights if grid in f.grids]
+        findings = [f for f in findings if f.grid == grid]
+    flown = [f for f in flights if period.contains(f.at)]
+    by_class: dict[str, int] = {}
+    for f in findings:
+        if period.contains(f.at):
+            by_class[f.label] = by_class.get(f.label, 0) + 1
+    open_tickets = tuple(
+        t for t in tickets if t.created_at <= as_of and state_at(t, as_of) not in TERMINAL | {None}
+    )
+    return Dashboard(
+        period=period,
+        as_of=as_of,
+        grid=grid,
+        flights=len(flown),
+        area_flown_m2=sum(f.area_m2 or 0.0 for f in flown),
+        findings_by_class=dict(sorted(by_class.items())),
+        tickets=ticket_figures(tickets, period, as_of=as_of),
+        by_grid=_grouped(tickets, lambda t: t.grid, period, as_of),
+        by_department=_grouped(tickets, lambda t: t.department, period, as_of),
+        by_class=_grouped(tickets, lambda t: t.label, period, as_of),
+        open_tickets=open_tickets,
+    )
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "group",
+    "key",
+    "received",
+    "filed",
+    "due",
+    "closed",
+    "closure_rate",
+    "on_time_rate",
+    "overdue",
+    "escalated",
+    "median_capture_to_ticket_h",
+    "median_dispatch_to_close_h",
+)
+
+
+def _fmt(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return value
+
+
+def csv_rows(dashboard: Dashboard) -> list[list[Any]]:
+    """The dashboard as a table: header, period facts, then one row per group."""
+    d = dashboard
+    rows: list[list[Any]] = [
+        ["period", d.period.kind, d.period.start.isoformat(), d.period.end.isoformat()],
+        ["area", d.grid or "district"],
+        ["flights", d.flights],
+        ["area_flown_m2", f"{d.area_flown_m2:.1f}"],
+        *(["findings", label, n] for label, n in d.findings_by_class.items()),
+        [],
+        list(CSV_COLUMNS),
+    ]
+
+    def row(group: str, key: str, f: TicketFigures) -> list[Any]:
+        return [group, key, *(_fmt(getattr(f, c)) for c in CSV_COLUMNS[2:])]
+
+    rows.append(row("all", d.grid or "district", d.tickets))
+    for group, table in (
+        ("grid", d.by_grid),
+        ("department", d.by_department),
+        ("class", d.by_class),
+    ):
+        rows.extend(row(group, key, f) for key, f in table.items())
+    return rows
+
+
+def load_records(
+    session: Any, *, since: datetime | None = None
+) -> tuple[list[TicketRecord], list[FlightRecord], list[FindingRecord]]:
+    """Read tickets (with events, grid, department, capture time), flights and findings.
+
+    ``since`` skips what cannot matter to periods starting then: tickets closed or rejected
+    before it, flights and findings stored before it.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from groundstation.models import (
+        Finding,
+        Flight,
+        FlightSession,
+        Grid,
+        Photo,
+        Ticket,
+    )
+
+    grids = dict(session.execute(select(Grid.id, Grid.code)).all())
+    query = select(Ticket).options(
+        selectinload(Ticket.events), selectinload(Ticket.department), selectinload(Ticket.finding)
+    )
+    if since is not None:  # a case finished before the period matters only through its deadline
+        query = query.where(
+            Ticket.state.not_in(tuple(TERMINAL))
+            | (Ticket.updated_at >= since)
+            | (Ticket.deadline >= since)
+        )
+    rows = list(session.scalars(query.order_by(Ticket.id)))
+    photo_ids = [t.finding.photo_id for t in rows if t.finding is not None]
+    taken = (
+        dict(session.execute(select(Photo.id, Photo.taken_at).where(Photo.id.in_(photo_ids))).all())
+        if photo_ids
+        else {}
+    )
+    tickets = [
+        TicketRecord(
+            id=t.id,
+            label=t.label,
+            grid=grids.get(t.grid_id),
+            department=t.department.name if t.department else None,
+            created_at=t.created_at,
+            deadline=t.deadline,
+            events=tuple(
+                EventRecord(e.action, e.to_state, e.at) for e in sorted(t.events, key=_event_key)
+            ),
+            captured_at=taken.get(t.finding.photo_id) if t.finding is not None else None,
+            lat=t.lat,
+            lon=t.lon,
+        )
+        for t in rows
+    ]
+    sessions = list(
+        session.scalars(select(FlightSession).where(FlightSession.landed_at.is_not(None)))
+    )
+    with_session = {s.flight_id for s in sessions if s.flight_id is not None}
+    flights = [
+        FlightRecord(f"s{s.id}", s.landed_at, s.area_m2, tuple(s.grid_codes or ()))
+        for s in sessions
+        if since is None or s.landed_at >= since
+    ]
+    finding_grids: dict[int, set[str]] = {}
+    for flight_id, grid_id in session.execute(
+        select(Finding.flight_id, Finding.grid_id).where(Finding.grid_id.is_not(None)).distinct()
+    ):
+        finding_grids.setdefault(flight_id, set()).add(grids[grid_id])
+    flight_query = select(Flight.id, Flight.created_at)
+    if since is not None:
+        flight_query = flight_query.where(Flight.created_at >= since)
+    for flight_id, created in session.execute(flight_query):
+        if flight_id not in with_session:
+            grids_of = tuple(sorted(finding_grids.get(flight_id, ())))
+            flights.append(FlightRecord(f"f{flight_id}", created, None, grids_of))
+    finding_query = select(Finding.id, Finding.label, Finding.reviewed_label, Finding.grid_id,
+                           Finding.created_at, Finding.review_status)  # fmt: skip
+    if since is not None:
+        finding_query = finding_query.where(Finding.created_at >= since)
+    findings = [
+        FindingRecord(fid, reviewed or label, grids.get(grid_id), at, status)
+        for fid, label, reviewed, grid_id, at, status in session.execute(finding_query)
+    ]
+    return tickets, flights, findings
+
+
+def _event_key(event: Any) -> tuple[datetime, int]:
+    return (event.at, event.id)

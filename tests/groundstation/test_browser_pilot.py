@@ -1,0 +1,123 @@
+"""Browser tests of the pilots' and managers' pages (Playwright driving Debian's Chromium):
+plan a route over a grid and see it drawn with its summary, change the altitude and see the
+summary change, draw an area by hand; fly a SITL test flight from the page and watch the live
+position move and the mission progress reach the end; find the seeded figures on the dashboard.
+
+Screenshots go to test-artifacts/groundstation/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import add_grids
+from test_browser import ARTIFACTS, CHROMIUM, live, page, sign_in  # noqa: F401  (fixtures)
+from test_dashboard import JUNE_2024, seed_dashboard
+from test_plan_page import SMALL
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install -y chromium"),
+]
+
+
+def summary_photos(page) -> int:  # noqa: F811
+    return int(page.get_attribute("#summary", "data-photos"))
+
+
+def test_plan_route_summary_and_drawn_area(live, page) -> None:  # noqa: F811
+    env, base = live
+    add_grids(env, ("BP-S", SMALL))
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/plan")
+    page.check("#grid-BP-S")
+    page.wait_for_selector("#plan-status[data-state='planned']")
+    assert page.locator("path.strip-line").count() > 0
+    assert page.locator("path.route-line").count() == 1
+    assert page.locator("#sum-sorties").inner_text() == "1"
+    before = summary_photos(page)
+    version = page.get_attribute("#summary", "data-version")
+    page.screenshot(path=str(ARTIFACTS / "pilot_01_plan.png"))
+
+    page.fill("#altitude_m", "40")
+    page.wait_for_function(
+        f"document.getElementById('summary').dataset.version !== '{version}'"
+        " && document.getElementById('plan-status').dataset.state === 'planned'"
+    )
+    assert summary_photos(page) > 2 * before
+    page.screenshot(path=str(ARTIFACTS / "pilot_02_lower.png"))
+
+    page.uncheck("#grid-BP-S")
+    page.click("#draw-start")
+    box = page.locator("#plan-map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for dx, dy in ((-60, -40), (60, -40), (60, 40), (-60, 40)):
+        page.mouse.click(cx + dx, cy + dy)
+    page.click("#draw-finish")
+    page.wait_for_function(
+        "document.getElementById('plan-status').dataset.state === 'planned'"
+        " && document.querySelector('#sortie-table tbody').innerText.includes('drawn')"
+    )
+    page.screenshot(path=str(ARTIFACTS / "pilot_03_drawn.png"))
+    page.fill("#plan-name", "drawn area")
+    page.click("#save-plan")
+    page.wait_for_selector("#saved:not([hidden])")
+    href = page.get_attribute("#download-plan", "href")
+    assert href.endswith("/download/plan?sortie=1")
+
+
+def test_sitl_flight_from_the_page(live, page) -> None:  # noqa: F811
+    env, base = live
+    add_grids(env, ("BF-S", SMALL))
+    saved = (
+        env.client()
+        .post(
+            "/api/v1/plans",
+            json={"grids": ["BF-S"], "altitude_m": 40, "name": "browser flight"},
+            headers=env.headers("pilot"),
+        )
+        .json
+    )
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/flights?plan={saved['id']}")
+    page.check("#start-simulate")
+    page.fill("#start-speedup", "25")
+    page.click("#start-flight")
+    page.wait_for_url("**/flights/*")
+    page.wait_for_selector("#flight-state[data-state='ready']", timeout=30000)
+    assert page.locator("#checks li.ok").count() >= 5
+    page.screenshot(path=str(ARTIFACTS / "pilot_04_ready.png"))
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.click("#cmd-arm")
+    page.wait_for_selector("#flight-state[data-state='airborne']")
+    start_lat = page.get_attribute("#t-position", "data-lat")
+    page.click("#cmd-start")
+    page.wait_for_function(
+        f"document.getElementById('t-position').dataset.lat !== '{start_lat}'"
+        " && Number(document.getElementById('flight-map').dataset.trail) > 10"
+    )
+    page.screenshot(path=str(ARTIFACTS / "pilot_05_flying.png"))
+    page.wait_for_function(
+        "(() => { const p = document.getElementById('progress-text').dataset;"
+        " return Number(p.waypoints) > 0 && p.reached === p.waypoints; })()",
+        timeout=30000,
+    )
+    page.wait_for_selector("#flight-state[data-state='done']", timeout=30000)
+    assert len(dialogs) == 2 and page.locator("#progress").evaluate("e => e.value") == 1
+    assert int(page.locator("#t-photos").inner_text()) > 3
+    page.screenshot(path=str(ARTIFACTS / "pilot_06_landed.png"))
+
+
+def test_dashboard_shows_the_figures(live, page) -> None:  # noqa: F811
+    env, base = live
+    seed_dashboard(env)
+    sign_in(page, base, "supervisor")
+    page.goto(f"{base}/dashboard?{JUNE_2024}")
+    assert page.locator("#card-closure-rate .value").inner_text() == "50.0%"
+    assert page.locator("#card-on-time-rate .value").inner_text() == "50.0%"
+    assert page.locator("#card-overdue .value").inner_text() == "1"
+    assert page.locator("#card-flights .value").inner_text() == "1"
+    assert page.locator("#by-grid tr[data-key='D-A'] td").nth(1).inner_text() == "2"
+    page.wait_for_selector("#dash-map[data-markers='1']")
+    assert page.locator("#chart-findings svg rect").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "pilot_07_dashboard.png"), full_page=True)

@@ -1,0 +1,272 @@
+"""Flight sessions: a SITL test flight started through the API (upload, verify, checks, arm,
+start, land), the SSE stream resuming with Last-Event-ID, the stored log, photos and the queued
+ingest; refused commands, roles and bad input; the event log alone."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import add_grids, make_env
+from test_plan_page import SMALL
+from test_ui import login
+
+from groundstation.flights import EventLog
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """SQLite only: a flight takes seconds, once is enough."""
+    root = tmp_path_factory.mktemp("flights")
+    e = make_env(f"sqlite:///{root / 'gp.sqlite3'}", root / "data", LINK_TIMEOUT_S=2.0)
+    add_grids(e, ("F-S", SMALL))
+    yield e
+    from groundstation.blueprints.flights import FlightHub
+
+    hub = e.app.extensions.get("gridpatrol_flights")
+    if isinstance(hub, FlightHub):
+        hub.shutdown()
+    e.storage().dispose()
+
+
+@pytest.fixture(scope="module")
+def plan_id(env) -> int:
+    body = {"grids": ["F-S"], "profile": "patrol", "altitude_m": 40, "name": "flight test"}
+    response = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot"))
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def write_world(path: Path) -> Path:
+    """A small grey-and-red GeoTIFF around SMALL for the simulated camera."""
+    import rasterio
+    from rasterio.transform import from_bounds
+
+    data = np.full((3, 200, 200), 120, dtype=np.uint8)
+    data[0] = 125  # grey: the fake classifier calls it illegal construction
+    with rasterio.open(
+        path, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
+        crs="EPSG:4326", transform=from_bounds(119.887, 32.397, 119.895, 32.404, 200, 200),
+    ) as ds:  # fmt: skip
+        ds.write(data)
+    return path
+
+
+def session(env, session_id: int) -> dict:
+    return (
+        env.client().get(f"/api/v1/flight-sessions/{session_id}", headers=env.headers("pilot")).json
+    )
+
+
+def wait_state(env, session_id: int, states: set[str], timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = session(env, session_id)
+        if data["state"] in states:
+            return data
+        if data["state"] == "failed" and "failed" not in states:
+            raise AssertionError(data["error"])
+        time.sleep(0.1)
+    raise AssertionError(f"session {session_id} still {data['state']} after {timeout} s")
+
+
+def command(env, session_id: int, verb: str, who: str = "pilot"):
+    return env.client().post(
+        f"/api/v1/flight-sessions/{session_id}/commands",
+        json={"command": verb},
+        headers=env.headers(who),
+    )
+
+
+def read_events(env, session_id: int, last_id: int = 0) -> list[tuple[int, str, dict]]:
+    response = env.client().get(
+        f"/api/v1/flight-sessions/{session_id}/events",
+        headers={**env.headers("supervisor"), "Last-Event-ID": str(last_id)},
+    )
+    assert response.mimetype == "text/event-stream"
+    events = []
+    for block in response.get_data(as_text=True).split("\n\n"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in block.splitlines()
+            if ": " in line and not line.startswith(":")
+        )
+        if "event" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
+    world = write_world(env.data_dir / "world.tif")
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={
+            "plan_id": plan_id,
+            "sortie": 1,
+            "simulate": True,
+            "speedup": 40,
+            "world": str(world),
+        },
+        headers=env.headers("pilot"),
+    )
+    assert start.status_code == 201, start.json
+    sid = start.json["id"]
+    ready = wait_state(env, sid, {"ready"})
+    assert ready["connection"].startswith("tcp:127.0.0.1:")
+    assert {c["name"] for c in ready["checks"]} >= {
+        "gps fix",
+        "battery",
+        "mission verified",
+        "home set",
+    }
+    assert all(c["ok"] for c in ready["checks"])
+
+    refused = command(env, sid, "start")  # not armed yet
+    assert refused.status_code == 409 and "not armed" in refused.json["error"]
+    assert command(env, sid, "arm", who="supervisor").status_code == 403
+    armed = command(env, sid, "arm")
+    assert armed.status_code == 200, armed.json
+    assert "taking off" in armed.json["message"]
+    assert command(env, sid, "start").status_code == 200
+    done = wait_state(env, sid, {"done"}, timeout=60)
+    assert done["result"]["landed"] and done["result"]["all_reached"]
+    assert done["result"]["photos"] > 3
+    assert done["flight_id"] is not None and done["landed_at"] is not None
+    assert done["area_m2"] == pytest.approx(
+        env.client().get(f"/api/v1/plans/{plan_id}", headers=env.headers("pilot")).json["area_m2"],
+        rel=1e-4,
+    )
+
+    log_dir = Path(done["log_dir"])
+    summary = json.loads((log_dir / "flight.json").read_text())["summary"]
+    assert summary["landed"] is True and summary["all_reached"] is True
+    assert (log_dir / "telemetry.csv").read_text().count("\n") > 10
+
+    flight = (
+        env.client().get(f"/api/v1/flights/{done['flight_id']}", headers=env.headers("pilot")).json
+    )
+    assert flight["status"] == "queued" and sum(flight["photos"].values()) >= 3
+    outcome = env.runner().run_job(flight["job_id"])
+    assert outcome.state == "done"
+    findings = (
+        env.client()
+        .get(
+            f"/api/v1/findings?flight={done['flight_id']}&status=all",
+            headers=env.headers("supervisor"),
+        )
+        .json
+    )
+    assert findings["total"] >= 3 and {f["label"] for f in findings["items"]} == {
+        "illegal_construction"
+    }
+
+    events = read_events(env, sid)
+    kinds = [k for _, k, _ in events]
+    assert kinds[-1] == "end" and "checks" in kinds and "photo" in kinds
+    ids = [i for i, k, _ in events if k != "end"]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    telemetry = [d for _, k, d in events if k == "telemetry"]
+    positions = {(t["lat"], t["lon"]) for t in telemetry if t["lat"] is not None}
+    assert len(positions) > 20  # the vehicle moved
+    assert max(t["progress"] for t in telemetry) == 1.0
+    assert max(t["alt_m"] for t in telemetry) > 30
+    states = [d["state"] for _, k, d in events if k == "state"]
+    assert states[:4] == ["connecting", "uploading", "verifying", "preflight"]
+    assert states[-2:] == ["landed", "done"]
+
+    middle = ids[len(ids) // 2]
+    resumed = read_events(env, sid, last_id=middle)
+    assert resumed[0][0] == middle + 1 and resumed[-1][1] == "end"
+    assert [e[0] for e in resumed[:-1]] == [i for i in ids if i > middle]
+
+    client = env.client()
+    login(client, "pilot")
+    page = client.get(f"/flights/{sid}").get_data(as_text=True)
+    assert 'id="flight-map"' in page and "flight.js" in page and 'id="cmd-arm"' in page
+    listing = client.get("/flights").get_data(as_text=True)
+    assert f'id="session-{sid}"' in listing and f"flight={done['flight_id']}" in listing
+
+
+def test_refused_connection_fails_the_session(env, plan_id) -> None:
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "connection": "tcp:127.0.0.1:1"},
+        headers=env.headers("pilot"),
+    )
+    assert start.status_code == 201
+    failed = wait_state(env, start.json["id"], {"failed"}, timeout=30)
+    assert "127.0.0.1:1" in failed["error"]
+    late = command(env, start.json["id"], "arm")
+    assert late.status_code == 409
+
+
+def test_cancel_on_the_ground(env, plan_id) -> None:
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "simulate": "1", "speedup": 20},
+        headers=env.headers("admin"),
+    )
+    sid = start.json["id"]
+    wait_state(env, sid, {"preflight", "ready"})
+    assert command(env, sid, "fly-away").status_code == 400
+    assert command(env, sid, "cancel").status_code == 200
+    cancelled = wait_state(env, sid, {"cancelled"})
+    assert cancelled["flight_id"] is None and cancelled["landed_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("who", "body", "status", "needle"),
+    [
+        ("pilot", {"plan_id": 999999, "connection": "tcp:1.2.3.4:5"}, 404, "plan 999999"),
+        ("pilot", {"plan_id": "x"}, 400, "integers"),
+        ("pilot", {"sortie": 7}, 400, "sorties 1 to 1"),
+        ("pilot", {}, 400, "connection string"),
+        ("pilot", {"simulate": True, "speedup": 1000}, 400, "speed-up"),
+        ("pilot", {"simulate": True, "world": "/etc/passwd"}, 400, "outside the allowed"),
+        ("supervisor", {"connection": "tcp:1.2.3.4:5"}, 403, "may not"),
+        ("department", {"connection": "tcp:1.2.3.4:5"}, 403, "may not"),
+    ],
+)
+def test_bad_starts_are_4xx(env, plan_id, who, body, status, needle) -> None:
+    body = {"plan_id": plan_id, **body}
+    response = env.client().post("/api/v1/flight-sessions", json=body, headers=env.headers(who))
+    assert response.status_code == status
+    assert needle in response.json["error"]
+
+
+def test_unknown_sessions_and_csrf(env) -> None:
+    client = env.client()
+    assert (
+        client.get("/api/v1/flight-sessions/999999", headers=env.headers("pilot")).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            "/api/v1/flight-sessions/999999/events", headers=env.headers("pilot")
+        ).status_code
+        == 404
+    )
+    login(client, "pilot")
+    no_token = client.post("/api/v1/flight-sessions", json={"plan_id": 1})
+    assert no_token.status_code == 400 and "CSRF" in no_token.json["error"]
+
+
+def test_event_log_replays_and_waits() -> None:
+    log = EventLog(limit=5)
+    assert log.after(0) == ([], False)
+    for k in range(7):
+        log.publish("telemetry", {"k": k})
+    events, done = log.after(3)
+    assert [e.id for e in events] == [4, 5, 6, 7] and not done
+    assert [e.data["k"] for e in log.after(0)[0]] == [2, 3, 4, 5, 6]  # the oldest were dropped
+    threading.Timer(0.05, lambda: log.publish("state", {"state": "done"})).start()
+    started = time.monotonic()
+    events, done = log.after(7, timeout=2.0)
+    assert [e.kind for e in events] == ["state"] and time.monotonic() - started < 1.0
+    log.close()
+    assert log.after(8) == ([], True)
+    assert log.after(7)[1] is True and log.latest("telemetry").data == {"k": 6}

@@ -1,0 +1,240 @@
+"""The planning page and its JSON API: preview, save, downloads, no-fly layers, upload with
+verification to our SITL, roles, CSRF and bad input as 4xx JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import G1, G2, add_grids, grid_geojson
+from test_ui import login
+
+# A small grid (about 150 m x 130 m) west of G1: quick to plan and to fly.
+SMALL = [[119.890, 32.400], [119.8916, 32.400], [119.8916, 32.4012], [119.890, 32.4012],
+         [119.890, 32.400]]  # fmt: skip
+NOFLY = [[119.908, 32.408], [119.912, 32.408], [119.912, 32.412], [119.908, 32.412],
+         [119.908, 32.408]]  # fmt: skip  (cuts G1's north-east corner)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def grids(env):
+    add_grids(env, ("P-G1", G1), ("P-G2", G2), ("P-S", SMALL))
+
+
+def preview(env, who="pilot", **params):
+    body = {"grids": ["P-G1"], "profile": "patrol", "altitude_m": 100, **params}
+    return env.client().post("/api/v1/plans/preview", json=body, headers=env.headers(who))
+
+
+def test_preview_draws_route_and_summary(env) -> None:
+    response = preview(env)
+    assert response.status_code == 200, response.json
+    data = response.json
+    totals = data["summary"]["totals"]
+    assert totals["grids"] == 1 and totals["sorties"] >= 1 and totals["photos"] > 10
+    kinds = {f["properties"]["kind"] for f in data["layers"]["features"]}
+    assert {"cell", "strip", "route", "home"} <= kinds
+    grid = data["summary"]["grids"][0]
+    assert grid["grid_id"] == "P-G1" and grid["coverage_once_pct"] > 95
+
+
+def test_summary_follows_the_parameters(env) -> None:
+    high = preview(env, altitude_m=120).json["summary"]["totals"]
+    low = preview(env, altitude_m=60).json["summary"]["totals"]
+    assert low["photos"] > 2 * high["photos"]
+    assert low["flight_time_s"] > high["flight_time_s"]
+    gsd = preview(env, altitude_m=None, gsd_cm=2.0).json["summary"]["settings"]
+    assert gsd["gsd_cm"] == pytest.approx(2.0, abs=0.01)
+    mapping = preview(env, profile="mapping", front_overlap=80).json["summary"]["settings"]
+    assert mapping["front_overlap_pct"] == 80 and mapping["side_overlap_pct"] == 70
+
+
+def test_drawn_polygon_and_no_fly_layer(env) -> None:
+    client = env.client()
+    upload = client.post(
+        "/api/v1/no-fly",
+        data={"name": "airport", "file": (io.BytesIO(grid_geojson(("NF", NOFLY))), "nf.geojson")},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 201, upload.json
+    layer = upload.json["id"]
+    assert upload.json["zones"] == 1
+    assert any(
+        r["id"] == layer for r in client.get("/api/v1/no-fly", headers=env.headers("pilot")).json
+    )
+    drawn = {"type": "Polygon", "coordinates": [G1]}
+    with_zone = preview(env, grids=[], polygon=drawn, no_fly_layer=layer).json
+    kinds = [f["properties"]["kind"] for f in with_zone["layers"]["features"]]
+    assert "no_fly" in kinds
+    assert with_zone["summary"]["grids"][0]["grid_id"] == "drawn"
+    without = preview(env, grids=[], polygon=drawn).json
+    assert with_zone["summary"]["grids"][0]["area_m2"] < without["summary"]["grids"][0]["area_m2"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "needle"),
+    [
+        ({"grids": []}, 400, "pick at least one grid"),
+        ({"grids": ["NOPE"]}, 404, "NOPE"),
+        ({"altitude_m": 5}, 400, "altitude_m 5 is out of range"),
+        ({"altitude_m": "high"}, 400, "not a number"),
+        ({"camera": "hasselblad"}, 400, "camera 'hasselblad'"),
+        ({"profile": "race"}, 400, "mapping or patrol"),
+        ({"polygon": {"type": "Point", "coordinates": [1, 2]}}, 400, "Polygon"),
+        (
+            {
+                "polygon": {
+                    "type": "Polygon",
+                    "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]],
+                }
+            },
+            400,
+            "crosses itself",
+        ),
+        ({"no_fly_layer": 999999}, 404, "no-fly layer"),
+        ({"altitude_m": 100, "gsd_cm": 2}, 400, "not both"),
+    ],
+)
+def test_bad_input_is_a_4xx_json_error(env, params, status, needle) -> None:
+    response = preview(env, **params)
+    assert response.status_code == status
+    assert needle in response.json["error"]
+
+
+def test_planner_error_is_shown(env) -> None:
+    zone = {"type": "Polygon", "coordinates": [SMALL]}
+    client = env.client()
+    layer = client.post(
+        "/api/v1/no-fly",
+        data={"name": "whole", "file": (io.BytesIO(json.dumps(zone).encode()), "w.geojson")},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    ).json["id"]
+    response = preview(env, grids=["P-S"], no_fly_layer=layer, home=[119.88, 32.39])
+    assert response.status_code == 400
+    assert response.json["error"].startswith("cannot plan:") and "P-S" in response.json["error"]
+
+
+def test_roles_and_csrf(env) -> None:
+    assert preview(env, who="department").status_code == 403
+    assert preview(env, who="supervisor").status_code == 200
+    client = env.client()
+    assert client.post("/api/v1/plans/preview", json={"grids": ["P-G1"]}).status_code == 401
+    login(client, "pilot")
+    no_token = client.post("/api/v1/plans/preview", json={"grids": ["P-G1"]})
+    assert no_token.status_code == 400 and "CSRF" in no_token.json["error"]
+    token = login(client, "pilot")
+    ok = client.post(
+        "/api/v1/plans/preview", json={"grids": ["P-G1"]}, headers={"X-CSRFToken": token}
+    )
+    assert ok.status_code == 200
+
+
+def test_page_renders_for_planners_only(env) -> None:
+    client = env.client()
+    login(client, "pilot")
+    html = client.get("/plan").get_data(as_text=True)
+    assert 'id="plan-map"' in html and "P-G1" in html and "规划" in html
+    assert "draw.js" in html and "leaflet.js" in html and "https://" not in html
+    login(client, "department")
+    assert client.get("/plan").status_code == 403
+
+
+def save(env, **params):
+    body = {"grids": ["P-S"], "profile": "patrol", "altitude_m": 40, "name": "small", **params}
+    response = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot"))
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_save_list_and_download(env) -> None:
+    saved = save(env)
+    client = env.client()
+    plan_id = saved["id"]
+    assert saved["grids"] == ["P-S"] and saved["sorties"] == 1
+    listed = client.get("/api/v1/plans", headers=env.headers("department")).json
+    assert plan_id in [p["id"] for p in listed]
+    detail = client.get(f"/api/v1/plans/{plan_id}", headers=env.headers("pilot")).json
+    assert detail["params"]["altitude_m"] == 40 and detail["summary"]["totals"]["photos"] > 0
+
+    qgc = client.get(
+        f"/api/v1/plans/{plan_id}/download/plan?sortie=1", headers=env.headers("pilot")
+    )
+    assert qgc.status_code == 200 and "attachment" in qgc.headers["Content-Disposition"]
+    document = json.loads(qgc.data)
+    assert document["fileType"] == "Plan"
+    commands = [item["command"] for item in document["mission"]["items"]]
+    assert commands[0] == 22 and commands[-1] == 20 and 16 in commands and 206 in commands
+
+    wp = client.get(f"/api/v1/plans/{plan_id}/download/waypoints", headers=env.headers("pilot"))
+    lines = wp.get_data(as_text=True).splitlines()
+    assert lines[0] == "QGC WPL 110" and len(lines) == len(commands) + 2
+
+    kml = client.get(f"/api/v1/plans/{plan_id}/download/kml", headers=env.headers("pilot"))
+    assert ET.fromstring(kml.data).tag.endswith("kml")
+
+    assert (
+        client.get(
+            f"/api/v1/plans/{plan_id}/download/exe", headers=env.headers("pilot")
+        ).status_code
+        == 400
+    )
+    assert (
+        client.get(
+            f"/api/v1/plans/{plan_id}/download/plan?sortie=9", headers=env.headers("pilot")
+        ).status_code
+        == 400
+    )
+    assert client.get("/api/v1/plans/999999", headers=env.headers("pilot")).status_code == 404
+
+
+def test_upload_to_sitl_with_verification(env) -> None:
+    from simulator import Sitl
+
+    saved = save(env)
+    home = saved["summary"]["home"]
+    client = env.client()
+    with Sitl(home=(home["lat"], home["lon"], 0.0), speedup=20) as sitl:
+        response = client.post(
+            f"/api/v1/plans/{saved['id']}/upload",
+            json={"connection": sitl.connection_string, "sortie": 1},
+            headers=env.headers("pilot"),
+        )
+    assert response.status_code == 200, response.json
+    verified = response.json["verified"]
+    qgc = client.get(f"/api/v1/plans/{saved['id']}/download/plan", headers=env.headers("pilot"))
+    document = json.loads(qgc.data)
+    assert verified["mission"] == len(document["mission"]["items"])
+    assert verified["fence"] == sum(len(p["polygon"]) for p in document["geoFence"]["polygons"])
+    assert verified["rally"] == 1
+
+
+def test_upload_failure_is_reported(env, monkeypatch) -> None:
+    monkeypatch.setitem(env.app.config, "LINK_TIMEOUT_S", 1.0)
+    saved = save(env)
+    client = env.client()
+    refused = client.post(
+        f"/api/v1/plans/{saved['id']}/upload",
+        json={"connection": "tcp:127.0.0.1:1", "sortie": 1},
+        headers=env.headers("pilot"),
+    )
+    assert refused.status_code == 502 and "tcp:127.0.0.1:1" in refused.json["error"]
+    bad = client.post(
+        f"/api/v1/plans/{saved['id']}/upload",
+        json={"connection": "carrier-pigeon", "sortie": 1},
+        headers=env.headers("pilot"),
+    )
+    assert bad.status_code == 502 and "carrier-pigeon" in bad.json["error"]
+    missing = client.post(
+        f"/api/v1/plans/{saved['id']}/upload", json={}, headers=env.headers("pilot")
+    )
+    assert missing.status_code == 400
+    supervisor = client.post(
+        f"/api/v1/plans/{saved['id']}/upload",
+        json={"connection": "tcp:127.0.0.1:1"},
+        headers=env.headers("supervisor"),
+    )
+    assert supervisor.status_code == 403
