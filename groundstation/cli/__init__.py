@@ -71,19 +71,27 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 def _register_commands() -> None:
     """Each subcommand lives in its own module; heavy imports stay inside the commands."""
+    from groundstation.cli.classify import classify_command
     from groundstation.cli.db import db_command
+    from groundstation.cli.demo import demo_command
+    from groundstation.cli.evaluate import evaluate_command
     from groundstation.cli.fly import fly_command
     from groundstation.cli.plan import plan_command
     from groundstation.cli.serve import serve_command
     from groundstation.cli.sitl import sitl_command
+    from groundstation.cli.train import train_command
     from groundstation.cli.upload import upload_command
     from groundstation.cli.worker import worker_command
 
     commands = (
+        demo_command,
         plan_command,
         upload_command,
         fly_command,
         sitl_command,
+        classify_command,
+        train_command,
+        evaluate_command,
         db_command,
         serve_command,
         worker_command,
