@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	else \
-		echo "browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+		echo "browser tests need Debian's chromium: sudo apt-get install chromium fonts-noto-cjk" >&2; exit 1; \
 	fi
 
 install: $(STAMP)

@@ -147,7 +147,7 @@
   }
 
   function minutes(s) {
-    var m = Math.floor(s / 60), r = Math.round(s % 60);
+    var total = Math.round(s), m = Math.floor(total / 60), r = total % 60;
     return m + ":" + (r < 10 ? "0" : "") + r + " " + text.min;
   }
 
