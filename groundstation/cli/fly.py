@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from groundstation.cli.upload import transfer_progress
+from groundstation.cli.upload import connect_option, plan_argument, transfer_progress
 
 if TYPE_CHECKING:
     from missions.link.telemetry import Telemetry
@@ -44,15 +44,8 @@ class StatusLine:
 
 
 @click.command("fly")
-@click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False,
-                                                              path_type=Path))  # fmt: skip
-@click.option(
-    "--connect",
-    "url",
-    required=True,
-    metavar="URL",
-    help="tcp:HOST:PORT, udp:HOST:PORT (listen), udpout:HOST:PORT or /dev/ttyUSB0:57600",
-)
+@plan_argument
+@connect_option
 @click.option(
     "--log",
     "log_dir",

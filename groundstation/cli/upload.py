@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-__all__ = ["transfer_progress", "upload_command"]
+__all__ = ["connect_option", "plan_argument", "transfer_progress", "upload_command"]
 
 
 def transfer_progress() -> tuple[Any, Callable[[str, int, int], None]]:
@@ -32,16 +32,22 @@ def transfer_progress() -> tuple[Any, Callable[[str, int, int], None]]:
     return progress, on_progress
 
 
-@click.command("upload")
-@click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False,
-                                                              path_type=Path))  # fmt: skip
-@click.option(
+#: The PLAN argument and --connect option shared by `upload` and `fly`.
+plan_argument = click.argument(
+    "plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+connect_option = click.option(
     "--connect",
     "url",
     required=True,
     metavar="URL",
     help="tcp:HOST:PORT, udp:HOST:PORT (listen), udpout:HOST:PORT or /dev/ttyUSB0:57600",
 )
+
+
+@click.command("upload")
+@plan_argument
+@connect_option
 @click.option("--no-verify", is_flag=True, help="Skip reading the lists back and comparing them.")
 @click.option(
     "--timeout",
