@@ -7,7 +7,7 @@ choice scored by the one objective (:class:`~missions.planner.objective.FlightTi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,13 @@ from missions.planner.path import FlownStrip, Router, SurveyPath, build_path
 from missions.planner.result import GridResult, Plan, Sortie
 from missions.planner.settings import PROFILES, PlanSettings
 from missions.planner.sorties import BatterySplitter, SortieRoute, Splitter
-from missions.planner.swaths import CellSwaths, EdgeAwareSwaths, best_swaths
+from missions.planner.swaths import (
+    CellSwaths,
+    EdgeAwareSwaths,
+    best_swaths,
+    candidate_angles,
+    ranked_swaths,
+)
 
 __all__ = [
     "plan",
@@ -68,13 +74,24 @@ def _swath_generator(settings: PlanSettings) -> EdgeAwareSwaths:
 
 
 def _sequence_time_s(
-    blocks: Sequence[CellSwaths], orderer: Orderer, objective: FlightTimeModel, router: Router
+    blocks: Sequence[CellSwaths],
+    orderer: Orderer,
+    objective: FlightTimeModel,
+    router: Router,
+    *,
+    start: np.ndarray | None = None,
+    end: np.ndarray | None = None,
 ) -> float:
-    """Seconds to fly blocks in the orderer's order with straight connectors (for comparisons)."""
-    visits = orderer.order(blocks, router=router, objective=objective)
+    """Seconds to fly blocks in the orderer's order with straight connectors (for comparisons),
+    from ``start`` and on to ``end`` when given."""
+    visits = orderer.order(blocks, router=router, objective=objective, start=start, end=end)
     pts = [
         s for v in visits for s in oriented_strips(blocks[v.block], reverse=v.reverse, flip=v.flip)
     ]
+    if pts and start is not None:
+        pts.insert(0, np.asarray(start, dtype=float).reshape(1, 2))
+    if pts and end is not None:
+        pts.append(np.asarray(end, dtype=float).reshape(1, 2))
     return objective.path_s(np.concatenate(pts)) if pts else 0.0
 
 
@@ -85,38 +102,75 @@ def plan_region(
     decomposer: Decomposer | None = None,
     merge: bool = True,
     max_directions: int = 4,
+    router: Router | None = None,
+    orderer: Orderer | None = None,
+    start: np.ndarray | None = None,
+    end: np.ndarray | None = None,
+    score: Callable[[Sequence[CellSwaths]], float] | None = None,
 ) -> list[CellSwaths]:
     """Cells and strips for an area in local metres (holes and no-fly zones already removed).
 
     Convex parts are one cell at their best angle. Other parts are decomposed along a few
-    directions (the best single-cell angle and the longest edges), cells are merged where flying
-    them as one is cheaper, and the cheapest decomposition by the objective wins.
+    directions (the best single-cell angle and the longest edges) and cells are merged greedily
+    where flying them as one looks cheaper (scored with a quick ordering). The alternatives -- the
+    whole part, and per direction the cells as cut and as merged -- are then timed by the
+    objective with ``orderer`` (the plan's ordering stage) and the cheapest wins, so merging is
+    kept only where it really pays; ``start``/``end`` (where the flight comes from and goes on
+    to) make that timing the one the plan will fly; ``score`` replaces it (e.g. the time of the
+    sorties a longer-than-one-battery area needs). With a
+    ``router`` holding no-fly zones, a cell may only be flown at an angle whose strips keep clear
+    of them: a keep-out inside a field is flown around (never over, as an ordinary hole may be).
     """
     decomposer = decomposer or Boustrophedon()
     objective = generator.objective
     quick = GreedyTwoOpt(max_passes=0, max_starts=3)
-    router = Router()
-    cache: dict[bytes, CellSwaths] = {}
+    exact_orderer = orderer or GreedyTwoOpt()
+    clear_router = Router()
+    cache: dict[bytes, CellSwaths | None] = {}
+    allowed = None
+    if router is not None and router.has_zones:
 
-    def swaths_of(cell: Polygon) -> CellSwaths:
+        def allowed(swaths: CellSwaths) -> bool:
+            return not any(router.blocked(s.array[:-1], s.array[1:]).any() for s in swaths.strips)
+
+    def swaths_of(cell: Polygon, *, direction: float | None = None) -> CellSwaths | None:
         key = cell.wkb
         if key not in cache:
-            cache[key] = best_swaths(cell, generator)
+            angles = None
+            if direction is not None:
+                angles = np.unique(np.append(candidate_angles(cell), round(direction % 180.0, 2)))
+            cache[key] = best_swaths(cell, generator, angles=angles, allowed=allowed)
         return cache[key]
 
     def cost(cells: Sequence[Polygon]) -> float:
-        return _sequence_time_s([swaths_of(c) for c in cells], quick, objective, router)
+        blocks = [swaths_of(c) for c in cells]
+        if any(b is None for b in blocks):
+            return float("inf")
+        return _sequence_time_s(blocks, quick, objective, clear_router)
+
+    def exact_cost(blocks: Sequence[CellSwaths | None]) -> float:
+        if any(b is None for b in blocks):
+            return float("inf")
+        if score is not None:
+            return score(blocks)
+        return _sequence_time_s(
+            blocks, exact_orderer, objective, clear_router, start=start, end=end
+        )
 
     result: list[CellSwaths] = []
     for part in polygons_of(region):
         whole = swaths_of(part)
-        if is_convex(part, tolerance=1e-3):
+        if whole is not None and is_convex(part, tolerance=1e-3):
+            if score is not None:  # the sorties' cost may favour another of the best angles
+                # every candidate angle is timed exactly; the fastest few are scored in full
+                layouts = ranked_swaths(part, generator, allowed=allowed, keep=1000)[:6]
+                whole = min(layouts, key=lambda b: exact_cost([b]))
             result.append(whole)
             continue
         simple = part.simplify(min(1.0, generator.spacing_m / 50))
         if not isinstance(simple, Polygon) or simple.is_empty:
             simple = part
-        directions = [whole.angle_deg]
+        directions = [whole.angle_deg] if whole is not None else []
         edges = np.asarray(simple.exterior.coords)
         seg = np.diff(edges, axis=0)
         for k in np.argsort(-np.hypot(seg[:, 0], seg[:, 1])):
@@ -125,8 +179,7 @@ def plan_region(
                 directions.append(angle)
             if len(directions) >= max_directions:
                 break
-        best_cells: list[Polygon] = [part]
-        best_cost = cost(best_cells)
+        alternatives: list[list[Polygon]] = [[part]]
         for direction in directions:
             try:
                 cells = [
@@ -134,14 +187,25 @@ def plan_region(
                 ]
                 if abs(sum(c.area for c in cells) - simple.area) > 1e-3 * simple.area:
                     continue  # a decomposition that lost area (numerical trouble): not trusted
+                for c in cells:
+                    swaths_of(c, direction=direction)  # the cut direction is always a candidate
+                alternatives.append(cells)
                 if merge and len(cells) > 1:
-                    cells = merge_cells(cells, cost)
-                total = cost(cells)
+                    merged = merge_cells(cells, cost)
+                    if len(merged) < len(cells):
+                        alternatives.append(merged)
             except shapely.errors.GEOSException:
                 continue  # robustness: fall back to the other directions or the whole part
+        best_cells, best_cost = [part], float("inf")
+        for cells in alternatives:  # in order, so ties keep the simpler (earlier) alternative
+            total = exact_cost([swaths_of(c) for c in cells])
             if total < best_cost - 1e-6:
                 best_cost, best_cells = total, cells
-        result.extend(swaths_of(c) for c in best_cells)
+        for cell in best_cells:
+            # no layout keeps clear of the zones (numerical corner cases): fly the best one
+            # anyway; the path stage clips its strips at the zones and routes around them
+            swaths = swaths_of(cell)
+            result.append(swaths if swaths is not None else best_swaths(cell, generator))
     return result
 
 
@@ -206,7 +270,28 @@ def plan(
     keepout = (
         shapely.union_all([z.buffer(settings.nofly_margin_m) for z in zones]) if zones else None
     )
-    work = [_grid_work(g, frame, keepout, generator, settings, stages, router) for g in grids]
+    work = [_grid_area(g, frame, keepout, generator, settings, router) for g in grids]
+    # cells are chosen knowing where the flight comes from and goes on to (as _order will fly it)
+    reps = np.array([w.flyable.representative_point().coords[0] for w in work])
+    grid_order = order_points(reps, start=home_xy)
+    for pos, k in enumerate(grid_order):
+        if work[k].blocks:
+            continue
+        start = reps[grid_order[pos - 1]] if pos > 0 else home_xy
+        end = reps[grid_order[pos + 1]] if pos + 1 < len(grid_order) else home_xy
+        score = None
+        if _survey_estimate_s(work[k], settings) > 0.8 * settings.usable_flight_s:
+            # longer than a battery: the splits into sorties are part of the cost of a layout
+            splitter = stages.splitter or BatterySplitter(
+                usable_s=settings.usable_flight_s, max_distance_m=settings.max_distance_m
+            )
+
+            def score(blocks, w=work[k], splitter=splitter):
+                return _sorties_s(w, blocks, home_xy, stages.orderer, splitter, router, settings)
+
+        work[k].blocks = _grid_blocks(
+            work[k], generator, stages, router, start=start, end=end, score=score
+        )
     visits = _order(work, home_xy, stages.orderer, objective, router)
     flown: list[FlownStrip] = []
     cell_index = 0
@@ -260,15 +345,15 @@ def _check_grid(grid: Grid, settings: PlanSettings) -> None:
         )
 
 
-def _grid_work(
+def _grid_area(
     grid: Grid,
     frame: LocalFrame,
     keepout: BaseGeometry | None,
     generator: EdgeAwareSwaths,
     settings: PlanSettings,
-    stages: Stages,
     router: Router,
 ) -> _GridWork:
+    """The grid's area and flyable part in local metres; a clear corridor comes with its block."""
     local = frame.to_local(grid.geometry)
     if isinstance(local, LineString):
         area = corridor_polygon(local, width_m=float(settings.corridor_width_m))
@@ -289,15 +374,77 @@ def _grid_work(
             return _GridWork(grid, area, area, [block], corridor=True)
         local = area  # a corridor through a no-fly zone is planned as an area around it
     flyable = local.difference(keepout) if keepout is not None else local
+    if flyable.is_empty:
+        raise PlanningError(f"grid {grid.grid_id}: nothing left to fly outside the no-fly zones")
+    return _GridWork(grid, local, flyable, [], corridor=False)
+
+
+def _grid_blocks(
+    w: _GridWork,
+    generator: EdgeAwareSwaths,
+    stages: Stages,
+    router: Router,
+    *,
+    start: np.ndarray,
+    end: np.ndarray,
+    score: Callable[[Sequence[CellSwaths]], float] | None = None,
+) -> list[CellSwaths]:
+    """The grid's cells and strips, flown from ``start`` on to ``end``."""
     try:
         blocks = plan_region(
-            flyable, generator=generator, decomposer=stages.decomposer, merge=stages.merge
+            w.flyable,
+            generator=generator,
+            decomposer=stages.decomposer,
+            merge=stages.merge,
+            router=router,
+            orderer=stages.orderer,
+            start=start,
+            end=end,
+            score=score,
         )
     except shapely.errors.GEOSException as exc:
-        raise PlanningError(f"grid {grid.grid_id}: geometry failed while planning: {exc}") from None
+        raise PlanningError(
+            f"grid {w.grid.grid_id}: geometry failed while planning: {exc}"
+        ) from None
     if not blocks:
-        raise PlanningError(f"grid {grid.grid_id}: nothing left to fly outside the no-fly zones")
-    return _GridWork(grid, local, flyable, blocks, corridor=False)
+        raise PlanningError(f"grid {w.grid.grid_id}: nothing left to fly outside the no-fly zones")
+    return blocks
+
+
+def _survey_estimate_s(w: _GridWork, settings: PlanSettings) -> float:
+    """The no-turn lower bound of the grid's survey time: area / (spacing · speed)."""
+    return float(w.flyable.area) / (settings.line_spacing_m * settings.speed_mps)
+
+
+def _sorties_s(
+    w: _GridWork,
+    blocks: Sequence[CellSwaths],
+    home: np.ndarray,
+    orderer: Orderer,
+    splitter: Splitter,
+    router: Router,
+    settings: PlanSettings,
+) -> float:
+    """Total seconds of the sorties flying these blocks alone from and back to home."""
+    objective = settings.objective
+    try:
+        visits = orderer.order(blocks, router=router, objective=objective, start=home, end=home)
+        flown = [
+            FlownStrip(points=piece, grid_id=w.grid.grid_id, cell=v.block)
+            for v in visits
+            for pts in oriented_strips(blocks[v.block], reverse=v.reverse, flip=v.flip)
+            for piece in router.clip(pts)
+        ]
+        routes = splitter.split(
+            build_path(flown, router),
+            home=home,
+            router=router,
+            objective=objective,
+            altitude_m=settings.altitude_m,
+        )
+    except PlanningError:
+        return float("inf")  # this layout cannot be flown; plan() reports it if all fail
+    return float(sum(r.time_s for r in routes))
 
 
 def _order(

@@ -35,6 +35,7 @@ class Router:
     no_fly: Sequence[Polygon] = ()
     margin_m: float = 20.0
     _blocker: object = field(init=False, repr=False, default=None)
+    _clipper: object = field(init=False, repr=False, default=None)
     _nodes: np.ndarray = field(init=False, repr=False, default_factory=lambda: np.zeros((0, 2)))
     _dist: np.ndarray = field(init=False, repr=False, default_factory=lambda: np.zeros((0, 0)))
     _next: np.ndarray = field(init=False, repr=False, default_factory=lambda: np.zeros((0, 0), int))
@@ -46,6 +47,10 @@ class Router:
         blocker = shapely.union_all([z.buffer(self.margin_m / 2.0) for z in zones])
         shapely.prepare(blocker)
         self._blocker = blocker
+        # strips are cut further out than the blocking distance, so the cut ends can be routed
+        # from (a point on the blocker's own boundary would have no clear segment to anywhere)
+        clip_m = max(0.75 * self.margin_m, self.margin_m / 2.0 + 1e-3)
+        self._clipper = shapely.union_all([z.buffer(clip_m) for z in zones])
         rings = [z.buffer(self.margin_m, quad_segs=2).simplify(self.margin_m * 0.1) for z in zones]
         nodes = np.concatenate(
             [shapely.get_coordinates(r.exterior)[:-1] for r in rings if isinstance(r, Polygon)]
@@ -99,7 +104,7 @@ class Router:
         line = shapely.linestrings(pts)
         if not shapely.intersects(self._blocker, line):
             return [pts]
-        rest = shapely.difference(line, self._blocker)
+        rest = shapely.difference(line, self._clipper)
         pieces = [g for g in getattr(rest, "geoms", [rest]) if not g.is_empty and g.length > 0]
         along = [shapely.line_locate_point(line, shapely.points(g.coords[0])) for g in pieces]
         out = []

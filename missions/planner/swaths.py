@@ -16,7 +16,7 @@ Placement (in the frame where strips run along +x):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +33,7 @@ __all__ = [
     "SwathGenerator",
     "EdgeAwareSwaths",
     "best_swaths",
+    "ranked_swaths",
     "candidate_angles",
     "sweep_time_s",
     "strip_offsets",
@@ -170,21 +171,45 @@ def _estimate_s(
     return (cell.area / w + (n - 1) * w) / objective.speed_mps + (n - 1) * objective.turn_s(180.0)
 
 
+def ranked_swaths(
+    cell: Polygon,
+    generator: EdgeAwareSwaths,
+    *,
+    angles: Sequence[float] | None = None,
+    keep: int = 4,
+    allowed: Callable[[CellSwaths], bool] | None = None,
+) -> list[CellSwaths]:
+    """The cell's layouts at the ``keep`` most promising angles, fastest first by the objective.
+
+    Every candidate angle is ranked by a cheap estimate; the best are generated and timed. With
+    ``allowed`` (e.g. "no strip enters a no-fly zone") only accepted layouts count: further
+    candidates are tried until ``keep`` are accepted (the list is empty when none is).
+    """
+    cand = candidate_angles(cell) if angles is None else np.asarray(angles, dtype=float)
+    estimate = _estimate_s(
+        cell, cand, generator.spacing_m, generator.footprint_across_m, generator.objective
+    )
+    results: list[CellSwaths] = []
+    for i in np.argsort(estimate, kind="stable"):
+        result = generator.generate(cell, angle_deg=float(cand[i]))
+        if allowed is None or allowed(result):
+            results.append(result)
+        if len(results) >= keep:
+            break
+    return sorted(results, key=lambda r: r.time_s)
+
+
 def best_swaths(
     cell: Polygon,
     generator: EdgeAwareSwaths,
     *,
     angles: Sequence[float] | None = None,
     keep: int = 4,
-) -> CellSwaths:
-    """The cell's strips at the angle that flies it fastest by the objective.
+    allowed: Callable[[CellSwaths], bool] | None = None,
+) -> CellSwaths | None:
+    """The cell's strips at the angle that flies it fastest (see :func:`ranked_swaths`).
 
-    Every candidate is ranked by a cheap estimate; the ``keep`` best are generated and timed.
+    ``None`` when ``allowed`` accepts no layout.
     """
-    cand = candidate_angles(cell) if angles is None else np.asarray(angles, dtype=float)
-    estimate = _estimate_s(
-        cell, cand, generator.spacing_m, generator.footprint_across_m, generator.objective
-    )
-    order = np.argsort(estimate, kind="stable")[:keep]
-    results = [generator.generate(cell, angle_deg=float(cand[i])) for i in order]
-    return min(results, key=lambda r: r.time_s)
+    ranked = ranked_swaths(cell, generator, angles=angles, keep=keep, allowed=allowed)
+    return ranked[0] if ranked else None

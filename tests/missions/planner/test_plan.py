@@ -153,17 +153,28 @@ def holed_polygons(draw):
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(polygon=holed_polygons(), with_zone=st.booleans())
+@given(
+    polygon=holed_polygons(),
+    zone_at=st.sampled_from([None, "east", "vertex", "inside"]),
+    vertex=st.integers(0, 50),
+)
 def test_random_polygons_are_photographed_and_no_fly_respected(
-    settings, polygon, with_zone
+    settings, polygon, zone_at, vertex
 ) -> None:
     frame = LocalFrame(119.9, 32.5)
     grid = Grid("R", frame.to_wgs84(polygon))
     assume(grid.geometry.is_valid)  # the planner refuses invalid input; that is tested elsewhere
     zones = []
-    if with_zone:
-        _minx, miny, maxx, maxy = polygon.bounds
+    _minx, miny, maxx, maxy = polygon.bounds
+    if zone_at == "east":
         zones = [frame.to_wgs84(Point(maxx, (miny + maxy) / 2).buffer(80.0, quad_segs=4))]
+    elif zone_at == "vertex":  # a zone covering a vertex of the outline
+        corners = np.asarray(polygon.exterior.coords)[:-1]
+        zones = [frame.to_wgs84(Point(corners[vertex % len(corners)]).buffer(70.0, quad_segs=4))]
+    elif zone_at == "inside":  # a keep-out in the middle of the field, like a hole
+        zone = polygon.representative_point().buffer(30.0, quad_segs=4)
+        assume(polygon.buffer(-40.0).contains(zone))
+        zones = [frame.to_wgs84(zone)]
     home = frame.inverse(polygon.bounds[0] - 200.0, polygon.bounds[1] - 200.0)
     result = plan([grid], settings, no_fly=zones, home=home)
     grid_result = result.grids[0]
