@@ -25,7 +25,6 @@ ARGS = [
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install -y chromium"),
 ]
 
 

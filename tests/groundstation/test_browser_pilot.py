@@ -16,7 +16,6 @@ from test_plan_page import SMALL
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install -y chromium"),
 ]
 
 

@@ -237,14 +237,9 @@ def shared_data() -> Path:
 
 
 def load_sitl_class():
-    """``simulator.Sitl``, or a pytest skip naming why it cannot be imported yet."""
-    try:
-        from simulator import Sitl
-    except ImportError:
-        try:
-            from simulator.sitl import Sitl
-        except ImportError as exc:
-            pytest.skip(f"simulator.Sitl is not importable: {exc}")
+    """``simulator.Sitl``, our simulator."""
+    from simulator import Sitl
+
     return Sitl
 
 

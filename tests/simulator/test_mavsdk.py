@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import time
 
+import mavsdk
 import pytest
+from mavsdk.plugins.action import Action
+from mavsdk.plugins.mission_raw import MissionRaw
+from mavsdk.plugins.mission_raw.mission_raw import MissionItem
+from mavsdk.plugins.telemetry import Telemetry
 
 from tests.simulator.conftest import HOME
-
-mavsdk = pytest.importorskip("mavsdk")
-from mavsdk.plugins.action import Action  # noqa: E402
-from mavsdk.plugins.mission_raw import MissionRaw  # noqa: E402
-from mavsdk.plugins.mission_raw.mission_raw import MissionItem  # noqa: E402
-from mavsdk.plugins.telemetry import Telemetry  # noqa: E402
 
 
 def _item(seq: int, command: int, frame: int, lat: float = 0.0, lon: float = 0.0, alt: float = 0.0):

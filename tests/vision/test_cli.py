@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 from shapely.geometry import box, mapping
@@ -16,17 +15,12 @@ from groundstation.cli.classify import classify_command
 from groundstation.cli.evaluate import evaluate_command
 from groundstation.cli.train import train_command
 from vision.labels import CLASSES
-from vision.models import SHIPPED_WEIGHTS
 from vision.synth import make_scene, make_tile
 
 for command in (classify_command, evaluate_command, train_command):
     if command.name not in cli.commands:
         cli.add_command(command)
 
-needs_weights = pytest.mark.skipif(not SHIPPED_WEIGHTS.is_file(), reason="weights not trained")
-
-
-@needs_weights
 def test_classify_writes_json_and_geojson_and_skips_bad_files(tmp_path) -> None:
     scene = make_scene(5, size_px=(1200, 800), gsd_m=0.05)
     photos = tmp_path / "flight"
@@ -84,7 +78,6 @@ def test_classify_writes_json_and_geojson_and_skips_bad_files(tmp_path) -> None:
     assert len(features) == len(good["findings"])
 
 
-@needs_weights
 def test_evaluate_prints_metrics_and_saves_png(tmp_path) -> None:
     root = tmp_path / "eval"
     for c, label in enumerate(CLASSES):

