@@ -26,10 +26,10 @@ import shapely
 from shapely.geometry import Point, Polygon, mapping, shape
 from sqlalchemy import select
 
-from gis.camera import PRESETS, Camera
+from gis.camera import PRESETS
 from gis.crs import LocalFrame
 from gis.grids import Grid
-from groundstation.demo_district import DISTRICT_CENTRE, district_grids
+from groundstation.demo_district import DISTRICT_CENTRE, district_grids, district_water
 from groundstation.errors import GroundStationError
 
 __all__ = [
@@ -340,19 +340,14 @@ class _Profile:
     seed: int = 7
 
 
-class _FlightCamera:
-    """The classifier, told which camera took the flight's photos.
-
-    Our SITL writes photos smaller than the camera's sensor (``photo_max_px``), so their GSD
-    cannot be told from the image size alone; the ground station knows the camera it flew.
-    """
-
-    def __init__(self, classifier: Any, camera: Camera) -> None:
-        self.classifier = classifier
-        self.camera = camera
-
-    def classify_image(self, path: Any, *, camera: Any = None, **options: Any) -> Any:
-        return self.classifier.classify_image(path, camera=camera or self.camera, **options)
+def _patrol_overlaps(camera: Any, altitude_m: float, *, tile_m: float) -> tuple[float, float]:
+    """(front, side) overlaps at which neighbouring photos share a strip at least one model
+    tile wide (plus a margin), so an object up to a tile across lies whole in some photo."""
+    across, along = camera.footprint_m(altitude_m)
+    margin_m = 0.25 * tile_m
+    front = min(0.6, (tile_m + margin_m) / along)
+    side = min(0.6, (tile_m + margin_m) / across)
+    return max(front, 0.20), max(side, 0.15)  # never less than the patrol profile's
 
 
 Progress = Callable[[str, int, int], None]
@@ -437,6 +432,7 @@ def run_demo(
         violations=1 if quick else 3,
         seed=profile.seed,
         truth_path=truth_path,
+        water=district_water(quick=quick),
     )
     progress("world", 1, 1)
     log(f"world {world.raster_path} ({world.gsd_m * 100:.0f} cm/px), "
@@ -444,7 +440,19 @@ def run_demo(
 
     # 2. plan (patrol profile) and build one mission per sortie
     camera = PRESETS["phantom4pro"]
-    settings = PlanSettings.for_profile("patrol", camera=camera, altitude_m=profile.altitude_m)
+    classifier = Classifier.load()
+    front, side = _patrol_overlaps(
+        camera,
+        profile.altitude_m,
+        tile_m=classifier.record.tile_px * float(classifier.record.working_gsd_m),
+    )
+    settings = PlanSettings.for_profile(
+        "patrol",
+        camera=camera,
+        altitude_m=profile.altitude_m,
+        front_overlap=front,
+        side_overlap=side,
+    )
     route = plan(grids, settings)
     missions = build_missions(route)
     summary = route.summary()
@@ -453,12 +461,11 @@ def run_demo(
         f"{route.photos} photos planned at {settings.altitude_m:.0f} m"
     )
 
-    classifier = Classifier.load()
     working_gsd = float(classifier.record.working_gsd_m)
     across, _ = camera.footprint_m(settings.altitude_m)
     photo_px = max(64, math.ceil(across / working_gsd))  # photos at about the model's GSD
     runner = JobRunner(storage, handlers=default_handlers(), config=config)
-    runner.services["classifier"] = _FlightCamera(classifier, camera)
+    runner.services["classifier"] = classifier
 
     run_tag = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     found: list[FoundItem] = []
@@ -503,7 +510,9 @@ def run_demo(
         log(f"s{k + 1}: {result.summary()}")
 
         # 3. register the flight and classify it on the job runner (the ingest job)
-        flight_id = register_flight(storage, photos_dir, name=name, created_by="demo")
+        flight_id = register_flight(
+            storage, photos_dir, name=name, created_by="demo", camera=camera
+        )
         job_id = runner.enqueue("ingest_flight", {"flight_id": flight_id})
         with storage.session() as session:
             row = session.get(Flight, flight_id)

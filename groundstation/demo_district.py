@@ -11,7 +11,7 @@ from shapely.geometry import LineString, Polygon
 from gis.crs import LocalFrame
 from gis.grids import Grid
 
-__all__ = ["DISTRICT_CENTRE", "district_grids"]
+__all__ = ["DISTRICT_CENTRE", "district_grids", "district_water"]
 
 #: (lon, lat) of the district centre: farmland west of Jiangyan town, Taizhou, Jiangsu.
 DISTRICT_CENTRE: tuple[float, float] = (120.140, 32.510)
@@ -34,10 +34,17 @@ def _fields_east() -> Polygon:
     return Polygon([(5, -40), (110, -45), (115, -120), (60, -118), (55, -80), (3, -78)])
 
 
+_RIVER_LINE = LineString([(-110, 75), (-50, 62), (10, 70), (70, 88), (120, 84)])
+
+
 def _river() -> Polygon:
     """A river corridor: a gently curving 30 m wide band north of the village."""
-    centre = LineString([(-110, 75), (-50, 62), (10, 70), (70, 88), (120, 84)])
-    return centre.buffer(15.0, cap_style="flat", join_style="round")
+    return _RIVER_LINE.buffer(15.0, cap_style="flat", join_style="round")
+
+
+def _channel() -> Polygon:
+    """The river's open water: 22 m wide inside the corridor, leaving 4 m banks."""
+    return _RIVER_LINE.buffer(11.0, cap_style="flat", join_style="round")
 
 
 _QUICK = ("JY-01", "JY-02")
@@ -60,3 +67,11 @@ def district_grids(*, quick: bool = False) -> list[Grid]:
             Grid(code, frame.to_wgs84(shape()), {"grid_id": code, "name": name, "kind": kind})
         )
     return grids
+
+
+def district_water(*, quick: bool = False) -> list[Polygon]:
+    """Open water the world must show inside the district's grids (WGS84): the river channel
+    of the corridor grid, when the grid is part of the run."""
+    if quick:
+        return []
+    return [LocalFrame(*DISTRICT_CENTRE).to_wgs84(_channel())]

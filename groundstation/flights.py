@@ -535,6 +535,7 @@ class FlightRunner:
                     self.photos_dir,
                     name=f"{self.request.name} (session {self.id})",
                     created_by=self.request.started_by,
+                    camera=self.request.camera,
                 )
             except IngestError as exc:
                 self._message(str(exc), level="error")

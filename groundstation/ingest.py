@@ -19,6 +19,8 @@ from shapely import STRtree
 from shapely.geometry import Point, shape
 from sqlalchemy import select
 
+from gis.camera import PRESETS, Camera, load_camera
+from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from groundstation.errors import IngestError
 from groundstation.models import LABELS, Finding, Flight, Grid, Photo
@@ -26,9 +28,12 @@ from groundstation.storage import Storage
 
 __all__ = [
     "PHOTO_SUFFIXES",
+    "DEFAULT_CAMERA",
     "ClassifierLike",
     "GridIndex",
     "photo_paths",
+    "resolve_camera",
+    "flight_camera",
     "register_flight",
     "ingest_flight",
     "load_classifier",
@@ -39,6 +44,8 @@ log = logging.getLogger("gridpatrol.ingest")
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
 CROP_MAX_PX = 384
+#: The camera a flight is assumed to be shot with when its registration names none.
+DEFAULT_CAMERA = "phantom4pro"
 CROP_MARGIN = 0.25
 
 
@@ -128,15 +135,49 @@ def _geotag(path: Path) -> Any | None:
         return None
 
 
+def resolve_camera(camera: Camera | str | Path | Mapping[str, Any] | None) -> Camera:
+    """A flight's camera from a Camera, a preset name, a camera JSON file or a camera dict
+    (the keys of :class:`gis.camera.Camera`); None means :data:`DEFAULT_CAMERA`."""
+    if camera is None or (isinstance(camera, str) and not camera.strip()):
+        return PRESETS[DEFAULT_CAMERA]
+    if isinstance(camera, Camera):
+        return camera
+    try:
+        if isinstance(camera, Mapping):
+            fields = ("name", "sensor_width_mm", "sensor_height_mm", "focal_length_mm")
+            missing = [k for k in (*fields, "image_width_px", "image_height_px") if k not in camera]
+            if missing:
+                raise IngestError(f"camera {dict(camera)!r} lacks {', '.join(missing)}")
+            return Camera(
+                name=str(camera["name"]),
+                sensor_width_mm=float(camera["sensor_width_mm"]),
+                sensor_height_mm=float(camera["sensor_height_mm"]),
+                focal_length_mm=float(camera["focal_length_mm"]),
+                image_width_px=int(camera["image_width_px"]),
+                image_height_px=int(camera["image_height_px"]),
+            )
+        return load_camera(str(camera).strip())
+    except (GisError, TypeError, ValueError) as exc:
+        raise IngestError(f"camera {camera!r}: {exc}") from None
+
+
+def flight_camera(flight: Flight) -> Camera:
+    """The camera a stored flight was registered with (the default for older flights)."""
+    return resolve_camera(flight.camera)
+
+
 def register_flight(
     storage: Storage,
     source: Path,
     *,
     name: str | None = None,
     created_by: str | None = None,
+    camera: Camera | str | Path | Mapping[str, Any] | None = None,
     read_geotag: Callable[[Path], Any | None] = _geotag,
 ) -> int:
-    """Store a flight and its photos (status pending); return the flight id."""
+    """Store a flight, the camera that shot it (see :func:`resolve_camera`) and its photos
+    (status pending); return the flight id."""
+    model = resolve_camera(camera)
     source = Path(source).resolve()
     paths = photo_paths(source)
     if not paths:
@@ -145,7 +186,11 @@ def register_flight(
         )
     with storage.session() as session:
         flight = Flight(
-            name=name or source.name, source=str(source), status="registered", created_by=created_by
+            name=name or source.name,
+            source=str(source),
+            status="registered",
+            created_by=created_by,
+            camera=model.to_dict(),
         )
         session.add(flight)
         for path in paths:
@@ -205,6 +250,7 @@ def ingest_flight(
         if flight is None:
             raise IngestError(f"flight {flight_id} does not exist")
         flight.status = "ingesting"
+        camera = flight_camera(flight)
         session.commit()
         index = GridIndex.from_rows(session.scalars(select(Grid).order_by(Grid.id)))
         pending = [
@@ -221,7 +267,7 @@ def ingest_flight(
         error: str | None = None
         try:
             result = classifier.classify_image(
-                path, threshold=threshold, grids=list(index.grids) or None
+                path, camera=camera, threshold=threshold, grids=list(index.grids) or None
             )
             error = getattr(result, "error", None)
         except Exception as exc:  # one bad photo must not stop the flight

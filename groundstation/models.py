@@ -189,6 +189,9 @@ class Flight(Base):
     job_id: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the camera that took the photos (gis.camera.Camera.to_dict()): photos may be stored
+    # smaller than the sensor, so their GSD needs the camera, not just the image size
+    camera: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     photos: Mapped[list[Photo]] = relationship(back_populates="flight", order_by="Photo.id")
 
 

@@ -157,6 +157,12 @@ def openapi_document() -> dict[str, Any]:
                             "type": "string",
                             "description": "a server folder under PHOTO_ROOTS",
                         },
+                        "camera": {
+                            "description": "camera preset name (default phantom4pro) or a "
+                            "camera object with the gis.camera.Camera fields; photos stored "
+                            "smaller than the sensor are placed with it",
+                            "oneOf": [{"type": "string"}, {"type": "object"}],
+                        },
                     },
                 },
             ),

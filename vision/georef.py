@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from affine import Affine
@@ -30,6 +30,7 @@ __all__ = [
     "photo_gsd_m",
     "photo_georef",
     "camera_for_size",
+    "scaled_camera",
     "box_polygon",
     "grid_for",
 ]
@@ -100,12 +101,28 @@ def camera_for_size(width: int, height: int) -> Camera | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def scaled_camera(camera: Camera, width: int, height: int) -> Camera:
+    """The camera as seen through a photo of `width`×`height` pixels (either orientation).
+
+    A copy downscaled from the sensor's native size has proportionally fewer, larger pixels: the
+    focal length in pixels scales with the image's long side, while the sensor and lens stay the
+    same, so ``gsd_m`` and ``footprint_m`` of the result hold for the photo as stored.
+    """
+    long_side, short_side = max(width, height), min(width, height)
+    if long_side <= 0 or short_side <= 0:
+        raise ValueError(f"photo size {width}x{height} is empty")
+    if long_side == camera.image_width_px and short_side == camera.image_height_px:
+        return camera
+    return replace(camera, image_width_px=long_side, image_height_px=short_side)
+
+
 def photo_gsd_m(tag: GeoTag, camera: Camera, long_side_px: int) -> float | None:
     """Metres per pixel of a nadir photo whose long side has `long_side_px` pixels (the camera's
     full width, or fewer for a downscaled copy); None without a relative altitude."""
     if tag.relative_altitude_m is None or tag.relative_altitude_m <= 0:
         return None
-    return camera.gsd_m(tag.relative_altitude_m) * camera.image_width_px / long_side_px
+    short_side = max(1, round(long_side_px * camera.image_height_px / camera.image_width_px))
+    return scaled_camera(camera, long_side_px, short_side).gsd_m(tag.relative_altitude_m)
 
 
 def photo_georef(tag: GeoTag, *, gsd_m: float, width: int, height: int) -> PhotoGeoref:

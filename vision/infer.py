@@ -6,7 +6,9 @@ whole), and plain images (no position). A small plain image without a known GSD 
 three tiles, like a crop or a scene chip) is classified whole; a larger one is assumed to be at
 the working GSD. Tiles overlap by a quarter; tiles of a class scoring at least the threshold that
 touch each other form one finding whose box is their union and whose centre is their
-score-weighted centre. An image's label is its strongest finding, or ``background`` with score
+score-weighted centre. In photos and plain images that centre is then re-measured from a finer
+grid of tiles (a quarter tile apart) around the finding, so positions are not quantised to the
+coarse grid's stride. An image's label is its strongest finding, or ``background`` with score
 1 − (highest violation score) when none passes the threshold.
 """
 
@@ -185,6 +187,7 @@ class Classifier:
         max_window_px: int = 2048,
         weights_path: Path | None = None,
         threads: int | None = None,
+        refine_stride_px: int | None = None,
     ) -> None:
         if threads is not None:
             # torch's thread count is process-wide; on a busy 2-core machine one thread is
@@ -199,6 +202,12 @@ class Classifier:
         self.stride = max(1, round(record.tile_px * (1 - overlap)))
         self.max_window_px = max(max_window_px, record.tile_px)
         self.weights_path = weights_path
+        # photos: each finding's centre is re-measured from tiles this far apart (working pixels)
+        # around it, so it is not stuck at a tile centre of the coarse grid; 0 turns that off
+        refine = record.tile_px // 4 if refine_stride_px is None else refine_stride_px
+        if refine < 0:
+            raise VisionError(f"refine stride must be at least 0 px, got {refine_stride_px}")
+        self.refine_stride_px = min(refine, self.stride)
 
     @classmethod
     def load(cls, weights: str | Path | None = None, **options) -> Classifier:
@@ -276,15 +285,80 @@ class Classifier:
                 tiles, threshold, self.record.tile_px / w, self.record.tile_px / h
             )
         scale = 1.0 if gsd_m is None else gsd_m / self.record.working_gsd_m
-        tiles = self._grid_scores(_resize(image, scale))
-        return self._findings(tiles, threshold, scale, scale)
+        working = _resize(image, scale)
+        tiles = self._grid_scores(working)
+        return self._findings(tiles, threshold, scale, scale, working=working)
+
+    def _refined(
+        self,
+        working: np.ndarray,
+        tiles: TileScores,
+        merged: list[tuple[str, float, tuple[float, float, float, float], tuple[float, float]]],
+        threshold: float,
+    ) -> list[tuple[str, float, tuple[float, float, float, float], tuple[float, float]]]:
+        """Findings whose centres are re-measured on a finer tile grid around their boxes.
+
+        The tiles holding an object at a fine stride are those within a tile of it on every
+        side, so the score-weighted mean of their centres falls on the object, not on one of
+        the coarse grid's tile centres (a stride apart: metres off at patrol GSDs).
+        """
+        fine, t = self.refine_stride_px, self.record.tile_px
+        if fine <= 0 or fine >= self.stride or not merged:
+            return merged
+        h, w = working.shape[:2]
+        index = {c: i for i, c in enumerate(self.record.categories)}
+        out = []
+        for label, score, box, centre in merged:
+            # an object smaller than a tile lies where all its positive coarse tiles overlap:
+            # the fine tiles that can hold it start within a tile of that overlap
+            inside = np.all(
+                (tiles.origins >= np.array(box[:2])) & (tiles.origins + t <= np.array(box[2:])),
+                axis=1,
+            )
+            members = tiles.origins[inside & (tiles.scores[:, index[label]] >= threshold)]
+            lo, hi = members.max(axis=0), members.min(axis=0) + t
+            # everything within a coarse stride of the box, narrowed to a tile around the
+            # overlap when the object is smaller than a tile
+            x0, y0 = int(box[0]) - self.stride, int(box[1]) - self.stride
+            x1, y1 = int(box[2]) + self.stride, int(box[3]) + self.stride
+            if np.all(hi > lo):
+                x0, y0 = max(x0, int(lo[0]) - t), max(y0, int(lo[1]) - t)
+                x1, y1 = min(x1, int(hi[0]) + t), min(y1, int(hi[1]) + t)
+            x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1))
+            patch = working[y0:y1, x0:x1]
+            ph, pw = patch.shape[:2]
+            if ph < t or pw < t:
+                out.append((label, score, box, centre))
+                continue
+            cols, rows = tile_origins(pw, t, fine), tile_origins(ph, t, fine)
+            origins = np.array([(c, r) for r in rows for c in cols], dtype=np.int64)
+            scores = self.score_tiles(np.stack([patch[r : r + t, c : c + t] for c, r in origins]))
+            s = scores[:, index[label]]
+            hits = s >= threshold
+            if not hits.any():
+                out.append((label, score, box, centre))
+                continue
+            weights = s[hits] - threshold + 1e-6
+            o = origins[hits] + np.array([x0, y0]) + t / 2
+            cx = float((o[:, 0] * weights).sum() / weights.sum())
+            cy = float((o[:, 1] * weights).sum() / weights.sum())
+            out.append((label, max(score, float(s.max())), box, (cx, cy)))
+        return out
 
     def _findings(
-        self, tiles: TileScores, threshold: float, sx: float, sy: float
+        self,
+        tiles: TileScores,
+        threshold: float,
+        sx: float,
+        sy: float,
+        *,
+        working: np.ndarray | None = None,
     ) -> tuple[list[tuple[Finding, tuple[float, float]]], float]:
         """Merged findings with their score-weighted centres (input pixels), and the top
-        violation score of any tile."""
+        violation score of any tile; with the `working` image, centres are refined."""
         merged = merge_tiles(tiles, self.record.categories, threshold=threshold, scale=1.0)
+        if working is not None:
+            merged = self._refined(working, tiles, merged, threshold)
         violations = [i for i, c in enumerate(self.record.categories) if c != BACKGROUND]
         top = float(tiles.scores[:, violations].max(initial=0.0))
         return [
@@ -354,7 +428,9 @@ class Classifier:
             found, top = self._array_findings(image, gsd_m=None, threshold=threshold)
         else:
             working = _resize(image, round(width * scale) / image.shape[1])
-            found, top = self._findings(self._grid_scores(working), threshold, scale, scale)
+            found, top = self._findings(
+                self._grid_scores(working), threshold, scale, scale, working=working
+            )
         if tag is not None and gsd_m is not None:
             georef = photo_georef(tag, gsd_m=gsd_m, width=width, height=height)
             return [_placed(f, c, georef) for f, c in found], top

@@ -16,8 +16,9 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from groundstation.errors import NotFoundError, ValidationError
-from groundstation.ingest import register_flight
+from gis.camera import PRESETS
+from groundstation.errors import IngestError, NotFoundError, ValidationError
+from groundstation.ingest import register_flight, resolve_camera
 from groundstation.models import (
     LABELS,
     ROLES,
@@ -412,6 +413,7 @@ def post_flight() -> Any:
     files = [f for f in request.files.getlist("photos") if f.filename]
     data = request.form.to_dict() if files else _body()
     name = str(data.get("name") or "")[:200] or None
+    camera = _flight_camera(data.get("camera"))
     if files:
         folder = (
             Path(current_app.config["DATA_DIR"])
@@ -434,13 +436,37 @@ def post_flight() -> Any:
         source = Path(str(raw)).resolve()
         if not any(root == source or root in source.parents for root in _photo_roots()):
             raise ValidationError(f"source {raw!r} is outside the allowed photo folders")
-    flight_id = register_flight(state().storage, source, name=name, created_by=actor.name)
+    flight_id = register_flight(
+        state().storage, source, name=name, created_by=actor.name, camera=camera
+    )
     job_id = state().queue.enqueue("ingest_flight", {"flight_id": flight_id})
     with state().storage.session() as session:
         flight = session.get(Flight, flight_id)
         flight.job_id, flight.status = job_id, "queued"
         session.commit()
     return jsonify({"flight_id": flight_id, "job_id": job_id}), 202
+
+
+def _flight_camera(value: Any) -> Any:
+    """A flight's ``camera`` field: a preset name or a camera object (JSON, or JSON text in a
+    form); never a server file path. None (absent) means the default camera."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        import json
+
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"camera: not a JSON object ({exc})") from None
+    if isinstance(value, str) and value not in PRESETS:
+        raise ValidationError(f"camera {value!r} is not one of {', '.join(PRESETS)}")
+    if not isinstance(value, str | dict):
+        raise ValidationError("camera must be a preset name or a camera object")
+    try:
+        return resolve_camera(value)
+    except IngestError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
@@ -457,6 +483,7 @@ def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
         "job_id": f.job_id,
         "created_by": f.created_by,
         "created_at": _iso(f.created_at),
+        "camera": f.camera,
         "photos": {k: int(v) for k, v in counts.items()},
         "findings": findings,
     }

@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.grids import Grid
 from vision.errors import SynthError
 from vision.labels import VIOLATIONS
-from vision.synth.layout import Layout, plant, random_layout
+from vision.synth.layout import Feature, Layout, plant, random_layout
 from vision.synth.render import Lighting, render_window
 
 __all__ = ["PlantedViolation", "WorldTruth", "build_world", "load_truth", "utm_crs_for"]
@@ -101,6 +101,26 @@ def _counts(violations: int | Mapping[str, int] | None, area_m2: float) -> dict[
     return {label: int(violations.get(label, 0)) for label in VIOLATIONS}
 
 
+#: A grid with less open water than this (m²) gets a dug pond for fishing gear instead.
+_MIN_FISHING_WATER_M2 = 400.0
+#: Kinds that cannot stand in open water: drawn water removes them where they overlap it.
+_DRY_KINDS = frozenset({"roof", "courtyard", "shadow", "tree", "dike"})
+
+
+def _with_water(layout: Layout, rng: np.random.Generator, water: BaseGeometry) -> Layout:
+    """The layout with `water` (metres) drawn as a river channel; houses, yards and trees in
+    its way are removed (roads cross it as bridges)."""
+    if water.is_empty:
+        return layout
+    kept = tuple(
+        f for f in layout.features if not (f.kind in _DRY_KINDS and f.geometry.intersects(water))
+    )
+    channel = Feature(
+        "water", water, (55.0, 80.0, 78.0), "river", 0.0, 1.0, int(rng.integers(1 << 30))
+    )
+    return Layout(layout.bounds, (*kept, channel), layout.violations, layout.seed)
+
+
 def _plant_in(
     layout: Layout, rng: np.random.Generator, label: str, region: BaseGeometry, where: str
 ) -> Layout:
@@ -123,14 +143,18 @@ def build_world(
     truth_path: str | Path | None = None,
     block_px: int = 512,
     compress: str = "jpeg",
+    water: Iterable[BaseGeometry] = (),
 ) -> WorldTruth:
     """Write a synthetic world GeoTIFF and return (and save as GeoJSON) its planted truth.
 
     The area is `bounds_wgs84` (west, south, east, north degrees) or `centre` (lon, lat) plus
     `size_m` (width, height metres). `violations` is a count per class (an int for every class; by
     default about one of each per 4 ha). With `grids`, violations are spread over the grids in turn
-    and planted inside them. The raster is RGB uint8 in the area's UTM zone, tiled and compressed,
-    with overviews; `truth_path` defaults to the raster's path with suffix `.truth.geojson`.
+    and planted inside them. `water` (WGS84 polygons, e.g. a river grid's channel) is drawn as
+    open water over the generated land; fishing gear then goes to the grids holding open water
+    (in turn), and a pond is dug only when no grid has any. The raster is RGB uint8 in the
+    area's UTM zone, tiled and compressed, with overviews; `truth_path` defaults to the raster's
+    path with suffix `.truth.geojson`.
     """
     if not 0 < gsd_m <= MAX_WORLD_GSD_M:
         raise SynthError(f"world GSD must be in (0, {MAX_WORLD_GSD_M}] m, got {gsd_m}")
@@ -163,27 +187,42 @@ def build_world(
     rng = np.random.default_rng(seed)
     layout = random_layout(rng, bounds, water=0.6, village=0.5, ponds=0.5)
     layout = Layout(layout.bounds, layout.features, (), seed)
+
+    def to_local(geom: BaseGeometry) -> BaseGeometry:
+        return shapely.transform(
+            geom, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1]))
+        )
+
+    channels = [to_local(g) for g in water]
+    if channels:
+        layout = _with_water(layout, rng, shapely.union_all(channels).intersection(box(*bounds)))
     counts = _counts(violations, (bounds[2] - bounds[0]) * (bounds[3] - bounds[1]))
     grid_list = list(grids or [])
     regions: list[tuple[BaseGeometry, str | None]] = []
     area = box(*bounds).buffer(-5)
     for grid in grid_list:
-        local = shapely.transform(
-            grid.geometry, lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1]))
-        )
+        local = to_local(grid.geometry)
         inside = local.intersection(area)
         if inside.is_empty:
             raise SynthError(f"grid {grid.grid_id!r} lies outside the world bounds")
         regions.append((inside, grid.grid_id))
     if not regions:
         regions.append((area, None))
+    open_water = shapely.union_all(
+        [f.geometry for f in layout.features if f.kind == "water"] or [Polygon()]
+    )
+    wet = [r for r in regions if r[0].intersection(open_water).area >= _MIN_FISHING_WATER_M2]
     grid_of_violation: list[str | None] = []
-    k = 0
+    k = wet_k = 0
     # water first: a pond may need digging before sheds and fires take the free ground
     for label in sorted(VIOLATIONS, key=lambda name: name != "illegal_fishing"):
         for _ in range(counts[label]):
-            region, grid_id = regions[k % len(regions)]
-            k += 1
+            if label == "illegal_fishing" and wet:
+                region, grid_id = wet[wet_k % len(wet)]
+                wet_k += 1
+            else:
+                region, grid_id = regions[k % len(regions)]
+                k += 1
             where = f"grid {grid_id!r}" if grid_id else "the world area"
             layout = _plant_in(layout, rng, label, region, where)
             grid_of_violation.append(grid_id)

@@ -1,0 +1,165 @@
+"""Ingest places findings of photos stored smaller than the sensor, with the flight's camera.
+
+The SITL and the web flight runner write photos downscaled from the camera's native size, so the
+image size alone does not give their GSD: the camera registered with the flight does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import add_grids
+from pyproj import Geod
+from sqlalchemy import select
+from torch import nn
+
+from gis.camera import PRESETS
+from gis.crs import LocalFrame
+from gis.exif import GeoTag, write_jpeg
+from groundstation.errors import IngestError
+from groundstation.ingest import ingest_flight, register_flight, resolve_camera
+from groundstation.models import Finding, Flight
+from vision.infer import Classifier
+from vision.models import WeightsRecord
+
+GEOD = Geod(ellps="WGS84")
+LON, LAT = 119.905, 32.405  # inside conftest's G1
+
+
+class RedRule(nn.Module):
+    """Scores a tile by its share of pure-red pixels (class 0): a model with a known answer."""
+
+    def __init__(self, record: WeightsRecord) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(record.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(record.std).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x * self.std + self.mean
+        red = ((rgb[:, 0] > 0.8) & (rgb[:, 1] < 0.2) & (rgb[:, 2] < 0.2)).float().mean(dim=(1, 2))
+        zero = torch.zeros_like(red)
+        return torch.stack([red * 400, zero, zero, torch.full_like(red, 2.0)], dim=1)
+
+
+def _downscaled_photo(path, camera, *, long_px, height_m, yaw_deg, target_m):
+    """A SITL-style photo: the camera's view at `height_m`, stored with a `long_px` long side,
+    with a 6 m red square whose centre lies `target_m` = (east, north) metres from the photo
+    centre. Returns the square's (lon, lat)."""
+    width = long_px
+    height = round(long_px * camera.image_height_px / camera.image_width_px)
+    pixel = camera.footprint_m(height_m)[0] / width  # as the SITL renders it
+    east, north = target_m
+    yaw = math.radians(yaw_deg)
+    right = east * math.cos(yaw) - north * math.sin(yaw)
+    forward = east * math.sin(yaw) + north * math.cos(yaw)
+    cx, cy = width / 2 + right / pixel, height / 2 - forward / pixel
+    half = 3.0 / pixel
+    image = np.full((height, width, 3), (60, 140, 60), dtype=np.uint8)
+    image[round(cy - half) : round(cy + half), round(cx - half) : round(cx + half)] = (255, 0, 0)
+    tag = GeoTag(LAT, LON, 30.0 + height_m, relative_altitude_m=height_m, yaw_deg=yaw_deg)
+    write_jpeg(path, image, tag, quality=95)
+    lon, lat = LocalFrame(LON, LAT).inverse(east, north)
+    return float(lon), float(lat)
+
+
+@pytest.fixture(scope="module")
+def red_classifier() -> Classifier:
+    record = WeightsRecord(name="red-rule")
+    return Classifier(RedRule(record), record, threshold=0.5)
+
+
+@pytest.mark.parametrize(
+    ("camera_name", "long_px", "yaw"), [("phantom4pro", 1280, 30.0), ("mavic3e", 900, 200.0)]
+)
+def test_downscaled_photo_findings_are_placed_with_the_flights_camera(
+    env, tmp_path, red_classifier, camera_name, long_px, yaw
+) -> None:
+    add_grids(env, ("C-G1", [[119.90, 32.40], [119.91, 32.40], [119.91, 32.41], [119.90, 32.41],
+                             [119.90, 32.40]]))  # fmt: skip
+    camera = PRESETS[camera_name]
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    truth = _downscaled_photo(
+        folder / "IMG_0001.JPG", camera, long_px=long_px, height_m=60.0, yaw_deg=yaw,
+        target_m=(17.0, -9.0),
+    )  # fmt: skip
+    storage = env.storage()
+    flight_id = register_flight(storage, folder, camera=camera_name)
+    counts = ingest_flight(storage, flight_id, red_classifier, crops_dir=tmp_path / "crops")
+    assert counts == {"photos": 1, "findings": 1, "errors": 0}
+    with storage.session() as session:
+        assert session.get(Flight, flight_id).camera["name"] == camera_name
+        (finding,) = session.scalars(select(Finding).where(Finding.flight_id == flight_id))
+        assert finding.label == "illegal_construction"
+        assert finding.lon is not None and finding.lat is not None
+        _, _, error_m = GEOD.inv(finding.lon, finding.lat, *truth)
+    assert error_m < 3.0
+
+
+def test_the_wrong_camera_misplaces_findings(env, tmp_path, red_classifier) -> None:
+    """The camera really is used: the same photo registered as another camera lands elsewhere."""
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    truth = _downscaled_photo(
+        folder / "IMG_0001.JPG", PRESETS["phantom4pro"], long_px=1280, height_m=60.0,
+        yaw_deg=0.0, target_m=(30.0, 0.0),
+    )  # fmt: skip
+    storage = env.storage()
+    flight_id = register_flight(storage, folder, camera="m300-p1")
+    ingest_flight(storage, flight_id, red_classifier, crops_dir=tmp_path / "crops")
+    with storage.session() as session:
+        (finding,) = session.scalars(select(Finding).where(Finding.flight_id == flight_id))
+        _, _, error_m = GEOD.inv(finding.lon, finding.lat, *truth)
+    assert error_m > 10.0
+
+
+def test_flights_default_to_phantom4pro_and_take_camera_json(env, tmp_path) -> None:
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    write_jpeg(folder / "a.jpg", np.zeros((8, 8, 3), np.uint8), GeoTag(LAT, LON, 10.0))
+    custom = tmp_path / "cam.json"
+    custom.write_text(
+        '{"name": "survey", "sensor_width_mm": 23.5, "sensor_height_mm": 15.6, '
+        '"focal_length_mm": 24, "image_width_px": 6000, "image_height_px": 4000}'
+    )
+    storage = env.storage()
+    plain = register_flight(storage, folder)
+    from_json = register_flight(storage, folder, camera=str(custom))
+    with storage.session() as session:
+        assert session.get(Flight, plain).camera == PRESETS["phantom4pro"].to_dict()
+        assert session.get(Flight, from_json).camera["image_width_px"] == 6000
+    assert resolve_camera({**PRESETS["mavic3e"].to_dict()}) == PRESETS["mavic3e"]
+    with pytest.raises(IngestError, match="unknown camera"):
+        register_flight(storage, folder, camera="gopro")
+    with pytest.raises(IngestError, match="lacks"):
+        resolve_camera({"name": "half"})
+
+
+def test_upload_api_takes_a_camera(env, tmp_path) -> None:
+    import io
+
+    client, headers = env.client(), env.headers("pilot")
+    buf = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, "JPEG")
+    bad = client.post(
+        "/api/v1/flights",
+        data={"camera": "../../etc/cam.json", "photos": (io.BytesIO(buf.getvalue()), "a.jpg")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 400 and "camera" in bad.get_data(as_text=True)
+    ok = client.post(
+        "/api/v1/flights",
+        data={"camera": "mavic3e", "photos": (io.BytesIO(buf.getvalue()), "a.jpg")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert ok.status_code == 202
+    flight = client.get(f"/api/v1/flights/{ok.get_json()['flight_id']}", headers=headers)
+    flight = flight.get_json()
+    assert flight["camera"]["name"] == "mavic3e"
