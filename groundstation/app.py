@@ -88,7 +88,7 @@ def create_app(
     login_manager.login_message = None
     Babel(app, locale_selector=_select_locale)
 
-    # plan, flights and dashboard add their /api/v1 routes to api.bp when imported
+    # plan, flights, dashboard and imagery add their /api/v1 routes to api.bp when imported
     from groundstation.blueprints import (
         admin,
         api,
@@ -96,6 +96,7 @@ def create_app(
         dashboard,
         flights,
         grids,
+        imagery,  # noqa: F401  (adds its routes to api.bp)
         open311,
         plan,
         review,

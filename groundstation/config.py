@@ -41,6 +41,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # whole request
         "MAX_IMAGE_BYTES": 25 * 1024 * 1024,  # one uploaded photo / evidence image
         "MAX_GRID_FILE_BYTES": 20 * 1024 * 1024,
+        "MAX_ORTHOMOSAIC_BYTES": 2 * 1024**3,  # one uploaded GeoTIFF orthomosaic
         "TIMEZONE": "Asia/Shanghai",
         "BABEL_DEFAULT_LOCALE": "zh",
         "LANGUAGES": ("zh", "en"),

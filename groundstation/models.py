@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -46,6 +47,7 @@ __all__ = [
     "NoFlyLayer",
     "RoutePlan",
     "FlightSession",
+    "Orthomosaic",
 ]
 
 #: Classifier labels (vision's agreed list); every label but background can become a ticket.
@@ -374,3 +376,27 @@ class FlightSession(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     landed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     plan: Mapped[RoutePlan | None] = relationship()
+
+
+class Orthomosaic(Base):
+    """An uploaded GeoTIFF orthomosaic and its web preview (EPSG:4326 PNG) for the maps."""
+
+    __tablename__ = "orthomosaics"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    band_count: Mapped[int] = mapped_column(Integer)
+    crs: Mapped[str] = mapped_column(Text)
+    # the preview's WGS84 box (west, south, east, north), i.e. the L.imageOverlay bounds
+    west: Mapped[float] = mapped_column(Float)
+    south: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)
+    preview_path: Mapped[str] = mapped_column(Text)
+    preview_width: Mapped[int] = mapped_column(Integer)
+    preview_height: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

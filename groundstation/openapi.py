@@ -278,6 +278,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/stats": {"get": _op("Indicators: cases by state and class, closure rates")},
         **_pilot_paths(),
+        **_imagery_paths(),
     }
     return {
         "openapi": "3.0.3",
@@ -467,4 +468,63 @@ def _pilot_paths() -> dict[str, Any]:
             }
         },
         "/dashboard": {"get": {**_op("Dashboard figures", roles=managers), "parameters": dash}},
+    }
+
+
+def _imagery_paths() -> dict[str, Any]:
+    """Map imagery: photo overlays and orthomosaic layers (``blueprints/imagery.py``)."""
+    uploaders = ("pilot", "admin")
+    overlay = "bounds [[south, west], [north, east]] and the URL of the north-up WGS84 PNG"
+    return {
+        "/photos/{photo_id}/overlay": {
+            "get": {**_op(f"A photo as a map overlay: {overlay}"), "parameters": [_p("photo_id")]}
+        },
+        "/photos/{photo_id}/overlay.png": {
+            "get": {
+                **_op("The photo warped north-up to WGS84 (PNG with alpha, ≤ 1024 px, cached)"),
+                "parameters": [_p("photo_id")],
+            }
+        },
+        "/findings/{finding_id}/overlay": {
+            "get": {
+                **_op(f"The finding's photo as a map overlay: {overlay}"),
+                "parameters": [_p("finding_id")],
+            }
+        },
+        "/flights/{flight_id}/overlays": {
+            "get": {
+                **_op("Every placeable photo of a flight as an overlay; the others with why"),
+                "parameters": [_p("flight_id")],
+            }
+        },
+        "/orthomosaics": {
+            "get": _op("Orthomosaic layers: bounds and preview URL"),
+            "post": _op(
+                "Upload a GeoTIFF orthomosaic (must be georeferenced; MAX_ORTHOMOSAIC_BYTES)",
+                roles=uploaders,
+                body={
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                    },
+                },
+                multipart=True,
+                ok="201",
+            ),
+        },
+        "/orthomosaics/{ortho_id}": {
+            "get": {**_op("An orthomosaic layer"), "parameters": [_p("ortho_id")]},
+            "delete": {
+                **_op("Delete an orthomosaic and its files", roles=uploaders),
+                "parameters": [_p("ortho_id")],
+            },
+        },
+        "/orthomosaics/{ortho_id}/preview.png": {
+            "get": {
+                **_op("The web preview: EPSG:4326, ≤ 2048 px, PNG with alpha"),
+                "parameters": [_p("ortho_id")],
+            }
+        },
     }

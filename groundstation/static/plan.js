@@ -36,6 +36,7 @@
     });
   var noFly = L.geoJSON(null, {style: {color: "#c0392b", weight: 2, fillOpacity: 0.25, dashArray: "3 3"}}).addTo(map);
   var result = L.layerGroup().addTo(map);
+  GridPatrolImagery.layerControl(map, {}, {orthoLabel: text.ortho_prefix});
 
   var tool = GridPatrolDraw.polygonTool(map, {onChange: function () { toggleDrawButtons(); schedule(); }});
 

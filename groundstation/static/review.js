@@ -8,6 +8,10 @@
   var items = [], current = -1, selected = new Set();
   var map = GridPatrolMap.gridsMap("map");
   var markers = L.layerGroup().addTo(map);
+  var layers = {};
+  layers[text.findings_layer] = markers;
+  var control = GridPatrolImagery.layerControl(map, layers, {orthoLabel: text.ortho_prefix});
+  var photoOverlay = GridPatrolImagery.findingPhoto(map, control, text.photo_layer);
   var keys = {"1": "illegal_construction", "2": "straw_burning", "3": "illegal_fishing",
               "0": "background"};
 
@@ -61,8 +65,9 @@
     current = i;
     Array.from(tbody.children).forEach(function (tr, j) { tr.classList.toggle("current", j === i); });
     var box = document.getElementById("box"), photo = document.getElementById("photo");
-    if (i < 0) { photo.removeAttribute("src"); box.hidden = true; return; }
+    if (i < 0) { photo.removeAttribute("src"); box.hidden = true; photoOverlay.show(null); return; }
     var f = items[i];
+    photoOverlay.show(f.lat !== null && f.lon !== null ? f.id : null);
     tbody.children[i].scrollIntoView({block: "nearest"});
     photo.onload = function () {
       var s = photo.clientWidth / photo.naturalWidth, b = f.box_px;

@@ -1,0 +1,299 @@
+"""Map imagery routes under ``/api/v1``: photo overlays (per photo, finding or flight) and
+orthomosaic layers (upload, list, preview, delete).
+
+The routes join :data:`groundstation.blueprints.api.bp`, so they share its API-key and CSRF
+authentication and its JSON errors. Warped photos are cached in ``<data dir>/overlays`` under a
+key of everything they depend on; an orthomosaic's preview is rendered once, at upload.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, jsonify, request, send_file
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import select
+
+from groundstation.blueprints.api import ANY, _get
+from groundstation.blueprints.api import bp as api_bp
+from groundstation.errors import NotFoundError, ValidationError
+from groundstation.imagery import (
+    PHOTO_OVERLAY_MAX_PX,
+    Bounds,
+    cache_key,
+    inspect_orthomosaic,
+    photo_bounds,
+    photo_placement,
+    render_orthomosaic_preview,
+    render_photo_overlay,
+)
+from groundstation.ingest import flight_camera
+from groundstation.models import Finding, Flight, Orthomosaic, Photo
+from groundstation.uploads import safe_name
+from groundstation.web import current_actor, db, roles_required
+
+__all__ = ["DEFAULT_MAX_ORTHOMOSAIC_BYTES", "ORTHO_UPLOADERS", "photo_overlay_json"]
+
+#: Used when the config has no ``MAX_ORTHOMOSAIC_BYTES``.
+DEFAULT_MAX_ORTHOMOSAIC_BYTES = 2 * 2**30
+ORTHO_UPLOADERS = ("pilot", "admin")
+FLIGHT_OVERLAY_LIMIT = 500
+CHUNK = 1 << 20
+
+
+def _data_dir() -> Path:
+    return Path(current_app.config["DATA_DIR"])
+
+
+def _ortho_limit() -> int:
+    return int(current_app.config.get("MAX_ORTHOMOSAIC_BYTES") or DEFAULT_MAX_ORTHOMOSAIC_BYTES)
+
+
+@api_bp.before_app_request
+def _orthomosaic_request_limit() -> None:
+    """Orthomosaics are far larger than photos: lift the request limit for their upload only
+    (before the API's CSRF check parses the form)."""
+    if request.endpoint == "api.orthomosaic_upload":
+        request.max_content_length = _ortho_limit() + CHUNK  # room for the form's other fields
+
+
+# -- photo overlays ----------------------------------------------------------------------------
+
+
+def _georef_fields(photo: Photo) -> dict[str, float | None]:
+    return {
+        "lon": photo.lon,
+        "lat": photo.lat,
+        "relative_altitude_m": photo.relative_altitude_m,
+        "yaw_deg": photo.yaw_deg,
+    }
+
+
+def _photo_size(photo: Photo) -> tuple[int, int]:
+    try:
+        with Image.open(photo.path) as image:
+            return image.size
+    except FileNotFoundError:
+        raise NotFoundError(f"photo {photo.id}: file {Path(photo.path).name} is gone") from None
+    except (OSError, UnidentifiedImageError) as exc:
+        name = Path(photo.path).name
+        raise NotFoundError(f"photo {photo.id}: {name} is unreadable ({exc})") from None
+
+
+def photo_overlay_json(photo: Photo) -> dict[str, Any]:
+    """Where a photo lies on the map (computed from its geotag, without rendering it)."""
+    width, height = _photo_size(photo)
+    georef = photo_placement(
+        **_georef_fields(photo),
+        camera=flight_camera(photo.flight),
+        width=width,
+        height=height,
+        what=f"photo {photo.id}",
+    )
+    bounds = photo_bounds(georef)
+    return {
+        "photo_id": photo.id,
+        "url": f"/api/v1/photos/{photo.id}/overlay.png",
+        "bounds": bounds.leaflet(),
+        "centre": [georef.lon, georef.lat],
+        "yaw_deg": georef.yaw_deg,
+        "gsd_m": georef.gsd_m,
+    }
+
+
+def _overlay_png(photo: Photo) -> Path:
+    """The cached warped PNG of a photo, rendered on first use."""
+    path = Path(photo.path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise NotFoundError(f"photo {photo.id}: file {path.name} is gone") from None
+    camera = flight_camera(photo.flight)
+    key = cache_key(
+        str(path),
+        stat.st_mtime_ns,
+        stat.st_size,
+        _georef_fields(photo),
+        camera.to_dict(),
+        PHOTO_OVERLAY_MAX_PX,
+    )
+    dest = _data_dir() / "overlays" / f"photo_{photo.id}_{key}.png"
+    if not dest.is_file():
+        render_photo_overlay(
+            path,
+            dest,
+            georef_fields=_georef_fields(photo),
+            camera=camera,
+            what=f"photo {photo.id}",
+        )
+    return dest
+
+
+@api_bp.get("/photos/<int:photo_id>/overlay")
+@roles_required(*ANY)
+def photo_overlay(photo_id: int) -> Any:
+    return jsonify(photo_overlay_json(_get(db(), Photo, photo_id, "photo")))
+
+
+@api_bp.get("/photos/<int:photo_id>/overlay.png")
+@roles_required(*ANY)
+def photo_overlay_png(photo_id: int) -> Any:
+    photo = _get(db(), Photo, photo_id, "photo")
+    return send_file(_overlay_png(photo), mimetype="image/png", max_age=3600)
+
+
+@api_bp.get("/findings/<int:finding_id>/overlay")
+@roles_required(*ANY)
+def finding_overlay(finding_id: int) -> Any:
+    finding = _get(db(), Finding, finding_id, "finding")
+    out = photo_overlay_json(finding.photo)
+    out.update(
+        finding_id=finding.id,
+        position=[finding.lon, finding.lat] if finding.lon is not None else None,
+        polygon=finding.polygon,
+    )
+    return jsonify(out)
+
+
+@api_bp.get("/flights/<int:flight_id>/overlays")
+@roles_required(*ANY)
+def flight_overlays(flight_id: int) -> Any:
+    """Every placeable photo of a flight; the others are listed with the reason."""
+    session = db()
+    flight = _get(session, Flight, flight_id, "flight")
+    photos = session.scalars(
+        select(Photo)
+        .where(Photo.flight_id == flight.id)
+        .order_by(Photo.id)
+        .limit(FLIGHT_OVERLAY_LIMIT)
+    )
+    items, skipped = [], []
+    for photo in photos:
+        try:
+            items.append(photo_overlay_json(photo))
+        except (NotFoundError, ValidationError) as exc:
+            skipped.append({"photo_id": photo.id, "error": str(exc)})
+    return jsonify({"flight_id": flight.id, "items": items, "skipped": skipped})
+
+
+# -- orthomosaics ------------------------------------------------------------------------------
+
+
+def _ortho_json(row: Orthomosaic) -> dict[str, Any]:
+    bounds = Bounds(row.west, row.south, row.east, row.north)
+    return {
+        "id": row.id,
+        "name": row.name,
+        "crs": row.crs,
+        "width": row.width,
+        "height": row.height,
+        "bands": row.band_count,
+        "size_bytes": row.size_bytes,
+        "bounds": bounds.leaflet(),
+        "bbox": [row.west, row.south, row.east, row.north],
+        "preview_url": f"/api/v1/orthomosaics/{row.id}/preview.png",
+        "preview_size": [row.preview_width, row.preview_height],
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
+
+
+def _save_limited(upload: Any, dest: Path, limit: int) -> int:
+    """Copy an upload to ``dest`` in chunks, refusing more than ``limit`` bytes."""
+    total = 0
+    with dest.open("wb") as fh:
+        while chunk := upload.stream.read(CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise ValidationError(
+                    f"orthomosaic {upload.filename!r} is larger than {limit // 2**20} MiB"
+                )
+            fh.write(chunk)
+    if total == 0:
+        raise ValidationError(f"orthomosaic {upload.filename!r} is empty")
+    return total
+
+
+@api_bp.get("/orthomosaics")
+@roles_required(*ANY)
+def orthomosaics() -> Any:
+    rows = db().scalars(select(Orthomosaic).order_by(Orthomosaic.id.desc()))
+    return jsonify([_ortho_json(r) for r in rows])
+
+
+@api_bp.post("/orthomosaics")
+@roles_required(*ORTHO_UPLOADERS)
+def orthomosaic_upload() -> Any:
+    """Store an uploaded GeoTIFF (multipart ``file``, optional ``name``) and render its preview."""
+    actor = current_actor()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError("give the GeoTIFF as multipart field 'file'")
+    filename = safe_name(upload.filename, default="orthomosaic.tif")
+    if Path(filename).suffix.lower() not in (".tif", ".tiff"):
+        raise ValidationError(f"orthomosaic {upload.filename!r}: upload a .tif/.tiff GeoTIFF")
+    name = (request.form.get("name") or Path(filename).stem).strip()[:200] or filename
+    folder = _data_dir() / "orthomosaics" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    try:
+        path = folder / filename
+        size = _save_limited(upload, path, _ortho_limit())
+        info = inspect_orthomosaic(path, name=upload.filename or filename)
+        preview = folder / "preview.png"
+        bounds, (width, height) = render_orthomosaic_preview(path, preview)
+        row = Orthomosaic(
+            name=name,
+            path=str(path),
+            size_bytes=size,
+            width=info.width,
+            height=info.height,
+            band_count=info.count,
+            crs=info.crs,
+            west=bounds.west,
+            south=bounds.south,
+            east=bounds.east,
+            north=bounds.north,
+            preview_path=str(preview),
+            preview_width=width,
+            preview_height=height,
+            created_by=actor.name,
+        )
+        session = db()
+        session.add(row)
+        session.commit()
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return jsonify(_ortho_json(row)), 201
+
+
+@api_bp.get("/orthomosaics/<int:ortho_id>")
+@roles_required(*ANY)
+def orthomosaic_detail(ortho_id: int) -> Any:
+    return jsonify(_ortho_json(_get(db(), Orthomosaic, ortho_id, "orthomosaic")))
+
+
+@api_bp.get("/orthomosaics/<int:ortho_id>/preview.png")
+@roles_required(*ANY)
+def orthomosaic_preview(ortho_id: int) -> Any:
+    row = _get(db(), Orthomosaic, ortho_id, "orthomosaic")
+    if not Path(row.preview_path).is_file():
+        raise NotFoundError(f"orthomosaic {ortho_id}: its preview file is gone")
+    return send_file(row.preview_path, mimetype="image/png", max_age=3600)
+
+
+@api_bp.delete("/orthomosaics/<int:ortho_id>")
+@roles_required(*ORTHO_UPLOADERS)
+def orthomosaic_delete(ortho_id: int) -> Any:
+    session = db()
+    row = _get(session, Orthomosaic, ortho_id, "orthomosaic")
+    folder = Path(row.path).parent
+    session.delete(row)
+    session.commit()
+    root = (_data_dir() / "orthomosaics").resolve()
+    if root in folder.resolve().parents:
+        shutil.rmtree(folder, ignore_errors=True)
+    return jsonify({"deleted": ortho_id})

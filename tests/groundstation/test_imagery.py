@@ -1,0 +1,343 @@
+"""Map imagery: photos warped north-up to WGS84 overlays, and GeoTIFF orthomosaic layers."""
+
+from __future__ import annotations
+
+import io
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from conftest import make_env, write_photo
+from PIL import Image
+from pyproj import Geod, Transformer
+
+from gis.camera import PRESETS
+from gis.crs import LocalFrame
+from gis.exif import GeoTag, write_jpeg
+from groundstation.ingest import register_flight
+from groundstation.models import Finding, Flight
+
+GEOD = Geod(ellps="WGS84")
+LON, LAT = 119.905, 32.405
+HEIGHT_M = 80.0
+
+
+def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return abs(GEOD.inv(a[0], a[1], b[0], b[1])[2])
+
+
+def _geotagged_photo(path: Path, *, yaw_deg: float, target_m: tuple[float, float]):
+    """A phantom4pro photo stored at 1280 px wide, seen from HEIGHT_M, with a 6 m red square
+    whose centre is `target_m` (east, north) metres from the photo centre; returns its lon/lat."""
+    camera = PRESETS["phantom4pro"]
+    width = 1280
+    height = round(width * camera.image_height_px / camera.image_width_px)
+    pixel = camera.footprint_m(HEIGHT_M)[0] / width
+    east, north = target_m
+    yaw = math.radians(yaw_deg)
+    right = east * math.cos(yaw) - north * math.sin(yaw)
+    forward = east * math.sin(yaw) + north * math.cos(yaw)
+    cx, cy = width / 2 + right / pixel, height / 2 - forward / pixel
+    half = 3.0 / pixel
+    image = np.full((height, width, 3), (60, 140, 60), dtype=np.uint8)
+    image[round(cy - half) : round(cy + half), round(cx - half) : round(cx + half)] = (255, 0, 0)
+    tag = GeoTag(LAT, LON, 20.0 + HEIGHT_M, relative_altitude_m=HEIGHT_M, yaw_deg=yaw_deg)
+    write_jpeg(path, image, tag, quality=95)
+    lon, lat = LocalFrame(LON, LAT).inverse(east, north)
+    return float(lon), float(lat)
+
+
+def _pixel_lonlat(bounds, size, col: float, row: float) -> tuple[float, float]:
+    (south, west), (north, east) = bounds
+    width, height = size
+    return west + (east - west) * col / width, north - (north - south) * row / height
+
+
+@pytest.fixture(scope="module")
+def placed(env, tmp_path_factory):
+    """A registered flight of one geotagged photo (yaw 35°) and a finding on its red square;
+    plus a photo without a geotag in the same flight."""
+    folder = tmp_path_factory.mktemp("overlay_photos")
+    target = _geotagged_photo(folder / "a.jpg", yaw_deg=35.0, target_m=(25.0, -12.0))
+    write_photo(folder / "b.jpg", (10, 10, 10))  # no EXIF: cannot be placed
+    flight_id = register_flight(env.storage(), folder, camera="phantom4pro", name="overlay")
+    with env.storage().session() as session:
+        flight = session.get(Flight, flight_id)
+        placed_photo, bare_photo = flight.photos
+        finding = Finding(
+            photo_id=placed_photo.id,
+            flight_id=flight_id,
+            label="illegal_construction",
+            score=0.9,
+            box_px=[0.0, 0.0, 10.0, 10.0],
+            lon=target[0],
+            lat=target[1],
+        )
+        session.add(finding)
+        session.commit()
+        return {
+            "flight": flight_id,
+            "photo": placed_photo.id,
+            "bare": bare_photo.id,
+            "finding": finding.id,
+            "target": target,
+        }
+
+
+def test_finding_overlay_contains_the_finding_and_centres_on_the_exif_position(env, placed):
+    client = env.client()
+    meta = client.get(
+        f"/api/v1/findings/{placed['finding']}/overlay", headers=env.headers("supervisor")
+    )
+    assert meta.status_code == 200, meta.json
+    (south, west), (north, east) = meta.json["bounds"]
+    lon, lat = placed["target"]
+    assert west < lon < east and south < lat < north
+    assert meta.json["finding_id"] == placed["finding"] and meta.json["photo_id"] == placed["photo"]
+
+    png = client.get(meta.json["url"], headers=env.headers("supervisor"))
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    image = np.asarray(Image.open(io.BytesIO(png.data)).convert("RGBA"))
+    height, width = image.shape[:2]
+    assert max(width, height) <= 1024
+    size = (width, height)
+    # the opaque footprint (the photo) is centred on the EXIF position
+    rows, cols = np.nonzero(image[..., 3] > 127)
+    centre = _pixel_lonlat(meta.json["bounds"], size, cols.mean() + 0.5, rows.mean() + 0.5)
+    assert _distance_m(centre, (LON, LAT)) < 1.0
+    # transparent corners: a rotated photo does not fill its north-up box
+    assert image[0, 0, 3] == 0 and image[-1, -1, 3] == 0
+    # the red square (off-centre, rotated with the yaw) lands on the finding's position
+    red = (image[..., 0] > 200) & (image[..., 1] < 80) & (image[..., 3] > 127)
+    rows, cols = np.nonzero(red)
+    assert len(rows) > 20
+    square = _pixel_lonlat(meta.json["bounds"], size, cols.mean() + 0.5, rows.mean() + 0.5)
+    assert _distance_m(square, placed["target"]) < 1.5
+
+
+def test_overlay_png_is_cached_in_the_data_dir(env, placed):
+    client = env.client()
+    url = f"/api/v1/photos/{placed['photo']}/overlay.png"
+    first = client.get(url, headers=env.headers("pilot"))
+    cached = list((env.data_dir / "overlays").glob(f"photo_{placed['photo']}_*.png"))
+    assert first.status_code == 200 and len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    second = client.get(url, headers=env.headers("department"))
+    assert second.data == first.data and cached[0].stat().st_mtime_ns == mtime
+
+
+def test_flight_overlays_list_placeable_photos_and_say_why_not(env, placed):
+    response = env.client().get(
+        f"/api/v1/flights/{placed['flight']}/overlays", headers=env.headers("pilot")
+    )
+    assert response.status_code == 200
+    assert [i["photo_id"] for i in response.json["items"]] == [placed["photo"]]
+    skipped = response.json["skipped"]
+    assert [s["photo_id"] for s in skipped] == [placed["bare"]]
+    assert "GPS position" in skipped[0]["error"]
+    item = response.json["items"][0]
+    assert _distance_m(tuple(item["centre"]), (LON, LAT)) < 0.5
+    assert item["yaw_deg"] == pytest.approx(35.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "words"),
+    [
+        ("/api/v1/photos/{bare}/overlay", 404, "no GPS position"),
+        ("/api/v1/photos/{bare}/overlay.png", 404, "no GPS position"),
+        ("/api/v1/photos/999999/overlay", 404, "does not exist"),
+        ("/api/v1/findings/999999/overlay", 404, "does not exist"),
+        ("/api/v1/flights/999999/overlays", 404, "does not exist"),
+    ],
+)
+def test_photo_overlay_bad_input(env, placed, url, status, words):
+    response = env.client().get(url.format(**placed), headers=env.headers("admin"))
+    assert response.status_code == status
+    assert words in response.json["error"]
+
+
+def test_photo_overlay_needs_a_user(env, placed):
+    response = env.client().get(f"/api/v1/photos/{placed['photo']}/overlay")
+    assert response.status_code == 401 and "error" in response.json
+
+
+# -- orthomosaics ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rgb_tif(shared_data) -> Path:
+    path = shared_data / "geotiff" / "rasterio_RGB.byte.tif"
+    assert path.is_file(), f"missing test data {path}"
+    return path
+
+
+def _upload(client, who_headers, path: Path, *, name: str | None = None, filename=None):
+    data = {"file": (io.BytesIO(path.read_bytes()), filename or path.name)}
+    if name:
+        data["name"] = name
+    return client.post(
+        "/api/v1/orthomosaics", data=data, headers=who_headers, content_type="multipart/form-data"
+    )
+
+
+def _edge_bounds(path: Path) -> tuple[float, float, float, float]:
+    """The GeoTIFF's WGS84 footprint from its edges (every pixel corner along them), with pyproj."""
+    with rasterio.open(path) as src:
+        transform, crs, width, height = src.transform, src.crs.to_wkt(), src.width, src.height
+    cols = np.concatenate(
+        [
+            np.arange(width + 1),
+            np.full(height + 1, width),
+            np.arange(width + 1),
+            np.zeros(height + 1),
+        ]
+    )
+    rows = np.concatenate(
+        [
+            np.zeros(width + 1),
+            np.arange(height + 1),
+            np.full(width + 1, height),
+            np.arange(height + 1),
+        ]
+    )
+    xs, ys = transform @ (cols, rows)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+
+
+def test_orthomosaic_upload_preview_and_layers(env, rgb_tif):
+    client = env.client()
+    response = _upload(client, env.headers("pilot"), rgb_tif, name="RGB sample")
+    assert response.status_code == 201, response.json
+    ortho = response.json
+    assert ortho["name"] == "RGB sample" and ortho["crs"] == "EPSG:32618"
+    assert (ortho["width"], ortho["height"], ortho["bands"]) == (791, 718, 3)
+    # stored in the data dir
+    stored = list((env.data_dir / "orthomosaics").rglob("rasterio_RGB.byte.tif"))
+    assert any(p.read_bytes() == rgb_tif.read_bytes() for p in stored)
+
+    png = client.get(ortho["preview_url"], headers=env.headers("department"))
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    preview = Image.open(io.BytesIO(png.data))
+    assert preview.mode == "RGBA" and max(preview.size) <= 2048
+    assert list(preview.size) == ortho["preview_size"]
+    # the preview's bounds are the GeoTIFF's footprint, within one preview pixel
+    west, south, east, north = _edge_bounds(rgb_tif)
+    (b_south, b_west), (b_north, b_east) = ortho["bounds"]
+    px_x = (b_east - b_west) / preview.size[0]
+    px_y = (b_north - b_south) / preview.size[1]
+    assert abs(b_west - west) < px_x and abs(b_east - east) < px_x
+    assert abs(b_south - south) < px_y and abs(b_north - north) < px_y
+    # the raster's nodata collar is transparent, its middle opaque and coloured
+    rgba = np.asarray(preview)
+    assert rgba[0, 0, 3] == 0 and rgba[-1, -1, 3] == 0
+    mid = rgba[rgba.shape[0] // 2, rgba.shape[1] // 2]
+    assert mid[3] == 255 and mid[:3].any()
+
+    # listed for every role (the review and plan maps read this)
+    for who in ("supervisor", "department", "pilot", "admin"):
+        listed = client.get("/api/v1/orthomosaics", headers=env.headers(who))
+        assert listed.status_code == 200
+        assert ortho["id"] in [o["id"] for o in listed.json]
+    detail = client.get(f"/api/v1/orthomosaics/{ortho['id']}", headers=env.headers("admin"))
+    assert detail.json["bounds"] == ortho["bounds"]
+
+    # delete: refused for a supervisor, done by an admin (row and files gone)
+    refused = client.delete(
+        f"/api/v1/orthomosaics/{ortho['id']}", headers=env.headers("supervisor")
+    )
+    assert refused.status_code == 403
+    gone = client.delete(f"/api/v1/orthomosaics/{ortho['id']}", headers=env.headers("admin"))
+    assert gone.status_code == 200
+    assert client.get(ortho["preview_url"], headers=env.headers("admin")).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["supervisor", "department", "other_department"])
+def test_orthomosaic_upload_roles(env, rgb_tif, who):
+    response = _upload(env.client(), env.headers(who), rgb_tif)
+    assert response.status_code == 403 and "may not" in response.json["error"]
+
+
+def test_orthomosaic_upload_needs_a_user(env, rgb_tif):
+    response = _upload(env.client(), {}, rgb_tif)
+    assert response.status_code == 401
+
+
+def _plain_tiff(path: Path) -> Path:
+    Image.fromarray(np.full((32, 32, 3), 90, dtype=np.uint8)).save(path, "TIFF")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("plain_tiff", "not georeferenced"),
+        ("png_named_tif", "upload a GeoTIFF"),
+        ("garbage", "not a readable GeoTIFF"),
+        ("wrong_suffix", ".tif/.tiff"),
+        ("empty", "is empty"),
+    ],
+)
+def test_orthomosaic_bad_files_are_refused_and_nothing_is_kept(env, tmp_path, kind, words):
+    path = tmp_path / "ortho.tif"
+    filename = None
+    if kind == "plain_tiff":
+        _plain_tiff(path)
+    elif kind == "png_named_tif":
+        Image.new("RGB", (16, 16)).save(path, "PNG")
+    elif kind == "garbage":
+        path.write_bytes(b"II*\x00 definitely not a tiff" * 10)
+    elif kind == "wrong_suffix":
+        _plain_tiff(path)
+        filename = "ortho.jpg"
+    else:
+        path.write_bytes(b"")
+    client = env.client()
+    before = client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json
+    folders = set((env.data_dir / "orthomosaics").glob("*"))
+    response = _upload(client, env.headers("admin"), path, filename=filename)
+    assert response.status_code == 400, response.json
+    assert words in response.json["error"]
+    assert client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json == before
+    assert set((env.data_dir / "orthomosaics").glob("*")) == folders
+
+
+def test_orthomosaic_upload_without_file(env):
+    response = env.client().post(
+        "/api/v1/orthomosaics", data={"name": "x"}, headers=env.headers("admin")
+    )
+    assert response.status_code == 400 and "'file'" in response.json["error"]
+
+
+def test_orthomosaic_size_limit(tmp_path, rgb_tif):
+    """Over MAX_ORTHOMOSAIC_BYTES: 4xx JSON, nothing stored; the photo limit does not apply."""
+    e = make_env(
+        f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        tmp_path / "data",
+        MAX_ORTHOMOSAIC_BYTES=1_000_000,
+        MAX_CONTENT_LENGTH=256 * 1024,  # smaller than the GeoTIFF: orthomosaics lift it
+    )
+    try:
+        client = e.client()
+        too_big = _upload(client, e.headers("admin"), rgb_tif)  # 1.7 MB
+        assert too_big.status_code == 400 and "larger than" in too_big.json["error"]
+        assert client.get("/api/v1/orthomosaics", headers=e.headers("admin")).json == []
+        assert list((e.data_dir / "orthomosaics").glob("*")) == []
+        # under the orthomosaic limit but over the photo request limit: accepted
+        small = tmp_path / "small.tif"
+        with rasterio.open(rgb_tif) as src:
+            window = rasterio.windows.Window(300, 300, 300, 300)
+            profile = src.profile | {"width": 300, "height": 300, "compress": None}
+            profile["transform"] = src.window_transform(window)
+            data = src.read(window=window)
+        with rasterio.open(small, "w", **profile) as dst:
+            dst.write(data)
+        assert 256 * 1024 < small.stat().st_size < 1_000_000
+        ok = _upload(client, e.headers("pilot"), small)
+        assert ok.status_code == 201, ok.json
+    finally:
+        e.storage().dispose()
+        shutil.rmtree(tmp_path / "data", ignore_errors=True)
