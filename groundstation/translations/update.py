@@ -1,7 +1,7 @@
 """Maintainers' helper: re-extract messages and compile the catalogues (``python -m ...update``).
 
 The compiled ``.mo`` files are committed, so a clean clone works after ``pip install -e .``;
-``tests/groundstation/test_i18n.py`` fails when a ``.mo`` is older than its ``.po``.
+``tests/groundstation/test_ui.py`` fails when the ``.mo`` does not match its ``.po``.
 """
 
 from __future__ import annotations
