@@ -179,16 +179,19 @@ def grid_history(session: Session, grid: Grid) -> dict[str, Any]:
     }
 
 
+#: The columns of ``labels.csv``; ``path``, ``label``, ``status``, ``original_label``, ``image``,
+#: ``finding_id`` and ``score`` are the format `gridpatrol train --reviews` reads
+#: (vision.datasets.review_export).
 EXPORT_FIELDS = (
     "finding_id",
-    "file",
+    "path",
     "label",
-    "classifier_label",
+    "original_label",
     "score",
-    "review_status",
+    "status",
     "grid",
     "flight_id",
-    "photo",
+    "image",
     "box_px",
     "lon",
     "lat",
@@ -201,7 +204,8 @@ def export_reviews(session: Session, out_dir: Path) -> int:
     """Write reviewed crops as ``DIR/<label>/<finding id>.jpg`` plus ``labels.csv``; return count.
 
     Rejected findings go under ``background/`` (labelled false positives); reclassified ones
-    under their new label. Findings without a crop image are listed with an empty ``file``.
+    under their new label. Findings whose crop image is missing are left out: a row without a
+    crop teaches a model nothing.
     """
     import csv
     import json
@@ -218,22 +222,22 @@ def export_reviews(session: Session, out_dir: Path) -> int:
         writer.writeheader()
         for f in rows:
             label = f.final_label
-            rel = ""
-            if f.crop_path and Path(f.crop_path).is_file():
-                rel = f"{label}/{f.id}.jpg"
-                (out_dir / label).mkdir(exist_ok=True)
-                shutil.copyfile(f.crop_path, out_dir / rel)
+            if not (f.crop_path and Path(f.crop_path).is_file()):
+                continue
+            rel = f"{label}/{f.id}.jpg"
+            (out_dir / label).mkdir(exist_ok=True)
+            shutil.copyfile(f.crop_path, out_dir / rel)
             writer.writerow(
                 {
                     "finding_id": f.id,
-                    "file": rel,
+                    "path": rel,
                     "label": label,
-                    "classifier_label": f.label,
+                    "original_label": f.label,
                     "score": f"{f.score:.4f}",
-                    "review_status": f.review_status,
+                    "status": f.review_status,
                     "grid": f.grid.code if f.grid else "",
                     "flight_id": f.flight_id,
-                    "photo": f.photo.path,
+                    "image": f.photo.path,
                     "box_px": json.dumps(f.box_px),
                     "lon": "" if f.lon is None else f.lon,
                     "lat": "" if f.lat is None else f.lat,

@@ -116,7 +116,14 @@ def test_export_reviews(run, tmp_path) -> None:
         (ids[0], "straw_burning"),
         (ids[1], "background"),
     }
-    assert all((out / r["file"]).is_file() for r in rows)
+    assert all((out / r["path"]).is_file() for r in rows)
+    # The export is a training source as it stands: `gridpatrol train --reviews` reads it.
+    from vision.datasets import review_export
+
+    items = review_export(out)
+    assert sorted((i.path.name, i.label) for i in items) == sorted(
+        (f"{i}.jpg", label) for i, label in ((ids[0], "straw_burning"), (ids[1], "background"))
+    )
 
 
 def test_serve_and_worker_help() -> None:
