@@ -52,6 +52,17 @@ def _q(name: str, schema: dict[str, Any], description: str = "") -> dict[str, An
     }
 
 
+#: A multipart body of one uploaded file and an optional display name.
+_NAMED_FILE_UPLOAD: dict[str, Any] = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary"},
+        "name": {"type": "string"},
+    },
+}
+
+
 def _p(name: str, kind: str = "integer") -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
@@ -398,14 +409,7 @@ def _pilot_paths() -> dict[str, Any]:
             "post": _op(
                 "Import a no-fly layer (GeoJSON, KML/KMZ, zipped Shapefile)",
                 roles=planners,
-                body={
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "name": {"type": "string"},
-                    },
-                },
+                body=_NAMED_FILE_UPLOAD,
                 multipart=True,
                 ok="201",
             ),
@@ -502,14 +506,7 @@ def _imagery_paths() -> dict[str, Any]:
             "post": _op(
                 "Upload a GeoTIFF orthomosaic (must be georeferenced; MAX_ORTHOMOSAIC_BYTES)",
                 roles=uploaders,
-                body={
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "name": {"type": "string"},
-                    },
-                },
+                body=_NAMED_FILE_UPLOAD,
                 multipart=True,
                 ok="201",
             ),
