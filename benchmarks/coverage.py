@@ -225,6 +225,21 @@ def _outside(strips, g, frame, local) -> float:
     return outside_length_m(route, local)
 
 
+def _target(name: str, polygon, ours_s: float, better_s: float, lb_s: float) -> str:
+    """One line: this grid's target, what it asks for against the lower bound, met or not."""
+    if polygon.area >= 0.999 * polygon.convex_hull.area:
+        met = ours_s <= better_s and ours_s <= 1.05 * lb_s
+        return (
+            f"{name:20s} convex     ours/better {ours_s / better_s:.3f} (need <= 1), "
+            f"ours/lb {ours_s / lb_s:.3f} (need <= 1.05): {'met' if met else 'NOT met'}"
+        )
+    needed = 0.85 * better_s
+    return (
+        f"{name:20s} non-convex needed {needed:6.0f} s = {needed / lb_s:.3f} lb, ours "
+        f"{ours_s:6.0f} s = {ours_s / lb_s:.3f} lb: {'met' if ours_s <= needed else 'NOT met'}"
+    )
+
+
 def timing(count: int) -> tuple[float, int]:
     """Plan ``count`` small Voronoi grids (about 2 ha each) around one home in one call."""
     rng = np.random.default_rng(7)
@@ -268,6 +283,7 @@ def main() -> None:
         f"{'photos':>6s} {'once%':>6s} {'12x%':>5s} {'out_m':>6s}"
     )
     summary = []
+    targets = []
     for name, feature in features.items():
         if feature["properties"].get("kind") == "no_fly_zone":
             continue
@@ -315,12 +331,20 @@ def main() -> None:
                 mine["mission_s"] / min(qgc["mission_s"], mp["mission_s"]),
             )
         )
+        targets.append(_target(name, local, mine["time_s"], better, lb))
     print(
         "\nsummary: grid, kind, ours/better baseline (survey), ours/lower bound, photos/bound, "
         "ours/better baseline (mission: sorties from home incl. climb, transits, descent)"
     )
     for row in summary:
         print(f"  {row[0]:20s} {row[1]:22s} {row[2]:.3f} {row[3]:.3f} {row[4]:.3f} {row[5]:.3f}")
+    print(
+        "\ntargets (survey time): convex grids never slower than the better baseline and within "
+        "5 % of the lower bound;\nothers >= 15 % shorter than the better baseline. 'needed/lb' "
+        "below 1 asks for less than the turn-free length of lines at the design spacing."
+    )
+    for row in targets:
+        print("  " + row)
     if not args.no_timing:
         elapsed, sorties = timing(args.count)
         print(
