@@ -3,6 +3,8 @@
 Each photo is classified and committed together with its findings and its ``done`` status, so a
 worker killed between two photos leaves no half-stored photo, and the re-run skips what is done.
 Crops are written under deterministic names before that commit, so a re-run overwrites, never adds.
+Findings that show an object another photo of the flight already shows are linked to it as
+sightings (:mod:`groundstation.sightings`) in that same commit.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from groundstation.errors import IngestError
 from groundstation.models import LABELS, Finding, Flight, Grid, Photo
+from groundstation.sightings import link_sightings
 from groundstation.storage import Storage
 
 __all__ = [
@@ -306,6 +309,8 @@ def ingest_flight(
             if photo is None or photo.status != "pending":
                 continue  # another worker finished it meanwhile
             session.add_all(stored)
+            session.flush()
+            link_sightings(session, stored)
             photo.status, photo.error = ("error", error) if error else ("done", None)
             session.commit()
         counts["photos"] += 1

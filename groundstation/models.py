@@ -236,6 +236,9 @@ class Finding(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(120))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     review_note: Mapped[str | None] = mapped_column(Text)
+    # another photo's view of the object whose primary finding this is (None: a primary);
+    # see groundstation.sightings
+    sighting_of: Mapped[int | None] = mapped_column(ForeignKey("findings.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     photo: Mapped[Photo] = relationship()
     grid: Mapped[Grid | None] = relationship()

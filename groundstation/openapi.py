@@ -195,6 +195,7 @@ def openapi_document() -> dict[str, Any]:
                     _q("max_score", {"type": "number"}),
                     _q("grid", {"type": "string"}),
                     _q("flight", {"type": "integer"}),
+                    _q("primary", {"type": "integer", "enum": [0, 1]}),
                     _q("order", {"type": "string", "enum": ["score", "-score", "id"]}),
                     *PAGE,
                 ],

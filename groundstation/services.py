@@ -18,6 +18,7 @@ from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from groundstation.errors import NotFoundError, TransitionError, ValidationError
 from groundstation.models import LABELS, TICKET_LABELS, Finding, Flight, Grid, Ticket, utcnow
+from groundstation.sightings import share_review
 from groundstation.tickets import Actor, open_ticket_for_finding
 
 __all__ = [
@@ -110,7 +111,9 @@ def review_findings(
     """Confirm, reject or reclassify pending findings (not committed; all or none).
 
     Confirm (or reclassify to a violation class) opens each finding's ticket, filed as confirmed;
-    reject (or reclassify to background) keeps it as a labelled false positive.
+    reject (or reclassify to background) keeps it as a labelled false positive. A sighting is
+    reviewed as its object (its primary finding), and the decision reaches all the object's
+    sightings; the primaries reviewed are returned.
     """
     from groundstation.errors import PermissionDenied
 
@@ -130,6 +133,9 @@ def review_findings(
     missing = [i for i in ids if i not in findings]
     if missing:
         raise NotFoundError(f"finding(s) {', '.join(map(str, missing))} do not exist")
+    # a sighting is reviewed as its object: through the object's primary finding
+    ids = list(dict.fromkeys(findings[i].sighting_of or i for i in ids))
+    findings = {f.id: f for f in session.scalars(select(Finding).where(Finding.id.in_(ids)))}
     done = [i for i in ids if findings[i].review_status != "pending"]
     if done:
         raise TransitionError(f"finding(s) {', '.join(map(str, done))} were already reviewed")
@@ -145,6 +151,9 @@ def review_findings(
         finding.reviewed_by, finding.reviewed_at, finding.review_note = actor.name, now, note
         if confirmed:
             open_ticket_for_finding(session, finding, actor, reason=note, now=now)
+        share_review(
+            finding, session.scalars(select(Finding).where(Finding.sighting_of == finding.id)).all()
+        )
         out.append(finding)
     session.flush()
     return out

@@ -190,6 +190,8 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "crop_url": f"/api/v1/findings/{f.id}/crop" if f.crop_path else None,
         "photo_url": f"/api/v1/photos/{f.photo_id}/image",
         "ticket_id": None,
+        "sighting_of": f.sighting_of,
+        "sightings": 0,
     }
 
 
@@ -523,7 +525,8 @@ def job_detail(job_id: int) -> Any:
 
 
 def finding_query(args: Any) -> Any:
-    """Review-queue filters: status, label, score range, grid, flight; lowest score first."""
+    """Review-queue filters: status, label, score range, grid, flight, primaries only (one
+    finding per object, ``primary=1``); lowest score first."""
     query = select(Finding)
     status = args.get("status", "pending")
     if status != "all":
@@ -545,6 +548,11 @@ def finding_query(args: Any) -> Any:
     flight = _int(args.get("flight"), field="flight")
     if flight is not None:
         query = query.where(Finding.flight_id == flight)
+    primary = args.get("primary", "")
+    if primary not in ("", "0", "1"):
+        raise ValidationError(f"primary {primary!r}: 1 (one finding per object) or 0")
+    if primary == "1":
+        query = query.where(Finding.sighting_of.is_(None))
     order = args.get("order", "score")
     if order == "score":
         query = query.order_by(Finding.score.asc(), Finding.id.asc())
@@ -565,22 +573,7 @@ def findings() -> Any:
     query = finding_query(request.args)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = list(session.scalars(query.offset((page - 1) * size).limit(size)))
-    tickets = (
-        dict(
-            session.execute(
-                select(Ticket.finding_id, Ticket.id).where(
-                    Ticket.finding_id.in_([f.id for f in rows])
-                )
-            ).all()
-        )
-        if rows
-        else {}
-    )
-    items = []
-    for f in rows:
-        item = finding_json(f)
-        item["ticket_id"] = tickets.get(f.id)
-        items.append(item)
+    items = _with_tickets_and_sightings(session, rows)
     return jsonify({"items": items, "page": page, "page_size": size, "total": total})
 
 
@@ -589,9 +582,7 @@ def findings() -> Any:
 def finding_detail(finding_id: int) -> Any:
     session = db()
     finding = _get(session, Finding, finding_id, "finding")
-    out = finding_json(finding)
-    out["ticket_id"] = session.scalar(select(Ticket.id).where(Ticket.finding_id == finding.id))
-    return jsonify(out)
+    return jsonify(_with_tickets_and_sightings(session, [finding])[0])
 
 
 @bp.get("/findings/<int:finding_id>/crop")
@@ -627,12 +618,30 @@ def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
         note=str(data.get("note") or "")[:4000],
     )
     session.commit()
-    tickets = dict(
-        session.execute(
-            select(Ticket.finding_id, Ticket.id).where(Ticket.finding_id.in_(ids))
-        ).all()
-    )
-    return [{**finding_json(f), "ticket_id": tickets.get(f.id)} for f in reviewed]
+    return _with_tickets_and_sightings(session, reviewed)
+
+
+def _with_tickets_and_sightings(session: Any, rows: list[Finding]) -> list[dict[str, Any]]:
+    """finding_json of rows plus each one's ticket id and how many sightings it has."""
+    ids = [f.id for f in rows]
+    tickets, sightings = {}, {}
+    if ids:
+        tickets = dict(
+            session.execute(
+                select(Ticket.finding_id, Ticket.id).where(Ticket.finding_id.in_(ids))
+            ).all()
+        )
+        sightings = dict(
+            session.execute(
+                select(Finding.sighting_of, func.count())
+                .where(Finding.sighting_of.in_(ids))
+                .group_by(Finding.sighting_of)
+            ).all()
+        )
+    return [
+        {**finding_json(f), "ticket_id": tickets.get(f.id), "sightings": sightings.get(f.id, 0)}
+        for f in rows
+    ]
 
 
 @bp.post("/findings/<int:finding_id>/review")

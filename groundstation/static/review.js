@@ -48,6 +48,8 @@
       tr.innerHTML = '<td><input type="checkbox" class="pick"' + (selected.has(f.id) ? " checked" : "") +
         '></td><td>' + (f.crop_url ? '<img class="thumb" src="' + f.crop_url + '" alt="">' : "") +
         '</td><td class="label">' + (names[f.reviewed_label || f.label] || f.label) +
+        (f.sightings ? ' <span class="sightings" title="' + text.more_photos.replace("{n}", f.sightings) +
+          '">+' + f.sightings + "</span>" : "") +
         '</td><td>' + f.score.toFixed(2) + "</td><td>" + (f.grid || "") +
         '</td><td class="status">' + statusText(f) + "</td>";
       tr.addEventListener("click", function (ev) {

@@ -1,0 +1,142 @@
+"""Sightings: the photos of one flight that show the same object become one finding to review.
+
+Survey photos overlap (a mapping flight sees every point in about twelve photos), so one shed or
+fire yields a finding per photo. Each newly stored finding joins the finding of its flight and
+class that shows the same object -- centres within ``radius_m``, or ground footprints overlapping
+by at least ``MIN_OVERLAP`` of the smaller -- as a *sighting* of it. The group's strongest
+finding is its *primary*: the one the review queue lists, whose decision its sightings share and
+whose ticket covers them all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gis.crs import LocalFrame
+from groundstation.models import Finding, Ticket
+
+__all__ = [
+    "MERGE_RADIUS_M",
+    "MIN_OVERLAP",
+    "Sighting",
+    "same_object",
+    "link_sightings",
+    "share_review",
+]
+
+#: Findings of one class whose centres are this close show the same object.
+MERGE_RADIUS_M = 20.0
+#: ... as do findings whose ground footprints overlap by this share of the smaller one.
+MIN_OVERLAP = 0.3
+#: Candidates are first picked by a coarse box around the new finding (degrees, ~1 km).
+_SEARCH_DEG = 0.01
+_REVIEW_FIELDS = ("review_status", "reviewed_label", "reviewed_by", "reviewed_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """Where a finding lies in a local metric frame: its centre and ground footprint (if any)."""
+
+    x: float
+    y: float
+    footprint: BaseGeometry | None = None
+
+
+def same_object(
+    a: Sighting, b: Sighting, *, radius_m: float = MERGE_RADIUS_M, min_overlap: float = MIN_OVERLAP
+) -> bool:
+    """Whether two same-class findings show one object: near centres or overlapping footprints."""
+    if math.hypot(a.x - b.x, a.y - b.y) <= radius_m:
+        return True
+    if a.footprint is None or b.footprint is None:
+        return False
+    smaller = min(a.footprint.area, b.footprint.area)
+    if smaller <= 0:
+        return False
+    return a.footprint.intersection(b.footprint).area >= min_overlap * smaller
+
+
+def _sighting(finding: Finding, frame: LocalFrame) -> Sighting:
+    x, y = frame.forward(finding.lon, finding.lat)
+    footprint = None
+    if finding.polygon:
+        try:
+            geometry = frame.to_local(shape(finding.polygon))
+            footprint = geometry if geometry.is_valid and not geometry.is_empty else None
+        except (ValueError, TypeError, AttributeError):
+            footprint = None
+    return Sighting(float(x), float(y), footprint)
+
+
+def _has_ticket(session: Session, finding: Finding) -> bool:
+    return session.scalar(select(Ticket.id).where(Ticket.finding_id == finding.id)) is not None
+
+
+def link_sightings(
+    session: Session, findings: Sequence[Finding], *, radius_m: float = MERGE_RADIUS_M
+) -> int:
+    """Attach newly stored findings (flushed: they have ids) to the objects their flight already
+    shows; return how many of them became sightings (not committed).
+
+    A new finding stronger than its object's primary takes over as primary while that primary is
+    still unreviewed and ticketless; a sighting of an object already reviewed takes its decision.
+    """
+    linked = 0
+    for new in findings:
+        if new.lon is None or new.lat is None or new.sighting_of is not None:
+            continue
+        candidates = session.scalars(
+            select(Finding).where(
+                Finding.flight_id == new.flight_id,
+                Finding.label == new.label,
+                Finding.sighting_of.is_(None),
+                Finding.id != new.id,
+                Finding.lon.between(new.lon - _SEARCH_DEG, new.lon + _SEARCH_DEG),
+                Finding.lat.between(new.lat - _SEARCH_DEG, new.lat + _SEARCH_DEG),
+            )
+        ).all()
+        if not candidates:
+            continue
+        frame = LocalFrame(new.lon, new.lat)
+        here = _sighting(new, frame)
+        matches = [
+            (math.hypot(s.x - here.x, s.y - here.y), c.id, c)
+            for c in candidates
+            if same_object(here, s := _sighting(c, frame), radius_m=radius_m)
+        ]
+        if not matches:
+            continue
+        _, _, primary = min(matches, key=lambda m: m[:2])
+        linked += 1
+        if (
+            new.score > primary.score
+            and primary.review_status == "pending"
+            and not _has_ticket(session, primary)
+        ):
+            # the stronger view becomes the object's primary (its crop is the one reviewed)
+            for other in session.scalars(select(Finding).where(Finding.sighting_of == primary.id)):
+                other.sighting_of = new.id
+            primary.sighting_of = new.id
+        else:
+            new.sighting_of = primary.id
+            if primary.review_status != "pending":
+                share_review(primary, [new])
+        session.flush()
+    return linked
+
+
+def share_review(primary: Finding, sightings: Sequence[Finding]) -> None:
+    """Give pending sightings the review decision of their primary."""
+    for sighting in sightings:
+        if sighting.review_status != "pending":
+            continue
+        for name in _REVIEW_FIELDS:
+            setattr(sighting, name, getattr(primary, name))
+        sighting.review_note = f"sighting of finding {primary.id}"

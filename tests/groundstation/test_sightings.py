@@ -1,0 +1,114 @@
+"""Sightings: overlapping photos of one object become one finding to review and one ticket."""
+
+from __future__ import annotations
+
+from conftest import G1, add_grids, write_photo
+from fakeclassifier import FakeClassifier
+from shapely.geometry import box
+from sqlalchemy import select
+
+from groundstation.ingest import ingest_flight, register_flight
+from groundstation.models import Finding, Ticket
+from groundstation.sightings import Sighting, link_sightings, same_object
+
+# ~4.7 m per 0.00005° of longitude at 32.4° N; 0.002° is ~190 m
+FIRE = (119.9050, 32.4050)
+
+
+def test_same_object_by_distance_or_footprint() -> None:
+    assert same_object(Sighting(0, 0), Sighting(12, 9))  # 15 m apart
+    assert not same_object(Sighting(0, 0), Sighting(30, 0))
+    # a long shed seen from two photos: centres 40 m apart, footprints overlapping by half
+    a = Sighting(0, 0, box(-30, -5, 30, 5))
+    b = Sighting(40, 0, box(0, -5, 60, 5))
+    assert same_object(a, b)
+    # two sheds whose boxes only touch are two objects
+    c = Sighting(60, 0, box(30, -5, 90, 5))
+    assert not same_object(a, c)
+    assert not same_object(Sighting(0, 0, box(0, 0, 0, 0)), Sighting(50, 0, box(0, 0, 0, 0)))
+
+
+def _flight(env, tmp_path) -> int:
+    folder = tmp_path / "flight"
+    # one fire in three overlapping photos; the strongest view comes second
+    write_photo(folder / "a.jpg", (180, 70, 70), lonlat=FIRE)
+    write_photo(folder / "b.jpg", (220, 50, 50), lonlat=(FIRE[0] + 0.00005, FIRE[1]))
+    write_photo(folder / "c.jpg", (200, 60, 60), lonlat=(FIRE[0] + 0.0001, FIRE[1] + 0.00005))
+    write_photo(folder / "d.jpg", (200, 60, 60), lonlat=(FIRE[0] + 0.002, FIRE[1]))  # another fire
+    write_photo(folder / "e.jpg", (30, 50, 200), lonlat=FIRE)  # a boat on the same spot
+    storage = env.storage()
+    flight_id = register_flight(storage, folder, name="sightings")
+    ingest_flight(storage, flight_id, FakeClassifier(), crops_dir=env.data_dir / "crops")
+    return flight_id
+
+
+def _names(session, flight_id: int) -> dict[str, Finding]:
+    rows = session.scalars(select(Finding).where(Finding.flight_id == flight_id)).all()
+    return {r.photo.path.rsplit("/", 1)[-1]: r for r in rows}
+
+
+def test_one_object_one_review_one_ticket(env, tmp_path) -> None:
+    add_grids(env, ("S-G1", G1))
+    flight_id = _flight(env, tmp_path)
+    with env.storage().session() as session:
+        f = _names(session, flight_id)
+        assert set(f) == {"a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"}
+        # the strongest view (b) is the fire's primary; the weaker views point to it
+        assert f["b.jpg"].sighting_of is None
+        assert f["a.jpg"].sighting_of == f["c.jpg"].sighting_of == f["b.jpg"].id
+        # another fire 190 m away and a boat on the same spot stay objects of their own
+        assert f["d.jpg"].sighting_of is None and f["e.jpg"].sighting_of is None
+        ids = {name: row.id for name, row in f.items()}
+
+    client = env.client()
+    queue = client.get(
+        f"/api/v1/findings?flight={flight_id}&primary=1", headers=env.headers("supervisor")
+    ).get_json()
+    assert {i["id"] for i in queue["items"]} == {ids["b.jpg"], ids["d.jpg"], ids["e.jpg"]}
+    assert {i["id"]: i["sightings"] for i in queue["items"]}[ids["b.jpg"]] == 2
+    everything = client.get(f"/api/v1/findings?flight={flight_id}", headers=env.headers("pilot"))
+    assert everything.get_json()["total"] == 5
+    bad = client.get("/api/v1/findings?primary=yes", headers=env.headers("pilot"))
+    assert bad.status_code == 400 and "primary" in bad.get_json()["error"]
+
+    # confirming any view confirms the object: one ticket, every view confirmed
+    reply = client.post(
+        f"/api/v1/findings/{ids['a.jpg']}/review",
+        json={"decision": "confirm"},
+        headers=env.headers("supervisor"),
+    )
+    assert reply.status_code == 200, reply.get_json()
+    body = reply.get_json()
+    assert body["id"] == ids["b.jpg"] and body["ticket_id"] and body["sightings"] == 2
+    with env.storage().session() as session:
+        f = _names(session, flight_id)
+        assert [f[n].review_status for n in ("a.jpg", "b.jpg", "c.jpg")] == ["confirmed"] * 3
+        assert f["d.jpg"].review_status == "pending"
+        tickets = session.scalars(
+            select(Ticket.finding_id).where(Ticket.finding_id.in_(list(ids.values())))
+        ).all()
+        assert tickets == [ids["b.jpg"]]
+
+        # a later view of the reviewed fire takes its decision and keeps the ticket it has
+        late = Finding(
+            photo_id=f["c.jpg"].photo_id,
+            flight_id=flight_id,
+            label="straw_burning",
+            score=0.99,
+            box_px=[0, 0, 1, 1],
+            lon=FIRE[0],
+            lat=FIRE[1],
+            review_status="pending",
+        )
+        session.add(late)
+        session.flush()
+        assert link_sightings(session, [late]) == 1
+        assert late.sighting_of == ids["b.jpg"] and late.review_status == "confirmed"
+        session.rollback()
+
+    again = client.post(
+        f"/api/v1/findings/{ids['c.jpg']}/review",
+        json={"decision": "reject"},
+        headers=env.headers("supervisor"),
+    )
+    assert again.status_code == 409 and str(ids["b.jpg"]) in again.get_json()["error"]
