@@ -178,6 +178,46 @@ def write_photo(
     return path
 
 
+#: Where the SITL-style photos below are taken: inside grid G1.
+PHOTO_LONLAT = (119.905, 32.405)
+
+
+def sitl_photo(
+    path: Path,
+    camera,
+    *,
+    long_px: int,
+    height_m: float,
+    yaw_deg: float,
+    target_m: tuple[float, float],
+    ground_m: float = 30.0,
+) -> tuple[float, float]:
+    """A SITL-style photo taken at PHOTO_LONLAT: the camera's view from `height_m`, stored with a
+    `long_px` long side (smaller than the sensor), with a 6 m red square whose centre lies
+    `target_m` = (east, north) metres from the photo centre. Returns the square's (lon, lat)."""
+    import math
+
+    from gis.crs import LocalFrame
+    from gis.exif import GeoTag, write_jpeg
+
+    width = long_px
+    height = round(long_px * camera.image_height_px / camera.image_width_px)
+    pixel = camera.footprint_m(height_m)[0] / width  # as the SITL renders it
+    east, north = target_m
+    yaw = math.radians(yaw_deg)
+    right = east * math.cos(yaw) - north * math.sin(yaw)
+    forward = east * math.sin(yaw) + north * math.cos(yaw)
+    cx, cy = width / 2 + right / pixel, height / 2 - forward / pixel
+    half = 3.0 / pixel
+    image = np.full((height, width, 3), (60, 140, 60), dtype=np.uint8)
+    image[round(cy - half) : round(cy + half), round(cx - half) : round(cx + half)] = (255, 0, 0)
+    lon0, lat0 = PHOTO_LONLAT
+    tag = GeoTag(lat0, lon0, ground_m + height_m, relative_altitude_m=height_m, yaw_deg=yaw_deg)
+    write_jpeg(path, image, tag, quality=95)
+    lon, lat = LocalFrame(lon0, lat0).inverse(east, north)
+    return float(lon), float(lat)
+
+
 def grid_geojson(*grids: tuple[str, list[list[float]]]) -> bytes:
     return json.dumps(
         {

@@ -3,51 +3,27 @@
 from __future__ import annotations
 
 import io
-import math
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from conftest import make_env, write_photo
+from conftest import PHOTO_LONLAT, make_env, sitl_photo, write_photo
 from PIL import Image
 from pyproj import Geod, Transformer
 
 from gis.camera import PRESETS
-from gis.crs import LocalFrame
-from gis.exif import GeoTag, write_jpeg
 from groundstation.ingest import register_flight
 from groundstation.models import Finding, Flight
 
 GEOD = Geod(ellps="WGS84")
-LON, LAT = 119.905, 32.405
+LON, LAT = PHOTO_LONLAT
 HEIGHT_M = 80.0
 
 
 def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return abs(GEOD.inv(a[0], a[1], b[0], b[1])[2])
-
-
-def _geotagged_photo(path: Path, *, yaw_deg: float, target_m: tuple[float, float]):
-    """A phantom4pro photo stored at 1280 px wide, seen from HEIGHT_M, with a 6 m red square
-    whose centre is `target_m` (east, north) metres from the photo centre; returns its lon/lat."""
-    camera = PRESETS["phantom4pro"]
-    width = 1280
-    height = round(width * camera.image_height_px / camera.image_width_px)
-    pixel = camera.footprint_m(HEIGHT_M)[0] / width
-    east, north = target_m
-    yaw = math.radians(yaw_deg)
-    right = east * math.cos(yaw) - north * math.sin(yaw)
-    forward = east * math.sin(yaw) + north * math.cos(yaw)
-    cx, cy = width / 2 + right / pixel, height / 2 - forward / pixel
-    half = 3.0 / pixel
-    image = np.full((height, width, 3), (60, 140, 60), dtype=np.uint8)
-    image[round(cy - half) : round(cy + half), round(cx - half) : round(cx + half)] = (255, 0, 0)
-    tag = GeoTag(LAT, LON, 20.0 + HEIGHT_M, relative_altitude_m=HEIGHT_M, yaw_deg=yaw_deg)
-    write_jpeg(path, image, tag, quality=95)
-    lon, lat = LocalFrame(LON, LAT).inverse(east, north)
-    return float(lon), float(lat)
 
 
 def _pixel_lonlat(bounds, size, col: float, row: float) -> tuple[float, float]:
@@ -61,7 +37,15 @@ def placed(env, tmp_path_factory):
     """A registered flight of one geotagged photo (yaw 35°) and a finding on its red square;
     plus a photo without a geotag in the same flight."""
     folder = tmp_path_factory.mktemp("overlay_photos")
-    target = _geotagged_photo(folder / "a.jpg", yaw_deg=35.0, target_m=(25.0, -12.0))
+    target = sitl_photo(
+        folder / "a.jpg",
+        PRESETS["phantom4pro"],
+        long_px=1280,
+        height_m=HEIGHT_M,
+        yaw_deg=35.0,
+        target_m=(25.0, -12.0),
+        ground_m=20.0,
+    )
     write_photo(folder / "b.jpg", (10, 10, 10))  # no EXIF: cannot be placed
     flight_id = register_flight(env.storage(), folder, camera="phantom4pro", name="overlay")
     with env.storage().session() as session:

@@ -6,18 +6,15 @@ image size alone does not give their GSD: the camera registered with the flight 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
-from conftest import add_grids
+from conftest import PHOTO_LONLAT, add_grids, sitl_photo
 from pyproj import Geod
 from sqlalchemy import select
 from torch import nn
 
 from gis.camera import PRESETS
-from gis.crs import LocalFrame
 from gis.exif import GeoTag, write_jpeg
 from groundstation.errors import IngestError
 from groundstation.ingest import ingest_flight, register_flight, resolve_camera
@@ -26,7 +23,7 @@ from vision.infer import Classifier
 from vision.models import WeightsRecord
 
 GEOD = Geod(ellps="WGS84")
-LON, LAT = 119.905, 32.405  # inside conftest's G1
+LON, LAT = PHOTO_LONLAT  # inside conftest's G1
 
 
 class RedRule(nn.Module):
@@ -42,27 +39,6 @@ class RedRule(nn.Module):
         red = ((rgb[:, 0] > 0.8) & (rgb[:, 1] < 0.2) & (rgb[:, 2] < 0.2)).float().mean(dim=(1, 2))
         zero = torch.zeros_like(red)
         return torch.stack([red * 400, zero, zero, torch.full_like(red, 2.0)], dim=1)
-
-
-def _downscaled_photo(path, camera, *, long_px, height_m, yaw_deg, target_m):
-    """A SITL-style photo: the camera's view at `height_m`, stored with a `long_px` long side,
-    with a 6 m red square whose centre lies `target_m` = (east, north) metres from the photo
-    centre. Returns the square's (lon, lat)."""
-    width = long_px
-    height = round(long_px * camera.image_height_px / camera.image_width_px)
-    pixel = camera.footprint_m(height_m)[0] / width  # as the SITL renders it
-    east, north = target_m
-    yaw = math.radians(yaw_deg)
-    right = east * math.cos(yaw) - north * math.sin(yaw)
-    forward = east * math.sin(yaw) + north * math.cos(yaw)
-    cx, cy = width / 2 + right / pixel, height / 2 - forward / pixel
-    half = 3.0 / pixel
-    image = np.full((height, width, 3), (60, 140, 60), dtype=np.uint8)
-    image[round(cy - half) : round(cy + half), round(cx - half) : round(cx + half)] = (255, 0, 0)
-    tag = GeoTag(LAT, LON, 30.0 + height_m, relative_altitude_m=height_m, yaw_deg=yaw_deg)
-    write_jpeg(path, image, tag, quality=95)
-    lon, lat = LocalFrame(LON, LAT).inverse(east, north)
-    return float(lon), float(lat)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +58,7 @@ def test_downscaled_photo_findings_are_placed_with_the_flights_camera(
     camera = PRESETS[camera_name]
     folder = tmp_path / "flight"
     folder.mkdir()
-    truth = _downscaled_photo(
+    truth = sitl_photo(
         folder / "IMG_0001.JPG", camera, long_px=long_px, height_m=60.0, yaw_deg=yaw,
         target_m=(17.0, -9.0),
     )  # fmt: skip
@@ -103,7 +79,7 @@ def test_the_wrong_camera_misplaces_findings(env, tmp_path, red_classifier) -> N
     """The camera really is used: the same photo registered as another camera lands elsewhere."""
     folder = tmp_path / "flight"
     folder.mkdir()
-    truth = _downscaled_photo(
+    truth = sitl_photo(
         folder / "IMG_0001.JPG", PRESETS["phantom4pro"], long_px=1280, height_m=60.0,
         yaw_deg=0.0, target_m=(30.0, 0.0),
     )  # fmt: skip
