@@ -594,7 +594,10 @@ def _file_tickets(
     with storage.session() as session:
         rows = list(
             session.scalars(
-                select(Finding).where(Finding.flight_id == flight_id).order_by(Finding.id)
+                # one per object: ingest already linked overlapping photos' views as sightings
+                select(Finding)
+                .where(Finding.flight_id == flight_id, Finding.sighting_of.is_(None))
+                .order_by(Finding.id)
             )
         )
         grid_rows = list(session.scalars(select(GridRow)))

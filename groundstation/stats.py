@@ -490,6 +490,7 @@ def load_records(
             flights.append(FlightRecord(f"f{flight_id}", created, None, grids_of))
     finding_query = select(Finding.id, Finding.label, Finding.reviewed_label, Finding.grid_id,
                            Finding.created_at, Finding.review_status)  # fmt: skip
+    finding_query = finding_query.where(Finding.sighting_of.is_(None))  # objects, not views
     if since is not None:
         finding_query = finding_query.where(Finding.created_at >= since)
     findings = [

@@ -68,6 +68,8 @@ def test_one_object_one_review_one_ticket(env, tmp_path) -> None:
     assert {i["id"]: i["sightings"] for i in queue["items"]}[ids["b.jpg"]] == 2
     everything = client.get(f"/api/v1/findings?flight={flight_id}", headers=env.headers("pilot"))
     assert everything.get_json()["total"] == 5
+    dashboard = client.get("/api/v1/dashboard", headers=env.headers("supervisor")).get_json()
+    assert dashboard["findings_by_class"] == {"illegal_fishing": 1, "straw_burning": 2}  # objects
     bad = client.get("/api/v1/findings?primary=yes", headers=env.headers("pilot"))
     assert bad.status_code == 400 and "primary" in bad.get_json()["error"]
 
