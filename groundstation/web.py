@@ -49,6 +49,7 @@ __all__ = [
     "error_status",
     "json_error",
     "lookup_api_key",
+    "request_data",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +80,16 @@ def close_db(_exc: BaseException | None = None) -> None:
     session = g.pop("db", None)
     if session is not None:
         session.close()
+
+
+def request_data(*, form: bool = True) -> dict[str, Any]:
+    """The request's JSON object body (or its form fields, when ``form`` and not JSON)."""
+    if request.is_json or not form:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ValidationError("request body must be a JSON object")
+        return data
+    return request.form.to_dict()
 
 
 def hash_api_key(key: str) -> str:

@@ -51,6 +51,7 @@ from groundstation.web import (
     db,
     json_error,
     lookup_api_key,
+    request_data,
     roles_required,
     state,
 )
@@ -99,15 +100,6 @@ def parse_datetime(value: Any, *, field: str) -> datetime | None:
     if parsed.tzinfo is None:
         raise ValidationError(f"{field} {value!r} needs a timezone, e.g. +08:00")
     return parsed
-
-
-def _body() -> dict[str, Any]:
-    if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ValidationError("request body must be a JSON object")
-        return data
-    return request.form.to_dict()
 
 
 def _int(
@@ -327,7 +319,7 @@ def _rule_json(r: ClassRule) -> dict[str, Any]:
 @bp.put("/rules/<label>")
 @roles_required("admin")
 def put_rule(label: str) -> Any:
-    data = _body()
+    data = request_data()
     session = db()
     rule = update_rule(
         session,
@@ -413,7 +405,7 @@ def post_flight() -> Any:
     """Register a flight (uploaded photos or a folder under PHOTO_ROOTS); queue its ingest."""
     actor = current_actor()
     files = [f for f in request.files.getlist("photos") if f.filename]
-    data = request.form.to_dict() if files else _body()
+    data = request.form.to_dict() if files else request_data()
     name = str(data.get("name") or "")[:200] or None
     camera = _flight_camera(data.get("camera"))
     if files:
@@ -647,13 +639,13 @@ def _with_tickets_and_sightings(session: Any, rows: list[Finding]) -> list[dict[
 @bp.post("/findings/<int:finding_id>/review")
 @roles_required(*REVIEWERS)
 def review_one(finding_id: int) -> Any:
-    return jsonify(_review([finding_id], _body())[0])
+    return jsonify(_review([finding_id], request_data())[0])
 
 
 @bp.post("/findings/review")
 @roles_required(*REVIEWERS)
 def review_bulk() -> Any:
-    data = _body()
+    data = request_data()
     ids = data.get("ids")
     if not isinstance(ids, list) or not ids:
         raise ValidationError("'ids' must be a non-empty list of finding ids")
@@ -707,7 +699,7 @@ def _visible_ticket(session: Session, ticket_id: int) -> Ticket:
 @bp.post("/tickets")
 @roles_required(*REVIEWERS)
 def post_ticket() -> Any:
-    data = _body()
+    data = request_data()
     session = db()
     ticket = open_ticket(
         session,
@@ -738,7 +730,7 @@ def ticket_detail(ticket_id: int) -> Any:
 def ticket_transition(ticket_id: int) -> Any:
     session = db()
     ticket = _visible_ticket(session, ticket_id)
-    ticket = apply_transition(session, ticket, _body(), request.files.get("photo"))
+    ticket = apply_transition(session, ticket, request_data(), request.files.get("photo"))
     return jsonify(ticket_json(ticket, events=True))
 
 

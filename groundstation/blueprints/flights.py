@@ -23,7 +23,7 @@ from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
 from groundstation.models import ROLES, FlightSession, RoutePlan
-from groundstation.web import current_actor, db, json_error, roles_required, state
+from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
 
 __all__ = ["bp", "hub", "build_request", "sse_stream", "FLYERS"]
@@ -97,15 +97,6 @@ def _get_row(session_id: int) -> FlightSession:
     if row is None:
         raise NotFoundError(f"flight session {session_id} does not exist")
     return row
-
-
-def _data() -> dict[str, Any]:
-    if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ValidationError("request body must be a JSON object")
-        return data
-    return request.form.to_dict()
 
 
 def _world(raw: Any) -> Path | None:
@@ -217,7 +208,7 @@ def detail(session_id: int) -> Any:
 @roles_required(*FLYERS)
 def flight_session_start() -> Any:
     try:
-        runner = hub().start(build_request(_data()))
+        runner = hub().start(build_request(request_data()))
     except FlightSessionError as exc:
         return json_error(str(exc), 409)
     return jsonify({"id": runner.id, "url": f"/flights/{runner.id}"}), 201
@@ -241,7 +232,7 @@ def flight_session_detail(session_id: int) -> Any:
 def flight_session_command(session_id: int) -> Any:
     """Run one pilot command (arm, start, rtl, land, cancel); waits for the vehicle's answer."""
     _get_row(session_id)
-    verb = str(_data().get("command") or "")
+    verb = str(request_data().get("command") or "")
     runner = hub().get(session_id)
     if runner is None:
         return json_error(f"flight session {session_id} is not running in this server", 409)

@@ -28,7 +28,7 @@ from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
 from groundstation.uploads import read_limited
-from groundstation.web import current_actor, db, json_error, roles_required
+from groundstation.web import current_actor, db, json_error, request_data, roles_required
 from missions.errors import MissionError, PlanFileError
 
 __all__ = [
@@ -255,13 +255,6 @@ def mission_file(mission_dict: dict[str, Any], suffix: str) -> bytes:
         return path.read_bytes()
 
 
-def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError("request body must be a JSON object")
-    return data
-
-
 def _plan_json(row: RoutePlan, *, full: bool = False) -> dict[str, Any]:
     out = {
         "id": row.id,
@@ -329,7 +322,7 @@ def page() -> Any:
 @roles_required(*PLANNERS)
 def plan_preview() -> Any:
     """Plan without saving: summary and map layers."""
-    req = parse_plan_request(db(), _body())
+    req = parse_plan_request(db(), request_data(form=False))
     result = run_plan(req)
     return jsonify({"summary": result.summary(), "layers": plan_layers(result)})
 
@@ -337,7 +330,7 @@ def plan_preview() -> Any:
 @api_bp.post("/plans")
 @roles_required(*PLANNERS)
 def plan_save() -> Any:
-    data = _body()
+    data = request_data(form=False)
     name = str(data.get("name") or "").strip()[:200]
     session = db()
     req = parse_plan_request(session, data)
@@ -399,7 +392,7 @@ def plan_upload(plan_id: int) -> Any:
     from missions.link import connect
 
     row = _get_plan(plan_id)
-    data = _body()
+    data = request_data(form=False)
     index = _sortie_index(row, data.get("sortie"))
     url = str(data.get("connection") or "").strip()
     if not url:
