@@ -71,7 +71,7 @@ class TrainConfig:
     holdout_fraction: float = 0.25
     leave_out: tuple[str, ...] = ()
     loso: tuple[str, ...] = ()
-    loso_epochs: int = 1
+    loso_epochs: int | None = None  # None: as many as the main run (the same recipe)
     tile_px: int = 128
     working_gsd_m: float = 0.2
     seed: int = 0
@@ -391,7 +391,10 @@ def main(
     loso = {}
     for source in config.loso:
         sub = replace(
-            config, leave_out=(*config.leave_out, source), loso=(), epochs=config.loso_epochs
+            config,
+            leave_out=(*config.leave_out, source),
+            loso=(),
+            epochs=config.loso_epochs or config.epochs,
         )
         log(f"leave-one-source-out run without {source} ({sub.epochs} epochs)")
         sub_model, sub_record, sub_data = _run(sub, progress, log)

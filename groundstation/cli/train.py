@@ -49,7 +49,12 @@ def _sources(value: str | None) -> tuple[str, ...]:
     default="",
     help="Comma-separated sources: one extra run without each, reporting its recall.",
 )
-@click.option("--loso-epochs", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--loso-epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Epochs of each leave-one-source-out run (default: as --epochs, the same recipe).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--threads",
@@ -80,7 +85,7 @@ def train_command(
     lr: float,
     leave_out: str,
     loso: str,
-    loso_epochs: int,
+    loso_epochs: int | None,
     seed: int,
     threads: int,
     workdir: Path | None,

@@ -109,6 +109,14 @@ def _jitter(rng: np.random.Generator, colour: tuple[float, float, float], amount
     return tuple(float(np.clip(c + rng.normal(0.0, amount), 0, 255)) for c in colour)
 
 
+def _shadow(
+    geometry: BaseGeometry, offset_m: float, angle_deg: float, seed: int, alpha: float
+) -> Feature:
+    """The shadow a raised feature casts: its shape moved south-east, darkening what is under."""
+    moved = affinity.translate(geometry, offset_m, -offset_m)
+    return Feature("shadow", moved, (0, 0, 0), "shadow", angle_deg, 1.0, seed, alpha)
+
+
 def _rect(cx: float, cy: float, length: float, width: float, angle_deg: float) -> Polygon:
     rect = box(cx - length / 2, cy - width / 2, cx + length / 2, cy + width / 2)
     return affinity.rotate(rect, angle_deg, origin=(cx, cy))
@@ -320,18 +328,7 @@ def _village(rng: np.random.Generator, bounds, angle: float, avoid: BaseGeometry
                     "courtyard", yard, _jitter(rng, (160, 155, 145), 10), "yard", angle, 1.0, seed
                 )
             )
-            features.append(
-                Feature(
-                    "shadow",
-                    affinity.translate(roof, 1.2, -1.2),
-                    (0, 0, 0),
-                    "shadow",
-                    angle,
-                    1.0,
-                    seed,
-                    0.45,
-                )
-            )
+            features.append(_shadow(roof, 1.2, angle, seed, 0.45))
             features.append(
                 Feature(
                     "roof",
@@ -355,18 +352,7 @@ def _trees(rng: np.random.Generator, bounds, count: int, avoid: BaseGeometry) ->
         if crown.intersects(avoid):
             continue
         seed = int(rng.integers(1 << 30))
-        features.append(
-            Feature(
-                "shadow",
-                affinity.translate(crown, 1.0, -1.0),
-                (0, 0, 0),
-                "shadow",
-                0.0,
-                1.0,
-                seed,
-                0.4,
-            )
-        )
+        features.append(_shadow(crown, 1.0, 0.0, seed, 0.4))
         features.append(
             Feature("tree", crown, _jitter(rng, (50, 80, 40), 8), "tree", 0.0, 1.0, seed)
         )
@@ -507,18 +493,7 @@ def _construction(layout: Layout, rng: np.random.Generator, region: BaseGeometry
             sy = cy + off * math.cos(math.radians(angle))
             geom = _rect(sx, sy, length, width, angle)
             seed = int(rng.integers(1 << 30))
-            feats.append(
-                Feature(
-                    "shadow",
-                    affinity.translate(geom, 1.5, -1.5),
-                    (0, 0, 0),
-                    "shadow",
-                    angle,
-                    1.0,
-                    seed,
-                    0.5,
-                )
-            )
+            feats.append(_shadow(geom, 1.5, angle, seed, 0.5))
             feats.append(
                 Feature("shed", geom, colour, "steel", angle + 90, rng.uniform(0.3, 0.9), seed)
             )
@@ -553,6 +528,7 @@ def _burning(layout: Layout, rng: np.random.Generator, region: BaseGeometry):
     stage = rng.choice(["fire", "fire_scar", "scar"], p=[0.3, 0.45, 0.25])
     feats: list[Feature] = []
     footprint = Polygon()
+    ground: BaseGeometry = Polygon()
     seed = int(rng.integers(1 << 30))
     if stage in ("fire_scar", "scar"):
         scar = _blob(
@@ -569,39 +545,85 @@ def _burning(layout: Layout, rng: np.random.Generator, region: BaseGeometry):
                 Feature("burn_scar", scar, _jitter(rng, (35, 33, 30), 6), "scar", wind, 1.0, seed)
             )
             footprint = footprint.union(scar)
+            ground = scar
         elif stage == "scar":
             stage = "fire"
     if stage in ("fire", "fire_scar"):
-        length = rng.uniform(3, 15)
-        front = _blob(rng, cx, cy, 1.0, rough=0.2, stretch=1.0)
-        front = affinity.scale(front, length / 2, rng.uniform(1.0, 2.5))
-        front = affinity.rotate(front, wind + 90, origin=(cx, cy))
+        fx, fy = cx, cy
+        if not ground.is_empty:  # the fire front runs along the scar's downwind edge
+            wx, wy = math.sin(math.radians(wind)), math.cos(math.radians(wind))
+            reach = math.sqrt(ground.area) * 2
+            ray = LineString([(cx, cy), (cx + wx * reach, cy + wy * reach)])
+            edge = ray.intersection(ground)
+            if not edge.is_empty:
+                fx, fy = shapely.get_coordinates(edge)[-1]
+        front = _fire_front(rng, float(fx), float(fy), wind)
         feats.append(Feature("fire", front, (255, 190, 60), "flame", wind, 1.0, seed + 1))
-        plume_len = rng.uniform(10, 45)
-        wx, wy = math.sin(math.radians(wind)), math.cos(math.radians(wind))
-        px, py = cx + wx * plume_len / 2, cy + wy * plume_len / 2
-        plume = _blob(rng, 0, 0, plume_len / 2, rough=0.2, stretch=1.0)
-        plume = affinity.scale(plume, 1.0, rng.uniform(0.3, 0.6))
-        plume = affinity.rotate(plume, 90 - wind, origin=(0, 0))
-        plume = affinity.translate(plume, px, py)
+        ground = ground.union(front)
+        plume = _smoke_plume(rng, front, wind)
         feats.append(
             Feature(
                 "smoke",
                 plume,
-                _jitter(rng, (215, 212, 205), 10),
+                _jitter(
+                    rng, tuple(rng.choice([(222, 220, 214), (180, 180, 178), (200, 204, 210)])), 10
+                ),
                 "smoke",
                 wind,
-                plume_len,
+                1.0,
                 seed + 2,
-                float(rng.uniform(0.45, 0.85)),
+                float(rng.uniform(0.5, 0.92)),
             )
         )
         footprint = footprint.union(front).union(plume)
+    # where it burns or burnt (not where the smoke drifts): the centre a finding should report
+    if not ground.is_empty:
+        cx, cy = float(ground.centroid.x), float(ground.centroid.y)
     return (
         feats,
         (cx, cy),
         footprint.convex_hull if not footprint.is_empty else Point(cx, cy).buffer(3),
     )
+
+
+def _fire_front(rng: np.random.Generator, cx: float, cy: float, wind: float) -> BaseGeometry:
+    """A ragged burning line across the wind, with a few spot fires blown ahead of it."""
+    length = rng.uniform(4, 28)
+    steps = max(3, int(length / 1.5))
+    across = math.radians(90 - wind + 90)  # math angle of the line, perpendicular to the wind
+    wx, wy = math.sin(math.radians(wind)), math.cos(math.radians(wind))
+    t = np.linspace(-length / 2, length / 2, steps)
+    wobble = np.cumsum(rng.normal(0, 0.6, steps))
+    wobble -= wobble.mean()
+    xs = cx + t * math.cos(across) + wobble * wx
+    ys = cy + t * math.sin(across) + wobble * wy
+    parts = [
+        LineString([(xs[k], ys[k]), (xs[k + 1], ys[k + 1])]).buffer(rng.uniform(0.35, 1.4))
+        for k in range(steps - 1)
+        if rng.random() > 0.12  # gaps where the flame has died down
+    ]
+    for _ in range(int(rng.integers(0, 4))):
+        k = int(rng.integers(steps))
+        ahead = rng.uniform(1.5, 6)
+        parts.append(Point(xs[k] + wx * ahead, ys[k] + wy * ahead).buffer(rng.uniform(0.4, 1.2)))
+    front = shapely.union_all(parts) if parts else Point(cx, cy).buffer(1.0)
+    return front if not front.is_empty else Point(cx, cy).buffer(1.0)
+
+
+def _smoke_plume(rng: np.random.Generator, front: BaseGeometry, wind: float) -> Polygon:
+    """A plume rising from the whole front and drifting downwind, widening as it goes."""
+    plume_len = rng.uniform(10, 50)
+    wx, wy = math.sin(math.radians(wind)), math.cos(math.radians(wind))
+    base = front.buffer(1.5).convex_hull
+    spread = 1.3 + plume_len / 50
+    far = affinity.scale(base, spread, spread)
+    far = affinity.translate(far, wx * plume_len, wy * plume_len)
+    plume = shapely.union_all([base, far]).convex_hull
+    c = plume.centroid
+    wavy = _blob(rng, c.x, c.y, 1.0, rough=0.15, stretch=1.0)
+    return plume.intersection(
+        affinity.scale(wavy, plume_len * 2, plume_len * 2, origin=(c.x, c.y))
+    ).buffer(0)
 
 
 def _fishing(layout: Layout, rng: np.random.Generator, region: BaseGeometry):

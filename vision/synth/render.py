@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 from rasterio import features as rio_features
+from shapely import affinity
 
 from vision.synth.layout import Feature, Layout
 from vision.synth.noise import fbm
@@ -164,18 +165,34 @@ def _boat(f: Feature, xs, ys, gsd, under):
 
 
 def _fire(f: Feature, xs, ys, gsd, under):
-    heat = np.clip(0.5 + 1.6 * fbm(xs, ys, 1.2, f.seed), 0, 1)
-    hot = np.array([255.0, 245.0, 170.0])
-    warm = np.array([235.0, 95.0, 25.0])
-    return warm[None, :] * (1 - heat[:, None]) + hot[None, :] * heat[:, None]
+    """Flames: flickering yellow-white cores, orange-red edges, dark embers between tongues."""
+    heat = np.clip(0.7 + 1.2 * fbm(xs, ys, 1.0, f.seed) + 0.5 * fbm(xs, ys, 4.0, f.seed + 1), 0, 1)
+    ember = np.array([70.0, 28.0, 14.0])
+    red = np.array([215.0, 60.0, 18.0])
+    orange = np.array([250.0, 140.0, 30.0])
+    hot = np.array([255.0, 240.0, 170.0])
+    h = heat[:, None]
+    low = ember + (red - ember) * np.clip(h / 0.3, 0, 1)
+    mid = red + (orange - red) * np.clip((h - 0.3) / 0.3, 0, 1)
+    top = orange + (hot - orange) * np.clip((h - 0.6) / 0.4, 0, 1)
+    return np.where(h < 0.3, low, np.where(h < 0.6, mid, top))
 
 
 def _smoke(f: Feature, xs, ys, gsd, under):
+    """Smoke drifting downwind from the fire: thin over the flames, thickest just past them,
+    thinning and breaking up further on, with soft edges."""
+    heading = 90.0 - f.angle_deg  # wind bearing -> maths angle of the drift
+    u, v = _local(f, xs, ys, heading)
     c = f.geometry.centroid
-    reach = f.spacing_m / 2
-    distance = np.hypot(xs - c.x, ys - c.y) / max(reach, 1e-6)
-    alpha = f.alpha * np.clip(1.1 - 0.7 * distance + 0.9 * fbm(xs, ys, 4.0, f.seed), 0, 1)
-    colour = np.asarray(f.colour)[None, :]
+    frame = affinity.rotate(f.geometry, -heading, origin=c)
+    x0, y0, x1, y1 = frame.bounds
+    along = np.clip((u - (x0 - c.x)) / max(x1 - x0, 1e-6), 0, 1)  # 0 at the fire, 1 far end
+    half = max((y1 - y0) / 2, 1e-6)
+    across = np.abs(v - ((y0 + y1) / 2 - c.y)) / (half * (0.45 + 0.55 * along))
+    profile = np.clip(along / 0.15, 0.35, 1.0) * (1.1 - 0.7 * along)
+    density = profile + 0.6 * fbm(xs, ys, 5.0, f.seed) + 0.25 * fbm(xs, ys, 1.5, f.seed + 1)
+    alpha = f.alpha * np.clip(density, 0, 1) * np.clip((1.0 - across) * 2.5, 0, 1)
+    colour = np.asarray(f.colour)[None, :] * (1 + 0.08 * fbm(xs, ys, 3.0, f.seed + 2))[:, None]
     return under * (1 - alpha[:, None]) + colour * alpha[:, None]
 
 
