@@ -35,6 +35,7 @@ ACTION_NAMES = {
     "close": _l("Close"),
     "reopen": _l("Reopen"),
     "escalate": _l("Escalated (overdue)"),
+    "reflight_check": _l("Re-flight check"),
 }
 ROLE_NAMES = {
     "pilot": _l("Pilot"),

@@ -4,7 +4,8 @@ Each photo is classified and committed together with its findings and its ``done
 worker killed between two photos leaves no half-stored photo, and the re-run skips what is done.
 Crops are written under deterministic names before that commit, so a re-run overwrites, never adds.
 Findings that show an object another photo of the flight already shows are linked to it as
-sightings (:mod:`groundstation.sightings`) in that same commit.
+sightings (:mod:`groundstation.sightings`) in that same commit. A flight fully ingested is then
+checked against the resolved tickets it photographed (:mod:`groundstation.reflight`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from groundstation.errors import IngestError
 from groundstation.models import LABELS, Finding, Flight, Grid, Photo
+from groundstation.reflight import check_resolved_tickets
 from groundstation.sightings import link_sightings
 from groundstation.storage import Storage
 
@@ -322,6 +324,8 @@ def ingest_flight(
         statuses = list(session.scalars(select(Photo.status).where(Photo.flight_id == flight_id)))
         left, failed = statuses.count("pending"), statuses.count("error")
         flight.status = "ingesting" if left else ("done_with_errors" if failed else "done")
+        if not left:
+            check_resolved_tickets(session, flight_id, camera)
         session.commit()
     return counts
 

@@ -42,6 +42,7 @@ __all__ = [
     "escalation_level_due",
     "open_ticket",
     "open_ticket_for_finding",
+    "record_event",
     "transition",
     "escalate_overdue",
     "update_rule",
@@ -208,6 +209,22 @@ def _record(
     session.add(event)
     ticket.updated_at = now
     return event
+
+
+def record_event(
+    session: Session,
+    ticket: Ticket,
+    action: str,
+    actor: Actor,
+    *,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> TicketEvent:
+    """A case-archive entry that changes no state (a check, a note); not committed."""
+    return _record(
+        session, ticket, action, ticket.state, actor, reason=reason, data=data, now=now or utcnow()
+    )
 
 
 def _rule(session: Session, label: str) -> ClassRule:

@@ -4,6 +4,7 @@ users of every role and their API keys, photo folders and grid layers."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -216,6 +217,24 @@ def sitl_photo(
     write_jpeg(path, image, tag, quality=95)
     lon, lat = LocalFrame(lon0, lat0).inverse(east, north)
     return float(lon), float(lat)
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of a page (form field or meta tag)."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'<meta name="csrf-token" content="([^"]+)"', html
+    )
+    return match.group(1)
+
+
+def login(client, who: str) -> str:
+    """Sign ``who`` in on the test client; return a CSRF token for the pages' forms."""
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login", data={"username": who, "password": f"{who}-password", "csrf_token": token}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return csrf_token(client.get("/tickets").get_data(as_text=True))
 
 
 def grid_geojson(*grids: tuple[str, list[list[float]]]) -> bytes:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 
 import pytest
+from conftest import sitl_photo
 from test_browser import ARTIFACTS, live, page, sign_in  # noqa: F401  (fixtures)
-from test_imagery import _geotagged_photo
 
+from gis.camera import PRESETS
 from groundstation.ingest import register_flight
 from groundstation.models import Finding, Flight
 
@@ -19,7 +20,15 @@ def test_review_map_shows_photo_and_orthomosaic_overlays(live, page, tmp_path, s
     env, base = live
     folder = tmp_path / "photos"
     folder.mkdir()
-    target = _geotagged_photo(folder / "a.jpg", yaw_deg=20.0, target_m=(10.0, 5.0))
+    target = sitl_photo(
+        folder / "a.jpg",
+        PRESETS["phantom4pro"],
+        long_px=1280,
+        height_m=80.0,
+        yaw_deg=20.0,
+        target_m=(10.0, 5.0),
+        ground_m=20.0,
+    )
     flight_id = register_flight(env.storage(), folder, camera="phantom4pro")
     with env.storage().session() as session:
         photo = session.get(Flight, flight_id).photos[0]

@@ -9,8 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import G1, add_grids, make_findings
-from test_ui import login
+from conftest import G1, add_grids, login, make_findings
 
 CN = ZoneInfo("Asia/Shanghai")
 JUNE_2024 = "period=custom&start=2024-06-01&end=2024-06-30&grid=D-A"

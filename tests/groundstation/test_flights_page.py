@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import add_grids, make_env
+from conftest import add_grids, login, make_env
 from test_plan_page import SMALL
-from test_ui import login
 
 from groundstation.flights import EventLog
 

@@ -4,33 +4,16 @@ grid import form, the dispatch table; and the translation catalogue."""
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-from conftest import G1, grid_geojson, make_ticket
+from conftest import G1, csrf_token, grid_geojson, login, make_ticket
 
 import groundstation
 
 TRANSLATIONS = Path(groundstation.__file__).parent / "translations"
-
-
-def _token(html: str) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'<meta name="csrf-token" content="([^"]+)"', html
-    )
-    return match.group(1)
-
-
-def login(client, who: str) -> str:
-    token = _token(client.get("/login").get_data(as_text=True))
-    response = client.post(
-        "/login", data={"username": who, "password": f"{who}-password", "csrf_token": token}
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return _token(client.get("/tickets").get_data(as_text=True))
 
 
 def test_login_page_fields_and_chinese_default(env) -> None:
@@ -46,7 +29,7 @@ def test_login_failures(env) -> None:
         client.post("/login", data={"username": "admin", "password": "admin-password"}).status_code
         == 400
     )  # no CSRF token
-    token = _token(client.get("/login").get_data(as_text=True))
+    token = csrf_token(client.get("/login").get_data(as_text=True))
     wrong = client.post(
         "/login", data={"username": "admin", "password": "nope", "csrf_token": token}
     )
@@ -56,7 +39,7 @@ def test_login_failures(env) -> None:
 
 def test_open_redirect_is_refused(env) -> None:
     client = env.client()
-    token = _token(client.get("/login").get_data(as_text=True))
+    token = csrf_token(client.get("/login").get_data(as_text=True))
     response = client.post(
         "/login?next=https://evil.example/",
         data={"username": "admin", "password": "admin-password", "csrf_token": token},

@@ -1,0 +1,82 @@
+"""Re-flight check: a later flight over a resolved ticket records whether its violation is
+still seen."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from conftest import G1, add_grids, login, make_ticket
+from fakeclassifier import FakeClassifier
+from sqlalchemy import select
+
+from gis.camera import PRESETS
+from gis.exif import GeoTag, write_jpeg
+from groundstation.ingest import ingest_flight, register_flight
+from groundstation.models import TicketEvent
+from groundstation.reflight import ACTION, check_resolved_tickets
+
+TICKET_LONLAT = (119.905, 32.405)  # where conftest's make_ticket puts tickets
+RED, GREEN = (200, 40, 30), (40, 200, 40)  # the fake classifier: burning, background
+
+
+def _flight(env, folder, colour, lonlat, *, finding_lonlat=None) -> int:
+    """One 80 m nadir photo of flat ``colour`` centred on ``lonlat``, ingested."""
+    folder.mkdir(parents=True)
+    path = folder / "p.jpg"
+    image = np.full((300, 400, 3), colour, dtype=np.uint8)
+    tag = GeoTag(lonlat[1], lonlat[0], 90.0, relative_altitude_m=80.0, yaw_deg=20.0)
+    write_jpeg(path, image, tag)
+    if finding_lonlat is not None:  # where the fake classifier places its finding
+        (folder / "p.jpg.json").write_text(
+            json.dumps({"lon": finding_lonlat[0], "lat": finding_lonlat[1]})
+        )
+    storage = env.storage()
+    flight_id = register_flight(storage, folder, camera="phantom4pro")
+    ingest_flight(storage, flight_id, FakeClassifier(), crops_dir=env.data_dir / "crops")
+    return flight_id
+
+
+def _checks(env, ticket_id: int) -> list[dict]:
+    with env.storage().session() as session:
+        return [
+            e.data
+            for e in session.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id, TicketEvent.action == ACTION)
+                .order_by(TicketEvent.id)
+            )
+        ]
+
+
+def test_reflight_over_a_resolved_ticket(env, tmp_path) -> None:
+    add_grids(env, ("R-G1", G1))
+    resolved = make_ticket(env, "resolved", label="straw_burning")
+    dispatched = make_ticket(env, "dispatched", label="straw_burning")
+
+    # the fire is still there: a finding of its class 6 m away
+    near = (TICKET_LONLAT[0] + 0.00006, TICKET_LONLAT[1])
+    still = _flight(env, tmp_path / "a", RED, TICKET_LONLAT, finding_lonlat=near)
+    # the place photographed again, nothing found
+    gone = _flight(env, tmp_path / "b", GREEN, (TICKET_LONLAT[0] + 0.0002, TICKET_LONLAT[1]))
+    # a flight 1 km away says nothing about it
+    _flight(env, tmp_path / "c", GREEN, (TICKET_LONLAT[0] + 0.01, TICKET_LONLAT[1]))
+
+    checks = _checks(env, resolved)
+    assert [c["flight_id"] for c in checks] == [still, gone]
+    assert checks[0]["finding_id"] is not None and checks[0]["photos"] == 1
+    assert checks[1]["finding_id"] is None and checks[1]["photos"] == 1
+    assert _checks(env, dispatched) == []  # only resolved cases wait for a re-flight check
+
+    # checking a flight again writes nothing new; the state is left to the supervisor
+    with env.storage().session() as session:
+        assert check_resolved_tickets(session, still, PRESETS["phantom4pro"]) == []
+    client = env.client()
+    ticket = client.get(f"/api/v1/tickets/{resolved}", headers=env.headers("supervisor")).json
+    assert ticket["state"] == "resolved"
+
+    # the case archive says it in the supervisors' language
+    login(client, "supervisor")
+    html = client.get(f"/tickets/{resolved}").get_data(as_text=True)
+    assert f"飞行 #{still} 仍拍到该问题" in html
+    assert f"飞行 #{gone} 未再拍到该问题（1 张照片覆盖该处）" in html
