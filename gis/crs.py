@@ -79,4 +79,26 @@ def _apply(geometry: BaseGeometry, transformer: Transformer) -> BaseGeometry:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([x, y])
 
-    return shapely.transform(geometry, convert)
+    out = shapely.transform(geometry, convert)
+    if out.geom_type in _POLYGONAL and not out.is_valid and geometry.is_valid:
+        out = _repaired(out)
+    return out
+
+
+_POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+def _repaired(polygonal: BaseGeometry) -> BaseGeometry:
+    """A valid polygon again after a projection rounded a sliver or spike into a self-touch.
+
+    Only numerical noise is repaired: the parts make_valid returns that are not areas (the
+    collapsed sliver's lines and points) are dropped.
+    """
+    fixed = shapely.make_valid(polygonal)
+    parts = [g for g in shapely.get_parts(fixed) if g.geom_type in _POLYGONAL and g.area > 0]
+    if not parts:
+        return polygonal
+    merged = shapely.union_all(parts)
+    if merged.geom_type == "MultiPolygon" and len(merged.geoms) == 1:
+        return merged.geoms[0]
+    return merged

@@ -22,7 +22,7 @@ from missions.errors import PlanningError
 from missions.planner._geometry import is_convex, polygons_of
 from missions.planner.corridor import corridor_polygon, corridor_swaths
 from missions.planner.coverage import coverage, outside_length_m, photo_poses
-from missions.planner.decompose import Boustrophedon, Decomposer, merge_cells
+from missions.planner.decompose import Boustrophedon, Decomposer, merge_cells, partitions
 from missions.planner.objective import FlightTimeModel
 from missions.planner.order import GreedyTwoOpt, Orderer, order_points, oriented_strips
 from missions.planner.path import FlownStrip, Router, SurveyPath, build_path
@@ -185,8 +185,8 @@ def plan_region(
                 cells = [
                     c for c in decomposer.decompose(simple, direction_deg=direction) if c.area > 1.0
                 ]
-                if abs(sum(c.area for c in cells) - simple.area) > 1e-3 * simple.area:
-                    continue  # a decomposition that lost area (numerical trouble): not trusted
+                if not partitions(cells, simple):
+                    continue  # cells that overlap or miss area (numerical trouble): not trusted
                 for c in cells:
                     swaths_of(c, direction=direction)  # the cut direction is always a candidate
                 alternatives.append(cells)

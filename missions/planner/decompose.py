@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from missions.planner._geometry import is_convex, polygons_of, rotate
 
-__all__ = ["Decomposer", "Boustrophedon", "merge_cells"]
+__all__ = ["Decomposer", "Boustrophedon", "merge_cells", "partitions"]
 
 
 class Decomposer(Protocol):
@@ -131,6 +131,16 @@ def _interval_at(geoms: np.ndarray, ys: np.ndarray, xmin: float, xmax: float) ->
     return np.where(np.isnan(b[:, [0, 2]]), np.inf, b[:, [0, 2]])
 
 
+def partitions(cells: Sequence[Polygon], region: BaseGeometry, *, rel: float = 1e-3) -> bool:
+    """Whether cells tile the region: together as large as it, and no larger where they meet."""
+    if not cells:
+        return region.area == 0
+    tolerance = rel * region.area
+    total = sum(c.area for c in cells)
+    covered = shapely.union_all(cells).area
+    return abs(total - region.area) <= tolerance and abs(covered - region.area) <= tolerance
+
+
 def merge_cells(
     cells: Sequence[Polygon],
     total_cost: Callable[[Sequence[Polygon]], float],
@@ -150,8 +160,8 @@ def merge_cells(
         for i, j in candidates:
             union = shapely.union_all([current[i], current[j]]).buffer(0)
             parts = polygons_of(union)
-            if len(parts) != 1:
-                continue
+            if len(parts) != 1 or not partitions([current[i], current[j]], union, rel=1e-6):
+                continue  # only neighbours that touch (never overlap) are glued
             trial = [c for k, c in enumerate(current) if k not in (i, j)] + parts
             cost = total_cost(trial)
             if cost < best - 1e-6 and (improvement is None or cost < improvement[0]):

@@ -70,3 +70,29 @@ def test_bad_origin_and_empty_geometry_are_refused() -> None:
         LocalFrame(32.5, 120.1)
     with pytest.raises(CoordinateError, match="empty"):
         LocalFrame.around(Polygon())
+
+
+def test_a_hair_thin_spike_stays_valid_through_both_projections() -> None:
+    """Rounding in a projection can fold a valid outline's sliver into a self-touch; the frame
+    repairs that numerical noise so planning never meets an invalid polygon it did not get."""
+    spike = Polygon(
+        [
+            (231.68004279338646, 1.7206973963582706e-174),
+            (441.4455862947164, -5.002054280695467e-13),
+            (-406.1922490657243, -0.7837464593217552),
+            (-371.7701305172413, 49.10248153532144),
+            (-366.1090356933247, 106.44243914129049),
+            (398.64441245892846, 256.62975578693545),
+            (255.35729330072363, 139.5023251299564),
+            (197.57712305347619, 56.269199462313274),
+            (206.40373215988637, 24.735695313847152),
+            (459.1503185674097, 0.0004591503185676),
+            (353.745617783582, 2.3960331444893078e-29),
+        ]
+    )
+    assert spike.is_valid
+    frame = LocalFrame(119.9, 32.5)
+    there = frame.to_wgs84(spike)
+    back = frame.to_local(there)
+    assert there.is_valid and back.is_valid
+    assert back.area == pytest.approx(spike.area, rel=1e-6)
