@@ -34,7 +34,7 @@ __all__ = [
 #: Findings of one class whose centres are this close show the same object.
 MERGE_RADIUS_M = 20.0
 #: ... as do findings whose ground footprints overlap by this share of the smaller one.
-MIN_OVERLAP = 0.3
+MIN_OVERLAP = 0.1
 #: Candidates are first picked by a coarse box around the new finding (degrees, ~1 km).
 _SEARCH_DEG = 0.01
 _REVIEW_FIELDS = ("review_status", "reviewed_label", "reviewed_by", "reviewed_at")
