@@ -1,11 +1,11 @@
-"""Sightings: the photos of one flight that show the same object become one finding to review.
+"""Sightings: the photos that show the same object become one finding to review.
 
 Survey photos overlap (a mapping flight sees every point in about twelve photos), so one shed or
-fire yields a finding per photo. Each newly stored finding joins the finding of its flight and
-class that shows the same object -- centres within ``radius_m``, or ground footprints overlapping
-by at least ``MIN_OVERLAP`` of the smaller -- as a *sighting* of it. The group's strongest
-finding is its *primary*: the one the review queue lists, whose decision its sightings share and
-whose ticket covers them all.
+fire yields a finding per photo, and a district flown in several sorties may see it from two
+flights. Each newly stored finding joins the open finding of its class that shows the same object
+-- centres within ``radius_m``, or ground footprints overlapping by at least ``MIN_OVERLAP`` of the
+smaller -- as a *sighting* of it. The group's strongest finding is its *primary*: the one the
+review queue lists, whose decision its sightings share and whose ticket covers them all.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from groundstation.models import Finding, Ticket
 __all__ = [
     "MERGE_RADIUS_M",
     "MIN_OVERLAP",
+    "OPEN_STATES",
     "Sighting",
     "same_object",
     "link_sightings",
@@ -37,6 +38,8 @@ MERGE_RADIUS_M = 20.0
 MIN_OVERLAP = 0.1
 #: Candidates are first picked by a coarse box around the new finding (degrees, ~1 km).
 _SEARCH_DEG = 0.01
+#: Ticket states of a case still being dealt with (before the department reports it resolved).
+OPEN_STATES = frozenset({"new", "confirmed", "dispatched", "in_progress", "reopened"})
 _REVIEW_FIELDS = ("review_status", "reviewed_label", "reviewed_by", "reviewed_at")
 
 
@@ -79,11 +82,24 @@ def _has_ticket(session: Session, finding: Finding) -> bool:
     return session.scalar(select(Ticket.id).where(Ticket.finding_id == finding.id)) is not None
 
 
+def _still_open(session: Session, finding: Finding, flight_id: int) -> bool:
+    """Whether a primary from any flight is an object still being dealt with: found in this
+    flight, awaiting review, or behind a ticket not yet resolved. A case resolved or closed seen
+    again is a new object (and its re-flight check), a rejected false alarm is not repeated."""
+    if finding.flight_id == flight_id:
+        return True
+    state = session.scalar(select(Ticket.state).where(Ticket.finding_id == finding.id))
+    if state is None:
+        return finding.review_status == "pending"
+    return state in OPEN_STATES
+
+
 def link_sightings(
     session: Session, findings: Sequence[Finding], *, radius_m: float = MERGE_RADIUS_M
 ) -> int:
-    """Attach newly stored findings (flushed: they have ids) to the objects their flight already
-    shows; return how many of them became sightings (not committed).
+    """Attach newly stored findings (flushed: they have ids) to the objects already known --
+    of their own flight, or still open from earlier flights (a district flown in several sorties,
+    a case not yet resolved) -- and return how many became sightings (not committed).
 
     A new finding stronger than its object's primary takes over as primary while that primary is
     still unreviewed and ticketless; a sighting of an object already reviewed takes its decision.
@@ -94,7 +110,6 @@ def link_sightings(
             continue
         candidates = session.scalars(
             select(Finding).where(
-                Finding.flight_id == new.flight_id,
                 Finding.label == new.label,
                 Finding.sighting_of.is_(None),
                 Finding.id != new.id,
@@ -102,6 +117,7 @@ def link_sightings(
                 Finding.lat.between(new.lat - _SEARCH_DEG, new.lat + _SEARCH_DEG),
             )
         ).all()
+        candidates = [c for c in candidates if _still_open(session, c, new.flight_id)]
         if not candidates:
             continue
         frame = LocalFrame(new.lon, new.lat)

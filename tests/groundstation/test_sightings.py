@@ -114,3 +114,38 @@ def test_one_object_one_review_one_ticket(env, tmp_path) -> None:
         headers=env.headers("supervisor"),
     )
     assert again.status_code == 409 and str(ids["b.jpg"]) in again.get_json()["error"]
+
+
+def _one_photo_flight(env, folder, lonlat) -> Finding:
+    write_photo(folder / "p.jpg", (210, 55, 55), lonlat=lonlat)
+    storage = env.storage()
+    flight_id = register_flight(storage, folder, name=folder.name)
+    ingest_flight(storage, flight_id, FakeClassifier(), crops_dir=env.data_dir / "crops")
+    with storage.session() as session:
+        return session.scalars(select(Finding).where(Finding.flight_id == flight_id)).one()
+
+
+def test_open_objects_span_flights_resolved_ones_do_not(env, tmp_path) -> None:
+    place = (119.9070, 32.4070)
+    first = _one_photo_flight(env, tmp_path / "sortie1", place)
+    # the next sortie sees the same fire 4 m away: one object, still one review item
+    second = _one_photo_flight(env, tmp_path / "sortie2", (place[0] + 0.00004, place[1]))
+    assert first.sighting_of is None and second.sighting_of == first.id
+
+    client = env.client()
+    reply = client.post(
+        f"/api/v1/findings/{first.id}/review",
+        json={"decision": "confirm"},
+        headers=env.headers("supervisor"),
+    )
+    ticket_id = reply.get_json()["ticket_id"]
+    # while the case is open, a later flight's view joins it and takes its decision: no new ticket
+    third = _one_photo_flight(env, tmp_path / "later", place)
+    assert third.sighting_of == first.id and third.review_status == "confirmed"
+
+    # once the department reports it resolved, seeing it again is news, not a sighting
+    with env.storage().session() as session:
+        session.get(Ticket, ticket_id).state = "resolved"
+        session.commit()
+    again = _one_photo_flight(env, tmp_path / "recheck", place)
+    assert again.sighting_of is None and again.review_status == "pending"
