@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gis.camera import PRESETS
@@ -538,13 +538,19 @@ def finding_query(args: Any) -> Any:
     if args.get("grid"):
         query = query.join(Grid, Finding.grid_id == Grid.id).where(Grid.code == args["grid"])
     flight = _int(args.get("flight"), field="flight")
-    if flight is not None:
-        query = query.where(Finding.flight_id == flight)
     primary = args.get("primary", "")
     if primary not in ("", "0", "1"):
         raise ValidationError(f"primary {primary!r}: 1 (one finding per object) or 0")
     if primary == "1":
         query = query.where(Finding.sighting_of.is_(None))
+    if flight is not None and primary == "1":
+        # an object the flight saw, whichever flight saw it first
+        seen = select(Finding.sighting_of).where(
+            Finding.flight_id == flight, Finding.sighting_of.is_not(None)
+        )
+        query = query.where(or_(Finding.flight_id == flight, Finding.id.in_(seen)))
+    elif flight is not None:
+        query = query.where(Finding.flight_id == flight)
     order = args.get("order", "score")
     if order == "score":
         query = query.order_by(Finding.score.asc(), Finding.id.asc())

@@ -131,8 +131,13 @@ def test_open_objects_span_flights_resolved_ones_do_not(env, tmp_path) -> None:
     # the next sortie sees the same fire 4 m away: one object, still one review item
     second = _one_photo_flight(env, tmp_path / "sortie2", (place[0] + 0.00004, place[1]))
     assert first.sighting_of is None and second.sighting_of == first.id
-
     client = env.client()
+    # the second sortie's queue still lists the object it saw (its primary is the first sortie's)
+    queue = client.get(
+        f"/api/v1/findings?flight={second.flight_id}&primary=1", headers=env.headers("supervisor")
+    ).get_json()
+    assert [i["id"] for i in queue["items"]] == [first.id]
+
     reply = client.post(
         f"/api/v1/findings/{first.id}/review",
         json={"decision": "confirm"},
