@@ -309,6 +309,11 @@ def _run(
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=config.batch_size, sampler=sampler, drop_last=True
     )
+    if len(loader) == 0:
+        raise TrainingError(
+            f"{len(train_set)} training tiles do not fill one batch of {config.batch_size}: "
+            "lower --batch-size or add data (--synthetic-per-class, --real, --reviews)"
+        )
     plain = TileDataset(data.train_images, data.train_labels, mean=record.mean, std=record.std)
     bn_loader = torch.utils.data.DataLoader(
         plain,

@@ -63,3 +63,18 @@ def test_batchnorm_statistics_are_recomputed_from_data() -> None:
     assert not model.training
     assert norm.momentum == 0.1  # restored after the cumulative pass
     assert not torch.allclose(norm.running_mean, torch.zeros_like(norm.running_mean))
+
+
+def test_too_little_data_for_one_batch_is_a_clear_error(tmp_path) -> None:
+    config = TrainConfig(
+        out=tmp_path / "model.pt",
+        synthetic_per_class=2,
+        eval_synthetic_per_class=1,
+        epochs=1,
+        batch_size=48,
+        workdir=tmp_path / "work",
+        pretrained=False,
+    )
+    with pytest.raises(TrainingError, match="do not fill one batch of 48"):
+        main(config, log=lambda _: None)
+    assert not config.out.exists()
