@@ -31,6 +31,7 @@ from gis.crs import LocalFrame
 from gis.grids import Grid
 from groundstation.demo_district import DISTRICT_CENTRE, district_grids, district_water
 from groundstation.errors import GroundStationError
+from groundstation.sightings import MERGE_RADIUS_M  # one object seen in several photos
 
 __all__ = [
     "CLASSES",
@@ -51,8 +52,6 @@ __all__ = [
 
 #: Violation classes, in report order.
 CLASSES: tuple[str, ...] = ("illegal_construction", "straw_burning", "illegal_fishing")
-#: Findings of one class closer than this (metres) are one object seen in several photos.
-MERGE_RADIUS_M = 20.0
 #: A detection counts as a planted violation when its centre is this close to the footprint.
 MATCH_TOLERANCE_M = 10.0
 

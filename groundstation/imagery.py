@@ -124,6 +124,29 @@ def photo_placement(
     return photo_georef(tag, gsd_m=gsd, width=width, height=height)
 
 
+def place_photo(photo: Any, camera: Camera) -> PhotoGeoref:
+    """A stored photo's placement (``photo``: a :class:`groundstation.models.Photo` or alike);
+    NotFoundError when its file is gone or unreadable, or its geotag cannot place it."""
+    try:
+        with Image.open(photo.path) as image:
+            width, height = image.size
+    except FileNotFoundError:
+        raise NotFoundError(f"photo {photo.id}: file {Path(photo.path).name} is gone") from None
+    except (OSError, UnidentifiedImageError) as exc:
+        name = Path(photo.path).name
+        raise NotFoundError(f"photo {photo.id}: {name} is unreadable ({exc})") from None
+    return photo_placement(
+        lon=photo.lon,
+        lat=photo.lat,
+        relative_altitude_m=photo.relative_altitude_m,
+        yaw_deg=photo.yaw_deg,
+        camera=camera,
+        width=width,
+        height=height,
+        what=f"photo {photo.id}",
+    )
+
+
 def photo_bounds(georef: PhotoGeoref) -> Bounds:
     """The WGS84 box around the photo's four (rotated) corners."""
     lon, lat = georef.to_lonlat(

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from PIL import Image, UnidentifiedImageError
 from shapely.geometry import Point, shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 from gis.camera import Camera
 from gis.crs import LocalFrame
 from groundstation.errors import NotFoundError
-from groundstation.imagery import photo_placement
+from groundstation.imagery import place_photo
 from groundstation.models import Finding, Photo, Ticket, utcnow
 from groundstation.sightings import MERGE_RADIUS_M
 from groundstation.tickets import SYSTEM, record_event
@@ -47,29 +46,15 @@ class ReflightCheck:
     photos: int  # how many of the flight's photos cover the ticket's position
     finding_id: int | None  # the finding that still shows the violation, if any
 
-    @property
-    def seen(self) -> bool:
-        return self.finding_id is not None
-
 
 def photo_footprint(photo: Photo, camera: Camera):
     """The WGS84 polygon a stored photo shows, or None when it cannot be placed."""
     try:
-        with Image.open(photo.path) as image:
-            width, height = image.size
-        georef = photo_placement(
-            lon=photo.lon,
-            lat=photo.lat,
-            relative_altitude_m=photo.relative_altitude_m,
-            yaw_deg=photo.yaw_deg,
-            camera=camera,
-            width=width,
-            height=height,
-        )
-    except (OSError, UnidentifiedImageError, NotFoundError) as exc:
+        georef = place_photo(photo, camera)
+    except NotFoundError as exc:
         log.debug("photo %s cannot be placed: %s", photo.id, exc)
         return None
-    return box_polygon(georef, (0, 0, width, height))
+    return box_polygon(georef, (0, 0, georef.width, georef.height))
 
 
 def _still_seen(findings: Sequence[Finding], ticket: Ticket, radius_m: float) -> Finding | None:
@@ -116,11 +101,11 @@ def check_resolved_tickets(
     ).all()
     checks = []
     for ticket in tickets:
-        if any(e.action == ACTION and e.data.get("flight_id") == flight_id for e in ticket.events):
-            continue
         place = Point(ticket.lon, ticket.lat)
         covering = sum(1 for fp in footprints if fp.contains(place))
         if not covering:
+            continue
+        if any(e.action == ACTION and e.data.get("flight_id") == flight_id for e in ticket.events):
             continue
         finding = _still_seen(findings, ticket, radius_m)
         check = ReflightCheck(ticket.id, flight_id, covering, finding.id if finding else None)

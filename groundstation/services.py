@@ -135,10 +135,17 @@ def review_findings(
         raise NotFoundError(f"finding(s) {', '.join(map(str, missing))} do not exist")
     # a sighting is reviewed as its object: through the object's primary finding
     ids = list(dict.fromkeys(findings[i].sighting_of or i for i in ids))
-    findings = {f.id: f for f in session.scalars(select(Finding).where(Finding.id.in_(ids)))}
+    extra = [i for i in ids if i not in findings]
+    if extra:
+        findings.update(
+            (f.id, f) for f in session.scalars(select(Finding).where(Finding.id.in_(extra)))
+        )
     done = [i for i in ids if findings[i].review_status != "pending"]
     if done:
         raise TransitionError(f"finding(s) {', '.join(map(str, done))} were already reviewed")
+    sightings: dict[int, list[Finding]] = {i: [] for i in ids}
+    for sighting in session.scalars(select(Finding).where(Finding.sighting_of.in_(ids))):
+        sightings[sighting.sighting_of].append(sighting)
     out = []
     for fid in ids:
         finding = findings[fid]
@@ -151,9 +158,7 @@ def review_findings(
         finding.reviewed_by, finding.reviewed_at, finding.review_note = actor.name, now, note
         if confirmed:
             open_ticket_for_finding(session, finding, actor, reason=note, now=now)
-        share_review(
-            finding, session.scalars(select(Finding).where(Finding.sighting_of == finding.id)).all()
-        )
+        share_review(finding, sightings[fid])
         out.append(finding)
     session.flush()
     return out

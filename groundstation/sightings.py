@@ -78,20 +78,15 @@ def _sighting(finding: Finding, frame: LocalFrame) -> Sighting:
     return Sighting(float(x), float(y), footprint)
 
 
-def _has_ticket(session: Session, finding: Finding) -> bool:
-    return session.scalar(select(Ticket.id).where(Ticket.finding_id == finding.id)) is not None
-
-
-def _still_open(session: Session, finding: Finding, flight_id: int) -> bool:
+def _still_open(finding: Finding, ticket_state: str | None, flight_id: int) -> bool:
     """Whether a primary from any flight is an object still being dealt with: found in this
     flight, awaiting review, or behind a ticket not yet resolved. A case resolved or closed seen
     again is a new object (and its re-flight check), a rejected false alarm is not repeated."""
     if finding.flight_id == flight_id:
         return True
-    state = session.scalar(select(Ticket.state).where(Ticket.finding_id == finding.id))
-    if state is None:
+    if ticket_state is None:
         return finding.review_status == "pending"
-    return state in OPEN_STATES
+    return ticket_state in OPEN_STATES
 
 
 def link_sightings(
@@ -108,8 +103,10 @@ def link_sightings(
     for new in findings:
         if new.lon is None or new.lat is None or new.sighting_of is not None:
             continue
-        candidates = session.scalars(
-            select(Finding).where(
+        rows = session.execute(
+            select(Finding, Ticket.state)
+            .outerjoin(Ticket, Ticket.finding_id == Finding.id)  # at most one ticket each
+            .where(
                 Finding.label == new.label,
                 Finding.sighting_of.is_(None),
                 Finding.id != new.id,
@@ -117,7 +114,8 @@ def link_sightings(
                 Finding.lat.between(new.lat - _SEARCH_DEG, new.lat + _SEARCH_DEG),
             )
         ).all()
-        candidates = [c for c in candidates if _still_open(session, c, new.flight_id)]
+        ticket_state = {c.id: state for c, state in rows}
+        candidates = [c for c, state in rows if _still_open(c, state, new.flight_id)]
         if not candidates:
             continue
         frame = LocalFrame(new.lon, new.lat)
@@ -134,7 +132,7 @@ def link_sightings(
         if (
             new.score > primary.score
             and primary.review_status == "pending"
-            and not _has_ticket(session, primary)
+            and ticket_state[primary.id] is None
         ):
             # the stronger view becomes the object's primary (its crop is the one reviewed)
             for other in session.scalars(select(Finding).where(Finding.sighting_of == primary.id)):

@@ -405,7 +405,7 @@ def post_flight() -> Any:
     """Register a flight (uploaded photos or a folder under PHOTO_ROOTS); queue its ingest."""
     actor = current_actor()
     files = [f for f in request.files.getlist("photos") if f.filename]
-    data = request.form.to_dict() if files else request_data()
+    data = request_data()
     name = str(data.get("name") or "")[:200] or None
     camera = _flight_camera(data.get("camera"))
     if files:

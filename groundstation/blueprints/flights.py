@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from sqlalchemy import select
 
 from gis.camera import PRESETS
+from groundstation.blueprints.api import _get
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
@@ -90,13 +91,6 @@ def _session_json(row: FlightSession) -> dict[str, Any]:
             last_event_id=live["last_event_id"],
         )
     return out
-
-
-def _get_row(session_id: int) -> FlightSession:
-    row = db().get(FlightSession, session_id)
-    if row is None:
-        raise NotFoundError(f"flight session {session_id} does not exist")
-    return row
 
 
 def _world(raw: Any) -> Path | None:
@@ -191,7 +185,7 @@ def index() -> Any:
 @bp.get("/flights/<int:session_id>")
 @roles_required(*ROLES)
 def detail(session_id: int) -> Any:
-    row = _get_row(session_id)
+    row = _get(db(), FlightSession, session_id, "flight session")
     plan = row.plan
     return render_template(
         "flight.html",
@@ -224,14 +218,14 @@ def flight_session_list() -> Any:
 @api_bp.get("/flight-sessions/<int:session_id>")
 @roles_required(*ROLES)
 def flight_session_detail(session_id: int) -> Any:
-    return jsonify(_session_json(_get_row(session_id)))
+    return jsonify(_session_json(_get(db(), FlightSession, session_id, "flight session")))
 
 
 @api_bp.post("/flight-sessions/<int:session_id>/commands")
 @roles_required(*FLYERS)
 def flight_session_command(session_id: int) -> Any:
     """Run one pilot command (arm, start, rtl, land, cancel); waits for the vehicle's answer."""
-    _get_row(session_id)
+    _get(db(), FlightSession, session_id, "flight session")
     verb = str(request_data().get("command") or "")
     runner = hub().get(session_id)
     if runner is None:
@@ -248,7 +242,7 @@ def flight_session_command(session_id: int) -> Any:
 @api_bp.get("/flight-sessions/<int:session_id>/events")
 @roles_required(*ROLES)
 def flight_session_events(session_id: int) -> Any:
-    _get_row(session_id)
+    _get(db(), FlightSession, session_id, "flight session")
     runner = hub().get(session_id)
     if runner is None:
         return json_error(f"flight session {session_id} is not running in this server", 404)

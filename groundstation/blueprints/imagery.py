@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, jsonify, request, send_file
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from groundstation.blueprints.api import ANY, _get
@@ -26,7 +25,7 @@ from groundstation.imagery import (
     cache_key,
     inspect_orthomosaic,
     photo_bounds,
-    photo_placement,
+    place_photo,
     render_orthomosaic_preview,
     render_photo_overlay,
 )
@@ -72,27 +71,9 @@ def _georef_fields(photo: Photo) -> dict[str, float | None]:
     }
 
 
-def _photo_size(photo: Photo) -> tuple[int, int]:
-    try:
-        with Image.open(photo.path) as image:
-            return image.size
-    except FileNotFoundError:
-        raise NotFoundError(f"photo {photo.id}: file {Path(photo.path).name} is gone") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        name = Path(photo.path).name
-        raise NotFoundError(f"photo {photo.id}: {name} is unreadable ({exc})") from None
-
-
 def photo_overlay_json(photo: Photo) -> dict[str, Any]:
     """Where a photo lies on the map (computed from its geotag, without rendering it)."""
-    width, height = _photo_size(photo)
-    georef = photo_placement(
-        **_georef_fields(photo),
-        camera=flight_camera(photo.flight),
-        width=width,
-        height=height,
-        what=f"photo {photo.id}",
-    )
+    georef = place_photo(photo, flight_camera(photo.flight))
     bounds = photo_bounds(georef)
     return {
         "photo_id": photo.id,

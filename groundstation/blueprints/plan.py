@@ -24,6 +24,7 @@ from sqlalchemy import select
 from gis.camera import PRESETS
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
+from groundstation.blueprints.api import _get
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
@@ -278,13 +279,6 @@ def _plan_json(row: RoutePlan, *, full: bool = False) -> dict[str, Any]:
     return out
 
 
-def _get_plan(plan_id: int) -> RoutePlan:
-    row = db().get(RoutePlan, plan_id)
-    if row is None:
-        raise NotFoundError(f"plan {plan_id} does not exist")
-    return row
-
-
 def _sortie_index(row: RoutePlan, raw: Any) -> int:
     try:
         sortie = int(raw or 1)
@@ -361,13 +355,13 @@ def plan_list() -> Any:
 @api_bp.get("/plans/<int:plan_id>")
 @roles_required(*ROLES)
 def plan_detail(plan_id: int) -> Any:
-    return jsonify(_plan_json(_get_plan(plan_id), full=True))
+    return jsonify(_plan_json(_get(db(), RoutePlan, plan_id, "plan"), full=True))
 
 
 @api_bp.get("/plans/<int:plan_id>/download/<fmt>")
 @roles_required(*ROLES)
 def plan_download(plan_id: int, fmt: str) -> Any:
-    row = _get_plan(plan_id)
+    row = _get(db(), RoutePlan, plan_id, "plan")
     suffix = "." + fmt.lower()
     index = _sortie_index(row, request.args.get("sortie"))
     try:
@@ -391,7 +385,7 @@ def plan_upload(plan_id: int) -> Any:
     from missions.formats import plan_from_dict
     from missions.link import connect
 
-    row = _get_plan(plan_id)
+    row = _get(db(), RoutePlan, plan_id, "plan")
     data = request_data(form=False)
     index = _sortie_index(row, data.get("sortie"))
     url = str(data.get("connection") or "").strip()
@@ -430,9 +424,7 @@ def no_fly_list() -> Any:
 @api_bp.get("/no-fly/<int:layer_id>.geojson")
 @roles_required(*ROLES)
 def no_fly_geojson(layer_id: int) -> Any:
-    row = db().get(NoFlyLayer, layer_id)
-    if row is None:
-        raise NotFoundError(f"no-fly layer {layer_id} does not exist")
+    row = _get(db(), NoFlyLayer, layer_id, "no-fly layer")
     return jsonify(
         {
             "type": "FeatureCollection",
