@@ -17,7 +17,7 @@ from shapely.geometry import Point, Polygon
 
 from gis.crs import LocalFrame
 from simulator.params import ParamTable
-from simulator.physics import Airframe, Setpoint, VehicleState, Wind, attitude, step, wind_from
+from simulator.physics import Airframe, Setpoint, VehicleState, attitude, step, wind_from
 
 __all__ = [
     "Mode",
@@ -94,7 +94,6 @@ FENCE_INCLUSION_VERTEX = 5001
 FENCE_EXCLUSION_VERTEX = 5002
 FENCE_INCLUSION_CIRCLE = 5003
 FENCE_EXCLUSION_CIRCLE = 5004
-RALLY_POINT = 5100
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,18 +212,14 @@ class _Fence:
 class Autopilot:
     """One simulated ArduCopter: call :meth:`tick` once per physics step."""
 
-    def __init__(
-        self, *, home: tuple[float, float, float], params: ParamTable, wind: Wind | None = None
-    ) -> None:
+    def __init__(self, *, home: tuple[float, float, float], params: ParamTable) -> None:
         lat, lon, alt = home
         self.params = params
         self.frame = LocalFrame(lon, lat)
         self.origin_alt = float(alt)
         self.home = (float(lat), float(lon), float(alt))
         self._home_xy = (0.0, 0.0)
-        self.wind = (
-            wind if wind is not None else wind_from(params["SIM_WIND_SPD"], params["SIM_WIND_DIR"])
-        )
+        self.update_wind()
         self.state = VehicleState(voltage=params["SIM_BATT_VOLTAGE"])
         self.mode = Mode.STABILIZE
         self.armed = False
@@ -299,6 +294,10 @@ class Autopilot:
         lon, lat = self.frame.inverse(self.state.x, self.state.y)
         amsl = self.origin_alt + self.state.h
         return float(lat), float(lon), amsl, amsl - self.home[2]
+
+    def relative_alt(self, frame: int, alt: float) -> float:
+        """An altitude given in MAV_FRAME `frame` as altitude above home (AMSL frames converted)."""
+        return alt - self.home[2] if frame in _AMSL_FRAMES else alt
 
     def local(self, lat: float, lon: float) -> tuple[float, float]:
         x, y = self.frame.forward(lon, lat)
@@ -516,6 +515,10 @@ class Autopilot:
             self._set_current(seq)
         return True
 
+    def update_wind(self) -> None:
+        """Take the wind from the SIM_WIND_SPD / SIM_WIND_DIR parameters."""
+        self.wind = wind_from(self.params["SIM_WIND_SPD"], self.params["SIM_WIND_DIR"])
+
     def change_speed(self, speed: float) -> bool:
         if speed <= 0:
             return False
@@ -576,7 +579,7 @@ class Autopilot:
             if self._trigger_distance > 0 and self._since_photo >= self._trigger_distance:
                 self.trigger_camera()
         self._progress_leg()
-        self._check_battery(dt)
+        self._check_battery()
         if now >= self._next_fence_check:
             self._next_fence_check = now + 0.1
             self._check_fence()
@@ -620,7 +623,7 @@ class Autopilot:
                 yaw_deg=self._yaw_towards(target),
             )
         if leg.land:
-            target = leg.target if leg.target is not None else None
+            target = leg.target
             if (
                 target is not None
                 and math.hypot(target[0] - self.state.x, target[1] - self.state.y) > 1.0
@@ -896,8 +899,6 @@ class Autopilot:
         if s.landed and leg.command in (CMD_LAND, CMD_RTL):
             self._leg = None
             self.disarm(reason="landed")
-            self._advance_after(leg)
-            return
         self._advance_after(leg)
 
     def _advance_after(self, leg: _Leg) -> None:
@@ -936,7 +937,7 @@ class Autopilot:
         elif action in land_only:
             self._failsafe_to(Mode.LAND)
 
-    def _check_battery(self, dt: float) -> None:
+    def _check_battery(self) -> None:
         if not self.armed:
             self._low_batt_since = None
             return

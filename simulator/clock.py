@@ -69,6 +69,3 @@ class SimClock:
         """Continue from the current simulated time as if the wall clock had just started."""
         self._wall0 = self._wall()
         self._sim0 = self._now
-
-    def wall_to_sim(self, wall_seconds: float) -> float:
-        return wall_seconds * self.speedup

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from simulator.autopilot import (
+    _GLOBAL_FRAMES,
     CMD_DO_CHANGE_SPEED,
     CMD_DO_DIGICAM_CONTROL,
     CMD_DO_SET_CAM_TRIGG_DIST,
@@ -37,6 +38,7 @@ from simulator.autopilot import (
     ItemReached,
     Mode,
     ModeChanged,
+    Severity,
     StoredItem,
     Text,
 )
@@ -55,7 +57,6 @@ _RETRY_WALL_S = 0.5
 _MAX_RETRIES = 12
 _MAX_ITEMS = 10000
 _FORCE_MAGIC = 21196
-_GLOBAL_FRAMES = {0, 3, 5, 6, 10, 11}
 
 # MAV_RESULT
 ACCEPTED, TEMP_REJECTED, DENIED, UNSUPPORTED, FAILED = 0, 1, 2, 3, 4
@@ -197,10 +198,23 @@ class MavlinkServer:
         self._server: socket.socket | None = None
         self._uploads: dict[int, _Upload] = {}
         self.messages_sent = 0
-        self.messages_received = 0
         self.bound: Endpoint | None = None
-        self._heartbeat_interval = max(1.0, clock.speedup / _MAX_WALL_RATE_HZ)
+        self._heartbeat_interval = self._capped(1.0)
         self._next_heartbeat = 0.0
+        self._builders: dict[int, Callable[[], mavlink.MAVLink_message]] = {
+            M.MAVLINK_MSG_ID_HEARTBEAT: self.heartbeat,
+            M.MAVLINK_MSG_ID_SYS_STATUS: self.sys_status,
+            M.MAVLINK_MSG_ID_GPS_RAW_INT: self.gps_raw_int,
+            M.MAVLINK_MSG_ID_GLOBAL_POSITION_INT: self.global_position_int,
+            M.MAVLINK_MSG_ID_ATTITUDE: self.attitude,
+            M.MAVLINK_MSG_ID_VFR_HUD: self.vfr_hud,
+            M.MAVLINK_MSG_ID_HOME_POSITION: self.home_position,
+            M.MAVLINK_MSG_ID_MISSION_CURRENT: self.mission_current,
+            M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: self.extended_sys_state,
+            M.MAVLINK_MSG_ID_SYSTEM_TIME: self.system_time,
+            M.MAVLINK_MSG_ID_BATTERY_STATUS: self.battery_status,
+            M.MAVLINK_MSG_ID_AUTOPILOT_VERSION: self.autopilot_version,
+        }
 
     # ---- sockets -------------------------------------------------------------------------------
 
@@ -316,7 +330,6 @@ class MavlinkServer:
         for message in messages:
             if message.get_type() == "BAD_DATA":
                 continue
-            self.messages_received += 1
             try:
                 self.handle(link, message)
             except Exception:  # a malformed request must not kill the vehicle
@@ -413,28 +426,14 @@ class MavlinkServer:
             for n, chunk in enumerate(chunks)
         ]
 
-    def say_to(self, link: _Link, text: str, severity: int = 6) -> None:
-        for message in self._statustext(severity, text):
+    def say_to(self, link: _Link, text: str, severity: int = Severity.INFO) -> None:
+        for message in self._statustext(int(severity), text):
             self._reply(link, message)
 
     # ---- message builders ----------------------------------------------------------------------
 
     def build(self, msg_id: int) -> mavlink.MAVLink_message | None:
-        builders: dict[int, Callable[[], mavlink.MAVLink_message]] = {
-            M.MAVLINK_MSG_ID_HEARTBEAT: self.heartbeat,
-            M.MAVLINK_MSG_ID_SYS_STATUS: self.sys_status,
-            M.MAVLINK_MSG_ID_GPS_RAW_INT: self.gps_raw_int,
-            M.MAVLINK_MSG_ID_GLOBAL_POSITION_INT: self.global_position_int,
-            M.MAVLINK_MSG_ID_ATTITUDE: self.attitude,
-            M.MAVLINK_MSG_ID_VFR_HUD: self.vfr_hud,
-            M.MAVLINK_MSG_ID_HOME_POSITION: self.home_position,
-            M.MAVLINK_MSG_ID_MISSION_CURRENT: self.mission_current,
-            M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: self.extended_sys_state,
-            M.MAVLINK_MSG_ID_SYSTEM_TIME: self.system_time,
-            M.MAVLINK_MSG_ID_BATTERY_STATUS: self.battery_status,
-            M.MAVLINK_MSG_ID_AUTOPILOT_VERSION: self.autopilot_version,
-        }
-        builder = builders.get(msg_id)
+        builder = self._builders.get(msg_id)
         return builder() if builder is not None else None
 
     def heartbeat(self) -> mavlink.MAVLink_message:
@@ -524,9 +523,8 @@ class MavlinkServer:
         s = ap.state
         airspeed = math.hypot(s.vx - ap.wind.east, s.vy - ap.wind.north)
         throttle = 0 if s.landed else int(min(100, 40 + 2 * airspeed))
-        _, _, amsl, _ = ap.position()
         return M.MAVLink_vfr_hud_message(
-            airspeed, s.ground_speed, int(s.yaw_deg) % 360, throttle, amsl, s.vz
+            airspeed, s.ground_speed, int(s.yaw_deg) % 360, throttle, ap.origin_alt + s.h, s.vz
         )
 
     def home_position(self) -> mavlink.MAVLink_message:
@@ -709,7 +707,7 @@ class MavlinkServer:
                 ok, _ = ap.arm(force=int(p2) == _FORCE_MAGIC)
                 return ACCEPTED if ok else FAILED
             if not ap.landed and int(p2) != _FORCE_MAGIC:
-                self.say_to(link, "Disarm: vehicle is flying", 3)
+                self.say_to(link, "Disarm: vehicle is flying", Severity.ERROR)
                 return FAILED
             ap.disarm(reason="commanded")
             return ACCEPTED
@@ -766,7 +764,7 @@ class MavlinkServer:
     def _message_interval(self, link: _Link, msg_id: int, interval_us: float) -> int:
         if msg_id == M.MAVLINK_MSG_ID_HEARTBEAT:
             return ACCEPTED
-        if self.build(msg_id) is None:
+        if msg_id not in self._builders:
             return UNSUPPORTED
         if interval_us < 0 or interval_us == 0:
             link.intervals.pop(msg_id, None)
@@ -791,14 +789,12 @@ class MavlinkServer:
         self._set_stream(link, m.req_stream_id, rate)
 
     def _on_set_mode(self, link: _Link, m: mavlink.MAVLink_message) -> None:
-        if m.target_system not in (0, self.sysid):
-            return
         self.autopilot.set_mode(m.custom_mode)
 
     def _on_set_position_target_global_int(self, link: _Link, m: mavlink.MAVLink_message) -> None:
         if m.type_mask & 0b111:
             return  # only position targets are supported
-        relative = m.alt if m.coordinate_frame not in (0, 5) else m.alt - self.autopilot.home[2]
+        relative = self.autopilot.relative_alt(m.coordinate_frame, m.alt)
         self.autopilot.goto(m.lat_int / 1e7, m.lon_int / 1e7, relative)
 
     # parameters
@@ -826,7 +822,7 @@ class MavlinkServer:
         try:
             value = self.autopilot.params.set(name, m.param_value)
         except ParameterError as exc:
-            self.say_to(link, f"Param set failed: {exc}", 4)
+            self.say_to(link, f"Param set failed: {exc}", Severity.WARNING)
             return
         if self.on_param is not None:
             self.on_param(name.upper(), value)
@@ -886,30 +882,22 @@ class MavlinkServer:
                     MISSION_OPERATION_CANCELLED,
                     mission_type,
                 )
-                self.say_to(upload.link, f"Mission upload timed out at item {upload.next_seq}", 4)
+                self.say_to(
+                    upload.link,
+                    f"Mission upload timed out at item {upload.next_seq}",
+                    Severity.WARNING,
+                )
                 continue
             if not self.autopilot.params["SIM_MIS_LEGACY"]:
                 upload.legacy = not upload.legacy  # a client may only understand the other request
             self._request_item(upload)
 
     def _on_mission_item_int(self, link: _Link, m: mavlink.MAVLink_message) -> None:
-        self._receive_item(
-            link,
-            m,
-            StoredItem(
-                command=m.command,
-                frame=m.frame,
-                params=(m.param1, m.param2, m.param3, m.param4),
-                x=int(m.x),
-                y=int(m.y),
-                z=float(m.z),
-                autocontinue=int(m.autocontinue),
-            ),
-        )
+        self._receive_item(link, m, int(m.x), int(m.y))
 
     def _on_mission_item(self, link: _Link, m: mavlink.MAVLink_message) -> None:
         if m.current == 2:  # MAVProxy/Mission Planner style "fly to here" in GUIDED
-            relative = m.z if m.frame not in (0, 5) else m.z - self.autopilot.home[2]
+            relative = self.autopilot.relative_alt(m.frame, m.z)
             ok = self.autopilot.goto(m.x, m.y, relative)
             self._mission_ack(
                 link,
@@ -925,21 +913,19 @@ class MavlinkServer:
         upload = self._uploads.get(getattr(m, "mission_type", 0))
         if upload is not None and upload.link is link:
             upload.legacy = True
-        self._receive_item(
-            link,
-            m,
-            StoredItem(
-                command=m.command,
-                frame=m.frame,
-                params=(m.param1, m.param2, m.param3, m.param4),
-                x=x,
-                y=y,
-                z=float(m.z),
-                autocontinue=int(m.autocontinue),
-            ),
-        )
+        self._receive_item(link, m, x, y)
 
-    def _receive_item(self, link: _Link, m: mavlink.MAVLink_message, item: StoredItem) -> None:
+    def _receive_item(self, link: _Link, m: mavlink.MAVLink_message, x: int, y: int) -> None:
+        """Store MISSION_ITEM(_INT) `m` (position `x`, `y` already as stored) in its upload."""
+        item = StoredItem(
+            command=m.command,
+            frame=m.frame,
+            params=(m.param1, m.param2, m.param3, m.param4),
+            x=x,
+            y=y,
+            z=float(m.z),
+            autocontinue=int(m.autocontinue),
+        )
         mission_type = getattr(m, "mission_type", 0)
         upload = self._uploads.get(mission_type)
         if upload is None or upload.link is not link:
@@ -971,12 +957,6 @@ class MavlinkServer:
     ) -> None:
         self._reply(link, M.MAVLink_mission_ack_message(sysid, compid, result, mission_type))
 
-    def _list_for(self, mission_type: int) -> list[StoredItem]:
-        ap = self.autopilot
-        if mission_type == 0:
-            return [ap.home_item(), *ap.lists[0]]
-        return list(ap.lists.get(mission_type, []))
-
     def _on_mission_request_list(self, link: _Link, m: mavlink.MAVLink_message) -> None:
         mission_type = getattr(m, "mission_type", 0)
         if mission_type not in (0, 1, 2):
@@ -988,12 +968,13 @@ class MavlinkServer:
                 mission_type,
             )
             return
+        ap = self.autopilot
         self._reply(
             link,
             M.MAVLink_mission_count_message(
                 m.get_srcSystem(),
                 m.get_srcComponent(),
-                len(self._list_for(mission_type)),
+                ap.mission_count() if mission_type == 0 else len(ap.lists[mission_type]),
                 mission_type,
             ),
         )
@@ -1005,52 +986,42 @@ class MavlinkServer:
         self._send_item(link, m, as_int=False)
 
     def _send_item(self, link: _Link, m: mavlink.MAVLink_message, *, as_int: bool) -> None:
+        ap = self.autopilot
         mission_type = getattr(m, "mission_type", 0)
-        items = self._list_for(mission_type) if mission_type in (0, 1, 2) else []
+        item: StoredItem | None = None
+        if mission_type == 0:
+            item = ap.item(m.seq)
+        elif mission_type in (1, 2):
+            items = ap.lists[mission_type]
+            item = items[m.seq] if 0 <= m.seq < len(items) else None
         sysid, compid = m.get_srcSystem(), m.get_srcComponent()
-        if not 0 <= m.seq < len(items):
+        if item is None:
             self._mission_ack(link, sysid, compid, MISSION_INVALID_SEQUENCE, mission_type)
             return
-        item = items[m.seq]
-        current = 1 if mission_type == 0 and m.seq == self.autopilot.current_seq else 0
-        p1, p2, p3, p4 = item.params
+        current = 1 if mission_type == 0 and m.seq == ap.current_seq else 0
         if as_int:
-            message = M.MAVLink_mission_item_int_message(
-                sysid,
-                compid,
-                m.seq,
-                item.frame,
-                item.command,
-                current,
-                item.autocontinue,
-                p1,
-                p2,
-                p3,
-                p4,
-                item.x,
-                item.y,
-                item.z,
-                mission_type,
-            )
+            cls, x, y = M.MAVLink_mission_item_int_message, item.x, item.y
         else:
             scale = 1e7 if item.is_global else 1.0
-            message = M.MAVLink_mission_item_message(
-                sysid,
-                compid,
-                m.seq,
-                item.frame,
-                item.command,
-                current,
-                item.autocontinue,
-                p1,
-                p2,
-                p3,
-                p4,
-                item.x / scale,
-                item.y / scale,
-                item.z,
-                mission_type,
-            )
+            cls, x, y = M.MAVLink_mission_item_message, item.x / scale, item.y / scale
+        p1, p2, p3, p4 = item.params
+        message = cls(
+            sysid,
+            compid,
+            m.seq,
+            item.frame,
+            item.command,
+            current,
+            item.autocontinue,
+            p1,
+            p2,
+            p3,
+            p4,
+            x,
+            y,
+            item.z,
+            mission_type,
+        )
         self._reply(link, message)
 
     def _on_mission_ack(self, link: _Link, m: mavlink.MAVLink_message) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from simulator.clock import SimClock
 from simulator.errors import SimulatorConfigError, SimulatorError
 from simulator.mavlink_server import MavlinkServer
 from simulator.params import ParamTable
-from simulator.physics import wind_from
 
 __all__ = ["Sitl", "VehicleSnapshot", "describe"]
 
@@ -97,11 +95,7 @@ class Sitl:
         overrides.update({name.upper(): value for name, value in (params or {}).items()})
         self.params = ParamTable(overrides)
         self.clock = SimClock(speedup=speedup, step_s=step_s)
-        self.autopilot = Autopilot(
-            home=home,
-            params=self.params,
-            wind=wind_from(self.params["SIM_WIND_SPD"], self.params["SIM_WIND_DIR"]),
-        )
+        self.autopilot = Autopilot(home=home, params=self.params)
         self.server = MavlinkServer(
             self.autopilot,
             self.clock,
@@ -125,8 +119,6 @@ class Sitl:
         self._lock = threading.Lock()
         self._snapshot: VehicleSnapshot | None = None
         self.error: BaseException | None = None
-        self.wall_started: float | None = None
-        self.wall_stopped: float | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -137,7 +129,6 @@ class Sitl:
         self.server.open()
         self.camera.start()
         self.clock.rebase()
-        self.wall_started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="gridpatrol-sitl", daemon=True)
         self._thread.start()
         self._ready.wait(5.0)
@@ -149,7 +140,6 @@ class Sitl:
             return
         self._stop.set()
         self._thread.join(timeout=10.0)
-        self.wall_stopped = time.monotonic()
         self.server.close()
         self.camera.stop()
 
@@ -259,9 +249,7 @@ class Sitl:
 
     def _param_changed(self, name: str, value: float) -> None:
         if name in ("SIM_WIND_SPD", "SIM_WIND_DIR"):
-            self.autopilot.wind = wind_from(
-                self.params["SIM_WIND_SPD"], self.params["SIM_WIND_DIR"]
-            )
+            self.autopilot.update_wind()
 
 
 def describe(event: Event, autopilot: Autopilot) -> str:
