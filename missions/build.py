@@ -25,6 +25,12 @@ from missions.planner.result import Plan
 __all__ = ["build_mission", "build_missions"]
 
 _NAN = math.nan
+#: Stops distance triggering: written after the waypoint where a camera-on leg ends.
+_CAMERA_OFF = MissionItem(
+    command=Command.DO_SET_CAM_TRIGG_DIST,
+    frame=Frame.MISSION,
+    params=(0.0, 0.0, 0.0, 0.0),
+)
 
 
 def _fence_polygon(polygon: Polygon, inclusion: bool) -> FencePolygon:
@@ -80,22 +86,10 @@ def build_mission(plan: Plan, sortie_index: int, *, home_alt_amsl: float = 0.0) 
                 )
             )
         elif camera_on and not on:
-            items.append(
-                MissionItem(
-                    command=Command.DO_SET_CAM_TRIGG_DIST,
-                    frame=Frame.MISSION,
-                    params=(0.0, 0.0, 0.0, 0.0),
-                )
-            )
+            items.append(_CAMERA_OFF)
         camera_on = on
     if camera_on:
-        items.append(
-            MissionItem(
-                command=Command.DO_SET_CAM_TRIGG_DIST,
-                frame=Frame.MISSION,
-                params=(0.0, 0.0, 0.0, 0.0),
-            )
-        )
+        items.append(_CAMERA_OFF)
     items.append(MissionItem(command=Command.NAV_RETURN_TO_LAUNCH, frame=Frame.MISSION))
 
     frame = LocalFrame(home_lon, home_lat)

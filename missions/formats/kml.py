@@ -203,9 +203,7 @@ def _folder(document: ET.Element, name: str) -> ET.Element:
     return folder
 
 
-def _placemark(
-    folder: ET.Element, name: str, style: str, data: Mapping[str, Any]
-) -> ET.Element:
+def _placemark(folder: ET.Element, name: str, style: str, data: Mapping[str, Any]) -> ET.Element:
     placemark = _sub(folder, "Placemark")
     _sub(placemark, "name", name)
     _sub(placemark, "styleUrl", f"#{style}")

@@ -188,9 +188,7 @@ def open_link(
             if endpoint.kind == "serial":
                 conn = mavutil.mavlink_connection(endpoint.device, baud=endpoint.baud, **ids)
             else:
-                conn = mavutil.mavlink_connection(
-                    f"{endpoint.kind}:{endpoint.host}:{endpoint.port}", retries=0, **ids
-                )
+                conn = mavutil.mavlink_connection(endpoint.url, retries=0, **ids)
             return MavlinkLink(conn, endpoint=endpoint)
         except (OSError, socket.gaierror, ValueError) as exc:
             retryable = endpoint.kind == "tcp" and isinstance(exc, ConnectionRefusedError)

@@ -127,8 +127,12 @@ def preflight_checks(
     endurance_s: float,
     reserve_pct: float,
     require_fence: bool = False,
+    estimate: MissionEstimate | None = None,
 ) -> tuple[Check, ...]:
-    """Evaluate the pre-flight checks on one telemetry snapshot (pure)."""
+    """Evaluate the pre-flight checks on one telemetry snapshot (pure).
+
+    ``estimate`` is the plan's :func:`estimate_mission` (computed here when not given).
+    """
     checks: list[Check] = []
     gps = snapshot.gps
     checks.append(
@@ -153,7 +157,9 @@ def preflight_checks(
             "absolute position OK" if snapshot.ekf_ok else "no absolute position",
         )
     checks.append(ekf)
-    need = 100.0 * estimate_mission(plan).duration_s / max(endurance_s, 1.0) + reserve_pct
+    if estimate is None:
+        estimate = estimate_mission(plan)
+    need = 100.0 * estimate.duration_s / max(endurance_s, 1.0) + reserve_pct
     battery = snapshot.battery
     if battery is None or battery.remaining_pct is None:
         checks.append(Check("battery", False, "battery level unknown"))
@@ -250,6 +256,7 @@ def fly(
         vehicle.verify(plan, on_progress=_labelled(on_progress, "verify"))
         vehicle.request_streams()
         deadline = time.monotonic() + preflight_timeout_s
+        estimate = estimate_mission(plan)
         while True:
             snapshot = vehicle.tracker.snapshot()
             checks = preflight_checks(
@@ -259,6 +266,7 @@ def fly(
                 endurance_s=endurance_s,
                 reserve_pct=reserve_pct,
                 require_fence=require_fence,
+                estimate=estimate,
             )
             if all(check.ok for check in checks):
                 break
@@ -320,6 +328,7 @@ def _watch(
     max_alt = 0.0
     idle_at_end_since: float | None = None
     airborne_seen = False
+    landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
     for snapshot in vehicle.telemetry(interval_s=interval_s):
         record(snapshot)
         texts.extend(t.text for t in snapshot.status_texts)
@@ -342,7 +351,6 @@ def _watch(
         if not snapshot.armed and (snapshot.on_ground or airborne_seen):
             break
         mission_over = last_nav is not None and last_nav in snapshot.mission.reached
-        landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
         airborne = snapshot.armed and not snapshot.on_ground
         if mission_over and not landing_itself and mode == "AUTO" and airborne:
             # Mission finished without an RTL/LAND item: ArduCopter loiters; bring it home.

@@ -129,10 +129,6 @@ class MissionProgress:
     total: int  # items on the vehicle including home, or 0 if unknown
     reached: tuple[int, ...]
 
-    @property
-    def last_reached(self) -> int | None:
-        return max(self.reached) if self.reached else None
-
 
 @dataclass(frozen=True, slots=True)
 class StatusText:
@@ -210,7 +206,6 @@ class TelemetryTracker:
         self._clock = clock
         self._start = clock()
         self.mode = "UNKNOWN"
-        self.custom_mode: int | None = None
         self.armed = False
         self.heartbeats = 0
         self.position: Position | None = None
@@ -242,7 +237,6 @@ class TelemetryTracker:
         if m.type == MAV_TYPE_GCS or m.autopilot == MAV_AUTOPILOT_INVALID:
             return
         self.heartbeats += 1
-        self.custom_mode = int(m.custom_mode)
         self.mode = mode_name(m.custom_mode)
         self.armed = bool(m.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
 
@@ -383,7 +377,6 @@ class FlightLog:
         self._camera = self._writer("camera.csv", CAMERA_COLUMNS)
         self.events: list[dict[str, Any]] = []
         self.camera_events: list[CameraEvent] = []
-        self.rows = 0
 
     def _writer(self, name: str, columns: tuple[str, ...]) -> Any:
         handle = (self.directory / name).open("w", newline="", encoding="utf-8")
@@ -430,7 +423,6 @@ class FlightLog:
                 snapshot.photos,
             ]
         )
-        self.rows += 1
         for text in snapshot.status_texts:
             self.event("statustext", text.text, time_s=text.time_s, severity=text.severity)
 

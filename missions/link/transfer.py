@@ -323,6 +323,13 @@ class _Machine:
             mission_type=self.mission_type,
         )
 
+    def _request_list(self) -> Message:
+        return dialect.MAVLink_mission_request_list_message(
+            target_system=self.target_system,
+            target_component=self.target_component,
+            mission_type=self.mission_type,
+        )
+
     def waiting_for(self) -> str:
         """What the machine waits for, for timeout messages."""
         return "an answer"
@@ -353,13 +360,6 @@ class UploadMachine(_Machine):
         self.misses = 0
         self.pending_error: int | None = None
         return [self._count()]
-
-    def _request_list(self) -> Message:
-        return dialect.MAVLink_mission_request_list_message(
-            target_system=self.target_system,
-            target_component=self.target_component,
-            mission_type=self.mission_type,
-        )
 
     def _count(self) -> Message:
         return dialect.MAVLink_mission_count_message(
@@ -476,13 +476,6 @@ class DownloadMachine(_Machine):
     def start(self) -> list[Message]:
         self.busy = False
         return [self._request_list()]
-
-    def _request_list(self) -> Message:
-        return dialect.MAVLink_mission_request_list_message(
-            target_system=self.target_system,
-            target_component=self.target_component,
-            mission_type=self.mission_type,
-        )
 
     def _request(self, seq: int) -> Message:
         self.in_flight.add(seq)

@@ -21,10 +21,10 @@ from gis.grids import Grid
 from missions.errors import PlanningError
 from missions.planner._geometry import is_convex, polygons_of
 from missions.planner.corridor import corridor_polygon, corridor_swaths
-from missions.planner.coverage import coverage, outside_length_m, photo_poses
+from missions.planner.coverage import coverage, outside_length_m, photo_count, photo_poses
 from missions.planner.decompose import Boustrophedon, Decomposer, merge_cells, partitions
-from missions.planner.objective import FlightTimeModel
-from missions.planner.order import GreedyTwoOpt, Orderer, order_points, oriented_strips
+from missions.planner.objective import FlightTimeModel, polyline_length
+from missions.planner.order import GreedyTwoOpt, Orderer, Visit, order_points, oriented_strips
 from missions.planner.path import FlownStrip, Router, SurveyPath, build_path
 from missions.planner.result import GridResult, Plan, Sortie
 from missions.planner.settings import PROFILES, PlanSettings
@@ -127,11 +127,7 @@ def plan_region(
     exact_orderer = orderer or GreedyTwoOpt()
     clear_router = Router()
     cache: dict[bytes, CellSwaths | None] = {}
-    allowed = None
-    if router is not None and router.has_zones:
-
-        def allowed(swaths: CellSwaths) -> bool:
-            return not any(router.blocked(s.array[:-1], s.array[1:]).any() for s in swaths.strips)
+    allowed = router.keeps_clear if router is not None and router.has_zones else None
 
     def swaths_of(cell: Polygon, *, direction: float | None = None) -> CellSwaths | None:
         key = cell.wkb
@@ -213,10 +209,7 @@ def default_home(grid: Grid) -> tuple[float, float]:
     """The first grid's centroid when it lies inside, else the grid's point nearest its centroid."""
     geometry = grid.geometry
     centroid = geometry.centroid
-    if geometry.contains(centroid) or isinstance(geometry, LineString | MultiLineString):
-        point = centroid if geometry.contains(centroid) else nearest_points(geometry, centroid)[0]
-    else:
-        point = nearest_points(geometry, centroid)[0]
+    point = centroid if geometry.contains(centroid) else nearest_points(geometry, centroid)[0]
     return (point.x, point.y)
 
 
@@ -274,6 +267,9 @@ def plan(
     # cells are chosen knowing where the flight comes from and goes on to (as _order will fly it)
     reps = np.array([w.flyable.representative_point().coords[0] for w in work])
     grid_order = order_points(reps, start=home_xy)
+    splitter = stages.splitter or BatterySplitter(
+        usable_s=settings.usable_flight_s, max_distance_m=settings.max_distance_m
+    )
     for pos, k in enumerate(grid_order):
         if work[k].blocks:
             continue
@@ -282,34 +278,25 @@ def plan(
         score = None
         if _survey_estimate_s(work[k], settings) > 0.8 * settings.usable_flight_s:
             # longer than a battery: the splits into sorties are part of the cost of a layout
-            splitter = stages.splitter or BatterySplitter(
-                usable_s=settings.usable_flight_s, max_distance_m=settings.max_distance_m
-            )
-
             def score(blocks, w=work[k], splitter=splitter):
                 return _sorties_s(w, blocks, home_xy, stages.orderer, splitter, router, settings)
 
         work[k].blocks = _grid_blocks(
             work[k], generator, stages, router, start=start, end=end, score=score
         )
-    visits = _order(work, home_xy, stages.orderer, objective, router)
+    visits = _order(work, reps, grid_order, home_xy, stages.orderer, objective, router)
     flown: list[FlownStrip] = []
     cell_index = 0
     for w in work:
-        for v in visits[w.grid.grid_id]:
-            for pts in oriented_strips(w.blocks[v.block], reverse=v.reverse, flip=v.flip):
-                # a strip reaching into a no-fly margin (a slanted zone edge) is cut around it
-                for piece in router.clip(pts):
-                    flown.append(
-                        FlownStrip(points=piece, grid_id=w.grid.grid_id, cell=cell_index + v.block)
-                    )
+        flown.extend(
+            _flown_strips(
+                w.grid.grid_id, w.blocks, visits[w.grid.grid_id], router, cell_offset=cell_index
+            )
+        )
         cell_index += len(w.blocks)
     by_grid_order = {gid: k for k, gid in enumerate(visits)}
     flown.sort(key=lambda s: by_grid_order[s.grid_id])  # stable: keeps the within-grid order
     path = build_path(flown, router)
-    splitter = stages.splitter or BatterySplitter(
-        usable_s=settings.usable_flight_s, max_distance_m=settings.max_distance_m
-    )
     routes = splitter.split(
         path, home=home_xy, router=router, objective=objective, altitude_m=settings.altitude_m
     )
@@ -367,10 +354,7 @@ def _grid_area(
             end_margin_m=generator.end_margin_m,
             objective=generator.objective,
         )
-        clear = not router.has_zones or not any(
-            router.blocked(s.array[:-1], s.array[1:]).any() for s in block.strips
-        )
-        if clear:
+        if router.keeps_clear(block):
             return _GridWork(grid, area, area, [block], corridor=True)
         local = area  # a corridor through a no-fly zone is planned as an area around it
     flyable = local.difference(keepout) if keepout is not None else local
@@ -416,6 +400,26 @@ def _survey_estimate_s(w: _GridWork, settings: PlanSettings) -> float:
     return float(w.flyable.area) / (settings.line_spacing_m * settings.speed_mps)
 
 
+def _flown_strips(
+    grid_id: str,
+    blocks: Sequence[CellSwaths],
+    visits: Sequence[Visit],
+    router: Router,
+    *,
+    cell_offset: int = 0,
+) -> list[FlownStrip]:
+    """The blocks' strips as flown in the visits' order, cells numbered from ``cell_offset``.
+
+    A strip reaching into a no-fly margin (a slanted zone edge) is cut around it.
+    """
+    return [
+        FlownStrip(points=piece, grid_id=grid_id, cell=cell_offset + v.block)
+        for v in visits
+        for pts in oriented_strips(blocks[v.block], reverse=v.reverse, flip=v.flip)
+        for piece in router.clip(pts)
+    ]
+
+
 def _sorties_s(
     w: _GridWork,
     blocks: Sequence[CellSwaths],
@@ -429,12 +433,7 @@ def _sorties_s(
     objective = settings.objective
     try:
         visits = orderer.order(blocks, router=router, objective=objective, start=home, end=home)
-        flown = [
-            FlownStrip(points=piece, grid_id=w.grid.grid_id, cell=v.block)
-            for v in visits
-            for pts in oriented_strips(blocks[v.block], reverse=v.reverse, flip=v.flip)
-            for piece in router.clip(pts)
-        ]
+        flown = _flown_strips(w.grid.grid_id, blocks, visits, router)
         routes = splitter.split(
             build_path(flown, router),
             home=home,
@@ -449,13 +448,14 @@ def _sorties_s(
 
 def _order(
     work: Sequence[_GridWork],
+    reps: np.ndarray,
+    grid_order: Sequence[int],
     home: np.ndarray,
     orderer: Orderer,
     objective: FlightTimeModel,
     router: Router,
 ) -> dict[str, list]:
-    reps = np.array([w.flyable.representative_point().coords[0] for w in work])
-    grid_order = order_points(reps, start=home)
+    """Every grid's visits in ``grid_order`` (of the grids' representative points ``reps``)."""
     visits: dict[str, list] = {}
     current = home
     for pos, k in enumerate(grid_order):
@@ -505,8 +505,7 @@ def _sortie(
 
 
 def _photos(points: np.ndarray, trigger: float) -> int:
-    length = float(np.hypot(*np.diff(points, axis=0).T).sum()) if len(points) > 1 else 0.0
-    return int(np.floor(length / trigger + 1e-6)) + 1
+    return photo_count(polyline_length(points), trigger)
 
 
 def _grid_result(
@@ -546,7 +545,7 @@ def _grid_result(
             _bearing(b.angle_deg) if not w.corridor else (90 - b.angle_deg) % 360 for b in w.blocks
         ),
         strips=strips_ll,
-        route_length_m=float(np.hypot(*np.diff(route, axis=0).T).sum()) if len(route) > 1 else 0.0,
+        route_length_m=polyline_length(route),
         flight_time_s=objective.path_s(route),
         photos=sum(_photos(s.points, settings.trigger_distance_m) for s in sub.strips),
         turns=objective.turns(route),

@@ -9,7 +9,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["rotate", "polygons_of", "is_convex", "edge_angles_deg", "unit"]
+__all__ = ["rotate", "polygons_of", "is_convex", "edge_angles_deg"]
 
 
 def rotate(geometry: BaseGeometry, angle_deg: float) -> BaseGeometry:
@@ -23,11 +23,6 @@ def rotate_points(points: np.ndarray, angle_deg: float) -> np.ndarray:
     """Rotate an (N, 2) array counter-clockwise by ``angle_deg`` about the origin."""
     c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
     return np.asarray(points, dtype=float) @ np.array([[c, s], [-s, c]])
-
-
-def unit(angle_deg: float) -> np.ndarray:
-    """The unit vector at a math angle (degrees counter-clockwise from +x)."""
-    return np.array([math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))])
 
 
 def polygons_of(geometry: BaseGeometry, *, min_area: float = 1e-6) -> list[Polygon]:

@@ -16,7 +16,7 @@ from shapely.geometry import LineString, MultiLineString, Polygon
 
 from missions.errors import PlanningError
 from missions.planner.objective import FlightTimeModel
-from missions.planner.swaths import CellSwaths, Strip, strip_offsets, sweep_time_s
+from missions.planner.swaths import CellSwaths, Strip, flown_length, strip_offsets, sweep_time_s
 
 __all__ = ["corridor_polygon", "corridor_swaths"]
 
@@ -57,7 +57,6 @@ def corridor_swaths(
         -width_m / 2.0, width_m / 2.0, spacing_m=spacing_m, footprint_across_m=footprint_across_m
     )
     strips = []
-    trim = footprint_along_m / 2.0 - end_margin_m
     for offset in offsets:
         curve = line.offset_curve(float(offset), join_style="round") if abs(offset) > 1e-9 else line
         if isinstance(curve, MultiLineString):
@@ -66,8 +65,14 @@ def corridor_swaths(
         pts = np.asarray(curve.coords, dtype=float)
         # offset_curve keeps the line's direction for both signs in shapely 2
         length = curve.length
-        need = max(0.0, length - 2.0 * trim)
-        flown = math.ceil(need / trigger_distance_m - 1e-9) * trigger_distance_m
+        flown = float(
+            flown_length(
+                length,
+                footprint_along_m=footprint_along_m,
+                end_margin_m=end_margin_m,
+                trigger_distance_m=trigger_distance_m,
+            )
+        )
         a = max(0.0, (length - flown) / 2.0)
         strips.append(Strip(tuple(map(tuple, _trim(pts, a, min(length, a + flown))))))
     # across order from one side to the other, all pointing along the line

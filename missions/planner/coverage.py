@@ -18,7 +18,14 @@ import shapely
 from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["Coverage", "photo_poses", "coverage", "outside_length_m", "design_multiplicity"]
+__all__ = [
+    "Coverage",
+    "photo_count",
+    "photo_poses",
+    "coverage",
+    "outside_length_m",
+    "design_multiplicity",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,11 @@ def design_multiplicity(front_overlap: float, side_overlap: float) -> int:
     )
 
 
+def photo_count(length_m: float, trigger_distance_m: float) -> int:
+    """Photos taken flying a camera-on polyline: one at the start, then one per trigger distance."""
+    return math.floor(length_m / trigger_distance_m + 1e-6) + 1
+
+
 def photo_poses(
     strips: Sequence[np.ndarray], trigger_distance_m: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +60,7 @@ def photo_poses(
         seg = np.diff(pts, axis=0)
         lengths = np.hypot(seg[:, 0], seg[:, 1])
         total = float(lengths.sum())
-        count = math.floor(total / trigger_distance_m + 1e-6) + 1
+        count = photo_count(total, trigger_distance_m)
         s = np.arange(count) * trigger_distance_m
         if total <= 1e-9:
             centres.append(pts[:1])

@@ -81,10 +81,6 @@ class FlightTimeModel:
                 f"got {self.turn_seconds_per_90!r}"
             )
 
-    def straight_s(self, length_m: float | np.ndarray) -> float | np.ndarray:
-        """Seconds for straight flight over a length."""
-        return length_m / self.speed_mps
-
     def turn_s(self, angle_deg: float | np.ndarray) -> float | np.ndarray:
         """Seconds for a change of heading (degrees)."""
         if np.ndim(angle_deg):

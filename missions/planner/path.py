@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -18,6 +19,9 @@ from shapely.geometry import Polygon
 
 from missions.errors import PlanningError
 from missions.planner._geometry import polygons_of
+
+if TYPE_CHECKING:
+    from missions.planner.swaths import CellSwaths
 
 __all__ = ["Router", "FlownStrip", "SurveyPath", "build_path"]
 
@@ -86,6 +90,12 @@ class Router:
         if not self.has_zones:
             return np.zeros(len(a), dtype=bool)
         return shapely.intersects(self._blocker, _segments(a, b))
+
+    def keeps_clear(self, swaths: CellSwaths) -> bool:
+        """Whether every strip of a block keeps clear of the zones (always, without zones)."""
+        if not self.has_zones:
+            return True
+        return not any(self.blocked(s.array[:-1], s.array[1:]).any() for s in swaths.strips)
 
     def inside(self, points: np.ndarray) -> np.ndarray:
         """Whether points lie within the keep-clear distance of a zone."""

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from missions.errors import PlanningError
-from missions.planner.objective import FlightTimeModel, _dedupe
+from missions.planner.objective import FlightTimeModel, _dedupe, polyline_length
 from missions.planner.path import Router, SurveyPath
 
 __all__ = ["SortieRoute", "Splitter", "BatterySplitter", "sortie_time_s"]
@@ -39,8 +39,7 @@ def sortie_time_s(
     """(seconds, metres) of home → waypoints → home including climb and descent."""
     pts = np.concatenate([home[None], waypoints, home[None]])
     pts = _dedupe(pts)
-    length = float(np.hypot(*np.diff(pts, axis=0).T).sum()) if len(pts) > 1 else 0.0
-    return objective.path_s(pts) + objective.vertical_s(altitude_m), length
+    return objective.path_s(pts) + objective.vertical_s(altitude_m), polyline_length(pts)
 
 
 class Splitter(Protocol):

@@ -37,6 +37,7 @@ __all__ = [
     "candidate_angles",
     "sweep_time_s",
     "strip_offsets",
+    "flown_length",
 ]
 
 
@@ -53,13 +54,6 @@ class Strip:
     @property
     def length_m(self) -> float:
         return polyline_length(self.array)
-
-    def reversed(self) -> Strip:
-        return Strip(tuple(reversed(self.points)))
-
-    def photos(self, trigger_distance_m: float) -> int:
-        """Photos taken flying it: one at the start, then one per trigger distance."""
-        return math.floor(self.length_m / trigger_distance_m + 1e-6) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +105,12 @@ class EdgeAwareSwaths:
         bounds = shapely.bounds(shapely.intersection(rotated, bands))
         keep = ~np.isnan(bounds[:, 0])
         ys, x0, x1 = ys[keep], bounds[keep, 0], bounds[keep, 2]
-        trim = self.footprint_along_m / 2.0 - self.end_margin_m
-        need = np.maximum(0.0, (x1 - x0) - 2.0 * trim)
-        length = np.ceil(need / self.trigger_distance_m - 1e-9) * self.trigger_distance_m
+        length = flown_length(
+            x1 - x0,
+            footprint_along_m=self.footprint_along_m,
+            end_margin_m=self.end_margin_m,
+            trigger_distance_m=self.trigger_distance_m,
+        )
         mid = (x0 + x1) / 2.0
         starts = rotate_points(np.column_stack([mid - length / 2.0, ys]), angle_deg)
         ends = rotate_points(np.column_stack([mid + length / 2.0, ys]), angle_deg)
@@ -140,6 +137,20 @@ def strip_offsets(
     n = math.ceil(span / spacing_m - 1e-9) + 1
     spacing = span / (n - 1)
     return low + inset + np.arange(n) * spacing, spacing
+
+
+def flown_length(
+    extent_m: float | np.ndarray,
+    *,
+    footprint_along_m: float,
+    end_margin_m: float,
+    trigger_distance_m: float,
+) -> np.ndarray:
+    """The flown length of strips spanning ``extent_m``: the extent minus
+    ``footprint_along/2 − end_margin`` at each end, rounded up to whole trigger distances."""
+    trim = footprint_along_m / 2.0 - end_margin_m
+    need = np.maximum(0.0, extent_m - 2.0 * trim)
+    return np.ceil(need / trigger_distance_m - 1e-9) * trigger_distance_m
 
 
 def candidate_angles(cell: Polygon, *, step_deg: float = 15.0) -> np.ndarray:
