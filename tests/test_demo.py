@@ -117,10 +117,7 @@ def test_quick_demo_end_to_end(tmp_path) -> None:
 
     from gis.exif import read_geotag
     from groundstation.cli import cli
-    from groundstation.cli.demo import demo_command
 
-    if "demo" not in cli.commands:
-        cli.add_command(demo_command)
     data = tmp_path / "demo"
     result = CliRunner().invoke(
         cli, ["demo", "--quick", "--no-serve", "--json", "--data-dir", str(data)]

@@ -1,11 +1,15 @@
 """Fixtures: a fresh database per test module on SQLite and on the real PostgreSQL, an app with
-users of every role and their API keys, photo folders and grid layers."""
+users of every role and their API keys, photo folders and grid layers, ingested flights, placed
+findings, orthomosaic uploads, the dashboard's seed data, and a live server and browser page for
+the Playwright tests."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,8 +179,25 @@ def write_photo(
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((size[1], size[0], 3), rgb, dtype=np.uint8)).save(path, "JPEG")
     if lonlat is not None:
-        Path(str(path) + ".json").write_text(json.dumps({"lon": lonlat[0], "lat": lonlat[1]}))
+        write_sidecar(path, lonlat)
     return path
+
+
+def write_sidecar(path: Path, lonlat: tuple[float, float]) -> None:
+    """The position sidecar of photo ``path``: where the fake classifier places its finding."""
+    Path(str(path) + ".json").write_text(json.dumps({"lon": lonlat[0], "lat": lonlat[1]}))
+
+
+def ingest_folder(env: Env, folder: Path, **register_kw) -> int:
+    """Register the photos in ``folder`` as a flight and ingest it with the fake classifier."""
+    from fakeclassifier import FakeClassifier
+
+    from groundstation.ingest import ingest_flight, register_flight
+
+    storage = env.storage()
+    flight_id = register_flight(storage, folder, **register_kw)
+    ingest_flight(storage, flight_id, FakeClassifier(), crops_dir=env.data_dir / "crops")
+    return flight_id
 
 
 #: Where the SITL-style photos below are taken: inside grid G1.
@@ -217,6 +238,73 @@ def sitl_photo(
     write_jpeg(path, image, tag, quality=95)
     lon, lat = LocalFrame(lon0, lat0).inverse(east, north)
     return float(lon), float(lat)
+
+
+def placed_finding(
+    env: Env,
+    folder: Path,
+    *,
+    yaw_deg: float,
+    target_m: tuple[float, float],
+    score: float,
+    name: str | None = None,
+) -> dict:
+    """Add a SITL-style photo ``a.jpg`` (phantom4pro, 80 m up, ground at 20 m) to ``folder``,
+    register the folder as a flight and store a finding on the photo's red square.
+
+    Returns the ids of the flight, of its photos in order, of ``a.jpg`` ("photo") and of the
+    finding, and the square's (lon, lat) as "target"."""
+    from gis.camera import PRESETS
+    from groundstation.ingest import register_flight
+    from groundstation.models import Finding, Flight
+
+    target = sitl_photo(
+        folder / "a.jpg",
+        PRESETS["phantom4pro"],
+        long_px=1280,
+        height_m=80.0,
+        yaw_deg=yaw_deg,
+        target_m=target_m,
+        ground_m=20.0,
+    )
+    flight_id = register_flight(env.storage(), folder, camera="phantom4pro", name=name)
+    with env.storage().session() as session:
+        photos = session.get(Flight, flight_id).photos
+        finding = Finding(
+            photo_id=photos[0].id,
+            flight_id=flight_id,
+            label="illegal_construction",
+            score=score,
+            box_px=[0.0, 0.0, 10.0, 10.0],
+            lon=target[0],
+            lat=target[1],
+        )
+        session.add(finding)
+        session.commit()
+        return {
+            "flight": flight_id,
+            "photos": [photo.id for photo in photos],
+            "photo": photos[0].id,
+            "finding": finding.id,
+            "target": target,
+        }
+
+
+@pytest.fixture(scope="module")
+def rgb_tif(shared_data) -> Path:
+    path = shared_data / "geotiff" / "rasterio_RGB.byte.tif"
+    assert path.is_file(), f"missing test data {path}"
+    return path
+
+
+def upload_orthomosaic(client, headers, path: Path, *, name: str | None = None, filename=None):
+    """POST the GeoTIFF at ``path`` to /api/v1/orthomosaics (as ``filename`` if given)."""
+    data = {"file": (io.BytesIO(path.read_bytes()), filename or path.name)}
+    if name:
+        data["name"] = name
+    return client.post(
+        "/api/v1/orthomosaics", data=data, headers=headers, content_type="multipart/form-data"
+    )
 
 
 def csrf_token(html: str) -> str:
@@ -317,7 +405,8 @@ def make_ticket(
     label: str = "illegal_construction",
     department: str | None = "urban_management",
 ) -> int:
-    """A ticket forced into ``state`` (bypassing the machine, to test each transition alone)."""
+    """A ticket at PHOTO_LONLAT forced into ``state`` (bypassing the machine, to test each
+    transition alone)."""
     from datetime import timedelta
 
     from sqlalchemy import select
@@ -330,8 +419,8 @@ def make_ticket(
             session,
             label=label,
             actor=Actor("fixture", "admin"),
-            lat=32.405,
-            lon=119.905,
+            lat=PHOTO_LONLAT[1],
+            lon=PHOTO_LONLAT[0],
             description="fixture",
         )
         ticket.state = state
@@ -342,3 +431,113 @@ def make_ticket(
             ticket.deadline = utcnow() + timedelta(hours=24)
         session.commit()
         return ticket.id
+
+
+# -- shared test data ---------------------------------------------------------------------------
+
+# A small grid (about 150 m x 130 m) west of G1: quick to plan and to fly.
+SMALL = [[119.890, 32.400], [119.8916, 32.400], [119.8916, 32.4012], [119.890, 32.4012],
+         [119.890, 32.400]]  # fmt: skip
+
+JUNE_2024 = "period=custom&start=2024-06-01&end=2024-06-30&grid=D-A"
+
+
+def _june_2024(day: int, hour: int):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime(2024, 6, day, hour, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def seed_dashboard(env: Env) -> None:
+    """Two cases in grid D-A: one closed on time (captured 2 h before filing, 96 h from dispatch
+    to close), one overdue and escalated; a 5,000 m² landed flight; one finding."""
+    from sqlalchemy import select
+
+    from groundstation.models import Finding, FlightSession, Photo, Ticket
+    from groundstation.tickets import Actor, escalate_overdue, open_ticket_for_finding, transition
+
+    at = _june_2024
+    add_grids(env, ("D-A", G1))
+    (finding_id,) = make_findings(env, [("illegal_construction", 0.9, (119.905, 32.405))],
+                                  grid_code="D-A")  # fmt: skip
+    sup, dept = Actor("supervisor", "supervisor"), None
+    with env.storage().session() as session:
+        finding = session.get(Finding, finding_id)
+        finding.created_at = at(3, 8)
+        finding.review_status, finding.reviewed_label = "confirmed", "illegal_construction"
+        session.get(Photo, finding.photo_id).taken_at = at(3, 7)
+        k1 = open_ticket_for_finding(session, finding, sup, now=at(3, 9))
+        session.flush()
+        transition(session, k1, "dispatch", sup, now=at(3, 12))
+        dept = Actor("department", "department", department_id=k1.department_id)
+        transition(session, k1, "start", dept, now=at(4, 9))
+        transition(session, k1, "resolve", dept, evidence=[{"note": "拆除"}], now=at(5, 9))
+        transition(session, k1, "verify", sup, now=at(6, 9))
+        transition(session, k1, "close", sup, now=at(7, 12))
+        from groundstation.tickets import open_ticket
+
+        k2 = open_ticket(session, label="straw_burning", actor=sup, lat=32.401, lon=119.901,
+                         grid_id=k1.grid_id, now=at(20, 8))  # fmt: skip
+        transition(session, k2, "confirm", sup, now=at(20, 8))
+        transition(session, k2, "dispatch", sup, now=at(20, 9))  # 4 h deadline: 13:00
+        burn = Actor("department", "department", department_id=k2.department_id)
+        transition(session, k2, "start", burn, now=at(20, 10))
+        session.add(FlightSession(connection="sitl", simulated=True, state="done", sortie=0,
+                                  grid_codes=["D-A"], area_m2=5000.0, started_at=at(15, 8),
+                                  landed_at=at(15, 9)))  # fmt: skip
+        session.commit()
+        escalate_overdue(session, now=at(20, 14))
+        assert session.scalar(select(Ticket.escalation_level).where(Ticket.id == k2.id)) == 1
+
+
+# -- browser tests: Playwright driving Debian's Chromium ----------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "groundstation"  # screenshots (git-ignored)
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A fresh SQLite app served on a free port: (env, base URL)."""
+    from werkzeug.serving import make_server
+
+    env = make_env(f"sqlite:///{tmp_path / 'gp.sqlite3'}", tmp_path / "data")
+    server = make_server("127.0.0.1", 0, env.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield env, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    env.storage().dispose()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(10000)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def sign_in(page, base: str, who: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", who)
+    page.fill("#password", f"{who}-password")
+    page.click("#login-submit")
+    page.wait_for_selector("text=" + who)

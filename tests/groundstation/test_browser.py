@@ -6,63 +6,12 @@ Screenshots go to test-artifacts/groundstation/ (git-ignored).
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import pytest
-from conftest import G1, ROOT, add_grids, make_env, make_findings
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "groundstation"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from conftest import ARTIFACTS, G1, add_grids, make_findings, sign_in
 
 pytestmark = [
     pytest.mark.slow,
 ]
-
-
-@pytest.fixture
-def live(tmp_path):
-    from werkzeug.serving import make_server
-
-    env = make_env(f"sqlite:///{tmp_path / 'gp.sqlite3'}", tmp_path / "data")
-    server = make_server("127.0.0.1", 0, env.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield env, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    env.storage().dispose()
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        pg.set_default_timeout(10000)
-        yield pg
-        context.close()
-        browser.close()
-
-
-def sign_in(page, base: str, who: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", who)
-    page.fill("#password", f"{who}-password")
-    page.click("#login-submit")
-    page.wait_for_selector("text=" + who)
 
 
 def sign_out(page) -> None:

@@ -9,21 +9,18 @@ Screenshots go to test-artifacts/groundstation/ (git-ignored).
 from __future__ import annotations
 
 import pytest
-from conftest import add_grids
-from test_browser import ARTIFACTS, CHROMIUM, live, page, sign_in  # noqa: F401  (fixtures)
-from test_dashboard import JUNE_2024, seed_dashboard
-from test_plan_page import SMALL
+from conftest import ARTIFACTS, JUNE_2024, SMALL, add_grids, seed_dashboard, sign_in
 
 pytestmark = [
     pytest.mark.slow,
 ]
 
 
-def summary_photos(page) -> int:  # noqa: F811
+def summary_photos(page) -> int:
     return int(page.get_attribute("#summary", "data-photos"))
 
 
-def test_plan_route_summary_and_drawn_area(live, page) -> None:  # noqa: F811
+def test_plan_route_summary_and_drawn_area(live, page) -> None:
     env, base = live
     add_grids(env, ("BP-S", SMALL))
     sign_in(page, base, "pilot")
@@ -64,7 +61,7 @@ def test_plan_route_summary_and_drawn_area(live, page) -> None:  # noqa: F811
     assert href.endswith("/download/plan?sortie=1")
 
 
-def test_sitl_flight_from_the_page(live, page) -> None:  # noqa: F811
+def test_sitl_flight_from_the_page(live, page) -> None:
     env, base = live
     add_grids(env, ("BF-S", SMALL))
     saved = (
@@ -107,7 +104,7 @@ def test_sitl_flight_from_the_page(live, page) -> None:  # noqa: F811
     page.screenshot(path=str(ARTIFACTS / "pilot_06_landed.png"))
 
 
-def test_dashboard_shows_the_figures(live, page) -> None:  # noqa: F811
+def test_dashboard_shows_the_figures(live, page) -> None:
     env, base = live
     seed_dashboard(env)
     sign_in(page, base, "supervisor")

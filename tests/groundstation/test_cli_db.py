@@ -9,13 +9,6 @@ from click.testing import CliRunner
 from conftest import G1, G2, grid_geojson
 
 from groundstation.cli import cli
-from groundstation.cli.db import db_command
-from groundstation.cli.serve import serve_command
-from groundstation.cli.worker import worker_command
-
-for command in (db_command, serve_command, worker_command):
-    if command.name not in cli.commands:
-        cli.add_command(command)
 
 
 @pytest.fixture

@@ -5,59 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import G1, add_grids, login, make_findings
-
-CN = ZoneInfo("Asia/Shanghai")
-JUNE_2024 = "period=custom&start=2024-06-01&end=2024-06-30&grid=D-A"
-
-
-def at(day: int, hour: int) -> datetime:
-    return datetime(2024, 6, day, hour, tzinfo=CN)
-
-
-def seed_dashboard(env) -> None:
-    """Two cases in grid D-A: one closed on time (captured 2 h before filing, 96 h from dispatch
-    to close), one overdue and escalated; a 5,000 m² landed flight; one finding."""
-    from sqlalchemy import select
-
-    from groundstation.models import Finding, FlightSession, Photo, Ticket
-    from groundstation.tickets import Actor, escalate_overdue, open_ticket_for_finding, transition
-
-    add_grids(env, ("D-A", G1))
-    (finding_id,) = make_findings(env, [("illegal_construction", 0.9, (119.905, 32.405))],
-                                  grid_code="D-A")  # fmt: skip
-    sup, dept = Actor("supervisor", "supervisor"), None
-    with env.storage().session() as session:
-        finding = session.get(Finding, finding_id)
-        finding.created_at = at(3, 8)
-        finding.review_status, finding.reviewed_label = "confirmed", "illegal_construction"
-        session.get(Photo, finding.photo_id).taken_at = at(3, 7)
-        k1 = open_ticket_for_finding(session, finding, sup, now=at(3, 9))
-        session.flush()
-        transition(session, k1, "dispatch", sup, now=at(3, 12))
-        dept = Actor("department", "department", department_id=k1.department_id)
-        transition(session, k1, "start", dept, now=at(4, 9))
-        transition(session, k1, "resolve", dept, evidence=[{"note": "拆除"}], now=at(5, 9))
-        transition(session, k1, "verify", sup, now=at(6, 9))
-        transition(session, k1, "close", sup, now=at(7, 12))
-        from groundstation.tickets import open_ticket
-
-        k2 = open_ticket(session, label="straw_burning", actor=sup, lat=32.401, lon=119.901,
-                         grid_id=k1.grid_id, now=at(20, 8))  # fmt: skip
-        transition(session, k2, "confirm", sup, now=at(20, 8))
-        transition(session, k2, "dispatch", sup, now=at(20, 9))  # 4 h deadline: 13:00
-        burn = Actor("department", "department", department_id=k2.department_id)
-        transition(session, k2, "start", burn, now=at(20, 10))
-        session.add(FlightSession(connection="sitl", simulated=True, state="done", sortie=0,
-                                  grid_codes=["D-A"], area_m2=5000.0, started_at=at(15, 8),
-                                  landed_at=at(15, 9)))  # fmt: skip
-        session.commit()
-        escalate_overdue(session, now=at(20, 14))
-        assert session.scalar(select(Ticket.escalation_level).where(Ticket.id == k2.id)) == 1
+from conftest import JUNE_2024, login, seed_dashboard
 
 
 @pytest.fixture(scope="module", autouse=True)

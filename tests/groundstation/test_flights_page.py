@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import add_grids, login, make_env
-from test_plan_page import SMALL
+from conftest import SMALL, add_grids, login, make_env
 
 from groundstation.flights import EventLog
 

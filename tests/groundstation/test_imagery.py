@@ -9,17 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from conftest import PHOTO_LONLAT, make_env, sitl_photo, write_photo
+from conftest import PHOTO_LONLAT, make_env, placed_finding, upload_orthomosaic, write_photo
 from PIL import Image
 from pyproj import Geod, Transformer
 
-from gis.camera import PRESETS
-from groundstation.ingest import register_flight
-from groundstation.models import Finding, Flight
-
 GEOD = Geod(ellps="WGS84")
 LON, LAT = PHOTO_LONLAT
-HEIGHT_M = 80.0
 
 
 def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -37,38 +32,12 @@ def placed(env, tmp_path_factory):
     """A registered flight of one geotagged photo (yaw 35°) and a finding on its red square;
     plus a photo without a geotag in the same flight."""
     folder = tmp_path_factory.mktemp("overlay_photos")
-    target = sitl_photo(
-        folder / "a.jpg",
-        PRESETS["phantom4pro"],
-        long_px=1280,
-        height_m=HEIGHT_M,
-        yaw_deg=35.0,
-        target_m=(25.0, -12.0),
-        ground_m=20.0,
-    )
     write_photo(folder / "b.jpg", (10, 10, 10))  # no EXIF: cannot be placed
-    flight_id = register_flight(env.storage(), folder, camera="phantom4pro", name="overlay")
-    with env.storage().session() as session:
-        flight = session.get(Flight, flight_id)
-        placed_photo, bare_photo = flight.photos
-        finding = Finding(
-            photo_id=placed_photo.id,
-            flight_id=flight_id,
-            label="illegal_construction",
-            score=0.9,
-            box_px=[0.0, 0.0, 10.0, 10.0],
-            lon=target[0],
-            lat=target[1],
-        )
-        session.add(finding)
-        session.commit()
-        return {
-            "flight": flight_id,
-            "photo": placed_photo.id,
-            "bare": bare_photo.id,
-            "finding": finding.id,
-            "target": target,
-        }
+    made = placed_finding(
+        env, folder, yaw_deg=35.0, target_m=(25.0, -12.0), score=0.9, name="overlay"
+    )
+    _, bare = made["photos"]
+    return {**made, "bare": bare}
 
 
 def test_finding_overlay_contains_the_finding_and_centres_on_the_exif_position(env, placed):
@@ -151,22 +120,6 @@ def test_photo_overlay_needs_a_user(env, placed):
 # -- orthomosaics ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rgb_tif(shared_data) -> Path:
-    path = shared_data / "geotiff" / "rasterio_RGB.byte.tif"
-    assert path.is_file(), f"missing test data {path}"
-    return path
-
-
-def _upload(client, who_headers, path: Path, *, name: str | None = None, filename=None):
-    data = {"file": (io.BytesIO(path.read_bytes()), filename or path.name)}
-    if name:
-        data["name"] = name
-    return client.post(
-        "/api/v1/orthomosaics", data=data, headers=who_headers, content_type="multipart/form-data"
-    )
-
-
 def _edge_bounds(path: Path) -> tuple[float, float, float, float]:
     """The GeoTIFF's WGS84 footprint from its edges (every pixel corner along them), with pyproj."""
     with rasterio.open(path) as src:
@@ -194,7 +147,7 @@ def _edge_bounds(path: Path) -> tuple[float, float, float, float]:
 
 def test_orthomosaic_upload_preview_and_layers(env, rgb_tif):
     client = env.client()
-    response = _upload(client, env.headers("pilot"), rgb_tif, name="RGB sample")
+    response = upload_orthomosaic(client, env.headers("pilot"), rgb_tif, name="RGB sample")
     assert response.status_code == 201, response.json
     ortho = response.json
     assert ortho["name"] == "RGB sample" and ortho["crs"] == "EPSG:32618"
@@ -241,12 +194,12 @@ def test_orthomosaic_upload_preview_and_layers(env, rgb_tif):
 
 @pytest.mark.parametrize("who", ["supervisor", "department", "other_department"])
 def test_orthomosaic_upload_roles(env, rgb_tif, who):
-    response = _upload(env.client(), env.headers(who), rgb_tif)
+    response = upload_orthomosaic(env.client(), env.headers(who), rgb_tif)
     assert response.status_code == 403 and "may not" in response.json["error"]
 
 
 def test_orthomosaic_upload_needs_a_user(env, rgb_tif):
-    response = _upload(env.client(), {}, rgb_tif)
+    response = upload_orthomosaic(env.client(), {}, rgb_tif)
     assert response.status_code == 401
 
 
@@ -282,7 +235,7 @@ def test_orthomosaic_bad_files_are_refused_and_nothing_is_kept(env, tmp_path, ki
     client = env.client()
     before = client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json
     folders = set((env.data_dir / "orthomosaics").glob("*"))
-    response = _upload(client, env.headers("admin"), path, filename=filename)
+    response = upload_orthomosaic(client, env.headers("admin"), path, filename=filename)
     assert response.status_code == 400, response.json
     assert words in response.json["error"]
     assert client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json == before
@@ -306,7 +259,7 @@ def test_orthomosaic_size_limit(tmp_path, rgb_tif):
     )
     try:
         client = e.client()
-        too_big = _upload(client, e.headers("admin"), rgb_tif)  # 1.7 MB
+        too_big = upload_orthomosaic(client, e.headers("admin"), rgb_tif)  # 1.7 MB
         assert too_big.status_code == 400 and "larger than" in too_big.json["error"]
         assert client.get("/api/v1/orthomosaics", headers=e.headers("admin")).json == []
         assert list((e.data_dir / "orthomosaics").glob("*")) == []
@@ -320,7 +273,7 @@ def test_orthomosaic_size_limit(tmp_path, rgb_tif):
         with rasterio.open(small, "w", **profile) as dst:
             dst.write(data)
         assert 256 * 1024 < small.stat().st_size < 1_000_000
-        ok = _upload(client, e.headers("pilot"), small)
+        ok = upload_orthomosaic(client, e.headers("pilot"), small)
         assert ok.status_code == 201, ok.json
     finally:
         e.storage().dispose()

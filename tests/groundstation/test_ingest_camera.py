@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from conftest import PHOTO_LONLAT, add_grids, sitl_photo
+from conftest import G1, PHOTO_LONLAT, add_grids, sitl_photo
 from pyproj import Geod
 from sqlalchemy import select
-from torch import nn
 
 from gis.camera import PRESETS
 from gis.exif import GeoTag, write_jpeg
 from groundstation.errors import IngestError
 from groundstation.ingest import ingest_flight, register_flight, resolve_camera
 from groundstation.models import Finding, Flight
+from tests.vision.conftest import ColourRule
 from vision.infer import Classifier
 from vision.models import WeightsRecord
 
@@ -26,25 +25,11 @@ GEOD = Geod(ellps="WGS84")
 LON, LAT = PHOTO_LONLAT  # inside conftest's G1
 
 
-class RedRule(nn.Module):
-    """Scores a tile by its share of pure-red pixels (class 0): a model with a known answer."""
-
-    def __init__(self, record: WeightsRecord) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(record.mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(record.std).view(1, 3, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rgb = x * self.std + self.mean
-        red = ((rgb[:, 0] > 0.8) & (rgb[:, 1] < 0.2) & (rgb[:, 2] < 0.2)).float().mean(dim=(1, 2))
-        zero = torch.zeros_like(red)
-        return torch.stack([red * 400, zero, zero, torch.full_like(red, 2.0)], dim=1)
-
-
 @pytest.fixture(scope="module")
 def red_classifier() -> Classifier:
+    """Scores pure-red pixels as class 0 (the photos' red squares); the photos hold no pure blue."""
     record = WeightsRecord(name="red-rule")
-    return Classifier(RedRule(record), record, threshold=0.5)
+    return Classifier(ColourRule(record), record, threshold=0.5)
 
 
 @pytest.mark.parametrize(
@@ -53,8 +38,7 @@ def red_classifier() -> Classifier:
 def test_downscaled_photo_findings_are_placed_with_the_flights_camera(
     env, tmp_path, red_classifier, camera_name, long_px, yaw
 ) -> None:
-    add_grids(env, ("C-G1", [[119.90, 32.40], [119.91, 32.40], [119.91, 32.41], [119.90, 32.41],
-                             [119.90, 32.40]]))  # fmt: skip
+    add_grids(env, ("C-G1", G1))
     camera = PRESETS[camera_name]
     folder = tmp_path / "flight"
     folder.mkdir()

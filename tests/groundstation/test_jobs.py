@@ -102,8 +102,6 @@ def _setup_flight(tmp_path: Path) -> tuple[Path, Storage, int]:
 def _worker(data: Path, tmp_path: Path, name: str, **env: str) -> subprocess.Popen:
     script = (
         "from groundstation.cli import cli\n"
-        "from groundstation.cli.worker import worker_command\n"
-        "cli.add_command(worker_command)\n"
         "cli(['worker', '--sweep-interval', '1'])\n"
     )
     full_env = {

@@ -8,11 +8,8 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import G1, G2, add_grids, grid_geojson, login
+from conftest import G1, G2, SMALL, add_grids, grid_geojson, login
 
-# A small grid (about 150 m x 130 m) west of G1: quick to plan and to fly.
-SMALL = [[119.890, 32.400], [119.8916, 32.400], [119.8916, 32.4012], [119.890, 32.4012],
-         [119.890, 32.400]]  # fmt: skip
 NOFLY = [
     [119.908, 32.408],
     [119.912, 32.408],

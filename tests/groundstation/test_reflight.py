@@ -3,20 +3,15 @@ still seen."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-from conftest import G1, add_grids, login, make_ticket
-from fakeclassifier import FakeClassifier
+from conftest import G1, PHOTO_LONLAT, add_grids, ingest_folder, login, make_ticket, write_sidecar
 from sqlalchemy import select
 
 from gis.camera import PRESETS
 from gis.exif import GeoTag, write_jpeg
-from groundstation.ingest import ingest_flight, register_flight
 from groundstation.models import TicketEvent
 from groundstation.reflight import ACTION, check_resolved_tickets
 
-TICKET_LONLAT = (119.905, 32.405)  # where conftest's make_ticket puts tickets
 RED, GREEN = (200, 40, 30), (40, 200, 40)  # the fake classifier: burning, background
 
 
@@ -28,13 +23,8 @@ def _flight(env, folder, colour, lonlat, *, finding_lonlat=None) -> int:
     tag = GeoTag(lonlat[1], lonlat[0], 90.0, relative_altitude_m=80.0, yaw_deg=20.0)
     write_jpeg(path, image, tag)
     if finding_lonlat is not None:  # where the fake classifier places its finding
-        (folder / "p.jpg.json").write_text(
-            json.dumps({"lon": finding_lonlat[0], "lat": finding_lonlat[1]})
-        )
-    storage = env.storage()
-    flight_id = register_flight(storage, folder, camera="phantom4pro")
-    ingest_flight(storage, flight_id, FakeClassifier(), crops_dir=env.data_dir / "crops")
-    return flight_id
+        write_sidecar(path, finding_lonlat)
+    return ingest_folder(env, folder, camera="phantom4pro")
 
 
 def _checks(env, ticket_id: int) -> list[dict]:
@@ -55,12 +45,12 @@ def test_reflight_over_a_resolved_ticket(env, tmp_path) -> None:
     dispatched = make_ticket(env, "dispatched", label="straw_burning")
 
     # the fire is still there: a finding of its class 6 m away
-    near = (TICKET_LONLAT[0] + 0.00006, TICKET_LONLAT[1])
-    still = _flight(env, tmp_path / "a", RED, TICKET_LONLAT, finding_lonlat=near)
+    near = (PHOTO_LONLAT[0] + 0.00006, PHOTO_LONLAT[1])
+    still = _flight(env, tmp_path / "a", RED, PHOTO_LONLAT, finding_lonlat=near)
     # the place photographed again, nothing found
-    gone = _flight(env, tmp_path / "b", GREEN, (TICKET_LONLAT[0] + 0.0002, TICKET_LONLAT[1]))
+    gone = _flight(env, tmp_path / "b", GREEN, (PHOTO_LONLAT[0] + 0.0002, PHOTO_LONLAT[1]))
     # a flight 1 km away says nothing about it
-    _flight(env, tmp_path / "c", GREEN, (TICKET_LONLAT[0] + 0.01, TICKET_LONLAT[1]))
+    _flight(env, tmp_path / "c", GREEN, (PHOTO_LONLAT[0] + 0.01, PHOTO_LONLAT[1]))
 
     checks = _checks(env, resolved)
     assert [c["flight_id"] for c in checks] == [still, gone]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import G1, add_grids, write_photo
-from fakeclassifier import FakeClassifier
+from conftest import G1, add_grids, ingest_folder, write_photo
 from shapely.geometry import box
 from sqlalchemy import select
 
-from groundstation.ingest import ingest_flight, register_flight
 from groundstation.models import Finding, Ticket
 from groundstation.sightings import Sighting, link_sightings, same_object
 
@@ -36,10 +34,7 @@ def _flight(env, tmp_path) -> int:
     write_photo(folder / "c.jpg", (200, 60, 60), lonlat=(FIRE[0] + 0.0001, FIRE[1] + 0.00005))
     write_photo(folder / "d.jpg", (200, 60, 60), lonlat=(FIRE[0] + 0.002, FIRE[1]))  # another fire
     write_photo(folder / "e.jpg", (30, 50, 200), lonlat=FIRE)  # a boat on the same spot
-    storage = env.storage()
-    flight_id = register_flight(storage, folder, name="sightings")
-    ingest_flight(storage, flight_id, FakeClassifier(), crops_dir=env.data_dir / "crops")
-    return flight_id
+    return ingest_folder(env, folder, name="sightings")
 
 
 def _names(session, flight_id: int) -> dict[str, Finding]:
@@ -118,10 +113,8 @@ def test_one_object_one_review_one_ticket(env, tmp_path) -> None:
 
 def _one_photo_flight(env, folder, lonlat) -> Finding:
     write_photo(folder / "p.jpg", (210, 55, 55), lonlat=lonlat)
-    storage = env.storage()
-    flight_id = register_flight(storage, folder, name=folder.name)
-    ingest_flight(storage, flight_id, FakeClassifier(), crops_dir=env.data_dir / "crops")
-    with storage.session() as session:
+    flight_id = ingest_folder(env, folder, name=folder.name)
+    with env.storage().session() as session:
         return session.scalars(select(Finding).where(Finding.flight_id == flight_id)).one()
 
 

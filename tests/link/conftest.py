@@ -24,10 +24,8 @@ from pathlib import Path
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-VEHICLE_HOME = (30.2741, 120.1551, 12.0)
-SITL_HOME = VEHICLE_HOME
+#: Where the fake vehicle, our simulator and ArduPilot SITL stand: (lat, lon, alt).
+HOME = (30.2741, 120.1551, 12.0)
 
 
 class FakeVehicle:
@@ -141,7 +139,7 @@ class FakeVehicle:
             if len(items) == count:
                 del self.receiving[mission_type]
                 if mission_type == 0:  # ArduPilot overwrites item 0 with its own home
-                    lat, lon, alt = VEHICLE_HOME
+                    lat, lon, alt = HOME
                     items[0] = mav.MAVLink_mission_item_int_message(
                         255, 190, 0, 0, 16, 0, 1, 0, 0, 0, 0,
                         round(lat * 1e7), round(lon * 1e7), alt, 0,
@@ -177,7 +175,7 @@ class FakeVehicle:
                 self.emit(mav.MAVLink_command_ack_message(m.command, mav.MAV_RESULT_ACCEPTED))
                 self.heartbeat()
         elif kind == "REQUEST_DATA_STREAM":
-            lat, lon, alt = VEHICLE_HOME
+            lat, lon, alt = HOME
             self.emit(
                 mav.MAVLink_global_position_int_message(
                     0, round(lat * 1e7), round(lon * 1e7), round(alt * 1000), 0, 0, 0, 0, 0
@@ -228,25 +226,13 @@ def fake_vehicle() -> Callable[..., FakeVehicle]:
     return FakeVehicle
 
 
-@pytest.fixture
-def shared_data() -> Path:
-    return DATA
-
-
 # ---------------------------------------------------------------- real sockets: SITL backends
-
-
-def load_sitl_class():
-    """``simulator.Sitl``, our simulator."""
-    from simulator import Sitl
-
-    return Sitl
 
 
 @contextmanager
 def ardupilot_sitl(binary: str, *, speedup: float, instance: int = 0):
     """Start real ArduCopter SITL (``--model +``) and yield its TCP connection string."""
-    lat, lon, alt = SITL_HOME
+    lat, lon, alt = HOME
     command = [binary, "--model", "+", "--speedup", str(speedup), "-w", "-I", str(instance),
                "--home", f"{lat},{lon},{alt},0"]  # fmt: skip
     defaults = os.environ.get("ARDUPILOT_DEFAULTS")
@@ -305,8 +291,9 @@ def start_vehicle(backend: str):
             url = manager.__enter__()
             stack.append(manager)
             return url
-        Sitl = load_sitl_class()
-        sitl = Sitl(home=SITL_HOME, speedup=speedup, params=params, out=out).start()
+        from simulator import Sitl
+
+        sitl = Sitl(home=HOME, speedup=speedup, params=params, out=out).start()
         stack.append(sitl)
         return sitl.connection_string
 

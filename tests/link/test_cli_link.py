@@ -9,22 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from groundstation.cli import cli
-from groundstation.cli.fly import fly_command
-from groundstation.cli.upload import upload_command
 from missions.formats import save_mission
 from missions.items import Command, FencePolygon, Frame, MissionItem, MissionPlan
-
-HOME = (30.2741, 120.1551, 12.0)
-
-
-@pytest.fixture(autouse=True)
-def registered():
-    added = [c for c in (upload_command, fly_command) if c.name not in cli.commands]
-    for command in added:
-        cli.add_command(command)
-    yield
-    for command in added:
-        cli.commands.pop(command.name)
+from tests.link.conftest import HOME
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from missions.items import Command, FencePolygon, Frame, MissionItem, MissionPla
 from missions.link import ArmRefused, FlightAborted, VerifyError, connect, fly
 from missions.link.transfer import TransferSettings
 from missions.link.vehicle import Vehicle, VehicleSettings
+from tests.link.conftest import HOME
 
-HOME = (30.2741, 120.1551, 12.0)
 LOOPBACK = VehicleSettings(transfer=TransferSettings(timeout_s=0.3, retries=8, max_timeout_s=1.0))
 
 

@@ -20,10 +20,10 @@ from missions.link import transfer
 from missions.link.errors import LinkTimeout, MissionTransferError, VerifyError
 from missions.link.transfer import TransferSettings, compare_items
 from missions.link.vehicle import Vehicle, VehicleSettings
+from tests.link.conftest import HOME
 
 FAST = TransferSettings(timeout_s=0.03, retries=8, backoff=1.3, max_timeout_s=0.1,
                         busy_delay_s=0.01)  # fmt: skip
-HOME = (30.2741, 120.1551, 12.0)
 
 
 def survey(n: int, *, fence: bool = True) -> MissionPlan:

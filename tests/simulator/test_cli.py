@@ -12,10 +12,6 @@ from click.testing import CliRunner
 from pymavlink import mavutil
 
 from groundstation.cli import cli
-from groundstation.cli.sitl import sitl_command
-
-if "sitl" not in cli.commands:
-    cli.add_command(sitl_command)
 
 
 @pytest.fixture
@@ -73,15 +69,12 @@ def test_simulator_errors_are_one_line(runner: CliRunner, tmp_path) -> None:
 
 def test_prints_mode_and_arming_changes_to_a_real_client(tmp_path) -> None:
     """The command in its own process, driven by pymavlink, until the test ends it."""
-    script = (
-        "from groundstation.cli import cli\nfrom groundstation.cli.sitl import sitl_command\n"
-        "cli.add_command(sitl_command)\n"
-        "cli(['sitl', '--listen', 'tcp:127.0.0.1:0', '--speedup', '20', '--duration', '20'])\n"
-    )
     params = tmp_path / "fast.parm"
     params.write_text("SIM_GPS_DELAY 0.2\n", encoding="utf-8")
-    script = script.replace(
-        "'--duration', '20'", f"'--duration', '20', '--params', {str(params)!r}"
+    script = (
+        "from groundstation.cli import cli\n"
+        "cli(['sitl', '--listen', 'tcp:127.0.0.1:0', '--speedup', '20', '--duration', '20',"
+        f" '--params', {str(params)!r}])\n"
     )
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:

@@ -11,15 +11,9 @@ from shapely.geometry import box, mapping
 
 from gis.exif import GeoTag, write_jpeg
 from groundstation.cli import cli
-from groundstation.cli.classify import classify_command
-from groundstation.cli.evaluate import evaluate_command
-from groundstation.cli.train import train_command
 from vision.labels import CLASSES
 from vision.synth import make_scene, make_tile
 
-for command in (classify_command, evaluate_command, train_command):
-    if command.name not in cli.commands:
-        cli.add_command(command)
 
 def test_classify_writes_json_and_geojson_and_skips_bad_files(tmp_path) -> None:
     scene = make_scene(5, size_px=(1200, 800), gsd_m=0.05)
