@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Polygon, shape
 
-from gis.camera import Camera
+from gis.camera import PRESETS
 from gis.crs import LocalFrame
 from gis.grids import Grid
 from missions.planner import PlanSettings, default_home, plan
@@ -44,7 +44,7 @@ DEFAULT = (
     / "polygons"
     / ("benchmark_grids.geojson")
 )
-CAMERA = Camera("phantom4pro-like", 13.2, 8.8, 8.8, 5472, 3648)
+CAMERA = PRESETS["phantom4pro"]
 SETTINGS = PlanSettings(
     camera=CAMERA,
     altitude_m=100.0,
@@ -99,12 +99,11 @@ def qgc_route(polygon, angle: float) -> np.ndarray:
     ys, pieces = _sweep_lines(polygon, angle)
     b = shapely.bounds(pieces)
     pts = []
-    for k, (y, row) in enumerate(zip(ys, b, strict=True)):
+    for y, row in zip(ys, b, strict=True):
         if np.isnan(row[0]):
             continue
         seg = [(row[0] - TURNAROUND_M, y), (row[2] + TURNAROUND_M, y)]
         pts.extend(seg if len(pts) // 2 % 2 == 0 else seg[::-1])
-        del k
     return rotate_points(np.asarray(pts), angle)
 
 
@@ -177,7 +176,8 @@ def baselines(
     return qgc, mp
 
 
-def ours(name: str, feature: dict, polygon_wgs84, features: dict) -> tuple[dict, float]:
+def ours(name: str, feature: dict, polygon_wgs84, features: dict, frame: LocalFrame, local) -> dict:
+    """Our planner's figures for one grid; `local` is `polygon_wgs84` in `frame`."""
     props = feature["properties"]
     settings = SETTINGS
     geometry = polygon_wgs84
@@ -191,8 +191,6 @@ def ours(name: str, feature: dict, polygon_wgs84, features: dict) -> tuple[dict,
     result = plan([Grid(name, geometry)], settings, no_fly=no_fly)
     elapsed = time.perf_counter() - start
     g = result.grids[0]
-    frame = LocalFrame.around(polygon_wgs84)
-    local = frame.to_local(polygon_wgs84)
     strips = [np.column_stack(frame.forward(*np.asarray(s.coords).T)) for s in g.strips]
     centres, headings = photo_poses(strips, SETTINGS.trigger_distance_m)
     region = local
@@ -212,17 +210,14 @@ def ours(name: str, feature: dict, polygon_wgs84, features: dict) -> tuple[dict,
         "photos": g.photos,
         "cov_once": cov.once,
         "cov_design": cov.design,
-        "outside_m": g.outside_m if not g.corridor else _outside(strips, g, frame, local),
+        "outside_m": g.outside_m
+        if not g.corridor
+        else outside_length_m(np.concatenate(strips), local),
         "cells": len(g.cells),
         "sorties": len(result.sorties),
         "mission_s": result.flight_time_s,
         "plan_s": elapsed,
-    }, elapsed
-
-
-def _outside(strips, g, frame, local) -> float:
-    route = np.concatenate(strips)
-    return outside_length_m(route, local)
+    }
 
 
 def _target(name: str, polygon, ours_s: float, better_s: float, lb_s: float) -> str:
@@ -290,7 +285,7 @@ def main() -> None:
         wgs = shape(feature["geometry"])
         frame = LocalFrame.around(wgs)
         local = frame.to_local(wgs)
-        mine, _ = ours(name, feature, wgs, features)
+        mine = ours(name, feature, wgs, features, frame, local)
         home = np.array(frame.forward(*default_home(Grid(name, wgs))))
         qgc, mp = baselines(local, objective, home)
         lb = local.area / (w * v)

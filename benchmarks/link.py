@@ -94,7 +94,6 @@ def run_once(n_items: int, loss: float, timeout_s: float) -> tuple[float, float,
     original = transfer.run_transfer
 
     def counting(channel, machine, **kwargs):  # count the machines' timeouts
-        nonlocal timeouts
         inner = machine.on_timeout
 
         def on_timeout():

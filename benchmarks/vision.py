@@ -8,7 +8,6 @@ Inputs are generated (vision.synth) into a temporary folder; nothing is download
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,14 +18,11 @@ from PIL import Image
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gis.camera import PRESETS  # noqa: E402
-from gis.exif import GeoTag, write_jpeg  # noqa: E402
-from vision.infer import Classifier  # noqa: E402
-from vision.models import SHIPPED_WEIGHTS, WeightsRecord, build_model  # noqa: E402
-from vision.synth import make_scene  # noqa: E402
+from gis.camera import PRESETS
+from gis.exif import GeoTag, write_jpeg
+from vision.infer import Classifier
+from vision.models import SHIPPED_WEIGHTS, WeightsRecord, build_model
+from vision.synth import make_scene
 
 PHOTOS = 5
 ORTHO_SIDE_PX = 6000  # 180 m × 180 m at 3 cm/px

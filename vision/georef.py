@@ -57,10 +57,6 @@ class PhotoGeoref:
         lon, lat = LocalFrame(self.lon, self.lat).inverse(east, north)
         return np.asarray(lon), np.asarray(lat)
 
-    @property
-    def pixel_size_m(self) -> float:
-        return self.gsd_m
-
 
 @dataclass(frozen=True, slots=True)
 class RasterGeoref:

@@ -31,7 +31,6 @@ from gis.camera import Camera
 from gis.errors import GisError
 from gis.exif import read_geotag
 from gis.grids import Grid
-from vision.datasets import to_tensor
 from vision.errors import ImageReadError, VisionError
 from vision.georef import (
     Georef,
@@ -43,7 +42,7 @@ from vision.georef import (
     photo_gsd_m,
 )
 from vision.labels import BACKGROUND
-from vision.models import WeightsRecord, load_weights
+from vision.models import SHIPPED_WEIGHTS, WeightsRecord, load_weights, score_tiles
 
 __all__ = ["Finding", "ImageResult", "TileScores", "Classifier", "tile_origins", "merge_tiles"]
 
@@ -212,8 +211,6 @@ class Classifier:
     @classmethod
     def load(cls, weights: str | Path | None = None, **options) -> Classifier:
         """The classifier for a weights file; None loads the weights shipped in the package."""
-        from vision.models import SHIPPED_WEIGHTS
-
         model, record = load_weights(weights)
         return cls(
             model, record, weights_path=Path(weights) if weights else SHIPPED_WEIGHTS, **options
@@ -239,25 +236,22 @@ class Classifier:
 
     # ---------------------------------------------------------------------------- the core
 
-    @torch.inference_mode()
     def score_tiles(self, tiles: np.ndarray) -> np.ndarray:
         """Softmax scores (N×classes) of N×T×T×3 uint8 tiles, in batches."""
-        out = []
-        for start in range(0, len(tiles), self.batch_size):
-            batch = to_tensor(
-                tiles[start : start + self.batch_size], self.record.mean, self.record.std
-            )
-            out.append(torch.softmax(self.model(batch), dim=1).numpy())
-        return np.concatenate(out) if out else np.empty((0, len(self.record.categories)))
+        return score_tiles(self.model, tiles, self.record, batch_size=self.batch_size)
 
-    def _grid_scores(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)) -> TileScores:
-        """Score every tile of an image at the working GSD (padded if smaller than a tile)."""
+    def _grid_scores(
+        self, image: np.ndarray, offset: tuple[int, int] = (0, 0), *, stride: int | None = None
+    ) -> TileScores:
+        """Score every tile of an image at the working GSD (padded if smaller than a tile), the
+        tiles `stride` apart (default: the classifier's stride) and offset by `offset`."""
         t = self.record.tile_px
+        stride = self.stride if stride is None else stride
         h, w = image.shape[:2]
         if h < t or w < t:
             image = np.pad(image, ((0, max(0, t - h)), (0, max(0, t - w)), (0, 0)), mode="edge")
-        cols = tile_origins(w, t, self.stride)
-        rows = tile_origins(h, t, self.stride)
+        cols = tile_origins(w, t, stride)
+        rows = tile_origins(h, t, stride)
         origins = np.array([(c, r) for r in rows for c in cols], dtype=np.int64)
         tiles = np.stack([image[r : r + t, c : c + t] for c, r in origins])
         return TileScores(origins + np.asarray(offset), self.score_tiles(tiles), t)
@@ -272,7 +266,6 @@ class Classifier:
     ) -> list[Finding]:
         """Findings (pixel boxes only) in an HxWx3 uint8 image at `gsd_m` (None: see module doc)."""
         threshold = self.threshold if threshold is None else threshold
-        _h, _w = image.shape[:2]
         return [f for f, _ in self._array_findings(image, gsd_m=gsd_m, threshold=threshold)[0]]
 
     def _array_findings(
@@ -330,16 +323,14 @@ class Classifier:
             if ph < t or pw < t:
                 out.append((label, score, box, centre))
                 continue
-            cols, rows = tile_origins(pw, t, fine), tile_origins(ph, t, fine)
-            origins = np.array([(c, r) for r in rows for c in cols], dtype=np.int64)
-            scores = self.score_tiles(np.stack([patch[r : r + t, c : c + t] for c, r in origins]))
-            s = scores[:, index[label]]
+            fine_tiles = self._grid_scores(patch, (x0, y0), stride=fine)
+            s = fine_tiles.scores[:, index[label]]
             hits = s >= threshold
             if not hits.any():
                 out.append((label, score, box, centre))
                 continue
             weights = s[hits] - threshold + 1e-6
-            o = origins[hits] + np.array([x0, y0]) + t / 2
+            o = fine_tiles.origins[hits] + t / 2
             cx = float((o[:, 0] * weights).sum() / weights.sum())
             cy = float((o[:, 1] * weights).sum() / weights.sum())
             out.append((label, max(score, float(s.max())), box, (cx, cy)))
@@ -450,19 +441,20 @@ class Classifier:
             _check_scale(path, native, scale, self.record.working_gsd_m)
             out_w = max(1, round(dataset.width * scale))
             out_h = max(1, round(dataset.height * scale))
-            stretch = _stretch(dataset)
+            bands = _rgb_bands(dataset)
+            stretch = _stretch(dataset, bands)
             parts = []
             try:
                 for col0, row0, window in self._windows(out_w, out_h):
                     bounds = _window_bounds(dataset, window, scale)
-                    bands = gis_raster.read_window_resampled(
+                    data = gis_raster.read_window_resampled(
                         dataset,
                         bounds,
                         (window[3], window[2]),
-                        indexes=_rgb_bands(dataset),
+                        indexes=bands,
                         resampling=Resampling.average,
                     )
-                    rgb = _to_rgb8(bands, stretch)
+                    rgb = _to_rgb8(data, stretch)
                     parts.append(self._grid_scores(rgb, (col0, row0)))
             except (RasterioIOError, GisError) as exc:
                 raise ImageReadError(f"GeoTIFF {path}: cannot read a window: {exc}") from None
@@ -538,15 +530,16 @@ def _rgb_bands(dataset) -> list[int]:
     return [1, 2, 3] if dataset.count >= 3 else [1]
 
 
-def _stretch(dataset) -> tuple[float, float] | None:
-    """For non-byte rasters, a 1–99 % stretch taken from a decimated read of the whole raster."""
+def _stretch(dataset, bands: list[int]) -> tuple[float, float] | None:
+    """For non-byte rasters, a 1–99 % stretch taken from a decimated read of the whole raster's
+    `bands`."""
     if dataset.dtypes[0] == "uint8":
         return None
     h = max(1, min(512, dataset.height))
     w = max(1, min(512, dataset.width))
     sample = dataset.read(
-        _rgb_bands(dataset),
-        out_shape=(len(_rgb_bands(dataset)), h, w),
+        bands,
+        out_shape=(len(bands), h, w),
         resampling=Resampling.nearest,
     ).astype(float)
     low, high = np.percentile(sample, [1, 99])

@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.models import mobilenet_v2
 
+from vision.datasets import to_tensor
 from vision.errors import WeightsError
 from vision.labels import CLASSES
 
@@ -29,6 +31,7 @@ __all__ = [
     "imagenet_backbone_state",
     "save_weights",
     "load_weights",
+    "score_tiles",
 ]
 
 #: The weights that ship inside the package.
@@ -145,3 +148,16 @@ def load_weights(path: str | Path | None = None) -> tuple[nn.Module, WeightsReco
         raise WeightsError(f"weights file {path} does not fit {record.arch}: {exc}") from None
     model.eval()
     return model, record
+
+
+@torch.inference_mode()
+def score_tiles(
+    model: nn.Module, tiles: np.ndarray, record: WeightsRecord, *, batch_size: int = 64
+) -> np.ndarray:
+    """Softmax scores (N×classes) of N×T×T×3 uint8 tiles, in batches (the model set to eval)."""
+    model.eval()
+    out = []
+    for start in range(0, len(tiles), batch_size):
+        batch = to_tensor(tiles[start : start + batch_size], record.mean, record.std)
+        out.append(torch.softmax(model(batch), dim=1).numpy())
+    return np.concatenate(out) if out else np.empty((0, len(record.categories)))

@@ -33,12 +33,11 @@ from vision.datasets import (
     split_holdout,
     synthetic_tiles,
     tiles_from_images,
-    to_tensor,
 )
 from vision.errors import TrainingError
 from vision.evaluate import Metrics, classification_metrics
 from vision.labels import CLASSES
-from vision.models import SHIPPED_WEIGHTS, WeightsRecord, build_model, save_weights
+from vision.models import SHIPPED_WEIGHTS, WeightsRecord, build_model, save_weights, score_tiles
 
 __all__ = [
     "TrainConfig",
@@ -250,17 +249,11 @@ def recompute_batchnorm(
     model.eval()
 
 
-@torch.no_grad()
 def predict_tiles(
     model: nn.Module, images: np.ndarray, record: WeightsRecord, *, batch_size: int = 64
 ) -> np.ndarray:
-    """Softmax scores (N×classes) for uint8 tiles."""
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = to_tensor(images[start : start + batch_size], record.mean, record.std)
-        out.append(torch.softmax(model(batch), dim=1).numpy())
-    return np.concatenate(out) if out else np.empty((0, len(record.categories)))
+    """Softmax scores (N×classes) for uint8 tiles (see :func:`vision.models.score_tiles`)."""
+    return score_tiles(model, images, record, batch_size=batch_size)
 
 
 def _evaluate(model, data: Data, record: WeightsRecord) -> dict[str, dict]:
@@ -427,7 +420,6 @@ def main(
         seconds=round(seconds),
         torch=str(torch.__version__),
         machine=platform.machine(),
-        threads=config.threads,
     )
     record = replace(record, metrics=metrics, training=training)
     path = save_weights(model, record, config.out)

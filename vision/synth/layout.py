@@ -9,7 +9,7 @@ Layouts are built from a seeded :class:`numpy.random.Generator`, so a seed fixes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
@@ -253,17 +253,22 @@ def add_pond(
             1.0,
             int(rng.integers(1 << 30)),
         ),
-        Feature(
-            "water",
-            water,
-            _jitter(rng, (60, 88, 80), 12),
-            "pond",
-            angle,
-            1.0,
-            int(rng.integers(1 << 30)),
-        ),
+        _pond_water(rng, water, angle),
     ]
     return layout.with_features(features)
+
+
+def _pond_water(rng: np.random.Generator, geometry: BaseGeometry, angle: float) -> Feature:
+    """A pond's water at `angle` degrees, its colour and texture seed drawn from `rng`."""
+    return Feature(
+        "water",
+        geometry,
+        _jitter(rng, (60, 88, 80), 12),
+        "pond",
+        angle,
+        1.0,
+        int(rng.integers(1 << 30)),
+    )
 
 
 def _roads(rng: np.random.Generator, bounds, angle: float) -> list[Feature]:
@@ -737,16 +742,7 @@ def _dig_pond_in(layout: Layout, rng: np.random.Generator, region: BaseGeometry)
         water = water.intersection(region)
         if water.is_empty or water.area < 80:
             continue
-        pond = Feature(
-            "water",
-            water,
-            _jitter(rng, (60, 88, 80), 12),
-            "pond",
-            angle,
-            1.0,
-            int(rng.integers(1 << 30)),
-        )
-        return layout.with_features([pond])
+        return layout.with_features([_pond_water(rng, water, angle)])
     # last resort: clear ground for the pond, cutting roads and dikes, razing houses and trees
     centre = region.representative_point()
     pond_geom = _rect(centre.x, centre.y, size, size * 0.7, 0.0).intersection(region)
@@ -768,25 +764,6 @@ def _dig_pond_in(layout: Layout, rng: np.random.Generator, region: BaseGeometry)
         if below or not f.geometry.intersects(pond_geom):
             kept.append(f)
         elif f.kind in ("road",):
-            kept.append(
-                Feature(
-                    f.kind,
-                    f.geometry.difference(pond_geom),
-                    f.colour,
-                    f.style,
-                    f.angle_deg,
-                    f.spacing_m,
-                    f.seed,
-                    f.alpha,
-                )
-            )
-    pond = Feature(
-        "water",
-        pond_geom,
-        _jitter(rng, (60, 88, 80), 12),
-        "pond",
-        0.0,
-        1.0,
-        int(rng.integers(1 << 30)),
-    )
+            kept.append(replace(f, geometry=f.geometry.difference(pond_geom)))
+    pond = _pond_water(rng, pond_geom, 0.0)
     return Layout(layout.bounds, (*kept, pond), layout.violations, layout.seed)
