@@ -83,8 +83,10 @@ def _session_json(row: FlightSession) -> dict[str, Any]:
     }
     if runner is not None:
         live = runner.status()
+        # the runner's state leads its database row; its error must come with it
         out.update(
             state=live["state"],
+            error=live["error"] or row.error,
             connection=live["connection"] or row.connection,
             checks=live["checks"],
             telemetry=live["telemetry"],

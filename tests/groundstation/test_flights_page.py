@@ -202,6 +202,33 @@ def test_refused_connection_fails_the_session(env, plan_id) -> None:
     assert late.status_code == 409
 
 
+def test_failed_session_reports_its_error_before_the_row_is_saved(
+    env, plan_id, monkeypatch
+) -> None:
+    """The API shows the runner's live state; its error must come with it, not lag behind."""
+    from groundstation.flights import FlightRunner
+
+    release = threading.Event()
+    save = FlightRunner._save
+
+    def slow_save(self, **values):
+        if values.get("state") == "failed":
+            release.wait(10)
+        save(self, **values)
+
+    monkeypatch.setattr(FlightRunner, "_save", slow_save)
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "connection": "tcp:127.0.0.1:1"},
+        headers=env.headers("pilot"),
+    )
+    try:
+        failed = wait_state(env, start.json["id"], {"failed"}, timeout=30)
+        assert failed["error"] and "127.0.0.1:1" in failed["error"]
+    finally:
+        release.set()
+
+
 def test_cancel_on_the_ground(env, plan_id) -> None:
     start = env.client().post(
         "/api/v1/flight-sessions",
