@@ -13,13 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import xstatic.pkg.leaflet
-from flask import Flask, flash, jsonify, redirect, render_template, request, send_from_directory
+from flask import (
+    Flask,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import Babel
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
-from groundstation.config import build_config
+from groundstation.config import build_config, work_calendar
 from groundstation.errors import GroundStationError
 from groundstation.jobs import Handler, build_queue
 from groundstation.models import User
@@ -33,6 +44,30 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+
+#: What an error page says above the technical detail, by HTTP status.
+ERROR_EXPLANATIONS = {
+    400: _l("The request could not be used. Nothing was changed."),
+    401: _l("Please sign in first."),
+    403: _l("Your role may not open this page or do this."),
+    404: _l("This page or record does not exist."),
+    405: _l("This address does not accept this kind of request."),
+    409: _l("The record is not in a state that allows this. Nothing was changed."),
+    413: _l("The upload is too large. Nothing was stored."),
+    500: _l("The server failed to answer. The error has been logged."),
+}
+CSRF_EXPIRED = _l(
+    "The form has expired or did not come from this site: reload the page and try again."
+)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in routes: a number beyond a 64-bit id matches no route (404) instead of
+    overflowing the database driver (500)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _select_locale() -> str:
@@ -63,9 +98,11 @@ def create_app(
     """
     settings = build_config(overrides=config)
     app = Flask(__name__, instance_relative_config=False)
+    app.url_map.converters["int"] = IdConverter
     app.config.update(settings)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["TIMEZONE"])
+    calendar = work_calendar(app.config)  # a bad calendar stops the start, before any worker
 
     storage = Storage(app.config["DATABASE_URL"])
     if app.config["AUTO_MIGRATE"]:
@@ -79,7 +116,9 @@ def create_app(
         webhook_url=app.config["WEBHOOK_URL"],
         webhook_timeout_s=float(app.config["WEBHOOK_TIMEOUT_S"]),
     )
-    app.extensions["gridpatrol"] = AppState(storage=storage, queue=queue, notifier=notifier)
+    app.extensions["gridpatrol"] = AppState(
+        storage=storage, queue=queue, notifier=notifier, calendar=calendar
+    )
     app.teardown_appcontext(close_db)
 
     csrf.init_app(app)
@@ -114,7 +153,13 @@ def create_app(
 
     @app.get("/")
     def index() -> Any:
-        return redirect("/review")
+        from flask_login import current_user
+
+        from groundstation.blueprints.auth import home_url
+
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        return redirect(home_url(current_user.role))
 
     _register_errors(app)
 
@@ -150,6 +195,18 @@ def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/open311/")) or request.is_json
 
 
+def _error_page(status: int, detail: str = "", explanation: Any = None) -> Any:
+    """The error page: what happened in the user's language, then the technical detail."""
+    if explanation is None:
+        explanation = ERROR_EXPLANATIONS.get(
+            status, ERROR_EXPLANATIONS[500 if status >= 500 else 400]
+        )
+    return (
+        render_template("error.html", status=status, explanation=explanation, message=detail),
+        status,
+    )
+
+
 def _register_errors(app: Flask) -> None:
     from groundstation.blueprints.open311 import open311_error
 
@@ -161,30 +218,31 @@ def _register_errors(app: Flask) -> None:
             return open311_error(status, str(exc))
         if _wants_json():
             return json_error(str(exc), status)
-        flash(str(exc), "error")
-        return render_template("error.html", message=str(exc), status=status), status
+        return _error_page(status, str(exc))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Any:
-        message = f"CSRF check failed: {exc.description}"
         if _wants_json():
-            return json_error(message, 400)
-        flash(message, "error")
-        return render_template("error.html", message=message, status=400), 400
+            return json_error(f"CSRF check failed: {exc.description}", 400)
+        if request.endpoint == "auth.login":  # a login page left open too long: sign in again
+            from groundstation.blueprints.auth import LoginForm
+
+            flash(str(CSRF_EXPIRED), "error")
+            return render_template("login.html", form=LoginForm()), 400
+        return _error_page(400, explanation=CSRF_EXPIRED)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
         message = exc.description or exc.name
         if status == 413:
-            message = (
-                f"upload too large (limit {app.config['MAX_CONTENT_LENGTH'] // 2**20} MiB "
-                "per request)"
-            )
+            limit = request.max_content_length or app.config["MAX_CONTENT_LENGTH"]
+            message = f"upload too large (limit {limit // 2**20} MiB per request)"
         if request.path.startswith("/open311/"):
             return open311_error(status, message)
         if _wants_json():
             response = jsonify({"error": message})
             response.status_code = status
             return response
-        return render_template("error.html", message=message, status=status), status
+        custom = message != type(exc).description and status != 413
+        return _error_page(status, message if custom else "")

@@ -17,8 +17,9 @@ from typing import Any
 import platformdirs
 
 from groundstation.errors import ConfigError
+from groundstation.workcal import WorkCalendar, parse_dates, parse_periods
 
-__all__ = ["DEFAULTS", "resolve_data_dir", "build_config"]
+__all__ = ["DEFAULTS", "resolve_data_dir", "build_config", "work_calendar"]
 
 #: Defaults for every setting the app reads (immutable, like Flask's ``default_config``).
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -43,6 +44,11 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "MAX_GRID_FILE_BYTES": 20 * 1024 * 1024,
         "MAX_ORTHOMOSAIC_BYTES": 2 * 1024**3,  # one uploaded GeoTIFF orthomosaic
         "TIMEZONE": "Asia/Shanghai",
+        # the working calendar deadlines count on (groundstation.workcal): office periods, and
+        # public holidays / make-up working days (调休) as ISO dates or ranges A..B, comma-separated
+        "WORK_PERIODS": "08:30-12:00,13:30-17:30",
+        "WORK_HOLIDAYS": "",
+        "WORK_MAKEUP_DAYS": "",
         "BABEL_DEFAULT_LOCALE": "zh",
         "LANGUAGES": ("zh", "en"),
         "WTF_CSRF_TIME_LIMIT": None,  # token valid for the session
@@ -64,6 +70,9 @@ _ENV_KEYS = {
     "CELERY_QUEUE": str,
     "CELERY_VISIBILITY_TIMEOUT_S": int,
     "CELERY_RESTORE_INTERVAL_S": int,
+    "WORK_PERIODS": str,
+    "WORK_HOLIDAYS": str,
+    "WORK_MAKEUP_DAYS": str,
 }
 
 
@@ -129,3 +138,22 @@ def build_config(
     for sub in ("photos", "crops", "evidence", "uploads", "logs"):
         (root / sub).mkdir(exist_ok=True)
     return config
+
+
+def work_calendar(config: Mapping[str, Any]) -> WorkCalendar:
+    """The working calendar the settings describe; a clear :class:`ConfigError` if they are bad."""
+
+    def dates(key: str) -> frozenset:
+        value = config.get(key) or ()
+        items = value.split(",") if isinstance(value, str) else value
+        return parse_dates(i for i in items if str(i).strip())
+
+    try:
+        return WorkCalendar(
+            timezone=config["TIMEZONE"],
+            periods=parse_periods(config["WORK_PERIODS"]),
+            holidays=dates("WORK_HOLIDAYS"),
+            workdays=dates("WORK_MAKEUP_DAYS"),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"working calendar: {exc}") from None

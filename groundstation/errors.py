@@ -7,7 +7,9 @@ __all__ = [
     "NotMigratedError",
     "NotFoundError",
     "ValidationError",
+    "TooLargeError",
     "TransitionError",
+    "StaleError",
     "PermissionDenied",
     "JobError",
     "IngestError",
@@ -38,8 +40,16 @@ class ValidationError(GroundStationError):
     """Input is malformed or out of range; nothing was stored."""
 
 
+class TooLargeError(ValidationError):
+    """An uploaded file is larger than its configured limit; nothing was stored."""
+
+
 class TransitionError(GroundStationError):
     """A ticket cannot move from its current state by the requested action."""
+
+
+class StaleError(TransitionError):
+    """Another user changed the record since the acting user read it; nothing was changed."""
 
 
 class PermissionDenied(GroundStationError):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-__all__ = ["LABEL_NAMES", "STATE_NAMES", "ACTION_NAMES", "ROLE_NAMES", "template_names"]
+__all__ = [
+    "LABEL_NAMES",
+    "STATE_NAMES",
+    "ACTION_NAMES",
+    "ROLE_NAMES",
+    "DEADLINE_UNITS",
+    "template_names",
+]
 
 LABEL_NAMES = {
     "illegal_construction": _l("Illegal construction"),
@@ -45,6 +52,12 @@ ROLE_NAMES = {
     "system": _l("System"),
 }
 
+DEADLINE_UNITS = {
+    "hours": _l("hours (around the clock)"),
+    "work_hours": _l("working hours"),
+    "work_days": _l("working days"),
+}
+
 
 def template_names() -> dict[str, dict[str, object]]:
     """Context for every template."""
@@ -53,4 +66,5 @@ def template_names() -> dict[str, dict[str, object]]:
         "STATE_NAMES": STATE_NAMES,
         "ACTION_NAMES": ACTION_NAMES,
         "ROLE_NAMES": ROLE_NAMES,
+        "DEADLINE_UNITS": DEADLINE_UNITS,
     }

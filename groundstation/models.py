@@ -156,7 +156,9 @@ class ClassRule(Base):
     label: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
-    deadline_hours: Mapped[float] = mapped_column(Float)
+    # the column keeps its first name; since 0006 it holds an amount in ``deadline_unit``
+    deadline_amount: Mapped[float] = mapped_column("deadline_hours", Float)
+    deadline_unit: Mapped[str] = mapped_column(String(12), default="hours", server_default="hours")
     filing_standard: Mapped[str] = mapped_column(Text, default="")
     closing_standard: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -90,6 +90,12 @@ def openapi_document() -> dict[str, Any]:
         "required": ["action"],
         "properties": {
             "action": {"type": "string", "enum": list(TRANSITIONS)},
+            "expected_state": {
+                "type": "string",
+                "enum": list(STATES),
+                "description": "the state the caller saw; another state is a 409 (changed "
+                "meanwhile) and nothing changes",
+            },
             "reason": {"type": "string"},
             "department_id": {"type": "integer"},
             "deadline": {"type": "string", "format": "date-time"},
@@ -119,7 +125,17 @@ def openapi_document() -> dict[str, Any]:
                         "type": "object",
                         "properties": {
                             "department_id": {"type": "integer"},
-                            "deadline_hours": {"type": "number"},
+                            "deadline_amount": {"type": "number"},
+                            "deadline_unit": {
+                                "type": "string",
+                                "enum": ["hours", "work_hours", "work_days"],
+                                "description": "calendar hours, working hours or working days "
+                                "(due at the close of the N-th working day after dispatch)",
+                            },
+                            "deadline_hours": {
+                                "type": "number",
+                                "description": "shorthand: amount in calendar hours",
+                            },
                             "name": {"type": "string"},
                             "filing_standard": {"type": "string"},
                             "closing_standard": {"type": "string"},
@@ -278,6 +294,12 @@ def openapi_document() -> dict[str, Any]:
                     body=transition,
                 ),
                 "parameters": [_p("ticket_id")],
+            }
+        },
+        "/tickets/{ticket_id}/evidence/{index}": {
+            "get": {
+                **_op("The photo of the ticket's evidence entry number index (from 0)"),
+                "parameters": [_p("ticket_id"), _p("index")],
             }
         },
         "/notifications": {"get": _op("The notifier log", roles=("supervisor", "admin"))},

@@ -134,6 +134,7 @@ def review_findings(
     if missing:
         raise NotFoundError(f"finding(s) {', '.join(map(str, missing))} do not exist")
     # a sighting is reviewed as its object: through the object's primary finding
+    asked = ids
     ids = list(dict.fromkeys(findings[i].sighting_of or i for i in ids))
     extra = [i for i in ids if i not in findings]
     if extra:
@@ -142,7 +143,14 @@ def review_findings(
         )
     done = [i for i in ids if findings[i].review_status != "pending"]
     if done:
-        raise TransitionError(f"finding(s) {', '.join(map(str, done))} were already reviewed")
+        names = [
+            str(i)
+            if findings[i].sighting_of is None
+            else f"{i} (a sighting of {findings[i].sighting_of})"
+            for i in asked
+            if (findings[i].sighting_of or i) in done
+        ]
+        raise TransitionError(f"finding(s) {', '.join(names)} were already reviewed")
     sightings: dict[int, list[Finding]] = {i: [] for i in ids}
     for sighting in session.scalars(select(Finding).where(Finding.sighting_of.in_(ids))):
         sightings[sighting.sighting_of].append(sighting)

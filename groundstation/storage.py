@@ -33,13 +33,15 @@ DEFAULT_DEPARTMENTS: tuple[tuple[str, str], ...] = (
     ("agriculture_fisheries", "农业农村局（渔政）"),
 )
 
-#: The event table (like 数字城管's): label, name, department code, deadline hours, filing, closing.
-DEFAULT_RULES: tuple[tuple[str, str, str, float, str, str], ...] = (
+#: The event table (like 数字城管's): label, name, department code, deadline (amount, unit; see
+#: groundstation.workcal), filing and closing standards. A field fire is an emergency: its clock
+#: runs around the clock; a building case runs in working days.
+DEFAULT_RULES: tuple[tuple[str, str, str, tuple[float, str], str, str], ...] = (
     (
         "illegal_construction",
         "违法建设",
         "urban_management",
-        168.0,
+        (7.0, "work_days"),
         "未取得规划许可正在施工或已建成的建（构）筑物",
         "已拆除或补办许可，现场复核无违建",
     ),
@@ -47,7 +49,7 @@ DEFAULT_RULES: tuple[tuple[str, str, str, float, str, str], ...] = (
         "straw_burning",
         "秸秆焚烧",
         "ecology_environment",
-        4.0,
+        (4.0, "hours"),
         "露天焚烧秸秆，可见明火、烟雾或新鲜过火面",
         "明火熄灭、无复燃，过火地块已清理",
     ),
@@ -55,7 +57,7 @@ DEFAULT_RULES: tuple[tuple[str, str, str, float, str, str], ...] = (
         "illegal_fishing",
         "违法捕捞",
         "agriculture_fisheries",
-        48.0,
+        (48.0, "hours"),
         "禁渔区或禁渔期内捕捞，设置地笼、网箱等禁用渔具",
         "渔具已清除，现场复核无捕捞",
     ),
@@ -84,14 +86,15 @@ def seed_defaults(session: Session) -> None:
             session.add(departments[code])
     session.flush()
     existing = set(session.scalars(select(ClassRule.label)))
-    for label, name, dept, hours, filing, closing in DEFAULT_RULES:
+    for label, name, dept, (amount, unit), filing, closing in DEFAULT_RULES:
         if label not in existing:
             session.add(
                 ClassRule(
                     label=label,
                     name=name,
                     department_id=departments[dept].id,
-                    deadline_hours=hours,
+                    deadline_amount=amount,
+                    deadline_unit=unit,
                     filing_standard=filing,
                     closing_standard=closing,
                     updated_by="seed",
@@ -155,7 +158,7 @@ class Storage:
             raise StorageError(f"database {redact_url(self.url)}: cannot connect ({exc})") from exc
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply the migrations up to ``revision`` and seed the default rows."""
+        """Apply the migrations up to ``revision`` and, at the head, seed the default rows."""
         cfg = self._alembic_config()
         try:
             with self.engine.begin() as conn:
@@ -163,8 +166,9 @@ class Storage:
                 command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:
             raise StorageError(f"database {redact_url(self.url)}: upgrade failed ({exc})") from exc
-        with self.session() as session:
-            seed_defaults(session)
+        if revision in ("head", self.head_revision()):  # the models describe the head only
+            with self.session() as session:
+                seed_defaults(session)
 
     def check_migrated(self) -> None:
         """Raise :class:`NotMigratedError` unless the schema is at the head revision."""

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from groundstation.errors import NotFoundError, PermissionDenied, TransitionError, ValidationError
+from groundstation.errors import (
+    NotFoundError,
+    PermissionDenied,
+    StaleError,
+    TransitionError,
+    ValidationError,
+)
 from groundstation.models import (
     TICKET_LABELS,
     ClassRule,
@@ -27,6 +33,7 @@ from groundstation.models import (
     utcnow,
 )
 from groundstation.notify import Message
+from groundstation.workcal import Deadline, WorkCalendar
 
 __all__ = [
     "STATES",
@@ -34,7 +41,6 @@ __all__ = [
     "TERMINAL_STATES",
     "TRANSITIONS",
     "Actor",
-    "Rule",
     "Transition",
     "SYSTEM",
     "check_transition",
@@ -43,6 +49,7 @@ __all__ = [
     "open_ticket",
     "open_ticket_for_finding",
     "record_event",
+    "rule_deadline",
     "transition",
     "escalate_overdue",
     "update_rule",
@@ -118,15 +125,6 @@ TRANSITIONS: dict[str, Transition] = {
         ),
     )
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A plain copy of one event-table row."""
-
-    label: str
-    department_id: int
-    deadline_hours: float
 
 
 def check_transition(
@@ -234,6 +232,11 @@ def _rule(session: Session, label: str) -> ClassRule:
     return rule
 
 
+def rule_deadline(rule: ClassRule) -> Deadline:
+    """The event-table row's deadline as a :class:`~groundstation.workcal.Deadline`."""
+    return Deadline(rule.deadline_amount, rule.deadline_unit)
+
+
 def open_ticket(
     session: Session,
     *,
@@ -333,10 +336,13 @@ def transition(
     deadline: datetime | None = None,
     evidence: Sequence[dict[str, Any]] = (),
     now: datetime | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> tuple[TicketEvent, list[Message]]:
     """Apply ``action`` to ``ticket`` as ``actor`` (uncommitted); raise if illegal, change nothing.
 
-    Returns the archive entry and the notifications to deliver once the caller has committed.
+    A dispatch without an explicit ``deadline`` gets the class rule's, counted on ``calendar``
+    (default: office hours in Beijing time, no holidays). Returns the archive entry and the
+    notifications to deliver once the caller has committed.
     """
     now = now or utcnow()
     rule = check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
@@ -357,7 +363,7 @@ def transition(
         if department is None:
             raise NotFoundError(f"department {dept_id} does not exist")
         if deadline is None:
-            deadline = now + timedelta(hours=class_rule.deadline_hours)
+            deadline = (calendar or WorkCalendar()).due(now, rule_deadline(class_rule))
         elif deadline.tzinfo is None:
             raise ValidationError("deadline needs a timezone, e.g. 2025-06-01T18:00:00+08:00")
         elif deadline <= now:
@@ -388,10 +394,27 @@ def transition(
         ticket.evidence = [*ticket.evidence, *evidence]
         data = {"evidence": evidence}
     from_state = ticket.state
-    ticket.state = rule.target
+    _claim(session, ticket, from_state, rule.target)
     event = _record(session, ticket, action, from_state, actor, reason=reason, data=data, now=now)
     session.flush()
     return event, messages
+
+
+def _claim(session: Session, ticket: Ticket, from_state: str, target: str) -> None:
+    """Move ``ticket`` to ``target`` only if the database still has it in ``from_state``: of two
+    users acting on the same ticket at once, the second gets a StaleError, not a lost
+    update."""
+    moved = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.state == from_state)
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise StaleError(
+            f"ticket {ticket.id} changed meanwhile: it is no longer {from_state}; reload it"
+        )
+    ticket.state = target
 
 
 def escalate_overdue(
@@ -451,7 +474,8 @@ def update_rule(
     actor: Actor,
     *,
     department_id: int | None = None,
-    deadline_hours: float | None = None,
+    deadline_amount: float | None = None,
+    deadline_unit: str | None = None,
     name: str | None = None,
     filing_standard: str | None = None,
     closing_standard: str | None = None,
@@ -465,10 +489,14 @@ def update_rule(
         if session.get(Department, department_id) is None:
             raise NotFoundError(f"department {department_id} does not exist")
         rule.department_id = department_id
-    if deadline_hours is not None:
-        if not 0 < deadline_hours <= 24 * 365:
-            raise ValidationError(f"deadline_hours {deadline_hours!r} must be in (0, 8760]")
-        rule.deadline_hours = float(deadline_hours)
+    if deadline_amount is not None or deadline_unit is not None:
+        amount = rule.deadline_amount if deadline_amount is None else deadline_amount
+        unit = deadline_unit or rule.deadline_unit
+        try:
+            Deadline(amount, unit)
+        except ValueError as exc:
+            raise ValidationError(f"rule {label}: {exc}") from None
+        rule.deadline_amount, rule.deadline_unit = float(amount), unit
     if name is not None:
         rule.name = name
     if filing_standard is not None:

@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from groundstation.errors import ValidationError
+from groundstation.errors import TooLargeError, ValidationError
 
 __all__ = ["IMAGE_FORMATS", "read_limited", "check_image", "save_image", "safe_name"]
 
@@ -24,25 +24,31 @@ def safe_name(filename: str | None, *, default: str = "upload") -> str:
 
 
 def read_limited(upload: FileStorage, limit: int, *, what: str) -> bytes:
-    """The upload's bytes, refusing more than ``limit``."""
+    """The upload's bytes, refusing more than ``limit`` (:class:`TooLargeError`, HTTP 413)."""
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
-        raise ValidationError(f"{what} {upload.filename!r} is larger than {limit // 2**20} MiB")
+        raise TooLargeError(f"{what} {upload.filename!r} is larger than {limit // 2**20} MiB")
     if not data:
         raise ValidationError(f"{what} {upload.filename!r} is empty")
     return data
 
 
 def check_image(data: bytes, *, name: str) -> str:
-    """The image format of ``data``; raise unless it is a JPEG, PNG or TIFF Pillow can read."""
+    """The format of ``data``; raise unless it is a whole JPEG, PNG or TIFF Pillow can read."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format or ""
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValidationError(f"{name!r} is not an image ({exc})") from exc
-    if fmt not in IMAGE_FORMATS:
-        raise ValidationError(f"{name!r} is a {fmt or 'unknown'} image; use JPEG, PNG or TIFF")
+        if fmt not in IMAGE_FORMATS:
+            raise ValidationError(f"{name!r} is a {fmt or 'unknown'} image; use JPEG, PNG or TIFF")
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # verify() misses a JPEG cut short: decode it whole
+    except UnidentifiedImageError as exc:
+        raise ValidationError(f"{name!r} is not an image (JPEG, PNG or TIFF expected)") from exc
+    except Image.DecompressionBombError as exc:
+        raise ValidationError(f"{name!r} has too many pixels ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValidationError(f"{name!r} is not an image: it is truncated or damaged") from exc
     return fmt
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from groundstation.errors import (
     GroundStationError,
     NotFoundError,
     PermissionDenied,
+    TooLargeError,
     TransitionError,
     ValidationError,
 )
@@ -33,6 +34,7 @@ from groundstation.models import ApiKey, User, utcnow
 from groundstation.notify import NotifierHub
 from groundstation.storage import Storage
 from groundstation.tickets import Actor
+from groundstation.workcal import WorkCalendar
 
 __all__ = [
     "AppState",
@@ -58,11 +60,12 @@ KEY_TOUCH = timedelta(minutes=1)
 
 @dataclass
 class AppState:
-    """Everything the app holds beyond Flask: storage, job queue, notifiers."""
+    """Everything the app holds beyond Flask: storage, job queue, notifiers, working calendar."""
 
     storage: Storage
     queue: JobQueue
     notifier: NotifierHub
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
 
 def state() -> AppState:
@@ -171,6 +174,8 @@ def error_status(exc: GroundStationError) -> int:
         return 403
     if isinstance(exc, TransitionError):
         return 409
+    if isinstance(exc, TooLargeError):
+        return 413
     if isinstance(exc, ValidationError):
         return 400
     return 500

@@ -38,14 +38,15 @@ def edit_rule(label: str) -> Any:
     session = db()
     form = request.form
     try:
-        hours = float(form["deadline_hours"]) if form.get("deadline_hours") else None
+        amount = float(form["deadline_amount"]) if form.get("deadline_amount") else None
         dept = int(form["department_id"]) if form.get("department_id") else None
         update_rule(
             session,
             label,
             current_actor(),
             department_id=dept,
-            deadline_hours=hours,
+            deadline_amount=amount,
+            deadline_unit=form.get("deadline_unit") or None,
             filing_standard=form.get("filing_standard"),
             closing_standard=form.get("closing_standard"),
         )

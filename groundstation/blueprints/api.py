@@ -17,11 +17,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gis.camera import PRESETS
-from groundstation.errors import IngestError, NotFoundError, ValidationError
+from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
 from groundstation.ingest import register_flight, resolve_camera
 from groundstation.models import (
     LABELS,
     ROLES,
+    TICKET_LABELS,
     ClassRule,
     Department,
     Finding,
@@ -102,22 +103,33 @@ def parse_datetime(value: Any, *, field: str) -> datetime | None:
     return parsed
 
 
+#: The largest id or count the databases store (a signed 64-bit integer).
+MAX_INT = 2**63 - 1
+MAX_PAGE = 10**9
+
+
 def _int(
     value: Any,
     *,
     field: str,
     default: int | None = None,
     lo: int | None = None,
-    hi: int | None = None,
+    hi: int = MAX_INT,
 ) -> int | None:
+    """An integer from a query string, form or JSON value; refuses booleans, fractions and
+    numbers the database cannot store."""
     if value in (None, ""):
         return default
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValidationError(f"{field} {value!r} is not an integer")
     try:
         number = int(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"{field} {value!r} is not an integer") from exc
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise ValidationError(f"{field} {number} is out of range [{lo}, {hi}]")
+    if lo is not None and number < lo:
+        raise ValidationError(f"{field} {number} must be at least {lo}")
+    if number > hi:
+        raise ValidationError(f"{field} {number} must be at most {hi}")
     return number
 
 
@@ -134,7 +146,7 @@ def _float(value: Any, *, field: str) -> float | None:
 
 
 def _page() -> tuple[int, int]:
-    page = _int(request.args.get("page"), field="page", default=1, lo=1)
+    page = _int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE)
     size = _int(request.args.get("page_size"), field="page_size", default=50, lo=1, hi=500)
     return page or 1, size or 50
 
@@ -142,9 +154,9 @@ def _page() -> tuple[int, int]:
 def _get(session: Session, model: type, ident: Any, what: str) -> Any:
     try:
         key = int(ident) if not isinstance(ident, str) or ident.isdigit() else None
-    except ValueError:
+    except (TypeError, ValueError):
         key = None
-    row = session.get(model, key) if key is not None else None
+    row = session.get(model, key) if key is not None and 0 < key <= MAX_INT else None
     if row is None:
         raise NotFoundError(f"{what} {ident} does not exist")
     return row
@@ -236,6 +248,12 @@ def apply_transition(
     action = str(data.get("action") or "").strip()
     if not action:
         raise ValidationError("missing 'action'")
+    expected = data.get("expected_state")
+    if expected and expected != ticket.state:  # decided on a page another user has since changed
+        raise StaleError(
+            f"ticket {ticket.id} changed meanwhile: it is {ticket.state} now, not {expected}; "
+            "reload it and decide again"
+        )
     evidence = data.get("evidence") or []
     if isinstance(evidence, str):
         evidence = [{"note": evidence}]
@@ -261,6 +279,7 @@ def apply_transition(
             department_id=_int(data.get("department_id"), field="department_id"),
             deadline=parse_datetime(data.get("deadline"), field="deadline"),
             evidence=[{**e, "by": actor.name, "at": utcnow().isoformat()} for e in evidence],
+            calendar=state().calendar,
         )
         session.commit()
     except Exception:
@@ -308,7 +327,9 @@ def _rule_json(r: ClassRule) -> dict[str, Any]:
         "label": r.label,
         "name": r.name,
         "department_id": r.department_id,
-        "deadline_hours": r.deadline_hours,
+        "deadline_amount": r.deadline_amount,
+        "deadline_unit": r.deadline_unit,
+        "deadline_hours": r.deadline_amount if r.deadline_unit == "hours" else None,
         "filing_standard": r.filing_standard,
         "closing_standard": r.closing_standard,
         "updated_by": r.updated_by,
@@ -321,12 +342,21 @@ def _rule_json(r: ClassRule) -> dict[str, Any]:
 def put_rule(label: str) -> Any:
     data = request_data()
     session = db()
+    amount = _float(data.get("deadline_amount"), field="deadline_amount")
+    unit = data.get("deadline_unit")
+    if data.get("deadline_hours") is not None:  # the older form: calendar hours
+        if amount is not None or unit not in (None, "hours"):
+            raise ValidationError("give deadline_hours or deadline_amount/deadline_unit, not both")
+        amount, unit = _float(data.get("deadline_hours"), field="deadline_hours"), "hours"
+    if unit is not None and not isinstance(unit, str):
+        raise ValidationError(f"deadline_unit must be a string, got {unit!r}")
     rule = update_rule(
         session,
         label,
         current_actor(),
         department_id=_int(data.get("department_id"), field="department_id"),
-        deadline_hours=_float(data.get("deadline_hours"), field="deadline_hours"),
+        deadline_amount=amount,
+        deadline_unit=unit,
         name=data.get("name"),
         filing_standard=data.get("filing_standard"),
         closing_standard=data.get("closing_standard"),
@@ -430,9 +460,14 @@ def post_flight() -> Any:
         source = Path(str(raw)).resolve()
         if not any(root == source or root in source.parents for root in _photo_roots()):
             raise ValidationError(f"source {raw!r} is outside the allowed photo folders")
-    flight_id = register_flight(
-        state().storage, source, name=name, created_by=actor.name, camera=camera
-    )
+    try:
+        flight_id = register_flight(
+            state().storage, source, name=name, created_by=actor.name, camera=camera
+        )
+    except IngestError as exc:  # no such folder, no photos in it, a bad flight log
+        if files:
+            shutil.rmtree(source, ignore_errors=True)
+        raise ValidationError(str(exc)) from None
     job_id = state().queue.enqueue("ingest_flight", {"flight_id": flight_id})
     with state().storage.session() as session:
         flight = session.get(Flight, flight_id)
@@ -603,10 +638,9 @@ def photo_image(photo_id: int) -> Any:
 
 def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
     session = db()
-    try:
-        ids = [int(i) for i in ids]
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("ids must be integers") from exc
+    ids = [_int(i, field="finding id", lo=1) for i in ids]
+    if None in ids:
+        raise ValidationError("finding ids must be integers, not empty")
     reviewed = review_findings(
         session,
         ids,
@@ -661,19 +695,26 @@ def review_bulk() -> Any:
 def ticket_query(args: Any) -> Any:
     query = select(Ticket)
     if args.get("state"):
-        states = args["state"].split(",")
+        states = [s.strip() for s in args["state"].split(",") if s.strip()]
         bad = [s for s in states if s not in STATES]
         if bad:
             raise ValidationError(f"state {', '.join(bad)} unknown (known: {', '.join(STATES)})")
         query = query.where(Ticket.state.in_(states))
     if args.get("label"):
+        if args["label"] not in TICKET_LABELS:
+            raise ValidationError(
+                f"label {args['label']!r} is not one of {', '.join(TICKET_LABELS)}"
+            )
         query = query.where(Ticket.label == args["label"])
     department = _int(args.get("department_id"), field="department_id")
     if department is not None:
         query = query.where(Ticket.department_id == department)
     if args.get("grid"):
         query = query.join(Grid, Ticket.grid_id == Grid.id).where(Grid.code == args["grid"])
-    if args.get("overdue") in ("1", "true"):
+    overdue = args.get("overdue", "")
+    if overdue not in ("", "0", "1", "true", "false"):
+        raise ValidationError(f"overdue {overdue!r}: 1 (overdue only) or 0")
+    if overdue in ("1", "true"):
         query = query.where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline < utcnow())
     return query.order_by(Ticket.id.desc())
 
@@ -738,6 +779,20 @@ def ticket_transition(ticket_id: int) -> Any:
     ticket = _visible_ticket(session, ticket_id)
     ticket = apply_transition(session, ticket, request_data(), request.files.get("photo"))
     return jsonify(ticket_json(ticket, events=True))
+
+
+@bp.get("/tickets/<int:ticket_id>/evidence/<int:index>")
+@roles_required(*ANY)
+def ticket_evidence(ticket_id: int, index: int) -> Any:
+    """The photo of one evidence entry (stored under the data dir's evidence/ folder)."""
+    ticket = _visible_ticket(db(), ticket_id)
+    entries = ticket.evidence or []
+    photo = entries[index].get("photo") if index < len(entries) else None
+    root = Path(current_app.config["DATA_DIR"]).resolve()
+    path = (root / str(photo)).resolve() if photo else None
+    if path is None or root not in path.parents or not path.is_file():
+        raise NotFoundError(f"ticket {ticket_id} has no evidence photo {index}")
+    return send_file(path, max_age=3600)
 
 
 @bp.get("/notifications")

@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Length
 from groundstation.models import User
 from groundstation.web import db
 
-__all__ = ["bp", "LoginForm", "safe_next"]
+__all__ = ["bp", "LoginForm", "safe_next", "home_url"]
 
 bp = Blueprint("auth", __name__)
 
@@ -48,6 +48,14 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
+#: Where each role starts: the page of its daily work (one it may open).
+HOME_PAGES = {"department": "tickets.index", "pilot": "flights.index"}
+
+
+def home_url(role: str) -> str:
+    return url_for(HOME_PAGES.get(role, "review.index"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     form = LoginForm()
@@ -61,8 +69,7 @@ def login() -> Any:
             flash(_("Wrong user name or password."), "error")
             return render_template("login.html", form=form), 401
         login_user(user)
-        default = url_for("tickets.index") if user.role == "department" else url_for("review.index")
-        return redirect(safe_next(request.args.get("next"), default))
+        return redirect(safe_next(request.args.get("next"), home_url(user.role)))
     if request.method == "POST":
         flash(
             _("Please fill in both fields (and reload the page if it was open for long)."), "error"

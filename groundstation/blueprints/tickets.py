@@ -8,10 +8,16 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from groundstation.errors import NotFoundError, PermissionDenied, TransitionError, ValidationError
-from groundstation.i18n import STATE_NAMES
+from groundstation.errors import (
+    NotFoundError,
+    PermissionDenied,
+    StaleError,
+    TransitionError,
+    ValidationError,
+)
+from groundstation.i18n import ACTION_NAMES, STATE_NAMES
 from groundstation.models import ROLES, TICKET_LABELS, ClassRule, Department, Ticket, utcnow
-from groundstation.tickets import STATES, available_actions
+from groundstation.tickets import STATES, TRANSITIONS, available_actions
 from groundstation.web import current_actor, db, roles_required
 
 __all__ = ["bp"]
@@ -85,8 +91,16 @@ def do_transition(ticket_id: int) -> Any:
     data = request.form.to_dict()
     if data.get("deadline") and "+" not in data["deadline"] and not data["deadline"].endswith("Z"):
         data["deadline"] += "+08:00"  # the form's datetime-local is China time
+    photo = request.files.get("photo")
+    problem = _form_problem(ticket, data, has_photo=bool(photo and photo.filename))
+    if problem:
+        flash(problem, "error")
+        return redirect(url_for("tickets.detail", ticket_id=ticket_id))
     try:
-        apply_transition(session, ticket, data, request.files.get("photo"))
+        apply_transition(session, ticket, data, photo)
+    except StaleError:
+        session.rollback()
+        flash(_stale_message(session, ticket_id), "error")
     except (ValidationError, TransitionError, PermissionDenied, NotFoundError) as exc:
         session.rollback()
         flash(str(exc), "error")
@@ -96,3 +110,42 @@ def do_transition(ticket_id: int) -> Any:
             "info",
         )
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+
+
+def _stale_message(session: Any, ticket_id: int) -> str:
+    ticket = session.get(Ticket, ticket_id)
+    return _(
+        "Someone changed ticket %(id)d while you had it open: it is now “%(state)s”. "
+        "Nothing was changed; check the case archive and decide again.",
+        id=ticket_id,
+        state=STATE_NAMES[ticket.state],
+    )
+
+
+def _form_problem(ticket: Ticket, data: dict[str, str], *, has_photo: bool) -> str | None:
+    """What is wrong with a ticket form the page could have prevented, in the user's language;
+    None when the form is fine (the state machine still checks everything)."""
+    from groundstation.blueprints.api import parse_datetime
+
+    expected = data.get("expected_state")
+    if expected and expected != ticket.state:
+        return _stale_message(db(), ticket.id)
+    action = data.get("action", "")
+    actor = current_actor()
+    if action not in available_actions(
+        ticket.state, actor, ticket_department_id=ticket.department_id
+    ):
+        return None  # the state machine explains why
+    rule = TRANSITIONS[action]
+    if rule.needs_reason and not data.get("reason", "").strip():
+        return _("“%(action)s” needs a reason for the case archive.", action=ACTION_NAMES[action])
+    if rule.needs_evidence and not (data.get("note", "").strip() or has_photo):
+        return _("Report resolved needs evidence: a note or a photo of the result.")
+    if action == "dispatch" and data.get("deadline"):
+        try:
+            deadline = parse_datetime(data["deadline"], field="deadline")
+        except ValidationError:
+            deadline = None
+        if deadline is None or deadline <= utcnow():
+            return _("The deadline must be a date and time in the future.")
+    return None

@@ -23,10 +23,17 @@
 
   function load() {
     fetch("/api/v1/findings?page_size=200&" + query(), {credentials: "same-origin"})
-      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        return r.json().then(function (data) {
+          if (!r.ok) { throw new Error(data.error || r.statusText); }
+          return data;
+        });
+      })
       .then(function (data) {
         items = data.items || []; selected.clear(); render(); select(items.length ? 0 : -1);
-      });
+        show("", false);
+      })
+      .catch(function (e) { show(text.error + ": " + e.message, true); });
   }
 
   function statusText(f) {
@@ -100,7 +107,8 @@
 
   function show(message, isError) {
     var line = document.getElementById("status-line");
-    line.textContent = message; line.className = isError ? "flash error" : "flash info";
+    line.textContent = message;
+    line.className = !message ? "" : (isError ? "flash error" : "flash info");
   }
 
   function applied(results) {
@@ -125,7 +133,9 @@
   function bulk(decision) {
     if (!selected.size) { return; }
     post("/api/v1/findings/review", {ids: Array.from(selected), decision: decision})
-      .then(function (r) { selected.clear(); applied(r.items); show(r.items.length + " ✓"); })
+      .then(function (r) {
+        selected.clear(); applied(r.items); show(text.reviewed.replace("{n}", r.items.length));
+      })
       .catch(function (e) { show(e.message, true); });
   }
 
@@ -143,6 +153,18 @@
     else if (keys[k]) { review("reclassify", keys[k]); }
     else { return; }
     ev.preventDefault();
+  });
+  function click(id, action) {
+    document.getElementById(id).addEventListener("click", function (ev) { ev.target.blur(); action(); });
+  }
+  click("btn-confirm", function () { review("confirm"); });
+  click("btn-reject", function () { review("reject"); });
+  click("btn-bulk-confirm", function () { bulk("confirm"); });
+  click("btn-bulk-reject", function () { bulk("reject"); });
+  document.getElementById("reclassify").addEventListener("change", function (ev) {
+    var label = ev.target.value;
+    ev.target.value = ""; ev.target.blur();
+    if (label) { review("reclassify", label); }
   });
   document.getElementById("filters").addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
   load();

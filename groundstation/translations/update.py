@@ -19,11 +19,27 @@ ROOT = HERE.parents[1]
 def main() -> None:
     pot = HERE / "messages.pot"
     pybabel = [sys.executable, "-m", "babel.messages.frontend"]
-    subprocess.run([*pybabel, "extract", "-F", str(HERE / "babel.cfg"), "-k", "_l",
-                    "-k", "lazy_gettext", "--no-location", "-o", str(pot), "."],
-                   cwd=ROOT, check=True)
-    subprocess.run([*pybabel, "update", "-i", str(pot), "-d", str(HERE), "--no-fuzzy-matching"],
-                   check=True)
+    subprocess.run(
+        [
+            *pybabel,
+            "extract",
+            "-F",
+            str(HERE / "babel.cfg"),
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "--no-location",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    subprocess.run(
+        [*pybabel, "update", "-i", str(pot), "-d", str(HERE), "--no-fuzzy-matching"], check=True
+    )
     subprocess.run([*pybabel, "compile", "-d", str(HERE), "--statistics"], check=True)
 
 

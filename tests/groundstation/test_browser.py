@@ -84,3 +84,35 @@ def test_review_with_keyboard_then_close_the_ticket(live, page) -> None:
     text = page.locator("#archive").inner_text()
     for who in ("supervisor", "department", "pilot"):
         assert who in text
+
+
+def test_review_with_buttons_and_bulk_reject(live, page) -> None:
+    """A new supervisor who knows no shortcuts reviews with the mouse; filter errors show."""
+    env, base = live
+    first, second, third = make_findings(
+        env,
+        [
+            ("straw_burning", 0.31, (119.905, 32.405)),
+            ("straw_burning", 0.52, (119.906, 32.406)),
+            ("straw_burning", 0.73, (119.907, 32.407)),
+        ],
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, base, "supervisor")
+    page.goto(f"{base}/review")
+    page.wait_for_selector(f"#finding-{first}.current")
+    page.click("#btn-confirm")
+    page.wait_for_selector(f"#ticket-link-{first}")
+    page.click(f"#finding-{second} .pick")
+    page.click(f"#finding-{third} .pick")
+    page.click("#btn-bulk-reject")
+    page.wait_for_selector("#status-line.info")
+    assert page.locator(f"#finding-{third} .status").inner_text() == "不予立案"
+    # a filter the API refuses (older browsers let any text into number fields)
+    page.evaluate("document.querySelector('input[name=min_score]').type = 'text'")
+    page.fill('input[name="min_score"]', "abc")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#status-line.error")
+    page.screenshot(path=str(ARTIFACTS / "06_review_buttons.png"))
+    assert errors == []

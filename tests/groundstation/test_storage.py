@@ -56,8 +56,44 @@ def test_upgrade_seeds_once(fresh_url: str) -> None:
     with storage.session() as session:
         assert len(session.scalars(select(Department)).all()) == 3
         rule = session.get(ClassRule, "straw_burning")
-        assert rule.deadline_hours == 4.0 and rule.department.code == "ecology_environment"
+        assert rule.deadline_amount == 4.0 and rule.deadline_unit == "hours"
+        assert rule.department.code == "ecology_environment"
+        building = session.get(ClassRule, "illegal_construction")
+        assert (building.deadline_amount, building.deadline_unit) == (7.0, "work_days")
     storage.dispose()
+
+
+def test_upgrade_counts_the_seeded_building_deadline_in_working_days(fresh_url: str) -> None:
+    """0006: the untouched seed row (168 calendar hours) becomes 7 working days; an
+    administrator's own deadline is kept, in calendar hours."""
+    storage = Storage(fresh_url)
+    storage.upgrade("0005")
+    rows = [
+        ("illegal_construction", 168.0, "seed"),
+        ("illegal_fishing", 36.0, "admin"),
+        ("straw_burning", 4.0, "seed"),
+    ]
+    with storage.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO departments (code, name) VALUES ('u', 'U')")
+        for label, hours, by in rows:
+            conn.exec_driver_sql(
+                "INSERT INTO class_rules (label, name, department_id, deadline_hours, "
+                "filing_standard, closing_standard, updated_at, updated_by) "
+                f"SELECT '{label}', '{label}', id, {hours}, '', '', '2026-01-01', '{by}' "
+                "FROM departments WHERE code = 'u'"
+            )
+    storage.upgrade()
+    with storage.session() as session:
+        got = {
+            r.label: (r.deadline_amount, r.deadline_unit)
+            for r in session.scalars(select(ClassRule))
+        }
+    storage.dispose()
+    assert got == {
+        "illegal_construction": (7.0, "work_days"),
+        "illegal_fishing": (36.0, "hours"),
+        "straw_burning": (4.0, "hours"),
+    }
 
 
 def test_datetimes_come_back_aware_utc(fresh_url: str) -> None:

@@ -4,6 +4,7 @@ illegal moves, the case archive, dispatch deadlines by class and overdue escalat
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import make_ticket
@@ -166,10 +167,8 @@ def test_full_lifecycle_builds_the_case_archive(env) -> None:
     assert times == sorted(times)
     dispatch = ticket["events"][2]
     assert dispatch["data"]["department"] == "城市管理综合行政执法局"
-    # the deadline comes from the class table: illegal construction = 168 h
-    deadline = datetime.fromisoformat(ticket["deadline"])
-    at = datetime.fromisoformat(dispatch["at"])
-    assert abs((deadline - at) - timedelta(hours=168)) < timedelta(seconds=1)
+    # the deadline comes from the class table: illegal construction = 7 working days
+    assert_close_of_business(ticket["deadline"], after=dispatch["at"], working_days=7)
     assert ticket["evidence"][0]["note"] == "shed removed, photo taken"
     assert ticket["evidence"][0]["by"] == "department"
     # the notifier logged the dispatch
@@ -269,3 +268,45 @@ def test_available_actions_follow_role_and_department() -> None:
         check_transition("closed", "close", Actor("a", "admin"), ticket_department_id=None)
     with pytest.raises(ValidationError):
         check_transition("new", "fly", Actor("a", "admin"), ticket_department_id=None)
+
+
+def test_a_deadline_in_working_days_falls_due_at_close_of_business(env) -> None:
+    client = env.client()
+    admin = env.headers("admin")
+    for bad in (
+        {"deadline_unit": "fortnights"},
+        {"deadline_amount": 1.5, "deadline_unit": "work_days"},
+        {"deadline_hours": 3, "deadline_unit": "work_days"},
+        {"deadline_unit": 7},
+    ):
+        response = client.put("/api/v1/rules/illegal_fishing", json=bad, headers=admin)
+        assert response.status_code == 400 and response.json["error"]
+    response = client.put(
+        "/api/v1/rules/illegal_fishing",
+        json={"deadline_amount": 2, "deadline_unit": "work_days"},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.json
+    assert (response.json["deadline_amount"], response.json["deadline_unit"]) == (2, "work_days")
+    try:
+        ticket_id = make_ticket(env, "confirmed", label="illegal_fishing")
+        ticket = client.post(
+            f"/api/v1/tickets/{ticket_id}/transitions",
+            json={"action": "dispatch"},
+            headers=env.headers("supervisor"),
+        ).json
+    finally:
+        client.put("/api/v1/rules/illegal_fishing", json={"deadline_hours": 48}, headers=admin)
+    assert_close_of_business(ticket["deadline"], after=ticket["events"][-1]["at"], working_days=2)
+
+
+def assert_close_of_business(deadline: str, *, after: str, working_days: int) -> None:
+    """``deadline`` is 17:30 Beijing time on the N-th weekday after the day of ``after``
+    (the default calendar: no holidays configured)."""
+    beijing = ZoneInfo("Asia/Shanghai")
+    expected = datetime.fromisoformat(after).astimezone(beijing).date()
+    while working_days:
+        expected += timedelta(days=1)
+        working_days -= expected.weekday() < 5
+    due = datetime.fromisoformat(deadline).astimezone(beijing)
+    assert (due.date(), due.hour, due.minute) == (expected, 17, 30)

@@ -123,15 +123,29 @@ def test_grid_import_form_and_pages(env) -> None:
 def test_admin_edits_dispatch_table(env) -> None:
     client = env.client()
     token = login(client, "admin")
-    client.post("/admin/rules/illegal_fishing", data={"csrf_token": token, "deadline_hours": "36"})
-    rules = client.get("/api/v1/rules", headers=env.headers("pilot")).json
-    assert {r["label"]: r["deadline_hours"] for r in rules}["illegal_fishing"] == 36
-    bad = client.post(
+    client.post(
         "/admin/rules/illegal_fishing",
-        data={"csrf_token": token, "deadline_hours": "-3"},
-        follow_redirects=True,
+        data={"csrf_token": token, "deadline_amount": "3", "deadline_unit": "work_days"},
     )
-    assert "must be in" in bad.get_data(as_text=True)
+    rules = {r["label"]: r for r in client.get("/api/v1/rules", headers=env.headers("pilot")).json}
+    assert rules["illegal_fishing"]["deadline_amount"] == 3
+    assert rules["illegal_fishing"]["deadline_unit"] == "work_days"
+    page = client.get("/admin/rules").get_data(as_text=True)
+    assert '<option value="work_days" selected>工作日</option>' in page
+    for bad in ({"deadline_amount": "-3"}, {"deadline_amount": "1.5", "deadline_unit": "work_days"},
+                {"deadline_unit": "fortnights"}):  # fmt: skip
+        shown = client.post(
+            "/admin/rules/illegal_fishing", data={"csrf_token": token, **bad}, follow_redirects=True
+        ).get_data(as_text=True)
+        assert 'class="flash error"' in shown
+    rules = {r["label"]: r for r in client.get("/api/v1/rules", headers=env.headers("pilot")).json}
+    assert (
+        rules["illegal_fishing"]["deadline_amount"],
+        rules["illegal_fishing"]["deadline_unit"],
+    ) == (
+        3,
+        "work_days",
+    )
 
 
 def test_catalogue_is_complete_and_compiled() -> None:

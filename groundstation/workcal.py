@@ -1,0 +1,189 @@
+"""Working time for case deadlines: 数字城管 counts most deadlines in working hours or working days.
+
+A :class:`WorkCalendar` knows the office hours of a working day (08:30-12:00 and 13:30-17:30 by
+default, local time), the weekend, public holidays and the make-up working days that move them
+(调休). A :class:`Deadline` is an amount in one of three units: calendar hours (around the clock,
+for emergencies such as a field fire), working hours, or working days (due at the close of the
+N-th working day after the day the clock starts). Pure computation, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = ["UNITS", "Deadline", "WorkCalendar", "parse_dates", "parse_periods"]
+
+#: Deadline units: calendar hours, working hours, working days.
+UNITS = ("hours", "work_hours", "work_days")
+
+_MAX_DAYS = 3660  # ten years of calendar days: a search bound, never reached by a sane deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """How long a department has: ``amount`` of ``unit`` (one of :data:`UNITS`)."""
+
+    amount: float
+    unit: str = "hours"
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"deadline unit {self.unit!r} is not one of {', '.join(UNITS)}")
+        if not (isinstance(self.amount, int | float) and 0 < self.amount <= 8760):
+            raise ValueError(f"deadline amount {self.amount!r} must be in (0, 8760]")
+        if self.unit == "work_days" and self.amount != int(self.amount):
+            raise ValueError(f"working days must be whole, got {self.amount!r}")
+
+
+def parse_periods(text: str) -> tuple[tuple[time, time], ...]:
+    """``"08:30-12:00,13:30-17:30"`` -> office periods, checked to be ordered and disjoint."""
+    periods = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", part)
+        if not match:
+            raise ValueError(f"office period {part!r} is not like 08:30-12:00")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            start, end = time(h1, m1), time(h2, m2)
+        except ValueError as exc:
+            raise ValueError(f"office period {part!r}: {exc}") from None
+        if end <= start:
+            raise ValueError(f"office period {part!r} ends before it starts")
+        if periods and start < periods[-1][1]:
+            raise ValueError(f"office period {part!r} overlaps or precedes the one before it")
+        periods.append((start, end))
+    if not periods:
+        raise ValueError("no office periods given")
+    return tuple(periods)
+
+
+def parse_dates(items: Iterable[str | date]) -> frozenset[date]:
+    """ISO dates and inclusive ranges (``2026-10-01..2026-10-07``) -> a set of dates."""
+    days: set[date] = set()
+    for item in items:
+        if isinstance(item, date):
+            days.add(item)
+            continue
+        first, _, last = str(item).strip().partition("..")
+        try:
+            start = date.fromisoformat(first.strip())
+            end = date.fromisoformat(last.strip()) if last else start
+        except ValueError:
+            raise ValueError(f"{item!r} is not a date (YYYY-MM-DD) or range (A..B)") from None
+        if end < start or (end - start).days > 366:
+            raise ValueError(f"date range {item!r} is reversed or longer than a year")
+        days.update(start + timedelta(days=k) for k in range((end - start).days + 1))
+    return frozenset(days)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkCalendar:
+    """Office hours, weekend, holidays and make-up working days of one administration."""
+
+    timezone: str = "Asia/Shanghai"
+    periods: tuple[tuple[time, time], ...] = (
+        (time(8, 30), time(12, 0)),
+        (time(13, 30), time(17, 30)),
+    )
+    weekend: frozenset[int] = frozenset({5, 6})  # Monday is 0
+    holidays: frozenset[date] = field(default_factory=frozenset)
+    workdays: frozenset[date] = field(default_factory=frozenset)  # 调休: weekend days worked
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        if not self.periods:
+            raise ValueError("a working day needs at least one office period")
+        if len(self.weekend) >= 7 and not self.workdays:
+            raise ValueError("every day of the week is a weekend day")
+        both = self.holidays & self.workdays
+        if both:
+            raise ValueError(f"{min(both)} is both a holiday and a make-up working day")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def hours_per_day(self) -> float:
+        return sum(_seconds(a, b) for a, b in self.periods) / 3600.0
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        return day.weekday() not in self.weekend and day not in self.holidays
+
+    def due(self, start: datetime, deadline: Deadline) -> datetime:
+        """When a deadline that starts counting at ``start`` (aware) falls due, in its time zone."""
+        _aware(start)
+        if deadline.unit == "hours":
+            return start + timedelta(hours=deadline.amount)
+        if deadline.unit == "work_hours":
+            return self._add_work_seconds(start, deadline.amount * 3600.0)
+        return self._close_of_workday(start, int(deadline.amount))
+
+    def work_hours_between(self, start: datetime, end: datetime) -> float:
+        """Office hours from ``start`` to ``end`` (both aware); negative if ``end`` comes first."""
+        _aware(start)
+        _aware(end)
+        if end < start:
+            return -self.work_hours_between(end, start)
+        a, b = start.astimezone(self.tz), end.astimezone(self.tz)
+        total = 0.0
+        day = a.date()
+        while day <= b.date():
+            if self.is_workday(day):
+                for p_start, p_end in self.periods:
+                    lo = max(a, self._at(day, p_start))
+                    hi = min(b, self._at(day, p_end))
+                    total += max(0.0, (hi - lo).total_seconds())
+            day += timedelta(days=1)
+        return total / 3600.0
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _at(self, day: date, moment: time) -> datetime:
+        return datetime.combine(day, moment, tzinfo=self.tz)
+
+    def _add_work_seconds(self, start: datetime, seconds: float) -> datetime:
+        local = start.astimezone(self.tz)
+        day = local.date()
+        for _ in range(_MAX_DAYS):
+            if self.is_workday(day):
+                for p_start, p_end in self.periods:
+                    lo = max(local, self._at(day, p_start))
+                    hi = self._at(day, p_end)
+                    available = (hi - lo).total_seconds()
+                    if available <= 0:
+                        continue
+                    if seconds <= available:
+                        return (lo + timedelta(seconds=seconds)).astimezone(start.tzinfo)
+                    seconds -= available
+            day += timedelta(days=1)
+        raise ValueError("no working time found within ten years: check the calendar")
+
+    def _close_of_workday(self, start: datetime, count: int) -> datetime:
+        """Close of the ``count``-th working day after the day of ``start`` (not counted)."""
+        day = start.astimezone(self.tz).date()
+        for _ in range(_MAX_DAYS):
+            day += timedelta(days=1)
+            if self.is_workday(day):
+                count -= 1
+                if count == 0:
+                    return self._at(day, self.periods[-1][1]).astimezone(start.tzinfo)
+        raise ValueError("no working day found within ten years: check the calendar")
+
+
+def _seconds(a: time, b: time) -> float:
+    return (datetime.combine(date.min, b) - datetime.combine(date.min, a)).total_seconds()
+
+
+def _aware(moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone")
