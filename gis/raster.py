@@ -24,8 +24,10 @@ __all__ = [
     "pixel_to_world",
     "world_to_pixel",
     "read_window_resampled",
+    "read_window_valid",
     "view_transform",
     "render_view",
+    "view_coverage",
     "to_rgb8",
 ]
 
@@ -73,6 +75,25 @@ def read_window_resampled(
         fill_value=fill_value,
         resampling=resampling,
     )
+
+
+def read_window_valid(
+    dataset: DatasetReader,
+    bounds: tuple[float, float, float, float],
+    out_shape: tuple[int, int],
+    *,
+    indexes: list[int] | None = None,
+) -> np.ndarray:
+    """Boolean (rows, cols) of the same window as :func:`read_window_resampled`: where the raster
+    holds data (GDAL's masks: alpha or mask band, or a nodata value, a pixel being no data only
+    when every band holds it, as in GDAL's dataset mask; nothing outside the raster)."""
+    bands = indexes or list(range(1, dataset.count + 1))
+    west, south, east, north = bounds
+    window = from_bounds(west, south, east, north, transform=dataset.transform)
+    masks = dataset.read_masks(
+        bands, window=window, out_shape=(len(bands), *out_shape), boundless=True
+    )
+    return np.asarray(masks).astype(bool).any(axis=0)
 
 
 def view_transform(
@@ -125,6 +146,31 @@ def render_view(
         resampling=resampling,
     )
     return destination
+
+
+def view_coverage(
+    dataset: DatasetReader,
+    *,
+    dst_crs: CRS | str,
+    dst_transform: Affine,
+    out_shape: tuple[int, int],
+) -> np.ndarray:
+    """Boolean (rows, cols): which pixels of the view :func:`render_view` makes fall on the
+    raster's extent (the rest it leaves 0). Warps a 2x2 stand-in of the extent, so it is cheap."""
+    extent = np.ones((1, 2, 2), dtype=np.uint8)
+    covered = np.zeros((1, *out_shape), dtype=np.uint8)
+    reproject(
+        source=extent,
+        destination=covered,
+        src_transform=dataset.transform @ Affine.scale(dataset.width / 2, dataset.height / 2),
+        src_crs=dataset.crs,
+        src_nodata=0,
+        dst_transform=dst_transform,
+        dst_crs=dst_crs if isinstance(dst_crs, str) else dst_crs.to_wkt(),
+        dst_nodata=0,
+        resampling=Resampling.nearest,
+    )
+    return covered[0].astype(bool)
 
 
 def to_rgb8(bands: np.ndarray) -> np.ndarray:

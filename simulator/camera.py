@@ -23,7 +23,7 @@ from rasterio.errors import RasterioIOError
 from gis.camera import PRESETS, Camera
 from gis.crs import LocalFrame
 from gis.exif import GeoTag, write_jpeg
-from gis.raster import render_view, to_rgb8, view_transform
+from gis.raster import render_view, to_rgb8, view_coverage, view_transform
 from simulator.autopilot import CameraTrigger
 from simulator.errors import WorldError
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LOG_NAME = "photos.csv"
 _LOG_FIELDS = ("index", "time", "lat", "lon", "alt", "rel_alt", "yaw", "file")
 _MIN_HEIGHT_M = 0.5
+_OFF_WORLD_RGB = (118, 128, 96)  # a muted field green, for views entirely off the world
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +73,21 @@ def render_photo(
     """The HxWx3 uint8 nadir image `camera` sees from `height_m` above (lat, lon) heading `yaw_deg`.
 
     The image's width lies across track and its top points along the heading; the ground extent
-    is exactly the camera's footprint at that height.
+    is exactly the camera's footprint at that height. Ground beyond the world raster shows as a
+    plain field in the photo's mean colour: a real camera never sees "no data", and black would
+    look like a burn scar to the classifier.
     """
     width, height = photo_size(camera, max_px)
     across, _ = camera.footprint_m(max(height_m, _MIN_HEIGHT_M))
     pixel = across / width
     frame = LocalFrame(lon, lat)
     transform = view_transform((0.0, 0.0), yaw_deg, pixel, width, height)
-    bands = render_view(
-        dataset, dst_crs=frame.crs, dst_transform=transform, out_shape=(height, width)
-    )
-    return to_rgb8(bands)
+    view = {"dst_crs": frame.crs, "dst_transform": transform, "out_shape": (height, width)}
+    image = to_rgb8(render_view(dataset, **view))
+    inside = view_coverage(dataset, **view)
+    if not inside.all():
+        image[~inside] = image[inside].mean(axis=0) if inside.any() else _OFF_WORLD_RGB
+    return image
 
 
 class PhotoCamera:

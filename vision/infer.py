@@ -241,20 +241,41 @@ class Classifier:
         return score_tiles(self.model, tiles, self.record, batch_size=self.batch_size)
 
     def _grid_scores(
-        self, image: np.ndarray, offset: tuple[int, int] = (0, 0), *, stride: int | None = None
+        self,
+        image: np.ndarray,
+        offset: tuple[int, int] = (0, 0),
+        *,
+        stride: int | None = None,
+        valid: np.ndarray | None = None,
     ) -> TileScores:
         """Score every tile of an image at the working GSD (padded if smaller than a tile), the
-        tiles `stride` apart (default: the classifier's stride) and offset by `offset`."""
+        tiles `stride` apart (default: the classifier's stride) and offset by `offset`.
+
+        With a `valid` mask (False: no data, e.g. an orthomosaic's collar), a tile's no-data
+        pixels take the mean colour of its valid ones (black would read as a burn scar), and a
+        tile less than :data:`MIN_VALID` valid is background.
+        """
         t = self.record.tile_px
         stride = self.stride if stride is None else stride
         h, w = image.shape[:2]
         if h < t or w < t:
-            image = np.pad(image, ((0, max(0, t - h)), (0, max(0, t - w)), (0, 0)), mode="edge")
+            pad = ((0, max(0, t - h)), (0, max(0, t - w)))
+            image = np.pad(image, (*pad, (0, 0)), mode="edge")
+            if valid is not None:
+                valid = np.pad(valid, pad, constant_values=False)
         cols = tile_origins(w, t, stride)
         rows = tile_origins(h, t, stride)
         origins = np.array([(c, r) for r in rows for c in cols], dtype=np.int64)
         tiles = np.stack([image[r : r + t, c : c + t] for c, r in origins])
-        return TileScores(origins + np.asarray(offset), self.score_tiles(tiles), t)
+        if valid is None or valid.all():
+            return TileScores(origins + np.asarray(offset), self.score_tiles(tiles), t)
+        masks = np.stack([valid[r : r + t, c : c + t] for c, r in origins])
+        tiles, scored = _fill_no_data(tiles, masks)
+        scores = np.zeros((len(tiles), len(self.record.categories)), dtype=np.float32)
+        scores[:, self.record.categories.index(BACKGROUND)] = 1.0
+        if scored.any():
+            scores[scored] = self.score_tiles(tiles[scored])
+        return TileScores(origins + np.asarray(offset), scores, t)
 
     def _whole_scores(self, image: np.ndarray) -> TileScores:
         t = self.record.tile_px
@@ -454,8 +475,11 @@ class Classifier:
                         indexes=bands,
                         resampling=Resampling.average,
                     )
+                    valid = gis_raster.read_window_valid(
+                        dataset, bounds, (window[3], window[2]), indexes=bands
+                    )
                     rgb = _to_rgb8(data, stretch)
-                    parts.append(self._grid_scores(rgb, (col0, row0)))
+                    parts.append(self._grid_scores(rgb, (col0, row0), valid=valid))
             except (RasterioIOError, GisError) as exc:
                 raise ImageReadError(f"GeoTIFF {path}: cannot read a window: {exc}") from None
         tiles = TileScores(
@@ -480,6 +504,20 @@ class Classifier:
                 r1 = rows[min(i + per, len(rows)) - 1] + t
                 c1 = cols[min(j + per, len(cols)) - 1] + t
                 yield c0, r0, (c0, r0, c1 - c0, r1 - r0)
+
+
+#: A tile with less than this fraction of valid pixels (the rest no data) is not scored.
+MIN_VALID = 0.25
+
+
+def _fill_no_data(tiles: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """N×T×T×3 tiles with their no-data pixels set to the mean colour of each tile's valid
+    ones, and which tiles are valid enough (≥ MIN_VALID) to score."""
+    weight = valid[..., None].astype(np.float32)
+    count = weight.sum(axis=(1, 2))
+    mean = (tiles * weight).sum(axis=(1, 2)) / np.maximum(count, 1.0)
+    filled = np.where(valid[..., None], tiles, mean[:, None, None, :].round().astype(np.uint8))
+    return filled, valid.mean(axis=(1, 2)) >= MIN_VALID
 
 
 #: Inputs coarser than this many working pixels per input pixel cannot show a violation.

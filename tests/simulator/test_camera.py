@@ -230,3 +230,22 @@ def test_without_a_world_raster_photos_are_logged_and_fed_back(
     records = sitl.wait_photos(timeout=5)
     assert len(records) == 1 and records[0].file is None
     assert len((tmp_path / "log" / "photos.csv").read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_ground_beyond_the_world_is_a_plain_field_not_black(world) -> None:
+    """A photo over the world's edge: the off-world part takes the photo's mean colour (black
+    would look like a burn scar to the classifier), the on-world part is the world itself."""
+    from simulator.camera import render_photo
+
+    east_edge_lon, _ = FRAME.inverse(300.0, 0.0)  # the world spans 300 m each side of home
+    with rasterio.open(world) as dataset:
+        photo = render_photo(
+            dataset, CAMERA, lat=HOME[0], lon=east_edge_lon, height_m=40.0, yaw_deg=0.0
+        )
+        inside = render_photo(dataset, CAMERA, lat=HOME[0], lon=HOME[1], height_m=40.0, yaw_deg=0.0)
+    w = photo.shape[1]
+    left, right = photo[:, : w // 2 - 10], photo[:, w // 2 + 10 :]
+    assert left.min() >= 60 and left.max() <= 120 and left.std() > 20  # the checkerboard
+    assert len(np.unique(right.reshape(-1, 3), axis=0)) == 1  # one plain colour
+    assert 60 < right[0, 0, 0] < 120 and photo.min() >= 60
+    assert inside.min() >= 60  # and nothing changes away from the edge

@@ -213,3 +213,30 @@ def test_bad_files_are_reported_not_raised(colour_classifier, tmp_path, content)
     result = colour_classifier.classify_image(path)
     assert result.error is not None and str(path) in result.error
     assert result.label == "background" and result.findings == []
+
+
+@pytest.mark.parametrize("mask_kind", ["nodata", "alpha"])
+def test_orthomosaic_no_data_collar_is_not_a_burn_scar(tmp_path, mask_kind) -> None:
+    """An orthomosaic's black collar (nodata value or alpha 0) is not ground: the shipped model
+    calls black beside grass a burn scar, so no-data pixels must never reach it as black."""
+    rng = np.random.default_rng(3)
+    h = w = 1200  # 5 cm/px: 60 m, about five working tiles a side
+    grass = (np.array([110, 150, 60]) + rng.integers(-12, 12, (h, w, 3))).astype(np.uint8)
+    rows, cols = np.mgrid[0:h, 0:w]
+    valid = (rows + cols > 500) & (rows + cols < 1900) & (rows - cols < 700) & (cols - rows < 700)
+    image = np.where(valid[..., None], grass, 0).astype(np.uint8)
+    path = tmp_path / f"ortho_{mask_kind}.tif"
+    profile = dict(
+        driver="GTiff", width=w, height=h, dtype="uint8", crs="EPSG:32650",
+        transform=from_origin(500000.0, 3600000.0, 0.05, 0.05),
+    )  # fmt: skip
+    if mask_kind == "nodata":
+        with rasterio.open(path, "w", count=3, nodata=0, **profile) as dst:
+            dst.write(np.moveaxis(image, -1, 0))
+    else:
+        with rasterio.open(path, "w", count=4, **profile) as dst:
+            dst.write(np.moveaxis(image, -1, 0), [1, 2, 3])
+            dst.write((valid * 255).astype(np.uint8), 4)
+    result = infer.Classifier.load().classify_image(path)
+    assert result.error is None
+    assert result.findings == [], [(f.label, round(f.score, 2)) for f in result.findings]
