@@ -583,22 +583,30 @@ def _file_tickets(
     storage: Any, flight_id: int, earlier: Sequence[FoundItem]
 ) -> tuple[list[FoundItem], list[int]]:
     """File one ``new`` ticket per object a flight's findings show inside a grid, unless an
-    earlier finding of this run already ticketed it; return the flight's findings and the new
-    ticket ids."""
-    from groundstation.models import Finding
+    earlier finding of this run already ticketed it; return the flight's findings (one per
+    object) and the new ticket ids. Objects an earlier flight found (ingest linked this flight's
+    views to them as sightings, e.g. when the demo runs again on the same data folder) count as
+    found again, under their existing ticket."""
+    from groundstation.models import Finding, Ticket
     from groundstation.models import Grid as GridRow
     from groundstation.tickets import Actor, open_ticket
 
     actor = Actor(name="gridpatrol-demo", role="system")
     with storage.session() as session:
-        rows = list(
+        seen = list(
             session.scalars(
-                # one per object: ingest already linked overlapping photos' views as sightings
-                select(Finding)
-                .where(Finding.flight_id == flight_id, Finding.sighting_of.is_(None))
-                .order_by(Finding.id)
+                select(Finding).where(Finding.flight_id == flight_id).order_by(Finding.id)
             )
         )
+        # one per object: ingest already linked overlapping photos' views as sightings
+        rows = [r for r in seen if r.sighting_of is None]
+        this_flight = {r.id for r in seen}
+        known: dict[int, Finding] = {}  # object first found by an earlier flight -> best view
+        for r in seen:
+            if r.sighting_of is not None and r.sighting_of not in this_flight:
+                best = known.get(r.sighting_of)
+                if best is None or r.score > best.score:
+                    known[r.sighting_of] = r
         grid_rows = list(session.scalars(select(GridRow)))
         codes = {g.id: g.code for g in grid_rows}
         shapes = {g.code: shape(g.geometry) for g in grid_rows}
@@ -640,6 +648,15 @@ def _file_tickets(
                 new_tickets.append(ticket.id)
             for m in fresh:
                 ticket_of[m] = old
+        this_run = {f.finding_id for f in earlier}  # found by an earlier sortie: counted there
+        for primary, r in known.items():
+            if primary in this_run or r.lon is None or r.lat is None:
+                continue
+            old = session.scalar(select(Ticket.id).where(Ticket.finding_id == primary))
+            items.append(
+                FoundItem(r.label, r.score, (r.lon, r.lat), codes.get(r.grid_id), None, r.id)
+            )
+            ticket_of[len(items) - 1] = old
         session.commit()
     out = [
         FoundItem(f.label, f.score, f.centre, f.grid_id, ticket_of.get(k), f.finding_id)

@@ -172,3 +172,16 @@ def test_quick_demo_end_to_end(tmp_path) -> None:
         assert tag is not None and tag.relative_altitude_m and tag.relative_altitude_m > 30
         assert math.isclose(tag.lat, lat, abs_tol=1e-6) and math.isclose(tag.lon, lon, abs_tol=1e-6)
         assert abs(tag.lat - 32.51) < 0.01 and abs(tag.lon - 120.14) < 0.01
+
+    # run again on the same data folder: the objects are known and awaiting review, so they
+    # are found again (as sightings) under their existing tickets, and nothing is filed twice
+    again = CliRunner().invoke(
+        cli, ["demo", "--quick", "--no-serve", "--json", "--data-dir", str(data)]
+    )
+    assert again.exit_code == 0, again.output
+    second = json.loads(again.stdout)
+    for label in CLASSES:
+        assert second["classes"][label]["found"] == report["classes"][label]["found"]
+    assert second["tickets"] == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM tickets")).scalar() == len(ticket_ids)
