@@ -250,14 +250,29 @@ def openapi_document() -> dict[str, Any]:
         },
         "/tickets": {
             "get": _op(
-                "Tickets (department users see their department's)",
+                "Tickets, one page (department users see their department's): items, page, "
+                "page_size, total, pages, and next / prev (the URL of the next and previous page "
+                "with the same filters, or null); a page past the last is empty",
                 params=[
-                    _q("state", {"type": "string"}, f"comma-separated: {', '.join(STATES)}"),
-                    _q("label", label),
+                    _q(
+                        "state",
+                        {"type": "string"},
+                        f"repeated or comma-separated: {', '.join(STATES)}",
+                    ),
+                    _q("label", {"type": "string"}, "repeated or comma-separated ticket classes"),
                     _q("department_id", {"type": "integer"}),
-                    _q("grid", {"type": "string"}),
-                    _q("overdue", {"type": "boolean"}),
+                    _q("grid", {"type": "string"}, "grid code"),
+                    _q("overdue", {"type": "boolean"}, "active cases past their deadline only"),
+                    _q("escalated", {"type": "boolean"}, "escalated (督办) cases only"),
+                    _q("q", {"type": "string", "maxLength": 200}, "ticket id, grid code or text"),
+                    _q(
+                        "order",
+                        {"type": "string", "enum": ["newest", "deadline", "grid"]},
+                        "newest first (default); deadline: active cases first, most urgent "
+                        "first; grid: by grid code, then newest. Ties go by ticket id.",
+                    ),
                     *PAGE,
+                    _q("per_page", {"type": "integer", "minimum": 1, "maximum": 500}, "page_size"),
                 ],
             ),
             "post": _op(

@@ -11,10 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file
+from flask import Blueprint, current_app, g, jsonify, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, false, func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from gis.camera import PRESETS
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
@@ -57,7 +57,20 @@ from groundstation.web import (
     state,
 )
 
-__all__ = ["bp", "ticket_json", "finding_json", "grid_json", "parse_datetime", "apply_transition"]
+__all__ = [
+    "bp",
+    "ticket_json",
+    "finding_json",
+    "grid_json",
+    "parse_datetime",
+    "apply_transition",
+    "ticket_query",
+    "visible_tickets",
+    "count_rows",
+    "with_names",
+    "TICKET_FILTERS",
+    "TICKET_ORDERS",
+]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -692,46 +705,158 @@ def review_bulk() -> Any:
     return jsonify({"items": _review(ids, data)})
 
 
-def ticket_query(args: Any) -> Any:
-    query = select(Ticket)
-    if args.get("state"):
-        states = [s.strip() for s in args["state"].split(",") if s.strip()]
-        bad = [s for s in states if s not in STATES]
-        if bad:
-            raise ValidationError(f"state {', '.join(bad)} unknown (known: {', '.join(STATES)})")
+#: The ticket list's filters, the same on ``/api/v1/tickets``, ``/tickets`` and ``/tickets.csv``.
+TICKET_FILTERS: tuple[str, ...] = (
+    "state",
+    "label",
+    "grid",
+    "department_id",
+    "overdue",
+    "escalated",
+    "q",
+)
+#: The ticket list's orders: newest first (the default), most urgent first, by grid code.
+TICKET_ORDERS: tuple[str, ...] = ("newest", "deadline", "grid")
+MAX_SEARCH = 200
+
+
+def _values(args: Any, key: str) -> list[str]:
+    """Every non-empty value of ``key``, whether repeated (``?state=a&state=b``) or
+    comma-separated (``?state=a,b``)."""
+    raw = args.getlist(key) if hasattr(args, "getlist") else [args.get(key) or ""]
+    return [part.strip() for value in raw for part in str(value).split(",") if part.strip()]
+
+
+def _flag(args: Any, key: str, meaning: str) -> bool:
+    value = args.get(key) or ""
+    if value not in ("", "0", "1", "true", "false"):
+        raise ValidationError(f"{key} {value!r}: 1 ({meaning}) or 0")
+    return value in ("1", "true")
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its wildcards taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
+    """The ticket list for query parameters ``args`` (a dict or a MultiDict).
+
+    Filters (all optional, combined with AND): ``state`` and ``label`` (several, repeated or
+    comma-separated), ``grid`` (a grid code), ``department_id``, ``overdue=1`` (active past its
+    deadline), ``escalated=1`` (督办: escalation level above 0), ``q`` (a ticket id, or text in
+    the grid code or the description). ``order``: ``newest`` (default), ``deadline`` (active
+    cases first, earliest deadline first, cases without one last) or ``grid`` (by grid code,
+    then newest). Every order ends in the ticket id, so pages neither overlap nor skip rows.
+    """
+    query = select(Ticket).outerjoin(Grid, Ticket.grid_id == Grid.id)
+    states = _values(args, "state")
+    bad = [s for s in states if s not in STATES]
+    if bad:
+        raise ValidationError(f"state {', '.join(bad)} unknown (known: {', '.join(STATES)})")
+    if states:
         query = query.where(Ticket.state.in_(states))
-    if args.get("label"):
-        if args["label"] not in TICKET_LABELS:
-            raise ValidationError(
-                f"label {args['label']!r} is not one of {', '.join(TICKET_LABELS)}"
-            )
-        query = query.where(Ticket.label == args["label"])
+    labels = _values(args, "label")
+    bad = [lb for lb in labels if lb not in TICKET_LABELS]
+    if bad:
+        raise ValidationError(f"label {bad[0]!r} is not one of {', '.join(TICKET_LABELS)}")
+    if labels:
+        query = query.where(Ticket.label.in_(labels))
     department = _int(args.get("department_id"), field="department_id")
     if department is not None:
         query = query.where(Ticket.department_id == department)
-    if args.get("grid"):
-        query = query.join(Grid, Ticket.grid_id == Grid.id).where(Grid.code == args["grid"])
-    overdue = args.get("overdue", "")
-    if overdue not in ("", "0", "1", "true", "false"):
-        raise ValidationError(f"overdue {overdue!r}: 1 (overdue only) or 0")
-    if overdue in ("1", "true"):
-        query = query.where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline < utcnow())
-    return query.order_by(Ticket.id.desc())
+    grid = (args.get("grid") or "").strip()
+    if grid:
+        query = query.where(Grid.code == grid)
+    if _flag(args, "overdue", "overdue only"):
+        query = query.where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline < (now or utcnow()))
+    if _flag(args, "escalated", "escalated only"):
+        query = query.where(Ticket.escalation_level > 0)
+    text = (args.get("q") or "").strip()
+    if len(text) > MAX_SEARCH:
+        raise ValidationError(f"q is longer than {MAX_SEARCH} characters")
+    if text:
+        pattern = _contains(text)
+        matches = [
+            Grid.code.ilike(pattern, escape="\\"),
+            Ticket.description.ilike(pattern, escape="\\"),
+        ]
+        number = text.removeprefix("#")
+        if number.isascii() and number.isdigit() and 0 < int(number) <= MAX_INT:
+            matches.append(Ticket.id == int(number))
+        query = query.where(or_(*matches))
+    order = args.get("order") or "newest"
+    if order == "newest":
+        return query.order_by(Ticket.id.desc())
+    if order == "deadline":
+        return query.order_by(
+            case((Ticket.state.in_(ACTIVE_STATES), 0), else_=1),
+            Ticket.deadline.is_(None),
+            Ticket.deadline.asc(),
+            Ticket.id.asc(),
+        )
+    if order == "grid":
+        return query.order_by(Grid.code.is_(None), Grid.code.asc(), Ticket.id.desc())
+    raise ValidationError(f"order {order!r}: {', '.join(TICKET_ORDERS)}")
+
+
+def visible_tickets(query: Any, actor: Any) -> Any:
+    """``query`` narrowed to what ``actor`` may see: department staff their own department's
+    cases (none when their account has no department), everyone else all."""
+    if actor.role != "department":
+        return query
+    if actor.department_id is None:
+        return query.where(false())
+    return query.where(Ticket.department_id == actor.department_id)
+
+
+def count_rows(session: Session, query: Any) -> int:
+    """How many rows ``query`` returns."""
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def with_names(query: Any) -> Any:
+    """``query`` loading each ticket's grid and department with it (no query per row)."""
+    return query.options(selectinload(Ticket.grid), selectinload(Ticket.department))
+
+
+def _ticket_page_size() -> int:
+    """``page_size``, or its alias ``per_page``; 50 by default, at most 500."""
+    size, per = request.args.get("page_size"), request.args.get("per_page")
+    if size and per and size != per:
+        raise ValidationError("page_size and per_page differ: give one of them")
+    value = _int(size or per, field="page_size", default=50, lo=1, hi=500)
+    return value or 50
 
 
 @bp.get("/tickets")
 @roles_required(*ANY)
 def tickets() -> Any:
+    """One page of the ticket list, with the total, the page count and the links of the next
+    and previous pages (same filters); a page past the last is empty."""
     session = db()
-    page, size = _page()
-    query = ticket_query(request.args)
-    actor = current_actor()
-    if actor.role == "department":  # department staff see their own department's cases
-        query = query.where(Ticket.department_id == actor.department_id)
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = session.scalars(query.offset((page - 1) * size).limit(size))
+    page = _int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE) or 1
+    size = _ticket_page_size()
+    query = visible_tickets(ticket_query(request.args), current_actor())
+    total = count_rows(session, query)
+    pages = -(-total // size)
+    rows = session.scalars(with_names(query).offset((page - 1) * size).limit(size))
+
+    def link(number: int) -> str:
+        params = request.args.to_dict(flat=False)
+        params["page"] = [str(number)]
+        return url_for("api.tickets", **params)
+
     return jsonify(
-        {"items": [ticket_json(t) for t in rows], "page": page, "page_size": size, "total": total}
+        {
+            "items": [ticket_json(t) for t in rows],
+            "page": page,
+            "page_size": size,
+            "total": total,
+            "pages": pages,
+            "next": link(page + 1) if page < pages else None,
+            "prev": link(min(page - 1, pages)) if page > 1 and pages else None,
+        }
     )
 
 

@@ -1,12 +1,29 @@
-"""Ticket pages: the list with filters and each case with its archive and transition forms."""
+"""Ticket pages: the list (filters, order and pages kept in the URL; CSV export of the whole
+filtered list) and each case with its archive and transition forms."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from groundstation.errors import (
     NotFoundError,
@@ -16,40 +33,216 @@ from groundstation.errors import (
     ValidationError,
 )
 from groundstation.i18n import ACTION_NAMES, STATE_NAMES
-from groundstation.models import ROLES, TICKET_LABELS, ClassRule, Department, Ticket, utcnow
-from groundstation.tickets import STATES, TRANSITIONS, available_actions
-from groundstation.web import current_actor, db, roles_required
+from groundstation.models import (
+    ROLES,
+    TICKET_LABELS,
+    ClassRule,
+    Department,
+    Grid,
+    Ticket,
+    utcnow,
+)
+from groundstation.tickets import ACTIVE_STATES, STATES, TRANSITIONS, available_actions
+from groundstation.web import current_actor, db, roles_required, state
 
 __all__ = ["bp"]
 
 bp = Blueprint("tickets", __name__)
 
 
+#: Rows per page the list offers, and its default.
+PER_PAGE: tuple[int, ...] = (25, 50, 100, 200)
+DEFAULT_PER_PAGE = 50
+
+#: Display names of the list's parameters, for the banner that names one it could not use.
+PARAM_NAMES = {
+    "state": _l("State"),
+    "label": _l("Class"),
+    "grid": _l("Grid"),
+    "department_id": _l("Department"),
+    "overdue": _l("Overdue only"),
+    "escalated": _l("Escalated only"),
+    "q": _l("Search"),
+    "order": _l("Sort"),
+    "page": _l("Page"),
+    "per_page": _l("Rows per page"),
+}
+
+#: The columns of the ticket list's CSV export.
+CSV_COLUMNS: tuple[str, ...] = (
+    "id",
+    "label",
+    "state",
+    "grid",
+    "department",
+    "deadline",
+    "overdue",
+    "escalation_level",
+    "source",
+    "created_at",
+    "updated_at",
+    "lat",
+    "lon",
+    "address",
+    "description",
+)
+
+
+def _list_args(raw: MultiDict[str, str]) -> tuple[MultiDict[str, str], int, int, list[str]]:
+    """The request's filters and order that are valid, the page, the rows per page, and the
+    names of the parameters that are not valid (left out, so the list and its links work)."""
+    from groundstation.blueprints.api import MAX_PAGE, TICKET_FILTERS, ticket_query
+
+    args: MultiDict[str, str] = MultiDict()
+    bad = []
+    for key in (*TICKET_FILTERS, "order"):
+        values = [v for v in raw.getlist(key) if v.strip()]
+        if not values:
+            continue
+        try:
+            ticket_query(MultiDict([(key, v) for v in values]))
+        except ValidationError:
+            bad.append(key)
+        else:
+            args.setlist(key, values)
+    page = raw.get("page") or "1"
+    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
+        bad.append("page")
+        page = "1"
+    per_page = raw.get("per_page") or str(DEFAULT_PER_PAGE)
+    if per_page not in {str(n) for n in PER_PAGE}:
+        bad.append("per_page")
+        per_page = str(DEFAULT_PER_PAGE)
+    return args, int(page), int(per_page), bad
+
+
+def _flash_bad(names: list[str]) -> None:
+    for name in names:
+        flash(
+            _("“%(name)s” was not understood and is not applied.", name=PARAM_NAMES[name]),
+            "error",
+        )
+
+
+def page_numbers(page: int, pages: int, *, around: int = 2) -> list[int | None]:
+    """The page links to show: the first, the last and ``around`` either side of ``page``;
+    None where numbers are left out."""
+    near = range(page - around, page + around + 1)
+    shown = sorted(n for n in {1, pages, *near} if 1 <= n <= pages)
+    out: list[int | None] = []
+    for before, number in zip([0, *shown], shown, strict=False):
+        if before and number - before > 1:
+            out.append(None)
+        out.append(number)
+    return out
+
+
 @bp.get("/tickets")
 @roles_required(*ROLES)
 def index() -> Any:
-    from groundstation.blueprints.api import ticket_query
+    from groundstation.blueprints.api import count_rows, ticket_query, visible_tickets, with_names
 
+    args, page, per_page, bad = _list_args(request.args)
+    _flash_bad(bad)
     actor = current_actor()
-    args = {k: v for k, v in request.args.items() if v}
-    try:
-        query = ticket_query(args)
-    except ValidationError as exc:
-        flash(str(exc), "error")
-        query = ticket_query({})
-    if actor.role == "department":
-        query = query.where(Ticket.department_id == actor.department_id)
-    tickets = list(db().scalars(query.limit(500)))
-    departments = list(db().scalars(select(Department).order_by(Department.id)))
+    session = db()
+    query = visible_tickets(ticket_query(args), actor)
+    total = count_rows(session, query)
+    pages = -(-total // per_page)
+    tickets = list(session.scalars(with_names(query).offset((page - 1) * per_page).limit(per_page)))
+    params = args.to_dict(flat=False)
+    if per_page != DEFAULT_PER_PAGE:
+        params["per_page"] = [str(per_page)]
+
+    def page_url(number: int) -> str:
+        return url_for("tickets.index", **params, page=number)
+
     return render_template(
         "tickets.html",
         tickets=tickets,
         states=STATES,
         labels=TICKET_LABELS,
-        departments=departments,
+        departments=list(session.scalars(select(Department).order_by(Department.id))),
+        grids=list(session.scalars(select(Grid.code).order_by(Grid.code))),
+        show_department=actor.role != "department",
         args=args,
+        page=page,
+        pages=pages,
+        per_page=per_page,
+        per_page_choices=PER_PAGE,
+        total=total,
+        first_row=(page - 1) * per_page + 1,
+        page_numbers=page_numbers(page, pages),
+        page_url=page_url,
+        csv_url=url_for("tickets.export_csv", **args.to_dict(flat=False)),
         now=utcnow(),
     )
+
+
+@bp.get("/tickets.csv")
+@roles_required(*ROLES)
+def export_csv() -> Any:
+    """The whole filtered list (every page) as CSV, with the list's filters and order."""
+    from groundstation.blueprints.api import ticket_query, visible_tickets, with_names
+
+    args, _page, _per_page, bad = _list_args(request.args)
+    if [name for name in bad if name not in ("page", "per_page")]:
+        # exporting more than asked would mislead: show the list and what is wrong
+        return redirect(url_for("tickets.index", **request.args.to_dict(flat=False)))
+    now = utcnow()
+    query = with_names(visible_tickets(ticket_query(args, now=now), current_actor()))
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    storage = state().storage
+
+    def lines() -> Iterator[str]:
+        # streamed after the request's session is gone: read through a session of its own
+        yield "\ufeff"  # BOM: Excel opens UTF-8 Chinese names correctly
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        with storage.session() as session:
+            for t in session.scalars(query.execution_options(yield_per=500)):
+                writer.writerow(_csv_row(t, now=now, tz=tz))
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    name = f"gridpatrol-tickets-{now.astimezone(tz):%Y%m%d-%H%M}.csv"
+    return Response(
+        lines(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _cell(text: str | None) -> str:
+    """Text for a spreadsheet cell; a leading = + - @ would be run as a formula by Excel."""
+    text = text or ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_row(t: Ticket, *, now: datetime, tz: ZoneInfo) -> list[Any]:
+    def local(value: datetime | None) -> str:
+        return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
+
+    return [
+        t.id,
+        t.label,
+        t.state,
+        _cell(t.grid.code if t.grid else ""),
+        _cell(t.department.name if t.department else ""),
+        local(t.deadline),
+        int(bool(t.deadline and t.state in ACTIVE_STATES and t.deadline < now)),
+        t.escalation_level,
+        t.source,
+        local(t.created_at),
+        local(t.updated_at),
+        "" if t.lat is None else t.lat,
+        "" if t.lon is None else t.lon,
+        _cell(t.address),
+        _cell(t.description),
+    ]
 
 
 def _ticket(ticket_id: int) -> Ticket:
