@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from gis.errors import CameraError
 
-__all__ = ["PRESETS", "Camera", "load_camera"]
+__all__ = ["PRESETS", "Camera", "camera_from_dict", "load_camera"]
 
 _FIELDS = (
     "sensor_width_mm",
@@ -39,11 +41,7 @@ class Camera:
     def __post_init__(self) -> None:
         for field in _FIELDS:
             value = getattr(self, field)
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not (value > 0 and math.isfinite(value))
-            ):
+            if not _is_positive_number(value):
                 raise CameraError(
                     f"camera {self.name!r}: {field} must be a positive number, got {value!r}"
                 )
@@ -80,6 +78,15 @@ class Camera:
         return asdict(self)
 
 
+def _is_positive_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value > 0
+        and math.isfinite(value)
+    )
+
+
 def _check_overlap(overlap: float, which: str) -> None:
     if not 0.0 <= overlap < 1.0:
         raise CameraError(
@@ -98,8 +105,42 @@ PRESETS: dict[str, Camera] = {
 }
 
 
+def camera_from_dict(data: Mapping[str, Any], *, origin: str | None = None) -> Camera:
+    """A camera from a mapping with the keys of :class:`Camera` (a camera JSON file, a flight's
+    stored camera, a request); numbers may also be numeric strings such as ``"13.2"``.
+
+    Errors name ``origin`` (default: the camera's name) and the offending key.
+    """
+    keys = ("name", *_FIELDS)
+    if not isinstance(data, Mapping):
+        raise CameraError(f"{origin or 'camera'} must be an object with {', '.join(keys)}")
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise CameraError(f"{origin or 'camera'} lacks {', '.join(missing)}")
+    name = str(data["name"])
+    where = origin or f"camera {name!r}"
+    return Camera(name=name, **{key: _parse_field(data[key], key, where) for key in _FIELDS})
+
+
+def _parse_field(raw: object, key: str, where: str) -> float | int:
+    """One number of a camera dict: a number or a numeric string; pixel counts whole."""
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+    whole = key.endswith("_px")
+    if whole and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not _is_positive_number(value) or (whole and not isinstance(value, int)):
+        kind = "a positive whole number" if whole else "a positive number"
+        raise CameraError(f"{where}: {key} must be {kind}, got {raw!r}")
+    return value
+
+
 def load_camera(name_or_path: str | Path) -> Camera:
-    """A preset by name, or a camera from a JSON file with the keys of :class:`Camera`."""
+    """A preset by name, or a camera from a JSON file (see :func:`camera_from_dict`)."""
     key = str(name_or_path)
     if key in PRESETS:
         return PRESETS[key]
@@ -116,14 +157,4 @@ def load_camera(name_or_path: str | Path) -> Camera:
         raise CameraError(f"camera file {path} is not readable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise CameraError(f"camera file {path} must hold a JSON object")
-    missing = [key for key in ("name", *_FIELDS) if key not in data]
-    if missing:
-        raise CameraError(f"camera file {path} lacks {', '.join(missing)}")
-    return Camera(
-        name=str(data["name"]),
-        sensor_width_mm=data["sensor_width_mm"],
-        sensor_height_mm=data["sensor_height_mm"],
-        focal_length_mm=data["focal_length_mm"],
-        image_width_px=data["image_width_px"],
-        image_height_px=data["image_height_px"],
-    )
+    return camera_from_dict(data, origin=f"camera file {path}")

@@ -422,7 +422,7 @@ class FlightRunner:
                 flog.close(self._summary(vehicle, landed=True))
                 self._set_state("landed")
                 return True
-            if self._run_commands(vehicle, snapshot):
+            if self._run_commands(vehicle):
                 return False
         return False
 
@@ -443,15 +443,19 @@ class FlightRunner:
         elif not ready and self.state == "ready":
             self._set_state("preflight")
 
-    def _run_commands(self, vehicle: Vehicle, snapshot: Telemetry) -> bool:
-        """Run queued commands; True when the pilot cancelled the session."""
+    def _run_commands(self, vehicle: Vehicle) -> bool:
+        """Run queued commands; True when the pilot cancelled the session.
+
+        Each command sees the vehicle as the one before left it: START queued while ARM was
+        still running (the page shows "airborne" before ARM returns) finds the vehicle armed.
+        """
         while True:
             try:
                 cmd = self._commands.get_nowait()
             except queue.Empty:
                 return False
             try:
-                message = self._execute(vehicle, snapshot, cmd.verb)
+                message = self._execute(vehicle, vehicle.tracker.snapshot(), cmd.verb)
             except (MissionError, FlightSessionError) as exc:
                 self._message(f"{cmd.verb}: {exc}", level="error")
                 cmd.future.set_exception(

@@ -22,7 +22,7 @@ from shapely import STRtree
 from shapely.geometry import Point, shape
 from sqlalchemy import select
 
-from gis.camera import PRESETS, Camera, load_camera
+from gis.camera import PRESETS, Camera, camera_from_dict, load_camera
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from groundstation.errors import IngestError
@@ -149,21 +149,10 @@ def resolve_camera(camera: Camera | str | Path | Mapping[str, Any] | None) -> Ca
         return camera
     try:
         if isinstance(camera, Mapping):
-            fields = ("name", "sensor_width_mm", "sensor_height_mm", "focal_length_mm")
-            missing = [k for k in (*fields, "image_width_px", "image_height_px") if k not in camera]
-            if missing:
-                raise IngestError(f"camera {dict(camera)!r} lacks {', '.join(missing)}")
-            return Camera(
-                name=str(camera["name"]),
-                sensor_width_mm=float(camera["sensor_width_mm"]),
-                sensor_height_mm=float(camera["sensor_height_mm"]),
-                focal_length_mm=float(camera["focal_length_mm"]),
-                image_width_px=int(camera["image_width_px"]),
-                image_height_px=int(camera["image_height_px"]),
-            )
+            return camera_from_dict(camera)
         return load_camera(str(camera).strip())
-    except (GisError, TypeError, ValueError) as exc:
-        raise IngestError(f"camera {camera!r}: {exc}") from None
+    except GisError as exc:
+        raise IngestError(str(exc)) from None
 
 
 def flight_camera(flight: Flight) -> Camera:

@@ -14,8 +14,8 @@ Review export format (written by the ground station, read by ``gridpatrol train 
 final class — ``illegal_construction``, ``straw_burning``, ``illegal_fishing`` or ``background``;
 required; a rejected false alarm is ``background``), and optionally ``status`` (``confirmed`` |
 ``rejected`` | ``corrected``), ``original_label`` (what the model said), ``finding_id``, ``image``
-(the source photo) and ``score``. The CSV is authoritative; an export without it is read as plain
-per-class folders.
+(the source photo) and ``score``. The CSV is authoritative and required: plain per-class folders
+are real images (:func:`image_folder`), not a review export.
 """
 
 from __future__ import annotations
@@ -87,26 +87,37 @@ def image_folder(root: str | Path) -> list[LabelledImage]:
 def review_export(root: str | Path) -> list[LabelledImage]:
     """Reviewed crops from a ground-station export (format in this module's docstring)."""
     root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"review export {root} is not a folder")
     labels_csv = root / "labels.csv"
     if not labels_csv.is_file():
-        return [LabelledImage(i.path, i.label, "reviews") for i in image_folder(root)]
+        raise DatasetError(
+            f"review export {root} has no labels.csv; "
+            "write the export with `gridpatrol db export-reviews DIR`"
+        )
+    try:
+        with labels_csv.open(encoding="utf-8", newline="") as handle:
+            return _review_rows(root, labels_csv, csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{labels_csv} is not a UTF-8 CSV file: {exc}") from None
+
+
+def _review_rows(root: Path, labels_csv: Path, reader: csv.DictReader) -> list[LabelledImage]:
+    if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+        raise DatasetError(f"{labels_csv} needs the columns path,label; has {reader.fieldnames}")
     items = []
-    with labels_csv.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+    for row in reader:
+        line = reader.line_num
+        label = (row["label"] or "").strip()
+        if label not in CLASSES:
             raise DatasetError(
-                f"{labels_csv} needs the columns path,label; has {reader.fieldnames}"
+                f"{labels_csv} line {line}: label {label!r} is not one of {', '.join(CLASSES)}"
             )
-        for line, row in enumerate(reader, start=2):
-            label = (row["label"] or "").strip()
-            if label not in CLASSES:
-                raise DatasetError(
-                    f"{labels_csv} line {line}: label {label!r} is not one of {', '.join(CLASSES)}"
-                )
-            path = root / (row["path"] or "").strip()
-            if not path.is_file():
-                raise DatasetError(f"{labels_csv} line {line}: crop {path} does not exist")
-            items.append(LabelledImage(path, label, "reviews"))
+        relative = (row["path"] or "").strip()
+        path = root / relative
+        if not relative or not path.is_file():
+            raise DatasetError(f"{labels_csv} line {line}: crop {path} does not exist")
+        items.append(LabelledImage(path, label, "reviews"))
     return items
 
 

@@ -22,6 +22,7 @@ from gis.camera import PRESETS, Camera
 from gis.crs import LocalFrame
 from gis.exif import GeoTag
 from gis.grids import Grid
+from gis.raster import view_transform
 
 __all__ = [
     "PhotoGeoref",
@@ -48,12 +49,10 @@ class PhotoGeoref:
     height: int
 
     def to_lonlat(self, cols, rows) -> tuple[np.ndarray, np.ndarray]:
-        """Continuous pixel coordinates -> WGS84 lon, lat."""
-        right = (np.asarray(cols, dtype=float) - self.width / 2) * self.gsd_m
-        forward = (self.height / 2 - np.asarray(rows, dtype=float)) * self.gsd_m
-        yaw = math.radians(self.yaw_deg)
-        east = right * math.cos(yaw) + forward * math.sin(yaw)
-        north = -right * math.sin(yaw) + forward * math.cos(yaw)
+        """Continuous pixel coordinates -> WGS84 lon, lat, through the view transform the
+        simulator renders its photos with, in a metric frame centred on the photo."""
+        to_metres = view_transform((0.0, 0.0), self.yaw_deg, self.gsd_m, self.width, self.height)
+        east, north = to_metres @ (np.asarray(cols, dtype=float), np.asarray(rows, dtype=float))
         lon, lat = LocalFrame(self.lon, self.lat).inverse(east, north)
         return np.asarray(lon), np.asarray(lat)
 

@@ -14,6 +14,7 @@ The shipped weights come from (about 20 minutes on one CPU core)::
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -42,6 +43,8 @@ from vision.models import SHIPPED_WEIGHTS, WeightsRecord, build_model, save_weig
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "Sources",
+    "check_inputs",
     "main",
     "train_one_epoch",
     "recompute_batchnorm",
@@ -120,17 +123,132 @@ class Data:
 # ------------------------------------------------------------------------------------------ data
 
 
-def load_data(config: TrainConfig, progress: Progress) -> Data:
-    """Generated tiles, the real images (minus a held-out split and left-out sources), reviews."""
-    real: list[LabelledImage] = []
-    if config.real is not None:
-        real = image_folder(config.real)
-        unknown = set(config.leave_out) - {i.source for i in real}
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The real images and reviewed crops a run reads, listed (not yet loaded) by check_inputs."""
+
+    real: tuple[LabelledImage, ...] = ()
+    reviewed: tuple[LabelledImage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    train: list[LabelledImage]  # real images kept for training (reviewed crops come on top)
+    held: list[LabelledImage]
+    left_out: dict[str, list[LabelledImage]]
+
+
+#: Lower bounds of the numeric options: (minimum, whether the minimum itself is allowed).
+_MINIMA: dict[str, tuple[float, bool]] = {
+    "synthetic_per_class": (1, True),
+    "eval_synthetic_per_class": (0, True),
+    "epochs": (1, True),
+    "batch_size": (2, True),
+    "lr": (0, False),
+    "weight_decay": (0, True),
+    "label_smoothing": (0, True),
+    "freeze_blocks": (0, True),
+    "holdout_fraction": (0, True),
+    "tile_px": (32, True),
+    "working_gsd_m": (0, False),
+    "threads": (1, True),
+}
+#: Upper bounds (excluded) of the options that are fractions.
+_BELOW = {"label_smoothing": 1.0, "holdout_fraction": 1.0}
+
+
+def check_inputs(config: TrainConfig) -> Sources:
+    """Check every option, output path and input of a run (and of its leave-one-source-out runs)
+    before anything slow starts; raise TrainingError or DatasetError naming the problem."""
+    _check_options(config)
+    _check_writable(config.out, "weights file", folder=False)
+    _check_writable(config.workdir, "work folder", folder=True)
+    real = tuple(image_folder(config.real)) if config.real is not None else ()
+    reviewed = tuple(review_export(config.reviews)) if config.reviews is not None else ()
+    if config.reviews is not None and not reviewed:
+        raise TrainingError(f"review export {config.reviews} lists no reviewed crops")
+    sources = Sources(real, reviewed)
+    _check_real_sources(config, sources)
+    for run in (config, *_loso_runs(config)):
+        _check_batch(run, sources)
+    return sources
+
+
+def _check_options(config: TrainConfig) -> None:
+    for name, (minimum, inclusive) in _MINIMA.items():
+        value = getattr(config, name)
+        if not (value >= minimum if inclusive else value > minimum):
+            relation = "at least" if inclusive else "more than"
+            raise TrainingError(f"{name} must be {relation} {minimum:g}, got {value}")
+    for name, limit in _BELOW.items():
+        if not getattr(config, name) < limit:
+            raise TrainingError(f"{name} must be below {limit:g}, got {getattr(config, name)}")
+    if config.loso_epochs is not None and config.loso_epochs < 1:
+        raise TrainingError(f"loso_epochs must be at least 1, got {config.loso_epochs}")
+
+
+def _check_writable(path: Path, what: str, *, folder: bool) -> None:
+    """``path`` can be written: not the wrong kind of file, under a writable folder."""
+    if folder and path.exists() and not path.is_dir():
+        raise TrainingError(f"{what} {path} is a file, not a folder")
+    if not folder and path.is_dir():
+        raise TrainingError(f"{what} {path} is a folder")
+    target = path if folder and path.is_dir() else path.parent
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise TrainingError(f"cannot write {what} {path}: {existing} is not a folder")
+    writable = os.access(existing, os.W_OK | os.X_OK)
+    if not writable or (path.is_file() and not os.access(path, os.W_OK)):
+        raise TrainingError(f"cannot write {what} {path}: permission denied")
+
+
+def _check_real_sources(config: TrainConfig, sources: Sources) -> None:
+    names = {i.source for i in sources.real}
+    for option, wanted in (
+        ("--leave-out", config.leave_out),
+        ("--leave-one-source-out", config.loso),
+    ):
+        if wanted and config.real is None:
+            raise TrainingError(f"{option} needs --real: it names sources of the real images")
+        unknown = set(wanted) - names
         if unknown:
             raise TrainingError(
-                f"--leave-out sources {sorted(unknown)} are not in {config.real}; "
-                f"sources: {', '.join(sorted({i.source for i in real}))}"
+                f"{option} sources {sorted(unknown)} are not in {config.real}; "
+                f"sources: {', '.join(sorted(names))}"
             )
+
+
+def _check_batch(config: TrainConfig, sources: Sources) -> None:
+    real = len(_split(config, sources).train) + len(sources.reviewed)
+    tiles = config.synthetic_per_class * len(CLASSES) + real
+    if tiles < config.batch_size:  # the loader drops the last, incomplete batch
+        raise TrainingError(
+            f"{tiles} training tiles do not fill one batch of {config.batch_size}: "
+            "lower --batch-size or add data (--synthetic-per-class, --real, --reviews)"
+        )
+
+
+def _split(config: TrainConfig, sources: Sources) -> _Split:
+    kept = [i for i in sources.real if i.source not in config.leave_out]
+    train, held = split_holdout(kept, fraction=config.holdout_fraction, seed=config.seed)
+    left_out = {s: [i for i in sources.real if i.source == s] for s in config.leave_out}
+    return _Split(train, held, left_out)
+
+
+def load_data(config: TrainConfig, progress: Progress, sources: Sources | None = None) -> Data:
+    """Generated tiles, the real images (minus a held-out split and left-out sources), reviews.
+
+    The files are read first, so a bad one stops the run before the slow generation.
+    """
+    if sources is None:
+        sources = check_inputs(config)
+    split = _split(config, sources)
+    real_images, real_labels = tiles_from_images([*split.train, *sources.reviewed], config.tile_px)
+    real_evaluations = {}
+    if config.real is not None:
+        real_evaluations["real_heldout"] = tiles_from_images(split.held, config.tile_px)
+        for source, items in split.left_out.items():
+            real_evaluations[f"left_out:{source}"] = tiles_from_images(items, config.tile_px)
     total = config.synthetic_per_class * len(CLASSES)
     images, labels = synthetic_tiles(
         config.synthetic_per_class,
@@ -140,39 +258,25 @@ def load_data(config: TrainConfig, progress: Progress) -> Data:
         cache_dir=config.workdir,
         progress=lambda n: progress("generating training tiles", n, total),
     )
-    sources = {"generated": _count(labels)}
     eval_total = config.eval_synthetic_per_class * len(CLASSES)
-    evaluations = {
-        "generated_unseen": synthetic_tiles(
-            config.eval_synthetic_per_class,
-            seed=config.seed + 1000,
-            tile_px=config.tile_px,
-            gsd_m=config.working_gsd_m,
-            cache_dir=config.workdir,
-            progress=lambda n: progress("generating unseen evaluation tiles", n, eval_total),
-        )
-    }
-    train_items: list[LabelledImage] = []
-    if config.real is not None:
-        left_out = [i for i in real if i.source in config.leave_out]
-        kept = [i for i in real if i.source not in config.leave_out]
-        train_items, held = split_holdout(kept, fraction=config.holdout_fraction, seed=config.seed)
-        evaluations["real_heldout"] = tiles_from_images(held, config.tile_px)
-        for source in config.leave_out:
-            items = [i for i in left_out if i.source == source]
-            evaluations[f"left_out:{source}"] = tiles_from_images(items, config.tile_px)
-        for item in train_items:
-            sources.setdefault(item.source, {}).setdefault(item.label, 0)
-            sources[item.source][item.label] += 1
+    unseen = synthetic_tiles(
+        config.eval_synthetic_per_class,
+        seed=config.seed + 1000,
+        tile_px=config.tile_px,
+        gsd_m=config.working_gsd_m,
+        cache_dir=config.workdir,
+        progress=lambda n: progress("generating unseen evaluation tiles", n, eval_total),
+    )
+    counts = {"generated": _count(labels)}
+    for item in split.train:
+        counts.setdefault(item.source, {}).setdefault(item.label, 0)
+        counts[item.source][item.label] += 1
     if config.reviews is not None:
-        reviewed = review_export(config.reviews)
-        train_items += reviewed
-        sources["reviews"] = {c: sum(1 for i in reviewed if i.label == c) for c in CLASSES}
-    if train_items:
-        real_images, real_labels = tiles_from_images(train_items, config.tile_px)
+        counts["reviews"] = {c: sum(1 for i in sources.reviewed if i.label == c) for c in CLASSES}
+    if len(real_labels):
         images = np.concatenate([images, real_images])
         labels = np.concatenate([labels, real_labels])
-    return Data(images, labels, evaluations, sources)
+    return Data(images, labels, {"generated_unseen": unseen, **real_evaluations}, counts)
 
 
 def _count(labels: np.ndarray) -> dict[str, int]:
@@ -275,15 +379,28 @@ def _checkpoint_path(config: TrainConfig) -> Path:
     return config.workdir / f"checkpoint-{tag}-s{config.seed}.pt"
 
 
+def _loso_runs(config: TrainConfig) -> list[TrainConfig]:
+    """One run per leave-one-source-out source: the same recipe without that source."""
+    return [
+        replace(
+            config,
+            leave_out=(*config.leave_out, source),
+            loso=(),
+            epochs=config.loso_epochs or config.epochs,
+        )
+        for source in config.loso
+    ]
+
+
 def _run(
-    config: TrainConfig, progress: Progress, log: Callable[[str], None]
+    config: TrainConfig, sources: Sources, progress: Progress, log: Callable[[str], None]
 ) -> tuple[nn.Module, WeightsRecord, Data]:
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     torch.set_num_threads(config.threads)
     config.workdir.mkdir(parents=True, exist_ok=True)
 
-    data = load_data(config, progress)
+    data = load_data(config, progress, sources)
     record = WeightsRecord(
         name=config.out.stem, tile_px=config.tile_px, working_gsd_m=config.working_gsd_m
     )
@@ -302,11 +419,6 @@ def _run(
     loader = torch.utils.data.DataLoader(
         train_set, batch_size=config.batch_size, sampler=sampler, drop_last=True
     )
-    if len(loader) == 0:
-        raise TrainingError(
-            f"{len(train_set)} training tiles do not fill one batch of {config.batch_size}: "
-            "lower --batch-size or add data (--synthetic-per-class, --real, --reviews)"
-        )
     plain = TileDataset(data.train_images, data.train_labels, mean=record.mean, std=record.std)
     bn_loader = torch.utils.data.DataLoader(
         plain,
@@ -382,20 +494,16 @@ def main(
     """Train, evaluate, run the leave-one-source-out runs, save weights and the model card."""
     progress = progress or (lambda *_: None)
     started = time.time()
-    model, record, data = _run(config, progress, log)
+    sources = check_inputs(config)
+    model, record, data = _run(config, sources, progress, log)
     metrics = _evaluate(model, data, record)
     for name, m in metrics.items():
         log(f"{name}: macro-F1 {m['macro_f1']:.3f}, accuracy {m['accuracy']:.3f}")
     loso = {}
-    for source in config.loso:
-        sub = replace(
-            config,
-            leave_out=(*config.leave_out, source),
-            loso=(),
-            epochs=config.loso_epochs or config.epochs,
-        )
+    for sub in _loso_runs(config):
+        source = sub.leave_out[-1]
         log(f"leave-one-source-out run without {source} ({sub.epochs} epochs)")
-        sub_model, sub_record, sub_data = _run(sub, progress, log)
+        sub_model, sub_record, sub_data = _run(sub, sources, progress, log)
         images, labels = sub_data.evaluations[f"left_out:{source}"]
         predicted = predict_tiles(sub_model, images, sub_record).argmax(axis=1)
         true_label = CLASSES[int(np.bincount(labels).argmax())]

@@ -24,7 +24,7 @@ def _sources(value: str | None) -> tuple[str, ...]:
     "--reviews",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="A review export from the ground station (crops + labels.csv).",
+    help="A review export (crops + labels.csv) written by `gridpatrol db export-reviews`.",
 )
 @click.option(
     "--out",
@@ -100,9 +100,11 @@ def train_command(
         TimeRemainingColumn,
     )
 
-    from vision.train import TrainConfig, main
+    from vision.train import TrainConfig, check_inputs, main
 
+    paths = {"out": out, "workdir": workdir}
     config = TrainConfig(
+        **{name: path for name, path in paths.items() if path is not None},
         real=real,
         reviews=reviews,
         epochs=epochs,
@@ -116,10 +118,7 @@ def train_command(
         threads=threads,
         resume=resume,
     )
-    if out is not None:
-        config = TrainConfig(**{**_fields(config), "out": out})
-    if workdir is not None:
-        config = TrainConfig(**{**_fields(config), "workdir": workdir})
+    check_inputs(config)  # every input checked before the progress bars and the slow generation
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -136,7 +135,3 @@ def train_command(
 
         result = main(config, progress=progress, log=bars.console.print)
     click.echo(f"wrote {result.weights} ({result.seconds / 60:.1f} min)")
-
-
-def _fields(config) -> dict:
-    return {name: getattr(config, name) for name in config.__dataclass_fields__}

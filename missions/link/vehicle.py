@@ -157,8 +157,7 @@ class Vehicle:
             ):
                 self.target_system = message.get_srcSystem()
                 self.target_component = message.get_srcComponent()
-                self.tracker.target_system = self.target_system
-                self.tracker.on_message(message)
+                self.tracker.target_system = self.target_system  # recv() already tracked it
         last_request = -1e9
         while self.tracker.position is None or self.tracker.heartbeats == 0:
             now = self._clock()

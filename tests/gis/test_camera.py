@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gis.camera import PRESETS, Camera, load_camera
+from gis.camera import PRESETS, Camera, camera_from_dict, load_camera
 from gis.errors import CameraError, GisError
 
 P4P = PRESETS["phantom4pro"]
@@ -77,3 +77,51 @@ def test_load_camera_unknown_name_lists_presets(tmp_path) -> None:
         load_camera("hasselblad")
     with pytest.raises(CameraError, match="does not exist"):
         load_camera(tmp_path / "missing.json")
+
+
+def test_camera_from_dict_takes_numbers_and_numeric_strings() -> None:
+    as_text = {key: str(value) for key, value in P4P.to_dict().items()}
+    assert camera_from_dict(as_text) == P4P
+    assert camera_from_dict(P4P.to_dict() | {"image_width_px": 5472.0}) == P4P
+    assert camera_from_dict(P4P.to_dict() | {"focal_length_mm": " 8.8 "}) == P4P
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("focal_length_mm", "wide", "focal_length_mm must be a positive number, got 'wide'"),
+        ("sensor_width_mm", "-13.2", "sensor_width_mm must be a positive number, got '-13.2'"),
+        ("sensor_height_mm", "nan", "sensor_height_mm must be a positive number, got 'nan'"),
+        ("sensor_height_mm", None, "sensor_height_mm must be a positive number, got None"),
+        ("sensor_width_mm", True, "sensor_width_mm must be a positive number, got True"),
+        (
+            "image_width_px",
+            "5472.5",
+            "image_width_px must be a positive whole number, got '5472.5'",
+        ),
+        ("image_height_px", 0, "image_height_px must be a positive whole number, got 0"),
+    ],
+)
+def test_camera_from_dict_names_the_bad_key(key: str, value: object, message: str) -> None:
+    with pytest.raises(CameraError) as caught:
+        camera_from_dict(P4P.to_dict() | {key: value})
+    assert str(caught.value) == f"camera 'phantom4pro': {message}"
+
+
+def test_camera_from_dict_lists_missing_keys() -> None:
+    partial = {"name": "x", "sensor_width_mm": 1, "focal_length_mm": 2, "image_width_px": 3}
+    with pytest.raises(CameraError) as caught:
+        camera_from_dict(partial)
+    assert str(caught.value) == "camera lacks sensor_height_mm, image_height_px"
+
+
+def test_camera_json_file_takes_numeric_strings_and_names_file_and_key(tmp_path) -> None:
+    path = tmp_path / "cam.json"
+    path.write_text(json.dumps(P4P.to_dict() | {"focal_length_mm": "8.8"}), encoding="utf-8")
+    assert load_camera(path) == P4P
+    path.write_text(json.dumps(P4P.to_dict() | {"focal_length_mm": "8,8"}), encoding="utf-8")
+    with pytest.raises(CameraError) as caught:
+        load_camera(path)
+    assert str(caught.value) == (
+        f"camera file {path}: focal_length_mm must be a positive number, got '8,8'"
+    )

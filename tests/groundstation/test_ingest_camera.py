@@ -98,6 +98,17 @@ def test_flights_default_to_phantom4pro_and_take_camera_json(env, tmp_path) -> N
         resolve_camera({"name": "half"})
 
 
+def test_camera_dicts_take_numeric_strings_and_name_a_bad_key() -> None:
+    as_text = {key: str(value) for key, value in PRESETS["mavic3e"].to_dict().items()}
+    assert resolve_camera(as_text) == PRESETS["mavic3e"]
+    with pytest.raises(IngestError) as caught:
+        resolve_camera(as_text | {"focal_length_mm": "long"})
+    assert (
+        str(caught.value)
+        == "camera 'mavic3e': focal_length_mm must be a positive number, got 'long'"
+    )
+
+
 def test_upload_api_takes_a_camera(env, tmp_path) -> None:
     import io
 

@@ -22,6 +22,17 @@ def test_wait_ready_finds_the_autopilot_and_asks_for_streams(fake_vehicle) -> No
     assert "HEARTBEAT" in fake.received_types  # our GCS heartbeat
 
 
+def test_wait_ready_counts_each_autopilot_heartbeat_once(fake_vehicle) -> None:
+    vehicle = Vehicle(fake_vehicle().link, settings=FAST)
+    received: list[int] = []
+    vehicle.add_listener(
+        lambda m: received.append(m.get_srcSystem()) if m.get_type() == "HEARTBEAT" else None
+    )
+    vehicle.wait_ready(timeout=2.0)
+    assert received and set(received) == {1}
+    assert vehicle.tracker.heartbeats == len(received)
+
+
 def test_wait_ready_times_out_on_a_silent_link(fake_vehicle) -> None:
     vehicle = Vehicle(fake_vehicle(silent=True).link, settings=FAST)
     with pytest.raises(LinkTimeout, match=r"wait_ready: no autopilot heartbeat within 0\.2 s"):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 from shapely.geometry import box, mapping
@@ -110,3 +112,117 @@ def test_train_rejects_an_unknown_left_out_source(tmp_path) -> None:
     )
     assert result.exit_code == 1
     assert "nope" in result.output and "src" in result.output
+
+
+def _export(root, rows: str) -> None:
+    """A review export as `gridpatrol db export-reviews` writes it: crops + labels.csv."""
+    for label in ("background", "straw_burning"):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 32)).save(root / label / "1.jpg")
+    (root / "labels.csv").write_text(rows, encoding="utf-8")
+
+
+GOOD_HEADER = "finding_id,path,label,original_label,score,status\n"
+
+
+@pytest.fixture
+def generator_calls(monkeypatch) -> list:
+    """Replaces the (slow) tile generator; the list holds every call made to it."""
+    import vision.train
+
+    calls: list = []
+
+    def generate(n_per_class, **options):
+        calls.append(n_per_class)
+        raise AssertionError("tiles generated before the inputs were checked")
+
+    monkeypatch.setattr(vision.train, "synthetic_tiles", generate)
+    return calls
+
+
+def _train(tmp_path, *options: str):
+    out = tmp_path / "w.pt"
+    result = CliRunner().invoke(
+        cli, ["train", "--out", str(out), "--workdir", str(tmp_path / "work"), *options]
+    )
+    return result, out
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            None,
+            r"review export EXPORT has no labels\.csv; write the export with "
+            r"`gridpatrol db export-reviews DIR`",
+        ),
+        (
+            "name,class\n1.jpg,background\n",
+            r"EXPORT/labels\.csv needs the columns path,label; has \['name', 'class'\]",
+        ),
+        (
+            GOOD_HEADER + "7,background/1.jpg,smoke,smoke,0.9,confirmed\n",
+            r"EXPORT/labels\.csv line 2: label 'smoke' is not one of illegal_construction, .*",
+        ),
+        (
+            GOOD_HEADER + "7,background/9.jpg,background,background,0.9,rejected\n",
+            r"EXPORT/labels\.csv line 2: crop EXPORT/background/9\.jpg does not exist",
+        ),
+        (GOOD_HEADER, r"review export EXPORT lists no reviewed crops"),
+    ],
+    ids=["no-labels-csv", "wrong-columns", "unknown-label", "missing-crop", "empty"],
+)
+def test_train_rejects_a_bad_review_export_before_generating(
+    tmp_path, generator_calls, rows, message
+) -> None:
+    export = tmp_path / "export"
+    _export(export, rows or "")
+    if rows is None:
+        (export / "labels.csv").unlink()
+    result, out = _train(tmp_path, "--reviews", str(export))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    expected = message.replace("EXPORT", re.escape(str(export)))
+    assert re.fullmatch(f"error: {expected}\n", result.stderr)
+    assert generator_calls == [] and not out.exists()
+
+
+def test_train_rejects_a_missing_review_export_before_generating(tmp_path, generator_calls):
+    result, out = _train(tmp_path, "--reviews", str(tmp_path / "nope"))
+    assert result.exit_code == 2
+    assert "'--reviews': Directory" in result.stderr and "does not exist" in result.stderr
+    assert generator_calls == [] and not out.exists()
+
+
+def test_train_rejects_an_unwritable_output_before_generating(tmp_path, generator_calls) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    out = tmp_path / "file" / "w.pt"
+    result = CliRunner().invoke(
+        cli, ["train", "--out", str(out), "--workdir", str(tmp_path / "work")]
+    )
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == f"error: cannot write weights file {out}: {tmp_path / 'file'} is not a folder\n"
+    )
+    assert generator_calls == []
+
+
+def test_train_rejects_an_unknown_leave_one_source_out_before_generating(
+    tmp_path, generator_calls
+) -> None:
+    real = tmp_path / "real" / "background"
+    real.mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(real / "src__a.png")
+    result, _ = _train(tmp_path, "--real", str(tmp_path / "real"), "--leave-one-source-out", "nope")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --leave-one-source-out sources ['nope'] are not in")
+    assert generator_calls == []
+
+
+def test_train_rejects_out_of_range_options_before_generating(tmp_path, generator_calls) -> None:
+    result, _ = _train(tmp_path, "--batch-size", "1")
+    assert result.exit_code == 2
+    assert "Invalid value for '--batch-size': 1 is not in the range x>=2" in result.stderr
+    assert generator_calls == []
