@@ -457,10 +457,9 @@ class FlightRunner:
             try:
                 message = self._execute(vehicle, vehicle.tracker.snapshot(), cmd.verb)
             except (MissionError, FlightSessionError) as exc:
-                self._message(f"{cmd.verb}: {exc}", level="error")
-                cmd.future.set_exception(
-                    exc if isinstance(exc, FlightSessionError) else FlightSessionError(str(exc))
-                )
+                refused = f"{cmd.verb}: {exc}"  # one message for the page and the API
+                self._message(refused, level="error")
+                cmd.future.set_exception(FlightSessionError(refused))
                 continue
             self._message(message)
             cmd.future.set_result(message)
@@ -487,7 +486,7 @@ class FlightRunner:
                 raise FlightSessionError("the vehicle is armed: land it (or RTL) first")
             return "session cancelled on the ground"
         if not snapshot.armed:
-            raise FlightSessionError(f"{verb}: the vehicle is not armed")
+            raise FlightSessionError("the vehicle is not armed")
         if verb == "start":
             vehicle.start_mission()
             self._set_state("mission")

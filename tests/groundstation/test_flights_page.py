@@ -124,7 +124,8 @@ def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
     assert all(c["ok"] for c in ready["checks"])
 
     refused = command(env, sid, "start")  # not armed yet
-    assert refused.status_code == 409 and "not armed" in refused.json["error"]
+    assert refused.status_code == 409
+    assert refused.json["error"] == "start: the vehicle is not armed"
     assert command(env, sid, "arm", who="supervisor").status_code == 403
     armed = command(env, sid, "arm")
     assert armed.status_code == 200, armed.json
@@ -132,6 +133,8 @@ def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
     assert command(env, sid, "start").status_code == 200
     done = wait_state(env, sid, {"done"}, timeout=60)
     assert done["result"]["landed"] and done["result"]["all_reached"]
+    texts = [data["text"] for _, kind, data in read_events(env, sid) if kind == "message"]
+    assert texts.count("start: the vehicle is not armed") == 1  # said once, named once
     assert done["result"]["photos"] > 3
     assert done["flight_id"] is not None and done["landed_at"] is not None
     assert done["area_m2"] == pytest.approx(
