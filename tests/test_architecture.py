@@ -101,3 +101,17 @@ def test_every_package_has_one_error_root() -> None:
         assert root.__bases__ == (Exception,)
         for name in module.__all__:
             assert issubclass(getattr(module, name), root), f"{package}.errors.{name}"
+
+
+def test_benchmark_scripts_do_not_shadow_a_package() -> None:
+    """`make bench` runs ``python benchmarks/NAME.py``, which puts benchmarks/ first on the
+    import path: a script named like one of our packages hides it (``benchmarks/vision.py``
+    once made ``import vision.infer`` fail)."""
+    ours = set(PACKAGES)
+    imported = set()
+    for script in (ROOT / "benchmarks").glob("*.py"):
+        imported |= _imported_top_names(script)
+    clashes = sorted(
+        p.name for p in (ROOT / "benchmarks").glob("*.py") if p.stem in ours | imported
+    )
+    assert clashes == []
