@@ -52,11 +52,24 @@ def _dms(value: float) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int
     return (degrees, 1), (minutes, 1), (round(seconds * 1_000_000), 1_000_000)
 
 
-def _from_dms(values: tuple, ref: bytes | str) -> float:
-    degrees, minutes, seconds = (num / den if den else 0.0 for num, den in values)
+def _from_dms(values: object, ref: bytes | str, *, label: str) -> float:
+    """EXIF (degrees, minutes, seconds) rationals -> signed degrees; FormatError if malformed."""
+    if not (isinstance(values, tuple | list) and len(values) == 3):
+        raise FormatError(f"{label}: expected degrees, minutes, seconds, got {values!r}")
+    degrees, minutes, seconds = (_ratio(value, label=label) for value in values)
     value = degrees + minutes / 60.0 + seconds / 3600.0
-    ref = ref.decode() if isinstance(ref, bytes) else ref
+    ref = ref.decode(errors="replace") if isinstance(ref, bytes) else ref
     return -value if ref in ("S", "W") else value
+
+
+def _ratio(value: object, *, label: str) -> float:
+    """An EXIF rational (numerator, denominator) as a float; FormatError if malformed."""
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        raise FormatError(f"{label}: expected a rational, got {value!r}")
+    num, den = value
+    if not (isinstance(num, int) and isinstance(den, int) and den > 0):
+        raise FormatError(f"{label}: malformed rational {num!r}/{den!r}")
+    return num / den
 
 
 def _rational(value: float, denominator: int = 1000) -> tuple[int, int]:
@@ -200,9 +213,15 @@ def read_geotag(path: str | Path) -> GeoTag | None:
     xmp = _xmp_fields(data)
     lat = lon = altitude = None
     if piexif.GPSIFD.GPSLatitude in gps and piexif.GPSIFD.GPSLongitude in gps:
-        lat = _from_dms(gps[piexif.GPSIFD.GPSLatitude], gps.get(piexif.GPSIFD.GPSLatitudeRef, b"N"))
+        lat = _from_dms(
+            gps[piexif.GPSIFD.GPSLatitude],
+            gps.get(piexif.GPSIFD.GPSLatitudeRef, b"N"),
+            label=f"photo {source}: EXIF GPS latitude",
+        )
         lon = _from_dms(
-            gps[piexif.GPSIFD.GPSLongitude], gps.get(piexif.GPSIFD.GPSLongitudeRef, b"E")
+            gps[piexif.GPSIFD.GPSLongitude],
+            gps.get(piexif.GPSIFD.GPSLongitudeRef, b"E"),
+            label=f"photo {source}: EXIF GPS longitude",
         )
     else:
         lat, lon = (
@@ -211,9 +230,12 @@ def read_geotag(path: str | Path) -> GeoTag | None:
         )
     if lat is None or lon is None:
         return None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):  # False for NaN too
+        raise FormatError(f"photo {source}: geotag ({lat}, {lon}) is not a WGS84 position")
     if piexif.GPSIFD.GPSAltitude in gps:
-        num, den = gps[piexif.GPSIFD.GPSAltitude]
-        altitude = num / den if den else 0.0
+        altitude = _ratio(
+            gps[piexif.GPSIFD.GPSAltitude], label=f"photo {source}: EXIF GPS altitude"
+        )
         if gps.get(piexif.GPSIFD.GPSAltitudeRef, 0) == 1:
             altitude = -altitude
     else:

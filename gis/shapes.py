@@ -85,10 +85,11 @@ def validate_area(geometry: BaseGeometry | None, *, name: str) -> Polygon | Mult
         )
     geometry = shapely.force_2d(geometry)
     check_lonlat(geometry, name=name)
+    # Before validity: GEOS calls a ring whose corners lie on one line a self-intersection.
+    if any(not part.convex_hull.area > 0.0 for part in shapely.get_parts(geometry)):
+        raise GeometryError(f"{name}: polygon has zero area (its corners lie on one line)")
     if not geometry.is_valid:
         raise GeometryError(f"{name}: invalid polygon: {_describe_invalidity(geometry)}")
-    if not geometry.area > 0.0:
-        raise GeometryError(f"{name}: polygon has zero area")
     return geometry
 
 

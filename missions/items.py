@@ -13,8 +13,10 @@ from enum import IntEnum
 __all__ = [
     "Command",
     "Frame",
+    "GLOBAL_FRAMES",
     "MissionType",
     "MissionItem",
+    "position_problem",
     "FencePolygon",
     "FenceCircle",
     "MissionPlan",
@@ -50,6 +52,10 @@ class Frame(IntEnum):
     GLOBAL = 0  # altitude above mean sea level
     MISSION = 2  # no position
     GLOBAL_RELATIVE_ALT = 3  # altitude above home
+
+
+#: MAV_FRAMEs whose x, y are latitude and longitude (the _INT and terrain variants included).
+GLOBAL_FRAMES = frozenset({0, 3, 5, 6, 10, 11})
 
 
 class MissionType(IntEnum):
@@ -95,6 +101,15 @@ def _float_equal(a: float, b: float, tolerance: float = 1e-4) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return abs(a - b) <= tolerance * max(1.0, abs(a), abs(b))
+
+
+def position_problem(item: MissionItem) -> str | None:
+    """Why a global-frame item's position is no WGS84 lat, lon (NaN, "unset", is fine); or None."""
+    if item.frame not in GLOBAL_FRAMES:
+        return None
+    lat_ok = math.isnan(item.lat) or -90.0 <= item.lat <= 90.0
+    lon_ok = math.isnan(item.lon) or -180.0 <= item.lon <= 180.0
+    return None if lat_ok and lon_ok else f"({item.lat}, {item.lon}) is not a WGS84 lat, lon"
 
 
 @dataclass(frozen=True, slots=True)

@@ -460,6 +460,9 @@ class Autopilot:
             return True
         self.armed = False
         self._trigger_distance = 0.0
+        # Like ArduCopter's disarm: reset the mission, so the next AUTO flies it from the start.
+        self._jumps.clear()
+        self._set_current(0)
         self.events.append(ArmedChanged(False))
         self.say(f"Disarming motors{': ' + reason if reason else ''}")
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -86,3 +87,82 @@ def test_help_does_not_import_torch_or_flask() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("[]")
+
+
+def test_classify_an_empty_folder_is_an_error(runner: CliRunner, tmp_path) -> None:
+    (tmp_path / "flight").mkdir()
+    out = tmp_path / "findings.json"
+    result = runner.invoke(cli, ["classify", str(tmp_path / "flight"), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "no images found" in result.stderr
+    assert not out.exists()
+
+
+def test_classify_with_no_readable_image_exits_1_and_writes_nothing(
+    runner: CliRunner, tmp_path
+) -> None:
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    out, geojson = tmp_path / "findings.json", tmp_path / "findings.geojson"
+    args = ["classify", str(tmp_path / "empty.jpg"), str(tmp_path / "notes.jpg")]
+    result = runner.invoke(cli, [*args, "--out", str(out), "--geojson", str(geojson)])
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "error: none of the 2 inputs is a readable image; nothing written"
+    assert not out.exists() and not geojson.exists()
+
+
+def test_classify_output_below_a_file_is_refused(runner: CliRunner, tmp_path) -> None:
+    (tmp_path / "notes").write_text("a file, not a folder")
+    image = tmp_path / "p.jpg"
+    image.write_bytes(b"")
+    result = runner.invoke(cli, ["classify", str(image), "--out", str(tmp_path / "notes/f.json")])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'notes'} is not a folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["db", "create-user", "", "--role", "pilot"],
+        ["db", "create-user", " wang", "--role", "pilot"],
+        ["db", "create-api-key", "  "],
+    ],
+)
+def test_db_blank_names_are_refused(runner: CliRunner, tmp_path, args) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert runner.invoke(cli, ["db", "upgrade", *data]).exit_code == 0
+    result = runner.invoke(cli, [*args, *data], input="long-password\n")
+    assert result.exit_code == 1
+    assert "must be non-empty, without surrounding spaces" in result.stderr
+
+
+def test_db_export_reviews_below_a_file_is_refused(runner: CliRunner, tmp_path) -> None:
+    (tmp_path / "notes").write_text("a file, not a folder")
+    out = tmp_path / "notes" / "export"
+    data = ["--data-dir", str(tmp_path / "data")]
+    result = runner.invoke(cli, ["db", "export-reviews", str(out), *data])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'notes'} is not a folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_classify_a_photo_with_malformed_gps_classifies_it_unplaced(
+    runner: CliRunner, tmp_path
+) -> None:
+    import piexif
+    from PIL import Image
+
+    gps = {piexif.GPSIFD.GPSLatitude: ((32, 1),), piexif.GPSIFD.GPSLongitude: ((120, 1),)}
+    exif = piexif.dump({"0th": {}, "Exif": {}, "GPS": gps, "1st": {}, "thumbnail": None})
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (320, 240), (90, 120, 60)).save(photo, exif=exif)
+    out = tmp_path / "findings.json"
+    result = runner.invoke(
+        cli, ["classify", str(photo), "--camera", "phantom4pro", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 images, " in result.stdout and "0 unreadable" in result.stdout
+    (image,) = json.loads(out.read_text())["images"]
+    assert all(finding["centre"] is None for finding in image["findings"])

@@ -119,6 +119,11 @@ def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
         ([], 2, "exactly one of --altitude and --gsd"),
         (["--altitude", "100", "--home", "120.14,32.51"], 1, "swapped"),
         (["--altitude", "100", "--camera", "nokia"], 1, "unknown camera 'nokia'"),
+        (["--altitude", "100", "--home", ""], 2, "expected LAT,LON in degrees, got ''"),
+        (["--altitude", "100", "--home", "95,120"], 2, "latitude must be within ±90"),
+        (["--altitude", "100", "--battery-reserve", "100"], 2, "'--battery-reserve': 100.0 is not"),
+        (["--altitude", "100", "--speed", "0"], 2, "'--speed': 0.0 is not in the range x>0"),
+        (["--gsd", "0"], 2, "'--gsd': 0.0 is not in the range x>0"),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path: Path, args, code, message) -> None:
@@ -163,3 +168,56 @@ def test_missing_grid_file_is_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "nope.geojson" in result.stderr
+
+
+def test_output_below_a_file_is_refused_before_planning(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    (tmp_path / "notes").write_text("not a folder")
+    out = tmp_path / "notes" / "jy" / "x.plan"
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(out))
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'notes'} is not a folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_failed_output_writes_nothing_and_keeps_earlier_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from missions.errors import PlanFileError
+
+    def refuse(path, plan, *, extra=()):
+        raise PlanFileError(f"{path}: cannot write KML preview: No space left on device")
+
+    monkeypatch.setattr("missions.formats.write_kml", refuse)
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    earlier = tmp_path / "jy.plan"
+    earlier.write_text("yesterday's plan")
+    outputs = ["--out", str(earlier), "--out", str(tmp_path / "new" / "jy.geojson")]
+    outputs += ["--out", str(tmp_path / "jy.kml")]
+    result = _plan(tmp_path, str(grids), "--altitude", "100", *outputs)
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == f"error: {tmp_path / 'jy.kml'}: cannot write KML preview: No space left on device\n"
+    )
+    assert earlier.read_text() == "yesterday's plan"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grids.geojson", "jy.plan"]
+
+
+def test_replanning_with_fewer_sorties_warns_of_the_files_left_over(tmp_path: Path) -> None:
+    grids = _grid_file(
+        tmp_path / "grids.geojson", {"big": [(0, 0), (900, 0), (900, 700), (0, 700)]}
+    )
+    out = tmp_path / "big.plan"
+    first = _plan(tmp_path, str(grids), "--altitude", "60", "--battery-minutes", "10",
+                  "--out", str(out))  # fmt: skip
+    assert first.exit_code == 0 and "warning" not in first.stderr
+    sorties = sorted(tmp_path.glob("big-s*.plan"))
+    assert len(sorties) >= 2
+    again = _plan(tmp_path, str(grids), "--altitude", "60", "--battery-minutes", "60",
+                  "--out", str(out), "--json")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["files"] == [str(out)]
+    warnings = again.stderr.strip().splitlines()
+    assert warnings == [f"warning: {p} is left from an earlier plan; delete it" for p in sorties]
+    assert all(p.exists() for p in sorties)  # warned about, never deleted

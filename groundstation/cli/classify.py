@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from groundstation.cli._files import check_folder, write_all
+
 __all__ = ["classify_command", "collect_inputs"]
 
 _SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -83,12 +85,19 @@ def classify_command(
 
     from gis.camera import load_camera
     from gis.io import read_grids
+    from vision.errors import ImageReadError
     from vision.infer import Classifier
 
+    for path, option in ((out, "--out"), (geojson, "--geojson")):
+        if path is not None:
+            check_folder(path.parent, option=option, what=str(path))
+    files = collect_inputs(inputs)
+    if not files:
+        kinds = ", ".join(_SUFFIXES)
+        raise click.BadParameter(f"no images found (looked for {kinds})", param_hint="INPUTS")
     grid_layer = read_grids(grids) if grids else None
     camera_model = load_camera(camera) if camera else None
     classifier = Classifier.load(weights, threads=threads)
-    files = collect_inputs(inputs)
     results = []
     with Progress(transient=True) as bars:
         task = bars.add_task("classifying", total=len(files))
@@ -104,12 +113,14 @@ def classify_command(
                 bars.console.print(f"skipped {path}: {result.error}")
             results.append(result)
             bars.advance(task)
+    failed = sum(1 for r in results if r.error)
+    if failed == len(results):
+        raise ImageReadError(f"none of the {failed} inputs is a readable image; nothing written")
     model = classifier.describe()
     if threshold is not None:
         model["threshold"] = threshold
     document = {"model": model, "images": [r.to_dict() for r in results]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
+    contents = {out: json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8")}
     if geojson is not None:
         features = [
             {
@@ -127,11 +138,8 @@ def classify_command(
             for f in r["findings"]
             if f["polygon"] is not None
         ]
-        geojson.parent.mkdir(parents=True, exist_ok=True)
-        geojson.write_text(
-            json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
-            encoding="utf-8",
-        )
+        collection = {"type": "FeatureCollection", "features": features}
+        contents[geojson] = json.dumps(collection, ensure_ascii=False).encode("utf-8")
+    write_all(contents)
     found = sum(len(r.findings) for r in results)
-    failed = sum(1 for r in results if r.error)
     click.echo(f"{len(results)} images, {found} findings, {failed} unreadable -> {out}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from groundstation.cli._files import check_folder
 from groundstation.cli.serve import data_dir_option
 
 __all__ = ["db_command"]
@@ -24,6 +25,13 @@ def _migrated(data_dir: str | None):
     storage = _storage(data_dir)
     storage.check_migrated()
     return storage
+
+
+def _check_name(name: str, what: str) -> None:
+    from groundstation.errors import ValidationError
+
+    if not name.strip() or name != name.strip():
+        raise ValidationError(f"{what} name {name!r} must be non-empty, without surrounding spaces")
 
 
 @click.group("db")
@@ -68,6 +76,7 @@ def create_user(
     from groundstation.errors import NotFoundError, ValidationError
     from groundstation.models import Department, User
 
+    _check_name(name, "user")
     if password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -118,6 +127,7 @@ def create_api_key(name: str, username: str | None, data_dir: str | None) -> Non
     from groundstation.models import ApiKey, User
     from groundstation.web import hash_api_key, new_api_key
 
+    _check_name(name, "API key")
     storage = _migrated(data_dir)
     with storage.session() as session:
         if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
@@ -157,7 +167,11 @@ def export_reviews_command(out_dir: Path, data_dir: str | None) -> None:
     """Write reviewed crops as OUT_DIR/<label>/<id>.jpg and OUT_DIR/labels.csv for retraining."""
     from groundstation.services import export_reviews
 
+    check_folder(out_dir, option="OUT_DIR", what=str(out_dir))
     storage = _migrated(data_dir)
     with storage.session() as session:
-        count = export_reviews(session, out_dir)
+        try:
+            count = export_reviews(session, out_dir)
+        except OSError as exc:
+            raise click.FileError(str(exc.filename or out_dir), hint=exc.strerror) from None
     click.echo(f"exported {count} reviewed findings to {out_dir}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from groundstation.cli._files import check_folder
 from groundstation.cli.upload import connect_option, plan_argument, transfer_progress
 
 if TYPE_CHECKING:
@@ -56,21 +57,21 @@ class StatusLine:
     "--timeout",
     default=30.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     help="Seconds to wait for the vehicle and for the pre-flight checks.",
 )
 @click.option(
     "--endurance",
     default=1500.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     help="Flight time of a full battery in seconds, for the battery check.",
 )
 @click.option(
     "--reserve",
     default=20.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(min=0, max=100, max_open=True),
     help="Battery percentage that must remain after the mission.",
 )
 @click.option("--require-fence", is_flag=True, help="Refuse to fly a plan without a geofence.")
@@ -92,6 +93,8 @@ def fly_command(
     from missions.link import parse_connection_string
 
     parse_connection_string(url)  # a typo in URL fails before anything is read or opened
+    if log_dir is not None:
+        check_folder(log_dir, option="--log", what=str(log_dir))
     from missions.link import connect, fly
 
     plan = load_mission(plan_path)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
+import math
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +15,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+
+from groundstation.cli._files import check_folder
 
 __all__ = ["plan_command", "sortie_paths", "parse_lat_lon"]
 
@@ -25,11 +32,18 @@ def parse_lat_lon(text: str, *, option: str = "--home") -> tuple[float, float]:
     parts = [p.strip() for p in text.split(",")]
     try:
         lat, lon = (float(p) for p in parts)
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            raise ValueError(text)
     except ValueError:
         raise click.BadParameter(
             f"expected LAT,LON in degrees, got {text!r}", param_hint=option
         ) from None
-    check_lonlat(Point(lon, lat), name=f"{option} {text}")
+    as_given = abs(lat) <= 90 and abs(lon) <= 180
+    if not as_given and not (abs(lon) <= 90 and abs(lat) <= 180):  # not even a swapped pair
+        raise click.BadParameter(
+            f"{text!r}: latitude must be within ±90 and longitude within ±180", param_hint=option
+        )
+    check_lonlat(Point(lon, lat), name=f"{option} {text}")  # names a swapped pair as such
     return lon, lat
 
 
@@ -38,6 +52,12 @@ def sortie_paths(path: Path, sorties: int) -> list[Path]:
     if sorties <= 1:
         return [path]
     return [path.with_name(f"{path.stem}-s{i}{path.suffix}") for i in range(1, sorties + 1)]
+
+
+#: Option types: a positive number, a number >= 0, a percentage below 100.
+POSITIVE = click.FloatRange(min=0, min_open=True)
+NON_NEGATIVE = click.FloatRange(min=0)
+PERCENT = click.FloatRange(min=0, max=100, max_open=True)
 
 
 def _percent(value: float | None) -> float | None:
@@ -59,25 +79,35 @@ def _percent(value: float | None) -> float | None:
     help="mapping: 75/70 % overlap; patrol: every point seen once.",
 )
 @click.option("--altitude", type=float, help="Height above ground, metres (10-500).")
-@click.option("--gsd", type=float, help="Target ground sampling distance, cm/px.")
+@click.option("--gsd", type=POSITIVE, help="Target ground sampling distance, cm/px.")
 @click.option("--front-overlap", type=float, help="Front overlap %, overrides the profile.")
 @click.option("--side-overlap", type=float, help="Side overlap %, overrides the profile.")
-@click.option("--speed", type=float, default=10.0, show_default=True, help="Cruise speed, m/s.")
+@click.option("--speed", type=POSITIVE, default=10.0, show_default=True, help="Cruise speed, m/s.")
 @click.option(
-    "--turn-seconds", type=float, default=3.0, show_default=True, help="Seconds per 90° of turn."
+    "--turn-seconds",
+    type=NON_NEGATIVE,
+    default=3.0,
+    show_default=True,
+    help="Seconds per 90° of turn.",
 )
-@click.option("--battery-minutes", type=float, default=25.0, show_default=True)
+@click.option(
+    "--battery-minutes",
+    type=POSITIVE,
+    default=25.0,
+    show_default=True,
+    help="Flight time of a full battery, minutes.",
+)
 @click.option(
     "--battery-reserve",
-    type=float,
+    type=PERCENT,
     default=20.0,
     show_default=True,
     help="Battery kept in reserve, %.",
 )
-@click.option("--max-distance", type=float, help="Farthest a sortie may go from home, metres.")
+@click.option("--max-distance", type=POSITIVE, help="Farthest a sortie may go from home, metres.")
 @click.option(
     "--corridor-width",
-    type=float,
+    type=POSITIVE,
     help="Treat line features as corridor centre lines of this width, metres.",
 )
 @click.option(
@@ -115,12 +145,9 @@ def plan_command(
 
     if (altitude is None) == (gsd is None):
         raise click.UsageError("give exactly one of --altitude and --gsd")
+    outputs = list(dict.fromkeys(outputs))  # the same --out twice is one file
     for out in outputs:
-        if out.suffix.lower() not in MISSION_SUFFIXES:
-            raise click.BadParameter(
-                f"{out}: unknown format; use one of {', '.join(MISSION_SUFFIXES)}",
-                param_hint="--out",
-            )
+        _check_output(out)
     settings = PlanSettings.for_profile(
         profile,
         camera=load_camera(camera),
@@ -135,9 +162,9 @@ def plan_command(
         max_distance_m=max_distance,
         corridor_width_m=corridor_width,
     )
+    home_lonlat = parse_lat_lon(home) if home is not None else None
     areas = _read_areas(grids, corridor_width)
     zones = read_no_fly(nofly) if nofly else []
-    home_lonlat = parse_lat_lon(home) if home else None
     result = plan(areas, settings, no_fly=zones, home=home_lonlat)
     written = _write_outputs(result, outputs)
     summary = result.summary()
@@ -146,6 +173,19 @@ def plan_command(
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         _print_summary(summary)
+    for stale in _stale_sorties(outputs, written):
+        click.echo(f"warning: {stale} is left from an earlier plan; delete it", err=True)
+
+
+def _stale_sorties(outputs: Sequence[Path], written: Sequence[Path]) -> list[Path]:
+    """Sortie files (NAME-sK.EXT) beside the outputs that this run did not write."""
+    fresh = set(written)
+    stale: list[Path] = []
+    for out in outputs:
+        pattern = re.compile(rf"{re.escape(out.stem)}-s\d+{re.escape(out.suffix)}")
+        siblings = out.parent.glob(f"{glob.escape(out.stem)}-s*{glob.escape(out.suffix)}")
+        stale += sorted(p for p in siblings if pattern.fullmatch(p.name) and p not in fresh)
+    return stale
 
 
 def _read_areas(path: Path, corridor_width: float | None) -> list:
@@ -166,23 +206,80 @@ def _read_areas(path: Path, corridor_width: float | None) -> list:
     ]
 
 
+def _check_output(out: Path) -> None:
+    """Refuse an --out path that cannot be written before spending time on planning."""
+    if out.suffix.lower() not in MISSION_SUFFIXES:
+        raise click.BadParameter(
+            f"{out}: unknown format; use one of {', '.join(MISSION_SUFFIXES)}",
+            param_hint="--out",
+        )
+    check_folder(out.parent, option="--out", what=str(out))
+
+
 def _write_outputs(result, outputs: Sequence[Path]) -> list[Path]:
+    """Write every file, or none: each is staged beside its target and renamed at the end."""
     from missions.build import build_missions
-    from missions.formats import save_mission
 
     missions = build_missions(result)
     extra = []
     for grid in result.grids:
         for k, cell in enumerate(grid.cells):
             extra.append((cell, {"grid_id": grid.grid_id, "kind": "cell", "cell": k + 1}))
-    written: list[Path] = []
+    targets: dict[Path, object] = {}
     for out in outputs:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if len(missions) > 1:  # NAME.EXT holds the first sortie, NAME-sK.EXT each one
-            written.append(save_mission(out, missions[0], extra=extra))
+            targets.setdefault(out, missions[0])
         for path, mission in zip(sortie_paths(out, len(missions)), missions, strict=True):
-            written.append(save_mission(path, mission, extra=extra))
-    return written
+            targets.setdefault(path, mission)
+    staged: list[tuple[Path, Path]] = []
+    created: list[Path] = []
+    try:
+        for path, mission in targets.items():
+            created += _make_folder(path)
+            staged.append((_stage(path, mission, extra), path))
+        for temporary, path in staged:
+            try:
+                os.replace(temporary, path)
+            except OSError as exc:
+                raise _file_error(path, exc) from None
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return list(targets)
+
+
+def _make_folder(path: Path) -> list[Path]:
+    """Create the folders ``path`` needs; returns those created, outermost first."""
+    missing = [folder for folder in path.parents if not folder.exists()][::-1]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    return missing
+
+
+def _stage(path: Path, mission, extra) -> Path:
+    """Write ``mission`` to a hidden file beside ``path`` (same suffix, so the same format)."""
+    from missions.errors import PlanFileError
+    from missions.formats import save_mission
+
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        save_mission(temporary, mission, extra=extra)
+    except PlanFileError as exc:
+        temporary.unlink(missing_ok=True)
+        raise PlanFileError(str(exc).replace(str(temporary), str(path))) from None
+    return temporary
+
+
+def _file_error(path: Path, exc: OSError) -> Exception:
+    from missions.errors import PlanFileError
+
+    return PlanFileError(f"{path}: cannot be written: {exc.strerror or exc}")
 
 
 def _print_summary(summary: dict) -> None:

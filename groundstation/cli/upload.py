@@ -53,7 +53,7 @@ connect_option = click.option(
     "--timeout",
     default=30.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     help="Seconds to wait for the vehicle's heartbeat and position.",
 )
 def upload_command(plan_path: Path, url: str, no_verify: bool, timeout: float) -> None:

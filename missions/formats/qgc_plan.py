@@ -20,7 +20,7 @@ from typing import Any
 
 from missions.errors import PlanFileError
 from missions.formats._io import read_text, write_text
-from missions.items import FenceCircle, FencePolygon, MissionItem, MissionPlan
+from missions.items import FenceCircle, FencePolygon, MissionItem, MissionPlan, position_problem
 
 __all__ = [
     "FIRMWARE_ARDUPILOT",
@@ -298,7 +298,7 @@ def _simple_item(entry: Mapping[str, Any], where: str, source: str) -> MissionIt
     else:
         found = _kind(autocontinue)
         raise _error(source, f"{where}.autoContinue", f"must be true or false, found {found}")
-    return MissionItem(
+    item = MissionItem(
         command=command,
         frame=frame,
         params=(params[0], params[1], params[2], params[3]),
@@ -307,6 +307,10 @@ def _simple_item(entry: Mapping[str, Any], where: str, source: str) -> MissionIt
         alt=params[6],
         autocontinue=autocontinue,
     )
+    problem = position_problem(item)
+    if problem is not None:
+        raise _error(source, f"{where}.params[4:6]", problem)
+    return item
 
 
 def _fence(raw: Any, source: str) -> tuple[tuple[FencePolygon, ...], tuple[FenceCircle, ...]]:

@@ -6,8 +6,9 @@ Layout: the header line ``QGC WPL 110``, then one tab-separated line per item::
 
 Line 0 is home (``0 1 0 16 0 0 0 0 lat lon alt 1``, altitude above mean sea level), exactly as
 ArduPilot keeps it as mission item 0; the plan's items follow from sequence 1. Floats are written
-with full precision (Python's shortest round-trip form, NaN as ``nan`` like pymavlink), so a file
-keeps coordinates exactly as stored. Reading tolerates spaces instead of tabs, CRLF line ends, blank
+with full precision (Python's shortest round-trip form), so a file keeps coordinates exactly as
+stored; NaN (e.g. "keep the current yaw") is written ``NaN`` as Mission Planner writes it: its .NET
+parser refuses pymavlink's lowercase ``nan``, while pymavlink, MAVProxy and QGroundControl read both. Reading tolerates spaces instead of tabs, CRLF line ends, blank
 lines and ``#`` comment lines (MAVProxy writes those).
 
 The format holds the mission list only: geofence and rally points, cruise and hover speed are not
@@ -31,6 +32,7 @@ from missions.items import (
     MissionItem,
     MissionPlan,
     fence_items,
+    position_problem,
     rally_items,
 )
 
@@ -130,7 +132,7 @@ def _float_text(value: float, seq: int, path: str | os.PathLike[str]) -> str:
         raise PlanFileError(f"{path}: cannot write item {seq}: {value!r} is not a number") from exc
     if math.isinf(number):
         raise PlanFileError(f"{path}: cannot write item {seq}: {number} is infinite")
-    return "nan" if math.isnan(number) else repr(number)
+    return "NaN" if math.isnan(number) else repr(number)
 
 
 def _integer_text(value: int, seq: int, what: str, path: str | os.PathLike[str]) -> str:
@@ -158,7 +160,7 @@ def _parse(fields: list[str], expected_seq: int, path: Path, number: int) -> Mis
         _parse_float(text, name, where) for text, name in zip(fields[4:11], names, strict=True)
     ]
     autocontinue = _parse_flag(fields[11], "autocontinue", where)
-    return MissionItem(
+    item = MissionItem(
         command=command,
         frame=frame,
         params=(values[0], values[1], values[2], values[3]),
@@ -167,6 +169,10 @@ def _parse(fields: list[str], expected_seq: int, path: Path, number: int) -> Mis
         alt=values[6],
         autocontinue=autocontinue,
     )
+    problem = position_problem(item) if expected_seq else None  # home: checked by the caller
+    if problem is not None:
+        raise PlanFileError(f"{where}: {problem}")
+    return item
 
 
 def _parse_float(text: str, name: str, where: str) -> float:

@@ -190,6 +190,11 @@ def open_link(
             else:
                 conn = mavutil.mavlink_connection(endpoint.url, retries=0, **ids)
             return MavlinkLink(conn, endpoint=endpoint)
+        except ImportError as exc:  # pymavlink imports pyserial only for serial links
+            raise LinkConnectError(
+                f"opening {endpoint.url}: serial links need the pyserial package "
+                "(pip install pyserial)"
+            ) from exc
         except (OSError, socket.gaierror, ValueError) as exc:
             retryable = endpoint.kind == "tcp" and isinstance(exc, ConnectionRefusedError)
             if not retryable or time.monotonic() >= deadline:

@@ -237,6 +237,11 @@ def fly(
     failed check, ArmRefused with the vehicle's reasons, and FlightAborted (carrying the
     FlightResult) when a failsafe or a timeout ends the flight early.
     """
+    if not any(item.command < 100 for item in plan.items):  # ArduCopter would hover in place
+        raise PreflightError(
+            "pre-flight checks failed: mission (the plan has no navigation items)",
+            failed=("mission",),
+        )
     log = FlightLog(log_dir) if log_dir is not None else None
     logged_photos = 0
     started = time.monotonic()

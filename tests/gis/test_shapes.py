@@ -78,6 +78,15 @@ def test_degenerate_ring_is_rejected() -> None:
         validate_area(flat, name="g4")
 
 
+def test_zero_area_ring_is_called_zero_area_not_self_intersecting(square: Polygon) -> None:
+    flat = Polygon([(120.1, 32.5), (120.2, 32.5), (120.3, 32.5), (120.1, 32.5)])
+    for geometry in (flat, MultiPolygon([square, flat])):
+        with pytest.raises(GeometryError) as caught:
+            validate_area(geometry, name="g4")
+        message = str(caught.value)
+        assert message.startswith("g4: polygon has zero area") and "intersection" not in message
+
+
 def test_swapped_taizhou_is_detected(square: Polygon) -> None:
     swapped = shapely.transform(square, lambda c: c[:, ::-1])  # (32.5, 120.1): latitude first
     with pytest.raises(CoordinateError, match="swapped") as caught:

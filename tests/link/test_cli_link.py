@@ -101,3 +101,49 @@ def test_fly_refused_arm_exits_1_with_the_reason(plan_file) -> None:
     assert result.exit_code == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: arm: vehicle refused (MAV_RESULT_FAILED): PreArm: Battery 1")
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "message"),
+    [
+        ("fly", ["--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
+        ("fly", ["--endurance", "-5"], "'--endurance': -5.0 is not in the range x>0"),
+        ("fly", ["--reserve", "150"], "'--reserve': 150.0 is not in the range 0<=x<100"),
+        ("upload", ["--timeout", "-1"], "'--timeout': -1.0 is not in the range x>0"),
+    ],
+)
+def test_link_options_out_of_range_are_usage_errors(plan_file, command, options, message) -> None:
+    result = CliRunner().invoke(cli, [command, str(plan_file), "--connect", "tcp:127.0.0.1:9",
+                                      *options])  # fmt: skip
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_fly_log_folder_below_a_file_is_refused_before_connecting(plan_file, tmp_path) -> None:
+    (tmp_path / "notes").write_text("a file, not a folder")
+    log_dir = tmp_path / "notes" / "flight1"
+    result = CliRunner().invoke(cli, ["fly", str(plan_file), "--connect", "tcp:127.0.0.1:9",
+                                      "--log", str(log_dir)])  # fmt: skip
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'notes'} is not a folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_second_fly_on_the_same_vehicle_flies_the_whole_mission_again(sitl, plan_file) -> None:
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["fly", str(plan_file), "--connect",
+                                          sitl.connection_string])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "landed after" in result.stdout and "4/4 waypoints" in result.stdout
+
+
+def test_fly_a_plan_without_waypoints_is_refused_before_take_off(sitl, tmp_path) -> None:
+    plan = MissionPlan(items=(), home=HOME, rally_points=((HOME[0], HOME[1], 20.0),))
+    path = save_mission(tmp_path / "empty.plan", plan)
+    result = CliRunner().invoke(cli, ["fly", str(path), "--connect", sitl.connection_string,
+                                      "--timeout", "5"])  # fmt: skip
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "error: pre-flight checks failed: mission (the plan has no navigation items)"
+    assert not sitl.snapshot().armed

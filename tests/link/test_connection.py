@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 
@@ -70,6 +71,15 @@ def test_refused_tcp_connection_is_a_link_error() -> None:
 def test_missing_serial_device_is_a_link_error() -> None:
     with pytest.raises(LinkConnectError, match="/dev/ttyNOSUCH0"):
         open_link("/dev/ttyNOSUCH0:57600", timeout=0.1)
+
+
+def test_serial_link_without_pyserial_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "serial", None)  # as on an install without pyserial
+    with pytest.raises(LinkConnectError) as caught:
+        open_link("/dev/ttyUSB0:57600", timeout=0.1)
+    assert str(caught.value) == (
+        "opening /dev/ttyUSB0:57600: serial links need the pyserial package (pip install pyserial)"
+    )
 
 
 def test_udp_links_speak_mavlink2_both_ways() -> None:

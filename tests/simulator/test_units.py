@@ -236,3 +236,19 @@ def test_rearming_in_auto_after_a_completed_mission_starts_from_the_beginning() 
     assert ap.arm()[0]
     again = [e.seq for e in _run(ap, 60.0) if isinstance(e, ItemReached)]
     assert again == [1, 2]
+
+
+def test_a_mission_uploaded_after_landing_starts_from_its_first_item() -> None:
+    # ArduCopter resets the mission on disarm: a new upload flies from item 1, not the old RTL.
+    ap = _autopilot()
+    mission = [StoredItem(22, 3, z=5.0), StoredItem(16, 3, z=5.0), StoredItem(20, 3)]
+    ap.replace_list(0, mission)
+    assert ap.set_mode(Mode.AUTO) and ap.arm()[0]
+    first = [e.seq for e in _run(ap, 90.0) if isinstance(e, ItemReached)]
+    assert first == [1, 2, 3] and not ap.armed
+    ap.replace_list(0, mission)
+    assert ap.set_mode(Mode.GUIDED) and ap.arm()[0] and ap.takeoff(5.0)
+    _run(ap, 10.0)
+    assert ap.set_mode(Mode.AUTO)
+    again = [e.seq for e in _run(ap, 90.0) if isinstance(e, ItemReached)]
+    assert again[:2] == [1, 2]

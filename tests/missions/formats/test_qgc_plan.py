@@ -191,6 +191,8 @@ def _write(tmp_path: Path, content: str | bytes) -> Path:
         (lambda d: d["mission"]["items"][0]["params"].__setitem__(4, "30.25"),
          r"items\[0\]\.params\[4\]: must be a number or null, found str"),
         (lambda d: d["mission"]["items"][0]["params"].pop(), r"items\[0\]\.params: must be 7"),
+        (lambda d: d["mission"]["items"][0]["params"].__setitem__(4, 95.0),
+         r"items\[0\]\.params\[4:6\]: \(95.0, 120.1301853\) is not a WGS84 lat, lon"),
         (lambda d: d["mission"]["items"][0].update(command="22"), r"items\[0\]\.command"),
         (lambda d: d["mission"]["items"][0].update(command=-1), r"items\[0\]\.command"),
         (lambda d: d["mission"]["items"][0].update(frame=True), r"items\[0\]\.frame"),

@@ -33,7 +33,7 @@ def test_layout_header_home_line_and_tabs(tmp_path: Path, plan: MissionPlan) -> 
         fields = line.split("\t")
         assert len(fields) == 12 and fields[0] == str(seq) and fields[1] == "0"
     assert body[0].split("\t")[2:4] == ["3", "22"]
-    assert body[0].split("\t")[7] == "nan"  # NaN written the way pymavlink writes it
+    assert body[0].split("\t")[7] == "NaN"  # as Mission Planner writes (and .NET parses) it
     assert body[2].split("\t")[8:11] == ["30.26012345678901", "120.13123456789012", "60.0"]
 
 
@@ -163,6 +163,8 @@ _HOME = "0\t1\t0\t16\t0\t0\t0\t0\t30.25\t120.13\t12.5\t1\n"
          r"line 2: home \(120.13, 30.25\) is not a WGS84"),
         ("QGC WPL 110\n0\t1\t0\t16\t0\t0\t0\t0\tnan\t30.25\t12.5\t1\n",
          r"line 2: home latitude is nan"),
+        ("QGC WPL 110\n" + _HOME + "1\t0\t3\t16\t0\t0\t0\t0\t95.0\t120.13\t50\t1\n",
+         r"line 3: \(95.0, 120.13\) is not a WGS84 lat, lon"),
     ],
 )
 def test_malformed_files_raise_plan_file_error(tmp_path: Path, text: str, message: str) -> None:

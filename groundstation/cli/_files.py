@@ -1,0 +1,46 @@
+"""Output files of the commands: checked before the work starts, written all or nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+__all__ = ["check_folder", "write_all"]
+
+
+def check_folder(folder: Path, *, option: str, what: str) -> None:
+    """Refuse ``folder`` (or the nearest of its parents that exists) unless it can be written.
+
+    ``what`` names the path in the message (the output file, or the folder itself).
+    """
+    existing = folder
+    while not existing.exists():  # the rest is created when writing
+        existing = existing.parent
+    if not existing.is_dir():
+        raise click.BadParameter(f"{what}: {existing} is not a folder", param_hint=option)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{what}: folder {existing} is not writable", param_hint=option)
+
+
+def write_all(contents: Mapping[Path, bytes]) -> None:
+    """Write every file or none: each is staged beside its target, then all are renamed."""
+    staged: list[tuple[Path, Path]] = []
+    current = Path()
+    try:
+        for current, data in contents.items():
+            current.parent.mkdir(parents=True, exist_ok=True)
+            temporary = current.with_name(f".{current.name}.partial")
+            staged.append((temporary, current))
+            temporary.write_bytes(data)
+        for temporary, current in staged:
+            os.replace(temporary, current)
+    except OSError as exc:
+        raise click.FileError(str(current), hint=exc.strerror or str(exc)) from None
+    finally:
+        for temporary, _ in staged:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
