@@ -117,7 +117,12 @@ class Storage:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=60)
-        self.engine: Engine = create_engine(url, **kwargs)
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (SQLAlchemyError, ImportError) as exc:  # unknown dialect or missing driver
+            raise StorageError(
+                f"DATABASE_URL {redact_url(url)}: cannot use this database ({exc})"
+            ) from exc
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)

@@ -135,12 +135,20 @@ def load_weights(path: str | Path | None = None) -> tuple[nn.Module, WeightsReco
         raise WeightsError(f"weights file {path} does not exist")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types (and bare numbers as messages) for a bad file
+        raise WeightsError(
+            f"weights file {path} is not a GridPatrol weights file (not a PyTorch checkpoint)"
+        ) from None
+    try:
         record = WeightsRecord.from_dict(blob["record"])
         state = {
             k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()
         }
-    except Exception as exc:  # torch raises many types for a bad file
-        raise WeightsError(f"weights file {path} is not a GridPatrol weights file: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WeightsError(
+            f"weights file {path} is not a GridPatrol weights file "
+            f"(expected a record and a state_dict: {exc!r})"
+        ) from None
     model = build_model(record.arch, num_classes=len(record.categories))
     try:
         model.load_state_dict(state)

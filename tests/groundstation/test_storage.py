@@ -136,6 +136,8 @@ def test_data_dir_precedence(tmp_path, monkeypatch) -> None:
 def test_bad_database_url_is_a_storage_error(tmp_path) -> None:
     with pytest.raises(StorageError, match="not a database URL"):
         Storage("not a url")
+    with pytest.raises(StorageError, match="DATABASE_URL foo://: cannot use this database"):
+        Storage("foo://")  # an unknown dialect (was a NoSuchModuleError traceback)
     storage = Storage("postgresql+psycopg://postgres@127.0.0.1:1/none")
     with pytest.raises(StorageError, match="cannot connect"):
         storage.current_revision()

@@ -99,8 +99,14 @@ def test_weights_round_trip_in_fp16(tmp_path) -> None:
     with torch.no_grad():
         assert torch.allclose(model(x), loaded(x), atol=0.05)
     (tmp_path / "bad.pt").write_bytes(b"not torch")
-    with pytest.raises(WeightsError, match=r"bad\.pt"):
+    with pytest.raises(WeightsError, match=r"bad\.pt .*\(not a PyTorch checkpoint\)$"):
         load_weights(tmp_path / "bad.pt")
+    (tmp_path / "notes.txt").write_text("my notes\n")  # torch said only "105" here
+    with pytest.raises(WeightsError, match=r"not a PyTorch checkpoint"):
+        load_weights(tmp_path / "notes.txt")
+    torch.save({"weights": {}}, tmp_path / "other.pt")
+    with pytest.raises(WeightsError, match=r"expected a record and a state_dict: KeyError"):
+        load_weights(tmp_path / "other.pt")
 
 
 def test_pretrained_backbone_is_imagenet_mobilenet() -> None:
