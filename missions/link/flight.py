@@ -309,6 +309,11 @@ def fly(
             log.close({"aborted": True, "duration_s": time.monotonic() - started})
 
 
+#: EXTENDED_SYS_STATE's landed state may trail the disarm heartbeat: wait this long for it
+#: before calling a disarm after take-off a disarm in the air.
+LANDED_STATE_GRACE_S = 3.0
+
+
 def _watch(
     vehicle: Vehicle,
     plan: MissionPlan,
@@ -333,6 +338,7 @@ def _watch(
     max_alt = 0.0
     idle_at_end_since: float | None = None
     airborne_seen = False
+    disarmed_at: float | None = None
     landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
     for snapshot in vehicle.telemetry(interval_s=interval_s):
         record(snapshot)
@@ -354,7 +360,11 @@ def _watch(
                     log.event("failsafe", reason, time_s=snapshot.time_s)
             mode = snapshot.mode
         if not snapshot.armed and (snapshot.on_ground or airborne_seen):
-            break
+            disarmed_at = disarmed_at or time.monotonic()
+            if snapshot.on_ground or time.monotonic() - disarmed_at >= LANDED_STATE_GRACE_S:
+                break
+        else:
+            disarmed_at = None
         mission_over = last_nav is not None and last_nav in snapshot.mission.reached
         airborne = snapshot.armed and not snapshot.on_ground
         if mission_over and not landing_itself and mode == "AUTO" and airborne:

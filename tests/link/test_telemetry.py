@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mav
@@ -132,3 +133,46 @@ def test_preflight_checks_pass_and_fail() -> None:
     failed = {c.name: c.detail for c in failing if not c.ok}
     assert set(failed) == {"battery", "mission verified", "geofence"}
     assert "mission needs" in failed["battery"]
+
+
+class _LandingVehicle:
+    """Telemetry of a vehicle that lands and disarms, its landed state arriving a beat late."""
+
+    def __init__(self, snapshots):
+        self.snapshots = snapshots
+        self.last = snapshots[0]
+        self.tracker = self
+
+    def telemetry(self, *, interval_s: float):
+        for snapshot in self.snapshots:
+            self.last = snapshot
+            yield snapshot
+
+    def snapshot(self):
+        return self.last
+
+    def rtl(self) -> None:
+        raise AssertionError("no RTL expected")
+
+
+def test_a_landed_state_trailing_the_disarm_is_not_a_disarm_in_the_air() -> None:
+    from missions.link.flight import _watch
+    from missions.link.telemetry import MissionProgress, Position, Telemetry
+
+    plan = small_plan()
+    reached = (1, 2, 3, 4, 5)
+
+    def at(t, *, armed, alt, landed):
+        position = Position(30.2741, 120.1551, 12.0 + alt, alt, 0.0, 0.0, 0.0)
+        return Telemetry(t, "AUTO", armed, position, None, None, None, None,
+                         landed, None, MissionProgress(5, 6, reached), 0)  # fmt: skip
+
+    snapshots = [
+        at(1.0, armed=True, alt=40.0, landed=LandedState.IN_AIR),
+        at(2.0, armed=True, alt=0.2, landed=LandedState.LANDING),
+        at(3.0, armed=False, alt=0.0, landed=LandedState.LANDING),  # disarm heartbeat first
+        at(3.1, armed=False, alt=0.0, landed=LandedState.ON_GROUND),  # then EXTENDED_SYS_STATE
+    ]
+    result = _watch(_LandingVehicle(snapshots), plan, log=None, record=lambda s: None,
+                    started=time.monotonic(), interval_s=0.0, timeout_s=60.0)  # fmt: skip
+    assert result.landed and result.max_relative_alt_m == 40.0
