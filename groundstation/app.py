@@ -34,7 +34,7 @@ from groundstation.config import build_config, work_calendar
 from groundstation.errors import GroundStationError
 from groundstation.jobs import Handler, build_queue
 from groundstation.models import User
-from groundstation.notify import build_notifiers
+from groundstation.notify import notifiers_from_config
 from groundstation.storage import Storage
 from groundstation.web import AppState, close_db, db, error_status, json_error
 
@@ -111,11 +111,7 @@ def create_app(
     else:
         storage.check_migrated()
     queue = build_queue(app.config, storage, handlers=handlers)
-    notifier = build_notifiers(
-        app.config["NOTIFIERS"],
-        webhook_url=app.config["WEBHOOK_URL"],
-        webhook_timeout_s=float(app.config["WEBHOOK_TIMEOUT_S"]),
-    )
+    notifier = notifiers_from_config(app.config)
     app.extensions["gridpatrol"] = AppState(
         storage=storage, queue=queue, notifier=notifier, calendar=calendar
     )

@@ -36,9 +36,13 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "PHOTO_ROOTS": None,  # server folders the API may ingest from (None: the data dir)
         "ESCALATION_INTERVAL_S": 300.0,  # how often the overdue-ticket job is queued (0: never)
         "CLASSIFIER": None,  # "module:factory" making a classify_image() object; None: vision
-        "NOTIFIERS": "log",  # comma-separated: log, webhook
+        "NOTIFIERS": "log",  # comma-separated: log, webhook, wecom, dingtalk
         "WEBHOOK_URL": None,
-        "WEBHOOK_TIMEOUT_S": 5.0,
+        "WEBHOOK_TIMEOUT_S": 5.0,  # every HTTP notifier (webhook and the chat robots)
+        "WECOM_WEBHOOK_URL": None,  # 企业微信群机器人: .../cgi-bin/webhook/send?key=KEY
+        "DINGTALK_WEBHOOK_URL": None,  # 钉钉自定义机器人: .../robot/send?access_token=TOKEN
+        "DINGTALK_SECRET": None,  # the robot's 加签 secret (SEC...); None: unsigned
+        "PUBLIC_BASE_URL": None,  # e.g. https://gp.example.gov.cn; chat messages link tickets
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # whole request
         "MAX_IMAGE_BYTES": 25 * 1024 * 1024,  # one uploaded photo / evidence image
         "MAX_GRID_FILE_BYTES": 20 * 1024 * 1024,
@@ -62,6 +66,10 @@ _ENV_KEYS = {
     "DATABASE_URL": str,
     "REDIS_URL": str,
     "WEBHOOK_URL": str,
+    "WECOM_WEBHOOK_URL": str,
+    "DINGTALK_WEBHOOK_URL": str,
+    "DINGTALK_SECRET": str,
+    "PUBLIC_BASE_URL": str,
     "NOTIFIERS": str,
     "CLASSIFIER": str,
     "JOB_WORKERS": int,

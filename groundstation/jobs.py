@@ -420,13 +420,9 @@ def default_handlers() -> dict[str, Handler]:
     from groundstation.tickets import escalate_overdue
 
     def escalate_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-        from groundstation.notify import build_notifiers
+        from groundstation.notify import notifiers_from_config
 
-        hub = build_notifiers(
-            ctx.config.get("NOTIFIERS", "log"),
-            webhook_url=ctx.config.get("WEBHOOK_URL"),
-            webhook_timeout_s=float(ctx.config.get("WEBHOOK_TIMEOUT_S", 5.0)),
-        )
+        hub = notifiers_from_config(ctx.config)
         with ctx.storage.session() as session:
             messages = escalate_overdue(session)
             hub.deliver(session, messages)
