@@ -79,8 +79,10 @@ _GEOJSON_GEOMETRIES = frozenset(
 )
 _KML_GEOMETRIES = frozenset({"Point", "LineString", "LinearRing", "Polygon", "MultiGeometry"})
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
-#: Largest member a zip/KMZ may inflate to: a guard against zip bombs in uploads.
-_MAX_MEMBER_BYTES = 512 * 1024 * 1024
+#: Zip/KMZ guards against bombs in uploads: the most bytes the members read from one archive may
+#: inflate to (their sizes as declared, which zipfile never reads past), and the most entries.
+_MAX_INFLATED_BYTES = 256 * 1024 * 1024
+_MAX_ZIP_ENTRIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +400,8 @@ def _read_kmz(data: bytes, *, source: str) -> list[Feature]:
             raise FormatError(f"{source}: KMZ archive holds no .kml document")
         # The KMZ convention: the root doc.kml, else the first .kml nearest the root.
         name = min(names, key=lambda n: (n.lower() != "doc.kml", n.count("/"), n))
-        return _read_kml(_zip_member(archive, name, source=source), source=f"{source}:{name}")
+        (data,) = _zip_members(archive, [name], source=source)
+        return _read_kml(data, source=f"{source}:{name}")
 
 
 def _read_kml(data: bytes, *, source: str) -> list[Feature]:
@@ -540,11 +543,13 @@ def _read_zip(data: bytes, *, source: str) -> list[Feature]:
             )
         if shps:
             stem = shps[0][:-4]
-            parts = {
-                n[len(stem) :].lower(): _zip_member(archive, n, source=source)
+            members = [
+                n
                 for n in names
                 if n[: len(stem)] == stem and n[len(stem) :].lower() in _SHAPEFILE_PARTS
-            }
+            ]
+            contents = _zip_members(archive, members, source=source)
+            parts = {n[len(stem) :].lower(): c for n, c in zip(members, contents, strict=True)}
             return _read_shapefile(parts, source=f"{source}:{shps[0]}")
         readable = (".geojson", ".json", ".kml")
         others = [n for n in names if PurePosixPath(n).suffix.lower() in readable]
@@ -554,15 +559,20 @@ def _read_zip(data: bytes, *, source: str) -> list[Feature]:
                 f"{source}: zip must hold exactly one shapefile, KML or GeoJSON file ({found})"
             )
         name = others[0]
-        member = _zip_member(archive, name, source=source)
+        (member,) = _zip_members(archive, [name], source=source)
+        # a member is parsed as GeoJSON or KML only: archives inside archives are never opened
         return _parse(member, PurePosixPath(name).suffix.lower(), source=f"{source}:{name}")
 
 
 def _open_zip(data: bytes, *, source: str) -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError):
         raise FormatError(f"{source}: not a valid zip archive") from None
+    if len(archive.infolist()) > _MAX_ZIP_ENTRIES:
+        archive.close()
+        raise FormatError(f"{source}: zip holds more than {_MAX_ZIP_ENTRIES} entries")
+    return archive
 
 
 def _zip_names(archive: zipfile.ZipFile) -> list[str]:
@@ -576,13 +586,22 @@ def _zip_names(archive: zipfile.ZipFile) -> list[str]:
     ]
 
 
-def _zip_member(archive: zipfile.ZipFile, name: str, *, source: str) -> bytes:
-    if archive.getinfo(name).file_size > _MAX_MEMBER_BYTES:
-        raise FormatError(f"{source}: {name} inflates to more than {_MAX_MEMBER_BYTES} bytes")
-    try:
-        return archive.read(name)
-    except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
-        raise FormatError(f"{source}: cannot extract {name}: {exc}") from None
+def _zip_members(archive: zipfile.ZipFile, names: Sequence[str], *, source: str) -> list[bytes]:
+    """The members' bytes, read into memory only (never extracted to disk, so member names and
+    symlink entries touch no file); refused before reading if together they inflate too far."""
+    total = sum(archive.getinfo(name).file_size for name in names)
+    if total > _MAX_INFLATED_BYTES:
+        raise FormatError(
+            f"{source}: {', '.join(names)} would inflate to {total} bytes, more than the "
+            f"{_MAX_INFLATED_BYTES // 2**20} MiB allowed (a zip bomb?)"
+        )
+    contents = []
+    for name in names:
+        try:
+            contents.append(archive.read(name))
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, ValueError) as exc:
+            raise FormatError(f"{source}: cannot extract {name}: {exc}") from None
+    return contents
 
 
 def _read_shapefile(parts: Mapping[str, bytes], *, source: str) -> list[Feature]:

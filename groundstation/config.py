@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -33,7 +34,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "CELERY_VISIBILITY_TIMEOUT_S": 600,  # Redis redelivers a dead worker's job after this
         "CELERY_RESTORE_INTERVAL_S": 10,
         "CELERY_QUEUE": "gridpatrol",
-        "PHOTO_ROOTS": None,  # server folders the API may ingest from (None: the data dir)
+        # server folders the API may ingest from, a list (env: joined by os.pathsep, like PATH);
+        # None: <data dir>/photos, where uploads go
+        "PHOTO_ROOTS": None,
         "ESCALATION_INTERVAL_S": 300.0,  # how often the overdue-ticket job is queued (0: never)
         "CLASSIFIER": None,  # "module:factory" making a classify_image() object; None: vision
         "NOTIFIERS": "log",  # comma-separated: log, webhook, wecom, dingtalk
@@ -45,6 +48,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "PUBLIC_BASE_URL": None,  # e.g. https://gp.example.gov.cn; chat messages link tickets
         "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,  # whole request
         "MAX_IMAGE_BYTES": 25 * 1024 * 1024,  # one uploaded photo / evidence image
+        "MAX_IMAGE_PIXELS": 64_000_000,  # its pixels, read from the header before decoding
         "MAX_GRID_FILE_BYTES": 20 * 1024 * 1024,
         "MAX_ORTHOMOSAIC_BYTES": 2 * 1024**3,  # one uploaded GeoTIFF orthomosaic
         "TIMEZONE": "Asia/Shanghai",
@@ -58,11 +62,16 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "WTF_CSRF_TIME_LIMIT": None,  # token valid for the session
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,  # set (env 1) when the station is served over HTTPS
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),  # a session unused this long ends
+        "LOGIN_MAX_FAILURES": 5,  # failed sign-ins per user name and address ...
+        "LOGIN_LOCKOUT_S": 900.0,  # ... within this many seconds lock that pair this long
         "OPEN311_JURISDICTION": "gridpatrol",
+        "OPEN311_MAX_REQUESTS_PER_HOUR": 500,  # service requests one api_key may file an hour
     }
 )
 
-_ENV_KEYS = {
+_ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "DATABASE_URL": str,
     "REDIS_URL": str,
     "WEBHOOK_URL": str,
@@ -72,15 +81,20 @@ _ENV_KEYS = {
     "PUBLIC_BASE_URL": str,
     "NOTIFIERS": str,
     "CLASSIFIER": str,
+    "PHOTO_ROOTS": lambda value: [p.strip() for p in value.split(os.pathsep) if p.strip()],
     "JOB_WORKERS": int,
     "JOB_LEASE_S": float,
     "ESCALATION_INTERVAL_S": float,
+    "OPEN311_MAX_REQUESTS_PER_HOUR": int,
     "CELERY_QUEUE": str,
     "CELERY_VISIBILITY_TIMEOUT_S": int,
     "CELERY_RESTORE_INTERVAL_S": int,
     "WORK_PERIODS": str,
     "WORK_HOLIDAYS": str,
     "WORK_MAKEUP_DAYS": str,
+    "SESSION_COOKIE_SECURE": lambda value: value.strip().lower() in ("1", "true", "yes"),
+    "LOGIN_MAX_FAILURES": int,
+    "LOGIN_LOCKOUT_S": float,
 }
 
 
@@ -104,15 +118,32 @@ def resolve_data_dir(
 
 
 def _secret_key(data_dir: Path, env: Mapping[str, str]) -> str:
-    """``GRIDPATROL_SECRET_KEY``, else a random key kept in ``<data dir>/secret_key`` (0600)."""
+    """``GRIDPATROL_SECRET_KEY``, else a random key kept in ``<data dir>/secret_key`` (0600).
+
+    Processes starting together on a shared data dir all get the same, complete key: it is
+    written to a private temporary file that is then linked into place (atomic, first one wins).
+    """
     if env.get("GRIDPATROL_SECRET_KEY"):
         return env["GRIDPATROL_SECRET_KEY"]
     path = data_dir / "secret_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    try:
+        if not path.exists():
+            tmp = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32))
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process linked its key first: use that one
+            finally:
+                tmp.unlink()
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"secret key {path}: {exc}") from exc
+    if not key:
+        raise ConfigError(f"secret key {path} is empty: delete it or set GRIDPATROL_SECRET_KEY")
+    return key
 
 
 def build_config(

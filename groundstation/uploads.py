@@ -12,9 +12,19 @@ from werkzeug.utils import secure_filename
 
 from groundstation.errors import TooLargeError, ValidationError
 
-__all__ = ["IMAGE_FORMATS", "read_limited", "check_image", "save_image", "safe_name"]
+__all__ = [
+    "IMAGE_FORMATS",
+    "MAX_IMAGE_PIXELS",
+    "read_limited",
+    "check_image",
+    "save_image",
+    "safe_name",
+]
 
 IMAGE_FORMATS = frozenset({"JPEG", "PNG", "TIFF"})
+#: Most pixels an uploaded image may declare (a 45 MP full-frame drone camera fits): a small
+#: PNG or TIFF can declare gigapixels and take gigabytes to decode (a decompression bomb).
+MAX_IMAGE_PIXELS = 64_000_000
 
 
 def safe_name(filename: str | None, *, default: str = "upload") -> str:
@@ -33,11 +43,17 @@ def read_limited(upload: FileStorage, limit: int, *, what: str) -> bytes:
     return data
 
 
-def check_image(data: bytes, *, name: str) -> str:
-    """The format of ``data``; raise unless it is a whole JPEG, PNG or TIFF Pillow can read."""
+def check_image(data: bytes, *, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> str:
+    """The format of ``data``; raise unless it is a whole JPEG, PNG or TIFF Pillow can read, of
+    at most ``max_pixels`` pixels (checked from its header, before anything is decoded)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format or ""
+            width, height = image.size
+            if width * height > max_pixels:
+                raise TooLargeError(
+                    f"{name!r} is {width}×{height} pixels, more than the {max_pixels:,} allowed"
+                )
             image.verify()
         if fmt not in IMAGE_FORMATS:
             raise ValidationError(f"{name!r} is a {fmt or 'unknown'} image; use JPEG, PNG or TIFF")
@@ -52,10 +68,17 @@ def check_image(data: bytes, *, name: str) -> str:
     return fmt
 
 
-def save_image(upload: FileStorage, folder: Path, *, limit: int, unique: bool = True) -> Path:
+def save_image(
+    upload: FileStorage,
+    folder: Path,
+    *,
+    limit: int,
+    unique: bool = True,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> Path:
     """Check and save an uploaded image inside ``folder``; return its path."""
     data = read_limited(upload, limit, what="image")
-    check_image(data, name=upload.filename or "upload")
+    check_image(data, name=upload.filename or "upload", max_pixels=max_pixels)
     name = safe_name(upload.filename, default="image.jpg")
     if unique:
         name = f"{uuid.uuid4().hex[:8]}_{name}"

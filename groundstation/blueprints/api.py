@@ -5,6 +5,7 @@ Errors are ``{"error": message}`` with a 4xx status, and nothing stored changes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from datetime import datetime
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from gis.camera import PRESETS
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
-from groundstation.ingest import register_flight, resolve_camera
+from groundstation.ingest import photo_paths, register_flight, resolve_camera
 from groundstation.models import (
     LABELS,
     ROLES,
@@ -62,10 +63,15 @@ __all__ = [
     "ticket_json",
     "finding_json",
     "grid_json",
+    "read_grid_upload",
     "parse_datetime",
     "apply_transition",
     "ticket_query",
     "visible_tickets",
+    "visible_findings",
+    "visible_finding",
+    "visible_photo",
+    "visible_history",
     "count_rows",
     "with_names",
     "TICKET_FILTERS",
@@ -175,6 +181,24 @@ def _get(session: Session, model: type, ident: Any, what: str) -> Any:
     return row
 
 
+#: Characters a grid code may not hold: the maps show codes as Leaflet tooltips, which are HTML.
+_MARKUP = frozenset("<>&\"'`")
+
+
+def read_grid_upload(data: bytes, filename: str) -> list[Any]:
+    """Grids from an uploaded layer (:func:`read_grid_file`), refusing codes with markup or
+    control characters in them."""
+    grids = read_grid_file(data, filename)
+    for grid in grids:
+        code = str(grid.grid_id)
+        if any(c in _MARKUP or not c.isprintable() for c in code):
+            raise ValidationError(
+                f"grid id {code[:80]!r} holds markup or control characters (<>&\"'` ...); "
+                "use letters, digits, - and _"
+            )
+    return grids
+
+
 def grid_json(grid: Grid, *, geometry: bool = False) -> dict[str, Any]:
     out = {
         "id": grid.id,
@@ -280,7 +304,12 @@ def apply_transition(
         if action != "resolve":
             raise ValidationError("an evidence photo goes with the resolve action")
         folder = Path(current_app.config["DATA_DIR"]) / "evidence" / str(ticket.id)
-        saved = save_image(evidence_photo, folder, limit=current_app.config["MAX_IMAGE_BYTES"])
+        saved = save_image(
+            evidence_photo,
+            folder,
+            limit=current_app.config["MAX_IMAGE_BYTES"],
+            max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
+        )
         evidence.append({"photo": str(saved.relative_to(current_app.config["DATA_DIR"]))})
     try:
         _, messages = transition(
@@ -412,7 +441,7 @@ def post_grids() -> Any:
     if upload is None or not upload.filename:
         raise ValidationError("upload the grid layer as multipart field 'file'")
     data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what="grid file")
-    parsed = read_grid_file(data, upload.filename)
+    parsed = read_grid_upload(data, upload.filename)
     session = db()
     counts = import_grids(session, parsed)
     session.commit()
@@ -426,7 +455,7 @@ def grid_detail(code: str) -> Any:
     grid = session.scalar(select(Grid).where(Grid.code == code))
     if grid is None:
         raise NotFoundError(f"grid {code!r} does not exist")
-    history = grid_history(session, grid)
+    history = visible_history(grid_history(session, grid), current_actor())
     return jsonify(
         {
             **grid_json(grid, geometry=True),
@@ -438,8 +467,31 @@ def grid_detail(code: str) -> Any:
 
 
 def _photo_roots() -> list[Path]:
-    roots = current_app.config.get("PHOTO_ROOTS") or [current_app.config["DATA_DIR"]]
-    return [Path(r).resolve() for r in roots]
+    """PHOTO_ROOTS (a list, or one string of paths joined by os.pathsep), resolved; by default
+    the data dir's photos/ folder (never the whole data dir: it holds evidence and the keys)."""
+    roots = current_app.config.get("PHOTO_ROOTS") or [
+        Path(current_app.config["DATA_DIR"]) / "photos"
+    ]
+    if isinstance(roots, str | os.PathLike):
+        roots = str(roots).split(os.pathsep)
+    return [Path(r).resolve() for r in roots if str(r).strip()]
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(root == path or root in path.parents for root in roots)
+
+
+def _check_photo_paths(source: Path, raw: str) -> None:
+    """Every photo a flight from ``source`` would register, symlinks and flight-log entries
+    followed, lies inside the photo roots."""
+    roots = _photo_roots()
+    try:
+        paths = photo_paths(source)
+    except (IngestError, OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"source {raw!r}: {exc}") from None
+    for path in paths:
+        if not _inside(path.resolve(), roots):
+            raise ValidationError(f"source {raw!r}: photo {path} is outside the allowed folders")
 
 
 @bp.post("/flights")
@@ -460,7 +512,11 @@ def post_flight() -> Any:
         try:
             for upload in files:
                 save_image(
-                    upload, folder, limit=current_app.config["MAX_IMAGE_BYTES"], unique=False
+                    upload,
+                    folder,
+                    limit=current_app.config["MAX_IMAGE_BYTES"],
+                    max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
+                    unique=False,
                 )
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
@@ -471,8 +527,9 @@ def post_flight() -> Any:
         if not raw:
             raise ValidationError("give photos (multipart 'photos') or a server 'source' folder")
         source = Path(str(raw)).resolve()
-        if not any(root == source or root in source.parents for root in _photo_roots()):
+        if not _inside(source, _photo_roots()):
             raise ValidationError(f"source {raw!r} is outside the allowed photo folders")
+        _check_photo_paths(source, str(raw))
     try:
         flight_id = register_flight(
             state().storage, source, name=name, created_by=actor.name, camera=camera
@@ -611,12 +668,63 @@ def finding_query(args: Any) -> Any:
     return query
 
 
+def visible_findings(query: Any, actor: Any) -> Any:
+    """``query`` (of findings) narrowed to what ``actor`` may see: department staff the
+    findings their own department's tickets were filed from, everyone else all."""
+    if actor.role != "department":
+        return query
+    if actor.department_id is None:
+        return query.where(false())
+    own = select(Ticket.finding_id).where(
+        Ticket.department_id == actor.department_id, Ticket.finding_id.is_not(None)
+    )
+    return query.where(Finding.id.in_(own))
+
+
+def visible_finding(session: Session, finding_id: int) -> Finding:
+    """The finding, or NotFoundError when the acting user may not see it."""
+    finding = _get(session, Finding, finding_id, "finding")
+    query = visible_findings(select(Finding.id).where(Finding.id == finding.id), current_actor())
+    if session.scalar(query) is None:
+        raise NotFoundError(f"finding {finding_id} does not exist")
+    return finding
+
+
+def visible_photo(session: Session, photo_id: int) -> Photo:
+    """The photo, or NotFoundError for department staff unless one of its findings is behind a
+    ticket of their department."""
+    photo = _get(session, Photo, photo_id, "photo")
+    actor = current_actor()
+    query = visible_findings(select(Finding.id).where(Finding.photo_id == photo.id), actor)
+    if actor.role == "department" and session.scalar(query.limit(1)) is None:
+        raise NotFoundError(f"photo {photo_id} does not exist")
+    return photo
+
+
+def visible_history(history: dict[str, Any], actor: Any) -> dict[str, Any]:
+    """A grid's history (:func:`grid_history`) with only the tickets and findings ``actor`` may
+    see: department staff their own department's tickets and the findings behind them."""
+    if actor.role != "department":
+        return history
+    tickets = [
+        t
+        for t in history["tickets"]
+        if actor.department_id is not None and t.department_id == actor.department_id
+    ]
+    own = {t.finding_id for t in tickets if t.finding_id is not None}
+    return {
+        **history,
+        "tickets": tickets,
+        "findings": [f for f in history["findings"] if f.id in own],
+    }
+
+
 @bp.get("/findings")
 @roles_required(*ANY)
 def findings() -> Any:
     session = db()
     page, size = _page()
-    query = finding_query(request.args)
+    query = visible_findings(finding_query(request.args), current_actor())
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = list(session.scalars(query.offset((page - 1) * size).limit(size)))
     items = _with_tickets_and_sightings(session, rows)
@@ -627,14 +735,14 @@ def findings() -> Any:
 @roles_required(*ANY)
 def finding_detail(finding_id: int) -> Any:
     session = db()
-    finding = _get(session, Finding, finding_id, "finding")
+    finding = visible_finding(session, finding_id)
     return jsonify(_with_tickets_and_sightings(session, [finding])[0])
 
 
 @bp.get("/findings/<int:finding_id>/crop")
 @roles_required(*ANY)
 def finding_crop(finding_id: int) -> Any:
-    finding = _get(db(), Finding, finding_id, "finding")
+    finding = visible_finding(db(), finding_id)
     if not finding.crop_path or not Path(finding.crop_path).is_file():
         raise NotFoundError(f"finding {finding_id} has no crop image")
     return send_file(finding.crop_path, mimetype="image/jpeg", max_age=3600)
@@ -643,7 +751,7 @@ def finding_crop(finding_id: int) -> Any:
 @bp.get("/photos/<int:photo_id>/image")
 @roles_required(*ANY)
 def photo_image(photo_id: int) -> Any:
-    photo = _get(db(), Photo, photo_id, "photo")
+    photo = visible_photo(db(), photo_id)
     if not Path(photo.path).is_file():
         raise NotFoundError(f"photo {photo_id}: file {Path(photo.path).name} is gone")
     return send_file(photo.path, max_age=3600)

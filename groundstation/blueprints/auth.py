@@ -1,7 +1,15 @@
-"""Sign in and out, and switch the UI language (Simplified Chinese by default, English)."""
+"""Sign in and out, and switch the UI language (Simplified Chinese by default, English).
+
+Signing in starts a fresh session (nothing set before it survives) and counts failures per
+user name and client address: after ``LOGIN_MAX_FAILURES`` within ``LOGIN_LOCKOUT_S`` seconds
+that pair is refused (HTTP 429) until the oldest failure is that old.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,16 +27,69 @@ from flask_babel import gettext as _
 from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from groundstation.models import User
 from groundstation.web import db
 
-__all__ = ["bp", "LoginForm", "safe_next", "home_url"]
+__all__ = ["bp", "LoginForm", "LoginThrottle", "safe_next", "home_url"]
 
 bp = Blueprint("auth", __name__)
+
+
+class LoginThrottle:
+    """Failed sign-ins per (user name, client address) within a sliding window, in memory."""
+
+    def __init__(self) -> None:
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], window: float, now: float) -> deque[float]:
+        times = self._failures.get(key, deque())
+        while times and now - times[0] >= window:
+            times.popleft()
+        if not times:
+            self._failures.pop(key, None)
+        return times
+
+    def locked(self, key: tuple[str, str], *, limit: int, window: float) -> bool:
+        with self._lock:
+            return len(self._recent(key, window, time.monotonic())) >= limit
+
+    def fail(self, key: tuple[str, str], *, window: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._failures[key] = self._recent(key, window, now)
+            self._failures[key].append(now)
+
+    def clear(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash to check against for unknown users, so they take as long as known ones."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash("not a password"))
+    return _DUMMY_HASH[0]
+
+
+def _throttle() -> LoginThrottle:
+    return current_app.extensions.setdefault("gridpatrol_login_throttle", LoginThrottle())
+
+
+def _fresh_session() -> None:
+    """Drop everything the session held (a planted or stale session id, its CSRF token); keep
+    only the UI language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 class LoginForm(FlaskForm):
@@ -60,15 +121,31 @@ def home_url(role: str) -> str:
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
+        config = current_app.config
+        key = (form.username.data.casefold(), request.remote_addr or "")
+        limit, window = int(config["LOGIN_MAX_FAILURES"]), float(config["LOGIN_LOCKOUT_S"])
+        if _throttle().locked(key, limit=limit, window=window):
+            flash(
+                _(
+                    "Too many failed sign-ins for this user name: try again in %(minutes)d "
+                    "minutes.",
+                    minutes=max(1, round(window / 60)),
+                ),
+                "error",
+            )
+            return render_template("login.html", form=form), 429
         user = db().scalar(select(User).where(User.username == form.username.data))
-        if (
-            user is None
-            or not user.active
-            or not check_password_hash(user.password_hash, form.password.data)
-        ):
+        password_ok = check_password_hash(
+            user.password_hash if user is not None else _dummy_hash(), form.password.data
+        )
+        if user is None or not user.active or not password_ok:
+            _throttle().fail(key, window=window)
             flash(_("Wrong user name or password."), "error")
             return render_template("login.html", form=form), 401
+        _throttle().clear(key)
+        _fresh_session()
         login_user(user)
+        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME without use
         return redirect(safe_next(request.args.get("next"), home_url(user.role)))
     if request.method == "POST":
         flash(
@@ -82,6 +159,7 @@ def login() -> Any:
 @login_required
 def logout() -> Any:
     logout_user()
+    _fresh_session()
     return redirect(url_for("auth.login"))
 
 

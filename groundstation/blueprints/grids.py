@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ROLES, Grid
-from groundstation.services import grid_history, import_grids, read_grid_file
+from groundstation.services import grid_history, import_grids
 from groundstation.uploads import read_limited
-from groundstation.web import db, roles_required
+from groundstation.web import current_actor, db, roles_required
 
 __all__ = ["bp"]
 
@@ -29,13 +29,15 @@ def index() -> Any:
 @bp.post("/grids/import")
 @roles_required("supervisor", "admin")
 def import_file() -> Any:
+    from groundstation.blueprints.api import read_grid_upload
+
     upload = request.files.get("file")
     session = db()
     try:
         if upload is None or not upload.filename:
             raise ValidationError(_("Choose a grid file first."))
         data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what="grid file")
-        counts = import_grids(session, read_grid_file(data, upload.filename))
+        counts = import_grids(session, read_grid_upload(data, upload.filename))
         session.commit()
     except ValidationError as exc:
         session.rollback()
@@ -48,8 +50,11 @@ def import_file() -> Any:
 @bp.get("/grids/<code>")
 @roles_required(*ROLES)
 def detail(code: str) -> Any:
+    from groundstation.blueprints.api import visible_history
+
     session = db()
     grid = session.scalar(select(Grid).where(Grid.code == code))
     if grid is None:
         raise NotFoundError(f"grid {code!r} does not exist")
-    return render_template("grid.html", grid=grid, history=grid_history(session, grid))
+    history = visible_history(grid_history(session, grid), current_actor())
+    return render_template("grid.html", grid=grid, history=history)

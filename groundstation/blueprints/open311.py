@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from groundstation.models import ClassRule, Ticket, utcnow
 from groundstation.tickets import SYSTEM, TERMINAL_STATES, Actor, open_ticket
@@ -24,6 +24,11 @@ __all__ = ["bp", "open311_error", "request_json"]
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 MAX_DESCRIPTION = 4000
+MAX_ADDRESS = 500
+MAX_MEDIA_URL = 2000
+MAX_IDS = 1000
+#: Requests one api_key may file per hour unless OPEN311_MAX_REQUESTS_PER_HOUR says otherwise.
+DEFAULT_MAX_REQUESTS_PER_HOUR = 500
 REPORTER_FIELDS = ("email", "device_id", "account_id", "first_name", "last_name", "phone")
 
 
@@ -169,7 +174,10 @@ def list_requests(fmt: str) -> Any:
     ids = request.args.get("service_request_id")
     try:
         if ids:
-            query = query.where(Ticket.id.in_([int(i) for i in ids.split(",") if i.strip()]))
+            numbers = [int(i) for i in ids.split(",") if i.strip()]
+            if len(numbers) > MAX_IDS or any(not 0 < n < 2**63 for n in numbers):
+                return open311_error(400, f"service_request_id: at most {MAX_IDS} valid ids")
+            query = query.where(Ticket.id.in_(numbers))
         else:
             start, end = _parse_date("start_date"), _parse_date("end_date")
             if start is None and end is None:
@@ -212,6 +220,20 @@ def token(token: str, fmt: str) -> Any:
     return open311_error(404, f"token {token!r} does not exist: requests get ids immediately")
 
 
+def _rate_limited(session: Any, created_by: str) -> Any:
+    """A 429 answer when ``created_by`` filed its hourly allowance already, else None."""
+    limit = current_app.config.get("OPEN311_MAX_REQUESTS_PER_HOUR")
+    limit = DEFAULT_MAX_REQUESTS_PER_HOUR if limit is None else int(limit)
+    filed = session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.created_by == created_by, Ticket.created_at >= utcnow() - timedelta(hours=1))
+    )
+    if filed >= limit:
+        return open311_error(429, f"this api_key filed {filed} requests in the last hour (limit)")
+    return None
+
+
 @bp.post("/requests.<fmt>")
 def post_request(fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
@@ -219,8 +241,11 @@ def post_request(fmt: str) -> Any:
     form = request.form
     session = db()
     key = lookup_api_key(session, form.get("api_key") or request.args.get("api_key"))
-    if key is None:
+    if key is None or (key.user is not None and not key.user.active):
         return open311_error(403, "api_key missing, unknown or revoked")
+    actor = Actor(name=f"open311:{key.name}", role=key.user.role if key.user else SYSTEM.role)
+    if (limited := _rate_limited(session, actor.name)) is not None:
+        return limited
     code = form.get("service_code", "")
     if not code:
         return open311_error(400, "service_code is required")
@@ -234,12 +259,18 @@ def post_request(fmt: str) -> Any:
         return open311_error(400, f"lat/long {lat_raw!r}/{lon_raw!r} are not numbers")
     if (lat is None) != (lon is None):
         return open311_error(400, "give both lat and long")
+    if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return open311_error(400, f"lat/long {lat_raw!r}/{lon_raw!r} are outside WGS84")
     if lat is None and not address:
         return open311_error(400, "a location is required: lat and long, or address_string")
     description = form.get("description", "")
     if len(description) > MAX_DESCRIPTION:
         return open311_error(400, f"description is longer than {MAX_DESCRIPTION} characters")
+    if address and len(address) > MAX_ADDRESS:
+        return open311_error(400, f"address_string is longer than {MAX_ADDRESS} characters")
     media_url = form.get("media_url") or None
+    if media_url and len(media_url) > MAX_MEDIA_URL:
+        return open311_error(400, f"media_url is longer than {MAX_MEDIA_URL} characters")
     if media_url and not media_url.startswith(("http://", "https://")):
         return open311_error(400, "media_url must be an http(s) URL")
     from groundstation.errors import ValidationError
@@ -250,7 +281,6 @@ def post_request(fmt: str) -> Any:
         from groundstation.models import Grid
 
         grid_id = GridIndex.from_rows(session.scalars(select(Grid))).locate(lon, lat)
-    actor = Actor(name=f"open311:{key.name}", role=key.user.role if key.user else SYSTEM.role)
     try:
         ticket = open_ticket(
             session,

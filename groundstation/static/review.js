@@ -36,12 +36,18 @@
       .catch(function (e) { show(text.error + ": " + e.message, true); });
   }
 
+  function esc(value) {
+    return String(value).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
   function statusText(f) {
     if (f.ticket_id) {
       return '<a class="ticket-link" id="ticket-link-' + f.id + '" href="/tickets/' + f.ticket_id +
         '">' + text.ticket + " #" + f.ticket_id + "</a>";
     }
-    return text[f.review_status] || f.review_status;
+    return esc(text[f.review_status] || f.review_status);
   }
 
   function render() {
@@ -53,11 +59,11 @@
       tr.id = "finding-" + f.id;
       tr.dataset.index = i;
       tr.innerHTML = '<td><input type="checkbox" class="pick"' + (selected.has(f.id) ? " checked" : "") +
-        '></td><td>' + (f.crop_url ? '<img class="thumb" src="' + f.crop_url + '" alt="">' : "") +
-        '</td><td class="label">' + (names[f.reviewed_label || f.label] || f.label) +
-        (f.sightings ? ' <span class="sightings" title="' + text.more_photos.replace("{n}", f.sightings) +
+        '></td><td>' + (f.crop_url ? '<img class="thumb" src="' + esc(f.crop_url) + '" alt="">' : "") +
+        '</td><td class="label">' + esc(names[f.reviewed_label || f.label] || f.label) +
+        (f.sightings ? ' <span class="sightings" title="' + esc(text.more_photos.replace("{n}", f.sightings)) +
           '">+' + f.sightings + "</span>" : "") +
-        '</td><td>' + f.score.toFixed(2) + "</td><td>" + (f.grid || "") +
+        '</td><td>' + f.score.toFixed(2) + "</td><td>" + esc(f.grid || "") +
         '</td><td class="status">' + statusText(f) + "</td>";
       tr.addEventListener("click", function (ev) {
         if (ev.target.classList.contains("pick")) { toggle(f.id); } else { select(i); }

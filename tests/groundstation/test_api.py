@@ -6,7 +6,16 @@ import io
 import re
 
 import pytest
-from conftest import G1, G2, add_grids, grid_geojson, make_findings, make_ticket, write_photo
+from conftest import (
+    G1,
+    G2,
+    add_grids,
+    csrf_token,
+    grid_geojson,
+    make_findings,
+    make_ticket,
+    write_photo,
+)
 
 from groundstation.blueprints.api import bp as api_bp
 
@@ -78,6 +87,9 @@ def test_session_post_needs_csrf_token(env) -> None:
     url = f"/api/v1/tickets/{ticket_id}/transitions"
     refused = client.post(url, json={"action": "confirm"})
     assert refused.status_code == 400 and "CSRF" in refused.json["error"]
+    stale = client.post(url, json={"action": "confirm"}, headers={"X-CSRFToken": token})
+    assert stale.status_code == 400  # signing in starts a new session with a new token
+    token = csrf_token(client.get("/tickets").get_data(as_text=True))
     assert client.get(f"/api/v1/tickets/{ticket_id}").json["state"] == "new"
     ok = client.post(url, json={"action": "confirm"}, headers={"X-CSRFToken": token})
     assert ok.status_code == 200 and ok.json["state"] == "confirmed"

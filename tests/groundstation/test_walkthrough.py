@@ -106,7 +106,9 @@ def test_flight_from_a_missing_folder_is_400(env) -> None:
     client, headers = env.client(), env.headers("pilot")
     before = client.get("/api/v1/flights", headers=headers).json
     response = client.post(
-        "/api/v1/flights", json={"source": str(env.data_dir / "no-such-folder")}, headers=headers
+        "/api/v1/flights",
+        json={"source": str(env.data_dir / "photos" / "no-such-folder")},
+        headers=headers,
     )
     assert response.status_code == 400 and "no such folder" in response.json["error"]
     assert client.get("/api/v1/flights", headers=headers).json == before
