@@ -310,22 +310,29 @@ def _decimated_shape(width: int, height: int, target: int) -> tuple[int, int]:
 
 
 def render_orthomosaic_preview(
-    path: Path, dest: Path, *, max_px: int = PREVIEW_MAX_PX
+    path: Path, dest: Path, *, max_px: int = PREVIEW_MAX_PX, name: str = "orthomosaic"
 ) -> tuple[Bounds, tuple[int, int]]:
     """Write the web preview of a GeoTIFF: EPSG:4326, ≤ ``max_px`` px, PNG with alpha.
 
     The source is read once, decimated to about twice the preview size (``out_shape``: GDAL
     uses overviews when the file has them), then warped. Returns (bounds, (width, height)) where
-    the bounds are exactly those of the written grid.
+    the bounds are exactly those of the written grid; pixels that cannot be read are a
+    ValidationError naming ``name``.
     """
-    with rasterio.open(path) as src:
-        rows, cols = _decimated_shape(src.width, src.height, 2 * max_px)
-        bands = [1, 2, 3] if src.count >= 3 else [1]
-        data = src.read(bands, out_shape=(len(bands), rows, cols), resampling=Resampling.average)
-        mask = src.dataset_mask(out_shape=(rows, cols), resampling=Resampling.nearest)
-        src_transform = src.transform @ Affine.scale(src.width / cols, src.height / rows)
-        src_crs = src.crs
-        west, south, east, north = transform_bounds(src.crs, WGS84, *src.bounds, densify_pts=21)
+    try:
+        with rasterio.open(path) as src:
+            rows, cols = _decimated_shape(src.width, src.height, 2 * max_px)
+            bands = [1, 2, 3] if src.count >= 3 else [1]
+            out_shape = (len(bands), rows, cols)
+            data = src.read(bands, out_shape=out_shape, resampling=Resampling.average)
+            mask = src.dataset_mask(out_shape=(rows, cols), resampling=Resampling.nearest)
+            src_transform = src.transform @ Affine.scale(src.width / cols, src.height / rows)
+            src_crs = src.crs
+            west, south, east, north = transform_bounds(src.crs, WGS84, *src.bounds, densify_pts=21)
+    except RasterioError as exc:  # a header that opens over pixels that do not (a cut-off copy)
+        raise ValidationError(
+            f"{name!r} is not a readable GeoTIFF: its pixels cannot be read ({exc})"
+        ) from None
     valid = mask > 0
     rgb = to_rgb8(data if valid.all() else np.where(valid, data, data[:, valid].min(initial=0)))
     bounds = Bounds(float(west), float(south), float(east), float(north))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from gis.camera import PRESETS
@@ -27,7 +28,7 @@ from groundstation.models import ROLES, FlightSession, RoutePlan
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
 
-__all__ = ["bp", "hub", "build_request", "sse_stream", "FLYERS"]
+__all__ = ["bp", "hub", "build_request", "sse_stream", "state_names", "FLYERS"]
 
 bp = Blueprint("flights", __name__)
 
@@ -58,6 +59,26 @@ def hub() -> FlightHub:
             app.extensions["gridpatrol_flights"] = existing
             atexit.register(existing.shutdown)
         return existing
+
+
+def state_names() -> dict[str, str]:
+    """Session states as the pilot reads them (the API keeps the codes)."""
+    return {
+        "starting": _("starting"),
+        "connecting": _("connecting"),
+        "uploading": _("uploading the mission"),
+        "verifying": _("verifying the mission"),
+        "preflight": _("pre-flight checks"),
+        "ready": _("ready to arm"),
+        "airborne": _("airborne"),
+        "mission": _("flying the mission"),
+        "returning": _("returning to launch"),
+        "landing": _("landing"),
+        "landed": _("landed"),
+        "done": _("done"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+    }
 
 
 def _session_json(row: FlightSession) -> dict[str, Any]:
@@ -181,6 +202,7 @@ def index() -> Any:
         sessions=[_session_json(s) for s in sessions],
         plans=plans,
         selected_plan=request.args.get("plan", type=int),
+        state_names=state_names(),
     )
 
 
@@ -194,6 +216,7 @@ def detail(session_id: int) -> Any:
         flight=_session_json(row),
         plan_layers=plan.layers if plan is not None else None,
         commands=COMMANDS,
+        state_names=state_names(),
     )
 
 
@@ -233,9 +256,16 @@ def flight_session_command(session_id: int) -> Any:
     if runner is None:
         return json_error(f"flight session {session_id} is not running in this server", 409)
     try:
-        message = runner.command(verb).result(timeout=30.0)
+        future = runner.command(verb)
     except FlightSessionError as exc:
         return json_error(str(exc), 409)
+    try:
+        message = future.result(timeout=30.0)
+    except FlightSessionError as exc:
+        # the session refused it and said so on its event stream: the page shows it from there
+        response = jsonify({"error": str(exc), "published": True})
+        response.status_code = 409
+        return response
     except TimeoutError:
         return json_error(f"{verb}: no answer from the flight session within 30 s", 504)
     return jsonify({"ok": True, "command": verb, "message": message})

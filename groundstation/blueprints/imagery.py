@@ -224,7 +224,9 @@ def orthomosaic_upload() -> Any:
         size = _save_limited(upload, path, _ortho_limit())
         info = inspect_orthomosaic(path, name=upload.filename or filename)
         preview = folder / "preview.png"
-        bounds, (width, height) = render_orthomosaic_preview(path, preview)
+        bounds, (width, height) = render_orthomosaic_preview(
+            path, preview, name=upload.filename or filename
+        )
         row = Orthomosaic(
             name=name,
             path=str(path),

@@ -73,7 +73,7 @@
 
   function state(s) {
     var el = document.getElementById("flight-state");
-    el.textContent = s.state; el.dataset.state = s.state;
+    el.textContent = info.states[s.state] || s.state; el.dataset.state = s.state;
     if (s.connection) { document.getElementById("connection").textContent = s.connection; }
     if (s.error) { message(s.error, "error"); }
     if (s.state === "done") {
@@ -86,8 +86,9 @@
   }
 
   if (info.telemetry) { telemetry(info.telemetry); }
+  var source = null;
   if (info.live) {
-    var source = new EventSource("/api/v1/flight-sessions/" + info.id + "/events");
+    source = new EventSource("/api/v1/flight-sessions/" + info.id + "/events");
     source.addEventListener("telemetry", function (e) { telemetry(JSON.parse(e.data)); });
     source.addEventListener("state", function (e) { state(JSON.parse(e.data)); });
     source.addEventListener("checks", function (e) { checks(JSON.parse(e.data).checks); });
@@ -113,7 +114,8 @@
       }).then(function (r) { return r.json().then(function (d) { return {ok: r.ok, data: d}; }); })
         .then(function (res) {
           button.disabled = false;
-          if (!res.ok) { message(res.data.error, "error"); }
+          // a refusal the session published comes over the stream: show it once
+          if (!res.ok && !(res.data.published && source)) { message(res.data.error, "error"); }
         });
     });
   });

@@ -9,7 +9,7 @@
   var map = L.map(mapEl, {attributionControl: false}).setView([32.45, 119.9], 11);
   var selected = new Set();
   var gridLayers = {};
-  var sequence = 0, timer = null, savedId = null, version = 0;
+  var sequence = 0, timer = null, savedId = null, version = 0, pickingHome = false;
   var colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
 
   function gridStyle(code) {
@@ -22,7 +22,7 @@
       gridLayers[f.id] = layer;
       layer.bindTooltip(f.properties.code);
       layer.on("click", function () {
-        if (tool.isDrawing()) { return; }
+        if (tool.isDrawing() || pickingHome) { return; }
         var box = document.getElementById("grid-" + f.id);
         if (box) { box.checked = !box.checked; syncSelection(); }
       });
@@ -51,6 +51,34 @@
   document.getElementById("draw-finish").addEventListener("click", function () { tool.finish(); toggleDrawButtons(); });
   document.getElementById("draw-clear").addEventListener("click", function () { tool.clear(); toggleDrawButtons(); schedule(); });
 
+  /* The home point: typed as "lat, lon" or picked on the map; empty means the planner's default. */
+  var homeMarker = L.circleMarker([0, 0], {radius: 8, color: "#000", fillColor: "#0af", fillOpacity: 1});
+  function homeValue() {
+    var raw = document.getElementById("home").value.trim();
+    if (!raw) { return null; }
+    var parts = raw.split(/[\s,，]+/).filter(Boolean).map(Number);
+    if (parts.length !== 2 || !parts.every(isFinite) || Math.abs(parts[0]) > 90 || Math.abs(parts[1]) > 180) {
+      return undefined;
+    }
+    return [parts[1], parts[0]];
+  }
+  function showHome() {
+    var home = homeValue();
+    if (home) { homeMarker.setLatLng([home[1], home[0]]).addTo(map); } else { homeMarker.remove(); }
+  }
+  function pickHome(on) {
+    pickingHome = on;
+    map.getContainer().classList.toggle("drawing", on);
+    document.getElementById("home-help").hidden = !on;
+  }
+  document.getElementById("home-pick").addEventListener("click", function () { pickHome(!pickingHome); });
+  map.on("click", function (ev) {
+    if (!pickingHome) { return; }
+    pickHome(false);
+    document.getElementById("home").value = ev.latlng.lat.toFixed(6) + ", " + ev.latlng.lng.toFixed(6);
+    showHome(); schedule();
+  });
+
   function syncSelection() {
     selected = new Set(Array.from(form.querySelectorAll('input[name="grids"]:checked')).map(function (b) { return b.value; }));
     Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
@@ -75,7 +103,8 @@
       front_overlap: num("front_overlap"),
       side_overlap: num("side_overlap"),
       speed_mps: num("speed_mps"),
-      battery_minutes: num("battery_minutes")
+      battery_minutes: num("battery_minutes"),
+      home: homeValue()
     };
   }
 
@@ -113,17 +142,25 @@
       setStatus("idle", ""); showError(""); return;
     }
     var mine = ++sequence;
+    if (p.home === undefined) { failed(text.bad_home); return; }
     setStatus("planning", text.planning);
     post("/api/v1/plans/preview", p).then(function (res) {
       if (mine !== sequence) { return; }  // a newer request is on its way
-      if (!res.ok) { setStatus("error", text.failed); showError(res.data.error); return; }
+      if (!res.ok) { failed(res.data.error); return; }
       showError("");
       draw(res.data.layers);
       summarise(res.data.summary);
       version += 1;
       setStatus("planned", text.planned);
       document.getElementById("summary").dataset.version = version;
-    }).catch(function (err) { if (mine === sequence) { setStatus("error", text.failed); showError(String(err)); } });
+    }).catch(function (err) { if (mine === sequence) { failed(String(err)); } });
+  }
+
+  /* No plan for these settings: the route and summary of earlier settings must not stay shown. */
+  function failed(message) {
+    result.clearLayers();
+    document.getElementById("summary").hidden = true;
+    setStatus("error", text.failed); showError(message);
   }
 
   function draw(fc) {
@@ -180,7 +217,9 @@
 
   form.addEventListener("input", function (ev) {
     if (ev.target.name === "grids") { syncSelection(); return; }
-    if (ev.target.id === "plan-name" || ev.target.id === "upload-connection") { return; }
+    // naming, downloading and uploading a saved plan do not change it
+    if (ev.target.id === "plan-name" || ev.target.closest("#saved")) { return; }
+    if (ev.target.id === "home") { showHome(); }
     schedule();
   });
   form.addEventListener("change", function (ev) {
@@ -204,6 +243,7 @@
 
   document.getElementById("save-plan").addEventListener("click", function () {
     var p = params();
+    if (p.home === undefined) { failed(text.bad_home); return; }
     p.name = document.getElementById("plan-name").value;
     setStatus("saving", "…");
     post("/api/v1/plans", p).then(function (res) {

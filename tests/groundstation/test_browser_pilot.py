@@ -8,10 +8,12 @@ Screenshots go to test-artifacts/groundstation/ (git-ignored).
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 
 import pytest
-from conftest import ARTIFACTS, JUNE_2024, SMALL, add_grids, seed_dashboard, sign_in
+from conftest import ARTIFACTS, G1, JUNE_2024, SMALL, add_grids, seed_dashboard, sign_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -61,6 +63,52 @@ def test_plan_route_summary_and_drawn_area(live, page) -> None:
     page.wait_for_selector("#saved:not([hidden])")
     href = page.get_attribute("#download-plan", "href")
     assert href.endswith("/download/plan?sortie=1")
+
+
+def test_plan_home_point_failed_plan_and_second_sortie(live, page) -> None:
+    """A no-fly zone over the default home: the old route must not stay shown beside the error,
+    the pilot picks another home on the map, and sortie 2 of the saved plan can be downloaded."""
+    env, base = live
+    add_grids(env, ("BH-G", G1))
+    zone = {"type": "Polygon", "coordinates": [[[119.904, 32.404], [119.906, 32.404],
+            [119.906, 32.406], [119.904, 32.406], [119.904, 32.404]]]}  # fmt: skip
+    layer = env.client().post(
+        "/api/v1/no-fly",
+        data={"name": "tower", "file": (io.BytesIO(json.dumps(zone).encode()), "t.geojson")},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert layer.status_code == 201, layer.json
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/plan")
+    page.fill("#battery_minutes", "10")
+    page.check("#grid-BH-G")
+    page.wait_for_selector("#plan-status[data-state='planned']")
+    assert page.locator("path.route-line").count() > 1
+    page.select_option("#no_fly_layer", str(layer.json["id"]))
+    page.wait_for_selector("#plan-status[data-state='error']")
+    assert "home" in page.inner_text("#plan-error")
+    assert page.locator("#summary").is_hidden() and page.locator("path.route-line").count() == 0
+
+    page.click("#home-pick")
+    box = page.locator("#plan-map").bounding_box()
+    # south-west of the zone in the grid's middle, still inside the grid
+    page.mouse.click(box["x"] + box["width"] / 2 - 150, box["y"] + box["height"] / 2 + 150)
+    page.wait_for_selector("#plan-status[data-state='planned']")
+    lat, lon = (float(v) for v in page.input_value("#home").split(","))
+    assert lat < 32.404 and lon < 119.904
+    assert int(page.inner_text("#sum-sorties")) > 1
+    page.screenshot(path=str(ARTIFACTS / "pilot_08_home.png"))
+
+    page.click("#save-plan")
+    page.wait_for_selector("#saved:not([hidden])")
+    saved = page.inner_text("#saved-id").lstrip("#")
+    page.select_option("#download-sortie", "2")
+    assert page.locator("#saved").is_visible()
+    href = page.get_attribute("#download-waypoints", "href")
+    assert href == f"/api/v1/plans/{saved}/download/waypoints?sortie=2"
+    plan = env.client().get(f"/api/v1/plans/{saved}", headers=env.headers("pilot")).json
+    assert plan["params"]["home"] == pytest.approx([lon, lat])
 
 
 def hold_arm_until_start_is_queued(monkeypatch) -> None:
@@ -131,6 +179,42 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     assert page.locator("#messages li.error").all_inner_texts() == []
     assert int(page.locator("#t-photos").inner_text()) > 3
     page.screenshot(path=str(ARTIFACTS / "pilot_06_landed.png"))
+
+
+def test_refused_commands_are_shown_once_with_translated_states(live, page) -> None:
+    """START before ARM and LAND on the ground: one message each (not one from the stream and
+    one from the command's answer); the session's state reads in the page's language."""
+    env, base = live
+    add_grids(env, ("BR-S", SMALL))
+    saved = (
+        env.client()
+        .post("/api/v1/plans", json={"grids": ["BR-S"]}, headers=env.headers("pilot"))
+        .json
+    )
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/flights?plan={saved['id']}")
+    page.check("#start-simulate")
+    page.fill("#start-speedup", "25")
+    page.click("#start-flight")
+    page.wait_for_url("**/flights/*")
+    page.wait_for_selector("#flight-state[data-state='ready']", timeout=30000)
+    assert page.inner_text("#flight-state") == "准备解锁"
+    page.on("dialog", lambda d: d.accept())
+    for verb in ("start", "land"):
+        with page.expect_response(lambda r: r.url.endswith("/commands")) as answer:
+            page.click(f"#cmd-{verb}")
+        assert answer.value.status == 409
+    page.wait_for_function("document.querySelectorAll('#messages li.error').length >= 2")
+    page.wait_for_timeout(500)  # a duplicate would come from the answers, already received
+    errors = page.locator("#messages li.error").all_inner_texts()  # newest first, timed
+    assert len(errors) == 2
+    assert errors[0].endswith(" land: the vehicle is not armed")
+    assert errors[1].endswith(" start: the vehicle is not armed")
+    page.click("#cmd-cancel")
+    page.wait_for_selector("#flight-state[data-state='cancelled']")
+    assert page.inner_text("#flight-state") == "已取消"
+    page.goto(f"{base}/flights")
+    assert page.inner_text("#sessions tbody tr:first-child td[data-state]") == "已取消"
 
 
 def test_dashboard_shows_the_figures(live, page) -> None:

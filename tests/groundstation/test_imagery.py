@@ -203,6 +203,15 @@ def test_orthomosaic_upload_needs_a_user(env, rgb_tif):
     assert response.status_code == 401
 
 
+def _geotiff(path: Path) -> Path:
+    pixels = np.random.default_rng(0).integers(0, 255, (3, 200, 300), dtype=np.uint8)
+    transform = rasterio.transform.from_origin(119.90, 32.41, 3e-5, 3e-5)
+    profile = {"driver": "GTiff", "width": 300, "height": 200, "count": 3, "dtype": "uint8"}
+    with rasterio.open(path, "w", crs="EPSG:4326", transform=transform, **profile) as dst:
+        dst.write(pixels)
+    return path
+
+
 def _plain_tiff(path: Path) -> Path:
     Image.fromarray(np.full((32, 32, 3), 90, dtype=np.uint8)).save(path, "TIFF")
     return path
@@ -216,6 +225,7 @@ def _plain_tiff(path: Path) -> Path:
         ("garbage", "not a readable GeoTIFF"),
         ("wrong_suffix", ".tif/.tiff"),
         ("empty", "is empty"),
+        ("truncated", "not a readable GeoTIFF"),
     ],
 )
 def test_orthomosaic_bad_files_are_refused_and_nothing_is_kept(env, tmp_path, kind, words):
@@ -230,6 +240,9 @@ def test_orthomosaic_bad_files_are_refused_and_nothing_is_kept(env, tmp_path, ki
     elif kind == "wrong_suffix":
         _plain_tiff(path)
         filename = "ortho.jpg"
+    elif kind == "truncated":  # header and georeference intact, pixels cut off (a broken copy)
+        _geotiff(path)
+        path.write_bytes(path.read_bytes()[:1000])
     else:
         path.write_bytes(b"")
     client = env.client()

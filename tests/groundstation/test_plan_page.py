@@ -119,6 +119,50 @@ def test_planner_error_is_shown(env) -> None:
     assert response.json["error"].startswith("cannot plan:") and "P-S" in response.json["error"]
 
 
+def _import_zones(env, name: str, zones: list[list[list[float]]]) -> int:
+    features = [
+        {"type": "Feature", "properties": {"name": f"z{k}"},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}
+        for k, ring in enumerate(zones)
+    ]  # fmt: skip
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    response = env.client().post(
+        "/api/v1/no-fly",
+        data={"name": name, "file": (io.BytesIO(data), f"{name}.geojson")},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def _square(lon: float, lat: float, size: float = 0.0005) -> list[list[float]]:
+    return [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+
+
+def test_a_province_wide_no_fly_layer_plans_with_the_zones_near_the_area(env) -> None:
+    """A layer of thousands of zones across a province (towers, sites) used to take the planner
+    minutes and end in a 500: only the zones the routes can meet matter."""
+    far = [_square(120.5 + 0.01 * (k % 60), 32.0 + 0.01 * (k // 60)) for k in range(3000)]
+    layer = _import_zones(env, "province", [NOFLY, *far])
+    with_layer = preview(env, no_fly_layer=layer)
+    assert with_layer.status_code == 200, with_layer.json
+    near_only = preview(env, no_fly_layer=_import_zones(env, "near", [NOFLY]))
+    assert with_layer.json["summary"] == near_only.json["summary"]
+    zones = [
+        f for f in with_layer.json["layers"]["features"] if f["properties"]["kind"] == "no_fly"
+    ]
+    assert len(zones) == 1
+
+
+def test_too_many_no_fly_zones_near_the_area_is_a_clear_400(env) -> None:
+    dense = [_square(119.85 + 0.003 * (k % 40), 32.35 + 0.003 * (k // 40)) for k in range(1600)]
+    layer = _import_zones(env, "dense", dense)
+    response = preview(env, no_fly_layer=layer, home=[119.84, 32.34])
+    assert response.status_code == 400
+    assert "no-fly zones" in response.json["error"] and "at most" in response.json["error"]
+
+
 def test_roles_and_csrf(env) -> None:
     assert preview(env, who="department").status_code == 403
     assert preview(env, who="supervisor").status_code == 200
