@@ -113,7 +113,8 @@ def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--altitude", "600"], 1, "altitude must be between 10 and 500 m"),
+        (["--altitude", "600"], 1, "altitude must be between 10 and 500 m above ground, got 600 m"),
+        (["--gsd", "20"], 1, "a GSD of 20 cm/px needs 730 m above ground with the phantom4pro"),
         (["--altitude", "100", "--side-overlap", "100"], 1, "below 100 %"),
         (["--altitude", "100", "--gsd", "3"], 2, "exactly one of --altitude and --gsd"),
         ([], 2, "exactly one of --altitude and --gsd"),

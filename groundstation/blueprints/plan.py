@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request, send_file
-from shapely import STRtree
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box, mapping, shape
-from shapely.ops import unary_union
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
 from sqlalchemy import select
 
 from gis.camera import PRESETS
@@ -39,12 +36,9 @@ __all__ = [
     "bp",
     "PLANNERS",
     "MAX_GRIDS",
-    "MAX_NO_FLY_ZONES",
-    "NO_FLY_REACH_M",
     "DOWNLOAD_FORMATS",
     "PlanRequest",
     "parse_plan_request",
-    "nearby_no_fly",
     "run_plan",
     "plan_layers",
     "mission_file",
@@ -55,10 +49,6 @@ bp = Blueprint("plan", __name__)
 PLANNERS = ("pilot", "supervisor", "admin")
 FLYERS = ("pilot", "admin")
 MAX_GRIDS = 50
-#: No-fly zones the planner takes per plan: it routes around them in time cubic in their corners.
-MAX_NO_FLY_ZONES = 40
-#: Zones farther than this from the area, home and the zones kept cannot bend a route.
-NO_FLY_REACH_M = 2000.0
 DOWNLOAD_FORMATS = {".plan": "application/json", ".waypoints": "text/plain", ".kml": None}
 DOWNLOAD_FORMATS[".kml"] = "application/vnd.google-earth.kml+xml"
 
@@ -202,39 +192,10 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
     )
 
 
-def nearby_no_fly(
-    zones: Sequence[Polygon], grids: Sequence[GisGrid], home: tuple[float, float]
-) -> list[Polygon]:
-    """The zones within :data:`NO_FLY_REACH_M` of the grids and home, and of the zones so kept
-    (a detour around one zone may pass the next); a 400 when more than the planner takes."""
-    if not zones:
-        return []
-    tree = STRtree(zones)
-    cos_lat = max(math.cos(math.radians(home[1])), 0.01)
-    reach = (NO_FLY_REACH_M / (111_320.0 * cos_lat), NO_FLY_REACH_M / 110_574.0)
-    base = [g.geometry.envelope for g in grids] + [Point(home)]
-    kept: list[int] = []
-    while True:
-        minx, miny, maxx, maxy = unary_union(base + [zones[k] for k in kept]).bounds
-        region = box(minx - reach[0], miny - reach[1], maxx + reach[0], maxy + reach[1])
-        found = sorted(tree.query(region, predicate="intersects").tolist())
-        if len(found) > MAX_NO_FLY_ZONES:
-            raise ValidationError(
-                f"{len(found)} no-fly zones lie within {NO_FLY_REACH_M / 1000:g} km of this "
-                f"plan; the planner takes at most {MAX_NO_FLY_ZONES}: import a layer with only "
-                "the zones around the area"
-            )
-        if found == kept:
-            return [zones[k] for k in kept]
-        kept = found
-
-
 def run_plan(req: PlanRequest) -> Any:
     """Plan with the server-side planner; its PlanningError (a clear message) becomes a 400."""
-    from missions.planner import PlanSettings, default_home, plan
+    from missions.planner import PlanSettings, plan
 
-    home = req.home or default_home(req.grids[0])
-    no_fly = nearby_no_fly(req.no_fly, req.grids, home)
     try:
         settings = PlanSettings.for_profile(
             req.profile,
@@ -246,7 +207,7 @@ def run_plan(req: PlanRequest) -> Any:
             speed_mps=req.speed_mps,
             battery_minutes=req.battery_minutes,
         )
-        return plan(list(req.grids), settings, no_fly=no_fly, home=req.home)
+        return plan(list(req.grids), settings, no_fly=req.no_fly, home=req.home)
     except (MissionError, GisError) as exc:
         raise ValidationError(f"cannot plan: {exc}") from None
 

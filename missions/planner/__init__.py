@@ -253,6 +253,7 @@ def plan(
     everything = shapely.union_all([g.geometry.envelope for g in grids] + [Point(home_ll)])
     frame = LocalFrame.around(everything)
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
+    no_fly = nearby_no_fly(no_fly, frame.to_local(everything), frame)
     zones = [frame.to_local(z) for z in no_fly]
     router = Router(zones, margin_m=settings.nofly_margin_m)
     if router.inside(home_xy).any():
@@ -309,6 +310,40 @@ def plan(
         home=home_ll,
         no_fly=tuple(no_fly),
     )
+
+
+#: No-fly zones one plan takes: routing around them grows with the cube of their corners.
+MAX_NO_FLY_ZONES = 40
+#: Zones farther than this from the grids, home and the zones kept cannot bend a route.
+NO_FLY_REACH_M = 2000.0
+
+
+def nearby_no_fly(
+    zones: Sequence[Polygon | MultiPolygon], area: BaseGeometry, frame: LocalFrame
+) -> list[Polygon | MultiPolygon]:
+    """The zones (WGS84) within :data:`NO_FLY_REACH_M` of ``area`` (local metres: grids and
+    home) and of the zones so kept (a detour around one zone may pass the next), in their input
+    order; a :class:`PlanningError` when more than :data:`MAX_NO_FLY_ZONES` remain. A layer of a
+    whole province's zones is fine: only the few near the flight reach the router."""
+    if not zones:
+        return []
+    tree = shapely.STRtree(list(zones))
+    kept: list[int] = []
+    reach = area
+    while True:
+        # the reach in metres, as a WGS84 box for the index (a few metres of curvature are
+        # nothing against the 2 km reach)
+        local = shapely.box(*reach.buffer(NO_FLY_REACH_M).bounds)
+        found = sorted(tree.query(frame.to_wgs84(local), predicate="intersects").tolist())
+        if len(found) > MAX_NO_FLY_ZONES:
+            raise PlanningError(
+                f"{len(found)} no-fly zones lie within {NO_FLY_REACH_M / 1000:g} km of this plan; "
+                f"the planner takes at most {MAX_NO_FLY_ZONES}: give only the zones around the area"
+            )
+        if found == kept:
+            return [zones[k] for k in kept]
+        kept = found
+        reach = shapely.union_all([area, *(frame.to_local(zones[k]) for k in kept)])
 
 
 def _check_grid(grid: Grid, settings: PlanSettings) -> None:

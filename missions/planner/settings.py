@@ -62,8 +62,8 @@ class PlanSettings:
                 )
         if not (_number(self.altitude_m) and 10.0 <= self.altitude_m <= 500.0):
             raise PlanningError(
-                "settings: altitude must be between 10 and 500 m above ground, "
-                f"got {self.altitude_m!r} m"
+                "settings: altitude must be between 10 and 500 m above ground, got "
+                + (f"{self.altitude_m:g} m" if _number(self.altitude_m) else repr(self.altitude_m))
             )
         for name in ("speed_mps", "climb_mps", "descent_mps", "battery_minutes"):
             value = getattr(self, name)
@@ -98,7 +98,13 @@ class PlanSettings:
         """Settings flying at the height that gives a ground sampling distance (m/px)."""
         if not (_number(gsd_m) and gsd_m > 0):
             raise PlanningError(f"settings: GSD must be positive, got {gsd_m!r} m/px")
-        return cls(camera=camera, altitude_m=camera.altitude_for_gsd(gsd_m), **options)
+        altitude = camera.altitude_for_gsd(gsd_m)
+        if not 10.0 <= altitude <= 500.0:
+            raise PlanningError(
+                f"settings: a GSD of {gsd_m * 100:g} cm/px needs {altitude:.0f} m above ground "
+                f"with the {camera.name}; altitude must be between 10 and 500 m"
+            )
+        return cls(camera=camera, altitude_m=altitude, **options)
 
     @classmethod
     def for_profile(

@@ -72,6 +72,30 @@ def test_routes_never_enter_the_no_fly_zone(settings, sample_geometries) -> None
     assert result.grids[0].coverage_once >= 0.995
 
 
+def test_a_province_wide_no_fly_layer_plans_like_the_zones_near_the_grid(
+    settings, sample_geometries
+) -> None:
+    """Thousands of far-away zones (towers, sites across a province) change nothing and cost
+    nothing: the router, cubic in zone corners, only sees the zones within reach of the flight."""
+    grid = _grid(sample_geometries, "g10_near_nofly")
+    zone = sample_geometries["nf10_substation"]
+    frame = LocalFrame.around(grid.geometry)
+    far = [
+        frame.to_wgs84(box(x, y, x + 60, y + 60))
+        for x in np.arange(-60_000, 60_000, 2_500.0)
+        for y in np.arange(-60_000, 60_000, 2_500.0)
+        if abs(x) > 6_000 or abs(y) > 6_000
+    ]
+    near_only = plan([grid], settings, no_fly=[zone])
+    province = plan([grid], settings, no_fly=[*far, zone])
+    assert len(far) > 2_000
+    assert province.no_fly == (zone,)  # the geofence's exclusions too
+    assert [s.waypoints for s in province.sorties] == [s.waypoints for s in near_only.sorties]
+    crowd = [frame.to_wgs84(box(x, -900, x + 20, -880)) for x in np.arange(-2_000, 2_100, 100.0)]
+    with pytest.raises(PlanningError, match=r"42 no-fly zones lie within 2 km .* at most 40"):
+        plan([grid], settings, no_fly=[*crowd, zone])
+
+
 def test_summary_is_plain_json(settings, sample_geometries) -> None:
     result = plan([_grid(sample_geometries, "g07_tiny")], settings)
     summary = result.summary()
