@@ -15,17 +15,21 @@ nothing and duplicates nothing.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from groundstation.errors import JobError
 from groundstation.models import Job, utcnow
@@ -41,6 +45,8 @@ __all__ = [
     "make_celery",
     "default_handlers",
     "build_queue",
+    "run_schedule",
+    "first_line",
 ]
 
 log = logging.getLogger("gridpatrol.jobs")
@@ -116,6 +122,48 @@ class JobRunner:
             session.add(job)
             session.commit()
             return job.id
+
+    def enqueue_periodic(self, kind: str, every_s: float) -> int | None:
+        """Store a ``kind`` job unless one is pending or one was stored less than ``every_s``
+        ago; return its id, or None. Atomic across processes, so every scheduler (one per
+        worker and per `serve`) may call it often and the job is still queued once per period."""
+        if kind not in self.handlers:
+            raise JobError(f"no handler for job kind {kind!r} (known: {', '.join(self.handlers)})")
+        with self.storage.session() as session:
+            self._lock_schedule(session, kind)
+            now = utcnow()
+            recent = session.scalar(
+                select(Job.id)
+                .where(
+                    Job.kind == kind,
+                    or_(
+                        Job.state.in_(("queued", "running")),
+                        Job.created_at > now - timedelta(seconds=every_s),
+                    ),
+                )
+                .limit(1)
+            )
+            if recent is not None:
+                session.commit()  # releases the lock
+                return None
+            job = Job(kind=kind, payload={}, state="queued", attempts=0, created_at=now)
+            session.add(job)
+            session.commit()
+            return job.id
+
+    def _lock_schedule(self, session: Session, kind: str) -> None:
+        """Serialise schedulers until the session commits: a PostgreSQL advisory lock; on
+        SQLite, the database write lock (taken by a write that changes nothing)."""
+        if self.storage.dialect == "postgresql":
+            key = zlib.crc32(f"gridpatrol.schedule.{kind}".encode())
+            session.execute(select(func.pg_advisory_xact_lock(key)))
+        else:
+            session.execute(
+                update(Job)
+                .where(false())
+                .values(kind=Job.kind)
+                .execution_options(synchronize_session=False)
+            )
 
     def pending_exists(self, kind: str) -> bool:
         with self.storage.session() as session:
@@ -279,6 +327,8 @@ class JobQueue(Protocol):
 
     def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None) -> int: ...
 
+    def announce(self, job_id: int) -> None: ...
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -305,8 +355,12 @@ class ThreadQueue:
 
     def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None) -> int:
         job_id = self.runner.enqueue(kind, payload)
-        self._wake.set()
+        self.announce(job_id)
         return job_id
+
+    def announce(self, job_id: int) -> None:
+        """Wake a worker thread for a stored job."""
+        self._wake.set()
 
     def start(self) -> None:
         if self._threads:
@@ -327,20 +381,15 @@ class ThreadQueue:
         while not self._stop.is_set():
             try:
                 ran = self.runner.run_pending(limit=1)
-            except Exception:  # database briefly unavailable: keep the worker alive
-                log.exception("job worker loop")
+            except Exception as exc:  # database briefly unavailable: keep the worker alive
+                log.warning("job worker loop: %s", first_line(exc))
                 ran = 0
             if not ran:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
 
     def _schedule(self) -> None:
-        while not self._stop.wait(self.escalation_interval_s):
-            try:
-                if not self.runner.pending_exists("escalate"):
-                    self.enqueue("escalate", {})
-            except Exception:
-                log.exception("escalation scheduler")
+        run_schedule(self, "escalate", self.escalation_interval_s, self._stop)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -348,6 +397,23 @@ class ThreadQueue:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+
+
+def first_line(exc: BaseException) -> str:
+    """An error in one line for the log (a driver's message runs over several)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def run_schedule(queue: JobQueue, kind: str, every_s: float, stop: threading.Event) -> None:
+    """Queue a ``kind`` job every ``every_s`` seconds until ``stop`` is set. Any number of
+    processes may run this: :meth:`JobRunner.enqueue_periodic` queues it once per period."""
+    while not stop.wait(every_s / 4):
+        try:
+            job_id = queue.runner.enqueue_periodic(kind, every_s)
+            if job_id is not None:
+                queue.announce(job_id)
+        except Exception as exc:  # database briefly unavailable: try again next time
+            log.warning("%s scheduler: %s", kind, first_line(exc))
 
 
 def make_celery(config: Mapping[str, Any], runner_factory: Callable[[], JobRunner]) -> Any:
@@ -388,6 +454,7 @@ class CeleryQueue:
     def __init__(self, runner: JobRunner, celery_app: Any) -> None:
         self.runner = runner
         self.celery = celery_app
+        self._swept: dict[int, float] = {}  # job id -> when this process's sweep last sent it
 
     def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None) -> int:
         job_id = self.runner.enqueue(kind, payload)
@@ -400,11 +467,18 @@ class CeleryQueue:
         except Exception as exc:  # the row is stored: the worker's sweep will still find it
             log.warning("job %s stored but not announced to Redis: %s", job_id, exc)
 
-    def sweep(self, *, queued_older_than_s: float) -> list[int]:
-        """Re-announce jobs nobody is running (e.g. their worker died); return their ids."""
-        ids = self.runner.stale_job_ids(queued_older_than_s=queued_older_than_s)
+    announce = send
+
+    def sweep(self, *, queued_older_than_s: float, resend_after_s: float = 0.0) -> list[int]:
+        """Re-announce jobs nobody is running (their worker died, or Redis was down when they
+        were stored), each at most once per ``resend_after_s``; return their ids."""
+        now = time.monotonic()
+        stale = self.runner.stale_job_ids(queued_older_than_s=queued_older_than_s)
+        self._swept = {i: t for i, t in self._swept.items() if i in stale}
+        ids = [i for i in stale if now - self._swept.get(i, -math.inf) >= resend_after_s]
         for job_id in ids:
             self.send(job_id)
+            self._swept[job_id] = now
         return ids
 
     def start(self) -> None:

@@ -16,7 +16,12 @@ data_dir_option = click.option(
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0: every interface; the default answers this machine only).",
+)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--workers",

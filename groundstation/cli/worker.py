@@ -28,7 +28,7 @@ log = logging.getLogger("gridpatrol.worker")
     default=10.0,
     show_default=True,
     type=float,
-    help="Seconds between checks for jobs whose worker died (Celery mode).",
+    help="Seconds between checks for jobs whose worker died or that Redis missed (Celery mode).",
 )
 @data_dir_option
 def worker_command(concurrency: int, sweep_interval: float, data_dir: str | None) -> None:
@@ -39,7 +39,7 @@ def worker_command(concurrency: int, sweep_interval: float, data_dir: str | None
     Either way a job whose worker died is picked up again once its lease expires.
     """
     from groundstation.config import build_config
-    from groundstation.jobs import CeleryQueue, ThreadQueue, build_queue
+    from groundstation.jobs import CeleryQueue, ThreadQueue, build_queue, first_line, run_schedule
     from groundstation.storage import Storage
 
     config = build_config(data_dir=data_dir)
@@ -47,15 +47,6 @@ def worker_command(concurrency: int, sweep_interval: float, data_dir: str | None
     storage.check_migrated()
     queue = build_queue(config, storage)
     stop = threading.Event()
-
-    def schedule() -> None:
-        interval = float(config["ESCALATION_INTERVAL_S"])
-        while interval > 0 and not stop.wait(interval):
-            try:
-                if not queue.runner.pending_exists("escalate"):
-                    queue.enqueue("escalate", {})
-            except Exception:
-                log.exception("escalation scheduler")
 
     if isinstance(queue, ThreadQueue):
         queue.workers = concurrency
@@ -75,13 +66,19 @@ def worker_command(concurrency: int, sweep_interval: float, data_dir: str | None
     def sweep() -> None:
         while not stop.wait(sweep_interval):
             try:
-                ids = queue.sweep(queued_older_than_s=float(config["CELERY_VISIBILITY_TIMEOUT_S"]))
+                ids = queue.sweep(
+                    queued_older_than_s=sweep_interval,
+                    resend_after_s=float(config["CELERY_VISIBILITY_TIMEOUT_S"]),
+                )
                 if ids:
                     log.info("re-announced jobs %s", ids)
-            except Exception:
-                log.exception("job sweep")
+            except Exception as exc:  # database or Redis briefly unavailable
+                log.warning("job sweep: %s", first_line(exc))
 
-    threading.Thread(target=schedule, daemon=True).start()
+    interval = float(config["ESCALATION_INTERVAL_S"])
+    if interval > 0:
+        args = (queue, "escalate", interval, stop)
+        threading.Thread(target=run_schedule, args=args, daemon=True).start()
     threading.Thread(target=sweep, daemon=True).start()
     click.echo(f"gridpatrol worker: Celery on {config['REDIS_URL']}, concurrency {concurrency}")
     try:

@@ -1,0 +1,148 @@
+"""The production layout of the README: several `serve` and `worker` processes on one PostgreSQL
+database and one data folder, configured from the environment."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import timedelta
+
+import pytest
+from conftest import make_env, pg_schema_url, write_photo
+from sqlalchemy import func, select, update
+
+from groundstation.config import build_config
+from groundstation.jobs import JobRunner
+from groundstation.models import Job, utcnow
+from groundstation.storage import Storage
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request, tmp_path):
+    if request.param == "sqlite":
+        urls = iter([f"sqlite:///{tmp_path / 'prod.sqlite3'}"])
+    else:
+        urls = pg_schema_url()
+    storage = Storage(next(urls))
+    storage.upgrade()
+    yield storage
+    storage.dispose()
+    next(urls, None)  # drops the PostgreSQL schema
+
+
+def _together(count: int, call) -> list:
+    """``call()`` from ``count`` threads released at once; their results (or exceptions)."""
+    barrier = threading.Barrier(count)
+    results: list = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(call())
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_periodic_job_is_queued_once_by_concurrent_schedulers(storage) -> None:
+    """Every worker runs the escalation scheduler; together they queue it once per period."""
+    handlers = {"escalate": lambda ctx, payload: {}}
+    runners = iter([JobRunner(storage, handlers=handlers, owner=f"w{i}") for i in range(4)])
+    ids = _together(4, lambda: next(runners).enqueue_periodic("escalate", 300.0))
+    queued = [i for i in ids if i is not None]
+    assert len(queued) == 1, ids
+    runner = JobRunner(storage, handlers=handlers)
+    assert runner.run_pending() == 1
+    assert runner.enqueue_periodic("escalate", 300.0) is None  # done, but within the period
+    with storage.session() as session:
+        session.execute(update(Job).values(created_at=utcnow() - timedelta(seconds=301)))
+        session.commit()
+    assert runner.enqueue_periodic("escalate", 300.0) is not None
+    with storage.session() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 2
+
+
+def test_secret_key_is_shared_by_processes_starting_together(tmp_path) -> None:
+    """Several serve/worker processes started at once on a fresh shared data folder."""
+    for attempt in range(20):
+        data = tmp_path / f"d{attempt}"
+        keys = _together(4, lambda d=data: build_config(data_dir=d, environ={})["SECRET_KEY"])
+        assert all(isinstance(k, str) for k in keys), keys
+        assert len(set(keys)) == 1 and len(keys[0]) == 64, keys
+        assert sorted(p.name for p in data.iterdir() if "secret" in p.name) == ["secret_key"]
+
+
+def test_sessions_work_across_serve_processes_with_one_secret_key(tmp_path, monkeypatch) -> None:
+    """Two serve processes on different hosts (data folders) share GRIDPATROL_SECRET_KEY."""
+    monkeypatch.setenv("GRIDPATROL_SECRET_KEY", "one-key-for-every-serve")
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    first = make_env(url, tmp_path / "a", SECRET_KEY=None)
+    second = make_env(url, tmp_path / "b", SECRET_KEY=None)
+    client = first.client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    signed_in = client.post(
+        "/login",
+        data={"username": "supervisor", "password": "supervisor-password", "csrf_token": token},
+    )
+    assert signed_in.status_code == 302
+    other = second.client()
+    other.set_cookie("session", client.get_cookie("session").value)
+    me = other.get("/api/v1/me")
+    assert me.status_code == 200 and me.json["username"] == "supervisor"
+
+
+def test_photo_roots_from_the_environment(tmp_path, monkeypatch) -> None:
+    """PHOTO_ROOTS, like every other setting the README names, is read from the environment."""
+    flights, other = tmp_path / "flights", tmp_path / "nas"
+    write_photo(other / "f1" / "p.jpg", (200, 40, 30))
+    write_photo(tmp_path / "elsewhere" / "p.jpg", (200, 40, 30))
+    monkeypatch.setenv("PHOTO_ROOTS", f"{flights}{os.pathsep}{other}")
+    assert build_config(data_dir=tmp_path / "data")["PHOTO_ROOTS"] == [str(flights), str(other)]
+    env = make_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", tmp_path / "data")
+    client = env.client()
+    ok = client.post(
+        "/api/v1/flights", json={"source": str(other / "f1")}, headers=env.headers("pilot")
+    )
+    assert ok.status_code == 202, ok.json
+    refused = client.post(
+        "/api/v1/flights",
+        json={"source": str(tmp_path / "elsewhere")},
+        headers=env.headers("pilot"),
+    )
+    assert refused.status_code == 400 and "outside" in refused.json["error"]
+    env.storage().dispose()
+
+
+class _RecordingCelery:
+    """Stands in for the Celery app: records the job ids announced to Redis."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.gridpatrol_run_job = self
+
+    def apply_async(self, args, countdown=None) -> None:
+        self.sent.append(args[0])
+
+
+def test_sweep_announces_a_job_redis_missed_once(storage) -> None:
+    """A flight stored while Redis was down is run once Redis is back, without waiting for the
+    visibility timeout, and a job still waiting is not announced again at every sweep."""
+    from groundstation.jobs import CeleryQueue
+
+    celery = _RecordingCelery()
+    queue = CeleryQueue(JobRunner(storage, handlers={"x": lambda ctx, p: {}}), celery)
+    job_id = queue.runner.enqueue("x", {})  # stored; the announcement was lost
+    with storage.session() as session:
+        session.execute(update(Job).values(created_at=utcnow() - timedelta(seconds=30)))
+        session.commit()
+    assert queue.sweep(queued_older_than_s=10, resend_after_s=600) == [job_id]
+    assert queue.sweep(queued_older_than_s=10, resend_after_s=600) == []
+    assert celery.sent == [job_id]
+    assert queue.sweep(queued_older_than_s=10, resend_after_s=0) == [job_id]  # period over
