@@ -8,6 +8,8 @@ refuses to start against an out-of-date schema with a :class:`NotMigratedError` 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,12 @@ from flask_babel import Babel
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from groundstation.config import build_config, work_calendar
-from groundstation.errors import GroundStationError
+from groundstation.errors import GroundStationError, StorageError
 from groundstation.jobs import Handler, build_queue
 from groundstation.models import User
 from groundstation.notify import notifiers_from_config
@@ -41,6 +44,7 @@ from groundstation.web import AppState, close_db, db, error_status, json_error
 __all__ = ["create_app", "csrf", "login_manager", "LEAFLET_DIR"]
 
 csrf = CSRFProtect()
+log = logging.getLogger(__name__)
 login_manager = LoginManager()
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
@@ -55,6 +59,7 @@ ERROR_EXPLANATIONS = {
     409: _l("The record is not in a state that allows this. Nothing was changed."),
     413: _l("The upload is too large. Nothing was stored."),
     500: _l("The server failed to answer. The error has been logged."),
+    503: _l("The database is unavailable. Nothing was changed: try again shortly."),
 }
 CSRF_EXPIRED = _l(
     "The form has expired or did not come from this site: reload the page and try again."
@@ -208,13 +213,20 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(GroundStationError)
     def gridpatrol_error(exc: GroundStationError) -> Any:
-        db().rollback()
+        with contextlib.suppress(SQLAlchemyError):  # the database may be what failed
+            db().rollback()
         status = error_status(exc)
         if request.path.startswith("/open311/"):
             return open311_error(status, str(exc))
         if _wants_json():
             return json_error(str(exc), status)
         return _error_page(status, str(exc))
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError) -> Any:
+        """The database is down or unreachable: 503, one log line, no traceback per request."""
+        log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
+        return gridpatrol_error(StorageError("the database is unavailable; try again shortly"))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Any:

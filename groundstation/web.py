@@ -25,6 +25,7 @@ from groundstation.errors import (
     GroundStationError,
     NotFoundError,
     PermissionDenied,
+    StorageError,
     TooLargeError,
     TransitionError,
     ValidationError,
@@ -178,6 +179,8 @@ def error_status(exc: GroundStationError) -> int:
         return 413
     if isinstance(exc, ValidationError):
         return 400
+    if isinstance(exc, StorageError):  # in a request: the database is unavailable
+        return 503
     return 500
 
 

@@ -146,3 +146,27 @@ def test_sweep_announces_a_job_redis_missed_once(storage) -> None:
     assert queue.sweep(queued_older_than_s=10, resend_after_s=600) == []
     assert celery.sent == [job_id]
     assert queue.sweep(queued_older_than_s=10, resend_after_s=0) == [job_id]  # period over
+
+
+def test_a_database_outage_is_a_503_not_a_traceback(tmp_path, caplog) -> None:
+    """While PostgreSQL is down every API call fails: the client gets a 503 saying so (and
+    may retry), the log one line per request."""
+    from conftest import make_env
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    env = make_env(f"sqlite:///{tmp_path / 'gp.sqlite3'}", tmp_path / "data")
+    storage = env.app.extensions["gridpatrol"].storage
+    assert env.client().get("/api/v1/me", headers=env.headers("pilot")).status_code == 200
+    down = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens
+    storage.sessionmaker = sessionmaker(down)
+    try:
+        with caplog.at_level("WARNING", logger="groundstation.app"):
+            response = env.client().get("/api/v1/tickets", headers=env.headers("supervisor"))
+        assert response.status_code == 503
+        assert response.json == {"error": "the database is unavailable; try again shortly"}
+        assert any("database unavailable" in r.message for r in caplog.records)
+        assert not any(r.exc_info for r in caplog.records)
+    finally:
+        down.dispose()
+        storage.dispose()
