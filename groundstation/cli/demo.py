@@ -118,9 +118,8 @@ def _s(value: float | None) -> str:
 
 
 def _serve(root: Path, port: int, console: Any) -> None:
-    from werkzeug.serving import run_simple
-
     from groundstation.app import create_app
+    from groundstation.cli.serve import run_server
     from groundstation.demo import create_demo_supervisor
 
     app = create_app({"DATA_DIR": str(root)})
@@ -129,4 +128,4 @@ def _serve(root: Path, port: int, console: Any) -> None:
         f"GridPatrol ground station on http://127.0.0.1:{port}/ — "
         f"sign in as demo-supervisor / {password}"
     )
-    run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
+    run_server(app, "127.0.0.1", port)

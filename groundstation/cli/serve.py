@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["serve_command", "data_dir_option"]
+__all__ = ["serve_command", "data_dir_option", "run_server"]
 
 data_dir_option = click.option(
     "--data-dir",
@@ -30,15 +30,21 @@ data_dir_option = click.option(
     type=click.IntRange(0, 64),
     help="In-process job worker threads (ignored with REDIS_URL: run `gridpatrol worker`).",
 )
+@click.option(
+    "--threads",
+    default=32,
+    show_default=True,
+    type=click.IntRange(4, 512),
+    help="Request threads; every open live-flight page holds one for its event stream.",
+)
 @data_dir_option
-def serve_command(host: str, port: int, workers: int, data_dir: str | None) -> None:
+def serve_command(host: str, port: int, workers: int, threads: int, data_dir: str | None) -> None:
     """Serve the ground station: review, tickets, JSON API and Open311.
 
     The embedded SQLite database is created and migrated on first start; with DATABASE_URL set,
-    run `gridpatrol db upgrade` first.
+    run `gridpatrol db upgrade` first. One process (flight sessions live in it) on waitress, a
+    production WSGI server; put an HTTPS proxy in front for other machines.
     """
-    from werkzeug.serving import run_simple
-
     from groundstation.app import create_app
 
     app = create_app(
@@ -47,4 +53,11 @@ def serve_command(host: str, port: int, workers: int, data_dir: str | None) -> N
     click.echo(
         f"GridPatrol ground station on http://{host}:{port}/ (data: {app.config['DATA_DIR']})"
     )
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    run_server(app, host, port, threads=threads)
+
+
+def run_server(app: object, host: str, port: int, *, threads: int = 32) -> None:
+    """Serve ``app`` until interrupted, on waitress (threads; event streams flush at once)."""
+    import waitress
+
+    waitress.serve(app, host=host, port=port, threads=threads, ident="gridpatrol")

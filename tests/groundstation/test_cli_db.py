@@ -125,3 +125,37 @@ def test_serve_and_worker_help() -> None:
         result = runner.invoke(cli, [name, "--help"])
         assert result.exit_code == 0
         assert "--data-dir" in result.output or name == "db"
+
+
+def test_serve_runs_a_production_server(tmp_path) -> None:
+    """`gridpatrol serve` answers on its port from the production server (waitress), without
+    Werkzeug's "do not use in production" development server."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "groundstation.cli", "serve", "--port", str(port),
+         "--data-dir", str(tmp_path / "data"), "--workers", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
+                    assert r.status == 200 and r.headers["Server"] == "gridpatrol"
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    assert "development server" not in output
+    assert f"http://127.0.0.1:{port}/" in output
