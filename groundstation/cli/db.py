@@ -145,6 +145,47 @@ def create_api_key(name: str, username: str | None, data_dir: str | None) -> Non
     click.echo(key)
 
 
+@db_command.command("revoke-api-key")
+@click.argument("name")
+@data_dir_option
+def revoke_api_key(name: str, data_dir: str | None) -> None:
+    """Revoke API key NAME: requests with it are refused from now on (the row stays, for the
+    record of what it filed)."""
+    from sqlalchemy import select
+
+    from groundstation.errors import NotFoundError
+    from groundstation.models import ApiKey
+
+    storage = _migrated(data_dir)
+    with storage.session() as session:
+        key = session.scalar(select(ApiKey).where(ApiKey.name == name))
+        if key is None:
+            raise NotFoundError(f"API key {name!r} does not exist")
+        already = key.revoked
+        key.revoked = True
+        session.commit()
+    click.echo(f"API key {name!r} {'was already' if already else 'is now'} revoked")
+
+
+@db_command.command("list-api-keys")
+@data_dir_option
+def list_api_keys(data_dir: str | None) -> None:
+    """List API keys: name, user, created, last used, revoked (never the keys themselves)."""
+    from sqlalchemy import select
+
+    from groundstation.models import ApiKey
+
+    storage = _migrated(data_dir)
+    with storage.session() as session:
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.name)):
+            used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+            click.echo(
+                f"{key.name}\t{key.user.username if key.user else '(Open311 only)'}\t"
+                f"created {key.created_at.isoformat(timespec='seconds')}\tlast used {used}"
+                f"{chr(9) + 'REVOKED' if key.revoked else ''}"
+            )
+
+
 @db_command.command("import-grids")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @data_dir_option

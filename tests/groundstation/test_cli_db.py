@@ -76,6 +76,17 @@ def test_upgrade_users_keys_grids(run, tmp_path) -> None:
     me = app.test_client().get("/api/v1/me", headers={"X-API-Key": key.output.strip()}).json
     assert me == {"username": "wang", "role": "supervisor", "department_id": None}
 
+    # a leaked key is revoked from the command line and refused from then on
+    listed = run("db", "list-api-keys")
+    assert listed.exit_code == 0 and "city-311\twang" in listed.output
+    assert key.output.strip() not in listed.output and "REVOKED" not in listed.output
+    assert run("db", "revoke-api-key", "city-311").output.strip().endswith("is now revoked")
+    assert "REVOKED" in run("db", "list-api-keys").output
+    refused = app.test_client().get("/api/v1/me", headers={"X-API-Key": key.output.strip()})
+    assert refused.status_code == 401
+    missing = run("db", "revoke-api-key", "nope")
+    assert missing.exit_code == 1 and "'nope' does not exist" in missing.stderr
+
 
 def test_export_reviews(run, tmp_path) -> None:
     from conftest import make_env, make_findings
