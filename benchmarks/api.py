@@ -1,6 +1,7 @@
 """Ticket API latency on loopback: p50/p95 with 50 concurrent clients, 1 client as baseline.
 
-Runs the real app (embedded SQLite in a temporary data dir, threaded werkzeug server) and mixes the
+Runs the real app (embedded SQLite in a temporary data dir) on the server `gridpatrol serve` uses
+(waitress, 32 threads) and mixes the
 ticket API's calls: list (page of 20), detail with archive, and open-then-confirm (two writes).
 Usage: python benchmarks/api.py [--clients 50] [--requests 20]
 """
@@ -18,8 +19,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import waitress
 from werkzeug.security import generate_password_hash
-from werkzeug.serving import make_server
 
 from groundstation.app import create_app
 from groundstation.models import ApiKey, User
@@ -125,19 +126,19 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="gridpatrol-bench-") as tmp:
         app = setup(Path(tmp), args.tickets)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        server = waitress.create_server(app, host="127.0.0.1", port=0, threads=32)
+        thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        base = f"http://127.0.0.1:{server.server_port}"
+        base = f"http://127.0.0.1:{server.effective_port}"
         try:
             run(base, 4, 5, args.tickets)  # warm-up
             single, single_wall = run(base, 1, args.requests * 4, args.tickets)
             many, many_wall = run(base, args.clients, args.requests, args.tickets)
         finally:
-            server.shutdown()
+            server.close()
             thread.join(5)
             app.extensions["gridpatrol"].storage.dispose()
-    print("ticket API on loopback (SQLite, threaded werkzeug); mix: list, detail, open+confirm")
+    print("ticket API on loopback (SQLite, waitress); mix: list, detail, open+confirm")
     print(describe("baseline: 1 client", single, single_wall))
     print(describe(f"{args.clients} concurrent clients", many, many_wall))
 

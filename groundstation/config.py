@@ -51,6 +51,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "MAX_IMAGE_PIXELS": 64_000_000,  # its pixels, read from the header before decoding
         "MAX_GRID_FILE_BYTES": 20 * 1024 * 1024,
         "MAX_ORTHOMOSAIC_BYTES": 2 * 1024**3,  # one uploaded GeoTIFF orthomosaic
+        "MAX_ORTHOMOSAIC_PIXELS": 400_000_000,  # its declared pixels (see groundstation.imagery)
         "TIMEZONE": "Asia/Shanghai",
         # the working calendar deadlines count on (groundstation.workcal): office periods, and
         # public holidays / make-up working days (调休) as ISO dates or ranges A..B, comma-separated

@@ -424,7 +424,7 @@ def run_demo(
     progress("world", 0, 1)
     truth_path = data_dir / "truth.geojson"
     world = build_world(
-        data_dir / "world.tif",
+        data_dir / "worlds" / "world.tif",  # where the flights page may fly the SITL over it
         bounds_wgs84=_world_bounds(grids, profile.world_margin_m),
         gsd_m=0.05,
         grids=grids,

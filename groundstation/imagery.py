@@ -7,9 +7,9 @@ image is warped here, on the server, into an EPSG:4326 grid whose bounds are tha
   GPS position is the image centre, the top points along the yaw, one pixel covers the GSD at the
   relative altitude), warped with :func:`rasterio.warp.reproject` from a local transverse Mercator
   frame, downscaled to at most 1024 px and made transparent outside the photo;
-* an orthomosaic (a GeoTIFF in any CRS) is read decimated (GDAL picks overviews when present, and
-  never materialises the full-resolution raster), then warped to at most 2048 px with its mask
-  as the alpha band.
+* an orthomosaic (a GeoTIFF in any CRS, opened with GDAL's GTiff driver only) is read
+  decimated (GDAL picks overviews when present, and never materialises the full-resolution
+  raster), then warped to at most 2048 px with its mask as the alpha band.
 
 The computations are pure functions of arrays and placements; reading and writing files happens
 in the ``render_*`` / ``inspect_*`` functions at the edge. Results are cached on disk by callers.
@@ -35,6 +35,7 @@ from PIL import Image, UnidentifiedImageError
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.io import DatasetReader
 from rasterio.transform import from_bounds
 from rasterio.warp import reproject, transform_bounds
 
@@ -42,12 +43,13 @@ from gis.camera import Camera
 from gis.crs import LocalFrame
 from gis.exif import GeoTag
 from gis.raster import to_rgb8, view_transform
-from groundstation.errors import NotFoundError, ValidationError
+from groundstation.errors import NotFoundError, TooLargeError, ValidationError
 from vision.georef import PhotoGeoref, photo_georef, photo_gsd_m
 
 __all__ = [
     "PHOTO_OVERLAY_MAX_PX",
     "PREVIEW_MAX_PX",
+    "MAX_ORTHOMOSAIC_PIXELS",
     "Bounds",
     "OrthoInfo",
     "photo_placement",
@@ -55,6 +57,7 @@ __all__ = [
     "fit_size",
     "warp_photo",
     "render_photo_overlay",
+    "open_geotiff",
     "inspect_orthomosaic",
     "render_orthomosaic_preview",
     "cache_key",
@@ -62,6 +65,13 @@ __all__ = [
 
 PHOTO_OVERLAY_MAX_PX = 1024
 PREVIEW_MAX_PX = 2048
+#: Most pixels an orthomosaic may declare (setting ``MAX_ORTHOMOSAIC_PIXELS``): 400 MP is a
+#: 1 km² grid at 5 cm/px. The preview, rendered during the upload, decodes every pixel of a file
+#: without overviews (a sparse 400 MP GeoTIFF takes about 7 s), and a 5 MB sparse GeoTIFF can
+#: declare 40 gigapixels (minutes).
+MAX_ORTHOMOSAIC_PIXELS = 400_000_000
+#: The first bytes of a TIFF and of a BigTIFF, little- and big-endian.
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 WGS84 = "EPSG:4326"
 
 
@@ -260,16 +270,32 @@ def cache_key(*parts: Any) -> str:
 # -- orthomosaics ------------------------------------------------------------------------------
 
 
-def inspect_orthomosaic(path: Path, *, name: str = "orthomosaic") -> OrthoInfo:
-    """Open a GeoTIFF and check it can be a map layer: a TIFF, with a CRS and a real transform."""
+def open_geotiff(path: Path, *, name: str) -> DatasetReader:
+    """Open a TIFF or BigTIFF file with GDAL's GTiff driver only (``name``: how errors call it).
+
+    Left to choose, GDAL opens whatever it recognises: a VRT (XML) named .tif opens, and may
+    fetch, the server files and URLs it names. So the magic bytes are checked before GDAL sees
+    the file (ValidationError); GDAL's own errors are RasterioError."""
     try:
-        with warnings.catch_warnings():
-            # a plain TIFF is reported below, in words, rather than as a rasterio warning
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
-        with src:
-            if src.driver != "GTiff":
-                raise ValidationError(f"{name!r} is a {src.driver} raster; upload a GeoTIFF")
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise ValidationError(f"{name} cannot be read ({exc.strerror})") from None
+    if head not in TIFF_MAGIC:
+        raise ValidationError(f"{name} is not a TIFF file: a GeoTIFF is needed")
+    with warnings.catch_warnings():
+        # a plain TIFF is reported by the callers, in words, rather than as a rasterio warning
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, driver="GTiff")
+
+
+def inspect_orthomosaic(
+    path: Path, *, name: str = "orthomosaic", max_pixels: int = MAX_ORTHOMOSAIC_PIXELS
+) -> OrthoInfo:
+    """Open a GeoTIFF and check it can be a map layer: a TIFF of at most ``max_pixels`` pixels
+    (TooLargeError), with a CRS and a real transform."""
+    try:
+        with open_geotiff(path, name=repr(name)) as src:
             if src.crs is None:
                 raise ValidationError(f"{name!r} is not georeferenced: it has no CRS")
             if src.transform == Affine.identity() or src.transform.is_degenerate:
@@ -279,6 +305,11 @@ def inspect_orthomosaic(path: Path, *, name: str = "orthomosaic") -> OrthoInfo:
                 )
             if src.count < 1 or src.width < 1 or src.height < 1:
                 raise ValidationError(f"{name!r} has no pixels")
+            if src.width * src.height > max_pixels:
+                raise TooLargeError(
+                    f"{name!r} is {src.width}×{src.height} pixels, more than the "
+                    f"{max_pixels:,} allowed"
+                )
             try:
                 bounds = transform_bounds(src.crs, WGS84, *src.bounds, densify_pts=21)
             except Exception as exc:
@@ -320,7 +351,7 @@ def render_orthomosaic_preview(
     ValidationError naming ``name``.
     """
     try:
-        with rasterio.open(path) as src:
+        with open_geotiff(path, name=repr(name)) as src:
             rows, cols = _decimated_shape(src.width, src.height, 2 * max_px)
             bands = [1, 2, 3] if src.count >= 3 else [1]
             out_shape = (len(bands), rows, cols)

@@ -542,7 +542,8 @@ def _imagery_paths() -> dict[str, Any]:
         "/orthomosaics": {
             "get": _op("Orthomosaic layers: bounds and preview URL"),
             "post": _op(
-                "Upload a GeoTIFF orthomosaic (must be georeferenced; MAX_ORTHOMOSAIC_BYTES)",
+                "Upload a GeoTIFF orthomosaic (TIFF/BigTIFF, georeferenced; at most "
+                "MAX_ORTHOMOSAIC_BYTES and MAX_ORTHOMOSAIC_PIXELS, else 413)",
                 roles=uploaders,
                 body=_NAMED_FILE_UPLOAD,
                 multipart=True,

@@ -64,6 +64,8 @@ __all__ = [
     "finding_json",
     "grid_json",
     "read_grid_upload",
+    "photo_roots",
+    "in_roots",
     "parse_datetime",
     "apply_transition",
     "ticket_query",
@@ -466,9 +468,10 @@ def grid_detail(code: str) -> Any:
     )
 
 
-def _photo_roots() -> list[Path]:
-    """PHOTO_ROOTS (a list, or one string of paths joined by os.pathsep), resolved; by default
-    the data dir's photos/ folder (never the whole data dir: it holds evidence and the keys)."""
+def photo_roots() -> list[Path]:
+    """PHOTO_ROOTS (a list, or one string of paths joined by os.pathsep), resolved: the server
+    folders the API may read flights and SITL worlds from; by default the data dir's photos/
+    folder (never the whole data dir: it holds evidence and the keys)."""
     roots = current_app.config.get("PHOTO_ROOTS") or [
         Path(current_app.config["DATA_DIR"]) / "photos"
     ]
@@ -477,20 +480,21 @@ def _photo_roots() -> list[Path]:
     return [Path(r).resolve() for r in roots if str(r).strip()]
 
 
-def _inside(path: Path, roots: list[Path]) -> bool:
+def in_roots(path: Path, roots: list[Path]) -> bool:
+    """Whether the resolved ``path`` is one of ``roots`` or lies under one."""
     return any(root == path or root in path.parents for root in roots)
 
 
 def _check_photo_paths(source: Path, raw: str) -> None:
     """Every photo a flight from ``source`` would register, symlinks and flight-log entries
     followed, lies inside the photo roots."""
-    roots = _photo_roots()
+    roots = photo_roots()
     try:
         paths = photo_paths(source)
     except (IngestError, OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"source {raw!r}: {exc}") from None
     for path in paths:
-        if not _inside(path.resolve(), roots):
+        if not in_roots(path.resolve(), roots):
             raise ValidationError(f"source {raw!r}: photo {path} is outside the allowed folders")
 
 
@@ -527,7 +531,7 @@ def post_flight() -> Any:
         if not raw:
             raise ValidationError("give photos (multipart 'photos') or a server 'source' folder")
         source = Path(str(raw)).resolve()
-        if not _inside(source, _photo_roots()):
+        if not in_roots(source, photo_roots()):
             raise ValidationError(f"source {raw!r} is outside the allowed photo folders")
         _check_photo_paths(source, str(raw))
     try:

@@ -17,13 +17,15 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
+from rasterio.errors import RasterioError
 from sqlalchemy import select
 
 from gis.camera import PRESETS
-from groundstation.blueprints.api import _get
+from groundstation.blueprints.api import _get, in_roots, photo_roots
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
+from groundstation.imagery import open_geotiff
 from groundstation.models import ROLES, FlightSession, RoutePlan
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
@@ -116,17 +118,27 @@ def _session_json(row: FlightSession) -> dict[str, Any]:
     return out
 
 
+#: Folder of the data dir holding SITL world rasters (the demo's among them).
+WORLDS_DIR = "worlds"
+
+
 def _world(raw: Any) -> Path | None:
-    """A world GeoTIFF for the SITL camera: a server file under the allowed photo folders."""
+    """A world GeoTIFF for the SITL camera: a TIFF file under PHOTO_ROOTS (as flight ingest) or
+    the data dir's worlds/ folder (where `gridpatrol demo` writes its world)."""
     if raw in (None, ""):
         default = current_app.config.get("SITL_WORLD")
         return Path(default) if default else None
     path = Path(str(raw)).resolve()
-    roots = current_app.config.get("PHOTO_ROOTS") or [current_app.config["DATA_DIR"]]
-    if not any(Path(r).resolve() in (path, *path.parents) for r in roots):
+    worlds = (Path(current_app.config["DATA_DIR"]) / WORLDS_DIR).resolve()
+    if not in_roots(path, [*photo_roots(), worlds]):
         raise ValidationError(f"world {raw!r} is outside the allowed folders")
     if not path.is_file():
         raise ValidationError(f"world {raw!r}: no such file")
+    try:
+        with open_geotiff(path, name=f"world {raw!r}"):
+            pass
+    except RasterioError as exc:
+        raise ValidationError(f"world {raw!r} is not a readable GeoTIFF ({exc})") from None
     return path
 
 

@@ -16,10 +16,17 @@ from typing import Any
 from flask import current_app, jsonify, request, send_file
 from sqlalchemy import select
 
-from groundstation.blueprints.api import ANY, _get
+from groundstation.blueprints.api import (
+    ANY,
+    _get,
+    visible_finding,
+    visible_findings,
+    visible_photo,
+)
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.imagery import (
+    MAX_ORTHOMOSAIC_PIXELS,
     PHOTO_OVERLAY_MAX_PX,
     Bounds,
     cache_key,
@@ -49,6 +56,10 @@ def _data_dir() -> Path:
 
 def _ortho_limit() -> int:
     return int(current_app.config.get("MAX_ORTHOMOSAIC_BYTES") or DEFAULT_MAX_ORTHOMOSAIC_BYTES)
+
+
+def _ortho_pixel_limit() -> int:
+    return int(current_app.config.get("MAX_ORTHOMOSAIC_PIXELS") or MAX_ORTHOMOSAIC_PIXELS)
 
 
 @api_bp.before_app_request
@@ -116,20 +127,20 @@ def _overlay_png(photo: Photo) -> Path:
 @api_bp.get("/photos/<int:photo_id>/overlay")
 @roles_required(*ANY)
 def photo_overlay(photo_id: int) -> Any:
-    return jsonify(photo_overlay_json(_get(db(), Photo, photo_id, "photo")))
+    return jsonify(photo_overlay_json(visible_photo(db(), photo_id)))
 
 
 @api_bp.get("/photos/<int:photo_id>/overlay.png")
 @roles_required(*ANY)
 def photo_overlay_png(photo_id: int) -> Any:
-    photo = _get(db(), Photo, photo_id, "photo")
+    photo = visible_photo(db(), photo_id)
     return send_file(_overlay_png(photo), mimetype="image/png", max_age=3600)
 
 
 @api_bp.get("/findings/<int:finding_id>/overlay")
 @roles_required(*ANY)
 def finding_overlay(finding_id: int) -> Any:
-    finding = _get(db(), Finding, finding_id, "finding")
+    finding = visible_finding(db(), finding_id)
     out = photo_overlay_json(finding.photo)
     out.update(
         finding_id=finding.id,
@@ -142,15 +153,14 @@ def finding_overlay(finding_id: int) -> Any:
 @api_bp.get("/flights/<int:flight_id>/overlays")
 @roles_required(*ANY)
 def flight_overlays(flight_id: int) -> Any:
-    """Every placeable photo of a flight; the others are listed with the reason."""
+    """Every placeable photo of a flight the user may see; the others listed with the reason."""
     session = db()
     flight = _get(session, Flight, flight_id, "flight")
-    photos = session.scalars(
-        select(Photo)
-        .where(Photo.flight_id == flight.id)
-        .order_by(Photo.id)
-        .limit(FLIGHT_OVERLAY_LIMIT)
-    )
+    query = select(Photo).where(Photo.flight_id == flight.id)
+    actor = current_actor()
+    if actor.role == "department":  # only the photos behind their department's tickets
+        query = query.where(Photo.id.in_(visible_findings(select(Finding.photo_id), actor)))
+    photos = session.scalars(query.order_by(Photo.id).limit(FLIGHT_OVERLAY_LIMIT))
     items, skipped = [], []
     for photo in photos:
         try:
@@ -222,7 +232,9 @@ def orthomosaic_upload() -> Any:
     try:
         path = folder / filename
         size = _save_limited(upload, path, _ortho_limit())
-        info = inspect_orthomosaic(path, name=upload.filename or filename)
+        info = inspect_orthomosaic(
+            path, name=upload.filename or filename, max_pixels=_ortho_pixel_limit()
+        )
         preview = folder / "preview.png"
         bounds, (width, height) = render_orthomosaic_preview(
             path, preview, name=upload.filename or filename

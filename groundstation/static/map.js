@@ -1,6 +1,13 @@
 /* Leaflet maps without an online basemap: grids and findings as vector layers. */
 "use strict";
 window.GridPatrolMap = (function () {
+  /* Text for Leaflet tooltips and popups, which render strings as HTML. */
+  function escape(value) {
+    return String(value).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
   function gridsMap(id) {
     var el = document.getElementById(id);
     if (!el || !window.L) { return null; }
@@ -10,7 +17,7 @@ window.GridPatrolMap = (function () {
       style: function (f) {
         return {color: f.id === focus ? "#d33" : "#2a6", weight: 2, fillOpacity: 0.08};
       },
-      onEachFeature: function (f, l) { l.bindTooltip(f.properties.code); }
+      onEachFeature: function (f, l) { l.bindTooltip(escape(f.properties.code)); }
     }).addTo(map);
     fetch(el.dataset.gridsUrl, {credentials: "same-origin"}).then(function (r) { return r.json(); })
       .then(function (fc) {
@@ -23,5 +30,5 @@ window.GridPatrolMap = (function () {
       });
     return map;
   }
-  return {gridsMap: gridsMap};
+  return {gridsMap: gridsMap, escape: escape};
 })();

@@ -20,7 +20,7 @@
     style: function (f) { return gridStyle(f.id); },
     onEachFeature: function (f, layer) {
       gridLayers[f.id] = layer;
-      layer.bindTooltip(f.properties.code);
+      layer.bindTooltip(GridPatrolMap.escape(f.properties.code));
       layer.on("click", function () {
         if (tool.isDrawing() || pickingHome) { return; }
         var box = document.getElementById("grid-" + f.id);

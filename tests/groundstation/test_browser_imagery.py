@@ -1,10 +1,11 @@
-"""Browser test (Playwright + Debian Chromium): the review map shows the selected finding's photo
-as a toggleable image overlay, and uploaded orthomosaics as layers in the layer control."""
+"""Browser tests (Playwright + Debian Chromium): the review map shows the selected finding's photo
+as a toggleable image overlay, and uploaded orthomosaics as layers in the layer control; the grid
+maps show grid codes as text."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import ARTIFACTS, placed_finding, sign_in, upload_orthomosaic
+from conftest import ARTIFACTS, G1, add_grids, placed_finding, sign_in, upload_orthomosaic
 
 pytestmark = [pytest.mark.slow]
 
@@ -36,3 +37,20 @@ def test_review_map_shows_photo_and_orthomosaic_overlays(live, page, tmp_path, r
     # the photo layer is toggleable
     control.locator("label", has_text="照片").locator("input").uncheck()
     page.wait_for_selector("img.photo-overlay", state="detached")
+
+
+MARKUP_CODE = '<img id="xss-grid" src="x" onerror="window.xssGrid = 1">G'
+
+
+@pytest.mark.parametrize(("path", "map_id"), [("/grids", "#map"), ("/plan", "#plan-map")])
+def test_grid_code_with_markup_shows_as_text_in_the_map_tooltip(live, page, path, map_id):
+    env, base = live
+    add_grids(env, (MARKUP_CODE, G1))  # straight into the database, as older data or the CLI
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}{path}")
+    grid = page.wait_for_selector(f"{map_id} path.leaflet-interactive")
+    grid.hover()
+    tooltip = page.wait_for_selector(f"{map_id} .leaflet-tooltip")
+    assert tooltip.inner_text() == MARKUP_CODE
+    assert page.locator("#xss-grid").count() == 0
+    assert page.evaluate("window.xssGrid") is None

@@ -44,6 +44,7 @@ def write_world(path: Path) -> Path:
     import rasterio
     from rasterio.transform import from_bounds
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = np.full((3, 200, 200), 120, dtype=np.uint8)
     data[0] = 125  # grey: the fake classifier calls it illegal construction
     with rasterio.open(
@@ -99,7 +100,7 @@ def read_events(env, session_id: int, last_id: int = 0) -> list[tuple[int, str, 
 
 
 def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
-    world = write_world(env.data_dir / "world.tif")
+    world = write_world(env.data_dir / "worlds" / "world.tif")  # where the demo writes its world
     start = env.client().post(
         "/api/v1/flight-sessions",
         json={

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +81,7 @@ def test_overlay_png_is_cached_in_the_data_dir(env, placed):
     cached = list((env.data_dir / "overlays").glob(f"photo_{placed['photo']}_*.png"))
     assert first.status_code == 200 and len(cached) == 1
     mtime = cached[0].stat().st_mtime_ns
-    second = client.get(url, headers=env.headers("department"))
+    second = client.get(url, headers=env.headers("supervisor"))
     assert second.data == first.data and cached[0].stat().st_mtime_ns == mtime
 
 
@@ -221,7 +224,7 @@ def _plain_tiff(path: Path) -> Path:
     ("kind", "words"),
     [
         ("plain_tiff", "not georeferenced"),
-        ("png_named_tif", "upload a GeoTIFF"),
+        ("png_named_tif", "not a TIFF file"),
         ("garbage", "not a readable GeoTIFF"),
         ("wrong_suffix", ".tif/.tiff"),
         ("empty", "is empty"),
@@ -291,3 +294,99 @@ def test_orthomosaic_size_limit(tmp_path, rgb_tif):
     finally:
         e.storage().dispose()
         shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+def _warped_vrt(source: str) -> str:
+    """A warped VRT (XML) over ``source``: GDAL opens the source as soon as the VRT is opened."""
+    gt = "119.9,1e-4,0,32.41,0,-1e-4"
+    inv = "-1199000,10000,0,324100,0,-10000"
+    return (
+        '<VRTDataset rasterXSize="10" rasterYSize="10" subClass="VRTWarpedDataset">'
+        f"<SRS>EPSG:4326</SRS><GeoTransform>{gt}</GeoTransform>"
+        '<VRTRasterBand dataType="Byte" band="1" subClass="VRTWarpedRasterBand"/>'
+        "<GDALWarpOptions><WarpMemoryLimit>6e7</WarpMemoryLimit>"
+        "<ResampleAlg>NearestNeighbour</ResampleAlg><WorkingDataType>Byte</WorkingDataType>"
+        f'<SourceDataset relativeToVRT="0">{source}</SourceDataset>'
+        "<Transformer><ApproxTransformer><MaxError>0.125</MaxError><BaseTransformer>"
+        f"<GenImgProjTransformer><SrcGeoTransform>{gt}</SrcGeoTransform>"
+        f"<SrcInvGeoTransform>{inv}</SrcInvGeoTransform><DstGeoTransform>{gt}</DstGeoTransform>"
+        f"<DstInvGeoTransform>{inv}</DstInvGeoTransform></GenImgProjTransformer>"
+        "</BaseTransformer></ApproxTransformer></Transformer>"
+        '<BandList><BandMapping src="1" dst="1"/></BandList></GDALWarpOptions></VRTDataset>'
+    )
+
+
+def test_orthomosaic_vrt_named_tif_is_never_opened(env, tmp_path, rgb_tif):
+    """A VRT posing as a GeoTIFF is refused before GDAL sees it: it fetches no URL and tells
+    nothing about the server files it names."""
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            requests.append(self.path)
+            self.send_error(404)
+
+        do_GET = do_HEAD
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"/vsicurl/http://127.0.0.1:{server.server_port}/{uuid.uuid4().hex}.tif"
+    sources = {"url": url, "server file": str(rgb_tif), "missing": str(tmp_path / "nope.tif")}
+    client = env.client()
+    before = client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json
+    folders = set((env.data_dir / "orthomosaics").glob("*"))
+    errors = {}
+    try:
+        for what, source in sources.items():
+            path = tmp_path / f"{what.replace(' ', '_')}.tif"
+            path.write_text(_warped_vrt(source))
+            response = upload_orthomosaic(client, env.headers("pilot"), path, filename="o.tif")
+            assert response.status_code == 400, response.json
+            errors[what] = response.json["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert requests == []
+    assert set(errors.values()) == {"'o.tif' is not a TIFF file: a GeoTIFF is needed"}
+    assert client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json == before
+    assert set((env.data_dir / "orthomosaics").glob("*")) == folders
+
+
+def _sparse_geotiff(path: Path, width: int, height: int) -> Path:
+    """A GeoTIFF declaring ``width`` x ``height`` px with no pixel data stored (a few KiB)."""
+    transform = rasterio.transform.from_origin(119.90, 32.41, 1e-8, 1e-8)
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 3, "dtype": "uint8"}
+    with rasterio.open(
+        path, "w", crs="EPSG:4326", transform=transform, tiled=True, sparse_ok=True, **profile
+    ):
+        pass
+    return path
+
+
+@pytest.mark.parametrize(
+    ("limit", "size", "words"),
+    [
+        (None, (20_500, 20_500), "20500×20500 pixels, more than the 400,000,000 allowed"),
+        (50_000, (300, 200), "300×200 pixels, more than the 50,000 allowed"),
+    ],
+)
+def test_orthomosaic_declaring_too_many_pixels_is_refused(
+    env, tmp_path, monkeypatch, limit, size, words
+):
+    """The pixel count is read from the header, before any preview is rendered: 413, nothing
+    stored (the default, and MAX_ORTHOMOSAIC_PIXELS when set)."""
+    if limit is not None:
+        monkeypatch.setitem(env.app.config, "MAX_ORTHOMOSAIC_PIXELS", limit)
+    path = _sparse_geotiff(tmp_path / "huge.tif", *size)
+    assert path.stat().st_size < 200_000
+    client = env.client()
+    before = client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json
+    folders = set((env.data_dir / "orthomosaics").glob("*"))
+    response = upload_orthomosaic(client, env.headers("pilot"), path)
+    assert response.status_code == 413, response.json
+    assert words in response.json["error"]
+    assert client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json == before
+    assert set((env.data_dir / "orthomosaics").glob("*")) == folders

@@ -7,10 +7,12 @@ import io
 import struct
 import uuid
 import zlib
+from pathlib import Path
 
 import pytest
 from conftest import (
     G1,
+    SMALL,
     add_grids,
     csrf_token,
     grid_geojson,
@@ -156,6 +158,74 @@ def test_photo_roots_given_as_one_string(env, tmp_path, monkeypatch) -> None:
     assert response.status_code == 202
 
 
+def _geotiff(path: Path) -> Path:
+    """A small georeferenced GeoTIFF (a usable SITL world) at ``path``."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_bounds
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "width": 20, "height": 20, "count": 3, "dtype": "uint8"}
+    transform = from_bounds(119.887, 32.397, 119.895, 32.404, 20, 20)
+    with rasterio.open(path, "w", crs="EPSG:4326", transform=transform, **profile) as dst:
+        dst.write(np.full((3, 20, 20), 120, dtype=np.uint8))
+    return path
+
+
+@pytest.fixture(scope="module")
+def plan_id(env) -> int:
+    code = f"SEC-P-{uuid.uuid4().hex[:6]}"
+    add_grids(env, (code, SMALL))
+    body = {"grids": [code], "profile": "patrol", "altitude_m": 40, "name": "security"}
+    response = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot"))
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def _session_count(env) -> int:
+    return len(env.client().get("/api/v1/flight-sessions", headers=env.headers("admin")).json)
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("data_dir", "outside the allowed folders"),  # evidence, keys: not a photo root
+        ("string_roots", "outside the allowed folders"),  # PHOTO_ROOTS given as one string
+        ("vrt", "not a TIFF file"),  # XML rendering a raster outside the roots
+    ],
+)
+def test_sitl_world_outside_the_photo_roots_or_not_a_tiff_is_refused(
+    env, plan_id, tmp_path, monkeypatch, kind: str, words: str
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    if kind == "data_dir":
+        world = _geotiff(env.data_dir / "evidence" / f"world_{tag}.tif")
+    elif kind == "string_roots":
+        monkeypatch.setitem(env.app.config, "PHOTO_ROOTS", str(tmp_path / "root"))
+        (tmp_path / "root").mkdir()
+        world = _geotiff(tmp_path / "other" / "world.tif")
+    else:
+        outside = _geotiff(tmp_path / "outside" / "world.tif")
+        world = env.data_dir / "photos" / f"world_{tag}.tif"
+        world.parent.mkdir(parents=True, exist_ok=True)
+        world.write_text(
+            '<VRTDataset rasterXSize="20" rasterYSize="20"><SRS>EPSG:4326</SRS>'
+            "<GeoTransform>119.887,4e-4,0,32.404,0,-3.5e-4</GeoTransform>"
+            '<VRTRasterBand dataType="Byte" band="1"><SimpleSource>'
+            f'<SourceFilename relativeToVRT="0">{outside}</SourceFilename>'
+            "<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>"
+        )
+    before = _session_count(env)
+    response = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "simulate": True, "world": str(world)},
+        headers=env.headers("pilot"),
+    )
+    assert response.status_code == 400, response.json
+    assert words in response.json["error"]
+    assert _session_count(env) == before
+
+
 # -- departments see their own cases only ------------------------------------------------------
 
 
@@ -206,6 +276,29 @@ def test_department_sees_only_findings_and_photos_of_its_tickets(env, two_findin
         "/api/v1/findings?status=all&page_size=500", headers=env.headers("supervisor")
     )
     assert other["finding"] in {f["id"] for f in supervisor.json["items"]}
+
+
+def test_department_sees_only_photo_overlays_of_its_tickets(env, two_findings) -> None:
+    client, headers = env.client(), env.headers("department")
+    own, other = two_findings["own"], two_findings["other"]
+    for item, status in ((own, 200), (other, 404)):
+        urls = [
+            f"/api/v1/photos/{item['photo']}/overlay",
+            f"/api/v1/photos/{item['photo']}/overlay.png",
+            f"/api/v1/findings/{item['finding']}/overlay",
+        ]
+        assert [client.get(url, headers=headers).status_code for url in urls] == [status] * 3
+    for item, photos in ((own, [own["photo"]]), (other, [])):
+        listed = client.get(f"/api/v1/flights/{item['flight']}/overlays", headers=headers).json
+        assert [i["photo_id"] for i in listed["items"] + listed["skipped"]] == photos
+    supervisor = client.get(
+        f"/api/v1/flights/{other['flight']}/overlays", headers=env.headers("supervisor")
+    ).json
+    assert [i["photo_id"] for i in supervisor["items"]] == [other["photo"]]
+    overlay = client.get(
+        f"/api/v1/findings/{other['finding']}/overlay", headers=env.headers("supervisor")
+    )
+    assert overlay.status_code == 200
 
 
 def test_department_sees_only_its_tickets_in_a_grid(env, two_findings) -> None:
