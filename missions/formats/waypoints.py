@@ -8,8 +8,9 @@ Line 0 is home (``0 1 0 16 0 0 0 0 lat lon alt 1``, altitude above mean sea leve
 ArduPilot keeps it as mission item 0; the plan's items follow from sequence 1. Floats are written
 with full precision (Python's shortest round-trip form), so a file keeps coordinates exactly as
 stored; NaN (e.g. "keep the current yaw") is written ``NaN`` as Mission Planner writes it: its .NET
-parser refuses pymavlink's lowercase ``nan``, while pymavlink, MAVProxy and QGroundControl read both. Reading tolerates spaces instead of tabs, CRLF line ends, blank
-lines and ``#`` comment lines (MAVProxy writes those).
+parser refuses pymavlink's lowercase ``nan``, while pymavlink, MAVProxy and QGroundControl read
+both. Reading tolerates spaces instead of tabs, CRLF line ends, blank lines and ``#`` comment lines
+(MAVProxy writes those).
 
 The format holds the mission list only: geofence and rally points, cruise and hover speed are not
 part of it. Mission Planner and MAVProxy keep fence and rally lists in separate files of the same

@@ -136,19 +136,11 @@ def hold_arm_until_start_is_queued(monkeypatch) -> None:
     monkeypatch.setattr(FlightRunner, "_execute", execute_then_hold)
 
 
-def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
-    hold_arm_until_start_is_queued(monkeypatch)
-    env, base = live
-    add_grids(env, ("BF-S", SMALL))
-    saved = (
-        env.client()
-        .post(
-            "/api/v1/plans",
-            json={"grids": ["BF-S"], "altitude_m": 40, "name": "browser flight"},
-            headers=env.headers("pilot"),
-        )
-        .json
-    )
+def start_sitl_session(env, base, page, grid: str, **plan) -> None:
+    """As a pilot: a saved plan over ``grid``, a SITL session started from /flights, ready."""
+    add_grids(env, (grid, SMALL))
+    body = {"grids": [grid], **plan}
+    saved = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot")).json
     sign_in(page, base, "pilot")
     page.goto(f"{base}/flights?plan={saved['id']}")
     page.check("#start-simulate")
@@ -156,6 +148,12 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     page.click("#start-flight")
     page.wait_for_url("**/flights/*")
     page.wait_for_selector("#flight-state[data-state='ready']", timeout=30000)
+
+
+def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
+    hold_arm_until_start_is_queued(monkeypatch)
+    env, base = live
+    start_sitl_session(env, base, page, "BF-S", altitude_m=40, name="browser flight")
     assert page.locator("#checks li.ok").count() >= 5
     page.screenshot(path=str(ARTIFACTS / "pilot_04_ready.png"))
     dialogs = []
@@ -185,19 +183,7 @@ def test_refused_commands_are_shown_once_with_translated_states(live, page) -> N
     """START before ARM and LAND on the ground: one message each (not one from the stream and
     one from the command's answer); the session's state reads in the page's language."""
     env, base = live
-    add_grids(env, ("BR-S", SMALL))
-    saved = (
-        env.client()
-        .post("/api/v1/plans", json={"grids": ["BR-S"]}, headers=env.headers("pilot"))
-        .json
-    )
-    sign_in(page, base, "pilot")
-    page.goto(f"{base}/flights?plan={saved['id']}")
-    page.check("#start-simulate")
-    page.fill("#start-speedup", "25")
-    page.click("#start-flight")
-    page.wait_for_url("**/flights/*")
-    page.wait_for_selector("#flight-state[data-state='ready']", timeout=30000)
+    start_sitl_session(env, base, page, "BR-S")
     assert page.inner_text("#flight-state") == "准备解锁"
     page.on("dialog", lambda d: d.accept())
     for verb in ("start", "land"):
