@@ -70,6 +70,7 @@ __all__ = [
     "apply_transition",
     "ticket_query",
     "visible_tickets",
+    "ticket_visible",
     "visible_findings",
     "visible_finding",
     "visible_photo",
@@ -677,11 +678,7 @@ def visible_findings(query: Any, actor: Any) -> Any:
     findings their own department's tickets were filed from, everyone else all."""
     if actor.role != "department":
         return query
-    if actor.department_id is None:
-        return query.where(false())
-    own = select(Ticket.finding_id).where(
-        Ticket.department_id == actor.department_id, Ticket.finding_id.is_not(None)
-    )
+    own = visible_tickets(select(Ticket.finding_id).where(Ticket.finding_id.is_not(None)), actor)
     return query.where(Finding.id.in_(own))
 
 
@@ -710,11 +707,7 @@ def visible_history(history: dict[str, Any], actor: Any) -> dict[str, Any]:
     see: department staff their own department's tickets and the findings behind them."""
     if actor.role != "department":
         return history
-    tickets = [
-        t
-        for t in history["tickets"]
-        if actor.department_id is not None and t.department_id == actor.department_id
-    ]
+    tickets = [t for t in history["tickets"] if ticket_visible(t, actor)]
     own = {t.finding_id for t in tickets if t.finding_id is not None}
     return {
         **history,
@@ -922,6 +915,13 @@ def visible_tickets(query: Any, actor: Any) -> Any:
     return query.where(Ticket.department_id == actor.department_id)
 
 
+def ticket_visible(ticket: Ticket, actor: Any) -> bool:
+    """:func:`visible_tickets`' rule for one ticket."""
+    return actor.role != "department" or (
+        actor.department_id is not None and ticket.department_id == actor.department_id
+    )
+
+
 def count_rows(session: Session, query: Any) -> int:
     """How many rows ``query`` returns."""
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
@@ -974,8 +974,7 @@ def tickets() -> Any:
 
 def _visible_ticket(session: Session, ticket_id: int) -> Ticket:
     ticket = _get(session, Ticket, ticket_id, "ticket")
-    actor = current_actor()
-    if actor.role == "department" and ticket.department_id != actor.department_id:
+    if not ticket_visible(ticket, current_actor()):
         raise NotFoundError(f"ticket {ticket_id} does not exist")
     return ticket
 

@@ -246,11 +246,10 @@ def _csv_row(t: Ticket, *, now: datetime, tz: ZoneInfo) -> list[Any]:
 
 
 def _ticket(ticket_id: int) -> Ticket:
+    from groundstation.blueprints.api import ticket_visible
+
     ticket = db().get(Ticket, ticket_id)
-    actor = current_actor()
-    if ticket is None or (
-        actor.role == "department" and ticket.department_id != actor.department_id
-    ):
+    if ticket is None or not ticket_visible(ticket, current_actor()):
         raise NotFoundError(f"ticket {ticket_id} does not exist")
     return ticket
 
