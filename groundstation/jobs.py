@@ -108,30 +108,35 @@ class JobRunner:
         self, kind: str, payload: Mapping[str, Any] | None = None, *, max_attempts: int = 5
     ) -> int:
         """Store a new job and return its id."""
-        if kind not in self.handlers:
-            raise JobError(f"no handler for job kind {kind!r} (known: {', '.join(self.handlers)})")
+        job = self._new_job(kind, payload, max_attempts=max_attempts)
         with self.storage.session() as session:
-            job = Job(
-                kind=kind,
-                payload=dict(payload or {}),
-                state="queued",
-                attempts=0,
-                max_attempts=max_attempts,
-                created_at=utcnow(),
-            )
             session.add(job)
             session.commit()
             return job.id
+
+    def _new_job(
+        self, kind: str, payload: Mapping[str, Any] | None = None, *, max_attempts: int = 5
+    ) -> Job:
+        """A queued job of a kind this runner has a handler for, created now (not stored)."""
+        if kind not in self.handlers:
+            raise JobError(f"no handler for job kind {kind!r} (known: {', '.join(self.handlers)})")
+        return Job(
+            kind=kind,
+            payload=dict(payload or {}),
+            state="queued",
+            attempts=0,
+            max_attempts=max_attempts,
+            created_at=utcnow(),
+        )
 
     def enqueue_periodic(self, kind: str, every_s: float) -> int | None:
         """Store a ``kind`` job unless one is pending or one was stored less than ``every_s``
         ago; return its id, or None. Atomic across processes, so every scheduler (one per
         worker and per `serve`) may call it often and the job is still queued once per period."""
-        if kind not in self.handlers:
-            raise JobError(f"no handler for job kind {kind!r} (known: {', '.join(self.handlers)})")
+        job = self._new_job(kind)
         with self.storage.session() as session:
             self._lock_schedule(session, kind)
-            now = utcnow()
+            now = job.created_at = utcnow()  # after the lock: the period counts from here
             recent = session.scalar(
                 select(Job.id)
                 .where(
@@ -146,7 +151,6 @@ class JobRunner:
             if recent is not None:
                 session.commit()  # releases the lock
                 return None
-            job = Job(kind=kind, payload={}, state="queued", attempts=0, created_at=now)
             session.add(job)
             session.commit()
             return job.id
@@ -163,17 +167,6 @@ class JobRunner:
                 .where(false())
                 .values(kind=Job.kind)
                 .execution_options(synchronize_session=False)
-            )
-
-    def pending_exists(self, kind: str) -> bool:
-        with self.storage.session() as session:
-            return (
-                session.scalar(
-                    select(Job.id)
-                    .where(Job.kind == kind, Job.state.in_(("queued", "running")))
-                    .limit(1)
-                )
-                is not None
             )
 
     # -- claiming --------------------------------------------------------------------------
