@@ -12,9 +12,11 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
 import pytest
@@ -541,3 +543,53 @@ def sign_in(page, base: str, who: str) -> None:
     page.fill("#password", f"{who}-password")
     page.click("#login-submit")
     page.wait_for_selector("text=" + who)
+
+
+class RecordingServer:
+    """A local HTTP endpoint (webhook, chat robot) recording every POST; answers ``status`` with
+    the JSON ``answer``."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        self.status = 200
+        self.answer: dict = {"errcode": 0, "errmsg": "ok"}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                url = urlsplit(self.path)
+                server.posts.append(
+                    {
+                        "path": url.path,
+                        "query": parse_qs(url.query),
+                        "content_type": self.headers["Content-Type"],
+                        "json": json.loads(body),
+                    }
+                )
+                data = json.dumps(server.answer).encode()
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+
+@contextmanager
+def recording_server() -> Iterator[RecordingServer]:
+    """A started :class:`RecordingServer`, shut down afterwards."""
+    server = RecordingServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+        server.thread.join(5)

@@ -7,18 +7,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import G1, add_grids, make_env, make_ticket
+from conftest import G1, RecordingServer, add_grids, make_env, make_ticket, recording_server
 
 ROBOT_KEYS = ("WECOM_WEBHOOK_URL", "DINGTALK_WEBHOOK_URL", "DINGTALK_SECRET", "PUBLIC_BASE_URL")
 # where each robot's URL points on the local server, as on qyapi.weixin.qq.com / oapi.dingtalk.com
@@ -29,42 +25,6 @@ ROBOT_PATHS = {
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-class Robot:
-    """A local group-robot endpoint recording every POST; answers ``status`` and ``answer``."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        self.status = 200
-        self.answer: dict = {"errcode": 0, "errmsg": "ok"}
-        robot = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                url = urlsplit(self.path)
-                robot.posts.append(
-                    {
-                        "path": url.path,
-                        "query": parse_qs(url.query),
-                        "content_type": self.headers["Content-Type"],
-                        "json": json.loads(body),
-                    }
-                )
-                data = json.dumps(robot.answer).encode()
-                self.send_response(robot.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-
 @pytest.fixture(autouse=True)
 def no_robot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ROBOT_KEYS:
@@ -72,13 +32,9 @@ def no_robot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def robot() -> Iterator[Robot]:
-    r = Robot()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
-    r.thread.join(5)
+def robot() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -101,7 +57,7 @@ def envs(tmp_path) -> Iterator:
         env.storage().dispose()
 
 
-def _robot_env(envs, robot: Robot, name: str, **config):
+def _robot_env(envs, robot: RecordingServer, name: str, **config):
     setting, path = ROBOT_PATHS[name]
     return envs(NOTIFIERS=f"log,{name}", **{setting: robot.base + path}, **config)
 

@@ -3,50 +3,18 @@ escalation, and a failing webhook that is logged but never breaks the ticket tra
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import make_env, make_ticket
-
-
-class Hook:
-    """A local webhook endpoint recording every POST; ``status`` is what it answers."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        self.status = 200
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.posts.append(
-                    {"content_type": self.headers["Content-Type"], "json": json.loads(body)}
-                )
-                self.send_response(hook.status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+from conftest import RecordingServer, make_env, make_ticket, recording_server
 
 
 @pytest.fixture
-def hook() -> Iterator[Hook]:
-    h = Hook()
-    h.thread.start()
-    yield h
-    h.server.shutdown()
-    h.server.server_close()
-    h.thread.join(5)
+def hook() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -55,7 +23,7 @@ def webhook_env(tmp_path, hook):
         f"sqlite:///{tmp_path / 'gp.sqlite3'}",
         tmp_path / "data",
         NOTIFIERS="log,webhook",
-        WEBHOOK_URL=hook.url,
+        WEBHOOK_URL=f"{hook.base}/hook",
         WEBHOOK_TIMEOUT_S=2.0,
     )
     yield e
