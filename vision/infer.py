@@ -8,14 +8,16 @@ the working GSD. Tiles overlap by a quarter; tiles of a class scoring at least t
 touch each other form one finding whose box is their union and whose centre is their
 score-weighted centre. In photos and plain images that centre is then re-measured from a finer
 grid of tiles (a quarter tile apart) around the finding, so positions are not quantised to the
-coarse grid's stride. An image's label is its strongest finding, or ``background`` with score
-1 − (highest violation score) when none passes the threshold.
+coarse grid's stride; for objects larger than a tile those fine scores come from one pass of the
+model over the photo (:func:`vision.models.tile_score_map`). An image's label is its strongest
+finding, or ``background`` with score 1 − (highest violation score) when none passes the
+threshold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +46,12 @@ from vision.georef import (
 from vision.labels import BACKGROUND
 from vision.models import (
     SHIPPED_WEIGHTS,
+    TileScoreMap,
     WeightsRecord,
     fold_batchnorm,
     load_weights,
     score_tiles,
+    tile_score_map,
 )
 
 __all__ = ["Finding", "ImageResult", "TileScores", "Classifier", "tile_origins", "merge_tiles"]
@@ -57,7 +61,8 @@ Image.MAX_IMAGE_PIXELS = 400_000_000  # survey cameras reach 100 MP; refuse only
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One violation found in an image: class, score, box in the input image's pixels, and where."""
+    """One violation found in an image: class, score, box and centre in the input image's pixels,
+    and where on the ground (centre lon/lat, box polygon, grid) when the image is georeferenced."""
 
     label: str
     score: float
@@ -65,12 +70,14 @@ class Finding:
     centre: tuple[float, float] | None = None
     polygon: Polygon | None = None
     grid_id: str | None = None
+    centre_px: tuple[float, float] | None = None
 
     def to_dict(self) -> dict:
         return {
             "label": self.label,
             "score": round(self.score, 4),
             "box_px": [round(v, 1) for v in self.box_px],
+            "centre_px": [round(v, 1) for v in self.centre_px] if self.centre_px else None,
             "centre": [round(self.centre[0], 7), round(self.centre[1], 7)] if self.centre else None,
             "polygon": mapping(self.polygon) if self.polygon is not None else None,
             "grid_id": self.grid_id,
@@ -209,8 +216,8 @@ class Classifier:
         self.weights_path = weights_path
         # photos: each finding's centre is re-measured from tiles this far apart (working pixels)
         # around it, so it is not stuck at a tile centre of the coarse grid; 0 turns that off.
-        # A quarter tile (6.4 m at 0.2 m/px) costs a 20 MP photo 1.6 s, 3/8 of a tile 0.8 s, but
-        # the demo's position error grows from 2.4/5.8 m (mean/max) to 3.0/7.8 m: kept a quarter
+        # A quarter tile (6.4 m at 0.2 m/px) halves the coarse grid's position error on
+        # synthetic scenes; 3/8 of a tile loses a third of that gain in the demo
         refine = record.tile_px // 4 if refine_stride_px is None else refine_stride_px
         if refine < 0:
             raise VisionError(f"refine stride must be at least 0 px, got {refine_stride_px}")
@@ -293,13 +300,14 @@ class Classifier:
     def classify_array(
         self, image: np.ndarray, *, gsd_m: float | None = None, threshold: float | None = None
     ) -> list[Finding]:
-        """Findings (pixel boxes only) in an HxWx3 uint8 image at `gsd_m` (None: see module doc)."""
+        """Findings (pixel boxes and centres) in an HxWx3 uint8 image at `gsd_m` (None: see
+        module doc)."""
         threshold = self.threshold if threshold is None else threshold
-        return [f for f, _ in self._array_findings(image, gsd_m=gsd_m, threshold=threshold)[0]]
+        return self._array_findings(image, gsd_m=gsd_m, threshold=threshold)[0]
 
     def _array_findings(
         self, image: np.ndarray, *, gsd_m: float | None, threshold: float
-    ) -> tuple[list[tuple[Finding, tuple[float, float]]], float]:
+    ) -> tuple[list[Finding], float]:
         h, w = image.shape[:2]
         if gsd_m is None and max(h, w) <= 3 * self.record.tile_px:
             tiles = self._whole_scores(image)
@@ -322,13 +330,18 @@ class Classifier:
 
         The tiles holding an object at a fine stride are those within a tile of it on every
         side, so the score-weighted mean of their centres falls on the object, not on one of
-        the coarse grid's tile centres (a stride apart: metres off at patrol GSDs).
+        the coarse grid's tile centres (a stride apart: metres off at patrol GSDs). An object
+        smaller than a tile needs few fine tiles, scored one by one; a larger one (a field
+        fire) would need hundreds, so its fine scores come from one pass of the model over the
+        area (:func:`vision.models.tile_score_map`), which locates it as well (measured on
+        synthetic scenes) at a fraction of the cost.
         """
         fine, t = self.refine_stride_px, self.record.tile_px
         if fine <= 0 or fine >= self.stride or not merged:
             return merged
         h, w = working.shape[:2]
         index = {c: i for i, c in enumerate(self.record.categories)}
+        maps: dict[tuple[int, int, int, int], TileScoreMap | None] = {}
         out = []
         for label, score, box, centre in merged:
             # an object smaller than a tile lies where all its positive coarse tiles overlap:
@@ -339,20 +352,22 @@ class Classifier:
             )
             members = tiles.origins[inside & (tiles.scores[:, index[label]] >= threshold)]
             lo, hi = members.max(axis=0), members.min(axis=0) + t
+            small = bool(np.all(hi > lo))
             # everything within a coarse stride of the box, narrowed to a tile around the
             # overlap when the object is smaller than a tile
             x0, y0 = int(box[0]) - self.stride, int(box[1]) - self.stride
             x1, y1 = int(box[2]) + self.stride, int(box[3]) + self.stride
-            if np.all(hi > lo):
+            if small:
                 x0, y0 = max(x0, int(lo[0]) - t), max(y0, int(lo[1]) - t)
                 x1, y1 = min(x1, int(hi[0]) + t), min(y1, int(hi[1]) + t)
             x0, y0, x1, y1 = max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1))
             patch = working[y0:y1, x0:x1]
-            ph, pw = patch.shape[:2]
-            if ph < t or pw < t:
+            fine_tiles = None if small else self._mapped_scores(working, (x0, y0, x1, y1), maps)
+            if fine_tiles is None and min(patch.shape[:2]) >= t:
+                fine_tiles = self._grid_scores(patch, (x0, y0), stride=fine)
+            if fine_tiles is None:
                 out.append((label, score, box, centre))
                 continue
-            fine_tiles = self._grid_scores(patch, (x0, y0), stride=fine)
             s = fine_tiles.scores[:, index[label]]
             hits = s >= threshold
             if not hits.any():
@@ -362,8 +377,49 @@ class Classifier:
             o = fine_tiles.origins[hits] + t / 2
             cx = float((o[:, 0] * weights).sum() / weights.sum())
             cy = float((o[:, 1] * weights).sum() / weights.sum())
-            out.append((label, max(score, float(s.max())), box, (cx, cy)))
+            # the score map is approximate: a finding's score stays the exactly scored tiles'
+            best = float(s.max()) if small else score
+            out.append((label, max(score, best), box, (cx, cy)))
         return out
+
+    def _mapped_scores(
+        self,
+        working: np.ndarray,
+        area: tuple[int, int, int, int],
+        maps: dict[tuple[int, int, int, int], TileScoreMap | None],
+    ) -> TileScores | None:
+        """Scores of the tiles inside `area` (x0, y0, x1, y1 working pixels) from
+        :func:`vision.models.tile_score_map`, or None when the model cannot give one.
+
+        The map is taken over the area and up to half a window of context around it (a
+        photo's whole working image): the model sees a smoke plume's surroundings as a lone
+        tile does not, which places fires better (measured). `maps` caches maps by window.
+        """
+        t, margin = self.record.tile_px, self.max_window_px // 2
+        h, w = working.shape[:2]
+        x0, y0, x1, y1 = area
+        window = (
+            max(0, x0 - margin),
+            max(0, y0 - margin),
+            min(w, x1 + margin),
+            min(h, y1 + margin),
+        )
+        if window not in maps:
+            wx0, wy0, wx1, wy1 = window
+            maps[window] = tile_score_map(self.model, working[wy0:wy1, wx0:wx1], self.record)
+        mapped = maps[window]
+        if mapped is None:
+            return None
+        rows, cols, k = mapped.scores.shape
+        r, c = np.mgrid[0:rows, 0:cols]
+        wx0, wy0, wx1, wy1 = window
+        flush = np.array([wx1 - wx0 - t, wy1 - wy0 - t])  # the last tiles end at the edge
+        origins = np.minimum(np.stack([c.ravel(), r.ravel()], axis=1) * mapped.stride, flush)
+        origins += (wx0, wy0)
+        keep = np.all((origins >= (x0, y0)) & (origins + t <= (x1, y1)), axis=1)
+        if not keep.any():
+            return None
+        return TileScores(origins[keep], mapped.scores.reshape(rows * cols, k)[keep], t)
 
     def _findings(
         self,
@@ -373,7 +429,7 @@ class Classifier:
         sy: float,
         *,
         working: np.ndarray | None = None,
-    ) -> tuple[list[tuple[Finding, tuple[float, float]]], float]:
+    ) -> tuple[list[Finding], float]:
         """Merged findings with their score-weighted centres (input pixels), and the top
         violation score of any tile; with the `working` image, centres are refined."""
         merged = merge_tiles(tiles, self.record.categories, threshold=threshold, scale=1.0)
@@ -382,9 +438,11 @@ class Classifier:
         violations = [i for i, c in enumerate(self.record.categories) if c != BACKGROUND]
         top = float(tiles.scores[:, violations].max(initial=0.0))
         return [
-            (
-                Finding(label, score, (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy)),
-                (c[0] / sx, c[1] / sy),
+            Finding(
+                label,
+                score,
+                (b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy),
+                centre_px=(c[0] / sx, c[1] / sy),
             )
             for label, score, b, c in merged
         ], top
@@ -453,8 +511,8 @@ class Classifier:
             )
         if tag is not None and gsd_m is not None:
             georef = photo_georef(tag, gsd_m=gsd_m, width=width, height=height)
-            return [_placed(f, c, georef) for f, c in found], top
-        return [f for f, _ in found], top
+            return [_placed(f, georef) for f in found], top
+        return found, top
 
     def _classify_geotiff(
         self, path: Path, *, gsd_m: float | None, threshold: float
@@ -496,7 +554,7 @@ class Classifier:
             self.record.tile_px,
         )
         found, top = self._findings(tiles, threshold, scale, scale)
-        return [_placed(f, c, georef) for f, c in found], top
+        return [_placed(f, georef) for f in found], top
 
     def _windows(
         self, out_w: int, out_h: int
@@ -611,26 +669,16 @@ def _window_bounds(
     return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 
-def _placed(finding: Finding, centre_px: tuple[float, float], georef: Georef) -> Finding:
-    lon, lat = georef.to_lonlat([centre_px[0]], [centre_px[1]])
-    return Finding(
-        finding.label,
-        finding.score,
-        finding.box_px,
-        (float(lon[0]), float(lat[0])),
-        box_polygon(georef, finding.box_px),
-        finding.grid_id,
+def _placed(finding: Finding, georef: Georef) -> Finding:
+    lon, lat = georef.to_lonlat([finding.centre_px[0]], [finding.centre_px[1]])
+    return replace(
+        finding,
+        centre=(float(lon[0]), float(lat[0])),
+        polygon=box_polygon(georef, finding.box_px),
     )
 
 
 def _with_grid(finding: Finding, grids: Sequence[Grid]) -> Finding:
     if finding.centre is None or finding.polygon is None:
         return finding
-    return Finding(
-        finding.label,
-        finding.score,
-        finding.box_px,
-        finding.centre,
-        finding.polygon,
-        grid_for(finding.polygon, finding.centre, grids),
-    )
+    return replace(finding, grid_id=grid_for(finding.polygon, finding.centre, grids))

@@ -43,6 +43,39 @@ class ColourRule(nn.Module):
         return logits
 
 
+class ColourCells(nn.Module):
+    """ColourRule's scores built the way MobileNetV2 is: `features` (red and blue shares of
+    each 32-px cell) → global average pool → a linear `classifier`, so the same rule can also
+    score a whole image's tiles in one pass (:func:`vision.models.tile_score_map`)."""
+
+    def __init__(self, record: WeightsRecord) -> None:
+        super().__init__()
+        self.rule = ColourRule(record)
+        self.features = _ColourShares(self.rule)
+        self.classifier = nn.Sequential(nn.Dropout(0.0), nn.Linear(2, 4))
+        with torch.no_grad():
+            self.classifier[1].weight.copy_(torch.tensor([[400.0, 0], [0, 0], [0, 400.0], [0, 0]]))
+            self.classifier[1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 2.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = nn.functional.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
+        return self.classifier(pooled)
+
+
+class _ColourShares(nn.Module):
+    def __init__(self, rule: ColourRule) -> None:
+        super().__init__()
+        self.rule = rule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x * self.rule.std + self.rule.mean
+        r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+        red = (r > 0.8) & (g < 0.2) & (b < 0.2)
+        blue = (b > 0.8) & (r < 0.2) & (g < 0.2)
+        shares = torch.stack([red, blue], dim=1).float()
+        return nn.functional.avg_pool2d(shares, 32, ceil_mode=True)
+
+
 @pytest.fixture
 def colour_classifier() -> Classifier:
     record = WeightsRecord(name="colour-rule")

@@ -68,7 +68,15 @@ def test_classify_writes_json_and_geojson_and_skips_bad_files(tmp_path) -> None:
     good = by_name["p1.jpg"]
     assert good["label"] in CLASSES and 0 <= good["score"] <= 1
     for finding in good["findings"]:
-        assert set(finding) == {"label", "score", "box_px", "centre", "polygon", "grid_id"}
+        assert set(finding) == {
+            "label",
+            "score",
+            "box_px",
+            "centre_px",
+            "centre",
+            "polygon",
+            "grid_id",
+        }
         assert finding["grid_id"] == "TZ-01"
     features = json.loads(geo.read_text(encoding="utf-8"))["features"]
     assert len(features) == len(good["findings"])
