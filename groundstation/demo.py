@@ -31,7 +31,7 @@ from gis.crs import LocalFrame
 from gis.grids import Grid
 from groundstation.demo_district import DISTRICT_CENTRE, district_grids, district_water
 from groundstation.errors import GroundStationError
-from groundstation.sightings import MERGE_RADIUS_M  # one object seen in several photos
+from groundstation.sightings import MERGE_RADIUS_M, view_rank  # one object, several photos
 
 __all__ = [
     "CLASSES",
@@ -605,7 +605,8 @@ def _file_tickets(
         for r in seen:
             if r.sighting_of is not None and r.sighting_of not in this_flight:
                 best = known.get(r.sighting_of)
-                if best is None or r.score > best.score:
+                frame = LocalFrame(*DISTRICT_CENTRE)
+                if best is None or view_rank(r, frame) < view_rank(best, frame):
                     known[r.sighting_of] = r
         grid_rows = list(session.scalars(select(GridRow)))
         codes = {g.id: g.code for g in grid_rows}

@@ -4,8 +4,10 @@ Survey photos overlap (a mapping flight sees every point in about twelve photos)
 fire yields a finding per photo, and a district flown in several sorties may see it from two
 flights. Each newly stored finding joins the open finding of its class that shows the same object
 -- centres within ``radius_m``, or ground footprints overlapping by at least ``MIN_OVERLAP`` of the
-smaller -- as a *sighting* of it. The group's strongest finding is its *primary*: the one the
-review queue lists, whose decision its sightings share and whose ticket covers them all.
+smaller -- as a *sighting* of it. The group's best view is its *primary*: the one the review
+queue lists, whose place the ticket takes, whose decision its sightings share and whose ticket
+covers them all. The best view is the one nearest its photo's nadir point for its score: an
+object near a photo's edge is often cut by it, and the centre of what is left lies metres inside.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "OPEN_STATES",
     "Sighting",
     "same_object",
+    "view_rank",
     "link_sightings",
     "share_review",
 ]
@@ -36,6 +39,8 @@ __all__ = [
 MERGE_RADIUS_M = 20.0
 #: ... as do findings whose ground footprints overlap by this share of the smaller one.
 MIN_OVERLAP = 0.1
+#: Views whose centres lie this close to their photo's nadir point are equally central.
+CENTRAL_M = 10.0
 #: Candidates are first picked by a coarse box around the new finding (degrees, ~1 km).
 _SEARCH_DEG = 0.01
 #: Ticket states of a case still being dealt with (before the department reports it resolved).
@@ -64,6 +69,19 @@ def same_object(
     if smaller <= 0:
         return False
     return a.footprint.intersection(b.footprint).area >= min_overlap * smaller
+
+
+def view_rank(finding: Finding, frame: LocalFrame) -> float:
+    """How well a finding's photo shows its object, lower is better: the distance (m, at least
+    :data:`CENTRAL_M`) from its centre to its photo's nadir point, over its score. Without
+    positions every view counts as central, and the stronger is the better."""
+    photo = finding.photo
+    offset = 0.0
+    if None not in (finding.lon, finding.lat, photo.lon, photo.lat):
+        x0, y0 = frame.forward(finding.lon, finding.lat)
+        x1, y1 = frame.forward(photo.lon, photo.lat)
+        offset = math.hypot(x1 - x0, y1 - y0)
+    return max(offset, CENTRAL_M) / max(finding.score, 1e-6)
 
 
 def _sighting(finding: Finding, frame: LocalFrame) -> Sighting:
@@ -96,8 +114,9 @@ def link_sightings(
     of their own flight, or still open from earlier flights (a district flown in several sorties,
     a case not yet resolved) -- and return how many became sightings (not committed).
 
-    A new finding stronger than its object's primary takes over as primary while that primary is
-    still unreviewed and ticketless; a sighting of an object already reviewed takes its decision.
+    A new finding that shows the object better (:func:`view_rank`) takes over as its primary
+    while that primary is still unreviewed and ticketless; a sighting of an object already
+    reviewed takes its decision.
     """
     linked = 0
     for new in findings:
@@ -130,11 +149,11 @@ def link_sightings(
         _, _, primary = min(matches, key=lambda m: m[:2])
         linked += 1
         if (
-            new.score > primary.score
+            view_rank(new, frame) < view_rank(primary, frame)
             and primary.review_status == "pending"
             and ticket_state[primary.id] is None
         ):
-            # the stronger view becomes the object's primary (its crop is the one reviewed)
+            # the better view becomes the object's primary (its crop is the one reviewed)
             for other in session.scalars(select(Finding).where(Finding.sighting_of == primary.id)):
                 other.sighting_of = new.id
             primary.sighting_of = new.id

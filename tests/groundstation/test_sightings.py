@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from conftest import G1, add_grids, ingest_folder, write_photo
+import numpy as np
+import pytest
+from conftest import G1, add_grids, ingest_folder, write_photo, write_sidecar
 from shapely.geometry import box
 from sqlalchemy import select
 
-from groundstation.models import Finding, Ticket
-from groundstation.sightings import Sighting, link_sightings, same_object
+from gis.crs import LocalFrame
+from groundstation.models import Finding, Photo, Ticket
+from groundstation.sightings import CENTRAL_M, Sighting, link_sightings, same_object, view_rank
 
 # ~4.7 m per 0.00005° of longitude at 32.4° N; 0.002° is ~190 m
 FIRE = (119.9050, 32.4050)
@@ -16,7 +19,7 @@ FIRE = (119.9050, 32.4050)
 def test_same_object_by_distance_or_footprint() -> None:
     assert same_object(Sighting(0, 0), Sighting(12, 9))  # 15 m apart
     assert not same_object(Sighting(0, 0), Sighting(30, 0))
-    # a long shed seen from two photos: centres 40 m apart, footprints overlapping by half
+    # a long place seen from two photos: centres 40 m apart, footprints overlapping by half
     a = Sighting(0, 0, box(-30, -5, 30, 5))
     b = Sighting(40, 0, box(0, -5, 60, 5))
     assert same_object(a, b)
@@ -147,3 +150,46 @@ def test_open_objects_span_flights_resolved_ones_do_not(env, tmp_path) -> None:
         session.commit()
     again = _one_photo_flight(env, tmp_path / "recheck", place)
     assert again.sighting_of is None and again.review_status == "pending"
+
+
+def test_view_rank_prefers_views_near_the_photos_nadir() -> None:
+    frame = LocalFrame(*FIRE)
+
+    def view(score: float, photo_east_m: float) -> Finding:
+        # the photo is taken `photo_east_m` east of the object it shows
+        lon = FIRE[0] + photo_east_m / 94_000  # ~94 km per degree of longitude at 32.4° N
+        return Finding(lon=FIRE[0], lat=FIRE[1], score=score, photo=Photo(lon=lon, lat=FIRE[1]))
+
+    edge, nadir = view(0.96, 30.0), view(0.90, 2.0)
+    assert view_rank(nadir, frame) < view_rank(edge, frame)  # the object whole, not cut
+    # within CENTRAL_M of nadir views are equally central: the stronger is the better
+    assert view_rank(view(0.95, 6.0), frame) < view_rank(view(0.90, 1.0), frame)
+    # equally far out, the stronger is the better; without positions, scores decide
+    assert view_rank(view(0.95, 20.0), frame) < view_rank(view(0.78, 20.0), frame)
+    blind = Finding(lon=None, lat=None, score=0.9, photo=Photo(lon=None, lat=None))
+    assert view_rank(blind, frame) == pytest.approx(CENTRAL_M / 0.9)
+
+
+def test_the_view_nearest_nadir_becomes_the_objects_primary(env, tmp_path) -> None:
+    from gis.exif import GeoTag, write_jpeg
+
+    add_grids(env, ("S-G1", G1))
+    place = (119.9030, 32.4080)  # away from the other tests' objects
+    folder = tmp_path / "nadir"
+    folder.mkdir()
+    # the strongest view was taken 40 m west of the object, the object at its photo's edge; a
+    # weaker one straight above shows it whole
+    for name, rgb, photo_lon in (
+        ("edge.jpg", (230, 40, 40), place[0] - 40 / 94_000),
+        ("nadir.jpg", (190, 60, 60), place[0]),
+    ):
+        image = np.full((48, 64, 3), rgb, dtype=np.uint8)
+        write_jpeg(
+            folder / name, image, GeoTag(place[1], photo_lon, 80.0, relative_altitude_m=60.0)
+        )
+        write_sidecar(folder / name, place)
+    flight_id = ingest_folder(env, folder, name="nadir")
+    with env.storage().session() as session:
+        f = _names(session, flight_id)
+        assert f["edge.jpg"].score > f["nadir.jpg"].score
+        assert f["nadir.jpg"].sighting_of is None and f["edge.jpg"].sighting_of == f["nadir.jpg"].id
