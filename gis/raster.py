@@ -1,19 +1,23 @@
 """Helpers over open rasterio datasets: windows read at a chosen resolution, pixel <-> world
 transforms, and rendering a rotated camera view of a raster in any CRS.
 
-Datasets are opened by the caller and passed in (I/O at the edges); everything reads only the
-part of the raster it needs, so world mosaics larger than memory work.
+Datasets are opened by the caller and passed in (I/O at the edges; :func:`open_tiff` is the one
+opener, TIFF only); everything reads only the part of the raster it needs, so world mosaics
+larger than memory work.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.warp import reproject
 from rasterio.windows import from_bounds
@@ -21,6 +25,8 @@ from rasterio.windows import from_bounds
 from gis.errors import FormatError
 
 __all__ = [
+    "TIFF_MAGIC",
+    "open_tiff",
     "pixel_to_world",
     "world_to_pixel",
     "read_window_resampled",
@@ -30,6 +36,33 @@ __all__ = [
     "view_coverage",
     "to_rgb8",
 ]
+
+
+#: The first bytes of a TIFF and a BigTIFF file, little- and big-endian.
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def open_tiff(path: str | Path, *, name: str | None = None) -> DatasetReader:
+    """Open a TIFF or BigTIFF file with GDAL's GTiff driver only (``name``: how errors call it).
+
+    Left to choose, GDAL opens whatever it recognises: a VRT (XML) named .tif opens, and may
+    fetch, the files and URLs it names. So the magic bytes are checked before GDAL sees the
+    file. A TIFF without georeference opens (callers say what they need) without a warning.
+    """
+    name = name or str(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise FormatError(f"{name} cannot be read ({exc.strerror})") from None
+    if head not in TIFF_MAGIC:
+        raise FormatError(f"{name} is not a TIFF file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            return rasterio.open(path, driver="GTiff")
+        except RasterioIOError as exc:
+            raise FormatError(f"{name} is not a readable TIFF: {exc}") from None
 
 
 def pixel_to_world(transform: Affine, row: float, col: float) -> tuple[float, float]:

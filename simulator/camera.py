@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioIOError
 
 from gis.camera import PRESETS, Camera
 from gis.crs import LocalFrame
+from gis.errors import GisError
 from gis.exif import GeoTag, write_jpeg
-from gis.raster import render_view, to_rgb8, view_coverage, view_transform
+from gis.raster import open_tiff, render_view, to_rgb8, view_coverage, view_transform
 from simulator.autopilot import CameraTrigger
 from simulator.errors import WorldError
 
@@ -162,13 +162,20 @@ class PhotoCamera:
             return list(self._records)
 
     def _work(self) -> None:
-        dataset = rasterio.open(self.world) if self.world is not None else None
+        dataset, failure = None, None
+        if self.world is not None:
+            try:
+                dataset = open_tiff(self.world, name=f"world raster {self.world}")
+            except GisError as exc:  # replaced since it was checked: every photo fails
+                failure = exc
         try:
             while True:
                 trigger = self._queue.get()
                 if trigger is None:
                     return
                 try:
+                    if failure is not None:
+                        raise failure
                     record = self._take(dataset, trigger)
                 except Exception as exc:  # one bad photo must not stop the camera
                     log.exception("photo %d failed", trigger.index)
@@ -235,9 +242,10 @@ class PhotoCamera:
 
 
 def _check_world(path: Path) -> None:
+    """A world raster must be a GeoTIFF (GTiff only: a VRT named .tif could read other files)."""
     try:
-        with rasterio.open(path) as dataset:
+        with open_tiff(path, name=f"world raster {path}") as dataset:
             if dataset.crs is None:
                 raise WorldError(f"world raster {path} has no coordinate reference system")
-    except RasterioIOError as exc:
-        raise WorldError(f"world raster {path} cannot be opened: {exc}") from None
+    except GisError as exc:
+        raise WorldError(str(exc)) from None

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import torch
 from PIL import Image, UnidentifiedImageError
 from rasterio.enums import Resampling
@@ -518,9 +517,9 @@ class Classifier:
         self, path: Path, *, gsd_m: float | None, threshold: float
     ) -> tuple[list[Finding], float]:
         try:
-            dataset = rasterio.open(path)
-        except RasterioIOError as exc:
-            raise ImageReadError(f"GeoTIFF {path} is not readable: {exc}") from None
+            dataset = gis_raster.open_tiff(path, name=f"GeoTIFF {path}")
+        except GisError as exc:
+            raise ImageReadError(str(exc)) from None
         with dataset:
             georef = RasterGeoref(dataset.transform, dataset.crs.to_wkt())
             native = gsd_m or georef.pixel_size_m
@@ -623,10 +622,11 @@ def _decode(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 
 def _is_georeferenced(path: Path) -> bool:
+    """Whether a file is a TIFF with a CRS and a transform (GTiff only, see open_tiff)."""
     try:
-        with rasterio.open(path) as dataset:
+        with gis_raster.open_tiff(path) as dataset:
             return dataset.crs is not None and not dataset.transform.is_identity
-    except RasterioIOError:
+    except GisError:
         return False
 
 

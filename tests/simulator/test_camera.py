@@ -249,3 +249,23 @@ def test_ground_beyond_the_world_is_a_plain_field_not_black(world) -> None:
     assert len(np.unique(right.reshape(-1, 3), axis=0)) == 1  # one plain colour
     assert 60 < right[0, 0, 0] < 120 and photo.min() >= 60
     assert inside.min() >= 60  # and nothing changes away from the edge
+
+
+def test_a_world_raster_must_be_a_real_tiff(world, tmp_path) -> None:
+    """A VRT named .tif (XML that makes GDAL read the files or URLs it names) is refused, as is
+    a file that is no raster at all; the error says which file."""
+    import rasterio.shutil
+
+    from simulator.camera import PhotoCamera
+    from simulator.errors import WorldError
+
+    vrt = tmp_path / "world.tif"
+    rasterio.shutil.copy(world, vrt, driver="VRT")
+    with pytest.raises(WorldError, match=r"world raster .*world\.tif is not a TIFF"):
+        PhotoCamera(camera=CAMERA, world=vrt)
+    (tmp_path / "notes.tif").write_text("not a raster")
+    with pytest.raises(WorldError, match=r"notes\.tif"):
+        PhotoCamera(camera=CAMERA, world=tmp_path / "notes.tif")
+    with pytest.raises(WorldError, match="cannot be read"):
+        PhotoCamera(camera=CAMERA, world=tmp_path / "missing.tif")
+    assert PhotoCamera(camera=CAMERA, world=world).world == world  # the real GeoTIFF opens

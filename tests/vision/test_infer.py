@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 from pyproj import Geod
 from rasterio.transform import from_origin
 from shapely.geometry import Point, box
@@ -240,3 +241,20 @@ def test_orthomosaic_no_data_collar_is_not_a_burn_scar(tmp_path, mask_kind) -> N
     result = infer.Classifier.load().classify_image(path)
     assert result.error is None
     assert result.findings == [], [(f.label, round(f.score, 2)) for f in result.findings]
+
+
+def test_a_vrt_named_tif_is_not_opened_through_gdal(colour_classifier, tmp_path) -> None:
+    """A .tif that is really a GDAL VRT (XML naming other files) must not be read: GDAL would
+    follow it to whatever file or URL it names."""
+    target = tmp_path / "secret.tif"
+    image = _scene_with_squares((300, 300), [(100, 100, 40)])
+    profile = dict(driver="GTiff", width=300, height=300, count=3, dtype="uint8")
+    transform = from_origin(700000, 3600000, 0.2, 0.2)
+    with rasterio.open(target, "w", crs="EPSG:32650", transform=transform, **profile) as dst:
+        dst.write(np.moveaxis(image, -1, 0))
+    vrt = tmp_path / "flight.tif"
+    rasterio.shutil.copy(target, vrt, driver="VRT")
+    assert vrt.read_bytes().startswith(b"<VRTDataset")
+    result = colour_classifier.classify_image(vrt)
+    assert result.findings == [] and result.error is not None
+    assert colour_classifier.classify_image(target).findings  # the file it names has a finding
