@@ -390,13 +390,17 @@ class Classifier:
         """Scores of the tiles inside `area` (x0, y0, x1, y1 working pixels) from
         :func:`vision.models.tile_score_map`, or None when the model cannot give one.
 
-        The map is taken over the area and up to half a window of context around it (a
-        photo's whole working image): the model sees a smoke plume's surroundings as a lone
-        tile does not, which places fires better (measured). `maps` caches maps by window.
+        The map is taken over the area and context around it, at most `max_window_px` a side
+        (a photo's whole working image): the model sees a smoke plume's surroundings as a lone
+        tile does not, which places fires better (measured). An area larger than that window
+        gets None (one pass over it would need gigabytes). `maps` caches maps by window.
         """
-        t, margin = self.record.tile_px, self.max_window_px // 2
+        t = self.record.tile_px
         h, w = working.shape[:2]
         x0, y0, x1, y1 = area
+        margin = (self.max_window_px - max(x1 - x0, y1 - y0)) // 2
+        if margin < 0:
+            return None
         window = (
             max(0, x0 - margin),
             max(0, y0 - margin),

@@ -99,6 +99,11 @@ def test_objects_larger_than_a_tile_are_placed_from_the_score_map(tmp_path, monk
     assert np.allclose(from_map, exact, atol=0.05)
     assert max(from_map) < 2.0
     assert np.mean(from_map) < np.mean(rough) / 2
+    # an object larger than the window budget is scored tile by tile (one pass would need
+    # too much memory), and placed the same
+    small_windows = Classifier(ColourCells(record), record, threshold=0.5, max_window_px=256)
+    assert np.allclose(_square_errors_m(small_windows, tmp_path, squares, 300), exact, atol=0.05)
+    assert len(passes) == len(squares)
 
 
 def test_score_map_matches_tile_scores_where_the_tile_is_the_whole_image() -> None:
