@@ -17,7 +17,7 @@ import rasterio
 from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.warp import reproject
 from rasterio.windows import from_bounds
@@ -26,6 +26,7 @@ from gis.errors import FormatError
 
 __all__ = [
     "TIFF_MAGIC",
+    "is_tiff",
     "open_tiff",
     "pixel_to_world",
     "world_to_pixel",
@@ -42,27 +43,30 @@ __all__ = [
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
+def is_tiff(path: str | Path) -> bool:
+    """Whether a file starts with a TIFF or BigTIFF signature (OSError when it cannot be read)."""
+    with open(path, "rb") as fh:
+        return fh.read(4) in TIFF_MAGIC
+
+
 def open_tiff(path: str | Path, *, name: str | None = None) -> DatasetReader:
     """Open a TIFF or BigTIFF file with GDAL's GTiff driver only (``name``: how errors call it).
 
     Left to choose, GDAL opens whatever it recognises: a VRT (XML) named .tif opens, and may
-    fetch, the files and URLs it names. So the magic bytes are checked before GDAL sees the
-    file. A TIFF without georeference opens (callers say what they need) without a warning.
+    fetch, the files and URLs it names. So the signature is checked before GDAL sees the file
+    (FormatError); GDAL's own errors stay RasterioIOError. A TIFF without georeference opens
+    (callers say what they need) without a warning.
     """
     name = name or str(path)
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
+        tiff = is_tiff(path)
     except OSError as exc:
         raise FormatError(f"{name} cannot be read ({exc.strerror})") from None
-    if head not in TIFF_MAGIC:
+    if not tiff:
         raise FormatError(f"{name} is not a TIFF file")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        try:
-            return rasterio.open(path, driver="GTiff")
-        except RasterioIOError as exc:
-            raise FormatError(f"{name} is not a readable TIFF: {exc}") from None
+        return rasterio.open(path, driver="GTiff")
 
 
 def pixel_to_world(transform: Affine, row: float, col: float) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioIOError
 
 from gis.camera import PRESETS, Camera
 from gis.crs import LocalFrame
@@ -166,7 +167,7 @@ class PhotoCamera:
         if self.world is not None:
             try:
                 dataset = open_tiff(self.world, name=f"world raster {self.world}")
-            except GisError as exc:  # replaced since it was checked: every photo fails
+            except (GisError, RasterioIOError) as exc:  # replaced since checked: no photos
                 failure = exc
         try:
             while True:
@@ -249,3 +250,5 @@ def _check_world(path: Path) -> None:
                 raise WorldError(f"world raster {path} has no coordinate reference system")
     except GisError as exc:
         raise WorldError(str(exc)) from None
+    except RasterioIOError as exc:
+        raise WorldError(f"world raster {path} cannot be opened: {exc}") from None

@@ -524,6 +524,8 @@ class Classifier:
             dataset = gis_raster.open_tiff(path, name=f"GeoTIFF {path}")
         except GisError as exc:
             raise ImageReadError(str(exc)) from None
+        except RasterioIOError as exc:
+            raise ImageReadError(f"GeoTIFF {path} is not readable: {exc}") from None
         with dataset:
             georef = RasterGeoref(dataset.transform, dataset.crs.to_wkt())
             native = gsd_m or georef.pixel_size_m
@@ -630,7 +632,7 @@ def _is_georeferenced(path: Path) -> bool:
     try:
         with gis_raster.open_tiff(path) as dataset:
             return dataset.crs is not None and not dataset.transform.is_identity
-    except GisError:
+    except (GisError, RasterioIOError):
         return False
 
 
