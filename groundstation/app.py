@@ -76,11 +76,22 @@ class IdConverter(IntegerConverter):
 
 
 def _select_locale() -> str:
-    from flask import current_app, session
+    """``?lang=``, else the session's choice, else Chinese. An API-key client (no browser
+    session) or an Open311 client gets its ``Accept-Language`` match, else English; no request
+    (CLI, jobs): English."""
+    from flask import current_app, has_request_context, session
 
+    from groundstation.web import api_key_from_request
+
+    if not has_request_context():
+        return "en"
     languages = current_app.config["LANGUAGES"]
     lang = request.args.get("lang") or session.get("lang")
-    return lang if lang in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+    if lang in languages:
+        return lang
+    if api_key_from_request() or request.path.startswith("/open311/"):
+        return request.accept_languages.best_match(languages) or "en"
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def create_app(
@@ -226,12 +237,12 @@ def _register_errors(app: Flask) -> None:
     def database_unavailable(exc: OperationalError) -> Any:
         """The database is down or unreachable: 503, one log line, no traceback per request."""
         log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
-        return gridpatrol_error(StorageError("the database is unavailable; try again shortly"))
+        return gridpatrol_error(StorageError(_l("the database is unavailable; try again shortly")))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Any:
         if _wants_json():
-            return json_error(f"CSRF check failed: {exc.description}", 400)
+            return json_error(_l("CSRF check failed: %(detail)s", detail=exc.description), 400)
         if request.endpoint == "auth.login":  # a login page left open too long: sign in again
             from groundstation.blueprints.auth import LoginForm
 

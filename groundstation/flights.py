@@ -30,6 +30,7 @@ from typing import Any
 
 from gis.camera import Camera
 from groundstation.errors import GroundStationError, IngestError, ValidationError
+from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import photo_paths, register_flight
 from groundstation.jobs import JobQueue
 from groundstation.models import Flight, FlightSession, utcnow
@@ -84,12 +85,16 @@ class FlightRequest:
     def __post_init__(self) -> None:
         if not self.simulate and not (self.connection or "").strip():
             raise ValidationError(
-                "give a connection string (e.g. tcp:192.168.1.10:5760) or simulate"
+                _l("give a connection string (e.g. tcp:192.168.1.10:5760) or simulate")
             )
         if self.simulate and not (0.1 <= self.speedup <= 100.0):
-            raise ValidationError(f"SITL speed-up must be in [0.1, 100], got {self.speedup!r}")
+            raise ValidationError(
+                _l("SITL speed-up must be in [0.1, 100], got %(value)s", value=repr(self.speedup))
+            )
         if not any(item.command < 100 for item in self.mission.items):
-            raise ValidationError(f"mission {self.name!r} has no navigation item to fly")
+            raise ValidationError(
+                _l("mission %(name)s has no navigation item to fly", name=repr(self.name))
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,9 +253,21 @@ class FlightRunner:
     def command(self, verb: str) -> Future[str]:
         """Queue a pilot command; the future resolves with a message or a FlightSessionError."""
         if verb not in COMMANDS:
-            raise ValidationError(f"unknown command {verb!r} (known: {', '.join(COMMANDS)})")
+            raise ValidationError(
+                _l(
+                    "unknown command %(value)s (known: %(known)s)",
+                    value=repr(verb),
+                    known=", ".join(COMMANDS),
+                )
+            )
         if self.finished:
-            raise FlightSessionError(f"flight session {self.id} is {self.state}: no more commands")
+            raise FlightSessionError(
+                _l(
+                    "flight session %(id)s is %(state)s: no more commands",
+                    id=self.id,
+                    state=self.state,
+                )
+            )
         cmd = _Command(verb)
         self._commands.put(cmd)
         return cmd.future
@@ -457,8 +474,9 @@ class FlightRunner:
             try:
                 message = self._execute(vehicle, vehicle.tracker.snapshot(), cmd.verb)
             except (MissionError, FlightSessionError) as exc:
-                refused = f"{cmd.verb}: {exc}"  # one message for the page and the API
-                self._message(refused, level="error")
+                # one message for the page and the API; the API renders it in its request's locale
+                refused = _l("%(verb)s: %(reason)s", verb=cmd.verb, reason=exc)
+                self._message(str(refused), level="error")
                 cmd.future.set_exception(FlightSessionError(refused))
                 continue
             self._message(message)
@@ -469,11 +487,13 @@ class FlightRunner:
     def _execute(self, vehicle: Vehicle, snapshot: Telemetry, verb: str) -> str:
         if verb == "arm":
             if snapshot.armed:
-                raise FlightSessionError("already armed")
+                raise FlightSessionError(_l("already armed"))
             failed = [f"{c.name} ({c.detail})" for c in self.checks if not c.ok]
             if failed or not self.checks:
+                if not failed:
+                    raise FlightSessionError(_l("pre-flight checks not evaluated yet"))
                 raise FlightSessionError(
-                    "pre-flight checks not passed: " + ("; ".join(failed) or "not evaluated yet")
+                    _l("pre-flight checks not passed: %(failed)s", failed="; ".join(failed))
                 )
             altitude = _takeoff_altitude(self.request.mission)
             vehicle.set_mode("GUIDED")
@@ -483,10 +503,10 @@ class FlightRunner:
             return f"armed, taking off to {altitude:.0f} m"
         if verb == "cancel":
             if snapshot.armed:
-                raise FlightSessionError("the vehicle is armed: land it (or RTL) first")
+                raise FlightSessionError(_l("the vehicle is armed: land it (or RTL) first"))
             return "session cancelled on the ground"
         if not snapshot.armed:
-            raise FlightSessionError("the vehicle is not armed")
+            raise FlightSessionError(_l("the vehicle is not armed"))
         if verb == "start":
             vehicle.start_mission()
             self._set_state("mission")
@@ -506,7 +526,9 @@ class FlightRunner:
             except queue.Empty:
                 return
             cmd.future.set_exception(
-                FlightSessionError(f"flight session {self.id} ended ({self.state})")
+                FlightSessionError(
+                    _l("flight session %(id)s ended (%(state)s)", id=self.id, state=self.state)
+                )
             )
 
     def _summary(self, vehicle: Vehicle, *, landed: bool) -> dict[str, Any]:
@@ -586,8 +608,11 @@ class FlightHub:
             active = [r for r in self._runners.values() if not r.finished]
             if len(active) >= self.max_active:
                 raise FlightSessionError(
-                    f"{len(active)} flight sessions are running (limit {self.max_active}); "
-                    "finish one first"
+                    _l(
+                        "%(count)d flight sessions are running (limit %(max)d); finish one first",
+                        count=len(active),
+                        max=self.max_active,
+                    )
                 )
             with self.storage.session() as session:
                 row = FlightSession(

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import current_app, has_app_context
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 __all__ = [
+    "lazy_message",
+    "lazy_names",
     "LABEL_NAMES",
     "STATE_NAMES",
     "ACTION_NAMES",
@@ -68,3 +75,34 @@ def template_names() -> dict[str, dict[str, object]]:
         "ROLE_NAMES": ROLE_NAMES,
         "DEADLINE_UNITS": DEADLINE_UNITS,
     }
+
+
+def _message(string: str, **variables: Any) -> str:
+    """``string`` in the current request's language; English (the msgid) without an app that
+    has flask-babel (CLI commands, scripts, worker threads)."""
+    if has_app_context() and "babel" in current_app.extensions:
+        return gettext(string, **variables)
+    return string % variables if variables else string
+
+
+def lazy_message(string: str, **variables: Any) -> LazyString:
+    """An error message rendered when ``str()`` is called, i.e. in the locale of the request
+    that shows it; English where there is no request. Import it as ``_l`` so that
+    ``translations/update.py`` extracts its msgids."""
+    return LazyString(_message, string, **variables)
+
+
+def _names(names: dict[str, Any], keys: tuple[str, ...], quote: bool) -> str:
+    if has_app_context() and "babel" in current_app.extensions:
+        from flask_babel import get_locale
+
+        locale = get_locale()
+        if locale is not None and locale.language != "en":
+            return "、".join(str(names.get(k, k)) for k in keys)
+    return ", ".join(repr(k) if quote else k for k in keys)
+
+
+def lazy_names(names: dict[str, Any], *keys: str, quote: bool = False) -> LazyString:
+    """States, actions or roles for an error message: the API's keys in English (``repr()``'d
+    with ``quote``), their display names (``STATE_NAMES`` ...) in other languages."""
+    return LazyString(_names, names, tuple(keys), quote)

@@ -22,28 +22,28 @@ import json
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from affine import Affine
 from PIL import Image, UnidentifiedImageError
 from pyproj import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.transform import from_bounds
 from rasterio.warp import reproject, transform_bounds
 
+from gis import raster as gis_raster
 from gis.camera import Camera
 from gis.crs import LocalFrame
 from gis.exif import GeoTag
 from gis.raster import to_rgb8, view_transform
 from groundstation.errors import NotFoundError, TooLargeError, ValidationError
+from groundstation.i18n import lazy_message as _l
 from vision.georef import PhotoGeoref, photo_georef, photo_gsd_m
 
 __all__ = [
@@ -70,8 +70,6 @@ PREVIEW_MAX_PX = 2048
 #: without overviews (a sparse 400 MP GeoTIFF takes about 7 s), and a 5 MB sparse GeoTIFF can
 #: declare 40 gigapixels (minutes).
 MAX_ORTHOMOSAIC_PIXELS = 400_000_000
-#: The first bytes of a TIFF and of a BigTIFF, little- and big-endian.
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 WGS84 = "EPSG:4326"
 
 
@@ -124,12 +122,17 @@ def photo_placement(
     ``width``×``height`` is the photo's size as stored (may be downscaled from the sensor's).
     """
     if lon is None or lat is None:
-        raise NotFoundError(f"{what} has no GPS position: it cannot be placed on the map")
+        raise NotFoundError(
+            _l("%(what)s has no GPS position: it cannot be placed on the map", what=what)
+        )
     tag = GeoTag(lat, lon, 0.0, relative_altitude_m=relative_altitude_m, yaw_deg=yaw_deg)
     gsd = photo_gsd_m(tag, camera, max(width, height))
     if gsd is None:
         raise NotFoundError(
-            f"{what} has no height above ground (relative altitude): its scale is unknown"
+            _l(
+                "%(what)s has no height above ground (relative altitude): its scale is unknown",
+                what=what,
+            )
         )
     return photo_georef(tag, gsd_m=gsd, width=width, height=height)
 
@@ -141,10 +144,19 @@ def place_photo(photo: Any, camera: Camera) -> PhotoGeoref:
         with Image.open(photo.path) as image:
             width, height = image.size
     except FileNotFoundError:
-        raise NotFoundError(f"photo {photo.id}: file {Path(photo.path).name} is gone") from None
+        raise NotFoundError(
+            _l("photo %(id)s: file %(name)s is gone", id=photo.id, name=Path(photo.path).name)
+        ) from None
     except (OSError, UnidentifiedImageError) as exc:
         name = Path(photo.path).name
-        raise NotFoundError(f"photo {photo.id}: {name} is unreadable ({exc})") from None
+        raise NotFoundError(
+            _l(
+                "photo %(id)s: %(name)s is unreadable (%(detail)s)",
+                id=photo.id,
+                name=name,
+                detail=exc,
+            )
+        ) from None
     return photo_placement(
         lon=photo.lon,
         lat=photo.lat,
@@ -243,9 +255,18 @@ def render_photo_overlay(
             image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
             rgb = np.asarray(image, dtype=np.uint8)
     except FileNotFoundError:
-        raise NotFoundError(f"{what}: file {Path(photo_path).name} is gone") from None
+        raise NotFoundError(
+            _l("%(what)s: file %(name)s is gone", what=what, name=Path(photo_path).name)
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise ValidationError(f"{what}: {Path(photo_path).name} is unreadable ({exc})") from None
+        raise ValidationError(
+            _l(
+                "%(what)s: %(name)s is unreadable (%(detail)s)",
+                what=what,
+                name=Path(photo_path).name,
+                detail=exc,
+            )
+        ) from None
     georef = photo_placement(
         lon=georef_fields.get("lon"),
         lat=georef_fields.get("lat"),
@@ -271,22 +292,18 @@ def cache_key(*parts: Any) -> str:
 
 
 def open_geotiff(path: Path, *, name: str) -> DatasetReader:
-    """Open a TIFF or BigTIFF file with GDAL's GTiff driver only (``name``: how errors call it).
-
-    Left to choose, GDAL opens whatever it recognises: a VRT (XML) named .tif opens, and may
-    fetch, the server files and URLs it names. So the magic bytes are checked before GDAL sees
-    the file (ValidationError); GDAL's own errors are RasterioError."""
+    """Open a TIFF or BigTIFF file with GDAL's GTiff driver only (``name``: how errors call it;
+    see :func:`gis.raster.open_tiff`): not a TIFF is a ValidationError, GDAL's own errors are
+    RasterioError."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
+        tiff = gis_raster.is_tiff(path)
     except OSError as exc:
-        raise ValidationError(f"{name} cannot be read ({exc.strerror})") from None
-    if head not in TIFF_MAGIC:
-        raise ValidationError(f"{name} is not a TIFF file: a GeoTIFF is needed")
-    with warnings.catch_warnings():
-        # a plain TIFF is reported by the callers, in words, rather than as a rasterio warning
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        return rasterio.open(path, driver="GTiff")
+        raise ValidationError(
+            _l("%(name)s cannot be read (%(detail)s)", name=name, detail=exc.strerror)
+        ) from None
+    if not tiff:
+        raise ValidationError(_l("%(name)s is not a TIFF file: a GeoTIFF is needed", name=name))
+    return gis_raster.open_tiff(path, name=name)
 
 
 def inspect_orthomosaic(
@@ -297,30 +314,51 @@ def inspect_orthomosaic(
     try:
         with open_geotiff(path, name=repr(name)) as src:
             if src.crs is None:
-                raise ValidationError(f"{name!r} is not georeferenced: it has no CRS")
+                raise ValidationError(
+                    _l("%(name)s is not georeferenced: it has no CRS", name=repr(name))
+                )
             if src.transform == Affine.identity() or src.transform.is_degenerate:
                 raise ValidationError(
-                    f"{name!r} is not georeferenced: it has no geotransform (GCP-only or plain "
-                    "TIFF); export it as a GeoTIFF with a transform"
+                    _l(
+                        "%(name)s is not georeferenced: it has no geotransform (GCP-only or plain "
+                        "TIFF); export it as a GeoTIFF with a transform",
+                        name=repr(name),
+                    )
                 )
             if src.count < 1 or src.width < 1 or src.height < 1:
-                raise ValidationError(f"{name!r} has no pixels")
+                raise ValidationError(_l("%(name)s has no pixels", name=repr(name)))
             if src.width * src.height > max_pixels:
                 raise TooLargeError(
-                    f"{name!r} is {src.width}×{src.height} pixels, more than the "
-                    f"{max_pixels:,} allowed"
+                    _l(
+                        "%(name)s is %(width)d×%(height)d pixels, more than the %(max)s allowed",
+                        name=repr(name),
+                        width=src.width,
+                        height=src.height,
+                        max=f"{max_pixels:,}",
+                    )
                 )
             try:
                 bounds = transform_bounds(src.crs, WGS84, *src.bounds, densify_pts=21)
             except Exception as exc:
                 raise ValidationError(
-                    f"{name!r}: its CRS {src.crs} cannot be converted to WGS84 ({exc})"
+                    _l(
+                        "%(name)s: its CRS %(crs)s cannot be converted to WGS84 (%(detail)s)",
+                        name=repr(name),
+                        crs=src.crs,
+                        detail=exc,
+                    )
                 ) from None
             west, south, east, north = (float(v) for v in bounds)
             if not (-180 <= west < east <= 180 and -90 <= south < north <= 90) or not all(
                 math.isfinite(v) for v in bounds
             ):
-                raise ValidationError(f"{name!r}: its footprint {bounds} is not a valid WGS84 box")
+                raise ValidationError(
+                    _l(
+                        "%(name)s: its footprint %(bounds)s is not a valid WGS84 box",
+                        name=repr(name),
+                        bounds=bounds,
+                    )
+                )
             return OrthoInfo(
                 width=src.width,
                 height=src.height,
@@ -331,7 +369,9 @@ def inspect_orthomosaic(
                 bounds=Bounds(west, south, east, north),
             )
     except RasterioError as exc:
-        raise ValidationError(f"{name!r} is not a readable GeoTIFF ({exc})") from None
+        raise ValidationError(
+            _l("%(name)s is not a readable GeoTIFF (%(detail)s)", name=repr(name), detail=exc)
+        ) from None
 
 
 def _decimated_shape(width: int, height: int, target: int) -> tuple[int, int]:
@@ -362,7 +402,11 @@ def render_orthomosaic_preview(
             west, south, east, north = transform_bounds(src.crs, WGS84, *src.bounds, densify_pts=21)
     except RasterioError as exc:  # a header that opens over pixels that do not (a cut-off copy)
         raise ValidationError(
-            f"{name!r} is not a readable GeoTIFF: its pixels cannot be read ({exc})"
+            _l(
+                "%(name)s is not a readable GeoTIFF: its pixels cannot be read (%(detail)s)",
+                name=repr(name),
+                detail=exc,
+            )
         ) from None
     valid = mask > 0
     rgb = to_rgb8(data if valid.all() else np.where(valid, data, data[:, valid].min(initial=0)))

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from groundstation.errors import NotFoundError, TransitionError, ValidationError
+from groundstation.i18n import ROLE_NAMES, lazy_names
+from groundstation.i18n import lazy_message as _l
 from groundstation.models import LABELS, TICKET_LABELS, Finding, Flight, Grid, Ticket, utcnow
 from groundstation.sightings import share_review
 from groundstation.tickets import Actor, open_ticket_for_finding
@@ -40,33 +42,43 @@ def read_grid_file(data: bytes, filename: str) -> list[GisGrid]:
 
     name = Path(filename or "").name
     if not name:
-        raise ValidationError("grid file has no name; give it a .geojson/.kml/.kmz/.zip name")
+        raise ValidationError(_l("grid file has no name; give it a .geojson/.kml/.kmz/.zip name"))
     try:
         return read_grids(read_features_bytes(data, name))
     except GisError as exc:
-        raise ValidationError(f"grid file {name!r}: {exc}") from exc
+        raise ValidationError(
+            _l("grid file %(name)s cannot be read: %(detail)s", name=repr(name), detail=exc)
+        ) from exc
 
 
 def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
     """Insert or update grids by code (not committed); all are checked before any is written."""
     if not grids:
-        raise ValidationError("the grid layer holds no grids")
+        raise ValidationError(_l("the grid layer holds no grids"))
     seen: set[str] = set()
     for grid in grids:
         code = str(grid.grid_id).strip()
         if not code:
-            raise ValidationError("a grid has an empty id")
+            raise ValidationError(_l("a grid has an empty id"))
         if code in seen:
-            raise ValidationError(f"grid id {code!r} appears twice in the layer")
+            raise ValidationError(
+                _l("grid id %(code)s appears twice in the layer", code=repr(code))
+            )
         seen.add(code)
         geom = grid.geometry
         if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
-            raise ValidationError(f"grid {code!r}: geometry must be a non-empty (Multi)Polygon")
+            raise ValidationError(
+                _l("grid %(code)s: geometry must be a non-empty (Multi)Polygon", code=repr(code))
+            )
         if not geom.is_valid:
-            raise ValidationError(f"grid {code!r}: geometry is invalid (self-intersecting?)")
+            raise ValidationError(
+                _l("grid %(code)s: geometry is invalid (self-intersecting?)", code=repr(code))
+            )
         minx, miny, maxx, maxy = geom.bounds
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise ValidationError(f"grid {code!r}: coordinates are not WGS84 lon/lat")
+            raise ValidationError(
+                _l("grid %(code)s: coordinates are not WGS84 lon/lat", code=repr(code))
+            )
     existing = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(seen)))}
     created = updated = 0
     for grid in grids:
@@ -119,20 +131,33 @@ def review_findings(
 
     now = now or utcnow()
     if actor.role not in REVIEW_ROLES:
-        raise PermissionDenied(f"role {actor.role!r} may not review findings (supervisor, admin)")
+        raise PermissionDenied(
+            _l(
+                "role %(role)s may not review findings (supervisor, admin)",
+                role=lazy_names(ROLE_NAMES, actor.role, quote=True),
+            )
+        )
     if decision not in DECISIONS:
-        raise ValidationError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
+        raise ValidationError(
+            _l(
+                "decision %(value)s is not one of %(known)s",
+                value=repr(decision),
+                known=", ".join(DECISIONS),
+            )
+        )
     if decision == "reclassify" and label not in LABELS:
-        raise ValidationError(f"reclassify needs a label, one of {', '.join(LABELS)}")
+        raise ValidationError(
+            _l("reclassify needs a label, one of %(known)s", known=", ".join(LABELS))
+        )
     ids = list(dict.fromkeys(int(i) for i in finding_ids))
     if not ids:
-        raise ValidationError("no finding ids given")
+        raise ValidationError(_l("no finding ids given"))
     if len(ids) > 500:
-        raise ValidationError("at most 500 findings per bulk review")
+        raise ValidationError(_l("at most %(max)d findings per bulk review", max=500))
     findings = {f.id: f for f in session.scalars(select(Finding).where(Finding.id.in_(ids)))}
     missing = [i for i in ids if i not in findings]
     if missing:
-        raise NotFoundError(f"finding(s) {', '.join(map(str, missing))} do not exist")
+        raise NotFoundError(_l("finding(s) %(ids)s do not exist", ids=", ".join(map(str, missing))))
     # a sighting is reviewed as its object: through the object's primary finding
     asked = ids
     ids = list(dict.fromkeys(findings[i].sighting_of or i for i in ids))
@@ -150,7 +175,7 @@ def review_findings(
             for i in asked
             if (findings[i].sighting_of or i) in done
         ]
-        raise TransitionError(f"finding(s) {', '.join(names)} were already reviewed")
+        raise TransitionError(_l("finding(s) %(ids)s were already reviewed", ids=", ".join(names)))
     sightings: dict[int, list[Finding]] = {i: [] for i in ids}
     for sighting in session.scalars(select(Finding).where(Finding.sighting_of.in_(ids))):
         sightings[sighting.sighting_of].append(sighting)

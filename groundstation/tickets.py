@@ -23,6 +23,8 @@ from groundstation.errors import (
     TransitionError,
     ValidationError,
 )
+from groundstation.i18n import ACTION_NAMES, ROLE_NAMES, STATE_NAMES, lazy_names
+from groundstation.i18n import lazy_message as _l
 from groundstation.models import (
     TICKET_LABELS,
     ClassRule,
@@ -133,11 +135,21 @@ def check_transition(
     """The transition ``action`` from ``state`` if ``actor`` may take it; raise otherwise."""
     rule = TRANSITIONS.get(action)
     if rule is None:
-        raise ValidationError(f"unknown action {action!r} (known: {', '.join(TRANSITIONS)})")
+        raise ValidationError(
+            _l(
+                "unknown action %(value)s (known: %(known)s)",
+                value=repr(action),
+                known=", ".join(TRANSITIONS),
+            )
+        )
     if actor.role not in rule.roles:
-        allowed = ", ".join(sorted(rule.roles))
         raise PermissionDenied(
-            f"role {actor.role!r} may not {action} a ticket (allowed: {allowed})"
+            _l(
+                "role %(role)s may not %(action)s a ticket (allowed: %(allowed)s)",
+                role=lazy_names(ROLE_NAMES, actor.role, quote=True),
+                action=lazy_names(ACTION_NAMES, action),
+                allowed=lazy_names(ROLE_NAMES, *sorted(rule.roles)),
+            )
         )
     if (
         rule.own_department
@@ -145,11 +157,20 @@ def check_transition(
         and (actor.department_id is None or actor.department_id != ticket_department_id)
     ):
         raise PermissionDenied(
-            f"user {actor.name!r} may act only on their own department's tickets"
+            _l(
+                "user %(name)s may act only on their own department's tickets",
+                name=repr(actor.name),
+            )
         )
     if state not in rule.sources:
-        sources = ", ".join(sorted(rule.sources))
-        raise TransitionError(f"cannot {action} a ticket that is {state} (only from: {sources})")
+        raise TransitionError(
+            _l(
+                "cannot %(action)s a ticket that is %(state)s (only from: %(sources)s)",
+                action=lazy_names(ACTION_NAMES, action),
+                state=lazy_names(STATE_NAMES, state),
+                sources=lazy_names(STATE_NAMES, *sorted(rule.sources)),
+            )
+        )
     return rule
 
 
@@ -228,7 +249,9 @@ def record_event(
 def _rule(session: Session, label: str) -> ClassRule:
     rule = session.get(ClassRule, label)
     if rule is None:
-        raise NotFoundError(f"no dispatch rule for class {label!r}: an admin must add one")
+        raise NotFoundError(
+            _l("no dispatch rule for class %(label)s: an admin must add one", label=repr(label))
+        )
     return rule
 
 
@@ -257,10 +280,16 @@ def open_ticket(
     now = now or utcnow()
     if label not in TICKET_LABELS:
         raise ValidationError(
-            f"class {label!r} cannot become a ticket (one of: {', '.join(TICKET_LABELS)})"
+            _l(
+                "class %(label)s cannot become a ticket (one of: %(known)s)",
+                label=repr(label),
+                known=", ".join(TICKET_LABELS),
+            )
         )
     if (lat is not None and not -90 <= lat <= 90) or (lon is not None and not -180 <= lon <= 180):
-        raise ValidationError(f"position ({lat}, {lon}) is outside WGS84 lat/long")
+        raise ValidationError(
+            _l("position (%(lat)s, %(lon)s) is outside WGS84 lat/long", lat=lat, lon=lon)
+        )
     ticket = Ticket(
         label=label,
         state="new",
@@ -350,10 +379,15 @@ def transition(
         session.flush()
     reason = (reason or "").strip()
     if rule.needs_reason and not reason:
-        raise ValidationError(f"{action} needs a reason (why) for the case archive")
+        raise ValidationError(
+            _l(
+                "%(action)s needs a reason (why) for the case archive",
+                action=lazy_names(ACTION_NAMES, action),
+            )
+        )
     evidence = [dict(e) for e in evidence]
     if rule.needs_evidence and not any(e.get("note") or e.get("photo") for e in evidence):
-        raise ValidationError("resolve needs evidence: a note or a photo of the result")
+        raise ValidationError(_l("resolve needs evidence: a note or a photo of the result"))
     data: dict[str, Any] = {}
     messages: list[Message] = []
     if action == "dispatch":
@@ -361,13 +395,15 @@ def transition(
         dept_id = department_id if department_id is not None else class_rule.department_id
         department = session.get(Department, dept_id)
         if department is None:
-            raise NotFoundError(f"department {dept_id} does not exist")
+            raise NotFoundError(_l("department %(id)s does not exist", id=dept_id))
         if deadline is None:
             deadline = (calendar or WorkCalendar()).due(now, rule_deadline(class_rule))
         elif deadline.tzinfo is None:
-            raise ValidationError("deadline needs a timezone, e.g. 2025-06-01T18:00:00+08:00")
+            raise ValidationError(_l("deadline needs a timezone, e.g. 2025-06-01T18:00:00+08:00"))
         elif deadline <= now:
-            raise ValidationError(f"deadline {deadline.isoformat()} is not in the future")
+            raise ValidationError(
+                _l("deadline %(deadline)s is not in the future", deadline=deadline.isoformat())
+            )
         ticket.department_id = department.id
         ticket.deadline = deadline
         ticket.escalation_level = 0
@@ -412,7 +448,11 @@ def _claim(session: Session, ticket: Ticket, from_state: str, target: str) -> No
     ).rowcount
     if moved != 1:
         raise StaleError(
-            f"ticket {ticket.id} changed meanwhile: it is no longer {from_state}; reload it"
+            _l(
+                "ticket %(id)s changed meanwhile: it is no longer %(state)s; reload it",
+                id=ticket.id,
+                state=lazy_names(STATE_NAMES, from_state),
+            )
         )
     ticket.state = target
 
@@ -483,11 +523,16 @@ def update_rule(
 ) -> ClassRule:
     """Edit one event-table row (admins only; not committed)."""
     if actor.role != "admin":
-        raise PermissionDenied(f"role {actor.role!r} may not edit the dispatch table (admin only)")
+        raise PermissionDenied(
+            _l(
+                "role %(role)s may not edit the dispatch table (admin only)",
+                role=lazy_names(ROLE_NAMES, actor.role, quote=True),
+            )
+        )
     rule = _rule(session, label)
     if department_id is not None:
         if session.get(Department, department_id) is None:
-            raise NotFoundError(f"department {department_id} does not exist")
+            raise NotFoundError(_l("department %(id)s does not exist", id=department_id))
         rule.department_id = department_id
     if deadline_amount is not None or deadline_unit is not None:
         amount = rule.deadline_amount if deadline_amount is None else deadline_amount
@@ -495,7 +540,9 @@ def update_rule(
         try:
             Deadline(amount, unit)
         except ValueError as exc:
-            raise ValidationError(f"rule {label}: {exc}") from None
+            raise ValidationError(
+                _l("rule %(label)s: invalid deadline: %(detail)s", label=label, detail=exc)
+            ) from None
         rule.deadline_amount, rule.deadline_unit = float(amount), unit
     if name is not None:
         rule.name = name

@@ -11,6 +11,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
 from groundstation.errors import TooLargeError, ValidationError
+from groundstation.i18n import lazy_message as _l
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -37,9 +38,18 @@ def read_limited(upload: FileStorage, limit: int, *, what: str) -> bytes:
     """The upload's bytes, refusing more than ``limit`` (:class:`TooLargeError`, HTTP 413)."""
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
-        raise TooLargeError(f"{what} {upload.filename!r} is larger than {limit // 2**20} MiB")
+        raise TooLargeError(
+            _l(
+                "%(what)s %(name)s is larger than %(limit)d MiB",
+                what=what,
+                name=repr(upload.filename),
+                limit=limit // 2**20,
+            )
+        )
     if not data:
-        raise ValidationError(f"{what} {upload.filename!r} is empty")
+        raise ValidationError(
+            _l("%(what)s %(name)s is empty", what=what, name=repr(upload.filename))
+        )
     return data
 
 
@@ -52,19 +62,37 @@ def check_image(data: bytes, *, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -
             width, height = image.size
             if width * height > max_pixels:
                 raise TooLargeError(
-                    f"{name!r} is {width}×{height} pixels, more than the {max_pixels:,} allowed"
+                    _l(
+                        "%(name)s is %(width)d×%(height)d pixels, more than the %(max)s allowed",
+                        name=repr(name),
+                        width=width,
+                        height=height,
+                        max=f"{max_pixels:,}",
+                    )
                 )
             image.verify()
         if fmt not in IMAGE_FORMATS:
-            raise ValidationError(f"{name!r} is a {fmt or 'unknown'} image; use JPEG, PNG or TIFF")
+            raise ValidationError(
+                _l(
+                    "%(name)s is a %(format)s image; use JPEG, PNG or TIFF",
+                    name=repr(name),
+                    format=fmt or "unknown",
+                )
+            )
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # verify() misses a JPEG cut short: decode it whole
     except UnidentifiedImageError as exc:
-        raise ValidationError(f"{name!r} is not an image (JPEG, PNG or TIFF expected)") from exc
+        raise ValidationError(
+            _l("%(name)s is not an image (JPEG, PNG or TIFF expected)", name=repr(name))
+        ) from exc
     except Image.DecompressionBombError as exc:
-        raise ValidationError(f"{name!r} has too many pixels ({exc})") from exc
+        raise ValidationError(
+            _l("%(name)s has too many pixels (%(detail)s)", name=repr(name), detail=exc)
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValidationError(f"{name!r} is not an image: it is truncated or damaged") from exc
+        raise ValidationError(
+            _l("%(name)s is not an image: it is truncated or damaged", name=repr(name))
+        ) from exc
     return fmt
 
 
@@ -85,6 +113,8 @@ def save_image(
     folder.mkdir(parents=True, exist_ok=True)
     path = (folder / name).resolve()
     if folder.resolve() not in path.parents:
-        raise ValidationError(f"file name {upload.filename!r} escapes its folder")
+        raise ValidationError(
+            _l("file name %(name)s escapes its folder", name=repr(upload.filename))
+        )
     path.write_bytes(data)
     return path

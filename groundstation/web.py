@@ -30,6 +30,8 @@ from groundstation.errors import (
     TransitionError,
     ValidationError,
 )
+from groundstation.i18n import ROLE_NAMES, lazy_names
+from groundstation.i18n import lazy_message as _l
 from groundstation.jobs import JobQueue
 from groundstation.models import ApiKey, User, utcnow
 from groundstation.notify import NotifierHub
@@ -91,7 +93,7 @@ def request_data(*, form: bool = True) -> dict[str, Any]:
     if request.is_json or not form:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
-            raise ValidationError("request body must be a JSON object")
+            raise ValidationError(_l("request body must be a JSON object"))
         return data
     return request.form.to_dict()
 
@@ -155,11 +157,18 @@ def roles_required(*roles: str) -> Callable[[F], F]:
             user = acting_user()
             if user is None:
                 if request.path.startswith("/api/"):
-                    return json_error("authentication required: sign in or send an API key", 401)
+                    return json_error(
+                        _l("authentication required: sign in or send an API key"), 401
+                    )
                 return current_app.login_manager.unauthorized()
             if roles and user.role not in roles:
                 raise PermissionDenied(
-                    f"role {user.role!r} may not use {request.path} (needs: {', '.join(roles)})"
+                    _l(
+                        "role %(role)s may not use %(path)s (needs: %(roles)s)",
+                        role=lazy_names(ROLE_NAMES, user.role, quote=True),
+                        path=request.path,
+                        roles=lazy_names(ROLE_NAMES, *roles),
+                    )
                 )
             return view(*args, **kwargs)
 
@@ -184,7 +193,8 @@ def error_status(exc: GroundStationError) -> int:
     return 500
 
 
-def json_error(message: str, status: int) -> Any:
-    response = jsonify({"error": message})
+def json_error(message: Any, status: int) -> Any:
+    """``{"error": message}``; a lazy message is rendered in the request's language."""
+    response = jsonify({"error": str(message)})
     response.status_code = status
     return response

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from gis.camera import PRESETS
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
+from groundstation.i18n import STATE_NAMES, lazy_names
+from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import photo_paths, register_flight, resolve_camera
 from groundstation.models import (
     LABELS,
@@ -95,7 +97,7 @@ def authenticate() -> Any:
     if key:
         row = lookup_api_key(db(), key)
         if row is None or row.user is None or not row.user.active:
-            return json_error("invalid or revoked API key, or a key bound to no user", 401)
+            return json_error(_l("invalid or revoked API key, or a key bound to no user"), 401)
         g.api_user = row.user
         return None
     if request.method not in ("GET", "HEAD", "OPTIONS") and current_user.is_authenticated:
@@ -119,9 +121,13 @@ def parse_datetime(value: Any, *, field: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValidationError(f"{field} {value!r} is not an ISO 8601 datetime") from exc
+        raise ValidationError(
+            _l("%(field)s %(value)s is not an ISO 8601 datetime", field=field, value=repr(value))
+        ) from exc
     if parsed.tzinfo is None:
-        raise ValidationError(f"{field} {value!r} needs a timezone, e.g. +08:00")
+        raise ValidationError(
+            _l("%(field)s %(value)s needs a timezone, e.g. +08:00", field=field, value=repr(value))
+        )
     return parsed
 
 
@@ -143,15 +149,23 @@ def _int(
     if value in (None, ""):
         return default
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValidationError(f"{field} {value!r} is not an integer")
+        raise ValidationError(
+            _l("%(field)s %(value)s is not an integer", field=field, value=repr(value))
+        )
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValidationError(f"{field} {value!r} is not an integer") from exc
+        raise ValidationError(
+            _l("%(field)s %(value)s is not an integer", field=field, value=repr(value))
+        ) from exc
     if lo is not None and number < lo:
-        raise ValidationError(f"{field} {number} must be at least {lo}")
+        raise ValidationError(
+            _l("%(field)s %(value)s must be at least %(lo)s", field=field, value=number, lo=lo)
+        )
     if number > hi:
-        raise ValidationError(f"{field} {number} must be at most {hi}")
+        raise ValidationError(
+            _l("%(field)s %(value)s must be at most %(hi)s", field=field, value=number, hi=hi)
+        )
     return number
 
 
@@ -161,9 +175,11 @@ def _float(value: Any, *, field: str) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{field} {value!r} is not a number") from exc
+        raise ValidationError(
+            _l("%(key)s %(value)s is not a number", key=field, value=repr(value))
+        ) from exc
     if number != number:
-        raise ValidationError(f"{field} is NaN")
+        raise ValidationError(_l("%(field)s is NaN", field=field))
     return number
 
 
@@ -173,6 +189,19 @@ def _page() -> tuple[int, int]:
     return page or 1, size or 50
 
 
+#: What ``_get`` calls a record in its "does not exist" message.
+RECORD_NAMES = {
+    "plan": _l("plan"),
+    "flight": _l("flight"),
+    "job": _l("job"),
+    "finding": _l("finding"),
+    "photo": _l("photo"),
+    "ticket": _l("ticket"),
+    "orthomosaic": _l("orthomosaic"),
+    "flight session": _l("flight session"),
+}
+
+
 def _get(session: Session, model: type, ident: Any, what: str) -> Any:
     try:
         key = int(ident) if not isinstance(ident, str) or ident.isdigit() else None
@@ -180,7 +209,9 @@ def _get(session: Session, model: type, ident: Any, what: str) -> Any:
         key = None
     row = session.get(model, key) if key is not None and 0 < key <= MAX_INT else None
     if row is None:
-        raise NotFoundError(f"{what} {ident} does not exist")
+        raise NotFoundError(
+            _l("%(what)s %(id)s does not exist", what=RECORD_NAMES.get(what, what), id=ident)
+        )
     return row
 
 
@@ -196,8 +227,11 @@ def read_grid_upload(data: bytes, filename: str) -> list[Any]:
         code = str(grid.grid_id)
         if any(c in _MARKUP or not c.isprintable() for c in code):
             raise ValidationError(
-                f"grid id {code[:80]!r} holds markup or control characters (<>&\"'` ...); "
-                "use letters, digits, - and _"
+                _l(
+                    "grid id %(code)s holds markup or control characters (<>&\"'` ...); "
+                    "use letters, digits, - and _",
+                    code=repr(code[:80]),
+                )
             )
     return grids
 
@@ -287,25 +321,30 @@ def apply_transition(
     actor = current_actor()
     action = str(data.get("action") or "").strip()
     if not action:
-        raise ValidationError("missing 'action'")
+        raise ValidationError(_l("missing 'action'"))
     expected = data.get("expected_state")
     if expected and expected != ticket.state:  # decided on a page another user has since changed
         raise StaleError(
-            f"ticket {ticket.id} changed meanwhile: it is {ticket.state} now, not {expected}; "
-            "reload it and decide again"
+            _l(
+                "ticket %(id)s changed meanwhile: it is %(state)s now, not %(expected)s; "
+                "reload it and decide again",
+                id=ticket.id,
+                state=lazy_names(STATE_NAMES, ticket.state),
+                expected=lazy_names(STATE_NAMES, str(expected)),
+            )
         )
     evidence = data.get("evidence") or []
     if isinstance(evidence, str):
         evidence = [{"note": evidence}]
     if not isinstance(evidence, list) or not all(isinstance(e, dict) for e in evidence):
-        raise ValidationError('evidence must be a list of objects like {"note": "..."}')
+        raise ValidationError(_l('evidence must be a list of objects like {"note": "..."}'))
     evidence = [{"note": str(e.get("note", ""))[:4000]} for e in evidence if e.get("note")]
     if data.get("note"):
         evidence.append({"note": str(data["note"])[:4000]})
     saved: Path | None = None
     if evidence_photo is not None and evidence_photo.filename:
         if action != "resolve":
-            raise ValidationError("an evidence photo goes with the resolve action")
+            raise ValidationError(_l("an evidence photo goes with the resolve action"))
         folder = Path(current_app.config["DATA_DIR"]) / "evidence" / str(ticket.id)
         saved = save_image(
             evidence_photo,
@@ -391,10 +430,12 @@ def put_rule(label: str) -> Any:
     unit = data.get("deadline_unit")
     if data.get("deadline_hours") is not None:  # the older form: calendar hours
         if amount is not None or unit not in (None, "hours"):
-            raise ValidationError("give deadline_hours or deadline_amount/deadline_unit, not both")
+            raise ValidationError(
+                _l("give deadline_hours or deadline_amount/deadline_unit, not both")
+            )
         amount, unit = _float(data.get("deadline_hours"), field="deadline_hours"), "hours"
     if unit is not None and not isinstance(unit, str):
-        raise ValidationError(f"deadline_unit must be a string, got {unit!r}")
+        raise ValidationError(_l("deadline_unit must be a string, got %(value)s", value=repr(unit)))
     rule = update_rule(
         session,
         label,
@@ -442,7 +483,7 @@ def grids_geojson() -> Any:
 def post_grids() -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise ValidationError("upload the grid layer as multipart field 'file'")
+        raise ValidationError(_l("upload the grid layer as multipart field 'file'"))
     data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what="grid file")
     parsed = read_grid_upload(data, upload.filename)
     session = db()
@@ -457,7 +498,7 @@ def grid_detail(code: str) -> Any:
     session = db()
     grid = session.scalar(select(Grid).where(Grid.code == code))
     if grid is None:
-        raise NotFoundError(f"grid {code!r} does not exist")
+        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
     history = visible_history(grid_history(session, grid), current_actor())
     return jsonify(
         {
@@ -493,10 +534,18 @@ def _check_photo_paths(source: Path, raw: str) -> None:
     try:
         paths = photo_paths(source)
     except (IngestError, OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"source {raw!r}: {exc}") from None
+        raise ValidationError(
+            _l("source %(name)s: %(detail)s", name=repr(raw), detail=exc)
+        ) from None
     for path in paths:
         if not in_roots(path.resolve(), roots):
-            raise ValidationError(f"source {raw!r}: photo {path} is outside the allowed folders")
+            raise ValidationError(
+                _l(
+                    "source %(name)s: photo %(path)s is outside the allowed folders",
+                    name=repr(raw),
+                    path=path,
+                )
+            )
 
 
 @bp.post("/flights")
@@ -530,10 +579,14 @@ def post_flight() -> Any:
     else:
         raw = data.get("source")
         if not raw:
-            raise ValidationError("give photos (multipart 'photos') or a server 'source' folder")
+            raise ValidationError(
+                _l("give photos (multipart 'photos') or a server 'source' folder")
+            )
         source = Path(str(raw)).resolve()
         if not in_roots(source, photo_roots()):
-            raise ValidationError(f"source {raw!r} is outside the allowed photo folders")
+            raise ValidationError(
+                _l("source %(name)s is outside the allowed photo folders", name=repr(raw))
+            )
         _check_photo_paths(source, str(raw))
     try:
         flight_id = register_flight(
@@ -542,7 +595,7 @@ def post_flight() -> Any:
     except IngestError as exc:  # no such folder, no photos in it, a bad flight log
         if files:
             shutil.rmtree(source, ignore_errors=True)
-        raise ValidationError(str(exc)) from None
+        raise ValidationError(_l("cannot register the flight: %(detail)s", detail=exc)) from None
     job_id = state().queue.enqueue("ingest_flight", {"flight_id": flight_id})
     with state().storage.session() as session:
         flight = session.get(Flight, flight_id)
@@ -562,15 +615,23 @@ def _flight_camera(value: Any) -> Any:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValidationError(f"camera: not a JSON object ({exc})") from None
+            raise ValidationError(
+                _l("camera: not a JSON object (%(detail)s)", detail=exc)
+            ) from None
     if isinstance(value, str) and value not in PRESETS:
-        raise ValidationError(f"camera {value!r} is not one of {', '.join(PRESETS)}")
+        raise ValidationError(
+            _l(
+                "camera %(value)s is not one of %(known)s",
+                value=repr(value),
+                known=", ".join(PRESETS),
+            )
+        )
     if not isinstance(value, str | dict):
-        raise ValidationError("camera must be a preset name or a camera object")
+        raise ValidationError(_l("camera must be a preset name or a camera object"))
     try:
         return resolve_camera(value)
     except IngestError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError(_l("camera: %(detail)s", detail=exc)) from None
 
 
 def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
@@ -633,11 +694,19 @@ def finding_query(args: Any) -> Any:
     status = args.get("status", "pending")
     if status != "all":
         if status not in ("pending", "confirmed", "rejected"):
-            raise ValidationError(f"status {status!r}: pending, confirmed, rejected or all")
+            raise ValidationError(
+                _l("status %(value)s: pending, confirmed, rejected or all", value=repr(status))
+            )
         query = query.where(Finding.review_status == status)
     if args.get("label"):
         if args["label"] not in LABELS:
-            raise ValidationError(f"label {args['label']!r} is not one of {', '.join(LABELS)}")
+            raise ValidationError(
+                _l(
+                    "label %(value)s is not one of %(known)s",
+                    value=repr(args["label"]),
+                    known=", ".join(LABELS),
+                )
+            )
         query = query.where(Finding.label == args["label"])
     lo = _float(args.get("min_score"), field="min_score")
     hi = _float(args.get("max_score"), field="max_score")
@@ -650,7 +719,9 @@ def finding_query(args: Any) -> Any:
     flight = _int(args.get("flight"), field="flight")
     primary = args.get("primary", "")
     if primary not in ("", "0", "1"):
-        raise ValidationError(f"primary {primary!r}: 1 (one finding per object) or 0")
+        raise ValidationError(
+            _l("primary %(value)s: 1 (one finding per object) or 0", value=repr(primary))
+        )
     if primary == "1":
         query = query.where(Finding.sighting_of.is_(None))
     if flight is not None and primary == "1":
@@ -669,7 +740,7 @@ def finding_query(args: Any) -> Any:
     elif order == "id":
         query = query.order_by(Finding.id.asc())
     else:
-        raise ValidationError(f"order {order!r}: score, -score or id")
+        raise ValidationError(_l("order %(value)s: score, -score or id", value=repr(order)))
     return query
 
 
@@ -687,7 +758,7 @@ def visible_finding(session: Session, finding_id: int) -> Finding:
     finding = _get(session, Finding, finding_id, "finding")
     query = visible_findings(select(Finding.id).where(Finding.id == finding.id), current_actor())
     if session.scalar(query) is None:
-        raise NotFoundError(f"finding {finding_id} does not exist")
+        raise NotFoundError(_l("finding %(id)s does not exist", id=finding_id))
     return finding
 
 
@@ -698,7 +769,7 @@ def visible_photo(session: Session, photo_id: int) -> Photo:
     actor = current_actor()
     query = visible_findings(select(Finding.id).where(Finding.photo_id == photo.id), actor)
     if actor.role == "department" and session.scalar(query.limit(1)) is None:
-        raise NotFoundError(f"photo {photo_id} does not exist")
+        raise NotFoundError(_l("photo %(id)s does not exist", id=photo_id))
     return photo
 
 
@@ -741,7 +812,7 @@ def finding_detail(finding_id: int) -> Any:
 def finding_crop(finding_id: int) -> Any:
     finding = visible_finding(db(), finding_id)
     if not finding.crop_path or not Path(finding.crop_path).is_file():
-        raise NotFoundError(f"finding {finding_id} has no crop image")
+        raise NotFoundError(_l("finding %(id)s has no crop image", id=finding_id))
     return send_file(finding.crop_path, mimetype="image/jpeg", max_age=3600)
 
 
@@ -750,7 +821,9 @@ def finding_crop(finding_id: int) -> Any:
 def photo_image(photo_id: int) -> Any:
     photo = visible_photo(db(), photo_id)
     if not Path(photo.path).is_file():
-        raise NotFoundError(f"photo {photo_id}: file {Path(photo.path).name} is gone")
+        raise NotFoundError(
+            _l("photo %(id)s: file %(name)s is gone", id=photo_id, name=Path(photo.path).name)
+        )
     return send_file(photo.path, max_age=3600)
 
 
@@ -758,7 +831,7 @@ def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
     session = db()
     ids = [_int(i, field="finding id", lo=1) for i in ids]
     if None in ids:
-        raise ValidationError("finding ids must be integers, not empty")
+        raise ValidationError(_l("finding ids must be integers, not empty"))
     reviewed = review_findings(
         session,
         ids,
@@ -806,7 +879,7 @@ def review_bulk() -> Any:
     data = request_data()
     ids = data.get("ids")
     if not isinstance(ids, list) or not ids:
-        raise ValidationError("'ids' must be a non-empty list of finding ids")
+        raise ValidationError(_l("'ids' must be a non-empty list of finding ids"))
     return jsonify({"items": _review(ids, data)})
 
 
@@ -835,7 +908,14 @@ def _values(args: Any, key: str) -> list[str]:
 def _flag(args: Any, key: str, meaning: str) -> bool:
     value = args.get(key) or ""
     if value not in ("", "0", "1", "true", "false"):
-        raise ValidationError(f"{key} {value!r}: 1 ({meaning}) or 0")
+        raise ValidationError(
+            _l(
+                "%(key)s %(value)s: 1 (%(meaning)s) or 0",
+                key=key,
+                value=repr(value),
+                meaning=meaning,
+            )
+        )
     return value in ("1", "true")
 
 
@@ -858,13 +938,25 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
     states = _values(args, "state")
     bad = [s for s in states if s not in STATES]
     if bad:
-        raise ValidationError(f"state {', '.join(bad)} unknown (known: {', '.join(STATES)})")
+        raise ValidationError(
+            _l(
+                "state %(value)s unknown (known: %(known)s)",
+                value=", ".join(bad),
+                known=", ".join(STATES),
+            )
+        )
     if states:
         query = query.where(Ticket.state.in_(states))
     labels = _values(args, "label")
     bad = [lb for lb in labels if lb not in TICKET_LABELS]
     if bad:
-        raise ValidationError(f"label {bad[0]!r} is not one of {', '.join(TICKET_LABELS)}")
+        raise ValidationError(
+            _l(
+                "label %(value)s is not one of %(known)s",
+                value=repr(bad[0]),
+                known=", ".join(TICKET_LABELS),
+            )
+        )
     if labels:
         query = query.where(Ticket.label.in_(labels))
     department = _int(args.get("department_id"), field="department_id")
@@ -879,7 +971,7 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
         query = query.where(Ticket.escalation_level > 0)
     text = (args.get("q") or "").strip()
     if len(text) > MAX_SEARCH:
-        raise ValidationError(f"q is longer than {MAX_SEARCH} characters")
+        raise ValidationError(_l("q is longer than %(max)d characters", max=MAX_SEARCH))
     if text:
         pattern = _contains(text)
         matches = [
@@ -902,7 +994,9 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
         )
     if order == "grid":
         return query.order_by(Grid.code.is_(None), Grid.code.asc(), Ticket.id.desc())
-    raise ValidationError(f"order {order!r}: {', '.join(TICKET_ORDERS)}")
+    raise ValidationError(
+        _l("order %(value)s: one of %(known)s", value=repr(order), known=", ".join(TICKET_ORDERS))
+    )
 
 
 def visible_tickets(query: Any, actor: Any) -> Any:
@@ -936,7 +1030,7 @@ def _ticket_page_size() -> int:
     """``page_size``, or its alias ``per_page``; 50 by default, at most 500."""
     size, per = request.args.get("page_size"), request.args.get("per_page")
     if size and per and size != per:
-        raise ValidationError("page_size and per_page differ: give one of them")
+        raise ValidationError(_l("page_size and per_page differ: give one of them"))
     value = _int(size or per, field="page_size", default=50, lo=1, hi=500)
     return value or 50
 
@@ -975,7 +1069,7 @@ def tickets() -> Any:
 def _visible_ticket(session: Session, ticket_id: int) -> Ticket:
     ticket = _get(session, Ticket, ticket_id, "ticket")
     if not ticket_visible(ticket, current_actor()):
-        raise NotFoundError(f"ticket {ticket_id} does not exist")
+        raise NotFoundError(_l("ticket %(id)s does not exist", id=ticket_id))
     return ticket
 
 
@@ -1027,7 +1121,9 @@ def ticket_evidence(ticket_id: int, index: int) -> Any:
     root = Path(current_app.config["DATA_DIR"]).resolve()
     path = (root / str(photo)).resolve() if photo else None
     if path is None or root not in path.parents or not path.is_file():
-        raise NotFoundError(f"ticket {ticket_id} has no evidence photo {index}")
+        raise NotFoundError(
+            _l("ticket %(id)s has no evidence photo %(index)s", id=ticket_id, index=index)
+        )
     return send_file(path, max_age=3600)
 
 

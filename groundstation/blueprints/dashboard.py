@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
+from groundstation.i18n import lazy_message as _l
 from groundstation.models import Grid, utcnow
 from groundstation.stats import (
     PERIODS,
@@ -43,7 +44,9 @@ def _day(value: str | None, *, field: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValidationError(f"{field} {value!r} is not a date (YYYY-MM-DD)") from None
+        raise ValidationError(
+            _l("%(field)s %(value)s is not a date (YYYY-MM-DD)", field=field, value=repr(value))
+        ) from None
 
 
 def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
@@ -52,7 +55,13 @@ def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     kind = args.get("period") or "month"
     if kind not in PERIODS:
-        raise ValidationError(f"period {kind!r} is not one of {', '.join(PERIODS)}")
+        raise ValidationError(
+            _l(
+                "period %(value)s is not one of %(known)s",
+                value=repr(kind),
+                known=", ".join(PERIODS),
+            )
+        )
     today = _day(args.get("date"), field="date") or now.astimezone(tz).date()
     try:
         period = period_for(
@@ -63,11 +72,11 @@ def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
             end=_day(args.get("end"), field="end"),
         )
     except ValueError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError(_l("invalid period: %(detail)s", detail=exc)) from None
     grid = args.get("grid") or None
     session = db()
     if grid is not None and session.scalar(select(Grid.id).where(Grid.code == grid)) is None:
-        raise NotFoundError(f"grid {grid!r} does not exist")
+        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(grid)))
     tickets, flights, findings = load_records(session, since=period.start)
     return build_dashboard(
         tickets=tickets, flights=flights, findings=findings, period=period, now=now, grid=grid

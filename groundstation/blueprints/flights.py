@@ -25,6 +25,7 @@ from groundstation.blueprints.api import _get, in_roots, photo_roots
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
+from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
 from groundstation.models import ROLES, FlightSession, RoutePlan
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
@@ -131,14 +132,16 @@ def _world(raw: Any) -> Path | None:
     path = Path(str(raw)).resolve()
     worlds = (Path(current_app.config["DATA_DIR"]) / WORLDS_DIR).resolve()
     if not in_roots(path, [*photo_roots(), worlds]):
-        raise ValidationError(f"world {raw!r} is outside the allowed folders")
+        raise ValidationError(_l("world %(name)s is outside the allowed folders", name=repr(raw)))
     if not path.is_file():
-        raise ValidationError(f"world {raw!r}: no such file")
+        raise ValidationError(_l("world %(name)s: no such file", name=repr(raw)))
     try:
         with open_geotiff(path, name=f"world {raw!r}"):
             pass
     except RasterioError as exc:
-        raise ValidationError(f"world {raw!r} is not a readable GeoTIFF ({exc})") from None
+        raise ValidationError(
+            _l("world %(name)s is not a readable GeoTIFF (%(detail)s)", name=repr(raw), detail=exc)
+        ) from None
     return path
 
 
@@ -151,12 +154,21 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
         sortie = int(data.get("sortie") or 1)
         speedup = float(data.get("speedup") or 1.0)
     except (TypeError, ValueError):
-        raise ValidationError("plan_id and sortie must be integers, speedup a number") from None
+        raise ValidationError(_l("plan_id and sortie must be integers, speedup a number")) from None
     plan = db().get(RoutePlan, plan_id)
     if plan is None:
-        raise NotFoundError(f"plan {plan_id} does not exist: save a plan on the planning page")
+        raise NotFoundError(
+            _l("plan %(id)s does not exist: save a plan on the planning page", id=plan_id)
+        )
     if not 1 <= sortie <= len(plan.missions):
-        raise ValidationError(f"plan {plan_id} has sorties 1 to {len(plan.missions)}, not {sortie}")
+        raise ValidationError(
+            _l(
+                "plan %(id)s has sorties 1 to %(count)d, not %(sortie)s",
+                id=plan_id,
+                count=len(plan.missions),
+                sortie=sortie,
+            )
+        )
     simulate = str(data.get("simulate") or "").lower() in ("1", "true", "on", "yes")
     mission = plan_from_dict(plan.missions[sortie - 1], source=f"plan {plan_id}")
     sortie_grids = plan.summary.get("sorties", [{}])[sortie - 1].get("grid_ids", [])
@@ -179,7 +191,7 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
             started_by=current_actor().name,
         )
     except MissionError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError(_l("cannot start the flight: %(detail)s", detail=exc)) from None
 
 
 def sse_stream(runner: Any, last_id: int, *, keepalive_s: float = KEEPALIVE_S) -> Iterator[str]:
@@ -266,7 +278,9 @@ def flight_session_command(session_id: int) -> Any:
     verb = str(request_data().get("command") or "")
     runner = hub().get(session_id)
     if runner is None:
-        return json_error(f"flight session {session_id} is not running in this server", 409)
+        return json_error(
+            _l("flight session %(id)s is not running in this server", id=session_id), 409
+        )
     try:
         future = runner.command(verb)
     except FlightSessionError as exc:
@@ -279,7 +293,9 @@ def flight_session_command(session_id: int) -> Any:
         response.status_code = 409
         return response
     except TimeoutError:
-        return json_error(f"{verb}: no answer from the flight session within 30 s", 504)
+        return json_error(
+            _l("%(verb)s: no answer from the flight session within 30 s", verb=verb), 504
+        )
     return jsonify({"ok": True, "command": verb, "message": message})
 
 
@@ -289,12 +305,14 @@ def flight_session_events(session_id: int) -> Any:
     _get(db(), FlightSession, session_id, "flight session")
     runner = hub().get(session_id)
     if runner is None:
-        return json_error(f"flight session {session_id} is not running in this server", 404)
+        return json_error(
+            _l("flight session %(id)s is not running in this server", id=session_id), 404
+        )
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
     try:
         last_id = max(0, int(raw))
     except ValueError:
-        return json_error(f"Last-Event-ID {raw!r} is not a number", 400)
+        return json_error(_l("Last-Event-ID %(value)s is not a number", value=repr(raw)), 400)
     return Response(
         sse_stream(runner, last_id),
         mimetype="text/event-stream",

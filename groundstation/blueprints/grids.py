@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from groundstation.errors import NotFoundError, ValidationError
+from groundstation.i18n import lazy_message as _l
 from groundstation.models import ROLES, Grid
 from groundstation.services import grid_history, import_grids
 from groundstation.uploads import read_limited
@@ -55,6 +56,6 @@ def detail(code: str) -> Any:
     session = db()
     grid = session.scalar(select(Grid).where(Grid.code == code))
     if grid is None:
-        raise NotFoundError(f"grid {code!r} does not exist")
+        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
     history = visible_history(grid_history(session, grid), current_actor())
     return render_template("grid.html", grid=grid, history=history)

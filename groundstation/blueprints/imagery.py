@@ -25,6 +25,7 @@ from groundstation.blueprints.api import (
 )
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
+from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import (
     MAX_ORTHOMOSAIC_PIXELS,
     PHOTO_OVERLAY_MAX_PX,
@@ -102,7 +103,9 @@ def _overlay_png(photo: Photo) -> Path:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise NotFoundError(f"photo {photo.id}: file {path.name} is gone") from None
+        raise NotFoundError(
+            _l("photo %(id)s: file %(name)s is gone", id=photo.id, name=path.name)
+        ) from None
     camera = flight_camera(photo.flight)
     key = cache_key(
         str(path),
@@ -200,11 +203,18 @@ def _save_limited(upload: Any, dest: Path, limit: int) -> int:
             total += len(chunk)
             if total > limit:
                 raise ValidationError(
-                    f"orthomosaic {upload.filename!r} is larger than {limit // 2**20} MiB"
+                    _l(
+                        "%(what)s %(name)s is larger than %(limit)d MiB",
+                        what="orthomosaic",
+                        name=repr(upload.filename),
+                        limit=limit // 2**20,
+                    )
                 )
             fh.write(chunk)
     if total == 0:
-        raise ValidationError(f"orthomosaic {upload.filename!r} is empty")
+        raise ValidationError(
+            _l("%(what)s %(name)s is empty", what="orthomosaic", name=repr(upload.filename))
+        )
     return total
 
 
@@ -222,10 +232,12 @@ def orthomosaic_upload() -> Any:
     actor = current_actor()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise ValidationError("give the GeoTIFF as multipart field 'file'")
+        raise ValidationError(_l("give the GeoTIFF as multipart field 'file'"))
     filename = safe_name(upload.filename, default="orthomosaic.tif")
     if Path(filename).suffix.lower() not in (".tif", ".tiff"):
-        raise ValidationError(f"orthomosaic {upload.filename!r}: upload a .tif/.tiff GeoTIFF")
+        raise ValidationError(
+            _l("orthomosaic %(name)s: upload a .tif/.tiff GeoTIFF", name=repr(upload.filename))
+        )
     name = (request.form.get("name") or Path(filename).stem).strip()[:200] or filename
     folder = _data_dir() / "orthomosaics" / uuid.uuid4().hex
     folder.mkdir(parents=True)
@@ -276,7 +288,7 @@ def orthomosaic_detail(ortho_id: int) -> Any:
 def orthomosaic_preview(ortho_id: int) -> Any:
     row = _get(db(), Orthomosaic, ortho_id, "orthomosaic")
     if not Path(row.preview_path).is_file():
-        raise NotFoundError(f"orthomosaic {ortho_id}: its preview file is gone")
+        raise NotFoundError(_l("orthomosaic %(id)s: its preview file is gone", id=ortho_id))
     return send_file(row.preview_path, mimetype="image/png", max_age=3600)
 
 

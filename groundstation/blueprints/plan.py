@@ -27,6 +27,7 @@ from gis.grids import Grid as GisGrid
 from groundstation.blueprints.api import _get
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
+from groundstation.i18n import lazy_message as _l
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
 from groundstation.uploads import read_limited
 from groundstation.web import current_actor, db, json_error, request_data, roles_required
@@ -99,9 +100,19 @@ def _number(data: dict[str, Any], key: str, *, lo: float, hi: float, default: An
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"{key} {value!r} is not a number") from None
+        raise ValidationError(
+            _l("%(key)s %(value)s is not a number", key=key, value=repr(value))
+        ) from None
     if not math.isfinite(number) or not lo <= number <= hi:
-        raise ValidationError(f"{key} {number:g} is out of range [{lo:g}, {hi:g}]")
+        raise ValidationError(
+            _l(
+                "%(key)s %(value)s is out of range [%(lo)s, %(hi)s]",
+                key=key,
+                value=f"{number:g}",
+                lo=f"{lo:g}",
+                hi=f"{hi:g}",
+            )
+        )
     return number
 
 
@@ -109,16 +120,20 @@ def _polygon(raw: Any) -> Polygon:
     try:
         geometry = shape(raw)
     except (AttributeError, KeyError, TypeError, ValueError, GisError) as exc:
-        raise ValidationError(f"polygon is not a GeoJSON Polygon: {exc}") from None
+        raise ValidationError(
+            _l("polygon is not a GeoJSON Polygon: %(detail)s", detail=exc)
+        ) from None
     if not isinstance(geometry, Polygon) or geometry.is_empty:
-        raise ValidationError(f"polygon must be a GeoJSON Polygon, got {geometry.geom_type}")
+        raise ValidationError(
+            _l("polygon must be a GeoJSON Polygon, got %(type)s", type=geometry.geom_type)
+        )
     if len(geometry.exterior.coords) < 4:
-        raise ValidationError("polygon needs at least three corners")
+        raise ValidationError(_l("polygon needs at least three corners"))
     minx, miny, maxx, maxy = geometry.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise ValidationError("polygon coordinates are not WGS84 [lon, lat]")
+        raise ValidationError(_l("polygon coordinates are not WGS84 [lon, lat]"))
     if not geometry.is_valid:
-        raise ValidationError("polygon crosses itself: move a corner so its edges do not cross")
+        raise ValidationError(_l("polygon crosses itself: move a corner so its edges do not cross"))
     return geometry
 
 
@@ -126,43 +141,53 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
     """Check the planning parameters and load the grids and no-fly zones they name."""
     codes = data.get("grids") or []
     if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-        raise ValidationError("grids must be a list of grid codes")
+        raise ValidationError(_l("grids must be a list of grid codes"))
     codes = list(dict.fromkeys(codes))
     if len(codes) > MAX_GRIDS:
-        raise ValidationError(f"at most {MAX_GRIDS} grids per plan, got {len(codes)}")
+        raise ValidationError(
+            _l("at most %(max)d grids per plan, got %(count)d", max=MAX_GRIDS, count=len(codes))
+        )
     rows = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(codes)))}
     missing = [c for c in codes if c not in rows]
     if missing:
-        raise NotFoundError(f"grid(s) {', '.join(missing)} do not exist")
+        raise NotFoundError(_l("grid(s) %(codes)s do not exist", codes=", ".join(missing)))
     grids = [GisGrid(c, shape(rows[c].geometry), dict(rows[c].properties or {})) for c in codes]
     if data.get("polygon"):
         grids.append(GisGrid(DRAWN_ID, _polygon(data["polygon"]), {"name": "drawn area"}))
     if not grids:
-        raise ValidationError("pick at least one grid or draw an area")
+        raise ValidationError(_l("pick at least one grid or draw an area"))
     no_fly: list[Polygon] = []
     layer_id = data.get("no_fly_layer")
     if layer_id not in (None, ""):
         try:
             layer = session.get(NoFlyLayer, int(layer_id))
         except (TypeError, ValueError):
-            raise ValidationError(f"no_fly_layer {layer_id!r} is not an id") from None
+            raise ValidationError(
+                _l("no_fly_layer %(value)s is not an id", value=repr(layer_id))
+            ) from None
         if layer is None:
-            raise NotFoundError(f"no-fly layer {layer_id} does not exist")
+            raise NotFoundError(_l("no-fly layer %(id)s does not exist", id=layer_id))
         geometry = shape(layer.geometry)
         no_fly = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
         layer_id = layer.id
     camera = str(data.get("camera") or "phantom4pro")
     if camera not in PRESETS:
-        raise ValidationError(f"camera {camera!r} is not one of {', '.join(PRESETS)}")
+        raise ValidationError(
+            _l(
+                "camera %(value)s is not one of %(known)s",
+                value=repr(camera),
+                known=", ".join(PRESETS),
+            )
+        )
     profile = str(data.get("profile") or "patrol")
     if profile not in ("mapping", "patrol"):
-        raise ValidationError(f"profile {profile!r}: mapping or patrol")
+        raise ValidationError(_l("profile %(value)s: mapping or patrol", value=repr(profile)))
     altitude = _number(data, "altitude_m", lo=10, hi=500)
     gsd_cm = _number(data, "gsd_cm", lo=0.1, hi=50)
     if altitude is None and gsd_cm is None:
         altitude = 100.0
     if altitude is not None and gsd_cm is not None:
-        raise ValidationError("give altitude_m or gsd_cm, not both")
+        raise ValidationError(_l("give altitude_m or gsd_cm, not both"))
     front = _number(data, "front_overlap", lo=0, hi=95)
     side = _number(data, "side_overlap", lo=0, hi=95)
     home = data.get("home")
@@ -170,9 +195,11 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
         try:
             lon, lat = (float(v) for v in home)
         except (TypeError, ValueError):
-            raise ValidationError("home must be [lon, lat]") from None
+            raise ValidationError(_l("home must be [lon, lat]")) from None
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise ValidationError(f"home [{lon}, {lat}] is not WGS84 [lon, lat]")
+            raise ValidationError(
+                _l("home [%(lon)s, %(lat)s] is not WGS84 [lon, lat]", lon=lon, lat=lat)
+            )
         home = (lon, lat)
     else:
         home = None
@@ -209,7 +236,7 @@ def run_plan(req: PlanRequest) -> Any:
         )
         return plan(list(req.grids), settings, no_fly=req.no_fly, home=req.home)
     except (MissionError, GisError) as exc:
-        raise ValidationError(f"cannot plan: {exc}") from None
+        raise ValidationError(_l("cannot plan: %(detail)s", detail=exc)) from None
 
 
 def plan_layers(result: Any) -> dict[str, Any]:
@@ -240,7 +267,7 @@ def _missions(result: Any) -> list[dict[str, Any]]:
     try:
         return [plan_to_dict(m) for m in build_missions(result)]
     except MissionError as exc:
-        raise ValidationError(f"cannot build the missions: {exc}") from None
+        raise ValidationError(_l("cannot build the missions: %(detail)s", detail=exc)) from None
 
 
 def mission_file(mission_dict: dict[str, Any], suffix: str) -> bytes:
@@ -248,7 +275,13 @@ def mission_file(mission_dict: dict[str, Any], suffix: str) -> bytes:
     from missions.formats import plan_from_dict, save_mission
 
     if suffix not in DOWNLOAD_FORMATS:
-        raise ValidationError(f"format {suffix!r}: one of {', '.join(DOWNLOAD_FORMATS)}")
+        raise ValidationError(
+            _l(
+                "format %(value)s: one of %(known)s",
+                value=repr(suffix),
+                known=", ".join(DOWNLOAD_FORMATS),
+            )
+        )
     mission = plan_from_dict(mission_dict, source="stored plan")
     with tempfile.TemporaryDirectory(prefix="gridpatrol-plan-") as tmp:
         path = Path(tmp) / f"mission{suffix}"
@@ -283,9 +316,16 @@ def _sortie_index(row: RoutePlan, raw: Any) -> int:
     try:
         sortie = int(raw or 1)
     except (TypeError, ValueError):
-        raise ValidationError(f"sortie {raw!r} is not a number") from None
+        raise ValidationError(_l("sortie %(value)s is not a number", value=repr(raw))) from None
     if not 1 <= sortie <= len(row.missions):
-        raise ValidationError(f"plan {row.id} has sorties 1 to {len(row.missions)}, not {sortie}")
+        raise ValidationError(
+            _l(
+                "plan %(id)s has sorties 1 to %(count)d, not %(sortie)s",
+                id=row.id,
+                count=len(row.missions),
+                sortie=sortie,
+            )
+        )
     return sortie - 1
 
 
@@ -367,7 +407,9 @@ def plan_download(plan_id: int, fmt: str) -> Any:
     try:
         data = mission_file(row.missions[index], suffix)
     except PlanFileError as exc:
-        raise ValidationError(f"plan {plan_id}: {exc}") from None
+        raise ValidationError(
+            _l("plan %(id)s cannot be exported: %(detail)s", id=plan_id, detail=exc)
+        ) from None
     import io
 
     return send_file(
@@ -390,7 +432,9 @@ def plan_upload(plan_id: int) -> Any:
     index = _sortie_index(row, data.get("sortie"))
     url = str(data.get("connection") or "").strip()
     if not url:
-        raise ValidationError("give the vehicle's connection string, e.g. tcp:192.168.1.10:5760")
+        raise ValidationError(
+            _l("give the vehicle's connection string, e.g. tcp:192.168.1.10:5760")
+        )
     mission = plan_from_dict(row.missions[index], source=f"plan {plan_id}")
     timeout = float(current_app.config.get("LINK_TIMEOUT_S", 15.0))
     try:
@@ -398,7 +442,16 @@ def plan_upload(plan_id: int) -> Any:
             vehicle.upload(mission)
             lists = vehicle.verify(mission)
     except MissionError as exc:
-        return json_error(f"upload of plan {plan_id} sortie {index + 1} to {url}: {exc}", 502)
+        return json_error(
+            _l(
+                "upload of plan %(id)s sortie %(sortie)d to %(url)s failed: %(detail)s",
+                id=plan_id,
+                sortie=index + 1,
+                url=url,
+                detail=exc,
+            ),
+            502,
+        )
     return jsonify(
         {
             "ok": True,
@@ -443,15 +496,23 @@ def no_fly_import() -> Any:
 
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
-        raise ValidationError("upload the no-fly layer as multipart field 'file'")
+        raise ValidationError(_l("upload the no-fly layer as multipart field 'file'"))
     name = (request.form.get("name") or Path(upload_file.filename).stem).strip()[:200]
     data = read_limited(upload_file, current_app.config["MAX_GRID_FILE_BYTES"], what="no-fly file")
     try:
         zones = read_no_fly(read_features_bytes(data, Path(upload_file.filename).name))
     except GisError as exc:
-        raise ValidationError(f"no-fly file {upload_file.filename!r}: {exc}") from None
+        raise ValidationError(
+            _l(
+                "no-fly file %(name)s cannot be read: %(detail)s",
+                name=repr(upload_file.filename),
+                detail=exc,
+            )
+        ) from None
     if not zones:
-        raise ValidationError(f"no-fly file {upload_file.filename!r} holds no zones")
+        raise ValidationError(
+            _l("no-fly file %(name)s holds no zones", name=repr(upload_file.filename))
+        )
     session = db()
     row = session.scalar(select(NoFlyLayer).where(NoFlyLayer.name == name))
     if row is None:

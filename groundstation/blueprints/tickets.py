@@ -250,7 +250,7 @@ def _ticket(ticket_id: int) -> Ticket:
 
     ticket = db().get(Ticket, ticket_id)
     if ticket is None or not ticket_visible(ticket, current_actor()):
-        raise NotFoundError(f"ticket {ticket_id} does not exist")
+        raise NotFoundError(_l("ticket %(id)s does not exist", id=ticket_id))
     return ticket
 
 

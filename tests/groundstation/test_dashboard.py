@@ -42,7 +42,8 @@ def test_page_cards_charts_and_map_data(env) -> None:
     assert 'id="card-dispatch"><span class="value">96.0 h' in html
     assert "<svg" in html and 'id="open-tickets"' in html and "https://" not in html
     bad = client.get("/dashboard?period=year").get_data(as_text=True)
-    assert "period &#39;year&#39;" in bad or "period 'year'" in bad  # shown, default period used
+    # shown in the page's language, default period used
+    assert "统计周期 &#39;year&#39; 无效" in bad or "统计周期 'year' 无效" in bad
 
 
 def test_csv_export(env) -> None:

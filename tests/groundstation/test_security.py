@@ -428,5 +428,5 @@ def test_grid_codes_with_markup_are_refused(env, code: str) -> None:
         content_type="multipart/form-data",
         follow_redirects=True,
     )
-    assert "markup" in page.get_data(as_text=True)
+    assert "含有标记符号或控制字符" in page.get_data(as_text=True)  # the page's language
     assert env.client().get("/api/v1/grids", headers=env.headers("admin")).json == before

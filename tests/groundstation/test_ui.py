@@ -95,7 +95,8 @@ def test_ticket_form_transition_and_flash(env) -> None:
         data={"action": "close", "csrf_token": token},
         follow_redirects=True,
     )
-    assert "cannot close a ticket that is dispatched" in illegal.get_data(as_text=True)
+    # the refusal is flashed in the page's language
+    assert "工单当前状态为“已派遣”，不能执行“结案”操作" in illegal.get_data(as_text=True)
 
 
 def test_grid_import_form_and_pages(env) -> None:
