@@ -28,8 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask_babel.speaklater import LazyString
+
 from gis.camera import Camera
 from groundstation.errors import GroundStationError, IngestError, ValidationError
+from groundstation.i18n import CHECK_NAMES, COMMAND_NAMES, lazy_names, lazy_reason
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import photo_paths, register_flight
 from groundstation.jobs import JobQueue
@@ -49,6 +52,7 @@ __all__ = [
     "FlightRunner",
     "FlightHub",
     "telemetry_event",
+    "check_json",
 ]
 
 log = logging.getLogger("gridpatrol.flights")
@@ -57,6 +61,16 @@ log = logging.getLogger("gridpatrol.flights")
 COMMANDS: tuple[str, ...] = ("arm", "start", "rtl", "land", "cancel")
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 LINK_LOST_S = 5.0  # wall seconds without a heartbeat before the page is told
+
+#: Transfer progress labels (``"upload mission"`` ...) as the page shows them.
+TRANSFER_LABELS = {
+    "upload mission": _l("upload mission"),
+    "upload fence": _l("upload geofence"),
+    "upload rally": _l("upload rally points"),
+    "verify mission": _l("verify mission"),
+    "verify fence": _l("verify geofence"),
+    "verify rally": _l("verify rally points"),
+}
 
 
 class FlightSessionError(GroundStationError):
@@ -99,7 +113,9 @@ class FlightRequest:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One published event: its number (the SSE id), kind and JSON-ready data."""
+    """One published event: its number (the SSE id), kind and JSON-ready data. Texts for the
+    pilot are lazy (:func:`~groundstation.i18n.lazy_message`): each reader renders them in its
+    language (``json.dumps(..., default=str)``); ``str()`` without a request gives English."""
 
     id: int
     kind: str
@@ -187,6 +203,22 @@ def telemetry_event(snapshot: Telemetry, waypoints: tuple[int, ...]) -> dict[str
     }
 
 
+def check_json(check: Check) -> dict[str, Any]:
+    """A pre-flight check for the page and the API: its English name (the key), a display
+    ``label`` (lazy) and the English detail."""
+    return {**asdict(check), "label": CHECK_NAMES.get(check.name, check.name)}
+
+
+def _failed_checks(checks: tuple[Check, ...]) -> LazyString:
+    return LazyString(
+        lambda: "; ".join(
+            str(_l("%(name)s (%(detail)s)", name=CHECK_NAMES.get(c.name, c.name), detail=c.detail))
+            for c in checks
+            if not c.ok
+        )
+    )
+
+
 def _takeoff_altitude(mission: MissionPlan) -> float:
     for item in mission.items:
         if item.command == 22 and item.alt > 0:  # NAV_TAKEOFF
@@ -198,7 +230,7 @@ def _takeoff_altitude(mission: MissionPlan) -> float:
 @dataclass
 class _Command:
     verb: str
-    future: Future[str] = field(default_factory=Future)
+    future: Future[LazyString] = field(default_factory=Future)
 
 
 class FlightRunner:
@@ -233,7 +265,7 @@ class FlightRunner:
         self.connection = request.connection
         self.checks: tuple[Check, ...] = ()
         self.flight_id: int | None = None
-        self.error: str | None = None
+        self.error: LazyString | str | None = None  # lazy while running; stored in English
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"flight-{session_id}", daemon=True)
@@ -250,8 +282,9 @@ class FlightRunner:
     def finished(self) -> bool:
         return self.state in FINAL_STATES
 
-    def command(self, verb: str) -> Future[str]:
-        """Queue a pilot command; the future resolves with a message or a FlightSessionError."""
+    def command(self, verb: str) -> Future[LazyString]:
+        """Queue a pilot command; the future resolves with a (lazy) message or a
+        FlightSessionError."""
         if verb not in COMMANDS:
             raise ValidationError(
                 _l(
@@ -288,7 +321,7 @@ class FlightRunner:
             "state": self.state,
             "connection": self.connection,
             "simulated": self.request.simulate,
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [check_json(c) for c in self.checks],
             "flight_id": self.flight_id,
             "error": self.error,
             "telemetry": latest.data if latest else None,
@@ -299,7 +332,8 @@ class FlightRunner:
     def _set_state(self, state: str, **extra: Any) -> None:
         self.state = state
         self.events.publish("state", {"state": state, **extra})
-        self._save(state=state, **{k: v for k, v in extra.items() if k in ("error",)})
+        # no request in this thread: str() stores the English text
+        self._save(state=state, **{k: str(v) for k, v in extra.items() if k in ("error",)})
 
     def _save(self, **values: Any) -> None:
         try:
@@ -312,7 +346,7 @@ class FlightRunner:
         except Exception:  # the stream must go on even if the database hiccups
             log.exception("flight session %s: cannot save %s", self.id, sorted(values))
 
-    def _message(self, text: str, *, level: str = "info") -> None:
+    def _message(self, text: LazyString | str, *, level: str = "info") -> None:
         self.events.publish("message", {"text": text, "level": level})
 
     def _run(self) -> None:
@@ -324,7 +358,11 @@ class FlightRunner:
                 self.connection = sitl.connection_string
                 self._save(connection=self.connection)
                 self._message(
-                    f"SITL started at {self.connection} (speed-up {self.request.speedup:g}x)"
+                    _l(
+                        "SITL started at %(connection)s (speed-up %(speedup)sx)",
+                        connection=self.connection,
+                        speedup=f"{self.request.speedup:g}",
+                    )
                 )
             self._set_state("connecting", connection=self.connection)
             vehicle = connect(
@@ -343,7 +381,7 @@ class FlightRunner:
             elif not self.finished:
                 self._set_state("cancelled")
         except (MissionError, GroundStationError, OSError) as exc:
-            self.error = str(exc)
+            self.error = lazy_reason(exc)
             self._set_state("failed", error=self.error)
         except Exception as exc:  # never let the thread die silently
             log.exception("flight session %s failed", self.id)
@@ -381,7 +419,8 @@ class FlightRunner:
             now = time.monotonic()
             if done == total or now - last[0] > 0.2:
                 last[0] = now
-                self.events.publish("transfer", {"what": what, "done": done, "total": total})
+                label = TRANSFER_LABELS.get(what, what)
+                self.events.publish("transfer", {"what": label, "done": done, "total": total})
 
         self._set_state("uploading")
         vehicle.upload(
@@ -392,8 +431,13 @@ class FlightRunner:
             self.request.mission, on_progress=lambda w, d, t: progress(f"verify {w}", d, t)
         )
         self._message(
-            f"verified: {len(lists.mission)} mission items, {len(lists.fence)} fence points, "
-            f"{len(lists.rally)} rally points"
+            _l(
+                "verified: %(mission)d mission items, %(fence)d fence points, "
+                "%(rally)d rally points",
+                mission=len(lists.mission),
+                fence=len(lists.fence),
+                rally=len(lists.rally),
+            )
         )
         vehicle.request_streams()
 
@@ -411,10 +455,13 @@ class FlightRunner:
                 heartbeats, heard_at = vehicle.tracker.heartbeats, time.monotonic()
                 if lost:
                     lost = False
-                    self._message("link back: heartbeats again")
+                    self._message(_l("link back: heartbeats again"))
             elif not lost and time.monotonic() - heard_at > LINK_LOST_S:
                 lost = True
-                self._message(f"link lost: no heartbeat for {LINK_LOST_S:g} s", level="error")
+                self._message(
+                    _l("link lost: no heartbeat for %(seconds)s s", seconds=f"{LINK_LOST_S:g}"),
+                    level="error",
+                )
             snapshot = vehicle.tracker.snapshot(texts_since=seen_texts)
             seen_texts = vehicle.tracker.status_count
             flog.record(snapshot)
@@ -453,7 +500,7 @@ class FlightRunner:
         )
         if checks != self.checks:
             self.checks = checks
-            self.events.publish("checks", {"checks": [asdict(c) for c in checks]})
+            self.events.publish("checks", {"checks": [check_json(c) for c in checks]})
         ready = all(c.ok for c in checks)
         if ready and self.state == "preflight":
             self._set_state("ready")
@@ -474,9 +521,13 @@ class FlightRunner:
             try:
                 message = self._execute(vehicle, vehicle.tracker.snapshot(), cmd.verb)
             except (MissionError, FlightSessionError) as exc:
-                # one message for the page and the API; the API renders it in its request's locale
-                refused = _l("%(verb)s: %(reason)s", verb=cmd.verb, reason=exc)
-                self._message(str(refused), level="error")
+                # one lazy message for the page and the API: each reader renders it
+                refused = _l(
+                    "%(verb)s: %(reason)s",
+                    verb=lazy_names(COMMAND_NAMES, cmd.verb),
+                    reason=lazy_reason(exc),
+                )
+                self._message(refused, level="error")
                 cmd.future.set_exception(FlightSessionError(refused))
                 continue
             self._message(message)
@@ -484,40 +535,42 @@ class FlightRunner:
             if cmd.verb == "cancel":
                 return True
 
-    def _execute(self, vehicle: Vehicle, snapshot: Telemetry, verb: str) -> str:
+    def _execute(self, vehicle: Vehicle, snapshot: Telemetry, verb: str) -> LazyString:
         if verb == "arm":
             if snapshot.armed:
                 raise FlightSessionError(_l("already armed"))
-            failed = [f"{c.name} ({c.detail})" for c in self.checks if not c.ok]
-            if failed or not self.checks:
-                if not failed:
-                    raise FlightSessionError(_l("pre-flight checks not evaluated yet"))
+            if not self.checks:
+                raise FlightSessionError(_l("pre-flight checks not evaluated yet"))
+            if not all(c.ok for c in self.checks):
                 raise FlightSessionError(
-                    _l("pre-flight checks not passed: %(failed)s", failed="; ".join(failed))
+                    _l(
+                        "pre-flight checks not passed: %(failed)s",
+                        failed=_failed_checks(self.checks),
+                    )
                 )
             altitude = _takeoff_altitude(self.request.mission)
             vehicle.set_mode("GUIDED")
             vehicle.arm()
             vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s on the ground
             self._set_state("airborne")
-            return f"armed, taking off to {altitude:.0f} m"
+            return _l("armed, taking off to %(altitude)s m", altitude=f"{altitude:.0f}")
         if verb == "cancel":
             if snapshot.armed:
                 raise FlightSessionError(_l("the vehicle is armed: land it (or RTL) first"))
-            return "session cancelled on the ground"
+            return _l("session cancelled on the ground")
         if not snapshot.armed:
             raise FlightSessionError(_l("the vehicle is not armed"))
         if verb == "start":
             vehicle.start_mission()
             self._set_state("mission")
-            return "mission started (AUTO)"
+            return _l("mission started (AUTO)")
         if verb == "rtl":
             vehicle.rtl()
             self._set_state("returning")
-            return "returning to launch (RTL)"
+            return _l("returning to launch (RTL)")
         vehicle.land()
         self._set_state("landing")
-        return "landing here (LAND)"
+        return _l("landing here (LAND)")
 
     def _fail_pending(self) -> None:
         while True:
@@ -563,7 +616,7 @@ class FlightRunner:
                     camera=self.request.camera,
                 )
             except IngestError as exc:
-                self._message(str(exc), level="error")
+                self._message(lazy_reason(exc), level="error")
         if flight_id is not None and self.queue is not None:
             job_id = self.queue.enqueue("ingest_flight", {"flight_id": flight_id})
             with self.storage.session() as session:
@@ -574,8 +627,10 @@ class FlightRunner:
         self._save(flight_id=flight_id)
         if flight_id is None:
             self._message(
-                "no photo files on this ground station: upload the SD card's photos as a flight "
-                "(POST /api/v1/flights) to classify them"
+                _l(
+                    "no photo files on this ground station: upload the SD card's photos as a "
+                    "flight (POST /api/v1/flights) to classify them"
+                )
             )
         self._set_state(
             "done", flight_id=flight_id, job_id=job_id, summary=summary, log_dir=str(self.log_dir)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from flask import current_app, has_app_context
-from flask_babel import gettext
+from flask import current_app, has_app_context, has_request_context
+from flask_babel import force_locale, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
 __all__ = [
     "lazy_message",
     "lazy_names",
+    "lazy_reason",
+    "deferred_locale",
     "LABEL_NAMES",
     "STATE_NAMES",
     "ACTION_NAMES",
     "ROLE_NAMES",
     "DEADLINE_UNITS",
+    "COMMAND_NAMES",
+    "CHECK_NAMES",
     "template_names",
 ]
 
@@ -65,6 +71,26 @@ DEADLINE_UNITS = {
     "work_days": _l("working days"),
 }
 
+#: Pilot commands of a flight session, for its messages (the API keeps the keys).
+COMMAND_NAMES = {
+    "arm": _l("arm and take off"),
+    "start": _l("start the mission"),
+    "pause": _l("pause (hover)"),
+    "resume": _l("resume the mission"),
+    "rtl": _l("return to launch"),
+    "land": _l("land"),
+    "cancel": _l("cancel the session"),
+}
+#: Pre-flight checks by the names ``missions.link.flight.preflight_checks`` gives them.
+CHECK_NAMES = {
+    "gps fix": _l("GPS fix"),
+    "ekf position": _l("EKF position"),
+    "battery": _l("battery level"),
+    "mission verified": _l("mission verified"),
+    "home set": _l("home position set"),
+    "geofence": _l("geofence"),
+}
+
 
 def template_names() -> dict[str, dict[str, object]]:
     """Context for every template."""
@@ -106,3 +132,27 @@ def lazy_names(names: dict[str, Any], *keys: str, quote: bool = False) -> LazySt
     """States, actions or roles for an error message: the API's keys in English (``repr()``'d
     with ``quote``), their display names (``STATE_NAMES`` ...) in other languages."""
     return LazyString(_names, names, tuple(keys), quote)
+
+
+def lazy_reason(exc: BaseException) -> LazyString | str:
+    """An exception's message for a later reader: its lazy message when it has one (so each
+    reader gets their language), else its English text."""
+    if len(exc.args) == 1 and isinstance(exc.args[0], LazyString):
+        return exc.args[0]
+    return str(exc)
+
+
+def deferred_locale() -> Callable[[], AbstractContextManager[Any]]:
+    """Contexts that render lazy texts in the current request's language after the request has
+    gone (a streamed response is read after its view returned). English without a request."""
+    if not (has_request_context() and "babel" in current_app.extensions):
+        return nullcontext
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    locale = str(get_locale() or "en")
+
+    @contextmanager
+    def context() -> Iterator[None]:
+        with app.app_context(), force_locale(locale):
+            yield
+
+    return context

@@ -4,7 +4,8 @@ SITL), send the pilot's commands, and follow it over one Server-Sent Events stre
 ``GET /api/v1/flight-sessions/<id>/events`` is ``text/event-stream``; each event carries its
 number as the SSE ``id``, so a browser that reconnects sends ``Last-Event-ID`` and gets exactly
 the events it missed. Event kinds: ``state``, ``message``, ``transfer``, ``checks``,
-``telemetry``, ``photo`` and a final ``end``.
+``telemetry``, ``photo`` and a final ``end``. Their texts (messages, check labels, errors) are
+rendered in the language of the request that reads the stream.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from groundstation.blueprints.api import _get, in_roots, photo_roots
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
+from groundstation.i18n import COMMAND_NAMES, deferred_locale, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
 from groundstation.models import ROLES, FlightSession, RoutePlan
@@ -195,14 +197,24 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
 
 
 def sse_stream(runner: Any, last_id: int, *, keepalive_s: float = KEEPALIVE_S) -> Iterator[str]:
-    """Server-Sent Events from ``last_id`` on until the session's log is closed and read."""
+    """Server-Sent Events from ``last_id`` on until the session's log is closed and read; lazy
+    texts in the language of the calling request (English without one)."""
+    return _sse_events(runner, last_id, deferred_locale(), keepalive_s)
+
+
+def _sse_events(runner: Any, last_id: int, language: Any, keepalive_s: float) -> Iterator[str]:
     yield "retry: 2000\n\n"
     while True:
         events, done = runner.events.after(last_id, timeout=keepalive_s)
-        for event in events:
+        with language():  # the request context is gone while the body streams
+            blocks = [
+                f"id: {e.id}\nevent: {e.kind}\n"
+                f"data: {json.dumps(e.data, separators=(',', ':'), default=str)}\n\n"
+                for e in events
+            ]
+        for event, block in zip(events, blocks, strict=True):
             last_id = event.id
-            payload = json.dumps(event.data, separators=(",", ":"))
-            yield f"id: {event.id}\nevent: {event.kind}\ndata: {payload}\n\n"
+            yield block
         if done:
             yield f"id: {last_id}\nevent: end\ndata: {{}}\n\n"
             return
@@ -294,9 +306,13 @@ def flight_session_command(session_id: int) -> Any:
         return response
     except TimeoutError:
         return json_error(
-            _l("%(verb)s: no answer from the flight session within 30 s", verb=verb), 504
+            _l(
+                "%(verb)s: no answer from the flight session within 30 s",
+                verb=lazy_names(COMMAND_NAMES, verb),
+            ),
+            504,
         )
-    return jsonify({"ok": True, "command": verb, "message": message})
+    return jsonify({"ok": True, "command": verb, "message": str(message)})
 
 
 @api_bp.get("/flight-sessions/<int:session_id>/events")

@@ -59,7 +59,7 @@
     list.forEach(function (c) {
       var li = document.createElement("li");
       li.className = c.ok ? "ok" : "bad"; li.dataset.name = c.name;
-      li.textContent = c.name + ": " + c.detail; ul.appendChild(li);
+      li.textContent = (c.label || c.name) + ": " + c.detail; ul.appendChild(li);
     });
   }
 

@@ -593,3 +593,28 @@ def recording_server() -> Iterator[RecordingServer]:
         server.server.shutdown()
         server.server.server_close()
         server.thread.join(5)
+
+
+@contextmanager
+def flight_env(root: Path, grid_code: str) -> Iterator[Env]:
+    """An SQLite environment for flight sessions (a SITL flight takes seconds: one database is
+    enough) with the SMALL grid as ``grid_code``; its running sessions are shut down after."""
+    from groundstation.flights import FlightHub
+
+    env = make_env(f"sqlite:///{root / 'gp.sqlite3'}", root / "data", LINK_TIMEOUT_S=2.0)
+    add_grids(env, (grid_code, SMALL))
+    try:
+        yield env
+    finally:
+        hub = env.app.extensions.get("gridpatrol_flights")
+        if isinstance(hub, FlightHub):
+            hub.shutdown()
+        env.storage().dispose()
+
+
+def saved_plan(env: Env, grid_code: str, name: str) -> int:
+    """The id of a patrol plan over one grid at 40 m, saved through the API as a pilot."""
+    body = {"grids": [grid_code], "profile": "patrol", "altitude_m": 40, "name": name}
+    response = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot"))
+    assert response.status_code == 201, response.json
+    return response.json["id"]

@@ -194,8 +194,8 @@ def test_refused_commands_are_shown_once_with_translated_states(live, page) -> N
     page.wait_for_timeout(500)  # a duplicate would come from the answers, already received
     errors = page.locator("#messages li.error").all_inner_texts()  # newest first, timed
     assert len(errors) == 2
-    assert errors[0].endswith(" land: the vehicle is not armed")
-    assert errors[1].endswith(" start: the vehicle is not armed")
+    assert errors[0].endswith(" 降落：飞行器未解锁")  # in the page's language
+    assert errors[1].endswith(" 开始任务：飞行器未解锁")
     page.click("#cmd-cancel")
     page.wait_for_selector("#flight-state[data-state='cancelled']")
     assert page.inner_text("#flight-state") == "已取消"

@@ -11,32 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMALL, add_grids, login, make_env
+from conftest import flight_env, login, saved_plan
 
 from groundstation.flights import EventLog
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """SQLite only: a flight takes seconds, once is enough."""
-    root = tmp_path_factory.mktemp("flights")
-    e = make_env(f"sqlite:///{root / 'gp.sqlite3'}", root / "data", LINK_TIMEOUT_S=2.0)
-    add_grids(e, ("F-S", SMALL))
-    yield e
-    from groundstation.blueprints.flights import FlightHub
-
-    hub = e.app.extensions.get("gridpatrol_flights")
-    if isinstance(hub, FlightHub):
-        hub.shutdown()
-    e.storage().dispose()
+    with flight_env(tmp_path_factory.mktemp("flights"), "F-S") as e:
+        yield e
 
 
 @pytest.fixture(scope="module")
 def plan_id(env) -> int:
-    body = {"grids": ["F-S"], "profile": "patrol", "altitude_m": 40, "name": "flight test"}
-    response = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot"))
-    assert response.status_code == 201, response.json
-    return response.json["id"]
+    return saved_plan(env, "F-S", "flight test")
 
 
 def write_world(path: Path) -> Path:

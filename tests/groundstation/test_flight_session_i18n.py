@@ -1,0 +1,129 @@
+"""A flight session's messages are rendered per reader: one running session read in Chinese and
+in English (event stream, command answers, status), while what is stored stays English."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import flight_env, saved_plan
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    with flight_env(tmp_path_factory.mktemp("flight_i18n"), "FI-S") as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def plan_id(env) -> int:
+    return saved_plan(env, "FI-S", "i18n flight")
+
+
+def _headers(env, zh: bool) -> dict[str, str]:
+    return {**env.headers("pilot"), **(ZH if zh else {})}
+
+
+def _status(env, sid: int, zh: bool = False) -> dict:
+    return env.client().get(f"/api/v1/flight-sessions/{sid}", headers=_headers(env, zh)).json
+
+
+def _wait(env, sid: int, states: set[str], timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = _status(env, sid)
+        if data["state"] in states:
+            return data
+        time.sleep(0.1)
+    raise AssertionError(f"session {sid} still {data['state']} after {timeout} s")
+
+
+def _command(env, sid: int, verb: str, zh: bool):
+    url = f"/api/v1/flight-sessions/{sid}/commands"
+    return env.client().post(url, json={"command": verb}, headers=_headers(env, zh))
+
+
+def _events(env, sid: int, zh: bool) -> list[tuple[str, dict]]:
+    response = env.client().get(f"/api/v1/flight-sessions/{sid}/events", headers=_headers(env, zh))
+    events = []
+    for block in response.get_data(as_text=True).split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def _messages(events: list[tuple[str, dict]]) -> list[str]:
+    return [data["text"] for kind, data in events if kind == "message"]
+
+
+def test_one_session_read_in_two_languages(env, plan_id) -> None:
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "simulate": True, "speedup": 40},
+        headers=env.headers("pilot"),
+    )
+    assert start.status_code == 201, start.json
+    sid = start.json["id"]
+    _wait(env, sid, {"ready"})
+
+    en_status, zh_status = _status(env, sid), _status(env, sid, zh=True)
+    en_labels = {c["name"]: c["label"] for c in en_status["checks"]}
+    zh_labels = {c["name"]: c["label"] for c in zh_status["checks"]}
+    assert en_labels["gps fix"] == "GPS fix" and zh_labels["gps fix"] == "GPS 定位"
+    assert zh_labels["home set"] == "返航点已设置"
+
+    refused = _command(env, sid, "start", zh=True)  # not armed yet
+    assert refused.status_code == 409
+    assert refused.json["error"] == "开始任务：飞行器未解锁"
+    cancelled = _command(env, sid, "cancel", zh=False)
+    assert cancelled.status_code == 200
+    assert cancelled.json["message"] == "session cancelled on the ground"
+    _wait(env, sid, {"cancelled"})
+
+    en, zh = _events(env, sid, zh=False), _events(env, sid, zh=True)
+    assert [k for k, _ in en] == [k for k, _ in zh] and en[-1][0] == "end"
+    en_texts, zh_texts = _messages(en), _messages(zh)
+    assert en_texts[0].startswith("SITL started at tcp:127.0.0.1:")
+    assert zh_texts[0].startswith("仿真飞行器（SITL）已启动：tcp:127.0.0.1:")
+    assert en_texts[1].startswith("verified: ") and zh_texts[1].startswith("校验通过：航线 ")
+    assert en_texts[2:] == ["start: the vehicle is not armed", "session cancelled on the ground"]
+    assert zh_texts[2:] == ["开始任务：飞行器未解锁", "已在地面取消本次飞行会话"]
+    checks = [data["checks"] for kind, data in zh if kind == "checks"][-1]
+    assert {c["label"] for c in checks} >= {"GPS 定位", "电池电量", "航线已校验"}
+    transfers = {data["what"] for kind, data in zh if kind == "transfer"}
+    assert "上传航线" in transfers and "校验航线" in transfers
+
+    # a late reader gets the same history in its own language; str() without a request: English
+    runner = env.app.extensions["gridpatrol_flights"].get(sid)
+    stored = [e.data["text"] for e in runner.events.after(0)[0] if e.kind == "message"]
+    assert [str(t) for t in stored[2:]] == en_texts[2:]
+
+
+def test_stored_error_is_english_while_readers_get_theirs(env, plan_id, monkeypatch) -> None:
+    """The session's failure is saved in English; the live status and stream translate it."""
+    import groundstation.flights as flights
+    from groundstation.errors import ValidationError
+    from groundstation.i18n import lazy_message as _l
+    from groundstation.models import FlightSession
+
+    def refuse(*args, **kwargs):
+        raise ValidationError(_l("already armed"))
+
+    monkeypatch.setattr(flights, "connect", refuse)
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "connection": "tcp:127.0.0.1:9"},
+        headers=env.headers("pilot"),
+    )
+    sid = start.json["id"]
+    env.app.extensions["gridpatrol_flights"].get(sid).join(10)
+    assert _status(env, sid)["error"] == "already armed"
+    assert _status(env, sid, zh=True)["error"] == "已解锁"
+    zh_state = [d for k, d in _events(env, sid, zh=True) if k == "state"][-1]
+    assert zh_state == {"state": "failed", "error": "已解锁"}
+    with env.storage().session() as session:
+        assert session.get(FlightSession, sid).error == "already armed"
