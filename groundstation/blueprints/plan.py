@@ -28,6 +28,7 @@ from groundstation.blueprints.api import _get
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
+from groundstation.i18n import lazy_names
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
 from groundstation.uploads import read_limited
 from groundstation.web import current_actor, db, json_error, request_data, roles_required
@@ -93,7 +94,21 @@ class PlanRequest:
 DRAWN_ID = "drawn"
 
 
+#: Planning fields as the page labels them, for error messages (the API's keys in English).
+FIELD_NAMES = {
+    "altitude_m": _l("altitude (m)"),
+    "gsd_cm": _l("GSD (cm/px)"),
+    "front_overlap": _l("front overlap"),
+    "side_overlap": _l("side overlap"),
+    "speed_mps": _l("speed (m/s)"),
+    "battery_minutes": _l("battery (min)"),
+}
+
+
 def _number(data: dict[str, Any], key: str, *, lo: float, hi: float, default: Any = None) -> Any:
+    """A number in [lo, hi] from the request, or `default` when absent; errors name the field
+    as the page does (``key`` for English readers and API clients)."""
+    field = lazy_names(FIELD_NAMES, key)
     value = data.get(key)
     if value in (None, ""):
         return default
@@ -101,13 +116,13 @@ def _number(data: dict[str, Any], key: str, *, lo: float, hi: float, default: An
         number = float(value)
     except (TypeError, ValueError):
         raise ValidationError(
-            _l("%(key)s %(value)s is not a number", key=key, value=repr(value))
+            _l("%(key)s %(value)s is not a number", key=field, value=repr(value))
         ) from None
     if not math.isfinite(number) or not lo <= number <= hi:
         raise ValidationError(
             _l(
                 "%(key)s %(value)s is out of range [%(lo)s, %(hi)s]",
-                key=key,
+                key=field,
                 value=f"{number:g}",
                 lo=f"{lo:g}",
                 hi=f"{hi:g}",

@@ -31,11 +31,11 @@ def test_plan_error_follows_the_page_language(env) -> None:
         assert response.status_code == 400
         return response.json["error"]
 
-    assert preview() == "altitude_m 的值 5 超出范围 [10, 500]"  # the pages default to Chinese
+    assert preview() == "高度（米）的值 5 超出范围 [10, 500]"  # the pages default to Chinese
     client.get("/lang/en")
     assert preview() == "altitude_m 5 is out of range [10, 500]"
     client.get("/lang/zh")
-    assert preview() == "altitude_m 的值 5 超出范围 [10, 500]"
+    assert preview() == "高度（米）的值 5 超出范围 [10, 500]"
 
 
 def test_api_key_clients_choose_by_accept_language_or_lang(env) -> None:
