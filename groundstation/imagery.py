@@ -42,6 +42,7 @@ from gis.camera import Camera
 from gis.crs import LocalFrame
 from gis.exif import GeoTag
 from gis.raster import to_rgb8, view_transform
+from groundstation.config import DEFAULTS
 from groundstation.errors import NotFoundError, TooLargeError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from vision.georef import PhotoGeoref, photo_georef, photo_gsd_m
@@ -68,8 +69,8 @@ PREVIEW_MAX_PX = 2048
 #: Most pixels an orthomosaic may declare (setting ``MAX_ORTHOMOSAIC_PIXELS``): 400 MP is a
 #: 1 km² grid at 5 cm/px. The preview, rendered during the upload, decodes every pixel of a file
 #: without overviews (a sparse 400 MP GeoTIFF takes about 7 s), and a 5 MB sparse GeoTIFF can
-#: declare 40 gigapixels (minutes).
-MAX_ORTHOMOSAIC_PIXELS = 400_000_000
+#: declare 40 gigapixels (minutes). The setting's default; the app passes its configured value.
+MAX_ORTHOMOSAIC_PIXELS: int = DEFAULTS["MAX_ORTHOMOSAIC_PIXELS"]
 WGS84 = "EPSG:4326"
 
 

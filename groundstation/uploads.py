@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
+from groundstation.config import DEFAULTS
 from groundstation.errors import TooLargeError, ValidationError
 from groundstation.i18n import lazy_message as _l
 
@@ -25,7 +26,8 @@ __all__ = [
 IMAGE_FORMATS = frozenset({"JPEG", "PNG", "TIFF"})
 #: Most pixels an uploaded image may declare (a 45 MP full-frame drone camera fits): a small
 #: PNG or TIFF can declare gigapixels and take gigabytes to decode (a decompression bomb).
-MAX_IMAGE_PIXELS = 64_000_000
+#: The setting's default; the app passes its configured value.
+MAX_IMAGE_PIXELS: int = DEFAULTS["MAX_IMAGE_PIXELS"]
 
 
 def safe_name(filename: str | None, *, default: str = "upload") -> str:
