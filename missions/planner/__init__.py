@@ -253,8 +253,7 @@ def plan(
     everything = shapely.union_all([g.geometry.envelope for g in grids] + [Point(home_ll)])
     frame = LocalFrame.around(everything)
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
-    no_fly = nearby_no_fly(no_fly, frame.to_local(everything), frame)
-    zones = [frame.to_local(z) for z in no_fly]
+    no_fly, zones = nearby_no_fly(no_fly, frame.to_local(everything), frame)
     router = Router(zones, margin_m=settings.nofly_margin_m)
     if router.inside(home_xy).any():
         raise PlanningError(
@@ -320,15 +319,17 @@ NO_FLY_REACH_M = 2000.0
 
 def nearby_no_fly(
     zones: Sequence[Polygon | MultiPolygon], area: BaseGeometry, frame: LocalFrame
-) -> list[Polygon | MultiPolygon]:
+) -> tuple[list[Polygon | MultiPolygon], list[Polygon | MultiPolygon]]:
     """The zones (WGS84) within :data:`NO_FLY_REACH_M` of ``area`` (local metres: grids and
     home) and of the zones so kept (a detour around one zone may pass the next), in their input
-    order; a :class:`PlanningError` when more than :data:`MAX_NO_FLY_ZONES` remain. A layer of a
-    whole province's zones is fine: only the few near the flight reach the router."""
+    order, and the same zones in local metres; a :class:`PlanningError` when more than
+    :data:`MAX_NO_FLY_ZONES` remain. A layer of a whole province's zones is fine: only the few
+    near the flight reach the router."""
     if not zones:
-        return []
+        return [], []
     tree = shapely.STRtree(list(zones))
     kept: list[int] = []
+    metres: dict[int, Polygon | MultiPolygon] = {}  # each kept zone converted once
     reach = area
     while True:
         # the reach in metres, as a WGS84 box for the index (a few metres of curvature are
@@ -341,9 +342,12 @@ def nearby_no_fly(
                 f"the planner takes at most {MAX_NO_FLY_ZONES}: give only the zones around the area"
             )
         if found == kept:
-            return [zones[k] for k in kept]
+            return [zones[k] for k in kept], [metres[k] for k in kept]
         kept = found
-        reach = shapely.union_all([area, *(frame.to_local(zones[k]) for k in kept)])
+        for k in kept:
+            if k not in metres:
+                metres[k] = frame.to_local(zones[k])
+        reach = shapely.union_all([area, *(metres[k] for k in kept)])
 
 
 def _check_grid(grid: Grid, settings: PlanSettings) -> None:
