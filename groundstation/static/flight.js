@@ -65,7 +65,7 @@
 
   function message(text, level) {
     var li = document.createElement("li");
-    li.textContent = new Date().toLocaleTimeString() + " " + text;
+    li.textContent = new Date().toLocaleTimeString(document.documentElement.lang || undefined) + " " + text;
     if (level) { li.className = level; }
     var ul = document.getElementById("messages");
     ul.insertBefore(li, ul.firstChild);
