@@ -602,10 +602,10 @@ def _file_tickets(
         rows = [r for r in seen if r.sighting_of is None]
         this_flight = {r.id for r in seen}
         known: dict[int, Finding] = {}  # object first found by an earlier flight -> best view
+        frame = LocalFrame(*DISTRICT_CENTRE)
         for r in seen:
             if r.sighting_of is not None and r.sighting_of not in this_flight:
                 best = known.get(r.sighting_of)
-                frame = LocalFrame(*DISTRICT_CENTRE)
                 if best is None or view_rank(r, frame) < view_rank(best, frame):
                     known[r.sighting_of] = r
         grid_rows = list(session.scalars(select(GridRow)))

@@ -103,10 +103,16 @@ def template_names() -> dict[str, dict[str, object]]:
     }
 
 
+def _translating() -> bool:
+    """Whether lazy texts can be translated here: inside an app that has flask-babel (not in
+    CLI commands, scripts or worker threads, which get English)."""
+    return has_app_context() and "babel" in current_app.extensions
+
+
 def _message(string: str, **variables: Any) -> str:
     """``string`` in the current request's language; English (the msgid) without an app that
     has flask-babel (CLI commands, scripts, worker threads)."""
-    if has_app_context() and "babel" in current_app.extensions:
+    if _translating():
         return gettext(string, **variables)
     return string % variables if variables else string
 
@@ -119,9 +125,7 @@ def lazy_message(string: str, **variables: Any) -> LazyString:
 
 
 def _names(names: dict[str, Any], keys: tuple[str, ...], quote: bool) -> str:
-    if has_app_context() and "babel" in current_app.extensions:
-        from flask_babel import get_locale
-
+    if _translating():
         locale = get_locale()
         if locale is not None and locale.language != "en":
             return "、".join(str(names.get(k, k)) for k in keys)
@@ -145,7 +149,7 @@ def lazy_reason(exc: BaseException) -> LazyString | str:
 def deferred_locale() -> Callable[[], AbstractContextManager[Any]]:
     """Contexts that render lazy texts in the current request's language after the request has
     gone (a streamed response is read after its view returned). English without a request."""
-    if not (has_request_context() and "babel" in current_app.extensions):
+    if not (has_request_context() and _translating()):
         return nullcontext
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     locale = str(get_locale() or "en")
