@@ -61,7 +61,8 @@ TURNAROUND_M = 10.0
 
 
 def _figures(route: np.ndarray, camera_lines: list[np.ndarray], polygon, objective) -> dict:
-    centres, headings = photo_poses(camera_lines, SETTINGS.trigger_distance_m)
+    """A baseline's figures; its camera triggers by distance only (no closing photos)."""
+    centres, headings = photo_poses(camera_lines, SETTINGS.trigger_distance_m, closing=False)
     cov = coverage(
         polygon,
         centres,

@@ -2,10 +2,12 @@
 
 Each mission: NAV_TAKEOFF to survey height, DO_CHANGE_SPEED, then the sortie's waypoints with
 DO_SET_CAM_TRIGG_DIST(trigger distance, trigger once now) after the waypoint where a camera-on
-leg starts and DO_SET_CAM_TRIGG_DIST(0) after the waypoint where it ends (ArduPilot runs DO items
-once the preceding NAV item is reached), and RETURN_TO_LAUNCH. The geofence includes the hull of
-the sortie's grids, route and home buffered by the fence margin and excludes every no-fly zone;
-home is the one rally point. Positions are GLOBAL_RELATIVE_ALT (height above home).
+leg starts and DO_SET_CAM_TRIGG_DIST(0) after the waypoint where it ends, triggering once more
+there when the last distance photo fell short of the end (``coverage.closing_photo``; ArduPilot
+runs DO items once the preceding NAV item is reached), and RETURN_TO_LAUNCH. The geofence
+includes the hull of the sortie's grids, route and home buffered by the fence margin and excludes
+every no-fly zone; home is the one rally point. Positions are GLOBAL_RELATIVE_ALT (height above
+home).
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ from gis.crs import LocalFrame
 from missions.errors import PlanningError
 from missions.items import Command, FencePolygon, Frame, MissionItem, MissionPlan
 from missions.planner._geometry import polygons_of
+from missions.planner.coverage import closing_photo
 from missions.planner.result import Plan
 
 __all__ = ["build_mission", "build_missions"]
 
 _NAN = math.nan
-#: Stops distance triggering: written after the waypoint where a camera-on leg ends.
-_CAMERA_OFF = MissionItem(
-    command=Command.DO_SET_CAM_TRIGG_DIST,
-    frame=Frame.MISSION,
-    params=(0.0, 0.0, 0.0, 0.0),
-)
+
+
+def _camera_off(photo: bool) -> MissionItem:
+    """Stops distance triggering (after the waypoint where a camera-on leg ends), with one last
+    photo there if ``photo``."""
+    return MissionItem(
+        command=Command.DO_SET_CAM_TRIGG_DIST,
+        frame=Frame.MISSION,
+        params=(0.0, 0.0, 1.0 if photo else 0.0, 0.0),
+    )
 
 
 def _fence_polygon(polygon: Polygon, inclusion: bool) -> FencePolygon:
@@ -65,8 +72,16 @@ def build_mission(plan: Plan, sortie_index: int, *, home_alt_amsl: float = 0.0) 
             params=(1.0, float(settings.speed_mps), -1.0, 0.0),
         ),
     ]
+    frame = LocalFrame(home_lon, home_lat)
+    trigger = float(settings.trigger_distance_m)
     camera_on = False
+    leg_m = 0.0  # metres flown since the camera was switched on
+    previous = None
     for lon, lat, alt_rel, on in sortie.waypoints:
+        here = np.array(frame.forward(lon, lat), dtype=float)
+        if camera_on:
+            leg_m += float(np.hypot(*(here - previous)))
+        previous = here
         items.append(
             MissionItem(
                 command=Command.NAV_WAYPOINT,
@@ -82,17 +97,17 @@ def build_mission(plan: Plan, sortie_index: int, *, home_alt_amsl: float = 0.0) 
                 MissionItem(
                     command=Command.DO_SET_CAM_TRIGG_DIST,
                     frame=Frame.MISSION,
-                    params=(float(settings.trigger_distance_m), 0.0, 1.0, 0.0),
+                    params=(trigger, 0.0, 1.0, 0.0),
                 )
             )
+            leg_m = 0.0
         elif camera_on and not on:
-            items.append(_CAMERA_OFF)
+            items.append(_camera_off(closing_photo(leg_m, trigger)))
         camera_on = on
     if camera_on:
-        items.append(_CAMERA_OFF)
+        items.append(_camera_off(closing_photo(leg_m, trigger)))
     items.append(MissionItem(command=Command.NAV_RETURN_TO_LAUNCH, frame=Frame.MISSION))
 
-    frame = LocalFrame(home_lon, home_lat)
     grids = [g for g in plan.grids if g.grid_id in sortie.grid_ids]
     shapes = [frame.to_local(c) for g in grids for c in g.cells]
     route = [(lon, lat) for lon, lat, _, _ in sortie.waypoints] + [(home_lon, home_lat)]

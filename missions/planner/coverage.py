@@ -21,6 +21,8 @@ from shapely.geometry.base import BaseGeometry
 __all__ = [
     "Coverage",
     "photo_count",
+    "photo_offsets",
+    "closing_photo",
     "photo_poses",
     "coverage",
     "outside_length_m",
@@ -45,23 +47,49 @@ def design_multiplicity(front_overlap: float, side_overlap: float) -> int:
     )
 
 
+#: How far before a strip's end its last distance-triggered photo falls at least; the camera-off
+#: item at the end takes a closing photo. A vehicle counts a waypoint reached a few metres early
+#: (WPNAV_RADIUS) and its distance trigger drifts by as much after the turn in, so a distance photo
+#: due right at the end is easily never taken.
+END_PHOTO_GAP_M = 5.0
+
+
+def closing_photo(length_m: float, trigger_distance_m: float) -> bool:
+    """Whether a camera-on polyline ends with a closing photo: its last distance-triggered photo
+    falls more than half :data:`END_PHOTO_GAP_M` short of its end."""
+    last = math.floor(length_m / trigger_distance_m + 1e-6) * trigger_distance_m
+    return length_m - last > END_PHOTO_GAP_M / 2.0
+
+
+def photo_offsets(
+    length_m: float, trigger_distance_m: float, *, closing: bool = True
+) -> np.ndarray:
+    """Distances along a camera-on polyline at which photos are taken: one at the start, one per
+    trigger distance and, with ``closing``, one at the end if :func:`closing_photo`."""
+    n = math.floor(length_m / trigger_distance_m + 1e-6)
+    offsets = np.arange(n + 1) * trigger_distance_m
+    if closing and closing_photo(length_m, trigger_distance_m):
+        offsets = np.append(offsets, length_m)
+    return offsets
+
+
 def photo_count(length_m: float, trigger_distance_m: float) -> int:
-    """Photos taken flying a camera-on polyline: one at the start, then one per trigger distance."""
-    return math.floor(length_m / trigger_distance_m + 1e-6) + 1
+    """Photos taken flying one of our strips (see :func:`photo_offsets`)."""
+    return len(photo_offsets(length_m, trigger_distance_m))
 
 
 def photo_poses(
-    strips: Sequence[np.ndarray], trigger_distance_m: float
+    strips: Sequence[np.ndarray], trigger_distance_m: float, *, closing: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (N, 2) and unit headings (N, 2) of the photos taken along camera-on polylines."""
+    """Centres (N, 2) and unit headings (N, 2) of the photos taken along camera-on polylines
+    (``closing``: with our closing photos, see :func:`photo_offsets`)."""
     centres, headings = [], []
     for pts in strips:
         pts = np.asarray(pts, dtype=float)
         seg = np.diff(pts, axis=0)
         lengths = np.hypot(seg[:, 0], seg[:, 1])
         total = float(lengths.sum())
-        count = photo_count(total, trigger_distance_m)
-        s = np.arange(count) * trigger_distance_m
+        s = photo_offsets(total, trigger_distance_m, closing=closing)
         if total <= 1e-9:
             centres.append(pts[:1])
             headings.append(np.array([[1.0, 0.0]]))

@@ -8,9 +8,12 @@ Placement (in the frame where strips run along +x):
   seen with a margin of footprint·side_overlap/2 — never left to chance. Each strip is responsible
   for the band half-way to its neighbours (the outermost ones out to the edge);
 - along track each strip spans the x-extent of its whole band (not just of its centre line, so
-  slanted edges are covered) minus ``footprint_along/2 − end_margin`` at each end, rounded up to a
-  whole number of trigger distances: the first and last photos then reach ``end_margin`` beyond the
-  band's ends, and no photo is taken that adds nothing.
+  slanted edges are covered) minus ``footprint_along/2 − end_margin`` at each end: photos are taken
+  at its start, every trigger distance and at its end (the camera-off item's closing photo), so
+  the first and last reach ``end_margin`` beyond the band's ends at full front overlap without
+  flying on to a whole number of trigger distances. A strip whose last distance photo would fall
+  within ``END_PHOTO_GAP_M`` of its end is lengthened to that gap: a photo due right where the
+  vehicle reaches the end waypoint is easily never taken.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from missions.planner._geometry import edge_angles_deg, rotate, rotate_points
+from missions.planner.coverage import END_PHOTO_GAP_M
 from missions.planner.objective import FlightTimeModel, polyline_length
 
 __all__ = [
@@ -147,10 +151,12 @@ def flown_length(
     trigger_distance_m: float,
 ) -> np.ndarray:
     """The flown length of strips spanning ``extent_m``: the extent minus
-    ``footprint_along/2 − end_margin`` at each end, rounded up to whole trigger distances."""
+    ``footprint_along/2 − end_margin`` at each end, lengthened where needed so that the last
+    distance photo falls ``END_PHOTO_GAP_M`` before the closing one (``coverage.photo_offsets``)."""
     trim = footprint_along_m / 2.0 - end_margin_m
-    need = np.maximum(0.0, extent_m - 2.0 * trim)
-    return np.ceil(need / trigger_distance_m - 1e-9) * trigger_distance_m
+    need = np.maximum(0.0, np.asarray(extent_m, dtype=float) - 2.0 * trim)
+    last = np.floor(need / trigger_distance_m + 1e-6) * trigger_distance_m
+    return np.where(need > 0.0, np.maximum(need, last + END_PHOTO_GAP_M), 0.0)
 
 
 def candidate_angles(cell: Polygon, *, step_deg: float = 15.0) -> np.ndarray:

@@ -164,3 +164,34 @@ def test_mission_without_a_return_item_is_brought_home(start_vehicle) -> None:
     with connect(url, timeout=30, settings=LOOPBACK) as vehicle:
         result = fly(vehicle, plan)
     assert result.landed and result.all_reached and not result.failsafes
+
+
+@pytest.mark.slow
+def test_a_planned_survey_takes_the_photos_its_plan_counts(
+    start_vehicle, backend, tmp_path
+) -> None:
+    """Planner, mission builder and vehicle agree: one photo at each strip's start, one per
+    trigger distance and a closing one at its end, none missing, none extra (strips planned to
+    end on a distance photo lost it: the vehicle counts the end reached 2 m early)."""
+    if backend != "gridpatrol-sim":
+        pytest.skip("ArduPilot SITL reports photos only with a camera configured")
+    from shapely.geometry import box
+
+    from gis.camera import PRESETS
+    from gis.crs import LocalFrame
+    from gis.grids import Grid
+    from missions.build import build_mission
+    from missions.planner import PlanSettings, plan
+
+    frame = LocalFrame(HOME[1], HOME[0])
+    grid = Grid("P1", frame.to_wgs84(box(40, 30, 300, 200)))
+    settings = PlanSettings.for_profile(
+        "patrol", camera=PRESETS["phantom4pro"], altitude_m=25.0, speed_mps=8.0
+    )
+    planned = plan([grid], settings, home=(HOME[1], HOME[0]))
+    mission = build_mission(planned, 0, home_alt_amsl=HOME[2])
+    url = start_vehicle(speedup=20, params={"RTL_LOIT_TIME": 0, "CAM1_TYPE": 1})
+    with connect(url, timeout=30, settings=LOOPBACK) as vehicle:
+        result = fly(vehicle, mission, log_dir=tmp_path / "log", preflight_timeout_s=60)
+    assert result.landed and result.all_reached
+    assert result.photos == planned.sorties[0].photos

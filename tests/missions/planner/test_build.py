@@ -41,6 +41,8 @@ def test_camera_triggers_pair_on_and_off(planned, settings) -> None:
     assert len(triggers) % 2 == 0
     on = [i for i in items if i.command == Command.DO_SET_CAM_TRIGG_DIST and i.params[0] > 0]
     assert all(i.params[2] == 1.0 for i in on)  # first photo right at the strip start
+    off = [i for i in items if i.command == Command.DO_SET_CAM_TRIGG_DIST and i.params[0] == 0]
+    assert all(i.params[2] == 1.0 for i in off)  # and a closing one at its end
     flags = [w[3] for w in planned.sorties[0].waypoints]
     starts = sum(1 for k, f in enumerate(flags) if f and (k == 0 or not flags[k - 1]))
     assert len(on) == starts > 0

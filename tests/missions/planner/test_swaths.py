@@ -4,7 +4,13 @@ from shapely.geometry import Polygon, box
 
 from missions.planner import PlanSettings
 from missions.planner import _swath_generator as swath_generator
-from missions.planner.coverage import coverage, photo_poses
+from missions.planner.coverage import (
+    END_PHOTO_GAP_M,
+    closing_photo,
+    coverage,
+    photo_offsets,
+    photo_poses,
+)
 from missions.planner.swaths import best_swaths, candidate_angles, strip_offsets
 
 
@@ -31,14 +37,34 @@ def test_narrow_cell_gets_one_strip_down_its_middle(settings: PlanSettings) -> N
     assert y0 == pytest.approx(20.0) and y1 == pytest.approx(20.0)
 
 
-def test_strip_ends_are_trimmed_to_whole_trigger_distances(settings: PlanSettings) -> None:
+def test_strip_ends_are_trimmed_by_half_a_footprint_less_the_margin(settings: PlanSettings) -> None:
     gen = swath_generator(settings)
     result = gen.generate(box(0, 0, 1000, 300), angle_deg=0.0)
+    trim = settings.footprint_m[1] / 2 - settings.edge_margin_m
     for strip in result.strips:
-        length = strip.length_m
-        assert length / settings.trigger_distance_m == pytest.approx(round(length / 25.0))
-        assert length < 1000.0  # photos reach beyond the ends, the flight does not
-        assert length >= 1000.0 - 2 * (50.0 - settings.edge_margin_m) - 1e-6
+        (x0, _), (x1, _) = strip.points
+        assert min(x0, x1) == pytest.approx(trim) and max(x0, x1) == pytest.approx(1000.0 - trim)
+
+
+def test_a_strip_ending_on_a_distance_photo_is_lengthened_to_the_end_gap(
+    settings: PlanSettings,
+) -> None:
+    trigger = settings.trigger_distance_m
+    trim = settings.footprint_m[1] / 2 - settings.edge_margin_m
+    extent = 2 * trim + 30 * trigger + 1.0  # the 30th distance photo would be 1 m from the end
+    (strip,) = swath_generator(settings).generate(box(0, 0, extent, 40), angle_deg=0.0).strips
+    assert strip.length_m == pytest.approx(30 * trigger + END_PHOTO_GAP_M)
+    offsets = photo_offsets(strip.length_m, trigger)
+    assert len(offsets) == 32 and offsets[-1] == pytest.approx(strip.length_m)
+    assert offsets[-1] - offsets[-2] == pytest.approx(END_PHOTO_GAP_M)
+
+
+def test_photos_at_the_start_every_trigger_distance_and_the_end() -> None:
+    assert photo_offsets(100.0, 25.0).tolist() == [0.0, 25.0, 50.0, 75.0, 100.0]
+    assert photo_offsets(110.0, 25.0).tolist() == [0.0, 25.0, 50.0, 75.0, 100.0, 110.0]
+    assert photo_offsets(110.0, 25.0, closing=False).tolist() == [0.0, 25.0, 50.0, 75.0, 100.0]
+    assert photo_offsets(0.0, 25.0).tolist() == [0.0]  # a single-photo strip
+    assert not closing_photo(101.0, 25.0) and closing_photo(105.0, 25.0)
 
 
 @pytest.mark.parametrize("angle", [0.0, 30.0, 90.0, 123.0])
