@@ -185,7 +185,8 @@ class Dashboard:
     as_of: datetime
     grid: str | None
     flights: int
-    area_flown_m2: float
+    area_flown_m2: float | None  # None: no flight of the period has a known area
+    flights_without_area: int  # flights whose area is unknown (photo sets without a session)
     findings_by_class: dict[str, int]
     tickets: TicketFigures
     by_grid: dict[str, TicketFigures]
@@ -204,7 +205,8 @@ class Dashboard:
             "as_of": self.as_of.isoformat(),
             "grid": self.grid,
             "flights": self.flights,
-            "area_flown_m2": round(self.area_flown_m2, 1),
+            "area_flown_m2": None if self.area_flown_m2 is None else round(self.area_flown_m2, 1),
+            "flights_without_area": self.flights_without_area,
             "findings_by_class": self.findings_by_class,
             "tickets": self.tickets.as_dict(),
             "by_grid": {k: v.as_dict() for k, v in self.by_grid.items()},
@@ -345,6 +347,7 @@ def build_dashboard(
     for f in findings:
         if period.contains(f.at):
             by_class[f.label] = by_class.get(f.label, 0) + 1
+    areas = [f.area_m2 for f in flown if f.area_m2 is not None]
     open_tickets = tuple(
         t for t in tickets if t.created_at <= as_of and state_at(t, as_of) not in TERMINAL | {None}
     )
@@ -353,7 +356,8 @@ def build_dashboard(
         as_of=as_of,
         grid=grid,
         flights=len(flown),
-        area_flown_m2=sum(f.area_m2 or 0.0 for f in flown),
+        area_flown_m2=sum(areas) if areas else None,
+        flights_without_area=len(flown) - len(areas),
         findings_by_class=dict(sorted(by_class.items())),
         tickets=ticket_figures(tickets, period, as_of=as_of),
         by_grid=_grouped(tickets, lambda t: t.grid, period, as_of),
@@ -394,7 +398,7 @@ def csv_rows(dashboard: Dashboard) -> list[list[Any]]:
         ["period", d.period.kind, d.period.start.isoformat(), d.period.end.isoformat()],
         ["area", d.grid or "district"],
         ["flights", d.flights],
-        ["area_flown_m2", f"{d.area_flown_m2:.1f}"],
+        ["area_flown_m2", "" if d.area_flown_m2 is None else f"{d.area_flown_m2:.1f}"],
         *(["findings", label, n] for label, n in d.findings_by_class.items()),
         [],
         list(CSV_COLUMNS),

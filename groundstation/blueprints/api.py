@@ -21,7 +21,7 @@ from gis.camera import PRESETS
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
 from groundstation.i18n import STATE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
-from groundstation.ingest import photo_paths, register_flight, resolve_camera
+from groundstation.ingest import GridIndex, photo_paths, register_flight, resolve_camera
 from groundstation.models import (
     LABELS,
     ROLES,
@@ -183,6 +183,25 @@ def _float(value: Any, *, field: str) -> float | None:
     return number
 
 
+#: The longest free text (reason, note, description) a ticket or review keeps.
+MAX_TEXT = 4000
+
+
+def _text(value: Any, *, field: Any) -> str:
+    """Free text from a form or JSON value, refused (not cut) when longer than MAX_TEXT."""
+    text = "" if value is None else str(value)
+    if len(text) > MAX_TEXT:
+        raise ValidationError(
+            _l(
+                "%(field)s is %(length)d characters long; at most %(max)d are kept",
+                field=field,
+                length=len(text),
+                max=MAX_TEXT,
+            )
+        )
+    return text
+
+
 def _page() -> tuple[int, int]:
     page = _int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE)
     size = _int(request.args.get("page_size"), field="page_size", default=50, lo=1, hi=500)
@@ -338,9 +357,9 @@ def apply_transition(
         evidence = [{"note": evidence}]
     if not isinstance(evidence, list) or not all(isinstance(e, dict) for e in evidence):
         raise ValidationError(_l('evidence must be a list of objects like {"note": "..."}'))
-    evidence = [{"note": str(e.get("note", ""))[:4000]} for e in evidence if e.get("note")]
+    evidence = [{"note": _text(e["note"], field=_l("note"))} for e in evidence if e.get("note")]
     if data.get("note"):
-        evidence.append({"note": str(data["note"])[:4000]})
+        evidence.append({"note": _text(data["note"], field=_l("note"))})
     saved: Path | None = None
     if evidence_photo is not None and evidence_photo.filename:
         if action != "resolve":
@@ -359,7 +378,7 @@ def apply_transition(
             ticket,
             action,
             actor,
-            reason=str(data.get("reason") or "")[:4000],
+            reason=_text(data.get("reason"), field=_l("reason")),
             department_id=_int(data.get("department_id"), field="department_id"),
             deadline=parse_datetime(data.get("deadline"), field="deadline"),
             evidence=[{**e, "by": actor.name, "at": utcnow().isoformat()} for e in evidence],
@@ -838,7 +857,7 @@ def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
         str(data.get("decision") or ""),
         current_actor(),
         label=data.get("label"),
-        note=str(data.get("note") or "")[:4000],
+        note=_text(data.get("note"), field=_l("note")),
     )
     session.commit()
     return _with_tickets_and_sightings(session, reviewed)
@@ -1078,13 +1097,20 @@ def _visible_ticket(session: Session, ticket_id: int) -> Ticket:
 def post_ticket() -> Any:
     data = request_data()
     session = db()
+    lat, lon = _float(data.get("lat"), field="lat"), _float(data.get("lon"), field="lon")
+    if (lat is None) != (lon is None):
+        raise ValidationError(_l("give both lat and lon, or neither"))
+    grid_id = None
+    if lat is not None and -90 <= lat <= 90 and -180 <= lon <= 180:
+        grid_id = GridIndex.from_rows(session.scalars(select(Grid))).locate(lon, lat)
     ticket = open_ticket(
         session,
         label=str(data.get("label") or ""),
         actor=current_actor(),
-        lat=_float(data.get("lat"), field="lat"),
-        lon=_float(data.get("lon"), field="lon"),
-        description=str(data.get("description") or "")[:4000],
+        lat=lat,
+        lon=lon,
+        grid_id=grid_id,
+        description=_text(data.get("description"), field=_l("description")),
         source="ui",
     )
     session.commit()

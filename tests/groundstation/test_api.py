@@ -284,6 +284,49 @@ def test_bulk_review_is_all_or_nothing(env) -> None:
     assert all(item["ticket_id"] for item in response.json["items"])
 
 
+def test_a_ticket_filed_through_the_api_lands_in_its_grid(env) -> None:
+    add_grids(env, ("API-G1", [[101.0, 41.0], [101.01, 41.0], [101.01, 41.01], [101.0, 41.01]]))
+    client = env.client()
+    inside = client.post(
+        "/api/v1/tickets",
+        json={"label": "straw_burning", "lat": 41.005, "lon": 101.005},
+        headers=env.headers("supervisor"),
+    )
+    assert inside.status_code == 201 and inside.json["grid"] == "API-G1"
+    outside = client.post(
+        "/api/v1/tickets",
+        json={"label": "straw_burning", "lat": 41.5, "lon": 101.5},
+        headers=env.headers("supervisor"),
+    )
+    assert outside.status_code == 201 and outside.json["grid"] is None
+    half = client.post(
+        "/api/v1/tickets",
+        json={"label": "straw_burning", "lat": 41.005},
+        headers=env.headers("supervisor"),
+    )
+    assert half.status_code == 400 and "lat and lon" in half.json["error"]
+
+
+def test_over_long_text_is_refused_not_cut(env) -> None:
+    ticket_id = make_ticket(env, "new")
+    client = env.client()
+    refused = client.post(
+        f"/api/v1/tickets/{ticket_id}/transitions",
+        json={"action": "reject", "reason": "x" * 4001},
+        headers=env.headers("supervisor"),
+    )
+    assert refused.status_code == 400
+    assert "4001 characters" in refused.json["error"] and "4000" in refused.json["error"]
+    detail = client.get(f"/api/v1/tickets/{ticket_id}", headers=env.headers("supervisor")).json
+    assert detail["state"] == "new"  # nothing changed
+    kept = client.post(
+        f"/api/v1/tickets/{ticket_id}/transitions",
+        json={"action": "reject", "reason": "y" * 4000},
+        headers=env.headers("supervisor"),
+    )
+    assert kept.status_code == 200 and kept.json["events"][-1]["reason"] == "y" * 4000
+
+
 def test_tickets_list_create_and_department_view(env) -> None:
     client = env.client()
     created = client.post(

@@ -130,10 +130,19 @@ def test_as_of_the_period_end_for_a_past_period() -> None:
     assert f.overdue == 0 and f.closure_rate == 0.0 and f.on_time_rate == 0.0
 
 
+def test_area_flown_is_unknown_not_zero_when_no_flight_knows_its_area() -> None:
+    only_photos = [f for f in FLIGHTS if f.area_m2 is None]
+    d = build_dashboard(tickets=[], flights=only_photos, findings=[], period=JUNE, now=NOW)
+    assert d.flights == 1 and d.area_flown_m2 is None and d.flights_without_area == 1
+    assert d.as_dict()["area_flown_m2"] is None
+    assert ["area_flown_m2", ""] in csv_rows(d)
+
+
 def test_dashboard_breakdowns_and_area_filter() -> None:
     d = build_dashboard(tickets=TICKETS, flights=FLIGHTS, findings=FINDINGS, period=JUNE, now=NOW)
     assert d.as_of == NOW
     assert d.flights == 2 and d.area_flown_m2 == 10_000.0
+    assert d.flights_without_area == 1  # f3: photos without a session, area unknown
     assert d.findings_by_class == {"illegal_construction": 2, "straw_burning": 1}
     assert sorted(t.id for t in d.open_tickets) == [3, 5, 7]
     a, b = d.by_grid["A"], d.by_grid["B"]
