@@ -256,7 +256,9 @@ def _register_errors(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 413:
             limit = request.max_content_length or app.config["MAX_CONTENT_LENGTH"]
-            message = f"upload too large (limit {limit // 2**20} MiB per request)"
+            message = str(
+                _l("upload too large (limit %(limit)d MiB per request)", limit=limit // 2**20)
+            )
         if request.path.startswith("/open311/"):
             return open311_error(status, message)
         if _wants_json():

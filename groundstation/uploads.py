@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
@@ -36,8 +37,9 @@ def safe_name(filename: str | None, *, default: str = "upload") -> str:
     return name or default
 
 
-def read_limited(upload: FileStorage, limit: int, *, what: str) -> bytes:
-    """The upload's bytes, refusing more than ``limit`` (:class:`TooLargeError`, HTTP 413)."""
+def read_limited(upload: FileStorage, limit: int, *, what: Any) -> bytes:
+    """The upload's bytes, refusing more than ``limit`` (:class:`TooLargeError`, HTTP 413);
+    ``what`` names the file (a lazy message: it reads in the reader's language)."""
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
         raise TooLargeError(
@@ -107,7 +109,7 @@ def save_image(
     max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> Path:
     """Check and save an uploaded image inside ``folder``; return its path."""
-    data = read_limited(upload, limit, what="image")
+    data = read_limited(upload, limit, what=_l("image"))
     check_image(data, name=upload.filename or "upload", max_pixels=max_pixels)
     name = safe_name(upload.filename, default="image.jpg")
     if unique:

@@ -503,7 +503,7 @@ def post_grids() -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ValidationError(_l("upload the grid layer as multipart field 'file'"))
-    data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what="grid file")
+    data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what=_l("grid file"))
     parsed = read_grid_upload(data, upload.filename)
     session = db()
     counts = import_grids(session, parsed)

@@ -37,7 +37,7 @@ def import_file() -> Any:
     try:
         if upload is None or not upload.filename:
             raise ValidationError(_("Choose a grid file first."))
-        data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what="grid file")
+        data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what=_l("grid file"))
         counts = import_grids(session, read_grid_upload(data, upload.filename))
         session.commit()
     except ValidationError as exc:
