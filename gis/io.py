@@ -48,7 +48,7 @@ from shapely.geometry import (
 )
 from shapely.geometry.base import BaseGeometry
 
-from gis.errors import FormatError
+from gis.errors import FormatError, msg
 from gis.grids import Grid
 from gis.shapes import validate_area, validate_line
 
@@ -104,8 +104,9 @@ def read_features(path: str | os.PathLike[str]) -> list[Feature]:
     """Every feature of a GeoJSON, KML, KMZ, Shapefile (.shp beside its .dbf/.prj) or zip file."""
     path = Path(path)
     if not path.is_file():
-        reason = "is a directory" if path.is_dir() else "does not exist"
-        raise FormatError(f"{path}: {reason}")
+        if path.is_dir():
+            raise FormatError(msg("%(path)s: is a directory", path=path))
+        raise FormatError(msg("%(path)s: does not exist", path=path))
     suffix = path.suffix.lower()
     if suffix == ".shp":
         return _read_shapefile(_shapefile_siblings(path), source=str(path))
@@ -152,14 +153,27 @@ def read_grids(
         grid_id = _grid_id(properties, index, id_property=id_property, origin=origin)
         if grid_id in seen:
             raise FormatError(
-                f"{origin}: grid id {grid_id!r} is used by features {seen[grid_id]} and {index}; "
-                "grid ids must be unique"
+                msg(
+                    "%(origin)s: grid id %(id)r is used by features %(first)d and %(second)d; "
+                    "grid ids must be unique",
+                    origin=origin,
+                    id=grid_id,
+                    first=seen[grid_id],
+                    second=index,
+                )
             )
         seen[grid_id] = index
-        geometry = validate_area(feature.geometry, name=f"grid {grid_id!r} in {origin}")
+        name = msg("grid %(id)r in %(origin)s", id=grid_id, origin=origin)
+        geometry = validate_area(feature.geometry, name=name)
         grids.append(Grid(grid_id, geometry, dict(properties)))
     if not grids:
-        raise FormatError(f"{origin}: holds no polygon grids{_found(others, len(features))}")
+        raise FormatError(
+            msg(
+                "%(origin)s: holds no polygon grids%(found)s",
+                origin=origin,
+                found=_found(others, len(features)),
+            )
+        )
     return grids
 
 
@@ -184,11 +198,21 @@ def read_no_fly(source: FeatureSource) -> list[Polygon]:
         if not _is_polygonal(feature.geometry):
             others[feature.geometry.geom_type] += 1
             continue
-        label = f"no-fly zone {_feature_name(feature.properties, index)!r} in {origin}"
+        label = msg(
+            "no-fly zone %(id)r in %(origin)s",
+            id=_feature_name(feature.properties, index),
+            origin=origin,
+        )
         area = validate_area(feature.geometry, name=label)
         zones.extend(area.geoms if isinstance(area, MultiPolygon) else [area])
     if not zones:
-        raise FormatError(f"{origin}: holds no no-fly polygons{_found(others, len(features))}")
+        raise FormatError(
+            msg(
+                "%(origin)s: holds no no-fly polygons%(found)s",
+                origin=origin,
+                found=_found(others, len(features)),
+            )
+        )
     return zones
 
 
@@ -204,12 +228,16 @@ def read_lines(source: FeatureSource) -> list[Feature]:
         if not isinstance(feature.geometry, LineString | MultiLineString):
             others[feature.geometry.geom_type] += 1
             continue
-        label = f"line {_feature_name(feature.properties, index)!r} in {origin}"
+        label = msg(
+            "line %(id)r in %(origin)s", id=_feature_name(feature.properties, index), origin=origin
+        )
         line = validate_line(feature.geometry, name=label)
         lines.append(Feature(line, dict(feature.properties)))
     if not lines:
         found = _found(others, len(features))
-        raise FormatError(f"{origin}: holds no LineString centre lines{found}")
+        raise FormatError(
+            msg("%(origin)s: holds no LineString centre lines%(found)s", origin=origin, found=found)
+        )
     return lines
 
 
@@ -274,12 +302,13 @@ def _feature_name(properties: Mapping[str, Any], index: int) -> str:
     return f"feature {index}"
 
 
-def _found(others: Counter[str], total: int) -> str:
+def _found(others: Counter[str], total: int) -> object:
     if not total:
-        return " (it has no features)"
+        return msg(" (it has no features)")
     if not others:
         return ""
-    return " (found " + ", ".join(f"{n} {kind}" for kind, n in sorted(others.items())) + ")"
+    found = ", ".join(f"{n} {kind}" for kind, n in sorted(others.items()))
+    return msg(" (found %(found)s)", found=found)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -291,7 +320,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def _parse(data: bytes, suffix: str, *, source: str) -> list[Feature]:
     if not data.strip():
-        raise FormatError(f"{source}: file is empty")
+        raise FormatError(msg("%(source)s: file is empty", source=source))
     if suffix in (".geojson", ".json"):
         return _read_geojson(data, source=source)
     if suffix == ".kml":
@@ -301,8 +330,12 @@ def _parse(data: bytes, suffix: str, *, source: str) -> list[Feature]:
     if suffix == ".zip":
         return _read_zip(data, source=source)
     raise FormatError(
-        f"{source}: unsupported file type {suffix or '(no suffix)'!r}; "
-        f"expected one of {', '.join(SUPPORTED_SUFFIXES)}"
+        msg(
+            "%(source)s: unsupported file type %(suffix)r; expected one of %(known)s",
+            source=source,
+            suffix=suffix or "(no suffix)",
+            known=", ".join(SUPPORTED_SUFFIXES),
+        )
     )
 
 
@@ -313,13 +346,26 @@ def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise FormatError(f"{source}: not UTF-8 text (at byte {exc.start})") from None
+        raise FormatError(
+            msg("%(source)s: not UTF-8 text (at byte %(at)d)", source=source, at=exc.start)
+        ) from None
     except json.JSONDecodeError as exc:
         raise FormatError(
-            f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            msg(
+                "%(source)s: not valid JSON: %(detail)s at line %(line)d column %(column)d",
+                source=source,
+                detail=exc.msg,
+                line=exc.lineno,
+                column=exc.colno,
+            )
         ) from None
     if not isinstance(document, dict) or not isinstance(document.get("type"), str):
-        raise FormatError(f"{source}: not GeoJSON: the top level must be an object with a 'type'")
+        raise FormatError(
+            msg(
+                "%(source)s: not GeoJSON: the top level must be an object with a 'type'",
+                source=source,
+            )
+        )
     kind = document["type"]
     if kind == "FeatureCollection":
         members = document.get("features")
@@ -339,7 +385,9 @@ def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
     elif kind in _GEOJSON_GEOMETRIES:
         features = [Feature(_geojson_geometry(document, label=f"{source}: geometry"))]
     else:
-        raise FormatError(f"{source}: not GeoJSON: unknown type {kind!r}")
+        raise FormatError(
+            msg("%(source)s: not GeoJSON: unknown type %(kind)r", source=source, kind=kind)
+        )
     transformer = _geojson_crs(document.get("crs"), source=source)
     return _reprojected(features, transformer)
 

@@ -11,6 +11,8 @@ from flask_babel import force_locale, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
+from gis.errors import Message
+
 __all__ = [
     "lazy_message",
     "lazy_names",
@@ -111,10 +113,20 @@ def _translating() -> bool:
 
 def _message(string: str, **variables: Any) -> str:
     """``string`` in the current request's language; English (the msgid) without an app that
-    has flask-babel (CLI commands, scripts, worker threads)."""
+    has flask-babel (CLI commands, scripts, worker threads). Values that are messages of gis or
+    missions (:class:`gis.errors.Message`, or an error carrying one) are rendered likewise."""
     if _translating():
-        return gettext(string, **variables)
+        return gettext(string, **{k: _localised(v) for k, v in variables.items()})
     return string % variables if variables else string
+
+
+def _localised(value: Any) -> Any:
+    """A gis/missions message (or an error made of one) in the current language; else ``value``."""
+    if isinstance(value, BaseException) and value.args and isinstance(value.args[0], Message):
+        value = value.args[0]
+    if isinstance(value, Message):
+        return _message(value.template, **value.values)
+    return value
 
 
 def lazy_message(string: str, **variables: Any) -> LazyString:
@@ -143,6 +155,8 @@ def lazy_reason(exc: BaseException) -> LazyString | str:
     reader gets their language), else its English text."""
     if len(exc.args) == 1 and isinstance(exc.args[0], LazyString):
         return exc.args[0]
+    if len(exc.args) == 1 and isinstance(exc.args[0], Message):
+        return LazyString(_localised, exc.args[0])
     return str(exc)
 
 

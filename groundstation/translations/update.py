@@ -29,6 +29,8 @@ def main() -> None:
             "_l",
             "-k",
             "lazy_gettext",
+            "-k",
+            "msg",  # gis.errors.msg: messages of gis and missions errors
             "--no-location",
             "-o",
             str(pot),
