@@ -48,8 +48,9 @@ from shapely.geometry import (
 )
 from shapely.geometry.base import BaseGeometry
 
-from gis.errors import FormatError, msg
+from gis.errors import FormatError
 from gis.grids import Grid
+from gis.messages import msg
 from gis.shapes import validate_area, validate_line
 
 __all__ = [

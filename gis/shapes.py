@@ -16,7 +16,8 @@ from shapely.geometry import GeometryCollection, LineString, MultiLineString, Mu
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from gis.errors import CoordinateError, GeometryError, msg
+from gis.errors import CoordinateError, GeometryError
+from gis.messages import msg
 
 __all__ = ["CHINA_BOUNDS", "check_lonlat", "validate_area", "validate_line"]
 

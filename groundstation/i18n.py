@@ -11,7 +11,7 @@ from flask_babel import force_locale, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
-from gis.errors import Message
+from gis.messages import Message
 
 __all__ = [
     "lazy_message",

@@ -30,7 +30,7 @@ def main() -> None:
             "-k",
             "lazy_gettext",
             "-k",
-            "msg",  # gis.errors.msg: messages of gis and missions errors
+            "msg",  # gis.messages.msg: messages of gis and missions errors
             "--no-location",
             "-o",
             str(pot),
