@@ -638,11 +638,7 @@ def _file_tickets(
                     lon=det.centre[0],
                     grid_id=row.grid_id,
                     source="drone",
-                    finding=row,
-                    description=(
-                        f"drone finding {row.id}: {row.label} score {row.score:.2f}, "
-                        f"seen in {len(fresh)} finding(s) of flight {flight_id}; awaiting review"
-                    ),
+                    finding=row,  # the ticket page describes the case from its finding
                 )
                 session.flush()
                 old = ticket.id

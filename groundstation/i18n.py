@@ -58,6 +58,7 @@ ACTION_NAMES = {
     "reopen": _l("Reopen"),
     "escalate": _l("Escalated (overdue)"),
     "reflight_check": _l("Re-flight check"),
+    "relabel": _l("Reclassified"),
 }
 ROLE_NAMES = {
     "pilot": _l("Pilot"),

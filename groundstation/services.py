@@ -20,8 +20,14 @@ from groundstation.errors import NotFoundError, TransitionError, ValidationError
 from groundstation.i18n import ROLE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import LABELS, TICKET_LABELS, Finding, Flight, Grid, Ticket, utcnow
-from groundstation.sightings import share_review
-from groundstation.tickets import Actor, open_ticket_for_finding
+from groundstation.sightings import review_object
+from groundstation.tickets import (
+    Actor,
+    ReviewSync,
+    apply_review,
+    open_ticket_for_finding,
+    plan_review,
+)
 
 __all__ = [
     "DECISIONS",
@@ -122,10 +128,12 @@ def review_findings(
 ) -> list[Finding]:
     """Confirm, reject or reclassify pending findings (not committed; all or none).
 
-    Confirm (or reclassify to a violation class) opens each finding's ticket, filed as confirmed;
-    reject (or reclassify to background) keeps it as a labelled false positive. A sighting is
-    reviewed as its object (its primary finding), and the decision reaches all the object's
-    sightings; the primaries reviewed are returned.
+    A sighting is reviewed as its object (its primary finding), and the decision reaches all the
+    object's sightings and its ticket: confirm (or reclassify to a violation class) files a new
+    ticket, or opens one filed as confirmed if it has none; reclassify gives the ticket the new
+    class; reject (or reclassify to background) keeps the finding as a labelled false positive
+    and rejects its ticket. A rejection or a new class cannot reach a ticket already dispatched:
+    the review is then refused. The primaries reviewed are returned.
     """
     from groundstation.errors import PermissionDenied
 
@@ -176,25 +184,46 @@ def review_findings(
             if (findings[i].sighting_of or i) in done
         ]
         raise TransitionError(_l("finding(s) %(ids)s were already reviewed", ids=", ".join(names)))
+    decided = {fid: _decision(findings[fid], decision, label) for fid in ids}
+    # the objects' tickets: what the review does to each is checked before anything changes
+    syncs: dict[int, ReviewSync] = {}
+    for ticket in session.scalars(select(Ticket).where(Ticket.finding_id.in_(ids))):
+        fid = ticket.finding_id
+        confirmed, new_label = decided[fid]
+        syncs[fid] = plan_review(
+            ticket, actor, finding_id=fid, confirmed=confirmed, label=new_label
+        )
     sightings: dict[int, list[Finding]] = {i: [] for i in ids}
     for sighting in session.scalars(select(Finding).where(Finding.sighting_of.in_(ids))):
         sightings[sighting.sighting_of].append(sighting)
     out = []
     for fid in ids:
         finding = findings[fid]
-        new_label = label if decision == "reclassify" else finding.label
-        confirmed = decision == "confirm" or (
-            decision == "reclassify" and new_label in TICKET_LABELS
+        confirmed, new_label = decided[fid]
+        review_object(
+            finding,
+            sightings[fid],
+            confirmed=confirmed,
+            label=new_label,
+            by=actor.name,
+            at=now,
+            note=note,
         )
-        finding.review_status = "confirmed" if confirmed else "rejected"
-        finding.reviewed_label = new_label if decision != "reject" else "background"
-        finding.reviewed_by, finding.reviewed_at, finding.review_note = actor.name, now, note
-        if confirmed:
+        if fid in syncs:
+            apply_review(session, syncs[fid], actor, note=note, now=now)
+        elif confirmed:
             open_ticket_for_finding(session, finding, actor, reason=note, now=now)
-        share_review(finding, sightings[fid])
         out.append(finding)
     session.flush()
     return out
+
+
+def _decision(finding: Finding, decision: str, label: str | None) -> tuple[bool, str]:
+    """Whether a review decision confirms a finding, and the class it confirms it as."""
+    if decision == "reject":
+        return False, "background"
+    new_label = label if decision == "reclassify" and label else finding.label
+    return new_label in TICKET_LABELS, new_label
 
 
 def grid_history(session: Session, grid: Grid) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 Survey photos overlap (a mapping flight sees every point in about twelve photos), so one shed or
 fire yields a finding per photo, and a district flown in several sorties may see it from two
-flights. Each newly stored finding joins the open finding of its class that shows the same object
--- centres within ``radius_m``, or ground footprints overlapping by at least ``MIN_OVERLAP`` of the
-smaller -- as a *sighting* of it. The group's best view is its *primary*: the one the review
+flights. Each newly stored finding joins the known finding of its class that shows the same
+object -- centres within ``radius_m``, or ground footprints overlapping by at least
+``MIN_OVERLAP`` of the smaller -- as a *sighting* of it, unless that object's case is closed (seen
+again, it is a new case). The group's best view is its *primary*: the one the review
 queue lists, whose place the ticket takes, whose decision its sightings share and whose ticket
 covers them all. The best view is the one nearest its photo's nadir point for its score: an
 object near a photo's edge is often cut by it, and the centre of what is left lies metres inside.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -27,11 +29,12 @@ from groundstation.models import Finding, Ticket
 __all__ = [
     "MERGE_RADIUS_M",
     "MIN_OVERLAP",
-    "OPEN_STATES",
+    "ENDED_STATES",
     "Sighting",
     "same_object",
     "view_rank",
     "link_sightings",
+    "review_object",
     "share_review",
 ]
 
@@ -43,8 +46,8 @@ MIN_OVERLAP = 0.1
 CENTRAL_M = 10.0
 #: Candidates are first picked by a coarse box around the new finding (degrees, ~1 km).
 _SEARCH_DEG = 0.01
-#: Ticket states of a case still being dealt with (before the department reports it resolved).
-OPEN_STATES = frozenset({"new", "confirmed", "dispatched", "in_progress", "reopened"})
+#: Ticket states of a case that has ended: its object seen again is a new case (a re-offence).
+ENDED_STATES = frozenset({"closed"})
 _REVIEW_FIELDS = ("review_status", "reviewed_label", "reviewed_by", "reviewed_at")
 
 
@@ -96,23 +99,23 @@ def _sighting(finding: Finding, frame: LocalFrame) -> Sighting:
     return Sighting(float(x), float(y), footprint)
 
 
-def _still_open(finding: Finding, ticket_state: str | None, flight_id: int) -> bool:
-    """Whether a primary from any flight is an object still being dealt with: found in this
-    flight, awaiting review, or behind a ticket not yet resolved. A case resolved or closed seen
-    again is a new object (and its re-flight check), a rejected false alarm is not repeated."""
+def _still_known(finding: Finding, ticket_state: str | None, flight_id: int) -> bool:
+    """Whether a primary from any flight is the object a new view of its place shows: found in
+    this flight, or from an earlier one awaiting review, reviewed (a rejected false alarm is not
+    repeated) or behind a ticket in any state but closed (a resolved case seen again is its
+    re-flight check, not a new case). Only a closed case seen again is a new object."""
     if finding.flight_id == flight_id:
         return True
-    if ticket_state is None:
-        return finding.review_status == "pending"
-    return ticket_state in OPEN_STATES
+    return ticket_state not in ENDED_STATES
 
 
 def link_sightings(
     session: Session, findings: Sequence[Finding], *, radius_m: float = MERGE_RADIUS_M
 ) -> int:
     """Attach newly stored findings (flushed: they have ids) to the objects already known --
-    of their own flight, or still open from earlier flights (a district flown in several sorties,
-    a case not yet resolved) -- and return how many became sightings (not committed).
+    of their own flight, or of earlier flights unless their case is closed (a district flown in
+    several sorties, a case not yet closed, a false alarm) -- and return how many became
+    sightings (not committed).
 
     A new finding that shows the object better (:func:`view_rank`) takes over as its primary
     while that primary is still unreviewed and ticketless; a sighting of an object already
@@ -134,7 +137,7 @@ def link_sightings(
             )
         ).all()
         ticket_state = {c.id: state for c, state in rows}
-        candidates = [c for c, state in rows if _still_open(c, state, new.flight_id)]
+        candidates = [c for c, state in rows if _still_known(c, state, new.flight_id)]
         if not candidates:
             continue
         frame = LocalFrame(new.lon, new.lat)
@@ -173,3 +176,21 @@ def share_review(primary: Finding, sightings: Sequence[Finding]) -> None:
         for name in _REVIEW_FIELDS:
             setattr(sighting, name, getattr(primary, name))
         sighting.review_note = f"sighting of finding {primary.id}"
+
+
+def review_object(
+    primary: Finding,
+    sightings: Sequence[Finding],
+    *,
+    confirmed: bool,
+    label: str,
+    by: str,
+    at: datetime,
+    note: str = "",
+) -> None:
+    """Record a review decision on an object: its primary is confirmed as ``label`` or rejected
+    (as background), and its pending sightings share the decision (not committed)."""
+    primary.review_status = "confirmed" if confirmed else "rejected"
+    primary.reviewed_label = label if confirmed else "background"
+    primary.reviewed_by, primary.reviewed_at, primary.review_note = by, at, note
+    share_review(primary, sightings)

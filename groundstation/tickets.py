@@ -35,6 +35,7 @@ from groundstation.models import (
     utcnow,
 )
 from groundstation.notify import Message
+from groundstation.sightings import review_object
 from groundstation.workcal import Deadline, WorkCalendar
 
 __all__ = [
@@ -42,14 +43,21 @@ __all__ = [
     "ACTIVE_STATES",
     "TERMINAL_STATES",
     "TRANSITIONS",
+    "UNDISPATCHED_STATES",
+    "RELABEL",
+    "REVIEW_REJECT_REASON",
     "Actor",
     "Transition",
+    "ReviewSync",
     "SYSTEM",
     "check_transition",
     "available_actions",
+    "review_effect",
     "escalation_level_due",
     "open_ticket",
     "open_ticket_for_finding",
+    "plan_review",
+    "apply_review",
     "record_event",
     "rule_deadline",
     "transition",
@@ -71,6 +79,13 @@ STATES: tuple[str, ...] = (
 #: States in which a department's clock runs (dispatch starts it; resolve stops it).
 ACTIVE_STATES: frozenset[str] = frozenset({"dispatched", "in_progress"})
 TERMINAL_STATES: frozenset[str] = frozenset({"closed", "rejected"})
+#: States in which the review of a case's finding may still reject or reclassify it.
+UNDISPATCHED_STATES: frozenset[str] = frozenset({"new", "confirmed"})
+#: The case-archive action of a class change in review (data: ``from_label``, ``to_label``).
+RELABEL = "relabel"
+#: The archive reason of a rejection in review without a note (the event's data says so too:
+#: ``review == "rejected"``).
+REVIEW_REJECT_REASON = "false alarm in review"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +112,16 @@ class Transition:
     own_department: bool = False  # department users may act only on their department's tickets
     needs_reason: bool = False
     needs_evidence: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewSync:
+    """What a review of its pending finding does to a ticket (:func:`plan_review`)."""
+
+    ticket: Ticket
+    finding_id: int
+    action: str | None  # "confirm", "reject" or None: no transition
+    label: str | None  # the ticket's new class, None: unchanged
 
 
 def _t(action: str, sources: set[str], target: str, roles: set[str], **kw: bool) -> Transition:
@@ -184,6 +209,48 @@ def available_actions(state: str, actor: Actor, *, ticket_department_id: int | N
             continue
         actions.append(action)
     return actions
+
+
+def review_effect(
+    state: str,
+    label: str,
+    *,
+    confirmed: bool,
+    reviewed_label: str,
+    ticket_id: int | None = None,
+    finding_id: int | None = None,
+) -> tuple[str | None, str | None]:
+    """What a review decision on its pending finding does to a ticket in ``state`` of class
+    ``label``: the action it takes (``"confirm"``, ``"reject"`` or None) and its new class (None:
+    unchanged). A confirmation files a new ticket and leaves a later one as it is; a rejection
+    or a new class reaches a ticket only before dispatch, else TransitionError (naming the
+    ticket and the finding when given).
+
+    >>> review_effect("new", "straw_burning", confirmed=True, reviewed_label="illegal_fishing")
+    ('confirm', 'illegal_fishing')
+    >>> review_effect("dispatched", "straw_burning", confirmed=True, reviewed_label="straw_burning")
+    (None, None)
+    """
+    relabel = reviewed_label if confirmed and reviewed_label != label else None
+    if confirmed and relabel is None:
+        return ("confirm" if state == "new" else None), None
+    if state == "rejected" and not confirmed:
+        return None, None
+    if state not in UNDISPATCHED_STATES:
+        raise TransitionError(
+            _l(
+                "finding %(finding)s: ticket %(id)s is already %(state)s, so a review can no "
+                "longer %(action)s it (only while it is %(sources)s)",
+                finding=finding_id,
+                id=ticket_id,
+                state=lazy_names(STATE_NAMES, state),
+                action=lazy_names(ACTION_NAMES, RELABEL if confirmed else "reject"),
+                sources=lazy_names(STATE_NAMES, *sorted(UNDISPATCHED_STATES)),
+            )
+        )
+    if confirmed:
+        return ("confirm" if state == "new" else None), relabel
+    return "reject", None
 
 
 def escalation_level_due(
@@ -321,22 +388,21 @@ def open_ticket_for_finding(
     reason: str = "",
     now: datetime | None = None,
 ) -> Ticket:
-    """A reviewer confirmed ``finding``: open its ticket and file it (new → confirmed)."""
+    """A reviewer confirmed ``finding``: open its ticket and file it (new → confirmed), the review
+    note as the reason. A ticket the finding already has is returned as it is."""
     now = now or utcnow()
     existing = session.scalar(select(Ticket).where(Ticket.finding_id == finding.id))
     if existing is not None:
         return existing
-    label = finding.final_label
     ticket = open_ticket(
         session,
-        label=label,
+        label=finding.final_label,
         actor=actor,
         lat=finding.lat,
         lon=finding.lon,
         grid_id=finding.grid_id,
         source="drone",
         finding=finding,
-        description=f"finding {finding.id}: {label} score {finding.score:.2f}",
         now=now,
     )
     check_transition("new", "confirm", actor, ticket_department_id=None)
@@ -347,11 +413,71 @@ def open_ticket_for_finding(
         "confirm",
         "new",
         actor,
-        reason=reason or "confirmed in review",
-        data={"finding_id": finding.id},
+        reason=reason,
+        data={"finding_id": finding.id, "review": "confirmed"},
         now=now,
     )
     return ticket
+
+
+def plan_review(
+    ticket: Ticket, actor: Actor, *, finding_id: int, confirmed: bool, label: str
+) -> ReviewSync:
+    """What confirming (as class ``label``) or rejecting ``ticket``'s pending finding does to the
+    ticket (:func:`review_effect`); raise, changing nothing, if ``actor`` may not do it."""
+    action, new_label = review_effect(
+        ticket.state,
+        ticket.label,
+        confirmed=confirmed,
+        reviewed_label=label,
+        ticket_id=ticket.id,
+        finding_id=finding_id,
+    )
+    if action is not None:
+        check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
+    return ReviewSync(ticket, finding_id, action, new_label)
+
+
+def apply_review(
+    session: Session, sync: ReviewSync, actor: Actor, *, note: str = "", now: datetime | None = None
+) -> None:
+    """Carry a planned review decision to its ticket (not committed): a new class first (its
+    ``relabel`` archive entry holds both classes), then the transition with the review note as
+    the reason (a rejection without a note: :data:`REVIEW_REJECT_REASON`)."""
+    now = now or utcnow()
+    ticket, note = sync.ticket, note.strip()
+    if sync.label is not None:
+        data = {"finding_id": sync.finding_id, "from_label": ticket.label, "to_label": sync.label}
+        ticket.label = sync.label
+        reason = note if sync.action is None else ""
+        _record(session, ticket, RELABEL, ticket.state, actor, reason=reason, data=data, now=now)
+    if sync.action is not None:
+        rule = TRANSITIONS[sync.action]
+        reason = note or (REVIEW_REJECT_REASON if rule.needs_reason else "")
+        review = "confirmed" if sync.action == "confirm" else "rejected"
+        from_state = ticket.state
+        _claim(session, ticket, from_state, rule.target)
+        _record(
+            session,
+            ticket,
+            sync.action,
+            from_state,
+            actor,
+            reason=reason,
+            data={"finding_id": sync.finding_id, "review": review},
+            now=now,
+        )
+    session.flush()
+
+
+def _pending_primary(session: Session, ticket: Ticket) -> Finding | None:
+    """The object (primary finding) behind ``ticket`` if it still awaits review."""
+    if ticket.finding_id is None:
+        return None
+    finding = session.get(Finding, ticket.finding_id)
+    if finding is not None and finding.sighting_of is not None:
+        finding = session.get(Finding, finding.sighting_of)
+    return finding if finding is not None and finding.review_status == "pending" else None
 
 
 def transition(
@@ -370,8 +496,10 @@ def transition(
     """Apply ``action`` to ``ticket`` as ``actor`` (uncommitted); raise if illegal, change nothing.
 
     A dispatch without an explicit ``deadline`` gets the class rule's, counted on ``calendar``
-    (default: office hours in Beijing time, no holidays). Returns the archive entry and the
-    notifications to deliver once the caller has committed.
+    (default: office hours in Beijing time, no holidays). Confirming or rejecting a ticket whose
+    finding awaits review reviews it too (confirmed as the ticket's class, or rejected as
+    background; its sightings alike), the reason as the review note. Returns the archive entry
+    and the notifications to deliver once the caller has committed.
     """
     now = now or utcnow()
     rule = check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
@@ -429,8 +557,22 @@ def transition(
     elif action == "resolve":
         ticket.evidence = [*ticket.evidence, *evidence]
         data = {"evidence": evidence}
+    finding = _pending_primary(session, ticket) if action in ("confirm", "reject") else None
     from_state = ticket.state
     _claim(session, ticket, from_state, rule.target)
+    if finding is not None:
+        confirmed = action == "confirm"
+        sightings = session.scalars(select(Finding).where(Finding.sighting_of == finding.id))
+        review_object(
+            finding,
+            list(sightings),
+            confirmed=confirmed,
+            label=ticket.label,
+            by=actor.name,
+            at=now,
+            note=reason,
+        )
+        data = {"finding_id": finding.id, "review": finding.review_status}
     event = _record(session, ticket, action, from_state, actor, reason=reason, data=data, now=now)
     session.flush()
     return event, messages
@@ -491,7 +633,6 @@ def escalate_overdue(
             "escalate",
             ticket.state,
             SYSTEM,
-            reason=f"overdue by {overdue_h:.1f} h (督办 level {level})",
             data=data,
             now=now,
         )

@@ -151,7 +151,8 @@ def test_quick_demo_end_to_end(tmp_path) -> None:
     with engine.connect() as conn:
         tickets = conn.execute(
             text(
-                "SELECT t.id, t.state, t.lon, t.lat, g.code, t.finding_id FROM tickets t "
+                "SELECT t.id, t.state, t.lon, t.lat, g.code, t.finding_id, t.description "
+                "FROM tickets t "
                 "LEFT JOIN grids g ON g.id = t.grid_id"
             )
         ).all()
@@ -159,6 +160,7 @@ def test_quick_demo_end_to_end(tmp_path) -> None:
         photos = conn.execute(text("SELECT path, lat, lon FROM photos")).all()
     assert {t.id for t in tickets} == ticket_ids
     assert all(t.state == "new" and t.finding_id is not None for t in tickets)
+    assert all(t.description == "" for t in tickets)  # the page describes them from the finding
     # every planted violation's grid has a ticket; no ticket lies outside the grids
     assert {t["properties"]["grid_id"] for t in truth} <= {t.code for t in tickets}
     for t in tickets:

@@ -70,3 +70,40 @@ def test_reflight_over_a_resolved_ticket(env, tmp_path) -> None:
     html = client.get(f"/tickets/{resolved}").get_data(as_text=True)
     assert f"飞行 #{still} 仍拍到该问题" in html
     assert f"飞行 #{gone} 未再拍到该问题（1 张照片覆盖该处）" in html
+
+
+def test_a_resolved_case_seen_again_is_its_sighting_and_still_seen(env, tmp_path) -> None:
+    """The second flight over a drone case the department reports resolved: the fire it shows
+    joins the case (no new finding to review, no second ticket) and the re-flight check says
+    the case is still seen, naming that sighting."""
+    from groundstation.models import Finding, Ticket
+
+    place = (PHOTO_LONLAT[0] - 0.003, PHOTO_LONLAT[1] + 0.002)  # away from the other tests
+    first = _flight(env, tmp_path / "first", RED, place, finding_lonlat=place)
+    client = env.client()
+    with env.storage().session() as session:
+        primary = session.scalars(select(Finding.id).where(Finding.flight_id == first)).one()
+    reply = client.post(
+        f"/api/v1/findings/{primary}/review",
+        json={"decision": "confirm"},
+        headers=env.headers("supervisor"),
+    )
+    ticket_id = reply.json["ticket_id"]
+    with env.storage().session() as session:
+        session.get(Ticket, ticket_id).state = "resolved"  # dispatched, handled, reported done
+        session.commit()
+
+    near = (place[0] + 0.00004, place[1])  # 4 m away
+    second = _flight(env, tmp_path / "second", RED, place, finding_lonlat=near)
+    with env.storage().session() as session:
+        seen = session.scalars(select(Finding).where(Finding.flight_id == second)).one()
+        assert seen.sighting_of == primary and seen.review_status == "confirmed"
+        assert session.scalars(select(Ticket.id).where(Ticket.finding_id == seen.id)).all() == []
+        seen_id = seen.id
+    assert _checks(env, ticket_id) == [{"flight_id": second, "photos": 1, "finding_id": seen_id}]
+    ticket = client.get(f"/api/v1/tickets/{ticket_id}", headers=env.headers("supervisor")).json
+    assert ticket["state"] == "resolved"  # the supervisor decides (reopen or verify)
+    queue = client.get(
+        f"/api/v1/findings?flight={second}&primary=1", headers=env.headers("supervisor")
+    ).json
+    assert queue["items"] == []  # nothing new to review

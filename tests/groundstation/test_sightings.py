@@ -121,7 +121,7 @@ def _one_photo_flight(env, folder, lonlat) -> Finding:
         return session.scalars(select(Finding).where(Finding.flight_id == flight_id)).one()
 
 
-def test_open_objects_span_flights_resolved_ones_do_not(env, tmp_path) -> None:
+def test_objects_span_flights_until_their_case_is_closed(env, tmp_path) -> None:
     place = (119.9070, 32.4070)
     first = _one_photo_flight(env, tmp_path / "sortie1", place)
     # the next sortie sees the same fire 4 m away: one object, still one review item
@@ -144,12 +144,66 @@ def test_open_objects_span_flights_resolved_ones_do_not(env, tmp_path) -> None:
     third = _one_photo_flight(env, tmp_path / "later", place)
     assert third.sighting_of == first.id and third.review_status == "confirmed"
 
-    # once the department reports it resolved, seeing it again is news, not a sighting
+    # resolved (and verified) cases seen again are still the same case: their re-flight check
+    for state in ("resolved", "verified"):
+        _set_state(env, ticket_id, state)
+        again = _one_photo_flight(env, tmp_path / f"recheck-{state}", (place[0], place[1] + 3e-5))
+        assert again.sighting_of == first.id and again.review_status == "confirmed"
+
+    # once the case is closed, the violation seen again is a new case (a re-offence)
+    _set_state(env, ticket_id, "closed")
+    anew = _one_photo_flight(env, tmp_path / "reoffence", place)
+    assert anew.sighting_of is None and anew.review_status == "pending"
     with env.storage().session() as session:
-        session.get(Ticket, ticket_id).state = "resolved"
+        assert session.scalar(select(Ticket.id).where(Ticket.finding_id == anew.id)) is None
+
+
+def _set_state(env, ticket_id: int, state: str) -> None:
+    with env.storage().session() as session:
+        session.get(Ticket, ticket_id).state = state
         session.commit()
-    again = _one_photo_flight(env, tmp_path / "recheck", place)
-    assert again.sighting_of is None and again.review_status == "pending"
+
+
+@pytest.mark.parametrize("ticketed", [False, True])
+def test_a_rejected_false_alarm_is_not_repeated(env, tmp_path, ticketed) -> None:
+    """A false alarm rejected in review (with or without a ticket, as the demo files them) seen
+    by a later flight takes its rejection: it is not a new pending finding nor a new case."""
+    from groundstation.tickets import Actor, open_ticket
+
+    place = (119.9010, 32.4090) if ticketed else (119.9010, 32.4030)
+    first = _one_photo_flight(env, tmp_path / "first", place)
+    if ticketed:
+        with env.storage().session() as session:
+            open_ticket(
+                session,
+                label=first.label,
+                actor=Actor("gridpatrol-demo", "system"),
+                lat=first.lat,
+                lon=first.lon,
+                finding=session.get(Finding, first.id),
+            )
+            session.commit()
+    reply = env.client().post(
+        f"/api/v1/findings/{first.id}/review",
+        json={"decision": "reject", "note": "红色彩钢瓦屋顶"},
+        headers=env.headers("supervisor"),
+    )
+    assert reply.status_code == 200, reply.get_json()
+    again = _one_photo_flight(env, tmp_path / "again", (place[0] + 0.000003, place[1]))
+    assert again.sighting_of == first.id
+    assert (again.review_status, again.reviewed_label) == ("rejected", "background")
+    queue = (
+        env.client()
+        .get(
+            f"/api/v1/findings?flight={again.flight_id}&primary=1",
+            headers=env.headers("supervisor"),
+        )
+        .get_json()
+    )
+    assert queue["items"] == []  # nothing new to review
+    with env.storage().session() as session:
+        tickets = session.scalars(select(Ticket.state).where(Ticket.finding_id == first.id)).all()
+        assert tickets == (["rejected"] if ticketed else [])
 
 
 def test_view_rank_prefers_views_near_the_photos_nadir() -> None:

@@ -243,6 +243,10 @@ def test_overdue_ticket_is_escalated_by_the_job(env) -> None:
     assert ticket["escalation_level"] == 1 and ticket["overdue"]
     assert ticket["events"][-1]["action"] == "escalate"
     assert ticket["events"][-1]["actor"] == "system"
+    # the facts are data the pages render in the reader's language, not stored English text
+    assert ticket["events"][-1]["reason"] == ""
+    assert ticket["events"][-1]["data"]["level"] == 1
+    assert 2 <= ticket["events"][-1]["data"]["overdue_hours"] < 2.1
     # running it again does not escalate twice
     client.post("/api/v1/escalations", headers=env.headers("supervisor"))
     env.runner().run_pending()
