@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from rasterio.errors import RasterioError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gis.camera import PRESETS
 from groundstation.blueprints.api import _get, in_roots, photo_roots
@@ -29,15 +29,37 @@ from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSess
 from groundstation.i18n import COMMAND_NAMES, deferred_locale, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
-from groundstation.models import ROLES, FlightSession, RoutePlan
+from groundstation.models import ROLES, Finding, Flight, FlightSession, Grid, Photo, RoutePlan
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
 
-__all__ = ["bp", "hub", "build_request", "sse_stream", "state_names", "FLYERS"]
+__all__ = [
+    "bp",
+    "hub",
+    "build_request",
+    "sse_stream",
+    "state_names",
+    "photo_flight_rows",
+    "FLYERS",
+    "INGEST_STATUS_NAMES",
+    "PHOTO_FLIGHTS_PER_PAGE",
+]
 
 bp = Blueprint("flights", __name__)
 
 FLYERS = ("pilot", "admin")
+#: Roles that may open the review queue (and so follow a flight's findings there).
+REVIEWERS = ("supervisor", "admin")
+#: Photo flights per page of the flights page.
+PHOTO_FLIGHTS_PER_PAGE = 25
+#: ``Flight.status`` as the flights page shows it.
+INGEST_STATUS_NAMES = {
+    "registered": _l("Registered"),
+    "queued": _l("Queued for classification"),
+    "ingesting": _l("Classifying"),
+    "done": _l("Classified"),
+    "done_with_errors": _l("Classified, some photos failed"),
+}
 KEEPALIVE_S = 10.0
 _HUB_LOCK = threading.Lock()
 
@@ -225,20 +247,117 @@ def _sse_events(runner: Any, last_id: int, language: Any, keepalive_s: float) ->
 # -- pages ------------------------------------------------------------------------------------
 
 
+def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[dict[str, Any]]:
+    """The flights page's rows for ``flights``: photo counts by status, the objects the flight
+    saw (one per primary finding, as the review queue lists them) and their other views, the
+    grids, and the flight session that took the photos. Findings are those ``actor`` may see."""
+    from groundstation.blueprints.api import visible_findings
+
+    ids = [f.id for f in flights]
+    photos: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for flight_id, status, count in session.execute(
+        select(Photo.flight_id, Photo.status, func.count())
+        .where(Photo.flight_id.in_(ids))
+        .group_by(Photo.flight_id, Photo.status)
+    ):
+        photos[flight_id][status] = int(count)
+    obj = func.coalesce(Finding.sighting_of, Finding.id)
+    counts = {
+        flight_id: (int(objects), int(views))
+        for flight_id, objects, views in session.execute(
+            visible_findings(
+                select(Finding.flight_id, func.count(func.distinct(obj)), func.count(Finding.id))
+                .where(Finding.flight_id.in_(ids))
+                .group_by(Finding.flight_id),
+                actor,
+            )
+        )
+    }
+    grids: dict[int, set[str]] = {i: set() for i in ids}
+    for flight_id, code in session.execute(
+        visible_findings(
+            select(Finding.flight_id, Grid.code)
+            .join(Grid, Finding.grid_id == Grid.id)
+            .where(Finding.flight_id.in_(ids))
+            .distinct(),
+            actor,
+        )
+    ):
+        grids[flight_id].add(code)
+    sessions: dict[int, int] = {}
+    for session_id, flight_id, codes in session.execute(
+        select(FlightSession.id, FlightSession.flight_id, FlightSession.grid_codes)
+        .where(FlightSession.flight_id.in_(ids))
+        .order_by(FlightSession.id)
+    ):
+        sessions[flight_id] = session_id
+        grids[flight_id].update(codes or ())
+    can_review = actor.role in REVIEWERS
+    rows = []
+    for f in flights:
+        objects, views = counts.get(f.id, (0, 0))
+        by_status = photos[f.id]
+        rows.append(
+            {
+                "id": f.id,
+                "name": f.name,
+                "created_at": f.created_at,
+                "status": f.status,
+                "photos": sum(by_status.values()),
+                "photos_waiting": by_status.get("pending", 0),
+                "photos_failed": by_status.get("error", 0),
+                "findings": objects,
+                "more_views": views - objects,
+                "grids": sorted(grids[f.id]),
+                "session_id": sessions.get(f.id),
+                "review_url": url_for("review.index", flight=f.id, status="all")
+                if can_review
+                else None,
+            }
+        )
+    return rows
+
+
 @bp.get("/flights")
 @roles_required(*ROLES)
 def index() -> Any:
+    from groundstation.blueprints.tickets import page_numbers
+
     session = db()
     sessions = list(
         session.scalars(select(FlightSession).order_by(FlightSession.id.desc()).limit(50))
     )
     plans = list(session.scalars(select(RoutePlan).order_by(RoutePlan.id.desc()).limit(50)))
+    per_page = PHOTO_FLIGHTS_PER_PAGE
+    total = session.scalar(select(func.count(Flight.id))) or 0
+    pages = max(1, -(-total // per_page))
+    page = request.args.get("page", type=int) or 1
+    wanted = request.args.get("flight", type=int)
+    if wanted is not None and session.get(Flight, wanted) is not None:
+        # the page that lists this flight (newest first)
+        page = (
+            1
+            + (session.scalar(select(func.count(Flight.id)).where(Flight.id > wanted)) or 0)
+            // per_page
+        )
+    page = min(max(page, 1), pages)
+    flights = list(
+        session.scalars(
+            select(Flight).order_by(Flight.id.desc()).offset((page - 1) * per_page).limit(per_page)
+        )
+    )
     return render_template(
         "flights.html",
         sessions=[_session_json(s) for s in sessions],
         plans=plans,
         selected_plan=request.args.get("plan", type=int),
         state_names=state_names(),
+        photo_flights=photo_flight_rows(session, flights, current_actor()),
+        ingest_status_names=INGEST_STATUS_NAMES,
+        highlight=wanted,
+        page=page,
+        pages=pages,
+        page_numbers=page_numbers(page, pages),
     )
 
 
@@ -249,7 +368,9 @@ def detail(session_id: int) -> Any:
     plan = row.plan
     return render_template(
         "flight.html",
-        flight=_session_json(row),
+        # a session not running in this server (finished, or from before a restart) has no
+        # live telemetry or checks: the page shows its stored state
+        flight={"telemetry": None, "checks": [], **_session_json(row)},
         plan_layers=plan.layers if plan is not None else None,
         commands=COMMANDS,
         state_names=state_names(),

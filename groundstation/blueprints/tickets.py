@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from werkzeug.datastructures import MultiDict
 
 from groundstation.errors import (
@@ -38,6 +39,8 @@ from groundstation.models import (
     TICKET_LABELS,
     ClassRule,
     Department,
+    Finding,
+    FlightSession,
     Grid,
     Ticket,
     utcnow,
@@ -45,7 +48,7 @@ from groundstation.models import (
 from groundstation.tickets import ACTIVE_STATES, STATES, TRANSITIONS, available_actions
 from groundstation.web import current_actor, db, roles_required, state
 
-__all__ = ["bp"]
+__all__ = ["bp", "FindingFacts", "finding_facts"]
 
 bp = Blueprint("tickets", __name__)
 
@@ -254,21 +257,61 @@ def _ticket(ticket_id: int) -> Ticket:
     return ticket
 
 
+@dataclass(frozen=True, slots=True)
+class FindingFacts:
+    """What the ticket page tells about a drone ticket's finding: its class, score and flight,
+    how many photos show the object (the primary's and its sightings'), and the flight session
+    that took the photos, if one did."""
+
+    label: str
+    score: float
+    flight_id: int
+    photo_id: int
+    photos: int
+    session_id: int | None
+
+
+def finding_facts(session: Any, finding: Finding) -> FindingFacts:
+    """The :class:`FindingFacts` of ``finding``; a sighting counts with its primary's group."""
+    primary = finding.sighting_of or finding.id
+    photos = session.scalar(
+        select(func.count(func.distinct(Finding.photo_id))).where(
+            or_(Finding.id == primary, Finding.sighting_of == primary)
+        )
+    )
+    session_id = session.scalar(
+        select(FlightSession.id)
+        .where(FlightSession.flight_id == finding.flight_id)
+        .order_by(FlightSession.id.desc())
+        .limit(1)
+    )
+    return FindingFacts(
+        label=finding.final_label,
+        score=finding.score,
+        flight_id=finding.flight_id,
+        photo_id=finding.photo_id,
+        photos=max(int(photos or 0), 1),
+        session_id=session_id,
+    )
+
+
 @bp.get("/tickets/<int:ticket_id>")
 @roles_required(*ROLES)
 def detail(ticket_id: int) -> Any:
     ticket = _ticket(ticket_id)
-    actions = available_actions(
-        ticket.state, current_actor(), ticket_department_id=ticket.department_id
-    )
-    rule = db().get(ClassRule, ticket.label)
-    departments = list(db().scalars(select(Department).order_by(Department.id)))
+    actor = current_actor()
+    session = db()
+    actions = available_actions(ticket.state, actor, ticket_department_id=ticket.department_id)
+    rule = session.get(ClassRule, ticket.label)
+    departments = list(session.scalars(select(Department).order_by(Department.id)))
     return render_template(
         "ticket.html",
         ticket=ticket,
         actions=actions,
         rule=rule,
         departments=departments,
+        facts=finding_facts(session, ticket.finding) if ticket.finding else None,
+        can_review=actor.role in ("supervisor", "admin"),
         now=utcnow(),
     )
 
@@ -276,7 +319,7 @@ def detail(ticket_id: int) -> Any:
 @bp.post("/tickets/<int:ticket_id>/transition")
 @roles_required(*ROLES)
 def do_transition(ticket_id: int) -> Any:
-    from groundstation.blueprints.api import apply_transition
+    from groundstation.blueprints.api import apply_transition, ticket_visible
 
     session = db()
     ticket = _ticket(ticket_id)
@@ -301,6 +344,9 @@ def do_transition(ticket_id: int) -> Any:
             _("Ticket %(id)d is now: %(state)s", id=ticket.id, state=STATE_NAMES[ticket.state]),
             "info",
         )
+    if not ticket_visible(ticket, current_actor()):
+        # e.g. a department returned it to the dispatcher: its page is no longer theirs
+        return redirect(url_for("tickets.index"))
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
 
 

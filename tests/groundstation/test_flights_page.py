@@ -5,13 +5,15 @@ ingest; refused commands, roles and bad input; the event log alone."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+from html import unescape
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import flight_env, login, saved_plan
+from conftest import flight_env, login, make_findings, saved_plan
 
 from groundstation.flights import EventLog
 
@@ -289,3 +291,97 @@ def test_event_log_replays_and_waits() -> None:
     log.close()
     assert log.after(8) == ([], True)
     assert log.after(7)[1] is True and log.latest("telemetry").data == {"k": 6}
+
+
+# -- photo flights on the flights page ----------------------------------------------------------
+
+
+def photo_flight(env, *, sightings: int = 2) -> dict:
+    """A classified photo flight over F-S: one object seen in 1 + ``sightings`` photos, one more
+    photo waiting and one that failed, and the flight session that took them."""
+    from groundstation.models import Finding, FlightSession, Photo
+
+    specs = [("illegal_construction", 0.8, (119.8905, 32.4005))] * (1 + sightings)
+    primary, *others = make_findings(env, specs, grid_code="F-S")
+    with env.storage().session() as session:
+        flight_id = session.get(Finding, primary).flight_id
+        for finding_id in others:
+            session.get(Finding, finding_id).sighting_of = primary
+        for name, status in (("waiting.jpg", "pending"), ("broken.jpg", "error")):
+            session.add(Photo(flight_id=flight_id, path=str(env.data_dir / name), status=status))
+        row = FlightSession(connection="sitl", simulated=True, state="done", flight_id=flight_id)
+        session.add(row)
+        session.commit()
+        return {"flight": flight_id, "finding": primary, "session": row.id}
+
+
+def flight_row(html: str, flight_id: int) -> str:
+    match = re.search(rf'<tr id="flight-{flight_id}"[^>]*>(.*?)</tr>', html, re.S)
+    assert match, f"flight {flight_id} is not listed"
+    return unescape(match.group(1))
+
+
+def cell(row: str, name: str) -> str:
+    text = re.search(rf'<td class="{name}">(.*?)</td>', row, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())
+
+
+def english_client(env, who: str):
+    client = env.client()
+    login(client, who)
+    client.get("/lang/en")
+    return client
+
+
+def test_flights_page_lists_photo_flights_with_counts_and_links(env) -> None:
+    made = photo_flight(env)
+    client = english_client(env, "supervisor")
+    html = client.get("/flights").get_data(as_text=True)
+    assert "Photo flights" in html
+    row = flight_row(html, made["flight"])
+    assert cell(row, "photos") == "5 1 waiting 1 failed"
+    assert cell(row, "findings") == "1 +2"  # one object, seen in two more photos
+    review = f"/review?flight={made['flight']}&status=all"
+    assert f'href="{review}"' in row and 'href="/grids/F-S"' in row
+    assert f'href="/flights/{made["session"]}"' in row
+    for url in (review, "/grids/F-S", f"/flights/{made['session']}"):
+        assert client.get(url).status_code == 200, url
+    # the review queue's API lists exactly that object for the flight
+    findings = client.get(
+        f"/api/v1/findings?flight={made['flight']}&status=all&primary=1",
+        headers=env.headers("supervisor"),
+    ).json
+    assert [f["id"] for f in findings["items"]] == [made["finding"]]
+
+
+def test_pilots_and_departments_see_photo_flights_without_review_links(env) -> None:
+    made = photo_flight(env, sightings=0)
+    listing = english_client(env, "pilot").get("/flights").get_data(as_text=True)
+    pilot = flight_row(listing, made["flight"])
+    assert cell(pilot, "findings") == "1" and "/review?" not in pilot
+    assert f'href="/flights/{made["session"]}"' in pilot
+    # department staff see only the findings behind their department's cases: none here
+    department = english_client(env, "department").get("/flights")
+    assert department.status_code == 200
+    assert cell(flight_row(department.get_data(as_text=True), made["flight"]), "findings") == "0"
+
+
+def test_photo_flights_newest_first_and_paged(env) -> None:
+    from sqlalchemy import select
+
+    from groundstation.blueprints.flights import PHOTO_FLIGHTS_PER_PAGE
+    from groundstation.models import Flight
+
+    for _ in range(PHOTO_FLIGHTS_PER_PAGE + 1):
+        make_findings(env, [])  # a flight without photos
+    with env.storage().session() as session:
+        ids = list(session.scalars(select(Flight.id).order_by(Flight.id.desc())))
+    client = english_client(env, "supervisor")
+    first = client.get("/flights").get_data(as_text=True)
+    listed = [int(i) for i in re.findall(r'<tr id="flight-(\d+)"', first)]
+    assert listed == ids[:PHOTO_FLIGHTS_PER_PAGE]
+    assert 'id="flights-pager"' in first and 'href="/flights?page=2"' in first
+    oldest = ids[-1]
+    found = client.get(f"/flights?flight={oldest}").get_data(as_text=True)
+    assert f'<tr id="flight-{oldest}" class="highlight">' in found
+    assert client.get("/flights?page=999").status_code == 200  # the last page
