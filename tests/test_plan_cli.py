@@ -222,3 +222,69 @@ def test_replanning_with_fewer_sorties_warns_of_the_files_left_over(tmp_path: Pa
     warnings = again.stderr.strip().splitlines()
     assert warnings == [f"warning: {p} is left from an earlier plan; delete it" for p in sorties]
     assert all(p.exists() for p in sorties)  # warned about, never deleted
+
+
+def _zones_file(path: Path, rings_m: list[list[tuple[float, float]]]) -> Path:
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"name": f"zone {k}"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[list(c) for c in FRAME.to_wgs84(Polygon(ring)).exterior.coords]],
+            },
+        }
+        for k, ring in enumerate(rings_m)
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+SQUARE = [(0, 0), (400, 0), (400, 375), (0, 375)]  # 150,000 m²
+EAST_ZONE = [(220, -50), (450, -50), (450, 425), (220, 425)]
+
+
+def test_a_no_fly_zone_over_half_the_grid_is_in_the_summary_and_warned_of(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
+    zones = _zones_file(tmp_path / "nofly.geojson", [EAST_ZONE])
+    home = FRAME.inverse(-100.0, -100.0)
+    args = [str(grids), "--nofly", str(zones), "--home", f"{home[1]},{home[0]}"]
+    args += ["--altitude", "100", "--profile", "patrol", "--out", str(tmp_path / "q.plan")]
+    as_json = _plan(tmp_path, *args, "--json")
+    assert as_json.exit_code == 0, as_json.output
+    (grid,) = json.loads(as_json.stdout)["grids"]
+    left_out = Polygon(SQUARE).intersection(Polygon(EAST_ZONE).buffer(20)).area
+    assert grid["grid_area_m2"] == pytest.approx(150_000, rel=0.005)
+    assert grid["no_fly_excluded_m2"] == pytest.approx(left_out, rel=0.01)
+    assert grid["no_fly_excluded_pct"] == pytest.approx(100 * left_out / 150_000, abs=0.5)
+    assert grid["coverage_once_pct"] >= 99.5  # of the flyable part
+    pct = f"{grid['no_fly_excluded_pct']:.1f} %"
+    assert as_json.stderr.startswith(f"warning: grid Q-400: {grid['no_fly_excluded_m2']:,.0f} m²")
+    assert pct in as_json.stderr and "no-fly" in as_json.stderr
+
+    table = _plan(tmp_path, *args)
+    assert table.exit_code == 0, table.output
+    assert "no-fly m² (%)" in table.stdout and "flyable m²" in table.stdout
+    assert f"({pct})" in table.stdout and "150,000" in table.stdout
+    assert "of the flyable area" in table.stdout
+    assert table.stderr == as_json.stderr
+
+
+def test_no_warning_without_no_fly_zones(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(tmp_path / "q.plan"))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "" and "0 (0.0 %)" in result.stdout
+
+
+def test_a_grid_under_a_no_fly_zone_is_named_even_with_the_default_home(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
+    zones = _zones_file(
+        tmp_path / "nofly.geojson", [[(-50, -50), (450, -50), (450, 425), (-50, 425)]]
+    )
+    result = _plan(tmp_path, str(grids), "--nofly", str(zones), "--altitude", "100",
+                   "--out", str(tmp_path / "q.plan"))  # fmt: skip
+    assert result.exit_code == 1
+    assert "grid Q-400: nothing left to fly outside the no-fly zones" in result.stderr
+    assert "home" not in result.stderr
+    assert not (tmp_path / "q.plan").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "run_plan",
     "plan_layers",
     "mission_file",
+    "preview_cells",
 ]
 
 bp = Blueprint("plan", __name__)
@@ -51,8 +53,13 @@ bp = Blueprint("plan", __name__)
 PLANNERS = ("pilot", "supervisor", "admin")
 FLYERS = ("pilot", "admin")
 MAX_GRIDS = 50
-DOWNLOAD_FORMATS = {".plan": "application/json", ".waypoints": "text/plain", ".kml": None}
-DOWNLOAD_FORMATS[".kml"] = "application/vnd.google-earth.kml+xml"
+#: Plan files a saved plan downloads as (one file per sortie), as ``gridpatrol plan`` writes them.
+DOWNLOAD_FORMATS = {
+    ".plan": "application/json",
+    ".waypoints": "text/plain",
+    ".kml": "application/vnd.google-earth.kml+xml",
+    ".geojson": "application/geo+json",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +292,11 @@ def _missions(result: Any) -> list[dict[str, Any]]:
         raise ValidationError(_l("cannot build the missions: %(detail)s", detail=exc)) from None
 
 
-def mission_file(mission_dict: dict[str, Any], suffix: str) -> bytes:
-    """One sortie's mission as ``.plan``, ``.waypoints`` or ``.kml`` bytes."""
+def mission_file(
+    mission_dict: dict[str, Any], suffix: str, *, extra: Sequence[tuple[Any, dict]] = ()
+) -> bytes:
+    """One sortie's mission as the bytes of a :data:`DOWNLOAD_FORMATS` file; ``extra``
+    ((geometry, properties) pairs, WGS84) is drawn by the KML and GeoJSON previews only."""
     from missions.formats import plan_from_dict, save_mission
 
     if suffix not in DOWNLOAD_FORMATS:
@@ -300,8 +310,24 @@ def mission_file(mission_dict: dict[str, Any], suffix: str) -> bytes:
     mission = plan_from_dict(mission_dict, source="stored plan")
     with tempfile.TemporaryDirectory(prefix="gridpatrol-plan-") as tmp:
         path = Path(tmp) / f"mission{suffix}"
-        save_mission(path, mission)
+        save_mission(path, mission, extra=extra)
         return path.read_bytes()
+
+
+def preview_cells(layers: dict[str, Any] | None) -> list[tuple[Any, dict[str, Any]]]:
+    """The cells of a saved plan's layers as ``extra`` for the previews, as the CLI draws them."""
+    return [
+        (
+            shape(f["geometry"]),
+            {
+                "grid_id": f["properties"]["grid"],
+                "kind": "cell",
+                "cell": f["properties"]["cell"] + 1,
+            },
+        )
+        for f in (layers or {}).get("features", [])
+        if f.get("properties", {}).get("kind") == "cell"
+    ]
 
 
 def _plan_json(row: RoutePlan, *, full: bool = False) -> dict[str, Any]:
@@ -420,7 +446,7 @@ def plan_download(plan_id: int, fmt: str) -> Any:
     suffix = "." + fmt.lower()
     index = _sortie_index(row, request.args.get("sortie"))
     try:
-        data = mission_file(row.missions[index], suffix)
+        data = mission_file(row.missions[index], suffix, extra=preview_cells(row.layers))
     except PlanFileError as exc:
         raise ValidationError(
             _l("plan %(id)s cannot be exported: %(detail)s", id=plan_id, detail=exc)

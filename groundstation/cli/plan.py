@@ -18,7 +18,7 @@ from rich.table import Table
 
 from groundstation.cli._files import check_folder
 
-__all__ = ["plan_command", "sortie_paths", "parse_lat_lon"]
+__all__ = ["plan_command", "sortie_paths", "parse_lat_lon", "no_fly_warnings"]
 
 MISSION_SUFFIXES = (".plan", ".waypoints", ".kml", ".geojson")
 
@@ -173,8 +173,28 @@ def plan_command(
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         _print_summary(summary)
+    for warning in no_fly_warnings(summary):
+        click.echo(f"warning: {warning}", err=True)
     for stale in _stale_sorties(outputs, written):
         click.echo(f"warning: {stale} is left from an earlier plan; delete it", err=True)
+
+
+def no_fly_warnings(summary: dict) -> list[str]:
+    """One line per grid that no-fly zones (and their margin) cut: how much is left out."""
+    margin = summary["settings"].get("nofly_margin_m")
+    within = f" or within {margin:g} m of them" if margin else ""
+    return [
+        f"grid {g['grid_id']}: {g['no_fly_excluded_m2']:,.0f} m² "
+        f"({_share(g['no_fly_excluded_pct'])} %) of its {g['grid_area_m2']:,.0f} m² lies in no-fly "
+        f"zones{within} and is not planned; coverage is of the {g['area_m2']:,.0f} m² left"
+        for g in summary["grids"]
+        if g["no_fly_excluded_m2"] >= 1
+    ]
+
+
+def _share(pct: float) -> str:
+    """A percentage to one decimal, a sliver as "<0.1" rather than a misleading "0.0"."""
+    return "<0.1" if 0 < pct < 0.05 else f"{pct:.1f}"
 
 
 def _stale_sorties(outputs: Sequence[Path], written: Sequence[Path]) -> list[Path]:
@@ -293,10 +313,12 @@ def _print_summary(summary: dict) -> None:
         f" · spacing {s['line_spacing_m']} m · trigger {s['trigger_distance_m']} m"
         f" · overlap {s['front_overlap_pct']}/{s['side_overlap_pct']} %"
     )
-    grids = Table(title="Grids")
+    grids = Table(title="Grids (covered %: of the flyable area, the grid less no-fly zones)")
     for col in (
         "grid",
-        "area m²",
+        "grid m²",
+        "no-fly m² (%)",
+        "flyable m²",
         "cells",
         "route m",
         "time",
@@ -310,6 +332,8 @@ def _print_summary(summary: dict) -> None:
     for g in summary["grids"]:
         grids.add_row(
             g["grid_id"],
+            f"{g['grid_area_m2']:,.0f}",
+            f"{g['no_fly_excluded_m2']:,.0f} ({_share(g['no_fly_excluded_pct'])} %)",
             f"{g['area_m2']:,.0f}",
             str(g["cells"]),
             f"{g['route_length_m']:,.0f}",

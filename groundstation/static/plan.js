@@ -1,5 +1,7 @@
 /* The planning page: pick grids or draw an area, set the camera and flight, and the server-side
-   planner draws route, cells and sorties and fills the summary (debounced, latest answer wins). */
+   planner draws route, cells and sorties and fills the summary (debounced, latest answer wins).
+   A change of the picked grids brings them (and then their route) into view; a change of the
+   other fields replans without moving the map, so it never fights the pilot's panning. */
 "use strict";
 (function () {
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -10,6 +12,7 @@
   var selected = new Set();
   var gridLayers = {};
   var sequence = 0, timer = null, savedId = null, version = 0, pickingHome = false;
+  var fitRoute = false;  // the picked grids changed: show their route too once it is planned
   var colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
 
   function gridStyle(code) {
@@ -35,8 +38,43 @@
       if (b.isValid()) { map.fitBounds(b); }
     });
   var noFly = L.geoJSON(null, {style: {color: "#c0392b", weight: 2, fillOpacity: 0.25, dashArray: "3 3"}}).addTo(map);
-  var result = L.layerGroup().addTo(map);
-  GridPatrolImagery.layerControl(map, {}, {orthoLabel: text.ortho_prefix});
+  var result = L.featureGroup().addTo(map);
+  hiddenWhileEmpty(GridPatrolImagery.layerControl(map, {}, {orthoLabel: text.ortho_prefix}));
+  mapEl.dataset.zoom = map.getZoom();  // for the browser tests
+  map.on("zoomend", function () { mapEl.dataset.zoom = map.getZoom(); });
+
+  /* The layer control shows up once it has a layer (an orthomosaic), not as an empty box. */
+  function hiddenWhileEmpty(control) {
+    var box = control.getContainer(), addOverlay = control.addOverlay;
+    box.style.display = "none";
+    control.addOverlay = function () {
+      box.style.display = "";
+      return addOverlay.apply(control, arguments);
+    };
+  }
+
+  function selectionBounds() {
+    var bounds = L.latLngBounds([]);
+    selected.forEach(function (code) {
+      if (gridLayers[code]) { bounds.extend(gridLayers[code].getBounds()); }
+    });
+    return bounds;
+  }
+
+  /* Leaflet drops a view asked for during a zoom animation (the fit to all grids on load, or
+     to the grid ticked just before): the latest such request waits for the animation's end. */
+  var pendingFit = null;
+  function fitTo(bounds) {
+    if (!bounds.isValid()) { return; }
+    if (map._animatingZoom) {
+      if (!pendingFit) {
+        map.once("zoomend", function () { var b = pendingFit; pendingFit = null; fitTo(b); });
+      }
+      pendingFit = bounds;
+      return;
+    }
+    map.fitBounds(bounds, {padding: [30, 30], maxZoom: 17});
+  }
 
   var tool = GridPatrolDraw.polygonTool(map, {onChange: function () { toggleDrawButtons(); schedule(); }});
 
@@ -82,6 +120,7 @@
   function syncSelection() {
     selected = new Set(Array.from(form.querySelectorAll('input[name="grids"]:checked')).map(function (b) { return b.value; }));
     Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
+    if (selected.size) { fitTo(selectionBounds()); fitRoute = true; }
     schedule();
   }
 
@@ -139,6 +178,7 @@
     var p = params();
     if (!p.grids.length && !p.polygon) {
       result.clearLayers(); document.getElementById("summary").hidden = true;
+      document.getElementById("nofly-warning").hidden = true;
       setStatus("idle", ""); showError(""); return;
     }
     var mine = ++sequence;
@@ -150,6 +190,11 @@
       showError("");
       draw(res.data.layers);
       summarise(res.data.summary);
+      if (fitRoute) {  // home may lie outside the grids: bring the whole route into view
+        fitRoute = false;
+        var bounds = selectionBounds().extend(result.getBounds());
+        if (bounds.isValid() && !map.getBounds().contains(bounds)) { fitTo(bounds); }
+      }
       version += 1;
       setStatus("planned", text.planned);
       document.getElementById("summary").dataset.version = version;
@@ -159,7 +204,9 @@
   /* No plan for these settings: the route and summary of earlier settings must not stay shown. */
   function failed(message) {
     result.clearLayers();
+    fitRoute = false;
     document.getElementById("summary").hidden = true;
+    document.getElementById("nofly-warning").hidden = true;
     setStatus("error", text.failed); showError(message);
   }
 
@@ -189,17 +236,45 @@
     return m + ":" + (r < 10 ? "0" : "") + r + " " + text.min;
   }
 
+  function squareMetres(v) { return Math.round(v).toLocaleString("en-US") + " m²"; }
+
+  /* A share in percent to one decimal; a sliver reads "<0.1", not a misleading "0.0". */
+  function share(pct) { return pct > 0 && pct < 0.05 ? "<0.1" : pct.toFixed(1); }
+
+  /* Grids that no-fly zones (and their margin) cut: how much of each is left out of the route. */
+  function warnNoFly(s) {
+    var box = document.getElementById("nofly-warning");
+    box.innerHTML = "";
+    s.grids.forEach(function (g) {
+      if (!(g.no_fly_excluded_m2 >= 1)) { return; }
+      var p = document.createElement("p");
+      p.dataset.grid = g.grid_id;
+      p.textContent = text.nofly_warning.replace("{grid}", g.grid_id)
+        .replace("{area}", Math.round(g.no_fly_excluded_m2).toLocaleString("en-US"))
+        .replace("{pct}", share(g.no_fly_excluded_pct))
+        .replace("{margin}", s.settings.nofly_margin_m);
+      box.appendChild(p);
+    });
+    box.hidden = !box.childElementCount;
+  }
+
   function summarise(s) {
     var t = s.totals, area = 0, covered = 0, outside = 0;
     s.grids.forEach(function (g) { area += g.area_m2; covered += g.area_m2 * g.coverage_once_pct; outside += g.outside_m; });
     var box = document.getElementById("summary");
     box.hidden = false;
     box.dataset.photos = t.photos; box.dataset.time = t.flight_time_s; box.dataset.sorties = t.sorties;
+    box.dataset.excludedPct = t.no_fly_excluded_pct;
     document.getElementById("sum-time").textContent = minutes(t.flight_time_s);
     document.getElementById("sum-photos").textContent = t.photos;
     document.getElementById("sum-sorties").textContent = t.sorties;
     document.getElementById("sum-length").textContent = (t.route_length_m / 1000).toFixed(2) + " km";
+    document.getElementById("sum-grid-area").textContent = squareMetres(t.grid_area_m2);
+    document.getElementById("sum-excluded").textContent = squareMetres(t.no_fly_excluded_m2) +
+      " (" + share(t.no_fly_excluded_pct) + " %)";
+    document.getElementById("sum-area").textContent = squareMetres(t.area_m2);
     document.getElementById("sum-coverage").textContent = area ? (covered / area).toFixed(1) + " %" : "–";
+    warnNoFly(s);
     document.getElementById("sum-outside").textContent = outside.toFixed(0) + " " + text.outside;
     var st = s.settings;
     document.getElementById("sum-camera").textContent = st.gsd_cm + " cm/px · " + st.line_spacing_m + " m · " +
@@ -241,12 +316,15 @@
       .then(function (r) { return r.json(); }).then(function (fc) { noFly.addData(fc); });
   }
 
-  document.getElementById("save-plan").addEventListener("click", function () {
+  var saveButton = document.getElementById("save-plan");
+  saveButton.addEventListener("click", function () {
     var p = params();
     if (p.home === undefined) { failed(text.bad_home); return; }
     p.name = document.getElementById("plan-name").value;
     setStatus("saving", "…");
+    saveButton.disabled = true;  // one click, one plan
     post("/api/v1/plans", p).then(function (res) {
+      saveButton.disabled = false;
       if (!res.ok) { setStatus("error", text.failed); showError(res.data.error); return; }
       showError("");
       savedId = res.data.id;
@@ -260,8 +338,23 @@
         var o = document.createElement("option"); o.value = k; o.textContent = "s" + k; sel.appendChild(o);
       }
       updateDownloads();
+      refreshSavedPlans();
+    }).catch(function (err) {
+      saveButton.disabled = false; setStatus("error", text.failed); showError(String(err));
     });
   });
+
+  /* The saved plans list as the server renders it (downloads for every sortie and format). */
+  function refreshSavedPlans() {
+    return fetch(window.location.pathname, {credentials: "same-origin"})
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("saved-plans");
+        var shown = document.getElementById("saved-plans");
+        if (fresh && shown) { shown.replaceWith(document.adoptNode(fresh)); }
+      })
+      .catch(function () { /* the list refreshes on the next visit */ });
+  }
 
   function updateDownloads() {
     var k = document.getElementById("download-sortie").value || 1;
@@ -274,16 +367,27 @@
   var uploadButton = document.getElementById("upload-plan");
   if (uploadButton) {
     uploadButton.addEventListener("click", function () {
-      var out = document.getElementById("upload-result");
+      var out = document.getElementById("upload-result"), started = Date.now();
+      /* one upload at a time; the seconds show it is still trying (a dead link takes a while) */
+      uploadButton.disabled = true;
       out.dataset.state = "uploading"; out.textContent = text.uploading;
+      var ticker = setInterval(function () {
+        out.textContent = text.uploading_for.replace("{seconds}", Math.round((Date.now() - started) / 1000));
+      }, 1000);
+      function done(state, message) {
+        clearInterval(ticker);
+        uploadButton.disabled = false;
+        out.dataset.state = state; out.textContent = message;
+      }
       post("/api/v1/plans/" + savedId + "/upload", {
         connection: document.getElementById("upload-connection").value,
         sortie: Number(document.getElementById("download-sortie").value || 1)
       }).then(function (res) {
-        out.dataset.state = res.ok ? "verified" : "error";
-        out.textContent = res.ok ? text.verified + ": " + res.data.verified.mission + " / " +
-          res.data.verified.fence + " / " + res.data.verified.rally : res.data.error;
-      });
+        if (!res.ok) { done("error", res.data.error); return; }
+        var v = res.data.verified;
+        done("verified", text.verified.replace("{mission}", v.mission).replace("{fence}", v.fence)
+          .replace("{rally}", v.rally));
+      }).catch(function (err) { done("error", String(err)); });
     });
   }
 

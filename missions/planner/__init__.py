@@ -238,7 +238,9 @@ def plan(
 
     ``home`` is (lon, lat) of take-off and landing, shared by all grids (default: see
     :func:`default_home`). Grids are ordered for one pilot and chained into sorties from home.
-    Raises :class:`~missions.errors.PlanningError` naming the grid when it cannot be planned.
+    Raises :class:`~missions.errors.PlanningError` naming the grid when it cannot be planned; a
+    grid that no-fly zones cover whole is reported before a home inside a zone (the default home
+    lies in the first grid), and a home given inside a zone along with it.
     """
     if not grids:
         raise PlanningError("no grids to plan")
@@ -255,15 +257,23 @@ def plan(
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
     no_fly, zones = nearby_no_fly(no_fly, frame.to_local(everything), frame)
     router = Router(zones, margin_m=settings.nofly_margin_m)
-    if router.inside(home_xy).any():
-        raise PlanningError(
-            f"home ({home_ll[1]:.6f}, {home_ll[0]:.6f}) lies within {settings.nofly_margin_m:g} m "
-            "of a no-fly zone"
-        )
     keepout = (
         shapely.union_all([z.buffer(settings.nofly_margin_m) for z in zones]) if zones else None
     )
-    work = [_grid_area(g, frame, keepout, generator, settings, router) for g in grids]
+    home_blocked = bool(router.inside(home_xy).any())
+    home_problem = (
+        f"home ({home_ll[1]:.6f}, {home_ll[0]:.6f}) lies within {settings.nofly_margin_m:g} m "
+        "of a no-fly zone"
+    )
+    try:
+        # a grid the zones cover whole is the problem to report, not the default home inside it
+        work = [_grid_area(g, frame, keepout, generator, settings, router) for g in grids]
+    except PlanningError as exc:
+        if home_blocked and home is not None:  # a home the pilot chose: both need fixing
+            raise PlanningError(f"{exc}; and {home_problem}") from None
+        raise
+    if home_blocked:
+        raise PlanningError(home_problem)
     # cells are chosen knowing where the flight comes from and goes on to (as _order will fly it)
     reps = np.array([w.flyable.representative_point().coords[0] for w in work])
     grid_order = order_points(reps, start=home_xy)
@@ -579,6 +589,7 @@ def _grid_result(
     return GridResult(
         grid_id=gid,
         area_m2=float(w.flyable.area),
+        grid_area_m2=float(w.local.area),
         cells=tuple(frame.to_wgs84(b.cell) for b in w.blocks),
         angles_deg=tuple(
             _bearing(b.angle_deg) if not w.corridor else (90 - b.angle_deg) % 360 for b in w.blocks

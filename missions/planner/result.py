@@ -16,12 +16,17 @@ __all__ = ["GridResult", "Sortie", "Plan"]
 class GridResult:
     """One grid's survey: cells and strips (WGS84) and the figures of its part of the route.
 
-    ``route_length_m``/``flight_time_s`` run from the grid's first strip to its last (transits from
-    home and other grids excluded); coverage is of the grid minus no-fly zones and their margin.
+    ``grid_area_m2`` is the whole grid; ``area_m2`` the part that may be flown and is planned
+    (the grid minus no-fly zones and their margin); ``no_fly_excluded_m2`` of the grid is left
+    out of the plan (photos may catch its edge, but nothing is flown to see it).
+    ``coverage_once``/``coverage_design`` are fractions of ``area_m2``, not of the whole grid.
+    ``route_length_m``/``flight_time_s`` run from the grid's first strip to its last (transits
+    from home and other grids excluded).
     """
 
     grid_id: str
-    area_m2: float
+    area_m2: float  # flyable: the grid minus no-fly zones and their margin
+    grid_area_m2: float  # the whole grid (a corridor: its polygon)
     cells: tuple[Polygon, ...]
     angles_deg: tuple[float, ...]  # strip bearing per cell, degrees clockwise from north
     strips: tuple[LineString, ...]  # camera-on lines in flying order
@@ -34,6 +39,16 @@ class GridResult:
     outside_m: float
     sorties: tuple[int, ...]
     corridor: bool = False
+
+    @property
+    def no_fly_excluded_m2(self) -> float:
+        """Area of the grid left out of the plan by no-fly zones and their margin."""
+        return max(0.0, self.grid_area_m2 - self.area_m2)
+
+    @property
+    def no_fly_excluded_fraction(self) -> float:
+        """Share of the grid left out by no-fly zones (0 for an empty grid)."""
+        return self.no_fly_excluded_m2 / self.grid_area_m2 if self.grid_area_m2 > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +91,13 @@ class Plan:
         return sum(s.photos for s in self.sorties)
 
     def summary(self) -> dict[str, Any]:
-        """Plain dicts (JSON-ready) for a table: settings, per grid, per sortie and totals."""
+        """Plain dicts (JSON-ready) for a table: settings, per grid, per sortie and totals.
+
+        Per grid (and in the totals): ``grid_area_m2`` is the whole grid, ``no_fly_excluded_m2``
+        and ``no_fly_excluded_pct`` the part of it no-fly zones and their margin leave out, and
+        ``area_m2`` the rest, the part planned; ``coverage_once_pct`` and
+        ``coverage_design_pct`` are percentages of ``area_m2``, not of the whole grid.
+        """
         s = self.settings
         across, along = s.footprint_m
         common = {
@@ -88,6 +109,9 @@ class Plan:
             {
                 "grid_id": g.grid_id,
                 "area_m2": round(g.area_m2, 1),
+                "grid_area_m2": round(g.grid_area_m2, 1),
+                "no_fly_excluded_m2": round(g.no_fly_excluded_m2, 1),
+                "no_fly_excluded_pct": round(g.no_fly_excluded_fraction * 100, 2),
                 "cells": len(g.cells),
                 "angles_deg": [round(a, 1) for a in g.angles_deg],
                 "strips": len(g.strips),
@@ -117,6 +141,8 @@ class Plan:
             }
             for o in self.sorties
         ]
+        grid_area = sum(g.grid_area_m2 for g in self.grids)
+        excluded = sum(g.no_fly_excluded_m2 for g in self.grids)
         return {
             "settings": {
                 "profile": s.profile,
@@ -130,6 +156,7 @@ class Plan:
                 "speed_mps": s.speed_mps,
                 "battery_minutes": s.battery_minutes,
                 "battery_reserve_pct": round(s.battery_reserve * 100, 1),
+                "nofly_margin_m": s.nofly_margin_m,
             },
             "home": {"lon": self.home[0], "lat": self.home[1]},
             "grids": grids,
@@ -140,5 +167,9 @@ class Plan:
                 "route_length_m": round(self.route_length_m, 1),
                 "flight_time_s": round(self.flight_time_s, 1),
                 "photos": self.photos,
+                "area_m2": round(sum(g.area_m2 for g in self.grids), 1),
+                "grid_area_m2": round(grid_area, 1),
+                "no_fly_excluded_m2": round(excluded, 1),
+                "no_fly_excluded_pct": round(excluded / grid_area * 100, 2) if grid_area else 0.0,
             },
         }

@@ -13,7 +13,7 @@ import json
 import threading
 
 import pytest
-from conftest import ARTIFACTS, G1, JUNE_2024, SMALL, add_grids, seed_dashboard, sign_in
+from conftest import ARTIFACTS, G1, G2, JUNE_2024, SMALL, add_grids, seed_dashboard, sign_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -109,6 +109,76 @@ def test_plan_home_point_failed_plan_and_second_sortie(live, page) -> None:
     assert href == f"/api/v1/plans/{saved}/download/waypoints?sortie=2"
     plan = env.client().get(f"/api/v1/plans/{saved}", headers=env.headers("pilot")).json
     assert plan["params"]["home"] == pytest.approx([lon, lat])
+
+
+def test_plan_zooms_to_the_grid_warns_of_no_fly_and_lists_downloads(live, page) -> None:
+    """Ticking a small grid in a wide district zooms to it (a parameter change does not move the
+    map), a zone over half the grid is warned of, the saved plan appears in the list with all
+    four formats, and the upload button stays disabled while an upload is under way."""
+    env, base = live
+    env.app.config["LINK_TIMEOUT_S"] = 2.0
+    add_grids(env, ("BZ-S", SMALL), ("BZ-FAR", G2))
+    zone = {"type": "Polygon", "coordinates": [[[119.8908, 32.399], [119.893, 32.399],
+            [119.893, 32.402], [119.8908, 32.402], [119.8908, 32.399]]]}  # fmt: skip
+    layer = env.client().post(
+        "/api/v1/no-fly",
+        data={"name": "east half", "file": (io.BytesIO(json.dumps(zone).encode()), "z.geojson")},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert layer.status_code == 201, layer.json
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/plan")
+    page.wait_for_function(
+        "document.querySelectorAll('#plan-map path.leaflet-interactive').length === 2"
+    )
+    assert page.locator("#layers-plan-map").is_hidden()  # no orthomosaics: no empty box
+    district = int(page.get_attribute("#plan-map", "data-zoom"))
+    page.fill("#home", "32.3995, 119.8895")  # south-west of the grid, clear of the zone
+    page.check("#grid-BZ-S")
+    page.wait_for_selector("#plan-status[data-state='planned']")
+    page.wait_for_function(f"Number(document.getElementById('plan-map').dataset.zoom) > {district}")
+    zoomed = page.get_attribute("#plan-map", "data-zoom")
+    grid_box = page.locator("#plan-map path[stroke='#d35400']").bounding_box()  # the ticked grid
+    assert grid_box["height"] > 100  # about 130 m: there to see, not a dot
+
+    version = page.get_attribute("#summary", "data-version")
+    page.select_option("#no_fly_layer", str(layer.json["id"]))
+    page.wait_for_function(
+        f"document.getElementById('summary').dataset.version !== '{version}'"
+        " && document.getElementById('plan-status').dataset.state === 'planned'"
+    )
+    assert page.get_attribute("#plan-map", "data-zoom") == zoomed  # replanned in place
+    warning = page.inner_text("#nofly-warning p[data-grid='BZ-S']")
+    excluded = float(page.get_attribute("#summary", "data-excluded-pct"))
+    assert 30 < excluded < 80 and f"{excluded:.1f}" in warning
+    assert page.inner_text("#sum-excluded").endswith(f"({excluded:.1f} %)")
+    page.screenshot(path=str(ARTIFACTS / "pilot_09_no_fly_warning.png"))
+
+    page.fill("#plan-name", "east half closed")
+    page.click("#save-plan")
+    page.wait_for_selector("#saved:not([hidden])")
+    saved = page.inner_text("#saved-id").lstrip("#")
+    row = f"#saved-plans tr[data-plan='{saved}']"
+    page.wait_for_selector(row)  # the list is refreshed without reloading the page
+    formats = page.locator(f"{row} .plan-downloads [data-format]")
+    assert sorted(formats.evaluate_all("els => els.map(e => e.dataset.format)")) == [
+        "geojson", "kml", "plan", "waypoints"
+    ]  # fmt: skip
+    href = page.get_attribute(f"{row} [data-format='geojson'] a", "href")
+    assert href == f"/api/v1/plans/{saved}/download/geojson?sortie=1"
+    download = page.request.get(base + href)
+    assert download.ok and download.json()["type"] == "FeatureCollection"
+
+    uploads = []
+    page.on("request", lambda r: uploads.append(r) if r.url.endswith("/upload") else None)
+    page.fill("#upload-connection", "tcp:127.0.0.1:1")
+    page.dblclick("#upload-plan")  # the button is disabled at the first click
+    page.wait_for_selector("#upload-result[data-state='error']", timeout=20000)
+    assert len(uploads) == 1
+    assert page.is_enabled("#upload-plan")  # and ready for another try
+    assert "tcp:127.0.0.1:1" in page.inner_text("#upload-result")
+    page.screenshot(path=str(ARTIFACTS / "pilot_10_saved_list.png"), full_page=True)
 
 
 def hold_arm_until_start_is_queued(monkeypatch) -> None:

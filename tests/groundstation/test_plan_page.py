@@ -283,3 +283,129 @@ def test_upload_failure_is_reported(env, monkeypatch) -> None:
         headers=env.headers("supervisor"),
     )
     assert supervisor.status_code == 403
+
+
+# -- no-fly zones in the summary --------------------------------------------------------------
+
+SMALL_EAST = [
+    [119.8908, 32.3990],
+    [119.8930, 32.3990],
+    [119.8930, 32.4020],
+    [119.8908, 32.4020],
+    [119.8908, 32.3990],
+]  # fmt: skip  (over the east half of P-S and beyond)
+HOME_SW = [119.8895, 32.3995]  # outside P-S and the zone
+
+
+def test_summary_reports_the_area_a_no_fly_zone_leaves_out(env) -> None:
+    """Half the grid under a zone: the summary gives the whole grid, the part left out (m² and
+    %) and coverage of the rest, so the pilot is not told 100 % of a shrunken grid."""
+    from shapely.geometry import Polygon
+
+    from gis.crs import LocalFrame
+
+    layer = _import_zones(env, "half of P-S", [SMALL_EAST])
+    clear = preview(env, grids=["P-S"], home=HOME_SW)
+    cut = preview(env, grids=["P-S"], home=HOME_SW, no_fly_layer=layer)
+    assert cut.status_code == 200, cut.json
+    whole, grid = clear.json["summary"]["grids"][0], cut.json["summary"]["grids"][0]
+    assert whole["no_fly_excluded_m2"] == 0 and whole["grid_area_m2"] == whole["area_m2"]
+
+    frame = LocalFrame(119.8908, 32.4006)
+    margin = cut.json["summary"]["settings"]["nofly_margin_m"]
+    left_out = (
+        frame.to_local(Polygon(SMALL))
+        .intersection(frame.to_local(Polygon(SMALL_EAST)).buffer(margin))
+        .area
+    )
+    assert grid["grid_area_m2"] == pytest.approx(whole["grid_area_m2"], rel=0.001)
+    assert grid["no_fly_excluded_m2"] == pytest.approx(left_out, rel=0.02)
+    assert grid["no_fly_excluded_pct"] == pytest.approx(
+        100 * left_out / grid["grid_area_m2"], abs=0.5
+    )
+    assert 40 < grid["no_fly_excluded_pct"] < 80
+    assert grid["area_m2"] + grid["no_fly_excluded_m2"] == pytest.approx(
+        grid["grid_area_m2"], abs=1
+    )
+    assert grid["coverage_once_pct"] > 95  # of the flyable part, as labelled
+    totals = cut.json["summary"]["totals"]
+    assert totals["no_fly_excluded_pct"] == grid["no_fly_excluded_pct"]
+
+
+def test_page_labels_coverage_and_has_the_no_fly_warning(env) -> None:
+    client = env.client()
+    login(client, "pilot")
+    html = client.get("/plan").get_data(as_text=True)
+    for element in ("nofly-warning", "sum-grid-area", "sum-excluded", "sum-area", "sum-coverage"):
+        assert f'id="{element}"' in html
+    text = json.loads(
+        html.split('<script id="plan-text" type="application/json">')[1].split("<")[0]
+    )
+    assert "{grid}" in text["nofly_warning"] and "{pct}" in text["nofly_warning"]
+    assert "{margin}" in text["nofly_warning"] and "%%" not in text["nofly_warning"]
+    for key in ("{mission}", "{fence}", "{rally}"):
+        assert key in text["verified"]
+    assert "{seconds}" in text["uploading_for"]
+
+
+@pytest.mark.parametrize(
+    ("home", "home_too"),
+    [(None, False), ([119.8908, 32.4006], True)],
+    ids=["default home", "home chosen inside"],
+)
+def test_a_grid_wholly_under_a_no_fly_zone_names_the_grid_first(env, home, home_too) -> None:
+    """The default home lies in the grid, so in the zone too: the grid is what to fix."""
+    layer = _import_zones(env, "all of P-S", [_square(119.889, 32.399, 0.004)])
+    response = preview(env, grids=["P-S"], no_fly_layer=layer, home=home)
+    assert response.status_code == 400
+    error = response.json["error"]
+    assert error.startswith("cannot plan: grid P-S: nothing left to fly outside the no-fly zones")
+    assert ("home" in error) == home_too
+
+
+# -- saved plans: downloads in every format ---------------------------------------------------
+
+
+def test_geojson_download_of_a_saved_plan_is_valid_geojson(env) -> None:
+    from shapely.geometry import shape
+
+    saved = save(env, name="geojson please")
+    assert saved["downloads"]["geojson"] == [
+        f"/api/v1/plans/{saved['id']}/download/geojson?sortie=1"
+    ]
+    response = env.client().get(saved["downloads"]["geojson"][0], headers=env.headers("pilot"))
+    assert response.status_code == 200, response.json
+    assert response.mimetype == "application/geo+json"
+    disposition = response.headers["Content-Disposition"]
+    assert "attachment" in disposition and f"plan{saved['id']}-s1.geojson" in disposition
+    collection = json.loads(response.data)
+    assert collection["type"] == "FeatureCollection"
+    kinds = {f["properties"]["kind"] for f in collection["features"]}
+    assert {"route", "waypoint", "cell"} <= kinds  # cells as `gridpatrol plan` writes them
+    for feature in collection["features"]:
+        assert feature["type"] == "Feature"
+        geometry = shape(feature["geometry"])
+        assert geometry.is_valid and not geometry.is_empty
+        lon, lat = geometry.representative_point().coords[0][:2]
+        assert 119.88 < lon < 119.90 and 32.39 < lat < 32.41  # WGS84 lon, lat at P-S
+
+
+def test_saved_plans_list_offers_every_format_for_every_sortie(env) -> None:
+    saved = save(env, grids=["P-G1"], altitude_m=100, battery_minutes=10, name="two batteries")
+    sorties = saved["sorties"]
+    assert sorties >= 2
+    client = env.client()
+    listed = {p["id"]: p for p in client.get("/api/v1/plans", headers=env.headers("pilot")).json}
+    downloads = listed[saved["id"]]["downloads"]
+    assert set(downloads) == {"plan", "waypoints", "kml", "geojson"}
+    assert all(len(urls) == sorties for urls in downloads.values())
+
+    login(client, "pilot")
+    html = client.get("/plan").get_data(as_text=True)
+    row = html.split(f'<tr data-plan="{saved["id"]}">')[1].split("</tr>")[0]
+    for fmt, urls in downloads.items():
+        for url in urls:
+            assert f'href="{url.replace("&", "&amp;")}"' in row, (fmt, url)
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.data[:200])
+            assert response.headers["Content-Disposition"].startswith("attachment")

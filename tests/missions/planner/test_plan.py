@@ -250,3 +250,74 @@ def test_random_polygons_are_photographed_and_no_fly_respected(
         assert not any(route.intersects(z) for z in zones)
         assert sortie.flight_time_s <= settings.usable_flight_s + 1e-6
     assert all(shapely.is_valid(cell) for cell in grid_result.cells)
+
+
+HALF_FRAME = LocalFrame(119.95, 32.45)
+QUARTER_KM = box(0, 0, 400, 375)  # a 400 m grid of 150,000 m²
+EAST_HALF = box(220, -50, 450, 425)  # a no-fly zone over its east side (and beyond)
+
+
+def test_a_no_fly_zone_over_part_of_a_grid_is_reported_not_hidden(settings) -> None:
+    """The pilot sees the whole grid, the part no-fly zones (and their margin) leave out, and
+    coverage of the rest -- not a shrunken grid at 100 %."""
+    grid = Grid("Q", HALF_FRAME.to_wgs84(QUARTER_KM))
+    zone = HALF_FRAME.to_wgs84(EAST_HALF)
+    result = plan([grid], settings, no_fly=[zone], home=HALF_FRAME.inverse(-100.0, -100.0))
+    g = result.grids[0]
+    left_out = QUARTER_KM.intersection(EAST_HALF.buffer(settings.nofly_margin_m)).area
+    assert g.grid_area_m2 == pytest.approx(QUARTER_KM.area, rel=0.005)
+    assert g.no_fly_excluded_m2 == pytest.approx(left_out, rel=0.01)
+    assert g.area_m2 == pytest.approx(QUARTER_KM.area - left_out, rel=0.01)
+    assert g.no_fly_excluded_fraction == pytest.approx(left_out / QUARTER_KM.area, rel=0.01)
+    assert g.coverage_once >= 0.995  # of the flyable part
+
+    summary = result.summary()
+    row = summary["grids"][0]
+    assert row["grid_area_m2"] == pytest.approx(150_000, rel=0.005)
+    assert row["no_fly_excluded_pct"] == pytest.approx(100 * left_out / QUARTER_KM.area, abs=0.5)
+    assert row["no_fly_excluded_m2"] + row["area_m2"] == pytest.approx(row["grid_area_m2"], abs=1)
+    assert row["coverage_once_pct"] >= 99.5
+    totals = summary["totals"]
+    for key in ("grid_area_m2", "area_m2", "no_fly_excluded_m2", "no_fly_excluded_pct"):
+        assert totals[key] == row[key]
+    assert summary["settings"]["nofly_margin_m"] == settings.nofly_margin_m
+
+
+def test_a_grid_clear_of_no_fly_zones_leaves_nothing_out(settings) -> None:
+    grid = Grid("Q", HALF_FRAME.to_wgs84(QUARTER_KM))
+    far = HALF_FRAME.to_wgs84(box(900, 0, 1000, 100))
+    g = plan([grid], settings, no_fly=[far]).grids[0]
+    assert g.no_fly_excluded_m2 == pytest.approx(0.0, abs=0.01)
+    row = plan([grid], settings).summary()["grids"][0]
+    assert row["no_fly_excluded_m2"] == 0 and row["no_fly_excluded_pct"] == 0
+    assert row["grid_area_m2"] == row["area_m2"]
+
+
+@pytest.mark.parametrize(
+    ("home_xy", "home_too"),
+    [
+        (None, False),  # the default home (inside the grid, so inside the zone): the grid only
+        ((-300.0, -300.0), False),  # a home outside the zones
+        ((200.0, 180.0), True),  # a home chosen inside the zone: both need fixing
+    ],
+)
+def test_a_grid_under_a_no_fly_zone_is_the_error_before_the_home(
+    settings, home_xy, home_too
+) -> None:
+    grid = Grid("Q", HALF_FRAME.to_wgs84(QUARTER_KM))
+    zone = HALF_FRAME.to_wgs84(QUARTER_KM.buffer(30))
+    home = None if home_xy is None else HALF_FRAME.inverse(*home_xy)
+    with pytest.raises(PlanningError) as caught:
+        plan([grid], settings, no_fly=[zone], home=home)
+    message = str(caught.value)
+    assert message.startswith("grid Q: nothing left to fly outside the no-fly zones")
+    assert ("home" in message) == home_too
+    if home_too:
+        assert message.endswith("lies within 20 m of a no-fly zone")
+
+
+def test_a_home_inside_a_no_fly_zone_is_still_refused(settings) -> None:
+    grid = Grid("Q", HALF_FRAME.to_wgs84(QUARTER_KM))
+    zone = HALF_FRAME.to_wgs84(box(-200, -200, -100, -100))
+    with pytest.raises(PlanningError, match=r"^home \(.*\) lies within 20 m of a no-fly zone$"):
+        plan([grid], settings, no_fly=[zone], home=HALF_FRAME.inverse(-150.0, -150.0))
