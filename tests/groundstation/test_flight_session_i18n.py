@@ -91,7 +91,7 @@ def test_one_session_read_in_two_languages(env, plan_id) -> None:
     assert zh_texts[0].startswith("仿真飞行器（SITL）已启动：tcp:127.0.0.1:")
     assert en_texts[1].startswith("verified: ") and zh_texts[1].startswith("校验通过：航线 ")
     assert en_texts[2:] == ["start: the vehicle is not armed", "session cancelled on the ground"]
-    assert zh_texts[2:] == ["开始任务：飞行器未解锁", "已在地面取消本次飞行会话"]
+    assert zh_texts[2:] == ["开始任务：飞行器未解锁", "已在地面取消本次飞行记录"]
     checks = [data["checks"] for kind, data in zh if kind == "checks"][-1]
     assert {c["label"] for c in checks} >= {"GPS 定位", "电池电量", "航线已校验"}
     transfers = {data["what"] for kind, data in zh if kind == "transfer"}

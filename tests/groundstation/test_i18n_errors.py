@@ -64,25 +64,35 @@ def test_permission_error_is_translated(env) -> None:
     )
 
 
-def test_lower_layer_error_gets_a_translated_lead(env) -> None:
-    """A gis error keeps its English detail behind a lead in the client's language."""
+def test_lower_layer_errors_read_in_the_clients_language(env) -> None:
+    """gis errors carry translatable messages: lead and detail in the client's language."""
 
-    def upload(zh: bool) -> str:
+    def upload(zh: bool, content: bytes) -> str:
         response = env.client().post(
             "/api/v1/no-fly",
-            data={"name": "broken", "file": (io.BytesIO(b"{not json"), "bad.geojson")},
+            data={"name": "broken", "file": (io.BytesIO(content), "bad.geojson")},
             headers=_api(env, "pilot", zh),
             content_type="multipart/form-data",
         )
         assert response.status_code == 400
         return response.json["error"]
 
-    en, zh = upload(False), upload(True)
-    lead_en = "no-fly file 'bad.geojson' cannot be read: "
-    lead_zh = "禁飞区文件 'bad.geojson' 无法读取："
-    assert en.startswith(lead_en) and zh.startswith(lead_zh)
-    detail = en.removeprefix(lead_en)
-    assert detail and zh.removeprefix(lead_zh) == detail
+    bad_json = b"{not json"
+    assert upload(False, bad_json) == (
+        "no-fly file 'bad.geojson' cannot be read: bad.geojson: not valid JSON: Expecting "
+        "property name enclosed in double quotes at line 1 column 2"
+    )
+    assert upload(True, bad_json) == (
+        "禁飞区文件 'bad.geojson' 无法读取：bad.geojson：不是有效的 JSON（第 1 行第 2 列："
+        "Expecting property name enclosed in double quotes）"
+    )
+    swapped = (
+        b'{"type": "Polygon", "coordinates": [[[32.5, 120.1], [32.5, 120.2], [32.6, 120.2], '
+        b"[32.5, 120.1]]]}"
+    )
+    zh = upload(True, swapped)
+    assert "经纬度似乎颠倒了" in zh and "坐标须按（经度，纬度）顺序" in zh, zh
+    assert "latitude and longitude look swapped" in upload(False, swapped)
 
 
 def test_flight_session_errors_are_translated(env) -> None:
@@ -108,18 +118,18 @@ def test_ticket_transition_and_stale_errors_are_translated(env) -> None:
     zh = client.post(url, json=body, headers=_api(env, "admin", True))
     en = client.post(url, json=body, headers=_api(env, "admin", False))
     assert zh.status_code == en.status_code == 409
-    assert zh.json["error"].startswith("工单当前状态为“新收集”，不能执行“结案”操作（仅限以下状态：")
+    assert zh.json["error"].startswith("案件当前状态为“新收集”，不能执行“结案”操作（仅限以下状态：")
     assert en.json["error"].startswith("cannot close a ticket that is new (only from: ")
     stale = {"action": "confirm", "expected_state": "dispatched"}
     zh = client.post(url, json=stale, headers=_api(env, "admin", True))
     assert zh.status_code == 409
     assert zh.json["error"] == (
-        f"工单 {ticket_id} 已被他人修改：当前状态为“新收集”，而不是“已派遣”；请刷新后重新处理"
+        f"案件 {ticket_id} 已被他人修改：当前状态为“新收集”，而不是“已派遣”；请刷新后重新处理"
     )
     # a signed-in supervisor on the ticket page (Chinese by default)
     token = login(client, "supervisor")
     page = client.post(url, json=body, headers={"X-CSRFToken": token})
-    assert page.status_code == 409 and page.json["error"].startswith("工单当前状态为“新收集”")
+    assert page.status_code == 409 and page.json["error"].startswith("案件当前状态为“新收集”")
 
 
 def test_review_errors_are_translated(env) -> None:
@@ -159,7 +169,7 @@ def test_error_page_shows_the_translated_detail(env) -> None:
     client = env.client()
     login(client, "supervisor")
     html = client.get("/tickets/99999999").get_data(as_text=True)
-    assert "工单 99999999 不存在" in html
+    assert "案件 99999999 不存在" in html
 
 
 def test_errors_without_a_request_are_english(tmp_path) -> None:

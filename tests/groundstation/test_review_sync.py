@@ -4,7 +4,7 @@ moves the ticket, and a decision on the ticket reviews the finding (and its sigh
 from __future__ import annotations
 
 import pytest
-from conftest import make_findings
+from conftest import login, make_findings
 from sqlalchemy import select
 
 from groundstation.models import Finding, Ticket, TicketEvent
@@ -240,3 +240,29 @@ def test_drone_cases_store_no_machine_written_text(env) -> None:
     ticket = _ticket(env, ticket_id)
     assert ticket["description"] == ""
     assert [(e["action"], e["reason"]) for e in ticket["events"]] == [("open", ""), ("confirm", "")]
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts"),
+    [
+        (
+            "en",
+            ("Reclassified in review: Illegal construction → Straw burning", "Confirmed in review"),
+        ),
+        ("zh", ("审核改判：违法建设 → 秸秆焚烧", "审核确认")),
+    ],
+)
+def test_the_case_archive_tells_review_decisions_in_the_readers_language(env, lang, texts) -> None:
+    finding_id, ticket_id, _ = _case(env)
+    assert _review(env, finding_id, decision="reclassify", label="straw_burning").status_code == 200
+    rejected_id, rejected_ticket, _ = _case(env)
+    assert _review(env, rejected_id, decision="reject").status_code == 200
+    client = env.client()
+    login(client, "supervisor")
+    client.get(f"/lang/{lang}")
+    page = client.get(f"/tickets/{ticket_id}").get_data(as_text=True)
+    for text in texts:
+        assert text in page
+    page = client.get(f"/tickets/{rejected_ticket}").get_data(as_text=True)
+    assert ("False alarm (rejected in review)" if lang == "en" else "误报（审核驳回）") in page
+    assert REVIEW_REJECT_REASON not in page  # the stored reason is rendered, not shown raw

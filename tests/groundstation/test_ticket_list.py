@@ -308,7 +308,7 @@ def test_page_past_the_end_is_empty_and_bad_values_get_a_banner(env) -> None:
     login(client, "supervisor")
     beyond = client.get(f"/tickets?grid={grid}&page=7")
     html = beyond.get_data(as_text=True)
-    assert beyond.status_code == 200 and "本页没有工单。" in html
+    assert beyond.status_code == 200 and "本页没有案件。" in html
     assert not re.findall(r'id="ticket-(\d+)"', html)
     bad = client.get(f"/tickets?grid={grid}&page=abc&per_page=7&order=random").get_data(
         as_text=True

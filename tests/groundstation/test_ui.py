@@ -96,7 +96,7 @@ def test_ticket_form_transition_and_flash(env) -> None:
         follow_redirects=True,
     )
     # the refusal is flashed in the page's language
-    assert "工单当前状态为“已派遣”，不能执行“结案”操作" in illegal.get_data(as_text=True)
+    assert "案件当前状态为“已派遣”，不能执行“结案”操作" in illegal.get_data(as_text=True)
 
 
 def test_grid_import_form_and_pages(env) -> None:

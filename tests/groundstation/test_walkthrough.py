@@ -153,7 +153,7 @@ def test_error_pages_explain_in_the_users_language_once(env) -> None:
     login(client, "supervisor")
     html = client.get("/tickets/99999999").get_data(as_text=True)
     assert "该页面或记录不存在" in html
-    assert html.count("工单 99999999 不存在") == 1  # was flashed and shown: twice
+    assert html.count("案件 99999999 不存在") == 1  # was flashed and shown: twice
     html = client.get("/no-such-page").get_data(as_text=True)
     assert "该页面或记录不存在" in html and "The requested URL" not in html
     client.get("/lang/en")
