@@ -18,6 +18,7 @@ from shapely.ops import nearest_points
 
 from gis.crs import LocalFrame
 from gis.grids import Grid
+from gis.messages import Message, msg
 from missions.errors import PlanningError
 from missions.planner._geometry import is_convex, polygons_of
 from missions.planner.corridor import corridor_polygon, corridor_swaths
@@ -261,16 +262,20 @@ def plan(
         shapely.union_all([z.buffer(settings.nofly_margin_m) for z in zones]) if zones else None
     )
     home_blocked = bool(router.inside(home_xy).any())
-    home_problem = (
-        f"home ({home_ll[1]:.6f}, {home_ll[0]:.6f}) lies within {settings.nofly_margin_m:g} m "
-        "of a no-fly zone"
+    home_problem = msg(
+        "home (%(lat)s, %(lon)s) lies within %(margin)s m of a no-fly zone",
+        lat=f"{home_ll[1]:.6f}",
+        lon=f"{home_ll[0]:.6f}",
+        margin=f"{settings.nofly_margin_m:g}",
     )
     try:
         # a grid the zones cover whole is the problem to report, not the default home inside it
         work = [_grid_area(g, frame, keepout, generator, settings, router) for g in grids]
     except PlanningError as exc:
         if home_blocked and home is not None:  # a home the pilot chose: both need fixing
-            raise PlanningError(f"{exc}; and {home_problem}") from None
+            raise PlanningError(
+                msg("%(grid)s; and %(home)s", grid=exc, home=home_problem)
+            ) from None
         raise
     if home_blocked:
         raise PlanningError(home_problem)
@@ -348,8 +353,13 @@ def nearby_no_fly(
         found = sorted(tree.query(frame.to_wgs84(local), predicate="intersects").tolist())
         if len(found) > MAX_NO_FLY_ZONES:
             raise PlanningError(
-                f"{len(found)} no-fly zones lie within {NO_FLY_REACH_M / 1000:g} km of this plan; "
-                f"the planner takes at most {MAX_NO_FLY_ZONES}: give only the zones around the area"
+                msg(
+                    "%(count)d no-fly zones lie within %(km)s km of this plan; the planner takes "
+                    "at most %(max)d: give only the zones around the area",
+                    count=len(found),
+                    km=f"{NO_FLY_REACH_M / 1000:g}",
+                    max=MAX_NO_FLY_ZONES,
+                )
             )
         if found == kept:
             return [zones[k] for k in kept], [metres[k] for k in kept]
@@ -363,21 +373,33 @@ def nearby_no_fly(
 def _check_grid(grid: Grid, settings: PlanSettings) -> None:
     geometry = grid.geometry
     if geometry is None or geometry.is_empty:
-        raise PlanningError(f"grid {grid.grid_id}: empty geometry")
+        raise PlanningError(msg("grid %(grid)s: empty geometry", grid=grid.grid_id))
     if isinstance(geometry, LineString | MultiLineString):
         if settings.corridor_width_m is None:
             raise PlanningError(
-                f"grid {grid.grid_id}: a line can only be flown as a corridor; set a corridor width"
+                msg(
+                    "grid %(grid)s: a line can only be flown as a corridor; set a corridor width",
+                    grid=grid.grid_id,
+                )
             )
         if isinstance(geometry, MultiLineString):
             raise PlanningError(
-                f"grid {grid.grid_id}: a corridor needs one centre line, got several"
+                msg(
+                    "grid %(grid)s: a corridor needs one centre line, got several",
+                    grid=grid.grid_id,
+                )
             )
     elif not isinstance(geometry, Polygon | MultiPolygon):
-        raise PlanningError(f"grid {grid.grid_id}: cannot plan a {geometry.geom_type}")
+        raise PlanningError(
+            msg("grid %(grid)s: cannot plan a %(kind)s", grid=grid.grid_id, kind=geometry.geom_type)
+        )
     elif not geometry.is_valid:
         raise PlanningError(
-            f"grid {grid.grid_id}: invalid polygon ({shapely.is_valid_reason(geometry)})"
+            msg(
+                "grid %(grid)s: invalid polygon (%(reason)s)",
+                grid=grid.grid_id,
+                reason=shapely.is_valid_reason(geometry),
+            )
         )
 
 
@@ -408,7 +430,7 @@ def _grid_area(
         local = area  # a corridor through a no-fly zone is planned as an area around it
     flyable = local.difference(keepout) if keepout is not None else local
     if flyable.is_empty:
-        raise PlanningError(f"grid {grid.grid_id}: nothing left to fly outside the no-fly zones")
+        raise PlanningError(_nothing_left(grid.grid_id))
     return _GridWork(grid, local, flyable, [], corridor=False)
 
 
@@ -440,7 +462,7 @@ def _grid_blocks(
             f"grid {w.grid.grid_id}: geometry failed while planning: {exc}"
         ) from None
     if not blocks:
-        raise PlanningError(f"grid {w.grid.grid_id}: nothing left to fly outside the no-fly zones")
+        raise PlanningError(_nothing_left(w.grid.grid_id))
     return blocks
 
 
@@ -515,13 +537,19 @@ def _order(
                 w.blocks, router=router, objective=objective, start=current, end=end
             )
         except PlanningError as exc:
-            raise PlanningError(f"grid {w.grid.grid_id}: {exc}") from None
+            raise PlanningError(
+                msg("grid %(grid)s: %(detail)s", grid=w.grid.grid_id, detail=exc)
+            ) from None
         visits[w.grid.grid_id] = chosen
         last = chosen[-1]
         current = oriented_strips(w.blocks[last.block], reverse=last.reverse, flip=last.flip)[-1][
             -1
         ]
     return visits
+
+
+def _nothing_left(grid_id: str) -> Message:
+    return msg("grid %(grid)s: nothing left to fly outside the no-fly zones", grid=grid_id)
 
 
 def _sortie(

@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from gis.messages import msg
 from missions.errors import PlanningError
 from missions.planner._geometry import polygons_of
 
@@ -156,7 +157,7 @@ class Router:
         out[np.ix_(rows, cols)] = np.where(blocked[np.ix_(rows, cols)], routed, sub)
         return out
 
-    def route(self, a: np.ndarray, b: np.ndarray, *, what: str = "transit") -> np.ndarray:
+    def route(self, a: np.ndarray, b: np.ndarray, *, what: object = None) -> np.ndarray:
         """The polyline (K, 2) of the shortest transit from a to b, both included."""
         a = np.asarray(a, dtype=float).reshape(2)
         b = np.asarray(b, dtype=float).reshape(2)
@@ -173,8 +174,15 @@ class Router:
                     chain.append(int(self._next[chain[-1], j]))
                 return np.concatenate([a[None], self._nodes[chain], b[None]])
         raise PlanningError(
-            f"{what}: no route from ({a[0]:.0f}, {a[1]:.0f}) to ({b[0]:.0f}, {b[1]:.0f}) m "
-            "keeps clear of the no-fly zones"
+            msg(
+                "%(what)s: no route from (%(ax)s, %(ay)s) to (%(bx)s, %(by)s) m keeps clear of the "
+                "no-fly zones",
+                what=msg("transit") if what is None else what,
+                ax=f"{a[0]:.0f}",
+                ay=f"{a[1]:.0f}",
+                bx=f"{b[0]:.0f}",
+                by=f"{b[1]:.0f}",
+            )
         )
 
 
@@ -209,6 +217,6 @@ def build_path(strips: Sequence[FlownStrip], router: Router) -> SurveyPath:
     connectors = []
     for k in range(len(strips) - 1):
         a, b = strips[k].points[-1], strips[k + 1].points[0]
-        what = f"grid {strips[k + 1].grid_id}"
+        what = msg("grid %(grid)s", grid=strips[k + 1].grid_id)
         connectors.append(router.route(a, b, what=what))
     return SurveyPath(strips=tuple(strips), connectors=tuple(connectors))

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from gis.messages import msg
 from missions.errors import PlanningError
 from missions.planner.objective import FlightTimeModel, _dedupe, polyline_length
 from missions.planner.path import Router, SurveyPath
@@ -116,9 +117,14 @@ class BatterySplitter:
         if len(bad):
             k = int(bad[0])
             raise PlanningError(
-                f"grid {path.strips[k].grid_id}: a strip {np.hypot(*(first[k] - home)):.0f} m from "
-                f"home needs {alone[k]:.0f} s out and back, more than one battery allows "
-                f"({self.usable_s:.0f} s usable)"
+                msg(
+                    "grid %(grid)s: a strip %(distance)s m from home needs %(needed)s s out and "
+                    "back, more than one battery allows (%(usable)s s usable)",
+                    grid=path.strips[k].grid_id,
+                    distance=f"{np.hypot(*(first[k] - home)):.0f}",
+                    needed=f"{alone[k]:.0f}",
+                    usable=f"{self.usable_s:.0f}",
+                )
             )
         budget = self.usable_s
         for _ in range(4):
@@ -142,8 +148,13 @@ class BatterySplitter:
             far = np.hypot(*(strip.points - home).T).max()
             if far > self.max_distance_m:
                 raise PlanningError(
-                    f"grid {strip.grid_id}: part of it lies {far:.0f} m from home, beyond the "
-                    f"maximum distance of {self.max_distance_m:.0f} m"
+                    msg(
+                        "grid %(grid)s: part of it lies %(distance)s m from home, beyond the "
+                        "maximum distance of %(max)s m",
+                        grid=strip.grid_id,
+                        distance=f"{far:.0f}",
+                        max=f"{self.max_distance_m:.0f}",
+                    )
                 )
 
     @staticmethod
@@ -178,7 +189,7 @@ class BatterySplitter:
     ) -> SortieRoute:
         pts: list[np.ndarray] = []
         cam: list[np.ndarray] = []
-        what = f"grid {path.strips[i].grid_id}"
+        what = msg("grid %(grid)s", grid=path.strips[i].grid_id)
         out = router.route(home, path.strips[i].points[0], what=what)[1:-1]
         pts.append(out)
         cam.append(np.zeros(len(out), dtype=bool))
@@ -192,9 +203,8 @@ class BatterySplitter:
                 con = path.connectors[k][1:-1]
                 pts.append(con)
                 cam.append(np.zeros(len(con), dtype=bool))
-        ret = router.route(path.strips[j].points[-1], home, what=f"grid {path.strips[j].grid_id}")[
-            1:-1
-        ]
+        last = msg("grid %(grid)s", grid=path.strips[j].grid_id)
+        ret = router.route(path.strips[j].points[-1], home, what=last)[1:-1]
         pts.append(ret)
         cam.append(np.zeros(len(ret), dtype=bool))
         waypoints = np.concatenate(pts)

@@ -361,6 +361,13 @@ def test_a_grid_wholly_under_a_no_fly_zone_names_the_grid_first(env, home, home_
     error = response.json["error"]
     assert error.startswith("cannot plan: grid P-S: nothing left to fly outside the no-fly zones")
     assert ("home" in error) == home_too
+    body = {"grids": ["P-S"], "profile": "patrol", "altitude_m": 100, "no_fly_layer": layer}
+    if home is not None:
+        body["home"] = home
+    headers = {**env.headers("pilot"), "Accept-Language": "zh-CN"}
+    zh = env.client().post("/api/v1/plans/preview", json=body, headers=headers).json["error"]
+    assert zh.startswith("航线规划失败：网格 P-S：禁飞区之外已没有可飞区域"), zh
+    assert ("起降点" in zh) == home_too
 
 
 # -- saved plans: downloads in every format ---------------------------------------------------
