@@ -116,6 +116,11 @@ def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
         (["--altitude", "600"], 1, "altitude must be between 10 and 500 m above ground, got 600 m"),
         (["--gsd", "20"], 1, "a GSD of 20 cm/px needs 730 m above ground with the phantom4pro"),
         (["--altitude", "100", "--side-overlap", "100"], 1, "below 100 %"),
+        (
+            ["--altitude", "100", "--front-overlap", "99.9", "--side-overlap", "99.9"],
+            1,
+            "a plan may take at most 200,000",
+        ),
         (["--altitude", "100", "--gsd", "3"], 2, "exactly one of --altitude and --gsd"),
         ([], 2, "exactly one of --altitude and --gsd"),
         (["--altitude", "100", "--home", "120.14,32.51"], 1, "swapped"),

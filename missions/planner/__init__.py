@@ -255,6 +255,7 @@ def plan(
         raise PlanningError(f"home {home!r} is not a (lon, lat) in degrees")
     everything = shapely.union_all([g.geometry.envelope for g in grids] + [Point(home_ll)])
     frame = LocalFrame.around(everything)
+    _check_workload(grids, frame, settings)
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
     no_fly, zones = nearby_no_fly(no_fly, frame.to_local(everything), frame)
     router = Router(zones, margin_m=settings.nofly_margin_m)
@@ -328,6 +329,9 @@ def plan(
 
 #: No-fly zones one plan takes: routing around them grows with the cube of their corners.
 MAX_NO_FLY_ZONES = 40
+#: Most photos one plan may need (about 100 km² at 75/70 % and 100 m with a Phantom 4 Pro):
+#: overlaps near 100 % or a camera seeing centimetres would otherwise plan for hours.
+MAX_PLAN_PHOTOS = 200_000
 #: Zones farther than this from the grids, home and the zones kept cannot bend a route.
 NO_FLY_REACH_M = 2000.0
 
@@ -546,6 +550,33 @@ def _order(
             -1
         ]
     return visits
+
+
+def _check_workload(grids: Sequence[Grid], frame: LocalFrame, settings: PlanSettings) -> None:
+    """Refuse, before any planning, settings that need more than MAX_PLAN_PHOTOS photos."""
+    area = sum(
+        frame.to_local(g.geometry).area
+        for g in grids
+        if isinstance(g.geometry, Polygon | MultiPolygon)
+    )
+    area += sum(
+        frame.to_local(g.geometry).length * float(settings.corridor_width_m or 0.0)
+        for g in grids
+        if not isinstance(g.geometry, Polygon | MultiPolygon)
+    )
+    photos = area / (settings.line_spacing_m * settings.trigger_distance_m)
+    if photos > MAX_PLAN_PHOTOS:
+        raise PlanningError(
+            msg(
+                "these grids would need about %(photos)s photos (lines %(spacing)s m apart, a "
+                "photo every %(trigger)s m); a plan may take at most %(max)s: lower the overlaps "
+                "or fly higher",
+                photos=f"{photos:,.0f}",
+                spacing=f"{settings.line_spacing_m:.3g}",
+                trigger=f"{settings.trigger_distance_m:.3g}",
+                max=f"{MAX_PLAN_PHOTOS:,}",
+            )
+        )
 
 
 def _nothing_left(grid_id: str) -> Message:
