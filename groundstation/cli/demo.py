@@ -37,10 +37,13 @@ def demo_command(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from groundstation.cli.serve import check_port
     from groundstation.config import resolve_data_dir
     from groundstation.demo import run_demo
 
     root = resolve_data_dir(data_dir)
+    if not no_serve:  # say now, not after the whole run, that the port is taken
+        check_port("127.0.0.1", port)
     err = Console(stderr=True)
     tasks: dict[str, Any] = {}
     with Progress(
@@ -119,13 +122,14 @@ def _s(value: float | None) -> str:
 
 def _serve(root: Path, port: int, console: Any) -> None:
     from groundstation.app import create_app
-    from groundstation.cli.serve import run_server
+    from groundstation.cli.serve import bind_server, run_server
     from groundstation.demo import create_demo_supervisor
 
     app = create_app({"DATA_DIR": str(root)})
+    server = bind_server(app, "127.0.0.1", port)
     password = create_demo_supervisor(app.extensions["gridpatrol"].storage)
     console.print(
         f"GridPatrol ground station on http://127.0.0.1:{port}/ — "
         f"sign in as demo-supervisor / {password}"
     )
-    run_server(app, "127.0.0.1", port)
+    run_server(server)

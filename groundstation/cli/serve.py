@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-__all__ = ["serve_command", "data_dir_option", "run_server"]
+from groundstation.errors import ConfigError
+
+__all__ = ["serve_command", "data_dir_option", "bind_server", "check_port", "run_server"]
 
 data_dir_option = click.option(
     "--data-dir",
@@ -50,14 +54,51 @@ def serve_command(host: str, port: int, workers: int, threads: int, data_dir: st
     app = create_app(
         {"DATA_DIR": data_dir, "JOB_WORKERS": workers} if data_dir else {"JOB_WORKERS": workers}
     )
+    server = bind_server(app, host, port, threads=threads)
     click.echo(
         f"GridPatrol ground station on http://{host}:{port}/ (data: {app.config['DATA_DIR']})"
     )
-    run_server(app, host, port, threads=threads)
+    run_server(server)
 
 
-def run_server(app: object, host: str, port: int, *, threads: int = 32) -> None:
-    """Serve ``app`` until interrupted, on waitress (threads; event streams flush at once)."""
-    import waitress
+def bind_server(app: object, host: str, port: int, *, threads: int = 32) -> Any:
+    """A waitress server listening on ``host:port``, not serving yet (threads; event streams
+    flush at once); ConfigError in one line when the address cannot be had."""
+    import logging
 
-    waitress.serve(app, host=host, port=port, threads=threads, ident="gridpatrol")
+    from waitress.server import create_server
+
+    logging.basicConfig()  # waitress logs its warnings through the root logger
+    try:
+        return create_server(app, host=host, port=port, threads=threads, ident="gridpatrol")
+    except OSError as exc:
+        raise _unavailable(host, port, exc) from None
+
+
+def check_port(host: str, port: int) -> None:
+    """ConfigError now if ``host:port`` cannot be listened on (before long work that ends in
+    serving, e.g. the demo)."""
+    import socket
+
+    try:
+        with socket.create_server((host, port), reuse_port=False):
+            pass
+    except OSError as exc:
+        raise _unavailable(host, port, exc) from None
+
+
+def run_server(server: Any) -> None:
+    """Serve until interrupted (Ctrl-C ends quietly)."""
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def _unavailable(host: str, port: int, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+        "(another server may be using the port: choose another with --port)"
+    )

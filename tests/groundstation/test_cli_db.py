@@ -170,3 +170,21 @@ def test_serve_runs_a_production_server(tmp_path) -> None:
         output = proc.communicate(timeout=30)[0]
     assert "development server" not in output
     assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_serve_and_demo_on_a_taken_port_say_so_in_one_line(tmp_path) -> None:
+    import socket
+
+    from groundstation.cli import cli
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        for args in (
+            ["serve", "--port", port, "--data-dir", str(tmp_path / "data"), "--workers", "0"],
+            ["demo", "--quick", "--port", port, "--data-dir", str(tmp_path / "demo")],
+        ):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 1, result.output
+            assert f"error: cannot listen on 127.0.0.1:{port}" in result.output
+            assert "Traceback" not in result.output
+    assert not (tmp_path / "demo" / "worlds").exists()  # refused before any work
