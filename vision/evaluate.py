@@ -1,12 +1,13 @@
 """Classification metrics, the confusion matrix and its picture (drawn with PIL).
 
 `classification_metrics` is pure; `evaluate_folder` runs a classifier over a folder of per-class
-sub-folders through the same pipeline as `gridpatrol classify`; `save_confusion_png` draws the
-matrix without matplotlib.
+sub-folders through the same pipeline as `gridpatrol classify`; `confusion_png` draws the matrix
+without matplotlib and `save_confusion_png` writes it.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vision.datasets import image_folder
+from vision.errors import ImageReadError
 from vision.labels import CLASSES
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ __all__ = [
     "Metrics",
     "classification_metrics",
     "format_metrics",
+    "confusion_png",
     "save_confusion_png",
     "FolderEvaluation",
     "evaluate_folder",
@@ -114,8 +117,8 @@ def format_metrics(metrics: Metrics) -> str:
     return "\n".join(lines)
 
 
-def save_confusion_png(metrics: Metrics, path: str | Path, *, title: str = "") -> Path:
-    """Draw the confusion matrix (row-normalised shading, counts written in) as a PNG."""
+def confusion_png(metrics: Metrics, *, title: str = "") -> bytes:
+    """The confusion matrix (row-normalised shading, counts written in) as PNG bytes."""
     k = len(metrics.classes)
     cell, left, top = 90, 190, 60 + (20 if title else 0)
     width, height = left + k * cell + 20, top + k * cell + 40
@@ -145,9 +148,17 @@ def save_confusion_png(metrics: Metrics, path: str | Path, *, title: str = "") -
                 fill="black" if share[i, j] < 0.6 else "white",
                 font=font,
             )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_confusion_png(metrics: Metrics, path: str | Path, *, title: str = "") -> Path:
+    """Draw the confusion matrix (see :func:`confusion_png`) into a PNG file."""
     path = Path(path)
+    data = confusion_png(metrics, title=title)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    path.write_bytes(data)
     return path
 
 
@@ -166,7 +177,11 @@ def evaluate_folder(
     threshold: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> FolderEvaluation:
-    """Classify every image of `root/<class>/` as `gridpatrol classify` would and score it."""
+    """Classify every image of `root/<class>/` as `gridpatrol classify` would and score it.
+
+    Unreadable images are left out and listed in `errors`; :class:`ImageReadError` when none is
+    readable (metrics over no images would read as a model that gets everything wrong).
+    """
     items = image_folder(root)
     y_true, y_pred, errors = [], [], []
     classes = classifier.record.categories
@@ -179,4 +194,10 @@ def evaluate_folder(
             continue
         y_true.append(classes.index(item.label))
         y_pred.append(classes.index(result.label))
+    if not y_true:
+        _, error = errors[0]
+        raise ImageReadError(
+            f"none of the {len(errors)} images under {root} is readable, nothing to evaluate "
+            f"(first: {error})"
+        )
     return FolderEvaluation(classification_metrics(y_true, y_pred, classes), tuple(errors))

@@ -12,11 +12,16 @@ coarse grid's stride; for objects larger than a tile those fine scores come from
 model over the photo (:func:`vision.models.tile_score_map`). An image's label is its strongest
 finding, or ``background`` with score 1 − (highest violation score) when none passes the
 threshold.
+
+Photos and plain images are refused, before anything is decoded, when their header declares more
+than the classifier's `max_pixels` (:data:`MAX_PHOTO_PIXELS` by default); GeoTIFF orthomosaics have
+no such limit, as they are never read whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -53,9 +58,42 @@ from vision.models import (
     tile_score_map,
 )
 
-__all__ = ["Finding", "ImageResult", "TileScores", "Classifier", "tile_origins", "merge_tiles"]
+__all__ = [
+    "MAX_PHOTO_PIXELS",
+    "Finding",
+    "ImageResult",
+    "TileScores",
+    "Classifier",
+    "tile_origins",
+    "merge_tiles",
+    "pillow_limit_lifted",
+]
 
-Image.MAX_IMAGE_PIXELS = 400_000_000  # survey cameras reach 100 MP; refuse only absurd sizes
+#: Most pixels (width × height, read from the header before decoding) a photo or plain image may
+#: have: survey cameras reach 100 MP; a small PNG can declare gigapixels and take gigabytes to
+#: decode. Pillow's own process-wide limit (``PIL.Image.MAX_IMAGE_PIXELS``) is left alone, see
+#: :func:`pillow_limit_lifted`.
+MAX_PHOTO_PIXELS = 400_000_000
+
+
+@contextmanager
+def pillow_limit_lifted() -> Iterator[None]:
+    """Lift Pillow's process-wide decompression-bomb limit for a block, then restore it.
+
+    For a program that opens untrusted images only through :class:`Classifier` (``gridpatrol
+    classify`` and ``evaluate``), which checks every header against its own `max_pixels` before
+    decoding: Pillow's default (89 MP, refused above 179 MP) would otherwise refuse photos the
+    classifier accepts. Importing this module never changes Pillow's limit, as that would weaken
+    it for every other ``Image.open`` of the process (the ground station's threads); a photo
+    Pillow refuses is reported like any unreadable one. Not thread-safe: use it around a whole
+    command, not inside a server.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +237,7 @@ class Classifier:
         weights_path: Path | None = None,
         threads: int | None = None,
         refine_stride_px: int | None = None,
+        max_pixels: int = MAX_PHOTO_PIXELS,
     ) -> None:
         if threads is not None:
             # torch's thread count is process-wide; on a busy 2-core machine one thread is
@@ -224,6 +263,10 @@ class Classifier:
         if refine < 0:
             raise VisionError(f"refine stride must be at least 0 px, got {refine_stride_px}")
         self.refine_stride_px = min(refine, self.stride)
+        if max_pixels < 1:
+            raise VisionError(f"the pixel limit must be at least 1, got {max_pixels}")
+        # photos and plain images only: GeoTIFFs are read window by window, never whole
+        self.max_pixels = max_pixels
 
     @classmethod
     def load(cls, weights: str | Path | None = None, **options) -> Classifier:
@@ -486,15 +529,7 @@ class Classifier:
     def _classify_photo(
         self, path: Path, *, camera: Camera | None, gsd_m: float | None, threshold: float
     ) -> tuple[list[Finding], float]:
-        try:
-            with Image.open(path) as probe:
-                width, height = probe.size
-        except FileNotFoundError:
-            raise ImageReadError(f"image {path} does not exist") from None
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise ImageReadError(f"image {path} is not a readable image: {exc}") from None
-        if width == 0 or height == 0:
-            raise ImageReadError(f"image {path} is empty ({width}x{height})")
+        width, height = _image_size(path, self.max_pixels)
         tag = None
         if path.suffix.lower() in (".jpg", ".jpeg", ".tif", ".tiff"):
             try:
@@ -613,6 +648,28 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     method = Image.BOX if scale < 1 else Image.BILINEAR
     return np.asarray(Image.fromarray(image).resize(size, method))
+
+
+def _image_size(path: Path, max_pixels: int) -> tuple[int, int]:
+    """An image's width and height from its header; refuse an empty image or one of more than
+    `max_pixels` pixels before anything is decoded."""
+    try:
+        with Image.open(path) as probe:
+            width, height = probe.size
+    except FileNotFoundError:
+        raise ImageReadError(f"image {path} does not exist") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own limit: see pillow_limit_lifted
+        raise ImageReadError(f"image {path} is too large to open: {exc}") from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ImageReadError(f"image {path} is not a readable image: {exc}") from None
+    if width == 0 or height == 0:
+        raise ImageReadError(f"image {path} is empty ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"image {path} is {width}x{height} pixels ({width * height:,}), more than the "
+            f"{max_pixels:,} allowed; give a larger orthomosaic as a georeferenced GeoTIFF"
+        )
+    return width, height
 
 
 def _decode(path: Path, size: tuple[int, int]) -> np.ndarray:

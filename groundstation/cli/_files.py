@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
 
-__all__ = ["check_folder", "write_all"]
+__all__ = ["check_folder", "check_output", "write_all"]
 
 
 def check_folder(folder: Path, *, option: str, what: str) -> None:
@@ -24,6 +24,18 @@ def check_folder(folder: Path, *, option: str, what: str) -> None:
         raise click.BadParameter(f"{what}: {existing} is not a folder", param_hint=option)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise click.BadParameter(f"{what}: folder {existing} is not writable", param_hint=option)
+
+
+def check_output(path: Path, *, option: str, suffixes: Sequence[str] = ()) -> None:
+    """Refuse an output file that is a folder, whose folder cannot be written, or (given
+    ``suffixes``, lower case with the dot) whose extension is not one of them."""
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise click.BadParameter(
+            f"{path}: unknown format; use {' or '.join(suffixes)}", param_hint=option
+        )
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder, not a file", param_hint=option)
+    check_folder(path.parent, option=option, what=str(path))
 
 
 def write_all(contents: Mapping[Path, bytes]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from groundstation.cli._files import check_folder, write_all
+from groundstation.cli._files import check_output, write_all
 
 __all__ = ["classify_command", "collect_inputs"]
 
@@ -86,11 +86,11 @@ def classify_command(
     from gis.camera import load_camera
     from gis.io import read_grids
     from vision.errors import ImageReadError
-    from vision.infer import Classifier
+    from vision.infer import Classifier, pillow_limit_lifted
 
     for path, option in ((out, "--out"), (geojson, "--geojson")):
         if path is not None:
-            check_folder(path.parent, option=option, what=str(path))
+            check_output(path, option=option)
     files = collect_inputs(inputs)
     if not files:
         kinds = ", ".join(_SUFFIXES)
@@ -99,7 +99,8 @@ def classify_command(
     camera_model = load_camera(camera) if camera else None
     classifier = Classifier.load(weights, threads=threads)
     results = []
-    with Progress(transient=True) as bars:
+    # images are opened only by the classifier, which refuses oversized ones from their headers
+    with pillow_limit_lifted(), Progress(transient=True) as bars:
         task = bars.add_task("classifying", total=len(files))
         for path in files:
             result = classifier.classify_image(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from groundstation.cli._files import check_output, write_all
+
 __all__ = ["evaluate_command"]
 
 
@@ -31,7 +33,7 @@ __all__ = ["evaluate_command"]
     "--png",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Confusion-matrix picture (default: confusion.png in the current folder).",
+    help="Confusion-matrix picture, a .png file (default: confusion.png in the current folder).",
 )
 @click.option(
     "--json",
@@ -52,12 +54,17 @@ def evaluate_command(
     from rich.progress import Progress
 
     from vision.datasets import image_folder
-    from vision.evaluate import evaluate_folder, format_metrics, save_confusion_png
-    from vision.infer import Classifier
+    from vision.evaluate import confusion_png, evaluate_folder, format_metrics
+    from vision.infer import Classifier, pillow_limit_lifted
 
-    classifier = Classifier.load(weights, threads=threads)
+    png = png or Path("confusion.png")
+    check_output(png, option="--png", suffixes=(".png",))
+    if json_out is not None:
+        check_output(json_out, option="--json")
     total = len(image_folder(directory))
-    with Progress(transient=True) as bars:
+    classifier = Classifier.load(weights, threads=threads)
+    # images are opened only by the classifier, which refuses oversized ones from their headers
+    with pillow_limit_lifted(), Progress(transient=True) as bars:
         task = bars.add_task("evaluating", total=total)
         result = evaluate_folder(
             classifier, directory, threshold=threshold, progress=lambda n: bars.advance(task, n)
@@ -65,11 +72,9 @@ def evaluate_command(
     click.echo(format_metrics(result.metrics))
     for path, error in result.errors:
         click.echo(f"skipped {path}: {error}", err=True)
-    picture = save_confusion_png(
-        result.metrics,
-        png or Path("confusion.png"),
-        title=f"{directory} (macro-F1 {result.metrics.macro_f1:.3f})",
-    )
-    click.echo(f"confusion matrix -> {picture}")
+    title = f"{directory} (macro-F1 {result.metrics.macro_f1:.3f})"
+    contents = {png: confusion_png(result.metrics, title=title)}
     if json_out is not None:
-        json_out.write_text(json.dumps(result.metrics.to_dict(), indent=1), encoding="utf-8")
+        contents[json_out] = json.dumps(result.metrics.to_dict(), indent=1).encode("utf-8")
+    write_all(contents)
+    click.echo(f"confusion matrix -> {png}")

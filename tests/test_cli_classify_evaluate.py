@@ -1,0 +1,228 @@
+"""`gridpatrol classify` and `evaluate` with bad inputs and bad output paths: one line and a
+non-zero exit for what cannot be done, the good images' results kept, outputs checked first.
+
+Oversized images are tiny files whose headers are patched to claim a huge size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from groundstation.cli import _files, cli
+from tests.vision.test_bad_images import patched_jpeg, patched_png, plain_png
+from vision import infer
+from vision.infer import MAX_PHOTO_PIXELS
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def decoded(monkeypatch) -> list[str]:
+    """Names of the images whose pixels were decoded."""
+    names: list[str] = []
+    real = infer._decode
+
+    def spy(path, size):
+        names.append(Path(path).name)
+        return real(path, size)
+
+    monkeypatch.setattr(infer, "_decode", spy)
+    return names
+
+
+@pytest.fixture
+def no_classifier(monkeypatch) -> None:
+    """Fail the test if a command gets as far as loading the model."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the classifier was loaded: the command did not stop early")
+
+    monkeypatch.setattr(infer.Classifier, "load", refuse)
+
+
+def _bad_batch(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    plain_png(folder / "good.png")
+    patched_jpeg(folder / "bomb.jpg", 30000, 30000)
+    patched_png(folder / "bomb.png", 30000, 30000)
+    patched_png(folder / "big.png", 25000, 20000)  # between Pillow's warning and error sizes
+    return folder
+
+
+def _refusal(path: Path, width: int, height: int) -> str:
+    return (
+        f"image {path} is {width}x{height} pixels ({width * height:,}), more than the "
+        f"{MAX_PHOTO_PIXELS:,} allowed; give a larger orthomosaic as a georeferenced GeoTIFF"
+    )
+
+
+# ---------------------------------------------------------------------------- classify
+
+
+def test_classify_skips_oversized_images_and_keeps_the_rest(runner, tmp_path, decoded) -> None:
+    folder = _bad_batch(tmp_path / "photos")
+    out = tmp_path / "out.json"
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    result = runner.invoke(cli, ["classify", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "DecompressionBomb" not in result.output
+    assert "4 images, 0 findings, 3 unreadable" in result.output
+    images = {Path(r["image"]).name: r for r in json.loads(out.read_text())["images"]}
+    assert "error" not in images["good.png"] and images["good.png"]["label"] == "background"
+    assert images["bomb.jpg"]["error"] == _refusal(folder / "bomb.jpg", 30000, 30000)
+    assert images["bomb.png"]["error"] == _refusal(folder / "bomb.png", 30000, 30000)
+    assert images["big.png"]["error"] == _refusal(folder / "big.png", 25000, 20000)
+    output = " ".join(result.output.split())  # rich may wrap the warnings
+    for name in ("bomb.jpg", "bomb.png", "big.png"):
+        assert f"skipped {folder / name}: image {folder / name} is" in output
+    assert decoded == ["good.png"]
+    assert pillow_limit == Image.MAX_IMAGE_PIXELS  # lifted for the command only
+
+
+def test_classify_with_only_oversized_images_exits_1_and_writes_nothing(
+    runner, tmp_path, decoded
+) -> None:
+    bomb = patched_jpeg(tmp_path / "bomb.jpg", 30000, 30000)
+    big = patched_png(tmp_path / "big.png", 25000, 20000)
+    out = tmp_path / "out.json"
+    result = runner.invoke(cli, ["classify", str(bomb), str(big), "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: none of the 2 inputs is a readable image; nothing written"
+    )
+    assert "Traceback" not in result.output
+    assert not out.exists() and decoded == []
+
+
+def test_classify_refuses_an_output_that_is_a_folder(runner, tmp_path, no_classifier) -> None:
+    image = plain_png(tmp_path / "good.png")
+    (tmp_path / "results").mkdir()
+    result = runner.invoke(cli, ["classify", str(image), "--out", str(tmp_path / "results")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_with_no_readable_image_exits_1(runner, tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "eval" / "background"
+    folder.mkdir(parents=True)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "garbage.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage, not a picture")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["evaluate", str(tmp_path / "eval")])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"error: none of the 2 images under {tmp_path / 'eval'} is readable, nothing to evaluate"
+    )
+    assert "macro-F1" not in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "confusion.png").exists()
+
+
+def test_evaluate_skips_oversized_images_and_writes_png_and_json(runner, tmp_path, decoded) -> None:
+    _bad_batch(tmp_path / "eval" / "background")
+    png, report = tmp_path / "out" / "cm.png", tmp_path / "out" / "metrics.json"
+    args = ["evaluate", str(tmp_path / "eval"), "--png", str(png), "--json", str(report)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "macro-F1 1.000" in result.stdout
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 3 and all("more than the 400,000,000 allowed" in s for s in skipped)
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert json.loads(report.read_text())["per_class"]["background"]["support"] == 1
+    assert decoded == ["good.png"]
+
+
+def test_evaluate_writes_confusion_png_in_the_current_folder_by_default(
+    runner, tmp_path, monkeypatch
+) -> None:
+    folder = tmp_path / "eval" / "background"
+    folder.mkdir(parents=True)
+    plain_png(folder / "good.png")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["evaluate", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "confusion.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def _labelled(tmp_path: Path) -> Path:
+    folder = tmp_path / "eval" / "background"
+    folder.mkdir(parents=True)
+    plain_png(folder / "good.png")
+    return tmp_path / "eval"
+
+
+@pytest.mark.parametrize("name", ["ev.txt", "ev", "ev.PNG.json"])
+def test_evaluate_refuses_a_png_path_that_is_not_png_before_evaluating(
+    runner, tmp_path, no_classifier, name
+) -> None:
+    png = tmp_path / "out" / name
+    result = runner.invoke(cli, ["evaluate", str(_labelled(tmp_path)), "--png", str(png)])
+    assert result.exit_code == 2
+    assert f"{png}: unknown format; use .png" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_evaluate_accepts_an_upper_case_png_suffix(runner, tmp_path) -> None:
+    png = tmp_path / "CM.PNG"
+    result = runner.invoke(cli, ["evaluate", str(_labelled(tmp_path)), "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.is_file()
+
+
+@pytest.mark.parametrize("option", ["--png", "--json"])
+def test_evaluate_refuses_an_unwritable_folder_before_evaluating(
+    runner, tmp_path, no_classifier, monkeypatch, option
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+
+    def access(path, mode, **kwargs):  # chmod does not stop root, so the check is faked
+        if Path(path) == locked and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(_files.os, "access", access)
+    target = locked / ("cm.png" if option == "--png" else "m.json")
+    args = ["evaluate", str(_labelled(tmp_path)), option, str(target)]
+    if option == "--json":
+        args += ["--png", str(tmp_path / "cm.png")]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert f"{target}: folder {locked} is not writable" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_evaluate_refuses_a_png_below_a_file_before_evaluating(
+    runner, tmp_path, no_classifier
+) -> None:
+    (tmp_path / "notes").write_text("a file, not a folder")
+    png = tmp_path / "notes" / "cm.png"
+    result = runner.invoke(cli, ["evaluate", str(_labelled(tmp_path)), "--png", str(png)])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'notes'} is not a folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_evaluate_checks_the_png_before_the_folder_of_images(
+    runner, tmp_path, no_classifier
+) -> None:
+    # tmp_path holds no class folders either: the bad output is what gets reported
+    result = runner.invoke(cli, ["evaluate", str(tmp_path), "--png", str(tmp_path / "ev.txt")])
+    assert result.exit_code == 2
+    assert "unknown format" in result.stderr
