@@ -145,7 +145,7 @@ def load_tile(path: str | Path, tile_px: int) -> np.ndarray:
         with Image.open(path) as image:
             image.draft("RGB", (tile_px * 2, tile_px * 2))
             return np.asarray(image.convert("RGB").resize((tile_px, tile_px), Image.BILINEAR))
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise DatasetError(f"image {path} is not readable: {exc}") from None
 
 

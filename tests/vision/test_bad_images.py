@@ -195,3 +195,11 @@ def test_evaluating_skips_bombs_and_scores_the_rest(colour_classifier, tmp_path)
     result = evaluate_folder(colour_classifier, tmp_path / "eval")
     assert sorted(Path(p).name for p, _ in result.errors) == ["big.png", "bomb.jpg"]
     assert result.metrics.support["background"] == 1
+
+
+def test_a_bomb_in_training_data_is_a_dataset_error(tmp_path) -> None:
+    from vision.datasets import load_tile
+    from vision.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=r"huge\.png is not readable"):
+        load_tile(patched_png(tmp_path / "huge.png", 30000, 30000), 64)
