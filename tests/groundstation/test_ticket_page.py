@@ -120,7 +120,7 @@ def test_drone_ticket_page_shows_map_summary_and_links(env) -> None:
 
     links = {
         "link-photo": f"/api/v1/photos/{made['photo']}/image",
-        "link-review": f"/review?flight={made['flight']}&status=all",
+        "link-review": f"/review?flight={made['flight']}&status=all&finding={made['finding']}",
         "link-flight": f"/flights?flight={made['flight']}#flight-{made['flight']}",
         "link-session": f"/flights/{made['session']}",
         "link-grid": f"/grids/{made['grid']}",
