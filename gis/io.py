@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import math
 import os
 import re
 import struct
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
@@ -682,6 +684,18 @@ def _read_shapefile(parts: Mapping[str, bytes], *, source: str) -> list[Feature]
     return _reprojected(features, transformer)
 
 
+@contextmanager
+def _pyshp_quiet() -> Iterator[None]:
+    """pyshp's warnings (logged, e.g. on ring orientation) kept out of the user's terminal."""
+    logger = logging.getLogger("shapefile")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _shapefile_features(
     parts: Mapping[str, bytes], *, encoding: str | None, source: str
 ) -> list[Feature]:
@@ -696,7 +710,8 @@ def _shapefile_features(
             if record_shape is None or record_shape.shapeType == shapefile.NULL:
                 raise FormatError(f"{source}: record {index} has no geometry (a null shape)")
             try:
-                geometry = shape(record_shape.__geo_interface__)
+                with _pyshp_quiet():  # its ring-orientation notes: validate_area judges the shape
+                    geometry = shape(record_shape.__geo_interface__)
             except (ValueError, TypeError, KeyError, IndexError, ShapelyError) as exc:
                 raise FormatError(f"{source}: record {index}: malformed shape: {exc}") from None
             features.append(Feature(shapely.force_2d(geometry), properties))

@@ -328,3 +328,18 @@ def test_no_fly_without_kinds_takes_every_polygon_and_explodes_multipolygons(squ
     parts = MultiPolygon([square, shapely.affinity.translate(square, 0.05)])
     zones = read_no_fly([Feature(parts, {}), Feature(Point(120.1, 32.5), {})])
     assert len(zones) == 2 and all(isinstance(z, Polygon) for z in zones)
+
+
+def test_a_counter_clockwise_shapefile_ring_reads_without_pyshp_noise(tmp_path, caplog) -> None:
+    """pyshp expects clockwise exteriors and logs a warning for other tools' rings; the grid
+    reads the same and the user's terminal stays clean."""
+    writer = shapefile.Writer(str(tmp_path / "g"), shapeType=shapefile.POLYGON)
+    writer.field("name", "C")
+    ring = [(120.0, 32.0), (120.01, 32.0), (120.01, 32.01), (120.0, 32.01), (120.0, 32.0)]
+    writer.poly([ring])  # counter-clockwise
+    writer.record("A")
+    writer.close()
+    with caplog.at_level("WARNING"):
+        (grid,) = read_grids(tmp_path / "g.shp")
+    assert grid.grid_id == "A" and grid.geometry.area > 0
+    assert not [r for r in caplog.records if r.name == "shapefile"]
