@@ -10,6 +10,12 @@ gets exactly what it missed (Server-Sent Events). After landing the flight log i
 ``<data dir>/photos/session_<id>``) are registered as a flight and their classification is queued
 through :mod:`groundstation.jobs`.
 
+A lost link does not end a session (see :class:`LinkPolicy`): after radio silence or a dropped
+connection the telemetry is marked stale, a dropped connection is reopened with back-off, RTL, land
+and pause are queued until the link is back, and the flight is followed on from where the vehicle
+is then. Only a link lost for longer than the policy allows fails the session. One connection
+string serves one active session at a time.
+
 Sessions live in the web process that started them; a restart ends them (the database row keeps
 their last state).
 """
@@ -40,27 +46,54 @@ from groundstation.models import Flight, FlightSession, utcnow
 from groundstation.storage import Storage
 from missions.errors import MissionError
 from missions.items import MissionPlan
-from missions.link import FlightLog, Telemetry, Vehicle, VehicleSettings, connect
+from missions.link import (
+    ConnectionStringError,
+    FlightLog,
+    LinkError,
+    LinkTimeout,
+    Telemetry,
+    Vehicle,
+    VehicleSettings,
+    connect,
+    parse_connection_string,
+)
+from missions.link.errors import LinkLost
 from missions.link.flight import Check, preflight_checks, waypoint_sequences
 
 __all__ = [
     "COMMANDS",
     "FlightSessionError",
     "FlightRequest",
+    "LinkPolicy",
     "Event",
     "EventLog",
     "FlightRunner",
     "FlightHub",
     "telemetry_event",
     "check_json",
+    "connection_key",
 ]
 
 log = logging.getLogger("gridpatrol.flights")
 
 #: Pilot commands, in the order a flight uses them.
-COMMANDS: tuple[str, ...] = ("arm", "start", "rtl", "land", "cancel")
+COMMANDS: tuple[str, ...] = ("arm", "start", "pause", "resume", "rtl", "land", "cancel")
+#: Commands taken while the link is lost: sent when it is back (the latest one queued wins).
+QUEUED_WHILE_LOST = frozenset({"rtl", "land", "pause"})
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
+#: States of an armed vehicle; the session enters "airborne" when the vehicle arms otherwise.
+FLYING_STATES = frozenset({"airborne", "mission", "paused", "returning", "landing"})
+#: The session state a flight mode means once armed: followed when the vehicle switches by
+#: itself (a failsafe, the remote controller) or was switched while the link was lost.
+MODE_STATES = {
+    "AUTO": "mission",
+    "BRAKE": "paused",
+    "RTL": "returning",
+    "SMART_RTL": "returning",
+    "LAND": "landing",
+}
 LINK_LOST_S = 5.0  # wall seconds without a heartbeat before the page is told
+STALE_AFTER_S = 2.5  # wall seconds without a heartbeat before the page greys the gauges
 
 #: Transfer progress labels (``"upload mission"`` ...) as the page shows them.
 TRANSFER_LABELS = {
@@ -75,6 +108,65 @@ TRANSFER_LABELS = {
 
 class FlightSessionError(GroundStationError):
     """A flight session cannot start, or refuses a command in its present state."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPolicy:
+    """How a session rides out a lost link (wall-clock seconds).
+
+    The link is lost after ``lost_after_s`` without a heartbeat (radio silence), or at once when
+    the connection drops (the vehicle or a relay closed the TCP connection, a serial port failed).
+    A dropped connection is reopened ``retry_first_s`` later, then with the wait doubling up to
+    ``retry_max_s``, each attempt waiting at most ``connect_timeout_s``. The session fails only
+    after ``give_up_after_s`` without a heartbeat; None means the flight's battery endurance
+    (:attr:`FlightRequest.endurance_s`): by then the vehicle is down, one way or another.
+    """
+
+    lost_after_s: float = LINK_LOST_S
+    retry_first_s: float = 0.5
+    retry_max_s: float = 5.0
+    connect_timeout_s: float = 2.0
+    give_up_after_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("lost_after_s", "retry_first_s", "retry_max_s", "connect_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"LinkPolicy.{name} must be positive, got {getattr(self, name)!r}")
+        if self.give_up_after_s is not None and not self.give_up_after_s > self.lost_after_s:
+            raise ValueError(
+                f"LinkPolicy.give_up_after_s must exceed lost_after_s ({self.lost_after_s:g} s), "
+                f"got {self.give_up_after_s!r}"
+            )
+
+    def retry_delay(self, attempt: int) -> float:
+        """The wait after failed attempt number ``attempt`` (1, 2, ...)."""
+        return min(self.retry_max_s, self.retry_first_s * 2 ** max(0, attempt - 1))
+
+
+def connection_key(connection: str) -> str:
+    """What identifies the vehicle a connection string reaches, to keep one session per vehicle:
+    the canonical string (``udp:`` is ``udpin:``, ``localhost`` is ``127.0.0.1``), a listening
+    port whatever address it binds, a serial device whatever its baud rate. A string that does
+    not parse is its own key (its session fails at connect).
+
+    >>> connection_key("TCP:localhost:5760") == connection_key("tcp:127.0.0.1:5760")
+    True
+    >>> connection_key("udp:0.0.0.0:14550") == connection_key("udpin:127.0.0.1:14550")
+    True
+    """
+    try:
+        endpoint = parse_connection_string(connection)
+    except ConnectionStringError:
+        return connection.strip().lower()
+    if endpoint.kind == "serial":
+        device = endpoint.device
+        return f"serial:{device.upper() if device.upper().startswith('COM') else device}"
+    if endpoint.kind in ("udpin", "tcpin"):
+        return f"{endpoint.kind}:*:{endpoint.port}"
+    host = endpoint.host.lower()
+    if host in ("localhost", "::1", "0.0.0.0"):
+        host = "127.0.0.1"
+    return f"{endpoint.kind}:{host}:{endpoint.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +264,15 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
-def telemetry_event(snapshot: Telemetry, waypoints: tuple[int, ...]) -> dict[str, Any]:
-    """The JSON the page draws from one telemetry snapshot (pure)."""
+def telemetry_event(
+    snapshot: Telemetry,
+    waypoints: tuple[int, ...],
+    *,
+    stale: bool = False,
+    link_age_s: float | None = None,
+) -> dict[str, Any]:
+    """The JSON the page draws from one telemetry snapshot (pure); ``stale`` when the link is
+    lost (the figures are the last ones heard), ``link_age_s`` since the last heartbeat."""
     p, b, g, a = snapshot.position, snapshot.battery, snapshot.gps, snapshot.attitude
     reached = set(snapshot.mission.reached) & set(waypoints)
     heading = p.heading_deg if p is not None and p.heading_deg is not None else None
@@ -200,6 +299,8 @@ def telemetry_event(snapshot: Telemetry, waypoints: tuple[int, ...]) -> dict[str
         "progress": round(len(reached) / len(waypoints), 4) if waypoints else 0.0,
         "photos": snapshot.photos,
         "texts": [t.text for t in snapshot.status_texts],
+        "stale": stale,
+        "link_age_s": _round(link_age_s, 1),
     }
 
 
@@ -233,6 +334,24 @@ class _Command:
     future: Future[LazyString] = field(default_factory=Future)
 
 
+@dataclass
+class _LinkWatch:
+    """The session thread's view of the link: last heartbeat, lost (the page was told), down
+    (the connection dropped and is being reopened) and the reconnect attempts."""
+
+    heartbeats: int
+    heard_at: float
+    lost: bool = False
+    down: bool = False
+    attempts: int = 0
+    next_attempt: float = 0.0
+    reminded_at: float = 0.0
+    stale_sent_at: float = 0.0
+
+    def age(self, now: float) -> float:
+        return now - self.heard_at
+
+
 class FlightRunner:
     """One flight session on its own thread (see the module docstring)."""
 
@@ -248,6 +367,7 @@ class FlightRunner:
         connect_timeout_s: float = 20.0,
         interval_s: float = 0.1,
         photo_max_px: int | None = 1280,
+        link_policy: LinkPolicy | None = None,
         on_finish: Callable[[FlightRunner], None] | None = None,
     ) -> None:
         self.id = session_id
@@ -259,14 +379,18 @@ class FlightRunner:
         self.connect_timeout_s = connect_timeout_s
         self.interval_s = interval_s
         self.photo_max_px = photo_max_px
+        self.link_policy = link_policy or LinkPolicy()
         self.on_finish = on_finish
         self.events = EventLog()
         self.state = "starting"
         self.connection = request.connection
+        self.connection_key = None if request.simulate else connection_key(str(request.connection))
         self.checks: tuple[Check, ...] = ()
         self.flight_id: int | None = None
         self.error: LazyString | str | None = None  # lazy while running; stored in English
         self._commands: queue.Queue[_Command] = queue.Queue()
+        self._pending: str | None = None  # a command kept while the link is lost
+        self._mission_started = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"flight-{session_id}", daemon=True)
         self.waypoints = waypoint_sequences(request.mission)
@@ -329,6 +453,11 @@ class FlightRunner:
         }
 
     # -- the session thread ------------------------------------------------------------------
+    def _publish(self, kind: str, data: dict[str, Any]) -> int:
+        """Publish with the wall-clock time (``at``, Unix seconds), for a page that replays the
+        messages; state events keep their documented fields only."""
+        return self.events.publish(kind, {**data, "at": round(time.time(), 3)})
+
     def _set_state(self, state: str, **extra: Any) -> None:
         self.state = state
         self.events.publish("state", {"state": state, **extra})
@@ -347,7 +476,7 @@ class FlightRunner:
             log.exception("flight session %s: cannot save %s", self.id, sorted(values))
 
     def _message(self, text: LazyString | str, *, level: str = "info") -> None:
-        self.events.publish("message", {"text": text, "level": level})
+        self._publish("message", {"text": text, "level": level})
 
     def _run(self) -> None:
         sitl = None
@@ -442,26 +571,47 @@ class FlightRunner:
         vehicle.request_streams()
 
     def _fly(self, vehicle: Vehicle, flog: FlightLog) -> bool:
-        """Pump telemetry and commands until landed (True) or cancelled/stopped (False)."""
+        """Pump telemetry and commands until landed (True) or cancelled/stopped (False); ride out
+        a lost link (see :class:`LinkPolicy`)."""
         self._set_state("preflight")
         seen_texts = vehicle.tracker.status_count
         photos_sent = 0
         airborne_seen = False
         armed_once = False
-        heartbeats, heard_at, lost = vehicle.tracker.heartbeats, time.monotonic(), False
+        mode = vehicle.tracker.mode
+        link = _LinkWatch(vehicle.tracker.heartbeats, time.monotonic())
         while not self._stop.is_set():
-            vehicle.pump(self.interval_s)
-            if vehicle.tracker.heartbeats != heartbeats:
-                heartbeats, heard_at = vehicle.tracker.heartbeats, time.monotonic()
-                if lost:
-                    lost = False
+            now = time.monotonic()
+            self._check_give_up(link, now)
+            if link.down:
+                self._reconnect(vehicle, link, now)
+                if self._run_commands(vehicle, link):
+                    return False
+                if link.down:
+                    self._stop.wait(self.interval_s)
+                continue
+            try:
+                vehicle.pump(self.interval_s)
+            except LinkLost as exc:
+                self._link_dropped(vehicle, link, exc)
+                continue
+            now = time.monotonic()
+            if vehicle.tracker.heartbeats != link.heartbeats:
+                link.heartbeats, link.heard_at = vehicle.tracker.heartbeats, now
+                if link.lost:
+                    link.lost = False
                     self._message(_l("link back: heartbeats again"))
-            elif not lost and time.monotonic() - heard_at > LINK_LOST_S:
-                lost = True
+                    self._publish("link", {"status": "ok"})
+            elif not link.lost and link.age(now) > self.link_policy.lost_after_s:
+                link.lost = True
                 self._message(
-                    _l("link lost: no heartbeat for %(seconds)s s", seconds=f"{LINK_LOST_S:g}"),
+                    _l(
+                        "link lost: no heartbeat for %(seconds)s s",
+                        seconds=f"{self.link_policy.lost_after_s:g}",
+                    ),
                     level="error",
                 )
+                self._publish("link", {"status": "lost"})
             snapshot = vehicle.tracker.snapshot(texts_since=seen_texts)
             seen_texts = vehicle.tracker.status_count
             flog.record(snapshot)
@@ -474,21 +624,120 @@ class FlightRunner:
                      "alt_m": round(event.relative_alt_m, 1)},
                 )  # fmt: skip
             photos_sent = len(events)
-            self.events.publish("telemetry", telemetry_event(snapshot, self.waypoints))
+            self._publish_telemetry(snapshot, link, now)
             if snapshot.position is not None and snapshot.position.relative_alt_m > 1.0:
                 airborne_seen = True
             armed_once = armed_once or snapshot.armed
             if not armed_once:
                 self._update_checks(snapshot)
-            elif self.state not in ("airborne", "mission", "returning", "landing"):
+            elif self.state not in FLYING_STATES:
                 self._set_state("airborne")
+            if snapshot.armed and snapshot.mode != mode:
+                self._follow_mode(snapshot.mode)
+            mode = snapshot.mode
             if armed_once and not snapshot.armed and (airborne_seen or snapshot.on_ground):
                 flog.close(self._summary(vehicle, landed=True))
                 self._set_state("landed")
                 return True
-            if self._run_commands(vehicle):
+            if self._run_commands(vehicle, link):
                 return False
         return False
+
+    def _publish_telemetry(self, snapshot: Telemetry, link: _LinkWatch, now: float) -> None:
+        age = link.age(now)
+        stale = link.lost or age > STALE_AFTER_S
+        data = telemetry_event(snapshot, self.waypoints, stale=stale, link_age_s=age)
+        self._publish("telemetry", data)
+
+    def _follow_mode(self, mode: str) -> None:
+        """The armed vehicle is in a new flight mode: the session's state follows it, and the
+        pilot hears of a switch no command of theirs asked for."""
+        state = MODE_STATES.get(mode)
+        if state == "mission":
+            self._mission_started = True
+        if state is None or state == self.state or self.finished:
+            return
+        self._set_state(state)
+        self._message(_l("the vehicle switched to %(mode)s", mode=mode), level="warning")
+
+    # -- a lost link ---------------------------------------------------------------------------
+    def _give_up_after_s(self) -> float:
+        limit = self.link_policy.give_up_after_s
+        return self.request.endurance_s if limit is None else limit
+
+    def _check_give_up(self, link: _LinkWatch, now: float) -> None:
+        limit = self._give_up_after_s()
+        if link.lost and link.age(now) > limit:
+            raise FlightSessionError(
+                _l(
+                    "no link to the vehicle for %(seconds)s s: gave up reconnecting; check the "
+                    "vehicle on its remote controller or another ground station",
+                    seconds=f"{limit:.0f}",
+                )
+            )
+
+    def _link_dropped(self, vehicle: Vehicle, link: _LinkWatch, exc: LinkError) -> None:
+        """The connection dropped: telemetry is stale, reconnect with back-off."""
+        if link.down:
+            return
+        now = time.monotonic()
+        link.down, link.lost = True, True
+        link.attempts, link.next_attempt = 0, now + self.link_policy.retry_first_s
+        link.reminded_at = now
+        log.warning("flight session %s: link dropped: %s", self.id, exc)
+        self._message(
+            _l(
+                "link lost: %(reason)s; reconnecting. Return to launch, land and pause are "
+                "queued until the link is back",
+                reason=lazy_reason(exc),
+            ),
+            level="error",
+        )
+        self._publish("link", {"status": "reconnecting"})
+        self._publish_stale(vehicle, link, now)
+
+    def _publish_stale(self, vehicle: Vehicle, link: _LinkWatch, now: float) -> None:
+        """The last telemetry heard again, marked stale (while no new telemetry comes)."""
+        link.stale_sent_at = now
+        self._publish_telemetry(vehicle.tracker.snapshot(), link, now)
+
+    def _reconnect(self, vehicle: Vehicle, link: _LinkWatch, now: float) -> None:
+        """One reconnect attempt when due; stale telemetry once a second meanwhile."""
+        if now - link.stale_sent_at >= 1.0:
+            self._publish_stale(vehicle, link, now)
+        if now < link.next_attempt:
+            return
+        link.attempts += 1
+        try:
+            vehicle.reconnect(timeout=self.link_policy.connect_timeout_s)
+        except LinkError as exc:
+            now = time.monotonic()
+            link.next_attempt = now + self.link_policy.retry_delay(link.attempts)
+            log.info("flight session %s: reconnect %d failed: %s", self.id, link.attempts, exc)
+            if now - link.reminded_at >= 30.0:
+                link.reminded_at = now
+                self._message(
+                    _l(
+                        "still reconnecting to %(connection)s: no link for %(seconds)s s, "
+                        "%(attempts)d attempts (%(reason)s); giving up after %(limit)s s",
+                        connection=self.connection,
+                        seconds=f"{link.age(now):.0f}",
+                        attempts=link.attempts,
+                        reason=lazy_reason(exc),
+                        limit=f"{self._give_up_after_s():.0f}",
+                    ),
+                    level="error",
+                )
+            return
+        link.down = False
+        self._message(
+            _l(
+                "reconnected to %(connection)s (attempt %(attempt)d); waiting for heartbeats",
+                connection=self.connection,
+                attempt=link.attempts,
+            )
+        )
+        self._publish("link", {"status": "lost"})
 
     def _update_checks(self, snapshot: Telemetry) -> None:
         checks = preflight_checks(
@@ -507,33 +756,81 @@ class FlightRunner:
         elif not ready and self.state == "ready":
             self._set_state("preflight")
 
-    def _run_commands(self, vehicle: Vehicle) -> bool:
+    def _run_commands(self, vehicle: Vehicle, link: _LinkWatch) -> bool:
         """Run queued commands; True when the pilot cancelled the session.
 
         Each command sees the vehicle as the one before left it: START queued while ARM was
         still running (the page shows "airborne" before ARM returns) finds the vehicle armed.
+        A command queued while the link was lost goes first once the link is back.
         """
+        if self._pending is not None and not link.lost:
+            verb, self._pending = self._pending, None
+            self._command(vehicle, link, _Command(verb))
         while True:
             try:
                 cmd = self._commands.get_nowait()
             except queue.Empty:
                 return False
-            try:
-                message = self._execute(vehicle, vehicle.tracker.snapshot(), cmd.verb)
-            except (MissionError, FlightSessionError) as exc:
-                # one lazy message for the page and the API: each reader renders it
-                refused = _l(
-                    "%(verb)s: %(reason)s",
-                    verb=lazy_names(COMMAND_NAMES, cmd.verb),
-                    reason=lazy_reason(exc),
-                )
-                self._message(refused, level="error")
-                cmd.future.set_exception(FlightSessionError(refused))
-                continue
-            self._message(message)
-            cmd.future.set_result(message)
-            if cmd.verb == "cancel":
+            if self._command(vehicle, link, cmd) and cmd.verb == "cancel":
                 return True
+
+    def _command(self, vehicle: Vehicle, link: _LinkWatch, cmd: _Command) -> bool:
+        """Run one command, or queue it while the link is lost; True when it ran."""
+        verb = cmd.verb
+        heartbeats = vehicle.tracker.heartbeats
+        try:
+            if link.lost and verb not in QUEUED_WHILE_LOST and verb != "cancel":
+                raise FlightSessionError(
+                    _l(
+                        "link lost, retrying: only return to launch, land and pause are taken "
+                        "now (sent when the link is back)"
+                    )
+                )
+            if link.down and verb in QUEUED_WHILE_LOST:
+                self._queue(cmd)
+                return False
+            message = self._execute(vehicle, vehicle.tracker.snapshot(), verb)
+        except LinkLost as exc:
+            self._link_dropped(vehicle, link, exc)
+            if verb in QUEUED_WHILE_LOST:
+                self._queue(cmd)
+            else:
+                self._refuse(cmd, exc)
+            return False
+        except LinkTimeout as exc:
+            # radio silence: no answer and no heartbeat while the command was retried
+            if verb in QUEUED_WHILE_LOST and vehicle.tracker.heartbeats == heartbeats:
+                self._queue(cmd)
+            else:
+                self._refuse(cmd, exc)
+            return False
+        except (MissionError, FlightSessionError) as exc:
+            self._refuse(cmd, exc)
+            return False
+        self._message(message)
+        cmd.future.set_result(message)
+        return True
+
+    def _refuse(self, cmd: _Command, exc: Exception) -> None:
+        # one lazy message for the page and the API: each reader renders it
+        refused = _l(
+            "%(verb)s: %(reason)s",
+            verb=lazy_names(COMMAND_NAMES, cmd.verb),
+            reason=lazy_reason(exc),
+        )
+        self._message(refused, level="error")
+        cmd.future.set_exception(FlightSessionError(refused))
+
+    def _queue(self, cmd: _Command) -> None:
+        """Keep a safety command for when the link is back; it replaces one kept before."""
+        self._pending = cmd.verb
+        queued = _l(
+            "%(verb)s queued: link lost, retrying; it is sent as soon as the link is back "
+            "(it replaces any command queued before)",
+            verb=lazy_names(COMMAND_NAMES, cmd.verb),
+        )
+        self._message(queued, level="warning")
+        cmd.future.set_result(queued)
 
     def _execute(self, vehicle: Vehicle, snapshot: Telemetry, verb: str) -> LazyString:
         if verb == "arm":
@@ -562,8 +859,25 @@ class FlightRunner:
             raise FlightSessionError(_l("the vehicle is not armed"))
         if verb == "start":
             vehicle.start_mission()
+            self._mission_started = True
             self._set_state("mission")
             return _l("mission started (AUTO)")
+        if verb == "pause":
+            if self.state == "paused":
+                raise FlightSessionError(_l("already paused"))
+            if snapshot.on_ground:
+                raise FlightSessionError(_l("the vehicle is on the ground"))
+            vehicle.pause()
+            self._set_state("paused")
+            return _l("paused: holding position (BRAKE)")
+        if verb == "resume":
+            if self.state != "paused":
+                raise FlightSessionError(_l("not paused: resume continues a paused mission"))
+            if not self._mission_started:
+                raise FlightSessionError(_l("the mission has not been started: use start"))
+            vehicle.resume()
+            self._set_state("mission")
+            return _l("mission resumed (AUTO) at item %(seq)s", seq=vehicle.tracker.mission_current)
         if verb == "rtl":
             vehicle.rtl()
             self._set_state("returning")
@@ -658,9 +972,22 @@ class FlightHub:
         self._lock = threading.Lock()
 
     def start(self, request: FlightRequest) -> FlightRunner:
-        """Store the session row and start its thread."""
+        """Store the session row and start its thread; FlightSessionError when too many run or
+        one already flies the vehicle of this connection string (see :func:`connection_key`)."""
+        key = None if request.simulate else connection_key(str(request.connection))
         with self._lock:
             active = [r for r in self._runners.values() if not r.finished]
+            same = [r for r in active if key is not None and r.connection_key == key]
+            if same:
+                raise FlightSessionError(
+                    _l(
+                        "flight session %(id)s is already connected to %(connection)s "
+                        "(%(state)s): fly it on its page, or end it first",
+                        id=same[0].id,
+                        connection=same[0].connection,
+                        state=same[0].state,
+                    )
+                )
             if len(active) >= self.max_active:
                 raise FlightSessionError(
                     _l(

@@ -46,6 +46,7 @@ class Mode(IntEnum):
     LOITER = 5
     RTL = 6
     LAND = 9
+    BRAKE = 17  # stop and hold position, no pilot input (a ground station's "pause")
 
 
 class Severity(IntEnum):
@@ -58,7 +59,7 @@ class Severity(IntEnum):
     INFO = 6
 
 
-_NEEDS_POSITION = {Mode.AUTO, Mode.GUIDED, Mode.LOITER, Mode.RTL}
+_NEEDS_POSITION = {Mode.AUTO, Mode.GUIDED, Mode.LOITER, Mode.RTL, Mode.BRAKE}
 _ARMABLE = {Mode.STABILIZE, Mode.ALT_HOLD, Mode.GUIDED, Mode.LOITER, Mode.AUTO}
 
 CMD_WAYPOINT = 16
@@ -399,7 +400,7 @@ class Autopilot:
         self.mode = new
         self.events.append(ModeChanged(new))
         self._leg = None
-        self._hold = self._here()
+        self._hold = self._stopping_point() if new == Mode.BRAKE else self._here()
         if new == Mode.AUTO:
             self._speed_override = None
             if self.armed:  # on the ground and disarmed, the mission starts when armed
@@ -592,6 +593,16 @@ class Autopilot:
     def _here(self) -> tuple[float, float, float]:
         return (self.state.x, self.state.y, self.state.h)
 
+    def _stopping_point(self) -> tuple[float, float, float]:
+        """Where the vehicle comes to rest braking at full deceleration from its ground speed
+        (BRAKE holds there; holding where the mode changed would fly it back)."""
+        x, y, h = self._here()
+        speed = math.hypot(self.state.vx, self.state.vy)
+        if speed < 0.1:
+            return x, y, h
+        distance = speed * speed / (2.0 * self.airframe.accel_mss)
+        return x + self.state.vx / speed * distance, y + self.state.vy / speed * distance, h
+
     def _height_above_origin(self, relative_alt: float) -> float:
         return relative_alt + self.home[2] - self.origin_alt
 
@@ -616,7 +627,8 @@ class Autopilot:
             return Setpoint(motors=False)
         leg = self._leg
         if leg is None:
-            # Hold (LOITER/GUIDED/ALT_HOLD/STABILIZE without pilot input, or AUTO after the end).
+            # Hold (BRAKE, LOITER/GUIDED/ALT_HOLD/STABILIZE without pilot input, or AUTO after
+            # the end).
             target = self._hold if not self.landed or self._hold_is_above_ground() else None
             return Setpoint(
                 target=target,

@@ -440,7 +440,7 @@ class MavlinkServer:
         ap = self.autopilot
         base = M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | M.MAV_MODE_FLAG_MANUAL_INPUT_ENABLED
         base |= M.MAV_MODE_FLAG_STABILIZE_ENABLED
-        if ap.mode in (Mode.AUTO, Mode.GUIDED, Mode.RTL, Mode.LAND, Mode.LOITER):
+        if ap.mode in (Mode.AUTO, Mode.GUIDED, Mode.RTL, Mode.LAND, Mode.LOITER, Mode.BRAKE):
             base |= M.MAV_MODE_FLAG_GUIDED_ENABLED
         if ap.mode == Mode.AUTO:
             base |= M.MAV_MODE_FLAG_AUTO_ENABLED

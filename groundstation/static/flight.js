@@ -1,5 +1,7 @@
 /* A live flight: one Server-Sent Events stream per page (the browser resumes it with
-   Last-Event-ID), the trail and vehicle on the map, gauges, checks, progress and commands. */
+   Last-Event-ID), the trail and vehicle on the map, gauges, checks, progress and commands.
+   The stream starts from the session's first event, so a reloaded page (or one of a finished
+   session the server still holds) rebuilds its messages and trail from the history. */
 "use strict";
 (function () {
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -24,10 +26,23 @@
   var arrow = L.divIcon({className: "", iconSize: [22, 22], iconAnchor: [11, 11],
     html: '<svg class="heading-arrow" viewBox="0 0 22 22"><polygon points="11,1 19,20 11,15 3,20" fill="#e74c3c" stroke="#000"/></svg>'});
   var vehicle = null;
+  var FINAL = ["landed", "done", "failed", "cancelled"];
+  var ended = !info.live;
 
   function set(id, value) { document.getElementById(id).textContent = value === null || value === undefined ? "–" : value; }
 
+  function stale(on, age) {
+    document.getElementById("gauges").classList.toggle("stale", !!on);
+    var banner = document.getElementById("link-status");
+    banner.hidden = !on || ended;
+    banner.dataset.status = on ? "lost" : "ok";
+    document.getElementById("link-age").textContent =
+      on && age !== null && age !== undefined ? "(" + Math.round(age) + " s)" : "";
+  }
+
   function telemetry(t) {
+    (t.texts || []).forEach(function (text) { message(text, "vehicle", t.at); });
+    stale(t.stale, t.link_age_s);
     set("t-mode", t.mode); set("t-armed", t.armed ? "✔" : "✘"); set("t-alt", t.alt_m);
     set("t-speed", t.speed_mps); set("t-heading", t.heading_deg); set("t-battery", t.battery_pct);
     set("t-gps", t.gps_fix === null ? null : t.gps_fix + "D / " + t.satellites);
@@ -63,19 +78,27 @@
     });
   }
 
-  function message(text, level) {
+  function message(text, level, at) {
     var li = document.createElement("li");
-    li.textContent = new Date().toLocaleTimeString(document.documentElement.lang || undefined) + " " + text;
+    var when = at ? new Date(at * 1000) : new Date();
+    li.textContent = when.toLocaleTimeString(document.documentElement.lang || undefined) + " " + text;
     if (level) { li.className = level; }
     var ul = document.getElementById("messages");
     ul.insertBefore(li, ul.firstChild);
+  }
+
+  function commandsEnabled(on) {
+    Array.from(document.querySelectorAll("#commands button")).forEach(function (b) { b.disabled = !on; });
   }
 
   function state(s) {
     var el = document.getElementById("flight-state");
     el.textContent = info.states[s.state] || s.state; el.dataset.state = s.state;
     if (s.connection) { document.getElementById("connection").textContent = s.connection; }
-    if (s.error) { message(s.error, "error"); }
+    if (s.error) { message(s.error, "error", s.at); }
+    if (FINAL.indexOf(s.state) >= 0) {
+      ended = true; commandsEnabled(false); stale(false);
+    }
     if (s.state === "done") {
       if (s.flight_id) {
         document.getElementById("findings-link").href = "/review?flight=" + s.flight_id + "&status=all";
@@ -85,23 +108,27 @@
     }
   }
 
-  if (info.telemetry) { telemetry(info.telemetry); }
-  var source = null;
-  if (info.live) {
-    source = new EventSource("/api/v1/flight-sessions/" + info.id + "/events");
-    source.addEventListener("telemetry", function (e) { telemetry(JSON.parse(e.data)); });
-    source.addEventListener("state", function (e) { state(JSON.parse(e.data)); });
-    source.addEventListener("checks", function (e) { checks(JSON.parse(e.data).checks); });
-    source.addEventListener("message", function (e) { var m = JSON.parse(e.data); message(m.text, m.level); });
-    source.addEventListener("transfer", function (e) {
-      var m = JSON.parse(e.data); set("t-seq", m.what + " " + m.done + "/" + m.total);
-    });
-    source.addEventListener("photo", function (e) {
-      var p = JSON.parse(e.data);
-      L.circleMarker([p.lat, p.lon], {radius: 3, color: "#f39c12"}).addTo(photos);
-    });
-    source.addEventListener("end", function () { source.close(); });
-  }
+  if (info.telemetry) { telemetry(Object.assign({}, info.telemetry, {texts: []})); }
+  // A finished session is replayed too while this server still holds it (404 otherwise).
+  var source = new EventSource("/api/v1/flight-sessions/" + info.id + "/events");
+  source.onerror = function () {
+    if (source.readyState === EventSource.CLOSED || ended) { source.close(); }
+  };
+  source.addEventListener("telemetry", function (e) { telemetry(JSON.parse(e.data)); });
+  source.addEventListener("state", function (e) { state(JSON.parse(e.data)); });
+  source.addEventListener("checks", function (e) { checks(JSON.parse(e.data).checks); });
+  source.addEventListener("message", function (e) { var m = JSON.parse(e.data); message(m.text, m.level, m.at); });
+  source.addEventListener("link", function (e) {
+    var l = JSON.parse(e.data); stale(l.status !== "ok");
+  });
+  source.addEventListener("transfer", function (e) {
+    var m = JSON.parse(e.data); set("t-seq", m.what + " " + m.done + "/" + m.total);
+  });
+  source.addEventListener("photo", function (e) {
+    var p = JSON.parse(e.data);
+    L.circleMarker([p.lat, p.lon], {radius: 3, color: "#f39c12"}).addTo(photos);
+  });
+  source.addEventListener("end", function () { source.close(); });
 
   Array.from(document.querySelectorAll("#commands button")).forEach(function (button) {
     button.addEventListener("click", function () {
@@ -113,9 +140,9 @@
         body: JSON.stringify({command: button.dataset.command})
       }).then(function (r) { return r.json().then(function (d) { return {ok: r.ok, data: d}; }); })
         .then(function (res) {
-          button.disabled = false;
+          button.disabled = ended;
           // a refusal the session published comes over the stream: show it once
-          if (!res.ok && !(res.data.published && source)) { message(res.data.error, "error"); }
+          if (!res.ok && !res.data.published) { message(res.data.error, "error"); }
         });
     });
   });

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as dialect
 
-from missions.link.errors import ConnectionStringError, LinkConnectError
+from missions.link.errors import ConnectionStringError, LinkConnectError, LinkLost
 
 __all__ = [
     "Endpoint",
@@ -141,23 +141,36 @@ class MavlinkLink:
     def _peer_closed(self) -> None:
         self._closed_by_peer = True
 
+    @property
+    def lost(self) -> bool:
+        """Whether the peer closed the connection (every later send or recv raises LinkLost)."""
+        return self._closed_by_peer
+
+    def _raise_if_lost(self) -> None:
+        if self._closed_by_peer:
+            raise LinkLost(f"{self.endpoint.url}: the vehicle closed the connection")
+
     def send(self, message: Message) -> None:
+        """Send one message; LinkLost when the connection has dropped (pymavlink swallows a
+        broken pipe on TCP and only reports it through ``handle_disconnect``)."""
+        self._raise_if_lost()
         try:
             self._conn.mav.send(message)
         except OSError as exc:
-            raise LinkConnectError(
-                f"sending {message.get_type()} on {self.endpoint.url}: {exc}"
-            ) from exc
+            raise LinkLost(f"sending {message.get_type()} on {self.endpoint.url}: {exc}") from exc
+        self._raise_if_lost()
 
     def recv(self, timeout: float) -> Message | None:
+        """The next message, None after ``timeout`` s of silence, LinkLost when the connection
+        has dropped."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
+            self._raise_if_lost()
             try:
                 message = self._conn.recv_msg()
             except OSError as exc:
-                raise LinkConnectError(f"receiving on {self.endpoint.url}: {exc}") from exc
-            if self._closed_by_peer:
-                raise LinkConnectError(f"{self.endpoint.url}: the vehicle closed the connection")
+                raise LinkLost(f"receiving on {self.endpoint.url}: {exc}") from exc
+            self._raise_if_lost()
             if message is not None:
                 if message.get_type() != "BAD_DATA":
                     return message
@@ -172,6 +185,20 @@ class MavlinkLink:
             self._conn.close()
 
 
+class _TcpClient(mavutil.mavtcp):
+    """pymavlink's TCP client, but its connect gives up after ``connect_timeout`` seconds (a
+    blocking connect to a host that does not answer waits minutes for the kernel)."""
+
+    def __init__(self, address: str, *, connect_timeout: float, **ids: int) -> None:
+        self._connect_timeout = connect_timeout
+        super().__init__(address, retries=0, **ids)
+
+    def do_connect(self) -> None:
+        self.port = socket.create_connection(self.destination_addr, timeout=self._connect_timeout)
+        self.port.setblocking(False)
+        self.port.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def open_link(
     url: str | Endpoint,
     *,
@@ -179,7 +206,8 @@ def open_link(
     source_system: int = GCS_SYSTEM_ID,
     source_component: int = GCS_COMPONENT_ID,
 ) -> MavlinkLink:
-    """Open the transport a connection string names; TCP connects are retried until ``timeout``."""
+    """Open the transport a connection string names. A refused TCP connect is retried until
+    ``timeout``, and no single connect waits longer than what is left of it (at least 0.5 s)."""
     endpoint = url if isinstance(url, Endpoint) else parse_connection_string(url)
     ids = {"source_system": source_system, "source_component": source_component}
     deadline = time.monotonic() + timeout
@@ -187,6 +215,9 @@ def open_link(
         try:
             if endpoint.kind == "serial":
                 conn = mavutil.mavlink_connection(endpoint.device, baud=endpoint.baud, **ids)
+            elif endpoint.kind == "tcp":
+                wait = max(0.5, deadline - time.monotonic())
+                conn = _TcpClient(f"{endpoint.host}:{endpoint.port}", connect_timeout=wait, **ids)
             else:
                 conn = mavutil.mavlink_connection(endpoint.url, retries=0, **ids)
             return MavlinkLink(conn, endpoint=endpoint)

@@ -11,6 +11,7 @@ __all__ = [
     "FlightAborted",
     "LinkConnectError",
     "LinkError",
+    "LinkLost",
     "LinkTimeout",
     "MissionTransferError",
     "PreflightError",
@@ -24,6 +25,12 @@ class ConnectionStringError(LinkError):
 
 class LinkConnectError(LinkError):
     """The transport cannot be opened (refused TCP connection, busy serial port, bad address)."""
+
+
+class LinkLost(LinkConnectError):
+    """An open link dropped: the vehicle (or a relay on the way) closed the TCP connection, or
+    the transport failed. The vehicle flies on; :meth:`~missions.link.vehicle.Vehicle.reconnect`
+    opens the link again."""
 
 
 class LinkTimeout(LinkError):

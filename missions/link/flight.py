@@ -4,8 +4,9 @@
 pilot would with ArduCopter: every list verified, pre-flight checks all green (GPS fix, EKF
 position, battery for the mission plus reserve, home set, geofence on board), takeoff right after
 arming (ArduCopter disarms after 10 s on the ground), AUTO, then watching progress and the
-vehicle's own failsafes until it has landed and disarmed. The checks and the mission estimate
-are pure functions.
+vehicle's own failsafes until it has landed and disarmed. A link that drops while the vehicle
+flies is reopened with back-off (the vehicle flies on meanwhile). The checks and the mission
+estimate are pure functions.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from missions.items import Command, MissionPlan
-from missions.link.errors import FlightAborted, LinkError, PreflightError
+from missions.link.errors import (
+    FlightAborted,
+    LinkConnectError,
+    LinkError,
+    LinkLost,
+    PreflightError,
+)
 from missions.link.telemetry import FlightLog, Telemetry
 from missions.link.vehicle import Vehicle
 
@@ -234,8 +241,9 @@ def fly(
 
     ``on_progress(label, done, total)`` follows the transfers (label e.g. ``"verify fence"``),
     ``on_status(snapshot)`` sees every telemetry snapshot. Raises PreflightError naming every
-    failed check, ArmRefused with the vehicle's reasons, and FlightAborted (carrying the
-    FlightResult) when a failsafe or a timeout ends the flight early.
+    failed check, ArmRefused with the vehicle's reasons, FlightAborted (carrying the
+    FlightResult) when a failsafe or a timeout ends the flight early, and LinkLost when a
+    dropped link is not back before the flight's timeout.
     """
     if not any(item.command < 100 for item in plan.items):  # ArduCopter would hover in place
         raise PreflightError(
@@ -309,6 +317,43 @@ def fly(
             log.close({"aborted": True, "duration_s": time.monotonic() - started})
 
 
+#: Waits between attempts to reopen a dropped link while flying: doubling from the first.
+RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 5.0
+
+
+def _telemetry_riding_out(
+    vehicle: Vehicle, *, interval_s: float, deadline: float, log: FlightLog | None
+) -> Iterator[Telemetry]:
+    """:meth:`Vehicle.telemetry`, reopening the link with back-off whenever it drops; LinkLost
+    when it is not back by ``deadline`` (monotonic seconds)."""
+    while True:
+        try:
+            yield from vehicle.telemetry(interval_s=interval_s)
+            return  # never: the telemetry goes on until the caller stops reading
+        except LinkLost as exc:
+            lost = exc
+        if log is not None:
+            log.event("link", f"lost: {lost}", time_s=vehicle.tracker.now())
+        wait, attempts = RECONNECT_FIRST_S, 0
+        while True:
+            if time.monotonic() + wait > deadline:
+                raise LinkLost(
+                    f"flight: link lost and not back after {attempts} reconnect attempts "
+                    f"before the flight timeout ({lost})"
+                ) from lost
+            time.sleep(wait)
+            attempts += 1
+            try:
+                vehicle.reconnect(timeout=2.0)
+                break
+            except LinkConnectError:
+                wait = min(RECONNECT_MAX_S, 2 * wait)
+        if log is not None:
+            log.event(
+                "link", f"reconnected after {attempts} attempts", time_s=vehicle.tracker.now()
+            )
+
+
 #: EXTENDED_SYS_STATE's landed state may trail the disarm heartbeat: wait this long for it
 #: before calling a disarm after take-off a disarm in the air.
 LANDED_STATE_GRACE_S = 3.0
@@ -340,7 +385,8 @@ def _watch(
     airborne_seen = False
     disarmed_at: float | None = None
     landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
-    for snapshot in vehicle.telemetry(interval_s=interval_s):
+    telemetry = _telemetry_riding_out(vehicle, interval_s=interval_s, deadline=deadline, log=log)
+    for snapshot in telemetry:
         record(snapshot)
         texts.extend(t.text for t in snapshot.status_texts)
         warnings.extend(t.text for t in snapshot.status_texts if t.severity <= WARNING)

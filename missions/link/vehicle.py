@@ -1,4 +1,5 @@
-"""Verbs on one vehicle: connect, wait_ready, upload/download/verify/clear, modes, arm, takeoff.
+"""Verbs on one vehicle: connect, wait_ready, upload/download/verify/clear, modes, arm, takeoff,
+pause and resume, and reconnect after the link dropped.
 
 Single-threaded on purpose: every verb pumps the link itself (answering nothing it did not ask
 for, sending our GCS heartbeat once a second, folding every message into the telemetry tracker), and
@@ -14,7 +15,13 @@ from dataclasses import dataclass
 from missions.items import MissionItem, MissionPlan, MissionType
 from missions.link import transfer
 from missions.link.connection import Link, Message, dialect, open_link
-from missions.link.errors import ArmRefused, CommandRefused, LinkError, LinkTimeout
+from missions.link.errors import (
+    ArmRefused,
+    CommandRefused,
+    LinkConnectError,
+    LinkError,
+    LinkTimeout,
+)
 from missions.link.telemetry import (
     ARDUCOPTER_MODES,
     MAV_AUTOPILOT_INVALID,
@@ -79,15 +86,20 @@ class Vehicle:
         target_component: int = 0,
         settings: VehicleSettings = VehicleSettings(),
         clock: Callable[[], float] = time.monotonic,
+        reopen: Callable[[float], Link] | None = None,
     ) -> None:
+        """``reopen(timeout)`` opens a new link to the same vehicle, for :meth:`reconnect`
+        (:func:`connect` passes one that opens its connection string again)."""
         self.link = link
         self.target_system = target_system
         self.target_component = target_component
         self.settings = settings
         self._clock = clock
+        self._reopen = reopen
         self.tracker = TelemetryTracker(target_system=target_system, clock=clock)
         self._last_heartbeat_sent = -1e9
         self._listeners: list[Callable[[Message], None]] = []
+        self._resync_from: int | None = None  # mission item being flown when the link dropped
 
     # ------------------------------------------------------------------ the Channel and the pump
 
@@ -99,6 +111,8 @@ class Vehicle:
         self._heartbeat_if_due()
         message = self.link.recv(min(timeout, 0.5))
         if message is not None:
+            if self._resync_from is not None:
+                self._resync(message)
             self.tracker.on_message(message)
             for listener in self._listeners:
                 listener(message)
@@ -273,6 +287,44 @@ class Vehicle:
         """Land where the vehicle is."""
         self.set_mode("LAND")
 
+    def pause(self) -> None:
+        """Stop and hold position: BRAKE, as QGroundControl pauses an ArduCopter (it takes no
+        pilot input, unlike LOITER)."""
+        self.set_mode("BRAKE")
+
+    def resume(self) -> None:
+        """Fly the mission on from its current item: AUTO again (ArduCopter continues at the
+        item it was flying, unless MIS_RESTART is set)."""
+        self.set_mode("AUTO")
+
+    # ------------------------------------------------------------------ a dropped link
+
+    def reconnect(self, *, timeout: float = 2.0) -> None:
+        """Open the link again after it dropped (a LinkLost) and ask for the telemetry streams.
+
+        Everything known about the vehicle is kept. Items the vehicle passed while nobody was
+        listening (their MISSION_ITEM_REACHED went nowhere) count as reached once its first
+        MISSION_CURRENT shows it beyond them. LinkConnectError when the link cannot be opened
+        now (call again later), LinkLost when it drops again at once.
+        """
+        if self._reopen is None:
+            raise LinkConnectError(
+                "reconnect: this vehicle was not connected by connection string; nothing to reopen"
+            )
+        self.link.close()
+        self.link = self._reopen(timeout)
+        self._last_heartbeat_sent = -1e9
+        self._resync_from = self.tracker.mission_current
+        self.request_streams()
+
+    def _resync(self, message: Message) -> None:
+        if message.get_type() != "MISSION_CURRENT" or message.get_srcSystem() != self.target_system:
+            return
+        seq, start = int(message.seq), self._resync_from or 0
+        self._resync_from = None
+        if start >= 1 and seq > start:
+            self.tracker.reached.update(range(start, seq))
+
     # ------------------------------------------------------------------ parameters
 
     def set_param(self, name: str, value: float) -> float:
@@ -368,9 +420,10 @@ def connect(
     settings: VehicleSettings = VehicleSettings(),
     wait: bool = True,
 ) -> Vehicle:
-    """Open ``url`` (tcp:, udp:, udpout:, serial) and, unless ``wait=False``, wait until ready."""
+    """Open ``url`` (tcp:, udp:, udpout:, serial) and, unless ``wait=False``, wait until ready;
+    the vehicle can :meth:`~Vehicle.reconnect` to ``url`` when the link drops."""
     link = open_link(url, timeout=timeout)
-    vehicle = Vehicle(link, settings=settings)
+    vehicle = Vehicle(link, settings=settings, reopen=lambda wait: open_link(url, timeout=wait))
     if wait:
         try:
             vehicle.wait_ready(timeout=timeout)

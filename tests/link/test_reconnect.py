@@ -1,0 +1,244 @@
+"""A dropped link: a closed TCP connection is a LinkLost on receive and on send, a reconnect
+never waits longer than asked, and a vehicle whose link dropped mid-mission reconnects, keeps
+what it knew and counts the waypoints it passed while nobody listened."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import threading
+import time
+
+import pytest
+
+from missions.items import Command, MissionItem, MissionPlan
+from missions.link import LinkConnectError, connect
+from missions.link.connection import open_link
+from missions.link.errors import LinkLost
+from missions.link.flight import waypoint_sequences
+from missions.link.transfer import TransferSettings
+from missions.link.vehicle import Vehicle, VehicleSettings
+from tests.link.conftest import HOME
+
+LOOPBACK = VehicleSettings(transfer=TransferSettings(timeout_s=0.3, retries=8, max_timeout_s=1.0))
+
+
+class TcpProxy:
+    """A TCP relay from a local port to a vehicle, as a radio bridge or a VPN would be.
+
+    ``drop()`` closes every relayed connection and stops listening (the ground station sees the
+    connection closed, and its reconnects are refused); ``restore()`` listens on the same port
+    again.
+    """
+
+    def __init__(self, target: str) -> None:
+        _, host, port = target.split(":")
+        self.target = (host, int(port))
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.accepted = 0
+
+    @property
+    def url(self) -> str:
+        return f"tcp:127.0.0.1:{self.port}"
+
+    def __enter__(self) -> TcpProxy:
+        return self.restore()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.drop()
+
+    def restore(self) -> TcpProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(4)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def drop(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, []
+        for sock in [s for s in (listener,) if s is not None] + sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=2.0)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
+                self.accepted += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        source.settimeout(None)
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+            except OSError:
+                break
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _listener() -> tuple[socket.socket, str]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    return server, f"tcp:127.0.0.1:{server.getsockname()[1]}"
+
+
+def test_a_closed_connection_is_link_lost_on_receive_and_send() -> None:
+    from pymavlink.dialects.v20 import ardupilotmega as mav
+
+    server, url = _listener()
+    link = open_link(url, timeout=2.0)
+    peer, _ = server.accept()
+    peer.close()
+    server.close()
+    try:
+        with pytest.raises(LinkLost, match="the vehicle closed the connection"):
+            link.recv(1.0)
+        assert link.lost
+        with pytest.raises(LinkLost):  # every later call says so too, not only the first
+            link.send(mav.MAVLink_heartbeat_message(6, 8, 0, 0, 4, 3))
+    finally:
+        link.close()
+    assert issubclass(LinkLost, LinkConnectError)  # callers catching the old error still do
+
+
+def test_reconnecting_to_a_closed_port_fails_fast() -> None:
+    server, url = _listener()
+    server.close()  # nobody listens any more: connects are refused
+    started = time.monotonic()
+    with pytest.raises(LinkConnectError, match=f"opening {url}"):
+        open_link(url, timeout=0.0)
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_vehicle_without_a_connection_string_cannot_reconnect(fake_vehicle) -> None:
+    vehicle = Vehicle(fake_vehicle().link, target_system=1, target_component=1)
+    with pytest.raises(LinkConnectError, match=r"reconnect: .* nothing to reopen"):
+        vehicle.reconnect()
+
+
+def _offset(north_m: float, east_m: float) -> tuple[float, float]:
+    lat = HOME[0] + north_m / 111_320.0
+    lon = HOME[1] + east_m / (111_320.0 * math.cos(math.radians(HOME[0])))
+    return lat, lon
+
+
+def _line(n: int, *, spacing_m: float = 40.0, altitude: float = 20.0) -> MissionPlan:
+    """Takeoff, ``n`` waypoints due north ``spacing_m`` apart, RTL."""
+    items = [MissionItem(Command.NAV_TAKEOFF, alt=altitude)]
+    for k in range(1, n + 1):
+        lat, lon = _offset(k * spacing_m, 0.0)
+        items.append(MissionItem(Command.NAV_WAYPOINT, lat=lat, lon=lon, alt=altitude))
+    items.append(MissionItem(Command.NAV_RETURN_TO_LAUNCH))
+    return MissionPlan(items=tuple(items), home=HOME, cruise_speed_mps=10.0)
+
+
+@pytest.mark.slow
+def test_vehicle_reconnects_mid_mission_and_counts_the_waypoints_it_missed() -> None:
+    from simulator import Sitl
+
+    plan = _line(8)
+    waypoints = waypoint_sequences(plan)
+    with (
+        Sitl(home=HOME, speedup=20, params={"RTL_LOIT_TIME": 0}) as sitl,
+        TcpProxy(sitl.connection_string) as proxy,
+        connect(proxy.url, timeout=30, settings=LOOPBACK) as vehicle,
+    ):
+        vehicle.upload(plan)
+        vehicle.wait_for(lambda t: t.gps is not None and t.gps.fix_type >= 3 and t.home is not None,
+                         timeout=30, step="GPS fix")  # fmt: skip
+        vehicle.set_mode("GUIDED")
+        vehicle.arm()
+        vehicle.takeoff(20.0)
+        vehicle.wait_for(lambda t: t.position.relative_alt_m > 15, timeout=30, step="climb")
+        vehicle.start_mission()
+        vehicle.wait_for(lambda t: waypoints[1] in t.mission.reached, timeout=30, step="wp 2")
+        before = vehicle.tracker.snapshot()
+
+        proxy.drop()
+        with pytest.raises(LinkLost):
+            vehicle.pump(2.0)
+        with pytest.raises(LinkConnectError):  # nobody listens: refused at once
+            vehicle.reconnect(timeout=0.5)
+        # the vehicle flies on unheard: at 20x, 0.5 s is 10 s and about 100 m, 2-3 waypoints
+        heard = vehicle.tracker.snapshot().mission
+        deadline = time.monotonic() + 10
+        while sitl.snapshot().current_seq < heard.current + 2:
+            assert time.monotonic() < deadline, "the vehicle did not fly on"
+            time.sleep(0.02)
+        passed = set(range(heard.current, sitl.snapshot().current_seq)) & set(waypoints)
+        missed = passed - set(heard.reached)
+        assert len(missed) >= 1
+
+        proxy.restore()
+        vehicle.reconnect(timeout=2.0)
+        heartbeats = vehicle.tracker.heartbeats
+        vehicle.wait_for(lambda t: vehicle.tracker.heartbeats > heartbeats + 1, timeout=10,
+                         step="heartbeats after reconnect")  # fmt: skip
+        vehicle.wait_for(lambda t: missed <= set(t.mission.reached), timeout=10,
+                         step="missed waypoints counted")  # fmt: skip
+        assert vehicle.tracker.snapshot().photos == before.photos  # the rest was kept
+        landed = vehicle.wait_for(lambda t: not t.armed and t.on_ground, timeout=60,
+                                  step="landing")  # fmt: skip
+    assert set(waypoints) <= set(landed.mission.reached)
+    assert proxy.accepted == 2
+
+
+@pytest.mark.slow
+def test_fly_rides_out_a_dropped_link_and_lands_with_every_waypoint(tmp_path) -> None:
+    import json
+
+    from missions.link import fly
+    from simulator import Sitl
+
+    plan = _line(8)
+    dropped = threading.Event()
+
+    def drop_once(snapshot) -> None:
+        if not dropped.is_set() and len(snapshot.mission.reached) >= 3:
+            dropped.set()
+            proxy.drop()
+            threading.Timer(0.4, proxy.restore).start()  # 8 s of flight unheard at 20x
+
+    with (
+        Sitl(home=HOME, speedup=20, params={"RTL_LOIT_TIME": 0}) as sitl,
+        TcpProxy(sitl.connection_string) as proxy,
+        connect(proxy.url, timeout=30, settings=LOOPBACK) as vehicle,
+    ):
+        result = fly(vehicle, plan, log_dir=tmp_path / "log", on_status=drop_once)
+    assert dropped.is_set() and proxy.accepted == 2
+    assert result.landed and result.all_reached and not result.failsafes
+    events = json.loads((tmp_path / "log" / "flight.json").read_text())["events"]
+    link = [e["text"] for e in events if e["kind"] == "link"]
+    assert link[0].startswith("lost: tcp:127.0.0.1:") and link[1].startswith("reconnected after")
