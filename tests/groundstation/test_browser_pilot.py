@@ -87,7 +87,7 @@ def test_plan_home_point_failed_plan_and_second_sortie(live, page) -> None:
     assert page.locator("path.route-line").count() > 1
     page.select_option("#no_fly_layer", str(layer.json["id"]))
     page.wait_for_selector("#plan-status[data-state='error']")
-    assert "home" in page.inner_text("#plan-error")
+    assert "起降点" in page.inner_text("#plan-error")  # the planner speaks the page's language
     assert page.locator("#summary").is_hidden() and page.locator("path.route-line").count() == 0
 
     page.click("#home-pick")
