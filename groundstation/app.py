@@ -36,10 +36,10 @@ from werkzeug.routing import IntegerConverter
 from groundstation.config import build_config, work_calendar
 from groundstation.errors import GroundStationError, StorageError
 from groundstation.jobs import Handler, build_queue
-from groundstation.models import User
+from groundstation.models import MAX_ID, User
 from groundstation.notify import notifiers_from_config
 from groundstation.storage import Storage
-from groundstation.web import AppState, close_db, db, error_status, json_error
+from groundstation.web import AppState, check_text, close_db, db, error_status, json_error
 
 __all__ = ["create_app", "csrf", "login_manager", "LEAFLET_DIR"]
 
@@ -67,18 +67,18 @@ CSRF_EXPIRED = _l(
 
 
 class IdConverter(IntegerConverter):
-    """``<int:...>`` in routes: a number beyond a 64-bit id matches no route (404) instead of
-    overflowing the database driver (500)."""
+    """``<int:...>`` in routes: a number beyond the id columns' range (:data:`MAX_ID`) matches no
+    route (404) instead of overflowing the database driver (500)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
 def _select_locale() -> str:
-    """``?lang=``, else the session's choice, else Chinese. An API-key client (no browser
-    session) or an Open311 client gets its ``Accept-Language`` match, else English; no request
-    (CLI, jobs): English."""
+    """``?lang=``, else the session's choice, else Chinese. An API client without a browser
+    sign-in (an API key, or no credentials at all) or an Open311 client gets its
+    ``Accept-Language`` match, else English; no request (CLI, jobs): English."""
     from flask import current_app, has_request_context, session
 
     from groundstation.web import api_key_from_request
@@ -89,7 +89,9 @@ def _select_locale() -> str:
     lang = request.args.get("lang") or session.get("lang")
     if lang in languages:
         return lang
-    if api_key_from_request() or request.path.startswith("/open311/"):
+    # Flask-Login's session key: read without loading the user (the database may be down)
+    api_client = request.path.startswith("/api/") and "_user_id" not in session
+    if api_client or api_key_from_request() or request.path.startswith("/open311/"):
         return request.accept_languages.best_match(languages) or "en"
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
@@ -219,8 +221,19 @@ def _error_page(status: int, detail: str = "", explanation: Any = None) -> Any:
     )
 
 
+def _refuse_unreadable_address() -> None:
+    """A NUL (``%00``) in the path or the query string is refused before any view reads it:
+    PostgreSQL cannot compare text holding one."""
+    check_text(request.path, field=_l("the address"))
+    for key, value in request.args.items(multi=True):
+        check_text(key, field=_l("a query parameter name"))
+        check_text(value, field=repr(key[:80]))
+
+
 def _register_errors(app: Flask) -> None:
     from groundstation.blueprints.open311 import open311_error
+
+    app.before_request(_refuse_unreadable_address)
 
     @app.errorhandler(GroundStationError)
     def gridpatrol_error(exc: GroundStationError) -> Any:
@@ -259,11 +272,13 @@ def _register_errors(app: Flask) -> None:
             message = str(
                 _l("upload too large (limit %(limit)d MiB per request)", limit=limit // 2**20)
             )
+        custom = message != type(exc).description
+        if not custom and status in ERROR_EXPLANATIONS:  # Werkzeug's English default
+            message = str(ERROR_EXPLANATIONS[status])
         if request.path.startswith("/open311/"):
             return open311_error(status, message)
         if _wants_json():
             response = jsonify({"error": message})
             response.status_code = status
             return response
-        custom = message != type(exc).description and status != 413
-        return _error_page(status, message if custom else "")
+        return _error_page(status, message if custom and status != 413 else "")

@@ -6,7 +6,7 @@ owned by the Alembic migrations in ``groundstation/migrations``; a test checks t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +29,9 @@ __all__ = [
     "LABELS",
     "TICKET_LABELS",
     "ROLES",
+    "MAX_ID",
+    "MIN_DATETIME",
+    "MAX_DATETIME",
     "utcnow",
     "UTCDateTime",
     "Base",
@@ -55,6 +58,14 @@ LABELS: tuple[str, ...] = ("illegal_construction", "straw_burning", "illegal_fis
 TICKET_LABELS: tuple[str, ...] = LABELS[:3]
 ROLES: tuple[str, ...] = ("pilot", "supervisor", "department", "admin")
 
+#: The largest value an ``Integer`` column (every id, foreign key and count) holds: PostgreSQL's
+#: ``integer`` is signed 32-bit. A larger id names no row; binding it would overflow the driver.
+MAX_ID = 2**31 - 1
+#: The earliest and latest instants a ``UTCDateTime`` column takes: Python's datetime range less
+#: a day at each end, so the same instant can be shown in any timezone without overflowing.
+MIN_DATETIME = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+MAX_DATETIME = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -72,7 +83,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: give a timezone")
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"datetime {value!r} is outside the years 1 to 9999 in UTC") from None
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:

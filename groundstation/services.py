@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shapely.geometry import mapping
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gis.errors import GisError
@@ -62,10 +62,19 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
     if not grids:
         raise ValidationError(_l("the grid layer holds no grids"))
     seen: set[str] = set()
-    for grid in grids:
+    for index, grid in enumerate(grids, 1):
         code = str(grid.grid_id).strip()
         if not code:
             raise ValidationError(_l("a grid has an empty id"))
+        if not _named(grid):  # numbered by its place in the file: it would replace grid "1" ...
+            raise ValidationError(
+                _l(
+                    "grid %(index)d has no grid_id or name property: the ground station keeps "
+                    "grids by id, and a number from its place in the file would replace "
+                    "another layer's grid of that number",
+                    index=index,
+                )
+            )
         if code in seen:
             raise ValidationError(
                 _l("grid id %(code)s appears twice in the layer", code=repr(code))
@@ -116,6 +125,14 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
     return {"created": created, "updated": updated}
 
 
+def _named(grid: GisGrid) -> bool:
+    """Whether a grid's id comes from its own grid_id or name property (any case)."""
+    return any(
+        str(key).casefold() in ("grid_id", "name") and str(value).strip() not in ("", "None")
+        for key, value in grid.properties.items()
+    )
+
+
 def review_findings(
     session: Session,
     finding_ids: Sequence[int],
@@ -134,6 +151,9 @@ def review_findings(
     class; reject (or reclassify to background) keeps the finding as a labelled false positive
     and rejects its ticket. A rejection or a new class cannot reach a ticket already dispatched:
     the review is then refused. The primaries reviewed are returned.
+
+    Each finding is claimed with a conditional update (pending → decided): when another review
+    decided one meanwhile, TransitionError is raised and the caller must roll back.
     """
     from groundstation.errors import PermissionDenied
 
@@ -196,10 +216,14 @@ def review_findings(
     sightings: dict[int, list[Finding]] = {i: [] for i in ids}
     for sighting in session.scalars(select(Finding).where(Finding.sighting_of.in_(ids))):
         sightings[sighting.sighting_of].append(sighting)
-    out = []
-    for fid in ids:
+    # rows are claimed in id order, each ticket before its finding (as a ticket transition
+    # does), so that concurrent reviews and transitions queue instead of deadlocking
+    for fid in sorted(ids):
         finding = findings[fid]
         confirmed, new_label = decided[fid]
+        if fid in syncs:
+            apply_review(session, syncs[fid], actor, note=note, now=now)
+        _claim_review(session, finding, confirmed=confirmed)
         review_object(
             finding,
             sightings[fid],
@@ -209,13 +233,24 @@ def review_findings(
             at=now,
             note=note,
         )
-        if fid in syncs:
-            apply_review(session, syncs[fid], actor, note=note, now=now)
-        elif confirmed:
+        if fid not in syncs and confirmed:
             open_ticket_for_finding(session, finding, actor, reason=note, now=now)
-        out.append(finding)
     session.flush()
-    return out
+    return [findings[fid] for fid in ids]
+
+
+def _claim_review(session: Session, finding: Finding, *, confirmed: bool) -> None:
+    """Mark ``finding`` reviewed only if the database still has it pending: of two reviews of
+    the same finding at once, the second gets a TransitionError (and its caller rolls back),
+    not a second decision over the first."""
+    claimed = session.execute(
+        update(Finding)
+        .where(Finding.id == finding.id, Finding.review_status == "pending")
+        .values(review_status="confirmed" if confirmed else "rejected")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise TransitionError(_l("finding(s) %(ids)s were already reviewed", ids=finding.id))
 
 
 def _decision(finding: Finding, decision: str, label: str | None) -> tuple[bool, str]:

@@ -9,6 +9,7 @@ user in ``Authorization: Bearer <key>`` / ``X-API-Key: <key>`` (no CSRF: no cook
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ __all__ = [
     "json_error",
     "lookup_api_key",
     "request_data",
+    "check_text",
+    "MAX_JSON_DEPTH",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,14 +91,75 @@ def close_db(_exc: BaseException | None = None) -> None:
         session.close()
 
 
+#: Characters no text GridPatrol takes may hold: NUL (PostgreSQL's text types refuse it) and
+#: lone UTF-16 surrogates (JSON's "\ud800" escapes; they have no UTF-8 encoding).
+_REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+#: How deeply a JSON request body may nest (a GeoJSON MultiPolygon in a plan needs about 8).
+MAX_JSON_DEPTH = 64
+
+
+def check_text(value: str, *, field: Any) -> str:
+    """``value``, or a ValidationError naming ``field`` when it holds a character no database
+    stores (NUL, a lone surrogate)."""
+    match = _REFUSED_CHARACTERS.search(value)
+    if match is not None:
+        raise ValidationError(
+            _l(
+                "%(field)s contains the character %(char)s, which is not allowed",
+                field=field,
+                char=f"U+{ord(match.group()):04X}",
+            )
+        )
+    return value
+
+
+def _check_json(data: Any) -> None:
+    """Refuse a parsed JSON body nested deeper than MAX_JSON_DEPTH or with a refused character
+    in any key or string (walked without recursion)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_JSON_DEPTH:
+            raise ValidationError(
+                _l("request body is nested more than %(max)d levels deep", max=MAX_JSON_DEPTH)
+            )
+        if isinstance(value, str):
+            check_text(value, field=_json_path(path))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                check_text(key, field=_json_path((*path, key)))
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+
+
+def _json_path(path: tuple[Any, ...]) -> str:
+    """A JSON body's member as a reader names it: ``evidence[0].note``."""
+    return repr("".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")[:80])
+
+
 def request_data(*, form: bool = True) -> dict[str, Any]:
-    """The request's JSON object body (or its form fields, when ``form`` and not JSON)."""
-    if request.is_json or not form:
+    """The request's JSON object body, or its form fields when ``form`` and the body is not
+    JSON (``form=False``: endpoints that take JSON only refuse a form). Text holding NUL or a
+    lone surrogate, and JSON nested deeper than MAX_JSON_DEPTH, are refused (ValidationError)."""
+    if not request.is_json:
+        if not form:
+            raise ValidationError(_l("request body must be JSON (Content-Type: application/json)"))
+        fields = request.form
+        for key, value in fields.items(multi=True):
+            check_text(key, field=_l("a form field name"))
+            check_text(value, field=repr(key[:80]))
+        return fields.to_dict()
+    try:
         data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ValidationError(_l("request body must be a JSON object"))
-        return data
-    return request.form.to_dict()
+    except RecursionError:  # the parser's own depth limit
+        raise ValidationError(
+            _l("request body is nested more than %(max)d levels deep", max=MAX_JSON_DEPTH)
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError(_l("request body must be a JSON object"))
+    _check_json(data)
+    return data
 
 
 def hash_api_key(key: str) -> str:

@@ -5,10 +5,12 @@ Errors are ``{"error": message}`` with a 4xx status, and nothing stored changes.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import GridIndex, photo_paths, register_flight, resolve_camera
 from groundstation.models import (
     LABELS,
+    MAX_DATETIME,
+    MAX_ID,
+    MIN_DATETIME,
     ROLES,
     TICKET_LABELS,
     ClassRule,
@@ -51,6 +56,7 @@ from groundstation.tickets import (
 from groundstation.uploads import read_limited, save_image
 from groundstation.web import (
     api_key_from_request,
+    check_text,
     current_actor,
     db,
     json_error,
@@ -115,7 +121,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def parse_datetime(value: Any, *, field: str) -> datetime | None:
-    """An ISO 8601 datetime with a zone, or None for empty input."""
+    """An ISO 8601 datetime with a zone, or None for empty input; refused when the database
+    cannot store it (outside :data:`MIN_DATETIME` .. :data:`MAX_DATETIME` in UTC)."""
     if value in (None, ""):
         return None
     try:
@@ -128,12 +135,38 @@ def parse_datetime(value: Any, *, field: str) -> datetime | None:
         raise ValidationError(
             _l("%(field)s %(value)s needs a timezone, e.g. +08:00", field=field, value=repr(value))
         )
+    if not storable_datetime(parsed):
+        raise ValidationError(
+            _l(
+                "%(field)s %(value)s is outside the years 1 to 9999 in UTC",
+                field=field,
+                value=repr(value),
+            )
+        )
     return parsed
 
 
-#: The largest id or count the databases store (a signed 64-bit integer).
-MAX_INT = 2**63 - 1
+def storable_datetime(value: datetime) -> bool:
+    """Whether the timezone-aware ``value`` lies in the range a ``UTCDateTime`` column stores
+    (converting it to UTC near year 1 or 9999 would overflow)."""
+    try:
+        return MIN_DATETIME <= value.astimezone(UTC) <= MAX_DATETIME
+    except OverflowError:
+        return False
+
+
+#: The largest id or count the databases store (``Integer`` columns: signed 32-bit).
+MAX_INT = MAX_ID
 MAX_PAGE = 10**9
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as an error message shows it: its JSON spelling, cut to 60 characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON, or an int too long to print
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _int(
@@ -143,11 +176,17 @@ def _int(
     default: int | None = None,
     lo: int | None = None,
     hi: int = MAX_INT,
+    from_json: bool = False,
 ) -> int | None:
     """An integer from a query string, form or JSON value; refuses booleans, fractions and
-    numbers the database cannot store."""
-    if value in (None, ""):
+    numbers the database cannot store. A JSON value (``from_json``) must be a JSON number:
+    text such as ``"5"`` is refused."""
+    if value is None or (value == "" and not from_json):
         return default
+    if from_json and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValidationError(
+            _l("%(field)s must be a JSON integer, not %(value)s", field=field, value=_shown(value))
+        )
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValidationError(
             _l("%(field)s %(value)s is not an integer", field=field, value=repr(value))
@@ -160,26 +199,48 @@ def _int(
         ) from exc
     if lo is not None and number < lo:
         raise ValidationError(
-            _l("%(field)s %(value)s must be at least %(lo)s", field=field, value=number, lo=lo)
+            _l(
+                "%(field)s %(value)s must be at least %(lo)s",
+                field=field,
+                value=_shown(number),
+                lo=lo,
+            )
         )
     if number > hi:
         raise ValidationError(
-            _l("%(field)s %(value)s must be at most %(hi)s", field=field, value=number, hi=hi)
+            _l(
+                "%(field)s %(value)s must be at most %(hi)s",
+                field=field,
+                value=_shown(number),
+                hi=hi,
+            )
         )
     return number
 
 
-def _float(value: Any, *, field: str) -> float | None:
-    if value in (None, ""):
+def _float(value: Any, *, field: str, from_json: bool = False) -> float | None:
+    """A finite number from a query string, form or JSON value. A JSON value (``from_json``)
+    must be a JSON number: ``true`` or text such as ``"32.5"`` is refused."""
+    if value is None or (value == "" and not from_json):
         return None
+    if from_json and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValidationError(
+            _l("%(field)s must be a JSON number, not %(value)s", field=field, value=_shown(value))
+        )
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             _l("%(key)s %(value)s is not a number", key=field, value=repr(value))
         ) from exc
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
     if number != number:
         raise ValidationError(_l("%(field)s is NaN", field=field))
+    if math.isinf(number):
+        raise ValidationError(
+            _l("%(field)s %(value)s is not a finite number", field=field, value=_shown(value))
+        )
     return number
 
 
@@ -187,19 +248,31 @@ def _float(value: Any, *, field: str) -> float | None:
 MAX_TEXT = 4000
 
 
-def _text(value: Any, *, field: Any) -> str:
-    """Free text from a form or JSON value, refused (not cut) when longer than MAX_TEXT."""
-    text = "" if value is None else str(value)
-    if len(text) > MAX_TEXT:
+def _text(value: Any, *, field: Any, limit: int = MAX_TEXT) -> str:
+    """Text from a form or JSON value ("" for none): a JSON value must be a string, and text
+    longer than ``limit`` or holding a character no database stores (NUL) is refused, not
+    cut."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):  # form fields are always strings: this is JSON
+        raise ValidationError(
+            _l("%(field)s must be a JSON string, not %(value)s", field=field, value=_shown(value))
+        )
+    if len(value) > limit:
         raise ValidationError(
             _l(
                 "%(field)s is %(length)d characters long; at most %(max)d are kept",
                 field=field,
-                length=len(text),
-                max=MAX_TEXT,
+                length=len(value),
+                max=limit,
             )
         )
-    return text
+    return check_text(value, field=field)
+
+
+def _optional_text(value: Any, *, field: Any, limit: int = MAX_TEXT) -> str | None:
+    """:func:`_text`, but None (absent: leave unchanged) stays None."""
+    return None if value is None else _text(value, field=field, limit=limit)
 
 
 def _page() -> tuple[int, int]:
@@ -334,14 +407,28 @@ def ticket_json(t: Ticket, *, events: bool = False, now: datetime | None = None)
 
 
 def apply_transition(
-    session: Session, ticket: Ticket, data: dict[str, Any], evidence_photo: Any = None
+    session: Session,
+    ticket: Ticket,
+    data: dict[str, Any],
+    evidence_photo: Any = None,
+    *,
+    from_json: bool = False,
 ) -> Ticket:
-    """Validate and apply one transition from request data, commit, then notify."""
+    """Validate and apply one transition from request data (a JSON object when ``from_json``,
+    else form fields), commit, then notify."""
     actor = current_actor()
-    action = str(data.get("action") or "").strip()
+    action = _text(data.get("action"), field="action").strip()
     if not action:
         raise ValidationError(_l("missing 'action'"))
-    expected = data.get("expected_state")
+    expected = _text(data.get("expected_state"), field="expected_state")
+    if expected and expected not in STATES:
+        raise ValidationError(
+            _l(
+                "expected_state %(value)s is not a ticket state (known: %(known)s)",
+                value=repr(expected[:80]),
+                known=", ".join(STATES),
+            )
+        )
     if expected and expected != ticket.state:  # decided on a page another user has since changed
         raise StaleError(
             _l(
@@ -357,9 +444,9 @@ def apply_transition(
         evidence = [{"note": evidence}]
     if not isinstance(evidence, list) or not all(isinstance(e, dict) for e in evidence):
         raise ValidationError(_l('evidence must be a list of objects like {"note": "..."}'))
-    evidence = [{"note": _text(e["note"], field=_l("note"))} for e in evidence if e.get("note")]
-    if data.get("note"):
-        evidence.append({"note": _text(data["note"], field=_l("note"))})
+    notes = [_text(e.get("note"), field=_l("note")) for e in evidence]
+    notes.append(_text(data.get("note"), field=_l("note")))
+    evidence = [{"note": note} for note in notes if note]
     saved: Path | None = None
     if evidence_photo is not None and evidence_photo.filename:
         if action != "resolve":
@@ -379,7 +466,9 @@ def apply_transition(
             action,
             actor,
             reason=_text(data.get("reason"), field=_l("reason")),
-            department_id=_int(data.get("department_id"), field="department_id"),
+            department_id=_int(
+                data.get("department_id"), field="department_id", from_json=from_json
+            ),
             deadline=parse_datetime(data.get("deadline"), field="deadline"),
             evidence=[{**e, "by": actor.name, "at": utcnow().isoformat()} for e in evidence],
             calendar=state().calendar,
@@ -440,31 +529,36 @@ def _rule_json(r: ClassRule) -> dict[str, Any]:
     }
 
 
+#: The longest event-table name (``class_rules.name``).
+RULE_NAME_LENGTH: int = ClassRule.__table__.c.name.type.length
+
+
 @bp.put("/rules/<label>")
 @roles_required("admin")
 def put_rule(label: str) -> Any:
-    data = request_data()
+    data = request_data(form=False)
     session = db()
-    amount = _float(data.get("deadline_amount"), field="deadline_amount")
+    amount = _float(data.get("deadline_amount"), field="deadline_amount", from_json=True)
     unit = data.get("deadline_unit")
     if data.get("deadline_hours") is not None:  # the older form: calendar hours
         if amount is not None or unit not in (None, "hours"):
             raise ValidationError(
                 _l("give deadline_hours or deadline_amount/deadline_unit, not both")
             )
-        amount, unit = _float(data.get("deadline_hours"), field="deadline_hours"), "hours"
+        hours = _float(data.get("deadline_hours"), field="deadline_hours", from_json=True)
+        amount, unit = hours, "hours"
     if unit is not None and not isinstance(unit, str):
         raise ValidationError(_l("deadline_unit must be a string, got %(value)s", value=repr(unit)))
     rule = update_rule(
         session,
         label,
         current_actor(),
-        department_id=_int(data.get("department_id"), field="department_id"),
+        department_id=_int(data.get("department_id"), field="department_id", from_json=True),
         deadline_amount=amount,
         deadline_unit=unit,
-        name=data.get("name"),
-        filing_standard=data.get("filing_standard"),
-        closing_standard=data.get("closing_standard"),
+        name=_optional_text(data.get("name"), field="name", limit=RULE_NAME_LENGTH),
+        filing_standard=_optional_text(data.get("filing_standard"), field="filing_standard"),
+        closing_standard=_optional_text(data.get("closing_standard"), field="closing_standard"),
     )
     session.commit()
     return jsonify(_rule_json(rule))
@@ -574,7 +668,7 @@ def post_flight() -> Any:
     actor = current_actor()
     files = [f for f in request.files.getlist("photos") if f.filename]
     data = request_data()
-    name = str(data.get("name") or "")[:200] or None
+    name = _text(data.get("name"), field="name")[:200] or None
     camera = _flight_camera(data.get("camera"))
     if files:
         folder = (
@@ -596,7 +690,7 @@ def post_flight() -> Any:
             raise
         source = folder
     else:
-        raw = data.get("source")
+        raw = _text(data.get("source"), field="source")
         if not raw:
             raise ValidationError(
                 _l("give photos (multipart 'photos') or a server 'source' folder")
@@ -848,18 +942,22 @@ def photo_image(photo_id: int) -> Any:
 
 def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
     session = db()
-    ids = [_int(i, field="finding id", lo=1) for i in ids]
+    ids = [_int(i, field="finding id", lo=1, from_json=True) for i in ids]
     if None in ids:
         raise ValidationError(_l("finding ids must be integers, not empty"))
-    reviewed = review_findings(
-        session,
-        ids,
-        str(data.get("decision") or ""),
-        current_actor(),
-        label=data.get("label"),
-        note=_text(data.get("note"), field=_l("note")),
-    )
-    session.commit()
+    try:
+        reviewed = review_findings(
+            session,
+            ids,
+            _text(data.get("decision"), field="decision"),
+            current_actor(),
+            label=_text(data.get("label"), field="label") or None,
+            note=_text(data.get("note"), field=_l("note")),
+        )
+        session.commit()
+    except Exception:
+        session.rollback()  # a review that lost a race may have claimed some findings
+        raise
     return _with_tickets_and_sightings(session, reviewed)
 
 
@@ -889,13 +987,13 @@ def _with_tickets_and_sightings(session: Any, rows: list[Finding]) -> list[dict[
 @bp.post("/findings/<int:finding_id>/review")
 @roles_required(*REVIEWERS)
 def review_one(finding_id: int) -> Any:
-    return jsonify(_review([finding_id], request_data())[0])
+    return jsonify(_review([finding_id], request_data(form=False))[0])
 
 
 @bp.post("/findings/review")
 @roles_required(*REVIEWERS)
 def review_bulk() -> Any:
-    data = request_data()
+    data = request_data(form=False)
     ids = data.get("ids")
     if not isinstance(ids, list) or not ids:
         raise ValidationError(_l("'ids' must be a non-empty list of finding ids"))
@@ -1095,9 +1193,10 @@ def _visible_ticket(session: Session, ticket_id: int) -> Ticket:
 @bp.post("/tickets")
 @roles_required(*REVIEWERS)
 def post_ticket() -> Any:
-    data = request_data()
+    data = request_data(form=False)
     session = db()
-    lat, lon = _float(data.get("lat"), field="lat"), _float(data.get("lon"), field="lon")
+    lat = _float(data.get("lat"), field="lat", from_json=True)
+    lon = _float(data.get("lon"), field="lon", from_json=True)
     if (lat is None) != (lon is None):
         raise ValidationError(_l("give both lat and lon, or neither"))
     grid_id = None
@@ -1105,7 +1204,7 @@ def post_ticket() -> Any:
         grid_id = GridIndex.from_rows(session.scalars(select(Grid))).locate(lon, lat)
     ticket = open_ticket(
         session,
-        label=str(data.get("label") or ""),
+        label=_text(data.get("label"), field="label"),
         actor=current_actor(),
         lat=lat,
         lon=lon,
@@ -1133,7 +1232,9 @@ def ticket_detail(ticket_id: int) -> Any:
 def ticket_transition(ticket_id: int) -> Any:
     session = db()
     ticket = _visible_ticket(session, ticket_id)
-    ticket = apply_transition(session, ticket, request_data(), request.files.get("photo"))
+    ticket = apply_transition(
+        session, ticket, request_data(), request.files.get("photo"), from_json=request.is_json
+    )
     return jsonify(ticket_json(ticket, events=True))
 
 

@@ -4,21 +4,24 @@ Mapping: class → ``service_code``; department → ``agency_responsible``; dead
 ``expected_datetime``; grid code → ``address_id``; fine-grained state, escalation, score and
 flight → ``status_notes`` and ``extended_attributes``; the case archive → ``notes`` (actions and
 roles, no names). Errors are a list of ``{code, description}``: 404 unknown, 403 bad key,
-400 otherwise.
+400 otherwise; the description is in the client's language (``?lang=``, else
+``Accept-Language``, else English).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select
 
-from groundstation.models import ClassRule, Ticket, utcnow
+from groundstation.errors import ValidationError
+from groundstation.i18n import lazy_message as _l
+from groundstation.models import MAX_DATETIME, MAX_ID, MIN_DATETIME, ClassRule, Ticket, utcnow
 from groundstation.tickets import SYSTEM, TERMINAL_STATES, Actor, open_ticket
-from groundstation.web import db, lookup_api_key
+from groundstation.web import check_text, db, lookup_api_key
 
 __all__ = ["bp", "open311_error", "request_json"]
 
@@ -27,13 +30,15 @@ MAX_DESCRIPTION = 4000
 MAX_ADDRESS = 500
 MAX_MEDIA_URL = 2000
 MAX_IDS = 1000
+MAX_PAGE = 10**6
 #: Requests one api_key may file per hour unless OPEN311_MAX_REQUESTS_PER_HOUR says otherwise.
 DEFAULT_MAX_REQUESTS_PER_HOUR = 500
 REPORTER_FIELDS = ("email", "device_id", "account_id", "first_name", "last_name", "phone")
 
 
-def open311_error(status: int, description: str) -> Any:
-    response = jsonify([{"code": status, "description": description}])
+def open311_error(status: int, description: Any) -> Any:
+    """The spec's error answer; a lazy ``description`` is rendered in the client's language."""
+    response = jsonify([{"code": status, "description": str(description)}])
     response.status_code = status
     return response
 
@@ -100,7 +105,11 @@ def _service_names() -> dict[str, str]:
 
 
 def _format_ok(fmt: str) -> Any:
-    return None if fmt == "json" else open311_error(400, f"format {fmt!r} unsupported; use .json")
+    if fmt == "json":
+        return None
+    return open311_error(
+        400, _l("format %(value)s: one of %(known)s", value=repr(fmt), known="json")
+    )
 
 
 @bp.get("/discovery.<fmt>")
@@ -152,18 +161,66 @@ def service_definition(code: str, fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
     if db().get(ClassRule, code) is None:
-        return open311_error(404, f"service_code {code!r} does not exist")
+        return open311_error(
+            404, _l("%(what)s %(id)s does not exist", what="service_code", id=repr(code[:80]))
+        )
     return jsonify({"service_code": code, "attributes": []})
 
 
 def _parse_date(name: str) -> datetime | None:
+    """Query parameter ``name`` as a datetime (without a zone: in TIMEZONE), None when absent."""
     raw = request.args.get(name)
     if not raw:
         return None
-    parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            _l("%(field)s %(value)s is not an ISO 8601 datetime", field=name, value=repr(raw))
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    try:
+        in_range = MIN_DATETIME <= parsed.astimezone(UTC) <= MAX_DATETIME
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValidationError(
+            _l(
+                "%(field)s %(value)s is outside the years 1 to 9999 in UTC",
+                field=name,
+                value=repr(raw),
+            )
+        )
     return parsed
+
+
+def _number(name: str, default: int, lo: int, hi: int) -> int:
+    """Query parameter ``name`` as an integer in ``lo``..``hi``; ``default`` when absent."""
+    raw = request.args.get(name) or ""
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise ValidationError(
+            _l("%(field)s %(value)s is not an integer", field=name, value=repr(raw[:40]))
+        )
+    if int(raw) < lo:
+        raise ValidationError(
+            _l("%(field)s %(value)s must be at least %(lo)s", field=name, value=raw, lo=lo)
+        )
+    if int(raw) > hi:
+        raise ValidationError(
+            _l("%(field)s %(value)s must be at most %(hi)s", field=name, value=raw[:40], hi=hi)
+        )
+    return int(raw)
+
+
+def _request_id(raw: str) -> int | None:
+    """A service_request_id as a ticket id, None when it cannot name one."""
+    raw = raw.strip()
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None
 
 
 @bp.get("/requests.<fmt>")
@@ -172,35 +229,40 @@ def list_requests(fmt: str) -> Any:
         return bad
     query = select(Ticket)
     ids = request.args.get("service_request_id")
-    try:
-        if ids:
-            numbers = [int(i) for i in ids.split(",") if i.strip()]
-            if len(numbers) > MAX_IDS or any(not 0 < n < 2**63 for n in numbers):
-                return open311_error(400, f"service_request_id: at most {MAX_IDS} valid ids")
-            query = query.where(Ticket.id.in_(numbers))
-        else:
-            start, end = _parse_date("start_date"), _parse_date("end_date")
-            if start is None and end is None:
-                start = utcnow() - timedelta(days=90)
-            if start is not None:
-                query = query.where(Ticket.created_at >= start)
-            if end is not None:
-                query = query.where(Ticket.created_at <= end)
-            if request.args.get("service_code"):
-                query = query.where(Ticket.label.in_(request.args["service_code"].split(",")))
-            status = request.args.get("status")
-            if status == "open":
-                query = query.where(Ticket.state.not_in(TERMINAL_STATES))
-            elif status == "closed":
-                query = query.where(Ticket.state.in_(TERMINAL_STATES))
-            elif status:
-                return open311_error(400, f"status {status!r}: open or closed")
-        page = int(request.args.get("page", 1))
-        size = int(request.args.get("page_size", 1000))
-    except ValueError as exc:
-        return open311_error(400, f"bad parameter: {exc}")
-    if page < 1 or not 1 <= size <= 1000:
-        return open311_error(400, "page must be ≥ 1 and page_size in 1..1000")
+    if ids:
+        parts = [i for i in ids.split(",") if i.strip()]
+        numbers = [_request_id(i) for i in parts]
+        if len(numbers) > MAX_IDS or None in numbers:
+            return open311_error(
+                400,
+                _l(
+                    "service_request_id: at most %(max)d ids from 1 to %(hi)d, comma-separated",
+                    max=MAX_IDS,
+                    hi=MAX_ID,
+                ),
+            )
+        query = query.where(Ticket.id.in_(numbers))
+    else:
+        start, end = _parse_date("start_date"), _parse_date("end_date")
+        if start is None and end is None:
+            start = utcnow() - timedelta(days=90)
+        if start is not None:
+            query = query.where(Ticket.created_at >= start)
+        if end is not None:
+            query = query.where(Ticket.created_at <= end)
+        if request.args.get("service_code"):
+            query = query.where(Ticket.label.in_(request.args["service_code"].split(",")))
+        status = request.args.get("status")
+        if status == "open":
+            query = query.where(Ticket.state.not_in(TERMINAL_STATES))
+        elif status == "closed":
+            query = query.where(Ticket.state.in_(TERMINAL_STATES))
+        elif status:
+            return open311_error(
+                400, _l("status %(value)s: open or closed", value=repr(status[:40]))
+            )
+    page = _number("page", 1, 1, MAX_PAGE)
+    size = _number("page_size", 1000, 1, 1000)
     rows = db().scalars(query.order_by(Ticket.id.desc()).offset((page - 1) * size).limit(size))
     return jsonify([request_json(t) for t in rows])
 
@@ -209,15 +271,29 @@ def list_requests(fmt: str) -> Any:
 def get_request(request_id: str, fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
-    ticket = db().get(Ticket, int(request_id)) if request_id.isdigit() else None
+    number = _request_id(request_id)
+    ticket = db().get(Ticket, number) if number is not None else None
     if ticket is None:
-        return open311_error(404, f"service_request_id {request_id!r} does not exist")
+        return open311_error(
+            404,
+            _l(
+                "%(what)s %(id)s does not exist",
+                what="service_request_id",
+                id=repr(request_id[:40]),
+            ),
+        )
     return jsonify([request_json(ticket)])
 
 
 @bp.get("/tokens/<token>.<fmt>")
 def token(token: str, fmt: str) -> Any:
-    return open311_error(404, f"token {token!r} does not exist: requests get ids immediately")
+    return open311_error(
+        404,
+        _l(
+            "token %(token)s does not exist: requests get ids immediately",
+            token=repr(token[:80]),
+        ),
+    )
 
 
 def _rate_limited(session: Any, created_by: str) -> Any:
@@ -230,7 +306,9 @@ def _rate_limited(session: Any, created_by: str) -> Any:
         .where(Ticket.created_by == created_by, Ticket.created_at >= utcnow() - timedelta(hours=1))
     )
     if filed >= limit:
-        return open311_error(429, f"this api_key filed {filed} requests in the last hour (limit)")
+        return open311_error(
+            429, _l("this api_key filed %(count)d requests in the last hour (limit)", count=filed)
+        )
     return None
 
 
@@ -242,38 +320,58 @@ def post_request(fmt: str) -> Any:
     session = db()
     key = lookup_api_key(session, form.get("api_key") or request.args.get("api_key"))
     if key is None or (key.user is not None and not key.user.active):
-        return open311_error(403, "api_key missing, unknown or revoked")
+        return open311_error(403, _l("api_key missing, unknown or revoked"))
     actor = Actor(name=f"open311:{key.name}", role=key.user.role if key.user else SYSTEM.role)
     if (limited := _rate_limited(session, actor.name)) is not None:
         return limited
+    for name, value in form.items(multi=True):  # before any of it reaches the database
+        check_text(value, field=repr(name[:80]))
     code = form.get("service_code", "")
     if not code:
-        return open311_error(400, "service_code is required")
+        return open311_error(400, _l("service_code is required"))
     if session.get(ClassRule, code) is None:
-        return open311_error(400, f"service_code {code!r} is not a known service")
+        return open311_error(
+            400, _l("service_code %(code)s is not a known service", code=repr(code[:80]))
+        )
     lat_raw, lon_raw, address = form.get("lat"), form.get("long"), form.get("address_string")
     try:
         lat = float(lat_raw) if lat_raw else None
         lon = float(lon_raw) if lon_raw else None
     except ValueError:
-        return open311_error(400, f"lat/long {lat_raw!r}/{lon_raw!r} are not numbers")
+        return open311_error(
+            400,
+            _l(
+                "lat/long %(lat)s/%(long)s are not numbers",
+                lat=repr(lat_raw and lat_raw[:40]),
+                long=repr(lon_raw and lon_raw[:40]),
+            ),
+        )
     if (lat is None) != (lon is None):
-        return open311_error(400, "give both lat and long")
+        return open311_error(400, _l("give both lat and long"))
     if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return open311_error(400, f"lat/long {lat_raw!r}/{lon_raw!r} are outside WGS84")
+        return open311_error(
+            400,
+            _l(
+                "position (%(lat)s, %(lon)s) is outside WGS84 lat/long",
+                lat=lat_raw[:40],
+                lon=lon_raw[:40],
+            ),
+        )
     if lat is None and not address:
-        return open311_error(400, "a location is required: lat and long, or address_string")
+        return open311_error(400, _l("a location is required: lat and long, or address_string"))
     description = form.get("description", "")
-    if len(description) > MAX_DESCRIPTION:
-        return open311_error(400, f"description is longer than {MAX_DESCRIPTION} characters")
-    if address and len(address) > MAX_ADDRESS:
-        return open311_error(400, f"address_string is longer than {MAX_ADDRESS} characters")
+    for field, text, limit in (
+        ("description", description, MAX_DESCRIPTION),
+        ("address_string", address, MAX_ADDRESS),
+        ("media_url", form.get("media_url"), MAX_MEDIA_URL),
+    ):
+        if text and len(text) > limit:
+            return open311_error(
+                400, _l("%(field)s is longer than %(max)d characters", field=field, max=limit)
+            )
     media_url = form.get("media_url") or None
-    if media_url and len(media_url) > MAX_MEDIA_URL:
-        return open311_error(400, f"media_url is longer than {MAX_MEDIA_URL} characters")
     if media_url and not media_url.startswith(("http://", "https://")):
-        return open311_error(400, "media_url must be an http(s) URL")
-    from groundstation.errors import ValidationError
+        return open311_error(400, _l("media_url must be an http(s) URL"))
 
     grid_id = None
     if lat is not None and lon is not None:

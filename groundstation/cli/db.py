@@ -27,11 +27,23 @@ def _migrated(data_dir: str | None):
     return storage
 
 
-def _check_name(name: str, what: str) -> None:
+def _check_name(name: str, what: str, *, limit: int) -> None:
+    """Refuse a user or API key name that is empty, padded, longer than its column (``limit``)
+    or holds unprintable characters (tabs, newlines, terminal escapes), in one line."""
     from groundstation.errors import ValidationError
 
+    shown = repr(name if len(name) <= 40 else name[:40] + "...")
     if not name.strip() or name != name.strip():
-        raise ValidationError(f"{what} name {name!r} must be non-empty, without surrounding spaces")
+        raise ValidationError(f"{what} name {shown} must be non-empty, without surrounding spaces")
+    if len(name) > limit:
+        raise ValidationError(
+            f"{what} name {shown} is {len(name)} characters long; at most {limit} are allowed"
+        )
+    if not name.isprintable():
+        raise ValidationError(
+            f"{what} name {shown} holds unprintable characters (tabs, newlines, escapes); "
+            "use letters, digits, spaces and punctuation"
+        )
 
 
 @click.group("db")
@@ -76,7 +88,7 @@ def create_user(
     from groundstation.errors import NotFoundError, ValidationError
     from groundstation.models import Department, User
 
-    _check_name(name, "user")
+    _check_name(name, "user", limit=User.__table__.c.username.type.length)
     if password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -127,7 +139,7 @@ def create_api_key(name: str, username: str | None, data_dir: str | None) -> Non
     from groundstation.models import ApiKey, User
     from groundstation.web import hash_api_key, new_api_key
 
-    _check_name(name, "API key")
+    _check_name(name, "API key", limit=ApiKey.__table__.c.name.type.length)
     storage = _migrated(data_dir)
     with storage.session() as session:
         if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:

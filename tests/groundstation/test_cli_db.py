@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from click.testing import CliRunner
@@ -69,6 +70,19 @@ def test_upgrade_users_keys_grids(run, tmp_path) -> None:
     broken = tmp_path / "broken.geojson"
     broken.write_text("{")
     assert run("db", "import-grids", str(broken)).exit_code == 1
+    # a layer without ids would have its grids numbered 1, 2, ... and replace stored ones
+    unnamed = tmp_path / "unnamed.geojson"
+    unnamed.write_text(
+        json.dumps(
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "Polygon", "coordinates": [G1]},
+            }
+        )
+    )
+    refused = run("db", "import-grids", str(unnamed))
+    assert refused.exit_code == 1 and "has no grid_id or name property" in refused.output
 
     from groundstation.app import create_app
 
