@@ -151,6 +151,7 @@ def create_app(
         grids,
         imagery,  # noqa: F401  (adds its routes to api.bp)
         open311,
+        photo_uploads,  # noqa: F401  (adds its routes to api.bp)
         plan,
         review,
         tickets,

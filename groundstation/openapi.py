@@ -328,6 +328,7 @@ def openapi_document() -> dict[str, Any]:
         "/stats": {"get": _op("Indicators: cases by state and class, closure rates")},
         **_pilot_paths(),
         **_imagery_paths(),
+        **_photo_upload_paths(),
     }
     return {
         "openapi": "3.0.3",
@@ -561,6 +562,100 @@ def _imagery_paths() -> dict[str, Any]:
             "get": {
                 **_op("The web preview: EPSG:4326, ≤ 2048 px, PNG with alpha"),
                 "parameters": [_p("ortho_id")],
+            }
+        },
+    }
+
+
+def _photo_upload_paths() -> dict[str, Any]:
+    """Staged photo uploads: a flight's photos in many small requests (``photo_uploads.py``)."""
+    uploaders = ("pilot", "supervisor", "admin")
+    upload = [_p("upload_id", "string")]
+
+    def op(summary: str, **kwargs: Any) -> dict[str, Any]:
+        out = _op(summary, roles=uploaders, **kwargs)
+        out["responses"]["409"] = {"$ref": "#/components/responses/Error"}
+        return out
+
+    return {
+        "/photo-uploads": {
+            "get": _op(
+                "The caller's unfinished photo uploads (an admin's: everyone's), newest first",
+                roles=uploaders,
+            ),
+            "post": _op(
+                "Start a photo upload (201): name and camera as POST /flights takes them. "
+                "Uploads untouched for a day are deleted when a new one starts",
+                roles=uploaders,
+                ok="201",
+                body={
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 200},
+                        "camera": {
+                            "description": "camera preset name (default phantom4pro) or a "
+                            "camera object with the gis.camera.Camera fields",
+                            "oneOf": [{"type": "string"}, {"type": "object"}],
+                        },
+                    },
+                },
+            ),
+        },
+        "/photo-uploads/{upload_id}": {
+            "get": {
+                **_op(
+                    "A photo upload with the photos that have arrived (files: name, original, "
+                    "bytes): a reloaded page resumes from it",
+                    roles=uploaders,
+                ),
+                "parameters": upload,
+            },
+            "delete": {
+                **op("Cancel a photo upload: its staged photos are deleted"),
+                "parameters": upload,
+            },
+        },
+        "/photo-uploads/{upload_id}/photos": {
+            "post": {
+                **op(
+                    "Add photos (one per request is best), each checked like POST /flights checks "
+                    "it (size: 413, a real JPEG/PNG/TIFF within the pixel limit: 400); a request "
+                    "stores all its photos or none. 201 when a photo is new, 200 when all were "
+                    "there with the same bytes (a retry); 409 when a name holds other bytes",
+                    ok="201",
+                    multipart=True,
+                    body={
+                        "type": "object",
+                        "required": ["photos"],
+                        "properties": {
+                            "photos": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                    },
+                ),
+                "parameters": upload,
+            }
+        },
+        "/photo-uploads/{upload_id}/finish": {
+            "post": {
+                **op(
+                    "Register the arrived photos as a flight and queue their classification "
+                    "(202: flight_id, job_id, flight_url, findings_url); 400 when no photo has "
+                    "arrived, 409 when photos differs from the count arrived",
+                    ok="202",
+                    body={
+                        "type": "object",
+                        "properties": {
+                            "photos": {
+                                "type": "integer",
+                                "description": "optional: how many photos the caller sent",
+                            }
+                        },
+                    },
+                ),
+                "parameters": upload,
             }
         },
     }

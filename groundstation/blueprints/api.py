@@ -709,12 +709,17 @@ def post_flight() -> Any:
         if files:
             shutil.rmtree(source, ignore_errors=True)
         raise ValidationError(_l("cannot register the flight: %(detail)s", detail=exc)) from None
+    return jsonify({"flight_id": flight_id, "job_id": queue_ingest(flight_id)}), 202
+
+
+def queue_ingest(flight_id: int) -> int:
+    """Queue a registered flight's classification and mark it queued; return the job id."""
     job_id = state().queue.enqueue("ingest_flight", {"flight_id": flight_id})
     with state().storage.session() as session:
         flight = session.get(Flight, flight_id)
         flight.job_id, flight.status = job_id, "queued"
         session.commit()
-    return jsonify({"flight_id": flight_id, "job_id": job_id}), 202
+    return job_id
 
 
 def _flight_camera(value: Any) -> Any:

@@ -29,6 +29,7 @@ from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSess
 from groundstation.i18n import COMMAND_NAMES, deferred_locale, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
+from groundstation.ingest import DEFAULT_CAMERA
 from groundstation.models import ROLES, Finding, Flight, FlightSession, Grid, Photo, RoutePlan
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
@@ -346,9 +347,10 @@ def index() -> Any:
             select(Flight).order_by(Flight.id.desc()).offset((page - 1) * per_page).limit(per_page)
         )
     )
+    can_review = current_actor().role in REVIEWERS
     return render_template(
         "flights.html",
-        sessions=[_session_json(s) for s in sessions],
+        sessions=[_session_row(s, can_review=can_review) for s in sessions],
         plans=plans,
         selected_plan=request.args.get("plan", type=int),
         state_names=state_names(),
@@ -358,7 +360,20 @@ def index() -> Any:
         page=page,
         pages=pages,
         page_numbers=page_numbers(page, pages),
+        cameras=list(PRESETS),
+        default_camera=DEFAULT_CAMERA,
+        max_image_bytes=int(current_app.config["MAX_IMAGE_BYTES"]),
     )
+
+
+def _session_row(row: FlightSession, *, can_review: bool) -> dict[str, Any]:
+    """A flight session as the flights page lists it: its start time as a datetime (the page
+    shows it in the station's time zone), and a review link only for roles that may review."""
+    out = _session_json(row)
+    out["started"] = row.started_at
+    if not can_review:
+        out["findings_url"] = None
+    return out
 
 
 @bp.get("/flights/<int:session_id>")

@@ -182,7 +182,10 @@ def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
     page = client.get(f"/flights/{sid}").get_data(as_text=True)
     assert 'id="flight-map"' in page and "flight.js" in page and 'id="cmd-arm"' in page
     listing = client.get("/flights").get_data(as_text=True)
-    assert f'id="session-{sid}"' in listing and f"flight={done['flight_id']}" in listing
+    # a pilot may not open the review queue (403): the session links its photo flight instead
+    flight_id = done["flight_id"]
+    assert f'id="session-{sid}"' in listing and "/review?" not in listing
+    assert f'href="/flights?flight={flight_id}#flight-{flight_id}"' in listing
 
 
 def test_refused_connection_fails_the_session(env, plan_id) -> None:
@@ -385,3 +388,43 @@ def test_photo_flights_newest_first_and_paged(env) -> None:
     found = client.get(f"/flights?flight={oldest}").get_data(as_text=True)
     assert f'<tr id="flight-{oldest}" class="highlight">' in found
     assert client.get("/flights?page=999").status_code == 200  # the last page
+
+
+def session_row(html: str, session_id: int) -> str:
+    match = re.search(rf'<tr id="session-{session_id}">(.*?)</tr>', html, re.S)
+    assert match, f"flight session {session_id} is not listed"
+    return unescape(match.group(1))
+
+
+def test_sessions_show_local_times_and_review_links_to_reviewers_only(env) -> None:
+    from datetime import UTC, datetime
+
+    from groundstation.models import FlightSession
+
+    made = photo_flight(env, sightings=0)
+    with env.storage().session() as session:
+        session.get(FlightSession, made["session"]).started_at = datetime(
+            2024, 6, 1, 0, 30, tzinfo=UTC
+        )
+        session.commit()
+    flight = made["flight"]
+    review = f'href="/review?flight={flight}&status=all"'
+    photo_flight_link = f'href="/flights?flight={flight}#flight-{flight}"'
+    for who in ("pilot", "department"):
+        row = session_row(english_client(env, who).get("/flights").get_data(as_text=True),
+                          made["session"])  # fmt: skip
+        assert "2024-06-01 08:30" in row  # the station's time zone (Asia/Shanghai), not UTC
+        assert "/review?" not in row and photo_flight_link in row
+    for who in ("supervisor", "admin"):
+        row = session_row(english_client(env, who).get("/flights").get_data(as_text=True),
+                          made["session"])  # fmt: skip
+        assert "2024-06-01 08:30" in row and review in row and photo_flight_link in row
+
+
+def test_upload_section_is_shown_to_uploaders_only(env) -> None:
+    for who in ("pilot", "supervisor", "admin"):
+        html = english_client(env, who).get("/flights").get_data(as_text=True)
+        assert 'id="photo-upload"' in html and "Upload photos from a flight" in html
+        assert "webkitdirectory" in html and "upload.js" in html
+    department = english_client(env, "department").get("/flights").get_data(as_text=True)
+    assert 'id="photo-upload"' not in department
