@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from groundstation.cli import _files, cli
+from tests.vision.conftest import spy_decoding
 from tests.vision.test_bad_images import patched_jpeg, patched_png, plain_png
 from vision import infer
 from vision.infer import MAX_PHOTO_PIXELS
@@ -23,22 +24,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
+def decoded(monkeypatch) -> list[str]:
+    return spy_decoding(monkeypatch)
 
 
 @pytest.fixture
-def decoded(monkeypatch) -> list[str]:
-    """Names of the images whose pixels were decoded."""
-    names: list[str] = []
-    real = infer._decode
-
-    def spy(path, size):
-        names.append(Path(path).name)
-        return real(path, size)
-
-    monkeypatch.setattr(infer, "_decode", spy)
-    return names
+def runner() -> CliRunner:
+    return CliRunner()
 
 
 @pytest.fixture

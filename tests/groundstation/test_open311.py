@@ -10,7 +10,8 @@ from conftest import G1, add_grids, make_ticket
 BASE = "/open311/v2"
 
 
-def _post(env, **fields):
+def _post(env, headers=None, **fields):
+    """POST a request as a city system would (form fields; None leaves one out)."""
     data = {
         "api_key": env.keys["pilot"],
         "service_code": "straw_burning",
@@ -20,7 +21,9 @@ def _post(env, **fields):
         **fields,
     }
     return env.client().post(
-        f"{BASE}/requests.json", data={k: v for k, v in data.items() if v is not None}
+        f"{BASE}/requests.json",
+        data={k: v for k, v in data.items() if v is not None},
+        headers=headers or {},
     )
 
 

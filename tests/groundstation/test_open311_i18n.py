@@ -4,25 +4,9 @@ English, like the JSON API's."""
 from __future__ import annotations
 
 import pytest
+from test_open311 import BASE, _post
 
-BASE = "/open311/v2"
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
-
-
-def _post(env, headers=None, **fields):
-    data = {
-        "api_key": env.keys["pilot"],
-        "service_code": "straw_burning",
-        "lat": "32.405",
-        "long": "119.905",
-        "description": "smoke over the field",
-        **fields,
-    }
-    return env.client().post(
-        f"{BASE}/requests.json",
-        data={k: v for k, v in data.items() if v is not None},
-        headers=headers or {},
-    )
 
 
 def _description(response, status: int) -> str:

@@ -80,3 +80,25 @@ class _ColourShares(nn.Module):
 def colour_classifier() -> Classifier:
     record = WeightsRecord(name="colour-rule")
     return Classifier(ColourRule(record), record, threshold=0.5)
+
+
+def spy_decoding(monkeypatch) -> list[str]:
+    """Names of the images whose pixels the classifier decodes from now on (a spy on
+    ``infer._decode``)."""
+    from vision import infer
+
+    names: list[str] = []
+    real = infer._decode
+
+    def spy(path, size):
+        names.append(Path(path).name)
+        return real(path, size)
+
+    monkeypatch.setattr(infer, "_decode", spy)
+    return names
+
+
+@pytest.fixture
+def decoded(monkeypatch) -> list[str]:
+    """See :func:`spy_decoding`."""
+    return spy_decoding(monkeypatch)

@@ -20,7 +20,6 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from tests.vision.conftest import ColourRule
-from vision import infer
 from vision.errors import ImageReadError, VisionError
 from vision.evaluate import evaluate_folder
 from vision.infer import MAX_PHOTO_PIXELS, Classifier, pillow_limit_lifted
@@ -56,18 +55,6 @@ def plain_png(path: Path, size: tuple[int, int] = (200, 150)) -> Path:
     return path
 
 
-@pytest.fixture
-def decoded(monkeypatch) -> list[Path]:
-    """The paths whose pixels were decoded."""
-    paths: list[Path] = []
-    real = infer._decode
-
-    def spy(path, size):
-        paths.append(Path(path).name)
-        return real(path, size)
-
-    monkeypatch.setattr(infer, "_decode", spy)
-    return paths
 
 
 @pytest.mark.parametrize("make", [patched_jpeg, patched_png])
