@@ -40,9 +40,9 @@ from gis.camera import Camera
 from groundstation.errors import GroundStationError, IngestError, ValidationError
 from groundstation.i18n import CHECK_NAMES, COMMAND_NAMES, lazy_names, lazy_reason
 from groundstation.i18n import lazy_message as _l
-from groundstation.ingest import photo_paths, register_flight
+from groundstation.ingest import photo_paths, queue_ingest, register_flight
 from groundstation.jobs import JobQueue
-from groundstation.models import Flight, FlightSession, utcnow
+from groundstation.models import FlightSession, utcnow
 from groundstation.storage import Storage
 from missions.errors import MissionError
 from missions.items import MissionPlan
@@ -932,18 +932,14 @@ class FlightRunner:
             except IngestError as exc:
                 self._message(lazy_reason(exc), level="error")
         if flight_id is not None and self.queue is not None:
-            job_id = self.queue.enqueue("ingest_flight", {"flight_id": flight_id})
-            with self.storage.session() as session:
-                flight = session.get(Flight, flight_id)
-                flight.job_id, flight.status = job_id, "queued"
-                session.commit()
+            job_id = queue_ingest(self.storage, self.queue, flight_id)
         self.flight_id = flight_id
         self._save(flight_id=flight_id)
         if flight_id is None:
             self._message(
                 _l(
-                    "no photo files on this ground station: upload the SD card's photos as a "
-                    "flight (POST /api/v1/flights) to classify them"
+                    "no photo files on this ground station: upload the SD card's photos on the "
+                    "Flights page (Upload photos from a flight) to classify them"
                 )
             )
         self._set_state(

@@ -40,6 +40,7 @@ __all__ = [
     "resolve_camera",
     "flight_camera",
     "register_flight",
+    "queue_ingest",
     "ingest_flight",
     "load_classifier",
     "ingest_job",
@@ -158,6 +159,16 @@ def resolve_camera(camera: Camera | str | Path | Mapping[str, Any] | None) -> Ca
 def flight_camera(flight: Flight) -> Camera:
     """The camera a stored flight was registered with (the default for older flights)."""
     return resolve_camera(flight.camera)
+
+
+def queue_ingest(storage: Any, queue: Any, flight_id: int) -> int:
+    """Queue a registered flight's classification on ``queue`` and mark it queued; the job id."""
+    job_id = queue.enqueue("ingest_flight", {"flight_id": flight_id})
+    with storage.session() as session:
+        flight = session.get(Flight, flight_id)
+        flight.job_id, flight.status = job_id, "queued"
+        session.commit()
+    return job_id
 
 
 def register_flight(

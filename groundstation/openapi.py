@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from groundstation.flights import COMMANDS
 from groundstation.models import LABELS, ROLES
 from groundstation.tickets import STATES, TRANSITIONS
 
@@ -94,7 +95,7 @@ def openapi_document() -> dict[str, Any]:
                 "type": "string",
                 "enum": list(STATES),
                 "description": "the state the caller saw; another state is a 409 (changed "
-                "meanwhile) and nothing changes",
+                "meanwhile) and nothing changes; a value that is no state is a 400",
             },
             "reason": {"type": "string"},
             "department_id": {"type": "integer"},
@@ -418,7 +419,7 @@ def _pilot_paths() -> dict[str, Any]:
         "/plans/{plan_id}": {"get": {**_op("A saved plan"), "parameters": [_p("plan_id")]}},
         "/plans/{plan_id}/download/{fmt}": {
             "get": {
-                **_op("One sortie as .plan, .waypoints or .kml"),
+                **_op("One sortie as .plan, .waypoints, .kml or .geojson"),
                 "parameters": [
                     _p("plan_id"),
                     _p("fmt", "string"),
@@ -493,7 +494,7 @@ def _pilot_paths() -> dict[str, Any]:
                         "properties": {
                             "command": {
                                 "type": "string",
-                                "enum": ["arm", "start", "rtl", "land", "cancel"],
+                                "enum": list(COMMANDS),
                             }
                         },
                     },

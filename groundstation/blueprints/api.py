@@ -20,6 +20,7 @@ from sqlalchemy import case, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gis.camera import PRESETS
+from groundstation import ingest
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
 from groundstation.i18n import STATE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
@@ -713,13 +714,8 @@ def post_flight() -> Any:
 
 
 def queue_ingest(flight_id: int) -> int:
-    """Queue a registered flight's classification and mark it queued; return the job id."""
-    job_id = state().queue.enqueue("ingest_flight", {"flight_id": flight_id})
-    with state().storage.session() as session:
-        flight = session.get(Flight, flight_id)
-        flight.job_id, flight.status = job_id, "queued"
-        session.commit()
-    return job_id
+    """Queue a registered flight's classification on this app's queue; return the job id."""
+    return ingest.queue_ingest(state().storage, state().queue, flight_id)
 
 
 def _flight_camera(value: Any) -> Any:

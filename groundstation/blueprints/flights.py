@@ -100,6 +100,7 @@ def state_names() -> dict[str, str]:
         "ready": _("ready to arm"),
         "airborne": _("airborne"),
         "mission": _("flying the mission"),
+        "paused": _("paused, holding position"),
         "returning": _("returning to launch"),
         "landing": _("landing"),
         "landed": _("landed"),

@@ -101,7 +101,10 @@
     }
     if (s.state === "done") {
       if (s.flight_id) {
-        document.getElementById("findings-link").href = "/review?flight=" + s.flight_id + "&status=all";
+        var link = document.getElementById("findings-link");
+        link.href = link.dataset.reviewer  // pilots may not open the review queue: the flight's row
+          ? "/review?flight=" + s.flight_id + "&status=all"
+          : "/flights?flight=" + s.flight_id + "#flight-" + s.flight_id;
         document.getElementById("after-landing").hidden = false;
       }
       if (s.log_dir) { document.getElementById("log-dir").textContent = s.log_dir; }

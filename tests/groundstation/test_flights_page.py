@@ -186,6 +186,12 @@ def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
     flight_id = done["flight_id"]
     assert f'id="session-{sid}"' in listing and "/review?" not in listing
     assert f'href="/flights?flight={flight_id}#flight-{flight_id}"' in listing
+    assert "/review?" not in page  # the session page too: its link goes to the photo flight
+    assert f'href="/flights?flight={flight_id}#flight-{flight_id}"' in page
+    supervisor = env.client()
+    login(supervisor, "supervisor")
+    seen = supervisor.get(f"/flights/{sid}").get_data(as_text=True)
+    assert f"/review?flight={flight_id}" in seen
 
 
 def test_refused_connection_fails_the_session(env, plan_id) -> None:
