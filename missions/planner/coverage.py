@@ -23,6 +23,7 @@ __all__ = [
     "photo_count",
     "photo_offsets",
     "closing_photo",
+    "end_gap_m",
     "photo_poses",
     "coverage",
     "outside_length_m",
@@ -47,18 +48,24 @@ def design_multiplicity(front_overlap: float, side_overlap: float) -> int:
     )
 
 
-#: How far before a strip's end its last distance-triggered photo falls at least; the camera-off
-#: item at the end takes a closing photo. A vehicle counts a waypoint reached a few metres early
-#: (WPNAV_RADIUS) and its distance trigger drifts by as much after the turn in, so a distance photo
-#: due right at the end is easily never taken.
+#: How far from a strip's end its last distance-triggered photo falls at least (on either side of
+#: it; a quarter of the trigger distance when that is less); the camera-off item at the end takes
+#: a closing photo. A vehicle counts a waypoint reached a few metres early (WPNAV_RADIUS) and its
+#: distance trigger drifts by as much after the turn in: a distance photo due within that of the
+#: end may or may not be taken before the camera is switched off.
 END_PHOTO_GAP_M = 5.0
+
+
+def end_gap_m(trigger_distance_m: float) -> float:
+    """The margin kept between a strip's end and its last distance photo (END_PHOTO_GAP_M)."""
+    return min(END_PHOTO_GAP_M, trigger_distance_m / 4.0)
 
 
 def closing_photo(length_m: float, trigger_distance_m: float) -> bool:
     """Whether a camera-on polyline ends with a closing photo: its last distance-triggered photo
-    falls more than half :data:`END_PHOTO_GAP_M` short of its end."""
+    falls more than half :func:`end_gap_m` short of its end."""
     last = math.floor(length_m / trigger_distance_m + 1e-6) * trigger_distance_m
-    return length_m - last > END_PHOTO_GAP_M / 2.0
+    return length_m - last > end_gap_m(trigger_distance_m) / 2.0
 
 
 def photo_offsets(

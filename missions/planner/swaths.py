@@ -12,8 +12,8 @@ Placement (in the frame where strips run along +x):
   at its start, every trigger distance and at its end (the camera-off item's closing photo), so
   the first and last reach ``end_margin`` beyond the band's ends at full front overlap without
   flying on to a whole number of trigger distances. A strip whose last distance photo would fall
-  within ``END_PHOTO_GAP_M`` of its end is lengthened to that gap: a photo due right where the
-  vehicle reaches the end waypoint is easily never taken.
+  within ``end_gap_m`` (5 m) of its end, before or after it, is lengthened so that it falls that
+  far before: a photo due right where the vehicle reaches the end waypoint may or may not be taken.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from missions.planner._geometry import edge_angles_deg, rotate, rotate_points
-from missions.planner.coverage import END_PHOTO_GAP_M
+from missions.planner.coverage import end_gap_m
 from missions.planner.objective import FlightTimeModel, polyline_length
 
 __all__ = [
@@ -151,12 +151,17 @@ def flown_length(
     trigger_distance_m: float,
 ) -> np.ndarray:
     """The flown length of strips spanning ``extent_m``: the extent minus
-    ``footprint_along/2 − end_margin`` at each end, lengthened where needed so that the last
-    distance photo falls ``END_PHOTO_GAP_M`` before the closing one (``coverage.photo_offsets``)."""
+    ``footprint_along/2 − end_margin`` at each end, lengthened where the last distance photo
+    would fall within ``coverage.end_gap_m`` of the end (on either side) to lie that far before
+    it: the photos are then certain (``coverage.photo_offsets``)."""
     trim = footprint_along_m / 2.0 - end_margin_m
     need = np.maximum(0.0, np.asarray(extent_m, dtype=float) - 2.0 * trim)
-    last = np.floor(need / trigger_distance_m + 1e-6) * trigger_distance_m
-    return np.where(need > 0.0, np.maximum(need, last + END_PHOTO_GAP_M), 0.0)
+    gap = end_gap_m(trigger_distance_m)
+    n = np.floor(need / trigger_distance_m + 1e-6)
+    rest = need - n * trigger_distance_m
+    length = np.where(rest < gap, n * trigger_distance_m + gap, need)
+    length = np.where(rest > trigger_distance_m - gap, (n + 1) * trigger_distance_m + gap, length)
+    return np.where(need > 0.0, length, 0.0)
 
 
 def candidate_angles(cell: Polygon, *, step_deg: float = 15.0) -> np.ndarray:

@@ -57,6 +57,11 @@ def test_a_strip_ending_on_a_distance_photo_is_lengthened_to_the_end_gap(
     offsets = photo_offsets(strip.length_m, trigger)
     assert len(offsets) == 32 and offsets[-1] == pytest.approx(strip.length_m)
     assert offsets[-1] - offsets[-2] == pytest.approx(END_PHOTO_GAP_M)
+    # a distance photo due just before the end: lengthened past it, to the gap after it
+    (strip,) = swath_generator(settings).generate(box(0, 0, extent - 2.0, 40), angle_deg=0.0).strips
+    assert strip.length_m == pytest.approx(30 * trigger + END_PHOTO_GAP_M)
+    (strip,) = swath_generator(settings).generate(box(0, 0, extent + 18, 40), angle_deg=0.0).strips
+    assert strip.length_m == pytest.approx(30 * trigger + 19.0)  # 19 m: clear of both ends
 
 
 def test_photos_at_the_start_every_trigger_distance_and_the_end() -> None:
