@@ -57,7 +57,7 @@ from missions.link import (
     connect,
     parse_connection_string,
 )
-from missions.link.errors import LinkLost
+from missions.link.errors import LinkLost, VerifyError
 from missions.link.flight import Check, preflight_checks, waypoint_sequences
 
 __all__ = [
@@ -497,7 +497,10 @@ class FlightRunner:
             vehicle = connect(
                 str(self.connection), timeout=self.connect_timeout_s, settings=self.vehicle_settings
             )
-            self._transfer(vehicle)
+            if vehicle.tracker.armed:
+                self._adopt(vehicle)
+            else:
+                self._transfer(vehicle)
             flog = FlightLog(self.log_dir)
             self._save(log_dir=str(self.log_dir))
             try:
@@ -567,6 +570,26 @@ class FlightRunner:
                 fence=len(lists.fence),
                 rally=len(lists.rally),
             )
+        )
+        vehicle.request_streams()
+
+    def _adopt(self, vehicle: Vehicle) -> None:
+        """Take over a vehicle that is already armed (a session restarted mid-flight): nothing is
+        uploaded to it; the session watches it only if it holds this session's mission."""
+        self._set_state("verifying")
+        try:
+            vehicle.verify(self.request.mission)
+        except VerifyError as exc:
+            raise FlightSessionError(
+                _l(
+                    "the vehicle is armed and holds another mission (%(detail)s): nothing is "
+                    "uploaded to a flying vehicle; land it first, or fly it from where it was "
+                    "launched",
+                    detail=exc,
+                )
+            ) from None
+        self._message(
+            _l("the vehicle is already flying this mission: watching it, nothing uploaded")
         )
         vehicle.request_streams()
 

@@ -328,3 +328,35 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
     assert page.locator("#messages li").all_inner_texts() == listed  # same texts, same times
     assert all(buttons.nth(k).is_disabled() for k in range(7))
     assert page.is_hidden("#link-status")
+
+
+@pytest.mark.slow
+def test_a_session_restarted_mid_flight_watches_the_vehicle_and_uploads_nothing(
+    env, plan_id, policy
+) -> None:
+    """The server went down mid-flight: a new session finds the vehicle armed. With this plan
+    on board it takes the flight over (nothing uploaded to a flying vehicle) and sees it land;
+    with another plan it refuses."""
+    from groundstation.blueprints.flights import hub
+
+    body = {"grids": ["LL-S"], "profile": "patrol", "altitude_m": 60, "name": "other"}
+    other = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot")).json["id"]
+    with vehicle_behind_proxy(env, plan_id, speedup=20) as (sitl, proxy):
+        first = start(env, plan_id, connection=proxy.url).json["id"]
+        fly_to_first_waypoint(env, first)
+        with env.app.test_request_context():
+            hub().get(first).stop()  # as a server shutdown: the vehicle flies on
+        assert sitl.snapshot().armed
+
+        refused = start(env, other, connection=proxy.url).json["id"]
+        failed = wait_state(env, refused, "failed")
+        assert "the vehicle is armed and holds another mission" in failed["error"]
+        assert sitl.snapshot().mode == "AUTO"  # untouched
+
+        second = start(env, plan_id, connection=proxy.url).json["id"]
+        done = wait_state(env, second, "done", timeout=90)
+    assert done["result"]["landed"]
+    texts = messages(env, second)
+    assert "the vehicle is already flying this mission: watching it, nothing uploaded" in texts
+    states = [d["state"] for k, d in events(env, second) if k == "state"]
+    assert "verifying" in states and "uploading" not in states
