@@ -1081,8 +1081,8 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
     if department is not None:
         query = query.where(Ticket.department_id == department)
     grid = (args.get("grid") or "").strip()
-    if grid:
-        query = query.where(Grid.code == grid)
+    if grid:  # as typed: "jy-01" finds JY-01
+        query = query.where(func.lower(Grid.code) == grid.lower())
     if _flag(args, "overdue", "overdue only"):
         query = query.where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline < (now or utcnow()))
     if _flag(args, "escalated", "escalated only"):

@@ -148,6 +148,10 @@ def login() -> Any:
         session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME without use
         return redirect(safe_next(request.args.get("next"), home_url(user.role)))
     if request.method == "POST":
+        if form.username.data and form.password.data and "csrf_token" not in form.errors:
+            # both given, one longer than any account's: no such user (not "fill in both")
+            flash(_("Wrong user name or password."), "error")
+            return render_template("login.html", form=form), 401
         flash(
             _("Please fill in both fields (and reload the page if it was open for long)."), "error"
         )

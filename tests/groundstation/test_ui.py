@@ -35,6 +35,12 @@ def test_login_failures(env) -> None:
     )
     assert wrong.status_code == 401 and "用户名或密码错误" in wrong.get_data(as_text=True)
     assert client.get("/review").status_code == 302  # still signed out → login
+    too_long = client.post(
+        "/login", data={"username": "a" * 300, "password": "nope", "csrf_token": token}
+    )  # no account has such a name: wrong credentials, not "fill in both fields"
+    assert too_long.status_code == 401 and "用户名或密码错误" in too_long.get_data(as_text=True)
+    empty = client.post("/login", data={"username": "admin", "password": "", "csrf_token": token})
+    assert empty.status_code == 400 and "请填写" in empty.get_data(as_text=True)
 
 
 def test_open_redirect_is_refused(env) -> None:
