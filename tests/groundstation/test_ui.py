@@ -167,3 +167,18 @@ def test_catalogue_is_complete_and_compiled() -> None:
     assert untranslated == []
     assert {m.id for m in pot if m.id} <= {m.id for m in po if m.id}
     assert {m.id: m.string for m in po if m.id} == {m.id: m.string for m in mo if m.id}
+
+
+def test_a_supervisor_reads_the_whole_filing_standards(env) -> None:
+    client = env.client()
+    token = login(client, "admin")
+    standard = "违章搭建：" + "须附现场照片，" * 40 + "末句可见。"
+    client.post(
+        "/admin/rules/illegal_construction",
+        data={"csrf_token": token, "filing_standard": standard},
+    )
+    reader = env.client()
+    login(reader, "supervisor")
+    page = reader.get("/admin/rules").get_data(as_text=True)
+    assert f'<td class="standard">{standard}</td>' in page  # all of it, not a scrolled box
+    assert "<textarea" not in page
