@@ -38,7 +38,7 @@ from flask_babel.speaklater import LazyString
 
 from gis.camera import Camera
 from groundstation.errors import GroundStationError, IngestError, ValidationError
-from groundstation.i18n import CHECK_NAMES, COMMAND_NAMES, lazy_names, lazy_reason
+from groundstation.i18n import CHECK_NAMES, COMMAND_NAMES, lazy_names, lazy_reason, lazy_text
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import photo_paths, queue_ingest, register_flight
 from groundstation.jobs import JobQueue
@@ -306,8 +306,12 @@ def telemetry_event(
 
 def check_json(check: Check) -> dict[str, Any]:
     """A pre-flight check for the page and the API: its English name (the key), a display
-    ``label`` (lazy) and the English detail."""
-    return {**asdict(check), "label": CHECK_NAMES.get(check.name, check.name)}
+    ``label`` and its ``detail``, both lazy (in the reader's language)."""
+    return {
+        **asdict(check),
+        "detail": lazy_text(check.detail),
+        "label": CHECK_NAMES.get(check.name, check.name),
+    }
 
 
 def _failed_checks(checks: tuple[Check, ...]) -> LazyString:

@@ -17,6 +17,7 @@ __all__ = [
     "lazy_message",
     "lazy_names",
     "lazy_reason",
+    "lazy_text",
     "deferred_locale",
     "LABEL_NAMES",
     "STATE_NAMES",
@@ -149,6 +150,12 @@ def lazy_names(names: dict[str, Any], *keys: str, quote: bool = False) -> LazySt
     """States, actions or roles for an error message: the API's keys in English (``repr()``'d
     with ``quote``), their display names (``STATE_NAMES`` ...) in other languages."""
     return LazyString(_names, names, tuple(keys), quote)
+
+
+def lazy_text(value: Any) -> LazyString:
+    """A gis/missions :class:`~gis.messages.Message` (or any value) for a later reader: rendered
+    in their language when ``str()`` is called, English without a request."""
+    return LazyString(lambda: str(_localised(value)))
 
 
 def lazy_reason(exc: BaseException) -> LazyString | str:

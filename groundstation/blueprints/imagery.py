@@ -19,6 +19,7 @@ from sqlalchemy import select
 from groundstation.blueprints.api import (
     ANY,
     _get,
+    _text,
     visible_finding,
     visible_findings,
     visible_photo,
@@ -47,6 +48,8 @@ __all__ = ["DEFAULT_MAX_ORTHOMOSAIC_BYTES", "ORTHO_UPLOADERS", "photo_overlay_js
 #: Used when the config has no ``MAX_ORTHOMOSAIC_BYTES``.
 DEFAULT_MAX_ORTHOMOSAIC_BYTES = 2 * 2**30
 ORTHO_UPLOADERS = ("pilot", "admin")
+#: The longest orthomosaic name (its column's length).
+ORTHO_NAME_LENGTH: int = Orthomosaic.__table__.c.name.type.length
 FLIGHT_OVERLAY_LIMIT = 500
 CHUNK = 1 << 20
 
@@ -238,7 +241,8 @@ def orthomosaic_upload() -> Any:
         raise ValidationError(
             _l("orthomosaic %(name)s: upload a .tif/.tiff GeoTIFF", name=repr(upload.filename))
         )
-    name = (request.form.get("name") or Path(filename).stem).strip()[:200] or filename
+    name = _text(request.form.get("name", "").strip(), field="name", limit=ORTHO_NAME_LENGTH)
+    name = name or Path(filename).stem[:ORTHO_NAME_LENGTH] or filename[:ORTHO_NAME_LENGTH]
     folder = _data_dir() / "orthomosaics" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     try:

@@ -25,14 +25,21 @@ from sqlalchemy import select
 from gis.camera import PRESETS
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
-from groundstation.blueprints.api import _get
+from groundstation.blueprints.api import _get, _text
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.i18n import lazy_names
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
 from groundstation.uploads import read_limited
-from groundstation.web import current_actor, db, json_error, request_data, roles_required
+from groundstation.web import (
+    check_text,
+    current_actor,
+    db,
+    json_error,
+    request_data,
+    roles_required,
+)
 from missions.errors import MissionError, PlanFileError
 
 __all__ = [
@@ -529,6 +536,10 @@ def no_fly_geojson(layer_id: int) -> Any:
     )
 
 
+#: The longest no-fly layer name (its column's length).
+NO_FLY_NAME_LENGTH: int = NoFlyLayer.__table__.c.name.type.length
+
+
 @api_bp.post("/no-fly")
 @roles_required(*PLANNERS)
 def no_fly_import() -> Any:
@@ -538,7 +549,10 @@ def no_fly_import() -> Any:
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
         raise ValidationError(_l("upload the no-fly layer as multipart field 'file'"))
-    name = (request.form.get("name") or Path(upload_file.filename).stem).strip()[:200]
+    name = _text(request.form.get("name", "").strip(), field="name", limit=NO_FLY_NAME_LENGTH)
+    if not name:  # the file's own name, cut to fit
+        stem = Path(upload_file.filename).stem.strip()[:NO_FLY_NAME_LENGTH]
+        name = check_text(stem, field=_l("the file name"))
     data = read_limited(upload_file, current_app.config["MAX_GRID_FILE_BYTES"], what="no-fly file")
     try:
         zones = read_no_fly(read_features_bytes(data, Path(upload_file.filename).name))

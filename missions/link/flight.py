@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gis.messages import Message, msg
 from missions.items import Command, MissionPlan
 from missions.link.errors import (
     FlightAborted,
@@ -50,11 +51,13 @@ RETURN_COMMANDS = frozenset({Command.NAV_RETURN_TO_LAUNCH, Command.NAV_LAND})
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One pre-flight check: its name, whether it passed, and what was seen."""
+    """One pre-flight check: its name, whether it passed, and what was seen (a translatable
+    :class:`~gis.messages.Message`: ``str()`` gives English, the ground station its reader's
+    language)."""
 
     name: str
     ok: bool
-    detail: str
+    detail: Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,22 +149,26 @@ def preflight_checks(
         Check(
             "gps fix",
             gps is not None and gps.fix_type >= 3,
-            "no GPS_RAW_INT"
+            msg("no GPS_RAW_INT")
             if gps is None
-            else f"fix type {gps.fix_type}, {gps.satellites} satellites",
+            else msg(
+                "fix type %(fix)s, %(satellites)s satellites",
+                fix=gps.fix_type,
+                satellites=gps.satellites,
+            ),
         )
     )
     if snapshot.ekf_ok is None:
         ekf = Check(
             "ekf position",
             snapshot.position is not None and gps is not None and gps.fix_type >= 3,
-            "no EKF_STATUS_REPORT; using the GPS fix",
+            msg("no EKF_STATUS_REPORT; using the GPS fix"),
         )
     else:
         ekf = Check(
             "ekf position",
             snapshot.ekf_ok,
-            "absolute position OK" if snapshot.ekf_ok else "no absolute position",
+            msg("absolute position OK") if snapshot.ekf_ok else msg("no absolute position"),
         )
     checks.append(ekf)
     if estimate is None:
@@ -169,26 +176,36 @@ def preflight_checks(
     need = 100.0 * estimate.duration_s / max(endurance_s, 1.0) + reserve_pct
     battery = snapshot.battery
     if battery is None or battery.remaining_pct is None:
-        checks.append(Check("battery", False, "battery level unknown"))
+        checks.append(Check("battery", False, msg("battery level unknown")))
     else:
         checks.append(
             Check(
                 "battery",
                 battery.remaining_pct >= need,
-                f"{battery.remaining_pct:.0f}% on board, mission needs {need:.0f}% incl. "
-                f"{reserve_pct:.0f}% reserve",
+                msg(
+                    "%(remaining)s%% on board, mission needs %(need)s%% incl. %(reserve)s%% "
+                    "reserve",
+                    remaining=f"{battery.remaining_pct:.0f}",
+                    need=f"{need:.0f}",
+                    reserve=f"{reserve_pct:.0f}",
+                ),
             )
         )
     checks.append(
-        Check("mission verified", verified, "matches the plan" if verified else "not verified")
+        Check(
+            "mission verified",
+            verified,
+            msg("matches the plan") if verified else msg("not verified"),
+        )
     )
+    home = snapshot.home
     checks.append(
         Check(
             "home set",
-            snapshot.home is not None,
-            "no HOME_POSITION"
-            if snapshot.home is None
-            else f"{snapshot.home[0]:.6f},{snapshot.home[1]:.6f}",
+            home is not None,
+            msg("no HOME_POSITION")
+            if home is None
+            else msg("%(lat)s,%(lon)s", lat=f"{home[0]:.6f}", lon=f"{home[1]:.6f}"),
         )
     )
     has_fence = bool(plan.fence_polygons or plan.fence_circles)
@@ -197,11 +214,11 @@ def preflight_checks(
             Check(
                 "geofence",
                 verified,
-                "uploaded and verified" if verified else "uploaded but not verified",
+                msg("uploaded and verified") if verified else msg("uploaded but not verified"),
             )
         )
     else:
-        checks.append(Check("geofence", not require_fence, "the plan has no geofence"))
+        checks.append(Check("geofence", not require_fence, msg("the plan has no geofence")))
     return tuple(checks)
 
 

@@ -4,10 +4,11 @@ in English (event stream, command answers, status), while what is stored stays E
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
-from conftest import flight_env, saved_plan
+from conftest import flight_env, login, saved_plan
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
@@ -127,3 +128,35 @@ def test_stored_error_is_english_while_readers_get_theirs(env, plan_id, monkeypa
     assert zh_state == {"state": "failed", "error": "已解锁"}
     with env.storage().session() as session:
         assert session.get(FlightSession, sid).error == "already armed"
+
+
+def test_check_details_are_read_in_each_language(env, plan_id) -> None:
+    """What each pre-flight check saw is translated like its name: status, stream and page."""
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "simulate": True, "speedup": 40},
+        headers=env.headers("pilot"),
+    )
+    assert start.status_code == 201, start.json
+    sid = start.json["id"]
+    _wait(env, sid, {"ready"})
+
+    en = {c["name"]: c["detail"] for c in _status(env, sid)["checks"]}
+    zh = {c["name"]: c["detail"] for c in _status(env, sid, zh=True)["checks"]}
+    assert en["mission verified"] == "matches the plan" and zh["mission verified"] == "与计划一致"
+    assert re.fullmatch(r"fix type \d, \d+ satellites", en["gps fix"])
+    assert re.fullmatch(r"定位类型 \d，\d+ 颗卫星", zh["gps fix"])
+    assert re.fullmatch(r"\d+% on board, mission needs \d+% incl\. 20% reserve", en["battery"])
+    assert re.fullmatch(r"当前电量 \d+%，任务需要 \d+%（含 20% 余量）", zh["battery"])
+    assert zh["home set"] == en["home set"]  # coordinates only
+
+    client = env.client()
+    login(client, "pilot")
+    page = client.get(f"/flights/{sid}", headers=ZH).get_data(as_text=True)
+    assert f"航线已校验: {zh['mission verified']}" in page
+
+    cancelled = _command(env, sid, "cancel", zh=False)
+    assert cancelled.status_code == 200
+    _wait(env, sid, {"cancelled"})
+    streamed = [data["checks"] for kind, data in _events(env, sid, zh=True) if kind == "checks"]
+    assert {c["name"]: c["detail"] for c in streamed[-1]}["mission verified"] == "与计划一致"

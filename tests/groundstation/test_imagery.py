@@ -390,3 +390,30 @@ def test_orthomosaic_declaring_too_many_pixels_is_refused(
     assert words in response.json["error"]
     assert client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json == before
     assert set((env.data_dir / "orthomosaics").glob("*")) == folders
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("ortho\x00x", "U+0000"), ("o" * 201, "at most 200")],
+)
+def test_an_orthomosaic_name_no_database_stores_is_a_400(env, rgb_tif, name, words):
+    """Refused before the file is stored (PostgreSQL cannot hold a NUL; the column 200 chars)."""
+    client = env.client()
+    before = client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json
+    folders = set((env.data_dir / "orthomosaics").glob("*"))
+    response = upload_orthomosaic(client, env.headers("pilot"), rgb_tif, name=name)
+    assert response.status_code == 400, response.json
+    assert response.json["error"].startswith("name ") and words in response.json["error"]
+    assert client.get("/api/v1/orthomosaics", headers=env.headers("admin")).json == before
+    assert set((env.data_dir / "orthomosaics").glob("*")) == folders
+
+
+def test_an_orthomosaic_name_fills_its_column(env, rgb_tif):
+    name = "正射影像" * 50
+    response = upload_orthomosaic(env.client(), env.headers("pilot"), rgb_tif, name=f" {name} ")
+    assert response.status_code == 201, response.json
+    assert response.json["name"] == name
+    unnamed = upload_orthomosaic(
+        env.client(), env.headers("pilot"), rgb_tif, filename="r" * 230 + ".tif"
+    )
+    assert unnamed.status_code == 201 and unnamed.json["name"] == "r" * 200

@@ -416,3 +416,40 @@ def test_saved_plans_list_offers_every_format_for_every_sortie(env) -> None:
             response = client.get(url)
             assert response.status_code == 200, (url, response.data[:200])
             assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+def _post_no_fly(env, fields: dict, filename: str = "zones.geojson"):
+    features = [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon",
+                 "coordinates": [_square(119.85, 32.35)]}}]  # fmt: skip
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    return env.client().post(
+        "/api/v1/no-fly",
+        data={**fields, "file": (io.BytesIO(data), filename)},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "filename", "needle"),
+    [
+        ({"name": "zones\x00x"}, "zones.geojson", "U+0000"),
+        ({"name": "z" * 201}, "zones.geojson", "at most 200"),
+        ({}, "zones\x00x.geojson", "U+0000"),  # no name: the file's, which must be storable too
+    ],
+)
+def test_a_no_fly_name_no_database_stores_is_a_400(env, fields, filename, needle) -> None:
+    before = env.client().get("/api/v1/no-fly", headers=env.headers("pilot")).json
+    response = _post_no_fly(env, fields, filename)
+    assert response.status_code == 400, response.json
+    assert needle in response.json["error"]
+    assert env.client().get("/api/v1/no-fly", headers=env.headers("pilot")).json == before
+
+
+def test_a_no_fly_name_fills_its_column(env) -> None:
+    name = "长" * 200
+    response = _post_no_fly(env, {"name": f"  {name} "})
+    assert response.status_code == 201, response.json
+    assert response.json["name"] == name
+    long_file = _post_no_fly(env, {}, filename="f" * 230 + ".geojson")
+    assert long_file.status_code == 201 and long_file.json["name"] == "f" * 200

@@ -6,10 +6,12 @@ import csv
 import json
 import math
 import time
+from dataclasses import replace
 
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
+from gis.messages import Message
 from missions.items import Command, Frame, MissionItem, MissionPlan
 from missions.link.flight import estimate_mission, preflight_checks, waypoint_sequences
 from missions.link.telemetry import FlightLog, LandedState, TelemetryTracker, mode_name
@@ -130,9 +132,38 @@ def test_preflight_checks_pass_and_fail() -> None:
                      "geofence"]  # fmt: skip
     failing = preflight_checks(snapshot, plan, verified=False, endurance_s=100, reserve_pct=20,
                                require_fence=True)  # fmt: skip
-    failed = {c.name: c.detail for c in failing if not c.ok}
+    failed = {c.name: str(c.detail) for c in failing if not c.ok}
     assert set(failed) == {"battery", "mission verified", "geofence"}
     assert "mission needs" in failed["battery"]
+
+
+def test_preflight_details_are_messages_whose_str_is_english() -> None:
+    """The ground station shows each detail in its reader's language; str() (CLI, flight.json)
+    keeps the English text."""
+    snapshot = fed_tracker().snapshot()
+    checks = preflight_checks(snapshot, small_plan(), verified=True, endurance_s=1200,
+                              reserve_pct=20)  # fmt: skip
+    assert all(isinstance(c.detail, Message) for c in checks)
+    assert {c.name: str(c.detail) for c in checks} == {
+        "gps fix": "fix type 3, 14 satellites",
+        "ekf position": "absolute position OK",
+        "battery": "78% on board, mission needs 27% incl. 20% reserve",
+        "mission verified": "matches the plan",
+        "home set": "30.274000,120.155000",
+        "geofence": "the plan has no geofence",
+    }
+    battery = checks[2].detail
+    assert battery.template.startswith("%(remaining)s%% on board")
+    assert battery.values == {"remaining": "78", "need": "27", "reserve": "20"}
+    blind = replace(snapshot, gps=None, ekf_ok=None, home=None)
+    failing = preflight_checks(blind, small_plan(), verified=False, endurance_s=1200,
+                               reserve_pct=20)  # fmt: skip
+    assert [str(c.detail) for c in failing if not c.ok] == [
+        "no GPS_RAW_INT",
+        "no EKF_STATUS_REPORT; using the GPS fix",
+        "not verified",
+        "no HOME_POSITION",
+    ]
 
 
 class _LandingVehicle:
