@@ -278,6 +278,11 @@ def plan(
                 msg("%(grid)s; and %(home)s", grid=exc, home=home_problem)
             ) from None
         raise
+    if home_blocked and home is None:  # the default home fell in a zone: take flyable ground
+        spot = work[0].flyable.representative_point()
+        home_xy = np.array([spot.x, spot.y], dtype=float)
+        home_ll = tuple(float(v) for v in frame.inverse(spot.x, spot.y))
+        home_blocked = bool(router.inside(home_xy).any())
     if home_blocked:
         raise PlanningError(home_problem)
     # cells are chosen knowing where the flight comes from and goes on to (as _order will fly it)

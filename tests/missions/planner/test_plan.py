@@ -324,3 +324,15 @@ def test_a_home_inside_a_no_fly_zone_is_still_refused(settings) -> None:
     zone = HALF_FRAME.to_wgs84(box(-200, -200, -100, -100))
     with pytest.raises(PlanningError, match=r"^home \(.*\) lies within 20 m of a no-fly zone$"):
         plan([grid], settings, no_fly=[zone], home=HALF_FRAME.inverse(-150.0, -150.0))
+
+
+def test_a_default_home_inside_a_no_fly_zone_moves_to_flyable_ground(settings) -> None:
+    """The grid's centre lies in a zone over its western half: the pilot gave no home, so the
+    plan takes off from the flyable half instead of refusing."""
+    grid = Grid("Q", HALF_FRAME.to_wgs84(QUARTER_KM))
+    xmin, ymin, xmax, ymax = QUARTER_KM.bounds
+    west = box(xmin - 50, ymin - 50, (xmin + xmax) / 2 + 20, ymax + 50)
+    result = plan([grid], settings, no_fly=[HALF_FRAME.to_wgs84(west)])
+    home = Point(HALF_FRAME.forward(*result.home))
+    assert QUARTER_KM.contains(home) and west.buffer(settings.nofly_margin_m).disjoint(home)
+    assert result.grids[0].no_fly_excluded_fraction > 0.4
