@@ -417,6 +417,8 @@ def photo_upload_finish(upload_id: str) -> Any:
     data = request_data() if request.is_json or request.form else {}
     expected = _int(data.get("photos"), field="photos", lo=0)
     arrived = staged_photos(stage)
+    if not (stage / _PHOTOS).is_dir():  # another request is finishing it right now
+        raise TransitionError(_l("the upload is being finished or was cancelled meanwhile"))
     if not arrived:
         raise ValidationError(_l("the upload has no photos yet: add photos before finishing it"))
     if expected is not None and expected != len(arrived):

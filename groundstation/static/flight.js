@@ -146,6 +146,10 @@
           button.disabled = ended;
           // a refusal the session published comes over the stream: show it once
           if (!res.ok && !res.data.published) { message(res.data.error, "error"); }
+        })
+        .catch(function () {  // no answer, or not JSON: the button must not stay disabled
+          button.disabled = ended;
+          message(info.text.no_answer, "error");
         });
     });
   });

@@ -431,3 +431,18 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     page.wait_for_selector("#start-error:not([hidden])")
     assert page.inner_text("#start-error") == "vehicle busy" and page.is_enabled("#start-flight")
     assert errors == []
+
+
+def test_finishing_an_upload_another_tab_is_finishing_is_a_conflict(env) -> None:
+    upload_id = create(env).json["id"]
+    assert add(env, upload_id, "a.jpg", jpeg(RED)).status_code == 201
+    photos = stage(env, upload_id) / "photos"
+    moved = photos.with_name("photos-elsewhere")
+    photos.rename(moved)  # as the other tab's finish does, before it deletes the upload
+    try:
+        response = finish(env, upload_id)
+        assert response.status_code == 409, response.json
+        assert "being finished or was cancelled" in response.json["error"]
+    finally:
+        moved.rename(photos)
+    assert finish(env, upload_id).status_code == 202
