@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as dialect
 
+from gis.messages import msg
 from missions.link.errors import ConnectionStringError, LinkConnectError, LinkLost
 
 __all__ = [
@@ -73,7 +74,7 @@ def parse_connection_string(url: str) -> Endpoint:
     a serial device ``/dev/ttyUSB0[:BAUD]`` / ``COM3[:BAUD]`` (default 57600 baud)."""
     text = url.strip()
     if not text:
-        raise ConnectionStringError("connection string is empty; try tcp:127.0.0.1:5760")
+        raise ConnectionStringError(msg("connection string is empty; try tcp:127.0.0.1:5760"))
     serial = _SERIAL_RE.match(text)
     if serial:
         baud_text = serial.group("baud")
@@ -81,7 +82,11 @@ def parse_connection_string(url: str) -> Endpoint:
         if baud_text is not None:
             if not baud_text.isdigit() or int(baud_text) <= 0:
                 raise ConnectionStringError(
-                    f"connection string {url!r}: baud rate {baud_text!r} is not a positive integer"
+                    msg(
+                        "connection string %(url)r: baud rate %(baud)r is not a positive integer",
+                        url=url,
+                        baud=baud_text,
+                    )
                 )
             baud = int(baud_text)
         return Endpoint(kind="serial", device=serial.group("device"), baud=baud)
@@ -89,19 +94,30 @@ def parse_connection_string(url: str) -> Endpoint:
     if not sep or scheme.lower() not in _SCHEMES:
         known = ", ".join(sorted(_SCHEMES))
         raise ConnectionStringError(
-            f"connection string {url!r}: unknown scheme {scheme!r}; use one of {known} "
-            "or a serial device such as /dev/ttyUSB0:57600"
+            msg(
+                "connection string %(url)r: unknown scheme %(scheme)r; use one of %(known)s or a "
+                "serial device such as /dev/ttyUSB0:57600",
+                url=url,
+                scheme=scheme,
+                known=known,
+            )
         )
     kind = _SCHEMES[scheme.lower()]
     host, sep, port_text = rest.rpartition(":")
     if not sep or not host:
-        raise ConnectionStringError(f"connection string {url!r}: expected {scheme}:HOST:PORT")
+        raise ConnectionStringError(
+            msg("connection string %(url)r: expected %(scheme)s:HOST:PORT", url=url, scheme=scheme)
+        )
     host = host.strip("[]")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConnectionStringError(f"connection string {url!r}: port {port_text!r} is not 0-65535")
+        raise ConnectionStringError(
+            msg("connection string %(url)r: port %(port)r is not 0-65535", url=url, port=port_text)
+        )
     port = int(port_text)
     if port == 0 and kind in ("tcp", "udpout"):
-        raise ConnectionStringError(f"connection string {url!r}: cannot connect to port 0")
+        raise ConnectionStringError(
+            msg("connection string %(url)r: cannot connect to port 0", url=url)
+        )
     return Endpoint(kind=kind, host=host, port=port)
 
 
@@ -148,7 +164,7 @@ class MavlinkLink:
 
     def _raise_if_lost(self) -> None:
         if self._closed_by_peer:
-            raise LinkLost(f"{self.endpoint.url}: the vehicle closed the connection")
+            raise LinkLost(msg("%(url)s: the vehicle closed the connection", url=self.endpoint.url))
 
     def send(self, message: Message) -> None:
         """Send one message; LinkLost when the connection has dropped (pymavlink swallows a
@@ -157,7 +173,14 @@ class MavlinkLink:
         try:
             self._conn.mav.send(message)
         except OSError as exc:
-            raise LinkLost(f"sending {message.get_type()} on {self.endpoint.url}: {exc}") from exc
+            raise LinkLost(
+                msg(
+                    "sending %(what)s on %(url)s: %(reason)s",
+                    what=message.get_type(),
+                    url=self.endpoint.url,
+                    reason=_os_reason(exc),
+                )
+            ) from exc
         self._raise_if_lost()
 
     def recv(self, timeout: float) -> Message | None:
@@ -169,7 +192,13 @@ class MavlinkLink:
             try:
                 message = self._conn.recv_msg()
             except OSError as exc:
-                raise LinkLost(f"receiving on {self.endpoint.url}: {exc}") from exc
+                raise LinkLost(
+                    msg(
+                        "receiving on %(url)s: %(reason)s",
+                        url=self.endpoint.url,
+                        reason=_os_reason(exc),
+                    )
+                ) from exc
             self._raise_if_lost()
             if message is not None:
                 if message.get_type() != "BAD_DATA":
@@ -229,7 +258,26 @@ def open_link(
         except (OSError, socket.gaierror, ValueError) as exc:
             retryable = endpoint.kind == "tcp" and isinstance(exc, ConnectionRefusedError)
             if not retryable or time.monotonic() >= deadline:
-                raise LinkConnectError(f"opening {endpoint.url}: {exc}") from exc
+                raise LinkConnectError(
+                    msg("opening %(url)s: %(reason)s", url=endpoint.url, reason=_os_reason(exc))
+                ) from exc
             time.sleep(0.2)
         except Exception as exc:  # pyserial raises its own SerialException (not an OSError)
             raise LinkConnectError(f"opening {endpoint.url}: {exc}") from exc
+
+
+#: Common socket failures, as translatable messages (others keep the system's words).
+_OS_REASONS: dict[type[OSError], Any] = {
+    ConnectionRefusedError: msg("connection refused: nothing listens there"),
+    ConnectionResetError: msg("connection reset by the vehicle"),
+    BrokenPipeError: msg("the connection broke"),
+    TimeoutError: msg("timed out"),
+}
+
+
+def _os_reason(exc: BaseException) -> Any:
+    """A socket error's reason for a pilot: a translatable message for the common ones."""
+    for kind, reason in _OS_REASONS.items():
+        if isinstance(exc, kind):
+            return reason
+    return exc

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from gis.messages import msg
 from missions.items import MissionItem, MissionPlan, MissionType
 from missions.link import transfer
 from missions.link.connection import Link, Message, dialect, open_link
@@ -161,7 +162,12 @@ class Vehicle:
         while self.target_system == 0:
             remaining = deadline - self._clock()
             if remaining <= 0:
-                raise LinkTimeout(f"wait_ready: no autopilot heartbeat within {timeout:.1f} s")
+                raise LinkTimeout(
+                    msg(
+                        "wait_ready: no autopilot heartbeat within %(seconds)s s",
+                        seconds=f"{timeout:.1f}",
+                    )
+                )
             message = self.recv(remaining)
             if (
                 message is not None
@@ -177,8 +183,12 @@ class Vehicle:
             now = self._clock()
             if now >= deadline:
                 raise LinkTimeout(
-                    f"wait_ready: vehicle {self.target_system} sends heartbeats but no position "
-                    f"within {timeout:.1f} s, even after requesting streams"
+                    msg(
+                        "wait_ready: vehicle %(id)s sends heartbeats but no position within "
+                        "%(seconds)s s, even after requesting streams",
+                        id=self.target_system,
+                        seconds=f"{timeout:.1f}",
+                    )
                 )
             if now - last_request >= 2.0:
                 self.request_streams()

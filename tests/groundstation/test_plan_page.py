@@ -267,6 +267,12 @@ def test_upload_failure_is_reported(env, monkeypatch) -> None:
         headers=env.headers("pilot"),
     )
     assert refused.status_code == 502 and "tcp:127.0.0.1:1" in refused.json["error"]
+    zh = client.post(
+        f"/api/v1/plans/{saved['id']}/upload",
+        json={"connection": "tcp:127.0.0.1:1", "sortie": 1},
+        headers={**env.headers("pilot"), "Accept-Language": "zh-CN"},
+    ).json["error"]
+    assert "打开 tcp:127.0.0.1:1 失败：连接被拒绝" in zh, zh  # the link's words translated too
     bad = client.post(
         f"/api/v1/plans/{saved['id']}/upload",
         json={"connection": "carrier-pigeon", "sortie": 1},
