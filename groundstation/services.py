@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flask_babel.speaklater import LazyString
 from shapely.geometry import mapping
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -199,11 +200,16 @@ def review_findings(
         names = [
             str(i)
             if findings[i].sighting_of is None
-            else f"{i} (a sighting of {findings[i].sighting_of})"
+            else _l("%(id)s (a sighting of %(of)s)", id=i, of=findings[i].sighting_of)
             for i in asked
             if (findings[i].sighting_of or i) in done
         ]
-        raise TransitionError(_l("finding(s) %(ids)s were already reviewed", ids=", ".join(names)))
+        raise TransitionError(
+            _l(
+                "finding(s) %(ids)s were already reviewed",
+                ids=LazyString(lambda: ", ".join(map(str, names))),
+            )
+        )
     decided = {fid: _decision(findings[fid], decision, label) for fid in ids}
     # the objects' tickets: what the review does to each is checked before anything changes
     syncs: dict[int, ReviewSync] = {}

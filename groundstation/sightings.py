@@ -169,10 +169,9 @@ def link_sightings(
 
 
 def share_review(primary: Finding, sightings: Sequence[Finding]) -> None:
-    """Give pending sightings the review decision of their primary."""
+    """Give sightings the review decision of their primary (a sighting is only ever reviewed
+    as its object, so a decision changed later reaches them too)."""
     for sighting in sightings:
-        if sighting.review_status != "pending":
-            continue
         for name in _REVIEW_FIELDS:
             setattr(sighting, name, getattr(primary, name))
         sighting.review_note = f"sighting of finding {primary.id}"
@@ -189,7 +188,7 @@ def review_object(
     note: str = "",
 ) -> None:
     """Record a review decision on an object: its primary is confirmed as ``label`` or rejected
-    (as background), and its pending sightings share the decision (not committed)."""
+    (as background), and its sightings share the decision (not committed)."""
     primary.review_status = "confirmed" if confirmed else "rejected"
     primary.reviewed_label = label if confirmed else "background"
     primary.reviewed_by, primary.reviewed_at, primary.review_note = by, at, note

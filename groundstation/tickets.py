@@ -45,7 +45,6 @@ __all__ = [
     "TRANSITIONS",
     "UNDISPATCHED_STATES",
     "RELABEL",
-    "REVIEW_REJECT_REASON",
     "Actor",
     "Transition",
     "ReviewSync",
@@ -83,9 +82,9 @@ TERMINAL_STATES: frozenset[str] = frozenset({"closed", "rejected"})
 UNDISPATCHED_STATES: frozenset[str] = frozenset({"new", "confirmed"})
 #: The case-archive action of a class change in review (data: ``from_label``, ``to_label``).
 RELABEL = "relabel"
-#: The archive reason of a rejection in review without a note (the event's data says so too:
-#: ``review == "rejected"``).
-REVIEW_REJECT_REASON = "false alarm in review"
+#: What a ticket decision means for its finding (see :func:`_primary_to_review` for when it
+#: applies): confirm and reopen (the case is real after all) confirm it, reject rejects it.
+_REVIEW_OF = {"confirm": True, "reopen": True, "reject": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +413,7 @@ def open_ticket_for_finding(
         "new",
         actor,
         reason=reason,
-        data={"finding_id": finding.id, "review": "confirmed"},
+        data={"finding_id": finding.id, "review": "confirmed", "source": "review"},
         now=now,
     )
     return ticket
@@ -443,7 +442,8 @@ def apply_review(
 ) -> None:
     """Carry a planned review decision to its ticket (not committed): a new class first (its
     ``relabel`` archive entry holds both classes), then the transition with the review note as
-    the reason (a rejection without a note: :data:`REVIEW_REJECT_REASON`)."""
+    the reason (the archive entry's data says it came from the review, so a rejection needs no
+    stored English reason)."""
     now = now or utcnow()
     ticket, note = sync.ticket, note.strip()
     if sync.label is not None:
@@ -453,7 +453,7 @@ def apply_review(
         _record(session, ticket, RELABEL, ticket.state, actor, reason=reason, data=data, now=now)
     if sync.action is not None:
         rule = TRANSITIONS[sync.action]
-        reason = note or (REVIEW_REJECT_REASON if rule.needs_reason else "")
+        reason = note
         review = "confirmed" if sync.action == "confirm" else "rejected"
         from_state = ticket.state
         _claim(session, ticket, from_state, rule.target)
@@ -464,20 +464,27 @@ def apply_review(
             from_state,
             actor,
             reason=reason,
-            data={"finding_id": sync.finding_id, "review": review},
+            data={"finding_id": sync.finding_id, "review": review, "source": "review"},
             now=now,
         )
     session.flush()
 
 
-def _pending_primary(session: Session, ticket: Ticket) -> Finding | None:
-    """The object (primary finding) behind ``ticket`` if it still awaits review."""
-    if ticket.finding_id is None:
+def _primary_to_review(session: Session, ticket: Ticket, action: str) -> Finding | None:
+    """The object (primary finding) behind ``ticket`` whose review ``action`` changes: pending,
+    or decided the other way (a rejected case reopened, a confirmed one rejected)."""
+    if action not in _REVIEW_OF or ticket.finding_id is None:
         return None
     finding = session.get(Finding, ticket.finding_id)
     if finding is not None and finding.sighting_of is not None:
         finding = session.get(Finding, finding.sighting_of)
-    return finding if finding is not None and finding.review_status == "pending" else None
+    if finding is None:
+        return None
+    if finding.review_status == "pending":
+        return finding
+    # a decided finding changes only when a rejected case is reopened (real after all); a
+    # confirmed finding's case may be rejected for other reasons (a duplicate, not ours)
+    return finding if action == "reopen" and finding.review_status == "rejected" else None
 
 
 def transition(
@@ -497,9 +504,10 @@ def transition(
 
     A dispatch without an explicit ``deadline`` gets the class rule's, counted on ``calendar``
     (default: office hours in Beijing time, no holidays). Confirming or rejecting a ticket whose
-    finding awaits review reviews it too (confirmed as the ticket's class, or rejected as
-    background; its sightings alike), the reason as the review note. Returns the archive entry
-    and the notifications to deliver once the caller has committed.
+    finding awaits review reviews it too, and reopening a case rejected as a false alarm confirms
+    its finding (confirmed as the ticket's class or rejected as background, its sightings alike:
+    a reopened false alarm's next sightings count as seen), the reason as the review note.
+    Returns the archive entry and the notifications to deliver once the caller has committed.
     """
     now = now or utcnow()
     rule = check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
@@ -557,11 +565,11 @@ def transition(
     elif action == "resolve":
         ticket.evidence = [*ticket.evidence, *evidence]
         data = {"evidence": evidence}
-    finding = _pending_primary(session, ticket) if action in ("confirm", "reject") else None
+    finding = _primary_to_review(session, ticket, action)
     from_state = ticket.state
     _claim(session, ticket, from_state, rule.target)
     if finding is not None:
-        confirmed = action == "confirm"
+        confirmed = _REVIEW_OF[action]
         sightings = session.scalars(select(Finding).where(Finding.sighting_of == finding.id))
         review_object(
             finding,

@@ -68,8 +68,8 @@ def test_reflight_over_a_resolved_ticket(env, tmp_path) -> None:
     # the case archive says it in the supervisors' language
     login(client, "supervisor")
     html = client.get(f"/tickets/{resolved}").get_data(as_text=True)
-    assert f"飞行 #{still} 仍拍到该问题" in html
-    assert f"飞行 #{gone} 未再拍到该问题（1 张照片覆盖该处）" in html
+    assert f"航次 #{still} 仍拍到该问题" in html
+    assert f"航次 #{gone} 未再拍到该问题（1 张照片覆盖该处）" in html
 
 
 def test_a_resolved_case_seen_again_is_its_sighting_and_still_seen(env, tmp_path) -> None:

@@ -8,7 +8,7 @@ from conftest import login, make_findings
 from sqlalchemy import select
 
 from groundstation.models import Finding, Ticket, TicketEvent
-from groundstation.tickets import REVIEW_REJECT_REASON, Actor, open_ticket
+from groundstation.tickets import Actor, open_ticket
 
 PLACE = (119.905, 32.405)
 
@@ -69,7 +69,7 @@ def test_review_confirm_files_the_cases_ticket(env) -> None:
     confirm = ticket["events"][-1]
     assert (confirm["action"], confirm["from"], confirm["to"]) == ("confirm", "new", "confirmed")
     assert confirm["actor"] == "supervisor" and confirm["reason"] == "村东新建砖房"
-    assert confirm["data"] == {"finding_id": finding_id, "review": "confirmed"}
+    assert confirm["data"] == {"finding_id": finding_id, "review": "confirmed", "source": "review"}
     with env.storage().session() as session:
         count = session.scalars(select(Ticket.id).where(Ticket.finding_id == finding_id)).all()
         assert count == [ticket_id]
@@ -78,9 +78,9 @@ def test_review_confirm_files_the_cases_ticket(env) -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ({"decision": "reject"}, REVIEW_REJECT_REASON),
+        ({"decision": "reject"}, ""),
         ({"decision": "reject", "note": "是晒谷的苫布"}, "是晒谷的苫布"),
-        ({"decision": "reclassify", "label": "background"}, REVIEW_REJECT_REASON),
+        ({"decision": "reclassify", "label": "background"}, ""),
     ],
 )
 def test_review_reject_closes_the_false_alarms_case(env, body, reason) -> None:
@@ -90,7 +90,7 @@ def test_review_reject_closes_the_false_alarms_case(env, body, reason) -> None:
     assert ticket["state"] == "rejected"  # no longer an open case
     reject = ticket["events"][-1]
     assert (reject["action"], reject["from"], reject["reason"]) == ("reject", "new", reason)
-    assert reject["data"] == {"finding_id": finding_id, "review": "rejected"}
+    assert reject["data"] == {"finding_id": finding_id, "review": "rejected", "source": "review"}
     assert _finding(env, finding_id)["reviewed_label"] == "background"
 
 
@@ -265,4 +265,21 @@ def test_the_case_archive_tells_review_decisions_in_the_readers_language(env, la
         assert text in page
     page = client.get(f"/tickets/{rejected_ticket}").get_data(as_text=True)
     assert ("False alarm (rejected in review)" if lang == "en" else "误报（审核驳回）") in page
-    assert REVIEW_REJECT_REASON not in page  # the stored reason is rendered, not shown raw
+    assert "false alarm in review" not in page  # rendered from the entry's data, not stored text
+
+
+def test_reopening_a_false_alarm_confirms_its_finding_and_sightings(env) -> None:
+    """A case rejected in review and reopened is real after all: its finding and sightings count
+    as confirmed, so the next flight's views of it are 'still seen', not a repeated false alarm."""
+    finding_id, ticket_id, sightings = _case(env, sightings=2)
+    assert _review(env, finding_id, decision="reject").status_code == 200
+    assert _finding(env, sightings[0])["review_status"] == "rejected"
+    reopened = _transition(env, ticket_id, action="reopen", reason="复核：确有焚烧")
+    assert reopened.status_code == 200, reopened.json
+    for fid in (finding_id, *sightings):
+        finding = _finding(env, fid)
+        assert (finding["review_status"], finding["reviewed_label"]) == (
+            "confirmed",
+            "illegal_construction",
+        )
+    assert reopened.json["events"][-1]["data"] == {"finding_id": finding_id, "review": "confirmed"}
