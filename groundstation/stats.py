@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from gis.messages import msg
+
 __all__ = [
     "PERIODS",
     "Period",
@@ -89,14 +91,18 @@ def period_for(
         last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     elif kind == "custom":
         if start is None or end is None:
-            raise ValueError("a custom period needs a start and an end date")
+            raise ValueError(msg("a custom period needs a start and an end date"))
         if end < start:
-            raise ValueError(f"the period ends ({end}) before it starts ({start})")
+            raise ValueError(
+                msg("the period ends (%(end)s) before it starts (%(start)s)", end=end, start=start)
+            )
         if (end - start).days > 3660:
-            raise ValueError("a custom period may span at most ten years")
+            raise ValueError(msg("a custom period may span at most ten years"))
         first, last = start, end
     else:
-        raise ValueError(f"period {kind!r} is not one of {', '.join(PERIODS)}")
+        raise ValueError(
+            msg("period %(kind)r is not one of %(known)s", kind=kind, known=", ".join(PERIODS))
+        )
     return Period(kind, midnight(first), midnight(last + timedelta(days=1)))
 
 

@@ -85,6 +85,14 @@ def test_bad_queries(env, query, status, needle) -> None:
     assert response.status_code == status and needle in response.json["error"]
 
 
+def test_a_bad_period_reads_in_the_managers_language(env) -> None:
+    headers = {**env.headers("admin"), "Accept-Language": "zh-CN"}
+    query = "period=custom&start=2024-06-05&end=2024-06-01"
+    response = env.client().get(f"/api/v1/dashboard?{query}", headers=headers)
+    assert response.status_code == 400
+    assert "周期的结束日期（2024-06-01）早于开始日期（2024-06-05）" in response.json["error"]
+
+
 @pytest.mark.parametrize("who", ["pilot", "department"])
 def test_managers_only(env, who) -> None:
     assert env.client().get("/api/v1/dashboard", headers=env.headers(who)).status_code == 403
