@@ -25,6 +25,7 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
@@ -96,6 +97,18 @@ def _select_locale() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+class PageRefreshedSessions(SecureCookieSessionInterface):
+    """Cookie sessions re-sent (their expiry slid on) only when changed or on a page load, not
+    on every fetch a page makes: a fetch answered just after the reader switched language (or
+    signed in) wrote the session it was sent with back over the new one."""
+
+    def should_set_cookie(self, app: Flask, session: Any) -> bool:
+        if session.modified:
+            return True
+        navigating = request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate"
+        return bool(session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"] and navigating)
+
+
 def create_app(
     config: Mapping[str, Any] | None = None,
     *,
@@ -116,6 +129,7 @@ def create_app(
     """
     settings = build_config(overrides=config)
     app = Flask(__name__, instance_relative_config=False)
+    app.session_interface = PageRefreshedSessions()
     app.url_map.converters["int"] = IdConverter
     app.config.update(settings)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)

@@ -66,8 +66,10 @@ def test_plan_route_summary_and_drawn_area(live, page) -> None:
 
 
 def test_plan_home_point_failed_plan_and_second_sortie(live, page) -> None:
-    """A no-fly zone over the default home: the old route must not stay shown beside the error,
-    the pilot picks another home on the map, and sortie 2 of the saved plan can be downloaded."""
+    """A no-fly zone over the default home: the plan takes off from flyable ground instead; a
+    home the pilot types into the zone is refused and the old route does not stay shown beside
+    the error; the pilot picks another home on the map, and sortie 2 of the saved plan can be
+    downloaded."""
     env, base = live
     add_grids(env, ("BH-G", G1))
     zone = {"type": "Polygon", "coordinates": [[[119.904, 32.404], [119.906, 32.404],
@@ -86,6 +88,10 @@ def test_plan_home_point_failed_plan_and_second_sortie(live, page) -> None:
     page.wait_for_selector("#plan-status[data-state='planned']")
     assert page.locator("path.route-line").count() > 1
     page.select_option("#no_fly_layer", str(layer.json["id"]))
+    page.wait_for_selector("#nofly-warning", state="visible")  # planned around the zone
+    assert page.locator("#plan-status[data-state='planned']").count() == 1
+    page.fill("#home", "32.405,119.905")  # a home chosen inside the zone
+    page.press("#home", "Tab")
     page.wait_for_selector("#plan-status[data-state='error']")
     assert "起降点" in page.inner_text("#plan-error")  # the planner speaks the page's language
     assert page.locator("#summary").is_hidden() and page.locator("path.route-line").count() == 0

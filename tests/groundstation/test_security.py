@@ -430,3 +430,17 @@ def test_grid_codes_with_markup_are_refused(env, code: str) -> None:
     )
     assert "含有标记符号或控制字符" in page.get_data(as_text=True)  # the page's language
     assert env.client().get("/api/v1/grids", headers=env.headers("admin")).json == before
+
+
+def test_a_pages_fetches_do_not_write_the_session_back(env) -> None:
+    """Only page loads and changes re-send the session cookie: a fetch answered just after the
+    reader switched language wrote the old session (without the language) back over it."""
+    client = env.client()
+    login(client, "supervisor")
+    fetch = client.get("/api/v1/me", headers={"Sec-Fetch-Mode": "cors"})
+    assert fetch.status_code == 200 and "Set-Cookie" not in fetch.headers
+    switched = client.get("/lang/en", headers={"Sec-Fetch-Mode": "navigate"})
+    assert "Set-Cookie" in switched.headers  # changed: sent
+    page = client.get("/tickets", headers={"Sec-Fetch-Mode": "navigate"})
+    assert "Set-Cookie" in page.headers  # a page load slides the expiry on
+    assert 'lang="en"' in page.get_data(as_text=True)
