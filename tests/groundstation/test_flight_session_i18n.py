@@ -57,19 +57,24 @@ def _events(env, sid: int, zh: bool) -> list[tuple[str, dict]]:
     return events
 
 
-def _messages(events: list[tuple[str, dict]]) -> list[str]:
-    return [data["text"] for kind, data in events if kind == "message"]
-
-
-def test_one_session_read_in_two_languages(env, plan_id) -> None:
+def _ready_session(env, plan_id: int) -> int:
+    """A SITL session of the plan, waited for until it is ready to arm; its id."""
     start = env.client().post(
         "/api/v1/flight-sessions",
         json={"plan_id": plan_id, "simulate": True, "speedup": 40},
         headers=env.headers("pilot"),
     )
     assert start.status_code == 201, start.json
-    sid = start.json["id"]
-    _wait(env, sid, {"ready"})
+    _wait(env, start.json["id"], {"ready"})
+    return start.json["id"]
+
+
+def _messages(events: list[tuple[str, dict]]) -> list[str]:
+    return [data["text"] for kind, data in events if kind == "message"]
+
+
+def test_one_session_read_in_two_languages(env, plan_id) -> None:
+    sid = _ready_session(env, plan_id)
 
     en_status, zh_status = _status(env, sid), _status(env, sid, zh=True)
     en_labels = {c["name"]: c["label"] for c in en_status["checks"]}
@@ -132,14 +137,7 @@ def test_stored_error_is_english_while_readers_get_theirs(env, plan_id, monkeypa
 
 def test_check_details_are_read_in_each_language(env, plan_id) -> None:
     """What each pre-flight check saw is translated like its name: status, stream and page."""
-    start = env.client().post(
-        "/api/v1/flight-sessions",
-        json={"plan_id": plan_id, "simulate": True, "speedup": 40},
-        headers=env.headers("pilot"),
-    )
-    assert start.status_code == 201, start.json
-    sid = start.json["id"]
-    _wait(env, sid, {"ready"})
+    sid = _ready_session(env, plan_id)
 
     en = {c["name"]: c["detail"] for c in _status(env, sid)["checks"]}
     zh = {c["name"]: c["detail"] for c in _status(env, sid, zh=True)["checks"]}
