@@ -164,7 +164,7 @@ def lazy_reason(exc: BaseException) -> LazyString | str:
     if len(exc.args) == 1 and isinstance(exc.args[0], LazyString):
         return exc.args[0]
     if len(exc.args) == 1 and isinstance(exc.args[0], Message):
-        return LazyString(_localised, exc.args[0])
+        return lazy_text(exc.args[0])
     return str(exc)
 
 

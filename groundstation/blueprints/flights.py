@@ -22,7 +22,7 @@ from rasterio.errors import RasterioError
 from sqlalchemy import func, select
 
 from gis.camera import PRESETS
-from groundstation.blueprints.api import _get, in_roots, photo_roots
+from groundstation.blueprints.api import REVIEWERS, _get, in_roots, photo_roots
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
@@ -49,8 +49,6 @@ __all__ = [
 bp = Blueprint("flights", __name__)
 
 FLYERS = ("pilot", "admin")
-#: Roles that may open the review queue (and so follow a flight's findings there).
-REVIEWERS = ("supervisor", "admin")
 #: Photo flights per page of the flights page.
 PHOTO_FLIGHTS_PER_PAGE = 25
 #: ``Flight.status`` as the flights page shows it.
@@ -390,6 +388,7 @@ def detail(session_id: int) -> Any:
         plan_layers=plan.layers if plan is not None else None,
         commands=COMMANDS,
         state_names=state_names(),
+        can_review=current_actor().role in REVIEWERS,
     )
 
 

@@ -36,7 +36,7 @@ from flask import current_app, jsonify, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from groundstation.blueprints.api import _flight_camera, _int, _text, queue_ingest
+from groundstation.blueprints.api import REVIEWERS, _flight_camera, _int, _text, queue_ingest
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import IngestError, NotFoundError, TransitionError, ValidationError
 from groundstation.i18n import lazy_message as _l
@@ -54,7 +54,6 @@ from groundstation.web import (
 
 __all__ = [
     "UPLOADERS",
-    "REVIEWERS",
     "STALE_AFTER_S",
     "UPLOADS_DIR",
     "staged_name",
@@ -65,8 +64,6 @@ __all__ = [
 
 #: Roles that may upload a flight's photos (those of ``POST /api/v1/flights``).
 UPLOADERS = ("pilot", "supervisor", "admin")
-#: Roles that may open the review queue (the new flight's findings).
-REVIEWERS = ("supervisor", "admin")
 #: An upload untouched this long is abandoned: deleted when the next upload is created.
 STALE_AFTER_S = 24 * 3600.0
 #: The data dir's folder of staged uploads.

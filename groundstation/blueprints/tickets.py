@@ -298,6 +298,8 @@ def finding_facts(session: Any, finding: Finding) -> FindingFacts:
 @bp.get("/tickets/<int:ticket_id>")
 @roles_required(*ROLES)
 def detail(ticket_id: int) -> Any:
+    from groundstation.blueprints.api import REVIEWERS
+
     ticket = _ticket(ticket_id)
     actor = current_actor()
     session = db()
@@ -311,7 +313,7 @@ def detail(ticket_id: int) -> Any:
         rule=rule,
         departments=departments,
         facts=finding_facts(session, ticket.finding) if ticket.finding else None,
-        can_review=actor.role in ("supervisor", "admin"),
+        can_review=actor.role in REVIEWERS,
         now=utcnow(),
     )
 
