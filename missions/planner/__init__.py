@@ -255,7 +255,8 @@ def plan(
         raise PlanningError(f"home {home!r} is not a (lon, lat) in degrees")
     everything = shapely.union_all([g.geometry.envelope for g in grids] + [Point(home_ll)])
     frame = LocalFrame.around(everything)
-    _check_workload(grids, frame, settings)
+    local = [frame.to_local(g.geometry) for g in grids]
+    _check_workload(local, settings)
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
     no_fly, zones = nearby_no_fly(no_fly, frame.to_local(everything), frame)
     router = Router(zones, margin_m=settings.nofly_margin_m)
@@ -271,7 +272,10 @@ def plan(
     )
     try:
         # a grid the zones cover whole is the problem to report, not the default home inside it
-        work = [_grid_area(g, frame, keepout, generator, settings, router) for g in grids]
+        work = [
+            _grid_area(g, shape, keepout, generator, settings, router)
+            for g, shape in zip(grids, local, strict=True)
+        ]
     except PlanningError as exc:
         if home_blocked and home is not None:  # a home the pilot chose: both need fixing
             raise PlanningError(
@@ -414,14 +418,14 @@ def _check_grid(grid: Grid, settings: PlanSettings) -> None:
 
 def _grid_area(
     grid: Grid,
-    frame: LocalFrame,
+    local: BaseGeometry,
     keepout: BaseGeometry | None,
     generator: EdgeAwareSwaths,
     settings: PlanSettings,
     router: Router,
 ) -> _GridWork:
-    """The grid's area and flyable part in local metres; a clear corridor comes with its block."""
-    local = frame.to_local(grid.geometry)
+    """The grid's area and flyable part (``local``: its shape in plan metres); a clear corridor
+    comes with its block."""
     if isinstance(local, LineString):
         area = corridor_polygon(local, width_m=float(settings.corridor_width_m))
         block = corridor_swaths(
@@ -557,17 +561,14 @@ def _order(
     return visits
 
 
-def _check_workload(grids: Sequence[Grid], frame: LocalFrame, settings: PlanSettings) -> None:
-    """Refuse, before any planning, settings that need more than MAX_PLAN_PHOTOS photos."""
+def _check_workload(shapes: Sequence[BaseGeometry], settings: PlanSettings) -> None:
+    """Refuse, before any planning, settings that need more than MAX_PLAN_PHOTOS photos.
+
+    ``shapes`` are the grids in plan metres: areas, or corridor centre lines.
+    """
+    width = float(settings.corridor_width_m or 0.0)
     area = sum(
-        frame.to_local(g.geometry).area
-        for g in grids
-        if isinstance(g.geometry, Polygon | MultiPolygon)
-    )
-    area += sum(
-        frame.to_local(g.geometry).length * float(settings.corridor_width_m or 0.0)
-        for g in grids
-        if not isinstance(g.geometry, Polygon | MultiPolygon)
+        s.area if isinstance(s, Polygon | MultiPolygon) else s.length * width for s in shapes
     )
     photos = area / (settings.line_spacing_m * settings.trigger_distance_m)
     if photos > MAX_PLAN_PHOTOS:

@@ -24,6 +24,7 @@ __all__ = [
     "photo_offsets",
     "closing_photo",
     "end_gap_m",
+    "trigger_steps",
     "photo_poses",
     "coverage",
     "outside_length_m",
@@ -61,10 +62,15 @@ def end_gap_m(trigger_distance_m: float) -> float:
     return min(END_PHOTO_GAP_M, trigger_distance_m / 4.0)
 
 
+def trigger_steps(length_m: float | np.ndarray, trigger_distance_m: float) -> np.ndarray:
+    """Whole trigger distances along a camera-on length: its distance photos after the first."""
+    return np.floor(np.asarray(length_m, dtype=float) / trigger_distance_m + 1e-6)
+
+
 def closing_photo(length_m: float, trigger_distance_m: float) -> bool:
     """Whether a camera-on polyline ends with a closing photo: its last distance-triggered photo
     falls more than half :func:`end_gap_m` short of its end."""
-    last = math.floor(length_m / trigger_distance_m + 1e-6) * trigger_distance_m
+    last = float(trigger_steps(length_m, trigger_distance_m)) * trigger_distance_m
     return length_m - last > end_gap_m(trigger_distance_m) / 2.0
 
 
@@ -73,7 +79,7 @@ def photo_offsets(
 ) -> np.ndarray:
     """Distances along a camera-on polyline at which photos are taken: one at the start, one per
     trigger distance and, with ``closing``, one at the end if :func:`closing_photo`."""
-    n = math.floor(length_m / trigger_distance_m + 1e-6)
+    n = int(trigger_steps(length_m, trigger_distance_m))
     offsets = np.arange(n + 1) * trigger_distance_m
     if closing and closing_photo(length_m, trigger_distance_m):
         offsets = np.append(offsets, length_m)

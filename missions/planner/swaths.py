@@ -28,7 +28,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from missions.planner._geometry import edge_angles_deg, rotate, rotate_points
-from missions.planner.coverage import end_gap_m
+from missions.planner.coverage import end_gap_m, trigger_steps
 from missions.planner.objective import FlightTimeModel, polyline_length
 
 __all__ = [
@@ -157,7 +157,7 @@ def flown_length(
     trim = footprint_along_m / 2.0 - end_margin_m
     need = np.maximum(0.0, np.asarray(extent_m, dtype=float) - 2.0 * trim)
     gap = end_gap_m(trigger_distance_m)
-    n = np.floor(need / trigger_distance_m + 1e-6)
+    n = trigger_steps(need, trigger_distance_m)
     rest = need - n * trigger_distance_m
     length = np.where(rest < gap, n * trigger_distance_m + gap, need)
     length = np.where(rest > trigger_distance_m - gap, (n + 1) * trigger_distance_m + gap, length)
