@@ -65,6 +65,12 @@ ERROR_EXPLANATIONS = {
 CSRF_EXPIRED = _l(
     "The form has expired or did not come from this site: reload the page and try again."
 )
+#: The same for a page's own requests (JSON): flask-wtf's reason ("The CSRF token is missing.")
+#: is English and tells a user nothing; it stays in the log.
+CSRF_EXPIRED_JSON = _l(
+    "The page has expired or the request did not come from this site: reload the page and try "
+    "again (CSRF check failed)."
+)
 
 
 class IdConverter(IntegerConverter):
@@ -269,8 +275,9 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Any:
+        log.info("CSRF check failed on %s: %s", request.path, exc.description)
         if _wants_json():
-            return json_error(_l("CSRF check failed: %(detail)s", detail=exc.description), 400)
+            return json_error(CSRF_EXPIRED_JSON, 400)
         if request.endpoint == "auth.login":  # a login page left open too long: sign in again
             from groundstation.blueprints.auth import LoginForm
 

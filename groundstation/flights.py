@@ -94,6 +94,7 @@ MODE_STATES = {
 }
 LINK_LOST_S = 5.0  # wall seconds without a heartbeat before the page is told
 STALE_AFTER_S = 2.5  # wall seconds without a heartbeat before the page greys the gauges
+BOARD_ID_TIMEOUT_S = 2.0  # wall seconds to wait for AUTOPILOT_VERSION (older firmware sends none)
 
 #: Transfer progress labels (``"upload mission"`` ...) as the page shows them.
 TRANSFER_LABELS = {
@@ -373,6 +374,7 @@ class FlightRunner:
         photo_max_px: int | None = 1280,
         link_policy: LinkPolicy | None = None,
         on_finish: Callable[[FlightRunner], None] | None = None,
+        claim_vehicle: Callable[[FlightRunner, str], None] | None = None,
     ) -> None:
         self.id = session_id
         self.request = request
@@ -385,6 +387,8 @@ class FlightRunner:
         self.photo_max_px = photo_max_px
         self.link_policy = link_policy or LinkPolicy()
         self.on_finish = on_finish
+        self.claim_vehicle = claim_vehicle
+        self.board_id: str | None = None  # the vehicle's board serial, once claimed
         self.events = EventLog()
         self.state = "starting"
         self.connection = request.connection
@@ -501,6 +505,9 @@ class FlightRunner:
             vehicle = connect(
                 str(self.connection), timeout=self.connect_timeout_s, settings=self.vehicle_settings
             )
+            board = vehicle.board_id(timeout=BOARD_ID_TIMEOUT_S)
+            if board is not None and self.claim_vehicle is not None:
+                self.claim_vehicle(self, board)
             if vehicle.tracker.armed:
                 self._adopt(vehicle)
             else:
@@ -1039,10 +1046,29 @@ class FlightHub:
                 storage=self.storage,
                 queue_=self.queue,
                 data_dir=self.data_dir,
+                claim_vehicle=self._claim_vehicle,
                 **self.runner_options,
             )
             self._runners[session_id] = runner
         return runner.start()
+
+    def _claim_vehicle(self, runner: FlightRunner, board: str) -> None:
+        """Give ``runner`` the vehicle with board serial ``board`` unless another running session
+        holds it (reached through another address: a proxy, a second radio): FlightSessionError."""
+        with self._lock:
+            for other in self._runners.values():
+                if other is not runner and not other.finished and other.board_id == board:
+                    raise FlightSessionError(
+                        _l(
+                            "flight session %(id)s already flies this vehicle (board %(board)s) "
+                            "through %(connection)s: fly it on that session's page, or end it "
+                            "first",
+                            id=other.id,
+                            board=board,
+                            connection=other.connection,
+                        )
+                    )
+            runner.board_id = board
 
     def get(self, session_id: int) -> FlightRunner | None:
         with self._lock:

@@ -37,6 +37,40 @@ FILTERS: tuple[str, ...] = (
 FILTER_DEFAULTS: dict[str, str] = {"status": "pending", "primary": "1"}
 #: How many flights the flight filter lists (newest first; a flight named in the URL is added).
 FLIGHT_CHOICES = 100
+#: Each filter as the page names it (the form's labels), for the problems of its URL value.
+FILTER_NAMES: dict[str, Any] = {
+    "label": _l("Class"),
+    "min_score": _l("Lowest score"),
+    "max_score": _l("Highest score"),
+    "grid": _l("Grid"),
+    "flight": _l("Flight"),
+    "status": _l("Status"),
+    "primary": _l("One finding per object"),
+}
+#: What each filter's URL parameter takes, for the problems of a value it cannot use.
+FILTER_VALUES: dict[str, Any] = {
+    "label": _l("one of %(labels)s", labels=", ".join(LABELS)),
+    "min_score": _l("a number"),
+    "max_score": _l("a number"),
+    "grid": _l("a grid code"),
+    "flight": _l("a flight number"),
+    "status": _l("pending, confirmed, rejected or all"),
+    "primary": _l("1 (one finding per object) or 0"),
+}
+
+
+def _unusable(name: str, value: str) -> str:
+    """Why the URL's ``name=value`` is left out, naming the filter and the parameter."""
+    return str(
+        _l(
+            "%(filter)s: the address gives %(param)s=%(value)s, but the queue takes "
+            "%(expected)s; this filter is left out",
+            filter=FILTER_NAMES[name],
+            param=name,
+            value=value,
+            expected=FILTER_VALUES[name],
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -61,8 +95,8 @@ def read_request(session: Any, args: Any) -> ReviewRequest:
     for name in FILTERS:  # one field at a time, so each bad value is named and only it dropped
         try:
             finding_query({"status": "all", name: filters[name]})
-        except ValidationError as exc:
-            problems.append(str(exc))
+        except ValidationError:
+            problems.append(_unusable(name, filters[name]))
             filters[name] = FILTER_DEFAULTS.get(name, "")
     if (
         filters["grid"]

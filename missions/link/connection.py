@@ -252,8 +252,11 @@ def open_link(
             return MavlinkLink(conn, endpoint=endpoint)
         except ImportError as exc:  # pymavlink imports pyserial only for serial links
             raise LinkConnectError(
-                f"opening {endpoint.url}: serial links need the pyserial package "
-                "(pip install pyserial)"
+                msg(
+                    "opening %(url)s: serial links need the pyserial package (pip install "
+                    "pyserial)",
+                    url=endpoint.url,
+                )
             ) from exc
         except (OSError, socket.gaierror, ValueError) as exc:
             retryable = endpoint.kind == "tcp" and isinstance(exc, ConnectionRefusedError)
@@ -263,7 +266,9 @@ def open_link(
                 ) from exc
             time.sleep(0.2)
         except Exception as exc:  # pyserial raises its own SerialException (not an OSError)
-            raise LinkConnectError(f"opening {endpoint.url}: {exc}") from exc
+            raise LinkConnectError(
+                msg("opening %(url)s: %(reason)s", url=endpoint.url, reason=exc)
+            ) from exc
 
 
 #: Common socket failures, as translatable messages (others keep the system's words).

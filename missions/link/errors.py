@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gis.messages import Message
 from missions.errors import LinkError
 
 __all__ = [
@@ -15,8 +16,13 @@ __all__ = [
     "LinkTimeout",
     "MissionTransferError",
     "PreflightError",
+    "Step",
     "VerifyError",
 ]
+
+#: The step an error names: plain text, or a translatable :class:`~gis.messages.Message` (the
+#: ground station shows it in its reader's language; ``str()`` gives English).
+Step = str | Message
 
 
 class ConnectionStringError(LinkError):
@@ -40,7 +46,7 @@ class LinkTimeout(LinkError):
 class MissionTransferError(LinkError):
     """The vehicle refused a mission, fence or rally transfer with a MAV_MISSION_RESULT code."""
 
-    def __init__(self, message: str, *, result: int) -> None:
+    def __init__(self, message: str | Message, *, result: int) -> None:
         super().__init__(message)
         self.result = result
 
@@ -48,7 +54,7 @@ class MissionTransferError(LinkError):
 class VerifyError(LinkError):
     """The list read back differs from the plan; the message names the first differing item."""
 
-    def __init__(self, message: str, *, index: int | None) -> None:
+    def __init__(self, message: str | Message, *, index: int | None) -> None:
         super().__init__(message)
         self.index = index
 
@@ -56,7 +62,9 @@ class VerifyError(LinkError):
 class CommandRefused(LinkError):
     """A COMMAND_LONG was answered with a result other than ACCEPTED."""
 
-    def __init__(self, message: str, *, result: int, status_texts: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str | Message, *, result: int, status_texts: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.result = result
         self.status_texts = status_texts
@@ -69,7 +77,7 @@ class ArmRefused(CommandRefused):
 class PreflightError(LinkError):
     """A pre-flight check failed; the message lists every failed check."""
 
-    def __init__(self, message: str, *, failed: tuple[str, ...]) -> None:
+    def __init__(self, message: str | Message, *, failed: tuple[str, ...]) -> None:
         super().__init__(message)
         self.failed = failed
 
@@ -77,6 +85,6 @@ class PreflightError(LinkError):
 class FlightAborted(LinkError):
     """The flight ended early: a failsafe, a disarm in the air, or a timeout while flying."""
 
-    def __init__(self, message: str, *, result: object = None) -> None:
+    def __init__(self, message: str | Message, *, result: object = None) -> None:
         super().__init__(message)
         self.result = result

@@ -29,7 +29,7 @@ from missions.link.errors import (
     PreflightError,
 )
 from missions.link.telemetry import FlightLog, Telemetry
-from missions.link.vehicle import Vehicle
+from missions.link.vehicle import Vehicle, takeoff_step
 
 __all__ = [
     "Check",
@@ -317,7 +317,7 @@ def fly(
         vehicle.wait_for(
             lambda t: t.position is not None and t.position.relative_alt_m >= 0.8 * altitude,
             timeout=60.0,
-            step=f"takeoff to {altitude:.1f} m",
+            step=takeoff_step(altitude),
         )
         vehicle.start_mission()
         return _watch(

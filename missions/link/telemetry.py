@@ -221,6 +221,7 @@ class TelemetryTracker:
         self.camera_events: list[CameraEvent] = []
         self.status_texts: deque[StatusText] = deque(maxlen=200)
         self.status_count = 0  # total STATUSTEXTs seen, to find "new since" positions
+        self.board_uid: str | None = None  # AUTOPILOT_VERSION's uid (or uid2), hex; None: unsent
 
     def now(self) -> float:
         return self._clock() - self._start
@@ -279,6 +280,13 @@ class TelemetryTracker:
             self.landed_state = LandedState(int(m.landed_state))
         except ValueError:
             self.landed_state = LandedState.UNDEFINED
+
+    def _on_autopilot_version(self, m: Message) -> None:
+        uid2 = bytes(getattr(m, "uid2", None) or ())
+        if m.uid:
+            self.board_uid = f"{m.uid:016x}"
+        elif any(uid2):
+            self.board_uid = uid2.hex()
 
     def _on_home_position(self, m: Message) -> None:
         self.home = (m.latitude * 1e-7, m.longitude * 1e-7, m.altitude / 1000.0)

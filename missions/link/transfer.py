@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from gis.messages import Message as Text
+from gis.messages import msg
 from missions.items import (
     Command,
     Frame,
@@ -26,7 +28,7 @@ from missions.items import (
     rally_items,
 )
 from missions.link.connection import Message, dialect
-from missions.link.errors import LinkTimeout, MissionTransferError, VerifyError
+from missions.link.errors import LinkTimeout, MissionTransferError, Step, VerifyError
 
 __all__ = [
     "Channel",
@@ -63,29 +65,54 @@ INVALID_SEQUENCE = 13
 DENIED = 14
 
 #: What each MAV_MISSION_RESULT means to a pilot (names from the MAVLink common dialect).
-_RESULT_TEXT: dict[int, str] = {
-    0: "accepted",
-    1: "generic error",
-    2: "coordinate frame not supported",
-    3: "command not supported",
-    4: "no space left on the vehicle (or still booting)",
-    5: "one of the parameters has an invalid value",
-    6: "param1 has an invalid value",
-    7: "param2 has an invalid value",
-    8: "param3 has an invalid value",
-    9: "param4 has an invalid value",
-    10: "x / param5 (latitude) has an invalid value",
-    11: "y / param6 (longitude) has an invalid value",
-    12: "z / param7 (altitude) has an invalid value",
-    13: "item received out of sequence",
-    14: "the vehicle denied the operation (busy, armed or still booting)",
-    15: "the operation was cancelled",
+_RESULT_TEXT: dict[int, Text] = {
+    0: msg("accepted"),
+    1: msg("generic error"),
+    2: msg("coordinate frame not supported"),
+    3: msg("command not supported"),
+    4: msg("no space left on the vehicle (or still booting)"),
+    5: msg("one of the parameters has an invalid value"),
+    6: msg("param1 has an invalid value"),
+    7: msg("param2 has an invalid value"),
+    8: msg("param3 has an invalid value"),
+    9: msg("param4 has an invalid value"),
+    10: msg("x / param5 (latitude) has an invalid value"),
+    11: msg("y / param6 (longitude) has an invalid value"),
+    12: msg("z / param7 (altitude) has an invalid value"),
+    13: msg("item received out of sequence"),
+    14: msg("the vehicle denied the operation (busy, armed or still booting)"),
+    15: msg("the operation was cancelled"),
 }
+_UNKNOWN_RESULT = msg("unknown result code")  # not nested in a call: babel would not extract it
 
 _TYPE_NAMES = {
     MissionType.MISSION: "mission",
     MissionType.FENCE: "fence",
     MissionType.RALLY: "rally",
+}
+#: The lists as the messages of a transfer name them (by their :data:`_TYPE_NAMES`).
+_LIST_NAMES = {
+    "mission": msg("mission"),
+    "fence": msg("fence"),
+    "rally": msg("rally"),
+}
+#: The steps of each list's transfers, as their errors name them.
+_STEPS: dict[str, dict[MissionType, Text]] = {
+    "upload": {
+        MissionType.MISSION: msg("mission upload"),
+        MissionType.FENCE: msg("fence upload"),
+        MissionType.RALLY: msg("rally upload"),
+    },
+    "download": {
+        MissionType.MISSION: msg("mission download"),
+        MissionType.FENCE: msg("fence download"),
+        MissionType.RALLY: msg("rally download"),
+    },
+    "clear": {
+        MissionType.MISSION: msg("mission clear"),
+        MissionType.FENCE: msg("fence clear"),
+        MissionType.RALLY: msg("rally clear"),
+    },
 }
 
 #: MISSION_ITEM_INT frames the vehicle may report back, mapped to the float frames plans use.
@@ -126,11 +153,16 @@ def mission_result_name(result: int) -> str:
     return entry.name
 
 
-def mission_result_error(result: int, *, step: str) -> MissionTransferError:
+def mission_result_error(result: int, *, step: Step) -> MissionTransferError:
     """The error for a refused transfer, naming the step, the code and what it means."""
-    text = _RESULT_TEXT.get(result, "unknown result code")
     return MissionTransferError(
-        f"{step}: vehicle answered {mission_result_name(result)} ({text})", result=result
+        msg(
+            "%(step)s: vehicle answered %(result)s (%(meaning)s)",
+            step=step,
+            result=mission_result_name(result),
+            meaning=_RESULT_TEXT.get(result, _UNKNOWN_RESULT),
+        ),
+        result=result,
     )
 
 
@@ -206,11 +238,27 @@ class Mismatch:
 
     def describe(self, *, what: str = "mission", offset: int = 0) -> str:
         """One line naming the item (plan index and vehicle sequence) and the differing field."""
+        return str(self.message(what=what, offset=offset))
+
+    def message(self, *, what: str = "mission", offset: int = 0) -> Text:
+        """:meth:`describe` as a translatable message (``what`` is mission, fence or rally)."""
+        name = _LIST_NAMES.get(what, what)
         if self.field == "count":
-            return f"{what}: the vehicle holds {self.actual} items, the plan has {self.expected}"
-        return (
-            f"{what} item {self.index} (vehicle seq {self.index + offset}): {self.field} is "
-            f"{self.actual!r} on the vehicle, {self.expected!r} in the plan"
+            return msg(
+                "%(what)s: the vehicle holds %(actual)s items, the plan has %(expected)s",
+                what=name,
+                actual=self.actual,
+                expected=self.expected,
+            )
+        return msg(
+            "%(what)s item %(index)s (vehicle seq %(seq)s): %(field)s is %(actual)r on the "
+            "vehicle, %(expected)r in the plan",
+            what=name,
+            index=self.index,
+            seq=self.index + offset,
+            field=self.field,
+            actual=self.actual,
+            expected=self.expected,
         )
 
 
@@ -298,7 +346,7 @@ def compare_items(
 class _Machine:
     """Shared bookkeeping: which list, whom to address, whether finished, progress."""
 
-    step: str
+    step: Step
 
     def __init__(self, *, mission_type: int, target_system: int, target_component: int) -> None:
         self.mission_type = int(mission_type)
@@ -330,9 +378,13 @@ class _Machine:
             mission_type=self.mission_type,
         )
 
-    def waiting_for(self) -> str:
+    def _step(self, verb: str) -> Text:
+        """This list's ``verb`` (upload, download, clear) as its errors name it."""
+        return _STEPS[verb][MissionType(self.mission_type)]
+
+    def waiting_for(self) -> Text:
         """What the machine waits for, for timeout messages."""
-        return "an answer"
+        return msg("an answer")
 
 
 class UploadMachine(_Machine):
@@ -347,7 +399,7 @@ class UploadMachine(_Machine):
     def __init__(self, items: Sequence[MissionItem], **ids: int) -> None:
         super().__init__(**ids)
         self.items = tuple(items)
-        self.step = f"{self.what} upload"
+        self.step = self._step("upload")
         self.progress = (0, len(self.items))
         self.start()
 
@@ -402,7 +454,9 @@ class UploadMachine(_Machine):
             if int(message.count) == len(self.items):
                 return self._finish()
             if self.pending_error is not None:
-                raise mission_result_error(self.pending_error, step=f"{self.step} (last item)")
+                raise mission_result_error(
+                    self.pending_error, step=msg("%(step)s (last item)", step=self.step)
+                )
             return []  # still the old list: the vehicle is waiting for our last item
         if kind == "MISSION_ACK":
             result = int(message.type)
@@ -421,10 +475,15 @@ class UploadMachine(_Machine):
                 self.confirming = True
                 self.pending_error = result
                 return [self._request_list()]
-            where = ""
+            step = self.step
             if self.last_requested is not None:
-                where = f" (at item {self.last_requested} of {len(self.items)}, the last one sent)"
-            raise mission_result_error(result, step=f"{self.step}{where}")
+                step = msg(
+                    "%(step)s (at item %(seq)s of %(count)s, the last one sent)",
+                    step=self.step,
+                    seq=self.last_requested,
+                    count=len(self.items),
+                )
+            raise mission_result_error(result, step=step)
         return []
 
     def _finish(self) -> list[Message]:
@@ -449,12 +508,18 @@ class UploadMachine(_Machine):
         end = min(self.last_requested + min(self.misses, 4), last)
         return [self._item(seq) for seq in range(self.last_requested, end + 1)]
 
-    def waiting_for(self) -> str:
+    def waiting_for(self) -> Text:
         if self.last_requested is None:
-            return f"the first item request after MISSION_COUNT={len(self.items)}"
+            return msg(
+                "the first item request after MISSION_COUNT=%(count)s", count=len(self.items)
+            )
         if self.last_requested == len(self.items) - 1:
-            return "the final MISSION_ACK"
-        return f"a request after item {self.last_requested} of {len(self.items)}"
+            return msg("the final MISSION_ACK")
+        return msg(
+            "a request after item %(seq)s of %(count)s",
+            seq=self.last_requested,
+            count=len(self.items),
+        )
 
 
 class DownloadMachine(_Machine):
@@ -466,7 +531,7 @@ class DownloadMachine(_Machine):
 
     def __init__(self, *, window: int = 1, **ids: int) -> None:
         super().__init__(**ids)
-        self.step = f"{self.what} download"
+        self.step = self._step("download")
         self.window = max(1, int(window))
         self.count: int | None = None
         self.received: dict[int, MissionItem] = {}
@@ -542,10 +607,10 @@ class DownloadMachine(_Machine):
         self.in_flight.clear()  # whatever was in flight is lost: ask again
         return self._advance()
 
-    def waiting_for(self) -> str:
+    def waiting_for(self) -> Text:
         if self.count is None:
-            return "MISSION_COUNT after MISSION_REQUEST_LIST"
-        return f"item {next(self._missing(), None)} of {self.count}"
+            return msg("MISSION_COUNT after MISSION_REQUEST_LIST")
+        return msg("item %(seq)s of %(count)s", seq=next(self._missing(), None), count=self.count)
 
 
 class ClearMachine(_Machine):
@@ -553,7 +618,7 @@ class ClearMachine(_Machine):
 
     def __init__(self, **ids: int) -> None:
         super().__init__(**ids)
-        self.step = f"{self.what} clear"
+        self.step = self._step("clear")
 
     def start(self) -> list[Message]:
         self.busy = False
@@ -580,8 +645,8 @@ class ClearMachine(_Machine):
     def on_timeout(self) -> list[Message]:
         return self.start()
 
-    def waiting_for(self) -> str:
-        return "MISSION_ACK after MISSION_CLEAR_ALL"
+    def waiting_for(self) -> Text:
+        return msg("MISSION_ACK after MISSION_CLEAR_ALL")
 
 
 class SetCurrentMachine(_Machine):
@@ -590,7 +655,7 @@ class SetCurrentMachine(_Machine):
     def __init__(self, seq: int, **ids: int) -> None:
         super().__init__(mission_type=MissionType.MISSION, **ids)
         self.seq = seq
-        self.step = f"set current mission item {seq}"
+        self.step = msg("set current mission item %(seq)s", seq=seq)
 
     def start(self) -> list[Message]:
         return [
@@ -615,8 +680,8 @@ class SetCurrentMachine(_Machine):
     def on_timeout(self) -> list[Message]:
         return self.start()
 
-    def waiting_for(self) -> str:
-        return f"MISSION_CURRENT showing item {self.seq}"
+    def waiting_for(self) -> Text:
+        return msg("MISSION_CURRENT showing item %(seq)s", seq=self.seq)
 
 
 # --------------------------------------------------------------------------- the driver
@@ -660,7 +725,11 @@ def run_transfer(
             if busy_tries > settings.busy_retries:
                 raise mission_result_error(
                     NO_SPACE,
-                    step=f"{machine.step} (still refused after {settings.busy_retries} retries)",
+                    step=msg(
+                        "%(step)s (still refused after %(retries)s retries)",
+                        step=machine.step,
+                        retries=settings.busy_retries,
+                    ),
                 )
             time.sleep(settings.busy_delay_s)
             outgoing = machine.start()
@@ -674,8 +743,13 @@ def run_transfer(
         misses += 1
         if misses > settings.retries:
             raise LinkTimeout(
-                f"{machine.step}: no answer from the vehicle while waiting for "
-                f"{machine.waiting_for()} (tried {settings.retries + 1} times)"
+                msg(
+                    "%(step)s: no answer from the vehicle while waiting for %(waiting)s (tried "
+                    "%(tries)s times)",
+                    step=machine.step,
+                    waiting=machine.waiting_for(),
+                    tries=settings.retries + 1,
+                )
             )
         timeout = min(timeout * settings.backoff, settings.max_timeout_s)
         outgoing = machine.on_timeout()
@@ -824,7 +898,7 @@ def verify_plan(
         mismatch = compare_items(expected, actual)
         if mismatch is not None:
             raise VerifyError(
-                f"verify: {mismatch.describe(what=what, offset=offset)}",
+                msg("verify: %(mismatch)s", mismatch=mismatch.message(what=what, offset=offset)),
                 index=None if mismatch.field == "count" else mismatch.index,
             )
     return lists

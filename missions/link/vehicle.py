@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from gis.messages import Message as Text
 from gis.messages import msg
 from missions.items import MissionItem, MissionPlan, MissionType
 from missions.link import transfer
@@ -22,6 +23,7 @@ from missions.link.errors import (
     LinkConnectError,
     LinkError,
     LinkTimeout,
+    Step,
 )
 from missions.link.telemetry import (
     ARDUCOPTER_MODES,
@@ -31,7 +33,7 @@ from missions.link.telemetry import (
     TelemetryTracker,
 )
 
-__all__ = ["Vehicle", "VehicleSettings", "command_result_name", "connect"]
+__all__ = ["Vehicle", "VehicleSettings", "command_result_name", "connect", "takeoff_step"]
 
 MAV_CMD_DO_SET_MODE = 176
 MAV_CMD_NAV_TAKEOFF = 22
@@ -53,6 +55,11 @@ STREAMED_MESSAGES: dict[str, float] = {
     "EKF_STATUS_REPORT": 1.0,
     "HOME_POSITION": 0.5,
 }
+
+
+def takeoff_step(altitude_m: float) -> Text:
+    """The step :meth:`Vehicle.takeoff` names: ``takeoff to 30.0 m``."""
+    return msg("takeoff to %(altitude)s m", altitude=f"{altitude_m:.1f}")
 
 
 def command_result_name(result: int) -> str:
@@ -141,7 +148,7 @@ class Vehicle:
             self.recv(remaining)
 
     def wait_for(
-        self, predicate: Callable[[Telemetry], bool], *, timeout: float, step: str
+        self, predicate: Callable[[Telemetry], bool], *, timeout: float, step: Step
     ) -> Telemetry:
         """Pump until ``predicate(snapshot)`` holds; LinkTimeout naming ``step`` otherwise."""
         deadline = self._clock() + timeout
@@ -151,7 +158,14 @@ class Vehicle:
                 return snapshot
             remaining = deadline - self._clock()
             if remaining <= 0:
-                raise LinkTimeout(f"{step}: not done after {timeout:.1f} s ({snapshot.one_line()})")
+                raise LinkTimeout(
+                    msg(
+                        "%(step)s: not done after %(seconds)s s (%(state)s)",
+                        step=step,
+                        seconds=f"{timeout:.1f}",
+                        state=snapshot.one_line(),
+                    )
+                )
             self.recv(min(remaining, 0.1))
 
     # ------------------------------------------------------------------ start-up
@@ -196,6 +210,24 @@ class Vehicle:
             self.recv(min(0.2, deadline - now))
         return self.tracker.snapshot()
 
+    def board_id(self, *, timeout: float = 2.0) -> str | None:
+        """The autopilot board's serial number (AUTOPILOT_VERSION uid, hex), asked for and
+        awaited up to ``timeout`` s; None for a vehicle that does not report one.
+
+        It tells one vehicle from another where system ids (1 by default) do not: two links
+        reaching one vehicle, e.g. directly and through a telemetry proxy.
+        """
+        deadline = self._clock() + timeout
+        last_request = -1e9
+        while self.tracker.board_uid is None and (now := self._clock()) < deadline:
+            if now - last_request >= 0.5:
+                self._command_no_ack(
+                    MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_AUTOPILOT_VERSION
+                )
+                last_request = now
+            self.recv(min(0.1, deadline - now))
+        return self.tracker.board_uid
+
     def request_streams(self, *, rate_hz: float | None = None) -> None:
         """Ask for telemetry: REQUEST_DATA_STREAM (all) and SET_MESSAGE_INTERVAL per message."""
         rate = self.settings.stream_rate_hz if rate_hz is None else rate_hz
@@ -227,7 +259,7 @@ class Vehicle:
         self.send(self._command_message(command, tuple(float(x) for x in params), 0))
 
     def command(
-        self, command: int, *params: float, step: str, error: type[CommandRefused] = CommandRefused
+        self, command: int, *params: float, step: Step, error: type[CommandRefused] = CommandRefused
     ) -> None:
         """COMMAND_LONG and wait for its COMMAND_ACK, re-sending on timeout; refusals raise
         ``error`` carrying the STATUSTEXTs the vehicle sent meanwhile (e.g. PreArm reasons)."""
@@ -249,41 +281,56 @@ class Vehicle:
                     continue
                 self.pump(0.2)  # reasons may trail the ACK
                 texts = tuple(t.text for t in self.tracker.texts_since(texts_before))
-                reason = "; ".join(texts) if texts else "no reason given"
                 raise error(
-                    f"{step}: vehicle refused ({command_result_name(message.result)}): {reason}",
+                    msg(
+                        "%(step)s: vehicle refused (%(result)s): %(reason)s",
+                        step=step,
+                        result=command_result_name(message.result),
+                        reason="; ".join(texts) if texts else msg("no reason given"),
+                    ),
                     result=int(message.result),
                     status_texts=texts,
                 )
-        raise LinkTimeout(f"{step}: no COMMAND_ACK after {self.settings.command_retries + 1} tries")
+        raise LinkTimeout(
+            msg(
+                "%(step)s: no COMMAND_ACK after %(tries)s tries",
+                step=step,
+                tries=self.settings.command_retries + 1,
+            )
+        )
 
     def set_mode(self, name: str) -> None:
         """Switch flight mode by ArduCopter name (GUIDED, AUTO, RTL, LAND, LOITER, …)."""
         key = name.upper()
         if key not in ARDUCOPTER_MODES:
             raise LinkError(
-                f"set_mode: unknown mode {name!r}; known: {', '.join(sorted(ARDUCOPTER_MODES))}"
+                msg(
+                    "set_mode: unknown mode %(mode)r; known: %(known)s",
+                    mode=name,
+                    known=", ".join(sorted(ARDUCOPTER_MODES)),
+                )
             )
         number = ARDUCOPTER_MODES[key]
-        step = f"set_mode {key}"
+        step = msg("set_mode %(mode)s", mode=key)
         self.command(MAV_CMD_DO_SET_MODE, MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number, step=step)
         self.wait_for(lambda t: t.mode == key, timeout=self.settings.mode_timeout_s, step=step)
 
     def arm(self) -> None:
         """Arm the motors; a refusal raises ArmRefused with the vehicle's PreArm reasons."""
-        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 1, step="arm", error=ArmRefused)
-        self.wait_for(lambda t: t.armed, timeout=self.settings.arm_timeout_s, step="arm")
+        step = msg("arm")
+        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 1, step=step, error=ArmRefused)
+        self.wait_for(lambda t: t.armed, timeout=self.settings.arm_timeout_s, step=step)
 
     def disarm(self, *, force: bool = False) -> None:
         """Disarm (``force`` also in the air: the magic 21196 of MAV_CMD_COMPONENT_ARM_DISARM)."""
-        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 0, 21196 if force else 0, step="disarm")
-        self.wait_for(lambda t: not t.armed, timeout=self.settings.arm_timeout_s, step="disarm")
+        step = msg("disarm")
+        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 0, 21196 if force else 0, step=step)
+        self.wait_for(lambda t: not t.armed, timeout=self.settings.arm_timeout_s, step=step)
 
     def takeoff(self, altitude_m: float) -> None:
         """Climb to ``altitude_m`` above home (GUIDED and armed; send right after arming)."""
-        self.command(
-            MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m, step=f"takeoff to {altitude_m:.1f} m"
-        )
+        step = takeoff_step(altitude_m)
+        self.command(MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m, step=step)
 
     def start_mission(self) -> None:
         """Fly the uploaded mission: switch to AUTO."""
@@ -319,7 +366,10 @@ class Vehicle:
         """
         if self._reopen is None:
             raise LinkConnectError(
-                "reconnect: this vehicle was not connected by connection string; nothing to reopen"
+                msg(
+                    "reconnect: this vehicle was not connected by connection string; nothing to "
+                    "reopen"
+                )
             )
         self.link.close()
         self.link = self._reopen(timeout)
@@ -339,9 +389,9 @@ class Vehicle:
 
     def set_param(self, name: str, value: float) -> float:
         """PARAM_SET and wait for the PARAM_VALUE echo; returns the value the vehicle now holds."""
-        step = f"set parameter {name}"
+        step = msg("set parameter %(name)s", name=name)
         if not 0 < len(name) <= 16:
-            raise LinkError(f"{step}: a parameter name has 1 to 16 characters")
+            raise LinkError(msg("%(step)s: a parameter name has 1 to 16 characters", step=step))
         message = dialect.MAVLink_param_set_message(
             self.target_system, self.target_component, name.encode("ascii"), float(value),
             dialect.MAV_PARAM_TYPE_REAL32,
@@ -357,7 +407,13 @@ class Vehicle:
                     and reply.param_id.rstrip("\x00") == name
                 ):
                     return float(reply.param_value)
-        raise LinkTimeout(f"{step}: no PARAM_VALUE after {self.settings.command_retries + 1} tries")
+        raise LinkTimeout(
+            msg(
+                "%(step)s: no PARAM_VALUE after %(tries)s tries",
+                step=step,
+                tries=self.settings.command_retries + 1,
+            )
+        )
 
     # ------------------------------------------------------------------ missions
 

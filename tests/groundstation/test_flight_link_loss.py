@@ -208,6 +208,27 @@ def test_a_second_session_on_the_same_vehicle_is_refused(env, plan_id, policy) -
         wait_state(env, after.json["id"], "cancelled")
 
 
+def test_one_vehicle_reached_through_two_addresses_is_flown_by_one_session(
+    env, plan_id, policy
+) -> None:
+    with vehicle_behind_proxy(env, plan_id) as (sitl, proxy):
+        sid = start(env, plan_id, connection=proxy.url).json["id"]
+        wait_state(env, sid, "preflight", "ready")
+        direct = start(env, plan_id, connection=sitl.connection_string)  # another address
+        assert direct.status_code == 201  # the address alone cannot tell: the board serial does
+        failed = wait_state(env, direct.json["id"], "failed")
+        assert failed["error"].startswith(f"flight session {sid} already flies this vehicle")
+        assert proxy.url in failed["error"]
+        assert status(env, sid)["state"] in ("preflight", "ready")  # the first one flies on
+        assert command(env, sid, "cancel").status_code == 200
+        wait_state(env, sid, "cancelled")
+    with vehicle_behind_proxy(env, plan_id) as (_sitl, proxy):  # another vehicle, same address
+        other = start(env, plan_id, connection=proxy.url).json["id"]
+        wait_state(env, other, "preflight", "ready")
+        assert command(env, other, "cancel").status_code == 200
+        wait_state(env, other, "cancelled")
+
+
 def test_a_link_that_never_comes_back_ends_the_session_clearly(env, plan_id, policy) -> None:
     policy(LinkPolicy(lost_after_s=0.5, retry_first_s=0.2, retry_max_s=0.4, give_up_after_s=2.0))
     with vehicle_behind_proxy(env, plan_id) as (_sitl, proxy):

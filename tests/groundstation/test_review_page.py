@@ -190,11 +190,28 @@ def test_a_flight_older_than_the_listed_ones_is_added_to_the_choice(env, monkeyp
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("status=done", "status 'done': pending, confirmed, rejected or all"),
-        ("label=boat", "label 'boat' is not one of illegal_construction"),
-        ("min_score=high", "min_score 'high' is not a number"),
-        ("flight=abc", "flight 'abc' is not an integer"),
-        ("primary=2", "primary '2': 1 (one finding per object) or 0"),
+        (
+            "status=done",
+            "Status: the address gives status=done, but the queue takes pending, "
+            "confirmed, rejected or all; this filter is left out",
+        ),
+        (
+            "label=boat",
+            "Class: the address gives label=boat, but the queue takes one of "
+            "illegal_construction, straw_burning",
+        ),
+        (
+            "min_score=high",
+            "Lowest score: the address gives min_score=high, but the queue takes a number",
+        ),
+        ("max_score=inf", "Highest score: the address gives max_score=inf"),
+        ("flight=abc", "Flight: the address gives flight=abc, but the queue takes a flight number"),
+        ("flight=99999999999", "Flight: the address gives flight=99999999999"),
+        (
+            "primary=2",
+            "One finding per object: the address gives primary=2, but the queue takes 1 "
+            "(one finding per object) or 0",
+        ),
         ("flight=999999", "flight 999999 does not exist"),
         ("grid=NO-SUCH", "grid NO-SUCH does not exist"),
         ("finding=999999", "finding 999999 does not exist"),

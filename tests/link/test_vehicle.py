@@ -60,3 +60,27 @@ def test_unknown_mode_lists_the_known_ones(fake_vehicle) -> None:
     vehicle = Vehicle(fake_vehicle().link, target_system=1, target_component=1, settings=FAST)
     with pytest.raises(LinkError, match="unknown mode 'hover'; known: ACRO, ALT_HOLD, AUTO"):
         vehicle.set_mode("hover")
+
+
+def test_board_id_is_none_for_a_vehicle_that_does_not_report_one(fake_vehicle) -> None:
+    fake = fake_vehicle()
+    vehicle = Vehicle(fake.link, target_system=1, target_component=1, settings=FAST)
+    assert vehicle.board_id(timeout=0.3) is None
+    assert "COMMAND_LONG" in fake.received_types  # REQUEST_MESSAGE(AUTOPILOT_VERSION) was sent
+
+
+def test_board_id_tells_two_simulated_vehicles_apart() -> None:
+    from missions.link import connect
+    from simulator import Sitl
+
+    home = (32.51, 120.14, 5.0)
+    with Sitl(home=home, uid=0x1234) as first, Sitl(home=home) as second:
+        ids = []
+        for sitl in (first, second):
+            vehicle = connect(sitl.connection_string, timeout=5.0)
+            try:
+                ids.append(vehicle.board_id())
+            finally:
+                vehicle.close()
+    assert ids[0] == "0000000000001234"
+    assert ids[1] is not None and ids[1] != ids[0]
