@@ -179,9 +179,12 @@ def register_flight(
     created_by: str | None = None,
     camera: Camera | str | Path | Mapping[str, Any] | None = None,
     read_geotag: Callable[[Path], Any | None] = _geotag,
+    original_names: Mapping[str, str] | None = None,
 ) -> int:
     """Store a flight, the camera that shot it (see :func:`resolve_camera`) and its photos
-    (status pending); return the flight id."""
+    (status pending); return the flight id. ``original_names`` maps a photo's file name to the
+    name it was sent under, when an upload stored it under a safe one (shown on the pages)."""
+    original_names = original_names or {}
     model = resolve_camera(camera)
     source = Path(source).resolve()
     paths = photo_paths(source)
@@ -204,6 +207,7 @@ def register_flight(
                 Photo(
                     flight=flight,
                     path=str(path),
+                    original_name=original_names.get(path.name),
                     status="pending",
                     lat=getattr(tag, "lat", None),
                     lon=getattr(tag, "lon", None),

@@ -7,6 +7,7 @@ owned by the Alembic migrations in ``groundstation/migrations``; a test checks t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import (
@@ -229,7 +230,15 @@ class Photo(Base):
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
+    #: The name the photo was sent under when its file is stored under another, safe one (an
+    #: upload named 航拍_001.jpg is stored as 001-<hash>.jpg); None: the file's own name.
+    original_name: Mapped[str | None] = mapped_column(Text)
     flight: Mapped[Flight] = relationship(back_populates="photos")
+
+    @property
+    def display_name(self) -> str:
+        """The photo's name as its owner knows it: the name it was sent under, else its file's."""
+        return self.original_name or PurePath(self.path).name
 
 
 class Finding(Base):

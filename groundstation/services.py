@@ -5,7 +5,7 @@ Each function validates everything first and changes nothing when it raises.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from flask_babel.speaklater import LazyString
 from shapely.geometry import mapping
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
@@ -150,8 +150,9 @@ def review_findings(
     object's sightings and its ticket: confirm (or reclassify to a violation class) files a new
     ticket, or opens one filed as confirmed if it has none; reclassify gives the ticket the new
     class; reject (or reclassify to background) keeps the finding as a labelled false positive
-    and rejects its ticket. A rejection or a new class cannot reach a ticket already dispatched:
-    the review is then refused. The primaries reviewed are returned.
+    and rejects its ticket, or opens one filed as rejected (reopening it undoes the review). A
+    rejection or a new class cannot reach a ticket already dispatched: the review is then
+    refused. The primaries reviewed are returned.
 
     Each finding is claimed with a conditional update (pending → decided): when another review
     decided one meanwhile, TransitionError is raised and the caller must roll back.
@@ -239,8 +240,10 @@ def review_findings(
             at=now,
             note=note,
         )
-        if fid not in syncs and confirmed:
-            open_ticket_for_finding(session, finding, actor, reason=note, now=now)
+        if fid not in syncs:  # its case is filed either way: a false alarm's as rejected
+            open_ticket_for_finding(
+                session, finding, actor, confirmed=confirmed, reason=note, now=now
+            )
     session.flush()
     return [findings[fid] for fid in ids]
 
@@ -267,28 +270,66 @@ def _decision(finding: Finding, decision: str, label: str | None) -> tuple[bool,
     return new_label in TICKET_LABELS, new_label
 
 
-def grid_history(session: Session, grid: Grid) -> dict[str, Any]:
-    """A grid's flights, findings and tickets, for its page and the API."""
+def _unchanged(query: Any) -> Any:
+    return query
+
+
+def grid_history(
+    session: Session,
+    grid: Grid,
+    *,
+    findings_filter: Callable[[Any], Any] = _unchanged,
+    tickets_filter: Callable[[Any], Any] = _unchanged,
+) -> dict[str, Any]:
+    """A grid's flights, findings and tickets, for its page and the API, as far as the filters
+    (a query of findings or tickets -> the rows a reader may see) let them through.
+
+    Each flight counts the objects in the grid it saw (``findings``: one per primary finding,
+    whichever flight saw it first, as the review queue for the grid and flight lists them) and
+    its views of them (``views``: one per finding it stored), both among the findings the reader
+    may see.
+    """
+    primary = aliased(Finding)
     flights = session.execute(
-        select(Flight.id, Flight.name, Flight.created_at, func.count(Finding.id))
-        .join(Finding, Finding.flight_id == Flight.id)
-        .where(Finding.grid_id == grid.id)
+        findings_filter(
+            select(
+                Flight.id,
+                Flight.name,
+                Flight.created_at,
+                func.count(func.distinct(primary.id)),
+                func.count(Finding.id),
+            )
+            .join(Finding, Finding.flight_id == Flight.id)
+            .join(primary, primary.id == func.coalesce(Finding.sighting_of, Finding.id))
+            .where(primary.grid_id == grid.id)
+        )
         .group_by(Flight.id, Flight.name, Flight.created_at)
         .order_by(Flight.id.desc())
     ).all()
     findings = list(
         session.scalars(
-            select(Finding).where(Finding.grid_id == grid.id).order_by(Finding.id.desc()).limit(200)
+            findings_filter(select(Finding).where(Finding.grid_id == grid.id))
+            .options(selectinload(Finding.photo), selectinload(Finding.grid))
+            .order_by(Finding.id.desc())
+            .limit(200)
         )
     )
     tickets = list(
         session.scalars(
-            select(Ticket).where(Ticket.grid_id == grid.id).order_by(Ticket.id.desc()).limit(200)
+            tickets_filter(select(Ticket).where(Ticket.grid_id == grid.id))
+            .order_by(Ticket.id.desc())
+            .limit(200)
         )
     )
     return {
         "flights": [
-            {"id": f[0], "name": f[1], "created_at": f[2].isoformat(), "findings": f[3]}
+            {
+                "id": f[0],
+                "name": f[1],
+                "created_at": f[2].isoformat(),
+                "findings": f[3],
+                "views": f[4],
+            }
             for f in flights
         ],
         "findings": findings,
@@ -309,6 +350,7 @@ EXPORT_FIELDS = (
     "grid",
     "flight_id",
     "image",
+    "photo_name",
     "box_px",
     "lon",
     "lat",
@@ -355,6 +397,7 @@ def export_reviews(session: Session, out_dir: Path) -> int:
                     "grid": f.grid.code if f.grid else "",
                     "flight_id": f.flight_id,
                     "image": f.photo.path,
+                    "photo_name": f.photo.display_name,
                     "box_px": json.dumps(f.box_px),
                     "lon": "" if f.lon is None else f.lon,
                     "lat": "" if f.lat is None else f.lat,

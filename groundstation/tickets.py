@@ -384,18 +384,22 @@ def open_ticket_for_finding(
     finding: Finding,
     actor: Actor,
     *,
+    confirmed: bool = True,
     reason: str = "",
     now: datetime | None = None,
 ) -> Ticket:
-    """A reviewer confirmed ``finding``: open its ticket and file it (new → confirmed), the review
-    note as the reason. A ticket the finding already has is returned as it is."""
+    """A reviewer decided ``finding``: open its case and file it (new → confirmed), or, for a
+    false alarm, close it as rejected (new → rejected): the archive keeps the decision and the
+    case can be reopened from its page. The review note is the reason. A ticket the finding
+    already has is returned as it is."""
     now = now or utcnow()
     existing = session.scalar(select(Ticket).where(Ticket.finding_id == finding.id))
     if existing is not None:
         return existing
     ticket = open_ticket(
         session,
-        label=finding.final_label,
+        # a false alarm's case keeps the class it was reported as
+        label=finding.final_label if finding.final_label in TICKET_LABELS else finding.label,
         actor=actor,
         lat=finding.lat,
         lon=finding.lon,
@@ -404,16 +408,21 @@ def open_ticket_for_finding(
         finding=finding,
         now=now,
     )
-    check_transition("new", "confirm", actor, ticket_department_id=None)
-    ticket.state = "confirmed"
+    action = "confirm" if confirmed else "reject"
+    check_transition("new", action, actor, ticket_department_id=None)
+    ticket.state = TRANSITIONS[action].target
     _record(
         session,
         ticket,
-        "confirm",
+        action,
         "new",
         actor,
         reason=reason,
-        data={"finding_id": finding.id, "review": "confirmed", "source": "review"},
+        data={
+            "finding_id": finding.id,
+            "review": "confirmed" if confirmed else "rejected",
+            "source": "review",
+        },
         now=now,
     )
     return ticket

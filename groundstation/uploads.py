@@ -1,8 +1,14 @@
-"""Safe handling of uploaded files: size limits, image checks, sanitised names inside a folder."""
+"""Safe handling of uploaded files: size limits, image checks, sanitised names inside a folder.
+
+A photo keeps two names: the one it was sent under (shown on the pages and in exports, e.g.
+``航拍_001.jpg``) and the safe one its file is stored under (:func:`photo_file_name`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +20,7 @@ from werkzeug.utils import secure_filename
 from groundstation.config import DEFAULTS
 from groundstation.errors import TooLargeError, ValidationError
 from groundstation.i18n import lazy_message as _l
+from groundstation.ingest import PHOTO_SUFFIXES
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -22,6 +29,10 @@ __all__ = [
     "check_image",
     "save_image",
     "safe_name",
+    "sent_name",
+    "photo_file_name",
+    "MAX_NAME",
+    "MAX_SENT_NAME",
 ]
 
 IMAGE_FORMATS = frozenset({"JPEG", "PNG", "TIFF"})
@@ -29,12 +40,57 @@ IMAGE_FORMATS = frozenset({"JPEG", "PNG", "TIFF"})
 #: PNG or TIFF can declare gigapixels and take gigabytes to decode (a decompression bomb).
 #: The setting's default; the app passes its configured value.
 MAX_IMAGE_PIXELS: int = DEFAULTS["MAX_IMAGE_PIXELS"]
+#: Longest stored file name kept as sent; longer ones are shortened (with a hash).
+MAX_NAME = 150
+#: Longest name a photo may be sent under (no file system keeps a longer one).
+MAX_SENT_NAME = 255
+_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif"}
 
 
 def safe_name(filename: str | None, *, default: str = "upload") -> str:
     """A file name without directories, dots-only names or odd characters."""
     name = secure_filename(Path(filename or "").name)
     return name or default
+
+
+def sent_name(upload: FileStorage) -> str:
+    """The name a file was sent under, without any folders, control characters or lone
+    surrogates (no database stores them); a :class:`ValidationError` when it is longer than
+    :data:`MAX_SENT_NAME` characters."""
+    name = Path((upload.filename or "").replace("\\", "/")).name
+    if len(name) > MAX_SENT_NAME:
+        raise ValidationError(
+            _l(
+                "photo name %(name)s is longer than %(max)d characters",
+                name=repr(name[:40] + "…"),
+                max=MAX_SENT_NAME,
+            )
+        )
+    return "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cs"))
+
+
+def photo_file_name(original: str, image_format: str) -> str:
+    """The safe name a photo sent as ``original`` is stored under: the name itself when it is a
+    plain ASCII photo name, else a sanitised stem, a hash of the original and the photo's
+    extension, so two names that sanitise alike never collide and a retry maps to the same file.
+
+    :func:`werkzeug.utils.secure_filename` keeps ASCII only (``航拍_001.jpg`` becomes
+    ``001.jpg``, ``航拍.jpg`` becomes ``jpg``): the name sent is kept apart, for display.
+
+    >>> photo_file_name("DJI_0001.JPG", "JPEG")
+    'DJI_0001.JPG'
+    >>> photo_file_name("航拍_001.jpg", "JPEG")
+    '001-27102c0d84.jpg'
+    """
+    safe = secure_filename(original)
+    if safe == original and Path(safe).suffix.lower() in PHOTO_SUFFIXES and len(safe) <= MAX_NAME:
+        return safe
+    digest = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    stem, suffix = Path(original).stem, Path(original).suffix
+    if suffix.lower() not in PHOTO_SUFFIXES:
+        stem, suffix = original, _EXTENSIONS.get(image_format, ".jpg")
+    stem = secure_filename(stem)[:MAX_NAME] or "photo"
+    return f"{stem}-{digest}{suffix}"
 
 
 def read_limited(upload: FileStorage, limit: int, *, what: Any) -> bytes:

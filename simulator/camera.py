@@ -12,6 +12,7 @@ import logging
 import queue
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,7 +101,7 @@ class PhotoCamera:
         camera: Camera | None = None,
         world: str | Path | None = None,
         photos_dir: str | Path | None = None,
-        unix_epoch: float = 0.0,
+        unix_time: Callable[[float], float] | None = None,
         max_px: int | None = None,
     ) -> None:
         self.camera = camera or PRESETS["phantom4pro"]
@@ -113,7 +114,7 @@ class PhotoCamera:
         self.photos_dir = Path(photos_dir) if photos_dir is not None else None
         if self.photos_dir is None and self.world is not None:
             self.photos_dir = Path(tempfile.mkdtemp(prefix="gridpatrol-photos-"))
-        self.unix_epoch = unix_epoch
+        self.unix_time = unix_time or float  # simulated seconds -> UTC (default: from 1970)
         self._queue: queue.Queue[CameraTrigger | None] = queue.Queue()
         self._records: list[PhotoRecord] = []
         self._lock = threading.Lock()
@@ -194,7 +195,7 @@ class PhotoCamera:
     def _take(
         self, dataset: rasterio.io.DatasetReader | None, trigger: CameraTrigger
     ) -> PhotoRecord:
-        taken = datetime.fromtimestamp(self.unix_epoch + trigger.time_s, tz=UTC)
+        taken = datetime.fromtimestamp(self.unix_time(trigger.time_s), tz=UTC)
         path: Path | None = None
         if dataset is not None and self.photos_dir is not None:
             image = render_photo(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import secrets
 import selectors
 import socket
 import time
@@ -181,17 +182,20 @@ class MavlinkServer:
         out: str | None = None,
         sysid: int = 1,
         compid: int = 1,
-        unix_epoch: float | None = None,
         on_param: Callable[[str, float], None] | None = None,
+        uid: int | None = None,
     ) -> None:
         self.autopilot = autopilot
+        # the board's serial number, as AUTOPILOT_VERSION.uid: one per simulated vehicle
+        self.uid = secrets.randbits(63) + 1 if uid is None else int(uid)
+        if not 0 < self.uid < 2**64:
+            raise SimulatorConfigError(f"vehicle uid must be in 1..2^64-1, got {uid}")
         self.clock = clock
         self.sysid, self.compid = int(sysid), int(compid)
         if not (1 <= self.sysid <= 255 and 0 <= self.compid <= 255):
             raise SimulatorConfigError(f"system id {sysid} / component id {compid} out of range")
         self.listen = parse_endpoint(listen, kinds=("tcp",))
         self.out = parse_endpoint(out, kinds=("udp",)) if out else None
-        self.unix_epoch = time.time() if unix_epoch is None else unix_epoch
         self.on_param = on_param
         self.links: list[_Link] = []
         self.selector = selectors.DefaultSelector()
@@ -482,7 +486,7 @@ class MavlinkServer:
         fix = 3 if ap.gps_ok else 1
         course = math.degrees(math.atan2(ap.state.vx, ap.state.vy)) % 360.0
         return M.MAVLink_gps_raw_int_message(
-            int((self.unix_epoch + ap.now) * 1e6),
+            int(self.clock.unix_time(ap.now) * 1e6),
             fix,
             round(lat * 1e7),
             round(lon * 1e7),
@@ -540,7 +544,7 @@ class MavlinkServer:
             0.0,
             0.0,
             0.0,
-            int((self.unix_epoch + self.autopilot.now) * 1e6),
+            int(self.clock.unix_time(self.autopilot.now) * 1e6),
         )
 
     def mission_current(self) -> mavlink.MAVLink_message:
@@ -571,7 +575,7 @@ class MavlinkServer:
 
     def system_time(self) -> mavlink.MAVLink_message:
         return M.MAVLink_system_time_message(
-            int((self.unix_epoch + self.autopilot.now) * 1e6), self.clock.time_boot_ms
+            int(self.clock.unix_time(self.autopilot.now) * 1e6), self.clock.time_boot_ms
         )
 
     def battery_status(self) -> mavlink.MAVLink_message:
@@ -614,13 +618,13 @@ class MavlinkServer:
             [0] * 8,
             0,
             0,
-            self.sysid,
+            self.uid,
         )
 
     def camera_feedback(self, trigger: CameraTrigger) -> mavlink.MAVLink_message:
         focal = 0.0
         return M.MAVLink_camera_feedback_message(
-            int((self.unix_epoch + trigger.time_s) * 1e6),
+            int(self.clock.unix_time(trigger.time_s) * 1e6),
             self.sysid,
             0,
             trigger.index,

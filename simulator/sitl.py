@@ -58,8 +58,9 @@ class Sitl:
     """A simulated ArduCopter reachable over MAVLink (see the module and package docs).
 
     Extra keyword options beyond the agreed API: `on_event` (called with a one-line description of
-    every state change, from the simulator thread), `step_s` (physics step in simulated seconds)
-    and `photo_max_px` (render photos smaller than the camera's resolution, long side in pixels).
+    every state change, from the simulator thread), `step_s` (physics step in simulated seconds),
+    `photo_max_px` (render photos smaller than the camera's resolution, long side in pixels) and
+    `uid` (the board serial reported in AUTOPILOT_VERSION; random per simulator by default).
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class Sitl:
         on_event: Callable[[str], None] | None = None,
         step_s: float = 0.02,
         photo_max_px: int | None = None,
+        uid: int | None = None,
     ) -> None:
         home = _check_home(home)
         speed, direction = _check_wind(wind)
@@ -104,12 +106,13 @@ class Sitl:
             sysid=int(self.params["SYSID_THISMAV"]),  # a --params file may set it
             compid=compid,
             on_param=self._param_changed,
+            uid=uid,
         )
         self.camera = PhotoCamera(
             camera=camera,
             world=world,
             photos_dir=photos_dir,
-            unix_epoch=self.server.unix_epoch,
+            unix_time=self.clock.unix_time,
             max_px=photo_max_px,
         )
         self.on_event = on_event

@@ -175,6 +175,24 @@ def test_quick_demo_end_to_end(tmp_path) -> None:
         assert math.isclose(tag.lat, lat, abs_tol=1e-6) and math.isclose(tag.lon, lon, abs_tol=1e-6)
         assert abs(tag.lat - 32.51) < 0.01 and abs(tag.lon - 120.14) < 0.01
 
+    # the photos were taken (on the sped-up simulator) before their tickets were filed, so the
+    # dashboard's capture -> ticket median has figures to work from
+    from datetime import UTC, datetime, timedelta
+
+    from groundstation.stats import Period, build_dashboard, load_records
+    from groundstation.storage import Storage
+
+    with Storage(f"sqlite:///{data / 'gridpatrol.sqlite3'}").session() as session:
+        records, flown, found = load_records(session)
+    assert records and all(t.captured_at is not None for t in records)
+    assert all(t.captured_at <= t.created_at for t in records), [
+        (t.captured_at, t.created_at) for t in records
+    ]
+    now = datetime.now(UTC)
+    day = Period("custom", now - timedelta(days=1), now + timedelta(days=1))
+    board = build_dashboard(tickets=records, flights=flown, findings=found, period=day, now=now)
+    assert 0 < board.tickets.median_capture_to_ticket_h < 1.0
+
     # run again on the same data folder: the objects are known and awaiting review, so they
     # are found again (as sightings) under their existing tickets, and nothing is filed twice
     again = CliRunner().invoke(

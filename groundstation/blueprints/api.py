@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import mimetypes
 import os
 import shutil
 import uuid
@@ -54,7 +55,7 @@ from groundstation.tickets import (
     transition,
     update_rule,
 )
-from groundstation.uploads import read_limited, save_image
+from groundstation.uploads import check_image, photo_file_name, read_limited, save_image, sent_name
 from groundstation.web import (
     api_key_from_request,
     check_text,
@@ -76,6 +77,10 @@ __all__ = [
     "photo_roots",
     "in_roots",
     "parse_datetime",
+    "parse_int",
+    "parse_text",
+    "parse_flight_camera",
+    "queue_ingest",
     "apply_transition",
     "ticket_query",
     "visible_tickets",
@@ -83,7 +88,7 @@ __all__ = [
     "visible_findings",
     "visible_finding",
     "visible_photo",
-    "visible_history",
+    "visible_grid_history",
     "count_rows",
     "with_names",
     "TICKET_FILTERS",
@@ -170,7 +175,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def _int(
+def parse_int(
     value: Any,
     *,
     field: str,
@@ -249,7 +254,7 @@ def _float(value: Any, *, field: str, from_json: bool = False) -> float | None:
 MAX_TEXT = 4000
 
 
-def _text(value: Any, *, field: Any, limit: int = MAX_TEXT) -> str:
+def parse_text(value: Any, *, field: Any, limit: int = MAX_TEXT) -> str:
     """Text from a form or JSON value ("" for none): a JSON value must be a string, and text
     longer than ``limit`` or holding a character no database stores (NUL) is refused, not
     cut."""
@@ -272,13 +277,13 @@ def _text(value: Any, *, field: Any, limit: int = MAX_TEXT) -> str:
 
 
 def _optional_text(value: Any, *, field: Any, limit: int = MAX_TEXT) -> str | None:
-    """:func:`_text`, but None (absent: leave unchanged) stays None."""
-    return None if value is None else _text(value, field=field, limit=limit)
+    """:func:`parse_text`, but None (absent: leave unchanged) stays None."""
+    return None if value is None else parse_text(value, field=field, limit=limit)
 
 
 def _page() -> tuple[int, int]:
-    page = _int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE)
-    size = _int(request.args.get("page_size"), field="page_size", default=50, lo=1, hi=500)
+    page = parse_int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE)
+    size = parse_int(request.args.get("page_size"), field="page_size", default=50, lo=1, hi=500)
     return page or 1, size or 50
 
 
@@ -360,6 +365,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "reviewed_at": _iso(f.reviewed_at),
         "crop_url": f"/api/v1/findings/{f.id}/crop" if f.crop_path else None,
         "photo_url": f"/api/v1/photos/{f.photo_id}/image",
+        "photo_name": f.photo.display_name,
         "ticket_id": None,
         "sighting_of": f.sighting_of,
         "sightings": 0,
@@ -418,10 +424,10 @@ def apply_transition(
     """Validate and apply one transition from request data (a JSON object when ``from_json``,
     else form fields), commit, then notify."""
     actor = current_actor()
-    action = _text(data.get("action"), field="action").strip()
+    action = parse_text(data.get("action"), field="action").strip()
     if not action:
         raise ValidationError(_l("missing 'action'"))
-    expected = _text(data.get("expected_state"), field="expected_state")
+    expected = parse_text(data.get("expected_state"), field="expected_state")
     if expected and expected not in STATES:
         raise ValidationError(
             _l(
@@ -445,8 +451,8 @@ def apply_transition(
         evidence = [{"note": evidence}]
     if not isinstance(evidence, list) or not all(isinstance(e, dict) for e in evidence):
         raise ValidationError(_l('evidence must be a list of objects like {"note": "..."}'))
-    notes = [_text(e.get("note"), field=_l("note")) for e in evidence]
-    notes.append(_text(data.get("note"), field=_l("note")))
+    notes = [parse_text(e.get("note"), field=_l("note")) for e in evidence]
+    notes.append(parse_text(data.get("note"), field=_l("note")))
     evidence = [{"note": note} for note in notes if note]
     saved: Path | None = None
     if evidence_photo is not None and evidence_photo.filename:
@@ -466,8 +472,8 @@ def apply_transition(
             ticket,
             action,
             actor,
-            reason=_text(data.get("reason"), field=_l("reason")),
-            department_id=_int(
+            reason=parse_text(data.get("reason"), field=_l("reason")),
+            department_id=parse_int(
                 data.get("department_id"), field="department_id", from_json=from_json
             ),
             deadline=parse_datetime(data.get("deadline"), field="deadline"),
@@ -554,7 +560,7 @@ def put_rule(label: str) -> Any:
         session,
         label,
         current_actor(),
-        department_id=_int(data.get("department_id"), field="department_id", from_json=True),
+        department_id=parse_int(data.get("department_id"), field="department_id", from_json=True),
         deadline_amount=amount,
         deadline_unit=unit,
         name=_optional_text(data.get("name"), field="name", limit=RULE_NAME_LENGTH),
@@ -613,7 +619,7 @@ def grid_detail(code: str) -> Any:
     grid = session.scalar(select(Grid).where(Grid.code == code))
     if grid is None:
         raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
-    history = visible_history(grid_history(session, grid), current_actor())
+    history = visible_grid_history(session, grid, current_actor())
     return jsonify(
         {
             **grid_json(grid, geometry=True),
@@ -669,29 +675,33 @@ def post_flight() -> Any:
     actor = current_actor()
     files = [f for f in request.files.getlist("photos") if f.filename]
     data = request_data()
-    name = _text(data.get("name"), field="name")[:200] or None
-    camera = _flight_camera(data.get("camera"))
+    name = parse_text(data.get("name"), field="name")[:200] or None
+    camera = parse_flight_camera(data.get("camera"))
     if files:
         folder = (
             Path(current_app.config["DATA_DIR"])
             / "photos"
             / f"upload_{utcnow():%Y%m%d_%H%M%S}_{uuid.uuid4().hex[:6]}"
         )
+        originals = {}  # stored file name -> the name a photo was sent under, when they differ
         try:
+            folder.mkdir(parents=True)
             for upload in files:
-                save_image(
-                    upload,
-                    folder,
-                    limit=current_app.config["MAX_IMAGE_BYTES"],
-                    max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
-                    unique=False,
+                data = read_limited(upload, current_app.config["MAX_IMAGE_BYTES"], what=_l("image"))
+                sent = sent_name(upload)
+                image_format = check_image(
+                    data, name=sent, max_pixels=current_app.config["MAX_IMAGE_PIXELS"]
                 )
+                stored = photo_file_name(sent, image_format)
+                (folder / stored).write_bytes(data)
+                if stored != sent:
+                    originals[stored] = sent
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         source = folder
     else:
-        raw = _text(data.get("source"), field="source")
+        raw = parse_text(data.get("source"), field="source")
         if not raw:
             raise ValidationError(
                 _l("give photos (multipart 'photos') or a server 'source' folder")
@@ -704,7 +714,12 @@ def post_flight() -> Any:
         _check_photo_paths(source, str(raw))
     try:
         flight_id = register_flight(
-            state().storage, source, name=name, created_by=actor.name, camera=camera
+            state().storage,
+            source,
+            name=name,
+            created_by=actor.name,
+            camera=camera,
+            original_names=originals if files else None,
         )
     except IngestError as exc:  # no such folder, no photos in it, a bad flight log
         if files:
@@ -718,7 +733,7 @@ def queue_ingest(flight_id: int) -> int:
     return ingest.queue_ingest(state().storage, state().queue, flight_id)
 
 
-def _flight_camera(value: Any) -> Any:
+def parse_flight_camera(value: Any) -> Any:
     """A flight's ``camera`` field: a preset name or a camera object (JSON, or JSON text in a
     form); never a server file path. None (absent) means the default camera."""
     if value is None or value == "":
@@ -830,7 +845,7 @@ def finding_query(args: Any) -> Any:
         query = query.where(Finding.score <= hi)
     if args.get("grid"):
         query = query.join(Grid, Finding.grid_id == Grid.id).where(Grid.code == args["grid"])
-    flight = _int(args.get("flight"), field="flight")
+    flight = parse_int(args.get("flight"), field="flight")
     primary = args.get("primary", "")
     if primary not in ("", "0", "1"):
         raise ValidationError(
@@ -887,18 +902,15 @@ def visible_photo(session: Session, photo_id: int) -> Photo:
     return photo
 
 
-def visible_history(history: dict[str, Any], actor: Any) -> dict[str, Any]:
-    """A grid's history (:func:`grid_history`) with only the tickets and findings ``actor`` may
-    see: department staff their own department's tickets and the findings behind them."""
-    if actor.role != "department":
-        return history
-    tickets = [t for t in history["tickets"] if ticket_visible(t, actor)]
-    own = {t.finding_id for t in tickets if t.finding_id is not None}
-    return {
-        **history,
-        "tickets": tickets,
-        "findings": [f for f in history["findings"] if f.id in own],
-    }
+def visible_grid_history(session: Session, grid: Grid, actor: Any) -> dict[str, Any]:
+    """A grid's history (:func:`grid_history`) as ``actor`` may see it: department staff their
+    own department's tickets and the findings behind them, and flights counting only those."""
+    return grid_history(
+        session,
+        grid,
+        findings_filter=lambda query: visible_findings(query, actor),
+        tickets_filter=lambda query: visible_tickets(query, actor),
+    )
 
 
 @bp.get("/findings")
@@ -908,6 +920,7 @@ def findings() -> Any:
     page, size = _page()
     query = visible_findings(finding_query(request.args), current_actor())
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    query = query.options(selectinload(Finding.photo), selectinload(Finding.grid))
     rows = list(session.scalars(query.offset((page - 1) * size).limit(size)))
     items = _with_tickets_and_sightings(session, rows)
     return jsonify({"items": items, "page": page, "page_size": size, "total": total})
@@ -938,22 +951,24 @@ def photo_image(photo_id: int) -> Any:
         raise NotFoundError(
             _l("photo %(id)s: file %(name)s is gone", id=photo_id, name=Path(photo.path).name)
         )
-    return send_file(photo.path, max_age=3600)
+    kind = mimetypes.guess_type(photo.path)[0] or "application/octet-stream"
+    # saved from the browser under the name it was sent as, not its stored file's
+    return send_file(photo.path, mimetype=kind, max_age=3600, download_name=photo.display_name)
 
 
 def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
     session = db()
-    ids = [_int(i, field="finding id", lo=1, from_json=True) for i in ids]
+    ids = [parse_int(i, field="finding id", lo=1, from_json=True) for i in ids]
     if None in ids:
         raise ValidationError(_l("finding ids must be integers, not empty"))
     try:
         reviewed = review_findings(
             session,
             ids,
-            _text(data.get("decision"), field="decision"),
+            parse_text(data.get("decision"), field="decision"),
             current_actor(),
-            label=_text(data.get("label"), field="label") or None,
-            note=_text(data.get("note"), field=_l("note")),
+            label=parse_text(data.get("label"), field="label") or None,
+            note=parse_text(data.get("note"), field=_l("note")),
         )
         session.commit()
     except Exception:
@@ -1077,7 +1092,7 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
         )
     if labels:
         query = query.where(Ticket.label.in_(labels))
-    department = _int(args.get("department_id"), field="department_id")
+    department = parse_int(args.get("department_id"), field="department_id")
     if department is not None:
         query = query.where(Ticket.department_id == department)
     grid = (args.get("grid") or "").strip()
@@ -1149,7 +1164,7 @@ def _ticket_page_size() -> int:
     size, per = request.args.get("page_size"), request.args.get("per_page")
     if size and per and size != per:
         raise ValidationError(_l("page_size and per_page differ: give one of them"))
-    value = _int(size or per, field="page_size", default=50, lo=1, hi=500)
+    value = parse_int(size or per, field="page_size", default=50, lo=1, hi=500)
     return value or 50
 
 
@@ -1159,7 +1174,7 @@ def tickets() -> Any:
     """One page of the ticket list, with the total, the page count and the links of the next
     and previous pages (same filters); a page past the last is empty."""
     session = db()
-    page = _int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE) or 1
+    page = parse_int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE) or 1
     size = _ticket_page_size()
     query = visible_tickets(ticket_query(request.args), current_actor())
     total = count_rows(session, query)
@@ -1205,12 +1220,12 @@ def post_ticket() -> Any:
         grid_id = GridIndex.from_rows(session.scalars(select(Grid))).locate(lon, lat)
     ticket = open_ticket(
         session,
-        label=_text(data.get("label"), field="label"),
+        label=parse_text(data.get("label"), field="label"),
         actor=current_actor(),
         lat=lat,
         lon=lon,
         grid_id=grid_id,
-        description=_text(data.get("description"), field=_l("description")),
+        description=parse_text(data.get("description"), field=_l("description")),
         source="ui",
     )
     session.commit()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import ROLES, Grid
-from groundstation.services import grid_history, import_grids
+from groundstation.services import import_grids
 from groundstation.uploads import read_limited
 from groundstation.web import current_actor, db, roles_required
 
@@ -51,11 +51,14 @@ def import_file() -> Any:
 @bp.get("/grids/<code>")
 @roles_required(*ROLES)
 def detail(code: str) -> Any:
-    from groundstation.blueprints.api import visible_history
+    from groundstation.blueprints.api import REVIEWERS, visible_grid_history
 
     session = db()
     grid = session.scalar(select(Grid).where(Grid.code == code))
     if grid is None:
         raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
-    history = visible_history(grid_history(session, grid), current_actor())
-    return render_template("grid.html", grid=grid, history=history)
+    actor = current_actor()
+    history = visible_grid_history(session, grid, actor)
+    return render_template(
+        "grid.html", grid=grid, history=history, can_review=actor.role in REVIEWERS
+    )

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from groundstation.blueprints.api import (
     ANY,
     _get,
-    _text,
+    parse_text,
     visible_finding,
     visible_findings,
     visible_photo,
@@ -241,7 +241,7 @@ def orthomosaic_upload() -> Any:
         raise ValidationError(
             _l("orthomosaic %(name)s: upload a .tif/.tiff GeoTIFF", name=repr(upload.filename))
         )
-    name = _text(request.form.get("name", "").strip(), field="name", limit=ORTHO_NAME_LENGTH)
+    name = parse_text(request.form.get("name", "").strip(), field="name", limit=ORTHO_NAME_LENGTH)
     name = name or Path(filename).stem[:ORTHO_NAME_LENGTH] or filename[:ORTHO_NAME_LENGTH]
     folder = _data_dir() / "orthomosaics" / uuid.uuid4().hex
     folder.mkdir(parents=True)

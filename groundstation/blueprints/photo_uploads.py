@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -33,16 +32,20 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, jsonify, request, url_for
-from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
-from groundstation.blueprints.api import REVIEWERS, _flight_camera, _int, _text, queue_ingest
+from groundstation.blueprints.api import (
+    REVIEWERS,
+    parse_flight_camera,
+    parse_int,
+    parse_text,
+    queue_ingest,
+)
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import IngestError, NotFoundError, TransitionError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import PHOTO_SUFFIXES, register_flight
 from groundstation.models import utcnow
-from groundstation.uploads import check_image, read_limited
+from groundstation.uploads import check_image, photo_file_name, read_limited, sent_name
 from groundstation.web import (
     acting_user,
     current_actor,
@@ -56,7 +59,6 @@ __all__ = [
     "UPLOADERS",
     "STALE_AFTER_S",
     "UPLOADS_DIR",
-    "staged_name",
     "staged_photos",
     "stage_photo",
     "clean_stale_uploads",
@@ -68,36 +70,15 @@ UPLOADERS = ("pilot", "supervisor", "admin")
 STALE_AFTER_S = 24 * 3600.0
 #: The data dir's folder of staged uploads.
 UPLOADS_DIR = "uploads"
-#: Longest stored file name kept as sent; longer ones are shortened (with a hash).
-MAX_NAME = 150
-#: Longest name a photo may be sent under (no file system keeps a longer one).
-MAX_SENT_NAME = 255
 CHUNK = 1 << 20
 
 _ID = re.compile(r"[0-9a-f]{32}")
-_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif"}
 _META = "upload.json"
 _PHOTOS = "photos"
 _NAMES = "names"  # original names of photos stored under another (sanitised) name
 
 
 # -- the staged folder (no Flask) --------------------------------------------------------------
-
-
-def staged_name(original: str, image_format: str) -> str:
-    """The name a photo sent as ``original`` is stored under: the name itself when it is a plain
-    ASCII photo name, else a sanitised stem, a hash of the original and the format's extension
-    (so two names that sanitise alike never collide, and a retry maps to the same file)."""
-    safe = secure_filename(original)
-    suffix = Path(safe).suffix
-    if safe == original and suffix.lower() in PHOTO_SUFFIXES and len(safe) <= MAX_NAME:
-        return safe
-    digest = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    if suffix.lower() in PHOTO_SUFFIXES:
-        stem = safe[: -len(suffix)]
-    else:
-        stem, suffix = safe, _EXTENSIONS.get(image_format, ".jpg")
-    return f"{stem[:MAX_NAME] or 'photo'}-{digest}{suffix}"
 
 
 def staged_photos(stage: Path) -> list[dict[str, Any]]:
@@ -124,6 +105,16 @@ def staged_photos(stage: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _sent_names(stage: Path, folder: Path) -> dict[str, str]:
+    """The names the photos in ``folder`` were sent under, by file name, for those stored under
+    another name (their record in ``stage``)."""
+    names = {}
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
+            names[path.name] = (stage / _NAMES / path.name).read_text(encoding="utf-8")
+    return names
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{uuid.uuid4().hex}.part")
     try:
@@ -141,13 +132,15 @@ def _same_bytes(path: Path, data: bytes) -> bool:
 
 
 def stage_photo(stage: Path, original: str, data: bytes, image_format: str) -> tuple[str, bool]:
-    """Store one checked photo in ``stage`` as :func:`staged_name`; return the stored name and
-    whether it is new (False: that name already holds these bytes, nothing changed).
+    """Store one checked photo in ``stage`` under its safe name
+    (:func:`groundstation.uploads.photo_file_name`), keeping the name it was sent under for the
+    flight's photo record; return the stored name and whether it is new (False: that name
+    already holds these bytes, nothing changed).
 
     Raises :class:`TransitionError` (409) when the name holds other bytes, or when the upload was
     finished or cancelled meanwhile."""
     folder = stage / _PHOTOS
-    name = staged_name(original, image_format)
+    name = photo_file_name(original, image_format)
     target = folder / name
     tmp = folder / f".{uuid.uuid4().hex}.part"
     try:
@@ -282,20 +275,6 @@ def _upload_json(stage: Path, meta: dict[str, Any], *, files: bool = False) -> d
     return out
 
 
-def _sent_name(upload: FileStorage) -> str:
-    """The name a photo was sent under, without any folders (at most MAX_SENT_NAME long)."""
-    name = Path((upload.filename or "").replace("\\", "/")).name
-    if len(name) > MAX_SENT_NAME:
-        raise ValidationError(
-            _l(
-                "photo name %(name)s is longer than %(max)d characters",
-                name=repr(name[:40] + "…"),
-                max=MAX_SENT_NAME,
-            )
-        )
-    return name
-
-
 @api_bp.before_app_request
 def _photo_request_limit() -> None:
     """One request carries at least one whole photo, even when MAX_IMAGE_BYTES is set above the
@@ -315,8 +294,8 @@ def _photo_request_limit() -> None:
 def photo_upload_create() -> Any:
     """Start an upload: ``name`` and ``camera`` as ``POST /api/v1/flights`` takes them."""
     data = request_data()
-    name = _text(data.get("name"), field="name").strip()[:200] or None
-    camera = _flight_camera(data.get("camera"))
+    name = parse_text(data.get("name"), field="name").strip()[:200] or None
+    camera = parse_flight_camera(data.get("camera"))
     user = acting_user()
     root = _root()
     root.mkdir(parents=True, exist_ok=True)
@@ -385,7 +364,7 @@ def photo_upload_add(upload_id: str) -> Any:
     checked = []
     for upload in files:  # every photo is checked before any is stored
         data = read_limited(upload, int(config["MAX_IMAGE_BYTES"]), what=_l("image"))
-        original = _sent_name(upload)
+        original = sent_name(upload)
         image_format = check_image(data, name=original, max_pixels=int(config["MAX_IMAGE_PIXELS"]))
         checked.append((original, data, image_format))
     stored, new = [], []
@@ -412,7 +391,7 @@ def photo_upload_finish(upload_id: str) -> Any:
     count arrived is a 409 and nothing changes."""
     stage, meta = _open(upload_id)
     data = request_data() if request.is_json or request.form else {}
-    expected = _int(data.get("photos"), field="photos", lo=0)
+    expected = parse_int(data.get("photos"), field="photos", lo=0)
     arrived = staged_photos(stage)
     if not (stage / _PHOTOS).is_dir():  # another request is finishing it right now
         raise TransitionError(_l("the upload is being finished or was cancelled meanwhile"))
@@ -447,6 +426,7 @@ def photo_upload_finish(upload_id: str) -> Any:
             name=meta.get("name"),
             created_by=actor.name,
             camera=meta.get("camera"),
+            original_names=_sent_names(stage, source),  # as they are now, moved
         )
     except Exception as exc:
         _move(source, stage / _PHOTOS)  # the photos stay in the upload: finish it again

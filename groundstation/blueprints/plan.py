@@ -25,7 +25,7 @@ from sqlalchemy import select
 from gis.camera import PRESETS
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
-from groundstation.blueprints.api import _get, _text
+from groundstation.blueprints.api import _get, parse_text
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
@@ -549,7 +549,7 @@ def no_fly_import() -> Any:
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
         raise ValidationError(_l("upload the no-fly layer as multipart field 'file'"))
-    name = _text(request.form.get("name", "").strip(), field="name", limit=NO_FLY_NAME_LENGTH)
+    name = parse_text(request.form.get("name", "").strip(), field="name", limit=NO_FLY_NAME_LENGTH)
     if not name:  # the file's own name, cut to fit
         stem = Path(upload_file.filename).stem.strip()[:NO_FLY_NAME_LENGTH]
         name = check_text(stem, field=_l("the file name"))

@@ -48,7 +48,7 @@ from groundstation.models import (
 from groundstation.tickets import ACTIVE_STATES, STATES, TRANSITIONS, available_actions
 from groundstation.web import current_actor, db, roles_required, state
 
-__all__ = ["bp", "FindingFacts", "finding_facts"]
+__all__ = ["bp", "FindingFacts", "FlightPhotos", "finding_facts"]
 
 bp = Blueprint("tickets", __name__)
 
@@ -258,10 +258,19 @@ def _ticket(ticket_id: int) -> Ticket:
 
 
 @dataclass(frozen=True, slots=True)
+class FlightPhotos:
+    """How many of the photos that show an object one flight took."""
+
+    flight_id: int
+    photos: int
+
+
+@dataclass(frozen=True, slots=True)
 class FindingFacts:
     """What the ticket page tells about a drone ticket's finding: its class, score and flight,
-    how many photos show the object (the primary's and its sightings'), and the flight session
-    that took the photos, if one did."""
+    how many photos show the object (the primary's and its sightings', whichever flights took
+    them) and flight by flight (oldest flight first), the flight session that took the
+    finding's photo, if one did, and that photo's name as it was sent."""
 
     label: str
     score: float
@@ -269,14 +278,20 @@ class FindingFacts:
     photo_id: int
     photos: int
     session_id: int | None
+    flights: tuple[FlightPhotos, ...] = ()
+    photo_name: str = ""
 
 
 def finding_facts(session: Any, finding: Finding) -> FindingFacts:
     """The :class:`FindingFacts` of ``finding``; a sighting counts with its primary's group."""
     primary = finding.sighting_of or finding.id
-    photos = session.scalar(
-        select(func.count(func.distinct(Finding.photo_id))).where(
-            or_(Finding.id == primary, Finding.sighting_of == primary)
+    flights = tuple(
+        FlightPhotos(flight_id, int(photos))
+        for flight_id, photos in session.execute(
+            select(Finding.flight_id, func.count(func.distinct(Finding.photo_id)))
+            .where(or_(Finding.id == primary, Finding.sighting_of == primary))
+            .group_by(Finding.flight_id)
+            .order_by(Finding.flight_id)
         )
     )
     session_id = session.scalar(
@@ -290,8 +305,10 @@ def finding_facts(session: Any, finding: Finding) -> FindingFacts:
         score=finding.score,
         flight_id=finding.flight_id,
         photo_id=finding.photo_id,
-        photos=max(int(photos or 0), 1),
+        photos=max(sum(f.photos for f in flights), 1),
         session_id=session_id,
+        flights=flights,
+        photo_name=finding.photo.display_name,
     )
 
 

@@ -127,8 +127,12 @@
     current = i;
     Array.from(tbody.children).forEach(function (tr, j) { tr.classList.toggle("current", j === i); });
     var box = document.getElementById("box"), photo = document.getElementById("photo");
+    var nameLine = document.getElementById("photo-name-line"), name = document.getElementById("photo-name");
+    nameLine.hidden = i < 0;
     if (i < 0) { photo.removeAttribute("src"); box.hidden = true; photoOverlay.show(null); syncUrl(); return; }
     var f = items[i];
+    name.textContent = f.photo_name || "";  // the name it was sent under (航拍_001.jpg)
+    name.href = f.photo_url;
     photoOverlay.show(f.lat !== null && f.lon !== null ? f.id : null);
     tbody.children[i].scrollIntoView({block: "nearest"});
     photo.onload = function () {
@@ -213,6 +217,32 @@
     }
   }
 
+  /* A review refused with 409 changed nothing: another reviewer decided first (or the case has
+     moved on). Show the findings' current state in the list, selection kept, and say so. */
+  function conflict(ids, e) {
+    return Promise.all(ids.map(function (id) { return getJSON("/api/v1/findings/" + id); }))
+      .then(function (fresh) {
+        fresh.forEach(function (f) {
+          var i = items.findIndex(function (g) { return g.id === f.id; });
+          if (i >= 0) { items[i] = f; }
+          if (f.review_status !== "pending") { selected.delete(f.id); }
+        });
+        var keep = current;
+        render(); select(keep);
+        var decided = fresh.filter(function (f) { return f.review_status !== "pending"; });
+        if (ids.length === 1 && decided.length === 1) {
+          var f = decided[0];
+          show(text.conflict_one.replace("{id}", f.id).replace("{who}", f.reviewed_by || "?")
+               .replace("{status}", text[f.review_status] || f.review_status), true);
+        } else if (decided.length) {
+          show(text.conflict_many.replace("{ids}", decided.map(function (f) { return "#" + f.id; }).join(", ")), true);
+        } else {
+          show(e.message + " " + text.refreshed, true);
+        }
+      })
+      .catch(function () { fail(e); });
+  }
+
   function reviewed(results) {
     results.forEach(function (r) {
       var i = items.findIndex(function (f) { return f.id === r.id; });
@@ -233,7 +263,7 @@
     inFlight.add(f.id);
     post("/api/v1/findings/" + f.id + "/review", {decision: decision, label: label})
       .then(function (r) { reviewed([r]); show("#" + f.id + ": " + (text[r.review_status] || r.review_status)); })
-      .catch(fail)
+      .catch(function (e) { return e.status === 409 ? conflict([f.id], e) : fail(e); })
       .finally(function () { inFlight.delete(f.id); });
   }
 
@@ -246,7 +276,7 @@
         ids.forEach(function (id) { selected.delete(id); });
         reviewed(r.items); show(text.reviewed.replace("{n}", r.items.length));
       })
-      .catch(fail)
+      .catch(function (e) { return e.status === 409 ? conflict(ids, e) : fail(e); })
       .finally(function () { ids.forEach(function (id) { inFlight.delete(id); }); });
   }
 

@@ -227,13 +227,31 @@ def test_review_confirm_opens_ticket_reject_keeps_false_positive(env) -> None:
         headers=env.headers("supervisor"),
     ).json
     assert rejected["review_status"] == "rejected" and rejected["reviewed_label"] == "background"
-    assert rejected["ticket_id"] is None
+    # the false alarm's case is filed as rejected, in the class it was reported as
+    case = client.get(f"/api/v1/tickets/{rejected['ticket_id']}", headers=env.headers("admin")).json
+    assert (case["state"], case["label"]) == ("rejected", "illegal_fishing")
+    assert [(e["action"], e["reason"]) for e in case["events"]] == [
+        ("open", ""),
+        ("reject", "a moored boat"),
+    ]
     again = client.post(
         f"/api/v1/findings/{ids[1]}/review",
         json={"decision": "confirm"},
         headers=env.headers("supervisor"),
     )
     assert again.status_code == 409
+    # a rejection made in error is undone on its case: reopening confirms the finding
+    reopened = client.post(
+        f"/api/v1/tickets/{rejected['ticket_id']}/transitions",
+        json={"action": "reopen", "reason": "a net after all", "expected_state": "rejected"},
+        headers=env.headers("supervisor"),
+    )
+    assert reopened.status_code == 200, reopened.json
+    finding = client.get(f"/api/v1/findings/{ids[1]}", headers=env.headers("supervisor")).json
+    assert (finding["review_status"], finding["reviewed_label"]) == (
+        "confirmed",
+        "illegal_fishing",
+    )
     moved = client.post(
         f"/api/v1/findings/{ids[2]}/review",
         json={"decision": "reclassify", "label": "illegal_construction"},

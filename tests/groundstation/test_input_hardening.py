@@ -373,12 +373,10 @@ def test_concurrent_reviews_of_one_finding_decide_once(env) -> None:
     finding = (
         env.client().get(f"/api/v1/findings/{finding_id}", headers=env.headers("supervisor")).json
     )
-    if winner == "confirm":
-        assert finding["review_status"] == "confirmed" and finding["ticket_id"] is not None
-        state, events = _state(env, finding["ticket_id"])
-        assert state == "confirmed" and events == 2  # opened, filed: nothing after
-    else:
-        assert finding["review_status"] == "rejected" and finding["ticket_id"] is None
+    decided = {"confirm": "confirmed", "reject": "rejected"}[winner]
+    assert finding["review_status"] == decided
+    state, events = _state(env, finding["ticket_id"])
+    assert (state, events) == (decided, 2)  # opened, then filed or rejected: nothing after
 
 
 # -- the CLI ------------------------------------------------------------------------------------

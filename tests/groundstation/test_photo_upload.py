@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from conftest import ARTIFACTS, SMALL, add_grids, csrf_token, login, saved_plan, sign_in
 
-from groundstation.blueprints.photo_uploads import clean_stale_uploads, staged_name
+from groundstation.blueprints.photo_uploads import clean_stale_uploads
+from groundstation.uploads import photo_file_name
 
 RED, BLUE, GREEN = (200, 40, 30), (30, 50, 200), (40, 200, 40)
 LONLAT = (119.905, 32.405)
@@ -241,12 +242,104 @@ def test_odd_names_are_stored_safely_and_listed_as_sent(env) -> None:
 
 
 def test_staged_names() -> None:
-    assert staged_name("DJI_0001.JPG", "JPEG") == "DJI_0001.JPG"
-    assert staged_name("a b.jpg", "JPEG").startswith("a_b-")
-    assert staged_name("photo", "PNG").endswith(".png")
-    assert staged_name("照片.tif", "TIFF").endswith(".tif")
-    assert staged_name("照片.tif", "TIFF") != staged_name("图片.tif", "TIFF")
-    assert len(staged_name("x" * 300 + ".jpg", "JPEG")) < 200
+    assert photo_file_name("DJI_0001.JPG", "JPEG") == "DJI_0001.JPG"
+    assert photo_file_name("a b.jpg", "JPEG").startswith("a_b-")
+    assert photo_file_name("photo", "PNG").endswith(".png")
+    assert photo_file_name("照片.tif", "TIFF").endswith(".tif")
+    assert photo_file_name("照片.tif", "TIFF") != photo_file_name("图片.tif", "TIFF")
+    assert len(photo_file_name("x" * 300 + ".jpg", "JPEG")) < 200
+    # secure_filename keeps ASCII only: 航拍_001.jpg would be 001.jpg, 航拍.jpg would be "jpg"
+    assert photo_file_name("航拍_001.jpg", "JPEG").startswith("001-")
+    assert photo_file_name("航拍.jpg", "JPEG").startswith("photo-")
+
+
+def test_chinese_photo_names_are_kept_for_display_and_exports(env, tmp_path) -> None:
+    """Files are stored under safe names; the names they were sent under show in the findings
+    API (which the review page shows), the ticket page, the photo's download name and the
+    review export."""
+    import csv
+    from urllib.parse import quote
+
+    from sqlalchemy import select
+
+    from groundstation.models import Photo
+    from groundstation.services import export_reviews
+
+    upload_id = create(env, "supervisor").json["id"]
+    sent = {"航拍_001.jpg": jpeg(RED), "巡查_001.jpg": jpeg(BLUE), "DJI_0003.JPG": jpeg(GREEN)}
+    for name, data in sent.items():
+        assert add(env, upload_id, name, data, "supervisor").status_code == 201
+    done = finish(env, upload_id, "supervisor", photos=3)
+    assert done.status_code == 202, done.json
+    flight_id = done.json["flight_id"]
+    assert env.runner().run_job(done.json["job_id"]).state == "done"
+    with env.storage().session() as session:
+        photos = {
+            p.display_name: (Path(p.path).name, p.original_name, p.id)
+            for p in session.scalars(select(Photo).where(Photo.flight_id == flight_id))
+        }
+    assert sorted(photos) == sorted(sent)
+    for shown, (stored, original, _) in photos.items():
+        assert stored.isascii()
+        assert original == (None if shown == "DJI_0003.JPG" else shown)
+    assert photos["航拍_001.jpg"][0] != photos["巡查_001.jpg"][0]  # both 001.jpg to secure_filename
+
+    client = env.client()
+    listed = client.get(
+        f"/api/v1/findings?flight={flight_id}&status=all", headers=env.headers("supervisor")
+    ).json["items"]
+    by_label = {f["label"]: f for f in listed}
+    fire = by_label["straw_burning"]  # the red photo
+    assert fire["photo_name"] == "航拍_001.jpg"
+    image = client.get(fire["photo_url"], headers=env.headers("supervisor"))
+    assert image.status_code == 200 and image.mimetype == "image/jpeg"
+    assert quote("航拍_001.jpg") in image.headers["Content-Disposition"]
+
+    confirmed = client.post(
+        f"/api/v1/findings/{fire['id']}/review",
+        json={"decision": "confirm"},
+        headers=env.headers("supervisor"),
+    )
+    assert confirmed.status_code == 200, confirmed.json
+    login(client, "supervisor")
+    html = client.get(f"/tickets/{confirmed.json['ticket_id']}").get_data(as_text=True)
+    assert '<small id="photo-name">航拍_001.jpg</small>' in html
+
+    with env.storage().session() as session:
+        assert export_reviews(session, tmp_path / "export") >= 1
+    with (tmp_path / "export" / "labels.csv").open(encoding="utf-8", newline="") as handle:
+        (row,) = [r for r in csv.DictReader(handle) if r["finding_id"] == str(fire["id"])]
+    assert row["photo_name"] == "航拍_001.jpg" and Path(row["image"]).name.isascii()
+
+
+def test_flight_upload_keeps_photos_whose_names_sanitise_alike(env) -> None:
+    """POST /api/v1/flights with photos: 照片_1.jpg and 图片_1.jpg were both stored as 1.jpg,
+    the second overwriting the first."""
+    from sqlalchemy import select
+
+    from groundstation.models import Photo
+
+    response = env.client().post(
+        "/api/v1/flights",
+        data={
+            "photos": [
+                (io.BytesIO(jpeg(RED)), "照片_1.jpg"),
+                (io.BytesIO(jpeg(BLUE)), "图片_1.jpg"),
+                (io.BytesIO(jpeg(GREEN)), "DJI_0001.JPG"),
+            ]
+        },
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 202, response.json
+    with env.storage().session() as session:
+        photos = list(
+            session.scalars(select(Photo).where(Photo.flight_id == response.json["flight_id"]))
+        )
+    assert sorted(p.display_name for p in photos) == sorted(
+        ["照片_1.jpg", "图片_1.jpg", "DJI_0001.JPG"]
+    )
+    assert len({p.path for p in photos}) == 3 and all(Path(p.path).name.isascii() for p in photos)
 
 
 def test_empty_upload_cannot_be_finished(env) -> None:

@@ -132,6 +132,38 @@ def test_drone_ticket_page_shows_map_summary_and_links(env) -> None:
     assert f'<tr id="flight-{made["flight"]}" class="highlight">' in flights
 
 
+def test_summary_of_an_object_seen_by_two_flights_names_both(env) -> None:
+    """Photos from another flight show the object too: the summary counts them under that
+    flight instead of crediting every photo to the finding's own flight."""
+    from groundstation.models import Finding
+
+    made = drone_ticket(env, views=1)
+    later = make_findings(
+        env,
+        [("illegal_construction", 0.6, (119.905, 32.405)), ("illegal_construction", 0.5, None)],
+        grid_code=made["grid"],
+    )
+    with env.storage().session() as db:
+        for finding_id in later:
+            db.get(Finding, finding_id).sighting_of = made["finding"]
+        other = db.get(Finding, later[0]).flight_id
+        db.commit()
+    client = signed_in(env, "supervisor")
+    html = page_of(client, f"/tickets/{made['ticket']}")
+    summary = " ".join(re.sub(r"<[^>]+>", " ", unescape(element(html, "finding-summary"))).split())
+    assert summary == (
+        "Illegal construction, score 0.90; photos that show it: 3 in 2 flights: "
+        f"Flight #{made['flight']} (1), Flight #{other} (2)"
+    )
+    for flight in (made["flight"], other):
+        assert href(html, f"summary-flight-{flight}") == f"/flights?flight={flight}#flight-{flight}"
+    # the finding's own flight and its session keep their links
+    assert href(html, "link-flight") == f"/flights?flight={made['flight']}#flight-{made['flight']}"
+    assert href(html, "link-session") == f"/flights/{made['session']}"
+    chinese = page_of(signed_in(env, "supervisor", english=False), f"/tickets/{made['ticket']}")
+    assert f'id="summary-flight-{other}"' in chinese
+
+
 def test_summary_names_the_class_in_chinese(env) -> None:
     made = drone_ticket(env, views=1, session=False)
     client = signed_in(env, "supervisor", english=False)
