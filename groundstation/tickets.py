@@ -549,6 +549,8 @@ def transition(
             raise ValidationError(
                 _l("deadline %(deadline)s is not in the future", deadline=deadline.isoformat())
             )
+        # whole seconds in the office's time zone, however it was given (archive, notifications)
+        deadline = deadline.astimezone((calendar or WorkCalendar()).tz).replace(microsecond=0)
         ticket.department_id = department.id
         ticket.deadline = deadline
         ticket.escalation_level = 0
@@ -571,6 +573,10 @@ def transition(
         data = {"department_id": ticket.department_id}
         ticket.department_id = None
         ticket.deadline = None
+    elif action == "reopen" and ticket.deadline is not None:
+        # the old deadline belongs to the work done; the next dispatch sets a new one
+        data = {"deadline": ticket.deadline.isoformat()}
+        ticket.deadline = None
     elif action == "resolve":
         ticket.evidence = [*ticket.evidence, *evidence]
         data = {"evidence": evidence}
@@ -589,7 +595,7 @@ def transition(
             at=now,
             note=reason,
         )
-        data = {"finding_id": finding.id, "review": finding.review_status}
+        data = {**data, "finding_id": finding.id, "review": finding.review_status}
     event = _record(session, ticket, action, from_state, actor, reason=reason, data=data, now=now)
     session.flush()
     return event, messages

@@ -10,6 +10,7 @@ roles, no names). Errors are a list of ``{code, description}``: 404 unknown, 403
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +35,11 @@ MAX_PAGE = 10**6
 #: Requests one api_key may file per hour unless OPEN311_MAX_REQUESTS_PER_HOUR says otherwise.
 DEFAULT_MAX_REQUESTS_PER_HOUR = 500
 REPORTER_FIELDS = ("email", "device_id", "account_id", "first_name", "last_name", "phone")
+MAX_REPORTER_FIELD = 200
+#: One address, loosely: something@domain.tld, no spaces (the city system checks it further).
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+#: Bodies a GeoReport v2 POST may have (the standard is form-encoded).
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def open311_error(status: int, description: Any) -> Any:
@@ -316,6 +322,15 @@ def _rate_limited(session: Any, created_by: str) -> Any:
 def post_request(fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
+    if request.mimetype not in FORM_TYPES and request.content_length:
+        return open311_error(
+            400,
+            _l(
+                "GeoReport v2 requests are form-encoded (application/x-www-form-urlencoded), "
+                "not %(type)s",
+                type=request.mimetype[:80],
+            ),
+        )
     form = request.form
     session = db()
     key = lookup_api_key(session, form.get("api_key") or request.args.get("api_key"))
@@ -369,6 +384,19 @@ def post_request(fmt: str) -> Any:
             return open311_error(
                 400, _l("%(field)s is longer than %(max)d characters", field=field, max=limit)
             )
+    for field in REPORTER_FIELDS:
+        if len(form.get(field, "")) > MAX_REPORTER_FIELD:
+            return open311_error(
+                400,
+                _l(
+                    "%(field)s is longer than %(max)d characters",
+                    field=field,
+                    max=MAX_REPORTER_FIELD,
+                ),
+            )
+    email = form.get("email", "")
+    if email and not EMAIL.fullmatch(email):
+        return open311_error(400, _l("email %(value)s is not an e-mail address", value=repr(email)))
     media_url = form.get("media_url") or None
     if media_url and not media_url.startswith(("http://", "https://")):
         return open311_error(400, _l("media_url must be an http(s) URL"))
@@ -391,7 +419,7 @@ def post_request(fmt: str) -> Any:
             source="open311",
             address=address,
             media_url=media_url,
-            reporter={f: form[f][:200] for f in REPORTER_FIELDS if form.get(f)},
+            reporter={f: form[f] for f in REPORTER_FIELDS if form.get(f)},
         )
     except ValidationError as exc:
         session.rollback()

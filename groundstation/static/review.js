@@ -109,7 +109,7 @@
         '</td><td class="label">' + esc(names[f.reviewed_label || f.label] || f.label) +
         (f.sightings ? ' <span class="sightings" title="' + esc(text.more_photos.replace("{n}", f.sightings)) +
           '">+' + f.sightings + "</span>" : "") +
-        '</td><td>' + f.score.toFixed(2) + "</td><td>" + esc(f.grid || "") +
+        '</td><td>' + f.score.toFixed(2) + '</td><td class="grid">' + esc(f.grid || "") +
         '</td><td class="status">' + statusText(f) + "</td>";
       tr.addEventListener("click", function (ev) {
         if (ev.target.classList.contains("pick")) { toggle(f.id); } else { select(i); }

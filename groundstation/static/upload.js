@@ -181,7 +181,8 @@
       bar.max = Math.max(totalBytes, 1);
       bar.value = sent;
       el("upload-count").textContent = fill(text.progress, {done: tally.done, total: jobs.length,
-        mb: mb(sent), total_mb: mb(totalBytes)});
+        mb: mb(sent), total_mb: mb(totalBytes)}) +
+        (tally.failed ? " " + fill(text.refused, {n: tally.failed}) : "");
       root.dataset.done = String(tally.done);
     }
     function settle(job, error) {

@@ -93,6 +93,8 @@ def test_dispatched_and_closed_mapping(env) -> None:
         ({"lat": "132.5"}, 400, "WGS84"),
         ({"description": "x" * 4001}, 400, "4000"),
         ({"media_url": "file:///etc/passwd"}, 400, "media_url"),
+        ({"email": "notanemail"}, 400, "notanemail"),
+        ({"first_name": "王" * 201}, 400, "first_name"),
     ],
 )
 def test_post_errors_follow_the_spec(env, fields, status, text) -> None:
@@ -100,6 +102,16 @@ def test_post_errors_follow_the_spec(env, fields, status, text) -> None:
     response = _post(env, **fields)
     assert response.status_code == status
     assert response.json[0]["code"] == status and text in response.json[0]["description"]
+    assert env.client().get(f"{BASE}/requests.json").json == before
+
+
+def test_a_json_body_is_told_to_be_form_encoded(env) -> None:
+    before = env.client().get(f"{BASE}/requests.json").json
+    response = env.client().post(
+        f"{BASE}/requests.json", json={"api_key": "any", "service_code": "straw_burning"}
+    )
+    assert response.status_code == 400
+    assert "form-encoded" in response.json[0]["description"]
     assert env.client().get(f"{BASE}/requests.json").json == before
 
 

@@ -71,6 +71,8 @@ def marked(monkeypatch):
         ({"media_url": "https://x.cn/" + "a" * 2000}, 400),
         ({"media_url": "file:///etc/passwd"}, 400),
         ({"description": "a\u0000b"}, 400),
+        ({"email": "notanemail"}, 400),
+        ({"last_name": "x" * 201}, 400),
     ],
 )
 def test_every_post_error_is_translatable(env, marked, fields, status) -> None:

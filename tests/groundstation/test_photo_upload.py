@@ -487,7 +487,8 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     page.wait_for_function("document.getElementById('photo-upload').dataset.busy === ''")
     assert "broken.jpg" in page.inner_text("#upload-errors")
     assert len(sent) == 3  # DJI_0001.JPG had arrived before: not sent again
-    assert "4 of 4 photos" in page.inner_text("#upload-count")
+    assert "4 of 4 photos, " in page.inner_text("#upload-count")
+    assert page.inner_text("#upload-count").endswith("(1 not added)")
     assert "1 files that are not photos" in page.inner_text("#upload-status")
     assert page.is_visible("#upload-finish")
     page.screenshot(path=str(ARTIFACTS / "upload_01_errors.png"))

@@ -3,6 +3,7 @@ illegal moves, the case archive, dispatch deadlines by class and overdue escalat
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -167,6 +168,8 @@ def test_full_lifecycle_builds_the_case_archive(env) -> None:
     assert times == sorted(times)
     dispatch = ticket["events"][2]
     assert dispatch["data"]["department"] == "城市管理综合行政执法局"
+    # whole seconds in the office's time zone, as the department's systems are notified
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", dispatch["data"]["deadline"])
     # the deadline comes from the class table: illegal construction = 7 working days
     assert_close_of_business(ticket["deadline"], after=dispatch["at"], working_days=7)
     assert ticket["evidence"][0]["note"] == "shed removed, photo taken"
@@ -174,6 +177,14 @@ def test_full_lifecycle_builds_the_case_archive(env) -> None:
     # the notifier logged the dispatch
     log = client.get("/api/v1/notifications", headers=env.headers("admin")).json
     assert any(n["ticket_id"] == ticket_id and n["event"] == "dispatched" and n["ok"] for n in log)
+    # reopened, the case waits for a new dispatch: the old deadline is archived, not shown
+    reopened = client.post(
+        f"/api/v1/tickets/{ticket_id}/transitions",
+        json=_body("reopen"),
+        headers=env.headers("supervisor"),
+    ).json
+    assert reopened["state"] == "reopened" and reopened["deadline"] is None
+    assert reopened["events"][-1]["data"] == {"deadline": ticket["deadline"]}
 
 
 def test_dispatch_table_edit_changes_the_next_deadline(env) -> None:
