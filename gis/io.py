@@ -52,7 +52,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.errors import FormatError
 from gis.grids import Grid
-from gis.messages import msg
+from gis.messages import Message, msg
 from gis.shapes import validate_area, validate_line
 
 __all__ = [
@@ -244,14 +244,14 @@ def read_lines(source: FeatureSource) -> list[Feature]:
     return lines
 
 
-def _features_from(source: FeatureSource) -> tuple[list[Feature], str]:
+def _features_from(source: FeatureSource) -> tuple[list[Feature], str | Message]:
     if isinstance(source, str | os.PathLike):
         return read_features(source), str(source)
     features = list(source)
     for feature in features:
         if not isinstance(feature, Feature):
             raise TypeError(f"expected gis.io.Feature objects, got {type(feature).__name__}")
-    return features, "the given features"
+    return features, msg("the given features")
 
 
 def _is_polygonal(geometry: BaseGeometry) -> bool:
@@ -265,12 +265,19 @@ def _is_polygonal(geometry: BaseGeometry) -> bool:
 
 
 def _grid_id(
-    properties: Mapping[str, Any], index: int, *, id_property: str | None, origin: str
+    properties: Mapping[str, Any], index: int, *, id_property: str | None, origin: str | Message
 ) -> str:
     if id_property is not None:
         value = _id_text(_lookup(properties, id_property))
         if value is None:
-            raise FormatError(f"{origin}: feature {index} has no {id_property!r} property (its id)")
+            raise FormatError(
+                msg(
+                    "%(origin)s: feature %(index)s has no %(name)r property (its id)",
+                    origin=origin,
+                    index=index,
+                    name=id_property,
+                )
+            )
         return value
     for key in ("grid_id", "name"):
         value = _id_text(_lookup(properties, key))
@@ -459,9 +466,17 @@ def _read_kml(data: bytes, *, source: str) -> list[Feature]:
     try:
         root = fromstring(data)
     except ParseError as exc:
-        raise FormatError(f"{source}: not well-formed XML: {exc}") from None
+        raise FormatError(
+            msg("%(source)s: not well-formed XML: %(detail)s", source=source, detail=str(exc))
+        ) from None
     except DefusedXmlException as exc:
-        raise FormatError(f"{source}: refused unsafe XML ({type(exc).__name__})") from None
+        raise FormatError(
+            msg(
+                "%(source)s: refused unsafe XML (%(kind)s)",
+                source=source,
+                kind=type(exc).__name__,
+            )
+        ) from None
     if _local(root.tag) not in {"kml", "Document", "Folder", "Placemark"}:
         raise FormatError(f"{source}: not KML: the root element is <{_local(root.tag)}>")
     features: list[Feature] = []

@@ -553,7 +553,8 @@ def no_fly_import() -> Any:
     if not name:  # the file's own name, cut to fit
         stem = Path(upload_file.filename).stem.strip()[:NO_FLY_NAME_LENGTH]
         name = check_text(stem, field=_l("the file name"))
-    data = read_limited(upload_file, current_app.config["MAX_GRID_FILE_BYTES"], what="no-fly file")
+    limit = current_app.config["MAX_GRID_FILE_BYTES"]
+    data = read_limited(upload_file, limit, what=_l("no-fly file"))
     try:
         zones = read_no_fly(read_features_bytes(data, Path(upload_file.filename).name))
     except GisError as exc:

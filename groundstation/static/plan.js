@@ -233,7 +233,7 @@
 
   function minutes(s) {
     var total = Math.round(s), m = Math.floor(total / 60), r = total % 60;
-    return m + ":" + (r < 10 ? "0" : "") + r + " " + text.min;
+    return text.duration.replace("{m}", m).replace("{s}", (r < 10 ? "0" : "") + r);
   }
 
   function squareMetres(v) { return Math.round(v).toLocaleString("en-US") + " m²"; }
@@ -275,7 +275,7 @@
     document.getElementById("sum-area").textContent = squareMetres(t.area_m2);
     document.getElementById("sum-coverage").textContent = area ? (covered / area).toFixed(1) + " %" : "–";
     warnNoFly(s);
-    document.getElementById("sum-outside").textContent = outside.toFixed(0) + " " + text.outside;
+    document.getElementById("sum-outside").textContent = outside.toFixed(0) + " m";
     var st = s.settings;
     document.getElementById("sum-camera").textContent = st.gsd_cm + " cm/px · " + st.line_spacing_m + " m · " +
       st.trigger_distance_m + " m (" + st.altitude_m + " m)";
