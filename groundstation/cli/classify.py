@@ -110,8 +110,11 @@ def classify_command(
                 threshold=threshold,
                 grids=grid_layer,
             )
-            if result.error:
-                bars.console.print(f"skipped {path}: {result.error}")
+            if result.error:  # the reason names the file already; never wrapped or marked up
+                reason = result.error if str(path) in result.error else f"{path}: {result.error}"
+                bars.console.print(
+                    f"skipped {reason}", soft_wrap=True, markup=False, highlight=False
+                )
             results.append(result)
             bars.advance(task)
     failed = sum(1 for r in results if r.error)
@@ -144,3 +147,8 @@ def classify_command(
     write_all(contents)
     found = sum(len(r.findings) for r in results)
     click.echo(f"{len(results)} images, {found} findings, {failed} unreadable -> {out}")
+    if geojson is not None and len(features) < found:
+        click.echo(
+            f"{found - len(features)} findings have no position (images without GPS and camera, "
+            f"or GeoTIFFs without a CRS): not in {geojson}"
+        )
