@@ -50,7 +50,7 @@ from shapely.geometry import (
 )
 from shapely.geometry.base import BaseGeometry
 
-from gis.errors import FormatError
+from gis.errors import CoordinateError, FormatError
 from gis.grids import Grid
 from gis.messages import Message, msg
 from gis.shapes import validate_area, validate_line
@@ -132,6 +132,7 @@ def read_grids(
     *,
     id_property: str | None = None,
     skip_kinds: Iterable[str] = (NO_FLY_KIND,),
+    lines: bool = False,
 ) -> list[Grid]:
     """The grid layer: one validated :class:`Grid` per polygonal feature, in file order.
 
@@ -140,6 +141,10 @@ def read_grids(
     ``kind`` is in ``skip_kinds`` (no-fly zones sharing the layer) and non-polygonal features
     (markers, lines) are not grids and are left out; a layer without any polygon grid, or with one
     id used twice, is a FormatError.
+
+    With ``lines=True`` line features are grids too (corridor centre lines, validated as one
+    continuous LineString, see :func:`gis.shapes.validate_line`), numbered and checked for unique
+    ids together with the polygons, so a plan gets every area and every line of a mixed layer.
     """
     features, origin = _features_from(source)
     skip = frozenset(skip_kinds)
@@ -150,7 +155,8 @@ def read_grids(
         properties = feature.properties
         if _id_text(_lookup(properties, "kind")) in skip:
             continue
-        if not _is_polygonal(feature.geometry):
+        is_line = lines and isinstance(feature.geometry, LineString | MultiLineString)
+        if not (is_line or _is_polygonal(feature.geometry)):
             others[feature.geometry.geom_type] += 1
             continue
         grid_id = _grid_id(properties, index, id_property=id_property, origin=origin)
@@ -167,15 +173,24 @@ def read_grids(
             )
         seen[grid_id] = index
         name = msg("grid %(id)r in %(origin)s", id=grid_id, origin=origin)
-        geometry = validate_area(feature.geometry, name=name)
+        _check_antimeridian(feature.geometry, name=name)
+        if is_line:
+            geometry: BaseGeometry = validate_line(feature.geometry, name=name)
+        else:
+            geometry = validate_area(feature.geometry, name=name)
         grids.append(Grid(grid_id, geometry, dict(properties)))
     if not grids:
-        raise FormatError(
-            msg(
-                "%(origin)s: holds no polygon grids%(found)s",
-                origin=origin,
-                found=_found(others, len(features)),
+        found = _found(others, len(features))
+        if lines:
+            raise FormatError(
+                msg(
+                    "%(origin)s: holds no polygon grids or centre lines%(found)s",
+                    origin=origin,
+                    found=found,
+                )
             )
+        raise FormatError(
+            msg("%(origin)s: holds no polygon grids%(found)s", origin=origin, found=found)
         )
     return grids
 
@@ -206,6 +221,7 @@ def read_no_fly(source: FeatureSource) -> list[Polygon]:
             id=_feature_name(feature.properties, index),
             origin=origin,
         )
+        _check_antimeridian(feature.geometry, name=label)
         area = validate_area(feature.geometry, name=label)
         zones.extend(area.geoms if isinstance(area, MultiPolygon) else [area])
     if not zones:
@@ -234,6 +250,7 @@ def read_lines(source: FeatureSource) -> list[Feature]:
         label = msg(
             "line %(id)r in %(origin)s", id=_feature_name(feature.properties, index), origin=origin
         )
+        _check_antimeridian(feature.geometry, name=label)
         line = validate_line(feature.geometry, name=label)
         lines.append(Feature(line, dict(feature.properties)))
     if not lines:
@@ -252,6 +269,30 @@ def _features_from(source: FeatureSource) -> tuple[list[Feature], str | Message]
         if not isinstance(feature, Feature):
             raise TypeError(f"expected gis.io.Feature objects, got {type(feature).__name__}")
     return features, msg("the given features")
+
+
+def _check_antimeridian(geometry: BaseGeometry, *, name: object) -> None:
+    """CoordinateError for a shape across longitude 180° (the antimeridian), which no plan's
+    local frame can hold: longitudes past ±180 (179.9 to 180.1, or 0-360° longitudes) with
+    latitudes in range, or longitudes that jump from one side to the other (-179.9 and 179.9: a
+    span of more than 180°). Anything else is left to :func:`gis.shapes.check_lonlat`."""
+    coords = shapely.get_coordinates(geometry)
+    if coords.size == 0 or not np.isfinite(coords).all():
+        return
+    west, east = float(coords[:, 0].min()), float(coords[:, 0].max())
+    if float(np.abs(coords[:, 1]).max()) > 90.0 or max(-west, east) > 360.0:
+        return  # swapped or projected coordinates: check_lonlat names them
+    past = west < -180.0 or east > 180.0
+    if past or east - west > 180.0:
+        raise CoordinateError(
+            msg(
+                "%(name)s: crosses longitude 180° (the antimeridian), with longitudes from "
+                "%(west)s to %(east)s; shapes across the antimeridian are not supported",
+                name=name,
+                west=f"{west:g}",
+                east=f"{east:g}",
+            )
+        )
 
 
 def _is_polygonal(geometry: BaseGeometry) -> bool:

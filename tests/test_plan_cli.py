@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from shapely.geometry import Point, Polygon, shape
+from shapely.geometry import LineString, Point, Polygon, mapping, shape
 
 from gis.crs import LocalFrame
 from groundstation.cli import cli
@@ -117,10 +117,28 @@ def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
         (["--gsd", "20"], 1, "a GSD of 20 cm/px needs 730 m above ground with the phantom4pro"),
         (["--altitude", "100", "--side-overlap", "100"], 1, "below 100 %"),
         (
-            ["--altitude", "100", "--front-overlap", "99.9", "--side-overlap", "99.9"],
+            ["--altitude", "100", "--side-overlap", "99.99"],
             1,
             "a plan may take at most 200,000",
         ),
+        (
+            ["--altitude", "100", "--front-overlap", "99.9", "--side-overlap", "99.9"],
+            1,
+            "a photo every 0.1 m (front overlap 99.9 %) at 10 m/s is one every 0.01 s, but the "
+            "camera needs 1 s between photos",
+        ),
+        (
+            ["--altitude", "30"],  # mapping: a photo every 7.5 m, at 10 m/s every 0.75 s
+            1,
+            "the camera needs 1 s between photos: fly at most 7.5 m/s",
+        ),
+        (
+            ["--altitude", "30", "--speed", "5", "--min-photo-interval", "2"],
+            1,
+            "the camera needs 2 s between photos: fly at most 3.7 m/s",
+        ),
+        (["--altitude", "100", "--speed", "1000"], 1, "speed_mps must be between 1 and 30 m/s"),
+        (["--altitude", "100", "--speed", "0.5"], 1, "got 0.5 m/s"),
         (["--altitude", "100", "--gsd", "3"], 2, "exactly one of --altitude and --gsd"),
         ([], 2, "exactly one of --altitude and --gsd"),
         (["--altitude", "100", "--home", "120.14,32.51"], 1, "swapped"),
@@ -293,3 +311,89 @@ def test_a_grid_under_a_no_fly_zone_is_named_even_with_the_default_home(tmp_path
     assert "grid Q-400: nothing left to fly outside the no-fly zones" in result.stderr
     assert "home" not in result.stderr
     assert not (tmp_path / "q.plan").exists()
+
+
+def _mixed_file(path: Path, lines_m: dict[str, list[tuple[float, float]]], **rings_m) -> Path:
+    _grid_file(path, rings_m)
+    layer = json.loads(path.read_text())
+    for name, coords in lines_m.items():
+        line = FRAME.to_wgs84(LineString(coords))
+        layer["features"].append(
+            {"type": "Feature", "properties": {"grid_id": name}, "geometry": mapping(line)}
+        )
+    path.write_text(json.dumps(layer))
+    return path
+
+
+ROAD = [(600, 0), (1600, 200)]
+
+
+def test_a_mixed_file_plans_areas_and_corridors_together(tmp_path: Path) -> None:
+    grids = _mixed_file(tmp_path / "mixed.geojson", {"road": ROAD}, g=SQUARE)
+    out = tmp_path / "m.plan"
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--corridor-width", "50",
+                   "--out", str(out), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    by_id = {g["grid_id"]: g for g in json.loads(result.stdout)["grids"]}
+    assert set(by_id) == {"g", "road"}
+    assert not by_id["g"]["corridor"] and by_id["road"]["corridor"]
+    assert all(g["coverage_once_pct"] >= 99.5 for g in by_id.values())
+
+
+def test_a_line_without_a_corridor_width_is_refused_naming_it(tmp_path: Path) -> None:
+    grids = _mixed_file(tmp_path / "mixed.geojson", {"road": ROAD}, g=SQUARE)
+    out = tmp_path / "m.plan"
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: grid road: a line needs --corridor-width to be planned as a corridor\n"
+    )
+    assert not out.exists()
+    two = _mixed_file(tmp_path / "two.geojson", {"road": ROAD, "canal": [(0, 500), (900, 500)]})
+    result = _plan(tmp_path, str(two), "--altitude", "100", "--out", str(out))
+    assert "grids road, canal: lines need --corridor-width" in result.stderr
+
+
+@pytest.mark.parametrize("width", ["5000", "100000"])
+def test_a_corridor_wider_than_its_line_is_one_line(tmp_path: Path, width: str) -> None:
+    bend = {"bend": [(0, 0), (100, 0), (100, 100), (0, 100)]}  # 300 m, turning back
+    grids = _mixed_file(tmp_path / "line.geojson", bend)
+    out = tmp_path / "c.plan"
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--corridor-width", width,
+                   "--out", str(out))  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: grid bend: the corridor is {width} m wide but its")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_a_corridor_bent_tighter_than_its_width_is_planned(tmp_path: Path) -> None:
+    bend = {"bend": [(0, 0), (100, 0), (100, 100), (0, 100)]}
+    grids = _mixed_file(tmp_path / "line.geojson", bend)
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--corridor-width", "200",
+                   "--out", str(tmp_path / "c.plan"), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (grid,) = json.loads(result.stdout)["grids"]
+    assert grid["coverage_once_pct"] >= 99.5
+
+
+def test_a_grid_across_longitude_180_has_its_own_message(tmp_path: Path) -> None:
+    path = tmp_path / "chukotka.geojson"
+    ring = [[179.99, 65.0], [180.01, 65.0], [180.01, 65.01], [179.99, 65.01], [179.99, 65.0]]
+    feature = {"type": "Polygon", "coordinates": [ring]}
+    path.write_text(
+        json.dumps({"type": "Feature", "properties": {"name": "C"}, "geometry": feature})
+    )
+    result = _plan(tmp_path, str(path), "--altitude", "100", "--out", str(tmp_path / "x.plan"))
+    assert result.exit_code == 1
+    assert "grid 'C'" in result.stderr and "antimeridian" in result.stderr
+    assert "projected" not in result.stderr
+
+
+def test_a_faster_camera_may_be_given(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    args = [str(grids), "--altitude", "30", "--out", str(tmp_path / "x.plan")]
+    assert _plan(tmp_path, *args).exit_code == 1  # a photo every 0.75 s at 10 m/s
+    result = _plan(tmp_path, *args, "--min-photo-interval", "0.7", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["trigger_distance_m"] == 7.5

@@ -41,6 +41,7 @@ from groundstation.web import (
     roles_required,
 )
 from missions.errors import MissionError, PlanFileError
+from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS
 
 __all__ = [
     "bp",
@@ -242,7 +243,7 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
         gsd_m=None if gsd_cm is None else gsd_cm / 100,
         front_overlap=None if front is None else front / 100,
         side_overlap=None if side is None else side / 100,
-        speed_mps=_number(data, "speed_mps", lo=1, hi=30, default=10.0),
+        speed_mps=_number(data, "speed_mps", lo=MIN_SPEED_MPS, hi=MAX_SPEED_MPS, default=10.0),
         battery_minutes=_number(data, "battery_minutes", lo=3, hi=120, default=25.0),
         home=home,
     )

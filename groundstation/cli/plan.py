@@ -82,7 +82,9 @@ def _percent(value: float | None) -> float | None:
 @click.option("--gsd", type=POSITIVE, help="Target ground sampling distance, cm/px.")
 @click.option("--front-overlap", type=float, help="Front overlap %, overrides the profile.")
 @click.option("--side-overlap", type=float, help="Side overlap %, overrides the profile.")
-@click.option("--speed", type=POSITIVE, default=10.0, show_default=True, help="Cruise speed, m/s.")
+@click.option(
+    "--speed", type=POSITIVE, default=10.0, show_default=True, help="Cruise speed, m/s (1-30)."
+)
 @click.option(
     "--turn-seconds",
     type=NON_NEGATIVE,
@@ -105,6 +107,13 @@ def _percent(value: float | None) -> float | None:
     help="Battery kept in reserve, %.",
 )
 @click.option("--max-distance", type=POSITIVE, help="Farthest a sortie may go from home, metres.")
+@click.option(
+    "--min-photo-interval",
+    type=NON_NEGATIVE,
+    default=1.0,
+    show_default=True,
+    help="Shortest time the camera needs between photos, seconds; faster plans are refused.",
+)
 @click.option(
     "--corridor-width",
     type=POSITIVE,
@@ -134,6 +143,7 @@ def plan_command(
     battery_minutes: float,
     battery_reserve: float,
     max_distance: float | None,
+    min_photo_interval: float,
     corridor_width: float | None,
     outputs: Sequence[Path],
     as_json: bool,
@@ -161,6 +171,7 @@ def plan_command(
         battery_reserve=battery_reserve / 100.0,
         max_distance_m=max_distance,
         corridor_width_m=corridor_width,
+        min_photo_interval_s=min_photo_interval,
     )
     home_lonlat = parse_lat_lon(home) if home is not None else None
     areas = _read_areas(grids, corridor_width)
@@ -209,21 +220,26 @@ def _stale_sorties(outputs: Sequence[Path], written: Sequence[Path]) -> list[Pat
 
 
 def _read_areas(path: Path, corridor_width: float | None) -> list:
-    """Grids, or with a corridor width, corridor centre lines as grids."""
-    from gis.grids import Grid
-    from gis.io import read_grids, read_lines
+    """Every grid of the file: polygons as areas and line features as corridor centre lines.
 
-    if corridor_width is None:
-        return read_grids(path)
-    lines = read_lines(path)
-    return [
-        Grid(
-            str(f.properties.get("grid_id") or f.properties.get("name") or i),
-            f.geometry,
-            dict(f.properties),
+    A line without ``--corridor-width`` is refused, naming it, rather than left out of the plan.
+    """
+    from shapely.geometry import LineString
+
+    from gis.io import read_grids
+    from missions.errors import PlanningError
+
+    grids = read_grids(path, lines=True)
+    lines = [g.grid_id for g in grids if isinstance(g.geometry, LineString)]
+    if lines and corridor_width is None:
+        if len(lines) == 1:
+            raise PlanningError(
+                f"grid {lines[0]}: a line needs --corridor-width to be planned as a corridor"
+            )
+        raise PlanningError(
+            f"grids {', '.join(lines)}: lines need --corridor-width to be planned as corridors"
         )
-        for i, f in enumerate(lines, 1)
-    ]
+    return grids
 
 
 def _check_output(out: Path) -> None:

@@ -7,7 +7,8 @@ choice scored by the one objective (:class:`~missions.planner.objective.FlightTi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,12 @@ from gis.grids import Grid
 from gis.messages import Message, msg
 from missions.errors import PlanningError
 from missions.planner._geometry import is_convex, polygons_of
-from missions.planner.corridor import corridor_polygon, corridor_swaths
+from missions.planner.corridor import (
+    CorridorBendError,
+    check_corridor,
+    corridor_polygon,
+    corridor_swaths,
+)
 from missions.planner.coverage import coverage, outside_length_m, photo_count, photo_poses
 from missions.planner.decompose import Boustrophedon, Decomposer, merge_cells, partitions
 from missions.planner.objective import FlightTimeModel, polyline_length
@@ -241,10 +247,25 @@ def plan(
     :func:`default_home`). Grids are ordered for one pilot and chained into sorties from home.
     Raises :class:`~missions.errors.PlanningError` naming the grid when it cannot be planned; a
     grid that no-fly zones cover whole is reported before a home inside a zone (the default home
-    lies in the first grid), and a home given inside a zone along with it.
+    lies in the first grid), and a home given inside a zone along with it. A geometry operation
+    that fails (a GEOS exception) is reported that way too, never as a traceback.
     """
     if not grids:
         raise PlanningError("no grids to plan")
+    try:
+        return _plan(grids, settings, no_fly=no_fly, home=home, stages=stages)
+    except shapely.errors.GEOSException as exc:
+        raise PlanningError(_geometry_failed([g.grid_id for g in grids], exc)) from None
+
+
+def _plan(
+    grids: Sequence[Grid],
+    settings: PlanSettings,
+    *,
+    no_fly: Sequence[Polygon | MultiPolygon],
+    home: tuple[float, float] | None,
+    stages: Stages | None,
+) -> Plan:
     stages = stages or Stages()
     generator = stages.swaths or _swath_generator(settings)
     objective = settings.objective
@@ -254,8 +275,13 @@ def plan(
     if len(home_ll) != 2 or not (-180 <= home_ll[0] <= 180 and -90 <= home_ll[1] <= 90):
         raise PlanningError(f"home {home!r} is not a (lon, lat) in degrees")
     everything = shapely.union_all([g.geometry.envelope for g in grids] + [Point(home_ll)])
+    _check_antimeridian(everything)
     frame = LocalFrame.around(everything)
     local = [frame.to_local(g.geometry) for g in grids]
+    for grid, shape in zip(grids, local, strict=True):
+        if isinstance(shape, LineString):
+            with _about(grid.grid_id):
+                check_corridor(shape, width_m=float(settings.corridor_width_m))
     _check_workload(local, settings)
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
     no_fly, zones = nearby_no_fly(no_fly, frame.to_local(everything), frame)
@@ -272,10 +298,10 @@ def plan(
     )
     try:
         # a grid the zones cover whole is the problem to report, not the default home inside it
-        work = [
-            _grid_area(g, shape, keepout, generator, settings, router)
-            for g, shape in zip(grids, local, strict=True)
-        ]
+        work = []
+        for g, shape in zip(grids, local, strict=True):
+            with _geometry_of(g.grid_id):
+                work.append(_grid_area(g, shape, keepout, generator, settings, router))
     except PlanningError as exc:
         if home_blocked and home is not None:  # a home the pilot chose: both need fixing
             raise PlanningError(
@@ -326,10 +352,13 @@ def plan(
         path, home=home_xy, router=router, objective=objective, altitude_m=settings.altitude_m
     )
     sorties = tuple(_sortie(k, r, path, frame, settings, home_ll) for k, r in enumerate(routes))
-    results = tuple(_grid_result(w, path, routes, frame, settings) for w in work)
+    results = []
+    for w in work:
+        with _geometry_of(w.grid.grid_id):
+            results.append(_grid_result(w, path, routes, frame, settings))
     return Plan(
         settings=settings,
-        grids=results,
+        grids=tuple(results),
         sorties=sorties,
         home=home_ll,
         no_fly=tuple(no_fly),
@@ -428,19 +457,23 @@ def _grid_area(
     comes with its block."""
     if isinstance(local, LineString):
         area = corridor_polygon(local, width_m=float(settings.corridor_width_m))
-        block = corridor_swaths(
-            local,
-            width_m=float(settings.corridor_width_m),
-            spacing_m=generator.spacing_m,
-            footprint_across_m=generator.footprint_across_m,
-            footprint_along_m=generator.footprint_along_m,
-            trigger_distance_m=generator.trigger_distance_m,
-            end_margin_m=generator.end_margin_m,
-            objective=generator.objective,
-        )
-        if router.keeps_clear(block):
+        try:
+            block = corridor_swaths(
+                local,
+                width_m=float(settings.corridor_width_m),
+                spacing_m=generator.spacing_m,
+                footprint_across_m=generator.footprint_across_m,
+                footprint_along_m=generator.footprint_along_m,
+                trigger_distance_m=generator.trigger_distance_m,
+                end_margin_m=generator.end_margin_m,
+                objective=generator.objective,
+            )
+        except CorridorBendError:
+            block = None  # bends tighter than half the width: the corridor is an area
+        if block is not None and router.keeps_clear(block):
             return _GridWork(grid, area, area, [block], corridor=True)
-        local = area  # a corridor through a no-fly zone is planned as an area around it
+        # a corridor through a no-fly zone, or too bent to fly along, is planned as an area
+        local = area
     flyable = local.difference(keepout) if keepout is not None else local
     if flyable.is_empty:
         raise PlanningError(_nothing_left(grid.grid_id))
@@ -471,9 +504,7 @@ def _grid_blocks(
             score=score,
         )
     except shapely.errors.GEOSException as exc:
-        raise PlanningError(
-            f"grid {w.grid.grid_id}: geometry failed while planning: {exc}"
-        ) from None
+        raise PlanningError(_geometry_failed([w.grid.grid_id], exc)) from None
     if not blocks:
         raise PlanningError(_nothing_left(w.grid.grid_id))
     return blocks
@@ -568,7 +599,8 @@ def _check_workload(shapes: Sequence[BaseGeometry], settings: PlanSettings) -> N
     """
     width = float(settings.corridor_width_m or 0.0)
     area = sum(
-        s.area if isinstance(s, Polygon | MultiPolygon) else s.length * width for s in shapes
+        corridor_polygon(s, width_m=width).area if isinstance(s, LineString) else s.area
+        for s in shapes
     )
     photos = area / (settings.line_spacing_m * settings.trigger_distance_m)
     if photos > MAX_PLAN_PHOTOS:
@@ -583,6 +615,54 @@ def _check_workload(shapes: Sequence[BaseGeometry], settings: PlanSettings) -> N
                 max=f"{MAX_PLAN_PHOTOS:,}",
             )
         )
+
+
+def _check_antimeridian(everything: BaseGeometry) -> None:
+    """Refuse grids and home (WGS84) on both sides of longitude 180°: no local frame holds them."""
+    west, _, east, _ = everything.bounds
+    if west < -180.0 or east > 180.0 or east - west > 180.0:
+        raise PlanningError(
+            msg(
+                "the grids and home lie across longitude 180° (the antimeridian), with "
+                "longitudes from %(west)s to %(east)s; plans across the antimeridian are not "
+                "supported",
+                west=f"{west:g}",
+                east=f"{east:g}",
+            )
+        )
+
+
+@contextmanager
+def _about(grid_id: str) -> Iterator[None]:
+    """A PlanningError raised inside, naming the grid."""
+    try:
+        yield
+    except PlanningError as exc:
+        raise PlanningError(msg("grid %(grid)s: %(detail)s", grid=grid_id, detail=exc)) from None
+
+
+@contextmanager
+def _geometry_of(grid_id: str) -> Iterator[None]:
+    """A GEOS exception inside (a geometry operation that failed) as a PlanningError naming the
+    grid, not a traceback."""
+    try:
+        yield
+    except shapely.errors.GEOSException as exc:
+        raise PlanningError(_geometry_failed([grid_id], exc)) from None
+
+
+def _geometry_failed(grid_ids: Sequence[str], exc: Exception) -> Message:
+    if len(grid_ids) == 1:
+        return msg(
+            "grid %(grid)s: geometry failed while planning: %(detail)s",
+            grid=grid_ids[0],
+            detail=str(exc),
+        )
+    return msg(
+        "grids %(grids)s: geometry failed while planning: %(detail)s",
+        grids=", ".join(grid_ids),
+        detail=str(exc),
+    )
 
 
 def _nothing_left(grid_id: str) -> Message:

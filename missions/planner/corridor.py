@@ -14,11 +14,39 @@ import shapely
 import shapely.ops
 from shapely.geometry import LineString, MultiLineString, Polygon
 
+from gis.messages import msg
 from missions.errors import PlanningError
 from missions.planner.objective import FlightTimeModel
 from missions.planner.swaths import CellSwaths, Strip, flown_length, strip_offsets, sweep_time_s
 
-__all__ = ["corridor_polygon", "corridor_swaths"]
+__all__ = ["CorridorBendError", "check_corridor", "corridor_polygon", "corridor_swaths"]
+
+#: The shortest strip (metres) an offset of the centre line may leave before the corridor counts
+#: as too tightly bent to be flown along.
+MIN_STRIP_M = 1.0
+
+
+class CorridorBendError(PlanningError):
+    """The centre line bends too tightly for the width: a strip across it collapses to nothing.
+
+    The corridor is then no band along a line but an area, and :func:`missions.planner.plan`
+    flies its polygon like any other grid.
+    """
+
+
+def check_corridor(line: LineString, *, width_m: float) -> None:
+    """Refuse a corridor wider than its centre line is long (local metres): that is an area,
+    and its strips along a short line would be offsets kilometres away from it."""
+    if width_m > line.length:
+        raise PlanningError(
+            msg(
+                "the corridor is %(width)s m wide but its centre line is only %(length)s m long; "
+                "a corridor may be at most as wide as its line is long: draw a wider area as a "
+                "polygon grid",
+                width=f"{width_m:g}",
+                length=f"{line.length:.1f}",
+            )
+        )
 
 
 def corridor_polygon(line: LineString, *, width_m: float) -> Polygon:
@@ -62,6 +90,14 @@ def corridor_swaths(
         if isinstance(curve, MultiLineString):
             curve = max(curve.geoms, key=lambda g: g.length)
         curve = curve.simplify(0.5)
+        if curve.is_empty or curve.length < MIN_STRIP_M:
+            # the line turns back within half the width: this side of it has no room for a strip
+            raise CorridorBendError(
+                msg(
+                    "the centre line bends too tightly for a %(width)s m corridor",
+                    width=f"{width_m:g}",
+                )
+            )
         pts = np.asarray(curve.coords, dtype=float)
         # offset_curve keeps the line's direction for both signs in shapely 2
         length = curve.length

@@ -7,11 +7,27 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gis.camera import Camera
+from gis.messages import msg
 from missions.errors import PlanningError
 from missions.planner.coverage import design_multiplicity
 from missions.planner.objective import FlightTimeModel
 
-__all__ = ["PlanSettings", "PROFILES"]
+__all__ = [
+    "PlanSettings",
+    "PROFILES",
+    "MIN_SPEED_MPS",
+    "MAX_SPEED_MPS",
+    "DEFAULT_MIN_PHOTO_INTERVAL_S",
+]
+
+#: Cruise speeds a survey may be planned at, m/s: slower and wind moves the vehicle more than it
+#: flies; faster than multicopters survey (and photos blur at 1/1000 s and a few cm/px).
+MIN_SPEED_MPS = 1.0
+MAX_SPEED_MPS = 30.0
+#: The shortest time between photos a survey camera is trusted to keep up with, seconds: DJI
+#: survey cameras and most triggered cameras need 0.7-2 s to store a photo. A plan whose trigger
+#: distance comes up faster than that at its speed is refused (see :class:`PlanSettings`).
+DEFAULT_MIN_PHOTO_INTERVAL_S = 1.0
 
 #: Overlaps (front, side) of the two jobs pilots fly.
 #: mapping: 75/70 %, the usual photogrammetry overlaps for orthomosaics.
@@ -30,6 +46,12 @@ class PlanSettings:
 
     ``end_margin_m`` is how far the first and last photos of a strip reach beyond the area the
     strip is responsible for (default: 10 % of the along-track footprint).
+
+    ``speed_mps`` must lie within :data:`MIN_SPEED_MPS`-:data:`MAX_SPEED_MPS`, and at that speed
+    the photos, one every trigger distance, must come at least ``min_photo_interval_s`` apart
+    (the camera's shortest interval between photos): otherwise the camera skips photos and the
+    plan's coverage is a fiction, so the settings are refused with the fastest speed that fits
+    (the pilot's speed is never changed behind their back).
     """
 
     camera: Camera
@@ -47,6 +69,7 @@ class PlanSettings:
     nofly_margin_m: float = 20.0
     corridor_width_m: float | None = None
     end_margin_m: float | None = None
+    min_photo_interval_s: float = DEFAULT_MIN_PHOTO_INTERVAL_S
     profile: str = "custom"
 
     def __post_init__(self) -> None:
@@ -65,7 +88,20 @@ class PlanSettings:
                 "settings: altitude must be between 10 and 500 m above ground, got "
                 + (f"{self.altitude_m:g} m" if _number(self.altitude_m) else repr(self.altitude_m))
             )
-        for name in ("speed_mps", "climb_mps", "descent_mps", "battery_minutes"):
+        if not (_number(self.speed_mps) and MIN_SPEED_MPS <= self.speed_mps <= MAX_SPEED_MPS):
+            raise PlanningError(
+                msg(
+                    "settings: speed_mps must be between %(lo)s and %(hi)s m/s, got %(value)s",
+                    lo=f"{MIN_SPEED_MPS:g}",
+                    hi=f"{MAX_SPEED_MPS:g}",
+                    value=(
+                        f"{self.speed_mps:g} m/s"
+                        if _number(self.speed_mps)
+                        else repr(self.speed_mps)
+                    ),
+                )
+            )
+        for name in ("climb_mps", "descent_mps", "battery_minutes"):
             value = getattr(self, name)
             if not (_number(value) and value > 0):
                 raise PlanningError(f"settings: {name} must be positive, got {value!r}")
@@ -85,6 +121,11 @@ class PlanSettings:
             value = getattr(self, name)
             if value is not None and not (_number(value) and value > 0):
                 raise PlanningError(f"settings: {name} must be positive or None, got {value!r}")
+        if not (_number(self.min_photo_interval_s) and self.min_photo_interval_s >= 0):
+            raise PlanningError(
+                f"settings: min_photo_interval_s must be >= 0, got {self.min_photo_interval_s!r}"
+            )
+        self._check_photo_interval()
         if self.end_margin_m is not None and not (
             _number(self.end_margin_m) and 0 <= self.end_margin_m < self.footprint_m[1] / 2
         ):
@@ -92,6 +133,40 @@ class PlanSettings:
                 f"settings: end_margin_m must be in [0, {self.footprint_m[1] / 2:g}) m, "
                 f"got {self.end_margin_m!r}"
             )
+
+    def _check_photo_interval(self) -> None:
+        """Refuse a trigger distance the camera cannot keep up with at this speed."""
+        trigger = self.trigger_distance_m
+        if trigger / self.speed_mps >= self.min_photo_interval_s * (1 - 1e-9):
+            return
+        fastest = trigger / self.min_photo_interval_s
+        values = {
+            "trigger": f"{trigger:.3g}",
+            "speed": f"{self.speed_mps:g}",
+            "interval": f"{trigger / self.speed_mps:.2g}",
+            "minimum": f"{self.min_photo_interval_s:g}",
+            "front": f"{self.front_overlap * 100:g}",
+            "fastest": f"{math.floor(fastest * 10 + 1e-6) / 10:g}",  # rounded down: it must fit
+        }
+        if fastest >= MIN_SPEED_MPS:
+            raise PlanningError(
+                msg(
+                    "settings: a photo every %(trigger)s m (front overlap %(front)s %%) at "
+                    "%(speed)s m/s is one every %(interval)s s, but the camera needs "
+                    "%(minimum)s s between photos: fly at most %(fastest)s m/s, lower the front "
+                    "overlap or fly higher",
+                    **values,
+                )
+            )
+        raise PlanningError(
+            msg(
+                "settings: a photo every %(trigger)s m (front overlap %(front)s %%) at "
+                "%(speed)s m/s is one every %(interval)s s, but the camera needs %(minimum)s s "
+                "between photos, which even the slowest speed cannot give: lower the front "
+                "overlap or fly higher",
+                **values,
+            )
+        )
 
     @classmethod
     def from_gsd(cls, *, camera: Camera, gsd_m: float, **options: Any) -> PlanSettings:

@@ -143,9 +143,10 @@ def test_bad_inputs_are_refused_naming_the_grid(settings, camera) -> None:
         plan([Grid("bow", bowtie)], settings)
     with pytest.raises(PlanningError, match="no grids"):
         plan([], settings)
-    extreme = PlanSettings(camera=camera, altitude_m=100, front_overlap=0.999, side_overlap=0.999)
+    # (a front overlap of 99.9 % is refused by the settings: a photo every 0.01 s)
+    extreme = PlanSettings(camera=camera, altitude_m=100, side_overlap=0.999)
     with pytest.raises(PlanningError, match=r"about [\d,]+ photos .* at most 200,000"):
-        plan([Grid("small", box(120.0, 32.0, 120.002, 32.002))], extreme)  # refused at once
+        plan([Grid("small", box(120.0, 32.0, 120.01, 32.01))], extreme)  # refused at once
     tiny_battery = PlanSettings(camera=camera, altitude_m=100, battery_minutes=2)
     square = Grid("far", box(120.0, 32.0, 120.005, 32.005))
     with pytest.raises(PlanningError, match="grid far"):
