@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_babel.speaklater import LazyString
-from shapely.geometry import mapping
+from shapely.geometry import MultiPolygon, Polygon, mapping
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
@@ -51,11 +51,22 @@ def read_grid_file(data: bytes, filename: str) -> list[GisGrid]:
     if not name:
         raise ValidationError(_l("grid file has no name; give it a .geojson/.kml/.kmz/.zip name"))
     try:
-        return read_grids(read_features_bytes(data, name))
+        grids = read_grids(read_features_bytes(data, name), lines=True)
     except GisError as exc:
         raise ValidationError(
             _l("grid file %(name)s cannot be read: %(detail)s", name=repr(name), detail=exc)
         ) from exc
+    lines = [g.grid_id for g in grids if not isinstance(g.geometry, Polygon | MultiPolygon)]
+    if lines:  # never dropped silently: the station keeps grids as areas
+        raise ValidationError(
+            _l(
+                "grid file %(name)s holds lines (%(lines)s): grids are areas (Polygon or "
+                "MultiPolygon); plan a line as a corridor with gridpatrol plan --corridor-width",
+                name=repr(name),
+                lines=", ".join(lines[:10]) + (" …" if len(lines) > 10 else ""),
+            )
+        )
+    return grids
 
 
 def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
