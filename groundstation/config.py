@@ -90,6 +90,7 @@ _ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "CELERY_QUEUE": str,
     "CELERY_VISIBILITY_TIMEOUT_S": int,
     "CELERY_RESTORE_INTERVAL_S": int,
+    "TIMEZONE": str,
     "WORK_PERIODS": str,
     "WORK_HOLIDAYS": str,
     "WORK_MAKEUP_DAYS": str,

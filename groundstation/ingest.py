@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from PIL import Image, UnidentifiedImageError
 from shapely import STRtree
 from shapely.geometry import Point, shape
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 
 from gis.camera import PRESETS, Camera, camera_from_dict, load_camera
 from gis.errors import GisError
@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_CAMERA",
     "ClassifierLike",
     "GridIndex",
+    "photo_grids",
     "photo_paths",
     "resolve_camera",
     "flight_camera",
@@ -92,6 +93,52 @@ class GridIndex:
             return None
         hits = self.tree.query(Point(lon, lat), predicate="intersects")
         return self.db_ids[self.grids[int(min(hits))].grid_id] if len(hits) else None
+
+
+def photo_grids(session: Any, flight_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The codes of the grids each flight photographed, by flight id: the grids whose polygon
+    holds the position of one of its photos (photos without a position count for none).
+
+    Only grids whose bounding box meets a flight's photos' bounding box are read, and the
+    photos are matched to them through a spatial index in one vectorised query."""
+    import shapely
+
+    ids = list(flight_ids)
+    found: dict[int, set[str]] = {i: set() for i in ids}
+    placed = (Photo.flight_id.in_(ids), Photo.lon.is_not(None), Photo.lat.is_not(None))
+    boxes = session.execute(
+        select(
+            Photo.flight_id,
+            func.min(Photo.lon),
+            func.min(Photo.lat),
+            func.max(Photo.lon),
+            func.max(Photo.lat),
+        )
+        .where(*placed)
+        .group_by(Photo.flight_id)
+    ).all()
+    if not boxes:
+        return found
+    near = or_(
+        *(
+            and_(
+                Grid.min_lon <= east,
+                Grid.max_lon >= west,
+                Grid.min_lat <= north,
+                Grid.max_lat >= south,
+            )
+            for _, west, south, east, north in boxes
+        )
+    )
+    grids = session.execute(select(Grid.code, Grid.geometry).where(near)).all()
+    if not grids:
+        return found
+    tree = STRtree([shape(geometry) for _, geometry in grids])
+    rows = session.execute(select(Photo.flight_id, Photo.lon, Photo.lat).where(*placed)).all()
+    points = shapely.points([r.lon for r in rows], [r.lat for r in rows])
+    for photo, grid in zip(*tree.query(points, predicate="intersects"), strict=True):
+        found[rows[photo].flight_id].add(grids[grid].code)
+    return found
 
 
 def photo_paths(source: Path) -> list[Path]:

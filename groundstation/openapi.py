@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from groundstation.flights import COMMANDS
-from groundstation.models import LABELS, ROLES
+from groundstation.models import LABELS, ROLES, TICKET_LABELS
 from groundstation.tickets import STATES, TRANSITIONS
 
 __all__ = ["openapi_document"]
@@ -284,7 +284,7 @@ def openapi_document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["label"],
                     "properties": {
-                        "label": label,
+                        "label": {"type": "string", "enum": list(TICKET_LABELS)},
                         "lat": {"type": "number"},
                         "lon": {"type": "number"},
                         "description": {"type": "string"},
@@ -326,7 +326,16 @@ def openapi_document() -> dict[str, Any]:
                 ok="202",
             )
         },
-        "/stats": {"get": _op("Indicators: cases by state and class, closure rates")},
+        "/stats": {
+            "get": _op(
+                "Indicators over every ticket up to now (as_of): cases by state and class; "
+                "due (应结案数: deadline passed), closed_due, closed_on_time; closure_rate "
+                "(结案率) = closed_due / due and on_time_closure_rate (按期结案率) = "
+                "closed_on_time / due, a case being on time when its last resolve came by its "
+                "deadline: the dashboard's definitions",
+                roles=("supervisor", "admin"),
+            )
+        },
         **_pilot_paths(),
         **_imagery_paths(),
         **_photo_upload_paths(),

@@ -11,7 +11,9 @@ is the one database edge. Definitions, for a period [start, end) and the moment
 - closed (结案数): tickets with a ``close`` event in the period;
 - closure rate (结案率): due tickets closed by ``as_of`` / due;
 - on-time closure rate (按期结案率): due tickets closed by ``as_of`` whose last ``resolve``
-  (处置完毕, which stops the department's clock) came at or before the deadline / due;
+  (处置完毕, which stops the department's clock) came at or before the deadline / due, i.e.
+  按期结案数 / 应结案数 as digital city management offices publish it: a case due but still
+  open counts against the rate, and so does one closed late;
 - overdue: tickets dispatched or in progress at ``as_of`` with a deadline before it;
 - escalated (督办): tickets with an ``escalate`` event in the period;
 - capture → ticket: photo capture time to ticket creation, for tickets received in the period;
@@ -20,6 +22,9 @@ is the one database edge. Definitions, for a period [start, end) and the moment
 
 Flights count landed flight sessions and photo flights without a session; area flown is the
 area the landed sessions covered.
+
+These are the only definitions: the dashboard (:func:`build_dashboard`) and ``/api/v1/stats``
+(:func:`figures_to_date`, every ticket up to now) both compute them with :func:`ticket_figures`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from gis.messages import msg
@@ -44,9 +49,11 @@ __all__ = [
     "period_for",
     "state_at",
     "ticket_figures",
+    "figures_to_date",
     "build_dashboard",
     "csv_rows",
     "load_records",
+    "load_tickets",
 ]
 
 PERIODS: tuple[str, ...] = ("day", "week", "month", "custom")
@@ -310,6 +317,13 @@ def ticket_figures(
     )
 
 
+def figures_to_date(tickets: Iterable[TicketRecord], *, now: datetime) -> TicketFigures:
+    """The indicators of ``tickets`` over all time up to ``now`` (``/api/v1/stats``): due
+    means a deadline before ``now``; the rates are the dashboard's (:func:`ticket_figures`)."""
+    period = Period("all", datetime.min.replace(tzinfo=UTC), now)
+    return ticket_figures(tickets, period, as_of=now)
+
+
 def _relevant(t: TicketRecord, period: Period, as_of: datetime) -> bool:
     """Whether a ticket counts for any figure of the period (keeps breakdown tables short)."""
     return (
@@ -423,27 +437,23 @@ def csv_rows(dashboard: Dashboard) -> list[list[Any]]:
     return rows
 
 
-def load_records(
-    session: Any, *, since: datetime | None = None
-) -> tuple[list[TicketRecord], list[FlightRecord], list[FindingRecord]]:
-    """Read tickets (with events, grid, department, capture time), flights and findings.
-
-    ``since`` skips what cannot matter to periods starting then: tickets closed or rejected
-    before it, flights and findings stored before it.
-    """
+def load_tickets(
+    session: Any,
+    *,
+    since: datetime | None = None,
+    due_by: datetime | None = None,
+    grids: dict[int, str] | None = None,
+) -> list[TicketRecord]:
+    """Read tickets with their events, grid, department and capture time. ``since`` skips
+    tickets closed or rejected before it whose deadline is before it too; ``due_by`` keeps only
+    tickets with a deadline before it; ``grids`` maps grid ids to codes (read when not given)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from groundstation.models import (
-        Finding,
-        Flight,
-        FlightSession,
-        Grid,
-        Photo,
-        Ticket,
-    )
+    from groundstation.models import Grid, Photo, Ticket
 
-    grids = dict(session.execute(select(Grid.id, Grid.code)).all())
+    if grids is None:
+        grids = dict(session.execute(select(Grid.id, Grid.code)).all())
     query = select(Ticket).options(
         selectinload(Ticket.events), selectinload(Ticket.department), selectinload(Ticket.finding)
     )
@@ -453,6 +463,8 @@ def load_records(
             | (Ticket.updated_at >= since)
             | (Ticket.deadline >= since)
         )
+    if due_by is not None:
+        query = query.where(Ticket.deadline < due_by)
     rows = list(session.scalars(query.order_by(Ticket.id)))
     photo_ids = [t.finding.photo_id for t in rows if t.finding is not None]
     taken = (
@@ -460,7 +472,7 @@ def load_records(
         if photo_ids
         else {}
     )
-    tickets = [
+    return [
         TicketRecord(
             id=t.id,
             label=t.label,
@@ -477,6 +489,22 @@ def load_records(
         )
         for t in rows
     ]
+
+
+def load_records(
+    session: Any, *, since: datetime | None = None
+) -> tuple[list[TicketRecord], list[FlightRecord], list[FindingRecord]]:
+    """Read tickets (:func:`load_tickets`), flights and findings.
+
+    ``since`` skips what cannot matter to periods starting then: tickets closed or rejected
+    before it, flights and findings stored before it.
+    """
+    from sqlalchemy import select
+
+    from groundstation.models import Finding, Flight, FlightSession, Grid
+
+    grids = dict(session.execute(select(Grid.id, Grid.code)).all())
+    tickets = load_tickets(session, since=since, grids=grids)
     sessions = list(
         session.scalars(select(FlightSession).where(FlightSession.landed_at.is_not(None)))
     )

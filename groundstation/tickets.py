@@ -23,9 +23,10 @@ from groundstation.errors import (
     TransitionError,
     ValidationError,
 )
-from groundstation.i18n import ACTION_NAMES, ROLE_NAMES, STATE_NAMES, lazy_names
+from groundstation.i18n import ACTION_NAMES, DEADLINE_UNITS, ROLE_NAMES, STATE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import (
+    MAX_ID,
     TICKET_LABELS,
     ClassRule,
     Department,
@@ -36,7 +37,7 @@ from groundstation.models import (
 )
 from groundstation.notify import Message
 from groundstation.sightings import review_object
-from groundstation.workcal import Deadline, WorkCalendar
+from groundstation.workcal import MAX_AMOUNT, UNITS, Deadline, WorkCalendar
 
 __all__ = [
     "STATES",
@@ -61,6 +62,7 @@ __all__ = [
     "rule_deadline",
     "transition",
     "escalate_overdue",
+    "deadline_problem",
     "update_rule",
 ]
 
@@ -672,6 +674,26 @@ def escalate_overdue(
     return messages
 
 
+def deadline_problem(amount: float, unit: str) -> Any:
+    """What is wrong with a deadline of ``amount`` ``unit`` (a translatable message, the
+    checks of :class:`~groundstation.workcal.Deadline`), or None when it is valid."""
+    if unit not in UNITS:
+        return _l(
+            "the unit %(unit)s is not one of %(units)s",
+            unit=repr(unit),
+            units=lazy_names(DEADLINE_UNITS, *UNITS, quote=True),
+        )
+    if not (isinstance(amount, int | float) and 0 < amount <= MAX_AMOUNT):
+        return _l(
+            "the amount %(amount)s must be more than 0 and at most %(max)s",
+            amount=f"{amount:g}" if isinstance(amount, int | float) else repr(amount),
+            max=MAX_AMOUNT,
+        )
+    if unit == "work_days" and amount != int(amount):
+        return _l("working days must be whole, got %(amount)s", amount=f"{amount:g}")
+    return None
+
+
 def update_rule(
     session: Session,
     label: str,
@@ -685,7 +707,8 @@ def update_rule(
     closing_standard: str | None = None,
     now: datetime | None = None,
 ) -> ClassRule:
-    """Edit one event-table row (admins only; not committed)."""
+    """Edit one event-table row (admins only; not committed). Everything is checked before
+    anything changes: a refused edit leaves the row as it was."""
     if actor.role != "admin":
         raise PermissionDenied(
             _l(
@@ -694,19 +717,22 @@ def update_rule(
             )
         )
     rule = _rule(session, label)
-    if department_id is not None:
-        if session.get(Department, department_id) is None:
-            raise NotFoundError(_l("department %(id)s does not exist", id=department_id))
-        rule.department_id = department_id
-    if deadline_amount is not None or deadline_unit is not None:
-        amount = rule.deadline_amount if deadline_amount is None else deadline_amount
-        unit = deadline_unit or rule.deadline_unit
-        try:
-            Deadline(amount, unit)
-        except ValueError as exc:
+    if department_id is not None and (
+        not 0 < department_id <= MAX_ID or session.get(Department, department_id) is None
+    ):
+        raise NotFoundError(_l("department %(id)s does not exist", id=department_id))
+    new_deadline = deadline_amount is not None or deadline_unit is not None
+    amount = rule.deadline_amount if deadline_amount is None else deadline_amount
+    unit = deadline_unit or rule.deadline_unit
+    if new_deadline:
+        problem = deadline_problem(amount, unit)
+        if problem is not None:
             raise ValidationError(
-                _l("rule %(label)s: invalid deadline: %(detail)s", label=label, detail=exc)
-            ) from None
+                _l("rule %(label)s: invalid deadline: %(detail)s", label=label, detail=problem)
+            )
+    if department_id is not None:
+        rule.department_id = department_id
+    if new_deadline:
         rule.deadline_amount, rule.deadline_unit = float(amount), unit
     if name is not None:
         rule.name = name

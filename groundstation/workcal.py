@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["UNITS", "Deadline", "WorkCalendar", "parse_dates", "parse_periods"]
+__all__ = ["UNITS", "MAX_AMOUNT", "Deadline", "WorkCalendar", "parse_dates", "parse_periods"]
 
 #: Deadline units: calendar hours, working hours, working days.
 UNITS = ("hours", "work_hours", "work_days")
+#: The largest deadline amount, in any unit (a year of calendar hours).
+MAX_AMOUNT = 8760
 
 _MAX_DAYS = 3660  # ten years of calendar days: a search bound, never reached by a sane deadline
 
@@ -33,8 +35,8 @@ class Deadline:
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
             raise ValueError(f"deadline unit {self.unit!r} is not one of {', '.join(UNITS)}")
-        if not (isinstance(self.amount, int | float) and 0 < self.amount <= 8760):
-            raise ValueError(f"deadline amount {self.amount!r} must be in (0, 8760]")
+        if not (isinstance(self.amount, int | float) and 0 < self.amount <= MAX_AMOUNT):
+            raise ValueError(f"deadline amount {self.amount!r} must be in (0, {MAX_AMOUNT}]")
         if self.unit == "work_days" and self.amount != int(self.amount):
             raise ValueError(f"working days must be whole, got {self.amount!r}")
 

@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from groundstation.blueprints.api import rule_changes
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ClassRule, Department, Notification
 from groundstation.tickets import update_rule
@@ -32,26 +34,27 @@ def rules() -> Any:
     )
 
 
+#: What the dispatch table's form calls its fields in its messages (its column headings).
+FORM_FIELDS = {
+    "department_id": _l("Department"),
+    "deadline_amount": _l("Deadline"),
+    "deadline_unit": _l("Deadline"),
+    "filing_standard": _l("Filing standard"),
+    "closing_standard": _l("Closing standard"),
+}
+
+
 @bp.post("/rules/<label>")
 @roles_required("admin")
 def edit_rule(label: str) -> Any:
+    """Save one row of the table, checked as ``PUT /api/v1/rules/<label>`` checks it; a
+    refused edit changes nothing and is shown in the reader's language."""
     session = db()
-    form = request.form
     try:
-        amount = float(form["deadline_amount"]) if form.get("deadline_amount") else None
-        dept = int(form["department_id"]) if form.get("department_id") else None
-        update_rule(
-            session,
-            label,
-            current_actor(),
-            department_id=dept,
-            deadline_amount=amount,
-            deadline_unit=form.get("deadline_unit") or None,
-            filing_standard=form.get("filing_standard"),
-            closing_standard=form.get("closing_standard"),
-        )
+        changes = rule_changes(request.form, from_json=False, names=FORM_FIELDS)
+        update_rule(session, label, current_actor(), **changes)
         session.commit()
-    except (ValueError, ValidationError, NotFoundError) as exc:
+    except (ValidationError, NotFoundError) as exc:
         session.rollback()
         flash(str(exc), "error")
     else:

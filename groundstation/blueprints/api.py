@@ -49,7 +49,6 @@ from groundstation.services import grid_history, import_grids, read_grid_file, r
 from groundstation.tickets import (
     ACTIVE_STATES,
     STATES,
-    TERMINAL_STATES,
     available_actions,
     open_ticket,
     transition,
@@ -80,6 +79,7 @@ __all__ = [
     "parse_int",
     "parse_text",
     "parse_flight_camera",
+    "rule_changes",
     "queue_ingest",
     "apply_transition",
     "ticket_query",
@@ -540,33 +540,56 @@ def _rule_json(r: ClassRule) -> dict[str, Any]:
 RULE_NAME_LENGTH: int = ClassRule.__table__.c.name.type.length
 
 
-@bp.put("/rules/<label>")
-@roles_required("admin")
-def put_rule(label: str) -> Any:
-    data = request_data(form=False)
-    session = db()
-    amount = _float(data.get("deadline_amount"), field="deadline_amount", from_json=True)
+def rule_changes(
+    data: Any, *, from_json: bool, names: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The edit of one event-table row that ``data`` asks for, checked, as keyword arguments of
+    :func:`~groundstation.tickets.update_rule` (which checks the rest: the department exists,
+    the deadline is valid). ``data`` is the JSON body of ``PUT /rules/<label>`` (``from_json``:
+    numbers must be JSON numbers) or the ``/admin/rules`` form (text fields); ``names`` are
+    what the messages call the fields (default: their keys)."""
+    names = names or {}
+
+    def name(key: str) -> Any:
+        return names.get(key, key)
+
+    amount = _float(data.get("deadline_amount"), field=name("deadline_amount"), from_json=from_json)
     unit = data.get("deadline_unit")
-    if data.get("deadline_hours") is not None:  # the older form: calendar hours
+    if unit == "":
+        unit = None
+    hours = data.get("deadline_hours")
+    if hours is not None and (from_json or hours != ""):  # the older form: calendar hours
         if amount is not None or unit not in (None, "hours"):
             raise ValidationError(
                 _l("give deadline_hours or deadline_amount/deadline_unit, not both")
             )
-        hours = _float(data.get("deadline_hours"), field="deadline_hours", from_json=True)
-        amount, unit = hours, "hours"
+        amount = _float(hours, field=name("deadline_hours"), from_json=from_json)
+        unit = "hours"
     if unit is not None and not isinstance(unit, str):
         raise ValidationError(_l("deadline_unit must be a string, got %(value)s", value=repr(unit)))
-    rule = update_rule(
-        session,
-        label,
-        current_actor(),
-        department_id=parse_int(data.get("department_id"), field="department_id", from_json=True),
-        deadline_amount=amount,
-        deadline_unit=unit,
-        name=_optional_text(data.get("name"), field="name", limit=RULE_NAME_LENGTH),
-        filing_standard=_optional_text(data.get("filing_standard"), field="filing_standard"),
-        closing_standard=_optional_text(data.get("closing_standard"), field="closing_standard"),
+    department = parse_int(
+        data.get("department_id"), field=name("department_id"), from_json=from_json
     )
+    return {
+        "department_id": department,
+        "deadline_amount": amount,
+        "deadline_unit": unit,
+        "name": _optional_text(data.get("name"), field=name("name"), limit=RULE_NAME_LENGTH),
+        "filing_standard": _optional_text(
+            data.get("filing_standard"), field=name("filing_standard")
+        ),
+        "closing_standard": _optional_text(
+            data.get("closing_standard"), field=name("closing_standard")
+        ),
+    }
+
+
+@bp.put("/rules/<label>")
+@roles_required("admin")
+def put_rule(label: str) -> Any:
+    changes = rule_changes(request_data(form=False), from_json=True)
+    session = db()
+    rule = update_rule(session, label, current_actor(), **changes)
     session.commit()
     return jsonify(_rule_json(rule))
 
@@ -1226,7 +1249,7 @@ def post_ticket() -> Any:
         lon=lon,
         grid_id=grid_id,
         description=parse_text(data.get("description"), field=_l("description")),
-        source="ui",
+        source="api" if g.get("api_user") is not None else "ui",  # a city system, or a page
     )
     session.commit()
     return jsonify(ticket_json(ticket, events=True)), 201
@@ -1296,43 +1319,3 @@ def notifications() -> Any:
 def queue_escalation() -> Any:
     job_id = state().queue.enqueue("escalate", {})
     return jsonify({"job_id": job_id}), 202
-
-
-@bp.get("/stats")
-@roles_required(*ANY)
-def stats() -> Any:
-    """Published indicators: cases by state and class, closure and on-time closure rates."""
-    session = db()
-    by_state = {
-        s: int(n)
-        for s, n in session.execute(select(Ticket.state, func.count()).group_by(Ticket.state)).all()
-    }
-    by_label = {
-        lb: int(n)
-        for lb, n in session.execute(
-            select(Ticket.label, func.count()).group_by(Ticket.label)
-        ).all()
-    }
-    total = sum(by_state.values())
-    closed = by_state.get("closed", 0)
-    late = (
-        session.scalar(
-            select(func.count())
-            .select_from(Ticket)
-            .where(Ticket.state == "closed", Ticket.escalation_level > 0)
-        )
-        or 0
-    )
-    filed = total - by_state.get("new", 0) - by_state.get("rejected", 0)
-    return jsonify(
-        {
-            "total": total,
-            "by_state": by_state,
-            "by_label": by_label,
-            "filed": filed,
-            "closed": closed,
-            "closure_rate": closed / filed if filed else None,
-            "on_time_closure_rate": (closed - late) / closed if closed else None,
-            "terminal_states": sorted(TERMINAL_STATES),
-        }
-    )

@@ -4,31 +4,37 @@ Query parameters (page, ``/api/v1/dashboard`` and ``/dashboard.csv`` alike): ``p
 week | month | custom), ``date`` (a day inside the period; default today, China time), ``start``
 and ``end`` (custom days, inclusive), ``grid`` (a grid code; default the whole district).
 Figures are computed by :mod:`groundstation.stats`; charts are server-rendered SVG.
+``/api/v1/stats`` gives the same rates over every ticket up to now, to the same readers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import unicodedata
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
-from groundstation.models import Grid, utcnow
+from groundstation.models import Grid, Ticket, utcnow
 from groundstation.stats import (
     PERIODS,
     Dashboard,
     build_dashboard,
     csv_rows,
+    figures_to_date,
     load_records,
+    load_tickets,
     period_for,
 )
+from groundstation.tickets import TERMINAL_STATES
 from groundstation.web import db, roles_required
 
 __all__ = ["bp", "VIEWERS", "dashboard_from_args", "bar_chart"]
@@ -83,10 +89,40 @@ def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
     )
 
 
+#: The charts' text size (``svg.chart text`` in pilot.css), in pixels.
+CHART_FONT_PX = 12
+#: The widest label column a chart gives its labels; longer labels are shortened with "…"
+#: and shown whole in their tooltip.
+MAX_LABEL_PX = 240
+
+
+def text_width(text: str, *, font_px: float = CHART_FONT_PX) -> float:
+    """About how wide ``text`` is drawn, in pixels: a wide (CJK, fullwidth) character takes
+    one em, any other character at most 0.65 em (a generous average for sans-serif text)."""
+    return sum(font_px if unicodedata.east_asian_width(c) in "WF" else 0.65 * font_px for c in text)
+
+
+def fit_label(text: str, width: float, *, font_px: float = CHART_FONT_PX) -> str:
+    """``text`` if it fits in ``width`` pixels, else its longest start that fits with "…"."""
+    if text_width(text, font_px=font_px) <= width:
+        return text
+    room = width - text_width("…", font_px=font_px)
+    cut = ""
+    for c in text:
+        if text_width(cut + c, font_px=font_px) > room:
+            break
+        cut += c
+    return cut.rstrip() + "…"
+
+
 def bar_chart(
-    items: list[tuple[str, float]], *, width: int = 360, bar_h: int = 18, percent: bool = False
+    items: list[tuple[str, float]], *, bars_w: int = 170, bar_h: int = 18, percent: bool = False
 ) -> str:
-    """A horizontal bar chart as inline SVG (labels left, values right); no script needed."""
+    """A horizontal bar chart as inline SVG (labels left, values right); no script needed.
+
+    The label column is as wide as the longest label (at most :data:`MAX_LABEL_PX`; a longer
+    label is shortened with "…", the whole label in its ``<title>`` tooltip), so no label is
+    cut off; ``bars_w`` is the width of a full bar."""
     from markupsafe import escape
 
     if not items:
@@ -94,15 +130,19 @@ def bar_chart(
     top = max((v for _, v in items), default=0) or 1.0
     if percent:
         top = 1.0
-    label_w, value_w = 130, 60
-    bars_w = width - label_w - value_w
+    gap, value_w = 6, 60
+    label_w = gap + math.ceil(min(MAX_LABEL_PX, max(text_width(label) for label, _ in items)))
+    width = label_w + bars_w + value_w
     rows = []
     for k, (label, value) in enumerate(items):
         y = k * (bar_h + 6)
         w = max(0.0, bars_w * value / top)
         shown = f"{value * 100:.1f}%" if percent else f"{value:g}"
+        text = fit_label(label, label_w - gap)
+        title = f"<title>{escape(label)}</title>" if text != label else ""
         rows.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h - 5}" text-anchor="end">{escape(label)}</text>'
+            f'<text x="{label_w - gap}" y="{y + bar_h - 5}" text-anchor="end">'
+            f"{title}{escape(text)}</text>"
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" class="bar"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 5}">{shown}</text>'
         )
@@ -168,3 +208,42 @@ def export_csv() -> Any:
 @roles_required(*VIEWERS)
 def dashboard_figures() -> Any:
     return jsonify(dashboard_from_args(request.args).as_dict())
+
+
+@api_bp.get("/stats")
+@roles_required(*VIEWERS)
+def stats() -> Any:
+    """Published indicators over every ticket up to now: cases by state and class, and the
+    closure rate (结案率) and on-time closure rate (按期结案率) as the dashboard defines them
+    (:mod:`groundstation.stats`: closed, and closed with the department's work done by the
+    deadline, among the cases due so far). For the dashboard's readers only, as its figures."""
+    session = db()
+    now = utcnow()
+    by_state = {
+        s: int(n)
+        for s, n in session.execute(select(Ticket.state, func.count()).group_by(Ticket.state)).all()
+    }
+    by_label = {
+        lb: int(n)
+        for lb, n in session.execute(
+            select(Ticket.label, func.count()).group_by(Ticket.label)
+        ).all()
+    }
+    total = sum(by_state.values())
+    figures = figures_to_date(load_tickets(session, due_by=now), now=now)
+    return jsonify(
+        {
+            "as_of": now.isoformat(),
+            "total": total,
+            "by_state": by_state,
+            "by_label": by_label,
+            "filed": total - by_state.get("new", 0) - by_state.get("rejected", 0),
+            "closed": by_state.get("closed", 0),
+            "due": figures.due,
+            "closed_due": figures.closed_due,
+            "closed_on_time": figures.closed_on_time,
+            "closure_rate": figures.closure_rate,
+            "on_time_closure_rate": figures.on_time_rate,
+            "terminal_states": sorted(TERMINAL_STATES),
+        }
+    )

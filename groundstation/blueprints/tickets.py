@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,7 +48,7 @@ from groundstation.models import (
 from groundstation.tickets import ACTIVE_STATES, STATES, TRANSITIONS, available_actions
 from groundstation.web import current_actor, db, roles_required, state
 
-__all__ = ["bp", "FindingFacts", "FlightPhotos", "finding_facts"]
+__all__ = ["bp", "FindingFacts", "FlightPhotos", "finding_facts", "form_deadline"]
 
 bp = Blueprint("tickets", __name__)
 
@@ -91,13 +91,16 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _list_args(raw: MultiDict[str, str]) -> tuple[MultiDict[str, str], int, int, list[str]]:
+def _list_args(
+    raw: MultiDict[str, str],
+) -> tuple[MultiDict[str, str], int, int, dict[str, str]]:
     """The request's filters and order that are valid, the page, the rows per page, and the
-    names of the parameters that are not valid (left out, so the list and its links work)."""
-    from groundstation.blueprints.api import MAX_PAGE, TICKET_FILTERS, ticket_query
+    parameters that are not valid (left out, so the list and its links work), each with the
+    message that says why."""
+    from groundstation.blueprints.api import MAX_PAGE, MAX_SEARCH, TICKET_FILTERS, ticket_query
 
     args: MultiDict[str, str] = MultiDict()
-    bad = []
+    bad: dict[str, str] = {}
     for key in (*TICKET_FILTERS, "order"):
         values = [v for v in raw.getlist(key) if v.strip()]
         if not values:
@@ -105,26 +108,50 @@ def _list_args(raw: MultiDict[str, str]) -> tuple[MultiDict[str, str], int, int,
         try:
             ticket_query(MultiDict([(key, v) for v in values]))
         except ValidationError:
-            bad.append(key)
+            if key == "q" and len(values[0].strip()) > MAX_SEARCH:
+                bad[key] = _(
+                    "The search text is longer than %(max)d characters and is not applied.",
+                    max=MAX_SEARCH,
+                )
+            else:
+                bad[key] = _not_understood(key)
+            continue
+        unknown = _unknown_grid(values) if key == "grid" else None
+        if unknown is not None:
+            bad[key] = _(
+                "Grid “%(code)s” does not exist; the list is not filtered by grid.",
+                code=unknown if len(unknown) <= 60 else unknown[:59] + "…",
+            )
         else:
             args.setlist(key, values)
     page = raw.get("page") or "1"
     if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
-        bad.append("page")
+        bad["page"] = _not_understood("page")
         page = "1"
     per_page = raw.get("per_page") or str(DEFAULT_PER_PAGE)
     if per_page not in {str(n) for n in PER_PAGE}:
-        bad.append("per_page")
+        bad["per_page"] = _not_understood("per_page")
         per_page = str(DEFAULT_PER_PAGE)
     return args, int(page), int(per_page), bad
 
 
-def _flash_bad(names: list[str]) -> None:
-    for name in names:
-        flash(
-            _("“%(name)s” was not understood and is not applied.", name=PARAM_NAMES[name]),
-            "error",
-        )
+def _unknown_grid(codes: list[str]) -> str | None:
+    """The first of ``codes`` that names no grid (compared as the list filters: ignoring
+    case), or None."""
+    for code in codes:
+        wanted = code.strip()
+        if db().scalar(select(Grid.id).where(func.lower(Grid.code) == wanted.lower())) is None:
+            return wanted
+    return None
+
+
+def _not_understood(name: str) -> str:
+    return _("“%(name)s” was not understood and is not applied.", name=PARAM_NAMES[name])
+
+
+def _flash_bad(problems: dict[str, str]) -> None:
+    for message in problems.values():
+        flash(message, "error")
 
 
 def page_numbers(page: int, pages: int, *, around: int = 2) -> list[int | None]:
@@ -343,8 +370,8 @@ def do_transition(ticket_id: int) -> Any:
     session = db()
     ticket = _ticket(ticket_id)
     data = request.form.to_dict()
-    if data.get("deadline") and "+" not in data["deadline"] and not data["deadline"].endswith("Z"):
-        data["deadline"] += "+08:00"  # the form's datetime-local is China time
+    if data.get("deadline"):
+        data["deadline"] = form_deadline(data["deadline"], ZoneInfo(current_app.config["TIMEZONE"]))
     photo = request.files.get("photo")
     problem = _form_problem(ticket, data, has_photo=bool(photo and photo.filename))
     if problem:
@@ -402,7 +429,21 @@ def _form_problem(ticket: Ticket, data: dict[str, str], *, has_photo: bool) -> s
         try:
             deadline = parse_datetime(data["deadline"], field="deadline")
         except ValidationError:
-            deadline = None
+            return _("The deadline is not a valid date and time.")
         if deadline is None or deadline <= utcnow():
             return _("The deadline must be a date and time in the future.")
     return None
+
+
+def form_deadline(text: str, tz: tzinfo) -> str:
+    """The ticket form's deadline as ISO 8601 with an offset: a ``datetime-local`` value
+    (``2026-06-01T18:00``) is a time in ``tz`` (the station's ``TIMEZONE``), a value with its
+    own offset (``+08:00``, ``-05:00``, ``Z``) keeps it. Text that is no date and time (such as
+    ``2026-02-30T10:00``) is returned as it is, for the checks to refuse."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.isoformat()

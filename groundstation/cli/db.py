@@ -101,6 +101,13 @@ def create_user(
     with storage.session() as session:
         if session.scalar(select(User).where(User.username == name)) is not None:
             raise ValidationError(f"user {name!r} already exists")
+        folded = name.casefold()
+        for other in session.scalars(select(User.username)):
+            if other.casefold() == folded:
+                raise ValidationError(
+                    f"user {name!r}: user {other!r} already exists and differs only in case; "
+                    "user names differing only in case are refused (choose another name)"
+                )
         department = None
         if department_code:
             department = session.scalar(

@@ -12,6 +12,7 @@ from conftest import (
     add_grids,
     csrf_token,
     grid_geojson,
+    login,
     make_findings,
     make_ticket,
     write_photo,
@@ -345,6 +346,32 @@ def test_over_long_text_is_refused_not_cut(env) -> None:
     assert kept.status_code == 200 and kept.json["events"][-1]["reason"] == "y" * 4000
 
 
+def test_ticket_classes_in_the_document_are_the_ones_a_ticket_may_have(env) -> None:
+    client = env.client()
+    doc = client.get("/api/v1/openapi.json").json
+    body = doc["paths"]["/tickets"]["post"]["requestBody"]["content"]["application/json"]
+    offered = body["schema"]["properties"]["label"]["enum"]
+    assert "background" not in offered
+    for label in offered:
+        created = client.post(
+            "/api/v1/tickets", json={"label": label}, headers=env.headers("supervisor")
+        )
+        assert created.status_code == 201, created.json
+
+
+def test_tickets_filed_with_an_api_key_are_recorded_as_from_the_api(env) -> None:
+    client = env.client()
+    by_key = client.post(
+        "/api/v1/tickets", json={"label": "straw_burning"}, headers=env.headers("supervisor")
+    )
+    assert by_key.status_code == 201 and by_key.json["source"] == "api"
+    token = login(client, "supervisor")  # a page of the station, signed in
+    by_page = client.post(
+        "/api/v1/tickets", json={"label": "straw_burning"}, headers={"X-CSRFToken": token}
+    )
+    assert by_page.status_code == 201 and by_page.json["source"] == "ui"
+
+
 def test_tickets_list_create_and_department_view(env) -> None:
     client = env.client()
     created = client.post(
@@ -466,8 +493,10 @@ def test_flight_upload_rejects_non_images_and_outside_paths(env, tmp_path) -> No
 
 def test_stats_and_notifications_roles(env) -> None:
     client = env.client()
-    stats = client.get("/api/v1/stats", headers=env.headers("pilot")).json
+    stats = client.get("/api/v1/stats", headers=env.headers("supervisor")).json
     assert stats["total"] == sum(stats["by_state"].values())
+    for who in ("pilot", "department"):  # the dashboard's readers only
+        assert client.get("/api/v1/stats", headers=env.headers(who)).status_code == 403
     assert client.get("/api/v1/notifications", headers=env.headers("pilot")).status_code == 403
     assert client.post("/api/v1/escalations", headers=env.headers("department")).status_code == 403
     assert client.get("/api/v1/jobs/99999999", headers=env.headers("pilot")).status_code == 404

@@ -102,6 +102,35 @@ def test_upgrade_users_keys_grids(run, tmp_path) -> None:
     assert missing.exit_code == 1 and "'nope' does not exist" in missing.stderr
 
 
+def test_user_names_differing_only_in_case_are_refused(run) -> None:
+    assert run("db", "upgrade").exit_code == 0
+    ok = run("db", "create-user", "wang", "--role", "supervisor", input="long-password\n")
+    assert ok.exit_code == 0, ok.output
+    for name in ("WANG", "Wang"):
+        dup = run("db", "create-user", name, "--role", "pilot", input="long-password\n")
+        assert dup.exit_code == 1
+        assert f"user '{name}': user 'wang' already exists and differs only in case" in dup.stderr
+    other = run("db", "create-user", "wang2", "--role", "pilot", input="long-password\n")
+    assert other.exit_code == 0, other.output
+
+
+def test_readme_create_user_examples_run_and_show_the_department_role(run) -> None:
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    examples = [
+        shlex.split(line, comments=True)
+        for line in re.findall(r"^gridpatrol db create-user .*$", readme, re.M)
+    ]
+    assert any("department" in args and "--department" in args for args in examples), examples
+    assert run("db", "upgrade").exit_code == 0
+    for args in examples:
+        result = run(*args[1:], input="long-password\n")
+        assert result.exit_code == 0, (args, result.output)
+
+
 def test_export_reviews(run, tmp_path) -> None:
     from conftest import make_env, make_findings
 

@@ -93,9 +93,23 @@ def test_a_bad_period_reads_in_the_managers_language(env) -> None:
     assert "周期的结束日期（2024-06-01）早于开始日期（2024-06-05）" in response.json["error"]
 
 
+def test_stats_api_uses_the_dashboards_rates(env) -> None:
+    """One 按期结案率: /api/v1/stats (every ticket up to now) and the dashboard (June, when
+    both seeded cases fell due) count the same cases the same way: the case closed within its
+    deadline is on time, the case still open past its deadline is not (1 of 2)."""
+    client = env.client()
+    stats = client.get("/api/v1/stats", headers=env.headers("supervisor")).json
+    dash = client.get(f"/api/v1/dashboard?{JUNE_2024}", headers=env.headers("supervisor")).json
+    assert (stats["due"], stats["closed_due"], stats["closed_on_time"]) == (2, 1, 1)
+    assert stats["on_time_closure_rate"] == dash["tickets"]["on_time_rate"] == 0.5
+    assert stats["closure_rate"] == dash["tickets"]["closure_rate"] == 0.5
+    assert stats["total"] == sum(stats["by_state"].values()) == 2
+
+
 @pytest.mark.parametrize("who", ["pilot", "department"])
 def test_managers_only(env, who) -> None:
     assert env.client().get("/api/v1/dashboard", headers=env.headers(who)).status_code == 403
+    assert env.client().get("/api/v1/stats", headers=env.headers(who)).status_code == 403
     client = env.client()
     login(client, who)
     assert client.get("/dashboard").status_code == 403

@@ -25,6 +25,7 @@ from groundstation.stats import (
     TicketRecord,
     build_dashboard,
     csv_rows,
+    figures_to_date,
     period_for,
     state_at,
     ticket_figures,
@@ -179,3 +180,14 @@ def test_csv_rows() -> None:
                                 "2.0000", "96.0000"]  # fmt: skip
     assert ["grid", "B", 2, 2, 1, 1, "0.0000", "0.0000", 1, 1, "", "312.0000"] in rows
     assert ["flights", 2] in rows and ["findings", "straw_burning", 1] in rows
+
+
+def test_figures_to_date_use_the_dashboards_definitions() -> None:
+    """``/api/v1/stats``' figures: every ticket due by now (T1-T4; T7 is due in July), closed
+    (T1, T2, T4) and closed on time, i.e. resolved by the deadline (T1, T4; T2 late): the
+    on-time closure rate is 按期结案数 / 应结案数, as on the dashboard."""
+    f = figures_to_date(TICKETS, now=NOW)
+    assert (f.due, f.closed_due, f.closed_on_time) == (4, 3, 2)
+    assert (f.closure_rate, f.on_time_rate) == (0.75, 0.5)
+    june = ticket_figures(TICKETS, JUNE, as_of=NOW)  # the same rule over a period
+    assert june.on_time_rate == june.closed_on_time / june.due

@@ -322,3 +322,36 @@ def test_page_past_the_end_is_empty_and_bad_values_get_a_banner(env) -> None:
         "“每页行数”无法识别，未应用。",
     ]
     assert len(re.findall(r'id="ticket-(\d+)"', bad)) == 3  # the valid filter still applies
+
+
+def english_banners(client, url: str) -> tuple[list[str], str]:
+    response = client.get(url, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    return [
+        unescape(m) for m in re.findall(r'<p class="flash error" role="alert">(.*?)</p>', html)
+    ], html
+
+
+def test_an_unknown_grid_is_named_not_shown_as_an_empty_list(env) -> None:
+    grid = new_grid(env, "KNOWN")
+    made = tickets_in(env, grid, 2)
+    client = env.client()
+    login(client, "supervisor")
+    client.get("/lang/en")
+    banners, html = english_banners(client, "/tickets?grid=NOPE")
+    assert banners == ["Grid “NOPE” does not exist; the list is not filtered by grid."]
+    assert re.findall(r'id="ticket-(\d+)"', html)  # left out: the list is not emptied by it
+    # a grid that exists, typed in another case, filters without a banner
+    banners, html = english_banners(client, f"/tickets?grid={grid.lower()}")
+    assert banners == [] and sorted(int(n) for n in re.findall(r'id="ticket-(\d+)"', html)) == made
+    # the export does not export the unfiltered list: it shows the list and the banner
+    banners, html = english_banners(client, "/tickets.csv?grid=NOPE")
+    assert banners == ["Grid “NOPE” does not exist; the list is not filtered by grid."]
+
+
+def test_a_too_long_search_says_it_is_too_long(env) -> None:
+    client = env.client()
+    login(client, "supervisor")
+    client.get("/lang/en")
+    banners, _html = english_banners(client, "/tickets?q=" + "x" * 5000)
+    assert banners == ["The search text is longer than 200 characters and is not applied."]
