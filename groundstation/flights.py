@@ -58,7 +58,15 @@ from missions.link import (
     parse_connection_string,
 )
 from missions.link.errors import LinkLost, VerifyError
-from missions.link.flight import Check, preflight_checks, waypoint_sequences
+from missions.link.flight import (
+    LANDED_STATE_GRACE_S,
+    Check,
+    FenceStatus,
+    preflight_checks,
+    prepare_fence,
+    reboot_message,
+    waypoint_sequences,
+)
 
 __all__ = [
     "COMMANDS",
@@ -72,6 +80,7 @@ __all__ = [
     "telemetry_event",
     "check_json",
     "connection_key",
+    "session_outcome",
 ]
 
 log = logging.getLogger("gridpatrol.flights")
@@ -299,10 +308,33 @@ def telemetry_event(
         "waypoints": len(waypoints),
         "progress": round(len(reached) / len(waypoints), 4) if waypoints else 0.0,
         "photos": snapshot.photos,
+        "photos_unreported": snapshot.photos_unreported,
         "texts": [t.text for t in snapshot.status_texts],
         "stale": stale,
         "link_age_s": _round(link_age_s, 1),
     }
+
+
+def session_outcome(state: str, result: dict[str, Any] | None) -> str | None:
+    """How a finished session's flight went: ``"complete"`` (landed with every waypoint),
+    ``"returned_early"`` (landed before the last one: the pilot or a failsafe ended the mission),
+    None for a session that has not landed (pure).
+
+    >>> session_outcome("done", {"landed": True, "all_reached": False})
+    'returned_early'
+    """
+    if state != "done" or not result:
+        return None
+    return "complete" if result.get("all_reached", True) else "returned_early"
+
+
+def outcome_label(result: dict[str, Any]) -> LazyString:
+    """``returned early (3/6 waypoints)`` for a session that landed before its last waypoint."""
+    return _l(
+        "returned early (%(reached)s/%(total)s waypoints)",
+        reached=result.get("reached", 0),
+        total=result.get("waypoints", 0),
+    )
 
 
 def check_json(check: Check) -> dict[str, Any]:
@@ -394,6 +426,7 @@ class FlightRunner:
         self.connection = request.connection
         self.connection_key = None if request.simulate else connection_key(str(request.connection))
         self.checks: tuple[Check, ...] = ()
+        self.fence: FenceStatus | None = None  # the vehicle's geofence once enabled and read
         self.flight_id: int | None = None
         self.error: LazyString | str | None = None  # lazy while running; stored in English
         self._commands: queue.Queue[_Command] = queue.Queue()
@@ -582,6 +615,7 @@ class FlightRunner:
                 rally=len(lists.rally),
             )
         )
+        self.fence = prepare_fence(vehicle, self.request.mission)  # enabled before arming
         vehicle.request_streams()
 
     def _adopt(self, vehicle: Vehicle) -> None:
@@ -612,6 +646,7 @@ class FlightRunner:
         photos_sent = 0
         airborne_seen = False
         armed_once = False
+        disarmed_at: float | None = None
         mode = vehicle.tracker.mode
         link = _LinkWatch(vehicle.tracker.heartbeats, time.monotonic())
         while not self._stop.is_set():
@@ -669,10 +704,19 @@ class FlightRunner:
             if snapshot.armed and snapshot.mode != mode:
                 self._follow_mode(snapshot.mode)
             mode = snapshot.mode
+            if armed_once and snapshot.reboot is not None:
+                # a rebooted vehicle says disarmed on the ground: that is no landing
+                flog.event("reboot", str(reboot_message(snapshot.reboot)), time_s=snapshot.time_s)
+                raise FlightSessionError(reboot_message(snapshot.reboot))
             if armed_once and not snapshot.armed and (airborne_seen or snapshot.on_ground):
-                flog.close(self._summary(vehicle, landed=True))
-                self._set_state("landed")
-                return True
+                disarmed_at = disarmed_at or now
+                # after a reconnect, landed once the vehicle's clock shows it did not reboot
+                if vehicle.tracker.clock_confirmed or now - disarmed_at >= LANDED_STATE_GRACE_S:
+                    flog.close(self._summary(vehicle, landed=True))
+                    self._set_state("landed")
+                    return True
+            else:
+                disarmed_at = None
             if self._run_commands(vehicle, link):
                 return False
         return False
@@ -780,6 +824,7 @@ class FlightRunner:
             verified=True,
             endurance_s=self.request.endurance_s,
             reserve_pct=self.request.reserve_pct,
+            fence=self.fence,
         )
         if checks != self.checks:
             self.checks = checks
@@ -941,6 +986,8 @@ class FlightRunner:
             "reached": len(reached),
             "all_reached": set(self.waypoints) <= set(reached),
             "photos": snapshot.photos,
+            "photos_taken": snapshot.photos + snapshot.photos_unreported,
+            "photos_unreported": snapshot.photos_unreported,
             "connection": self.connection,
             "mission": self.request.name,
         }
@@ -976,8 +1023,17 @@ class FlightRunner:
                     "Flights page (Upload photos from a flight) to classify them"
                 )
             )
+        outcome = session_outcome("done", summary)
+        if outcome == "returned_early":
+            self._message(outcome_label(summary), level="warning")
         self._set_state(
-            "done", flight_id=flight_id, job_id=job_id, summary=summary, log_dir=str(self.log_dir)
+            "done",
+            flight_id=flight_id,
+            job_id=job_id,
+            summary=summary,
+            log_dir=str(self.log_dir),
+            outcome=outcome,
+            label=outcome_label(summary) if outcome == "returned_early" else None,
         )
 
 

@@ -92,6 +92,7 @@ CHECK_NAMES = {
     "battery": _l("battery level"),
     "mission verified": _l("mission verified"),
     "home set": _l("home position set"),
+    "home at plan": _l("home at the plan's home"),
     "geofence": _l("geofence"),
 }
 

@@ -25,7 +25,13 @@ from gis.camera import PRESETS
 from groundstation.blueprints.api import REVIEWERS, _get, in_roots, photo_roots
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
-from groundstation.flights import COMMANDS, FlightHub, FlightRequest, FlightSessionError
+from groundstation.flights import (
+    COMMANDS,
+    FlightHub,
+    FlightRequest,
+    FlightSessionError,
+    session_outcome,
+)
 from groundstation.i18n import COMMAND_NAMES, deferred_locale, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
@@ -108,6 +114,19 @@ def state_names() -> dict[str, str]:
     }
 
 
+def state_label(state: str, result: dict[str, Any] | None) -> str:
+    """A session's state as the pilot reads it; a flight that landed before its last waypoint
+    says so (``returned early (3/6 waypoints)``) instead of a plain "done"."""
+    if session_outcome(state, result) == "returned_early":
+        assert result is not None
+        return _(
+            "returned early (%(reached)s/%(total)s waypoints)",
+            reached=result.get("reached", 0),
+            total=result.get("waypoints", 0),
+        )
+    return state_names().get(state, state)
+
+
 def _session_json(row: FlightSession) -> dict[str, Any]:
     runner = hub().get(row.id)
     out = {
@@ -140,6 +159,8 @@ def _session_json(row: FlightSession) -> dict[str, Any]:
             telemetry=live["telemetry"],
             last_event_id=live["last_event_id"],
         )
+    out["outcome"] = session_outcome(out["state"], out["result"])
+    out["state_label"] = state_label(out["state"], out["result"])
     return out
 
 
@@ -250,8 +271,10 @@ def _sse_events(runner: Any, last_id: int, language: Any, keepalive_s: float) ->
 def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[dict[str, Any]]:
     """The flights page's rows for ``flights``: photo counts by status, the objects the flight
     saw (one per primary finding, as the review queue lists them) and their other views, the
-    grids, and the flight session that took the photos. Findings are those ``actor`` may see."""
+    grids (those its photos were taken over, its findings' and its session's), and the flight
+    session that took the photos. Findings are those ``actor`` may see."""
     from groundstation.blueprints.api import visible_findings
+    from groundstation.ingest import photo_grids
 
     ids = [f.id for f in flights]
     photos: dict[int, dict[str, int]] = {i: {} for i in ids}
@@ -292,6 +315,8 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
     ):
         sessions[flight_id] = session_id
         grids[flight_id].update(codes or ())
+    for flight_id, codes in photo_grids(session, ids).items():  # also flights that found nothing
+        grids[flight_id].update(codes)
     can_review = actor.role in REVIEWERS
     rows = []
     for f in flights:

@@ -74,7 +74,11 @@ class StatusLine:
     type=click.FloatRange(min=0, max=100, max_open=True),
     help="Battery percentage that must remain after the mission.",
 )
-@click.option("--require-fence", is_flag=True, help="Refuse to fly a plan without a geofence.")
+@click.option(
+    "--require-fence",
+    is_flag=True,
+    help="Refuse to fly unless the plan has a geofence, uploaded and enabled on the vehicle.",
+)
 def fly_command(
     plan_path: Path,
     url: str,

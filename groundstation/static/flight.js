@@ -93,7 +93,8 @@
 
   function state(s) {
     var el = document.getElementById("flight-state");
-    el.textContent = info.states[s.state] || s.state; el.dataset.state = s.state;
+    el.textContent = s.label || info.states[s.state] || s.state; el.dataset.state = s.state;
+    if (s.outcome) { el.dataset.outcome = s.outcome; } else { delete el.dataset.outcome; }
     if (s.connection) { document.getElementById("connection").textContent = s.connection; }
     if (s.error) { message(s.error, "error", s.at); }
     if (FINAL.indexOf(s.state) >= 0) {

@@ -83,7 +83,8 @@ class PreflightError(LinkError):
 
 
 class FlightAborted(LinkError):
-    """The flight ended early: a failsafe, a disarm in the air, or a timeout while flying."""
+    """The flight ended early: a failsafe, a disarm in the air, a vehicle that rebooted in
+    flight, or a timeout while flying."""
 
     def __init__(self, message: str | Message, *, result: object = None) -> None:
         super().__init__(message)

@@ -26,18 +26,23 @@ from missions.link.errors import (
     LinkConnectError,
     LinkError,
     LinkLost,
+    LinkTimeout,
     PreflightError,
 )
-from missions.link.telemetry import FlightLog, Telemetry
+from missions.link.telemetry import FlightLog, Reboot, Telemetry
 from missions.link.vehicle import Vehicle, takeoff_step
 
 __all__ = [
+    "HOME_TOLERANCE_M",
     "Check",
+    "FenceStatus",
     "FlightResult",
     "MissionEstimate",
     "estimate_mission",
     "fly",
     "preflight_checks",
+    "prepare_fence",
+    "reboot_message",
     "waypoint_sequences",
 ]
 
@@ -47,6 +52,10 @@ FAILSAFE_MODES = frozenset({"RTL", "LAND", "SMART_RTL", "BRAKE"})
 WARNING = 4  # MAV_SEVERITY_WARNING
 #: Last mission items after which ArduCopter lands by itself.
 RETURN_COMMANDS = frozenset({Command.NAV_RETURN_TO_LAUNCH, Command.NAV_LAND})
+#: The vehicle's home (or, before it has one, its position) must be this close to the plan's
+#: home: the mission, its fence and its battery estimate were planned from there.
+HOME_TOLERANCE_M = 50.0
+FENCE_ALTITUDE, FENCE_CIRCLE = 1, 2  # FENCE_TYPE bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,16 @@ class Check:
     name: str
     ok: bool
     detail: Message
+
+
+@dataclass(frozen=True, slots=True)
+class FenceStatus:
+    """The vehicle's geofence parameters as read back (None: the vehicle did not answer)."""
+
+    enabled: bool | None
+    fence_type: int | None = None  # FENCE_TYPE bits: 1 max altitude, 2 circle, 4 polygons
+    radius_m: float | None = None  # FENCE_RADIUS
+    alt_max_m: float | None = None  # FENCE_ALT_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +95,12 @@ class FlightResult:
     duration_s: float
     waypoints: tuple[int, ...]  # vehicle sequence numbers of the plan's NAV_WAYPOINT items
     reached: tuple[int, ...]
-    photos: int
+    photos: int  # reported by CAMERA_FEEDBACK
     max_relative_alt_m: float
     failsafes: tuple[str, ...]
     status_texts: tuple[str, ...]
     log_dir: str | None
+    photos_unreported: int = 0  # taken (by the image indices) but never reported over the link
 
     @property
     def all_reached(self) -> bool:
@@ -94,6 +114,11 @@ class FlightResult:
             f"{state} after {self.duration_s:.0f} s: {hit}/{len(self.waypoints)} waypoints, "
             f"{self.photos} photos, max {self.max_relative_alt_m:.0f} m"
         )
+        if self.photos_unreported:
+            text += (
+                f" ({self.photos + self.photos_unreported} photos taken, "
+                f"{self.photos_unreported} not reported over the link)"
+            )
         if failsafes and self.failsafes:
             text += f"; failsafe: {'; '.join(self.failsafes)}"
         return text
@@ -138,10 +163,14 @@ def preflight_checks(
     reserve_pct: float,
     require_fence: bool = False,
     estimate: MissionEstimate | None = None,
+    fence: FenceStatus | None = None,
 ) -> tuple[Check, ...]:
     """Evaluate the pre-flight checks on one telemetry snapshot (pure).
 
-    ``estimate`` is the plan's :func:`estimate_mission` (computed here when not given).
+    ``estimate`` is the plan's :func:`estimate_mission` (computed here when not given);
+    ``fence`` the vehicle's fence as :func:`prepare_fence` left it: a plan with a geofence passes
+    only with the fence uploaded, verified and enabled (and no circle or altitude fence of the
+    vehicle's cutting the mission).
     """
     checks: list[Check] = []
     gps = snapshot.gps
@@ -208,18 +237,122 @@ def preflight_checks(
             else msg("%(lat)s,%(lon)s", lat=f"{home[0]:.6f}", lon=f"{home[1]:.6f}"),
         )
     )
-    has_fence = bool(plan.fence_polygons or plan.fence_circles)
-    if has_fence:
-        checks.append(
-            Check(
-                "geofence",
-                verified,
-                msg("uploaded and verified") if verified else msg("uploaded but not verified"),
-            )
-        )
+    checks.append(_home_check(snapshot, plan))
+    if plan.fence_polygons or plan.fence_circles:
+        checks.append(_fence_check(plan, verified=verified, fence=fence))
     else:
         checks.append(Check("geofence", not require_fence, msg("the plan has no geofence")))
     return tuple(checks)
+
+
+def _home_check(snapshot: Telemetry, plan: MissionPlan) -> Check:
+    if snapshot.home is not None:
+        where = snapshot.home[:2]
+    elif snapshot.position is not None and snapshot.on_ground:
+        where = (snapshot.position.lat, snapshot.position.lon)
+    else:
+        return Check("home at plan", False, msg("no home or position to compare yet"))
+    distance = _distance_m(where, plan.home[:2])
+    return Check(
+        "home at plan",
+        distance <= HOME_TOLERANCE_M,
+        msg(
+            "%(distance)s m from the plan's home (at most %(limit)s m)",
+            distance=f"{distance:.0f}",
+            limit=f"{HOME_TOLERANCE_M:.0f}",
+        ),
+    )
+
+
+def _fence_check(plan: MissionPlan, *, verified: bool, fence: FenceStatus | None) -> Check:
+    if not verified:
+        return Check("geofence", False, msg("uploaded but not verified"))
+    if fence is None or fence.enabled is None:
+        return Check("geofence", False, msg("uploaded and verified; FENCE_ENABLE not read back"))
+    if not fence.enabled:
+        return Check(
+            "geofence",
+            False,
+            msg("uploaded and verified, but the vehicle did not enable it (FENCE_ENABLE is 0)"),
+        )
+    home = plan.home[:2]
+    positioned = [
+        item
+        for item in plan.items
+        if item.command < 100 and not (item.lat == 0.0 and item.lon == 0.0)
+        and not math.isnan(item.lat + item.lon)
+    ]  # fmt: skip
+    far = max((_distance_m(home, (i.lat, i.lon)) for i in positioned), default=0.0)
+    high = max((i.alt for i in plan.items if i.command < 100), default=0.0)
+    kinds = fence.fence_type or 0
+    if kinds & FENCE_CIRCLE and fence.radius_m is not None and far > fence.radius_m:
+        return Check(
+            "geofence",
+            False,
+            msg(
+                "the vehicle's circular fence (FENCE_RADIUS %(radius)s m) cuts the mission: a "
+                "waypoint is %(distance)s m from home",
+                radius=f"{fence.radius_m:.0f}",
+                distance=f"{far:.0f}",
+            ),
+        )
+    if kinds & FENCE_ALTITUDE and fence.alt_max_m is not None and high > fence.alt_max_m:
+        return Check(
+            "geofence",
+            False,
+            msg(
+                "the vehicle's altitude fence (FENCE_ALT_MAX %(limit)s m) is below the "
+                "mission's %(altitude)s m",
+                limit=f"{fence.alt_max_m:.0f}",
+                altitude=f"{high:.0f}",
+            ),
+        )
+    return Check("geofence", True, msg("uploaded, verified and enabled"))
+
+
+def prepare_fence(vehicle: Vehicle, plan: MissionPlan) -> FenceStatus:
+    """Enable the vehicle's geofence (FENCE_ENABLE=1) when the plan carries one, and read back
+    what the vehicle holds (FENCE_ENABLE, FENCE_TYPE, FENCE_RADIUS, FENCE_ALT_MAX). A plan
+    without a fence leaves the vehicle's setting as it is. Parameters the vehicle does not
+    answer for are None (the geofence check then fails for a plan with a fence)."""
+
+    def read(name: str) -> float | None:
+        with contextlib.suppress(LinkTimeout):
+            return vehicle.get_param(name)
+        return None
+
+    if plan.fence_polygons or plan.fence_circles:
+        try:
+            enabled: float | None = vehicle.set_param("FENCE_ENABLE", 1)
+        except LinkTimeout:
+            enabled = None
+    else:
+        enabled = read("FENCE_ENABLE")
+    kinds, radius, alt_max = read("FENCE_TYPE"), read("FENCE_RADIUS"), read("FENCE_ALT_MAX")
+    return FenceStatus(
+        enabled=None if enabled is None else enabled >= 1,
+        fence_type=None if kinds is None else int(kinds),
+        radius_m=radius,
+        alt_max_m=alt_max,
+    )
+
+
+def reboot_message(reboot: Reboot) -> Message:
+    """What a pilot must hear when the vehicle restarted in flight (see
+    :attr:`~missions.link.telemetry.TelemetryTracker.reboot`): never a landing."""
+    if reboot.kind == "board":
+        return msg(
+            "another autopilot answers on the link (board %(before)s, now %(after)s): the "
+            "vehicle rebooted or was replaced in flight; not a landing; check it",
+            before=reboot.before,
+            after=reboot.after,
+        )
+    return msg(
+        "the vehicle rebooted in flight (its clock restarted: up %(before)s s when last heard, "
+        "%(after)s s now): not a landing; check it",
+        before=reboot.before,
+        after=reboot.after,
+    )
 
 
 def _labelled(
@@ -285,6 +418,7 @@ def fly(
         vehicle.upload(plan, on_progress=_labelled(on_progress, "upload"))
         vehicle.verify(plan, on_progress=_labelled(on_progress, "verify"))
         vehicle.request_streams()
+        fence = prepare_fence(vehicle, plan)
         deadline = time.monotonic() + preflight_timeout_s
         estimate = estimate_mission(plan)
         while True:
@@ -297,6 +431,7 @@ def fly(
                 reserve_pct=reserve_pct,
                 require_fence=require_fence,
                 estimate=estimate,
+                fence=fence,
             )
             if all(check.ok for check in checks):
                 break
@@ -405,6 +540,8 @@ def _watch(
     telemetry = _telemetry_riding_out(vehicle, interval_s=interval_s, deadline=deadline, log=log)
     for snapshot in telemetry:
         record(snapshot)
+        if snapshot.reboot is not None:
+            _rebooted(vehicle, snapshot.reboot, waypoints, started, max_alt, failsafes, texts, log)
         texts.extend(t.text for t in snapshot.status_texts)
         warnings.extend(t.text for t in snapshot.status_texts if t.severity <= WARNING)
         if snapshot.position is not None:
@@ -424,7 +561,9 @@ def _watch(
             mode = snapshot.mode
         if not snapshot.armed and (snapshot.on_ground or airborne_seen):
             disarmed_at = disarmed_at or time.monotonic()
-            if snapshot.on_ground or time.monotonic() - disarmed_at >= LANDED_STATE_GRACE_S:
+            waited = time.monotonic() - disarmed_at >= LANDED_STATE_GRACE_S
+            # after a reconnect, a landing counts once the vehicle's clock says it did not reboot
+            if (snapshot.on_ground and vehicle.tracker.clock_confirmed) or waited:
                 break
         else:
             disarmed_at = None
@@ -446,6 +585,8 @@ def _watch(
                 result=result,
             )
     landed = vehicle.tracker.snapshot()
+    if landed.reboot is not None:
+        _rebooted(vehicle, landed.reboot, waypoints, started, max_alt, failsafes, texts, log)
     result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, True)
     if failsafes:
         raise FlightAborted(
@@ -457,6 +598,24 @@ def _watch(
             f"flight: vehicle disarmed in the air ({landed.one_line()})", result=result
         )
     return result
+
+
+def _rebooted(
+    vehicle: Vehicle,
+    reboot: Reboot,
+    waypoints: tuple[int, ...],
+    started: float,
+    max_alt: float,
+    failsafes: list[str],
+    texts: list[str],
+    log: FlightLog | None,
+) -> None:
+    """The vehicle restarted under us: FlightAborted, logged as not landed."""
+    message = reboot_message(reboot)
+    if log is not None:
+        log.event("reboot", str(message), time_s=reboot.time_s)
+    result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, False)
+    raise FlightAborted(message, result=result)
 
 
 def _result(
@@ -476,6 +635,7 @@ def _result(
         waypoints=waypoints,
         reached=snapshot.mission.reached,
         photos=snapshot.photos,
+        photos_unreported=snapshot.photos_unreported,
         max_relative_alt_m=max_alt,
         failsafes=tuple(failsafes),
         status_texts=tuple(texts),

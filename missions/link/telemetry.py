@@ -29,6 +29,7 @@ __all__ = [
     "LandedState",
     "MissionProgress",
     "Position",
+    "Reboot",
     "StatusText",
     "Telemetry",
     "TelemetryTracker",
@@ -65,6 +66,11 @@ MAV_MODE_FLAG_SAFETY_ARMED = 128
 EKF_POS_HORIZ_ABS = 16
 EKF_CONST_POS_MODE = 128
 EKF_UNINITIALIZED = 1024
+#: A vehicle clock (``time_boot_ms``) that runs back by more than this (vehicle seconds), or
+#: whose uptime is shorter by more than this (our seconds) than a silence just ended, restarted.
+REBOOT_CLOCK_SLACK_S = 1.0
+#: Observe the vehicle clock this long (our seconds) before trusting its rate.
+CLOCK_RATE_MIN_S = 2.0
 
 
 def mode_name(custom_mode: int) -> str:
@@ -155,6 +161,18 @@ class CameraEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Reboot:
+    """The vehicle restarted under us: its clock restarted (``kind="clock"``: ``before_s`` the
+    vehicle's uptime when last heard, ``after_s`` its uptime now), or another board answers on
+    the link (``kind="board"``: the board serials before and after)."""
+
+    time_s: float
+    kind: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
 class Telemetry:
     """One snapshot of everything known about the vehicle; ``time_s`` counts from the link start."""
 
@@ -171,6 +189,8 @@ class Telemetry:
     mission: MissionProgress
     photos: int
     status_texts: tuple[StatusText, ...] = field(default=())  # new since the previous snapshot
+    reboot: Reboot | None = None  # the first restart of the vehicle seen (see TelemetryTracker)
+    photos_unreported: int = 0  # taken (CAMERA_FEEDBACK img_idx) but their feedback never came
 
     @property
     def on_ground(self) -> bool:
@@ -199,7 +219,14 @@ class Telemetry:
 
 
 class TelemetryTracker:
-    """Folds the vehicle's messages into the latest known state; no I/O."""
+    """Folds the vehicle's messages into the latest known state; no I/O.
+
+    It also notices a vehicle that restarted while we watched (:attr:`reboot`): its
+    ``time_boot_ms`` (SYSTEM_TIME, ATTITUDE, GLOBAL_POSITION_INT ...) ran backwards, or across a
+    reopened link its uptime is shorter than the silence, at the rate its clock ran before; or
+    AUTOPILOT_VERSION names another board. A rebooted vehicle reports itself disarmed
+    on the ground, which must never pass for a landing.
+    """
 
     def __init__(self, *, target_system: int = 0, clock: Any = time.monotonic) -> None:
         self.target_system = target_system
@@ -222,6 +249,11 @@ class TelemetryTracker:
         self.status_texts: deque[StatusText] = deque(maxlen=200)
         self.status_count = 0  # total STATUSTEXTs seen, to find "new since" positions
         self.board_uid: str | None = None  # AUTOPILOT_VERSION's uid (or uid2), hex; None: unsent
+        self.reboot: Reboot | None = None
+        self._autopilot_component: int | None = None  # the time_boot_ms we follow is its clock
+        self._boot: tuple[float, float] | None = None  # last (vehicle s, our s) clock sample
+        self._boot_origin: tuple[float, float] | None = None  # first sample, for the clock rate
+        self._clock_stale = False  # the link was reopened and the clock not heard since
 
     def now(self) -> float:
         return self._clock() - self._start
@@ -230,13 +262,61 @@ class TelemetryTracker:
         """Update the state from one message of the target vehicle (others are ignored)."""
         if self.target_system and message.get_srcSystem() != self.target_system:
             return
+        boot_ms = getattr(message, "time_boot_ms", None)
+        if boot_ms is not None:
+            self._on_vehicle_clock(message.get_srcComponent(), int(boot_ms) / 1000.0)
         handler = getattr(self, f"_on_{message.get_type().lower()}", None)
         if handler is not None:
             handler(message)
 
+    def link_reopened(self) -> None:
+        """The link was opened again: the vehicle's clock is unconfirmed until heard again
+        (:attr:`clock_confirmed`)."""
+        self._clock_stale = True
+
+    @property
+    def clock_confirmed(self) -> bool:
+        """The vehicle's clock was heard since the link was last reopened (or never at all:
+        there is nothing to confirm), so :attr:`reboot` is up to date."""
+        return not self._clock_stale or self._boot is None
+
+    @property
+    def clock_rate(self) -> float | None:
+        """Vehicle seconds per second of ours (a sped-up simulator runs faster), once observed
+        for :data:`CLOCK_RATE_MIN_S`; None before."""
+        if self._boot is None or self._boot_origin is None:
+            return None
+        (boot, at), (boot0, at0) = self._boot, self._boot_origin
+        if at - at0 < CLOCK_RATE_MIN_S or boot <= boot0:
+            return None
+        return (boot - boot0) / (at - at0)
+
+    def _on_vehicle_clock(self, component: int, boot_s: float) -> None:
+        if self._autopilot_component is not None and component != self._autopilot_component:
+            return  # a camera or companion computer has a clock of its own
+        now = self.now()
+        reopened, self._clock_stale = self._clock_stale, False
+        if self._boot is not None:
+            last, heard_at = self._boot
+            silence = now - heard_at
+            rate = self.clock_rate
+            back = boot_s < last - REBOOT_CLOCK_SLACK_S
+            # only across a reopened link: a sped-up simulator that merely stalled (a busy
+            # machine) has a short uptime for the silence too, but kept its connection
+            young = reopened and rate is not None and boot_s / rate < silence - REBOOT_CLOCK_SLACK_S
+            if (back or young) and self.reboot is None:
+                self.reboot = Reboot(now, "clock", f"{last:.1f}", f"{boot_s:.1f}")
+            if back or young:
+                self._boot_origin = None
+        self._boot = (boot_s, now)
+        if self._boot_origin is None:
+            self._boot_origin = self._boot
+
     def _on_heartbeat(self, m: Message) -> None:
         if m.type == MAV_TYPE_GCS or m.autopilot == MAV_AUTOPILOT_INVALID:
             return
+        if self._autopilot_component is None:
+            self._autopilot_component = m.get_srcComponent()
         self.heartbeats += 1
         self.mode = mode_name(m.custom_mode)
         self.armed = bool(m.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
@@ -284,9 +364,14 @@ class TelemetryTracker:
     def _on_autopilot_version(self, m: Message) -> None:
         uid2 = bytes(getattr(m, "uid2", None) or ())
         if m.uid:
-            self.board_uid = f"{m.uid:016x}"
+            board = f"{m.uid:016x}"
         elif any(uid2):
-            self.board_uid = uid2.hex()
+            board = uid2.hex()
+        else:
+            return
+        if self.board_uid is not None and board != self.board_uid and self.reboot is None:
+            self.reboot = Reboot(self.now(), "board", self.board_uid, board)
+        self.board_uid = board
 
     def _on_home_position(self, m: Message) -> None:
         self.home = (m.latitude * 1e-7, m.longitude * 1e-7, m.altitude / 1000.0)
@@ -320,6 +405,15 @@ class TelemetryTracker:
             )
         )
 
+    @property
+    def photos_unreported(self) -> int:
+        """Photos the camera took whose CAMERA_FEEDBACK never arrived (the link was down): the
+        gaps in the image indices reported, from the first to the last."""
+        indices = {event.image_index for event in self.camera_events}
+        if not indices:
+            return 0
+        return max(indices) - min(indices) + 1 - len(indices)
+
     def texts_since(self, count: int) -> tuple[StatusText, ...]:
         """Status texts received after the ``count``-th one (see :attr:`status_count`)."""
         new = self.status_count - count
@@ -348,6 +442,8 @@ class TelemetryTracker:
             ),
             photos=len(self.camera_events),
             status_texts=texts,
+            reboot=self.reboot,
+            photos_unreported=self.photos_unreported,
         )
 
 

@@ -244,6 +244,8 @@ class Vehicle:
             message_id = getattr(dialect, f"MAVLINK_MSG_ID_{name}")
             self._command_no_ack(MAV_CMD_SET_MESSAGE_INTERVAL, message_id, 1e6 / hz)
         self._command_no_ack(MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_HOME_POSITION)
+        # the board serial: another board answering later means ours was replaced (a reboot)
+        self._command_no_ack(MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
 
     # ------------------------------------------------------------------ commands
 
@@ -373,6 +375,7 @@ class Vehicle:
             )
         self.link.close()
         self.link = self._reopen(timeout)
+        self.tracker.link_reopened()  # a vehicle that rebooted meanwhile must not pass as landed
         self._last_heartbeat_sent = -1e9
         self._resync_from = self.tracker.mission_current
         self.request_streams()
@@ -387,15 +390,17 @@ class Vehicle:
 
     # ------------------------------------------------------------------ parameters
 
-    def set_param(self, name: str, value: float) -> float:
-        """PARAM_SET and wait for the PARAM_VALUE echo; returns the value the vehicle now holds."""
-        step = msg("set parameter %(name)s", name=name)
+    def get_param(self, name: str) -> float:
+        """PARAM_REQUEST_READ and wait for the PARAM_VALUE; returns the value the vehicle holds."""
+        step = msg("read parameter %(name)s", name=name)
         if not 0 < len(name) <= 16:
             raise LinkError(msg("%(step)s: a parameter name has 1 to 16 characters", step=step))
-        message = dialect.MAVLink_param_set_message(
-            self.target_system, self.target_component, name.encode("ascii"), float(value),
-            dialect.MAV_PARAM_TYPE_REAL32,
-        )  # fmt: skip
+        message = dialect.MAVLink_param_request_read_message(
+            self.target_system, self.target_component, name.encode("ascii"), -1
+        )
+        return self._param_exchange(message, name, step)
+
+    def _param_exchange(self, message: Message, name: str, step: Text) -> float:
         for _attempt in range(self.settings.command_retries + 1):
             self.send(message)
             deadline = self._clock() + self.settings.command_timeout_s
@@ -414,6 +419,17 @@ class Vehicle:
                 tries=self.settings.command_retries + 1,
             )
         )
+
+    def set_param(self, name: str, value: float) -> float:
+        """PARAM_SET and wait for the PARAM_VALUE echo; returns the value the vehicle now holds."""
+        step = msg("set parameter %(name)s", name=name)
+        if not 0 < len(name) <= 16:
+            raise LinkError(msg("%(step)s: a parameter name has 1 to 16 characters", step=step))
+        message = dialect.MAVLink_param_set_message(
+            self.target_system, self.target_component, name.encode("ascii"), float(value),
+            dialect.MAV_PARAM_TYPE_REAL32,
+        )  # fmt: skip
+        return self._param_exchange(message, name, step)
 
     # ------------------------------------------------------------------ missions
 

@@ -27,8 +27,9 @@ def plan_file(tmp_path):
         ),
         MissionItem(Command.NAV_RETURN_TO_LAUNCH, frame=Frame.MISSION),
     ]  # fmt: skip
-    fence = FencePolygon(((HOME[0] - 0.002, HOME[1] - 0.002), (HOME[0] + 0.002, HOME[1] - 0.002),
-                          (HOME[0] + 0.002, HOME[1] + 0.002)), True)  # fmt: skip
+    # an inclusion fence with home and every waypoint well inside (fly enables it)
+    fence = FencePolygon(((HOME[0] - 0.002, HOME[1] - 0.002), (HOME[0] - 0.002, HOME[1] + 0.002),
+                          (HOME[0] + 0.002, HOME[1])), True)  # fmt: skip
     plan = MissionPlan(items=tuple(items), home=HOME, fence_polygons=(fence,),
                        rally_points=((HOME[0], HOME[1] + d, 20.0),))  # fmt: skip
     return save_mission(tmp_path / "survey.plan", plan)

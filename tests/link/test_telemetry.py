@@ -129,7 +129,7 @@ def test_preflight_checks_pass_and_fail() -> None:
     assert all(c.ok for c in checks), checks
     names = [c.name for c in checks]
     assert names == ["gps fix", "ekf position", "battery", "mission verified", "home set",
-                     "geofence"]  # fmt: skip
+                     "home at plan", "geofence"]  # fmt: skip
     failing = preflight_checks(snapshot, plan, verified=False, endurance_s=100, reserve_pct=20,
                                require_fence=True)  # fmt: skip
     failed = {c.name: str(c.detail) for c in failing if not c.ok}
@@ -150,6 +150,7 @@ def test_preflight_details_are_messages_whose_str_is_english() -> None:
         "battery": "78% on board, mission needs 27% incl. 20% reserve",
         "mission verified": "matches the plan",
         "home set": "30.274000,120.155000",
+        "home at plan": "15 m from the plan's home (at most 50 m)",
         "geofence": "the plan has no geofence",
     }
     battery = checks[2].detail
@@ -163,6 +164,7 @@ def test_preflight_details_are_messages_whose_str_is_english() -> None:
         "no EKF_STATUS_REPORT; using the GPS fix",
         "not verified",
         "no HOME_POSITION",
+        "no home or position to compare yet",
     ]
 
 
@@ -173,6 +175,7 @@ class _LandingVehicle:
         self.snapshots = snapshots
         self.last = snapshots[0]
         self.tracker = self
+        self.clock_confirmed = True
 
     def telemetry(self, *, interval_s: float):
         for snapshot in self.snapshots:

@@ -1,0 +1,95 @@
+"""Flight sessions tell the pilot the truth about how a flight ended: a vehicle that rebooted in
+the air (killed and started again on its port) fails the session instead of passing for a
+landing, and nothing of it is stored as a landed flight."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from conftest import flight_env, login, saved_plan
+from test_flight_link_loss import QUICK, fly_to_first_waypoint, messages, start, wait_state
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    with flight_env(tmp_path_factory.mktemp("flight_safety"), "FS-S") as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def plan_id(env) -> int:
+    return saved_plan(env, "FS-S", "flight safety")
+
+
+@pytest.fixture
+def quick_links(env, monkeypatch) -> None:
+    from groundstation.blueprints.flights import hub
+
+    with env.app.test_request_context():
+        monkeypatch.setitem(hub().runner_options, "link_policy", QUICK)
+
+
+def _mission(env, plan_id: int):
+    from groundstation.models import RoutePlan
+    from missions.formats import plan_from_dict
+
+    with env.storage().session() as session:
+        return plan_from_dict(session.get(RoutePlan, plan_id).missions[0])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_vehicle_rebooted_in_flight_fails_the_session(env, plan_id, quick_links) -> None:
+    from groundstation.models import FlightSession
+    from simulator import Sitl
+
+    home = _mission(env, plan_id).home
+    url = f"tcp:127.0.0.1:{_free_port()}"
+    sitl = Sitl(home=home, speedup=20, listen=url, uid=7).start()  # one board: the clock tells
+    try:
+        sid = start(env, plan_id, connection=url).json["id"]
+        fly_to_first_waypoint(env, sid)
+        sitl.stop()
+        time.sleep(0.3)
+        sitl = Sitl(home=home, speedup=20, listen=url, uid=7).start()
+        failed = wait_state(env, sid, "failed", "done", timeout=30)
+    finally:
+        sitl.stop()
+    assert failed["state"] == "failed", failed
+    assert failed["error"].startswith("the vehicle rebooted in flight (its clock restarted")
+    assert failed["error"].endswith("not a landing; check it")
+    assert failed["flight_id"] is None
+    assert not any(t.startswith("no photo files") for t in messages(env, sid))
+    with env.storage().session() as session:
+        row = session.get(FlightSession, sid)
+        assert row.state == "failed" and row.landed_at is None and row.flight_id is None
+        assert "not a landing" in row.error
+
+
+def test_a_mission_ended_by_rtl_shows_as_returned_early(env, plan_id) -> None:
+    from test_flight_link_loss import command, status
+
+    sid = start(env, plan_id, simulate=True, speedup=30).json["id"]
+    fly_to_first_waypoint(env, sid)
+    assert command(env, sid, "rtl").status_code == 200
+    done = wait_state(env, sid, "done", timeout=60)
+    result = done["result"]
+    assert result["landed"] and not result["all_reached"]
+    label = f"returned early ({result['reached']}/{result['waypoints']} waypoints)"
+    assert (done["outcome"], done["state_label"]) == ("returned_early", label)
+    assert label in messages(env, sid)
+    client = env.client()
+    login(client, "pilot")
+    client.get("/lang/en")
+    listing = client.get("/flights").get_data(as_text=True)
+    row = listing.split(f'<tr id="session-{sid}">', 1)[1].split("</tr>", 1)[0]
+    assert 'data-outcome="returned_early"' in row and label in row
+    page = client.get(f"/flights/{sid}")
+    assert f'data-outcome="returned_early">{label}</strong>' in page.get_data(as_text=True)
+    assert status(env, sid)["outcome"] == "returned_early"
