@@ -509,6 +509,9 @@ def connect(
     if wait:
         try:
             vehicle.wait_ready(timeout=timeout)
+        except LinkTimeout as exc:  # name the address: a pilot may have several links open
+            link.close()
+            raise LinkTimeout(msg("%(url)s: %(reason)s", url=url, reason=exc)) from None
         except BaseException:
             link.close()
             raise

@@ -84,3 +84,17 @@ def test_board_id_tells_two_simulated_vehicles_apart() -> None:
                 vehicle.close()
     assert ids[0] == "0000000000001234"
     assert ids[1] is not None and ids[1] != ids[0]
+
+
+def test_connect_to_a_silent_vehicle_names_its_address() -> None:
+    import socket
+
+    from missions.link import connect
+
+    with socket.socket() as server:  # accepts the connection, never sends a heartbeat
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        url = f"tcp:127.0.0.1:{server.getsockname()[1]}"
+        with pytest.raises(LinkTimeout) as caught:
+            connect(url, timeout=0.5)
+    assert str(caught.value) == f"{url}: wait_ready: no autopilot heartbeat within 0.5 s"
