@@ -105,19 +105,24 @@ def fly_command(
     status = StatusLine(sys.stderr)
     progress, on_progress = transfer_progress()
 
+    def stop_bars() -> None:  # once: stopped again, rich prints a blank line off a terminal
+        if progress.live.is_started:
+            progress.stop()
+
     def on_status(snapshot: Telemetry) -> None:
-        progress.stop()  # transfers are over once telemetry flows
+        stop_bars()  # transfers are over once telemetry flows
         status.show(snapshot.one_line())
 
     with connect(url, timeout=timeout) as vehicle:
+        progress.start()
         try:
-            with progress:
-                result = fly(
-                    vehicle, plan, log_dir=log_dir, on_status=on_status, on_progress=on_progress,
-                    endurance_s=endurance, reserve_pct=reserve, require_fence=require_fence,
-                    preflight_timeout_s=timeout,
-                )  # fmt: skip
+            result = fly(
+                vehicle, plan, log_dir=log_dir, on_status=on_status, on_progress=on_progress,
+                endurance_s=endurance, reserve_pct=reserve, require_fence=require_fence,
+                preflight_timeout_s=timeout,
+            )  # fmt: skip
         finally:
+            stop_bars()
             status.end()
     log_note = f"; log in {result.log_dir}" if result.log_dir else ""
     click.echo(f"{plan_path.name}: {result.summary()}{log_note}")

@@ -88,6 +88,7 @@ def test_fly_lands_and_writes_the_log(sitl, plan_file, tmp_path) -> None:
     assert summary.startswith("survey.plan: landed after")
     assert "4/4 waypoints" in summary and f"log in {log_dir}" in summary
     assert "AUTO armed" in result.stderr  # the live status line
+    assert "\n\n" not in result.stderr  # off a terminal: no blank lines from the progress bars
     document = json.loads((log_dir / "flight.json").read_text())
     assert document["summary"]["landed"] and document["summary"]["all_reached"]
     assert (log_dir / "telemetry.csv").stat().st_size > 0
