@@ -150,6 +150,12 @@ def sitl_command(
     )
     if sitl.photos_dir is not None:
         click.echo(f"photos in {sitl.photos_dir}")
+        if world is None:  # the log is written, but there is nothing to photograph
+            click.echo(
+                "warning: no --world GeoTIFF: camera triggers are logged in photos.csv "
+                "without images",
+                err=True,
+            )
     started = time.monotonic()
     try:
         while duration is None or time.monotonic() - started < duration:

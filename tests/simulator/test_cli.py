@@ -42,6 +42,14 @@ def test_runs_for_a_duration_and_reports(runner: CliRunner, tmp_path) -> None:
     assert "stopped after" in result.output
 
 
+def test_photos_without_a_world_are_warned_about(runner: CliRunner, tmp_path) -> None:
+    args = ["sitl", "--listen", "tcp:127.0.0.1:0", "--duration", "0"]
+    result = runner.invoke(cli, [*args, "--photos", str(tmp_path / "photos")])
+    assert result.exit_code == 0, result.output
+    assert "warning: no --world GeoTIFF" in result.stderr
+    assert "warning" not in runner.invoke(cli, args).output  # no photos asked for: nothing said
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
