@@ -161,13 +161,15 @@ def synthetic_tiles(
     """`n_per_class` generated tiles of every class: (N×H×W×3 uint8, N class indices).
 
     Tile k of class c is drawn from ``default_rng([seed, c, k])``, so any subset is reproducible.
-    With `cache_dir` the result is kept in an .npz file named after the arguments.
+    With `cache_dir` the result is kept in an .npz file named after the arguments and the
+    generator's version (so tiles cached before a generator change are not reused).
     """
-    from vision.synth.scenes import make_tile
+    from vision.synth.scenes import GENERATOR_VERSION, make_tile
 
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"synth-s{seed}-n{n_per_class}-t{tile_px}-g{gsd_m:g}.npz"
+        name = f"synth-v{GENERATOR_VERSION}-s{seed}-n{n_per_class}-t{tile_px}-g{gsd_m:g}.npz"
+        cache = Path(cache_dir) / name
         if cache.is_file():
             with np.load(cache) as data:
                 return data["images"], data["labels"]

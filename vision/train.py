@@ -39,6 +39,7 @@ from vision.errors import TrainingError
 from vision.evaluate import Metrics, classification_metrics
 from vision.labels import CLASSES
 from vision.models import SHIPPED_WEIGHTS, WeightsRecord, build_model, save_weights, score_tiles
+from vision.synth.scenes import GENERATOR_VERSION, WATER_NEGATIVE_SHARE
 
 __all__ = [
     "TrainConfig",
@@ -84,7 +85,7 @@ class TrainConfig:
     model_card: bool = True
 
     def fingerprint(self) -> dict:
-        """The options a checkpoint must agree with to be resumed."""
+        """The options (and tile generator version) a checkpoint must agree with to be resumed."""
         keep = (
             "real",
             "reviews",
@@ -102,7 +103,7 @@ class TrainConfig:
             "pretrained",
             "epochs",
         )
-        return {k: str(getattr(self, k)) for k in keep}
+        return {k: str(getattr(self, k)) for k in keep} | {"generator": str(GENERATOR_VERSION)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,7 +575,9 @@ def model_card(record: WeightsRecord) -> str:
         sources,
         "",
         "- `generated`: GridPatrol's own procedural scenes (`vision.synth`), no third-party "
-        "content.",
+        "content. Water has a random sun-glint strength and tone in every class, and "
+        f"{WATER_NEGATIVE_SHARE:.0%} of the background tiles are hard negatives centred on "
+        "open water or its shore (dark water with glint beside fields).",
         "- `aid_*`: AID aerial scene dataset (Xia et al. 2017, Google Earth imagery), research "
         "use only.",
         "- `bugwood_*`: Bugwood fire/smoke photos, per-image terms unchecked, research use only.",

@@ -56,7 +56,10 @@ _LAND_STYLES = {"crop", "stubble", "bare", "meadow", "vegetable"}
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """One painted element of a scene: a geometry in metres and how to shade it."""
+    """One painted element of a scene: a geometry in metres and how to shade it.
+
+    `glint` scales the sun glint on water (1 = the standard sparkle; other kinds ignore it).
+    """
 
     kind: str
     geometry: BaseGeometry
@@ -66,6 +69,7 @@ class Feature:
     spacing_m: float = 1.0
     seed: int = 0
     alpha: float = 1.0
+    glint: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ def _water(f: Feature, xs, ys, gsd, under):
         + 0.05 * _fade(2.0, gsd) * fbm(xs, ys, 2.0, f.seed + 3)
     )
     out = colour[None, :] * tone[:, None]
-    glint = np.clip(fbm(xs, ys, 6.0, f.seed + 5) - 0.3, 0, None) * 120
+    glint = np.clip(fbm(xs, ys, 6.0, f.seed + 5) - 0.3, 0, None) * (120 * f.glint)
     return out + glint[:, None]
 
 

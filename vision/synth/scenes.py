@@ -10,18 +10,40 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import shapely
 from PIL import Image, ImageFilter
-from shapely.geometry import box
+from shapely.geometry import Point, box
 
 from vision.errors import SynthError
 from vision.labels import BACKGROUND, CLASSES, VIOLATIONS
 from vision.synth.layout import Layout, plant, random_layout
 from vision.synth.render import Lighting, render_window
 
-__all__ = ["SceneObject", "SyntheticScene", "make_tile", "make_scene", "camera_effects"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "WATER_NEGATIVE_SHARE",
+    "GLINT_RANGE",
+    "SceneObject",
+    "SyntheticScene",
+    "TileSite",
+    "tile_site",
+    "make_tile",
+    "make_scene",
+    "camera_effects",
+]
+
+#: Bumped whenever generated tiles change for a given seed (it names cached tile sets).
+GENERATOR_VERSION = 2
+#: Share of background tiles centred on open water or its shore: dark water with sun glint
+#: beside fields is the likeliest false alarm (read as smoke over a burn scar, or as gear).
+WATER_NEGATIVE_SHARE = 0.3
+#: Range of the sun-glint strength drawn for every water body of a tile (1 = standard).
+GLINT_RANGE = (0.5, 3.0)
+#: Range of the brightness factor of a tile's water (deep or turbid water, dark or light).
+WATER_TONE_RANGE = (0.7, 1.15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +86,20 @@ def camera_effects(
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-def _context_layout(rng: np.random.Generator, half: float, label: str) -> Layout:
-    water = 0.95 if label == "illegal_fishing" else 0.45
+@dataclass(frozen=True, slots=True)
+class TileSite:
+    """Where a tile is taken: its layout, centre (metres) and whether it is a water negative."""
+
+    layout: Layout
+    centre: tuple[float, float]
+    water_negative: bool = False
+
+
+def _context_layout(
+    rng: np.random.Generator, half: float, label: str, *, water: float | None = None
+) -> Layout:
+    if water is None:
+        water = 0.95 if label == "illegal_fishing" else 0.45
     return random_layout(
         rng,
         (-half, -half, half, half),
@@ -88,6 +122,77 @@ def _planted_layout(rng: np.random.Generator, half: float, size: float, label: s
     raise SynthError(f"could not plant {label} in a {size:.0f} m tile after 10 layouts")
 
 
+def _vary_water(layout: Layout, rng: np.random.Generator) -> Layout:
+    """The layout with every water body given its own glint strength and brightness."""
+    features = []
+    for f in layout.features:
+        if f.kind == "water":
+            tone = float(rng.uniform(*WATER_TONE_RANGE))
+            colour = tuple(float(np.clip(c * tone, 0, 255)) for c in f.colour)
+            f = replace(f, colour=colour, glint=float(rng.uniform(*GLINT_RANGE)))
+        features.append(f)
+    return Layout(layout.bounds, tuple(features), layout.violations, layout.seed)
+
+
+def _water_point(
+    layout: Layout, rng: np.random.Generator, area: shapely.Geometry
+) -> tuple[float, float] | None:
+    """A point of `area` on the shore of open water (half the time) or on the water itself."""
+    water = shapely.union_all([f.geometry for f in layout.of_kind("water")] or [Point()])
+    inside = water.intersection(area)
+    if inside.is_empty or inside.area < 1.0:
+        return None
+    if rng.random() < 0.5:
+        shore = water.boundary.intersection(area)
+        points = shapely.get_coordinates(shapely.segmentize(shore, 1.0))
+        if len(points):
+            x, y = points[int(rng.integers(len(points)))]
+            return float(x), float(y)
+    west, south, east, north = inside.bounds
+    for _ in range(100):
+        x, y = float(rng.uniform(west, east)), float(rng.uniform(south, north))
+        if inside.contains(Point(x, y)):
+            return x, y
+    point = inside.representative_point()
+    return float(point.x), float(point.y)
+
+
+def tile_site(rng: np.random.Generator, label: str, size_m: float) -> TileSite:
+    """The layout and centre of a `size_m` tile of `label` (see :func:`make_tile`).
+
+    Background tiles are centred on a house, road, tree, dike or water most of the time, and a
+    :data:`WATER_NEGATIVE_SHARE` of them on open water or its shore (hard negatives). Water
+    everywhere gets a random glint strength and brightness, so neither tells the classes apart.
+    """
+    if label not in CLASSES:
+        raise SynthError(f"unknown label {label!r}; labels are {', '.join(CLASSES)}")
+    half = max(size_m, 45.0)
+    if label != BACKGROUND:
+        layout = _vary_water(_planted_layout(rng, half, size_m, label), rng)
+        cx, cy = layout.violations[-1].centre
+        cx += rng.uniform(-0.15, 0.15) * size_m
+        cy += rng.uniform(-0.15, 0.15) * size_m
+        return TileSite(layout, (cx, cy))
+    water_negative = bool(rng.random() < WATER_NEGATIVE_SHARE)
+    layout = _context_layout(rng, half, label, water=1.0 if water_negative else None)
+    layout = _vary_water(layout, rng)
+    centre_box = box(-half / 2, -half / 2, half / 2, half / 2)
+    if water_negative:
+        point = _water_point(layout, rng, centre_box)
+        if point is not None:
+            return TileSite(layout, point, water_negative=True)
+    anchors = [
+        f
+        for f in layout.features
+        if f.kind in ("water", "roof", "road", "tree", "dike") and f.geometry.intersects(centre_box)
+    ]
+    if anchors and rng.random() < 0.6:
+        anchor = anchors[int(rng.integers(len(anchors)))].geometry
+        point = anchor.intersection(centre_box).representative_point()
+        return TileSite(layout, (float(point.x), float(point.y)))
+    return TileSite(layout, (0.0, 0.0))
+
+
 def make_tile(
     rng: np.random.Generator,
     label: str,
@@ -102,28 +207,15 @@ def make_tile(
         raise SynthError(f"unknown label {label!r}; labels are {', '.join(CLASSES)}")
     gsd = gsd_m * math.exp(rng.uniform(-math.log(scale_jitter), math.log(scale_jitter)))
     size = tile_px * gsd
-    half = max(size, 45.0)
-    cx, cy = 0.0, 0.0
-    if label == BACKGROUND:
-        layout = _context_layout(rng, half, label)
-        centre_box = box(-half / 2, -half / 2, half / 2, half / 2)
-        anchors = [
-            f
-            for f in layout.features
-            if f.kind in ("water", "roof", "road", "tree", "dike")
-            and f.geometry.intersects(centre_box)
-        ]
-        if anchors and rng.random() < 0.6:
-            anchor = anchors[int(rng.integers(len(anchors)))].geometry
-            point = anchor.intersection(centre_box).representative_point()
-            cx, cy = float(point.x), float(point.y)
-    else:
-        layout = _planted_layout(rng, half, size, label)
-        cx, cy = layout.violations[-1].centre
-        cx += rng.uniform(-0.15, 0.15) * size
-        cy += rng.uniform(-0.15, 0.15) * size
+    site = tile_site(rng, label, size)
+    cx, cy = site.centre
     image = render_window(
-        layout, west=cx - size / 2, north=cy + size / 2, gsd_m=gsd, width=tile_px, height=tile_px
+        site.layout,
+        west=cx - size / 2,
+        north=cy + size / 2,
+        gsd_m=gsd,
+        width=tile_px,
+        height=tile_px,
     )
     if effects:
         image = camera_effects(image, rng)
