@@ -133,6 +133,7 @@ def read_grids(
     id_property: str | None = None,
     skip_kinds: Iterable[str] = (NO_FLY_KIND,),
     lines: bool = False,
+    left_out: Counter[str] | None = None,
 ) -> list[Grid]:
     """The grid layer: one validated :class:`Grid` per polygonal feature, in file order.
 
@@ -145,6 +146,8 @@ def read_grids(
     With ``lines=True`` line features are grids too (corridor centre lines, validated as one
     continuous LineString, see :func:`gis.shapes.validate_line`), numbered and checked for unique
     ids together with the polygons, so a plan gets every area and every line of a mixed layer.
+    ``left_out``, when given, counts the features left out by geometry type (markers, lines), for
+    the caller to tell the user.
     """
     features, origin = _features_from(source)
     skip = frozenset(skip_kinds)
@@ -179,6 +182,8 @@ def read_grids(
         else:
             geometry = validate_area(feature.geometry, name=name)
         grids.append(Grid(grid_id, geometry, dict(properties)))
+    if left_out is not None:
+        left_out.update(others)
     if not grids:
         found = _found(others, len(features))
         if lines:

@@ -5,6 +5,7 @@ Each function validates everything first and changes nothing when it raises.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -43,15 +44,18 @@ DECISIONS = ("confirm", "reject", "reclassify")
 REVIEW_ROLES = frozenset({"supervisor", "admin"})
 
 
-def read_grid_file(data: bytes, filename: str) -> list[GisGrid]:
-    """Grids from an uploaded GeoJSON/KML/KMZ/zipped-Shapefile, via :mod:`gis.io`."""
+def read_grid_file(
+    data: bytes, filename: str, *, left_out: Counter[str] | None = None
+) -> list[GisGrid]:
+    """Grids from an uploaded GeoJSON/KML/KMZ/zipped-Shapefile, via :mod:`gis.io`; markers the
+    layer holds besides are counted in ``left_out`` by geometry type."""
     from gis.io import read_features_bytes, read_grids
 
     name = Path(filename or "").name
     if not name:
         raise ValidationError(_l("grid file has no name; give it a .geojson/.kml/.kmz/.zip name"))
     try:
-        grids = read_grids(read_features_bytes(data, name), lines=True)
+        grids = read_grids(read_features_bytes(data, name), lines=True, left_out=left_out)
     except GisError as exc:
         raise ValidationError(
             _l("grid file %(name)s cannot be read: %(detail)s", name=repr(name), detail=exc)

@@ -11,6 +11,7 @@ import mimetypes
 import os
 import shutil
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -317,10 +318,12 @@ def _get(session: Session, model: type, ident: Any, what: str) -> Any:
 _MARKUP = frozenset("<>&\"'`")
 
 
-def read_grid_upload(data: bytes, filename: str) -> list[Any]:
+def read_grid_upload(
+    data: bytes, filename: str, *, left_out: Counter[str] | None = None
+) -> list[Any]:
     """Grids from an uploaded layer (:func:`read_grid_file`), refusing codes with markup or
     control characters in them."""
-    grids = read_grid_file(data, filename)
+    grids = read_grid_file(data, filename, left_out=left_out)
     for grid in grids:
         code = str(grid.grid_id)
         if any(c in _MARKUP or not c.isprintable() for c in code):
@@ -628,11 +631,12 @@ def post_grids() -> Any:
     if upload is None or not upload.filename:
         raise ValidationError(_l("upload the grid layer as multipart field 'file'"))
     data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what=_l("grid file"))
-    parsed = read_grid_upload(data, upload.filename)
+    left_out: Counter[str] = Counter()
+    parsed = read_grid_upload(data, upload.filename, left_out=left_out)
     session = db()
     counts = import_grids(session, parsed)
     session.commit()
-    return jsonify(counts), 201
+    return jsonify({**counts, "left_out": dict(left_out)}), 201  # markers: not grids
 
 
 @bp.get("/grids/<code>")

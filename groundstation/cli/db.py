@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -212,12 +213,16 @@ def import_grids_command(path: Path, data_dir: str | None) -> None:
     """Import a grid layer (GeoJSON, KML/KMZ, Shapefile): new grids added, known codes updated."""
     from groundstation.services import import_grids, read_grid_file
 
-    grids = read_grid_file(path.read_bytes(), path.name)
+    left_out: Counter[str] = Counter()
+    grids = read_grid_file(path.read_bytes(), path.name, left_out=left_out)
     storage = _migrated(data_dir)
     with storage.session() as session:
         counts = import_grids(session, grids)
         session.commit()
     click.echo(f"{path.name}: {counts['created']} new, {counts['updated']} updated")
+    if left_out:  # markers are no grids: said, never dropped silently
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
+        click.echo(f"warning: {path.name}: left out {kinds} (not grids)", err=True)
 
 
 @db_command.command("export-reviews")

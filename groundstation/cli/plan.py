@@ -9,6 +9,7 @@ import math
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -229,7 +230,11 @@ def _read_areas(path: Path, corridor_width: float | None) -> list:
     from gis.io import read_grids
     from missions.errors import PlanningError
 
-    grids = read_grids(path, lines=True)
+    left_out: Counter[str] = Counter()
+    grids = read_grids(path, lines=True, left_out=left_out)
+    if left_out:  # markers (labels, photo points) are no grids: said, never dropped silently
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
+        click.echo(f"warning: {path.name}: left out {kinds} (not grids)", err=True)
     lines = [g.grid_id for g in grids if isinstance(g.geometry, LineString)]
     if lines and corridor_width is None:
         if len(lines) == 1:

@@ -117,6 +117,7 @@ def test_grids_import_list_detail(env) -> None:
     )
     assert response.status_code == 201, response.json
     assert response.json["created"] + response.json["updated"] == 2
+    assert response.json["left_out"] == {}  # markers a layer holds besides are counted here
     codes = [g["code"] for g in client.get("/api/v1/grids", headers=env.headers("pilot")).json]
     assert {"API-G1", "API-G2"} <= set(codes)
     fc = client.get("/api/v1/grids.geojson", headers=env.headers("pilot")).json

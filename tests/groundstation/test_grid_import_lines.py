@@ -50,3 +50,31 @@ def test_import_grids_refuses_it_and_stores_nothing(tmp_path) -> None:
 
     with Storage(f"sqlite:///{data / 'gridpatrol.sqlite3'}").session() as session:
         assert session.query(Grid).count() == 0
+
+
+def _with_a_marker() -> bytes:
+    layer = json.loads(_layer())
+    layer["features"][1] = {
+        "type": "Feature",
+        "properties": {"name": "label"},
+        "geometry": {"type": "Point", "coordinates": [120.105, 32.505]},
+    }
+    return json.dumps(layer).encode()
+
+
+def test_markers_are_left_out_and_said(tmp_path) -> None:
+    from groundstation.cli import cli
+
+    data = tmp_path / "data"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade", "--data-dir", str(data)]).exit_code == 0
+    layer = tmp_path / "district.geojson"
+    layer.write_bytes(_with_a_marker())
+    result = runner.invoke(cli, ["db", "import-grids", str(layer), "--data-dir", str(data)])
+    assert result.exit_code == 0 and "1 new" in result.stdout
+    assert "warning: district.geojson: left out 1 Point (not grids)" in result.stderr
+    planned = runner.invoke(
+        cli, ["plan", str(layer), "--altitude", "60", "--out", str(tmp_path / "d.plan")]
+    )
+    assert planned.exit_code == 0, planned.output
+    assert "left out 1 Point (not grids)" in planned.stderr
