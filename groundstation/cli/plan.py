@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from groundstation.cli._files import check_folder
+from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS
 
 __all__ = ["plan_command", "sortie_paths", "parse_lat_lon", "no_fly_warnings"]
 
@@ -57,6 +58,7 @@ def sortie_paths(path: Path, sorties: int) -> list[Path]:
 
 #: Option types: a positive number, a number >= 0, a percentage below 100.
 POSITIVE = click.FloatRange(min=0, min_open=True)
+# the planner's own limits (the web planner's too), shown in --help and checked by click
 NON_NEGATIVE = click.FloatRange(min=0)
 PERCENT = click.FloatRange(min=0, max=100, max_open=True)
 
@@ -84,7 +86,11 @@ def _percent(value: float | None) -> float | None:
 @click.option("--front-overlap", type=float, help="Front overlap %, overrides the profile.")
 @click.option("--side-overlap", type=float, help="Side overlap %, overrides the profile.")
 @click.option(
-    "--speed", type=POSITIVE, default=10.0, show_default=True, help="Cruise speed, m/s (1-30)."
+    "--speed",
+    type=click.FloatRange(MIN_SPEED_MPS, MAX_SPEED_MPS),
+    default=10.0,
+    show_default=True,
+    help="Cruise speed, m/s.",
 )
 @click.option(
     "--turn-seconds",

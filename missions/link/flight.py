@@ -140,15 +140,15 @@ def waypoint_sequences(plan: MissionPlan) -> tuple[int, ...]:
 
 def estimate_mission(plan: MissionPlan, *, climb_rate_mps: float = 2.5) -> MissionEstimate:
     """Path length and flying time at the plan's cruise speed, plus climb and descent."""
-    home = plan.home[:2]
-    points = [home]
+    points = []
     max_alt = 0.0
     for item in plan.items:
         positioned = not (item.lat == 0.0 and item.lon == 0.0)
         if item.command < 100 and positioned and not math.isnan(item.lat + item.lon):
             points.append((item.lat, item.lon))
             max_alt = max(max_alt, item.alt)
-    points.append(home)
+    if has_home(plan):  # from home and back; a plan without one (0, 0) counts its legs only
+        points = [plan.home[:2], *points, plan.home[:2]]
     distance = sum(_distance_m(a, b) for a, b in itertools.pairwise(points))
     duration = distance / max(plan.cruise_speed_mps, 0.1) + 2 * max_alt / climb_rate_mps
     return MissionEstimate(distance_m=distance, duration_s=duration)
@@ -245,7 +245,19 @@ def preflight_checks(
     return tuple(checks)
 
 
+def has_home(plan: MissionPlan) -> bool:
+    """Whether the plan names its home: Mission Planner writes 0, 0 when it had no position."""
+    lat, lon = plan.home[:2]
+    return not (lat == 0.0 and lon == 0.0) and not math.isnan(lat + lon)
+
+
 def _home_check(snapshot: Telemetry, plan: MissionPlan) -> Check:
+    if not has_home(plan):
+        return Check(
+            "home at plan",
+            False,
+            msg("the plan has no home position (0, 0): set its home where the vehicle takes off"),
+        )
     if snapshot.home is not None:
         where = snapshot.home[:2]
     elif snapshot.position is not None and snapshot.on_ground:
@@ -257,7 +269,8 @@ def _home_check(snapshot: Telemetry, plan: MissionPlan) -> Check:
         "home at plan",
         distance <= HOME_TOLERANCE_M,
         msg(
-            "%(distance)s m from the plan's home (at most %(limit)s m)",
+            "%(distance)s m from the plan's home, at most %(limit)s m: take off where the "
+            "plan was made for, or plan again from here",
             distance=f"{distance:.0f}",
             limit=f"{HOME_TOLERANCE_M:.0f}",
         ),

@@ -143,7 +143,7 @@ class PlanSettings:
         values = {
             "trigger": f"{trigger:.3g}",
             "speed": f"{self.speed_mps:g}",
-            "interval": f"{trigger / self.speed_mps:.2g}",
+            "interval": _below(trigger / self.speed_mps, self.min_photo_interval_s),
             "minimum": f"{self.min_photo_interval_s:g}",
             "front": f"{self.front_overlap * 100:g}",
             "fastest": f"{math.floor(fastest * 10 + 1e-6) / 10:g}",  # rounded down: it must fit
@@ -258,3 +258,13 @@ class PlanSettings:
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _below(value: float, limit: float) -> str:
+    """``value`` with the fewest significant digits that still show it below ``limit`` (0.999 s,
+    not a rounded 1 s beside a 1 s minimum)."""
+    for digits in range(2, 7):
+        text = f"{value:.{digits}g}"
+        if float(text) < limit:
+            return text
+    return f"{value:g}"

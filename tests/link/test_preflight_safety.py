@@ -10,7 +10,7 @@ import pytest
 
 from missions.items import Command, FencePolygon, MissionItem, MissionPlan
 from missions.link import FlightAborted, PreflightError, connect, fly
-from missions.link.flight import FenceStatus, preflight_checks, prepare_fence
+from missions.link.flight import FenceStatus, estimate_mission, preflight_checks, prepare_fence
 from tests.link.conftest import HOME
 from tests.link.test_sitl import LOOPBACK, lawnmower, offset
 from tests.link.test_telemetry import fed_tracker, small_plan
@@ -33,9 +33,20 @@ def test_a_vehicle_far_from_the_plans_home_fails_the_checks() -> None:
     snapshot = fed_tracker().snapshot()
     far = replace(snapshot, home=(30.2741 + 4900 / 111_195, 120.1551, 12.0))
     assert checks_of(far, small_plan())["home at plan"] == (
-        False, "4900 m from the plan's home (at most 50 m)",
+        False, "4900 m from the plan's home, at most 50 m: take off where the plan was made "
+               "for, or plan again from here",
     )  # fmt: skip
     assert checks_of(snapshot, small_plan())["home at plan"][0]
+
+
+def test_a_plan_without_home_says_so_and_its_battery_estimate_stays_sane() -> None:
+    snapshot = fed_tracker().snapshot()
+    homeless = replace(small_plan(), home=(0.0, 0.0, 0.0))  # Mission Planner without GPS
+    checks = checks_of(snapshot, homeless)
+    assert checks["home at plan"] == (
+        False, "the plan has no home position (0, 0): set its home where the vehicle takes off",
+    )  # fmt: skip
+    assert estimate_mission(homeless).distance_m < estimate_mission(small_plan()).distance_m + 1
 
 
 def test_a_plans_fence_must_be_enabled_on_the_vehicle() -> None:

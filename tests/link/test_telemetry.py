@@ -150,7 +150,10 @@ def test_preflight_details_are_messages_whose_str_is_english() -> None:
         "battery": "78% on board, mission needs 27% incl. 20% reserve",
         "mission verified": "matches the plan",
         "home set": "30.274000,120.155000",
-        "home at plan": "15 m from the plan's home (at most 50 m)",
+        "home at plan": (
+            "15 m from the plan's home, at most 50 m: take off where the plan was made for, "
+            "or plan again from here"
+        ),
         "geofence": "the plan has no geofence",
     }
     battery = checks[2].detail

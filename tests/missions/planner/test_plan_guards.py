@@ -121,3 +121,9 @@ def test_photos_faster_than_the_camera_can_take_them_are_refused(camera) -> None
         camera=camera, altitude_m=100, front_overlap=0.95, min_photo_interval_s=0.5
     )
     assert fast_camera.trigger_distance_m == pytest.approx(5.0)
+
+
+def test_an_interval_just_below_the_cameras_is_not_rounded_up_to_it(camera) -> None:
+    # a photo every 10 m at 10.02 m/s: every 0.998 s, never shown as "1 s" beside a 1 s minimum
+    with pytest.raises(PlanningError, match=r"is one every 0\.998 s, but the camera needs 1 s"):
+        PlanSettings(camera=camera, altitude_m=100, front_overlap=0.9, speed_mps=10.02)
