@@ -6,8 +6,13 @@ is the one database edge. Definitions, for a period [start, end) and the moment
 ``as_of = min(end, now)``:
 
 - received (受理数): tickets created in the period;
-- filed (立案数): tickets whose first ``confirm`` event falls in the period;
-- due (应结案数): tickets whose deadline falls in the period;
+- filed (立案数): tickets accepted as real cases in the period, counted once, at
+  :func:`filed_at`: the first ``confirm`` or, for a case never confirmed (a false alarm rejected
+  from ``new`` and reopened), its first ``reopen``/``dispatch`` — whichever of these comes first;
+  a case filed and later rejected or reopened still counts once;
+- due (应结案数): tickets whose deadline falls in the period *and* has already passed,
+  ``deadline <= as_of`` (:func:`is_due`): a deadline later in the period, still in the future,
+  is not due yet;
 - closed (结案数): tickets with a ``close`` event in the period;
 - closure rate (结案率): due tickets closed by ``as_of`` / due;
 - on-time closure rate (按期结案率): due tickets closed by ``as_of`` whose last ``resolve``
@@ -24,7 +29,8 @@ Flights count landed flight sessions and photo flights without a session; area f
 area the landed sessions covered.
 
 These are the only definitions: the dashboard (:func:`build_dashboard`) and ``/api/v1/stats``
-(:func:`figures_to_date`, every ticket up to now) both compute them with :func:`ticket_figures`.
+(:func:`figures_to_date`, every ticket up to and including now) both compute them with
+:func:`ticket_figures`, filed with :func:`filed_at` and due with :func:`is_due`.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ __all__ = [
     "Dashboard",
     "period_for",
     "state_at",
+    "filed_at",
+    "is_due",
     "ticket_figures",
     "figures_to_date",
     "build_dashboard",
@@ -60,6 +68,9 @@ PERIODS: tuple[str, ...] = ("day", "week", "month", "custom")
 ACTIVE = frozenset({"dispatched", "in_progress"})
 TERMINAL = frozenset({"closed", "rejected"})
 NONE_KEY = "—"
+#: The actions that make a case real (立案): confirming it, or reopening (a rejected false alarm
+#: is real after all) or dispatching one that was never confirmed.
+FILING_ACTIONS = frozenset({"confirm", "reopen", "dispatch"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +263,24 @@ def state_at(ticket: TicketRecord, moment: datetime) -> str | None:
     return current
 
 
+def filed_at(ticket: TicketRecord) -> datetime | None:
+    """When the ticket was filed (立案), None if never: its first ``confirm``, ``reopen`` or
+    ``dispatch``. Confirm leaves only ``new``, so a confirmed case is filed at its confirm; a case
+    rejected from ``new`` and reopened is filed at the reopen (a dispatch needs a confirm or a
+    reopen first, so it files a case only in an archive missing both)."""
+    return next((e.at for e in ticket.events if e.action in FILING_ACTIONS), None)
+
+
+def is_due(ticket: TicketRecord, period: Period, as_of: datetime) -> bool:
+    """Whether the ticket is due (应结案) in ``period`` as seen at ``as_of``: its deadline falls
+    in the period and has already passed (``deadline <= as_of``)."""
+    return (
+        ticket.deadline is not None
+        and period.contains(ticket.deadline)
+        and ticket.deadline <= as_of
+    )
+
+
 def _overdue(ticket: TicketRecord, moment: datetime) -> bool:
     return (
         ticket.deadline is not None
@@ -280,7 +309,7 @@ def ticket_figures(
             received += 1
             if t.captured_at is not None and t.captured_at <= t.created_at:
                 capture.append(_hours(t.created_at - t.captured_at))
-        if period.contains(t.first("confirm")):
+        if period.contains(filed_at(t)):
             filed += 1
         close_at = next(
             (e.at for e in t.events if e.action == "close" and period.contains(e.at)), None
@@ -290,7 +319,7 @@ def ticket_figures(
             dispatched = t.first("dispatch")
             if dispatched is not None and dispatched <= close_at:
                 dispatch_close.append(_hours(close_at - dispatched))
-        if period.contains(t.deadline):
+        if is_due(t, period, as_of):
             due += 1
             if state_at(t, as_of) == "closed":
                 closed_due += 1
@@ -318,9 +347,10 @@ def ticket_figures(
 
 
 def figures_to_date(tickets: Iterable[TicketRecord], *, now: datetime) -> TicketFigures:
-    """The indicators of ``tickets`` over all time up to ``now`` (``/api/v1/stats``): due
-    means a deadline before ``now``; the rates are the dashboard's (:func:`ticket_figures`)."""
-    period = Period("all", datetime.min.replace(tzinfo=UTC), now)
+    """The indicators of ``tickets`` over all time up to and including ``now``
+    (``/api/v1/stats``), by the dashboard's definitions (:func:`ticket_figures`): filed by
+    :func:`filed_at`, due by :func:`is_due` (a deadline at or before ``now``)."""
+    period = Period("all", datetime.min.replace(tzinfo=UTC), now + timedelta.resolution)
     return ticket_figures(tickets, period, as_of=now)
 
 
@@ -446,7 +476,8 @@ def load_tickets(
 ) -> list[TicketRecord]:
     """Read tickets with their events, grid, department and capture time. ``since`` skips
     tickets closed or rejected before it whose deadline is before it too; ``due_by`` keeps only
-    tickets with a deadline before it; ``grids`` maps grid ids to codes (read when not given)."""
+    tickets with a deadline at or before it; ``grids`` maps grid ids to codes (read when not
+    given)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
@@ -464,7 +495,7 @@ def load_tickets(
             | (Ticket.deadline >= since)
         )
     if due_by is not None:
-        query = query.where(Ticket.deadline < due_by)
+        query = query.where(Ticket.deadline <= due_by)
     rows = list(session.scalars(query.order_by(Ticket.id)))
     photo_ids = [t.finding.photo_id for t in rows if t.finding is not None]
     taken = (

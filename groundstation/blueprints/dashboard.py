@@ -213,10 +213,12 @@ def dashboard_figures() -> Any:
 @api_bp.get("/stats")
 @roles_required(*VIEWERS)
 def stats() -> Any:
-    """Published indicators over every ticket up to now: cases by state and class, and the
-    closure rate (结案率) and on-time closure rate (按期结案率) as the dashboard defines them
-    (:mod:`groundstation.stats`: closed, and closed with the department's work done by the
-    deadline, among the cases due so far). For the dashboard's readers only, as its figures."""
+    """Published indicators over every ticket up to now: cases by state and class, and filed
+    (立案数), due (应结案数), the closure rate (结案率) and on-time closure rate (按期结案率) as
+    the dashboard defines them (:mod:`groundstation.stats`: filed once when first confirmed or,
+    never confirmed, reopened; due when the deadline has passed; closed, and closed with the
+    department's work done by the deadline, among the cases due so far). For the dashboard's
+    readers only, as its figures."""
     session = db()
     now = utcnow()
     by_state = {
@@ -230,14 +232,14 @@ def stats() -> Any:
         ).all()
     }
     total = sum(by_state.values())
-    figures = figures_to_date(load_tickets(session, due_by=now), now=now)
+    figures = figures_to_date(load_tickets(session), now=now)  # filed needs every ticket
     return jsonify(
         {
             "as_of": now.isoformat(),
             "total": total,
             "by_state": by_state,
             "by_label": by_label,
-            "filed": total - by_state.get("new", 0) - by_state.get("rejected", 0),
+            "filed": figures.filed,
             "closed": by_state.get("closed", 0),
             "due": figures.due,
             "closed_due": figures.closed_due,

@@ -7,7 +7,7 @@ import csv
 import io
 
 import pytest
-from conftest import JUNE_2024, login, seed_dashboard
+from conftest import G1, JUNE_2024, add_grids, login, make_env, make_findings, seed_dashboard
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -104,6 +104,50 @@ def test_stats_api_uses_the_dashboards_rates(env) -> None:
     assert stats["on_time_closure_rate"] == dash["tickets"]["on_time_rate"] == 0.5
     assert stats["closure_rate"] == dash["tickets"]["closure_rate"] == 0.5
     assert stats["total"] == sum(stats["by_state"].values()) == 2
+
+
+def test_a_reopened_false_alarm_counts_alike_on_the_dashboard_and_in_stats(tmp_path) -> None:
+    """The QA case, on a database of its own: a finding rejected with no case (filed as rejected
+    from new), reopened from its ticket page and dispatched with six days left. The dashboard
+    (the current days, deadline inside) and /api/v1/stats both count it filed once and not due
+    yet, so neither shows a 0 % rate."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from groundstation.models import Finding, utcnow
+    from groundstation.tickets import Actor, open_ticket_for_finding, transition
+
+    env = make_env(f"sqlite:///{tmp_path / 'gp.sqlite3'}", tmp_path / "data")
+    try:
+        add_grids(env, ("Q-A", G1))
+        (finding_id,) = make_findings(env, [("illegal_construction", 0.9, (119.905, 32.405))],
+                                      grid_code="Q-A")  # fmt: skip
+        sup, now = Actor("supervisor", "supervisor"), utcnow()
+        with env.storage().session() as session:
+            finding = session.get(Finding, finding_id)
+            case = open_ticket_for_finding(
+                session, finding, sup, confirmed=False, reason="误报", now=now
+            )
+            session.flush()
+            transition(session, case, "reopen", sup, reason="确有违建", now=now)
+            transition(session, case, "dispatch", sup, deadline=now + timedelta(days=6), now=now)
+            session.commit()
+        today = now.astimezone(ZoneInfo(env.app.config["TIMEZONE"])).date()
+        days = f"period=custom&start={today - timedelta(days=1)}&end={today + timedelta(days=10)}"
+        client = env.client()
+        stats = client.get("/api/v1/stats", headers=env.headers("supervisor")).json
+        dash = client.get(f"/api/v1/dashboard?{days}", headers=env.headers("supervisor")).json
+        t = dash["tickets"]
+        assert (stats["filed"], stats["due"], stats["closure_rate"]) == (1, 0, None)
+        assert (t["filed"], t["due"], t["closure_rate"], t["on_time_rate"]) == (1, 0, None, None)
+        assert stats["on_time_closure_rate"] is None
+        login(client, "supervisor")
+        html = client.get(f"/dashboard?{days}").get_data(as_text=True)
+        assert 'id="card-filed"><span class="value">1<' in html
+        assert 'id="card-due"><span class="value">0<' in html
+        assert "0.0%" not in html
+    finally:
+        env.storage().dispose()
 
 
 @pytest.mark.parametrize("who", ["pilot", "department"])

@@ -26,6 +26,8 @@ from groundstation.stats import (
     build_dashboard,
     csv_rows,
     figures_to_date,
+    filed_at,
+    is_due,
     period_for,
     state_at,
     ticket_figures,
@@ -191,3 +193,54 @@ def test_figures_to_date_use_the_dashboards_definitions() -> None:
     assert (f.closure_rate, f.on_time_rate) == (0.75, 0.5)
     june = ticket_figures(TICKETS, JUNE, as_of=NOW)  # the same rule over a period
     assert june.on_time_rate == june.closed_on_time / june.due
+
+
+# T8: a false alarm rejected from new (no confirm), reopened, then dispatched with a deadline six
+# days ahead (25 Jun, later in June but after NOW). T9: filed, rejected, reopened, dispatched.
+REOPENED = [
+    ticket(8, "illegal_construction", "A", "urban", at(6, 18, 8), at(6, 25, 10), [
+        ("reject", "rejected", at(6, 18, 8)), ("reopen", "reopened", at(6, 19, 9)),
+        ("dispatch", "dispatched", at(6, 19, 10))]),
+    ticket(9, "illegal_construction", "A", "urban", at(6, 18, 8), at(6, 25, 10), [
+        ("confirm", "confirmed", at(6, 18, 9)), ("reject", "rejected", at(6, 18, 10)),
+        ("reopen", "reopened", at(6, 19, 9)), ("dispatch", "dispatched", at(6, 19, 10))]),
+]  # fmt: skip
+
+
+def test_a_reopened_and_dispatched_case_is_filed_once() -> None:
+    """立案: a case rejected from new and reopened is filed at the reopen; one confirmed, then
+    rejected and reopened stays filed once, at its confirm."""
+    t8, t9 = REOPENED
+    assert filed_at(t8) == at(6, 19, 9) and filed_at(t9) == at(6, 18, 9)
+    for tickets in ([t8], [t9], REOPENED):
+        f = ticket_figures(tickets, JUNE, as_of=NOW)
+        assert (f.received, f.filed) == (len(tickets), len(tickets))
+        assert figures_to_date(tickets, now=NOW).filed == len(tickets)
+    assert ticket_figures(TICKETS + REOPENED, JUNE, as_of=NOW).filed == 7  # 5 + T8 + T9
+    before = period_for("day", today=date(2025, 6, 18), tz=CN)  # T8 only rejected that day
+    assert ticket_figures([t8], before, as_of=at(6, 19)).filed == 0
+
+
+def test_a_future_deadline_inside_the_period_is_not_due_yet() -> None:
+    """应结案数: the deadline falls in the period and has passed; six days left is not due, so
+    the rates stay unknown instead of 0 %, as in ``/api/v1/stats``."""
+    t8 = REOPENED[0]
+    f = ticket_figures([t8], JUNE, as_of=NOW)
+    assert (f.due, f.closed_due, f.closed_on_time) == (0, 0, 0)
+    assert (f.closure_rate, f.on_time_rate) == (None, None)
+    assert not is_due(t8, JUNE, NOW) and is_due(t8, JUNE, at(6, 25, 10))  # at the deadline
+    later = ticket_figures([t8], JUNE, as_of=at(6, 26))
+    assert (later.due, later.on_time_rate, later.overdue) == (1, 0.0, 1)
+    assert figures_to_date([t8], now=at(6, 25, 10)).due == 1  # the same rule, up to now
+    # the full June data set: T7 (due in July) and T8/T9 (due 25 Jun) add nothing due on 20 Jun
+    assert ticket_figures(TICKETS + REOPENED, JUNE, as_of=NOW).due == 3
+
+
+def test_dashboard_and_figures_to_date_agree_on_the_same_data() -> None:
+    """Seen on 20 June with every ticket's story inside June, June's figures (the dashboard) and
+    those up to now (``/api/v1/stats``) are the same: filed T1-T3, T6-T9; due T1-T3."""
+    june_only = [t for t in TICKETS + REOPENED if t.id != 4]  # T4 began in May
+    d = build_dashboard(tickets=june_only, flights=[], findings=[], period=JUNE, now=NOW)
+    f = figures_to_date(june_only, now=NOW)
+    assert d.tickets == f
+    assert (f.filed, f.due, f.closure_rate, f.on_time_rate) == (7, 3, pytest.approx(2 / 3), 1 / 3)
