@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gis.messages import Message, msg
-from missions.items import Command, MissionPlan
+from missions.items import Command, MissionItem, MissionPlan
 from missions.link.errors import (
     FlightAborted,
     LinkConnectError,
@@ -140,13 +140,9 @@ def waypoint_sequences(plan: MissionPlan) -> tuple[int, ...]:
 
 def estimate_mission(plan: MissionPlan, *, climb_rate_mps: float = 2.5) -> MissionEstimate:
     """Path length and flying time at the plan's cruise speed, plus climb and descent."""
-    points = []
-    max_alt = 0.0
-    for item in plan.items:
-        positioned = not (item.lat == 0.0 and item.lon == 0.0)
-        if item.command < 100 and positioned and not math.isnan(item.lat + item.lon):
-            points.append((item.lat, item.lon))
-            max_alt = max(max_alt, item.alt)
+    legs = _positioned(plan)
+    points = [(item.lat, item.lon) for item in legs]
+    max_alt = max((item.alt for item in legs), default=0.0)
     if has_home(plan):  # from home and back; a plan without one (0, 0) counts its legs only
         points = [plan.home[:2], *points, plan.home[:2]]
     distance = sum(_distance_m(a, b) for a, b in itertools.pairwise(points))
@@ -245,6 +241,17 @@ def preflight_checks(
     return tuple(checks)
 
 
+def _positioned(plan: MissionPlan) -> list[MissionItem]:
+    """The plan's navigation items that have a position (0, 0 and NaN mean "here")."""
+    return [
+        item
+        for item in plan.items
+        if item.command < 100
+        and not (item.lat == 0.0 and item.lon == 0.0)
+        and not math.isnan(item.lat + item.lon)
+    ]
+
+
 def has_home(plan: MissionPlan) -> bool:
     """Whether the plan names its home: Mission Planner writes 0, 0 when it had no position."""
     lat, lon = plan.home[:2]
@@ -289,13 +296,7 @@ def _fence_check(plan: MissionPlan, *, verified: bool, fence: FenceStatus | None
             msg("uploaded and verified, but the vehicle did not enable it (FENCE_ENABLE is 0)"),
         )
     home = plan.home[:2]
-    positioned = [
-        item
-        for item in plan.items
-        if item.command < 100 and not (item.lat == 0.0 and item.lon == 0.0)
-        and not math.isnan(item.lat + item.lon)
-    ]  # fmt: skip
-    far = max((_distance_m(home, (i.lat, i.lon)) for i in positioned), default=0.0)
+    far = max((_distance_m(home, (i.lat, i.lon)) for i in _positioned(plan)), default=0.0)
     high = max((i.alt for i in plan.items if i.command < 100), default=0.0)
     kinds = fence.fence_type or 0
     if kinds & FENCE_CIRCLE and fence.radius_m is not None and far > fence.radius_m:
