@@ -394,7 +394,7 @@ def post_request(fmt: str) -> Any:
                     max=MAX_REPORTER_FIELD,
                 ),
             )
-    email = form.get("email", "")
+    email = form.get("email", "").strip()  # a pasted address often brings a space along
     if email and not EMAIL.fullmatch(email):
         return open311_error(400, _l("email %(value)s is not an e-mail address", value=repr(email)))
     media_url = form.get("media_url") or None
@@ -419,7 +419,10 @@ def post_request(fmt: str) -> Any:
             source="open311",
             address=address,
             media_url=media_url,
-            reporter={f: form[f] for f in REPORTER_FIELDS if form.get(f)},
+            reporter={
+                **{f: form[f] for f in REPORTER_FIELDS if form.get(f)},
+                **({"email": email} if email else {}),
+            },
         )
     except ValidationError as exc:
         session.rollback()

@@ -7,6 +7,8 @@ from datetime import datetime
 import pytest
 from conftest import G1, add_grids, make_ticket
 
+from groundstation.models import Ticket
+
 BASE = "/open311/v2"
 
 
@@ -45,7 +47,7 @@ def test_services(env) -> None:
 
 def test_post_request_then_read_it(env) -> None:
     add_grids(env, ("O-G1", G1))
-    response = _post(env, email="li@example.cn", first_name="Li", media_url="https://x.cn/a.jpg")
+    response = _post(env, email=" li@example.cn ", first_name="Li", media_url="https://x.cn/a.jpg")
     assert response.status_code == 200, response.json
     request_id = response.json[0]["service_request_id"]
     got = env.client().get(f"{BASE}/requests/{request_id}.json").json
@@ -61,6 +63,8 @@ def test_post_request_then_read_it(env) -> None:
     assert "li@example.cn" not in str(req)  # reporter details are not published
     ticket = env.client().get(f"/api/v1/tickets/{request_id}", headers=env.headers("admin")).json
     assert ticket["source"] == "open311" and ticket["events"][0]["actor"].startswith("open311:")
+    with env.storage().session() as session:  # the address as meant, without the pasted spaces
+        assert session.get(Ticket, request_id).reporter["email"] == "li@example.cn"
 
 
 def test_dispatched_and_closed_mapping(env) -> None:
