@@ -27,6 +27,7 @@
     html: '<svg class="heading-arrow" viewBox="0 0 22 22"><polygon points="11,1 19,20 11,15 3,20" fill="#e74c3c" stroke="#000"/></svg>'});
   var vehicle = null;
   var FINAL = ["landed", "done", "failed", "cancelled"];
+  var FLYING = ["airborne", "mission", "paused", "returning", "landing"];
   var ended = !info.live;
 
   function set(id, value) { document.getElementById(id).textContent = value === null || value === undefined ? "–" : value; }
@@ -81,7 +82,9 @@
   function message(text, level, at) {
     var li = document.createElement("li");
     var when = at ? new Date(at * 1000) : new Date();
-    li.textContent = when.toLocaleTimeString(document.documentElement.lang || undefined) + " " + text;
+    // in the office's time zone, as every table of the station shows times
+    li.textContent = when.toLocaleTimeString(document.documentElement.lang || undefined,
+      {timeZone: info.timezone, hour12: false}) + " " + text;
     if (level) { li.className = level; }
     var ul = document.getElementById("messages");
     ul.insertBefore(li, ul.firstChild);
@@ -99,6 +102,8 @@
     if (s.error) { message(s.error, "error", s.at); }
     if (FINAL.indexOf(s.state) >= 0) {
       ended = true; commandsEnabled(false); stale(false);
+    } else {  // an armed vehicle is landed or returned, never cancelled (the server refuses it)
+      document.getElementById("cmd-cancel").disabled = FLYING.indexOf(s.state) >= 0;
     }
     if (s.state === "done") {
       if (s.flight_id) {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import ARTIFACTS, G1, G2, JUNE_2024, SMALL, add_grids, seed_dashboard, sign_in
@@ -236,6 +238,7 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
     page.click("#cmd-arm")
     page.wait_for_selector("#flight-state[data-state='airborne']")
+    assert page.is_disabled("#cmd-cancel") and page.is_enabled("#cmd-land")  # armed: no cancel
     page.click("#cmd-start")
     # The trail only grows (a point per move of more than 0.5 m), so this cannot be missed the
     # way the live position can (the drone lands back at home); the timeout is the flight's.
@@ -262,6 +265,7 @@ def test_refused_commands_are_shown_once_with_translated_states(live, page) -> N
     start_sitl_session(env, base, page, "BR-S")
     assert page.inner_text("#flight-state") == "准备解锁"
     page.on("dialog", lambda d: d.accept())
+    before = datetime.now(ZoneInfo("Asia/Shanghai"))
     for verb in ("start", "land"):
         with page.expect_response(lambda r: r.url.endswith("/commands")) as answer:
             page.click(f"#cmd-{verb}")
@@ -270,6 +274,9 @@ def test_refused_commands_are_shown_once_with_translated_states(live, page) -> N
     page.wait_for_timeout(500)  # a duplicate would come from the answers, already received
     errors = page.locator("#messages li.error").all_inner_texts()  # newest first, timed
     assert len(errors) == 2
+    # timed in the office's time zone (TIMEZONE, as the tables), whatever the browser's
+    shanghai = {datetime.now(ZoneInfo("Asia/Shanghai")).hour, before.hour}
+    assert int(errors[0].split(":")[0]) in shanghai, errors[0]
     assert errors[0].endswith(" 降落：飞行器未解锁")  # in the page's language
     assert errors[1].endswith(" 开始任务：飞行器未解锁")
     page.click("#cmd-cancel")

@@ -325,6 +325,7 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
         assert "stale" in page.get_attribute("#gauges", "class")
         assert page.get_attribute("#flight-state", "data-state") == "mission"
         assert page.is_enabled("#cmd-rtl") and page.is_enabled("#cmd-pause")
+        assert page.is_disabled("#cmd-cancel")  # in the air: land or RTL, never cancel
         page.screenshot(path=str(ARTIFACTS / "pilot_07_link_lost.png"))
         proxy.restore()
         page.wait_for_selector("#link-status", state="hidden", timeout=10000)
