@@ -51,6 +51,9 @@ def edit_rule(label: str) -> Any:
     refused edit changes nothing and is shown in the reader's language."""
     session = db()
     try:
+        for key in ("department_id", "deadline_amount"):  # a field sent blank is a mistake,
+            if key in request.form and not request.form[key].strip():  # not "keep the old value"
+                raise ValidationError(_l("%(field)s: give a value", field=FORM_FIELDS[key]))
         changes = rule_changes(request.form, from_json=False, names=FORM_FIELDS)
         update_rule(session, label, current_actor(), **changes)
         session.commit()

@@ -43,6 +43,8 @@ def english_admin(env):
         ({"deadline_amount": "1.5", "deadline_unit": "work_days"}, "working days must be whole"),
         ({"deadline_unit": "fortnights"}, "the unit 'fortnights' is not one of 'hours'"),
         ({"filing_standard": "a\x00b"}, "Filing standard"),
+        ({"deadline_amount": "  "}, "Deadline: give a value"),  # not "keep the old one"
+        ({"department_id": ""}, "Department: give a value"),
     ],
 )
 def test_form_refuses_bad_values_with_a_message_and_stores_nothing(env, form, needle) -> None:
