@@ -81,6 +81,7 @@ __all__ = [
     "check_json",
     "connection_key",
     "session_outcome",
+    "outcome_label",
 ]
 
 log = logging.getLogger("gridpatrol.flights")

@@ -471,13 +471,11 @@ def load_tickets(
     session: Any,
     *,
     since: datetime | None = None,
-    due_by: datetime | None = None,
     grids: dict[int, str] | None = None,
 ) -> list[TicketRecord]:
     """Read tickets with their events, grid, department and capture time. ``since`` skips
-    tickets closed or rejected before it whose deadline is before it too; ``due_by`` keeps only
-    tickets with a deadline at or before it; ``grids`` maps grid ids to codes (read when not
-    given)."""
+    tickets closed or rejected before it whose deadline is before it too; ``grids`` maps grid ids
+    to codes (read when not given)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
@@ -494,8 +492,6 @@ def load_tickets(
             | (Ticket.updated_at >= since)
             | (Ticket.deadline >= since)
         )
-    if due_by is not None:
-        query = query.where(Ticket.deadline <= due_by)
     rows = list(session.scalars(query.order_by(Ticket.id)))
     photo_ids = [t.finding.photo_id for t in rows if t.finding is not None]
     taken = (

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "read_limited",
     "check_image",
+    "read_photo",
     "save_image",
     "safe_name",
     "sent_name",
@@ -154,6 +155,14 @@ def check_image(data: bytes, *, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -
             _l("%(name)s is not an image: it is truncated or damaged", name=repr(name))
         ) from exc
     return fmt
+
+
+def read_photo(upload: FileStorage, *, limit: int, max_pixels: int) -> tuple[str, bytes, str]:
+    """An uploaded photo read (at most ``limit`` bytes) and checked (:func:`check_image`): the
+    name it was sent under (:func:`sent_name`), its bytes and its image format."""
+    data = read_limited(upload, limit, what=_l("image"))
+    sent = sent_name(upload)
+    return sent, data, check_image(data, name=sent, max_pixels=max_pixels)
 
 
 def save_image(

@@ -55,7 +55,7 @@ from groundstation.tickets import (
     transition,
     update_rule,
 )
-from groundstation.uploads import check_image, photo_file_name, read_limited, save_image, sent_name
+from groundstation.uploads import photo_file_name, read_limited, read_photo, save_image
 from groundstation.web import (
     api_key_from_request,
     check_text,
@@ -714,10 +714,10 @@ def post_flight() -> Any:
         try:
             folder.mkdir(parents=True)
             for upload in files:
-                data = read_limited(upload, current_app.config["MAX_IMAGE_BYTES"], what=_l("image"))
-                sent = sent_name(upload)
-                image_format = check_image(
-                    data, name=sent, max_pixels=current_app.config["MAX_IMAGE_PIXELS"]
+                sent, data, image_format = read_photo(
+                    upload,
+                    limit=current_app.config["MAX_IMAGE_BYTES"],
+                    max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
                 )
                 stored = photo_file_name(sent, image_format)
                 (folder / stored).write_bytes(data)

@@ -30,6 +30,7 @@ from groundstation.flights import (
     FlightHub,
     FlightRequest,
     FlightSessionError,
+    outcome_label,
     session_outcome,
 )
 from groundstation.i18n import COMMAND_NAMES, deferred_locale, lazy_names
@@ -119,11 +120,7 @@ def state_label(state: str, result: dict[str, Any] | None) -> str:
     says so (``returned early (3/6 waypoints)``) instead of a plain "done"."""
     if session_outcome(state, result) == "returned_early":
         assert result is not None
-        return _(
-            "returned early (%(reached)s/%(total)s waypoints)",
-            reached=result.get("reached", 0),
-            total=result.get("waypoints", 0),
-        )
+        return str(outcome_label(result))
     return state_names().get(state, state)
 
 

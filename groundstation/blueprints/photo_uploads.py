@@ -45,7 +45,7 @@ from groundstation.errors import IngestError, NotFoundError, TransitionError, Va
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import PHOTO_SUFFIXES, register_flight
 from groundstation.models import utcnow
-from groundstation.uploads import check_image, photo_file_name, read_limited, sent_name
+from groundstation.uploads import photo_file_name, read_photo
 from groundstation.web import (
     acting_user,
     current_actor,
@@ -363,10 +363,13 @@ def photo_upload_add(upload_id: str) -> Any:
     config = current_app.config
     checked = []
     for upload in files:  # every photo is checked before any is stored
-        data = read_limited(upload, int(config["MAX_IMAGE_BYTES"]), what=_l("image"))
-        original = sent_name(upload)
-        image_format = check_image(data, name=original, max_pixels=int(config["MAX_IMAGE_PIXELS"]))
-        checked.append((original, data, image_format))
+        checked.append(
+            read_photo(
+                upload,
+                limit=int(config["MAX_IMAGE_BYTES"]),
+                max_pixels=int(config["MAX_IMAGE_PIXELS"]),
+            )
+        )
     stored, new = [], []
     try:
         for original, data, image_format in checked:

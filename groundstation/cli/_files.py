@@ -1,4 +1,5 @@
-"""Output files of the commands: checked before the work starts, written all or nothing."""
+"""The commands' files: outputs checked before the work starts and written all or nothing, and
+what a grid layer read held besides grids."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from pathlib import Path
 
 import click
 
-__all__ = ["check_folder", "check_output", "write_all"]
+__all__ = ["check_folder", "check_output", "warn_left_out", "write_all"]
+
+
+def warn_left_out(path: Path, left_out: Mapping[str, int]) -> None:
+    """Say on stderr which features of the grid layer ``path`` were left out (by geometry type,
+    e.g. markers): never dropped silently."""
+    if left_out:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
+        click.echo(f"warning: {path.name}: left out {kinds} (not grids)", err=True)
 
 
 def check_folder(folder: Path, *, option: str, what: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from groundstation.cli._files import check_folder
+from groundstation.cli._files import check_folder, warn_left_out
 from groundstation.cli.serve import data_dir_option
 
 __all__ = ["db_command"]
@@ -220,9 +220,7 @@ def import_grids_command(path: Path, data_dir: str | None) -> None:
         counts = import_grids(session, grids)
         session.commit()
     click.echo(f"{path.name}: {counts['created']} new, {counts['updated']} updated")
-    if left_out:  # markers are no grids: said, never dropped silently
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
-        click.echo(f"warning: {path.name}: left out {kinds} (not grids)", err=True)
+    warn_left_out(path, left_out)
 
 
 @db_command.command("export-reviews")

@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from groundstation.cli._files import check_folder
+from groundstation.cli._files import check_folder, warn_left_out
 from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS
 
 __all__ = ["plan_command", "sortie_paths", "parse_lat_lon", "no_fly_warnings"]
@@ -238,9 +238,7 @@ def _read_areas(path: Path, corridor_width: float | None) -> list:
 
     left_out: Counter[str] = Counter()
     grids = read_grids(path, lines=True, left_out=left_out)
-    if left_out:  # markers (labels, photo points) are no grids: said, never dropped silently
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
-        click.echo(f"warning: {path.name}: left out {kinds} (not grids)", err=True)
+    warn_left_out(path, left_out)  # markers (labels, photo points) are no grids
     lines = [g.grid_id for g in grids if isinstance(g.geometry, LineString)]
     if lines and corridor_width is None:
         if len(lines) == 1:

@@ -304,9 +304,8 @@ class TelemetryTracker:
             # only across a reopened link: a sped-up simulator that merely stalled (a busy
             # machine) has a short uptime for the silence too, but kept its connection
             young = reopened and rate is not None and boot_s / rate < silence - REBOOT_CLOCK_SLACK_S
-            if (back or young) and self.reboot is None:
-                self.reboot = Reboot(now, "clock", f"{last:.1f}", f"{boot_s:.1f}")
-            if back or young:
+            if back or young:  # the first restart is the one reported; the rate starts anew
+                self.reboot = self.reboot or Reboot(now, "clock", f"{last:.1f}", f"{boot_s:.1f}")
                 self._boot_origin = None
         self._boot = (boot_s, now)
         if self._boot_origin is None:

@@ -202,9 +202,8 @@ def make_tile(
     scale_jitter: float = 1.35,
     effects: bool = True,
 ) -> np.ndarray:
-    """One `tile_px`² RGB tile showing `label` (a violation near its centre, or only background)."""
-    if label not in CLASSES:
-        raise SynthError(f"unknown label {label!r}; labels are {', '.join(CLASSES)}")
+    """One `tile_px`² RGB tile showing `label` (a violation near its centre, or only background;
+    an unknown label is refused by :func:`tile_site`)."""
     gsd = gsd_m * math.exp(rng.uniform(-math.log(scale_jitter), math.log(scale_jitter)))
     size = tile_px * gsd
     site = tile_site(rng, label, size)
