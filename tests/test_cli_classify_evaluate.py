@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from groundstation.cli import _files, cli
-from tests.vision.conftest import spy_decoding
+from tests.vision.conftest import SHARED_DATA, spy_decoding
 from tests.vision.test_bad_images import patched_jpeg, patched_png, plain_png
 from vision import infer
 from vision.infer import MAX_PHOTO_PIXELS
@@ -222,3 +222,42 @@ def test_evaluate_checks_the_png_before_the_folder_of_images(
     result = runner.invoke(cli, ["evaluate", str(tmp_path), "--png", str(tmp_path / "ev.txt")])
     assert result.exit_code == 2
     assert "unknown format" in result.stderr
+
+
+def _tiff(path: Path, crs: str | None) -> Path:
+    """A GeoTIFF of a real field-fire photo, 10 cm/px, with or without a CRS."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    fire = sorted((SHARED_DATA / "imagery" / "straw_burning").iterdir())[0]
+    rgb = np.asarray(Image.open(fire).convert("RGB"))
+    profile = {"driver": "GTiff", "width": rgb.shape[1], "height": rgb.shape[0], "count": 3}
+    with rasterio.open(
+        path,
+        "w",
+        **profile,
+        dtype="uint8",
+        crs=crs,
+        transform=from_origin(500000, 3500000, 0.1, 0.1),
+    ) as out:
+        out.write(rgb.transpose(2, 0, 1))
+    return path
+
+
+def test_classify_warns_that_a_geotiff_without_crs_is_not_placed(runner, tmp_path) -> None:
+    placed, bare = _tiff(tmp_path / "placed.tif", "EPSG:32650"), _tiff(tmp_path / "bare.tif", None)
+    result = runner.invoke(
+        cli, ["classify", str(placed), str(bare), "--out", str(tmp_path / "r.json")]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"warning: GeoTIFF {bare} has a geotransform but no CRS" in result.output
+    assert str(placed) not in result.output.split("warning:", 1)[1]
+    images = {
+        Path(r["image"]).name: r for r in json.loads((tmp_path / "r.json").read_text())["images"]
+    }
+    assert "no CRS" in images["bare.tif"]["warning"] and "warning" not in images["placed.tif"]
+    unplaced = sum(1 for f in images["bare.tif"]["findings"] if f["centre"] is None)
+    assert unplaced == len(images["bare.tif"]["findings"]) > 0
+    assert all(f["centre"] is not None for f in images["placed.tif"]["findings"])
+    assert f"{unplaced} findings have no position" in result.output

@@ -63,7 +63,8 @@ def _source_of(path: Path, default: str) -> str:
 
 
 def image_folder(root: str | Path) -> list[LabelledImage]:
-    """Images under `root/<class>/`; a file named ``SOURCE__name`` belongs to source SOURCE."""
+    """Images under `root/<class>/`, sub-folders included (hidden files and folders skipped); a
+    file named ``SOURCE__name`` belongs to source SOURCE."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist")
@@ -74,8 +75,10 @@ def image_folder(root: str | Path) -> list[LabelledImage]:
         LabelledImage(path, label, _source_of(path, root.name))
         for label in CLASSES
         if (root / label).is_dir()
-        for path in sorted((root / label).iterdir())
+        for path in sorted((root / label).rglob("*"))
         if path.suffix.lower() in IMAGE_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]
     if not items:
         raise DatasetError(

@@ -130,6 +130,8 @@ class ImageResult:
     score: float
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    #: Read, but not as the user may expect (e.g. a GeoTIFF without a CRS, read as a picture).
+    warning: str | None = None
 
     def to_dict(self) -> dict:
         out = {
@@ -140,6 +142,8 @@ class ImageResult:
         }
         if self.error is not None:
             out["error"] = self.error
+        if self.warning is not None:
+            out["warning"] = self.warning
         return out
 
 
@@ -510,8 +514,15 @@ class Classifier:
         """Classify one photo, plain image or GeoTIFF; never raises for a bad file (see `error`)."""
         path = Path(path)
         threshold = self.threshold if threshold is None else threshold
+        georef = _tiff_georeferencing(path) if path.suffix.lower() in (".tif", ".tiff") else None
+        warning = None
+        if georef == "no_crs":
+            warning = (
+                f"GeoTIFF {path} has a geotransform but no CRS: read as a plain picture, its "
+                "findings have no position (set its CRS, e.g. gdal_edit.py -a_srs EPSG:4326)"
+            )
         try:
-            if path.suffix.lower() in (".tif", ".tiff") and _is_georeferenced(path):
+            if georef == "complete":
                 findings, top = self._classify_geotiff(path, gsd_m=gsd_m, threshold=threshold)
             else:
                 findings, top = self._classify_photo(
@@ -523,8 +534,8 @@ class Classifier:
             findings = [_with_grid(f, grids) for f in findings]
         if findings:
             best = max(findings, key=lambda f: f.score)
-            return ImageResult(str(path), best.label, best.score, findings)
-        return ImageResult(str(path), BACKGROUND, 1.0 - top, [])
+            return ImageResult(str(path), best.label, best.score, findings, warning=warning)
+        return ImageResult(str(path), BACKGROUND, 1.0 - top, [], warning=warning)
 
     def _classify_photo(
         self, path: Path, *, camera: Camera | None, gsd_m: float | None, threshold: float
@@ -687,13 +698,16 @@ def _decode(path: Path, size: tuple[int, int]) -> np.ndarray:
     return array
 
 
-def _is_georeferenced(path: Path) -> bool:
-    """Whether a file is a TIFF with a CRS and a transform (GTiff only, see open_tiff)."""
+def _tiff_georeferencing(path: Path) -> str | None:
+    """How a TIFF is georeferenced: "complete" (CRS and transform), "no_crs" (a transform
+    only), or None (neither, or not a GTiff this reader opens: see open_tiff)."""
     try:
         with gis_raster.open_tiff(path) as dataset:
-            return dataset.crs is not None and not dataset.transform.is_identity
+            if dataset.transform.is_identity:
+                return None
+            return "complete" if dataset.crs is not None else "no_crs"
     except (GisError, RasterioIOError):
-        return False
+        return None
 
 
 def _rgb_bands(dataset) -> list[int]:

@@ -115,6 +115,10 @@ def classify_command(
                 bars.console.print(
                     f"skipped {reason}", soft_wrap=True, markup=False, highlight=False
                 )
+            if result.warning:
+                bars.console.print(
+                    f"warning: {result.warning}", soft_wrap=True, markup=False, highlight=False
+                )
             results.append(result)
             bars.advance(task)
     failed = sum(1 for r in results if r.error)
@@ -146,9 +150,10 @@ def classify_command(
         contents[geojson] = json.dumps(collection, ensure_ascii=False).encode("utf-8")
     write_all(contents)
     found = sum(len(r.findings) for r in results)
+    unplaced = sum(1 for r in results for f in r.findings if f.polygon is None)
     click.echo(f"{len(results)} images, {found} findings, {failed} unreadable -> {out}")
-    if geojson is not None and len(features) < found:
+    if unplaced:
         click.echo(
-            f"{found - len(features)} findings have no position (images without GPS and camera, "
-            f"or GeoTIFFs without a CRS): not in {geojson}"
+            f"{unplaced} findings have no position (images without GPS and camera, "
+            "or GeoTIFFs without a CRS)" + (f": not in {geojson}" if geojson is not None else "")
         )

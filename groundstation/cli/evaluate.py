@@ -50,7 +50,8 @@ def evaluate_command(
     json_out: Path | None,
     threads: int,
 ) -> None:
-    """Per-class precision/recall/F1, macro-F1 and the confusion matrix over DIRECTORY/<class>/."""
+    """Per-class precision/recall/F1, macro-F1 and the confusion matrix over DIRECTORY/<class>/
+    (images in sub-folders of a class count for it)."""
     from rich.progress import Progress
 
     from vision.datasets import image_folder

@@ -34,6 +34,20 @@ def test_image_folder_reads_classes_and_sources(tmp_path) -> None:
         image_folder(tmp_path)
 
 
+def test_image_folder_takes_images_in_sub_folders_of_a_class(tmp_path) -> None:
+    _image(tmp_path / "illegal_fishing" / "lake_a" / "aid_port__1.jpg")
+    _image(tmp_path / "illegal_fishing" / "lake_b" / "deep" / "2.png")
+    _image(tmp_path / "illegal_fishing" / ".thumbs" / "3.jpg")  # hidden: a viewer's cache
+    _image(tmp_path / "illegal_fishing" / "4.jpg")
+    items = image_folder(tmp_path)
+    assert sorted(i.path.relative_to(tmp_path).as_posix() for i in items) == [
+        "illegal_fishing/4.jpg",
+        "illegal_fishing/lake_a/aid_port__1.jpg",
+        "illegal_fishing/lake_b/deep/2.png",
+    ]
+    assert {i.label for i in items} == {"illegal_fishing"}
+
+
 def test_review_export_follows_its_csv(tmp_path) -> None:
     _image(tmp_path / "background" / "f1.jpg")
     _image(tmp_path / "illegal_fishing" / "f2.jpg")
