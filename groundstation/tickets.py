@@ -9,13 +9,15 @@ in the same commit, and returns the notifications to deliver after the commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from groundstation import workcal
 from groundstation.errors import (
     NotFoundError,
     PermissionDenied,
@@ -23,7 +25,14 @@ from groundstation.errors import (
     TransitionError,
     ValidationError,
 )
-from groundstation.i18n import ACTION_NAMES, DEADLINE_UNITS, ROLE_NAMES, STATE_NAMES, lazy_names
+from groundstation.i18n import (
+    ACTION_NAMES,
+    DEADLINE_UNITS,
+    ROLE_NAMES,
+    STATE_NAMES,
+    lazy_names,
+    lazy_text,
+)
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import (
     MAX_ID,
@@ -37,7 +46,7 @@ from groundstation.models import (
 )
 from groundstation.notify import Message
 from groundstation.sightings import review_object
-from groundstation.workcal import MAX_AMOUNT, UNITS, Deadline, WorkCalendar
+from groundstation.workcal import UNITS, Deadline, WorkCalendar
 
 __all__ = [
     "STATES",
@@ -674,24 +683,16 @@ def escalate_overdue(
     return messages
 
 
-def deadline_problem(amount: float, unit: str) -> Any:
-    """What is wrong with a deadline of ``amount`` ``unit`` (a translatable message, the
-    checks of :class:`~groundstation.workcal.Deadline`), or None when it is valid."""
-    if unit not in UNITS:
-        return _l(
-            "the unit %(unit)s is not one of %(units)s",
-            unit=repr(unit),
-            units=lazy_names(DEADLINE_UNITS, *UNITS, quote=True),
-        )
-    if not (isinstance(amount, int | float) and 0 < amount <= MAX_AMOUNT):
-        return _l(
-            "the amount %(amount)s must be more than 0 and at most %(max)s",
-            amount=f"{amount:g}" if isinstance(amount, int | float) else repr(amount),
-            max=MAX_AMOUNT,
-        )
-    if unit == "work_days" and amount != int(amount):
-        return _l("working days must be whole, got %(amount)s", amount=f"{amount:g}")
-    return None
+def deadline_problem(amount: float, unit: str) -> LazyString | None:
+    """:func:`groundstation.workcal.deadline_problem` in the reader's language (the units by
+    their display names in other languages than English), or None when the deadline is valid."""
+    problem = workcal.deadline_problem(amount, unit)
+    if problem is None:
+        return None
+    values = dict(problem.values)
+    if "units" in values:
+        values["units"] = lazy_names(DEADLINE_UNITS, *UNITS, quote=True)
+    return lazy_text(replace(problem, values=values))
 
 
 def update_rule(

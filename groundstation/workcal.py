@@ -15,7 +15,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["UNITS", "MAX_AMOUNT", "Deadline", "WorkCalendar", "parse_dates", "parse_periods"]
+from gis.messages import Message, msg
+
+__all__ = [
+    "UNITS",
+    "MAX_AMOUNT",
+    "Deadline",
+    "DeadlineError",
+    "WorkCalendar",
+    "deadline_problem",
+    "parse_dates",
+    "parse_periods",
+]
 
 #: Deadline units: calendar hours, working hours, working days.
 UNITS = ("hours", "work_hours", "work_days")
@@ -23,6 +34,34 @@ UNITS = ("hours", "work_hours", "work_days")
 MAX_AMOUNT = 8760
 
 _MAX_DAYS = 3660  # ten years of calendar days: a search bound, never reached by a sane deadline
+
+
+class DeadlineError(ValueError):
+    """A deadline that is not valid; ``args[0]`` is its :class:`~gis.messages.Message`."""
+
+
+def deadline_problem(amount: float, unit: str) -> Message | None:
+    """What is wrong with a deadline of ``amount`` ``unit``, or None when it is valid.
+
+    The one statement of the rules: :class:`Deadline` raises it, the event-table edit
+    (``groundstation.tickets``) shows it translated. The ``units`` value is the English list
+    of :data:`UNITS`; a translating reader may put the units' display names in its place.
+    """
+    if unit not in UNITS:
+        return msg(
+            "the unit %(unit)s is not one of %(units)s",
+            unit=repr(unit),
+            units=", ".join(repr(u) for u in UNITS),
+        )
+    if not (isinstance(amount, int | float) and 0 < amount <= MAX_AMOUNT):
+        return msg(
+            "the amount %(amount)s must be more than 0 and at most %(max)s",
+            amount=f"{amount:g}" if isinstance(amount, int | float) else repr(amount),
+            max=MAX_AMOUNT,
+        )
+    if unit == "work_days" and amount != int(amount):
+        return msg("working days must be whole, got %(amount)s", amount=f"{amount:g}")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +72,9 @@ class Deadline:
     unit: str = "hours"
 
     def __post_init__(self) -> None:
-        if self.unit not in UNITS:
-            raise ValueError(f"deadline unit {self.unit!r} is not one of {', '.join(UNITS)}")
-        if not (isinstance(self.amount, int | float) and 0 < self.amount <= MAX_AMOUNT):
-            raise ValueError(f"deadline amount {self.amount!r} must be in (0, {MAX_AMOUNT}]")
-        if self.unit == "work_days" and self.amount != int(self.amount):
-            raise ValueError(f"working days must be whole, got {self.amount!r}")
+        problem = deadline_problem(self.amount, self.unit)
+        if problem is not None:
+            raise DeadlineError(problem)
 
 
 def parse_periods(text: str) -> tuple[tuple[time, time], ...]:

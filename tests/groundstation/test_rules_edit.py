@@ -90,6 +90,18 @@ def test_deadline_messages_are_translated_as_a_whole(env) -> None:
     assert response.json["error"].startswith("规则 straw_burning")
 
 
+def test_unknown_unit_is_refused_with_the_units_display_names(env) -> None:
+    """In Chinese the refusal lists the units by their display names, not the API's keys."""
+    headers = {**env.headers("admin"), "Accept-Language": "zh-CN"}
+    response = env.client().put(
+        "/api/v1/rules/straw_burning", json={"deadline_unit": "fortnights"}, headers=headers
+    )
+    assert response.status_code == 400
+    error = response.json["error"]
+    assert error.startswith("规则 straw_burning") and "'fortnights'" in error
+    assert "工作时、工作日" in error and "'work_hours'" not in error
+
+
 def test_api_refuses_out_of_range_departments_without_a_database_error(env) -> None:
     before = stored_rule(env)
     client = env.client()

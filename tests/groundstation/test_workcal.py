@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from groundstation.workcal import Deadline, WorkCalendar, parse_dates, parse_periods
+from groundstation.tickets import deadline_problem as edit_refusal
+from groundstation.workcal import (
+    Deadline,
+    DeadlineError,
+    WorkCalendar,
+    parse_dates,
+    parse_periods,
+)
 
 CST = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()
@@ -131,3 +138,28 @@ def test_the_calendar_comes_from_settings_and_bad_settings_stop_the_start(tmp_pa
     settings = {"DATA_DIR": str(tmp_path), "JOB_WORKERS": 0, "WORK_PERIODS": "9-17"}
     with pytest.raises(ConfigError, match="working calendar: office period '9-17'"):
         create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("amount", "unit"),
+    [
+        (0, "hours"),
+        (9000, "work_hours"),
+        (float("nan"), "hours"),
+        (3, "fortnights"),
+        (1.5, "work_days"),
+    ],
+)
+def test_deadline_refusal_is_the_event_table_edits_refusal(amount, unit) -> None:
+    """One statement of the deadline rules: the dataclass and the /admin/rules edit refuse the
+    same deadlines with the same words."""
+    with pytest.raises(DeadlineError) as refused:
+        Deadline(amount, unit)
+    assert str(refused.value) == str(edit_refusal(amount, unit))
+
+
+@pytest.mark.parametrize(
+    ("amount", "unit"), [(8760, "hours"), (0.5, "work_hours"), (3, "work_days")]
+)
+def test_valid_deadlines_pass_both(amount, unit) -> None:
+    assert Deadline(amount, unit).amount == amount and edit_refusal(amount, unit) is None
