@@ -278,11 +278,19 @@ def _plan(
     _check_antimeridian(everything)
     frame = LocalFrame.around(everything)
     local = [frame.to_local(g.geometry) for g in grids]
+    # the areas to cover; a corridor's polygon is made once, for the photo count, the grid's
+    # area and its strips' cell
+    areas: list[BaseGeometry] = []
     for grid, shape in zip(grids, local, strict=True):
+        area = shape
         if isinstance(shape, LineString):
+            width = float(settings.corridor_width_m)
             with _about(grid.grid_id):
-                check_corridor(shape, width_m=float(settings.corridor_width_m))
-    _check_workload(local, settings)
+                check_corridor(shape, width_m=width)
+            with _geometry_of(grid.grid_id):
+                area = corridor_polygon(shape, width_m=width)
+        areas.append(area)
+    _check_workload(areas, settings)
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
     no_fly, zones = nearby_no_fly(no_fly, frame.to_local(everything), frame)
     router = Router(zones, margin_m=settings.nofly_margin_m)
@@ -299,9 +307,9 @@ def _plan(
     try:
         # a grid the zones cover whole is the problem to report, not the default home inside it
         work = []
-        for g, shape in zip(grids, local, strict=True):
+        for g, shape, area in zip(grids, local, areas, strict=True):
             with _geometry_of(g.grid_id):
-                work.append(_grid_area(g, shape, keepout, generator, settings, router))
+                work.append(_grid_area(g, shape, area, keepout, generator, settings, router))
     except PlanningError as exc:
         if home_blocked and home is not None:  # a home the pilot chose: both need fixing
             raise PlanningError(
@@ -448,18 +456,19 @@ def _check_grid(grid: Grid, settings: PlanSettings) -> None:
 def _grid_area(
     grid: Grid,
     local: BaseGeometry,
+    area: BaseGeometry,
     keepout: BaseGeometry | None,
     generator: EdgeAwareSwaths,
     settings: PlanSettings,
     router: Router,
 ) -> _GridWork:
-    """The grid's area and flyable part (``local``: its shape in plan metres); a clear corridor
-    comes with its block."""
+    """The grid's area and flyable part (``local``: its shape in plan metres, ``area``: the
+    area it covers, a corridor's polygon for a line); a clear corridor comes with its block."""
     if isinstance(local, LineString):
-        area = corridor_polygon(local, width_m=float(settings.corridor_width_m))
         try:
             block = corridor_swaths(
                 local,
+                polygon=area,
                 width_m=float(settings.corridor_width_m),
                 spacing_m=generator.spacing_m,
                 footprint_across_m=generator.footprint_across_m,
@@ -592,16 +601,12 @@ def _order(
     return visits
 
 
-def _check_workload(shapes: Sequence[BaseGeometry], settings: PlanSettings) -> None:
+def _check_workload(areas: Sequence[BaseGeometry], settings: PlanSettings) -> None:
     """Refuse, before any planning, settings that need more than MAX_PLAN_PHOTOS photos.
 
-    ``shapes`` are the grids in plan metres: areas, or corridor centre lines.
+    ``areas`` are the grids' areas in plan metres (a corridor's: its polygon).
     """
-    width = float(settings.corridor_width_m or 0.0)
-    area = sum(
-        corridor_polygon(s, width_m=width).area if isinstance(s, LineString) else s.area
-        for s in shapes
-    )
+    area = sum(a.area for a in areas)
     photos = area / (settings.line_spacing_m * settings.trigger_distance_m)
     if photos > MAX_PLAN_PHOTOS:
         raise PlanningError(

@@ -76,11 +76,14 @@ def corridor_swaths(
     trigger_distance_m: float,
     end_margin_m: float,
     objective: FlightTimeModel,
+    polygon: Polygon | None = None,
 ) -> CellSwaths:
-    """Strips along the centre line for a corridor of ``width_m`` (local metres)."""
+    """Strips along the centre line for a corridor of ``width_m`` (local metres); ``polygon``
+    is the corridor's :func:`corridor_polygon` when the caller has made it already."""
     if isinstance(line, MultiLineString) or not isinstance(line, LineString) or line.length <= 0:
         raise PlanningError("a corridor needs one non-empty centre LineString")
-    polygon = corridor_polygon(line, width_m=width_m)
+    if polygon is None:
+        polygon = corridor_polygon(line, width_m=width_m)
     offsets, spacing = strip_offsets(
         -width_m / 2.0, width_m / 2.0, spacing_m=spacing_m, footprint_across_m=footprint_across_m
     )

@@ -34,6 +34,26 @@ def test_polygons_and_lines_are_planned_together(settings) -> None:
     assert all(g.coverage_once >= 0.995 for g in result.grids)
 
 
+def test_a_corridors_polygon_is_made_once_and_is_the_grids_area(settings, monkeypatch) -> None:
+    """The photo-count cap, the grid's area and its strips' cell share one buffer of the line."""
+    import missions.planner
+    import missions.planner.corridor as corridor
+
+    made: list[Polygon] = []
+    original = corridor.corridor_polygon
+
+    def counted(line, *, width_m):
+        made.append(original(line, width_m=width_m))
+        return made[-1]
+
+    monkeypatch.setattr(missions.planner, "corridor_polygon", counted)
+    monkeypatch.setattr(corridor, "corridor_polygon", counted)
+    road = Grid("road", FRAME.to_wgs84(LineString([(0, 0), (900, 0), (1500, 300)])))
+    (grid,) = plan([road], _corridor(settings, 50)).grids
+    assert grid.corridor and len(made) == 1
+    assert grid.grid_area_m2 == pytest.approx(made[0].area)
+
+
 @pytest.mark.parametrize("width", [300.0, 5000.0, 100_000.0])
 def test_a_corridor_wider_than_its_line_is_long_is_refused(settings, width) -> None:
     with pytest.raises(PlanningError) as caught:
