@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import shapely
 from PIL import Image, UnidentifiedImageError
 from shapely import STRtree
 from shapely.geometry import Point, shape
@@ -54,6 +55,9 @@ CROP_MAX_PX = 384
 #: The camera a flight is assumed to be shot with when its registration names none.
 DEFAULT_CAMERA = "phantom4pro"
 CROP_MARGIN = 0.25
+#: Flights :func:`photo_grids` matches in one query (SQLite parses each flight's bounding-box
+#: test as one more level of its expression tree, at most 1,000 deep).
+PHOTO_GRIDS_BATCH = 200
 
 
 class ClassifierLike(Protocol):
@@ -94,17 +98,35 @@ class GridIndex:
         hits = self.tree.query(Point(lon, lat), predicate="intersects")
         return self.db_ids[self.grids[int(min(hits))].grid_id] if len(hits) else None
 
+    def containing(self, lons: Sequence[float], lats: Sequence[float]) -> list[tuple[int, str]]:
+        """(point, grid code) for each grid holding one of the points ``(lons[i], lats[i])``, in
+        one vectorised query: a point on a shared edge is in both grids."""
+        if self.tree is None or not len(lons):
+            return []
+        points, grids = self.tree.query(shapely.points(lons, lats), predicate="intersects")
+        return [
+            (int(point), self.grids[int(grid)].grid_id)
+            for point, grid in zip(points, grids, strict=True)
+        ]
+
 
 def photo_grids(session: Any, flight_ids: Iterable[int]) -> dict[int, set[str]]:
     """The codes of the grids each flight photographed, by flight id: the grids whose polygon
     holds the position of one of its photos (photos without a position count for none).
 
     Only grids whose bounding box meets a flight's photos' bounding box are read, and the
-    photos are matched to them through a spatial index in one vectorised query."""
-    import shapely
-
-    ids = list(flight_ids)
+    photos are matched to them through a :class:`GridIndex`; flights are read in batches of
+    :data:`PHOTO_GRIDS_BATCH`, so the query stays small for any number of them."""
+    ids = list(dict.fromkeys(flight_ids))
     found: dict[int, set[str]] = {i: set() for i in ids}
+    for start in range(0, len(ids), PHOTO_GRIDS_BATCH):
+        for flight_id, code in _photo_grids(session, ids[start : start + PHOTO_GRIDS_BATCH]):
+            found[flight_id].add(code)
+    return found
+
+
+def _photo_grids(session: Any, ids: list[int]) -> list[tuple[int, str]]:
+    """(flight id, grid code) for each grid holding a photo of one of the flights ``ids``."""
     placed = (Photo.flight_id.in_(ids), Photo.lon.is_not(None), Photo.lat.is_not(None))
     boxes = session.execute(
         select(
@@ -118,7 +140,7 @@ def photo_grids(session: Any, flight_ids: Iterable[int]) -> dict[int, set[str]]:
         .group_by(Photo.flight_id)
     ).all()
     if not boxes:
-        return found
+        return []
     near = or_(
         *(
             and_(
@@ -130,15 +152,12 @@ def photo_grids(session: Any, flight_ids: Iterable[int]) -> dict[int, set[str]]:
             for _, west, south, east, north in boxes
         )
     )
-    grids = session.execute(select(Grid.code, Grid.geometry).where(near)).all()
-    if not grids:
-        return found
-    tree = STRtree([shape(geometry) for _, geometry in grids])
+    index = GridIndex.from_rows(session.scalars(select(Grid).where(near).order_by(Grid.id)))
+    if index.tree is None:
+        return []
     rows = session.execute(select(Photo.flight_id, Photo.lon, Photo.lat).where(*placed)).all()
-    points = shapely.points([r.lon for r in rows], [r.lat for r in rows])
-    for photo, grid in zip(*tree.query(points, predicate="intersects"), strict=True):
-        found[rows[photo].flight_id].add(grids[grid].code)
-    return found
+    hits = index.containing([r.lon for r in rows], [r.lat for r in rows])
+    return [(rows[photo].flight_id, code) for photo, code in hits]
 
 
 def photo_paths(source: Path) -> list[Path]:

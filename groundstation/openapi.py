@@ -262,7 +262,12 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     _q("label", {"type": "string"}, "repeated or comma-separated ticket classes"),
                     _q("department_id", {"type": "integer"}),
-                    _q("grid", {"type": "string"}, "grid code"),
+                    _q(
+                        "grid",
+                        {"type": "string"},
+                        "repeated or comma-separated grid codes (any case); one that names no "
+                        "grid is a 404 naming it",
+                    ),
                     _q("overdue", {"type": "boolean"}, "active cases past their deadline only"),
                     _q("escalated", {"type": "boolean"}, "escalated (督办) cases only"),
                     _q("q", {"type": "string", "maxLength": 200}, "ticket id, grid code or text"),

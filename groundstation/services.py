@@ -33,6 +33,7 @@ from groundstation.tickets import (
 
 __all__ = [
     "DECISIONS",
+    "GridLinesError",
     "read_grid_file",
     "import_grids",
     "review_findings",
@@ -42,6 +43,27 @@ __all__ = [
 
 DECISIONS = ("confirm", "reject", "reclassify")
 REVIEW_ROLES = frozenset({"supervisor", "admin"})
+
+
+class GridLinesError(ValidationError):
+    """A grid file holds lines (corridor centre lines), which are not grids; nothing was stored.
+
+    Its message says what a web or API user can do about it; ``name`` and ``listed`` (the first
+    ten line ids) let the CLI give its own advice."""
+
+    def __init__(self, name: str, lines: Sequence[str]) -> None:
+        self.name = name
+        self.lines = tuple(lines)
+        self.listed = ", ".join(self.lines[:10]) + (" …" if len(self.lines) > 10 else "")
+        super().__init__(
+            _l(
+                "grid file %(name)s holds lines (%(lines)s): a line is a centre line, not a "
+                "grid, and grids are areas (Polygon or MultiPolygon); buffer each line into a "
+                "corridor polygon in your GIS, or remove the lines, and import the file again",
+                name=repr(name),
+                lines=self.listed,
+            )
+        )
 
 
 def read_grid_file(
@@ -62,14 +84,7 @@ def read_grid_file(
         ) from exc
     lines = [g.grid_id for g in grids if not isinstance(g.geometry, Polygon | MultiPolygon)]
     if lines:  # never dropped silently: the station keeps grids as areas
-        raise ValidationError(
-            _l(
-                "grid file %(name)s holds lines (%(lines)s): grids are areas (Polygon or "
-                "MultiPolygon); plan a line as a corridor with gridpatrol plan --corridor-width",
-                name=repr(name),
-                lines=", ".join(lines[:10]) + (" …" if len(lines) > 10 else ""),
-            )
-        )
+        raise GridLinesError(name, lines)
     return grids
 
 

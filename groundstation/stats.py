@@ -28,9 +28,12 @@ is the one database edge. Definitions, for a period [start, end) and the moment
 Flights count landed flight sessions and photo flights without a session; area flown is the
 area the landed sessions covered.
 
-These are the only definitions: the dashboard (:func:`build_dashboard`) and ``/api/v1/stats``
-(:func:`figures_to_date`, every ticket up to and including now) both compute them with
+These are the only definitions: the dashboard (:func:`build_dashboard`) and
+:func:`figures_to_date` (every ticket up to and including now) both compute them with
 :func:`ticket_figures`, filed with :func:`filed_at` and due with :func:`is_due`.
+``/api/v1/stats`` has the database count its figures (:func:`count_to_date`, the same
+definitions in SQL, checked against :func:`figures_to_date` on every backend), so it reads no
+ticket.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ __all__ = [
     "is_due",
     "ticket_figures",
     "figures_to_date",
+    "DueFigures",
+    "count_to_date",
     "build_dashboard",
     "csv_rows",
     "load_records",
@@ -473,49 +478,126 @@ def load_tickets(
     since: datetime | None = None,
     grids: dict[int, str] | None = None,
 ) -> list[TicketRecord]:
-    """Read tickets with their events, grid, department and capture time. ``since`` skips
-    tickets closed or rejected before it whose deadline is before it too; ``grids`` maps grid ids
-    to codes (read when not given)."""
+    """Read tickets with their events, grid, department and capture time, only the columns
+    the figures need (two queries). ``since`` skips tickets closed or rejected before it whose
+    deadline is before it too; ``grids`` maps grid ids to codes (read when not given)."""
     from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
 
-    from groundstation.models import Grid, Photo, Ticket
+    from groundstation.models import Department, Finding, Grid, Photo, Ticket, TicketEvent
 
     if grids is None:
         grids = dict(session.execute(select(Grid.id, Grid.code)).all())
-    query = select(Ticket).options(
-        selectinload(Ticket.events), selectinload(Ticket.department), selectinload(Ticket.finding)
-    )
+    wanted = select(Ticket.id)
     if since is not None:  # a case finished before the period matters only through its deadline
-        query = query.where(
+        wanted = wanted.where(
             Ticket.state.not_in(tuple(TERMINAL))
             | (Ticket.updated_at >= since)
             | (Ticket.deadline >= since)
         )
-    rows = list(session.scalars(query.order_by(Ticket.id)))
-    photo_ids = [t.finding.photo_id for t in rows if t.finding is not None]
-    taken = (
-        dict(session.execute(select(Photo.id, Photo.taken_at).where(Photo.id.in_(photo_ids))).all())
-        if photo_ids
-        else {}
-    )
+    rows = session.execute(
+        select(
+            Ticket.id,
+            Ticket.label,
+            Ticket.grid_id,
+            Department.name,
+            Ticket.created_at,
+            Ticket.deadline,
+            Photo.taken_at,
+            Ticket.lat,
+            Ticket.lon,
+        )
+        .outerjoin(Department, Ticket.department_id == Department.id)
+        .outerjoin(Finding, Ticket.finding_id == Finding.id)
+        .outerjoin(Photo, Finding.photo_id == Photo.id)
+        .where(Ticket.id.in_(wanted))
+        .order_by(Ticket.id)
+    ).all()
+    events: dict[int, list[EventRecord]] = {}
+    for ticket_id, action, to_state, at in session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.action, TicketEvent.to_state, TicketEvent.at)
+        .where(TicketEvent.ticket_id.in_(wanted))
+        .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
+    ):
+        events.setdefault(ticket_id, []).append(EventRecord(action, to_state, at))
     return [
         TicketRecord(
-            id=t.id,
-            label=t.label,
-            grid=grids.get(t.grid_id),
-            department=t.department.name if t.department else None,
-            created_at=t.created_at,
-            deadline=t.deadline,
-            events=tuple(
-                EventRecord(e.action, e.to_state, e.at) for e in sorted(t.events, key=_event_key)
-            ),
-            captured_at=taken.get(t.finding.photo_id) if t.finding is not None else None,
-            lat=t.lat,
-            lon=t.lon,
+            id=ticket_id,
+            label=label,
+            grid=grids.get(grid_id),
+            department=department,
+            created_at=created_at,
+            deadline=deadline,
+            events=tuple(events.get(ticket_id, ())),
+            captured_at=taken_at,
+            lat=lat,
+            lon=lon,
         )
-        for t in rows
+        for ticket_id, label, grid_id, department, created_at, deadline, taken_at, lat, lon in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class DueFigures:
+    """The closure figures of every ticket up to now (``/api/v1/stats``), as
+    :func:`figures_to_date` gives them: filed, due, closed among the due and closed on time."""
+
+    filed: int
+    due: int
+    closed_due: int
+    closed_on_time: int
+
+    @property
+    def closure_rate(self) -> float | None:
+        return self.closed_due / self.due if self.due else None
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.closed_on_time / self.due if self.due else None
+
+
+def count_to_date(session: Any, *, now: datetime) -> DueFigures:
+    """:func:`figures_to_date`'s filed, due, closed-due and on-time counts over every stored
+    ticket, counted by the database (two aggregate queries, no ticket read): filed when a
+    ``confirm``/``reopen``/``dispatch`` came at or before ``now``; due when the deadline is at or
+    before ``now``; closed when the last event by then (ties by id) led to ``closed``; on time
+    when, besides, the last ``resolve`` by then came at or before the deadline."""
+    from sqlalchemy import and_, case, func, select
+
+    from groundstation.models import Ticket, TicketEvent
+
+    event = TicketEvent
+    filed = session.scalar(
+        select(func.count(func.distinct(event.ticket_id))).where(
+            event.action.in_(tuple(FILING_ACTIONS)), event.at <= now
+        )
+    )
+    order = func.row_number().over(
+        partition_by=event.ticket_id, order_by=(event.at.desc(), event.id.desc())
+    )
+    last = (
+        select(event.ticket_id, event.to_state, order.label("newest"))
+        .where(event.at <= now)
+        .subquery()
+    )
+    resolved = (
+        select(event.ticket_id, func.max(event.at).label("at"))
+        .where(event.action == "resolve", event.at <= now)
+        .group_by(event.ticket_id)
+        .subquery()
+    )
+    closed = last.c.to_state == "closed"
+    due, closed_due, on_time = session.execute(
+        select(
+            func.count(Ticket.id),
+            func.count(case((closed, 1))),
+            func.count(case((and_(closed, resolved.c.at <= Ticket.deadline), 1))),
+        )
+        .select_from(Ticket)
+        .outerjoin(last, and_(last.c.ticket_id == Ticket.id, last.c.newest == 1))
+        .outerjoin(resolved, resolved.c.ticket_id == Ticket.id)
+        .where(Ticket.deadline.is_not(None), Ticket.deadline <= now)
+    ).one()
+    return DueFigures(int(filed or 0), int(due), int(closed_due), int(on_time))
 
 
 def load_records(
@@ -528,6 +610,7 @@ def load_records(
     """
     from sqlalchemy import select
 
+    from groundstation.ingest import photo_grids
     from groundstation.models import Finding, Flight, FlightSession, Grid
 
     grids = dict(session.execute(select(Grid.id, Grid.code)).all())
@@ -541,18 +624,27 @@ def load_records(
         for s in sessions
         if since is None or s.landed_at >= since
     ]
-    finding_grids: dict[int, set[str]] = {}
-    for flight_id, grid_id in session.execute(
-        select(Finding.flight_id, Finding.grid_id).where(Finding.grid_id.is_not(None)).distinct()
-    ):
-        finding_grids.setdefault(flight_id, set()).add(grids[grid_id])
     flight_query = select(Flight.id, Flight.created_at)
     if since is not None:
         flight_query = flight_query.where(Flight.created_at >= since)
-    for flight_id, created in session.execute(flight_query):
-        if flight_id not in with_session:
-            grids_of = tuple(sorted(finding_grids.get(flight_id, ())))
-            flights.append(FlightRecord(f"f{flight_id}", created, None, grids_of))
+    photo_flights = [
+        (flight_id, created)
+        for flight_id, created in session.execute(flight_query.order_by(Flight.id))
+        if flight_id not in with_session
+    ]
+    # a photo flight serves the grids its photos were taken over, found anything or not,
+    # and those of its findings (one placed just across a grid's edge)
+    served = photo_grids(session, [flight_id for flight_id, _ in photo_flights])
+    found_in = select(Finding.flight_id, Finding.grid_id).where(Finding.grid_id.is_not(None))
+    if since is not None:
+        found_in = found_in.where(Finding.flight_id.in_(flight_query.with_only_columns(Flight.id)))
+    for flight_id, grid_id in session.execute(found_in.distinct()):
+        if flight_id in served and grid_id in grids:
+            served[flight_id].add(grids[grid_id])
+    flights.extend(
+        FlightRecord(f"f{flight_id}", created, None, tuple(sorted(served[flight_id])))
+        for flight_id, created in photo_flights
+    )
     finding_query = select(Finding.id, Finding.label, Finding.reviewed_label, Finding.grid_id,
                            Finding.created_at, Finding.review_status)  # fmt: skip
     finding_query = finding_query.where(Finding.sighting_of.is_(None))  # objects, not views
@@ -563,7 +655,3 @@ def load_records(
         for fid, label, reviewed, grid_id, at, status in session.execute(finding_query)
     ]
     return tickets, flights, findings
-
-
-def _event_key(event: Any) -> tuple[datetime, int]:
-    return (event.at, event.id)

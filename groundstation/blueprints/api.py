@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,9 @@ __all__ = [
     "queue_ingest",
     "apply_transition",
     "ticket_query",
+    "ticket_grids",
+    "unknown_grids",
+    "unknown_grid_error",
     "visible_tickets",
     "ticket_visible",
     "visible_findings",
@@ -1087,12 +1091,13 @@ def _contains(text: str) -> str:
 def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
     """The ticket list for query parameters ``args`` (a dict or a MultiDict).
 
-    Filters (all optional, combined with AND): ``state`` and ``label`` (several, repeated or
-    comma-separated), ``grid`` (a grid code), ``department_id``, ``overdue=1`` (active past its
-    deadline), ``escalated=1`` (督办: escalation level above 0), ``q`` (a ticket id, or text in
-    the grid code or the description). ``order``: ``newest`` (default), ``deadline`` (active
-    cases first, earliest deadline first, cases without one last) or ``grid`` (by grid code,
-    then newest). Every order ends in the ticket id, so pages neither overlap nor skip rows.
+    Filters (all optional, combined with AND): ``state``, ``label`` and ``grid`` (grid codes,
+    ignoring case), several of each (repeated or comma-separated); ``department_id``,
+    ``overdue=1`` (active past its deadline), ``escalated=1`` (督办: escalation level above
+    0), ``q`` (a ticket id, or text in the grid code or the description). ``order``:
+    ``newest`` (default), ``deadline`` (active cases first, earliest deadline first, cases
+    without one last) or ``grid`` (by grid code, then newest). Every order ends in the ticket
+    id, so pages neither overlap nor skip rows.
     """
     query = select(Ticket).outerjoin(Grid, Ticket.grid_id == Grid.id)
     states = _values(args, "state")
@@ -1122,9 +1127,9 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
     department = parse_int(args.get("department_id"), field="department_id")
     if department is not None:
         query = query.where(Ticket.department_id == department)
-    grid = (args.get("grid") or "").strip()
-    if grid:  # as typed: "jy-01" finds JY-01
-        query = query.where(func.lower(Grid.code) == grid.lower())
+    grids = _values(args, "grid")
+    if grids:  # as typed: "jy-01" finds JY-01
+        query = query.where(func.lower(Grid.code).in_({g.lower() for g in grids}))
     if _flag(args, "overdue", "overdue only"):
         query = query.where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline < (now or utcnow()))
     if _flag(args, "escalated", "escalated only"):
@@ -1156,6 +1161,36 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
         return query.order_by(Grid.code.is_(None), Grid.code.asc(), Ticket.id.desc())
     raise ValidationError(
         _l("order %(value)s: one of %(known)s", value=repr(order), known=", ".join(TICKET_ORDERS))
+    )
+
+
+def ticket_grids(args: Any) -> list[str]:
+    """The grid codes the ticket list is filtered by (:func:`ticket_query`), as given."""
+    return _values(args, "grid")
+
+
+def unknown_grids(session: Session, codes: Sequence[str]) -> list[str]:
+    """Those of ``codes`` that name no grid, compared as the ticket list filters (ignoring
+    case); each once, in the order given."""
+    wanted = {code.lower() for code in codes}
+    known = (
+        set(session.scalars(select(func.lower(Grid.code)).where(func.lower(Grid.code).in_(wanted))))
+        if wanted
+        else set()
+    )
+    missing: dict[str, None] = {}
+    for code in codes:
+        if code.lower() not in known:
+            missing.setdefault(code)
+    return list(missing)
+
+
+def unknown_grid_error(codes: Sequence[str]) -> NotFoundError:
+    """The error naming grid codes that name no grid (one or several)."""
+    if len(codes) == 1:
+        return NotFoundError(_l("grid %(code)s does not exist", code=repr(codes[0])))
+    return NotFoundError(
+        _l("grids %(codes)s do not exist", codes=", ".join(repr(c) for c in codes))
     )
 
 
@@ -1204,6 +1239,9 @@ def tickets() -> Any:
     page = parse_int(request.args.get("page"), field="page", default=1, lo=1, hi=MAX_PAGE) or 1
     size = _ticket_page_size()
     query = visible_tickets(ticket_query(request.args), current_actor())
+    missing = unknown_grids(session, ticket_grids(request.args))
+    if missing:  # an empty list would read as "no cases in that grid"
+        raise unknown_grid_error(missing)
     total = count_rows(session, query)
     pages = -(-total // size)
     rows = session.scalars(with_names(query).offset((page - 1) * size).limit(size))

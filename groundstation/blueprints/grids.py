@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -15,9 +17,16 @@ from groundstation.services import import_grids
 from groundstation.uploads import read_limited
 from groundstation.web import current_actor, db, roles_required
 
-__all__ = ["bp"]
+__all__ = ["bp", "GEOMETRY_NAMES", "left_out_message"]
 
 bp = Blueprint("grids", __name__)
+
+#: Display names of the geometry types a grid import leaves out (other types show as named).
+GEOMETRY_NAMES = {
+    "Point": _l("points (markers)"),
+    "MultiPoint": _l("multi-points"),
+    "GeometryCollection": _l("geometry collections"),
+}
 
 
 @bp.get("/grids")
@@ -34,18 +43,34 @@ def import_file() -> Any:
 
     upload = request.files.get("file")
     session = db()
+    left_out: Counter[str] = Counter()
     try:
         if upload is None or not upload.filename:
             raise ValidationError(_("Choose a grid file first."))
         data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what=_l("grid file"))
-        counts = import_grids(session, read_grid_upload(data, upload.filename))
+        counts = import_grids(session, read_grid_upload(data, upload.filename, left_out=left_out))
         session.commit()
     except ValidationError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("grids.index"))
     flash(_("Imported: %(created)d new, %(updated)d updated.", **counts), "info")
+    if left_out:
+        flash(left_out_message(left_out), "warning")
     return redirect(url_for("grids.index"))
+
+
+def left_out_message(left_out: Mapping[str, int]) -> str:
+    """What the import left out of a layer (markers, points), by geometry type, in the
+    request's language."""
+    kinds = ", ".join(
+        f"{GEOMETRY_NAMES.get(kind, kind)} × {count}" for kind, count in sorted(left_out.items())
+    )
+    return _(
+        "Left out, not grids: %(kinds)s. Markers and points are not imported; only areas "
+        "(Polygon, MultiPolygon) become grids.",
+        kinds=kinds,
+    )
 
 
 @bp.get("/grids/<code>")

@@ -116,12 +116,9 @@ def _list_args(
             else:
                 bad[key] = _not_understood(key)
             continue
-        unknown = _unknown_grid(values) if key == "grid" else None
-        if unknown is not None:
-            bad[key] = _(
-                "Grid “%(code)s” does not exist; the list is not filtered by grid.",
-                code=unknown if len(unknown) <= 60 else unknown[:59] + "…",
-            )
+        unknown = _unknown_grids(values) if key == "grid" else []
+        if unknown:  # the whole grid filter is left out, and said
+            bad[key] = _unknown_grids_message(unknown)
         else:
             args.setlist(key, values)
     page = raw.get("page") or "1"
@@ -135,14 +132,23 @@ def _list_args(
     return args, int(page), int(per_page), bad
 
 
-def _unknown_grid(codes: list[str]) -> str | None:
-    """The first of ``codes`` that names no grid (compared as the list filters: ignoring
-    case), or None."""
-    for code in codes:
-        wanted = code.strip()
-        if db().scalar(select(Grid.id).where(func.lower(Grid.code) == wanted.lower())) is None:
-            return wanted
-    return None
+def _unknown_grids(values: list[str]) -> list[str]:
+    """The grid codes in the list's ``grid`` values (repeated or comma-separated) that name no
+    grid, compared as the list filters: ignoring case."""
+    from groundstation.blueprints.api import ticket_grids, unknown_grids
+
+    return unknown_grids(db(), ticket_grids(MultiDict([("grid", v) for v in values])))
+
+
+def _unknown_grids_message(codes: list[str]) -> str:
+    """The banner naming grid codes that name no grid (each cut to 60 characters)."""
+    shown = [code if len(code) <= 60 else code[:59] + "…" for code in codes]
+    if len(shown) == 1:
+        return _("Grid “%(code)s” does not exist; the list is not filtered by grid.", code=shown[0])
+    return _(
+        "Grids %(codes)s do not exist; the list is not filtered by grid.",
+        codes=", ".join(f"“{code}”" for code in shown),
+    )
 
 
 def _not_understood(name: str) -> str:

@@ -211,10 +211,17 @@ def list_api_keys(data_dir: str | None) -> None:
 @data_dir_option
 def import_grids_command(path: Path, data_dir: str | None) -> None:
     """Import a grid layer (GeoJSON, KML/KMZ, Shapefile): new grids added, known codes updated."""
-    from groundstation.services import import_grids, read_grid_file
+    from groundstation.errors import ValidationError
+    from groundstation.services import GridLinesError, import_grids, read_grid_file
 
     left_out: Counter[str] = Counter()
-    grids = read_grid_file(path.read_bytes(), path.name, left_out=left_out)
+    try:
+        grids = read_grid_file(path.read_bytes(), path.name, left_out=left_out)
+    except GridLinesError as exc:  # the command line can plan lines: say how
+        raise ValidationError(
+            f"grid file {exc.name!r} holds lines ({exc.listed}): grids are areas (Polygon or "
+            "MultiPolygon); plan a line as a corridor with gridpatrol plan --corridor-width"
+        ) from None
     storage = _migrated(data_dir)
     with storage.session() as session:
         counts = import_grids(session, grids)

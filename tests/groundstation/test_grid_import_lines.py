@@ -31,7 +31,9 @@ def _layer() -> bytes:
 
 
 def test_a_layer_with_lines_is_refused_naming_them() -> None:
-    with pytest.raises(ValidationError, match=r"holds lines \(road\): grids are areas"):
+    with pytest.raises(
+        ValidationError, match=r"holds lines \(road\): a line is a centre line, not a grid"
+    ):
         read_grid_file(_layer(), "district.geojson")
 
 

@@ -1,0 +1,143 @@
+"""The web and API grid import tell an administrator what they can do: markers left out of a
+layer are named by type and count on the page, and a layer holding lines is refused with advice
+a web user can follow (no command-line flag); the CLI keeps its own advice."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from html import unescape
+
+from click.testing import CliRunner
+from conftest import login
+
+SQUARE = [[120.20, 32.60], [120.21, 32.60], [120.21, 32.61], [120.20, 32.61], [120.20, 32.60]]
+
+
+def _layer(code: str, *others: dict) -> bytes:
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"grid_id": code},
+            "geometry": {"type": "Polygon", "coordinates": [SQUARE]},
+        },
+        *({"type": "Feature", "properties": {"name": "x"}, "geometry": g} for g in others),
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+POINT = {"type": "Point", "coordinates": [120.205, 32.605]}
+MULTIPOINT = {"type": "MultiPoint", "coordinates": [[120.201, 32.601], [120.202, 32.602]]}
+
+
+def _road(code: str) -> dict:
+    return {
+        "type": "Feature",
+        "properties": {"grid_id": code},
+        "geometry": {"type": "LineString", "coordinates": [[120.20, 32.60], [120.22, 32.62]]},
+    }
+
+
+def _with_road(code: str, road: str) -> bytes:
+    layer = json.loads(_layer(code))
+    layer["features"].append(_road(road))
+    return json.dumps(layer).encode()
+
+
+def _import_page(client, token: str, data: bytes) -> list[tuple[str, str]]:
+    """POST the layer on the grids page; the (category, text) of every banner shown after."""
+    response = client.post(
+        "/grids/import",
+        data={"csrf_token": token, "file": (io.BytesIO(data), "district.geojson")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    return [
+        (category, unescape(text))
+        for category, text in re.findall(
+            r'<p class="flash (\w+)" role="alert">(.*?)</p>', html, re.S
+        )
+    ]
+
+
+def _grid_codes(env) -> set[str]:
+    from sqlalchemy import select
+
+    from groundstation.models import Grid
+
+    with env.storage().session() as session:
+        return set(session.scalars(select(Grid.code)))
+
+
+def test_the_page_says_which_markers_were_left_out(env) -> None:
+    client = env.client()
+    token = login(client, "admin")
+    client.get("/lang/en")
+    banners = _import_page(client, token, _layer("WEB-M1", POINT, POINT, MULTIPOINT))
+    assert banners == [
+        ("info", "Imported: 1 new, 0 updated."),
+        (
+            "warning",
+            "Left out, not grids: multi-points × 1, points (markers) × 2. Markers and points "
+            "are not imported; only areas (Polygon, MultiPolygon) become grids.",
+        ),
+    ]
+    assert "WEB-M1" in _grid_codes(env)
+    # a layer of areas only: no such banner
+    assert _import_page(client, token, _layer("WEB-M2")) == [
+        ("info", "Imported: 1 new, 0 updated.")
+    ]
+
+
+def test_the_left_out_banner_is_translated(env) -> None:
+    client = env.client()
+    token = login(client, "admin")
+    client.get("/lang/zh")
+    banners = _import_page(client, token, _layer("WEB-M3", POINT))
+    assert [category for category, _text in banners] == ["info", "warning"]
+    assert "Imported" not in banners[0][1]  # the page's language, not English
+    assert "× 1" in banners[1][1]
+
+
+def test_the_page_refuses_lines_with_advice_a_web_user_can_follow(env) -> None:
+    client = env.client()
+    token = login(client, "admin")
+    client.get("/lang/en")
+    banners = _import_page(client, token, _with_road("WEB-L1", "road-1"))
+    assert len(banners) == 1 and banners[0][0] == "error"
+    text = banners[0][1]
+    assert "holds lines (road-1)" in text and "a line is a centre line, not a grid" in text
+    assert "buffer each line into a corridor polygon" in text
+    assert "--corridor-width" not in text and "gridpatrol" not in text
+    assert "WEB-L1" not in _grid_codes(env)  # nothing stored
+
+
+def test_the_api_refuses_lines_with_the_same_advice(env) -> None:
+    response = env.client().post(
+        "/api/v1/grids",
+        data={"file": (io.BytesIO(_with_road("API-L1", "canal")), "district.geojson")},
+        headers=env.headers("admin"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    error = response.json["error"]
+    assert "holds lines (canal)" in error and "buffer each line into a corridor polygon" in error
+    assert "--corridor-width" not in error
+    assert "API-L1" not in _grid_codes(env)
+
+
+def test_the_cli_keeps_its_own_advice(tmp_path) -> None:
+    from groundstation.cli import cli
+
+    data = tmp_path / "data"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade", "--data-dir", str(data)]).exit_code == 0
+    layer = tmp_path / "district.geojson"
+    layer.write_bytes(_with_road("CLI-L1", "road"))
+    result = runner.invoke(cli, ["db", "import-grids", str(layer), "--data-dir", str(data)])
+    assert result.exit_code == 1
+    assert "holds lines (road)" in result.output
+    assert "plan a line as a corridor with gridpatrol plan --corridor-width" in result.output
