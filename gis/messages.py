@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Message", "msg"]
+__all__ = ["Message", "counted", "msg"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +27,15 @@ class Message:
 def msg(template: str, /, **values: Any) -> Message:
     """A :class:`Message`; raise errors with it: ``raise FormatError(msg("%(x)s: ...", x=x))``."""
     return Message(template, values)
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """A count and its noun in English, for CLI output and logs: ``1 photo``, ``3 photos``
+    (``plural`` defaults to ``singular + "s"``). The ground station translates its own counts
+    with ``ngettext``.
+
+    >>> counted(1, "rally point"), counted(0, "sortie"), counted(2, "entry", "entries")
+    ('1 rally point', '0 sorties', '2 entries')
+    """
+    noun = singular if count == 1 else (plural or singular + "s")
+    return f"{count} {noun}"

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from gis.camera import PRESETS
 from gis.crs import LocalFrame
 from gis.grids import Grid
+from gis.messages import counted
 from groundstation.demo_district import DISTRICT_CENTRE, district_grids, district_water
 from groundstation.errors import GroundStationError
 from groundstation.sightings import MERGE_RADIUS_M, view_rank  # one object, several photos
@@ -456,8 +457,8 @@ def run_demo(
     missions = build_missions(route)
     summary = route.summary()
     log(
-        f"route: {len(missions)} sortie(s), {route.route_length_m / 1000:.2f} km, "
-        f"{route.photos} photos planned at {settings.altitude_m:.0f} m"
+        f"route: {counted(len(missions), 'sortie')}, {route.route_length_m / 1000:.2f} km, "
+        f"{counted(route.photos, 'photo')} planned at {settings.altitude_m:.0f} m"
     )
 
     working_gsd = float(classifier.record.working_gsd_m)
@@ -542,7 +543,10 @@ def run_demo(
                 "flight": result.summary(),
             }
         )
-        log(f"s{k + 1}: {n_photos} photos, {len(new_found)} findings, {len(new_tickets)} ticket(s)")
+        log(
+            f"s{k + 1}: {counted(n_photos, 'photo')}, {counted(len(new_found), 'finding')}, "
+            f"{counted(len(new_tickets), 'ticket')}"
+        )
 
     detections = cluster_findings(found)
     detection_of = [0] * len(found)

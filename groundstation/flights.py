@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask_babel import lazy_ngettext
 from flask_babel.speaklater import LazyString
 
 from gis.camera import Camera
@@ -59,7 +60,6 @@ from missions.link import (
 )
 from missions.link.errors import LinkLost, VerifyError
 from missions.link.flight import (
-    LANDED_STATE_GRACE_S,
     Check,
     FenceStatus,
     preflight_checks,
@@ -67,6 +67,7 @@ from missions.link.flight import (
     reboot_message,
     waypoint_sequences,
 )
+from missions.link.landing import LandingWatch, Touchdown, flight_outcome, watch_landing
 
 __all__ = [
     "COMMANDS",
@@ -308,8 +309,9 @@ def telemetry_event(
         "reached": len(reached),
         "waypoints": len(waypoints),
         "progress": round(len(reached) / len(waypoints), 4) if waypoints else 0.0,
-        "photos": snapshot.photos,
-        "photos_unreported": snapshot.photos_unreported,
+        "photos": snapshot.photos,  # reported by CAMERA_FEEDBACK, on the map
+        "photos_taken": snapshot.photos + snapshot.photos_unreported,
+        "photos_unreported": snapshot.photos_unreported,  # taken while the link was down
         "texts": [t.text for t in snapshot.status_texts],
         "stale": stale,
         "link_age_s": _round(link_age_s, 1),
@@ -326,7 +328,7 @@ def session_outcome(state: str, result: dict[str, Any] | None) -> str | None:
     """
     if state != "done" or not result:
         return None
-    return "complete" if result.get("all_reached", True) else "returned_early"
+    return flight_outcome(landed=True, all_reached=bool(result.get("all_reached", True)))
 
 
 def outcome_label(result: dict[str, Any]) -> LazyString:
@@ -429,6 +431,8 @@ class FlightRunner:
         self.checks: tuple[Check, ...] = ()
         self.fence: FenceStatus | None = None  # the vehicle's geofence once enabled and read
         self.flight_id: int | None = None
+        self.result: dict[str, Any] | None = None  # the flight's summary once it has ended
+        self.flown = False  # the vehicle was armed in this session
         self.error: LazyString | str | None = None  # lazy while running; stored in English
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._pending: str | None = None  # a command kept while the link is lost
@@ -552,18 +556,22 @@ class FlightRunner:
                 landed = self._fly(vehicle, flog)
             finally:
                 if not flog.closed:
-                    flog.close(self._summary(vehicle, landed=False))
+                    summary = self._summary(vehicle, landed=False)
+                    flog.close(summary)
+                    if self.flown:  # what it did before it failed: photos to fetch, say
+                        self.result = summary
+                        self._save(result=summary)
             if landed:
                 self._store(vehicle, sitl)
             elif not self.finished:
                 self._set_state("cancelled")
         except (MissionError, GroundStationError, OSError) as exc:
             self.error = lazy_reason(exc)
-            self._set_state("failed", error=self.error)
+            self._set_state("failed", error=self.error, **self._result_field())
         except Exception as exc:  # never let the thread die silently
             log.exception("flight session %s failed", self.id)
             self.error = f"{type(exc).__name__}: {exc}"
-            self._set_state("failed", error=self.error)
+            self._set_state("failed", error=self.error, **self._result_field())
         finally:
             self._fail_pending()
             if vehicle is not None:
@@ -573,6 +581,10 @@ class FlightRunner:
             self.events.close()
             if self.on_finish is not None:
                 self.on_finish(self)
+
+    def _result_field(self) -> dict[str, Any]:
+        """``summary`` for a state event of a session that flew (the page shows it)."""
+        return {} if self.result is None else {"summary": self.result}
 
     def _start_sitl(self) -> Any:
         from simulator import Sitl
@@ -609,11 +621,16 @@ class FlightRunner:
         )
         self._message(
             _l(
-                "verified: %(mission)d mission items, %(fence)d fence points, "
-                "%(rally)d rally points",
-                mission=len(lists.mission),
-                fence=len(lists.fence),
-                rally=len(lists.rally),
+                "verified: %(mission)s, %(fence)s, %(rally)s",
+                mission=lazy_ngettext(
+                    "%(num)d mission item", "%(num)d mission items", len(lists.mission)
+                ),
+                fence=lazy_ngettext(
+                    "%(num)d fence point", "%(num)d fence points", len(lists.fence)
+                ),
+                rally=lazy_ngettext(
+                    "%(num)d rally point", "%(num)d rally points", len(lists.rally)
+                ),
             )
         )
         self.fence = prepare_fence(vehicle, self.request.mission)  # enabled before arming
@@ -645,9 +662,7 @@ class FlightRunner:
         self._set_state("preflight")
         seen_texts = vehicle.tracker.status_count
         photos_sent = 0
-        airborne_seen = False
-        armed_once = False
-        disarmed_at: float | None = None
+        landing = LandingWatch()
         mode = vehicle.tracker.mode
         link = _LinkWatch(vehicle.tracker.heartbeats, time.monotonic())
         while not self._stop.is_set():
@@ -695,29 +710,32 @@ class FlightRunner:
                 )  # fmt: skip
             photos_sent = len(events)
             self._publish_telemetry(snapshot, link, now)
-            if snapshot.position is not None and snapshot.position.relative_alt_m > 1.0:
-                airborne_seen = True
-            armed_once = armed_once or snapshot.armed
-            if not armed_once:
+            landing, touchdown = watch_landing(
+                landing, snapshot, clock_confirmed=vehicle.tracker.clock_confirmed, now=now
+            )
+            self.flown = landing.armed_once
+            if not landing.armed_once:
                 self._update_checks(snapshot)
             elif self.state not in FLYING_STATES:
                 self._set_state("airborne")
             if snapshot.armed and snapshot.mode != mode:
                 self._follow_mode(snapshot.mode)
             mode = snapshot.mode
-            if armed_once and snapshot.reboot is not None:
+            if touchdown is Touchdown.REBOOTED and snapshot.reboot is not None:
                 # a rebooted vehicle says disarmed on the ground: that is no landing
                 flog.event("reboot", str(reboot_message(snapshot.reboot)), time_s=snapshot.time_s)
                 raise FlightSessionError(reboot_message(snapshot.reboot))
-            if armed_once and not snapshot.armed and (airborne_seen or snapshot.on_ground):
-                disarmed_at = disarmed_at or now
-                # after a reconnect, landed once the vehicle's clock shows it did not reboot
-                if vehicle.tracker.clock_confirmed or now - disarmed_at >= LANDED_STATE_GRACE_S:
-                    flog.close(self._summary(vehicle, landed=True))
-                    self._set_state("landed")
-                    return True
-            else:
-                disarmed_at = None
+            if touchdown is Touchdown.DISARMED_IN_AIR:
+                fell = _l(
+                    "the vehicle disarmed in the air (%(state)s): not a landing; check it",
+                    state=snapshot.one_line(),
+                )
+                flog.event("disarm", str(fell), time_s=snapshot.time_s)
+                raise FlightSessionError(fell)
+            if touchdown is Touchdown.LANDED:
+                flog.close(self._summary(vehicle, landed=True))
+                self._set_state("landed")
+                return True
             if self._run_commands(vehicle, link):
                 return False
         return False
@@ -798,10 +816,12 @@ class FlightRunner:
                 self._message(
                     _l(
                         "still reconnecting to %(connection)s: no link for %(seconds)s s, "
-                        "%(attempts)d attempts (%(reason)s); giving up after %(limit)s s",
+                        "%(attempts)s (%(reason)s); giving up after %(limit)s s",
                         connection=self.connection,
                         seconds=f"{link.age(now):.0f}",
-                        attempts=link.attempts,
+                        attempts=lazy_ngettext(
+                            "%(num)d attempt", "%(num)d attempts", link.attempts
+                        ),
                         reason=lazy_reason(exc),
                         limit=f"{self._give_up_after_s():.0f}",
                     ),
@@ -995,7 +1015,7 @@ class FlightRunner:
 
     def _store(self, vehicle: Vehicle, sitl: Any) -> None:
         """Landed: keep the summary, register the photos as a flight and queue their ingest."""
-        summary = self._summary(vehicle, landed=True)
+        summary = self.result = self._summary(vehicle, landed=True)
         fraction = summary["reached"] / summary["waypoints"] if summary["waypoints"] else 0.0
         area = None if self.request.area_m2 is None else self.request.area_m2 * fraction
         self._save(result=summary, landed_at=utcnow(), area_m2=area)
@@ -1077,9 +1097,10 @@ class FlightHub:
                 )
             if len(active) >= self.max_active:
                 raise FlightSessionError(
-                    _l(
-                        "%(count)d flight sessions are running (limit %(max)d); finish one first",
-                        count=len(active),
+                    lazy_ngettext(
+                        "%(num)d flight session is running (limit %(max)d); finish it first",
+                        "%(num)d flight sessions are running (limit %(max)d); finish one first",
+                        len(active),
                         max=self.max_active,
                     )
                 )

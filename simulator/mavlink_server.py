@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from gis.messages import counted
 from simulator.autopilot import (
     _GLOBAL_FRAMES,
     CMD_DO_CHANGE_SPEED,
@@ -954,7 +955,7 @@ class MavlinkServer:
         self.autopilot.replace_list(mission_type, items)
         self._mission_ack(link, upload.sysid, upload.compid, MISSION_ACCEPTED, mission_type)
         kind = {0: "mission", 1: "fence", 2: "rally"}[mission_type]
-        self.autopilot.say(f"Flight plan received: {kind}, {len(items)} items")
+        self.autopilot.say(f"Flight plan received: {kind}, {counted(len(items), 'item')}")
 
     def _mission_ack(
         self, link: _Link, sysid: int, compid: int, result: int, mission_type: int

@@ -107,6 +107,7 @@ def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "JY-02" in result.output and "Sorties" in result.output
+    assert "\n1 grid, 1 sortie, " in result.output  # not "1 grids, 1 sorties"
     assert (tmp_path / "a.kml").read_text(encoding="utf-8").startswith("<?xml")
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from gis.messages import counted
+
 __all__ = ["demo_command", "print_report"]
 
 
@@ -92,16 +94,18 @@ def print_report(report: Any, console: Any) -> None:
     totals = report.route["totals"]
     s = report.route["settings"]
     console.print(
-        f"route: {totals['grids']} grids, {totals['sorties']} sorties, "
+        f"route: {counted(totals['grids'], 'grid')}, {counted(totals['sorties'], 'sortie')}, "
         f"{totals['route_length_m'] / 1000:.2f} km, {totals['flight_time_s'] / 60:.1f} min planned "
         f"({s['profile']}, {s['camera']} at {s['altitude_m']} m, GSD {s['gsd_cm']} cm/px)"
     )
     for flight in report.flights:
         console.print(
             f"  {flight['sortie']}: {flight['flight']}; flight {flight['flight_id']}: "
-            f"{flight['findings']} findings, {flight['tickets']} ticket(s)"
+            f"{counted(flight['findings'], 'finding')}, {counted(flight['tickets'], 'ticket')}"
         )
-    console.print(f"{data['photos']} photos, {data['tickets']} tickets awaiting review")
+    console.print(
+        f"{counted(data['photos'], 'photo')}, {counted(data['tickets'], 'ticket')} awaiting review"
+    )
     for name, path in report.files.items():
         console.print(f"{name:>9}: {path}")
     console.print(f" database: {report.database}")

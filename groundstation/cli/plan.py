@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from gis.messages import counted
 from groundstation.cli._files import check_folder, warn_left_out
 from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS
 
@@ -385,8 +386,9 @@ def _print_summary(summary: dict) -> None:
     console.print(sorties)
     t = summary["totals"]
     console.print(
-        f"{t['grids']} grids, {t['sorties']} sorties, {t['route_length_m'] / 1000:.2f} km, "
-        f"{_minutes(t['flight_time_s'])}, {t['photos']} photos"
+        f"{counted(t['grids'], 'grid')}, {counted(t['sorties'], 'sortie')}, "
+        f"{t['route_length_m'] / 1000:.2f} km, {_minutes(t['flight_time_s'])}, "
+        f"{counted(t['photos'], 'photo')}"
     )
     for path in summary["files"]:
         console.print(f"wrote {path}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from gis.messages import counted
+
 __all__ = ["sitl_command"]
 
 
@@ -166,4 +168,6 @@ def sitl_command(
         click.echo("interrupted")
     finally:
         sitl.stop()
-    click.echo(f"stopped after {sitl.sim_time:.1f} simulated seconds, {len(sitl.photos)} photos")
+    click.echo(
+        f"stopped after {sitl.sim_time:.1f} simulated seconds, {counted(len(sitl.photos), 'photo')}"
+    )

@@ -58,6 +58,7 @@ connect_option = click.option(
 )
 def upload_command(plan_path: Path, url: str, no_verify: bool, timeout: float) -> None:
     """Upload PLAN (.plan or .waypoints) to the vehicle at URL and verify it item by item."""
+    from gis.messages import counted
     from missions.formats import load_mission
     from missions.link import parse_connection_string
 
@@ -73,7 +74,8 @@ def upload_command(plan_path: Path, url: str, no_verify: bool, timeout: float) -
             vehicle.verify(plan, on_progress=lambda what, k, n: on_progress(f"verify {what}", k, n))
     checked = "not verified (--no-verify)" if no_verify else "verified"
     click.echo(
-        f"uploaded {len(plan.items)} mission items, {len(fence_items(plan))} fence items and "
-        f"{len(plan.rally_points)} rally points from {plan_path.name} to vehicle "
+        f"uploaded {counted(len(plan.items), 'mission item')}, "
+        f"{counted(len(fence_items(plan)), 'fence item')} and "
+        f"{counted(len(plan.rally_points), 'rally point')} from {plan_path.name} to vehicle "
         f"{vehicle.target_system} on {url}: {checked}"
     )

@@ -47,7 +47,11 @@
     set("t-mode", t.mode); set("t-armed", t.armed ? "✔" : "✘"); set("t-alt", t.alt_m);
     set("t-speed", t.speed_mps); set("t-heading", t.heading_deg); set("t-battery", t.battery_pct);
     set("t-gps", t.gps_fix === null ? null : t.gps_fix + "D / " + t.satellites);
-    set("t-photos", t.photos); set("t-seq", t.current_seq);
+    // taken, by the vehicle's image numbers: also those it took while the link was down
+    set("t-photos", t.photos_taken === undefined ? t.photos : t.photos_taken);
+    set("t-seq", t.current_seq);
+    set("t-photos-unreported", t.photos_unreported || 0);
+    document.getElementById("g-photos-unreported").hidden = !t.photos_unreported;
     var progress = document.getElementById("progress");
     progress.value = t.progress;
     var pt = document.getElementById("progress-text");
@@ -67,6 +71,13 @@
     } else { vehicle.setLatLng(ll); }
     var svg = vehicle.getElement() && vehicle.getElement().querySelector("svg");
     if (svg) { svg.style.transform = "rotate(" + (t.heading_deg || 0) + "deg)"; }
+  }
+
+  function summary(r) {  // a finished flight: what it did
+    set("s-waypoints", r.reached + " / " + r.waypoints);
+    set("s-photos-taken", r.photos_taken === undefined ? r.photos : r.photos_taken);
+    set("s-photos-unreported", r.photos_unreported || 0);
+    document.getElementById("flight-summary").hidden = false;
   }
 
   function checks(list) {
@@ -100,6 +111,7 @@
     if (s.outcome) { el.dataset.outcome = s.outcome; } else { delete el.dataset.outcome; }
     if (s.connection) { document.getElementById("connection").textContent = s.connection; }
     if (s.error) { message(s.error, "error", s.at); }
+    if (s.summary) { summary(s.summary); }
     if (FINAL.indexOf(s.state) >= 0) {
       ended = true; commandsEnabled(false); stale(false);
     } else {  // an armed vehicle is landed or returned, never cancelled (the server refuses it)

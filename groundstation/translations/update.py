@@ -30,6 +30,8 @@ def main() -> None:
             "-k",
             "lazy_gettext",
             "-k",
+            "lazy_ngettext:1,2",  # flask_babel's plurals, rendered for each reader
+            "-k",
             "msg",  # gis.messages.msg: messages of gis and missions errors
             "--no-location",
             "-o",

@@ -26,6 +26,7 @@ __all__ = [
     "Link",
     "MavlinkLink",
     "Message",
+    "REFUSED_RETRY_S",
     "dialect",
     "open_link",
     "parse_connection_string",
@@ -228,6 +229,13 @@ class _TcpClient(mavutil.mavtcp):
         self.port.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+#: How long a refused connection (nothing listens on the port) is tried again, for a vehicle
+#: or simulator that is just starting; then it fails, however long the heartbeat may take.
+#: Silence is different: a connect nobody answers, or a vehicle whose packets are dropped,
+#: is waited for up to the caller's timeout.
+REFUSED_RETRY_S = 2.0
+
+
 def open_link(
     url: str | Endpoint,
     *,
@@ -235,11 +243,16 @@ def open_link(
     source_system: int = GCS_SYSTEM_ID,
     source_component: int = GCS_COMPONENT_ID,
 ) -> MavlinkLink:
-    """Open the transport a connection string names. A refused TCP connect is retried until
-    ``timeout``, and no single connect waits longer than what is left of it (at least 0.5 s)."""
+    """Open the transport a connection string names. A refused TCP connect is retried for
+    :data:`REFUSED_RETRY_S` (at most ``timeout``); a connect that gets no answer waits up to
+    ``timeout`` (at least 0.5 s). A ``udpout`` link keeps pymavlink's unconnected socket, so a
+    vehicle answering from another port is heard; a port nobody listens on is then only silence,
+    waited for up to the caller's heartbeat timeout."""
     endpoint = url if isinstance(url, Endpoint) else parse_connection_string(url)
     ids = {"source_system": source_system, "source_component": source_component}
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
+    refused_until = started + min(timeout, REFUSED_RETRY_S)
     while True:
         try:
             if endpoint.kind == "serial":
@@ -248,6 +261,8 @@ def open_link(
                 wait = max(0.5, deadline - time.monotonic())
                 conn = _TcpClient(f"{endpoint.host}:{endpoint.port}", connect_timeout=wait, **ids)
             else:
+                if endpoint.kind == "udpout":  # pymavlink resolves it only on every send
+                    socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_DGRAM)
                 conn = mavutil.mavlink_connection(endpoint.url, retries=0, **ids)
             return MavlinkLink(conn, endpoint=endpoint)
         except ImportError as exc:  # pymavlink imports pyserial only for serial links
@@ -260,7 +275,7 @@ def open_link(
             ) from exc
         except (OSError, socket.gaierror, ValueError) as exc:
             retryable = endpoint.kind == "tcp" and isinstance(exc, ConnectionRefusedError)
-            if not retryable or time.monotonic() >= deadline:
+            if not retryable or time.monotonic() >= refused_until:
                 raise LinkConnectError(
                     msg("opening %(url)s: %(reason)s", url=endpoint.url, reason=_os_reason(exc))
                 ) from exc

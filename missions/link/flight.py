@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gis.messages import Message, msg
+from gis.messages import Message, counted, msg
 from missions.items import Command, MissionItem, MissionPlan
 from missions.link.errors import (
     FlightAborted,
@@ -28,6 +28,13 @@ from missions.link.errors import (
     LinkLost,
     LinkTimeout,
     PreflightError,
+)
+from missions.link.landing import (
+    LandingWatch,
+    Outcome,
+    Touchdown,
+    flight_outcome,
+    watch_landing,
 )
 from missions.link.telemetry import FlightLog, Reboot, Telemetry
 from missions.link.vehicle import Vehicle, takeoff_step
@@ -106,17 +113,26 @@ class FlightResult:
     def all_reached(self) -> bool:
         return set(self.waypoints) <= set(self.reached)
 
+    @property
+    def outcome(self) -> Outcome:
+        """``complete``, ``returned_early`` or ``failed`` (see :func:`flight_outcome`)."""
+        return flight_outcome(landed=self.landed, all_reached=self.all_reached)
+
     def summary(self, *, failsafes: bool = True) -> str:
-        """``landed after 312 s: 41/41 waypoints, 126 photos, max 80 m``."""
+        """``landed after 312 s: 41/41 waypoints, 126 photos, max 80 m`` (``returned early``
+        when it landed before its last waypoint, ``NOT landed`` when it did not land)."""
         hit = len(set(self.waypoints) & set(self.reached))
-        state = "landed" if self.landed else "NOT landed"
+        state = {"complete": "landed", "returned_early": "returned early"}.get(
+            self.outcome, "NOT landed"
+        )
         text = (
-            f"{state} after {self.duration_s:.0f} s: {hit}/{len(self.waypoints)} waypoints, "
-            f"{self.photos} photos, max {self.max_relative_alt_m:.0f} m"
+            f"{state} after {self.duration_s:.0f} s: "
+            f"{hit}/{counted(len(self.waypoints), 'waypoint')}, "
+            f"{counted(self.photos, 'photo')}, max {self.max_relative_alt_m:.0f} m"
         )
         if self.photos_unreported:
             text += (
-                f" ({self.photos + self.photos_unreported} photos taken, "
+                f" ({counted(self.photos + self.photos_unreported, 'photo')} taken, "
                 f"{self.photos_unreported} not reported over the link)"
             )
         if failsafes and self.failsafes:
@@ -166,7 +182,8 @@ def preflight_checks(
     ``estimate`` is the plan's :func:`estimate_mission` (computed here when not given);
     ``fence`` the vehicle's fence as :func:`prepare_fence` left it: a plan with a geofence passes
     only with the fence uploaded, verified and enabled (and no circle or altitude fence of the
-    vehicle's cutting the mission).
+    vehicle's cutting the mission); a plan without one fails only when the vehicle's own fence
+    is on and cuts the mission (or ``require_fence``).
     """
     checks: list[Check] = []
     gps = snapshot.gps
@@ -236,8 +253,9 @@ def preflight_checks(
     checks.append(_home_check(snapshot, plan))
     if plan.fence_polygons or plan.fence_circles:
         checks.append(_fence_check(plan, verified=verified, fence=fence))
-    else:
-        checks.append(Check("geofence", not require_fence, msg("the plan has no geofence")))
+    else:  # the vehicle's own circle or altitude fence, if on, still ends the mission early
+        cut = _vehicle_fence_cut(plan, fence) if fence is not None and fence.enabled else None
+        checks.append(cut or Check("geofence", not require_fence, msg("the plan has no geofence")))
     return tuple(checks)
 
 
@@ -295,6 +313,14 @@ def _fence_check(plan: MissionPlan, *, verified: bool, fence: FenceStatus | None
             False,
             msg("uploaded and verified, but the vehicle did not enable it (FENCE_ENABLE is 0)"),
         )
+    return _vehicle_fence_cut(plan, fence) or Check(
+        "geofence", True, msg("uploaded, verified and enabled")
+    )
+
+
+def _vehicle_fence_cut(plan: MissionPlan, fence: FenceStatus) -> Check | None:
+    """A failed geofence check when the vehicle's circle (FENCE_RADIUS around home) or altitude
+    (FENCE_ALT_MAX) fence, as read back, cuts the mission; None when neither does."""
     home = plan.home[:2]
     far = max((_distance_m(home, (i.lat, i.lon)) for i in _positioned(plan)), default=0.0)
     high = max((i.alt for i in plan.items if i.command < 100), default=0.0)
@@ -321,14 +347,19 @@ def _fence_check(plan: MissionPlan, *, verified: bool, fence: FenceStatus | None
                 altitude=f"{high:.0f}",
             ),
         )
-    return Check("geofence", True, msg("uploaded, verified and enabled"))
+    return None
 
 
 def prepare_fence(vehicle: Vehicle, plan: MissionPlan) -> FenceStatus:
     """Enable the vehicle's geofence (FENCE_ENABLE=1) when the plan carries one, and read back
-    what the vehicle holds (FENCE_ENABLE, FENCE_TYPE, FENCE_RADIUS, FENCE_ALT_MAX). A plan
-    without a fence leaves the vehicle's setting as it is. Parameters the vehicle does not
-    answer for are None (the geofence check then fails for a plan with a fence)."""
+    what the vehicle holds (FENCE_ENABLE, FENCE_TYPE, FENCE_RADIUS, FENCE_ALT_MAX).
+
+    A plan without a fence leaves the vehicle's setting as it is, but is read back all the
+    same: a fence the pilot enabled on the vehicle (its circle around home, its altitude limit)
+    triggers the fence failsafe mid-mission whether or not the plan has a fence, so the
+    pre-flight checks must see it. Parameters the vehicle does not answer for are None (the
+    geofence check then fails for a plan with a fence).
+    """
 
     def read(name: str) -> float | None:
         with contextlib.suppress(LinkTimeout):
@@ -340,7 +371,7 @@ def prepare_fence(vehicle: Vehicle, plan: MissionPlan) -> FenceStatus:
             enabled: float | None = vehicle.set_param("FENCE_ENABLE", 1)
         except LinkTimeout:
             enabled = None
-    else:
+    else:  # not ours to change, but the vehicle's own fence may still cut the mission
         enabled = read("FENCE_ENABLE")
     kinds, radius, alt_max = read("FENCE_TYPE"), read("FENCE_RADIUS"), read("FENCE_ALT_MAX")
     return FenceStatus(
@@ -504,8 +535,8 @@ def _telemetry_riding_out(
         while True:
             if time.monotonic() + wait > deadline:
                 raise LinkLost(
-                    f"flight: link lost and not back after {attempts} reconnect attempts "
-                    f"before the flight timeout ({lost})"
+                    f"flight: link lost and not back after "
+                    f"{counted(attempts, 'reconnect attempt')} before the flight timeout ({lost})"
                 ) from lost
             time.sleep(wait)
             attempts += 1
@@ -516,13 +547,10 @@ def _telemetry_riding_out(
                 wait = min(RECONNECT_MAX_S, 2 * wait)
         if log is not None:
             log.event(
-                "link", f"reconnected after {attempts} attempts", time_s=vehicle.tracker.now()
+                "link",
+                f"reconnected after {counted(attempts, 'attempt')}",
+                time_s=vehicle.tracker.now(),
             )
-
-
-#: EXTENDED_SYS_STATE's landed state may trail the disarm heartbeat: wait this long for it
-#: before calling a disarm after take-off a disarm in the air.
-LANDED_STATE_GRACE_S = 3.0
 
 
 def _watch(
@@ -548,19 +576,24 @@ def _watch(
     mode = "AUTO"
     max_alt = 0.0
     idle_at_end_since: float | None = None
-    airborne_seen = False
-    disarmed_at: float | None = None
+    landing = LandingWatch(armed_once=True)  # fly() armed it and took off
+    touchdown = Touchdown.FLYING
     landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
     telemetry = _telemetry_riding_out(vehicle, interval_s=interval_s, deadline=deadline, log=log)
     for snapshot in telemetry:
         record(snapshot)
-        if snapshot.reboot is not None:
+        landing, touchdown = watch_landing(
+            landing,
+            snapshot,
+            clock_confirmed=vehicle.tracker.clock_confirmed,
+            now=time.monotonic(),
+        )
+        if touchdown is Touchdown.REBOOTED and snapshot.reboot is not None:
             _rebooted(vehicle, snapshot.reboot, waypoints, started, max_alt, failsafes, texts, log)
         texts.extend(t.text for t in snapshot.status_texts)
         warnings.extend(t.text for t in snapshot.status_texts if t.severity <= WARNING)
         if snapshot.position is not None:
             max_alt = max(max_alt, snapshot.position.relative_alt_m)
-            airborne_seen = airborne_seen or snapshot.position.relative_alt_m > 1.0
         if snapshot.mode != mode:
             if log is not None:
                 log.event("mode", f"{mode} -> {snapshot.mode}", time_s=snapshot.time_s)
@@ -573,14 +606,8 @@ def _watch(
                 if log is not None:
                     log.event("failsafe", reason, time_s=snapshot.time_s)
             mode = snapshot.mode
-        if not snapshot.armed and (snapshot.on_ground or airborne_seen):
-            disarmed_at = disarmed_at or time.monotonic()
-            waited = time.monotonic() - disarmed_at >= LANDED_STATE_GRACE_S
-            # after a reconnect, a landing counts once the vehicle's clock says it did not reboot
-            if (snapshot.on_ground and vehicle.tracker.clock_confirmed) or waited:
-                break
-        else:
-            disarmed_at = None
+        if touchdown.over:  # landed, or disarmed in the air
+            break
         mission_over = last_nav is not None and last_nav in snapshot.mission.reached
         airborne = snapshot.armed and not snapshot.on_ground
         if mission_over and not landing_itself and mode == "AUTO" and airborne:
@@ -601,15 +628,17 @@ def _watch(
     landed = vehicle.tracker.snapshot()
     if landed.reboot is not None:
         _rebooted(vehicle, landed.reboot, waypoints, started, max_alt, failsafes, texts, log)
-    result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, True)
+    on_ground = touchdown is Touchdown.LANDED
+    result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, on_ground)
+    if not on_ground:
+        also = f"; failsafe: {'; '.join(failsafes)}" if failsafes else ""
+        raise FlightAborted(
+            f"flight: vehicle disarmed in the air ({landed.one_line()}){also}", result=result
+        )
     if failsafes:
         raise FlightAborted(
             f"flight ended by failsafe: {'; '.join(failsafes)}; {result.summary(failsafes=False)}",
             result=result,
-        )
-    if not landed.on_ground:
-        raise FlightAborted(
-            f"flight: vehicle disarmed in the air ({landed.one_line()})", result=result
         )
     return result
 

@@ -17,6 +17,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any
 
+from gis.messages import counted
 from missions.link.connection import Message
 
 __all__ = [
@@ -214,7 +215,7 @@ class Telemetry:
             parts.append(f"{self.battery.voltage_v:.1f}V{pct}")
         total = max(self.mission.total - 1, 0)
         parts.append(f"wp {self.mission.current}/{total}")
-        parts.append(f"{self.photos} photos")
+        parts.append(counted(self.photos, "photo"))
         return " | ".join(parts)
 
 

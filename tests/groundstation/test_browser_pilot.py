@@ -255,6 +255,10 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     assert len(dialogs) == 2 and page.locator("#progress").evaluate("e => e.value") == 1
     assert page.locator("#messages li.error").all_inner_texts() == []
     assert int(page.locator("#t-photos").inner_text()) > 3
+    # the finished flight's summary: every photo reported, none taken unheard
+    assert page.is_visible("#flight-summary") and page.is_hidden("#g-photos-unreported")
+    assert page.inner_text("#s-photos-taken") == page.inner_text("#t-photos")
+    assert page.inner_text("#s-photos-unreported") == "0"
     page.screenshot(path=str(ARTIFACTS / "pilot_06_landed.png"))
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import ARTIFACTS, SMALL, add_grids, flight_env, saved_plan, sign_in
+from conftest import ARTIFACTS, SMALL, add_grids, flight_env, login, saved_plan, sign_in
 
 from groundstation.flights import LinkPolicy, connection_key
 from tests.link.test_reconnect import TcpProxy
@@ -51,8 +51,11 @@ def policy(env, monkeypatch):
 
 
 @contextmanager
-def vehicle_behind_proxy(env, plan_id: int, *, speedup: float = 30) -> Iterator[tuple]:
-    """Our simulator at the plan's home, reached through a TCP proxy the test can cut."""
+def vehicle_behind_proxy(
+    env, plan_id: int, *, speedup: float = 30, camera: bool = False
+) -> Iterator[tuple]:
+    """Our simulator at the plan's home, reached through a TCP proxy the test can cut; with
+    ``camera`` it triggers its camera (CAMERA_FEEDBACK for every photo)."""
     from groundstation.models import RoutePlan
     from missions.formats import plan_from_dict
     from simulator import Sitl
@@ -60,7 +63,11 @@ def vehicle_behind_proxy(env, plan_id: int, *, speedup: float = 30) -> Iterator[
     with env.storage().session() as session:
         mission = plan_from_dict(session.get(RoutePlan, plan_id).missions[0])
     with (
-        Sitl(home=mission.home, speedup=speedup, params={"RTL_LOIT_TIME": 0}) as sitl,
+        Sitl(
+            home=mission.home,
+            speedup=speedup,
+            params={"RTL_LOIT_TIME": 0, **({"CAM1_TYPE": 1} if camera else {})},
+        ) as sitl,
         TcpProxy(sitl.connection_string) as proxy,
     ):
         yield sitl, proxy
@@ -160,6 +167,46 @@ def test_a_dropped_tcp_link_mid_flight_is_ridden_out_and_the_flight_lands(
     links = [d["status"] for k, d in events(env, sid) if k == "link"]
     assert links == ["reconnecting", "lost", "ok"]
     assert proxy.accepted == 2
+
+
+@pytest.mark.slow
+def test_photos_taken_while_the_link_was_down_are_counted_live_and_in_the_summary(
+    env, plan_id, policy
+) -> None:
+    with vehicle_behind_proxy(env, plan_id, speedup=20, camera=True) as (sitl, proxy):
+        sid = start(env, plan_id, connection=proxy.url).json["id"]
+        fly_to_first_waypoint(env, sid)
+        wait_for(env, sid, lambda d: d["telemetry"]["photos"] >= 1, "a photo reported")
+        proxy.drop()
+        wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
+        seq = sitl.snapshot().current_seq
+        deadline = time.monotonic() + 10
+        while sitl.snapshot().current_seq < seq + 2:  # it flies on, unheard, taking photos
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proxy.restore()
+        live = wait_for(
+            env, sid, lambda d: d["telemetry"]["photos_unreported"] > 0, "unreported photos", 20
+        )
+        telemetry = live["telemetry"]
+        assert telemetry["photos_taken"] == telemetry["photos"] + telemetry["photos_unreported"]
+        done = wait_state(env, sid, "done", timeout=90)
+    result = done["result"]
+    assert result["photos_unreported"] > 0
+    assert result["photos_taken"] == result["photos"] + result["photos_unreported"]
+    state = [d for k, d in events(env, sid) if k == "state" and d["state"] == "done"][-1]
+    assert state["summary"]["photos_taken"] == result["photos_taken"]  # the live page's summary
+
+    client = env.client()
+    login(client, "pilot")
+    client.get("/lang/en")
+    page = client.get(f"/flights/{sid}").get_data(as_text=True)
+    summary = page.split('<section id="flight-summary"', 1)[1].split("</section>", 1)[0]
+    assert "hidden" not in summary.split(">", 1)[0]
+    assert "Photos taken" in summary and "Not reported over the link" in summary
+    assert f'id="s-photos-taken">{result["photos_taken"]}</dd>' in summary
+    assert f'id="s-photos-unreported">{result["photos_unreported"]}</dd>' in summary
+    assert f'id="s-waypoints">{result["reached"]} / {result["waypoints"]}</dd>' in summary
 
 
 @pytest.mark.slow
@@ -308,7 +355,7 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
     env, base = live
     add_grids(env, ("LB-S", SMALL))
     plan = saved_plan(env, "LB-S", "browser link loss")
-    with vehicle_behind_proxy(env, plan, speedup=20) as (_sitl, proxy):
+    with vehicle_behind_proxy(env, plan, speedup=20, camera=True) as (sitl, proxy):
         sid = start(env, plan, connection=proxy.url).json["id"]
         sign_in(page, base, "pilot")
         page.goto(f"{base}/flights/{sid}")
@@ -318,7 +365,8 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
         page.wait_for_selector("#flight-state[data-state='airborne']")
         page.click("#cmd-start")
         page.wait_for_function("Number(document.querySelector('#progress-text').dataset.reached)")
-        assert page.is_hidden("#link-status")
+        page.wait_for_function("Number(document.querySelector('#t-photos').textContent) > 0")
+        assert page.is_hidden("#link-status") and page.is_hidden("#g-photos-unreported")
 
         proxy.drop()
         page.wait_for_selector("#link-status", state="visible", timeout=5000)
@@ -327,10 +375,23 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
         assert page.is_enabled("#cmd-rtl") and page.is_enabled("#cmd-pause")
         assert page.is_disabled("#cmd-cancel")  # in the air: land or RTL, never cancel
         page.screenshot(path=str(ARTIFACTS / "pilot_07_link_lost.png"))
+        seq = sitl.snapshot().current_seq
+        deadline = time.monotonic() + 10
+        while sitl.snapshot().current_seq < seq + 2:  # it flies on, unheard, taking photos
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         proxy.restore()
         page.wait_for_selector("#link-status", state="hidden", timeout=10000)
         assert "stale" not in page.get_attribute("#gauges", "class")
+        # the photos taken meanwhile: counted once later photos are reported
+        page.wait_for_selector("#g-photos-unreported", state="visible", timeout=20000)
         page.wait_for_selector("#flight-state[data-state='done']", timeout=90000)
+
+    summary = page.locator("#flight-summary")
+    assert summary.is_visible()
+    taken, unreported = page.inner_text("#s-photos-taken"), page.inner_text("#s-photos-unreported")
+    assert int(unreported) > 0 and unreported == page.inner_text("#t-photos-unreported")
+    assert taken == page.inner_text("#t-photos") and int(taken) > int(unreported)
 
     buttons = page.locator("#commands button")
     assert buttons.count() == 7

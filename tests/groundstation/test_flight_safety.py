@@ -93,3 +93,38 @@ def test_a_mission_ended_by_rtl_shows_as_returned_early(env, plan_id) -> None:
     page = client.get(f"/flights/{sid}")
     assert f'data-outcome="returned_early">{label}</strong>' in page.get_data(as_text=True)
     assert status(env, sid)["outcome"] == "returned_early"
+
+
+def test_a_vehicle_disarmed_in_the_air_fails_the_session(env, plan_id, monkeypatch) -> None:
+    """Disarmed while its landed state still says airborne (the vehicle falls): no landing is
+    stored, the session fails saying so, and what it did (photos to fetch) is kept."""
+    from groundstation.models import FlightSession
+    from missions.link import connect
+    from simulator import Sitl
+    from simulator.autopilot import Autopilot
+
+    home = _mission(env, plan_id).home
+    url = f"tcp:127.0.0.1:{_free_port()}"
+    with Sitl(home=home, speedup=20, listen=url) as sitl:
+        sid = start(env, plan_id, connection=url).json["id"]
+        fly_to_first_waypoint(env, sid)
+        monkeypatch.setattr(Autopilot, "flight_phase", property(lambda self: "air"))
+        with connect(url, timeout=10) as rc:  # as a second ground station: force-disarm
+            rc.disarm(force=True)
+        assert not sitl.snapshot().armed
+        failed = wait_state(env, sid, "failed", "done", timeout=30)
+    assert failed["state"] == "failed", failed
+    assert failed["error"].startswith("the vehicle disarmed in the air (")
+    assert failed["error"].endswith("): not a landing; check it")
+    assert failed["flight_id"] is None and failed["result"]["landed"] is False
+    assert failed["result"]["reached"] >= 1
+    with env.storage().session() as session:
+        row = session.get(FlightSession, sid)
+        assert row.state == "failed" and row.landed_at is None and row.flight_id is None
+    client = env.client()
+    login(client, "pilot")
+    client.get("/lang/en")
+    page = client.get(f"/flights/{sid}").get_data(as_text=True)
+    opening = page.split('<section id="flight-summary"', 1)[1].split(">", 1)[0]
+    assert "hidden" not in opening  # shown: what the failed flight did
+    assert f'id="s-waypoints">{failed["result"]["reached"]} / ' in page

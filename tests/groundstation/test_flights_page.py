@@ -207,6 +207,102 @@ def test_refused_connection_fails_the_session(env, plan_id) -> None:
     assert late.status_code == 409
 
 
+def test_a_port_nobody_listens_on_fails_the_session_in_seconds(env, plan_id, monkeypatch) -> None:
+    """Even with the production heartbeat timeout (20 s): a refused port is no vehicle."""
+    import socket
+
+    from groundstation.blueprints.flights import hub
+
+    with env.app.test_request_context():
+        monkeypatch.setitem(hub().runner_options, "connect_timeout_s", 20.0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    start = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "connection": f"tcp:127.0.0.1:{port}"},
+        headers=env.headers("pilot"),
+    )
+    failed = wait_state(env, start.json["id"], {"failed"}, timeout=30)
+    assert time.monotonic() - started < 6.0
+    assert failed["error"] == (
+        f"opening tcp:127.0.0.1:{port}: connection refused: nothing listens there"
+    )
+
+
+class _ListsVehicle:
+    """A vehicle that holds ``n`` items in every list and answers every parameter."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def upload(self, plan, *, on_progress=None) -> None:
+        pass
+
+    def verify(self, plan, *, on_progress=None):
+        from missions.link import VehicleLists
+
+        item = plan.items[0]
+        return VehicleLists(mission=(item,) * self.n, fence=(item,) * self.n,
+                            rally=(item,) * self.n, home=None)  # fmt: skip
+
+    def set_param(self, name: str, value: float) -> float:
+        return value
+
+    def get_param(self, name: str) -> float:
+        return 0.0
+
+    def request_streams(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (1, "verified: 1 mission item, 1 fence point, 1 rally point"),
+        (2, "verified: 2 mission items, 2 fence points, 2 rally points"),
+    ],
+)
+def test_the_verified_lists_are_counted_in_proper_plurals(env, plan_id, tmp_path, n, text) -> None:
+    from groundstation.flights import FlightRequest, FlightRunner
+    from groundstation.models import RoutePlan
+    from missions.formats import plan_from_dict
+
+    with env.storage().session() as db_session:
+        mission = plan_from_dict(db_session.get(RoutePlan, plan_id).missions[0])
+    request = FlightRequest(mission=mission, name="plurals", connection="tcp:127.0.0.1:9")
+    runner = FlightRunner(0, request, storage=env.storage(), queue_=None, data_dir=tmp_path)
+    runner._transfer(_ListsVehicle(n))
+    texts = [str(e.data["text"]) for e in runner.events.after(0)[0] if e.kind == "message"]
+    assert texts == [text]
+
+
+def test_the_session_limit_speaks_of_one_session_in_the_singular(env, plan_id, monkeypatch) -> None:
+    from groundstation.blueprints.flights import hub
+
+    with env.app.test_request_context():
+        monkeypatch.setattr(hub(), "max_active", 1)
+    first = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "simulate": True, "speedup": 20},
+        headers=env.headers("pilot"),
+    )
+    sid = first.json["id"]
+    try:
+        wait_state(env, sid, {"preflight", "ready"})
+        second = env.client().post(
+            "/api/v1/flight-sessions",
+            json={"plan_id": plan_id, "simulate": True},
+            headers=env.headers("pilot"),
+        )
+        assert second.status_code == 409
+        assert second.json["error"] == ("1 flight session is running (limit 1); finish it first")
+    finally:
+        command(env, sid, "cancel")
+        wait_state(env, sid, {"cancelled"})
+
+
 def test_failed_session_reports_its_error_before_the_row_is_saved(
     env, plan_id, monkeypatch
 ) -> None:

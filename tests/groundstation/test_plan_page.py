@@ -257,6 +257,30 @@ def test_upload_to_sitl_with_verification(env) -> None:
     assert verified["rally"] == 1
 
 
+def test_upload_to_a_port_nobody_listens_on_answers_in_seconds(env, monkeypatch) -> None:
+    """With the production link timeout (15 s, for a slow vehicle's heartbeat)."""
+    import socket
+    import time
+
+    monkeypatch.delitem(env.app.config, "LINK_TIMEOUT_S", raising=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    saved = save(env)
+    started = time.monotonic()
+    refused = env.client().post(
+        f"/api/v1/plans/{saved['id']}/upload",
+        json={"connection": f"tcp:127.0.0.1:{port}", "sortie": 1},
+        headers=env.headers("pilot"),
+    )
+    assert time.monotonic() - started < 6.0
+    assert refused.status_code == 502
+    assert refused.json["error"].endswith(
+        f"to tcp:127.0.0.1:{port} failed: opening tcp:127.0.0.1:{port}: connection refused: "
+        "nothing listens there"
+    )
+
+
 def test_upload_failure_is_reported(env, monkeypatch) -> None:
     monkeypatch.setitem(env.app.config, "LINK_TIMEOUT_S", 1.0)
     saved = save(env)

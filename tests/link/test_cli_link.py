@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -48,7 +49,7 @@ def test_upload_verifies_and_prints_one_line(sitl, plan_file) -> None:
                                       sitl.connection_string])  # fmt: skip
     assert result.exit_code == 0, result.output
     line = result.stdout.strip().splitlines()[-1]
-    assert line.startswith("uploaded 7 mission items, 3 fence items and 1 rally points")
+    assert line.startswith("uploaded 7 mission items, 3 fence items and 1 rally point from")
     assert line.endswith(": verified")
     assert "verify mission" in result.stderr  # the progress bar
 
@@ -76,6 +77,21 @@ def test_nobody_listening_is_one_line_exit_1(plan_file) -> None:
                                       "--timeout", "0.5"])  # fmt: skip
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: opening tcp:127.0.0.1:{port}")
+
+
+def test_upload_to_a_port_nobody_listens_on_fails_in_seconds(plan_file) -> None:
+    """With the default --timeout (30 s, for the heartbeat): a refused port is no vehicle."""
+    kind = "tcp"
+    with socket.socket(type=socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["upload", str(plan_file), "--connect",
+                                      f"{kind}:127.0.0.1:{port}"])  # fmt: skip
+    assert time.monotonic() - started < 6.0
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and f"{kind}:127.0.0.1:{port}: connection refused" in last
 
 
 @pytest.mark.slow

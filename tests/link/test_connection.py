@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
+import time
 
 import pytest
 
@@ -118,3 +120,57 @@ def test_tcp_peer_closing_is_reported() -> None:
             link.recv(1.0)
     finally:
         link.close()
+
+
+def test_a_refused_tcp_port_fails_in_seconds_whatever_the_heartbeat_timeout() -> None:
+    from missions.link import connect
+    from missions.link.connection import REFUSED_RETRY_S
+
+    port = _free_port(socket.SOCK_STREAM)
+    started = time.monotonic()
+    with pytest.raises(LinkConnectError) as caught:
+        connect(f"tcp:127.0.0.1:{port}", timeout=30.0)
+    assert time.monotonic() - started < REFUSED_RETRY_S + 1.5
+    assert str(caught.value) == (
+        f"opening tcp:127.0.0.1:{port}: connection refused: nothing listens there"
+    )
+
+
+def test_a_tcp_port_that_opens_a_moment_later_is_still_reached() -> None:
+    """A vehicle or simulator still starting: refusals are tried again for a moment."""
+    port = _free_port(socket.SOCK_STREAM)
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+    def listen_late() -> None:
+        time.sleep(0.6)
+        server.bind(("127.0.0.1", port))
+        server.listen(1)
+
+    late = threading.Thread(target=listen_late)
+    late.start()
+    try:
+        link = open_link(f"tcp:127.0.0.1:{port}", timeout=30.0)
+        link.close()
+    finally:
+        late.join()
+        server.close()
+
+
+def test_a_silent_udp_address_waits_for_the_heartbeat_timeout() -> None:
+    """Something listens but never answers (or every packet is lost): no refusal, so the
+    heartbeat is waited for as long as the caller allows."""
+    from missions.link import LinkTimeout, connect
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(LinkTimeout, match=r"no autopilot heartbeat within 3\.0 s"):
+            connect(f"udpout:127.0.0.1:{port}", timeout=3.0)
+        assert time.monotonic() - started >= 3.0
+        assert silent.recv(512)  # our heartbeats went out
+
+
+def test_an_unknown_udp_host_fails_at_once() -> None:
+    with pytest.raises(LinkConnectError, match=r"^opening udpout:no-such-host\.invalid:14550: "):
+        open_link("udpout:no-such-host.invalid:14550", timeout=30.0)

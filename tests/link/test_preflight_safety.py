@@ -88,8 +88,47 @@ def test_prepare_fence_enables_a_plans_fence_and_reports_a_refusal() -> None:
     status = prepare_fence(vehicle, fenced(small_plan()))
     assert vehicle.sets == [("FENCE_ENABLE", 1)]
     assert status == FenceStatus(enabled=False, fence_type=4, radius_m=300.0, alt_max_m=100.0)
+    # a plan without a fence changes nothing, but the vehicle's own fence is read all the same
     vehicle = _Refusing()
-    assert prepare_fence(vehicle, small_plan()).enabled is False and vehicle.sets == []
+    status = prepare_fence(vehicle, small_plan())
+    assert vehicle.sets == []
+    assert status == FenceStatus(enabled=False, fence_type=4, radius_m=300.0, alt_max_m=100.0)
+
+
+def test_the_vehicles_own_fence_can_fail_a_plan_without_one() -> None:
+    """A fence the pilot enabled on the vehicle triggers its failsafe whether or not the plan
+    has a fence: the check names it before arming, and an unused one does not matter."""
+    snapshot, plan = fed_tracker().snapshot(), small_plan()
+    circle = checks_of(snapshot, plan, fence=replace(ENABLED, radius_m=50.0))["geofence"]
+    assert circle == (False, "the vehicle's circular fence (FENCE_RADIUS 50 m) cuts the mission: "
+                             "a waypoint is 132 m from home")  # fmt: skip
+    low = checks_of(snapshot, plan, fence=replace(ENABLED, alt_max_m=25.0))["geofence"]
+    assert low == (False, "the vehicle's altitude fence (FENCE_ALT_MAX 25 m) is below the "
+                          "mission's 30 m")  # fmt: skip
+    off = FenceStatus(enabled=False, fence_type=7, radius_m=50.0, alt_max_m=25.0)
+    for fence in (off, ENABLED, FenceStatus(enabled=None), None):
+        assert checks_of(snapshot, plan, fence=fence)["geofence"] == (
+            True, "the plan has no geofence",
+        )  # fmt: skip
+
+
+def test_fly_refuses_a_plan_without_fence_that_the_vehicles_circle_cuts() -> None:
+    from simulator import Sitl
+
+    items = (
+        MissionItem(Command.NAV_TAKEOFF, alt=20.0),
+        MissionItem(Command.NAV_WAYPOINT, lat=offset(200, 0)[0], lon=offset(200, 0)[1], alt=20.0),
+        MissionItem(Command.NAV_RETURN_TO_LAUNCH),
+    )
+    plan = MissionPlan(items=items, home=HOME, cruise_speed_mps=10.0)
+    params = {"FENCE_ENABLE": 1, "FENCE_TYPE": 3, "FENCE_RADIUS": 100}
+    with Sitl(home=HOME, speedup=20, params=params) as sitl, connect(
+        sitl.connection_string, timeout=10, settings=LOOPBACK
+    ) as vehicle:  # fmt: skip
+        with pytest.raises(PreflightError, match=r"geofence \(the vehicle's circular fence "
+                                                 r"\(FENCE_RADIUS 100 m\)"):  # fmt: skip
+            fly(vehicle, plan, preflight_timeout_s=1.0)
+        assert not sitl.snapshot().armed
 
 
 def test_fly_refuses_a_vehicle_4_9_km_from_the_plans_home() -> None:

@@ -65,7 +65,7 @@ def test_tracker_folds_messages_into_a_snapshot() -> None:
     assert tracker.snapshot(texts_since=tracker.status_count).status_texts == ()
     line = t.one_line()
     assert line.startswith("AUTO armed 30.274100,120.155100 40m 5.0m/s")
-    assert "78%" in line and "1 photos" in line
+    assert "78%" in line and line.endswith("| 1 photo")  # not "1 photos"
 
 
 def test_tracker_ignores_other_systems_and_gcs_heartbeats() -> None:

@@ -155,7 +155,8 @@ def test_old_mission_item_answers_are_accepted(make_sitl, connect) -> None:
 
 
 def test_fence_and_rally_lists_round_trip_and_clear(make_sitl, connect) -> None:
-    sitl = make_sitl()
+    said: list[str] = []
+    sitl = make_sitl(on_event=said.append)
     gcs = connect(sitl)
     lat, lon = HOME[0], HOME[1]
     square = [
@@ -177,6 +178,7 @@ def test_fence_and_rally_lists_round_trip_and_clear(make_sitl, connect) -> None:
     ]
     rally_back = gcs.download(mission_type=2)
     assert len(rally_back) == 1 and rally_back[0].z == 20.0
+    assert any(line.endswith("Flight plan received: rally, 1 item") for line in said), said
     gcs.mav.mission_clear_all_send(1, 1, 1)
     assert gcs.wait("MISSION_ACK", condition=lambda m: m.mission_type == 1).type == 0
     assert gcs.download(mission_type=1) == []

@@ -1,0 +1,119 @@
+"""How a flight ends once the vehicle disarms: landed, disarmed in the air, or rebooted (pure).
+
+:func:`watch_landing` is the one decision :func:`~missions.link.flight.fly` and the ground
+station's flight sessions share. It folds each telemetry snapshot into a :class:`LandingWatch`
+and says where the flight stands (:class:`Touchdown`); :func:`flight_outcome` then names a
+finished flight: ``complete``, ``returned_early`` or ``failed``.
+
+A disarm counts only after the vehicle was armed, and only on the ground or once it had flown
+(ArduCopter disarms a vehicle that never took off after 10 s). EXTENDED_SYS_STATE's landed state
+may trail the disarm heartbeat, so a disarm is a landing at once only when the vehicle says it is
+on the ground and its clock was heard since the link was last reopened (a vehicle that rebooted
+reports itself disarmed on the ground); otherwise the landed state gets
+:data:`LANDED_STATE_GRACE_S` to arrive, after which a vehicle still not on the ground was
+disarmed in the air.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from missions.link.telemetry import Telemetry
+
+__all__ = [
+    "AIRBORNE_ABOVE_M",
+    "LANDED_STATE_GRACE_S",
+    "LandingWatch",
+    "Outcome",
+    "Touchdown",
+    "flight_outcome",
+    "watch_landing",
+]
+
+#: EXTENDED_SYS_STATE's landed state may trail the disarm heartbeat: wait this long (wall
+#: seconds) for it before calling a disarm after take-off a disarm in the air.
+LANDED_STATE_GRACE_S = 3.0
+#: Height above home (m) that shows the vehicle has flown.
+AIRBORNE_ABOVE_M = 1.0
+
+#: A finished flight: landed with every waypoint, landed before the last one, or not landed.
+Outcome = Literal["complete", "returned_early", "failed"]
+
+
+class Touchdown(enum.Enum):
+    """Where a flight stands after one snapshot."""
+
+    FLYING = "flying"  # armed, or not yet armed, or disarmed in a way that is no landing yet
+    SETTLING = "settling"  # disarmed: waiting for the landed state or the vehicle's clock
+    LANDED = "landed"
+    DISARMED_IN_AIR = "disarmed_in_air"  # the landed state never came: the vehicle fell
+    REBOOTED = "rebooted"  # the vehicle restarted after arming: never a landing
+
+    @property
+    def over(self) -> bool:
+        """Whether the flight has ended (landed or failed)."""
+        return self not in (Touchdown.FLYING, Touchdown.SETTLING)
+
+
+@dataclass(frozen=True, slots=True)
+class LandingWatch:
+    """What :func:`watch_landing` remembers between snapshots: whether the vehicle was armed
+    and has flown, and when (monotonic seconds) the disarm now pending was first seen."""
+
+    armed_once: bool = False
+    airborne_seen: bool = False
+    disarmed_at: float | None = None
+
+
+def watch_landing(
+    watch: LandingWatch,
+    snapshot: Telemetry,
+    *,
+    clock_confirmed: bool,
+    now: float,
+    grace_s: float = LANDED_STATE_GRACE_S,
+) -> tuple[LandingWatch, Touchdown]:
+    """Fold ``snapshot`` (taken at ``now``, monotonic seconds) into ``watch`` and say where the
+    flight stands; ``clock_confirmed`` is
+    :attr:`~missions.link.telemetry.TelemetryTracker.clock_confirmed`.
+
+    >>> from missions.link.telemetry import TelemetryTracker
+    >>> on_ground = TelemetryTracker().snapshot()  # disarmed, no landed state: on the ground
+    >>> watch_landing(LandingWatch(), on_ground, clock_confirmed=True, now=0.0)[1]
+    <Touchdown.FLYING: 'flying'>
+    >>> watch_landing(LandingWatch(armed_once=True), on_ground, clock_confirmed=True, now=0.0)[1]
+    <Touchdown.LANDED: 'landed'>
+    """
+    armed_once = watch.armed_once or snapshot.armed
+    position = snapshot.position
+    airborne_seen = watch.airborne_seen or (
+        position is not None and position.relative_alt_m > AIRBORNE_ABOVE_M
+    )
+    watch = replace(watch, armed_once=armed_once, airborne_seen=airborne_seen)
+    if armed_once and snapshot.reboot is not None:
+        return watch, Touchdown.REBOOTED
+    disarmed = armed_once and not snapshot.armed and (snapshot.on_ground or airborne_seen)
+    if not disarmed:
+        return replace(watch, disarmed_at=None), Touchdown.FLYING
+    disarmed_at = now if watch.disarmed_at is None else watch.disarmed_at
+    watch = replace(watch, disarmed_at=disarmed_at)
+    if snapshot.on_ground and clock_confirmed:
+        return watch, Touchdown.LANDED
+    if now - disarmed_at < grace_s:
+        return watch, Touchdown.SETTLING
+    return watch, Touchdown.LANDED if snapshot.on_ground else Touchdown.DISARMED_IN_AIR
+
+
+def flight_outcome(*, landed: bool, all_reached: bool) -> Outcome:
+    """A finished flight's outcome: ``complete`` (landed with every waypoint reached),
+    ``returned_early`` (landed before the last one: the pilot or a failsafe ended the mission)
+    or ``failed`` (not landed: disarmed in the air, rebooted, lost, timed out).
+
+    >>> flight_outcome(landed=True, all_reached=False)
+    'returned_early'
+    """
+    if not landed:
+        return "failed"
+    return "complete" if all_reached else "returned_early"

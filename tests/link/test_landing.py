@@ -1,0 +1,165 @@
+"""How a flight ends after the vehicle disarms: the one decision `fly` and the ground station
+share (landed, disarmed in the air, rebooted, or not yet), its outcome names, and the English
+summary `fly` prints."""
+
+from __future__ import annotations
+
+import doctest
+from dataclasses import replace
+
+import pytest
+
+import gis.messages
+import missions.link.landing
+from missions.link.flight import FlightResult
+from missions.link.landing import (
+    LANDED_STATE_GRACE_S,
+    LandingWatch,
+    Touchdown,
+    flight_outcome,
+    watch_landing,
+)
+from missions.link.telemetry import LandedState, Position, Reboot, TelemetryTracker
+
+GROUND, AIR = LandedState.ON_GROUND, LandedState.IN_AIR
+
+
+def snap(*, armed: bool, landed: LandedState = LandedState.UNDEFINED, alt: float = 0.0, **more):
+    """A telemetry snapshot with just what the decision reads."""
+    position = Position(30.0, 120.0, alt, alt, heading_deg=None, groundspeed_mps=0.0, climb_mps=0.0)
+    return replace(
+        TelemetryTracker().snapshot(), armed=armed, landed_state=landed, position=position, **more
+    )
+
+
+def run(steps, *, watch: LandingWatch | None = None) -> list[Touchdown]:
+    """Feed ``(snapshot, clock_confirmed, now)`` steps; the verdict after each."""
+    watch = watch or LandingWatch()
+    verdicts = []
+    for snapshot, confirmed, now in steps:
+        watch, verdict = watch_landing(watch, snapshot, clock_confirmed=confirmed, now=now)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def test_the_module_examples_hold() -> None:
+    for module in (missions.link.landing, gis.messages):
+        assert doctest.testmod(module).failed == 0
+
+
+def test_on_the_ground_before_arming_is_no_landing() -> None:
+    assert run([(snap(armed=False, landed=GROUND), True, 0.0)] * 3) == [Touchdown.FLYING] * 3
+
+
+def test_a_disarm_on_the_ground_after_a_flight_is_a_landing_at_once() -> None:
+    verdicts = run(
+        [
+            (snap(armed=True, landed=GROUND), True, 0.0),
+            (snap(armed=True, landed=AIR, alt=30.0), True, 1.0),
+            (snap(armed=False, landed=GROUND, alt=0.2), True, 2.0),
+        ]
+    )
+    assert verdicts == [Touchdown.FLYING, Touchdown.FLYING, Touchdown.LANDED]
+
+
+def test_a_landed_state_that_trails_the_disarm_is_waited_for() -> None:
+    """The web session used to call this a landing at once, whatever the landed state said."""
+    flown = LandingWatch(armed_once=True, airborne_seen=True)
+    verdicts = run(
+        [
+            (snap(armed=False, landed=AIR, alt=0.5), True, 10.0),
+            (snap(armed=False, landed=AIR, alt=0.3), True, 11.0),
+            (snap(armed=False, landed=GROUND, alt=0.1), True, 12.0),
+        ],
+        watch=flown,
+    )
+    assert verdicts == [Touchdown.SETTLING, Touchdown.SETTLING, Touchdown.LANDED]
+
+
+def test_a_vehicle_still_in_the_air_after_the_grace_was_disarmed_in_the_air() -> None:
+    """The web session used to store this as a landed flight; `fly` raised. Both fail it now."""
+    flown = LandingWatch(armed_once=True, airborne_seen=True)
+    verdicts = run(
+        [
+            (snap(armed=False, landed=AIR, alt=25.0), True, 10.0),
+            (snap(armed=False, landed=AIR, alt=20.0), True, 10.0 + LANDED_STATE_GRACE_S - 0.1),
+            (snap(armed=False, landed=AIR, alt=15.0), True, 10.0 + LANDED_STATE_GRACE_S),
+        ],
+        watch=flown,
+    )
+    assert verdicts == [Touchdown.SETTLING, Touchdown.SETTLING, Touchdown.DISARMED_IN_AIR]
+    assert Touchdown.DISARMED_IN_AIR.over and not Touchdown.SETTLING.over
+
+
+def test_after_a_reconnect_a_landing_waits_for_the_vehicles_clock_or_the_grace() -> None:
+    flown = LandingWatch(armed_once=True, airborne_seen=True)
+    on_ground = snap(armed=False, landed=GROUND)
+    assert run([(on_ground, False, 5.0), (on_ground, True, 5.5)], watch=flown) == [
+        Touchdown.SETTLING,
+        Touchdown.LANDED,
+    ]
+    late = 5.0 + LANDED_STATE_GRACE_S
+    assert run([(on_ground, False, 5.0), (on_ground, False, late)], watch=flown) == [
+        Touchdown.SETTLING,
+        Touchdown.LANDED,
+    ]
+
+
+def test_a_disarm_that_rearms_starts_the_grace_again() -> None:
+    flown = LandingWatch(armed_once=True, airborne_seen=True)
+    steps = [
+        (snap(armed=False, landed=AIR, alt=5.0), True, 0.0),
+        (snap(armed=True, landed=AIR, alt=5.0), True, 1.0),
+        (snap(armed=False, landed=AIR, alt=5.0), True, 2.0),
+        (snap(armed=False, landed=AIR, alt=5.0), True, 2.0 + LANDED_STATE_GRACE_S - 0.5),
+    ]
+    assert run(steps, watch=flown)[-1] is Touchdown.SETTLING
+
+
+def test_a_disarm_in_the_air_before_it_ever_flew_is_not_counted() -> None:
+    """Armed, landed state says airborne, but it never rose above a metre: not a landing yet."""
+    verdicts = run(
+        [
+            (snap(armed=True, landed=AIR, alt=0.5), True, 0.0),
+            (snap(armed=False, landed=AIR, alt=0.5), True, 10.0),
+        ]
+    )
+    assert verdicts == [Touchdown.FLYING, Touchdown.FLYING]
+
+
+def test_a_vehicle_that_rebooted_after_arming_never_lands() -> None:
+    reboot = Reboot(time_s=3.0, kind="clock", before="120.0", after="2.0")
+    rebooted = snap(armed=False, landed=GROUND, reboot=reboot)
+    assert run([(snap(armed=True), True, 0.0), (rebooted, True, 1.0)]) == [
+        Touchdown.FLYING,
+        Touchdown.REBOOTED,
+    ]
+    # before arming a restart is no flight's business
+    assert run([(rebooted, True, 0.0)]) == [Touchdown.FLYING]
+
+
+@pytest.mark.parametrize(
+    ("landed", "all_reached", "outcome"),
+    [(True, True, "complete"), (True, False, "returned_early"), (False, True, "failed")],
+)
+def test_flight_outcome(landed: bool, all_reached: bool, outcome: str) -> None:
+    assert flight_outcome(landed=landed, all_reached=all_reached) == outcome
+
+
+def _result(**changes) -> FlightResult:
+    base = FlightResult(
+        landed=True, duration_s=312.0, waypoints=(2, 3, 4), reached=(2, 3, 4), photos=1,
+        max_relative_alt_m=80.0, failsafes=(), status_texts=(), log_dir=None,
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+def test_fly_summary_uses_plurals_and_names_the_outcome() -> None:
+    assert _result().summary() == "landed after 312 s: 3/3 waypoints, 1 photo, max 80 m"
+    early = _result(waypoints=(2,), reached=(), photos=2, photos_unreported=1)
+    assert early.outcome == "returned_early"
+    assert early.summary() == (
+        "returned early after 312 s: 0/1 waypoint, 2 photos, max 80 m "
+        "(3 photos taken, 1 not reported over the link)"
+    )
+    assert _result(landed=False).summary().startswith("NOT landed after 312 s")
