@@ -260,4 +260,5 @@ def test_classify_warns_that_a_geotiff_without_crs_is_not_placed(runner, tmp_pat
     unplaced = sum(1 for f in images["bare.tif"]["findings"] if f["centre"] is None)
     assert unplaced == len(images["bare.tif"]["findings"]) > 0
     assert all(f["centre"] is not None for f in images["placed.tif"]["findings"])
-    assert f"{unplaced} findings have no position" in result.output
+    noun = "finding" if unplaced == 1 else "findings"
+    assert f"{unplaced} {noun} without a position" in result.output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from gis.messages import counted
 from groundstation.cli._files import check_output, write_all
 
 __all__ = ["classify_command", "collect_inputs"]
@@ -151,9 +152,12 @@ def classify_command(
     write_all(contents)
     found = sum(len(r.findings) for r in results)
     unplaced = sum(1 for r in results for f in r.findings if f.polygon is None)
-    click.echo(f"{len(results)} images, {found} findings, {failed} unreadable -> {out}")
+    click.echo(
+        f"{counted(len(results), 'image')}, {counted(found, 'finding')}, {failed} unreadable "
+        f"-> {out}"
+    )
     if unplaced:
         click.echo(
-            f"{unplaced} findings have no position (images without GPS and camera, "
+            f"{counted(unplaced, 'finding')} without a position (images without GPS and camera, "
             "or GeoTIFFs without a CRS)" + (f": not in {geojson}" if geojson is not None else "")
         )
