@@ -134,6 +134,7 @@ def read_grids(
     skip_kinds: Iterable[str] = (NO_FLY_KIND,),
     lines: bool = False,
     left_out: Counter[str] | None = None,
+    origin: str | None = None,
 ) -> list[Grid]:
     """The grid layer: one validated :class:`Grid` per polygonal feature, in file order.
 
@@ -146,17 +147,21 @@ def read_grids(
     With ``lines=True`` line features are grids too (corridor centre lines, validated as one
     continuous LineString, see :func:`gis.shapes.validate_line`), numbered and checked for unique
     ids together with the polygons, so a plan gets every area and every line of a mixed layer.
-    ``left_out``, when given, counts the features left out by geometry type (markers, lines), for
-    the caller to tell the user.
+    ``left_out``, when given, counts the features left out, for the caller to tell the user:
+    non-polygonal ones by geometry type (``Point``, ``LineString``), those of a skipped kind by
+    that kind (``no_fly_zone``). ``origin`` is what messages call features given in memory
+    (an upload's file name); a path names itself.
     """
-    features, origin = _features_from(source)
+    features, origin = _features_from(source, origin)
     skip = frozenset(skip_kinds)
     grids: list[Grid] = []
     seen: dict[str, int] = {}
     others: Counter[str] = Counter()
     for index, feature in enumerate(features, 1):
         properties = feature.properties
-        if _id_text(_lookup(properties, "kind")) in skip:
+        kind = _id_text(_lookup(properties, "kind"))
+        if kind in skip:
+            others[kind] += 1  # e.g. no-fly zones sharing the layer: not grids, and said so
             continue
         is_line = lines and isinstance(feature.geometry, LineString | MultiLineString)
         if not (is_line or _is_polygonal(feature.geometry)):
@@ -200,14 +205,15 @@ def read_grids(
     return grids
 
 
-def read_no_fly(source: FeatureSource) -> list[Polygon]:
+def read_no_fly(source: FeatureSource, *, origin: str | None = None) -> list[Polygon]:
     """Validated no-fly polygons (MultiPolygons split into their parts).
 
     When any feature carries a ``kind`` property the file is taken to mix layers, and only
     features of kind ``no_fly_zone`` count. Non-polygonal features are ignored; a file with features
     but no no-fly polygon among them is a FormatError. An empty file-level collection is no zones.
+    ``origin`` names features given in memory, as for :func:`read_grids`.
     """
-    features, origin = _features_from(source)
+    features, origin = _features_from(source, origin)
     if not features:
         return []
     numbered = list(enumerate(features, 1))
@@ -240,12 +246,13 @@ def read_no_fly(source: FeatureSource) -> list[Polygon]:
     return zones
 
 
-def read_lines(source: FeatureSource) -> list[Feature]:
+def read_lines(source: FeatureSource, *, origin: str | None = None) -> list[Feature]:
     """Validated corridor centre lines: one LineString feature per line feature, properties kept.
 
-    Other geometry types are ignored; a file with no line at all is a FormatError.
+    Other geometry types are ignored; a file with no line at all is a FormatError. ``origin``
+    names features given in memory, as for :func:`read_grids`.
     """
-    features, origin = _features_from(source)
+    features, origin = _features_from(source, origin)
     lines: list[Feature] = []
     others: Counter[str] = Counter()
     for index, feature in enumerate(features, 1):
@@ -266,14 +273,16 @@ def read_lines(source: FeatureSource) -> list[Feature]:
     return lines
 
 
-def _features_from(source: FeatureSource) -> tuple[list[Feature], str | Message]:
+def _features_from(
+    source: FeatureSource, origin: str | None = None
+) -> tuple[list[Feature], str | Message]:
     if isinstance(source, str | os.PathLike):
-        return read_features(source), str(source)
+        return read_features(source), origin or str(source)
     features = list(source)
     for feature in features:
         if not isinstance(feature, Feature):
             raise TypeError(f"expected gis.io.Feature objects, got {type(feature).__name__}")
-    return features, msg("the given features")
+    return features, origin or msg("the given features")
 
 
 def _check_antimeridian(geometry: BaseGeometry, *, name: object) -> None:
@@ -435,11 +444,16 @@ def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
         if not isinstance(members, list):
             raise FormatError(f"{source}: GeometryCollection has no 'geometries' list")
         features = [
-            Feature(_geojson_geometry(m, label=f"{source}: geometry {i}"))
+            Feature(
+                _geojson_geometry(
+                    m, label=msg("%(source)s: geometry %(index)d", source=source, index=i)
+                )
+            )
             for i, m in enumerate(members, 1)
         ]
     elif kind in _GEOJSON_GEOMETRIES:
-        features = [Feature(_geojson_geometry(document, label=f"{source}: geometry"))]
+        label = msg("%(source)s: geometry", source=source)
+        features = [Feature(_geojson_geometry(document, label=label))]
     else:
         raise FormatError(
             msg("%(source)s: not GeoJSON: unknown type %(kind)r", source=source, kind=kind)
@@ -449,37 +463,79 @@ def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
 
 
 def _geojson_feature(member: Any, index: int, *, source: str) -> Feature:
-    label = f"{source}: feature {index}"
+    label = msg("%(source)s: feature %(index)d", source=source, index=index)
     if not isinstance(member, dict) or member.get("type") != "Feature":
-        raise FormatError(f"{label} is not a GeoJSON Feature object")
+        raise FormatError(msg("%(feature)s is not a GeoJSON Feature object", feature=label))
     properties = member.get("properties")
     if properties is None:
         properties = {}
     if not isinstance(properties, dict):
-        raise FormatError(f"{label}: 'properties' must be an object or null")
+        raise FormatError(msg("%(feature)s: 'properties' must be an object or null", feature=label))
     properties = dict(properties)
     if member.get("id") is not None:
         properties.setdefault("id", member["id"])
     name = _id_text(properties.get("name"))
     if name is not None:
-        label += f" ({name!r})"
+        label = msg(
+            "%(source)s: feature %(index)d (%(name)s)", source=source, index=index, name=repr(name)
+        )
     return Feature(_geojson_geometry(member.get("geometry"), label=label), properties)
 
 
-def _geojson_geometry(member: Any, *, label: str) -> BaseGeometry:
+def _geojson_geometry(member: Any, *, label: Message) -> BaseGeometry:
     if member is None:
-        raise FormatError(f"{label} has no geometry (null)")
+        raise FormatError(
+            msg(
+                "%(feature)s has no geometry (its geometry is null): give it one, or leave the "
+                "feature out of the file",
+                feature=label,
+            )
+        )
     kind = member.get("type") if isinstance(member, dict) else None
     if kind not in _GEOJSON_GEOMETRIES and kind != "GeometryCollection":
-        raise FormatError(f"{label}: not a GeoJSON geometry (type {kind!r})")
+        raise FormatError(
+            msg(
+                "%(feature)s: not a GeoJSON geometry (type %(kind)s)",
+                feature=label,
+                kind=repr(kind),
+            )
+        )
     key = "geometries" if kind == "GeometryCollection" else "coordinates"
     if not isinstance(member.get(key), list):
-        raise FormatError(f"{label}: {kind} has no {key!r} list")
+        raise FormatError(
+            msg(
+                "%(feature)s: %(kind)s has no %(key)s list", feature=label, kind=kind, key=repr(key)
+            )
+        )
+    if not _all_finite(member[key]):  # shapely would fail on them with a GEOS message
+        raise FormatError(msg("%(name)s: coordinates contain NaN or infinite values", name=label))
     try:
         geometry = shape(member)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, ShapelyError) as exc:
-        raise FormatError(f"{label}: malformed {kind} coordinates: {exc}") from None
+        raise FormatError(
+            msg(
+                "%(feature)s: malformed %(kind)s coordinates: %(detail)s",
+                feature=label,
+                kind=kind,
+                detail=str(exc),
+            )
+        ) from None
     return shapely.force_2d(geometry)
+
+
+def _all_finite(value: Any) -> bool:
+    """Whether GeoJSON coordinates (or a collection's geometries) hold no NaN or infinite
+    number (``NaN``, ``Infinity``: Python's JSON reads them); walked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, float) and not math.isfinite(item):
+            return False
+    return True
 
 
 def _geojson_crs(member: Any, *, source: str) -> Transformer | None:
@@ -618,6 +674,10 @@ def _kml_coordinates(element: ET.Element, *, label: str) -> list[tuple[float, fl
             lon, lat = float(values[0]), float(values[1])
         except ValueError:
             raise FormatError(f"{label}: malformed KML coordinate {token!r}") from None
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            raise FormatError(
+                msg("%(name)s: coordinates contain NaN or infinite values", name=label)
+            )
         coords.append((lon, lat))
     return coords
 

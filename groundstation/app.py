@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hmac
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -219,11 +220,15 @@ def create_app(
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    """The session's user while they are active and their password unchanged since sign-in."""
+    ident, _, stamp = user_id.partition(".")
     try:
-        user = db().get(User, int(user_id))
+        user = db().get(User, int(ident))
     except ValueError:
         return None
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    return user if hmac.compare_digest(stamp, user.session_stamp) else None
 
 
 def _wants_json() -> bool:

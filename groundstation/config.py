@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,15 @@ import platformdirs
 from groundstation.errors import ConfigError
 from groundstation.workcal import WorkCalendar, parse_dates, parse_periods
 
-__all__ = ["DEFAULTS", "resolve_data_dir", "build_config", "work_calendar"]
+__all__ = [
+    "DEFAULTS",
+    "REDIS_SCHEMES",
+    "resolve_data_dir",
+    "build_config",
+    "check_redis_url",
+    "redacted_url",
+    "work_calendar",
+]
 
 #: Defaults for every setting the app reads (immutable, like Flask's ``default_config``).
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -40,6 +49,10 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "ESCALATION_INTERVAL_S": 300.0,  # how often the overdue-ticket job is queued (0: never)
         "CLASSIFIER": None,  # "module:factory" making a classify_image() object; None: vision
         "NOTIFIERS": "log",  # comma-separated: log, webhook, wecom, dingtalk
+        # a failed webhook/robot notice is sent again by a job this many times (0: never), the
+        # first retry after NOTIFY_RETRY_S seconds and each next one after 4 times as long
+        "NOTIFY_RETRIES": 3,
+        "NOTIFY_RETRY_S": 30.0,
         "WEBHOOK_URL": None,
         "WEBHOOK_TIMEOUT_S": 5.0,  # every HTTP notifier (webhook and the chat robots)
         "WECOM_WEBHOOK_URL": None,  # 企业微信群机器人: .../cgi-bin/webhook/send?key=KEY
@@ -81,6 +94,8 @@ _ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "DINGTALK_SECRET": str,
     "PUBLIC_BASE_URL": str,
     "NOTIFIERS": str,
+    "NOTIFY_RETRIES": int,
+    "NOTIFY_RETRY_S": float,
     "CLASSIFIER": str,
     "PHOTO_ROOTS": lambda value: [p.strip() for p in value.split(os.pathsep) if p.strip()],
     "JOB_WORKERS": int,
@@ -174,11 +189,52 @@ def build_config(
         embedded = False
     if config["AUTO_MIGRATE"] is None:
         config["AUTO_MIGRATE"] = embedded
+    if config.get("REDIS_URL"):
+        check_redis_url(config["REDIS_URL"])
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _secret_key(root, env)
     for sub in ("photos", "crops", "evidence", "uploads", "logs"):
         (root / sub).mkdir(exist_ok=True)
     return config
+
+
+#: The URL schemes REDIS_URL may use: plain Redis and Redis over TLS.
+REDIS_SCHEMES: tuple[str, ...] = ("redis", "rediss")
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages and logs."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def check_redis_url(url: str) -> None:
+    """A clear :class:`ConfigError` unless ``url`` reads ``redis://[:password@]host[:port][/db]``
+    (``rediss://`` for TLS)."""
+    expected = "expected redis://host:port/db, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS)"
+    shown = repr(redacted_url(url))
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port  # a port that is no number (or out of range) raises here
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL {shown}: {exc}; {expected}") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        scheme = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise ConfigError(f"REDIS_URL {shown}: {scheme}; {expected}")
+    if not parts.hostname:
+        raise ConfigError(f"REDIS_URL {shown}: no host; {expected}")
+    if port == 0:
+        raise ConfigError(f"REDIS_URL {shown}: port 0; {expected}")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigError(f"REDIS_URL {shown}: database {db!r} is not a number; {expected}")
 
 
 def work_calendar(config: Mapping[str, Any]) -> WorkCalendar:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,9 @@ __all__ = [
     "read_findings",
     "run_demo",
     "create_demo_supervisor",
+    "ISOLATED_SETTINGS",
+    "demo_config",
+    "ignored_settings",
 ]
 
 #: Violation classes, in report order.
@@ -59,6 +64,41 @@ MATCH_TOLERANCE_M = 10.0
 
 class DemoError(GroundStationError):
     """A step of the demo failed (which step, and why)."""
+
+
+#: Settings the demo never takes from the environment, so that running it on a station's
+#: machine leaves the station alone: its own SQLite database in its data dir (never
+#: ``DATABASE_URL``), in-process jobs (never the station's Redis queue), notifications only
+#: logged (never the station's webhooks and chat robots) and no server folders to ingest from.
+ISOLATED_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {
+        "DATABASE_URL": None,  # None: <data dir>/gridpatrol.sqlite3, migrated on start
+        "REDIS_URL": None,
+        "NOTIFIERS": "log",
+        "WEBHOOK_URL": None,
+        "WECOM_WEBHOOK_URL": None,
+        "DINGTALK_WEBHOOK_URL": None,
+        "PHOTO_ROOTS": None,
+    }
+)
+
+
+def demo_config(
+    data_dir: str | Path, *, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The demo's settings: :func:`groundstation.config.build_config` for ``data_dir`` with
+    :data:`ISOLATED_SETTINGS` over whatever the environment says."""
+    from groundstation.config import build_config
+
+    return build_config(data_dir=data_dir, overrides=ISOLATED_SETTINGS, environ=environ)
+
+
+def ignored_settings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The :data:`ISOLATED_SETTINGS` the environment sets otherwise, which the demo ignores."""
+    env = os.environ if environ is None else environ
+    return [
+        key for key in ISOLATED_SETTINGS if env.get(key, "") not in ("", ISOLATED_SETTINGS[key])
+    ]
 
 
 # -- the report maths (pure) -----------------------------------------------------------------
@@ -377,7 +417,6 @@ def run_demo(
     ``progress(step, done, total)`` follows the long steps (``world``, ``fly s1``, ``classify
     s1`` ...); ``log`` gets one line per milestone.
     """
-    from groundstation.config import build_config
     from groundstation.ingest import register_flight
     from groundstation.jobs import JobRunner, default_handlers
     from groundstation.models import Flight, Photo
@@ -396,7 +435,7 @@ def run_demo(
     profile = _Profile(quick=quick)
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = build_config(data_dir=data_dir)
+    config = demo_config(data_dir)  # never the station's DATABASE_URL: see ISOLATED_SETTINGS
     storage = Storage(config["DATABASE_URL"])
     if storage.current_revision() != storage.head_revision():
         storage.upgrade()

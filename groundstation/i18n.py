@@ -57,6 +57,8 @@ ACTION_NAMES = {
     "verify": _l("Verify"),
     "close": _l("Close"),
     "reopen": _l("Reopen"),
+    "recall": _l("Recall from department"),
+    "extend": _l("Extend deadline"),
     "escalate": _l("Escalated (overdue)"),
     "reflight_check": _l("Re-flight check"),
     "relabel": _l("Reclassified"),

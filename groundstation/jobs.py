@@ -6,6 +6,10 @@ killed mid-job simply stops renewing its lease, and the job is claimed again onc
 Handlers are idempotent (ingest commits each photo together with its findings), so a re-run loses
 nothing and duplicates nothing.
 
+``lease_until`` is a job's time lock: for a running job, when its lease expires; for a queued job,
+the earliest time it may run (a handler that raises :class:`RetryLater` backs off this way, and
+:func:`schedule_job` stores a job to run later).
+
 - :class:`ThreadQueue` (default): worker threads in this process poll the table.
 - :class:`CeleryQueue` (``REDIS_URL`` set): each job is also a Celery message on Redis, with late
   acknowledgement, so a message held by a dead worker is redelivered; ``gridpatrol worker`` runs the
@@ -31,6 +35,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from groundstation.config import redacted_url
 from groundstation.errors import JobError
 from groundstation.models import Job, utcnow
 from groundstation.storage import Storage
@@ -38,6 +43,7 @@ from groundstation.storage import Storage
 __all__ = [
     "Handler",
     "JobContext",
+    "RetryLater",
     "JobRunner",
     "JobQueue",
     "ThreadQueue",
@@ -46,6 +52,8 @@ __all__ = [
     "default_handlers",
     "build_queue",
     "run_schedule",
+    "schedule_job",
+    "check_redis",
     "first_line",
 ]
 
@@ -61,6 +69,8 @@ class JobContext:
     runner: JobRunner
     job_id: int
     cache: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1  # this run's number (1 for the first)
+    max_attempts: int = 1  # runs the job may have in all
 
     @property
     def storage(self) -> Storage:
@@ -73,6 +83,15 @@ class JobContext:
     def heartbeat(self) -> None:
         """Extend this job's lease; raise :class:`JobError` if another worker has taken it over."""
         self.runner.extend_lease(self.job_id)
+
+
+class RetryLater(JobError):
+    """Raised by a handler: this attempt failed (the message says why); run the job again in
+    ``after_s`` seconds if it has attempts left, else it has failed."""
+
+    def __init__(self, reason: str, *, after_s: float) -> None:
+        super().__init__(reason)
+        self.after_s = max(0.0, after_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +190,10 @@ class JobRunner:
 
     # -- claiming --------------------------------------------------------------------------
     def _claimable(self, now: datetime):
-        return or_(Job.state == "queued", and_(Job.state == "running", Job.lease_until < now))
+        return or_(
+            and_(Job.state == "queued", _due(now)),
+            and_(Job.state == "running", Job.lease_until < now),
+        )
 
     def claim(self, job_id: int) -> bool:
         """Atomically take ``job_id`` if it is queued or its lease has expired."""
@@ -231,6 +253,7 @@ class JobRunner:
                             and_(
                                 Job.state == "queued",
                                 Job.created_at < now - timedelta(seconds=queued_older_than_s),
+                                _due(now),
                             ),
                             and_(Job.state == "running", Job.lease_until < now),
                         )
@@ -255,11 +278,23 @@ class JobRunner:
         handler = self.handlers.get(kind)
         error: str | None = None
         result: dict[str, Any] | None = None
+        backoff_s: float | None = None
         if handler is None:
             error, attempts = f"no handler for job kind {kind!r}", max_attempts
         else:
+            context = JobContext(self, job_id, attempt=attempts, max_attempts=max_attempts)
             try:
-                result = handler(JobContext(self, job_id), payload) or {}
+                result = handler(context, payload) or {}
+            except RetryLater as exc:  # an expected failure: one line, no traceback
+                error, backoff_s = str(exc), exc.after_s
+                log.warning(
+                    "job %s (%s) attempt %s of %s failed: %s",
+                    job_id,
+                    kind,
+                    attempts,
+                    max_attempts,
+                    error,
+                )
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning(
@@ -284,9 +319,12 @@ class JobRunner:
             if job.state != "queued":
                 job.finished_at = now
             job.lease_owner, job.lease_until = None, None
+            if job.state == "queued" and backoff_s:
+                job.lease_until = now + timedelta(seconds=backoff_s)  # not before
             session.commit()
             state = job.state
-        return RunOutcome(job_id, state, retry_in_s=5.0 if state == "queued" else None)
+        retry_in_s = None if state != "queued" else 5.0 if backoff_s is None else backoff_s
+        return RunOutcome(job_id, state, retry_in_s=retry_in_s)
 
     def run_job(self, job_id: int) -> RunOutcome:
         """Claim and run one specific job (the Celery task body)."""
@@ -295,7 +333,8 @@ class JobRunner:
                 job = session.get(Job, job_id)
                 if job is None:
                     return RunOutcome(job_id, "gone")
-                if job.state == "running" and job.lease_until is not None:
+                if job.state in ("running", "queued") and job.lease_until is not None:
+                    # leased elsewhere, or queued to run later (a message that came early)
                     wait = (job.lease_until - utcnow()).total_seconds() + 0.5
                     return RunOutcome(job_id, "busy", retry_in_s=max(wait, 0.5))
                 return RunOutcome(job_id, job.state)
@@ -392,6 +431,49 @@ class ThreadQueue:
         self._threads.clear()
 
 
+def _due(now: datetime):
+    """A queued job may run: it has no time lock, or its time has come."""
+    return or_(Job.lease_until.is_(None), Job.lease_until <= now)
+
+
+def schedule_job(
+    session: Session,
+    kind: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    after_s: float = 0.0,
+    max_attempts: int = 5,
+) -> Job:
+    """Add a ``kind`` job that may run ``after_s`` seconds from now to ``session`` (stored when
+    the caller commits, together with the change it follows from). Worker threads find it by
+    polling; Celery workers' sweep announces it once it is due."""
+    now = utcnow()
+    job = Job(
+        kind=kind,
+        payload=dict(payload or {}),
+        state="queued",
+        attempts=0,
+        max_attempts=max_attempts,
+        created_at=now,
+        lease_until=now + timedelta(seconds=after_s) if after_s > 0 else None,
+    )
+    session.add(job)
+    return job
+
+
+def check_redis(url: str, *, timeout_s: float = 3.0) -> None:
+    """A one-line :class:`JobError` naming ``url`` (password hidden) unless Redis answers there."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise JobError(f"Redis at {redacted_url(url)} is unreachable ({first_line(exc)})") from None
+    finally:
+        client.close()
+
+
 def first_line(exc: BaseException) -> str:
     """An error in one line for the log (a driver's message runs over several)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -482,8 +564,10 @@ class CeleryQueue:
 
 
 def default_handlers() -> dict[str, Handler]:
-    """The built-in job kinds: ``ingest_flight`` and ``escalate``."""
+    """The built-in job kinds: ``ingest_flight``, ``escalate`` and ``notify`` (a failed notice
+    sent again)."""
     from groundstation.ingest import ingest_job
+    from groundstation.notify import redeliver_job
     from groundstation.tickets import escalate_overdue
 
     def escalate_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
@@ -495,7 +579,7 @@ def default_handlers() -> dict[str, Handler]:
             hub.deliver(session, messages)
         return {"escalated": [m.ticket_id for m in messages]}
 
-    return {"ingest_flight": ingest_job, "escalate": escalate_job}
+    return {"ingest_flight": ingest_job, "escalate": escalate_job, "notify": redeliver_job}
 
 
 def build_queue(

@@ -6,6 +6,7 @@ owned by the Alembic migrations in ``groundstation/migrations``; a test checks t
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
@@ -147,7 +148,13 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What a session keeps: the id and :attr:`session_stamp`."""
+        return f"{self.id}.{self.session_stamp}"
+
+    @property
+    def session_stamp(self) -> str:
+        """A digest of the password hash: sessions begun before a password reset end with it."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
 
 
 class ApiKey(Base):

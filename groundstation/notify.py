@@ -2,7 +2,12 @@
 robots of WeCom (企业微信) and DingTalk (钉钉).
 
 Every delivery attempt is written to the notifier log (the ``notifications`` table), so a failed
-webhook is visible and never rolls back the ticket change that caused it.
+webhook is visible and never rolls back the ticket change that caused it. A failed notice is sent
+again by a ``notify`` job (:func:`redeliver_job`, run by the app's job queue: worker threads or
+Celery) ``NOTIFY_RETRIES`` times, backing off; each row's ``payload["delivery"]`` says which
+attempt it was (``attempt`` of ``attempts``, ``retry_of``: the first attempt's row) and, when it
+failed, why (``reason``: see :func:`failure_reason`). :func:`undelivered` lists a ticket's
+notices that no attempt delivered.
 """
 
 from __future__ import annotations
@@ -13,18 +18,23 @@ import hmac
 import json
 import logging
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from groundstation.errors import ConfigError
 from groundstation.models import ClassRule, Notification, Ticket
+
+if TYPE_CHECKING:
+    from groundstation.jobs import JobContext
 
 __all__ = [
     "Message",
@@ -34,9 +44,16 @@ __all__ = [
     "WeComNotifier",
     "DingTalkNotifier",
     "NotifierHub",
+    "DeliveryError",
+    "Undelivered",
     "chat_markdown",
     "build_notifiers",
     "notifiers_from_config",
+    "failure_reason",
+    "delivery_of",
+    "undelivered",
+    "undelivered_notices",
+    "redeliver_job",
 ]
 
 log = logging.getLogger("gridpatrol.notify")
@@ -55,6 +72,15 @@ class Message:
     text: str
     data: dict[str, Any] = field(default_factory=dict)
     ticket: dict[str, Any] = field(default_factory=dict)
+
+
+class DeliveryError(OSError):
+    """A channel answered, but did not take the message; ``reason`` says how (see
+    :func:`failure_reason`)."""
+
+    def __init__(self, text: str, **reason: Any) -> None:
+        super().__init__(text)
+        self.reason = reason
 
 
 class Notifier(Protocol):
@@ -116,12 +142,19 @@ class WebhookNotifier:
         }
         status, _ = _post_json(self._open, self.url, payload, timeout_s=self.timeout_s)
         if status >= 400:
-            raise OSError(f"webhook {self.url} answered HTTP {status}")
+            raise DeliveryError(
+                f"webhook {self.url} answered HTTP {status}", code="http", status=status
+            )
 
 
 # -- work-chat robots ----------------------------------------------------------------------------
 
-_EVENT_NAMES = {"dispatched": "派遣", "escalated": "督办"}
+_EVENT_NAMES = {
+    "dispatched": "派遣",
+    "escalated": "督办",
+    "recalled": "撤回",
+    "deadline_extended": "延期",
+}
 _MARKDOWN_SPECIAL = str.maketrans(
     {c: "\\" + c for c in "\\`*_[]~"} | {"<": "＜", ">": "＞", "\r": " ", "\n": " "}
 )
@@ -207,15 +240,23 @@ class _ChatRobot:
             self._open, self.send_url(), self.payload(message), timeout_s=self.timeout_s
         )
         if status >= 400:
-            raise OSError(f"{self.name} robot answered HTTP {status}")
+            raise DeliveryError(
+                f"{self.name} robot answered HTTP {status}", code="http", status=status
+            )
         try:
             answer = json.loads(body)
         except ValueError:
-            raise OSError(f"{self.name} robot answered HTTP {status} without JSON") from None
+            raise DeliveryError(
+                f"{self.name} robot answered HTTP {status} without JSON", code="answer"
+            ) from None
         errcode = answer.get("errcode") if isinstance(answer, dict) else None
         if errcode != 0:
             errmsg = answer.get("errmsg") if isinstance(answer, dict) else None
-            raise OSError(f"{self.name} robot answered errcode {errcode}: {errmsg}")
+            raise DeliveryError(
+                f"{self.name} robot answered errcode {errcode}: {errmsg}",
+                code="refused",
+                errcode=errcode,
+            )
 
     def _markdown(self, message: Message) -> tuple[str, list[str]]:
         return chat_markdown(message, timezone=self.timezone, public_base_url=self.public_base_url)
@@ -277,42 +318,215 @@ def _ticket_facts(session: Session, ticket_id: int) -> dict[str, Any]:
     }
 
 
-class NotifierHub:
-    """Delivers messages through every configured notifier and logs each attempt."""
+def failure_reason(exc: BaseException) -> dict[str, Any]:
+    """Why a send failed, as data for the notifier log: ``{"code": ...}`` with ``timeout`` (no
+    answer in time), ``unreachable`` (no connection), ``http`` (and ``status``), ``refused`` (a
+    robot's ``errcode``), ``answer`` (not what a robot answers), ``config`` or ``error``."""
+    if isinstance(exc, DeliveryError):
+        return dict(exc.reason)
+    if isinstance(exc, urllib.error.HTTPError):
+        return {"code": "http", "status": exc.code}
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        exc = exc.reason
+    if isinstance(exc, TimeoutError):
+        return {"code": "timeout"}
+    if isinstance(exc, ConfigError):
+        return {"code": "config"}
+    if isinstance(exc, OSError):  # refused, reset, no route, DNS, TLS
+        return {"code": "unreachable"}
+    return {"code": "error"}
 
-    def __init__(self, notifiers: Sequence[Notifier]) -> None:
+
+def delivery_of(row: Notification) -> dict[str, Any]:
+    """A log row's delivery facts: ``attempt``, ``attempts``, ``retry_of`` and, for a failure,
+    ``reason`` (rows written before retries existed: attempt 1 of 1)."""
+    facts = (row.payload or {}).get("delivery")
+    facts = facts if isinstance(facts, dict) else {}
+    return {"attempt": 1, "attempts": 1, "retry_of": None, **facts}
+
+
+class _Unconfigured:
+    """A channel a notice was first sent on that the settings no longer have."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def send(self, message: Message) -> None:
+        raise ConfigError(f"notifier {self.name!r} is no longer in NOTIFIERS")
+
+
+class NotifierHub:
+    """Delivers messages through every configured notifier and logs each attempt; a failed
+    attempt is tried again ``retries`` times by ``notify`` jobs, the first ``retry_s`` seconds
+    later and each next one after four times as long."""
+
+    def __init__(
+        self, notifiers: Sequence[Notifier], *, retries: int = 0, retry_s: float = 30.0
+    ) -> None:
         self.notifiers = tuple(notifiers)
+        self.retries = max(0, retries)
+        self.retry_s = max(0.0, retry_s)
+
+    def retry_delay_s(self, attempt: int) -> float:
+        """Seconds from failed attempt ``attempt`` (1: the first send) to the next one."""
+        return self.retry_s * 4 ** (attempt - 1)
+
+    def notifier(self, name: str) -> Notifier | None:
+        """The configured notifier called ``name``, if any."""
+        return next((n for n in self.notifiers if n.name == name), None)
 
     def deliver(self, session: Session, messages: Sequence[Message]) -> None:
+        """Send every message on every channel, log each attempt and queue a retry of each
+        failed one (in the same commit)."""
+        from groundstation.jobs import schedule_job
+
         for message in messages:
-            if any(isinstance(n, _ChatRobot) for n in self.notifiers):
-                try:
-                    message = replace(message, ticket=_ticket_facts(session, message.ticket_id))
-                except Exception as exc:  # the robots then send what the message itself says
-                    log.warning("ticket %s: no facts for chat robots: %s", message.ticket_id, exc)
+            message = self._with_facts(session, message)
             for notifier in self.notifiers:
-                error = None
-                try:
-                    notifier.send(message)
-                except Exception as exc:  # a notifier must never break a ticket change
-                    error = f"{type(exc).__name__}: {exc}"
-                    log.warning(
-                        "notifier %s failed for ticket %s: %s",
-                        notifier.name,
-                        message.ticket_id,
-                        error,
+                row = self.attempt(session, notifier, message, attempt=1, attempts=1 + self.retries)
+                if not row.ok and self.retries:
+                    session.flush()  # the row's id, for the job
+                    schedule_job(
+                        session,
+                        "notify",
+                        {"notification_id": row.id},
+                        after_s=self.retry_delay_s(1),
+                        max_attempts=self.retries,
                     )
-                session.add(
-                    Notification(
-                        channel=notifier.name,
-                        event=message.event,
-                        ticket_id=message.ticket_id,
-                        payload={"text": message.text, **message.data},
-                        ok=error is None,
-                        error=error,
-                    )
-                )
         session.commit()
+
+    def _with_facts(self, session: Session, message: Message) -> Message:
+        """The message with the ticket's facts, when a chat robot will show them."""
+        if any(isinstance(n, _ChatRobot) for n in self.notifiers):
+            try:
+                return replace(message, ticket=_ticket_facts(session, message.ticket_id))
+            except Exception as exc:  # the robots then send what the message itself says
+                log.warning("ticket %s: no facts for chat robots: %s", message.ticket_id, exc)
+        return message
+
+    def attempt(
+        self,
+        session: Session,
+        notifier: Notifier,
+        message: Message,
+        *,
+        attempt: int,
+        attempts: int,
+        retry_of: int | None = None,
+    ) -> Notification:
+        """Send ``message`` once through ``notifier`` and add the log row saying how it went."""
+        delivery: dict[str, Any] = {"attempt": attempt, "attempts": attempts, "retry_of": retry_of}
+        error = None
+        try:
+            notifier.send(message)
+        except Exception as exc:  # a notifier must never break a ticket change
+            error = f"{type(exc).__name__}: {exc}"
+            delivery["reason"] = failure_reason(exc)
+            log.warning(
+                "notifier %s failed for ticket %s (attempt %s of %s): %s",
+                notifier.name,
+                message.ticket_id,
+                attempt,
+                attempts,
+                error,
+            )
+        row = Notification(
+            channel=notifier.name,
+            event=message.event,
+            ticket_id=message.ticket_id,
+            payload={"text": message.text, **message.data, "delivery": delivery},
+            ok=error is None,
+            error=error,
+        )
+        session.add(row)
+        return row
+
+
+def redeliver_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``notify`` job: send a failed notice again on its channel, logging the attempt;
+    while it fails, :class:`~groundstation.jobs.RetryLater` backs off until the job's attempts
+    are spent."""
+    from groundstation.jobs import RetryLater
+
+    hub = notifiers_from_config(ctx.config)
+    attempt, attempts = ctx.attempt + 1, ctx.max_attempts + 1  # the first send was attempt 1
+    with ctx.storage.session() as session:
+        first = session.get(Notification, int(payload["notification_id"]))
+        if first is None:
+            return {"delivered": False}
+        data = {k: v for k, v in (first.payload or {}).items() if k not in ("text", "delivery")}
+        message = Message(
+            event=first.event,
+            ticket_id=first.ticket_id,
+            text=str((first.payload or {}).get("text", "")),
+            data=data,
+        )
+        notifier = hub.notifier(first.channel)
+        if notifier is None:  # nothing to retry on: this attempt is the last
+            notifier, attempt = _Unconfigured(first.channel), attempts
+        row = hub.attempt(
+            session,
+            notifier,
+            hub._with_facts(session, message),
+            attempt=attempt,
+            attempts=attempts,
+            retry_of=first.id,
+        )
+        session.commit()
+        ok, error = row.ok, row.error
+    if not ok and attempt < attempts:
+        raise RetryLater(error or "not delivered", after_s=hub.retry_delay_s(attempt))
+    return {"delivered": ok, "attempt": attempt}
+
+
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """A notice about a ticket that no attempt delivered: its channel and event, how many
+    attempts were made, and the last one's error and reason."""
+
+    channel: str
+    event: str
+    attempts: int
+    error: str
+    reason: dict[str, Any]
+    at: datetime | None
+
+
+def undelivered_notices(rows: Iterable[Notification]) -> list[Undelivered]:
+    """Of one ticket's log rows (oldest first), the notices whose last attempt failed and that
+    will not be tried again; per channel and event, only the latest notice counts."""
+    chains: dict[int, list[Notification]] = {}
+    for row in rows:
+        chains.setdefault(delivery_of(row)["retry_of"] or row.id, []).append(row)
+    latest: dict[tuple[str, str], list[Notification]] = {}
+    for first_id in sorted(chains):
+        chain = chains[first_id]
+        latest[(chain[0].channel, chain[0].event)] = chain
+    out = []
+    for chain in latest.values():
+        last = chain[-1]
+        facts = delivery_of(last)
+        if any(r.ok for r in chain) or facts["attempt"] < facts["attempts"]:
+            continue  # delivered, or still being tried
+        out.append(
+            Undelivered(
+                channel=last.channel,
+                event=last.event,
+                attempts=int(facts["attempt"]),
+                error=last.error or "",
+                reason=dict(facts.get("reason") or {"code": "error"}),
+                at=last.created_at,
+            )
+        )
+    return out
+
+
+def undelivered(session: Session, ticket_id: int) -> list[Undelivered]:
+    """The ticket's notices that no attempt delivered (:func:`undelivered_notices`)."""
+    rows = session.scalars(
+        select(Notification).where(Notification.ticket_id == ticket_id).order_by(Notification.id)
+    )
+    return undelivered_notices(rows)
 
 
 _KNOWN = ("log", "webhook", "wecom", "dingtalk")
@@ -328,8 +542,11 @@ def build_notifiers(
     dingtalk_secret: str | None = None,
     public_base_url: str | None = None,
     timezone: str = "Asia/Shanghai",
+    retries: int = 0,
+    retry_s: float = 30.0,
 ) -> NotifierHub:
-    """A hub from the NOTIFIERS setting, e.g. ``"log,webhook"`` or ``"log,wecom,dingtalk"``."""
+    """A hub from the NOTIFIERS setting, e.g. ``"log,webhook"`` or ``"log,wecom,dingtalk"``; a
+    failed notice is tried again ``retries`` times (see :class:`NotifierHub`)."""
     robot = {
         "timeout_s": webhook_timeout_s,
         "timezone": timezone,
@@ -353,7 +570,7 @@ def build_notifiers(
             notifiers.append(DingTalkNotifier(dingtalk_url, secret=dingtalk_secret, **robot))
         else:
             raise ConfigError(f"NOTIFIERS: unknown notifier {name!r} (known: {', '.join(_KNOWN)})")
-    return NotifierHub(notifiers)
+    return NotifierHub(notifiers, retries=retries, retry_s=retry_s)
 
 
 def notifiers_from_config(config: Mapping[str, Any]) -> NotifierHub:
@@ -367,4 +584,6 @@ def notifiers_from_config(config: Mapping[str, Any]) -> NotifierHub:
         dingtalk_secret=config.get("DINGTALK_SECRET"),
         public_base_url=config.get("PUBLIC_BASE_URL"),
         timezone=config.get("TIMEZONE") or "Asia/Shanghai",
+        retries=int(config.get("NOTIFY_RETRIES", 0)),
+        retry_s=float(config.get("NOTIFY_RETRY_S", 30.0)),
     )

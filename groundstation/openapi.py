@@ -97,12 +97,22 @@ def openapi_document() -> dict[str, Any]:
                 "description": "the state the caller saw; another state is a 409 (changed "
                 "meanwhile) and nothing changes; a value that is no state is a 400",
             },
-            "reason": {"type": "string"},
+            "reason": {
+                "type": "string",
+                "description": "why (stripped); required by reject, return, reopen, recall "
+                "and extend",
+            },
             "department_id": {"type": "integer"},
-            "deadline": {"type": "string", "format": "date-time"},
+            "deadline": {
+                "type": "string",
+                "format": "date-time",
+                "description": "with a zone, in the future: dispatch (default: the class "
+                "rule's), extend (required, later than the current deadline)",
+            },
             "evidence": {
                 "type": "array",
                 "items": {"type": "object", "properties": {"note": {"type": "string"}}},
+                "description": "resolve needs a note with text in it (spaces are none) or a photo",
             },
             "note": {"type": "string"},
             "photo": {
@@ -208,9 +218,14 @@ def openapi_document() -> dict[str, Any]:
                         {"type": "string", "enum": ["pending", "confirmed", "rejected", "all"]},
                     ),
                     _q("label", label),
-                    _q("min_score", {"type": "number"}),
-                    _q("max_score", {"type": "number"}),
-                    _q("grid", {"type": "string"}),
+                    _q("min_score", {"type": "number", "minimum": 0, "maximum": 1}),
+                    _q("max_score", {"type": "number", "minimum": 0, "maximum": 1}),
+                    _q(
+                        "grid",
+                        {"type": "string"},
+                        "repeated or comma-separated grid codes (any case); one that names no "
+                        "grid is a 404 naming it",
+                    ),
                     _q("flight", {"type": "integer"}),
                     _q("primary", {"type": "integer", "enum": [0, 1]}),
                     _q("order", {"type": "string", "enum": ["score", "-score", "id"]}),
@@ -308,7 +323,7 @@ def openapi_document() -> dict[str, Any]:
                 **_op(
                     "Move a ticket: "
                     + "; ".join(
-                        f"{t.action}: {'/'.join(sorted(t.sources))} → {t.target} "
+                        f"{t.action}: {'/'.join(sorted(t.sources))} → {t.target or 'same'} "
                         f"({', '.join(sorted(t.roles))})"
                         for t in TRANSITIONS.values()
                     ),
@@ -333,7 +348,9 @@ def openapi_document() -> dict[str, Any]:
         },
         "/stats": {
             "get": _op(
-                "Indicators over every ticket up to now (as_of): cases by state and class; "
+                "Indicators over every ticket up to now (as_of): cases by state (where they "
+                "are now) and class; filed (立案数); closed (结案数: cases with a close, each "
+                "once, reopened since or not, as on the dashboard; closed now: by_state); "
                 "due (应结案数: deadline passed), closed_due, closed_on_time; closure_rate "
                 "(结案率) = closed_due / due and on_time_closure_rate (按期结案率) = "
                 "closed_on_time / due, a case being on time when its last resolve came by its "
@@ -353,7 +370,11 @@ def openapi_document() -> dict[str, Any]:
             "description": "Sign in (session cookie + X-CSRFToken header on unsafe methods) "
             "or send an API key bound to a user as `Authorization: Bearer "
             "KEY` or `X-API-Key: KEY` (`gridpatrol db create-api-key NAME "
-            '--user USER`). Errors: 4xx with {"error": message}.',
+            '--user USER`). Errors: 4xx with {"error": message}. Timestamps (created_at, '
+            "deadline, an event's at ...) are ISO 8601 in UTC (+00:00), whatever zone they "
+            "were given in; a case-archive event's data keeps what was archived (a dispatch's "
+            "deadline in the station's TIMEZONE), and the dashboard's period bounds are "
+            "midnights in TIMEZONE.",
         },
         "servers": [{"url": "/api/v1"}],
         "components": {
@@ -525,7 +546,18 @@ def _pilot_paths() -> dict[str, Any]:
                 "parameters": [_p("session_id")],
             }
         },
-        "/dashboard": {"get": {**_op("Dashboard figures", roles=managers), "parameters": dash}},
+        "/dashboard": {
+            "get": {
+                **_op(
+                    "Dashboard figures for a period (days from 0001-01-03 to 9999-12-29): "
+                    "closed counts close events in the period (reopened since or not); by "
+                    "department, closures and escalations count for the department that held "
+                    "the case then, the other figures for the one responsible now",
+                    roles=managers,
+                ),
+                "parameters": dash,
+            }
+        },
     }
 
 

@@ -5,6 +5,7 @@ Each function validates everything first and changes nothing when it raises.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -34,6 +35,8 @@ from groundstation.tickets import (
 __all__ = [
     "DECISIONS",
     "GridLinesError",
+    "GRID_ID_REFUSED",
+    "check_grid_id",
     "read_grid_file",
     "import_grids",
     "review_findings",
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 DECISIONS = ("confirm", "reject", "reclassify")
+#: The longest grid code the database keeps (``grids.code``).
+CODE_LENGTH: int = Grid.__table__.c.code.type.length
 REVIEW_ROLES = frozenset({"supervisor", "admin"})
 
 
@@ -66,18 +71,28 @@ class GridLinesError(ValidationError):
         )
 
 
+#: Characters a grid id may not hold, besides markup and control characters: ids are path
+#: segments of /grids/<id> and /api/v1/grids/<id> (/ \ ? # %) and comma-separated values of
+#: the ticket filter (,).
+GRID_ID_REFUSED = frozenset("/\\?#%,")
+#: Markup: the maps show grid ids in Leaflet tooltips, which are HTML.
+_MARKUP = frozenset("<>&\"'`")
+
+
 def read_grid_file(
     data: bytes, filename: str, *, left_out: Counter[str] | None = None
 ) -> list[GisGrid]:
-    """Grids from an uploaded GeoJSON/KML/KMZ/zipped-Shapefile, via :mod:`gis.io`; markers the
-    layer holds besides are counted in ``left_out`` by geometry type."""
+    """Grids from an uploaded GeoJSON/KML/KMZ/zipped-Shapefile, via :mod:`gis.io`, with ids
+    that can name a page (:func:`check_grid_id`); what the layer holds besides grids is counted
+    in ``left_out`` (markers by geometry type, no-fly zones by their kind ``no_fly_zone``)."""
     from gis.io import read_features_bytes, read_grids
 
     name = Path(filename or "").name
     if not name:
         raise ValidationError(_l("grid file has no name; give it a .geojson/.kml/.kmz/.zip name"))
     try:
-        grids = read_grids(read_features_bytes(data, name), lines=True, left_out=left_out)
+        features = read_features_bytes(data, name)
+        grids = read_grids(features, lines=True, left_out=left_out, origin=name)
     except GisError as exc:
         raise ValidationError(
             _l("grid file %(name)s cannot be read: %(detail)s", name=repr(name), detail=exc)
@@ -85,18 +100,74 @@ def read_grid_file(
     lines = [g.grid_id for g in grids if not isinstance(g.geometry, Polygon | MultiPolygon)]
     if lines:  # never dropped silently: the station keeps grids as areas
         raise GridLinesError(name, lines)
+    for grid in grids:
+        check_grid_id(str(grid.grid_id))
     return grids
 
 
+def check_grid_id(code: str) -> None:
+    """Refuse a grid id that cannot name its pages: one holding markup or control characters
+    (the maps show ids as HTML tooltips), / \\ ? # % , (web addresses, the ticket filter) or
+    made of dots only (a path segment browsers drop)."""
+    if any(c in _MARKUP or not c.isprintable() for c in code):
+        raise ValidationError(
+            _l(
+                "grid id %(code)s holds markup or control characters (<>&\"'` ...); "
+                "use letters, digits, - and _",
+                code=_shown_id(code),
+            )
+        )
+    bad = sorted({c for c in code if c in GRID_ID_REFUSED})
+    if bad:
+        raise ValidationError(
+            _l(
+                "grid id %(code)s holds %(chars)s: grid ids name the grid's page and filters "
+                "(/grids/<id>, ?grid=<id>), so they may not hold / \\ ? # %% or ,; use letters, "
+                "digits, - and _",
+                code=_shown_id(code),
+                chars=" ".join(repr(c) for c in bad),
+            )
+        )
+    if not code.strip("."):
+        raise ValidationError(
+            _l(
+                "grid id %(code)s is made of dots only, which web addresses drop; use letters, "
+                "digits, - and _",
+                code=_shown_id(code),
+            )
+        )
+
+
+def _shown_id(code: str) -> str:
+    """A grid id for a message: quoted, and cut after 40 characters."""
+    return repr(code if len(code) <= 40 else code[:40] + "…")
+
+
 def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
-    """Insert or update grids by code (not committed); all are checked before any is written."""
+    """Insert or update grids by code (not committed); all are checked before any is written.
+
+    Returns how many grids were ``created``, ``updated`` (a stored grid whose shape, name or
+    properties changed) and ``unchanged``. Codes longer than the column, and codes differing
+    only in case from another of the layer or from a stored grid (the ticket filter takes them
+    for one), are refused.
+    """
     if not grids:
         raise ValidationError(_l("the grid layer holds no grids"))
     seen: set[str] = set()
+    folded: dict[str, str] = {}
     for index, grid in enumerate(grids, 1):
         code = str(grid.grid_id).strip()
         if not code:
             raise ValidationError(_l("a grid has an empty id"))
+        if len(code) > CODE_LENGTH:
+            raise ValidationError(
+                _l(
+                    "grid id %(code)s is %(length)d characters long; at most %(max)d are allowed",
+                    code=_shown_id(code),
+                    length=len(code),
+                    max=CODE_LENGTH,
+                )
+            )
         if not _named(grid):  # numbered by its place in the file: it would replace grid "1" ...
             raise ValidationError(
                 _l(
@@ -110,7 +181,17 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
             raise ValidationError(
                 _l("grid id %(code)s appears twice in the layer", code=repr(code))
             )
+        if code.casefold() in folded:
+            raise ValidationError(
+                _l(
+                    "grid ids %(code)s and %(other)s differ only in case; grid ids must differ "
+                    "in more than case (the ticket filter finds grids ignoring case)",
+                    code=repr(code),
+                    other=repr(folded[code.casefold()]),
+                )
+            )
         seen.add(code)
+        folded[code.casefold()] = code
         geom = grid.geometry
         if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             raise ValidationError(
@@ -126,7 +207,19 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
                 _l("grid %(code)s: coordinates are not WGS84 lon/lat", code=repr(code))
             )
     existing = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(seen)))}
-    created = updated = 0
+    for stored in session.scalars(select(Grid.code)):
+        code = folded.get(stored.casefold())
+        # a grid stored under this very code is updated (older data may hold both cases)
+        if code is not None and code != stored and code not in existing:
+            raise ValidationError(
+                _l(
+                    "grid id %(code)s differs only in case from the stored grid %(other)s; "
+                    "use the stored grid's id to update it, or another id",
+                    code=repr(code),
+                    other=repr(stored),
+                )
+            )
+    created = updated = unchanged = 0
     for grid in grids:
         code = str(grid.grid_id).strip()
         props = {
@@ -136,7 +229,7 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
         }
         minx, miny, maxx, maxy = grid.geometry.bounds
         values = {
-            "geometry": mapping(grid.geometry),
+            "geometry": json.loads(json.dumps(mapping(grid.geometry))),  # as stored: lists
             "properties": props,
             "name": str(props.get("name") or props.get("NAME") or code)[:200],
             "min_lon": minx,
@@ -148,12 +241,14 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
         if row is None:
             session.add(Grid(code=code, **values))
             created += 1
+        elif all(getattr(row, key) == value for key, value in values.items()):
+            unchanged += 1
         else:
             for key, value in values.items():
                 setattr(row, key, value)
             updated += 1
     session.flush()
-    return {"created": created, "updated": updated}
+    return {"created": created, "updated": updated, "unchanged": unchanged}
 
 
 def _named(grid: GisGrid) -> bool:

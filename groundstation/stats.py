@@ -13,7 +13,9 @@ is the one database edge. Definitions, for a period [start, end) and the moment
 - due (应结案数): tickets whose deadline falls in the period *and* has already passed,
   ``deadline <= as_of`` (:func:`is_due`): a deadline later in the period, still in the future,
   is not due yet;
-- closed (结案数): tickets with a ``close`` event in the period;
+- closed (结案数): tickets with a ``close`` event in the period, each counted once, whatever
+  came after: a case closed and reopened since still counts (what is closed *now* is the
+  state count, ``by_state`` in ``/api/v1/stats``);
 - closure rate (结案率): due tickets closed by ``as_of`` / due;
 - on-time closure rate (按期结案率): due tickets closed by ``as_of`` whose last ``resolve``
   (处置完毕, which stops the department's clock) came at or before the deadline / due, i.e.
@@ -24,6 +26,13 @@ is the one database edge. Definitions, for a period [start, end) and the moment
 - capture → ticket: photo capture time to ticket creation, for tickets received in the period;
 - dispatch → close: first ``dispatch`` to the ``close``, for tickets closed in the period;
 - open: tickets created by ``as_of`` and not closed or rejected at ``as_of`` (the map).
+
+By department, a closure or an escalation counts for the department that held the case at
+that moment (:func:`held_by`: a dispatch hands a case to a department, a return or a recall
+takes it back), not for the one responsible now: a case closed by A, reopened and dispatched to
+B counts one closure for A and none for B, and an escalation at A stays A's after a return.
+The other figures count for the department responsible now (the deadline is that of its
+dispatch); cases with none are under "—".
 
 Flights count landed flight sessions and photo flights without a session; area flown is the
 area the landed sessions covered.
@@ -39,7 +48,7 @@ ticket.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -48,6 +57,8 @@ from gis.messages import msg
 
 __all__ = [
     "PERIODS",
+    "FIRST_DAY",
+    "LAST_DAY",
     "Period",
     "EventRecord",
     "TicketRecord",
@@ -57,6 +68,7 @@ __all__ = [
     "Dashboard",
     "period_for",
     "state_at",
+    "held_by",
     "filed_at",
     "is_due",
     "ticket_figures",
@@ -64,18 +76,29 @@ __all__ = [
     "DueFigures",
     "count_to_date",
     "build_dashboard",
+    "CSV_WORDS",
     "csv_rows",
     "load_records",
     "load_tickets",
 ]
 
 PERIODS: tuple[str, ...] = ("day", "week", "month", "custom")
+#: The first and last day a period may cover: the midnights that bound it, in any time zone,
+#: lie in the range a stored moment may take (:data:`groundstation.models.MIN_DATETIME` …
+#: ``MAX_DATETIME``, a day inside the years 1 to 9999 in UTC).
+FIRST_DAY = date(1, 1, 3)
+LAST_DAY = date(9999, 12, 29)
 ACTIVE = frozenset({"dispatched", "in_progress"})
 TERMINAL = frozenset({"closed", "rejected"})
 NONE_KEY = "—"
 #: The actions that make a case real (立案): confirming it, or reopening (a rejected false alarm
 #: is real after all) or dispatching one that was never confirmed.
 FILING_ACTIONS = frozenset({"confirm", "reopen", "dispatch"})
+#: The actions that take a case back from the department that held it (after the event).
+RELEASING_ACTIONS = frozenset({"return", "recall"})
+#: The actions whose archive entry names the department concerned (``data.department_id``):
+#: the one dispatched to, the one escalated, the one that returned it or it was recalled from.
+DEPARTMENT_ACTIONS = frozenset({"dispatch", "escalate", "return", "recall", "extend"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +122,29 @@ def period_for(
     end: date | None = None,
 ) -> Period:
     """The period containing ``today`` (day, ISO week from Monday, calendar month) in ``tz``, or
-    the custom days ``start`` … ``end`` inclusive."""
+    the custom days ``start`` … ``end`` inclusive; its days must lie within :data:`FIRST_DAY` …
+    :data:`LAST_DAY` (ValueError otherwise, as for any other bad period)."""
 
     def midnight(day: date) -> datetime:
         return datetime.combine(day, time(0), tzinfo=tz)
 
+    try:
+        first, last = _days(kind, today=today, start=start, end=end)
+    except OverflowError:  # a week or month reaching past the year 1 or 9999
+        first, last = date.min, date.max
+    if first < FIRST_DAY or last > LAST_DAY:
+        raise ValueError(
+            msg(
+                "the period's days must lie between %(first)s and %(last)s",
+                first=FIRST_DAY.isoformat(),
+                last=LAST_DAY.isoformat(),
+            )
+        )
+    return Period(kind, midnight(first), midnight(last + timedelta(days=1)))
+
+
+def _days(kind: str, *, today: date, start: date | None, end: date | None) -> tuple[date, date]:
+    """The first and last day of the period :func:`period_for` describes."""
     if kind == "day":
         first, last = today, today
     elif kind == "week":
@@ -126,16 +167,18 @@ def period_for(
         raise ValueError(
             msg("period %(kind)r is not one of %(known)s", kind=kind, known=", ".join(PERIODS))
         )
-    return Period(kind, midnight(first), midnight(last + timedelta(days=1)))
+    return first, last
 
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """One case-archive entry: the action, the state it led to and when."""
+    """One case-archive entry: the action, the state it led to, when and, where the archive
+    names it, the department concerned (dispatched to, escalated, returning it, recalled from)."""
 
     action: str
     to_state: str
     at: datetime
+    department: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +188,7 @@ class TicketRecord:
     id: int
     label: str
     grid: str | None
-    department: str | None
+    department: str | None  # responsible now
     created_at: datetime
     deadline: datetime | None
     events: tuple[EventRecord, ...]
@@ -268,6 +311,25 @@ def state_at(ticket: TicketRecord, moment: datetime) -> str | None:
     return current
 
 
+def held_by(ticket: TicketRecord) -> tuple[str | None, ...]:
+    """The department that held the case at each of its events, in order (None: none did).
+
+    A dispatch hands the case to the department it names (the ticket's present one where the
+    archive names none); a return or a recall takes it back after the event; an event naming
+    its department (an escalation) happened at that department."""
+    holder: str | None = None
+    out: list[str | None] = []
+    for event in ticket.events:
+        if event.action == "dispatch":
+            holder = event.department or ticket.department
+        elif event.department is not None:
+            holder = event.department
+        out.append(holder)
+        if event.action in RELEASING_ACTIONS:
+            holder = None
+    return tuple(out)
+
+
 def filed_at(ticket: TicketRecord) -> datetime | None:
     """When the ticket was filed (立案), None if never: its first ``confirm``, ``reopen`` or
     ``dispatch``. Confirm leaves only ``new``, so a confirmed case is filed at its confirm; a case
@@ -302,28 +364,51 @@ def _median(values: Sequence[float]) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
+def _events_in(
+    ticket: TicketRecord, action: str, period: Period, department: str | None
+) -> list[EventRecord]:
+    """The ticket's ``action`` events in ``period``; with ``department`` (a breakdown key), only
+    those that happened while that department held the case (:func:`held_by`)."""
+    if department is None or not ticket.any_in(action, period):
+        return [e for e in ticket.events if e.action == action and period.contains(e.at)]
+    return [
+        e
+        for e, holder in zip(ticket.events, held_by(ticket), strict=True)
+        if e.action == action and period.contains(e.at) and (holder or NONE_KEY) == department
+    ]
+
+
 def ticket_figures(
-    tickets: Iterable[TicketRecord], period: Period, *, as_of: datetime
+    tickets: Iterable[TicketRecord],
+    period: Period,
+    *,
+    as_of: datetime,
+    department: str | None = None,
 ) -> TicketFigures:
-    """The indicators of one group of tickets (definitions in the module docstring)."""
+    """The indicators of one group of tickets (definitions in the module docstring); with
+    ``department`` (a name, or :data:`NONE_KEY`), that department's: the closures and
+    escalations that happened while it held the case, the other figures of the cases it is
+    responsible for now."""
     received = filed = due = closed = closed_due = on_time = overdue = escalated = 0
     capture: list[float] = []
     dispatch_close: list[float] = []
     for t in tickets:
+        closes = _events_in(t, "close", period, department)
+        if closes:
+            closed += 1
+            dispatched = t.first("dispatch")
+            if dispatched is not None and dispatched <= closes[0].at:
+                dispatch_close.append(_hours(closes[0].at - dispatched))
+        if _events_in(t, "escalate", period, department):
+            escalated += 1
+        if department is not None and (t.department or NONE_KEY) != department:
+            continue
         if period.contains(t.created_at):
             received += 1
             if t.captured_at is not None and t.captured_at <= t.created_at:
                 capture.append(_hours(t.created_at - t.captured_at))
         if period.contains(filed_at(t)):
             filed += 1
-        close_at = next(
-            (e.at for e in t.events if e.action == "close" and period.contains(e.at)), None
-        )
-        if close_at is not None:
-            closed += 1
-            dispatched = t.first("dispatch")
-            if dispatched is not None and dispatched <= close_at:
-                dispatch_close.append(_hours(close_at - dispatched))
         if is_due(t, period, as_of):
             due += 1
             if state_at(t, as_of) == "closed":
@@ -333,8 +418,6 @@ def ticket_figures(
                     on_time += 1
         if _overdue(t, as_of):
             overdue += 1
-        if t.any_in("escalate", period):
-            escalated += 1
     return TicketFigures(
         received=received,
         filed=filed,
@@ -382,6 +465,22 @@ def _grouped(
     return {k: ticket_figures(v, period, as_of=as_of) for k, v in sorted(groups.items())}
 
 
+def _by_department(
+    tickets: Sequence[TicketRecord], period: Period, as_of: datetime
+) -> dict[str, TicketFigures]:
+    """The department breakdown: every department responsible now for a case that counts in
+    the period, or that closed or escalated one in it while holding it."""
+    relevant = [t for t in tickets if _relevant(t, period, as_of)]
+    keys = {t.department or NONE_KEY for t in relevant}
+    for t in relevant:
+        keys.update(
+            holder or NONE_KEY
+            for e, holder in zip(t.events, held_by(t), strict=True)
+            if e.action in ("close", "escalate") and period.contains(e.at)
+        )
+    return {k: ticket_figures(relevant, period, as_of=as_of, department=k) for k in sorted(keys)}
+
+
 def build_dashboard(
     *,
     tickets: Sequence[TicketRecord],
@@ -416,7 +515,7 @@ def build_dashboard(
         findings_by_class=dict(sorted(by_class.items())),
         tickets=ticket_figures(tickets, period, as_of=as_of),
         by_grid=_grouped(tickets, lambda t: t.grid, period, as_of),
-        by_department=_grouped(tickets, lambda t: t.department, period, as_of),
+        by_department=_by_department(tickets, period, as_of),
         by_class=_grouped(tickets, lambda t: t.label, period, as_of),
         open_tickets=open_tickets,
     )
@@ -446,29 +545,59 @@ def _fmt(value: Any) -> Any:
     return value
 
 
-def csv_rows(dashboard: Dashboard) -> list[list[Any]]:
-    """The dashboard as a table: header, period facts, then one row per group."""
+#: The fixed words of the CSV besides its columns: row names, period kinds, groups, the district.
+CSV_WORDS: tuple[str, ...] = (
+    "period",
+    "area",
+    "flights",
+    "area_flown_m2",
+    "findings",
+    *PERIODS,
+    "all",
+    "grid",
+    "department",
+    "class",
+    "district",
+)
+
+
+def csv_rows(
+    dashboard: Dashboard,
+    *,
+    names: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> list[list[Any]]:
+    """The dashboard as a table: period facts, header, then one row per group.
+
+    Without ``names`` and ``labels`` the table holds the stable codes (:data:`CSV_COLUMNS`,
+    :data:`CSV_WORDS`, class labels); ``names`` gives a reader's words for those codes and
+    ``labels`` for the class labels (grid codes and department names stay as they are)."""
     d = dashboard
+
+    def word(code: str) -> str:
+        return names.get(code, code) if names else code
+
+    def label(code: str) -> str:
+        return labels.get(code, code) if labels else code
+
+    area = d.grid or word("district")
     rows: list[list[Any]] = [
-        ["period", d.period.kind, d.period.start.isoformat(), d.period.end.isoformat()],
-        ["area", d.grid or "district"],
-        ["flights", d.flights],
-        ["area_flown_m2", "" if d.area_flown_m2 is None else f"{d.area_flown_m2:.1f}"],
-        *(["findings", label, n] for label, n in d.findings_by_class.items()),
+        [word("period"), word(d.period.kind), d.period.start.isoformat(), d.period.end.isoformat()],
+        [word("area"), area],
+        [word("flights"), d.flights],
+        [word("area_flown_m2"), "" if d.area_flown_m2 is None else f"{d.area_flown_m2:.1f}"],
+        *([word("findings"), label(code), n] for code, n in d.findings_by_class.items()),
         [],
-        list(CSV_COLUMNS),
+        [word(c) for c in CSV_COLUMNS],
     ]
 
     def row(group: str, key: str, f: TicketFigures) -> list[Any]:
-        return [group, key, *(_fmt(getattr(f, c)) for c in CSV_COLUMNS[2:])]
+        return [word(group), key, *(_fmt(getattr(f, c)) for c in CSV_COLUMNS[2:])]
 
-    rows.append(row("all", d.grid or "district", d.tickets))
-    for group, table in (
-        ("grid", d.by_grid),
-        ("department", d.by_department),
-        ("class", d.by_class),
-    ):
-        rows.extend(row(group, key, f) for key, f in table.items())
+    rows.append(row("all", area, d.tickets))
+    rows.extend(row("grid", key, f) for key, f in d.by_grid.items())
+    rows.extend(row("department", key, f) for key, f in d.by_department.items())
+    rows.extend(row("class", label(key), f) for key, f in d.by_class.items())
     return rows
 
 
@@ -479,9 +608,10 @@ def load_tickets(
     grids: dict[int, str] | None = None,
 ) -> list[TicketRecord]:
     """Read tickets with their events, grid, department and capture time, only the columns
-    the figures need (two queries). ``since`` skips tickets closed or rejected before it whose
+    the figures need (three queries); an event's department is the one its archive data names
+    (:data:`DEPARTMENT_ACTIONS`). ``since`` skips tickets closed or rejected before it whose
     deadline is before it too; ``grids`` maps grid ids to codes (read when not given)."""
-    from sqlalchemy import select
+    from sqlalchemy import case, select
 
     from groundstation.models import Department, Finding, Grid, Photo, Ticket, TicketEvent
 
@@ -512,13 +642,24 @@ def load_tickets(
         .where(Ticket.id.in_(wanted))
         .order_by(Ticket.id)
     ).all()
+    departments = dict(session.execute(select(Department.id, Department.name)).all())
+    named = case(
+        (
+            TicketEvent.action.in_(tuple(DEPARTMENT_ACTIONS)),
+            TicketEvent.data["department_id"].as_integer(),
+        ),
+        else_=None,
+    )
     events: dict[int, list[EventRecord]] = {}
-    for ticket_id, action, to_state, at in session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.action, TicketEvent.to_state, TicketEvent.at)
+    for ticket_id, action, to_state, at, department_id in session.execute(
+        select(
+            TicketEvent.ticket_id, TicketEvent.action, TicketEvent.to_state, TicketEvent.at, named
+        )
         .where(TicketEvent.ticket_id.in_(wanted))
         .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
     ):
-        events.setdefault(ticket_id, []).append(EventRecord(action, to_state, at))
+        department = departments.get(department_id) if department_id is not None else None
+        events.setdefault(ticket_id, []).append(EventRecord(action, to_state, at, department))
     return [
         TicketRecord(
             id=ticket_id,
@@ -539,9 +680,11 @@ def load_tickets(
 @dataclass(frozen=True, slots=True)
 class DueFigures:
     """The closure figures of every ticket up to now (``/api/v1/stats``), as
-    :func:`figures_to_date` gives them: filed, due, closed among the due and closed on time."""
+    :func:`figures_to_date` gives them: filed, closed (a ``close`` event by now, reopened since
+    or not), due, closed among the due and closed on time."""
 
     filed: int
+    closed: int
     due: int
     closed_due: int
     closed_on_time: int
@@ -556,21 +699,25 @@ class DueFigures:
 
 
 def count_to_date(session: Any, *, now: datetime) -> DueFigures:
-    """:func:`figures_to_date`'s filed, due, closed-due and on-time counts over every stored
-    ticket, counted by the database (two aggregate queries, no ticket read): filed when a
-    ``confirm``/``reopen``/``dispatch`` came at or before ``now``; due when the deadline is at or
-    before ``now``; closed when the last event by then (ties by id) led to ``closed``; on time
-    when, besides, the last ``resolve`` by then came at or before the deadline."""
+    """:func:`figures_to_date`'s filed, closed, due, closed-due and on-time counts over every
+    stored ticket, counted by the database (two aggregate queries, no ticket read): filed when a
+    ``confirm``/``reopen``/``dispatch`` came at or before ``now``; closed when a ``close`` did;
+    due when the deadline is at or before ``now``; closed-due when the last event by then (ties
+    by id) led to ``closed``; on time when, besides, the last ``resolve`` by then came at or
+    before the deadline."""
     from sqlalchemy import and_, case, func, select
 
     from groundstation.models import Ticket, TicketEvent
 
     event = TicketEvent
-    filed = session.scalar(
-        select(func.count(func.distinct(event.ticket_id))).where(
-            event.action.in_(tuple(FILING_ACTIONS)), event.at <= now
-        )
-    )
+    filed, closed_ever = session.execute(
+        select(
+            func.count(
+                func.distinct(case((event.action.in_(tuple(FILING_ACTIONS)), event.ticket_id)))
+            ),
+            func.count(func.distinct(case((event.action == "close", event.ticket_id)))),
+        ).where(event.action.in_((*FILING_ACTIONS, "close")), event.at <= now)
+    ).one()
     order = func.row_number().over(
         partition_by=event.ticket_id, order_by=(event.at.desc(), event.id.desc())
     )
@@ -597,7 +744,9 @@ def count_to_date(session: Any, *, now: datetime) -> DueFigures:
         .outerjoin(resolved, resolved.c.ticket_id == Ticket.id)
         .where(Ticket.deadline.is_not(None), Ticket.deadline <= now)
     ).one()
-    return DueFigures(int(filed or 0), int(due), int(closed_due), int(on_time))
+    return DueFigures(
+        int(filed or 0), int(closed_ever or 0), int(due), int(closed_due), int(on_time)
+    )
 
 
 def load_records(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from flask_babel.speaklater import LazyString
@@ -28,6 +28,7 @@ from groundstation.errors import (
 from groundstation.i18n import (
     ACTION_NAMES,
     DEADLINE_UNITS,
+    LABEL_NAMES,
     ROLE_NAMES,
     STATE_NAMES,
     lazy_names,
@@ -117,11 +118,15 @@ class Transition:
 
     action: str
     sources: frozenset[str]
-    target: str
+    target: str | None  # None: the ticket stays in the state it is in (extend)
     roles: frozenset[str]
     own_department: bool = False  # department users may act only on their department's tickets
     needs_reason: bool = False
     needs_evidence: bool = False
+
+    def leads_to(self, state: str) -> str:
+        """The state a ticket in ``state`` reaches by this action."""
+        return state if self.target is None else self.target
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +139,18 @@ class ReviewSync:
     label: str | None  # the ticket's new class, None: unchanged
 
 
-def _t(action: str, sources: set[str], target: str, roles: set[str], **kw: bool) -> Transition:
+def _t(
+    action: str, sources: set[str], target: str | None, roles: set[str], **kw: bool
+) -> Transition:
     return Transition(action, frozenset(sources), target, frozenset(roles), **kw)
 
 
 _SUP = {"supervisor", "admin"}
 _DEPT = {"department", "admin"}
 
-#: The whole workflow: 立案 → 派遣 → 处置 → 反馈 → 核查 → 结案, plus reject, return and reopen.
+#: The whole workflow: 立案 → 派遣 → 处置 → 反馈 → 核查 → 结案, plus reject, return and reopen,
+#: and the supervisor's hold on a dispatched case: recall it from the department (撤回, to
+#: dispatch it elsewhere) or extend its deadline (延期), each with a reason.
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
@@ -153,6 +162,8 @@ TRANSITIONS: dict[str, Transition] = {
         _t("resolve", {"in_progress"}, "resolved", _DEPT, own_department=True, needs_evidence=True),
         _t("verify", {"resolved"}, "verified", {"supervisor", "pilot", "admin"}),
         _t("close", {"verified"}, "closed", _SUP),
+        _t("recall", {"dispatched", "in_progress"}, "confirmed", _SUP, needs_reason=True),
+        _t("extend", {"dispatched", "in_progress"}, None, _SUP, needs_reason=True),
         _t(
             "reopen",
             {"resolved", "verified", "closed", "rejected"},
@@ -333,7 +344,19 @@ def _rule(session: Session, label: str) -> ClassRule:
 
 
 def rule_deadline(rule: ClassRule) -> Deadline:
-    """The event-table row's deadline as a :class:`~groundstation.workcal.Deadline`."""
+    """The event-table row's deadline as a :class:`~groundstation.workcal.Deadline`; a row
+    stored before the rules were what they are now is a ValidationError saying what to fix."""
+    problem = deadline_problem(rule.deadline_amount, rule.deadline_unit)
+    if problem is not None:
+        raise ValidationError(
+            _l(
+                "the dispatch table's deadline for %(label)s is invalid (%(detail)s): an admin "
+                "must correct it on the dispatch table page, or give this dispatch a deadline "
+                "of its own",
+                label=lazy_names(LABEL_NAMES, rule.label, quote=True),
+                detail=problem,
+            )
+        )
     return Deadline(rule.deadline_amount, rule.deadline_unit)
 
 
@@ -421,7 +444,7 @@ def open_ticket_for_finding(
     )
     action = "confirm" if confirmed else "reject"
     check_transition("new", action, actor, ticket_department_id=None)
-    ticket.state = TRANSITIONS[action].target
+    ticket.state = TRANSITIONS[action].leads_to("new")
     _record(
         session,
         ticket,
@@ -476,7 +499,7 @@ def apply_review(
         reason = note
         review = "confirmed" if sync.action == "confirm" else "rejected"
         from_state = ticket.state
-        _claim(session, ticket, from_state, rule.target)
+        _claim(session, ticket, from_state, rule.leads_to(from_state))
         _record(
             session,
             ticket,
@@ -523,10 +546,13 @@ def transition(
     """Apply ``action`` to ``ticket`` as ``actor`` (uncommitted); raise if illegal, change nothing.
 
     A dispatch without an explicit ``deadline`` gets the class rule's, counted on ``calendar``
-    (default: office hours in Beijing time, no holidays). Confirming or rejecting a ticket whose
-    finding awaits review reviews it too, and reopening a case rejected as a false alarm confirms
-    its finding (confirmed as the ticket's class or rejected as background, its sightings alike:
-    a reopened false alarm's next sightings count as seen), the reason as the review note.
+    (default: office hours in Beijing time, no holidays); an extension needs the new, later
+    ``deadline``. Where the case leaves its department (return, recall, reject) or gets a new
+    deadline (dispatch, extend), its escalation (督办) starts again from none. Confirming or
+    rejecting a ticket whose finding awaits review reviews it too, and reopening a case
+    rejected as a false alarm confirms its finding (confirmed as the ticket's class or rejected
+    as background, its sightings alike: a reopened false alarm's next sightings count as seen),
+    the reason as the review note.
     Returns the archive entry and the notifications to deliver once the caller has committed.
     """
     now = now or utcnow()
@@ -542,10 +568,11 @@ def transition(
             )
         )
     evidence = [dict(e) for e in evidence]
-    if rule.needs_evidence and not any(e.get("note") or e.get("photo") for e in evidence):
+    if rule.needs_evidence and not any(_has_evidence(e) for e in evidence):
         raise ValidationError(_l("resolve needs evidence: a note or a photo of the result"))
     data: dict[str, Any] = {}
     messages: list[Message] = []
+    tz = (calendar or WorkCalendar()).tz
     if action == "dispatch":
         class_rule = _rule(session, ticket.label)
         dept_id = department_id if department_id is not None else class_rule.department_id
@@ -554,14 +581,9 @@ def transition(
             raise NotFoundError(_l("department %(id)s does not exist", id=dept_id))
         if deadline is None:
             deadline = (calendar or WorkCalendar()).due(now, rule_deadline(class_rule))
-        elif deadline.tzinfo is None:
-            raise ValidationError(_l("deadline needs a timezone, e.g. 2025-06-01T18:00:00+08:00"))
-        elif deadline <= now:
-            raise ValidationError(
-                _l("deadline %(deadline)s is not in the future", deadline=deadline.isoformat())
-            )
-        # whole seconds in the office's time zone, however it was given (archive, notifications)
-        deadline = deadline.astimezone((calendar or WorkCalendar()).tz).replace(microsecond=0)
+            deadline = deadline.astimezone(tz).replace(microsecond=0)
+        else:
+            deadline = _new_deadline(deadline, now=now, tz=tz)
         ticket.department_id = department.id
         ticket.deadline = deadline
         ticket.escalation_level = 0
@@ -580,10 +602,59 @@ def transition(
                 data,
             )
         )
-    elif action == "return":
+    elif action in ("return", "recall"):
+        department = _department(session, ticket)
         data = {"department_id": ticket.department_id}
+        if action == "recall":
+            data["department"] = department.name if department else None
+            if ticket.deadline is not None:
+                data["deadline"] = ticket.deadline.astimezone(tz).isoformat()
+            messages.append(
+                Message(
+                    "recalled",
+                    ticket.id,
+                    f"ticket {ticket.id} ({ticket.label}) recalled from "
+                    f"{data['department']} by {actor.name}: {reason}",
+                    {"department_id": ticket.department_id, "department": data["department"]},
+                )
+            )
+        data.update(_clear_escalation(ticket))
         ticket.department_id = None
         ticket.deadline = None
+    elif action == "extend":
+        if deadline is None:
+            raise ValidationError(_l("extend needs the new deadline"))
+        deadline = _new_deadline(deadline, now=now, tz=tz)
+        if ticket.deadline is not None and deadline <= ticket.deadline:
+            raise ValidationError(
+                _l(
+                    "the new deadline %(deadline)s is not later than the current one (%(current)s)",
+                    deadline=deadline.isoformat(),
+                    current=ticket.deadline.astimezone(tz).isoformat(),
+                )
+            )
+        department = _department(session, ticket)
+        data = {
+            "department_id": ticket.department_id,
+            "department": department.name if department else None,
+            "deadline": deadline.isoformat(),
+            "previous_deadline": ticket.deadline.astimezone(tz).isoformat()
+            if ticket.deadline is not None
+            else None,
+        }
+        data.update(_clear_escalation(ticket))
+        ticket.deadline = deadline
+        messages.append(
+            Message(
+                "deadline_extended",
+                ticket.id,
+                f"ticket {ticket.id} ({ticket.label}) at {data['department']}: deadline "
+                f"extended to {deadline.isoformat()}: {reason}",
+                {k: data[k] for k in ("department_id", "department", "deadline")},
+            )
+        )
+    elif action == "reject":
+        data = _clear_escalation(ticket)  # a case returned while overdue, then rejected
     elif action == "reopen" and ticket.deadline is not None:
         # the old deadline belongs to the work done; the next dispatch sets a new one
         data = {"deadline": ticket.deadline.isoformat()}
@@ -593,7 +664,7 @@ def transition(
         data = {"evidence": evidence}
     finding = _primary_to_review(session, ticket, action)
     from_state = ticket.state
-    _claim(session, ticket, from_state, rule.target)
+    _claim(session, ticket, from_state, rule.leads_to(from_state))
     if finding is not None:
         confirmed = _REVIEW_OF[action]
         sightings = session.scalars(select(Finding).where(Finding.sighting_of == finding.id))
@@ -610,6 +681,35 @@ def transition(
     event = _record(session, ticket, action, from_state, actor, reason=reason, data=data, now=now)
     session.flush()
     return event, messages
+
+
+def _has_evidence(entry: dict[str, Any]) -> bool:
+    """Whether an evidence entry holds a note with text in it (not only spaces) or a photo."""
+    return bool(str(entry.get("note") or "").strip() or entry.get("photo"))
+
+
+def _new_deadline(deadline: datetime, *, now: datetime, tz: tzinfo) -> datetime:
+    """A deadline a supervisor gives (dispatch, extend), checked: with a zone and in the future;
+    returned in whole seconds in the office's time zone ``tz`` (archive, notifications)."""
+    if deadline.tzinfo is None:
+        raise ValidationError(_l("deadline needs a timezone, e.g. 2025-06-01T18:00:00+08:00"))
+    if deadline <= now:
+        raise ValidationError(
+            _l("deadline %(deadline)s is not in the future", deadline=deadline.isoformat())
+        )
+    return deadline.astimezone(tz).replace(microsecond=0)
+
+
+def _department(session: Session, ticket: Ticket) -> Department | None:
+    return session.get(Department, ticket.department_id) if ticket.department_id else None
+
+
+def _clear_escalation(ticket: Ticket) -> dict[str, Any]:
+    """Reset the ticket's escalation (督办) level; the archive data of the level it had, if any."""
+    level = ticket.escalation_level
+    ticket.escalation_level = 0
+    ticket.escalated_at = None
+    return {"escalation_level": level} if level else {}
 
 
 def _claim(session: Session, ticket: Ticket, from_state: str, target: str) -> None:
@@ -692,6 +792,8 @@ def deadline_problem(amount: float, unit: str) -> LazyString | None:
     values = dict(problem.values)
     if "units" in values:
         values["units"] = lazy_names(DEADLINE_UNITS, *UNITS, quote=True)
+    if "unit" in values and unit in UNITS:
+        values["unit"] = lazy_names(DEADLINE_UNITS, unit, quote=True)
     return lazy_text(replace(problem, values=values))
 
 
@@ -730,6 +832,16 @@ def update_rule(
         if problem is not None:
             raise ValidationError(
                 _l("rule %(label)s: invalid deadline: %(detail)s", label=label, detail=problem)
+            )
+    if name is not None:
+        name = name.strip()
+        if not name:  # the class's Open311 service_name: never blank
+            raise ValidationError(
+                _l(
+                    "rule %(label)s: the name may not be blank (it names the class to citizens "
+                    "and city systems, as the Open311 service_name)",
+                    label=label,
+                )
             )
     if department_id is not None:
         rule.department_id = department_id

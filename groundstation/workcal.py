@@ -10,16 +10,17 @@ N-th working day after the day the clock starts). Pure computation, no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gis.messages import Message, msg
 
 __all__ = [
     "UNITS",
-    "MAX_AMOUNT",
+    "LIMITS",
     "Deadline",
     "DeadlineError",
     "WorkCalendar",
@@ -30,10 +31,15 @@ __all__ = [
 
 #: Deadline units: calendar hours, working hours, working days.
 UNITS = ("hours", "work_hours", "work_days")
-#: The largest deadline amount, in any unit (a year of calendar hours).
-MAX_AMOUNT = 8760
+#: The smallest and largest amount of each unit: at least six minutes (0.1 h; a shorter
+#: deadline is a slip of the keyboard, not a case a department can handle) or one working day,
+#: and at most about a year: 8760 calendar hours, 2000 working hours (250 working days of 8 h),
+#: 250 working days (China's working days in a year). Working days are whole.
+LIMITS: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {"hours": (0.1, 8760), "work_hours": (0.1, 2000), "work_days": (1, 250)}
+)
 
-_MAX_DAYS = 3660  # ten years of calendar days: a search bound, never reached by a sane deadline
+_MAX_DAYS = 3660  # ten years of calendar days: a search bound, never reached by a valid deadline
 
 
 class DeadlineError(ValueError):
@@ -43,9 +49,11 @@ class DeadlineError(ValueError):
 def deadline_problem(amount: float, unit: str) -> Message | None:
     """What is wrong with a deadline of ``amount`` ``unit``, or None when it is valid.
 
-    The one statement of the rules: :class:`Deadline` raises it, the event-table edit
+    The one statement of the rules (a unit of :data:`UNITS`, an amount within its
+    :data:`LIMITS`, whole working days): :class:`Deadline` raises it, the event-table edit
     (``groundstation.tickets``) shows it translated. The ``units`` value is the English list
-    of :data:`UNITS`; a translating reader may put the units' display names in its place.
+    of :data:`UNITS` and ``unit`` the unit's key; a translating reader may put the units'
+    display names in their place.
     """
     if unit not in UNITS:
         return msg(
@@ -53,11 +61,15 @@ def deadline_problem(amount: float, unit: str) -> Message | None:
             unit=repr(unit),
             units=", ".join(repr(u) for u in UNITS),
         )
-    if not (isinstance(amount, int | float) and 0 < amount <= MAX_AMOUNT):
+    low, high = LIMITS[unit]
+    if not (isinstance(amount, int | float) and low <= amount <= high):
         return msg(
-            "the amount %(amount)s must be more than 0 and at most %(max)s",
+            "the amount %(amount)s is out of range: a deadline in %(unit)s must be from "
+            "%(min)s to %(max)s",
             amount=f"{amount:g}" if isinstance(amount, int | float) else repr(amount),
-            max=MAX_AMOUNT,
+            unit=repr(unit),
+            min=f"{low:g}",
+            max=f"{high:g}",
         )
     if unit == "work_days" and amount != int(amount):
         return msg("working days must be whole, got %(amount)s", amount=f"{amount:g}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -12,12 +14,100 @@ from sqlalchemy import select
 from groundstation.blueprints.api import rule_changes
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ClassRule, Department, Notification
+from groundstation.notify import Undelivered, delivery_of, undelivered
 from groundstation.tickets import update_rule
 from groundstation.web import current_actor, db, roles_required
 
-__all__ = ["bp"]
+__all__ = [
+    "bp",
+    "EVENT_NAMES",
+    "CHANNEL_NAMES",
+    "LogRow",
+    "log_row",
+    "reason_text",
+    "not_notified_lines",
+]
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+#: The notifier log's events and channels in the reader's language (the log keeps the codes).
+EVENT_NAMES = {"dispatched": _l("Dispatched"), "escalated": _l("Escalated")}
+CHANNEL_NAMES = {
+    "log": _l("Server log"),
+    "webhook": _l("Webhook"),
+    "wecom": _l("WeCom"),
+    "dingtalk": _l("DingTalk"),
+}
+#: Why a notice was not delivered, by :func:`groundstation.notify.failure_reason` code (``http``
+#: and ``refused`` carry a value: see :func:`reason_text`).
+REASONS = {
+    "timeout": _l("No answer in time"),
+    "unreachable": _l("Could not connect"),
+    "answer": _l("Unexpected answer"),
+    "config": _l("The channel is no longer configured"),
+    "error": _l("Delivery failed"),
+}
+
+
+def reason_text(reason: dict[str, Any]) -> str:
+    """A short failure reason in the reader's language."""
+    code = reason.get("code")
+    if code == "http":
+        return _("The server answered HTTP %(status)s", status=reason.get("status", "?"))
+    if code == "refused":
+        return _(
+            "The robot refused the message (error code %(errcode)s)",
+            errcode=reason.get("errcode", "?"),
+        )
+    return str(REASONS.get(code or "error", REASONS["error"]))
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One notifier log row as the rules page shows it."""
+
+    created_at: datetime
+    channel: str
+    event: str
+    ticket_id: int | None
+    ok: bool
+    attempt: int
+    attempts: int
+    reason: str  # translated; "" when delivered
+    error: str  # the raw error, for the details
+
+
+def log_row(n: Notification) -> LogRow:
+    """The display form of a notifier log row."""
+    facts = delivery_of(n)
+    return LogRow(
+        created_at=n.created_at,
+        channel=str(CHANNEL_NAMES.get(n.channel, n.channel)),
+        event=str(EVENT_NAMES.get(n.event, n.event)),
+        ticket_id=n.ticket_id,
+        ok=n.ok,
+        attempt=int(facts["attempt"]),
+        attempts=int(facts["attempts"]),
+        reason="" if n.ok else reason_text(facts.get("reason") or {}),
+        error=n.error or "",
+    )
+
+
+def not_notified_lines(session: Any, ticket_id: int) -> list[str]:
+    """The ticket page's warnings: one per notice that no attempt delivered."""
+
+    def line(u: Undelivered) -> str:
+        return _(
+            "Department not notified: the “%(event)s” notice via %(channel)s failed "
+            "%(attempts)d time(s) (%(reason)s).",
+            event=EVENT_NAMES.get(u.event, u.event),
+            channel=CHANNEL_NAMES.get(u.channel, u.channel),
+            attempts=u.attempts,
+            reason=reason_text(u.reason),
+        )
+
+    return [line(u) for u in undelivered(session, ticket_id)]
 
 
 @bp.get("/rules")
@@ -28,9 +118,12 @@ def rules() -> Any:
         "rules.html",
         rules=list(session.scalars(select(ClassRule).order_by(ClassRule.label))),
         departments=list(session.scalars(select(Department).order_by(Department.id))),
-        notifications=list(
-            session.scalars(select(Notification).order_by(Notification.id.desc()).limit(50))
-        ),
+        notifications=[
+            log_row(n)
+            for n in session.scalars(
+                select(Notification).order_by(Notification.id.desc()).limit(50)
+            )
+        ],
     )
 
 

@@ -128,7 +128,8 @@ def authenticate() -> Any:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """A stored moment as the API gives every timestamp: ISO 8601 in UTC (``+00:00``)."""
+    return value.astimezone(UTC).isoformat() if value else None
 
 
 def parse_datetime(value: Any, *, field: str) -> datetime | None:
@@ -318,27 +319,12 @@ def _get(session: Session, model: type, ident: Any, what: str) -> Any:
     return row
 
 
-#: Characters a grid code may not hold: the maps show codes as Leaflet tooltips, which are HTML.
-_MARKUP = frozenset("<>&\"'`")
-
-
 def read_grid_upload(
     data: bytes, filename: str, *, left_out: Counter[str] | None = None
 ) -> list[Any]:
-    """Grids from an uploaded layer (:func:`read_grid_file`), refusing codes with markup or
-    control characters in them."""
-    grids = read_grid_file(data, filename, left_out=left_out)
-    for grid in grids:
-        code = str(grid.grid_id)
-        if any(c in _MARKUP or not c.isprintable() for c in code):
-            raise ValidationError(
-                _l(
-                    "grid id %(code)s holds markup or control characters (<>&\"'` ...); "
-                    "use letters, digits, - and _",
-                    code=repr(code[:80]),
-                )
-            )
-    return grids
+    """Grids from an uploaded layer: :func:`read_grid_file`, which also refuses ids that
+    cannot name a page (markup, control characters, / ? # ...), for the CLI as for uploads."""
+    return read_grid_file(data, filename, left_out=left_out)
 
 
 def grid_json(grid: Grid, *, geometry: bool = False) -> dict[str, Any]:
@@ -458,9 +444,9 @@ def apply_transition(
         evidence = [{"note": evidence}]
     if not isinstance(evidence, list) or not all(isinstance(e, dict) for e in evidence):
         raise ValidationError(_l('evidence must be a list of objects like {"note": "..."}'))
-    notes = [parse_text(e.get("note"), field=_l("note")) for e in evidence]
-    notes.append(parse_text(data.get("note"), field=_l("note")))
-    evidence = [{"note": note} for note in notes if note]
+    notes = [parse_text(e.get("note"), field=_l("note")).strip() for e in evidence]
+    notes.append(parse_text(data.get("note"), field=_l("note")).strip())
+    evidence = [{"note": note} for note in notes if note]  # a note of spaces is no evidence
     saved: Path | None = None
     if evidence_photo is not None and evidence_photo.filename:
         if action != "resolve":
@@ -848,8 +834,9 @@ def job_detail(job_id: int) -> Any:
 
 
 def finding_query(args: Any) -> Any:
-    """Review-queue filters: status, label, score range, grid, flight, primaries only (one
-    finding per object, ``primary=1``); lowest score first."""
+    """Review-queue filters: status, label, score range (within 0 … 1), grid (codes ignoring
+    case, several as the ticket list takes them), flight, primaries only (one finding per
+    object, ``primary=1``); lowest score first."""
     query = select(Finding)
     status = args.get("status", "pending")
     if status != "all":
@@ -868,14 +855,17 @@ def finding_query(args: Any) -> Any:
                 )
             )
         query = query.where(Finding.label == args["label"])
-    lo = _float(args.get("min_score"), field="min_score")
-    hi = _float(args.get("max_score"), field="max_score")
+    lo = _score(args.get("min_score"), field="min_score")
+    hi = _score(args.get("max_score"), field="max_score")
     if lo is not None:
         query = query.where(Finding.score >= lo)
     if hi is not None:
         query = query.where(Finding.score <= hi)
-    if args.get("grid"):
-        query = query.join(Grid, Finding.grid_id == Grid.id).where(Grid.code == args["grid"])
+    grids = _values(args, "grid")
+    if grids:  # as the ticket list takes them: "jy-01" finds JY-01
+        query = query.join(Grid, Finding.grid_id == Grid.id).where(
+            func.lower(Grid.code).in_({g.lower() for g in grids})
+        )
     flight = parse_int(args.get("flight"), field="flight")
     primary = args.get("primary", "")
     if primary not in ("", "0", "1"):
@@ -902,6 +892,16 @@ def finding_query(args: Any) -> Any:
     else:
         raise ValidationError(_l("order %(value)s: score, -score or id", value=repr(order)))
     return query
+
+
+def _score(value: Any, *, field: str) -> float | None:
+    """A classifier score bound from a query string: a number from 0 to 1, or None."""
+    number = _float(value, field=field)
+    if number is not None and not 0 <= number <= 1:
+        raise ValidationError(
+            _l("%(field)s %(value)s is not a score from 0 to 1", field=field, value=repr(value))
+        )
+    return number
 
 
 def visible_findings(query: Any, actor: Any) -> Any:
@@ -950,6 +950,9 @@ def findings() -> Any:
     session = db()
     page, size = _page()
     query = visible_findings(finding_query(request.args), current_actor())
+    missing = unknown_grids(session, ticket_grids(request.args))
+    if missing:  # an empty list would read as "no findings in that grid"
+        raise unknown_grid_error(missing)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     query = query.options(selectinload(Finding.photo), selectinload(Finding.grid))
     rows = list(session.scalars(query.offset((page - 1) * size).limit(size)))

@@ -189,12 +189,57 @@ def page() -> Any:
     )
 
 
+#: The dashboard CSV's words in the reader's language (``codes=1``: the codes themselves).
+CSV_NAMES = {
+    "group": _l("Group"),
+    "key": _l("Name"),
+    "received": _l("Received"),
+    "filed": _l("Filed"),
+    "due": _l("Due"),
+    "closed": _l("Closed"),
+    "closure_rate": _l("Closure rate"),
+    "on_time_rate": _l("On-time closure rate"),
+    "overdue": _l("Overdue"),
+    "escalated": _l("Escalated"),
+    "median_capture_to_ticket_h": _l("Median capture → ticket (h)"),
+    "median_dispatch_to_close_h": _l("Median dispatch → close (h)"),
+    "period": _l("Period"),
+    "area": _l("Area"),
+    "flights": _l("Flights"),
+    "area_flown_m2": _l("Area flown (m²)"),
+    "findings": _l("Findings"),
+    "day": _l("Day"),
+    "week": _l("Week"),
+    "month": _l("Month"),
+    "custom": _l("Custom"),
+    "all": _l("All"),
+    "grid": _l("Grid"),
+    "department": _l("Department"),
+    "class": _l("Class"),
+    "district": _l("Whole district"),
+}
+
+
+def codes_wanted(args: Any) -> bool:
+    """``codes=1`` (or true/yes): a CSV export in stable codes, not the reader's language."""
+    return (args.get("codes") or "").strip().lower() in ("1", "true", "yes")
+
+
 @bp.get("/dashboard.csv")
 @roles_required(*VIEWERS)
 def export_csv() -> Any:
+    """The dashboard as CSV (UTF-8 with BOM, for Excel) in the reader's language: headings,
+    row names and class names; ``codes=1`` gives the stable codes of :func:`csv_rows` instead."""
+    from groundstation.i18n import LABEL_NAMES
+
     dash = dashboard_from_args(request.args)
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(csv_rows(dash))
+    if codes_wanted(request.args):
+        rows = csv_rows(dash)
+    else:
+        names = {code: str(text) for code, text in CSV_NAMES.items()}
+        rows = csv_rows(dash, names=names, labels={k: str(v) for k, v in LABEL_NAMES.items()})
+    csv.writer(buffer).writerows(rows)
     name = f"gridpatrol-dashboard-{dash.period.kind}-{dash.period.start:%Y%m%d}.csv"
     return Response(
         "\ufeff" + buffer.getvalue(),  # BOM: Excel opens UTF-8 Chinese names correctly
@@ -212,12 +257,13 @@ def dashboard_figures() -> Any:
 @api_bp.get("/stats")
 @roles_required(*VIEWERS)
 def stats() -> Any:
-    """Published indicators over every ticket up to now: cases by state and class, and filed
-    (立案数), due (应结案数), the closure rate (结案率) and on-time closure rate (按期结案率) as
-    the dashboard defines them (:mod:`groundstation.stats`: filed once when first confirmed or,
-    never confirmed, reopened; due when the deadline has passed; closed, and closed with the
-    department's work done by the deadline, among the cases due so far). For the dashboard's
-    readers only, as its figures."""
+    """Published indicators over every ticket up to now: cases by state (``by_state``: where
+    they are now) and class, and filed (立案数), closed (结案数), due (应结案数), the closure rate
+    (结案率) and on-time closure rate (按期结案率) as the dashboard defines them
+    (:mod:`groundstation.stats`: filed once when first confirmed or, never confirmed, reopened;
+    closed once when closed, whether reopened since or not; due when the deadline has passed;
+    closed, and closed with the department's work done by the deadline, among the cases due so
+    far). For the dashboard's readers only, as its figures."""
     session = db()
     now = utcnow()
     by_state = {
@@ -239,7 +285,7 @@ def stats() -> Any:
             "by_state": by_state,
             "by_label": by_label,
             "filed": figures.filed,
-            "closed": by_state.get("closed", 0),
+            "closed": figures.closed,  # 结案数, as on the dashboard; closed now: by_state
             "due": figures.due,
             "closed_due": figures.closed_due,
             "closed_on_time": figures.closed_on_time,

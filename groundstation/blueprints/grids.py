@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from groundstation.errors import NotFoundError, ValidationError
@@ -17,7 +18,7 @@ from groundstation.services import import_grids
 from groundstation.uploads import read_limited
 from groundstation.web import current_actor, db, roles_required
 
-__all__ = ["bp", "GEOMETRY_NAMES", "left_out_message"]
+__all__ = ["bp", "GEOMETRY_NAMES", "left_out_messages"]
 
 bp = Blueprint("grids", __name__)
 
@@ -54,23 +55,48 @@ def import_file() -> Any:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("grids.index"))
-    flash(_("Imported: %(created)d new, %(updated)d updated.", **counts), "info")
-    if left_out:
-        flash(left_out_message(left_out), "warning")
+    flash(
+        _(
+            "Imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged.",
+            **counts,
+        ),
+        "info",
+    )
+    for message in left_out_messages(left_out):
+        flash(message, "warning")
     return redirect(url_for("grids.index"))
 
 
-def left_out_message(left_out: Mapping[str, int]) -> str:
-    """What the import left out of a layer (markers, points), by geometry type, in the
-    request's language."""
-    kinds = ", ".join(
-        f"{GEOMETRY_NAMES.get(kind, kind)} × {count}" for kind, count in sorted(left_out.items())
-    )
-    return _(
-        "Left out, not grids: %(kinds)s. Markers and points are not imported; only areas "
-        "(Polygon, MultiPolygon) become grids.",
-        kinds=kinds,
-    )
+def left_out_messages(left_out: Mapping[str, int]) -> list[str]:
+    """What the import left out of a layer, in the request's language: markers and points by
+    geometry type, and no-fly zones (features of kind ``no_fly_zone``), each its own line."""
+    from gis.io import NO_FLY_KIND
+
+    messages = []
+    shapes = sorted((kind, n) for kind, n in left_out.items() if kind != NO_FLY_KIND)
+    if shapes:
+        kinds = ", ".join(f"{GEOMETRY_NAMES.get(kind, kind)} × {count}" for kind, count in shapes)
+        messages.append(
+            _(
+                "Left out, not grids: %(kinds)s. Markers and points are not imported; only "
+                "areas (Polygon, MultiPolygon) become grids.",
+                kinds=kinds,
+            )
+        )
+    zones = left_out.get(NO_FLY_KIND, 0)
+    if zones:
+        messages.append(
+            ngettext(
+                "Left out, not grids: %(num)d no-fly zone (a feature of kind no_fly_zone). "
+                "To keep the vehicle out of it, import the file as a no-fly layer on the plan "
+                "page.",
+                "Left out, not grids: %(num)d no-fly zones (features of kind no_fly_zone). "
+                "To keep the vehicle out of them, import the file as a no-fly layer on the plan "
+                "page.",
+                zones,
+            )
+        )
+    return messages
 
 
 @bp.get("/grids/<code>")

@@ -348,7 +348,8 @@ def post_request(fmt: str) -> Any:
         return open311_error(
             400, _l("service_code %(code)s is not a known service", code=repr(code[:80]))
         )
-    lat_raw, lon_raw, address = form.get("lat"), form.get("long"), form.get("address_string")
+    lat_raw, lon_raw = form.get("lat"), form.get("long")
+    address = (form.get("address_string") or "").strip() or None  # spaces locate nothing
     try:
         lat = float(lat_raw) if lat_raw else None
         lon = float(lon_raw) if lon_raw else None

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from groundstation.blueprints.api import _get, finding_query
+from groundstation.blueprints.api import _get, finding_query, ticket_grids, unknown_grids
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import LABELS, Finding, Flight, Grid
@@ -50,8 +50,8 @@ FILTER_NAMES: dict[str, Any] = {
 #: What each filter's URL parameter takes, for the problems of a value it cannot use.
 FILTER_VALUES: dict[str, Any] = {
     "label": _l("one of %(labels)s", labels=", ".join(LABELS)),
-    "min_score": _l("a number"),
-    "max_score": _l("a number"),
+    "min_score": _l("a number from 0 to 1"),
+    "max_score": _l("a number from 0 to 1"),
     "grid": _l("a grid code"),
     "flight": _l("a flight number"),
     "status": _l("pending, confirmed, rejected or all"),
@@ -98,12 +98,16 @@ def read_request(session: Any, args: Any) -> ReviewRequest:
         except ValidationError:
             problems.append(_unusable(name, filters[name]))
             filters[name] = FILTER_DEFAULTS.get(name, "")
-    if (
-        filters["grid"]
-        and session.scalar(select(Grid.id).where(Grid.code == filters["grid"])) is None
-    ):
-        problems.append(str(_l("grid %(code)s does not exist", code=filters["grid"])))
+    missing = unknown_grids(session, ticket_grids({"grid": filters["grid"]}))
+    if missing:  # as the API looks grids up (ignoring case), naming the first it cannot find
+        problems.append(str(_l("grid %(code)s does not exist", code=missing[0])))
         filters["grid"] = ""
+    elif filters["grid"]:  # the form's choice, as stored ("q-g1" is Q-G1)
+        wanted = ticket_grids({"grid": filters["grid"]})
+        lowered = {code.lower() for code in wanted}
+        stored = session.scalars(select(Grid.code).where(func.lower(Grid.code).in_(lowered)))
+        codes = {code.lower(): code for code in stored}
+        filters["grid"] = ",".join(codes.get(code.lower(), code) for code in wanted)
     if filters["flight"]:
         filters["flight"] = str(int(filters["flight"]))  # valid: finding_query took it
     if filters["flight"] and session.get(Flight, int(filters["flight"])) is None:

@@ -71,7 +71,7 @@ PARAM_NAMES = {
     "per_page": _l("Rows per page"),
 }
 
-#: The columns of the ticket list's CSV export.
+#: The columns of the ticket list's CSV export, as ``codes=1`` heads them.
 CSV_COLUMNS: tuple[str, ...] = (
     "id",
     "label",
@@ -89,6 +89,31 @@ CSV_COLUMNS: tuple[str, ...] = (
     "address",
     "description",
 )
+#: The export's headings in the reader's language (without ``codes=1``).
+CSV_HEADINGS = {
+    "id": _l("Ticket no."),
+    "label": _l("Class"),
+    "state": _l("State"),
+    "grid": _l("Grid"),
+    "department": _l("Department"),
+    "deadline": _l("Deadline"),
+    "overdue": _l("Overdue"),
+    "escalation_level": _l("Escalation level"),
+    "source": _l("Source"),
+    "created_at": _l("Created"),
+    "updated_at": _l("Updated"),
+    "lat": _l("Latitude"),
+    "lon": _l("Longitude"),
+    "address": _l("Address"),
+    "description": _l("Description"),
+}
+#: Where a ticket came from (``Ticket.source``), for the export.
+SOURCE_NAMES = {
+    "drone": _l("Drone patrol"),
+    "ui": _l("Web page"),
+    "api": _l("API"),
+    "open311": _l("Open311"),
+}
 
 
 def _list_args(
@@ -218,8 +243,12 @@ def index() -> Any:
 @bp.get("/tickets.csv")
 @roles_required(*ROLES)
 def export_csv() -> Any:
-    """The whole filtered list (every page) as CSV, with the list's filters and order."""
+    """The whole filtered list (every page) as CSV, with the list's filters and order: UTF-8
+    with BOM (for Excel), in the reader's language (headings, classes, states, sources, yes/no);
+    ``codes=1`` gives the stable codes of :data:`CSV_COLUMNS` and the API's values instead."""
     from groundstation.blueprints.api import ticket_query, visible_tickets, with_names
+    from groundstation.blueprints.dashboard import codes_wanted
+    from groundstation.i18n import LABEL_NAMES
 
     args, _page, _per_page, bad = _list_args(request.args)
     if [name for name in bad if name not in ("page", "per_page")]:
@@ -229,16 +258,27 @@ def export_csv() -> Any:
     query = with_names(visible_tickets(ticket_query(args, now=now), current_actor()))
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     storage = state().storage
+    names: CsvNames | None = None
+    heading = list(CSV_COLUMNS)
+    if not codes_wanted(request.args):  # read now: the rows are written after the request
+        heading = [str(CSV_HEADINGS[c]) for c in CSV_COLUMNS]
+        names = CsvNames(
+            labels={k: str(v) for k, v in LABEL_NAMES.items()},
+            states={k: str(v) for k, v in STATE_NAMES.items()},
+            sources={k: str(v) for k, v in SOURCE_NAMES.items()},
+            yes=_("Yes"),
+            no=_("No"),
+        )
 
     def lines() -> Iterator[str]:
         # streamed after the request's session is gone: read through a session of its own
         yield "\ufeff"  # BOM: Excel opens UTF-8 Chinese names correctly
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(heading)
         with storage.session() as session:
             for t in session.scalars(query.execution_options(yield_per=500)):
-                writer.writerow(_csv_row(t, now=now, tz=tz))
+                writer.writerow(_csv_row(t, now=now, tz=tz, names=names))
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
@@ -258,20 +298,34 @@ def _cell(text: str | None) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _csv_row(t: Ticket, *, now: datetime, tz: ZoneInfo) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class CsvNames:
+    """The export's values in the reader's language: classes, states, sources, yes and no."""
+
+    labels: dict[str, str]
+    states: dict[str, str]
+    sources: dict[str, str]
+    yes: str
+    no: str
+
+
+def _csv_row(t: Ticket, *, now: datetime, tz: ZoneInfo, names: CsvNames | None = None) -> list[Any]:
+    """One ticket's row: codes, or with ``names`` the reader's words for them."""
+
     def local(value: datetime | None) -> str:
         return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
 
+    overdue = bool(t.deadline and t.state in ACTIVE_STATES and t.deadline < now)
     return [
         t.id,
-        t.label,
-        t.state,
+        names.labels.get(t.label, t.label) if names else t.label,
+        names.states.get(t.state, t.state) if names else t.state,
         _cell(t.grid.code if t.grid else ""),
         _cell(t.department.name if t.department else ""),
         local(t.deadline),
-        int(bool(t.deadline and t.state in ACTIVE_STATES and t.deadline < now)),
+        (names.yes if overdue else names.no) if names else int(overdue),
         t.escalation_level,
-        t.source,
+        names.sources.get(t.source, t.source) if names else t.source,
         local(t.created_at),
         local(t.updated_at),
         "" if t.lat is None else t.lat,
@@ -348,6 +402,7 @@ def finding_facts(session: Any, finding: Finding) -> FindingFacts:
 @bp.get("/tickets/<int:ticket_id>")
 @roles_required(*ROLES)
 def detail(ticket_id: int) -> Any:
+    from groundstation.blueprints.admin import not_notified_lines
     from groundstation.blueprints.api import REVIEWERS
 
     ticket = _ticket(ticket_id)
@@ -364,7 +419,10 @@ def detail(ticket_id: int) -> Any:
         departments=departments,
         facts=finding_facts(session, ticket.finding) if ticket.finding else None,
         can_review=actor.role in REVIEWERS,
+        transitions=TRANSITIONS,
         now=utcnow(),
+        # for the dispatchers: notices no attempt delivered (phone the department instead)
+        not_notified=not_notified_lines(session, ticket.id) if actor.role in REVIEWERS else [],
     )
 
 
@@ -431,7 +489,9 @@ def _form_problem(ticket: Ticket, data: dict[str, str], *, has_photo: bool) -> s
         return _("“%(action)s” needs a reason for the case archive.", action=ACTION_NAMES[action])
     if rule.needs_evidence and not (data.get("note", "").strip() or has_photo):
         return _("Report resolved needs evidence: a note or a photo of the result.")
-    if action == "dispatch" and data.get("deadline"):
+    if action == "extend" and not data.get("deadline"):
+        return _("“%(action)s” needs the new deadline.", action=ACTION_NAMES[action])
+    if action in ("dispatch", "extend") and data.get("deadline"):
         try:
             deadline = parse_datetime(data["deadline"], field="deadline")
         except ValidationError:

@@ -15,9 +15,16 @@ __all__ = ["check_folder", "check_output", "warn_left_out", "write_all"]
 
 def warn_left_out(path: Path, left_out: Mapping[str, int]) -> None:
     """Say on stderr which features of the grid layer ``path`` were left out (by geometry type,
-    e.g. markers): never dropped silently."""
+    e.g. markers, and no-fly zones by their kind): never dropped silently."""
+    from gis.io import NO_FLY_KIND
+
+    def counted(kind: str, n: int) -> str:
+        if kind == NO_FLY_KIND:
+            return f"{n} no-fly zone{'' if n == 1 else 's'} (kind {kind})"
+        return f"{n} {kind}"
+
     if left_out:
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(left_out.items()))
+        kinds = ", ".join(counted(kind, n) for kind, n in sorted(left_out.items()))
         click.echo(f"warning: {path.name}: left out {kinds} (not grids)", err=True)
 
 

@@ -1,4 +1,4 @@
-"""`gridpatrol db`: upgrade the schema, create users and API keys, import grids, export reviews."""
+"""`gridpatrol db`: upgrade the schema, manage users and API keys, import grids, export reviews."""
 
 from __future__ import annotations
 
@@ -28,9 +28,12 @@ def _migrated(data_dir: str | None):
     return storage
 
 
-def _check_name(name: str, what: str, *, limit: int) -> None:
+def _check_name(
+    name: str, what: str, *, limit: int, hint: str = "use letters, digits, spaces and punctuation"
+) -> None:
     """Refuse a user or API key name that is empty, padded, longer than its column (``limit``)
-    or holds unprintable characters (tabs, newlines, terminal escapes), in one line."""
+    or holds unprintable characters (tabs, newlines, terminal escapes), in one line; ``hint``
+    says what to use instead."""
     from groundstation.errors import ValidationError
 
     shown = repr(name if len(name) <= 40 else name[:40] + "...")
@@ -42,9 +45,82 @@ def _check_name(name: str, what: str, *, limit: int) -> None:
         )
     if not name.isprintable():
         raise ValidationError(
-            f"{what} name {shown} holds unprintable characters (tabs, newlines, escapes); "
-            "use letters, digits, spaces and punctuation"
+            f"{what} name {shown} holds unprintable characters (tabs, newlines, escapes); {hint}"
         )
+
+
+#: Characters a user name may not hold besides spaces and control characters: the pages show
+#: names (ticket archives, review decisions), so no markup.
+_NAME_MARKUP = frozenset("<>&\"'`")
+
+ROLE_CHOICE = click.Choice(["pilot", "supervisor", "department", "admin"])
+
+
+def _check_user_name(name: str, *, limit: int) -> None:
+    """:func:`_check_name`, and no spaces or markup characters anywhere: a user name is one word
+    that is typed at sign-in and shown on the pages."""
+    from groundstation.errors import ValidationError
+
+    hint = "use letters, digits and - _ . @"
+    _check_name(name, "user", limit=limit, hint=hint)
+    bad = sorted({c for c in name if c.isspace() or c in _NAME_MARKUP})
+    if bad:
+        raise ValidationError(
+            f"user name {name[:40]!r} holds {', '.join(repr(c) for c in bad)}: user names may "
+            f"not hold spaces, control characters or markup (< > & \" ' `); {hint}"
+        )
+
+
+def _check_department_option(name: str, role: str, department_code: str | None) -> None:
+    """Refuse --department for a role that is not bound to a department."""
+    from groundstation.errors import ValidationError
+
+    if department_code and role != "department":
+        raise ValidationError(
+            f"user {name!r}: --department is only for the department role; a {role} is not "
+            "bound to a department (leave --department out)"
+        )
+
+
+def _read_password(name: str, password_stdin: bool) -> str:
+    """A new password from stdin (``--password-stdin``, or stdin not a terminal) or a prompt
+    asked twice; at least 8 characters."""
+    from groundstation.errors import ValidationError
+
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise ValidationError(f"user {name!r}: password must have at least 8 characters")
+    return password
+
+
+def _user(session, name: str):
+    """The user called ``name``; NotFoundError naming it otherwise."""
+    from sqlalchemy import select
+
+    from groundstation.errors import NotFoundError
+    from groundstation.models import User
+
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise NotFoundError(f"user {name!r} does not exist (gridpatrol db list-users lists them)")
+    return user
+
+
+def _department(session, code: str):
+    """The department with ``code``; NotFoundError listing the codes otherwise."""
+    from sqlalchemy import select
+
+    from groundstation.errors import NotFoundError
+    from groundstation.models import Department
+
+    department = session.scalar(select(Department).where(Department.code == code))
+    if department is None:
+        codes = ", ".join(session.scalars(select(Department.code).order_by(Department.code)))
+        raise NotFoundError(f"department {code!r} does not exist ({codes})")
+    return department
 
 
 @click.group("db")
@@ -68,9 +144,7 @@ def upgrade(data_dir: str | None) -> None:
 
 @db_command.command("create-user")
 @click.argument("name")
-@click.option(
-    "--role", required=True, type=click.Choice(["pilot", "supervisor", "department", "admin"])
-)
+@click.option("--role", required=True, type=ROLE_CHOICE)
 @click.option(
     "--department",
     "department_code",
@@ -86,18 +160,14 @@ def create_user(
     from sqlalchemy import select
     from werkzeug.security import generate_password_hash
 
-    from groundstation.errors import NotFoundError, ValidationError
-    from groundstation.models import Department, User
+    from groundstation.errors import ValidationError
+    from groundstation.models import User
 
-    _check_name(name, "user", limit=User.__table__.c.username.type.length)
-    if password_stdin or not sys.stdin.isatty():
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise ValidationError(f"user {name!r}: password must have at least 8 characters")
+    _check_user_name(name, limit=User.__table__.c.username.type.length)
+    _check_department_option(name, role, department_code)
     if role == "department" and not department_code:
         raise ValidationError(f"user {name!r}: the department role needs --department CODE")
+    password = _read_password(name, password_stdin)
     storage = _migrated(data_dir)
     with storage.session() as session:
         if session.scalar(select(User).where(User.username == name)) is not None:
@@ -109,14 +179,7 @@ def create_user(
                     f"user {name!r}: user {other!r} already exists and differs only in case; "
                     "user names differing only in case are refused (choose another name)"
                 )
-        department = None
-        if department_code:
-            department = session.scalar(
-                select(Department).where(Department.code == department_code)
-            )
-            if department is None:
-                codes = ", ".join(session.scalars(select(Department.code)))
-                raise NotFoundError(f"department {department_code!r} does not exist ({codes})")
+        department = _department(session, department_code) if department_code else None
         session.add(
             User(
                 username=name,
@@ -128,6 +191,142 @@ def create_user(
         )
         session.commit()
     click.echo(f"created {role} {name}")
+
+
+@db_command.command("list-users")
+@data_dir_option
+def list_users(data_dir: str | None) -> None:
+    """List users: name, role, department (- for none), active or disabled."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from groundstation.models import User
+
+    storage = _migrated(data_dir)
+    with storage.session() as session:
+        query = select(User).options(selectinload(User.department)).order_by(User.username)
+        for user in session.scalars(query):
+            department = user.department.code if user.department else "-"
+            state = "active" if user.active else "disabled"
+            click.echo(f"{user.username}\t{user.role}\t{department}\t{state}")
+
+
+@db_command.command("set-role")
+@click.argument("name")
+@click.argument("role", type=ROLE_CHOICE)
+@click.option(
+    "--department",
+    "department_code",
+    default=None,
+    help="Department code for the department role (a department user keeps theirs without).",
+)
+@data_dir_option
+def set_role(name: str, role: str, department_code: str | None, data_dir: str | None) -> None:
+    """Give user NAME the role ROLE; it applies to their next request (page or API key)."""
+    from groundstation.errors import ValidationError
+
+    _check_department_option(name, role, department_code)
+    storage = _migrated(data_dir)
+    with storage.session() as session:
+        user = _user(session, name)
+        before = _role_text(user)
+        if role == "department":
+            if department_code:
+                user.department_id = _department(session, department_code).id
+            elif user.role != "department" or user.department_id is None:
+                raise ValidationError(f"user {name!r}: the department role needs --department CODE")
+        else:
+            user.department_id = None  # only department users are bound to one
+        user.role = role
+        session.flush()
+        session.refresh(user)
+        after = _role_text(user)
+        session.commit()
+    click.echo(
+        f"user {name!r}: {before} -> {after}"
+        if before != after
+        else f"user {name!r} is already {after}"
+    )
+
+
+def _role_text(user) -> str:
+    return f"{user.role} ({user.department.code})" if user.department else user.role
+
+
+@db_command.command("disable-user")
+@click.argument("name")
+@data_dir_option
+def disable_user(name: str, data_dir: str | None) -> None:
+    """Disable user NAME: they cannot sign in, their open sessions end and their API keys are
+    refused (the account and everything it did stay on record; enable-user undoes it)."""
+    _set_active(name, False, data_dir)
+
+
+@db_command.command("enable-user")
+@click.argument("name")
+@data_dir_option
+def enable_user(name: str, data_dir: str | None) -> None:
+    """Enable user NAME again after disable-user."""
+    _set_active(name, True, data_dir)
+
+
+def _set_active(name: str, active: bool, data_dir: str | None) -> None:
+    from sqlalchemy import func, select
+
+    from groundstation.models import ApiKey
+
+    storage = _migrated(data_dir)
+    with storage.session() as session:
+        user = _user(session, name)
+        already = user.active == active
+        user.active = active
+        keys = session.scalar(
+            select(func.count(ApiKey.id)).where(
+                ApiKey.user_id == user.id, ApiKey.revoked.is_(False)
+            )
+        )
+        session.commit()
+    if already:
+        click.echo(f"user {name!r} is already {'active' if active else 'disabled'}")
+    elif active:
+        click.echo(
+            f"user {name!r} is active again: they can sign in, and their {keys} API key(s) work"
+        )
+    else:
+        click.echo(
+            f"user {name!r} is disabled: they cannot sign in, their sessions have ended and their "
+            f"{keys} API key(s) are refused"
+        )
+
+
+@db_command.command("reset-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin, not a prompt.")
+@click.option("--generate", is_flag=True, help="Make up a random password and print it (once).")
+@data_dir_option
+def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: str | None) -> None:
+    """Give user NAME a new password (from a prompt, stdin or --generate); their open sessions
+    end, so whoever knew the old password is signed out."""
+    import secrets
+
+    from werkzeug.security import generate_password_hash
+
+    from groundstation.errors import ValidationError
+
+    if generate and password_stdin:
+        raise ValidationError("give --generate or --password-stdin, not both")
+    storage = _migrated(data_dir)
+    with storage.session() as session:
+        _user(session, name)  # an unknown user is said before a password is asked for
+    password = secrets.token_urlsafe(12) if generate else _read_password(name, password_stdin)
+    with storage.session() as session:
+        user = _user(session, name)
+        user.password_hash = generate_password_hash(password)
+        session.commit()
+    if generate:
+        click.echo(f"password of user {name!r} reset; the new password: {password}")
+    else:
+        click.echo(f"password of user {name!r} reset")
 
 
 @db_command.command("create-api-key")
@@ -210,7 +409,9 @@ def list_api_keys(data_dir: str | None) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @data_dir_option
 def import_grids_command(path: Path, data_dir: str | None) -> None:
-    """Import a grid layer (GeoJSON, KML/KMZ, Shapefile): new grids added, known codes updated."""
+    """Import a grid layer (GeoJSON, KML/KMZ, Shapefile): new grids added, known codes updated
+    (or counted unchanged); what the layer holds besides grids (markers, no-fly zones) is named
+    on stderr."""
     from groundstation.errors import ValidationError
     from groundstation.services import GridLinesError, import_grids, read_grid_file
 
@@ -226,7 +427,10 @@ def import_grids_command(path: Path, data_dir: str | None) -> None:
     with storage.session() as session:
         counts = import_grids(session, grids)
         session.commit()
-    click.echo(f"{path.name}: {counts['created']} new, {counts['updated']} updated")
+    click.echo(
+        f"{path.name}: {counts['created']} new, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged"
+    )
     warn_left_out(path, left_out)
 
 

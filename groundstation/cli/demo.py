@@ -23,7 +23,8 @@ __all__ = ["demo_command", "print_report"]
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     envvar="GRIDPATROL_DATA_DIR",
-    help="Folder for the world, photos, logs and database (default: the per-user data folder).",
+    help="Folder for the world, photos, logs and the demo's own SQLite database (default: the "
+    "per-user data folder).",
 )
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the ground station served after the report.")  # fmt: skip
@@ -35,18 +36,31 @@ def demo_command(
     Builds a world raster with violations planted at recorded positions, plans the grids, flies
     every sortie over MAVLink on the simulator, classifies the photos, files tickets and reports
     recall, precision and position error per class. Progress goes to stderr.
+
+    The demo keeps its own SQLite database in the data folder: DATABASE_URL, REDIS_URL and the
+    notifiers' settings are ignored (a note says so), so a configured station is never touched.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from groundstation.cli.serve import check_port
     from groundstation.config import resolve_data_dir
-    from groundstation.demo import run_demo
+    from groundstation.demo import ignored_settings, run_demo
 
     root = resolve_data_dir(data_dir)
     if not no_serve:  # say now, not after the whole run, that the port is taken
         check_port("127.0.0.1", port)
     err = Console(stderr=True)
+    ignored = ignored_settings()
+    if ignored:
+        err.print(
+            f"note: the demo ignores {', '.join(ignored)} from the environment: it keeps its "
+            f"own SQLite database {root / 'gridpatrol.sqlite3'} and never touches the "
+            "configured station",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     tasks: dict[str, Any] = {}
     with Progress(
         TextColumn("{task.description:<12}"),
@@ -127,9 +141,9 @@ def _s(value: float | None) -> str:
 def _serve(root: Path, port: int, console: Any) -> None:
     from groundstation.app import create_app
     from groundstation.cli.serve import bind_server, run_server
-    from groundstation.demo import create_demo_supervisor
+    from groundstation.demo import ISOLATED_SETTINGS, create_demo_supervisor
 
-    app = create_app({"DATA_DIR": str(root)})
+    app = create_app({**ISOLATED_SETTINGS, "DATA_DIR": str(root)})  # the demo's own database
     server = bind_server(app, "127.0.0.1", port)
     password = create_demo_supervisor(app.extensions["gridpatrol"].storage)
     console.print(

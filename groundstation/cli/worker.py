@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import click
 
@@ -13,6 +14,38 @@ from groundstation.cli.serve import data_dir_option
 __all__ = ["worker_command"]
 
 log = logging.getLogger("gridpatrol.worker")
+
+#: Seconds between tries while Redis is unreachable at start.
+REDIS_RETRY_S = 5.0
+
+
+def wait_for_redis(url: str, *, wait_s: float, every_s: float | None = None) -> None:
+    """Return once Redis at ``url`` answers; until then print why, every ``every_s`` seconds
+    (default :data:`REDIS_RETRY_S`), for up to ``wait_s`` seconds, then raise
+    :class:`JobError` (the worker exits with status 1)."""
+    from groundstation.errors import JobError
+    from groundstation.jobs import check_redis
+
+    every_s = REDIS_RETRY_S if every_s is None else every_s
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            check_redis(url)
+            return
+        except JobError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JobError(
+                    f"{exc}; gave up after {wait_s:g} s (--redis-wait). Check REDIS_URL and that "
+                    "Redis is running; a service manager restarts the worker "
+                    "(systemd: Restart=on-failure)"
+                ) from None
+            click.echo(
+                f"gridpatrol worker: {exc}; retrying every {every_s:g} s "
+                f"(giving up in {left:.0f} s)",
+                err=True,
+            )
+            time.sleep(min(every_s, left))
 
 
 @click.command("worker")
@@ -30,15 +63,29 @@ log = logging.getLogger("gridpatrol.worker")
     type=float,
     help="Seconds between checks for jobs whose worker died or that Redis missed (Celery mode).",
 )
+@click.option(
+    "--redis-wait",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for an unreachable Redis at start, saying so every few seconds, "
+    "before exiting with status 1 (Celery mode).",
+)
 @data_dir_option
-def worker_command(concurrency: int, sweep_interval: float, data_dir: str | None) -> None:
-    """Run ingest and escalation jobs until interrupted.
+def worker_command(
+    concurrency: int, sweep_interval: float, redis_wait: float, data_dir: str | None
+) -> None:
+    """Run ingest, escalation and notification jobs until interrupted.
 
     With REDIS_URL set this is a Celery worker (late acknowledgement: a killed worker's job is
     delivered again); otherwise it polls the database's job table like `serve`'s threads do.
     Either way a job whose worker died is picked up again once its lease expires.
+
+    Redis unreachable at start: the worker prints so and retries for --redis-wait seconds, then
+    exits with status 1, for a service manager to restart it and show the failure (systemd:
+    Restart=on-failure). Redis lost later: Celery reconnects, logging each try.
     """
-    from groundstation.config import build_config
+    from groundstation.config import build_config, redacted_url
     from groundstation.jobs import CeleryQueue, ThreadQueue, build_queue, first_line, run_schedule
     from groundstation.storage import Storage
 
@@ -62,6 +109,7 @@ def worker_command(concurrency: int, sweep_interval: float, data_dir: str | None
         return
 
     assert isinstance(queue, CeleryQueue)
+    wait_for_redis(config["REDIS_URL"], wait_s=redis_wait)
 
     def sweep() -> None:
         while not stop.wait(sweep_interval):
@@ -80,7 +128,8 @@ def worker_command(concurrency: int, sweep_interval: float, data_dir: str | None
         args = (queue, "escalate", interval, stop)
         threading.Thread(target=run_schedule, args=args, daemon=True).start()
     threading.Thread(target=sweep, daemon=True).start()
-    click.echo(f"gridpatrol worker: Celery on {config['REDIS_URL']}, concurrency {concurrency}")
+    shown = redacted_url(config["REDIS_URL"])
+    click.echo(f"gridpatrol worker: Celery on {shown}, concurrency {concurrency}")
     try:
         queue.celery.worker_main(
             [

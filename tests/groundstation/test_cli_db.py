@@ -66,7 +66,7 @@ def test_upgrade_users_keys_grids(run, tmp_path) -> None:
     layer.write_bytes(grid_geojson(("C-G1", G1), ("C-G2", G2)))
     imported = run("db", "import-grids", str(layer))
     assert imported.exit_code == 0 and "2 new" in imported.output
-    assert "2 updated" in run("db", "import-grids", str(layer)).output
+    assert "0 new, 0 updated, 2 unchanged" in run("db", "import-grids", str(layer)).output
     broken = tmp_path / "broken.geojson"
     broken.write_text("{")
     assert run("db", "import-grids", str(broken)).exit_code == 1

@@ -78,7 +78,7 @@ def test_the_page_says_which_markers_were_left_out(env) -> None:
     client.get("/lang/en")
     banners = _import_page(client, token, _layer("WEB-M1", POINT, POINT, MULTIPOINT))
     assert banners == [
-        ("info", "Imported: 1 new, 0 updated."),
+        ("info", "Imported: 1 new, 0 updated, 0 unchanged."),
         (
             "warning",
             "Left out, not grids: multi-points × 1, points (markers) × 2. Markers and points "
@@ -88,7 +88,7 @@ def test_the_page_says_which_markers_were_left_out(env) -> None:
     assert "WEB-M1" in _grid_codes(env)
     # a layer of areas only: no such banner
     assert _import_page(client, token, _layer("WEB-M2")) == [
-        ("info", "Imported: 1 new, 0 updated.")
+        ("info", "Imported: 1 new, 0 updated, 0 unchanged.")
     ]
 
 

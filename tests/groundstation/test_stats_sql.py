@@ -77,12 +77,14 @@ def cases(env) -> None:
 
 def _pure(session, now: datetime) -> tuple:
     f = figures_to_date(load_tickets(session), now=now)
-    return (f.filed, f.due, f.closed_due, f.closed_on_time, f.closure_rate, f.on_time_rate)
+    return (f.filed, f.due, f.closed_due, f.closed_on_time, f.closure_rate, f.on_time_rate,
+            f.closed)  # fmt: skip
 
 
 def _sql(session, now: datetime) -> tuple:
     f = count_to_date(session, now=now)
-    return (f.filed, f.due, f.closed_due, f.closed_on_time, f.closure_rate, f.on_time_rate)
+    return (f.filed, f.due, f.closed_due, f.closed_on_time, f.closure_rate, f.on_time_rate,
+            f.closed)  # fmt: skip
 
 
 @pytest.mark.parametrize("now", INSTANTS)
@@ -95,12 +97,13 @@ def test_the_counts_by_hand(env, cases) -> None:
     with env.storage().session() as session:
         # 20 March: filed all but "new", "bare" and "future" (8); due all with a deadline
         # passed (8); closed: on_time, late, at_deadline, resolved_twice ("tie" was reopened,
-        # "future" closes in 2099); on time: on_time and at_deadline
-        assert _sql(session, at(20)) == (8, 8, 4, 2, 0.5, 0.25)
+        # "future" closes in 2099); on time: on_time and at_deadline; closed (结案数, a close
+        # by then, reopened since or not): those four and "tie"
+        assert _sql(session, at(20)) == (8, 8, 4, 2, 0.5, 0.25, 5)
         # 10 March, 00:00: the same 8 due (those due on the 10th at this very instant);
-        # closed by then only "on_time"
-        assert _sql(session, at(10)) == (8, 8, 1, 1, 0.125, 0.125)
-        assert _sql(session, at(1)) == (0, 0, 0, 0, None, None)
+        # closed by then only "on_time" (and "tie", reopened since)
+        assert _sql(session, at(10)) == (8, 8, 1, 1, 0.125, 0.125, 2)
+        assert _sql(session, at(1)) == (0, 0, 0, 0, None, None, 0)
 
 
 def test_the_stats_api_reads_the_database_counts(env, cases) -> None:
@@ -110,13 +113,14 @@ def test_the_stats_api_reads_the_database_counts(env, cases) -> None:
     assert response.status_code == 200
     stats = response.json
     with env.storage().session() as session:
-        filed, due, closed_due, on_time, rate, on_time_rate = _pure(session, utcnow())
+        filed, due, closed_due, on_time, rate, on_time_rate, closed = _pure(session, utcnow())
     assert (stats["filed"], stats["due"], stats["closed_due"], stats["closed_on_time"]) == (
         filed,
         due,
         closed_due,
         on_time,
     )
+    assert stats["closed"] == closed  # the dashboard's 结案数, not the cases closed now
     assert (stats["closure_rate"], stats["on_time_closure_rate"]) == (rate, on_time_rate)
 
 

@@ -225,7 +225,7 @@ def test_department_pages_hold_only_its_own_tickets(env) -> None:
     html = client.get(f"/tickets?grid={grid}&per_page=25&page=2").get_data(as_text=True)
     listed = {int(n) for n in re.findall(r'id="ticket-(\d+)"', html)}
     assert len(listed) == 5 and listed <= set(mine)
-    rows = read_csv(client.get(f"/tickets.csv?grid={grid}"))
+    rows = read_csv(client.get(f"/tickets.csv?grid={grid}&codes=1"))
     assert {int(r["id"]) for r in rows} == set(mine) and not {int(r["id"]) for r in rows} & set(
         theirs
     )
@@ -251,7 +251,7 @@ def test_csv_exports_the_whole_filtered_list_not_one_page(env) -> None:
                             description="=HYPERLINK(\"http://evil\")")  # fmt: skip
     client = env.client()
     login(client, "supervisor")
-    url = f"/tickets.csv?grid={grid}&overdue=1&order=deadline&page=2&per_page=25"
+    url = f"/tickets.csv?grid={grid}&overdue=1&order=deadline&page=2&per_page=25&codes=1"
     rows = read_csv(client.get(url))
     assert len(rows) == 61 and {int(r["id"]) for r in rows} == {*late, formula}
     assert int(rows[0]["id"]) == formula  # the list's order: the most overdue first

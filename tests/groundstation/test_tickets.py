@@ -31,6 +31,8 @@ EXPECTED = {
     "verify": ("resolved", "verified", {"supervisor", "pilot", "admin"}),
     "close": ("verified", "closed", {"supervisor", "admin"}),
     "reopen": ("closed", "reopened", {"supervisor", "admin"}),
+    "recall": ("dispatched", "confirmed", {"supervisor", "admin"}),
+    "extend": ("in_progress", "in_progress", {"supervisor", "admin"}),
 }
 WHO = ("pilot", "supervisor", "department", "other_department", "admin")
 ROLE_OF = {
@@ -44,11 +46,14 @@ CASES = [(action, who) for action in EXPECTED for who in WHO]
 
 
 def _body(action: str) -> dict:
-    return {
+    body = {
         "action": action,
         "reason": f"test {action}",
         "evidence": [{"note": "shed removed, photo taken"}],
     }
+    if action == "extend":  # make_ticket's deadline is a day ahead
+        body["deadline"] = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    return body
 
 
 def test_expected_table_covers_every_action() -> None:
@@ -63,7 +68,8 @@ def test_pure_role_matrix(action: str, who: str) -> None:
         who == "other_department" and TRANSITIONS[action].own_department
     )
     if allowed:
-        assert check_transition(source, action, actor, ticket_department_id=1).target == target
+        rule = check_transition(source, action, actor, ticket_department_id=1)
+        assert rule.leads_to(source) == target
     else:
         with pytest.raises(PermissionDenied):
             check_transition(source, action, actor, ticket_department_id=1)

@@ -1,0 +1,195 @@
+"""User administration on the command line: list users, change a role, disable and enable an
+account (a disabled user cannot sign in, and their open sessions and API keys stop working at
+once), reset a password (which ends the sessions begun with the old one); unknown users and bad
+names are one-line errors with exit status 1."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from conftest import csrf_token
+
+from groundstation.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(cli, [*args, "--data-dir", str(tmp_path / "data")], input=input)
+
+    assert invoke("db", "upgrade").exit_code == 0
+    return invoke
+
+
+@pytest.fixture
+def on_env(env, monkeypatch):
+    """`gridpatrol db ...` on the database of the module's app (SQLite and PostgreSQL)."""
+    monkeypatch.setenv("DATABASE_URL", env.app.config["DATABASE_URL"])
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(cli, [*args, "--data-dir", str(env.data_dir)], input=input)
+
+    return invoke
+
+
+def sign_in(client, name: str, password: str):
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": name, "password": password, "csrf_token": token})
+
+
+def new_user(on_env, role: str = "supervisor", *extra: str) -> str:
+    name = f"u-{uuid.uuid4().hex[:8]}"
+    made = on_env("db", "create-user", name, "--role", role, *extra, input="first-password\n")
+    assert made.exit_code == 0, made.output
+    return name
+
+
+def test_list_users_shows_name_role_department_and_state(run) -> None:
+    run("db", "create-user", "wang", "--role", "supervisor", input="long-password\n")
+    run("db", "create-user", "li", "--role", "department", "--department", "urban_management",
+        input="long-password\n")  # fmt: skip
+    assert run("db", "disable-user", "wang").exit_code == 0
+    listed = run("db", "list-users")
+    assert listed.exit_code == 0
+    assert listed.stdout.splitlines() == [
+        "li\tdepartment\turban_management\tactive",
+        "wang\tsupervisor\t-\tdisabled",
+    ]
+
+
+def test_set_role_binds_and_unbinds_the_department(run) -> None:
+    run("db", "create-user", "zhao", "--role", "pilot", input="long-password\n")
+    nodept = run("db", "set-role", "zhao", "department")
+    assert nodept.exit_code == 1
+    assert nodept.stderr == "error: user 'zhao': the department role needs --department CODE\n"
+    bad = run("db", "set-role", "zhao", "department", "--department", "police")
+    assert bad.exit_code == 1 and "department 'police' does not exist (" in bad.stderr
+    moved = run("db", "set-role", "zhao", "department", "--department", "urban_management")
+    assert moved.stdout == "user 'zhao': pilot -> department (urban_management)\n"
+    wrong = run("db", "set-role", "zhao", "admin", "--department", "urban_management")
+    assert wrong.exit_code == 1 and "--department is only for the department role" in wrong.stderr
+    up = run("db", "set-role", "zhao", "admin")
+    assert up.stdout == "user 'zhao': department (urban_management) -> admin\n"
+    assert run("db", "list-users").stdout == "zhao\tadmin\t-\tactive\n"
+    assert run("db", "set-role", "zhao", "admin").stdout == "user 'zhao' is already admin\n"
+    assert run("db", "set-role", "zhao", "chief").exit_code == 2  # not a role: click says so
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("set-role", "nobody", "pilot"),
+        ("disable-user", "nobody"),
+        ("enable-user", "nobody"),
+        ("reset-password", "nobody", "--generate"),
+    ],
+)
+def test_unknown_users_are_one_line_errors(run, args) -> None:
+    result = run("db", *args, input="long-password\n")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: user 'nobody' does not exist (gridpatrol db list-users lists them)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("wang li", "holds ' ': user names may not hold spaces, control characters or markup"),
+        ("<b>wang</b>", "holds '<', '>': user names may not hold spaces"),
+        ('wang"', "holds '\"': user names"),
+        ("o'brien", 'holds "\'": user names'),
+        ("wang&li", "holds '&': user names"),
+        ("wang\tli", "holds unprintable characters (tabs, newlines, escapes); use letters, digits"),
+        ("wang\u3000li", "holds unprintable characters"),  # an ideographic (full-width) space
+    ],
+)
+def test_create_user_refuses_spaces_control_and_markup_characters(run, name, shown) -> None:
+    result = run("db", "create-user", name, "--role", "pilot", input="long-password\n")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert shown in line and line.endswith("use letters, digits and - _ . @")
+    assert run("db", "list-users").stdout == ""
+
+
+def test_create_user_refuses_a_department_for_another_role(run) -> None:
+    result = run(
+        "db", "create-user", "wang", "--role", "supervisor", "--department", "urban_management",
+        input="long-password\n",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: user 'wang': --department is only for the department role; a supervisor is not "
+        "bound to a department (leave --department out)\n"
+    )
+    assert run("db", "list-users").stdout == ""
+    ok = run("db", "create-user", "wang.li@jy", "--role", "supervisor", input="long-password\n")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_a_disabled_user_is_signed_out_refused_and_their_api_keys_stop(env, on_env) -> None:
+    name = new_user(on_env)
+    key = on_env("db", "create-api-key", f"{name}-key", "--user", name).stdout.strip()
+    client = env.client()
+    assert sign_in(client, name, "first-password").status_code == 302
+    assert client.get("/review").status_code == 200
+    api = {"Authorization": f"Bearer {key}"}
+    assert env.client().get("/api/v1/tickets", headers=api).status_code == 200
+
+    off = on_env("db", "disable-user", name)
+    assert off.exit_code == 0
+    assert off.stdout == (
+        f"user '{name}' is disabled: they cannot sign in, their sessions have ended and their "
+        "1 API key(s) are refused\n"
+    )
+    # the open session ends: the next page asks them to sign in, the API says 401
+    page = client.get("/review")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert client.get("/api/v1/tickets").status_code == 401
+    assert env.client().get("/api/v1/tickets", headers=api).status_code == 401
+    assert sign_in(env.client(), name, "first-password").status_code == 401
+    assert on_env("db", "disable-user", name).stdout == f"user '{name}' is already disabled\n"
+
+    on = on_env("db", "enable-user", name)
+    assert on.exit_code == 0 and "is active again" in on.stdout
+    assert sign_in(env.client(), name, "first-password").status_code == 302
+    assert env.client().get("/api/v1/tickets", headers=api).status_code == 200
+
+
+def test_a_new_role_applies_to_the_next_request(env, on_env) -> None:
+    name = new_user(on_env, "supervisor")
+    client = env.client()
+    assert sign_in(client, name, "first-password").status_code == 302
+    assert client.get("/review").status_code == 200
+    assert on_env("db", "set-role", name, "pilot").exit_code == 0
+    assert client.get("/review").status_code == 403
+
+
+def test_reset_password_ends_the_sessions_of_the_old_one(env, on_env) -> None:
+    name = new_user(on_env)
+    client = env.client()
+    assert sign_in(client, name, "first-password").status_code == 302
+    assert client.get("/review").status_code == 200
+
+    short = on_env("db", "reset-password", name, "--password-stdin", input="short\n")
+    assert short.exit_code == 1 and "at least 8 characters" in short.stderr
+    assert client.get("/review").status_code == 200  # refused: nothing changed
+
+    reset = on_env("db", "reset-password", name, "--password-stdin", input="second-password\n")
+    assert reset.exit_code == 0 and reset.stdout == f"password of user '{name}' reset\n"
+    assert client.get("/review").status_code == 302  # the old session has ended
+    assert sign_in(env.client(), name, "first-password").status_code == 401
+    assert sign_in(env.client(), name, "second-password").status_code == 302
+
+    generated = on_env("db", "reset-password", name, "--generate")
+    assert generated.exit_code == 0
+    password = generated.stdout.strip().rsplit(": ", 1)[1]
+    assert len(password) >= 12
+    assert sign_in(env.client(), name, password).status_code == 302
+    both = on_env("db", "reset-password", name, "--generate", "--password-stdin")
+    assert both.exit_code == 1 and "not both" in both.stderr
