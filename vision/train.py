@@ -39,7 +39,12 @@ from vision.errors import TrainingError
 from vision.evaluate import Metrics, classification_metrics
 from vision.labels import CLASSES
 from vision.models import SHIPPED_WEIGHTS, WeightsRecord, build_model, save_weights, score_tiles
-from vision.synth.scenes import GENERATOR_VERSION, WATER_NEGATIVE_SHARE
+from vision.synth.scenes import (
+    DEGENERATE_SHARE,
+    GENERATOR_VERSION,
+    SCAR_INTERIOR_SHARE,
+    WATER_NEGATIVE_SHARE,
+)
 
 __all__ = [
     "TrainConfig",
@@ -577,7 +582,10 @@ def model_card(record: WeightsRecord) -> str:
         "- `generated`: GridPatrol's own procedural scenes (`vision.synth`), no third-party "
         "content. Water has a random sun-glint strength and tone in every class, and "
         f"{WATER_NEGATIVE_SHARE:.0%} of the background tiles are hard negatives centred on "
-        "open water or its shore (dark water with glint beside fields).",
+        "open water or its shore (dark water with glint beside fields) and "
+        f"{DEGENERATE_SHARE:.0%} degenerate frames (near black, near white, flat colour, noise); "
+        f"{SCAR_INTERIOR_SHARE:.0%} of the straw_burning tiles are centred inside a burn scar "
+        "larger than the tile.",
         "- `aid_*`: AID aerial scene dataset (Xia et al. 2017, Google Earth imagery), research "
         "use only.",
         "- `bugwood_*`: Bugwood fire/smoke photos, per-image terms unchecked, research use only.",

@@ -25,21 +25,30 @@ from vision.synth.render import Lighting, render_window
 __all__ = [
     "GENERATOR_VERSION",
     "WATER_NEGATIVE_SHARE",
+    "SCAR_INTERIOR_SHARE",
+    "DEGENERATE_SHARE",
     "GLINT_RANGE",
     "SceneObject",
     "SyntheticScene",
     "TileSite",
     "tile_site",
+    "degenerate_frame",
     "make_tile",
     "make_scene",
     "camera_effects",
 ]
 
 #: Bumped whenever generated tiles change for a given seed (it names cached tile sets).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 #: Share of background tiles centred on open water or its shore: dark water with sun glint
 #: beside fields is the likeliest false alarm (read as smoke over a burn scar, or as gear).
 WATER_NEGATIVE_SHARE = 0.3
+#: Share of straw_burning tiles centred inside a burn scar larger than the tile, so that tiles
+#: wholly within a large scar read as burning too (not only those on its edge or fire front).
+SCAR_INTERIOR_SHARE = 0.25
+#: Share of background tiles that are degenerate frames a camera really delivers: lens cap or
+#: night (near black), over-exposed (near white), flat colour, pure sensor noise.
+DEGENERATE_SHARE = 0.04
 #: Range of the sun-glint strength drawn for every water body of a tile (1 = standard).
 GLINT_RANGE = (0.5, 3.0)
 #: Range of the brightness factor of a tile's water (deep or turbid water, dark or light).
@@ -88,11 +97,13 @@ def camera_effects(
 
 @dataclass(frozen=True, slots=True)
 class TileSite:
-    """Where a tile is taken: its layout, centre (metres) and whether it is a water negative."""
+    """Where a tile is taken: its layout, centre (metres), and whether it is a water negative
+    or centred inside a burn scar."""
 
     layout: Layout
     centre: tuple[float, float]
     water_negative: bool = False
+    inside_scar: bool = False
 
 
 def _context_layout(
@@ -110,9 +121,12 @@ def _context_layout(
     )
 
 
-def _planted_layout(rng: np.random.Generator, half: float, size: float, label: str) -> Layout:
-    """A context layout with one `label` violation planted near the origin (retrying if needed)."""
-    region = box(-size * 0.3, -size * 0.3, size * 0.3, size * 0.3)
+def _planted_layout(
+    rng: np.random.Generator, half: float, size: float, label: str, *, reach: float = 0.3
+) -> Layout:
+    """A context layout with one `label` violation planted within `reach` tile sizes of the
+    origin (retrying if needed); the violation cannot grow beyond that region."""
+    region = box(-size * reach, -size * reach, size * reach, size * reach)
     for _ in range(10):
         layout = _context_layout(rng, half, label)
         try:
@@ -157,9 +171,29 @@ def _water_point(
     return float(point.x), float(point.y)
 
 
+def _scar_interior_site(rng: np.random.Generator, half: float, size_m: float) -> TileSite | None:
+    """A straw_burning site centred inside a burn scar, at least a fifth to a half of the tile
+    from its edge, or None if a few plantings grew no scar that large."""
+    inset = float(rng.uniform(0.2, 0.5)) * size_m
+    for _ in range(8):
+        # a region wide enough for scars up to the planter's largest (about 50 x 100 m)
+        layout = _planted_layout(rng, max(half, 2 * size_m), size_m, "straw_burning", reach=1.5)
+        scars = [f.geometry for f in layout.of_kind("burn_scar")]
+        interior = shapely.union_all(scars).buffer(-inset) if scars else Point()
+        if interior.is_empty or interior.area < 1.0:
+            continue
+        west, south, east, north = interior.bounds
+        for _ in range(100):
+            x, y = float(rng.uniform(west, east)), float(rng.uniform(south, north))
+            if interior.contains(Point(x, y)):
+                return TileSite(_vary_water(layout, rng), (x, y), inside_scar=True)
+    return None
+
+
 def tile_site(rng: np.random.Generator, label: str, size_m: float) -> TileSite:
     """The layout and centre of a `size_m` tile of `label` (see :func:`make_tile`).
 
+    A :data:`SCAR_INTERIOR_SHARE` of straw_burning tiles are centred inside a large burn scar.
     Background tiles are centred on a house, road, tree, dike or water most of the time, and a
     :data:`WATER_NEGATIVE_SHARE` of them on open water or its shore (hard negatives). Water
     everywhere gets a random glint strength and brightness, so neither tells the classes apart.
@@ -167,6 +201,10 @@ def tile_site(rng: np.random.Generator, label: str, size_m: float) -> TileSite:
     if label not in CLASSES:
         raise SynthError(f"unknown label {label!r}; labels are {', '.join(CLASSES)}")
     half = max(size_m, 45.0)
+    if label == "straw_burning" and rng.random() < SCAR_INTERIOR_SHARE:
+        site = _scar_interior_site(rng, half, size_m)
+        if site is not None:
+            return site
     if label != BACKGROUND:
         layout = _vary_water(_planted_layout(rng, half, size_m, label), rng)
         cx, cy = layout.violations[-1].centre
@@ -193,6 +231,30 @@ def tile_site(rng: np.random.Generator, label: str, size_m: float) -> TileSite:
     return TileSite(layout, (0.0, 0.0))
 
 
+def degenerate_frame(rng: np.random.Generator, tile_px: int = 128) -> np.ndarray:
+    """A `tile_px`² frame that shows nothing: near black (lens cap, night), near white
+    (over-exposed), one flat colour, or pure sensor noise (grey or per channel, maybe blurred)."""
+    kind = rng.choice(["black", "white", "flat", "noise"])
+    shape = (tile_px, tile_px, 3)
+    if kind == "noise":
+        if rng.random() < 0.5:
+            out = rng.uniform(0, 256, shape)
+        else:
+            out = np.repeat(rng.uniform(0, 256, (tile_px, tile_px, 1)), 3, axis=2)
+        pil = Image.fromarray(out.astype(np.uint8))
+        radius = float(rng.uniform(0, 2.0))
+        if radius > 0.3:
+            pil = pil.filter(ImageFilter.GaussianBlur(radius))
+        return np.asarray(pil)
+    level = {
+        "black": lambda: rng.uniform(0, 18, 3),
+        "white": lambda: rng.uniform(232, 255, 3),
+        "flat": lambda: rng.uniform(0, 255, 3),
+    }[str(kind)]()
+    out = level[None, None, :] + rng.normal(0.0, rng.uniform(0.5, 6.0), shape)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def make_tile(
     rng: np.random.Generator,
     label: str,
@@ -202,8 +264,11 @@ def make_tile(
     scale_jitter: float = 1.35,
     effects: bool = True,
 ) -> np.ndarray:
-    """One `tile_px`² RGB tile showing `label` (a violation near its centre, or only background;
-    an unknown label is refused by :func:`tile_site`)."""
+    """One `tile_px`² RGB tile showing `label` (a violation near its centre, or only background,
+    a :data:`DEGENERATE_SHARE` of it degenerate frames; an unknown label is refused by
+    :func:`tile_site`)."""
+    if label == BACKGROUND and rng.random() < DEGENERATE_SHARE:
+        return degenerate_frame(rng, tile_px)
     gsd = gsd_m * math.exp(rng.uniform(-math.log(scale_jitter), math.log(scale_jitter)))
     size = tile_px * gsd
     site = tile_site(rng, label, size)
