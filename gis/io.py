@@ -53,7 +53,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.errors import CoordinateError, FormatError
 from gis.grids import Grid
 from gis.messages import Message, msg
-from gis.shapes import validate_area, validate_line
+from gis.shapes import check_lonlat, validate_area, validate_line
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -205,12 +205,20 @@ def read_grids(
     return grids
 
 
-def read_no_fly(source: FeatureSource, *, origin: str | None = None) -> list[Polygon]:
+def read_no_fly(
+    source: FeatureSource,
+    *,
+    origin: str | None = None,
+    skipped: Counter[str] | None = None,
+) -> list[Polygon]:
     """Validated no-fly polygons (MultiPolygons split into their parts).
 
     When any feature carries a ``kind`` property the file is taken to mix layers, and only
-    features of kind ``no_fly_zone`` count. Non-polygonal features are ignored; a file with features
-    but no no-fly polygon among them is a FormatError. An empty file-level collection is no zones.
+    features of kind ``no_fly_zone`` count: the others are skipped, and ``skipped``, when given,
+    counts them by kind (``(no kind)`` for those without one). Non-polygonal features are ignored;
+    a file with features but no no-fly polygon among them is a FormatError that says which
+    features were skipped and why, unless a skipped polygon's coordinates are no WGS84 lon/lat
+    (projected, swapped), which is the error then. An empty file-level collection is no zones.
     ``origin`` names features given in memory, as for :func:`read_grids`.
     """
     features, origin = _features_from(source, origin)
@@ -218,24 +226,45 @@ def read_no_fly(source: FeatureSource, *, origin: str | None = None) -> list[Pol
         return []
     numbered = list(enumerate(features, 1))
     kinds = [_id_text(_lookup(feature.properties, "kind")) for feature in features]
+    passed_over: list[tuple[int, Feature]] = []
+    other_kinds: Counter[str] = Counter()
     if any(kind is not None for kind in kinds):
-        pairs = zip(numbered, kinds, strict=True)
+        pairs = list(zip(numbered, kinds, strict=True))
         numbered = [item for item, kind in pairs if kind == NO_FLY_KIND]
+        passed_over = [item for item, kind in pairs if kind != NO_FLY_KIND]
+        other_kinds.update(kind or "(no kind)" for _, kind in pairs if kind != NO_FLY_KIND)
+    if skipped is not None:
+        skipped.update(other_kinds)
     zones: list[Polygon] = []
     others: Counter[str] = Counter()
     for index, feature in numbered:
         if not _is_polygonal(feature.geometry):
             others[feature.geometry.geom_type] += 1
             continue
-        label = msg(
-            "no-fly zone %(id)r in %(origin)s",
-            id=_feature_name(feature.properties, index),
-            origin=origin,
-        )
+        label = _no_fly_label(feature, index, origin)
         _check_antimeridian(feature.geometry, name=label)
         area = validate_area(feature.geometry, name=label)
         zones.extend(area.geoms if isinstance(area, MultiPolygon) else [area])
     if not zones:
+        for index, feature in passed_over:  # coordinate errors first: no kind fixes those
+            if _is_polygonal(feature.geometry):
+                label = _no_fly_label(feature, index, origin)
+                _check_antimeridian(feature.geometry, name=label)
+                check_lonlat(feature.geometry, name=label)
+        if other_kinds:
+            raise FormatError(
+                msg(
+                    "%(origin)s: holds no no-fly polygons: features whose kind property is "
+                    "not %(kind)s are skipped, and %(count)d of its %(total)d features are "
+                    "(%(kinds)s); set kind to %(kind)s on the no-fly zones, or remove the kind "
+                    "property",
+                    origin=origin,
+                    kind=NO_FLY_KIND,
+                    count=other_kinds.total(),
+                    total=len(features),
+                    kinds=", ".join(f"{n} {k}" for k, n in sorted(other_kinds.items())),
+                )
+            )
         raise FormatError(
             msg(
                 "%(origin)s: holds no no-fly polygons%(found)s",
@@ -244,6 +273,14 @@ def read_no_fly(source: FeatureSource, *, origin: str | None = None) -> list[Pol
             )
         )
     return zones
+
+
+def _no_fly_label(feature: Feature, index: int, origin: object) -> Message:
+    return msg(
+        "no-fly zone %(id)r in %(origin)s",
+        id=_feature_name(feature.properties, index),
+        origin=origin,
+    )
 
 
 def read_lines(source: FeatureSource, *, origin: str | None = None) -> list[Feature]:

@@ -9,6 +9,7 @@ that names the feature and says what is wrong, instead of a plan that flies some
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import shapely
@@ -157,7 +158,39 @@ def validate_line(geometry: BaseGeometry | None, *, name: object) -> LineString:
         raise GeometryError(
             msg("%(name)s: centre line has zero length (fewer than two distinct points)", name=name)
         )
+    if not geometry.is_simple:
+        lon, lat = _self_crossing(geometry)
+        raise GeometryError(
+            msg(
+                "%(name)s: centre line crosses or touches itself near lon %(lon)s, lat %(lat)s; "
+                "a corridor follows a line that never meets itself: split it into separate "
+                "lines or draw the area as a polygon grid",
+                name=name,
+                lon=f"{lon:.5f}",
+                lat=f"{lat:.5f}",
+            )
+        )
     return geometry
+
+
+def _self_crossing(line: LineString) -> tuple[float, float]:
+    """A point where a non-simple line meets itself: a node of the noded line where more than
+    two of its pieces meet, else a repeated vertex."""
+    ends = Counter(
+        point
+        for piece in getattr(shapely.node(line), "geoms", [])
+        for point in (piece.coords[0], piece.coords[-1])
+    )
+    first, last = line.coords[0], line.coords[-1]
+    for point, count in ends.items():
+        if count > 2 or (count > 1 and point in (first, last) and first != last):
+            return float(point[0]), float(point[1])
+    seen: set[tuple[float, ...]] = set()
+    for point in line.coords:
+        if point in seen:
+            return float(point[0]), float(point[1])
+        seen.add(point)
+    return float(first[0]), float(first[1])
 
 
 def _require_geometry(

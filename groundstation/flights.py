@@ -62,12 +62,20 @@ from missions.link.errors import LinkLost, VerifyError
 from missions.link.flight import (
     Check,
     FenceStatus,
+    landing_sequences,
     preflight_checks,
     prepare_fence,
     reboot_message,
+    settle_photo_count,
     waypoint_sequences,
 )
-from missions.link.landing import LandingWatch, Touchdown, flight_outcome, watch_landing
+from missions.link.landing import (
+    LandingWatch,
+    Touchdown,
+    flight_outcome,
+    reached_items,
+    watch_landing,
+)
 
 __all__ = [
     "COMMANDS",
@@ -733,6 +741,7 @@ class FlightRunner:
                 flog.event("disarm", str(fell), time_s=snapshot.time_s)
                 raise FlightSessionError(fell)
             if touchdown is Touchdown.LANDED:
+                settle_photo_count(vehicle)  # the last photos' feedback may have been lost
                 flog.close(self._summary(vehicle, landed=True))
                 self._set_state("landed")
                 return True
@@ -1000,7 +1009,10 @@ class FlightRunner:
 
     def _summary(self, vehicle: Vehicle, *, landed: bool) -> dict[str, Any]:
         snapshot = vehicle.tracker.snapshot()
-        reached = sorted(set(snapshot.mission.reached) & set(self.waypoints))
+        landings = landing_sequences(self.request.mission)
+        reached = sorted(
+            set(reached_items(snapshot.mission, landing_items=landings)) & set(self.waypoints)
+        )
         return {
             "landed": landed,
             "waypoints": len(self.waypoints),

@@ -115,7 +115,8 @@ class PhotoCamera:
         if self.photos_dir is None and self.world is not None:
             self.photos_dir = Path(tempfile.mkdtemp(prefix="gridpatrol-photos-"))
         self.unix_time = unix_time or float  # simulated seconds -> UTC (default: from 1970)
-        self._queue: queue.Queue[CameraTrigger | None] = queue.Queue()
+        #: triggers with their UTC time, fixed at the trigger (the clock may rebase before render)
+        self._queue: queue.Queue[tuple[CameraTrigger, float] | None] = queue.Queue()
         self._records: list[PhotoRecord] = []
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -143,9 +144,18 @@ class PhotoCamera:
         self._thread.start()
 
     def submit(self, trigger: CameraTrigger) -> None:
+        """Queue a photo; its time (like its pose, in ``trigger``) is fixed now, at the trigger,
+        not when it is rendered (a full-size render may take seconds, after a clock rebase)."""
+        taken_s = self.unix_time(trigger.time_s)
         with self._lock:
             self._pending += 1
-        self._queue.put(trigger)
+        self._queue.put((trigger, taken_s))
+
+    @property
+    def pending(self) -> int:
+        """Photos triggered but not yet written."""
+        with self._lock:
+            return self._pending
 
     def wait_idle(self, *, timeout: float) -> bool:
         """Wait until every submitted photo is written; False on timeout."""
@@ -172,13 +182,14 @@ class PhotoCamera:
                 failure = exc
         try:
             while True:
-                trigger = self._queue.get()
-                if trigger is None:
+                queued = self._queue.get()
+                if queued is None:
                     return
+                trigger, taken_s = queued
                 try:
                     if failure is not None:
                         raise failure
-                    record = self._take(dataset, trigger)
+                    record = self._take(dataset, trigger, taken_s=taken_s)
                 except Exception as exc:  # one bad photo must not stop the camera
                     log.exception("photo %d failed", trigger.index)
                     self.errors.append(f"photo {trigger.index}: {exc}")
@@ -193,9 +204,15 @@ class PhotoCamera:
                 dataset.close()
 
     def _take(
-        self, dataset: rasterio.io.DatasetReader | None, trigger: CameraTrigger
+        self,
+        dataset: rasterio.io.DatasetReader | None,
+        trigger: CameraTrigger,
+        *,
+        taken_s: float | None = None,
     ) -> PhotoRecord:
-        taken = datetime.fromtimestamp(self.unix_time(trigger.time_s), tz=UTC)
+        if taken_s is None:
+            taken_s = self.unix_time(trigger.time_s)
+        taken = datetime.fromtimestamp(taken_s, tz=UTC)
         path: Path | None = None
         if dataset is not None and self.photos_dir is not None:
             image = render_photo(

@@ -219,6 +219,7 @@ class MavlinkServer:
             M.MAVLINK_MSG_ID_SYSTEM_TIME: self.system_time,
             M.MAVLINK_MSG_ID_BATTERY_STATUS: self.battery_status,
             M.MAVLINK_MSG_ID_AUTOPILOT_VERSION: self.autopilot_version,
+            M.MAVLINK_MSG_ID_CAMERA_CAPTURE_STATUS: self.camera_capture_status,
         }
 
     # ---- sockets -------------------------------------------------------------------------------
@@ -620,6 +621,13 @@ class MavlinkServer:
             0,
             0,
             self.uid,
+        )
+
+    def camera_capture_status(self) -> mavlink.MAVLink_message:
+        """Like ArduPilot's: image_count counts the photos since boot (CAMERA_FEEDBACK's img_idx
+        of the latest), so a ground station that lost the last feedback still learns of it."""
+        return M.MAVLink_camera_capture_status_message(
+            self.clock.time_boot_ms, 0, 0, 0.0, 0, float("nan"), self.autopilot.photo_count
         )
 
     def camera_feedback(self, trigger: CameraTrigger) -> mavlink.MAVLink_message:

@@ -142,7 +142,7 @@ def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
         (["--altitude", "100", "--speed", "0.5"], 2, "'--speed': 0.5 is not in the range"),
         (["--altitude", "100", "--gsd", "3"], 2, "exactly one of --altitude and --gsd"),
         ([], 2, "exactly one of --altitude and --gsd"),
-        (["--altitude", "100", "--home", "120.14,32.51"], 1, "swapped"),
+        (["--altitude", "100", "--home", "120.14,32.51"], 2, "did you mean 32.51,120.14?"),
         (["--altitude", "100", "--camera", "nokia"], 1, "unknown camera 'nokia'"),
         (["--altitude", "100", "--home", ""], 2, "expected LAT,LON in degrees, got ''"),
         (["--altitude", "100", "--home", "95,120"], 2, "latitude must be within ±90"),
@@ -398,3 +398,186 @@ def test_a_faster_camera_may_be_given(tmp_path: Path) -> None:
     result = _plan(tmp_path, *args, "--min-photo-interval", "0.7", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["settings"]["trigger_distance_m"] == 7.5
+
+
+# -- inputs are never overwritten, and input mistakes are explained ---------------------------
+
+
+@pytest.mark.parametrize("which", ["grids", "nofly", "relative grids"])
+def test_an_out_that_is_an_input_is_refused_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    grids = _grid_file(tmp_path / "A.geojson", {"Q-400": SQUARE})
+    zones = _zones_file(tmp_path / "nofly.geojson", [EAST_ZONE])
+    before = {p.name: p.read_bytes() for p in (grids, zones)}
+    monkeypatch.chdir(tmp_path)
+    out = {"grids": str(grids), "nofly": str(zones), "relative grids": "A.geojson"}[which]
+    result = _plan(tmp_path, str(grids), "--nofly", str(zones), "--altitude", "100",
+                   "--out", str(tmp_path / "ok.plan"), "--out", out)  # fmt: skip
+    assert result.exit_code == 1
+    what = "--nofly file" if which == "nofly" else "grid file"
+    assert result.stderr.startswith(f"error: --out {out} is the {what} ")
+    assert "would overwrite its input" in result.stderr
+    assert {p.name: p.read_bytes() for p in (grids, zones)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A.geojson", "nofly.geojson"]
+
+
+def test_a_sortie_file_that_is_an_input_is_refused(tmp_path: Path) -> None:
+    big = {"big": [(0, 0), (900, 0), (900, 700), (0, 700)]}
+    grids = _grid_file(tmp_path / "big-s2.geojson", big)
+    before = grids.read_bytes()
+    result = _plan(tmp_path, str(grids), "--altitude", "60", "--battery-minutes", "10",
+                   "--out", str(tmp_path / "big.geojson"))  # fmt: skip
+    assert result.exit_code == 1
+    assert f"is the grid file {grids}" in result.stderr
+    assert grids.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big-s2.geojson"]
+
+
+def test_a_self_crossing_centre_line_is_refused_naming_the_grid(tmp_path: Path) -> None:
+    grids = _mixed_file(tmp_path / "line.geojson", {"canal": [(0, 0), (600, 0), (300, 300),
+                                                              (300, -300)]})  # fmt: skip
+    out = tmp_path / "c.plan"
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--profile", "patrol",
+                   "--corridor-width", "40", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: grid 'canal' in ")
+    assert "centre line crosses or touches itself near lon 120.143" in result.stderr
+    assert not out.exists()
+
+
+def test_low_coverage_is_warned_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import missions.planner
+
+    real = missions.planner.coverage
+
+    def patchy(*args, **kwargs):
+        return dataclasses.replace(real(*args, **kwargs), once=0.637)
+
+    monkeypatch.setattr(missions.planner, "coverage", patchy)
+    grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(tmp_path / "q.plan"))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "warning: grid Q-400: only 63.7 % of its flyable area is photographed at least once "
+        "(below 99.5 %); check the plan before flying it\n"
+    )
+
+
+def _kinds_file(path: Path, kinds: list[str | None], *, projected: bool = False) -> Path:
+    features = []
+    for k, kind in enumerate(kinds):
+        ring = Polygon(EAST_ZONE)
+        if projected:  # metres, as a UTM file would hold them
+            coords = [[500_000 + x, 3_600_000 + y] for x, y in ring.exterior.coords]
+        else:
+            coords = [list(c) for c in FRAME.to_wgs84(ring).exterior.coords]
+        properties = {"name": f"zone {k}"} | ({"kind": kind} if kind else {})
+        geometry = {"type": "Polygon", "coordinates": [coords]}
+        features.append({"type": "Feature", "properties": properties, "geometry": geometry})
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def test_no_fly_features_of_another_kind_are_explained(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
+    zones = _kinds_file(tmp_path / "nofly.geojson", ["airport", "airport", "restricted", None])
+    result = _plan(tmp_path, str(grids), "--nofly", str(zones), "--altitude", "100",
+                   "--out", str(tmp_path / "q.plan"))  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {zones}: holds no no-fly polygons: features whose kind property is not "
+        "no_fly_zone are skipped, and 4 of its 4 features are (1 (no kind), 2 airport, "
+        "1 restricted); set kind to no_fly_zone on the no-fly zones, or remove the kind property\n"
+    )
+    mixed = _kinds_file(tmp_path / "mixed.geojson", ["no_fly_zone", "airport"])
+    result = _plan(tmp_path, str(grids), "--nofly", str(mixed), "--altitude", "100",
+                   "--out", str(tmp_path / "q.plan"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: --nofly {mixed}: skipped 1 feature whose kind is not no_fly_zone (1 airport)"
+        in result.stderr
+    )
+
+
+def test_projected_no_fly_coordinates_surface_behind_another_kind(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
+    zones = _kinds_file(tmp_path / "nofly.geojson", ["airport"], projected=True)
+    result = _plan(tmp_path, str(grids), "--nofly", str(zones), "--altitude", "100",
+                   "--out", str(tmp_path / "q.plan"))  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: no-fly zone 'zone 0' in {zones}: coordinates reach")
+    assert "projected metres" in result.stderr
+
+
+def test_an_empty_no_fly_file_is_warned_of(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
+    zones = tmp_path / "nofly.geojson"
+    zones.write_text('{"type": "FeatureCollection", "features": []}')
+    result = _plan(tmp_path, str(grids), "--nofly", str(zones), "--altitude", "100",
+                   "--out", str(tmp_path / "q.plan"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"warning: --nofly {zones}: holds no features; planning without no-fly zones\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("home", "advice"),
+    [
+        ("120.088,32.515", "did you mean 32.515,120.088?"),
+        (" 120.088, 32.515", "did you mean 32.515,120.088?"),
+    ],
+)
+def test_a_home_given_as_lon_lat_gets_the_pair_to_give(tmp_path: Path, home, advice) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--home", home,
+                   "--out", str(tmp_path / "x.plan"))  # fmt: skip
+    assert result.exit_code == 2
+    assert f"--home is LAT,LON; {home.strip()} looks like LON,LAT: {advice}" in result.stderr
+    assert "(longitude, latitude) order" not in result.stderr
+    assert not (tmp_path / "x.plan").exists()
+
+
+def test_flying_above_120_m_is_warned_of_not_refused(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    args = [str(grids), "--out", str(tmp_path / "x.plan")]
+    high = _plan(tmp_path, *args, "--altitude", "130")
+    assert high.exit_code == 0, high.output
+    assert high.stderr.startswith("warning: the plan flies at 130 m above ground, above the 120 m")
+    by_gsd = _plan(tmp_path, *args, "--gsd", "5")  # 182 m with the Phantom 4 Pro
+    assert by_gsd.exit_code == 0 and "above the 120 m limit" in by_gsd.stderr
+    assert _plan(tmp_path, *args, "--altitude", "120").stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--altitude", "100", "--speed", "nan"], "settings: --speed must be between 1 and 30"),
+        (["--altitude", "100", "--turn-seconds", "nan"], "settings: --turn-seconds must be 0 s"),
+        (["--altitude", "100", "--battery-minutes", "nan"], "settings: --battery-minutes must"),
+        (["--gsd", "nan"], "settings: --gsd must be a positive number of cm/px, got nan"),
+    ],
+)
+def test_setting_errors_name_the_option(tmp_path: Path, args, message) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    result = _plan(tmp_path, str(grids), *args, "--out", str(tmp_path / "x.plan"))
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "_" not in result.stderr.split("settings:")[1]  # no speed_mps, battery_minutes ...
+    assert " m/px" not in result.stderr
+
+
+def test_help_says_altitude_or_gsd_is_required_and_camera_names_ignore_case(
+    tmp_path: Path,
+) -> None:
+    text = CliRunner().invoke(cli, ["plan", "--help"], terminal_width=200).output
+    assert "exactly one of --altitude and --gsd" in " ".join(text.split())
+    assert "Required: this or --gsd." in text and "Required: this or --altitude." in text
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--camera", "Phantom4PRO",
+                   "--out", str(tmp_path / "x.plan"), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["camera"] == "phantom4pro"

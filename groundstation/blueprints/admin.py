@@ -32,7 +32,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 #: The notifier log's events and channels in the reader's language (the log keeps the codes).
-EVENT_NAMES = {"dispatched": _l("Dispatched"), "escalated": _l("Escalated")}
+EVENT_NAMES = {
+    "dispatched": _l("Dispatched"),
+    "escalated": _l("Escalated"),
+    "recalled": _l("Recalled"),
+    "deadline_extended": _l("Deadline extended"),
+}
 CHANNEL_NAMES = {
     "log": _l("Server log"),
     "webhook": _l("Webhook"),

@@ -51,6 +51,7 @@ __all__ = [
     "PlanRequest",
     "parse_plan_request",
     "run_plan",
+    "plan_warnings",
     "plan_layers",
     "mission_file",
     "preview_cells",
@@ -226,6 +227,15 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
             lon, lat = (float(v) for v in home)
         except (TypeError, ValueError):
             raise ValidationError(_l("home must be [lon, lat]")) from None
+        if abs(lat) > 90 and abs(lat) <= 180 and abs(lon) <= 90:
+            raise ValidationError(
+                _l(
+                    "home [%(lon)s, %(lat)s] looks swapped: it is [lon, lat]; "
+                    "did you mean [%(lat)s, %(lon)s]?",
+                    lon=f"{lon:g}",
+                    lat=f"{lat:g}",
+                )
+            )
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ValidationError(
                 _l("home [%(lon)s, %(lat)s] is not WGS84 [lon, lat]", lon=lon, lat=lat)
@@ -252,6 +262,7 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
 def run_plan(req: PlanRequest) -> Any:
     """Plan with the server-side planner; its PlanningError (a clear message) becomes a 400."""
     from missions.planner import PlanSettings, plan
+    from missions.planner.settings import SettingError
 
     try:
         settings = PlanSettings.for_profile(
@@ -265,8 +276,52 @@ def run_plan(req: PlanRequest) -> Any:
             battery_minutes=req.battery_minutes,
         )
         return plan(list(req.grids), settings, no_fly=req.no_fly, home=req.home)
+    except SettingError as exc:  # named as the page's field, not the planner's
+        key = SETTING_FIELDS.get(exc.setting)
+        detail = exc.named(lazy_names(FIELD_NAMES, key)) if key else exc.message
+        raise ValidationError(_l("cannot plan: %(detail)s", detail=detail)) from None
     except (MissionError, GisError) as exc:
         raise ValidationError(_l("cannot plan: %(detail)s", detail=exc)) from None
+
+
+#: The page's field (a :data:`FIELD_NAMES` key) of each planner setting it sets.
+SETTING_FIELDS = {
+    "altitude_m": "altitude_m",
+    "gsd_m": "gsd_cm",
+    "speed_mps": "speed_mps",
+    "battery_minutes": "battery_minutes",
+}
+
+
+def plan_warnings(summary: dict[str, Any]) -> list[str]:
+    """What the pilot should know before flying this plan, in the reader's language: an altitude
+    above the legal limit, grids photographed on too little of their area."""
+    from missions.planner.result import MIN_COVERAGE_ONCE_PCT, low_coverage
+    from missions.planner.settings import LEGAL_MAX_ALTITUDE_M
+
+    warnings = []
+    altitude = summary["settings"]["altitude_m"]
+    if altitude > LEGAL_MAX_ALTITUDE_M:
+        warnings.append(
+            _l(
+                "The plan flies at %(altitude)s m above ground, above the %(limit)s m limit for "
+                "light UAVs in China without special approval; a vehicle with an altitude fence "
+                "will refuse it.",
+                altitude=f"{altitude:g}",
+                limit=f"{LEGAL_MAX_ALTITUDE_M:g}",
+            )
+        )
+    for g in low_coverage(summary):
+        warnings.append(
+            _l(
+                "%(grid)s: only %(pct)s %% of its flyable area is photographed at least once "
+                "(below %(min)s %%); check the plan before flying it.",
+                grid=g["grid_id"],
+                pct=f"{g['coverage_once_pct']:.1f}",
+                min=f"{MIN_COVERAGE_ONCE_PCT:g}",
+            )
+        )
+    return [str(w) for w in warnings]
 
 
 def plan_layers(result: Any) -> dict[str, Any]:
@@ -407,7 +462,10 @@ def plan_preview() -> Any:
     """Plan without saving: summary and map layers."""
     req = parse_plan_request(db(), request_data(form=False))
     result = run_plan(req)
-    return jsonify({"summary": result.summary(), "layers": plan_layers(result)})
+    summary = result.summary()
+    return jsonify(
+        {"summary": summary, "layers": plan_layers(result), "warnings": plan_warnings(summary)}
+    )
 
 
 @api_bp.post("/plans")
@@ -472,9 +530,11 @@ def plan_download(plan_id: int, fmt: str) -> Any:
 @api_bp.post("/plans/<int:plan_id>/upload")
 @roles_required(*FLYERS)
 def plan_upload(plan_id: int) -> Any:
-    """Upload one sortie to a vehicle and read it back; 502 with the link's message on failure."""
+    """Upload one sortie to a vehicle and read it back; 502 with the link's message on failure,
+    409 when the vehicle is armed (a flying vehicle's mission is never overwritten), 400 for an
+    altitude out of limits."""
     from missions.formats import plan_from_dict
-    from missions.link import connect
+    from missions.link import UnsafePlan, VehicleArmed, connect
 
     row = _get(db(), RoutePlan, plan_id, "plan")
     data = request_data(form=False)
@@ -490,7 +550,10 @@ def plan_upload(plan_id: int) -> Any:
         with connect(url, timeout=timeout) as vehicle:
             vehicle.upload(mission)
             lists = vehicle.verify(mission)
-    except MissionError as exc:
+    except (VehicleArmed, UnsafePlan, MissionError) as exc:
+        status = (
+            409 if isinstance(exc, VehicleArmed) else 400 if isinstance(exc, UnsafePlan) else 502
+        )
         return json_error(
             _l(
                 "upload of plan %(id)s sortie %(sortie)d to %(url)s failed: %(detail)s",
@@ -499,7 +562,7 @@ def plan_upload(plan_id: int) -> Any:
                 url=url,
                 detail=exc,
             ),
-            502,
+            status,
         )
     return jsonify(
         {

@@ -13,6 +13,7 @@ from groundstation.cli._files import check_folder
 from groundstation.cli.upload import connect_option, plan_argument, transfer_progress
 
 if TYPE_CHECKING:
+    from gis.messages import Message
     from missions.link.telemetry import Telemetry
 
 __all__ = ["StatusLine", "fly_command"]
@@ -113,13 +114,18 @@ def fly_command(
         stop_bars()  # transfers are over once telemetry flows
         status.show(snapshot.one_line())
 
+    def on_link(message: Message) -> None:  # the status line stands still while the link is down
+        stop_bars()
+        status.end()
+        click.echo(f"{plan_path.name}: {message}", err=True)
+
     with connect(url, timeout=timeout) as vehicle:
         progress.start()
         try:
             result = fly(
                 vehicle, plan, log_dir=log_dir, on_status=on_status, on_progress=on_progress,
                 endurance_s=endurance, reserve_pct=reserve, require_fence=require_fence,
-                preflight_timeout_s=timeout,
+                preflight_timeout_s=timeout, on_link=on_link,
             )  # fmt: skip
         finally:
             stop_bars()

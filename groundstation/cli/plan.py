@@ -21,15 +21,24 @@ from gis.messages import counted
 from groundstation.cli._files import check_folder, warn_left_out
 from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS
 
-__all__ = ["plan_command", "sortie_paths", "parse_lat_lon", "no_fly_warnings"]
+__all__ = [
+    "plan_command",
+    "sortie_paths",
+    "parse_lat_lon",
+    "no_fly_warnings",
+    "coverage_warnings",
+    "altitude_warnings",
+]
 
 MISSION_SUFFIXES = (".plan", ".waypoints", ".kml", ".geojson")
 
 
 def parse_lat_lon(text: str, *, option: str = "--home") -> tuple[float, float]:
-    """'LAT,LON' -> (lon, lat), checked as WGS84 degrees (gis.shapes catches swapped values)."""
+    """'LAT,LON' -> (lon, lat), checked as WGS84 degrees; a pair given as LON,LAT is refused
+    with the pair to give instead."""
     from shapely.geometry import Point
 
+    from gis.errors import CoordinateError
     from gis.shapes import check_lonlat
 
     parts = [p.strip() for p in text.split(",")]
@@ -46,7 +55,18 @@ def parse_lat_lon(text: str, *, option: str = "--home") -> tuple[float, float]:
         raise click.BadParameter(
             f"{text!r}: latitude must be within ±90 and longitude within ±180", param_hint=option
         )
-    check_lonlat(Point(lon, lat), name=f"{option} {text}")  # names a swapped pair as such
+    swapped = not as_given
+    if not swapped:
+        try:  # a pair outside China that lies inside it read the other way round
+            check_lonlat(Point(lon, lat), name=f"{option} {text}")
+        except CoordinateError:
+            swapped = True
+    if swapped:
+        raise click.BadParameter(
+            f"{option} is LAT,LON; {text.strip()} looks like LON,LAT: did you mean "
+            f"{parts[1]},{parts[0]}?",
+            param_hint=option,
+        )
     return lon, lat
 
 
@@ -70,10 +90,17 @@ def _percent(value: float | None) -> float | None:
 
 @click.command("plan")
 @click.argument("grids", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--nofly", type=click.Path(dir_okay=False, path_type=Path), help="No-fly zones file.")
+@click.option(
+    "--nofly",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="No-fly zones file (features with a kind other than no_fly_zone are skipped).",
+)
 @click.option("--home", help="Take-off point LAT,LON (default: beside the first grid).")
 @click.option(
-    "--camera", default="phantom4pro", show_default=True, help="Preset name or JSON file."
+    "--camera",
+    default="phantom4pro",
+    show_default=True,
+    help="Preset name (any case) or JSON file.",
 )
 @click.option(
     "--profile",
@@ -82,8 +109,16 @@ def _percent(value: float | None) -> float | None:
     show_default=True,
     help="mapping: 75/70 % overlap; patrol: every point seen once.",
 )
-@click.option("--altitude", type=float, help="Height above ground, metres (10-500).")
-@click.option("--gsd", type=POSITIVE, help="Target ground sampling distance, cm/px.")
+@click.option(
+    "--altitude",
+    type=float,
+    help="Height above ground, metres (10-500; above 120 is warned of). Required: this or --gsd.",
+)
+@click.option(
+    "--gsd",
+    type=POSITIVE,
+    help="Target ground sampling distance, cm/px. Required: this or --altitude.",
+)
 @click.option("--front-overlap", type=float, help="Front overlap %, overrides the profile.")
 @click.option("--side-overlap", type=float, help="Side overlap %, overrides the profile.")
 @click.option(
@@ -156,46 +191,124 @@ def plan_command(
     outputs: Sequence[Path],
     as_json: bool,
 ) -> None:
-    """Plan survey flights over the grids in GRIDS (GeoJSON, KML/KMZ or Shapefile)."""
-    from gis.camera import load_camera
-    from gis.io import read_no_fly
+    """Plan survey flights over the grids in GRIDS (GeoJSON, KML/KMZ or Shapefile).
+
+    Give the flying height as exactly one of --altitude and --gsd.
+    """
     from missions.planner import PlanSettings, plan
+    from missions.planner.settings import SettingError
 
     if (altitude is None) == (gsd is None):
         raise click.UsageError("give exactly one of --altitude and --gsd")
     outputs = list(dict.fromkeys(outputs))  # the same --out twice is one file
+    inputs = {"grid file": grids, "--nofly file": nofly}
     for out in outputs:
         _check_output(out)
-    settings = PlanSettings.for_profile(
-        profile,
-        camera=load_camera(camera),
-        altitude_m=altitude,
-        gsd_m=None if gsd is None else gsd / 100.0,
-        front_overlap=_percent(front_overlap),
-        side_overlap=_percent(side_overlap),
-        speed_mps=speed,
-        turn_seconds_per_90=turn_seconds,
-        battery_minutes=battery_minutes,
-        battery_reserve=battery_reserve / 100.0,
-        max_distance_m=max_distance,
-        corridor_width_m=corridor_width,
-        min_photo_interval_s=min_photo_interval,
-    )
+        _check_not_an_input(out, inputs)
+    try:
+        settings = PlanSettings.for_profile(
+            profile,
+            camera=_camera(camera),
+            altitude_m=altitude,
+            gsd_m=None if gsd is None else gsd / 100.0,
+            front_overlap=_percent(front_overlap),
+            side_overlap=_percent(side_overlap),
+            speed_mps=speed,
+            turn_seconds_per_90=turn_seconds,
+            battery_minutes=battery_minutes,
+            battery_reserve=battery_reserve / 100.0,
+            max_distance_m=max_distance,
+            corridor_width_m=corridor_width,
+            min_photo_interval_s=min_photo_interval,
+        )
+    except SettingError as exc:  # named as the option the pilot typed
+        raise SettingError(exc.setting, exc.named(OPTIONS.get(exc.setting, exc.setting))) from None
     home_lonlat = parse_lat_lon(home) if home is not None else None
     areas = _read_areas(grids, corridor_width)
-    zones = read_no_fly(nofly) if nofly else []
+    zones = _read_no_fly(nofly) if nofly else []
     result = plan(areas, settings, no_fly=zones, home=home_lonlat)
-    written = _write_outputs(result, outputs)
+    written = _write_outputs(result, outputs, inputs=inputs)
     summary = result.summary()
     summary["files"] = [str(p) for p in written]
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         _print_summary(summary)
-    for warning in no_fly_warnings(summary):
+    warnings = altitude_warnings(summary) + coverage_warnings(summary) + no_fly_warnings(summary)
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     for stale in _stale_sorties(outputs, written):
         click.echo(f"warning: {stale} is left from an earlier plan; delete it", err=True)
+
+
+#: The CLI option of each planner setting, for its messages.
+OPTIONS = {
+    "altitude_m": "--altitude",
+    "gsd_m": "--gsd",
+    "speed_mps": "--speed",
+    "turn_seconds_per_90": "--turn-seconds",
+    "battery_minutes": "--battery-minutes",
+    "battery_reserve": "--battery-reserve",
+    "max_distance_m": "--max-distance",
+    "corridor_width_m": "--corridor-width",
+    "min_photo_interval_s": "--min-photo-interval",
+}
+
+
+def _camera(name: str):
+    """A preset by name in any case (``Phantom4Pro``), else :func:`gis.camera.load_camera`."""
+    from gis.camera import PRESETS, load_camera
+
+    presets = {key.casefold(): key for key in PRESETS}
+    return load_camera(presets.get(name.strip().casefold(), name))
+
+
+def _read_no_fly(path: Path) -> list:
+    """The zones of ``--nofly``; says on stderr what the file held besides them, or that it is
+    empty (the plan then avoids no zones)."""
+    from gis.io import read_no_fly
+
+    skipped: Counter[str] = Counter()
+    zones = read_no_fly(path, skipped=skipped)
+    if not zones:
+        click.echo(
+            f"warning: --nofly {path}: holds no features; planning without no-fly zones",
+            err=True,
+        )
+    if skipped:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
+        click.echo(
+            f"warning: --nofly {path}: skipped {counted(skipped.total(), 'feature')} whose kind "
+            f"is not no_fly_zone ({kinds})",
+            err=True,
+        )
+    return zones
+
+
+def altitude_warnings(summary: dict) -> list[str]:
+    """A line when the plan flies higher than light UAVs may in China without approval."""
+    from missions.planner.settings import LEGAL_MAX_ALTITUDE_M
+
+    altitude = summary["settings"]["altitude_m"]
+    if altitude <= LEGAL_MAX_ALTITUDE_M:
+        return []
+    return [
+        f"the plan flies at {altitude:g} m above ground, above the {LEGAL_MAX_ALTITUDE_M:g} m "
+        "limit for light UAVs in China without special approval; a vehicle with an altitude "
+        "fence will refuse it"
+    ]
+
+
+def coverage_warnings(summary: dict) -> list[str]:
+    """One line per grid photographed at least once on less than 99.5 % of its flyable area."""
+    from missions.planner.result import MIN_COVERAGE_ONCE_PCT, low_coverage
+
+    return [
+        f"grid {g['grid_id']}: only {g['coverage_once_pct']:.1f} % of its flyable area is "
+        f"photographed at least once (below {MIN_COVERAGE_ONCE_PCT:g} %); check the plan "
+        "before flying it"
+        for g in low_coverage(summary)
+    ]
 
 
 def no_fly_warnings(summary: dict) -> list[str]:
@@ -262,8 +375,33 @@ def _check_output(out: Path) -> None:
     check_folder(out.parent, option="--out", what=str(out))
 
 
-def _write_outputs(result, outputs: Sequence[Path]) -> list[Path]:
-    """Write every file, or none: each is staged beside its target and renamed at the end."""
+def _check_not_an_input(out: Path, inputs: dict[str, Path | None]) -> None:
+    """Refuse an output file that is one of the input files (same file once resolved): the plan
+    would overwrite the grids or no-fly zones it was made from."""
+    from missions.errors import PlanFileError
+
+    target = out.resolve()
+    for what, path in inputs.items():
+        if path is not None and (path.resolve() == target or _same_file(path, out)):
+            raise PlanFileError(
+                f"--out {out} is the {what} {path}: writing the plan there would overwrite "
+                "its input; choose another --out file"
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): not the same file
+        return False
+
+
+def _write_outputs(
+    result, outputs: Sequence[Path], *, inputs: dict[str, Path | None] | None = None
+) -> list[Path]:
+    """Write every file, or none: each is staged beside its target and renamed at the end.
+
+    No file is written when any target (a sortie's NAME-sK.EXT too) is one of ``inputs``."""
     from missions.build import build_missions
 
     missions = build_missions(result)
@@ -277,6 +415,8 @@ def _write_outputs(result, outputs: Sequence[Path]) -> list[Path]:
             targets.setdefault(out, missions[0])
         for path, mission in zip(sortie_paths(out, len(missions)), missions, strict=True):
             targets.setdefault(path, mission)
+    for path in targets:
+        _check_not_an_input(path, inputs or {})
     staged: list[tuple[Path, Path]] = []
     created: list[Path] = []
     try:

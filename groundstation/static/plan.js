@@ -91,11 +91,19 @@
 
   /* The home point: typed as "lat, lon" or picked on the map; empty means the planner's default. */
   var homeMarker = L.circleMarker([0, 0], {radius: 8, color: "#000", fillColor: "#0af", fillOpacity: 1});
+  var homeProblem = "";  // why the typed home is refused (undefined from homeValue)
   function homeValue() {
     var raw = document.getElementById("home").value.trim();
+    homeProblem = "";
     if (!raw) { return null; }
-    var parts = raw.split(/[\s,，]+/).filter(Boolean).map(Number);
+    var texts = raw.split(/[\s,，]+/).filter(Boolean), parts = texts.map(Number);
     if (parts.length !== 2 || !parts.every(isFinite) || Math.abs(parts[0]) > 90 || Math.abs(parts[1]) > 180) {
+      homeProblem = text.bad_home;
+      if (parts.length === 2 && parts.every(isFinite) && Math.abs(parts[0]) <= 180 && Math.abs(parts[1]) <= 90) {
+        /* longitude first: say which pair to give */
+        homeProblem = text.swapped_home.replace("{given}", texts[0] + ", " + texts[1])
+          .replace("{swapped}", texts[1] + ", " + texts[0]);
+      }
       return undefined;
     }
     return [parts[1], parts[0]];
@@ -182,7 +190,7 @@
       setStatus("idle", ""); showError(""); return;
     }
     var mine = ++sequence;
-    if (p.home === undefined) { failed(text.bad_home); return; }
+    if (p.home === undefined) { failed(homeProblem); return; }
     setStatus("planning", text.planning);
     post("/api/v1/plans/preview", p).then(function (res) {
       if (mine !== sequence) { return; }  // a newer request is on its way
@@ -190,6 +198,7 @@
       showError("");
       draw(res.data.layers);
       summarise(res.data.summary);
+      warnPlan(res.data.warnings || []);
       if (fitRoute) {  // home may lie outside the grids: bring the whole route into view
         fitRoute = false;
         var bounds = selectionBounds().extend(result.getBounds());
@@ -258,6 +267,18 @@
     box.hidden = !box.childElementCount;
   }
 
+  /* The server's warnings (altitude above the legal limit, low coverage), below the no-fly ones. */
+  function warnPlan(warnings) {
+    var box = document.getElementById("nofly-warning");
+    warnings.forEach(function (w) {
+      var p = document.createElement("p");
+      p.className = "plan-warning";
+      p.textContent = w;
+      box.appendChild(p);
+    });
+    box.hidden = !box.childElementCount;
+  }
+
   function summarise(s) {
     var t = s.totals, area = 0, covered = 0, outside = 0;
     s.grids.forEach(function (g) { area += g.area_m2; covered += g.area_m2 * g.coverage_once_pct; outside += g.outside_m; });
@@ -319,7 +340,7 @@
   var saveButton = document.getElementById("save-plan");
   saveButton.addEventListener("click", function () {
     var p = params();
-    if (p.home === undefined) { failed(text.bad_home); return; }
+    if (p.home === undefined) { failed(homeProblem); return; }
     p.name = document.getElementById("plan-name").value;
     setStatus("saving", "…");
     saveButton.disabled = true;  // one click, one plan

@@ -20,6 +20,8 @@ from missions.link.errors import (
     LinkTimeout,
     MissionTransferError,
     PreflightError,
+    UnsafePlan,
+    VehicleArmed,
     VerifyError,
 )
 from missions.link.flight import FlightResult, fly
@@ -44,7 +46,9 @@ __all__ = [
     "PreflightError",
     "Telemetry",
     "TransferSettings",
+    "UnsafePlan",
     "Vehicle",
+    "VehicleArmed",
     "VehicleLists",
     "VehicleSettings",
     "VerifyError",

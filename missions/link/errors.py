@@ -17,6 +17,8 @@ __all__ = [
     "MissionTransferError",
     "PreflightError",
     "Step",
+    "UnsafePlan",
+    "VehicleArmed",
     "VerifyError",
 ]
 
@@ -57,6 +59,16 @@ class VerifyError(LinkError):
     def __init__(self, message: str | Message, *, index: int | None) -> None:
         super().__init__(message)
         self.index = index
+
+
+class UnsafePlan(LinkError):
+    """A plan refused before anything is sent: e.g. a waypoint altitude outside the planner's
+    limits; the message names the item."""
+
+
+class VehicleArmed(LinkError):
+    """An upload refused because the vehicle is armed: a flying vehicle's mission and fence are
+    never overwritten."""
 
 
 class CommandRefused(LinkError):

@@ -34,6 +34,7 @@ from missions.link.landing import (
     Outcome,
     Touchdown,
     flight_outcome,
+    reached_items,
     watch_landing,
 )
 from missions.link.telemetry import FlightLog, Reboot, Telemetry
@@ -47,7 +48,9 @@ __all__ = [
     "MissionEstimate",
     "estimate_mission",
     "fly",
+    "landing_sequences",
     "preflight_checks",
+    "settle_photo_count",
     "prepare_fence",
     "reboot_message",
     "waypoint_sequences",
@@ -152,6 +155,32 @@ def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
 def waypoint_sequences(plan: MissionPlan) -> tuple[int, ...]:
     """Vehicle sequence numbers (plan index + 1) of the plan's NAV_WAYPOINT items."""
     return tuple(i + 1 for i, item in enumerate(plan.items) if item.command == Command.NAV_WAYPOINT)
+
+
+def landing_sequences(plan: MissionPlan) -> tuple[int, ...]:
+    """Vehicle sequence numbers of the plan's NAV_LAND and NAV_RETURN_TO_LAUNCH items."""
+    return tuple(i + 1 for i, item in enumerate(plan.items) if item.command in RETURN_COMMANDS)
+
+
+#: After landing, ask this long (wall seconds) for the camera's image count.
+PHOTO_COUNT_TIMEOUT_S = 3.0
+#: Before arming, ask this many times (while the checks run) for the count before the flight.
+CAMERA_COUNT_ASKS = 10
+
+
+def settle_photo_count(vehicle: Vehicle, *, timeout_s: float = PHOTO_COUNT_TIMEOUT_S) -> None:
+    """After landing: ask the vehicle for CAMERA_CAPTURE_STATUS (asking again while it does not
+    answer) so photos whose CAMERA_FEEDBACK was lost, the last ones too, count as taken. Only
+    when the vehicle has a camera that reported; a link lost meanwhile leaves the count as is."""
+    tracker = vehicle.tracker
+    if not tracker.camera_events and tracker.image_count is None:
+        return
+    heard = tracker.capture_status_count
+    deadline = time.monotonic() + timeout_s
+    with contextlib.suppress(LinkError):
+        while tracker.capture_status_count == heard and time.monotonic() < deadline:
+            vehicle.request_camera_status()
+            vehicle.pump(0.5)
 
 
 def estimate_mission(plan: MissionPlan, *, climb_rate_mps: float = 2.5) -> MissionEstimate:
@@ -431,12 +460,16 @@ def fly(
     preflight_timeout_s: float = 30.0,
     flight_timeout_s: float | None = None,
     status_interval_s: float = 0.25,
+    on_link: Callable[[Message], None] | None = None,
 ) -> FlightResult:
     """Fly ``plan`` once on a ready vehicle and return what happened.
 
     ``on_progress(label, done, total)`` follows the transfers (label e.g. ``"verify fence"``),
-    ``on_status(snapshot)`` sees every telemetry snapshot. Raises PreflightError naming every
-    failed check, ArmRefused with the vehicle's reasons, FlightAborted (carrying the
+    ``on_status(snapshot)`` sees every telemetry snapshot, ``on_link(message)`` hears when the
+    link drops, of reconnect attempts (at most one every RECONNECT_REPORT_S) and when it is
+    back. Any error after arming commands RTL (LAND if RTL fails) unless the vehicle is
+    already returning or landing, and raises FlightAborted saying so. Raises PreflightError
+    naming every failed check, ArmRefused with the vehicle's reasons, FlightAborted (carrying the
     FlightResult) when a failsafe or a timeout ends the flight early, and LinkLost when a
     dropped link is not back before the flight's timeout.
     """
@@ -466,7 +499,11 @@ def fly(
         fence = prepare_fence(vehicle, plan)
         deadline = time.monotonic() + preflight_timeout_s
         estimate = estimate_mission(plan)
+        camera_asks = 0
         while True:
+            if vehicle.tracker.capture_status_count == 0 and camera_asks < CAMERA_COUNT_ASKS:
+                camera_asks += 1  # the image count before this flight's photos (photos_taken)
+                vehicle.request_camera_status()
             snapshot = vehicle.tracker.snapshot()
             checks = preflight_checks(
                 snapshot,
@@ -492,37 +529,95 @@ def fly(
                 log.event("preflight", f"{check.name}: {check.detail}", time_s=snapshot.time_s)
         altitude = takeoff_alt_m if takeoff_alt_m is not None else _takeoff_altitude(plan)
         vehicle.set_mode("GUIDED")
-        vehicle.arm()
-        vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s idle on the ground
-        vehicle.wait_for(
-            lambda t: t.position is not None and t.position.relative_alt_m >= 0.8 * altitude,
-            timeout=60.0,
-            step=takeoff_step(altitude),
-        )
-        vehicle.start_mission()
-        return _watch(
-            vehicle,
-            plan,
-            log=log,
-            record=record,
-            started=started,
-            interval_s=status_interval_s,
-            timeout_s=flight_timeout_s,
-        )
+        try:
+            vehicle.arm()
+            vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s idle on the ground
+            vehicle.wait_for(
+                lambda t: t.position is not None and t.position.relative_alt_m >= 0.8 * altitude,
+                timeout=60.0,
+                step=takeoff_step(altitude),
+            )
+            vehicle.start_mission()
+            return _watch(
+                vehicle,
+                plan,
+                log=log,
+                record=record,
+                started=started,
+                interval_s=status_interval_s,
+                timeout_s=flight_timeout_s,
+                on_link=on_link,
+            )
+        except (Exception, KeyboardInterrupt) as exc:
+            aborted = _bring_back(vehicle, exc, log)
+            if aborted is None:
+                raise
+            raise aborted from exc
     finally:
         if log is not None and not log.closed:
             log.close({"aborted": True, "duration_s": time.monotonic() - started})
 
 
+#: Modes in which an armed vehicle is already coming down or home by itself.
+RETURNING_MODES = frozenset({"RTL", "LAND", "SMART_RTL"})
+
+
+def _bring_back(
+    vehicle: Vehicle, exc: BaseException, log: FlightLog | None
+) -> FlightAborted | None:
+    """After ``exc`` ended :func:`fly` with the vehicle armed: command RTL (LAND if RTL fails)
+    and return the FlightAborted that says so; None when the vehicle is disarmed or already
+    returning or landing (``exc`` then stands as it is)."""
+    snapshot = vehicle.tracker.snapshot()
+    if not snapshot.armed or snapshot.mode in RETURNING_MODES:
+        return None
+    try:
+        vehicle.rtl()
+        action = msg("RTL commanded")
+    except LinkError as rtl_error:
+        try:
+            vehicle.land()
+            action = msg("RTL failed (%(reason)s); LAND commanded", reason=rtl_error)
+        except LinkError as land_error:
+            action = msg(
+                "neither RTL (%(rtl)s) nor LAND (%(land)s) could be commanded: the vehicle is "
+                "still armed; take control of it",
+                rtl=rtl_error,
+                land=land_error,
+            )
+    message = msg(
+        "%(error)s; the vehicle was armed in %(mode)s: %(action)s",
+        error=exc if str(exc) else type(exc).__name__,
+        mode=snapshot.mode,
+        action=action,
+    )
+    if log is not None:
+        log.event("safety", str(message), time_s=vehicle.tracker.now())
+    return FlightAborted(message, result=getattr(exc, "result", None))
+
+
 #: Waits between attempts to reopen a dropped link while flying: doubling from the first.
 RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 5.0
+#: Failed reconnect attempts are reported (``on_link``) at most this often.
+RECONNECT_REPORT_S = 10.0
 
 
 def _telemetry_riding_out(
-    vehicle: Vehicle, *, interval_s: float, deadline: float, log: FlightLog | None
+    vehicle: Vehicle,
+    *,
+    interval_s: float,
+    deadline: float,
+    log: FlightLog | None,
+    on_link: Callable[[Message], None] | None = None,
 ) -> Iterator[Telemetry]:
     """:meth:`Vehicle.telemetry`, reopening the link with back-off whenever it drops; LinkLost
-    when it is not back by ``deadline`` (monotonic seconds)."""
+    when it is not back by ``deadline`` (monotonic seconds). ``on_link`` hears of the loss, of
+    failed attempts (the first, then at most one every RECONNECT_REPORT_S) and of the return."""
+
+    def say(message: Message) -> None:
+        if on_link is not None:
+            on_link(message)
+
     while True:
         try:
             yield from vehicle.telemetry(interval_s=interval_s)
@@ -531,6 +626,8 @@ def _telemetry_riding_out(
             lost = exc
         if log is not None:
             log.event("link", f"lost: {lost}", time_s=vehicle.tracker.now())
+        say(msg("link lost (%(reason)s); the vehicle flies on; reconnecting", reason=lost))
+        lost_at = reported = time.monotonic()
         wait, attempts = RECONNECT_FIRST_S, 0
         while True:
             if time.monotonic() + wait > deadline:
@@ -543,14 +640,33 @@ def _telemetry_riding_out(
             try:
                 vehicle.reconnect(timeout=2.0)
                 break
-            except LinkConnectError:
+            except LinkConnectError as exc:
                 wait = min(RECONNECT_MAX_S, 2 * wait)
+                now = time.monotonic()
+                if attempts == 1 or now - reported >= RECONNECT_REPORT_S:
+                    reported = now
+                    say(
+                        msg(
+                            "link still lost after %(seconds)s s: reconnect attempt %(attempt)s "
+                            "failed (%(reason)s); retrying",
+                            seconds=f"{now - lost_at:.0f}",
+                            attempt=attempts,
+                            reason=exc,
+                        )
+                    )
         if log is not None:
             log.event(
                 "link",
                 f"reconnected after {counted(attempts, 'attempt')}",
                 time_s=vehicle.tracker.now(),
             )
+        say(
+            msg(
+                "link back after %(seconds)s s (reconnect attempt %(attempt)s)",
+                seconds=f"{time.monotonic() - lost_at:.0f}",
+                attempt=attempts,
+            )
+        )
 
 
 def _watch(
@@ -562,6 +678,7 @@ def _watch(
     started: float,
     interval_s: float,
     timeout_s: float | None,
+    on_link: Callable[[Message], None] | None = None,
 ) -> FlightResult:
     """Watch AUTO until landed and disarmed; note failsafes; RTL if the mission ends aloft."""
     waypoints = waypoint_sequences(plan)
@@ -579,7 +696,9 @@ def _watch(
     landing = LandingWatch(armed_once=True)  # fly() armed it and took off
     touchdown = Touchdown.FLYING
     landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
-    telemetry = _telemetry_riding_out(vehicle, interval_s=interval_s, deadline=deadline, log=log)
+    telemetry = _telemetry_riding_out(
+        vehicle, interval_s=interval_s, deadline=deadline, log=log, on_link=on_link
+    )
     for snapshot in telemetry:
         record(snapshot)
         landing, touchdown = watch_landing(
@@ -629,7 +748,12 @@ def _watch(
     if landed.reboot is not None:
         _rebooted(vehicle, landed.reboot, waypoints, started, max_alt, failsafes, texts, log)
     on_ground = touchdown is Touchdown.LANDED
-    result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, on_ground)
+    if on_ground:
+        settle_photo_count(vehicle)
+    result = _result(
+        vehicle, waypoints, started, max_alt, failsafes, texts, log, on_ground,
+        landings=landing_sequences(plan),
+    )  # fmt: skip
     if not on_ground:
         also = f"; failsafe: {'; '.join(failsafes)}" if failsafes else ""
         raise FlightAborted(
@@ -670,13 +794,15 @@ def _result(
     texts: list[str],
     log: FlightLog | None,
     landed: bool,
+    *,
+    landings: tuple[int, ...] = (),
 ) -> FlightResult:
     snapshot = vehicle.tracker.snapshot()
     result = FlightResult(
         landed=landed and not snapshot.armed,
         duration_s=time.monotonic() - started,
         waypoints=waypoints,
-        reached=snapshot.mission.reached,
+        reached=reached_items(snapshot.mission, landing_items=landings),
         photos=snapshot.photos,
         photos_unreported=snapshot.photos_unreported,
         max_relative_alt_m=max_alt,

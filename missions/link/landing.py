@@ -17,10 +17,11 @@ disarmed in the air.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from missions.link.telemetry import Telemetry
+from missions.link.telemetry import MissionProgress, Telemetry
 
 __all__ = [
     "AIRBORNE_ABOVE_M",
@@ -29,6 +30,7 @@ __all__ = [
     "Outcome",
     "Touchdown",
     "flight_outcome",
+    "reached_items",
     "watch_landing",
 ]
 
@@ -117,3 +119,20 @@ def flight_outcome(*, landed: bool, all_reached: bool) -> Outcome:
     if not landed:
         return "failed"
     return "complete" if all_reached else "returned_early"
+
+
+def reached_items(progress: MissionProgress, *, landing_items: Iterable[int]) -> tuple[int, ...]:
+    """The items a flight reached: those the vehicle reported or moved past and, when it landed
+    in AUTO (``progress.landed_at``), every item up to the first landing item (``landing_items``:
+    the sequence numbers of its NAV_LAND and NAV_RETURN_TO_LAUNCH items) at or after the one it
+    was last seen on: a lossy link loses MISSION_ITEM_REACHED, never the landing.
+
+    >>> reached_items(MissionProgress(0, 5, (1, 2), landed_at=3), landing_items=[4])
+    (1, 2, 3, 4)
+    """
+    reached = set(progress.reached)
+    if progress.landed_at is not None:
+        ends = sorted(seq for seq in landing_items if seq >= progress.landed_at)
+        if ends:
+            reached.update(range(1, ends[0] + 1))
+    return tuple(sorted(reached))

@@ -135,6 +135,8 @@ class MissionProgress:
     current: int
     total: int  # items on the vehicle including home, or 0 if unknown
     reached: tuple[int, ...]
+    #: the item the vehicle was on when it disarmed in AUTO (a mission landing), else None
+    landed_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,13 @@ class TelemetryTracker:
         self.mission_current = 0
         self.mission_total = 0
         self.reached: set[int] = set()
+        self.landed_at: int | None = None  # see MissionProgress.landed_at
+        self._auto_current: int | None = None  # last item seen current while armed in AUTO
         self.camera_events: list[CameraEvent] = []
+        #: CAMERA_CAPTURE_STATUS image_count: the first (before the photos) and the latest
+        self.image_count_first: int | None = None
+        self.image_count: int | None = None
+        self.capture_status_count = 0  # CAMERA_CAPTURE_STATUS answers heard
         self.status_texts: deque[StatusText] = deque(maxlen=200)
         self.status_count = 0  # total STATUSTEXTs seen, to find "new since" positions
         self.board_uid: str | None = None  # AUTOPILOT_VERSION's uid (or uid2), hex; None: unsent
@@ -318,8 +326,15 @@ class TelemetryTracker:
         if self._autopilot_component is None:
             self._autopilot_component = m.get_srcComponent()
         self.heartbeats += 1
-        self.mode = mode_name(m.custom_mode)
-        self.armed = bool(m.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
+        mode = mode_name(m.custom_mode)
+        armed = bool(m.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
+        if self.armed and not armed and mode == "AUTO" and self._auto_current is not None:
+            # ArduCopter disarms in AUTO only after landing on a LAND/RTL item: it is reached
+            self.landed_at = self._auto_current
+            self.reached.add(self._auto_current)
+        if armed and not self.armed:  # a new flight: its progress counts from its own start
+            self.landed_at = self._auto_current = None
+        self.mode, self.armed = mode, armed
 
     def _on_global_position_int(self, m: Message) -> None:
         self.position = Position(
@@ -377,10 +392,20 @@ class TelemetryTracker:
         self.home = (m.latitude * 1e-7, m.longitude * 1e-7, m.altitude / 1000.0)
 
     def _on_mission_current(self, m: Message) -> None:
-        self.mission_current = int(m.seq)
+        seq = int(m.seq)
         total = int(getattr(m, "total", 0) or 0)
         if 0 < total < 65535:
             self.mission_total = total
+        if seq >= 65535 or (self.mission_total and seq >= self.mission_total):
+            return  # no current item (ArduPilot's "none"), or not on the list we know
+        if self.armed and self.mode == "AUTO" and seq >= 1:
+            # the current item moving on past items means they were reached: their
+            # MISSION_ITEM_REACHED (sent once) may have been lost, MISSION_CURRENT is streamed
+            before = self._auto_current
+            if before is not None and before < seq:
+                self.reached.update(range(before, seq))
+            self._auto_current = seq
+        self.mission_current = seq
 
     def _on_mission_item_reached(self, m: Message) -> None:
         self.reached.add(int(m.seq))
@@ -405,14 +430,35 @@ class TelemetryTracker:
             )
         )
 
+    def _on_camera_capture_status(self, m: Message) -> None:
+        count = int(getattr(m, "image_count", 0) or 0)
+        if self.image_count_first is None:
+            self.image_count_first = count
+        self.image_count = count
+        self.capture_status_count += 1
+
     @property
     def photos_unreported(self) -> int:
         """Photos the camera took whose CAMERA_FEEDBACK never arrived (the link was down): the
-        gaps in the image indices reported, from the first to the last."""
+        gaps in the image indices reported, from the first to the last, and those after the
+        last one reported that CAMERA_CAPTURE_STATUS's image count shows (see
+        :attr:`photos_taken`)."""
         indices = {event.image_index for event in self.camera_events}
-        if not indices:
-            return 0
-        return max(indices) - min(indices) + 1 - len(indices)
+        gaps = max(indices) - min(indices) + 1 - len(indices) if indices else 0
+        return max(gaps, self.photos_taken - len(indices))
+
+    @property
+    def photos_taken(self) -> int:
+        """Photos taken while we watched: CAMERA_CAPTURE_STATUS's image count (a counter since
+        boot, like CAMERA_FEEDBACK's img_idx) less the count before the first photo (its first
+        answer, or the first index reported less one); the indices reported without it."""
+        indices = {event.image_index for event in self.camera_events}
+        if self.image_count is None:
+            return max(indices) - min(indices) + 1 if indices else 0
+        before = self.image_count_first if self.image_count_first is not None else 0
+        if indices:
+            before = min(before, min(indices) - 1)
+        return max(self.image_count - before, len(indices))
 
     def texts_since(self, count: int) -> tuple[StatusText, ...]:
         """Status texts received after the ``count``-th one (see :attr:`status_count`)."""
@@ -439,6 +485,7 @@ class TelemetryTracker:
                 current=self.mission_current,
                 total=self.mission_total,
                 reached=tuple(sorted(self.reached)),
+                landed_at=self.landed_at,
             ),
             photos=len(self.camera_events),
             status_texts=texts,

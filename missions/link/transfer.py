@@ -28,9 +28,17 @@ from missions.items import (
     rally_items,
 )
 from missions.link.connection import Message, dialect
-from missions.link.errors import LinkTimeout, MissionTransferError, Step, VerifyError
+from missions.link.errors import (
+    LinkTimeout,
+    MissionTransferError,
+    Step,
+    UnsafePlan,
+    VerifyError,
+)
 
 __all__ = [
+    "MAX_ALTITUDE_M",
+    "MIN_ALTITUDE_M",
     "Channel",
     "ClearMachine",
     "DownloadMachine",
@@ -39,6 +47,8 @@ __all__ = [
     "TransferSettings",
     "UploadMachine",
     "VehicleLists",
+    "altitude_problem",
+    "check_altitudes",
     "clear_list",
     "compare_items",
     "download_list",
@@ -834,6 +844,69 @@ def plan_lists(plan: MissionPlan) -> dict[MissionType, list[MissionItem]]:
     }
 
 
+#: Heights above home a mission item may fly at: the planner's limits (PlanSettings.altitude_m).
+MIN_ALTITUDE_M, MAX_ALTITUDE_M = 10.0, 500.0
+#: MAV_FRAMEs whose altitude is above home or terrain (plain, _INT and terrain variants).
+RELATIVE_FRAMES = frozenset({3, 6, 10, 11})
+#: Navigation commands whose altitude the vehicle ignores (RTL: RTL_ALT; LAND: the ground).
+NO_ALTITUDE = frozenset({Command.NAV_RETURN_TO_LAUNCH, Command.NAV_LAND})
+
+
+def altitude_problem(index: int, item: MissionItem) -> Text | None:
+    """Why mission item ``index`` (plan numbering) must not fly where it says, or None.
+
+    Only navigation items in a relative frame are checked: a takeoff must climb (above 0 m),
+    every other positioned item stay within the planner's MIN_ALTITUDE_M..MAX_ALTITUDE_M.
+    DO_ commands, RTL and LAND carry no altitude the vehicle flies to.
+    """
+    if item.command >= 100 or item.command in NO_ALTITUDE or item.frame not in RELATIVE_FRAMES:
+        return None
+    alt = float(item.alt)
+    name = _command_label(item.command)
+    where = msg(
+        "mission item %(index)s (vehicle seq %(seq)s, %(command)s)",
+        index=index,
+        seq=index + 1,
+        command=name,
+    )
+    if item.command == Command.NAV_TAKEOFF:
+        if math.isfinite(alt) and 0.0 < alt <= MAX_ALTITUDE_M:
+            return None
+        return msg(
+            "%(item)s: takeoff altitude %(altitude)s m above home; it must be above 0 m and at "
+            "most %(max)s m",
+            item=where,
+            altitude=f"{alt:g}",
+            max=f"{MAX_ALTITUDE_M:g}",
+        )
+    if math.isfinite(alt) and MIN_ALTITUDE_M <= alt <= MAX_ALTITUDE_M:
+        return None
+    return msg(
+        "%(item)s: altitude %(altitude)s m above home is outside %(min)s to %(max)s m",
+        item=where,
+        altitude=f"{alt:g}",
+        min=f"{MIN_ALTITUDE_M:g}",
+        max=f"{MAX_ALTITUDE_M:g}",
+    )
+
+
+def _command_label(command: int) -> str:
+    try:
+        return Command(command).name
+    except ValueError:
+        entry = dialect.enums["MAV_CMD"].get(int(command))
+        return entry.name.removeprefix("MAV_CMD_") if entry is not None else f"command {command}"
+
+
+def check_altitudes(plan: MissionPlan) -> None:
+    """UnsafePlan naming the first mission item whose altitude is out of limits (see
+    :func:`altitude_problem`); run before anything is uploaded."""
+    for index, item in enumerate(plan.items):
+        problem = altitude_problem(index, item)
+        if problem is not None:
+            raise UnsafePlan(msg("upload refused: %(problem)s", problem=problem))
+
+
 def upload_plan(
     channel: Channel,
     plan: MissionPlan,
@@ -844,7 +917,9 @@ def upload_plan(
     """Upload mission (home as item 0, the plan's items from 1), fence and rally.
 
     Empty fence and rally lists are uploaded too, so the vehicle ends up holding exactly the plan.
+    A plan with an altitude out of limits is refused first (UnsafePlan, nothing sent).
     """
+    check_altitudes(plan)
     for mission_type, items in plan_lists(plan).items():
         what = _TYPE_NAMES[mission_type]
         callback = None if on_progress is None else _tagged(on_progress, what)

@@ -24,6 +24,7 @@ from missions.link.errors import (
     LinkError,
     LinkTimeout,
     Step,
+    VehicleArmed,
 )
 from missions.link.telemetry import (
     ARDUCOPTER_MODES,
@@ -33,7 +34,14 @@ from missions.link.telemetry import (
     TelemetryTracker,
 )
 
-__all__ = ["Vehicle", "VehicleSettings", "command_result_name", "connect", "takeoff_step"]
+__all__ = [
+    "Vehicle",
+    "VehicleSettings",
+    "armed_upload_message",
+    "command_result_name",
+    "connect",
+    "takeoff_step",
+]
 
 MAV_CMD_DO_SET_MODE = 176
 MAV_CMD_NAV_TAKEOFF = 22
@@ -60,6 +68,14 @@ STREAMED_MESSAGES: dict[str, float] = {
 def takeoff_step(altitude_m: float) -> Text:
     """The step :meth:`Vehicle.takeoff` names: ``takeoff to 30.0 m``."""
     return msg("takeoff to %(altitude)s m", altitude=f"{altitude_m:.1f}")
+
+
+def armed_upload_message(step: Step) -> Text:
+    """Why ``step`` (an upload) is refused on an armed vehicle: said the same everywhere."""
+    return msg(
+        "%(step)s: the vehicle is armed: nothing is uploaded to a flying vehicle; land it first",
+        step=step,
+    )
 
 
 def command_result_name(result: int) -> str:
@@ -247,6 +263,11 @@ class Vehicle:
         # the board serial: another board answering later means ours was replaced (a reboot)
         self._command_no_ack(MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
 
+    def request_camera_status(self) -> None:
+        """Ask for CAMERA_CAPTURE_STATUS (its image_count counts every photo taken since boot,
+        whether or not its CAMERA_FEEDBACK reached us); the answer goes to the tracker."""
+        self._command_no_ack(MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_CAMERA_CAPTURE_STATUS)
+
     # ------------------------------------------------------------------ commands
 
     def _command_message(
@@ -261,10 +282,20 @@ class Vehicle:
         self.send(self._command_message(command, tuple(float(x) for x in params), 0))
 
     def command(
-        self, command: int, *params: float, step: Step, error: type[CommandRefused] = CommandRefused
+        self,
+        command: int,
+        *params: float,
+        step: Step,
+        error: type[CommandRefused] = CommandRefused,
+        done: Callable[[Telemetry], bool] | None = None,
     ) -> None:
         """COMMAND_LONG and wait for its COMMAND_ACK, re-sending on timeout; refusals raise
-        ``error`` carrying the STATUSTEXTs the vehicle sent meanwhile (e.g. PreArm reasons)."""
+        ``error`` carrying the STATUSTEXTs the vehicle sent meanwhile (e.g. PreArm reasons).
+
+        ``done(snapshot)`` says whether the vehicle already is where the command takes it: a
+        re-sent command that is not idempotent (arm, takeoff) is refused when the first one
+        worked but its ACK was lost, and such a refusal of a retry counts as success.
+        """
         texts_before = self.tracker.status_count
         floats = tuple(float(x) for x in params)
         for attempt in range(self.settings.command_retries + 1):
@@ -281,6 +312,8 @@ class Vehicle:
                 if message.result == MAV_RESULT_IN_PROGRESS:
                     deadline = self._clock() + self.settings.command_timeout_s
                     continue
+                if attempt > 0 and done is not None and self._already(done):
+                    return  # the first try worked; its ACK was lost
                 self.pump(0.2)  # reasons may trail the ACK
                 texts = tuple(t.text for t in self.tracker.texts_since(texts_before))
                 raise error(
@@ -301,6 +334,14 @@ class Vehicle:
             )
         )
 
+    def _already(self, done: Callable[[Telemetry], bool]) -> bool:
+        """Whether ``done`` holds within a command timeout (telemetry may trail the refusal)."""
+        try:
+            self.wait_for(done, timeout=self.settings.command_timeout_s, step="state check")
+        except LinkTimeout:
+            return False
+        return True
+
     def set_mode(self, name: str) -> None:
         """Switch flight mode by ArduCopter name (GUIDED, AUTO, RTL, LAND, LOITER, …)."""
         key = name.upper()
@@ -314,25 +355,39 @@ class Vehicle:
             )
         number = ARDUCOPTER_MODES[key]
         step = msg("set_mode %(mode)s", mode=key)
-        self.command(MAV_CMD_DO_SET_MODE, MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number, step=step)
+        self.command(
+            MAV_CMD_DO_SET_MODE,
+            MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+            number,
+            step=step,
+            done=lambda t: t.mode == key,
+        )
         self.wait_for(lambda t: t.mode == key, timeout=self.settings.mode_timeout_s, step=step)
 
     def arm(self) -> None:
         """Arm the motors; a refusal raises ArmRefused with the vehicle's PreArm reasons."""
         step = msg("arm")
-        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 1, step=step, error=ArmRefused)
+        self.command(
+            MAV_CMD_COMPONENT_ARM_DISARM, 1, step=step, error=ArmRefused, done=lambda t: t.armed
+        )
         self.wait_for(lambda t: t.armed, timeout=self.settings.arm_timeout_s, step=step)
 
     def disarm(self, *, force: bool = False) -> None:
         """Disarm (``force`` also in the air: the magic 21196 of MAV_CMD_COMPONENT_ARM_DISARM)."""
         step = msg("disarm")
-        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 0, 21196 if force else 0, step=step)
+        self.command(
+            MAV_CMD_COMPONENT_ARM_DISARM,
+            0,
+            21196 if force else 0,
+            step=step,
+            done=lambda t: not t.armed,
+        )
         self.wait_for(lambda t: not t.armed, timeout=self.settings.arm_timeout_s, step=step)
 
     def takeoff(self, altitude_m: float) -> None:
         """Climb to ``altitude_m`` above home (GUIDED and armed; send right after arming)."""
         step = takeoff_step(altitude_m)
-        self.command(MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m, step=step)
+        self.command(MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m, step=step, done=_airborne)
 
     def start_mission(self) -> None:
         """Fly the uploaded mission: switch to AUTO."""
@@ -436,9 +491,18 @@ class Vehicle:
     def upload(
         self, plan: MissionPlan, *, on_progress: Callable[[str, int, int], None] | None = None
     ) -> None:
-        """Upload mission (home as item 0), fence and rally."""
+        """Upload mission (home as item 0), fence and rally; UnsafePlan for an altitude out of
+        limits and VehicleArmed for an armed vehicle, both before anything is sent."""
+        transfer.check_altitudes(plan)
+        self.refuse_if_armed(msg("upload"))
         transfer.upload_plan(self, plan, settings=self.settings.transfer, on_progress=on_progress)
         self.tracker.mission_total = len(plan.items) + 1
+
+    def refuse_if_armed(self, step: Step) -> None:
+        """VehicleArmed when the vehicle is (as last heard) armed: its mission and fence are
+        what it flies by, and must not change under it."""
+        if self.tracker.armed:
+            raise VehicleArmed(armed_upload_message(step))
 
     def download(
         self, *, on_progress: Callable[[str, int, int], None] | None = None
@@ -493,6 +557,12 @@ class Vehicle:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _airborne(snapshot: Telemetry) -> bool:
+    """Armed and off the ground (or climbing): where a takeoff leaves the vehicle."""
+    climbing = snapshot.position is not None and snapshot.position.relative_alt_m > 0.5
+    return snapshot.armed and (not snapshot.on_ground or climbing)
 
 
 def connect(

@@ -439,6 +439,14 @@ def _check_grid(grid: Grid, settings: PlanSettings) -> None:
                     grid=grid.grid_id,
                 )
             )
+        if not geometry.is_simple:
+            raise PlanningError(
+                msg(
+                    "grid %(grid)s: the corridor's centre line crosses or touches itself; a "
+                    "corridor follows a line that never meets itself",
+                    grid=grid.grid_id,
+                )
+            )
     elif not isinstance(geometry, Polygon | MultiPolygon):
         raise PlanningError(
             msg("grid %(grid)s: cannot plan a %(kind)s", grid=grid.grid_id, kind=geometry.geom_type)

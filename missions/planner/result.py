@@ -9,7 +9,17 @@ from shapely.geometry import LineString, Polygon
 
 from missions.planner.settings import PlanSettings
 
-__all__ = ["GridResult", "Sortie", "Plan"]
+__all__ = ["GridResult", "Sortie", "Plan", "MIN_COVERAGE_ONCE_PCT", "low_coverage"]
+
+#: The share of a grid's flyable area (percent) a plan should photograph at least once; a grid
+#: planned below it (a self-touching corridor, slivers left between cells) is warned of.
+MIN_COVERAGE_ONCE_PCT = 99.5
+
+
+def low_coverage(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The grids of a :meth:`Plan.summary` photographed at least once on less than
+    :data:`MIN_COVERAGE_ONCE_PCT` of their flyable area."""
+    return [g for g in summary["grids"] if g["coverage_once_pct"] < MIN_COVERAGE_ONCE_PCT]
 
 
 @dataclass(frozen=True, slots=True)

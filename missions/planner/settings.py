@@ -7,14 +7,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gis.camera import Camera
-from gis.messages import msg
+from gis.messages import Message, msg
 from missions.errors import PlanningError
 from missions.planner.coverage import design_multiplicity
 from missions.planner.objective import FlightTimeModel
 
 __all__ = [
     "PlanSettings",
+    "SettingError",
     "PROFILES",
+    "LEGAL_MAX_ALTITUDE_M",
     "MIN_SPEED_MPS",
     "MAX_SPEED_MPS",
     "DEFAULT_MIN_PHOTO_INTERVAL_S",
@@ -28,6 +30,51 @@ MAX_SPEED_MPS = 30.0
 #: survey cameras and most triggered cameras need 0.7-2 s to store a photo. A plan whose trigger
 #: distance comes up faster than that at its speed is refused (see :class:`PlanSettings`).
 DEFAULT_MIN_PHOTO_INTERVAL_S = 1.0
+#: The highest a light UAV may fly in China without special approval, metres above ground
+#: (Interim Regulations on the Flight Management of Unmanned Aircraft, 2024): higher plans are
+#: planned, but warned of, since a vehicle's altitude fence refuses them at take-off.
+LEGAL_MAX_ALTITUDE_M = 120.0
+
+#: What messages call each setting when no caller names it (a CLI option, a form field).
+SETTING_NAMES: dict[str, str] = {
+    "altitude_m": "altitude",
+    "gsd_m": "GSD",
+    "speed_mps": "speed",
+    "turn_seconds_per_90": "turn time per 90°",
+    "climb_mps": "climb speed",
+    "descent_mps": "descent speed",
+    "battery_minutes": "battery flight time",
+    "battery_reserve": "battery reserve",
+    "max_distance_m": "maximum distance",
+    "corridor_width_m": "corridor width",
+    "min_photo_interval_s": "minimum photo interval",
+    "fence_margin_m": "fence margin",
+    "nofly_margin_m": "no-fly margin",
+}
+
+
+class SettingError(PlanningError):
+    """One setting out of its range. ``setting`` is the :class:`PlanSettings` field; the message
+    names it by its ``%(name)s`` value, which a CLI or a form replaces with its own name for it
+    (:meth:`named`), so the user reads the option they typed, not a field name."""
+
+    def __init__(self, setting: str, message: Message) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.message = message
+
+    def named(self, name: object) -> Message:
+        """The message with the setting called ``name`` (e.g. ``--speed``)."""
+        return Message(self.message.template, {**self.message.values, "name": name})
+
+
+def _setting_error(setting: str, template: str, /, **values: object) -> SettingError:
+    return SettingError(setting, msg(template, name=SETTING_NAMES[setting], **values))
+
+
+def _shown(value: object, unit: str = "") -> str:
+    return f"{value:g}{unit}" if _number(value) else repr(value)
+
 
 #: Overlaps (front, side) of the two jobs pilots fly.
 #: mapping: 75/70 %, the usual photogrammetry overlaps for orthomosaics.
@@ -84,46 +131,64 @@ class PlanSettings:
                     f"settings: {name} overlap must be at least 0 % and below 100 %, got {shown}"
                 )
         if not (_number(self.altitude_m) and 10.0 <= self.altitude_m <= 500.0):
-            raise PlanningError(
-                "settings: altitude must be between 10 and 500 m above ground, got "
-                + (f"{self.altitude_m:g} m" if _number(self.altitude_m) else repr(self.altitude_m))
+            raise _setting_error(
+                "altitude_m",
+                "settings: %(name)s must be between 10 and 500 m above ground, got %(value)s",
+                value=_shown(self.altitude_m, " m"),
             )
         if not (_number(self.speed_mps) and MIN_SPEED_MPS <= self.speed_mps <= MAX_SPEED_MPS):
-            raise PlanningError(
-                msg(
-                    "settings: speed_mps must be between %(lo)s and %(hi)s m/s, got %(value)s",
-                    lo=f"{MIN_SPEED_MPS:g}",
-                    hi=f"{MAX_SPEED_MPS:g}",
-                    value=(
-                        f"{self.speed_mps:g} m/s"
-                        if _number(self.speed_mps)
-                        else repr(self.speed_mps)
-                    ),
-                )
+            raise _setting_error(
+                "speed_mps",
+                "settings: %(name)s must be between %(lo)s and %(hi)s m/s, got %(value)s",
+                lo=f"{MIN_SPEED_MPS:g}",
+                hi=f"{MAX_SPEED_MPS:g}",
+                value=_shown(self.speed_mps, " m/s"),
             )
         for name in ("climb_mps", "descent_mps", "battery_minutes"):
             value = getattr(self, name)
             if not (_number(value) and value > 0):
-                raise PlanningError(f"settings: {name} must be positive, got {value!r}")
+                raise _setting_error(
+                    name,
+                    "settings: %(name)s must be a positive number, got %(value)s",
+                    value=_shown(value),
+                )
         if not (_number(self.turn_seconds_per_90) and self.turn_seconds_per_90 >= 0):
-            raise PlanningError(
-                f"settings: turn_seconds_per_90 must be >= 0, got {self.turn_seconds_per_90!r}"
+            raise _setting_error(
+                "turn_seconds_per_90",
+                "settings: %(name)s must be 0 s or more, got %(value)s",
+                value=_shown(self.turn_seconds_per_90, " s"),
             )
         if not (_number(self.battery_reserve) and 0.0 <= self.battery_reserve < 1.0):
-            raise PlanningError(
-                f"settings: battery reserve must be in [0, 1), got {self.battery_reserve!r}"
+            raise _setting_error(
+                "battery_reserve",
+                "settings: %(name)s must be at least 0 %% and below 100 %%, got %(value)s",
+                value=(
+                    f"{self.battery_reserve * 100:g} %"
+                    if _number(self.battery_reserve)
+                    else repr(self.battery_reserve)
+                ),
             )
         for name in ("fence_margin_m", "nofly_margin_m"):
             value = getattr(self, name)
             if not (_number(value) and value >= 0):
-                raise PlanningError(f"settings: {name} must be >= 0, got {value!r}")
+                raise _setting_error(
+                    name,
+                    "settings: %(name)s must be 0 m or more, got %(value)s",
+                    value=_shown(value, " m"),
+                )
         for name in ("max_distance_m", "corridor_width_m"):
             value = getattr(self, name)
             if value is not None and not (_number(value) and value > 0):
-                raise PlanningError(f"settings: {name} must be positive or None, got {value!r}")
+                raise _setting_error(
+                    name,
+                    "settings: %(name)s must be a positive number of metres, got %(value)s",
+                    value=_shown(value, " m"),
+                )
         if not (_number(self.min_photo_interval_s) and self.min_photo_interval_s >= 0):
-            raise PlanningError(
-                f"settings: min_photo_interval_s must be >= 0, got {self.min_photo_interval_s!r}"
+            raise _setting_error(
+                "min_photo_interval_s",
+                "settings: %(name)s must be 0 s or more, got %(value)s",
+                value=_shown(self.min_photo_interval_s, " s"),
             )
         self._check_photo_interval()
         if self.end_margin_m is not None and not (
@@ -172,7 +237,11 @@ class PlanSettings:
     def from_gsd(cls, *, camera: Camera, gsd_m: float, **options: Any) -> PlanSettings:
         """Settings flying at the height that gives a ground sampling distance (m/px)."""
         if not (_number(gsd_m) and gsd_m > 0):
-            raise PlanningError(f"settings: GSD must be positive, got {gsd_m!r} m/px")
+            raise _setting_error(
+                "gsd_m",
+                "settings: %(name)s must be a positive number of cm/px, got %(value)s",
+                value=_shown(gsd_m * 100 if _number(gsd_m) else gsd_m, " cm/px"),
+            )
         altitude = camera.altitude_for_gsd(gsd_m)
         if not 10.0 <= altitude <= 500.0:
             raise PlanningError(

@@ -271,3 +271,11 @@ def test_user_text_cannot_inject_markdown() -> None:
     assert "<@all>" not in content  # no @everyone in WeCom
     assert "[点我](" not in content and "**急**" not in content
     assert r"\[点我\]" in content and "网格：G\\_1\\*" in content
+
+
+def test_every_notice_event_has_a_name_in_the_notifier_log() -> None:
+    """The robots' titles and the admin's notifier log name the same events (no raw codes)."""
+    from groundstation.blueprints.admin import EVENT_NAMES
+    from groundstation.notify import _EVENT_NAMES as ROBOT_TITLES
+
+    assert set(ROBOT_TITLES) <= set(EVENT_NAMES)

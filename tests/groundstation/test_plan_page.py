@@ -483,3 +483,79 @@ def test_a_no_fly_name_fills_its_column(env) -> None:
     assert response.json["name"] == name
     long_file = _post_no_fly(env, {}, filename="f" * 230 + ".geojson")
     assert long_file.status_code == 201 and long_file.json["name"] == "f" * 200
+
+
+def test_upload_to_an_armed_vehicle_is_refused_with_409(env) -> None:
+    """A flying vehicle's mission and fence are never overwritten; it keeps what it flies by."""
+    from missions.link import connect
+    from simulator import Sitl
+
+    saved = save(env)
+    home = saved["summary"]["home"]
+    with (
+        Sitl(home=(home["lat"], home["lon"], 0.0), speedup=20) as sitl,
+        connect(sitl.connection_string, timeout=30) as pilot,
+    ):
+        pilot.wait_for(lambda t: t.gps is not None and t.gps.fix_type >= 3 and t.home is not None,
+                       timeout=30, step="GPS fix")  # fmt: skip
+        pilot.set_mode("GUIDED")
+        pilot.arm()
+        pilot.takeoff(20.0)
+        response = env.client().post(
+            f"/api/v1/plans/{saved['id']}/upload",
+            json={"connection": sitl.connection_string, "sortie": 1},
+            headers=env.headers("pilot"),
+        )
+        held = pilot.download_mission()
+    assert response.status_code == 409, response.json
+    assert response.json["error"].endswith(
+        "upload: the vehicle is armed: nothing is uploaded to a flying vehicle; land it first"
+    )
+    assert len(held) == 1  # home only: nothing was uploaded
+
+
+# -- warnings before flying, and a swapped home explained ---------------------------------------
+
+
+def test_an_altitude_above_120_m_is_planned_with_a_warning(env) -> None:
+    high = preview(env, altitude_m=130)
+    assert high.status_code == 200, high.json
+    (warning,) = high.json["warnings"]
+    assert warning.startswith("The plan flies at 130 m above ground, above the 120 m limit")
+    assert preview(env, altitude_m=120).json["warnings"] == []
+
+
+def test_low_coverage_is_a_warning_on_the_page(env, monkeypatch) -> None:
+    import dataclasses
+
+    import missions.planner
+
+    real = missions.planner.coverage
+    monkeypatch.setattr(
+        missions.planner,
+        "coverage",
+        lambda *a, **k: dataclasses.replace(real(*a, **k), once=0.637),
+    )
+    response = preview(env)
+    assert response.status_code == 200, response.json
+    assert response.json["warnings"] == [
+        "P-G1: only 63.7 % of its flyable area is photographed at least once (below 99.5 %); "
+        "check the plan before flying it."
+    ]
+
+
+def test_a_swapped_home_gets_the_pair_to_give(env) -> None:
+    response = preview(env, home=[32.515, 120.088])
+    assert response.status_code == 400
+    assert response.json["error"] == (
+        "home [32.515, 120.088] looks swapped: it is [lon, lat]; did you mean [120.088, 32.515]?"
+    )
+    client = env.client()
+    login(client, "pilot")
+    html = client.get("/plan").get_data(as_text=True)
+    text = json.loads(
+        html.split('<script id="plan-text" type="application/json">')[1].split("<")[0]
+    )
+    assert "{given}" in text["swapped_home"] and "{swapped}" in text["swapped_home"]
+    # in the pilot's language (Chinese by default): it names the order to use
+    assert "纬度" in text["swapped_home"] and "经度" in text["swapped_home"]

@@ -179,6 +179,8 @@ class _LandingVehicle:
         self.last = snapshots[0]
         self.tracker = self
         self.clock_confirmed = True
+        self.camera_events = []  # no camera: no image count to ask for after landing
+        self.image_count = None
 
     def telemetry(self, *, interval_s: float):
         for snapshot in self.snapshots:

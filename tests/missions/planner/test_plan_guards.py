@@ -121,7 +121,7 @@ def test_grids_on_both_sides_of_longitude_180_are_refused(settings) -> None:
 
 @pytest.mark.parametrize("speed", [0.0, 0.5, 30.5, 1000.0, float("nan")])
 def test_speed_outside_the_range_the_web_page_offers_is_refused(camera, speed) -> None:
-    with pytest.raises(PlanningError, match="speed_mps must be between 1 and 30 m/s"):
+    with pytest.raises(PlanningError, match="settings: speed must be between 1 and 30 m/s"):
         PlanSettings(camera=camera, altitude_m=100, speed_mps=speed)
     assert (MIN_SPEED_MPS, MAX_SPEED_MPS) == (1.0, 30.0)
 

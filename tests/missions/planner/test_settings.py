@@ -2,6 +2,7 @@ import pytest
 
 from missions.errors import PlanningError
 from missions.planner import PlanSettings
+from missions.planner.settings import SettingError
 
 
 def test_geometry_follows_the_camera(settings: PlanSettings) -> None:
@@ -26,8 +27,30 @@ def test_altitude_outside_10_to_500_m_is_refused(camera, altitude: float) -> Non
 
 
 def test_speed_must_be_positive(camera) -> None:
-    with pytest.raises(PlanningError, match="speed_mps"):
+    with pytest.raises(SettingError, match="settings: speed must be between") as caught:
         PlanSettings(camera=camera, altitude_m=100, speed_mps=0)
+    assert caught.value.setting == "speed_mps"
+    assert str(caught.value.named("--speed")).startswith("settings: --speed must be between")
+
+
+@pytest.mark.parametrize(
+    ("options", "setting", "shown"),
+    [
+        ({"turn_seconds_per_90": float("nan")}, "turn_seconds_per_90", "turn time per 90°"),
+        ({"battery_minutes": float("inf")}, "battery_minutes", "battery flight time"),
+        ({"battery_reserve": 1.0}, "battery_reserve", "battery reserve must be at least 0 %"),
+    ],
+)
+def test_setting_errors_name_the_setting_in_words(camera, options, setting, shown) -> None:
+    with pytest.raises(SettingError) as caught:
+        PlanSettings(camera=camera, altitude_m=100, **options)
+    assert caught.value.setting == setting and shown in str(caught.value)
+    assert "_" not in str(caught.value)  # no field names such as battery_minutes
+
+
+def test_a_gsd_error_is_in_cm_per_px(camera) -> None:
+    with pytest.raises(SettingError, match=r"GSD must be a positive number of cm/px, got nan"):
+        PlanSettings.from_gsd(camera=camera, gsd_m=float("nan"))
 
 
 def test_profiles_set_overlaps_and_explicit_values_override(camera) -> None:
