@@ -130,7 +130,7 @@ def main() -> None:
         flown = sitl.sim_time - sim0
         sent = sitl.server.messages_sent - sent0
         conn.close()
-        photos = len(sitl.photos)
+        photos = len(sitl.wait_photos(timeout=600.0))  # renders may lag the landing
     print(
         f"mission: {args.lines} lines x {args.length:.0f} m, "
         f"{reached} items reached, {photos} photos"

@@ -7,6 +7,7 @@ the simulator writes the same so downstream code cannot tell its photos from a r
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import struct
@@ -198,17 +199,43 @@ def _float(text: str | None) -> float | None:
         return None
 
 
+def _load_exif(data: bytes, source: Path) -> dict:
+    """The EXIF of a JPEG, TIFF, WebP or PNG file's bytes (empty when it has none).
+
+    piexif takes bytes of any other kind for a file *name* and opens it, so they are refused
+    here: a FormatError naming the photo, not a "no such file" for its contents."""
+    if data[:4] == b"\x89PNG":
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                block = image.info.get("exif")
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"photo {source}: unreadable PNG: {exc}") from None
+        if not block:
+            return {"0th": {}, "Exif": {}, "GPS": {}}
+        data = block if block[:4] == b"Exif" else b"Exif\x00\x00" + block
+    elif not (
+        data[:2] == b"\xff\xd8"
+        or data[:4] in (b"II*\x00", b"MM\x00*")
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    ):
+        raise FormatError(f"photo {source} is not a JPEG, TIFF or PNG image")
+    try:
+        return piexif.load(data)
+    except (ValueError, piexif.InvalidImageDataError, struct.error, OSError) as exc:
+        raise FormatError(f"photo {source}: unreadable EXIF: {exc}") from None
+
+
 def read_geotag(path: str | Path) -> GeoTag | None:
-    """The geotag of a JPEG (EXIF GPS, completed by DJI XMP when present); None if it has none."""
+    """The geotag of a JPEG (EXIF GPS, completed by DJI XMP when present); None if it has none.
+
+    Raises FormatError when the file cannot be read, is not a JPEG, TIFF, WebP or PNG image, or
+    its geotag is malformed."""
     source = Path(path)
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise FormatError(f"photo {source} cannot be read: {exc}") from None
-    try:
-        exif = piexif.load(data)
-    except (ValueError, piexif.InvalidImageDataError, struct.error) as exc:
-        raise FormatError(f"photo {source}: unreadable EXIF: {exc}") from None
+    exif = _load_exif(data, source)
     gps = exif.get("GPS") or {}
     xmp = _xmp_fields(data)
     lat = lon = altitude = None

@@ -41,6 +41,11 @@ __all__ = [
     "photo_paths",
     "resolve_camera",
     "flight_camera",
+    "Registration",
+    "UnplacedPhotosError",
+    "DuplicateSourceError",
+    "flights_from_source",
+    "register_photos",
     "register_flight",
     "queue_ingest",
     "ingest_flight",
@@ -207,6 +212,54 @@ def _geotag(path: Path) -> Any | None:
         return None
 
 
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """A photo's (width, height) from its header; None if it is not an image Pillow reads."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+class UnplacedPhotosError(IngestError):
+    """No photo of a flight has a position: refused unless the caller allows it."""
+
+    def __init__(self, message: str, *, photos: int) -> None:
+        super().__init__(message)
+        self.photos = photos
+
+
+class DuplicateSourceError(IngestError):
+    """A flight from the same source is already registered: refused unless forced."""
+
+    def __init__(self, message: str, *, flight_ids: Sequence[int]) -> None:
+        super().__init__(message)
+        self.flight_ids = tuple(flight_ids)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered flight and what its photos lack: positions, or the camera's image size."""
+
+    flight_id: int
+    photos: int
+    #: Photos with no position (no GPS geotag): their findings fit no map point and no grid.
+    unplaced: int
+    camera: str
+    camera_size: tuple[int, int]
+    #: The most common image size among photos not of the camera's size, and how many are.
+    odd_size: tuple[int, int] | None = None
+    odd_size_photos: int = 0
+
+
+def flights_from_source(session: Any, source: Path) -> list[int]:
+    """The ids of the stored flights registered from ``source`` (resolved), oldest first."""
+    resolved = str(Path(source).resolve())
+    return list(
+        session.scalars(select(Flight.id).where(Flight.source == resolved).order_by(Flight.id))
+    )
+
+
 def resolve_camera(camera: Camera | str | Path | Mapping[str, Any] | None) -> Camera:
     """A flight's camera from a Camera, a preset name, a camera JSON file or a camera dict
     (the keys of :class:`gis.camera.Camera`); None means :data:`DEFAULT_CAMERA`."""
@@ -246,10 +299,42 @@ def register_flight(
     camera: Camera | str | Path | Mapping[str, Any] | None = None,
     read_geotag: Callable[[Path], Any | None] = _geotag,
     original_names: Mapping[str, str] | None = None,
+    allow_unplaced: bool = True,
+    allow_duplicate: bool = True,
 ) -> int:
+    """:func:`register_photos`, returning only the flight id."""
+    return register_photos(
+        storage,
+        source,
+        name=name,
+        created_by=created_by,
+        camera=camera,
+        read_geotag=read_geotag,
+        original_names=original_names,
+        allow_unplaced=allow_unplaced,
+        allow_duplicate=allow_duplicate,
+    ).flight_id
+
+
+def register_photos(
+    storage: Storage,
+    source: Path,
+    *,
+    name: str | None = None,
+    created_by: str | None = None,
+    camera: Camera | str | Path | Mapping[str, Any] | None = None,
+    read_geotag: Callable[[Path], Any | None] = _geotag,
+    original_names: Mapping[str, str] | None = None,
+    allow_unplaced: bool = False,
+    allow_duplicate: bool = False,
+) -> Registration:
     """Store a flight, the camera that shot it (see :func:`resolve_camera`) and its photos
-    (status pending); return the flight id. ``original_names`` maps a photo's file name to the
-    name it was sent under, when an upload stored it under a safe one (shown on the pages)."""
+    (status pending); return the :class:`Registration`. ``original_names`` maps a photo's file
+    name to the name it was sent under, when an upload stored it under a safe one.
+
+    Raises :class:`UnplacedPhotosError` when no photo has a position, unless ``allow_unplaced``,
+    and :class:`DuplicateSourceError` when a flight from ``source`` exists, unless
+    ``allow_duplicate``; nothing is stored then."""
     original_names = original_names or {}
     model = resolve_camera(camera)
     source = Path(source).resolve()
@@ -258,7 +343,29 @@ def register_flight(
         raise IngestError(
             f"flight source {source}: no photos ({', '.join(sorted(PHOTO_SUFFIXES))})"
         )
+    native = (model.image_width_px, model.image_height_px)
+    tags = [read_geotag(path) for path in paths]
+    unplaced = sum(getattr(t, "lat", None) is None or getattr(t, "lon", None) is None for t in tags)
+    if unplaced == len(paths) and not allow_unplaced:
+        raise UnplacedPhotosError(
+            f"none of the {len(paths)} photos has a GPS position: their findings cannot be "
+            "placed on the map or in a grid",
+            photos=len(paths),
+        )
+    odd: dict[tuple[int, int], int] = {}
+    for path in paths:
+        size = _image_size(path)
+        if size is not None and size != native and size[::-1] != native:
+            odd[size] = odd.get(size, 0) + 1
+    odd_size = max(odd, key=lambda k: odd[k]) if odd else None
     with storage.session() as session:
+        existing = flights_from_source(session, source)
+        if existing and not allow_duplicate:
+            raise DuplicateSourceError(
+                f"flight source {source} is already registered as flight "
+                f"{', '.join(str(i) for i in existing)}",
+                flight_ids=existing,
+            )
         flight = Flight(
             name=name or source.name,
             source=str(source),
@@ -267,8 +374,7 @@ def register_flight(
             camera=model.to_dict(),
         )
         session.add(flight)
-        for path in paths:
-            tag = read_geotag(path)
+        for path, tag in zip(paths, tags, strict=True):
             session.add(
                 Photo(
                     flight=flight,
@@ -286,7 +392,15 @@ def register_flight(
                 )
             )
         session.commit()
-        return flight.id
+        return Registration(
+            flight_id=flight.id,
+            photos=len(paths),
+            unplaced=unplaced,
+            camera=model.name,
+            camera_size=native,
+            odd_size=odd_size,
+            odd_size_photos=odd.get(odd_size, 0) if odd_size else 0,
+        )
 
 
 def _save_crop(photo_path: Path, box: Sequence[float], dest: Path) -> str | None:

@@ -2,14 +2,19 @@
 would take from a world GeoTIFF, write it as a geotagged JPEG and log it.
 
 Rendering runs on a worker thread fed by a queue so the flight loop never waits for GDAL or the
-JPEG encoder; :meth:`PhotoCamera.wait_idle` is the synchronisation point at the end of a flight.
+JPEG encoder, not even at the end of a flight: a full-size render can take seconds, so sped up the
+photos may finish well after the landing. :meth:`PhotoCamera.wait_idle` waits for them,
+:meth:`PhotoCamera.abandon` drops the ones not yet rendered, and :meth:`PhotoCamera.stop` does
+both, in that order, within a time limit. A JPEG appears under its name only when complete.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import os
 import queue
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -112,8 +117,8 @@ class PhotoCamera:
             raise WorldError(f"photo size limit {max_px} px is too small (at least 16)")
         self.max_px = max_px
         self.photos_dir = Path(photos_dir) if photos_dir is not None else None
-        if self.photos_dir is None and self.world is not None:
-            self.photos_dir = Path(tempfile.mkdtemp(prefix="gridpatrol-photos-"))
+        #: True when photos_dir is a temporary directory made by start(), removed again by stop()
+        self.temporary_dir = False
         self.unix_time = unix_time or float  # simulated seconds -> UTC (default: from 1970)
         #: triggers with their UTC time, fixed at the trigger (the clock may rebase before render)
         self._queue: queue.Queue[tuple[CameraTrigger, float] | None] = queue.Queue()
@@ -121,6 +126,7 @@ class PhotoCamera:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
+        self._discard = False  # stopped with a render under way: its failure is no news
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
 
@@ -129,6 +135,10 @@ class PhotoCamera:
         return self.photos_dir / LOG_NAME if self.photos_dir is not None else None
 
     def start(self) -> None:
+        """Open the photo log (in a new temporary directory when a world has no photos_dir)."""
+        if self.photos_dir is None and self.world is not None:
+            self.photos_dir = Path(tempfile.mkdtemp(prefix="gridpatrol-photos-"))
+            self.temporary_dir = True
         if self.photos_dir is not None:
             try:
                 self.photos_dir.mkdir(parents=True, exist_ok=True)
@@ -162,12 +172,42 @@ class PhotoCamera:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
 
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._queue.put(None)
-        self._thread.join(timeout=120.0)
-        self._thread = None
+    def abandon(self) -> int:
+        """Drop every photo not yet rendered; returns how many were not written (counting one
+        being rendered now: it is not interrupted, but nobody waits for it either)."""
+        end = False
+        with self._idle:
+            lost = self._pending
+            while True:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None:
+                    end = True
+                else:
+                    self._pending -= 1
+            if end:
+                self._queue.put(None)
+            self._idle.notify_all()
+        return lost
+
+    def stop(self, *, timeout: float = 120.0) -> int:
+        """Finish the photos still queued within `timeout` seconds, abandon the rest and remove a
+        temporary photo directory; returns how many photos were abandoned."""
+        lost = 0
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=timeout)
+            if self._thread.is_alive():
+                self._discard = True
+                lost = self.abandon()
+                log.info("camera stopped with %d photos not rendered", lost)
+                self._thread.join(timeout=0.1)  # a render under way is not interrupted
+            self._thread = None
+        if self.temporary_dir and self.photos_dir is not None:
+            shutil.rmtree(self.photos_dir, ignore_errors=True)
+        return lost
 
     def records(self) -> list[PhotoRecord]:
         with self._lock:
@@ -191,6 +231,8 @@ class PhotoCamera:
                         raise failure
                     record = self._take(dataset, trigger, taken_s=taken_s)
                 except Exception as exc:  # one bad photo must not stop the camera
+                    if self._discard:  # abandoned at stop, its directory maybe removed
+                        return
                     log.exception("photo %d failed", trigger.index)
                     self.errors.append(f"photo {trigger.index}: {exc}")
                     record = None
@@ -232,7 +274,7 @@ class PhotoCamera:
                 yaw_deg=trigger.yaw_deg,
                 time=taken,
             )
-            path = write_jpeg(self.photos_dir / f"IMG_{trigger.index:05d}.jpg", image, tag)
+            path = _write_whole(self.photos_dir / f"IMG_{trigger.index:05d}.jpg", image, tag)
         record = PhotoRecord(
             index=trigger.index,
             time=taken,
@@ -258,6 +300,17 @@ class PhotoCamera:
                     ]
                 )
         return record
+
+
+def _write_whole(path: Path, image: np.ndarray, tag: GeoTag) -> Path:
+    """Write the JPEG under a hidden name first, so an abandoned write never leaves half a photo."""
+    partial = path.with_name(f".{path.name}.part")
+    try:
+        write_jpeg(partial, image, tag)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
 
 
 def _check_world(path: Path) -> None:

@@ -2,7 +2,7 @@
 
 The stepping thread asks :meth:`SimClock.due` how far the simulation should have advanced and then
 calls :meth:`advance` once per physics step, so simulated time is exact and reproducible in steps
-while still tracking the wall clock. :meth:`rebase` forgets a pause (e.g. waiting for photos).
+while still tracking the wall clock. :meth:`rebase` forgets a pause (e.g. before the start).
 
 The vehicle's UTC clock (photo EXIF times, SYSTEM_TIME, CAMERA_FEEDBACK) is the real time at which
 the simulation reached an instant, :meth:`SimClock.unix_time`: sped up, a 20-minute survey flown

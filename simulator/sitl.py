@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gis.camera import Camera
+from gis.messages import counted
 from simulator.autopilot import (
     ArmedChanged,
     Autopilot,
@@ -32,7 +33,7 @@ __all__ = ["Sitl", "VehicleSnapshot", "describe"]
 log = logging.getLogger(__name__)
 
 _MAX_STEPS_PER_LOOP = 250
-_PHOTO_DRAIN_TIMEOUT_S = 120.0
+_PHOTO_FINISH_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,21 +131,30 @@ class Sitl:
         if self._thread is not None:
             raise SimulatorError("this simulator has already been started")
         self.server.open()
-        self.camera.start()
+        try:
+            self.camera.start()
+        except BaseException:
+            self.server.close()
+            raise
         self.clock.rebase()
         self._thread = threading.Thread(target=self._run, name="gridpatrol-sitl", daemon=True)
         self._thread.start()
         self._ready.wait(5.0)
         return self
 
-    def stop(self) -> None:
-        """Stop the vehicle, close every socket and finish writing pending photos."""
+    def stop_vehicle(self) -> None:
+        """Stop the vehicle and close every socket; photos still rendering carry on."""
         if self._thread is None:
             return
         self._stop.set()
         self._thread.join(timeout=10.0)
         self.server.close()
-        self.camera.stop()
+
+    def stop(self, *, photo_timeout: float = _PHOTO_FINISH_TIMEOUT_S) -> int:
+        """Stop the vehicle, close every socket and finish writing pending photos within
+        `photo_timeout` seconds; returns how many photos were abandoned unwritten."""
+        self.stop_vehicle()
+        return self.camera.stop(timeout=photo_timeout)
 
     def __enter__(self) -> Sitl:
         return self.start()
@@ -171,6 +181,15 @@ class Sitl:
         return self.camera.photos_dir
 
     @property
+    def photos_pending(self) -> int:
+        """Photos triggered but not yet written (renders may lag the flight, see the camera)."""
+        return self.camera.pending
+
+    def abandon_photos(self) -> int:
+        """Give up on the photos not yet written; returns how many."""
+        return self.camera.abandon()
+
+    @property
     def sim_time(self) -> float:
         return self.clock.now
 
@@ -184,7 +203,8 @@ class Sitl:
     def wait_photos(self, *, timeout: float = 60.0) -> list[PhotoRecord]:
         """Block until every triggered photo has been written; returns the records."""
         if not self.camera.wait_idle(timeout=timeout):
-            raise SimulatorError(f"photos still being written after {timeout:g} s")
+            pending = counted(self.camera.pending, "photo")
+            raise SimulatorError(f"{pending} still being written after {timeout:g} s")
         return self.photos
 
     # ---- the stepping thread -------------------------------------------------------------------
@@ -215,10 +235,8 @@ class Sitl:
         for event in events:
             if isinstance(event, CameraTrigger):
                 self.camera.submit(event)
-        if any(isinstance(event, ArmedChanged) and not event.armed for event in events):
-            # The end of a flight: every photo is written before anyone hears of the disarm.
-            self.camera.wait_idle(timeout=_PHOTO_DRAIN_TIMEOUT_S)
-            self.clock.rebase()
+        # Photos still rendering at the disarm finish in the background: the vehicle never waits
+        # for them (`wait_photos` does), so it reports the landing and stays responsive.
         self.server.publish(events)
         if self.on_event is not None:
             for event in events:

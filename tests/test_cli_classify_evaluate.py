@@ -262,3 +262,39 @@ def test_classify_warns_that_a_geotiff_without_crs_is_not_placed(runner, tmp_pat
     assert all(f["centre"] is not None for f in images["placed.tif"]["findings"])
     noun = "finding" if unplaced == 1 else "findings"
     assert f"{unplaced} {noun} without a position" in result.output
+
+
+def test_evaluate_shows_undefined_scores_as_na_and_null(runner, tmp_path) -> None:
+    """Only background images: the violation classes are never present nor predicted, so their
+    scores are undefined: "n/a" in the table and null in the JSON, never 0.000."""
+    folder = tmp_path / "eval" / "background"
+    folder.mkdir(parents=True)
+    plain_png(folder / "good.png")
+    report = tmp_path / "metrics.json"
+    args = ["evaluate", str(tmp_path / "eval"), "--png", str(tmp_path / "cm.png")]
+    result = runner.invoke(cli, [*args, "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("straw_burning "))
+    assert row.split() == ["straw_burning", "n/a", "n/a", "n/a", "0"]
+    per_class = json.loads(report.read_text())["per_class"]
+    assert per_class["straw_burning"] == {
+        "precision": None,
+        "recall": None,
+        "f1": None,
+        "support": 0,
+    }
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / "geotiff" / "solaris_sample_geotiff.tif").is_file(),
+    reason="the shared panchromatic sample is not here",
+)
+def test_classify_refuses_a_panchromatic_geotiff(runner, tmp_path) -> None:
+    sample = SHARED_DATA / "geotiff" / "solaris_sample_geotiff.tif"
+    out = tmp_path / "out.geojson"
+    result = runner.invoke(cli, ["classify", str(sample), "--out", str(out)])
+    assert result.exit_code == 1  # the reason is printed on the progress console (rich)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: the input is not a readable image; nothing written"
+    )
+    assert not out.exists()

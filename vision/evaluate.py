@@ -38,13 +38,15 @@ __all__ = [
 class Metrics:
     """Per-class precision/recall/F1/support, macro-F1, accuracy and the confusion matrix.
 
-    ``confusion[i][j]`` counts images of true class i predicted as class j.
+    ``confusion[i][j]`` counts images of true class i predicted as class j. A score whose
+    denominator is zero is undefined, None (not 0): precision of a class never predicted, recall
+    of a class with no support, F1 of a class neither predicted nor present.
     """
 
     classes: tuple[str, ...]
-    precision: dict[str, float]
-    recall: dict[str, float]
-    f1: dict[str, float]
+    precision: dict[str, float | None]
+    recall: dict[str, float | None]
+    f1: dict[str, float | None]
     support: dict[str, int]
     macro_f1: float
     accuracy: float
@@ -55,9 +57,9 @@ class Metrics:
             "classes": list(self.classes),
             "per_class": {
                 c: {
-                    "precision": round(self.precision[c], 4),
-                    "recall": round(self.recall[c], 4),
-                    "f1": round(self.f1[c], 4),
+                    "precision": _rounded(self.precision[c]),
+                    "recall": _rounded(self.recall[c]),
+                    "f1": _rounded(self.f1[c]),
                     "support": self.support[c],
                 }
                 for c in self.classes
@@ -68,10 +70,20 @@ class Metrics:
         }
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _score(value: float | None, width: int) -> str:
+    """A score for the table, right-aligned; an undefined one as "n/a"."""
+    return f"{'n/a':>{width}}" if value is None else f"{value:{width}.3f}"
+
+
 def classification_metrics(
     y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str] = CLASSES
 ) -> Metrics:
-    """Metrics over class indices. Macro-F1 averages the classes that occur in `y_true`."""
+    """Metrics over class indices. Macro-F1 averages the classes that occur in `y_true`; a
+    score with a zero denominator is None (see :class:`Metrics`)."""
     k = len(classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(
@@ -82,15 +94,20 @@ def classification_metrics(
     actual = confusion.sum(axis=1).astype(float)
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
+    # F1 = 2TP / (2TP + FP + FN): defined whenever the class is predicted or present
+    f1_denom = predicted + actual
+    f1 = np.divide(2 * tp, f1_denom, out=np.zeros(k), where=f1_denom > 0)
     present = actual > 0
     total = confusion.sum()
+
+    def defined(values: np.ndarray, where: np.ndarray) -> dict[str, float | None]:
+        return {c: float(values[i]) if where[i] else None for i, c in enumerate(classes)}
+
     return Metrics(
         classes=tuple(classes),
-        precision={c: float(precision[i]) for i, c in enumerate(classes)},
-        recall={c: float(recall[i]) for i, c in enumerate(classes)},
-        f1={c: float(f1[i]) for i, c in enumerate(classes)},
+        precision=defined(precision, predicted > 0),
+        recall=defined(recall, present),
+        f1=defined(f1, f1_denom > 0),
         support={c: int(actual[i]) for i, c in enumerate(classes)},
         macro_f1=float(f1[present].mean()) if present.any() else 0.0,
         accuracy=float(tp.sum() / total) if total else 0.0,
@@ -99,13 +116,14 @@ def classification_metrics(
 
 
 def format_metrics(metrics: Metrics) -> str:
-    """A plain-text table: per-class scores, macro-F1 and the confusion matrix."""
+    """A plain-text table: per-class scores ("n/a" where undefined), macro-F1 and the confusion
+    matrix."""
     width = max(len(c) for c in metrics.classes)
     lines = [f"{'class':<{width}}  precision  recall     f1  support"]
     for c in metrics.classes:
         lines.append(
-            f"{c:<{width}}  {metrics.precision[c]:9.3f}  {metrics.recall[c]:6.3f}  "
-            f"{metrics.f1[c]:5.3f}  {metrics.support[c]:7d}"
+            f"{c:<{width}}  {_score(metrics.precision[c], 9)}  {_score(metrics.recall[c], 6)}  "
+            f"{_score(metrics.f1[c], 5)}  {metrics.support[c]:7d}"
         )
     lines.append(f"macro-F1 {metrics.macro_f1:.3f}   accuracy {metrics.accuracy:.3f}")
     lines.append("")

@@ -582,7 +582,7 @@ class Classifier:
             _check_scale(path, native, scale, self.record.working_gsd_m)
             out_w = max(1, round(dataset.width * scale))
             out_h = max(1, round(dataset.height * scale))
-            bands = _rgb_bands(dataset)
+            bands = _rgb_bands(dataset, path)
             stretch = _stretch(dataset, bands)
             parts = []
             try:
@@ -710,8 +710,17 @@ def _tiff_georeferencing(path: Path) -> str | None:
         return None
 
 
-def _rgb_bands(dataset) -> list[int]:
-    return [1, 2, 3] if dataset.count >= 3 else [1]
+def _rgb_bands(dataset, path: Path) -> list[int]:
+    """The bands read as red, green, blue: the first three. A raster of fewer bands (a
+    panchromatic or single-band GeoTIFF) is refused: the model was trained on colour imagery and
+    scores grey copies of one band as confidently as it scores colour, wrongly."""
+    if dataset.count < 3:
+        raise ImageReadError(
+            f"GeoTIFF {path} has {dataset.count} band{'s' if dataset.count != 1 else ''} "
+            f"({dataset.dtypes[0]}; e.g. panchromatic), not red, green and blue: the model "
+            "classifies colour (RGB) imagery only, so it is not classified"
+        )
+    return [1, 2, 3]
 
 
 def _stretch(dataset, bands: list[int]) -> tuple[float, float] | None:

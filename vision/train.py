@@ -546,12 +546,17 @@ def main(
     return TrainResult(path, record, seconds)
 
 
+def _cell(value: float | None) -> str:
+    """A score in the model card's table; an undefined one (null) as "n/a"."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _table(m: dict) -> str:
     lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for c, v in m["per_class"].items():
         if v["support"]:
             lines.append(
-                f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | "
+                f"| {c} | {_cell(v['precision'])} | {_cell(v['recall'])} | {_cell(v['f1'])} | "
                 f"{v['support']} |"
             )
     lines.append(f"\nmacro-F1 **{m['macro_f1']:.3f}**, accuracy {m['accuracy']:.3f}")

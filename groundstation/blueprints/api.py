@@ -27,7 +27,15 @@ from groundstation import ingest
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
 from groundstation.i18n import STATE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
-from groundstation.ingest import GridIndex, photo_paths, register_flight, resolve_camera
+from groundstation.ingest import (
+    DuplicateSourceError,
+    GridIndex,
+    Registration,
+    UnplacedPhotosError,
+    photo_paths,
+    register_photos,
+    resolve_camera,
+)
 from groundstation.models import (
     LABELS,
     MAX_DATETIME,
@@ -704,13 +712,13 @@ def post_flight() -> Any:
         try:
             folder.mkdir(parents=True)
             for upload in files:
-                sent, data, image_format = read_photo(
+                sent, photo_bytes, image_format = read_photo(
                     upload,
                     limit=current_app.config["MAX_IMAGE_BYTES"],
                     max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
                 )
                 stored = photo_file_name(sent, image_format)
-                (folder / stored).write_bytes(data)
+                (folder / stored).write_bytes(photo_bytes)
                 if stored != sent:
                     originals[stored] = sent
         except Exception:
@@ -730,19 +738,140 @@ def post_flight() -> Any:
             )
         _check_photo_paths(source, str(raw))
     try:
-        flight_id = register_flight(
+        registration = register_photos(
             state().storage,
             source,
             name=name,
             created_by=actor.name,
             camera=camera,
             original_names=originals if files else None,
+            allow_unplaced=parse_confirm(data.get("allow_unplaced"), field="allow_unplaced"),
+            allow_duplicate=bool(files) or parse_confirm(data.get("force"), field="force"),
         )
     except IngestError as exc:  # no such folder, no photos in it, a bad flight log
         if files:
             shutil.rmtree(source, ignore_errors=True)
-        raise ValidationError(_l("cannot register the flight: %(detail)s", detail=exc)) from None
-    return jsonify({"flight_id": flight_id, "job_id": queue_ingest(flight_id)}), 202
+        raise registration_error(exc) from None
+    body = registration_json(registration)
+    body["job_id"] = queue_ingest(registration.flight_id)
+    return jsonify(body), 202
+
+
+def parse_confirm(value: Any, *, field: str) -> bool:
+    """A yes/no confirmation field: absent, ``0``/``false`` or ``1``/``true``/``on`` (or a JSON
+    boolean)."""
+    if value is None or value is False or value is True:
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ValidationError(
+        _l("%(field)s %(value)s: 1 (yes) or 0 (no)", field=field, value=repr(str(value)[:40]))
+    )
+
+
+class RegistrationRefused(ValidationError):
+    """A flight refused at registration, with the JSON fields that tell the caller why."""
+
+    def __init__(self, message: Any, *, status: int, **fields: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.fields = fields
+
+    def response(self) -> Any:
+        """``{"error": ..., **fields}`` with this refusal's status."""
+        response = jsonify({"error": str(self.args[0]), **self.fields})
+        response.status_code = self.status
+        return response
+
+
+@bp.errorhandler(RegistrationRefused)
+def _registration_refused(exc: RegistrationRefused) -> Any:
+    return exc.response()
+
+
+def registration_error(exc: IngestError) -> ValidationError:
+    """The API's error for a flight :func:`register_photos` refused: 409 when its source is
+    already a flight (``force`` registers it again), 422 when no photo has a position
+    (``allow_unplaced`` registers it anyway), else 400."""
+    if isinstance(exc, DuplicateSourceError):
+        return RegistrationRefused(
+            _l(
+                "these photos are already registered as flight %(ids)s; "
+                "send force=1 to register them again",
+                ids=", ".join(str(i) for i in exc.flight_ids),
+            ),
+            status=409,
+            existing_flights=list(exc.flight_ids),
+            confirm="force",
+        )
+    if isinstance(exc, UnplacedPhotosError):
+        return RegistrationRefused(
+            _l(
+                "none of the %(n)d photos has a GPS position: their findings cannot be placed "
+                "on the map or in a grid. Send allow_unplaced=1 to register them anyway",
+                n=exc.photos,
+            ),
+            status=422,
+            photos=exc.photos,
+            photos_unplaced=exc.photos,
+            confirm="allow_unplaced",
+        )
+    return ValidationError(_l("cannot register the flight: %(detail)s", detail=exc))
+
+
+def unplaced_warning(unplaced: int, photos: int) -> Any:
+    """The warning for a flight some of whose photos have no position; None if all have one."""
+    if not unplaced:
+        return None
+    return _l(
+        "%(unplaced)d of %(photos)d photos have no GPS position: their findings cannot be "
+        "placed on the map or in a grid",
+        unplaced=unplaced,
+        photos=photos,
+    )
+
+
+def registration_warnings(registration: Registration) -> list[Any]:
+    """What the user should know about a flight just registered (lazy messages)."""
+    warnings = []
+    unplaced = unplaced_warning(registration.unplaced, registration.photos)
+    if unplaced is not None:
+        warnings.append(unplaced)
+    if registration.odd_size is not None:
+        warnings.append(
+            _l(
+                "%(n)d of %(photos)d photos are %(size)s pixels, not the %(native)s of camera "
+                "%(camera)s: unless they were scaled down from its photos, the ground size of a "
+                "pixel (GSD) is unknown. Choose the camera that took them",
+                n=registration.odd_size_photos,
+                photos=registration.photos,
+                size="×".join(map(str, registration.odd_size)),
+                native="×".join(map(str, registration.camera_size)),
+                camera=registration.camera,
+            )
+        )
+    return warnings
+
+
+def registration_json(registration: Registration) -> dict[str, Any]:
+    """A registered flight for the API: its id, photo counts, camera check and warnings."""
+    return {
+        "flight_id": registration.flight_id,
+        "photos": registration.photos,
+        "photos_unplaced": registration.unplaced,
+        "camera": registration.camera,
+        "camera_size_mismatch": None
+        if registration.odd_size is None
+        else {
+            "image_size": list(registration.odd_size),
+            "photos": registration.odd_size_photos,
+            "camera_size": list(registration.camera_size),
+        },
+        "warnings": [str(w) for w in registration_warnings(registration)],
+    }
 
 
 def queue_ingest(flight_id: int) -> int:

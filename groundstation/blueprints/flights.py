@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from rasterio.errors import RasterioError
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from gis.camera import PRESETS
 from groundstation.blueprints.api import REVIEWERS, _get, in_roots, photo_roots
@@ -281,6 +281,13 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
         .group_by(Photo.flight_id, Photo.status)
     ):
         photos[flight_id][status] = int(count)
+    unplaced: dict[int, int] = dict(
+        session.execute(
+            select(Photo.flight_id, func.count())
+            .where(Photo.flight_id.in_(ids), or_(Photo.lat.is_(None), Photo.lon.is_(None)))
+            .group_by(Photo.flight_id)
+        ).all()
+    )
     obj = func.coalesce(Finding.sighting_of, Finding.id)
     counts = {
         flight_id: (int(objects), int(views))
@@ -328,6 +335,7 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
                 "photos": sum(by_status.values()),
                 "photos_waiting": by_status.get("pending", 0),
                 "photos_failed": by_status.get("error", 0),
+                "photos_unplaced": int(unplaced.get(f.id, 0)),
                 "findings": objects,
                 "more_views": views - objects,
                 "grids": sorted(grids[f.id]),
@@ -402,8 +410,22 @@ def _session_row(row: FlightSession, *, can_review: bool) -> dict[str, Any]:
 def detail(session_id: int) -> Any:
     row = _get(db(), FlightSession, session_id, "flight session")
     plan = row.plan
+    photos = unplaced = 0
+    if row.flight_id is not None:
+        photos, unplaced = (
+            db()
+            .execute(
+                select(
+                    func.count(Photo.id),
+                    func.count(Photo.id).filter(or_(Photo.lat.is_(None), Photo.lon.is_(None))),
+                ).where(Photo.flight_id == row.flight_id)
+            )
+            .one()
+        )
     return render_template(
         "flight.html",
+        photos=photos,
+        photos_unplaced=unplaced,
         # a session not running in this server (finished, or from before a restart) has no
         # live telemetry or checks: the page shows its stored state
         flight={"telemetry": None, "checks": [], **_session_json(row)},

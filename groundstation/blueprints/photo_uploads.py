@@ -35,15 +35,18 @@ from flask import current_app, jsonify, request, url_for
 
 from groundstation.blueprints.api import (
     REVIEWERS,
+    parse_confirm,
     parse_flight_camera,
     parse_int,
     parse_text,
     queue_ingest,
+    registration_error,
+    registration_json,
 )
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import IngestError, NotFoundError, TransitionError, ValidationError
 from groundstation.i18n import lazy_message as _l
-from groundstation.ingest import PHOTO_SUFFIXES, register_flight
+from groundstation.ingest import PHOTO_SUFFIXES, register_photos
 from groundstation.models import utcnow
 from groundstation.uploads import photo_file_name, read_photo
 from groundstation.web import (
@@ -395,6 +398,7 @@ def photo_upload_finish(upload_id: str) -> Any:
     stage, meta = _open(upload_id)
     data = request_data() if request.is_json or request.form else {}
     expected = parse_int(data.get("photos"), field="photos", lo=0)
+    allow_unplaced = parse_confirm(data.get("allow_unplaced"), field="allow_unplaced")
     arrived = staged_photos(stage)
     if not (stage / _PHOTOS).is_dir():  # another request is finishing it right now
         raise TransitionError(_l("the upload is being finished or was cancelled meanwhile"))
@@ -423,37 +427,35 @@ def photo_upload_finish(upload_id: str) -> Any:
         ) from None
     actor = current_actor()
     try:
-        flight_id = register_flight(
+        registration = register_photos(
             state().storage,
             source,
             name=meta.get("name"),
             created_by=actor.name,
             camera=meta.get("camera"),
             original_names=_sent_names(stage, source),  # as they are now, moved
+            allow_unplaced=allow_unplaced,
         )
     except Exception as exc:
         _move(source, stage / _PHOTOS)  # the photos stay in the upload: finish it again
         if isinstance(exc, IngestError):
-            raise ValidationError(
-                _l("cannot register the flight: %(detail)s", detail=exc)
-            ) from None
+            raise registration_error(exc) from None
         raise
+    flight_id = registration.flight_id
     job_id = queue_ingest(flight_id)
     shutil.rmtree(stage, ignore_errors=True)
-    return (
-        jsonify(
-            {
-                "flight_id": flight_id,
-                "job_id": job_id,
-                "photos": len(arrived),
-                "flight_url": url_for("flights.index", flight=flight_id) + f"#flight-{flight_id}",
-                "findings_url": url_for("review.index", flight=flight_id, status="all")
-                if actor.role in REVIEWERS
-                else None,
-            }
-        ),
-        202,
+    body = registration_json(registration)
+    body.update(
+        {
+            "job_id": job_id,
+            "photos": len(arrived),
+            "flight_url": url_for("flights.index", flight=flight_id) + f"#flight-{flight_id}",
+            "findings_url": url_for("review.index", flight=flight_id, status="all")
+            if actor.role in REVIEWERS
+            else None,
+        }
     )
+    return jsonify(body), 202
 
 
 @api_bp.delete("/photo-uploads/<upload_id>")

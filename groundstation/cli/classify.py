@@ -124,6 +124,8 @@ def classify_command(
             bars.advance(task)
     failed = sum(1 for r in results if r.error)
     if failed == len(results):
+        if failed == 1:
+            raise ImageReadError("the input is not a readable image; nothing written")
         raise ImageReadError(f"none of the {failed} inputs is a readable image; nothing written")
     model = classifier.describe()
     if threshold is not None:

@@ -2,14 +2,103 @@
 
 from __future__ import annotations
 
+import math
+import signal
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gis.messages import counted
 
-__all__ = ["sitl_command"]
+if TYPE_CHECKING:
+    from simulator import Sitl
+
+__all__ = ["RenderProgress", "sitl_command"]
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class RenderProgress:
+    """When to say how many photos are still rendering: once `lag` or more are waiting, on a
+    change at most every `every_s` seconds, and once more when they have all been written."""
+
+    every_s: float = 5.0
+    lag: int = 2
+    said: int = 0
+    said_at: float = -math.inf
+
+    def update(self, pending: int, now: float) -> str | None:
+        """The line to print for `pending` photos at monotonic time `now`, or None."""
+        if pending >= self.lag and pending != self.said and now - self.said_at >= self.every_s:
+            self.said, self.said_at = pending, now
+            return f"{counted(pending, 'photo')} still rendering"
+        if pending == 0 and self.said:
+            self.said, self.said_at = 0, now
+            return "all photos rendered"
+        return None
+
+
+class StopSignals:
+    """Counts SIGINT/SIGTERM while in use (main thread only) instead of dying on them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.name = ""
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in _STOP_SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        self.count += 1
+        self.name = signal.Signals(number).name
+
+
+def _finish_photos(sitl: Sitl, signals: StopSignals, *, timeout: float) -> int:
+    """Wait (at most `timeout` s) for the photos still rendering, saying how many remain; a
+    stop signal meanwhile abandons them. Returns how many photos were abandoned."""
+    pending = sitl.photos_pending
+    if not pending:
+        return 0
+    click.echo(
+        f"finishing {counted(pending, 'photo')} still rendering (at most {timeout:g} s; "
+        "interrupt again to abandon them)"
+    )
+    signalled = signals.count
+    deadline = time.monotonic() + timeout
+    progress = RenderProgress(lag=1, said=pending, said_at=time.monotonic())
+    while sitl.photos_pending:
+        if signals.count > signalled:
+            lost = sitl.abandon_photos()
+            click.echo(f"warning: abandoned {counted(lost, 'photo')} still rendering", err=True)
+            return lost
+        left = deadline - time.monotonic()
+        if left <= 0:
+            lost = sitl.abandon_photos()
+            click.echo(
+                f"warning: gave up after {timeout:g} s: {counted(lost, 'photo')} not rendered",
+                err=True,
+            )
+            return lost
+        sitl.camera.wait_idle(timeout=min(0.2, left))
+        line = progress.update(sitl.photos_pending, time.monotonic())
+        if line:
+            click.echo(line)
+    return 0
 
 
 def _floats(value: str, count: int, what: str) -> tuple[float, ...]:
@@ -107,6 +196,14 @@ def _wind(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float
     default=None,
     help="Stop after this many wall-clock seconds instead of waiting for Ctrl-C.",
 )
+@click.option(
+    "--photo-timeout",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="On stop, wait at most this many seconds for photos still rendering "
+    "(interrupting again abandons them).",
+)
 def sitl_command(
     home: tuple[float, float, float],
     listen: str,
@@ -119,14 +216,17 @@ def sitl_command(
     params_file: Path | None,
     photo_max_px: int | None,
     duration: float | None,
+    photo_timeout: float,
 ) -> None:
     """Run a simulated ArduCopter that ground stations reach over MAVLink.
 
-    Prints one line per state change (mode, arming, mission item reached, photo, failsafe).
+    Prints one line per state change (mode, arming, mission item reached, photo, failsafe),
+    and how many photos are still rendering when renders lag behind the flight. On Ctrl-C or
+    SIGTERM the vehicle stops at once and the photos still rendering are finished (see
+    --photo-timeout); a second interrupt abandons them.
     """
     from gis.camera import load_camera
     from simulator import Sitl
-    from simulator.errors import SimulatorError
     from simulator.params import read_parm_file
 
     camera = load_camera(camera_name)
@@ -144,30 +244,55 @@ def sitl_command(
         on_event=click.echo,
         photo_max_px=photo_max_px,
     )
-    sitl.start()
+    with StopSignals() as signals:
+        sitl.start()
+        try:
+            _announce(sitl, out=out, speedup=speedup, world=world)
+            _run(sitl, signals, duration=duration)
+        finally:
+            sitl.stop_vehicle()
+            lost = _finish_photos(sitl, signals, timeout=photo_timeout)
+            sitl.stop(photo_timeout=0.0)
+    line = (
+        f"stopped after {sitl.sim_time:.1f} simulated seconds, {counted(len(sitl.photos), 'photo')}"
+    )
+    click.echo(line + (f" ({lost} abandoned)" if lost else ""))
+    if sitl.camera.temporary_dir:
+        click.echo(f"removed the temporary photo directory {sitl.photos_dir}")
+
+
+def _announce(sitl: Sitl, *, out: str | None, speedup: float, world: Path | None) -> None:
     click.echo(
         f"SITL ArduCopter listening on {sitl.connection_string}"
         + (f", sending to {out}" if out else "")
         + f", speed-up {speedup:g}x"
     )
     if sitl.photos_dir is not None:
-        click.echo(f"photos in {sitl.photos_dir}")
+        temporary = " (temporary, removed on exit: keep photos with --photos)"
+        click.echo(
+            f"photos in {sitl.photos_dir}" + (temporary if sitl.camera.temporary_dir else "")
+        )
         if world is None:  # the log is written, but there is nothing to photograph
             click.echo(
                 "warning: no --world GeoTIFF: camera triggers are logged in photos.csv "
                 "without images",
                 err=True,
             )
+
+
+def _run(sitl: Sitl, signals: StopSignals, *, duration: float | None) -> None:
+    """Run until `duration` wall-clock seconds pass or a stop signal comes."""
+    from simulator.errors import SimulatorError
+
     started = time.monotonic()
-    try:
-        while duration is None or time.monotonic() - started < duration:
-            if sitl.error is not None:
-                raise SimulatorError(f"simulator stopped: {sitl.error}")
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        click.echo("interrupted")
-    finally:
-        sitl.stop()
-    click.echo(
-        f"stopped after {sitl.sim_time:.1f} simulated seconds, {counted(len(sitl.photos), 'photo')}"
-    )
+    progress = RenderProgress()
+    while duration is None or time.monotonic() - started < duration:
+        if signals.count:
+            click.echo("interrupted" if signals.name == "SIGINT" else f"stopping on {signals.name}")
+            return
+        if sitl.error is not None:
+            raise SimulatorError(f"simulator stopped: {sitl.error}")
+        line = progress.update(sitl.photos_pending, time.monotonic())
+        if line:
+            click.echo(line)
+        time.sleep(0.1)

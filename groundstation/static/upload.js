@@ -224,11 +224,24 @@
     return Promise.all(workers).then(function () { return tally; });
   }
 
-  function finish() {
+  // finish the upload; photos with no GPS position at all are registered only when the user
+  // confirms it (the server refuses them with confirm "allow_unplaced" first)
+  function finish(allowUnplaced) {
     status(text.finishing);
-    return call("POST", current.urls.finish, {photos: current.arrived.size}).then(function (res) {
+    var body = {photos: current.arrived.size};
+    if (allowUnplaced) { body.allow_unplaced = true; }
+    return call("POST", current.urls.finish, body).then(function (res) {
+      if (res.status === 422 && res.data.confirm === "allow_unplaced" && !allowUnplaced) {
+        if (window.confirm(res.data.error + "\n\n" + text.confirm_unplaced)) {
+          return finish(true);
+        }
+        status(res.data.error);
+        finishButton.hidden = false;
+        return;
+      }
       var data = expect(res, 202);
       el("upload-done-text").textContent = fill(text.finished, {id: data.flight_id, n: data.photos});
+      el("upload-done-warnings").textContent = (data.warnings || []).join(" ");
       var link = el("upload-flight-link");
       link.href = data.flight_url;
       link.dataset.flight = String(data.flight_id);
@@ -274,7 +287,7 @@
         status(text.uploading + note);
         return run(photos.map(function (f, i) { return {file: f, name: names[i], loaded: 0}; }));
       }).then(function (tally) {
-        if (!tally.failed) { return finish(); }
+        if (!tally.failed) { return finish(false); }
         status(fill(text.failed, {n: tally.failed}) + " " + text.retry_failed + note);
         finishButton.hidden = current.arrived.size === 0;
       });
@@ -282,7 +295,7 @@
   });
 
   finishButton.addEventListener("click", function () {
-    if (current) { guarded(function () { clearErrors(); return refresh().then(finish); }); }
+    if (current) { guarded(function () { clearErrors(); return refresh().then(function () { return finish(false); }); }); }
   });
 
   function discard(upload) {

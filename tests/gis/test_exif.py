@@ -50,3 +50,29 @@ def test_malformed_gps_is_a_format_error(tmp_path: Path, gps: dict, message: str
         read_geotag(path)
     assert str(caught.value).startswith(f"photo {path}")
     assert message in str(caught.value)
+
+
+def test_a_file_that_is_no_image_is_a_format_error_not_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "hello.jpg"
+    path.write_bytes(b"hello\n")
+    with pytest.raises(FormatError) as caught:
+        read_geotag(path)
+    assert str(caught.value) == f"photo {path} is not a JPEG, TIFF or PNG image"
+    assert "Errno" not in str(caught.value)
+
+
+def test_png_without_exif_has_no_geotag_and_with_exif_has_one(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(plain)
+    assert read_geotag(plain) is None
+    tags = {
+        piexif.GPSIFD.GPSLatitudeRef: b"N",
+        piexif.GPSIFD.GPSLatitude: LAT,
+        piexif.GPSIFD.GPSLongitudeRef: b"E",
+        piexif.GPSIFD.GPSLongitude: LON,
+    }
+    tagged = tmp_path / "tagged.png"
+    exif = piexif.dump({"0th": {}, "Exif": {}, "GPS": tags, "1st": {}, "thumbnail": None})
+    Image.new("RGB", (8, 8)).save(tagged, exif=exif)
+    tag = read_geotag(tagged)
+    assert tag is not None and tag.lat == 32.5

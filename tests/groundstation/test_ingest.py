@@ -120,7 +120,7 @@ def test_upload_flight_is_ingested_in_the_background(database_url, tmp_path) -> 
         client = env.client()
         response = client.post(
             "/api/v1/flights",
-            data={"photos": files, "name": "upload"},
+            data={"photos": files, "name": "upload", "allow_unplaced": "1"},
             headers=env.headers("pilot"),
             content_type="multipart/form-data",
         )

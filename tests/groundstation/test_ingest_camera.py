@@ -126,7 +126,11 @@ def test_upload_api_takes_a_camera(env, tmp_path) -> None:
     assert bad.status_code == 400 and "camera" in bad.get_data(as_text=True)
     ok = client.post(
         "/api/v1/flights",
-        data={"camera": "mavic3e", "photos": (io.BytesIO(buf.getvalue()), "a.jpg")},
+        data={
+            "camera": "mavic3e",
+            "allow_unplaced": "1",
+            "photos": (io.BytesIO(buf.getvalue()), "a.jpg"),
+        },
         headers=headers,
         content_type="multipart/form-data",
     )

@@ -359,7 +359,7 @@ def test_failed_registration_keeps_the_photos_for_another_try(env, monkeypatch) 
     def broken(*args, **kwargs):
         raise IngestError("the database said no")
 
-    monkeypatch.setattr(photo_uploads, "register_flight", broken)
+    monkeypatch.setattr(photo_uploads, "register_photos", broken)
     failed = finish(env, upload_id)
     assert failed.status_code == 400 and "the database said no" in failed.json["error"]
     assert [f["name"] for f in detail(env, upload_id).json["files"]] == ["a.jpg"]

@@ -153,7 +153,9 @@ def test_photo_roots_given_as_one_string(env, tmp_path, monkeypatch) -> None:
     assert response.status_code == 400 and "outside" in response.json["error"]
     assert _flight_count(env) == before
     response = env.client().post(
-        "/api/v1/flights", json={"source": str(root / "ok")}, headers=env.headers("pilot")
+        "/api/v1/flights",
+        json={"source": str(root / "ok"), "allow_unplaced": True},
+        headers=env.headers("pilot"),
     )
     assert response.status_code == 202
 
