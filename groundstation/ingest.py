@@ -290,30 +290,11 @@ def queue_ingest(storage: Any, queue: Any, flight_id: int) -> int:
     return job_id
 
 
-def register_flight(
-    storage: Storage,
-    source: Path,
-    *,
-    name: str | None = None,
-    created_by: str | None = None,
-    camera: Camera | str | Path | Mapping[str, Any] | None = None,
-    read_geotag: Callable[[Path], Any | None] = _geotag,
-    original_names: Mapping[str, str] | None = None,
-    allow_unplaced: bool = True,
-    allow_duplicate: bool = True,
-) -> int:
-    """:func:`register_photos`, returning only the flight id."""
-    return register_photos(
-        storage,
-        source,
-        name=name,
-        created_by=created_by,
-        camera=camera,
-        read_geotag=read_geotag,
-        original_names=original_names,
-        allow_unplaced=allow_unplaced,
-        allow_duplicate=allow_duplicate,
-    ).flight_id
+def register_flight(storage: Storage, source: Path, **options: Any) -> int:
+    """:func:`register_photos` as the demo and flight sessions use it (photos without a position
+    and folders registered before are accepted unless ``options`` say otherwise): the flight id."""
+    permissive = {"allow_unplaced": True, "allow_duplicate": True}
+    return register_photos(storage, source, **(permissive | options)).flight_id
 
 
 def register_photos(
