@@ -1009,7 +1009,8 @@ class FlightRunner:
 
     def _summary(self, vehicle: Vehicle, *, landed: bool) -> dict[str, Any]:
         snapshot = vehicle.tracker.snapshot()
-        landings = landing_sequences(self.request.mission)
+        # a landing credits the items up to it; a disarm in the air credits nothing more
+        landings = landing_sequences(self.request.mission) if landed else ()
         reached = sorted(
             set(reached_items(snapshot.mission, landing_items=landings)) & set(self.waypoints)
         )

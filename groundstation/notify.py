@@ -430,11 +430,19 @@ class NotifierHub:
                 attempts,
                 error,
             )
+        facts = {  # as they were when the notice was first sent: a retry says the same
+            k: v.isoformat() if isinstance(v, datetime) else v for k, v in message.ticket.items()
+        }
         row = Notification(
             channel=notifier.name,
             event=message.event,
             ticket_id=message.ticket_id,
-            payload={"text": message.text, **message.data, "delivery": delivery},
+            payload={
+                "text": message.text,
+                **message.data,
+                "delivery": delivery,
+                **({"ticket": facts} if facts else {}),
+            },
             ok=error is None,
             error=error,
         )
@@ -454,12 +462,15 @@ def redeliver_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         first = session.get(Notification, int(payload["notification_id"]))
         if first is None:
             return {"delivered": False}
-        data = {k: v for k, v in (first.payload or {}).items() if k not in ("text", "delivery")}
+        stored = first.payload or {}
+        data = {k: v for k, v in stored.items() if k not in ("text", "delivery", "ticket")}
+        facts = stored.get("ticket")
         message = Message(
             event=first.event,
             ticket_id=first.ticket_id,
-            text=str((first.payload or {}).get("text", "")),
+            text=str(stored.get("text", "")),
             data=data,
+            ticket=dict(facts) if isinstance(facts, dict) else {},
         )
         notifier = hub.notifier(first.channel)
         if notifier is None:  # nothing to retry on: this attempt is the last
@@ -467,7 +478,9 @@ def redeliver_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         row = hub.attempt(
             session,
             notifier,
-            hub._with_facts(session, message),
+            # the facts of the first send (the case may have moved on since: a recall, another
+            # department); only a row logged before facts were kept reads them now
+            message if message.ticket else hub._with_facts(session, message),
             attempt=attempt,
             attempts=attempts,
             retry_of=first.id,

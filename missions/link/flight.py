@@ -802,7 +802,8 @@ def _result(
         landed=landed and not snapshot.armed,
         duration_s=time.monotonic() - started,
         waypoints=waypoints,
-        reached=reached_items(snapshot.mission, landing_items=landings),
+        # a landing credits the items up to it; a disarm in the air credits nothing more
+        reached=reached_items(snapshot.mission, landing_items=landings if landed else ()),
         photos=snapshot.photos,
         photos_unreported=snapshot.photos_unreported,
         max_relative_alt_m=max_alt,

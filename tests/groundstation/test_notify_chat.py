@@ -279,3 +279,25 @@ def test_every_notice_event_has_a_name_in_the_notifier_log() -> None:
     from groundstation.notify import _EVENT_NAMES as ROBOT_TITLES
 
     assert set(ROBOT_TITLES) <= set(EVENT_NAMES)
+
+
+def test_a_retried_notice_names_the_department_of_its_first_send(envs, robot) -> None:
+    """QA: a dispatch notice retried after an outage named the department the case had moved to
+    since (recalled and dispatched elsewhere), telling the wrong department."""
+    from groundstation.models import Department, Ticket
+
+    env = _robot_env(envs, robot, "wecom", NOTIFY_RETRIES=2, NOTIFY_RETRY_S=0.05)
+    robot.status = 500
+    ticket_id = _ticket_in_g1(env)
+    _dispatch(env, ticket_id)
+    with env.storage().session() as session:  # the case has moved on to another department
+        other = Department(code=f"eco-{ticket_id}", name="生态环境局")
+        session.add(other)
+        session.flush()
+        session.get(Ticket, ticket_id).department_id = other.id
+        session.commit()
+    robot.status = 200
+    time.sleep(0.1)
+    assert env.runner().run_pending() == 1
+    retried = robot.posts[-1]["json"]["markdown"]["content"]
+    assert "责任部门：城市管理综合行政执法局" in retried and "生态环境局" not in retried

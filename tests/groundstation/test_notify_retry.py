@@ -14,6 +14,7 @@ import time
 import urllib.error
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from html import unescape
 
 import pytest
@@ -28,7 +29,7 @@ from conftest import (
 )
 from sqlalchemy import select
 
-from groundstation.models import Job, Notification
+from groundstation.models import Job, Notification, utcnow
 
 ROBOT_KEYS = ("WECOM_WEBHOOK_URL", "DINGTALK_WEBHOOK_URL", "DINGTALK_SECRET", "PUBLIC_BASE_URL")
 
@@ -93,6 +94,14 @@ def _attempts(env, ticket_id: int, channel: str = "webhook") -> list[tuple[int, 
     ]
 
 
+def _notify_due(env) -> datetime:
+    """When the queued ``notify`` job may run next (a queued job's ``lease_until``)."""
+    with env.storage().session() as session:
+        job = session.scalars(select(Job).where(Job.kind == "notify")).one()
+        assert job.state == "queued"
+        return job.lease_until
+
+
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,17 +126,20 @@ def test_a_failed_notice_is_retried_with_backoff_until_delivered(envs, hook) -> 
                NOTIFY_RETRY_S=0.8)  # fmt: skip
     hook.status = 500
     ticket_id = make_ticket(env, "confirmed")
+    before = utcnow()
     _dispatch(env, ticket_id)
+    after = utcnow()
     assert len(hook.posts) == 1 and _attempts(env, ticket_id) == [(1, 4, False)]
+    # backing off: not before 0.8 s (read from the job, not timed: a loaded machine is slow)
+    assert before + timedelta(seconds=0.8) <= _notify_due(env) <= after + timedelta(seconds=0.8)
     runner = env.runner()
-    assert runner.run_pending() == 0  # not before 0.8 s: backing off
-    time.sleep(0.9)
-    assert runner.run_pending() == 1
+    _wait(lambda: runner.run_pending() == 1, 8, "the first retry")
     assert len(hook.posts) == 2 and _attempts(env, ticket_id)[-1] == (2, 4, False)
-    time.sleep(0.5)
-    assert runner.run_pending() == 0  # the second retry waits four times as long (3.2 s)
+    failed = _rows(env, ticket_id)[-1].created_at
+    due = _notify_due(env)  # the second retry waits four times as long (3.2 s)
+    assert failed + timedelta(seconds=3.1) <= due <= failed + timedelta(seconds=4.0)
     hook.status = 200
-    _wait(lambda: runner.run_pending() == 1, 8, "the second retry")
+    _wait(lambda: runner.run_pending() == 1, 10, "the second retry")
     assert len(hook.posts) == 3 and hook.posts[2]["json"] == hook.posts[0]["json"]
     assert _attempts(env, ticket_id) == [(1, 4, False), (2, 4, False), (3, 4, True)]
     with env.storage().session() as session:

@@ -108,7 +108,9 @@ def test_photo_roots_from_the_environment(tmp_path, monkeypatch) -> None:
     env = make_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", tmp_path / "data")
     client = env.client()
     ok = client.post(
-        "/api/v1/flights", json={"source": str(other / "f1")}, headers=env.headers("pilot")
+        "/api/v1/flights",
+        json={"source": str(other / "f1"), "allow_unplaced": True},  # a photo without GPS
+        headers=env.headers("pilot"),
     )
     assert ok.status_code == 202, ok.json
     refused = client.post(

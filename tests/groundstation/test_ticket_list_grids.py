@@ -81,3 +81,20 @@ def test_the_page_names_unknown_grids_among_several(env) -> None:
     assert _banners(html) == [
         "Grids “NOPE”, “ALSO-NOPE” do not exist; the list is not filtered by grid."
     ]
+
+
+def test_grids_with_letters_beyond_ascii_are_found_in_any_case(env) -> None:
+    """QA: a full-width id (typed on a Chinese keyboard in full-width mode) or an accented one
+    was 'does not exist' on SQLite, whose own lower() folds ASCII only."""
+    from urllib.parse import quote
+
+    wide, accented = new_grid(env, "ＡＢ-01"), new_grid(env, "Übung-1")
+    in_wide, in_accented = tickets_in(env, wide, 1), tickets_in(env, accented, 1)
+    for typed, expected in ((wide, in_wide), ("ａｂ-01", in_wide), ("übung-1", in_accented)):
+        response = _api(env, f"grid={quote(typed)}")
+        assert response.status_code == 200, response.json
+        assert [t["id"] for t in response.json["items"]] == expected
+    findings = env.client().get(
+        f"/api/v1/findings?grid={quote('ａｂ-01')}", headers=env.headers("supervisor")
+    )
+    assert findings.status_code == 200, findings.json
