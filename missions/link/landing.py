@@ -25,8 +25,6 @@ from missions.link.telemetry import MissionProgress, Telemetry
 
 __all__ = [
     "AIRBORNE_ABOVE_M",
-    "ARMED_RECENT_S",
-    "DISARMED_IN_AIR_ABOVE_M",
     "LANDED_STATE_GRACE_S",
     "LandingWatch",
     "Outcome",
@@ -41,13 +39,6 @@ __all__ = [
 LANDED_STATE_GRACE_S = 3.0
 #: Height above home (m) that shows the vehicle has flown.
 AIRBORNE_ABOVE_M = 1.0
-#: A disarm seen within :data:`ARMED_RECENT_S` of the vehicle flying higher than this (m above
-#: home) is a disarm in the air, whatever the landed state says: ArduCopter (and our SITL)
-#: report ON_GROUND at once on any disarm, so the landed state cannot tell a fall from a landing.
-DISARMED_IN_AIR_ABOVE_M = 3.0
-#: How recent (wall seconds) the last armed position must be to judge a disarm by it; an older
-#: one (the link was down as it landed) leaves the decision to the landed state.
-ARMED_RECENT_S = 3.0
 
 #: A finished flight: landed with every waypoint, landed before the last one, or not landed.
 Outcome = Literal["complete", "returned_early", "failed"]
@@ -71,15 +62,11 @@ class Touchdown(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class LandingWatch:
     """What :func:`watch_landing` remembers between snapshots: whether the vehicle was armed
-    and has flown, its last height while armed and when (monotonic seconds) it was seen, when
-    the disarm now pending was first seen, and whether that disarm came in the air."""
+    and has flown, and when (monotonic seconds) the disarm now pending was first seen."""
 
     armed_once: bool = False
     airborne_seen: bool = False
     disarmed_at: float | None = None
-    armed_alt_m: float | None = None
-    armed_seen_at: float | None = None
-    fell: bool = False
 
 
 def watch_landing(
@@ -109,15 +96,9 @@ def watch_landing(
     watch = replace(watch, armed_once=armed_once, airborne_seen=airborne_seen)
     if armed_once and snapshot.reboot is not None:
         return watch, Touchdown.REBOOTED
-    if watch.fell:
-        return watch, Touchdown.DISARMED_IN_AIR
-    if snapshot.armed and position is not None:
-        watch = replace(watch, armed_alt_m=position.relative_alt_m, armed_seen_at=now)
     disarmed = armed_once and not snapshot.armed and (snapshot.on_ground or airborne_seen)
     if not disarmed:
         return replace(watch, disarmed_at=None), Touchdown.FLYING
-    if watch.disarmed_at is None and _high_when_last_armed(watch, now):
-        return replace(watch, disarmed_at=now, fell=True), Touchdown.DISARMED_IN_AIR
     disarmed_at = now if watch.disarmed_at is None else watch.disarmed_at
     watch = replace(watch, disarmed_at=disarmed_at)
     if snapshot.on_ground and clock_confirmed:
@@ -125,15 +106,6 @@ def watch_landing(
     if now - disarmed_at < grace_s:
         return watch, Touchdown.SETTLING
     return watch, Touchdown.LANDED if snapshot.on_ground else Touchdown.DISARMED_IN_AIR
-
-
-def _high_when_last_armed(watch: LandingWatch, now: float) -> bool:
-    """Whether the vehicle was seen armed above :data:`DISARMED_IN_AIR_ABOVE_M` within
-    :data:`ARMED_RECENT_S` of ``now``: no landing descends that far that fast."""
-    if watch.armed_alt_m is None or watch.armed_seen_at is None:
-        return False
-    recent = now - watch.armed_seen_at <= ARMED_RECENT_S
-    return recent and watch.armed_alt_m > DISARMED_IN_AIR_ABOVE_M
 
 
 def flight_outcome(*, landed: bool, all_reached: bool) -> Outcome:

@@ -13,7 +13,6 @@ import gis.messages
 import missions.link.landing
 from missions.link.flight import FlightResult
 from missions.link.landing import (
-    ARMED_RECENT_S,
     LANDED_STATE_GRACE_S,
     LandingWatch,
     Touchdown,
@@ -57,35 +56,10 @@ def test_a_disarm_on_the_ground_after_a_flight_is_a_landing_at_once() -> None:
         [
             (snap(armed=True, landed=GROUND), True, 0.0),
             (snap(armed=True, landed=AIR, alt=30.0), True, 1.0),
-            (snap(armed=True, landed=GROUND, alt=0.2), True, 40.0),
-            (snap(armed=False, landed=GROUND, alt=0.2), True, 41.0),
+            (snap(armed=False, landed=GROUND, alt=0.2), True, 2.0),
         ]
     )
-    assert verdicts == [Touchdown.FLYING] * 3 + [Touchdown.LANDED]
-
-
-def test_a_disarm_high_above_home_is_a_disarm_in_the_air_whatever_the_landed_state() -> None:
-    """ArduCopter and our SITL say ON_GROUND the moment they disarm, even at 60 m (QA: a
-    force-disarm at 60 m was stored as a landed, complete flight)."""
-    verdicts = run(
-        [
-            (snap(armed=True, landed=AIR, alt=60.0), True, 10.0),
-            (snap(armed=False, landed=GROUND, alt=0.0), True, 10.5),
-            (snap(armed=False, landed=GROUND, alt=0.0), True, 20.0),
-        ]
-    )
-    assert verdicts == [Touchdown.FLYING] + [Touchdown.DISARMED_IN_AIR] * 2
-
-
-def test_an_old_armed_height_leaves_the_decision_to_the_landed_state() -> None:
-    """The link was down while it came down and landed: its last armed height is stale."""
-    verdicts = run(
-        [
-            (snap(armed=True, landed=AIR, alt=60.0), True, 10.0),
-            (snap(armed=False, landed=GROUND, alt=0.0), True, 10.0 + ARMED_RECENT_S + 30),
-        ]
-    )
-    assert verdicts == [Touchdown.FLYING, Touchdown.LANDED]
+    assert verdicts == [Touchdown.FLYING, Touchdown.FLYING, Touchdown.LANDED]
 
 
 def test_a_landed_state_that_trails_the_disarm_is_waited_for() -> None:
@@ -134,10 +108,10 @@ def test_after_a_reconnect_a_landing_waits_for_the_vehicles_clock_or_the_grace()
 def test_a_disarm_that_rearms_starts_the_grace_again() -> None:
     flown = LandingWatch(armed_once=True, airborne_seen=True)
     steps = [
-        (snap(armed=False, landed=AIR, alt=2.0), True, 0.0),
-        (snap(armed=True, landed=AIR, alt=2.0), True, 1.0),
-        (snap(armed=False, landed=AIR, alt=2.0), True, 2.0),
-        (snap(armed=False, landed=AIR, alt=2.0), True, 2.0 + LANDED_STATE_GRACE_S - 0.5),
+        (snap(armed=False, landed=AIR, alt=5.0), True, 0.0),
+        (snap(armed=True, landed=AIR, alt=5.0), True, 1.0),
+        (snap(armed=False, landed=AIR, alt=5.0), True, 2.0),
+        (snap(armed=False, landed=AIR, alt=5.0), True, 2.0 + LANDED_STATE_GRACE_S - 0.5),
     ]
     assert run(steps, watch=flown)[-1] is Touchdown.SETTLING
 
