@@ -1196,9 +1196,10 @@ MAX_SEARCH = 200
 
 def _values(args: Any, key: str) -> list[str]:
     """Every non-empty value of ``key``, whether repeated (``?state=a&state=b``) or
-    comma-separated (``?state=a,b``)."""
+    comma-separated (``?state=a,b``; a Chinese keyboard's full-width "，" too)."""
     raw = args.getlist(key) if hasattr(args, "getlist") else [args.get(key) or ""]
-    return [part.strip() for value in raw for part in str(value).split(",") if part.strip()]
+    parts = (part for value in raw for part in str(value).replace("，", ",").split(","))
+    return [part.strip() for part in parts if part.strip()]
 
 
 def _flag(args: Any, key: str, meaning: str) -> bool:
