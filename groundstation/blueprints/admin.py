@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from groundstation.blueprints.api import rule_changes
@@ -103,12 +104,14 @@ def not_notified_lines(session: Any, ticket_id: int) -> list[str]:
     """The ticket page's warnings: one per notice that no attempt delivered."""
 
     def line(u: Undelivered) -> str:
-        return _(
+        return ngettext(
             "Department not notified: the “%(event)s” notice via %(channel)s failed "
-            "%(attempts)d time(s) (%(reason)s).",
+            "%(num)d time (%(reason)s).",
+            "Department not notified: the “%(event)s” notice via %(channel)s failed "
+            "%(num)d times (%(reason)s).",
+            u.attempts,
             event=EVENT_NAMES.get(u.event, u.event),
             channel=CHANNEL_NAMES.get(u.channel, u.channel),
-            attempts=u.attempts,
             reason=reason_text(u.reason),
         )
 
