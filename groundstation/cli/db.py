@@ -109,6 +109,28 @@ def _user(session, name: str):
     return user
 
 
+def _keep_an_admin(session, user, name: str) -> None:
+    """Refuse to take the last active admin's role or access: nobody could then edit the
+    dispatch table or notifiers on the web."""
+    from sqlalchemy import func, select
+
+    from groundstation.errors import ValidationError
+    from groundstation.models import User
+
+    if user.role != "admin" or not user.active:
+        return
+    others = session.scalar(
+        select(func.count(User.id)).where(
+            User.role == "admin", User.active.is_(True), User.id != user.id
+        )
+    )
+    if not others:
+        raise ValidationError(
+            f"user {name!r} is the last active admin: make another user admin first "
+            "(gridpatrol db set-role NAME admin, or create-user NAME --role admin)"
+        )
+
+
 def _department(session, code: str):
     """The department with ``code``; NotFoundError listing the codes otherwise."""
     from sqlalchemy import select
@@ -230,6 +252,8 @@ def set_role(name: str, role: str, department_code: str | None, data_dir: str | 
     with storage.session() as session:
         user = _user(session, name)
         before = _role_text(user)
+        if role != "admin":
+            _keep_an_admin(session, user, name)
         if role == "department":
             if department_code:
                 user.department_id = _department(session, department_code).id
@@ -278,6 +302,8 @@ def _set_active(name: str, active: bool, data_dir: str | None) -> None:
     storage = _migrated(data_dir)
     with storage.session() as session:
         user = _user(session, name)
+        if not active:
+            _keep_an_admin(session, user, name)
         already = user.active == active
         user.active = active
         keys = session.scalar(

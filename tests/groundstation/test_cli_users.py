@@ -193,3 +193,17 @@ def test_reset_password_ends_the_sessions_of_the_old_one(env, on_env) -> None:
     assert sign_in(env.client(), name, password).status_code == 302
     both = on_env("db", "reset-password", name, "--generate", "--password-stdin")
     assert both.exit_code == 1 and "not both" in both.stderr
+
+
+def test_the_last_active_admin_is_neither_demoted_nor_disabled(run) -> None:
+    """QA: the only admin could be demoted or disabled, leaving nobody to run the dispatch table
+    and notifiers on the web."""
+    run("db", "create-user", "boss", "--role", "admin", input="long-password\n")
+    refusal = "error: user 'boss' is the last active admin: make another user admin first"
+    for args in (("set-role", "boss", "supervisor"), ("disable-user", "boss")):
+        refused = run("db", *args)
+        assert refused.exit_code == 1 and refused.stderr.startswith(refusal), refused.output
+    assert run("db", "list-users").stdout.splitlines() == ["boss\tadmin\t-\tactive"]
+    run("db", "create-user", "deputy", "--role", "admin", input="long-password\n")
+    assert run("db", "disable-user", "boss").exit_code == 0  # another admin is left
+    assert run("db", "set-role", "deputy", "pilot").exit_code == 1  # now deputy is the last
