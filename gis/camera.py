@@ -16,7 +16,7 @@ from typing import Any
 
 from gis.errors import CameraError
 
-__all__ = ["PRESETS", "Camera", "camera_from_dict", "load_camera"]
+__all__ = ["PRESETS", "Camera", "camera_from_dict", "load_camera", "preset_name"]
 
 _FIELDS = (
     "sensor_width_mm",
@@ -105,6 +105,17 @@ PRESETS: dict[str, Camera] = {
 }
 
 
+def preset_name(name: str) -> str | None:
+    """The :data:`PRESETS` key ``name`` means, in any case and without surrounding spaces
+    (``" Phantom4Pro"`` is ``"phantom4pro"``); None when it names no preset.
+
+    >>> preset_name("M300-P1"), preset_name("phantom5")
+    ('m300-p1', None)
+    """
+    wanted = name.strip().casefold()
+    return next((key for key in PRESETS if key.casefold() == wanted), None)
+
+
 def camera_from_dict(data: Mapping[str, Any], *, origin: str | None = None) -> Camera:
     """A camera from a mapping with the keys of :class:`Camera` (a camera JSON file, a flight's
     stored camera, a request); numbers may also be numeric strings such as ``"13.2"``.
@@ -140,10 +151,12 @@ def _parse_field(raw: object, key: str, where: str) -> float | int:
 
 
 def load_camera(name_or_path: str | Path) -> Camera:
-    """A preset by name, or a camera from a JSON file (see :func:`camera_from_dict`)."""
+    """A preset by name in any case (:func:`preset_name`), or a camera from a JSON file (see
+    :func:`camera_from_dict`)."""
     key = str(name_or_path)
-    if key in PRESETS:
-        return PRESETS[key]
+    preset = preset_name(key)
+    if preset is not None:
+        return PRESETS[preset]
     path = Path(key)
     if not path.suffix.lower() == ".json":
         raise CameraError(

@@ -15,19 +15,24 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.warp import reproject
 from rasterio.windows import from_bounds
 
-from gis.errors import FormatError
+from gis.errors import CoordinateError, FormatError
+from gis.messages import Message, msg
 
 __all__ = [
     "TIFF_MAGIC",
     "is_tiff",
     "open_tiff",
+    "looks_like_degrees",
+    "suggested_epsg",
+    "crs_hint",
+    "check_extent",
     "pixel_to_world",
     "world_to_pixel",
     "read_window_resampled",
@@ -67,6 +72,201 @@ def open_tiff(path: str | Path, *, name: str | None = None) -> DatasetReader:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         return rasterio.open(path, driver="GTiff")
+
+
+#: The largest pixel (CRS units) read as degrees: 0.01° is about 1 km, far coarser than any
+#: aerial image, while a metric pixel is rarely finer than 1 cm.
+DEGREE_PIXEL_MAX = 0.01
+#: How far (degrees) a raster may reach beyond its CRS's area of use: UTM and Gauss-Kruger zones
+#: are often used a few degrees past their strip, never tens of degrees.
+AREA_OF_USE_MARGIN_DEG = 5.0
+#: Zone-prefixed CGCS2000 Gauss-Kruger eastings (zone * 1,000,000 + easting): the zone numbers
+#: of the 3-degree and the 6-degree zones, and the EPSG code of each family's first zone.
+_GK_3_DEGREE_ZONES, _GK_3_DEGREE_FIRST_EPSG = range(25, 46), 4513
+_GK_6_DEGREE_ZONES, _GK_6_DEGREE_FIRST_EPSG = range(13, 24), 4491
+
+
+def _corners(transform: Affine, width: int, height: int) -> np.ndarray:
+    """World (x, y) of a raster's four outer corners, a 4x2 array."""
+    cols = np.array([0.0, width, width, 0.0])
+    rows = np.array([0.0, 0.0, height, height])
+    xs, ys = transform @ (cols, rows)
+    return np.column_stack([xs, ys])
+
+
+def _pixel_size(transform: Affine) -> float:
+    """Side of a square pixel of the same area as the transform's (CRS units)."""
+    return math.sqrt(abs(transform.determinant))
+
+
+def looks_like_degrees(transform: Affine, width: int, height: int) -> bool:
+    """Whether a raster's coordinates read as degrees: every corner within longitude ±180 and
+    latitude ±90 and pixels smaller than :data:`DEGREE_PIXEL_MAX`; otherwise they are metres."""
+    corners = _corners(transform, width, height)
+    return bool(
+        np.all(np.abs(corners[:, 0]) <= 180.0)
+        and np.all(np.abs(corners[:, 1]) <= 90.0)
+        and _pixel_size(transform) < DEGREE_PIXEL_MAX
+    )
+
+
+def _zone_prefix(corners: np.ndarray) -> int | None:
+    """The zone number every corner's easting starts with (``40`` in ``40 500 000``), when the
+    eastings are CGCS2000 Gauss-Kruger ones with their zone prefixed; else None."""
+    zones = {int(x // 1_000_000) for x in corners[:, 0]}
+    if len(zones) != 1 or not np.all((corners[:, 1] > 0) & (corners[:, 1] < 10_000_000)):
+        return None
+    (zone,) = zones
+    return zone if zone in _GK_3_DEGREE_ZONES or zone in _GK_6_DEGREE_ZONES else None
+
+
+def _zone_crs(zone: int) -> CRS:
+    """The CGCS2000 Gauss-Kruger CRS whose eastings carry ``zone`` as their prefix."""
+    if zone in _GK_3_DEGREE_ZONES:
+        return CRS.from_epsg(_GK_3_DEGREE_FIRST_EPSG + zone - _GK_3_DEGREE_ZONES.start)
+    return CRS.from_epsg(_GK_6_DEGREE_FIRST_EPSG + zone - _GK_6_DEGREE_ZONES.start)
+
+
+def suggested_epsg(transform: Affine, width: int, height: int) -> int | None:
+    """The EPSG code a raster's coordinates point to, when they tell one: 4326 for degrees, the
+    Gauss-Kruger zone of eastings prefixed with its number; None for other metres."""
+    if looks_like_degrees(transform, width, height):
+        return 4326
+    zone = _zone_prefix(_corners(transform, width, height))
+    return None if zone is None else _zone_crs(zone).to_epsg()
+
+
+def crs_hint(transform: Affine, width: int, height: int, *, labelled: CRS | None = None) -> Message:
+    """What CRS a raster's coordinates suggest, said as honestly as they allow: degrees point to
+    EPSG:4326; eastings prefixed with a Gauss-Kruger zone number name that zone; other metres
+    name only the kind of CRS, as no coordinate tells the zone. ``labelled``: the projected CRS
+    the file wrongly names, not to be suggested again."""
+    if looks_like_degrees(transform, width, height):
+        return msg(
+            "its coordinates look like degrees of longitude and latitude: most likely "
+            "EPSG:4326 (WGS 84)"
+        )
+    zone = _zone_prefix(_corners(transform, width, height))
+    if zone is not None:
+        crs = _zone_crs(zone)
+        return msg(
+            "its coordinates look like metres whose eastings start with Gauss-Kruger zone "
+            "number %(zone)d: most likely EPSG:%(code)s (%(name)s)",
+            zone=zone,
+            code=crs.to_epsg(),
+            name=crs.name,
+        )
+    if labelled is not None and labelled.is_projected:
+        return msg(
+            "its coordinates look like metres of another projected CRS (another zone or "
+            "hemisphere, say); the coordinates alone cannot tell which: ask whoever made the file"
+        )
+    return msg(
+        "its coordinates look like metres of a projected CRS, such as EPSG:32650 (WGS 84 / UTM "
+        "zone 50N) or EPSG:4549 (CGCS2000 / 3-degree Gauss-Kruger CM 120E); the coordinates "
+        "alone cannot tell which CRS or zone: ask whoever made the file"
+    )
+
+
+def _number(value: float) -> str:
+    """A coordinate for a message: whole metres, or six significant digits of degrees."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.6g}"
+
+
+def _span(corners: np.ndarray) -> dict[str, str]:
+    """The x and y ranges of corners, formatted for a message (``x0``, ``x1``, ``y0``, ``y1``)."""
+    return {
+        "x0": _number(float(corners[:, 0].min())),
+        "x1": _number(float(corners[:, 0].max())),
+        "y0": _number(float(corners[:, 1].min())),
+        "y1": _number(float(corners[:, 1].max())),
+    }
+
+
+def _crs_label(crs: CRS) -> str:
+    """``EPSG:4326 (WGS 84)``, or the CRS's name alone when it has no EPSG code."""
+    code = crs.to_epsg()
+    return f"EPSG:{code} ({crs.name})" if code is not None else crs.name
+
+
+def _inside_area(lonlat: np.ndarray, area: tuple[float, float, float, float]) -> bool:
+    """Whether every (lon, lat) lies in a west, south, east, north area widened by
+    :data:`AREA_OF_USE_MARGIN_DEG` (an area across longitude 180 has west > east)."""
+    west, south, east, north = area
+    m = AREA_OF_USE_MARGIN_DEG
+    lon, lat = lonlat[:, 0], lonlat[:, 1]
+    if west <= east:
+        in_lon = (lon >= west - m) & (lon <= east + m)
+    else:
+        in_lon = (lon >= west - m) | (lon <= east + m)
+    return bool(
+        np.all(np.isfinite(lonlat)) and np.all(in_lon & (lat >= south - m) & (lat <= north + m))
+    )
+
+
+def check_extent(crs: CRS | str, transform: Affine, width: int, height: int, *, name: str) -> None:
+    """Refuse (CoordinateError naming ``name``) a raster whose corners lie outside the valid
+    range of its own CRS: beyond ±180/±90 in a CRS of degrees, or, in a projected CRS, where it
+    cannot place them or far outside its area of use. Such a file is labelled with the wrong
+    CRS: read on, its findings would land nowhere, or nowhere near their place, without a word.
+
+    ``crs`` is anything pyproj reads (WKT, ``"EPSG:4326"``, a pyproj CRS).
+    """
+    crs = CRS.from_user_input(crs)
+    corners = _corners(transform, width, height)
+    values = {
+        "name": name,
+        "crs": _crs_label(crs),
+        "hint": crs_hint(transform, width, height, labelled=crs),
+        **_span(corners),
+    }
+    if crs.is_geographic:
+        slack = _pixel_size(transform)  # a global grid's edge pixels may reach half a pixel over
+        if np.all(np.abs(corners[:, 0]) <= 180.0 + slack) and np.all(
+            np.abs(corners[:, 1]) <= 90.0 + slack
+        ):
+            return
+        raise CoordinateError(
+            msg(
+                "%(name)s: its CRS %(crs)s counts in degrees, but its corners run from x %(x0)s "
+                "to %(x1)s and y %(y0)s to %(y1)s, beyond longitude ±180 and latitude ±90: the "
+                "file is labelled with the wrong CRS; %(hint)s",
+                **values,
+            )
+        )
+    if crs.geodetic_crs is None:  # an engineering (local) CRS: no range to check against
+        return
+    to_lonlat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
+    lons, lats = to_lonlat.transform(corners[:, 0], corners[:, 1], errcheck=False)
+    lonlat = np.column_stack([lons, lats])
+    area = crs.area_of_use
+    if area is not None and _inside_area(lonlat, area.bounds):
+        return
+    if area is None and np.all(np.isfinite(lonlat)):
+        return
+    if area is None:
+        raise CoordinateError(
+            msg(
+                "%(name)s: its corners (x %(x0)s to %(x1)s, y %(y0)s to %(y1)s) cannot be "
+                "converted to longitude and latitude by its CRS %(crs)s: the file is labelled "
+                "with the wrong CRS; %(hint)s",
+                **values,
+            )
+        )
+    west, south, east, north = (f"{v:g}" for v in area.bounds)
+    raise CoordinateError(
+        msg(
+            "%(name)s: its corners (x %(x0)s to %(x1)s, y %(y0)s to %(y1)s) lie outside the "
+            "area its CRS %(crs)s is made for (longitude %(west)s to %(east)s, latitude "
+            "%(south)s to %(north)s): the file is most likely labelled with the wrong CRS; "
+            "%(hint)s",
+            west=west,
+            east=east,
+            south=south,
+            north=north,
+            **values,
+        )
+    )
 
 
 def pixel_to_world(transform: Affine, row: float, col: float) -> tuple[float, float]:

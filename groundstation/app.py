@@ -150,7 +150,7 @@ def create_app(
     else:
         storage.check_migrated()
     queue = build_queue(app.config, storage, handlers=handlers)
-    notifier = notifiers_from_config(app.config)
+    notifier = notifiers_from_config(app.config, queue=queue)  # announces its retries
     app.extensions["gridpatrol"] = AppState(
         storage=storage, queue=queue, notifier=notifier, calendar=calendar
     )

@@ -49,6 +49,7 @@ from missions.errors import MissionError
 from missions.items import MissionPlan
 from missions.link import (
     ConnectionStringError,
+    Endpoint,
     FlightLog,
     LinkError,
     LinkTimeout,
@@ -89,6 +90,8 @@ __all__ = [
     "telemetry_event",
     "check_json",
     "connection_key",
+    "vehicle_endpoint",
+    "CONNECTION_MAX_CHARS",
     "session_outcome",
     "outcome_label",
 ]
@@ -163,11 +166,41 @@ class LinkPolicy:
         return min(self.retry_max_s, self.retry_first_s * 2 ** max(0, attempt - 1))
 
 
+#: The longest connection string a flight session keeps (``flight_sessions.connection``).
+CONNECTION_MAX_CHARS: int = FlightSession.__table__.c.connection.type.length
+
+
+def vehicle_endpoint(connection: str) -> Endpoint:
+    """Parse a vehicle's connection string as ``gridpatrol fly`` and ``upload`` do
+    (:func:`missions.link.parse_connection_string`), before any session or link is made: a
+    ValidationError (400) saying what is wrong and naming the forms that work."""
+    text = connection.strip()
+    if len(text) > CONNECTION_MAX_CHARS:
+        raise ValidationError(
+            _l(
+                "connection string is %(length)d characters long; at most %(max)d are allowed",
+                length=len(text),
+                max=CONNECTION_MAX_CHARS,
+            )
+        )
+    try:
+        return parse_connection_string(text)
+    except ConnectionStringError as exc:
+        raise ValidationError(
+            _l(
+                "%(detail)s. Accepted forms: tcp:HOST:PORT (connect to the vehicle), "
+                "udp:HOST:PORT (listen for it), udpout:HOST:PORT (send to it), or a serial "
+                "device such as /dev/ttyUSB0:57600 or COM3:57600",
+                detail=exc,
+            )
+        ) from None
+
+
 def connection_key(connection: str) -> str:
     """What identifies the vehicle a connection string reaches, to keep one session per vehicle:
     the canonical string (``udp:`` is ``udpin:``, ``localhost`` is ``127.0.0.1``), a listening
     port whatever address it binds, a serial device whatever its baud rate. A string that does
-    not parse is its own key (its session fails at connect).
+    not parse is its own key (:class:`FlightRequest` refuses it before a session starts).
 
     >>> connection_key("TCP:localhost:5760") == connection_key("tcp:127.0.0.1:5760")
     True
@@ -213,6 +246,8 @@ class FlightRequest:
             raise ValidationError(
                 _l("give a connection string (e.g. tcp:192.168.1.10:5760) or simulate")
             )
+        if not self.simulate:
+            vehicle_endpoint(str(self.connection))  # refused now, not by a session that fails
         if self.simulate and not (0.1 <= self.speedup <= 100.0):
             raise ValidationError(
                 _l("SITL speed-up must be in [0.1, 100], got %(value)s", value=repr(self.speedup))
@@ -1051,12 +1086,7 @@ class FlightRunner:
         self.flight_id = flight_id
         self._save(flight_id=flight_id)
         if flight_id is None:
-            self._message(
-                _l(
-                    "no photo files on this ground station: upload the SD card's photos on the "
-                    "Flights page (Upload photos from a flight) to classify them"
-                )
-            )
+            self._message(self._no_photos_reason(sitl))
         outcome = session_outcome("done", summary)
         if outcome == "returned_early":
             self._message(outcome_label(summary), level="warning")
@@ -1068,6 +1098,32 @@ class FlightRunner:
             log_dir=str(self.log_dir),
             outcome=outcome,
             label=outcome_label(summary) if outcome == "returned_early" else None,
+        )
+
+    def _no_photos_reason(self, sitl: Any) -> LazyString:
+        """Why a landed flight left no photo files here, and what to do: a simulator without a
+        world raster makes no pictures at all, one with a world says why it wrote none, and a
+        vehicle keeps its photos on its SD card."""
+        if self.request.simulate and self.request.world is None:
+            return _l(
+                "the simulator flew without a world raster: its camera triggers made no "
+                "pictures, so there are no photos to classify (start a simulated flight with a "
+                "world GeoTIFF to photograph one)"
+            )
+        if sitl is not None:
+            errors = sitl.camera.errors
+            if errors:
+                return _l(
+                    "the simulator wrote no photo files for this flight (%(error)s): there are "
+                    "none to classify",
+                    error=errors[0],
+                )
+            return _l(
+                "the simulator wrote no photo files for this flight: there are none to classify"
+            )
+        return _l(
+            "no photo files on this ground station: upload the SD card's photos on the "
+            "Flights page (Upload photos from a flight) to classify them"
         )
 
 

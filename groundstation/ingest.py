@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import shapely
 from PIL import Image, UnidentifiedImageError
 from shapely import STRtree
 from shapely.geometry import Point, shape
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, false, func, or_, select, update
 
 from gis.camera import PRESETS, Camera, camera_from_dict, load_camera
 from gis.errors import GisError
@@ -260,6 +261,24 @@ def flights_from_source(session: Any, source: Path) -> list[int]:
     )
 
 
+def _lock_source(session: Any, source: Path) -> None:
+    """Serialise registrations of ``source`` until ``session`` commits or rolls back, so that
+    of two at once the second sees the first's flight: a PostgreSQL advisory lock on the
+    folder; on SQLite, the database write lock (taken by a write that changes nothing). Call it
+    first in the session: SQLite cannot turn an earlier read into a write once another
+    registration has written."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = zlib.crc32(f"gridpatrol.flight_source:{source}".encode())
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+    else:
+        session.execute(
+            update(Flight)
+            .where(false())
+            .values(source=Flight.source)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def resolve_camera(camera: Camera | str | Path | Mapping[str, Any] | None) -> Camera:
     """A flight's camera from a Camera, a preset name, a camera JSON file or a camera dict
     (the keys of :class:`gis.camera.Camera`); None means :data:`DEFAULT_CAMERA`."""
@@ -315,7 +334,8 @@ def register_photos(
 
     Raises :class:`UnplacedPhotosError` when no photo has a position, unless ``allow_unplaced``,
     and :class:`DuplicateSourceError` when a flight from ``source`` exists, unless
-    ``allow_duplicate``; nothing is stored then."""
+    ``allow_duplicate``; nothing is stored then. Registrations of one folder at the same time
+    take turns, so only one of them passes that check."""
     original_names = original_names or {}
     model = resolve_camera(camera)
     source = Path(source).resolve()
@@ -340,6 +360,7 @@ def register_photos(
             odd[size] = odd.get(size, 0) + 1
     odd_size = max(odd, key=lambda k: odd[k]) if odd else None
     with storage.session() as session:
+        _lock_source(session, source)  # two requests at once: the second sees the first's flight
         existing = flights_from_source(session, source)
         if existing and not allow_duplicate:
             raise DuplicateSourceError(

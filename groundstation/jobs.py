@@ -13,7 +13,9 @@ the earliest time it may run (a handler that raises :class:`RetryLater` backs of
 - :class:`ThreadQueue` (default): worker threads in this process poll the table.
 - :class:`CeleryQueue` (``REDIS_URL`` set): each job is also a Celery message on Redis, with late
   acknowledgement, so a message held by a dead worker is redelivered; ``gridpatrol worker`` runs the
-  consumers and sweeps the table for jobs whose lease expired.
+  consumers and sweeps the table for jobs whose lease expired. A job stored to run later
+  (:func:`schedule_job`) is announced with a countdown once committed (:meth:`JobQueue.announce`),
+  so Celery runs it at its time; the sweep only catches what was never announced.
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ class JobContext:
     def config(self) -> Mapping[str, Any]:
         return self.runner.config
 
+    @property
+    def queue(self) -> JobQueue | None:
+        """The queue that runs this job, to announce the jobs a handler stores."""
+        return self.runner.queue
+
     def heartbeat(self) -> None:
         """Extend this job's lease; raise :class:`JobError` if another worker has taken it over."""
         self.runner.extend_lease(self.job_id)
@@ -121,6 +128,7 @@ class JobRunner:
         self.lease = timedelta(seconds=lease_s)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.services: dict[str, Any] = {}  # per-process caches handlers may fill (classifier)
+        self.queue: JobQueue | None = None  # set by the queue built on this runner
 
     # -- producing -------------------------------------------------------------------------
     def enqueue(
@@ -359,7 +367,9 @@ class JobQueue(Protocol):
 
     def enqueue(self, kind: str, payload: Mapping[str, Any] | None = None) -> int: ...
 
-    def announce(self, job_id: int) -> None: ...
+    def announce(self, job_id: int, *, countdown: float | None = None) -> None:
+        """Tell the workers of a committed job, due in ``countdown`` seconds (None: now)."""
+        ...
 
     def start(self) -> None: ...
 
@@ -378,6 +388,7 @@ class ThreadQueue:
         escalation_interval_s: float = 0.0,
     ) -> None:
         self.runner = runner
+        runner.queue = self
         self.workers = workers
         self.poll_s = poll_s
         self.escalation_interval_s = escalation_interval_s
@@ -390,9 +401,11 @@ class ThreadQueue:
         self.announce(job_id)
         return job_id
 
-    def announce(self, job_id: int) -> None:
-        """Wake a worker thread for a stored job."""
-        self._wake.set()
+    def announce(self, job_id: int, *, countdown: float | None = None) -> None:
+        """Wake a worker thread for a stored job that is due now (the threads poll the table,
+        so a job due later is found at its time)."""
+        if not countdown:
+            self._wake.set()
 
     def start(self) -> None:
         if self._threads:
@@ -445,8 +458,10 @@ def schedule_job(
     max_attempts: int = 5,
 ) -> Job:
     """Add a ``kind`` job that may run ``after_s`` seconds from now to ``session`` (stored when
-    the caller commits, together with the change it follows from). Worker threads find it by
-    polling; Celery workers' sweep announces it once it is due."""
+    the caller commits, together with the change it follows from). Once committed, the caller
+    announces it (:meth:`JobQueue.announce` with ``countdown=after_s``): Celery then runs it at
+    its time. Worker threads find it by polling; the Celery workers' sweep announces a job
+    nobody announced once it is due."""
     now = utcnow()
     job = Job(
         kind=kind,
@@ -528,6 +543,7 @@ class CeleryQueue:
 
     def __init__(self, runner: JobRunner, celery_app: Any) -> None:
         self.runner = runner
+        runner.queue = self
         self.celery = celery_app
         self._swept: dict[int, float] = {}  # job id -> when this process's sweep last sent it
 
@@ -537,6 +553,7 @@ class CeleryQueue:
         return job_id
 
     def send(self, job_id: int, *, countdown: float | None = None) -> None:
+        """Announce a committed job to the Celery workers, to run in ``countdown`` seconds."""
         try:
             self.celery.gridpatrol_run_job.apply_async(args=[job_id], countdown=countdown)
         except Exception as exc:  # the row is stored: the worker's sweep will still find it
@@ -573,7 +590,7 @@ def default_handlers() -> dict[str, Handler]:
     def escalate_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         from groundstation.notify import notifiers_from_config
 
-        hub = notifiers_from_config(ctx.config)
+        hub = notifiers_from_config(ctx.config, queue=ctx.queue)
         with ctx.storage.session() as session:
             messages = escalate_overdue(session)
             hub.deliver(session, messages)

@@ -385,6 +385,9 @@ class RoutePlan(Base):
     grid_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     area_m2: Mapped[float] = mapped_column(Float, default=0.0)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: What the pilot was warned of when the plan was made (``PlanWarning.to_json()`` each);
+    #: NULL for plans saved before warnings were stored.
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     layers: Mapped[dict[str, Any]] = mapped_column(JSON)
     missions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_by: Mapped[str | None] = mapped_column(String(120))

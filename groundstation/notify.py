@@ -6,8 +6,12 @@ webhook is visible and never rolls back the ticket change that caused it. A fail
 again by a ``notify`` job (:func:`redeliver_job`, run by the app's job queue: worker threads or
 Celery) ``NOTIFY_RETRIES`` times, backing off; each row's ``payload["delivery"]`` says which
 attempt it was (``attempt`` of ``attempts``, ``retry_of``: the first attempt's row) and, when it
-failed, why (``reason``: see :func:`failure_reason`). :func:`undelivered` lists a ticket's
-notices that no attempt delivered.
+failed, why (``reason``: see :func:`failure_reason`).
+
+A notice belongs to the assignment it was sent for (:func:`current_notice_ids`): once the case
+is recalled, returned or dispatched again, a retry still pending for the old assignment is
+logged as cancelled (``cancelled``) instead of being sent, and :func:`undelivered` lists only
+the current assignment's notices that no attempt delivered, for the ticket page's warning.
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from groundstation.errors import ConfigError
-from groundstation.models import ClassRule, Notification, Ticket
+from groundstation.models import ClassRule, Department, Job, Notification, Ticket
 
 if TYPE_CHECKING:
-    from groundstation.jobs import JobContext
+    from groundstation.jobs import JobContext, JobQueue
 
 __all__ = [
     "Message",
@@ -51,6 +55,8 @@ __all__ = [
     "notifiers_from_config",
     "failure_reason",
     "delivery_of",
+    "notice_department_id",
+    "current_notice_ids",
     "undelivered",
     "undelivered_notices",
     "redeliver_job",
@@ -358,14 +364,21 @@ class _Unconfigured:
 class NotifierHub:
     """Delivers messages through every configured notifier and logs each attempt; a failed
     attempt is tried again ``retries`` times by ``notify`` jobs, the first ``retry_s`` seconds
-    later and each next one after four times as long."""
+    later and each next one after four times as long. With a ``queue``, each retry job is
+    announced to it when stored (Celery then runs it at its time, not at the next sweep)."""
 
     def __init__(
-        self, notifiers: Sequence[Notifier], *, retries: int = 0, retry_s: float = 30.0
+        self,
+        notifiers: Sequence[Notifier],
+        *,
+        retries: int = 0,
+        retry_s: float = 30.0,
+        queue: JobQueue | None = None,
     ) -> None:
         self.notifiers = tuple(notifiers)
         self.retries = max(0, retries)
         self.retry_s = max(0.0, retry_s)
+        self.queue = queue
 
     def retry_delay_s(self, attempt: int) -> float:
         """Seconds from failed attempt ``attempt`` (1: the first send) to the next one."""
@@ -377,23 +390,28 @@ class NotifierHub:
 
     def deliver(self, session: Session, messages: Sequence[Message]) -> None:
         """Send every message on every channel, log each attempt and queue a retry of each
-        failed one (in the same commit)."""
+        failed one (in the same commit), announced to the queue once committed."""
         from groundstation.jobs import schedule_job
 
+        retries: list[Job] = []
         for message in messages:
             message = self._with_facts(session, message)
             for notifier in self.notifiers:
                 row = self.attempt(session, notifier, message, attempt=1, attempts=1 + self.retries)
                 if not row.ok and self.retries:
                     session.flush()  # the row's id, for the job
-                    schedule_job(
+                    job = schedule_job(
                         session,
                         "notify",
                         {"notification_id": row.id},
                         after_s=self.retry_delay_s(1),
                         max_attempts=self.retries,
                     )
+                    retries.append(job)
         session.commit()
+        if self.queue is not None:
+            for job in retries:
+                self.queue.announce(job.id, countdown=self.retry_delay_s(1))
 
     def _with_facts(self, session: Session, message: Message) -> Message:
         """The message with the ticket's facts, when a chat robot will show them."""
@@ -449,6 +467,45 @@ class NotifierHub:
         session.add(row)
         return row
 
+    def cancel(
+        self, session: Session, first: Notification, *, attempt: int, attempts: int
+    ) -> Notification:
+        """Log that retry ``attempt`` of the notice whose first row is ``first`` was not sent:
+        the assignment it was about has ended (see :func:`current_notice_ids`)."""
+        ticket = session.get(Ticket, first.ticket_id) if first.ticket_id is not None else None
+        was, now = notice_department_id(first), ticket.department_id if ticket else None
+        row = Notification(
+            channel=first.channel,
+            event=first.event,
+            ticket_id=first.ticket_id,
+            payload={
+                **{k: v for k, v in (first.payload or {}).items() if k != "delivery"},
+                "delivery": {
+                    "attempt": attempt,
+                    "attempts": attempts,
+                    "retry_of": first.id,
+                    "cancelled": True,
+                    "reason": {"code": "reassigned"},
+                },
+            },
+            ok=False,
+            error=(
+                f"not sent: ticket {first.ticket_id} is no longer in the assignment this notice "
+                f"was about (department {was}): it was recalled, returned or dispatched again "
+                f"since, and is now with {f'department {now}' if now else 'no department'}"
+            ),
+        )
+        session.add(row)
+        log.info(
+            "notifier %s: retry %s of %s for ticket %s: %s",
+            first.channel,
+            attempt,
+            attempts,
+            first.ticket_id,
+            row.error,
+        )
+        return row
+
 
 def redeliver_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """The ``notify`` job: send a failed notice again on its channel, logging the attempt;
@@ -462,6 +519,10 @@ def redeliver_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         first = session.get(Notification, int(payload["notification_id"]))
         if first is None:
             return {"delivered": False}
+        if not _still_current(session, first):  # the case has moved on: logged, not sent
+            hub.cancel(session, first, attempt=attempt, attempts=attempts)
+            session.commit()
+            return {"delivered": False, "attempt": attempt, "cancelled": True}
         stored = first.payload or {}
         data = {k: v for k, v in stored.items() if k not in ("text", "delivery", "ticket")}
         facts = stored.get("ticket")
@@ -492,10 +553,79 @@ def redeliver_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"delivered": ok, "attempt": attempt}
 
 
+# -- notices and the case's assignment ------------------------------------------------------------
+
+#: The notice that ends an assignment: sent to the department the case was recalled from.
+_ENDS_ASSIGNMENT = "recalled"
+#: The notice that starts one.
+_STARTS_ASSIGNMENT = "dispatched"
+
+
+def notice_department_id(row: Notification) -> int | None:
+    """The department a notice was sent about (``department_id`` of its data), if it says."""
+    value = (row.payload or {}).get("department_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _chains(rows: Iterable[Notification]) -> dict[int, list[Notification]]:
+    """One ticket's log rows (oldest first) by notice: the first attempt's row id → its rows."""
+    chains: dict[int, list[Notification]] = {}
+    for row in rows:
+        chains.setdefault(delivery_of(row)["retry_of"] or row.id, []).append(row)
+    return chains
+
+
+def current_notice_ids(rows: Iterable[Notification], *, held_by: int | None) -> set[int]:
+    """Of one ticket's log rows (oldest first), the first rows of the notices about the case's
+    current assignment, ``held_by`` being the department that holds it now (None: none).
+
+    An assignment starts with a dispatch notice; the notices sent since are current while the
+    department they were about still holds the case, except the recall notice, which is about
+    the department that just lost it: current until the case is dispatched again."""
+    firsts = sorted((chain[0] for chain in _chains(rows).values()), key=lambda r: r.id)
+    start = max((r.id for r in firsts if r.event == _STARTS_ASSIGNMENT), default=0)
+    return {
+        first.id for first in firsts if first.id >= start and _about_holder(first, held_by=held_by)
+    }
+
+
+def _about_holder(first: Notification, *, held_by: int | None) -> bool:
+    """Whether a notice of the current assignment still concerns ``held_by``, the department
+    holding the case now: the recall notice while none does, any other notice while the
+    department it was about does (one that names no department: always)."""
+    if first.event == _ENDS_ASSIGNMENT:
+        return held_by is None
+    department = notice_department_id(first)
+    return department is None or department == held_by
+
+
+def _ticket_rows(session: Session, ticket_id: int) -> list[Notification]:
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.ticket_id == ticket_id)
+            .order_by(Notification.id)
+        )
+    )
+
+
+def _still_current(session: Session, first: Notification) -> bool:
+    """Whether the notice whose first row is ``first`` is about its case's current assignment
+    (a notice about no ticket always is; one about a deleted ticket is not)."""
+    if first.ticket_id is None:
+        return True
+    ticket = session.get(Ticket, first.ticket_id)
+    if ticket is None:
+        return False
+    rows = _ticket_rows(session, ticket.id)
+    return first.id in current_notice_ids(rows, held_by=ticket.department_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Undelivered:
-    """A notice about a ticket that no attempt delivered: its channel and event, how many
-    attempts were made, and the last one's error and reason."""
+    """A notice about a ticket that no attempt delivered: its channel and event, the department
+    it was about (id and name, None when it does not say), how many attempts were made, and the
+    last one's error and reason."""
 
     channel: str
     event: str
@@ -503,24 +633,30 @@ class Undelivered:
     error: str
     reason: dict[str, Any]
     at: datetime | None
+    department_id: int | None = None
+    department: str | None = None
 
 
-def undelivered_notices(rows: Iterable[Notification]) -> list[Undelivered]:
-    """Of one ticket's log rows (oldest first), the notices whose last attempt failed and that
-    will not be tried again; per channel and event, only the latest notice counts."""
-    chains: dict[int, list[Notification]] = {}
-    for row in rows:
-        chains.setdefault(delivery_of(row)["retry_of"] or row.id, []).append(row)
+def undelivered_notices(
+    rows: Iterable[Notification], *, held_by: int | None, names: Mapping[int, str] | None = None
+) -> list[Undelivered]:
+    """Of one ticket's log rows (oldest first), the notices about its current assignment
+    (:func:`current_notice_ids`, ``held_by`` holding the case now) whose last attempt failed
+    and that will not be tried again; per channel and event, only the latest notice counts.
+    ``names`` gives department names by id (else the name the notice was sent with)."""
+    rows = list(rows)
+    current = current_notice_ids(rows, held_by=held_by)
     latest: dict[tuple[str, str], list[Notification]] = {}
-    for first_id in sorted(chains):
-        chain = chains[first_id]
-        latest[(chain[0].channel, chain[0].event)] = chain
+    for first_id, chain in sorted(_chains(rows).items()):
+        if first_id in current:
+            latest[(chain[0].channel, chain[0].event)] = chain
     out = []
     for chain in latest.values():
-        last = chain[-1]
+        first, last = chain[0], chain[-1]
         facts = delivery_of(last)
         if any(r.ok for r in chain) or facts["attempt"] < facts["attempts"]:
             continue  # delivered, or still being tried
+        department_id = notice_department_id(first)
         out.append(
             Undelivered(
                 channel=last.channel,
@@ -529,17 +665,34 @@ def undelivered_notices(rows: Iterable[Notification]) -> list[Undelivered]:
                 error=last.error or "",
                 reason=dict(facts.get("reason") or {"code": "error"}),
                 at=last.created_at,
+                department_id=department_id,
+                department=_department_name(first, department_id, names or {}),
             )
         )
     return out
 
 
+def _department_name(
+    first: Notification, department_id: int | None, names: Mapping[int, str]
+) -> str | None:
+    """The name of the department a notice was about: as it is called now, else as the notice
+    called it when sent (the department since deleted), else None."""
+    if department_id is not None and department_id in names:
+        return names[department_id]
+    sent = (first.payload or {}).get("department")
+    return sent if isinstance(sent, str) and sent else None
+
+
 def undelivered(session: Session, ticket_id: int) -> list[Undelivered]:
-    """The ticket's notices that no attempt delivered (:func:`undelivered_notices`)."""
-    rows = session.scalars(
-        select(Notification).where(Notification.ticket_id == ticket_id).order_by(Notification.id)
+    """The ticket's notices about its current assignment that no attempt delivered
+    (:func:`undelivered_notices`), with their departments' names as they are now."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return []
+    names = {i: name for i, name in session.execute(select(Department.id, Department.name))}
+    return undelivered_notices(
+        _ticket_rows(session, ticket_id), held_by=ticket.department_id, names=names
     )
-    return undelivered_notices(rows)
 
 
 _KNOWN = ("log", "webhook", "wecom", "dingtalk")
@@ -557,9 +710,11 @@ def build_notifiers(
     timezone: str = "Asia/Shanghai",
     retries: int = 0,
     retry_s: float = 30.0,
+    queue: JobQueue | None = None,
 ) -> NotifierHub:
     """A hub from the NOTIFIERS setting, e.g. ``"log,webhook"`` or ``"log,wecom,dingtalk"``; a
-    failed notice is tried again ``retries`` times (see :class:`NotifierHub`)."""
+    failed notice is tried again ``retries`` times, each retry job announced to ``queue`` (see
+    :class:`NotifierHub`)."""
     robot = {
         "timeout_s": webhook_timeout_s,
         "timezone": timezone,
@@ -583,11 +738,14 @@ def build_notifiers(
             notifiers.append(DingTalkNotifier(dingtalk_url, secret=dingtalk_secret, **robot))
         else:
             raise ConfigError(f"NOTIFIERS: unknown notifier {name!r} (known: {', '.join(_KNOWN)})")
-    return NotifierHub(notifiers, retries=retries, retry_s=retry_s)
+    return NotifierHub(notifiers, retries=retries, retry_s=retry_s, queue=queue)
 
 
-def notifiers_from_config(config: Mapping[str, Any]) -> NotifierHub:
-    """The hub the settings ask for (``NOTIFIERS`` and the settings of each notifier)."""
+def notifiers_from_config(
+    config: Mapping[str, Any], *, queue: JobQueue | None = None
+) -> NotifierHub:
+    """The hub the settings ask for (``NOTIFIERS`` and the settings of each notifier); its
+    retry jobs are announced to ``queue``, the app's or worker's job queue."""
     return build_notifiers(
         config.get("NOTIFIERS") or "log",
         webhook_url=config.get("WEBHOOK_URL"),
@@ -599,4 +757,5 @@ def notifiers_from_config(config: Mapping[str, Any]) -> NotifierHub:
         timezone=config.get("TIMEZONE") or "Asia/Shanghai",
         retries=int(config.get("NOTIFY_RETRIES", 0)),
         retry_s=float(config.get("NOTIFY_RETRY_S", 30.0)),
+        queue=queue,
     )

@@ -64,6 +64,36 @@ _NAMED_FILE_UPLOAD: dict[str, Any] = {
 }
 
 
+#: The yes/no fields that confirm a flight registration refused without them (``parse_confirm``).
+_REGISTRATION_CONFIRMS: dict[str, Any] = {
+    "allow_unplaced": {
+        "type": "boolean",
+        "description": "register the photos even when none has a GPS position (their findings "
+        "then fit no map point and no grid); without it such a flight is a 422 and nothing is "
+        "stored. 1/true/yes/on or 0/false/no/off; any other value is a 400",
+    },
+}
+_FORCE: dict[str, Any] = {
+    "force": {
+        "type": "boolean",
+        "description": "register a server folder again although a flight from it exists; "
+        "without it that is a 409 naming the flights (existing_flights) and nothing is stored. "
+        "Uploaded photos are always a new flight. 1/true/yes/on or 0/false/no/off",
+    },
+}
+#: What a flight registration answers when it is refused until confirmed, or too large.
+_REGISTRATION_ANSWERS: dict[str, Any] = {
+    "409": {"$ref": "#/components/responses/RegistrationRefused"},
+    "413": {"$ref": "#/components/responses/Error"},
+    "422": {"$ref": "#/components/responses/RegistrationRefused"},
+}
+
+
+def _answers(op: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    """``op`` with more documented responses (statuses beyond :func:`_op`'s common ones)."""
+    return {**op, "responses": {**op["responses"], **answers}}
+
+
 def _p(name: str, kind: str = "integer") -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
@@ -158,15 +188,18 @@ def openapi_document() -> dict[str, Any]:
         },
         "/grids": {
             "get": _op("Grids"),
-            "post": _op(
-                "Import a grid layer (GeoJSON, KML/KMZ, zipped Shapefile)",
-                roles=("supervisor", "admin"),
-                ok="201",
-                multipart=True,
-                body={
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                },
+            "post": _answers(
+                _op(
+                    "Import a grid layer (GeoJSON, KML/KMZ, zipped Shapefile)",
+                    roles=("supervisor", "admin"),
+                    ok="201",
+                    multipart=True,
+                    body={
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    },
+                ),
+                {"200": {"description": "No grid created (all updated or unchanged); the counts"}},
             ),
         },
         "/grids.geojson": {"get": _op("Grids as a GeoJSON FeatureCollection")},
@@ -178,32 +211,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/flights": {
             "get": _op("Flights"),
-            "post": _op(
-                "Register a flight's photos and queue their classification (202)",
-                roles=("pilot", "supervisor", "admin"),
-                ok="202",
-                multipart=True,
-                body={
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "photos": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                        },
-                        "source": {
-                            "type": "string",
-                            "description": "a server folder under PHOTO_ROOTS",
-                        },
-                        "camera": {
-                            "description": "camera preset name (default phantom4pro) or a "
-                            "camera object with the gis.camera.Camera fields; photos stored "
-                            "smaller than the sensor are placed with it",
-                            "oneOf": [{"type": "string"}, {"type": "object"}],
-                        },
-                    },
-                },
-            ),
+            "post": _flight_registration(),
         },
         "/flights/{flight_id}": {
             "get": {**_op("A flight's ingest progress"), "parameters": [_p("flight_id")]}
@@ -395,12 +403,78 @@ def openapi_document() -> dict[str, Any]:
                             }
                         }
                     },
-                }
+                },
+                "RegistrationRefused": {
+                    "description": "A flight registration refused until confirmed; nothing "
+                    "was stored. Send the field named by confirm (= 1) to register it anyway",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["error", "confirm"],
+                                "properties": {
+                                    "error": {"type": "string"},
+                                    "confirm": {
+                                        "type": "string",
+                                        "enum": ["force", "allow_unplaced"],
+                                        "description": "force (409: the folder is already a "
+                                        "flight) or allow_unplaced (422: no photo has a GPS "
+                                        "position)",
+                                    },
+                                    "existing_flights": {
+                                        "type": "array",
+                                        "items": {"type": "integer"},
+                                        "description": "409: the flights from this folder",
+                                    },
+                                    "photos": {"type": "integer"},
+                                    "photos_unplaced": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
             },
         },
         "security": [{"bearer": []}, {"apiKey": []}, {"session": []}],
         "paths": paths,
     }
+
+
+def _flight_registration() -> dict[str, Any]:
+    """``POST /flights``: uploaded photos (multipart) or a server folder (form or JSON)."""
+    fields: dict[str, Any] = {
+        "name": {
+            "type": "string",
+            "description": "display name, cut to 200 characters (default: the folder's name)",
+        },
+        "source": {
+            "type": "string",
+            "description": "a server folder under PHOTO_ROOTS (instead of photos)",
+        },
+        "camera": {
+            "description": "camera preset name (default phantom4pro) or a camera object with "
+            "the gis.camera.Camera fields; photos stored smaller than the sensor are placed "
+            "with it",
+            "oneOf": [{"type": "string"}, {"type": "object"}],
+        },
+        **_REGISTRATION_CONFIRMS,
+        **_FORCE,
+    }
+    photos = {"photos": {"type": "array", "items": {"type": "string", "format": "binary"}}}
+    op = _op(
+        "Register a flight's photos and queue their classification (202: flight_id, photos, "
+        "photos_unplaced, camera, camera_size_mismatch, warnings, job_id); 409 when the "
+        "server folder is already a flight (send force), 422 when no photo has a GPS position "
+        "(send allow_unplaced), 413 when a photo is larger than the limit",
+        roles=("pilot", "supervisor", "admin"),
+        ok="202",
+        multipart=True,
+        body={"type": "object", "properties": {**fields, **photos}},
+    )
+    op["requestBody"]["content"]["application/json"] = {
+        "schema": {"type": "object", "required": ["source"], "properties": fields}
+    }
+    return _answers(op, _REGISTRATION_ANSWERS)
 
 
 def _pilot_paths() -> dict[str, Any]:
@@ -664,22 +738,30 @@ def _photo_upload_paths() -> dict[str, Any]:
         },
         "/photo-uploads/{upload_id}/photos": {
             "post": {
-                **op(
-                    "Add photos (one per request is best), each checked like POST /flights checks "
-                    "it (size: 413, a real JPEG/PNG/TIFF within the pixel limit: 400); a request "
-                    "stores all its photos or none. 201 when a photo is new, 200 when all were "
-                    "there with the same bytes (a retry); 409 when a name holds other bytes",
-                    ok="201",
-                    multipart=True,
-                    body={
-                        "type": "object",
-                        "required": ["photos"],
-                        "properties": {
-                            "photos": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            }
+                **_answers(
+                    op(
+                        "Add photos (one per request is best), each checked like POST /flights "
+                        "checks it (size: 413, a real JPEG/PNG/TIFF within the pixel limit: "
+                        "400); a request stores all its photos or none. 201 when a photo is "
+                        "new, 200 when all were there with the same bytes (a retry); 409 when "
+                        "a name holds other bytes; 507 when the station's disk is full",
+                        ok="201",
+                        multipart=True,
+                        body={
+                            "type": "object",
+                            "required": ["photos"],
+                            "properties": {
+                                "photos": {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "binary"},
+                                }
+                            },
                         },
+                    ),
+                    {
+                        "200": {"description": "every photo was already there (a retry)"},
+                        "413": {"$ref": "#/components/responses/Error"},
+                        "507": {"$ref": "#/components/responses/Error"},
                     },
                 ),
                 "parameters": upload,
@@ -687,20 +769,28 @@ def _photo_upload_paths() -> dict[str, Any]:
         },
         "/photo-uploads/{upload_id}/finish": {
             "post": {
-                **op(
-                    "Register the arrived photos as a flight and queue their classification "
-                    "(202: flight_id, job_id, flight_url, findings_url); 400 when no photo has "
-                    "arrived, 409 when photos differs from the count arrived",
-                    ok="202",
-                    body={
-                        "type": "object",
-                        "properties": {
-                            "photos": {
-                                "type": "integer",
-                                "description": "optional: how many photos the caller sent",
-                            }
+                **_answers(
+                    op(
+                        "Register the arrived photos as a flight and queue their "
+                        "classification (202: flight_id, job_id, flight_url, findings_url); 400 "
+                        "when no photo has arrived, 409 when photos differs from the count "
+                        "arrived (or another request is finishing the upload), 422 when no "
+                        "photo has a GPS position (send allow_unplaced; the photos stay in the "
+                        "upload)",
+                        ok="202",
+                        body={
+                            "type": "object",
+                            "properties": {
+                                "photos": {
+                                    "type": "integer",
+                                    "minimum": 0,
+                                    "description": "optional: how many photos the caller sent",
+                                },
+                                **_REGISTRATION_CONFIRMS,
+                            },
                         },
-                    },
+                    ),
+                    {"422": {"$ref": "#/components/responses/RegistrationRefused"}},
                 ),
                 "parameters": upload,
             }

@@ -24,6 +24,7 @@ from groundstation.i18n import ROLE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import LABELS, TICKET_LABELS, Finding, Flight, Grid, Ticket, utcnow
 from groundstation.sightings import review_object
+from groundstation.text import is_blank
 from groundstation.tickets import (
     Actor,
     ReviewSync,
@@ -157,7 +158,7 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
     folded: dict[str, str] = {}
     for index, grid in enumerate(grids, 1):
         code = str(grid.grid_id).strip()
-        if not code:
+        if is_blank(code):  # nothing visible: spaces, zero-width characters
             raise ValidationError(_l("a grid has an empty id"))
         if len(code) > CODE_LENGTH:
             raise ValidationError(
@@ -254,7 +255,9 @@ def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
 def _named(grid: GisGrid) -> bool:
     """Whether a grid's id comes from its own grid_id or name property (any case)."""
     return any(
-        str(key).casefold() in ("grid_id", "name") and str(value).strip() not in ("", "None")
+        str(key).casefold() in ("grid_id", "name")
+        and not is_blank(str(value))
+        and str(value).strip() != "None"
         for key, value in grid.properties.items()
     )
 

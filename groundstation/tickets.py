@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from flask_babel.speaklater import LazyString
 from sqlalchemy import select, update
@@ -47,6 +47,7 @@ from groundstation.models import (
 )
 from groundstation.notify import Message
 from groundstation.sightings import review_object
+from groundstation.text import is_blank, strip_blank
 from groundstation.workcal import UNITS, Deadline, WorkCalendar
 
 __all__ = [
@@ -488,7 +489,7 @@ def apply_review(
     the reason (the archive entry's data says it came from the review, so a rejection needs no
     stored English reason)."""
     now = now or utcnow()
-    ticket, note = sync.ticket, note.strip()
+    ticket, note = sync.ticket, strip_blank(note)
     if sync.label is not None:
         data = {"finding_id": sync.finding_id, "from_label": ticket.label, "to_label": sync.label}
         ticket.label = sync.label
@@ -559,7 +560,7 @@ def transition(
     rule = check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
     if ticket.id is None:
         session.flush()
-    reason = (reason or "").strip()
+    reason = strip_blank(reason or "")  # a reason of invisible characters says nothing
     if rule.needs_reason and not reason:
         raise ValidationError(
             _l(
@@ -684,8 +685,9 @@ def transition(
 
 
 def _has_evidence(entry: dict[str, Any]) -> bool:
-    """Whether an evidence entry holds a note with text in it (not only spaces) or a photo."""
-    return bool(str(entry.get("note") or "").strip() or entry.get("photo"))
+    """Whether an evidence entry holds a note that shows something (not only spaces or
+    invisible characters) or a photo."""
+    return not is_blank(str(entry.get("note") or "")) or bool(entry.get("photo"))
 
 
 def _new_deadline(deadline: datetime, *, now: datetime, tz: tzinfo) -> datetime:
@@ -834,7 +836,7 @@ def update_rule(
                 _l("rule %(label)s: invalid deadline: %(detail)s", label=label, detail=problem)
             )
     if name is not None:
-        name = name.strip()
+        name = strip_blank(name)
         if not name:  # the class's Open311 service_name: never blank
             raise ValidationError(
                 _l(
@@ -843,6 +845,8 @@ def update_rule(
                     label=label,
                 )
             )
+    filing_standard = _standard(label, "filing", filing_standard)
+    closing_standard = _standard(label, "closing", closing_standard)
     if department_id is not None:
         rule.department_id = department_id
     if new_deadline:
@@ -856,3 +860,28 @@ def update_rule(
     rule.updated_at = now or utcnow()
     rule.updated_by = actor.name
     return rule
+
+
+def _standard(label: str, which: Literal["filing", "closing"], text: str | None) -> str | None:
+    """A filing or closing standard (``which``) as stored: without invisible ends; None (not
+    changed) stays None; blank is refused, as supervisors and departments decide by it."""
+    if text is None:
+        return None
+    text = strip_blank(text)
+    if text:
+        return text
+    if which == "filing":
+        raise ValidationError(
+            _l(
+                "rule %(label)s: the filing standard may not be blank (it says when a finding "
+                "is filed as a case)",
+                label=label,
+            )
+        )
+    raise ValidationError(
+        _l(
+            "rule %(label)s: the closing standard may not be blank (it says when a case may be "
+            "closed)",
+            label=label,
+        )
+    )

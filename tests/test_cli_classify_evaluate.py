@@ -224,8 +224,9 @@ def test_evaluate_checks_the_png_before_the_folder_of_images(
     assert "unknown format" in result.stderr
 
 
-def _tiff(path: Path, crs: str | None) -> Path:
-    """A GeoTIFF of a real field-fire photo, 10 cm/px, with or without a CRS."""
+def _tiff(path: Path, crs: str | None, transform=None) -> Path:
+    """A GeoTIFF of a real field-fire photo, 10 cm/px (metres from a UTM-like origin unless
+    ``transform`` says otherwise), with or without a CRS."""
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
@@ -239,7 +240,7 @@ def _tiff(path: Path, crs: str | None) -> Path:
         **profile,
         dtype="uint8",
         crs=crs,
-        transform=from_origin(500000, 3500000, 0.1, 0.1),
+        transform=transform or from_origin(500000, 3500000, 0.1, 0.1),
     ) as out:
         out.write(rgb.transpose(2, 0, 1))
     return path
@@ -262,6 +263,54 @@ def test_classify_warns_that_a_geotiff_without_crs_is_not_placed(runner, tmp_pat
     assert all(f["centre"] is not None for f in images["placed.tif"]["findings"])
     noun = "finding" if unplaced == 1 else "findings"
     assert f"{unplaced} {noun} without a position" in result.output
+
+
+def _warnings(output: str) -> dict[str, str]:
+    """The classify command's warning lines, by the file name they start with."""
+    lines = [line for line in output.splitlines() if line.startswith("warning: GeoTIFF ")]
+    return {Path(line.split()[2]).name: line for line in lines}
+
+
+def test_a_geotiff_without_crs_gets_the_crs_its_coordinates_suggest(runner, tmp_path) -> None:
+    """Degrees suggest EPSG:4326; metres suggest a projected CRS, never EPSG:4326, and say
+    honestly that the zone cannot be told from them."""
+    from rasterio.transform import from_origin
+
+    metres = _tiff(tmp_path / "metres.tif", None)
+    degrees = _tiff(tmp_path / "degrees.tif", None, from_origin(120.1, 32.5, 1e-6, 1e-6))
+    result = runner.invoke(
+        cli, ["classify", str(metres), str(degrees), "--out", str(tmp_path / "r.json")]
+    )
+    assert result.exit_code == 0, result.output
+    warned = _warnings(result.output)
+    assert "most likely EPSG:4326 (WGS 84)" in warned["degrees.tif"]
+    assert warned["degrees.tif"].endswith(f"gdal_edit.py -a_srs EPSG:4326 {degrees})")
+    assert "EPSG:4326" not in warned["metres.tif"]
+    assert "look like metres of a projected CRS, such as EPSG:32650" in warned["metres.tif"]
+    assert "the coordinates alone cannot tell which CRS or zone" in warned["metres.tif"]
+    assert warned["metres.tif"].endswith(f"gdal_edit.py -a_srs EPSG:CODE {metres})")
+
+
+@pytest.mark.parametrize("gsd", [[], ["--gsd", "10"]], ids=["own-gsd", "given-gsd"])
+def test_a_geotiff_in_metres_labelled_wgs84_is_refused_not_read_as_degrees(
+    runner, tmp_path, gsd
+) -> None:
+    """Read as degrees, its pixels were 1.9 km wide (refused for that, the wrong reason), or,
+    with --gsd, its findings were placed at longitude 500000."""
+    wrong = _tiff(tmp_path / "wrong.tif", "EPSG:4326")  # origin 500000, 3500000; 0.1 px
+    out = tmp_path / "r.json"
+    result = runner.invoke(cli, ["classify", str(wrong), *gsd, "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"skipped GeoTIFF {wrong}: its CRS EPSG:4326 (WGS 84) counts in degrees" in (
+        result.output
+    )
+    assert "beyond longitude ±180 and latitude ±90: the file is labelled with the wrong CRS" in (
+        result.output
+    )
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: the input is not a readable image; nothing written"
+    )
+    assert not out.exists()
 
 
 def test_evaluate_shows_undefined_scores_as_na_and_null(runner, tmp_path) -> None:

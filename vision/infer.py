@@ -515,12 +515,7 @@ class Classifier:
         path = Path(path)
         threshold = self.threshold if threshold is None else threshold
         georef = _tiff_georeferencing(path) if path.suffix.lower() in (".tif", ".tiff") else None
-        warning = None
-        if georef == "no_crs":
-            warning = (
-                f"GeoTIFF {path} has a geotransform but no CRS: read as a plain picture, its "
-                "findings have no position (set its CRS, e.g. gdal_edit.py -a_srs EPSG:4326)"
-            )
+        warning = _no_crs_warning(path) if georef == "no_crs" else None
         try:
             if georef == "complete":
                 findings, top = self._classify_geotiff(path, gsd_m=gsd_m, threshold=threshold)
@@ -577,6 +572,9 @@ class Classifier:
             raise ImageReadError(f"GeoTIFF {path} is not readable: {exc}") from None
         with dataset:
             georef = RasterGeoref(dataset.transform, dataset.crs.to_wkt())
+            gis_raster.check_extent(
+                georef.crs, dataset.transform, dataset.width, dataset.height, name=f"GeoTIFF {path}"
+            )
             native = gsd_m or georef.pixel_size_m
             scale = native / self.record.working_gsd_m
             _check_scale(path, native, scale, self.record.working_gsd_m)
@@ -662,11 +660,12 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _image_size(path: Path, max_pixels: int) -> tuple[int, int]:
-    """An image's width and height from its header; refuse an empty image or one of more than
-    `max_pixels` pixels before anything is decoded."""
+    """An image's width and height from its header; refuse an empty image, one of more than
+    `max_pixels` pixels or one without colour before anything is decoded."""
     try:
         with Image.open(path) as probe:
             width, height = probe.size
+            bands = probe.getbands()
     except FileNotFoundError:
         raise ImageReadError(f"image {path} does not exist") from None
     except Image.DecompressionBombError as exc:  # Pillow's own limit: see pillow_limit_lifted
@@ -680,7 +679,29 @@ def _image_size(path: Path, max_pixels: int) -> tuple[int, int]:
             f"image {path} is {width}x{height} pixels ({width * height:,}), more than the "
             f"{max_pixels:,} allowed; give a larger orthomosaic as a georeferenced GeoTIFF"
         )
+    _check_colour(path, bands)
     return width, height
+
+
+#: Pillow band names of images without colour: grey levels (1-bit, 8-bit, 32-bit integer or
+#: float) and alpha, plain or premultiplied.
+_GREY_BANDS = frozenset({"1", "L", "I", "F"})
+_ALPHA_BANDS = frozenset({"A", "a"})
+
+
+def _check_colour(path: Path, bands: tuple[str, ...]) -> None:
+    """Refuse a photo without colour (greyscale, with or without alpha), as GeoTIFFs of fewer
+    than three bands are (see :func:`_rgb_bands`): grey copied into red, green and blue scores
+    as confidently as colour, wrongly. A palette image is colour and passes."""
+    if not set(bands) <= _GREY_BANDS | _ALPHA_BANDS:
+        return
+    alpha = any(band in _ALPHA_BANDS for band in bands)
+    count = f"{len(bands)} band{'s' if len(bands) != 1 else ''}"
+    kind = "greyscale and alpha" if alpha else "greyscale"
+    raise ImageReadError(
+        f"image {path} has {count} ({kind}), not red, green and blue: the model classifies "
+        "colour (RGB) imagery only, so it is not classified"
+    )
 
 
 def _decode(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -708,6 +729,22 @@ def _tiff_georeferencing(path: Path) -> str | None:
             return "complete" if dataset.crs is not None else "no_crs"
     except (GisError, RasterioIOError):
         return None
+
+
+def _no_crs_warning(path: Path) -> str:
+    """Why a TIFF with a geotransform but no CRS is read as a plain picture, and the CRS its
+    coordinates suggest (degrees or metres: see :func:`gis.raster.crs_hint`)."""
+    unplaced = f"GeoTIFF {path} has a geotransform but no CRS: read as a plain picture, its "
+    try:
+        with gis_raster.open_tiff(path) as dataset:
+            shape = (dataset.transform, dataset.width, dataset.height)
+    except (GisError, RasterioIOError):  # changed since it was looked at: the reading says why
+        return unplaced + "findings have no position"
+    code = gis_raster.suggested_epsg(*shape)
+    return (
+        f"{unplaced}findings have no position ({gis_raster.crs_hint(*shape)}; set it with "
+        f"gdal_edit.py -a_srs EPSG:{code or 'CODE'} {path})"
+    )
 
 
 def _rgb_bands(dataset, path: Path) -> list[int]:

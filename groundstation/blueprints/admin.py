@@ -16,6 +16,7 @@ from groundstation.blueprints.api import rule_changes
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ClassRule, Department, Notification
 from groundstation.notify import Undelivered, delivery_of, undelivered
+from groundstation.text import is_blank
 from groundstation.tickets import update_rule
 from groundstation.web import current_actor, db, roles_required
 
@@ -26,6 +27,7 @@ __all__ = [
     "LogRow",
     "log_row",
     "reason_text",
+    "not_notified_line",
     "not_notified_lines",
 ]
 
@@ -53,6 +55,8 @@ REASONS = {
     "answer": _l("Unexpected answer"),
     "config": _l("The channel is no longer configured"),
     "error": _l("Delivery failed"),
+    # a retry not sent: the case was recalled, returned or dispatched again since
+    "reassigned": _l("Not sent: the assignment it was about has ended"),
 }
 
 
@@ -82,6 +86,7 @@ class LogRow:
     attempts: int
     reason: str  # translated; "" when delivered
     error: str  # the raw error, for the details
+    retrying: bool  # failed, and a later attempt is to come
 
 
 def log_row(n: Notification) -> LogRow:
@@ -97,25 +102,43 @@ def log_row(n: Notification) -> LogRow:
         attempts=int(facts["attempts"]),
         reason="" if n.ok else reason_text(facts.get("reason") or {}),
         error=n.error or "",
+        retrying=not n.ok
+        and not facts.get("cancelled")
+        and int(facts["attempt"]) < int(facts["attempts"]),
     )
 
 
-def not_notified_lines(session: Any, ticket_id: int) -> list[str]:
-    """The ticket page's warnings: one per notice that no attempt delivered."""
-
-    def line(u: Undelivered) -> str:
+def not_notified_line(u: Undelivered) -> str:
+    """One warning of the ticket page, naming the department when the notice says which."""
+    values = {
+        "event": EVENT_NAMES.get(u.event, u.event),
+        "channel": CHANNEL_NAMES.get(u.channel, u.channel),
+        "reason": reason_text(u.reason),
+    }
+    if u.department is None:  # a notice logged without its department
         return ngettext(
             "Department not notified: the “%(event)s” notice via %(channel)s failed "
             "%(num)d time (%(reason)s).",
             "Department not notified: the “%(event)s” notice via %(channel)s failed "
             "%(num)d times (%(reason)s).",
             u.attempts,
-            event=EVENT_NAMES.get(u.event, u.event),
-            channel=CHANNEL_NAMES.get(u.channel, u.channel),
-            reason=reason_text(u.reason),
+            **values,
         )
+    return ngettext(
+        "Department “%(department)s” not notified: the “%(event)s” notice via %(channel)s "
+        "failed %(num)d time (%(reason)s).",
+        "Department “%(department)s” not notified: the “%(event)s” notice via %(channel)s "
+        "failed %(num)d times (%(reason)s).",
+        u.attempts,
+        department=u.department,
+        **values,
+    )
 
-    return [line(u) for u in undelivered(session, ticket_id)]
+
+def not_notified_lines(session: Any, ticket_id: int) -> list[str]:
+    """The ticket page's warnings: one per notice about the case's current assignment that no
+    attempt delivered (older ones stay in the notifier log)."""
+    return [not_notified_line(u) for u in undelivered(session, ticket_id)]
 
 
 @bp.get("/rules")
@@ -143,6 +166,8 @@ FORM_FIELDS = {
     "filing_standard": _l("Filing standard"),
     "closing_standard": _l("Closing standard"),
 }
+#: The form's fields that may not be sent blank (the deadline unit is a choice).
+REQUIRED_FIELDS = ("department_id", "deadline_amount", "filing_standard", "closing_standard")
 
 
 @bp.post("/rules/<label>")
@@ -152,8 +177,8 @@ def edit_rule(label: str) -> Any:
     refused edit changes nothing and is shown in the reader's language."""
     session = db()
     try:
-        for key in ("department_id", "deadline_amount"):  # a field sent blank is a mistake,
-            if key in request.form and not request.form[key].strip():  # not "keep the old value"
+        for key in REQUIRED_FIELDS:  # a field sent blank is a mistake, not "keep the old value"
+            if key in request.form and is_blank(request.form[key]):
                 raise ValidationError(_l("%(field)s: give a value", field=FORM_FIELDS[key]))
         changes = rule_changes(request.form, from_json=False, names=FORM_FIELDS)
         update_rule(session, label, current_actor(), **changes)

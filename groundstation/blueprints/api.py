@@ -22,7 +22,7 @@ from flask_login import current_user
 from sqlalchemy import case, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from gis.camera import PRESETS
+from gis.camera import PRESETS, preset_name
 from groundstation import ingest
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
 from groundstation.i18n import STATE_NAMES, lazy_names
@@ -56,6 +56,7 @@ from groundstation.models import (
 )
 from groundstation.openapi import openapi_document
 from groundstation.services import grid_history, import_grids, read_grid_file, review_findings
+from groundstation.text import strip_blank
 from groundstation.tickets import (
     ACTIVE_STATES,
     STATES,
@@ -452,8 +453,8 @@ def apply_transition(
         evidence = [{"note": evidence}]
     if not isinstance(evidence, list) or not all(isinstance(e, dict) for e in evidence):
         raise ValidationError(_l('evidence must be a list of objects like {"note": "..."}'))
-    notes = [parse_text(e.get("note"), field=_l("note")).strip() for e in evidence]
-    notes.append(parse_text(data.get("note"), field=_l("note")).strip())
+    notes = [strip_blank(parse_text(e.get("note"), field=_l("note"))) for e in evidence]
+    notes.append(strip_blank(parse_text(data.get("note"), field=_l("note"))))
     evidence = [{"note": note} for note in notes if note]  # a note of spaces is no evidence
     saved: Path | None = None
     if evidence_photo is not None and evidence_photo.filename:
@@ -634,7 +635,8 @@ def post_grids() -> Any:
     session = db()
     counts = import_grids(session, parsed)
     session.commit()
-    return jsonify({**counts, "left_out": dict(left_out)}), 201  # markers: not grids
+    status = 201 if counts["created"] else 200  # Created only when a new grid exists
+    return jsonify({**counts, "left_out": dict(left_out)}), status  # left out: not grids
 
 
 @bp.get("/grids/<code>")
@@ -893,14 +895,17 @@ def parse_flight_camera(value: Any) -> Any:
             raise ValidationError(
                 _l("camera: not a JSON object (%(detail)s)", detail=exc)
             ) from None
-    if isinstance(value, str) and value not in PRESETS:
-        raise ValidationError(
-            _l(
-                "camera %(value)s is not one of %(known)s",
-                value=repr(value),
-                known=", ".join(PRESETS),
+    if isinstance(value, str):
+        preset = preset_name(value)  # any case, as the CLI and the plan page take it
+        if preset is None:
+            raise ValidationError(
+                _l(
+                    "camera %(value)s is not one of %(known)s",
+                    value=repr(value),
+                    known=", ".join(PRESETS),
+                )
             )
-        )
+        value = preset
     if not isinstance(value, str | dict):
         raise ValidationError(_l("camera must be a preset name or a camera object"))
     try:

@@ -2,7 +2,8 @@
 
 Signing in starts a fresh session (nothing set before it survives) and counts failures per
 user name and client address: after ``LOGIN_MAX_FAILURES`` within ``LOGIN_LOCKOUT_S`` seconds
-that pair is refused (HTTP 429) until the oldest failure is that old.
+that pair is refused (HTTP 429) until the oldest failure is that old. A disabled user who gives
+the right password is told their account is disabled (HTTP 403); a wrong password never says so.
 """
 
 from __future__ import annotations
@@ -138,10 +139,16 @@ def login() -> Any:
         password_ok = check_password_hash(
             user.password_hash if user is not None else _dummy_hash(), form.password.data
         )
-        if user is None or not user.active or not password_ok:
+        if user is None or not password_ok:
             _throttle().fail(key, window=window)
             flash(_("Wrong user name or password."), "error")
             return render_template("login.html", form=form), 401
+        if not user.active:  # told only with the right password: a guess learns nothing
+            flash(
+                _("Your account is disabled: ask an administrator to enable it."),
+                "error",
+            )
+            return render_template("login.html", form=form), 403
         _throttle().clear(key)
         _fresh_session()
         login_user(user)

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
@@ -78,14 +78,30 @@ def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
         )
     except ValueError as exc:
         raise ValidationError(_l("invalid period: %(detail)s", detail=exc)) from None
-    grid = args.get("grid") or None
     session = db()
-    if grid is not None and session.scalar(select(Grid.id).where(Grid.code == grid)) is None:
-        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(grid)))
+    grid = _grid_code(session, args.get("grid") or "")
     tickets, flights, findings = load_records(session, since=period.start)
     return build_dashboard(
         tickets=tickets, flights=flights, findings=findings, period=period, now=now, grid=grid
     )
+
+
+def _grid_code(session: Any, typed: str) -> str | None:
+    """The stored id of the grid ``typed`` names, found ignoring case as the ticket list finds
+    grids (ids are unique ignoring case); None for no grid (the whole district); NotFoundError
+    naming it when no grid has that id."""
+    typed = typed.strip()
+    if not typed:
+        return None
+    code = session.scalar(  # older data may hold ids differing in case only: the exact one first
+        select(Grid.code)
+        .where(func.lower(Grid.code) == typed.lower())
+        .order_by(case((Grid.code == typed, 0), else_=1), Grid.code)
+        .limit(1)
+    )
+    if code is None:
+        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(typed)))
+    return code
 
 
 #: The charts' text size (``svg.chart text`` in pilot.css), in pixels.

@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select
 from gis.camera import PRESETS
 from groundstation.blueprints.api import REVIEWERS, _get, in_roots, photo_roots
 from groundstation.blueprints.api import bp as api_bp
+from groundstation.blueprints.plan import saved_plan_warnings
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import (
     COMMANDS,
@@ -381,6 +382,7 @@ def index() -> Any:
         "flights.html",
         sessions=[_session_row(s, can_review=can_review) for s in sessions],
         plans=plans,
+        plan_warnings={p.id: saved_plan_warnings(p) for p in plans},
         selected_plan=request.args.get("plan", type=int),
         state_names=state_names(),
         photo_flights=photo_flight_rows(session, flights, current_actor()),

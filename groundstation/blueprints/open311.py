@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from groundstation.errors import ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import MAX_DATETIME, MAX_ID, MIN_DATETIME, ClassRule, Ticket, utcnow
+from groundstation.text import strip_blank
 from groundstation.tickets import SYSTEM, TERMINAL_STATES, Actor, open_ticket
 from groundstation.web import check_text, db, lookup_api_key
 
@@ -349,7 +350,7 @@ def post_request(fmt: str) -> Any:
             400, _l("service_code %(code)s is not a known service", code=repr(code[:80]))
         )
     lat_raw, lon_raw = form.get("lat"), form.get("long")
-    address = (form.get("address_string") or "").strip() or None  # spaces locate nothing
+    address = strip_blank(form.get("address_string") or "") or None  # spaces locate nothing
     try:
         lat = float(lat_raw) if lat_raw else None
         lon = float(lon_raw) if lon_raw else None

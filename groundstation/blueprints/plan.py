@@ -14,15 +14,16 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, current_app, jsonify, render_template, request, send_file
+from flask_babel.speaklater import LazyString
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
 from sqlalchemy import select
 
-from gis.camera import PRESETS
+from gis.camera import PRESETS, preset_name
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from groundstation.blueprints.api import _get, parse_text
@@ -51,7 +52,10 @@ __all__ = [
     "PlanRequest",
     "parse_plan_request",
     "run_plan",
+    "PlanWarning",
+    "find_plan_warnings",
     "plan_warnings",
+    "saved_plan_warnings",
     "plan_layers",
     "mission_file",
     "preview_cells",
@@ -201,12 +205,13 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
         geometry = shape(layer.geometry)
         no_fly = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
         layer_id = layer.id
-    camera = str(data.get("camera") or "phantom4pro")
-    if camera not in PRESETS:
+    given = str(data.get("camera") or "phantom4pro")
+    camera = preset_name(given)  # any case, as `gridpatrol plan --camera` takes it
+    if camera is None:
         raise ValidationError(
             _l(
                 "camera %(value)s is not one of %(known)s",
-                value=repr(camera),
+                value=repr(given),
                 known=", ".join(PRESETS),
             )
         )
@@ -293,35 +298,90 @@ SETTING_FIELDS = {
 }
 
 
-def plan_warnings(summary: dict[str, Any]) -> list[str]:
-    """What the pilot should know before flying this plan, in the reader's language: an altitude
-    above the legal limit, grids photographed on too little of their area."""
+@dataclass(frozen=True, slots=True)
+class PlanWarning:
+    """One thing the pilot should know before flying a plan, kept as data (stored with a saved
+    plan) and worded in each reader's language when shown.
+
+    ``altitude``: the plan flies at ``value`` m, above the legal ``limit`` m; ``coverage``: grid
+    ``grid`` is photographed at least once on only ``value`` % of its flyable area, below
+    ``limit`` %."""
+
+    kind: Literal["altitude", "coverage"]
+    value: float
+    limit: float
+    grid: str | None = None
+
+    def text(self) -> LazyString:
+        """The warning as a lazy message (rendered in the language of whoever reads it)."""
+        if self.kind == "altitude":
+            return _l(
+                "The plan flies at %(altitude)s m above ground, above the %(limit)s m limit for "
+                "light UAVs in China without special approval; a vehicle with an altitude fence "
+                "will refuse it.",
+                altitude=f"{self.value:g}",
+                limit=f"{self.limit:g}",
+            )
+        return _l(
+            "%(grid)s: only %(pct)s %% of its flyable area is photographed at least once "
+            "(below %(min)s %%); check the plan before flying it.",
+            grid=self.grid,
+            pct=f"{self.value:.1f}",
+            min=f"{self.limit:g}",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The warning as stored with a plan (``route_plans.warnings``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanWarning:
+        """A stored warning; a ValueError names a kind this version does not know."""
+        if data.get("kind") not in ("altitude", "coverage"):
+            raise ValueError(f"stored plan warning of unknown kind {data.get('kind')!r}")
+        return cls(
+            kind=data["kind"],
+            value=float(data["value"]),
+            limit=float(data["limit"]),
+            grid=data.get("grid"),
+        )
+
+
+def find_plan_warnings(summary: dict[str, Any]) -> list[PlanWarning]:
+    """What the pilot should know before flying a plan with this summary: an altitude above the
+    legal limit, grids photographed on too little of their area."""
     from missions.planner.result import MIN_COVERAGE_ONCE_PCT, low_coverage
     from missions.planner.settings import LEGAL_MAX_ALTITUDE_M
 
     warnings = []
-    altitude = summary["settings"]["altitude_m"]
+    altitude = float(summary["settings"]["altitude_m"])
     if altitude > LEGAL_MAX_ALTITUDE_M:
-        warnings.append(
-            _l(
-                "The plan flies at %(altitude)s m above ground, above the %(limit)s m limit for "
-                "light UAVs in China without special approval; a vehicle with an altitude fence "
-                "will refuse it.",
-                altitude=f"{altitude:g}",
-                limit=f"{LEGAL_MAX_ALTITUDE_M:g}",
-            )
-        )
+        warnings.append(PlanWarning("altitude", altitude, float(LEGAL_MAX_ALTITUDE_M)))
     for g in low_coverage(summary):
         warnings.append(
-            _l(
-                "%(grid)s: only %(pct)s %% of its flyable area is photographed at least once "
-                "(below %(min)s %%); check the plan before flying it.",
-                grid=g["grid_id"],
-                pct=f"{g['coverage_once_pct']:.1f}",
-                min=f"{MIN_COVERAGE_ONCE_PCT:g}",
+            PlanWarning(
+                "coverage",
+                float(g["coverage_once_pct"]),
+                float(MIN_COVERAGE_ONCE_PCT),
+                grid=str(g["grid_id"]),
             )
         )
-    return [str(w) for w in warnings]
+    return warnings
+
+
+def plan_warnings(summary: dict[str, Any]) -> list[str]:
+    """:func:`find_plan_warnings` in the reader's language (the preview's ``warnings``)."""
+    return [str(w.text()) for w in find_plan_warnings(summary)]
+
+
+def saved_plan_warnings(row: RoutePlan) -> list[str]:
+    """The warnings stored with a saved plan, in the reader's language; a plan saved before
+    warnings were stored (``warnings`` NULL) gets those of its stored summary."""
+    if row.warnings is None:
+        warnings = find_plan_warnings(row.summary)
+    else:
+        warnings = [PlanWarning.from_json(w) for w in row.warnings]
+    return [str(w.text()) for w in warnings]
 
 
 def plan_layers(result: Any) -> dict[str, Any]:
@@ -410,6 +470,7 @@ def _plan_json(row: RoutePlan, *, full: bool = False) -> dict[str, Any]:
             ]
             for fmt in DOWNLOAD_FORMATS
         },
+        "warnings": saved_plan_warnings(row),
     }
     if full:
         out.update(params=row.params, summary=row.summary, layers=row.layers)
@@ -449,6 +510,7 @@ def page() -> Any:
         no_fly_layers=layers,
         cameras=list(PRESETS),
         plans=plans,
+        plan_warnings={p.id: saved_plan_warnings(p) for p in plans},
         formats=[f.lstrip(".") for f in DOWNLOAD_FORMATS],
     )
 
@@ -483,6 +545,7 @@ def plan_save() -> Any:
         grid_codes=[g.grid_id for g in req.grids if g.grid_id != DRAWN_ID],
         area_m2=float(sum(g.area_m2 for g in result.grids)),
         summary=summary,
+        warnings=[w.to_json() for w in find_plan_warnings(summary)],  # shown when reopened
         layers=plan_layers(result),
         missions=_missions(result),
         created_by=current_actor().name,
@@ -532,7 +595,8 @@ def plan_download(plan_id: int, fmt: str) -> Any:
 def plan_upload(plan_id: int) -> Any:
     """Upload one sortie to a vehicle and read it back; 502 with the link's message on failure,
     409 when the vehicle is armed (a flying vehicle's mission is never overwritten), 400 for an
-    altitude out of limits."""
+    altitude out of limits or a connection string that does not parse."""
+    from groundstation.flights import vehicle_endpoint
     from missions.formats import plan_from_dict
     from missions.link import UnsafePlan, VehicleArmed, connect
 
@@ -544,6 +608,7 @@ def plan_upload(plan_id: int) -> Any:
         raise ValidationError(
             _l("give the vehicle's connection string, e.g. tcp:192.168.1.10:5760")
         )
+    vehicle_endpoint(url)  # a typo is a 400 before any link is tried
     mission = plan_from_dict(row.missions[index], source=f"plan {plan_id}")
     timeout = float(current_app.config.get("LINK_TIMEOUT_S", 15.0))
     try:

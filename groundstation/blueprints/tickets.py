@@ -45,6 +45,7 @@ from groundstation.models import (
     Ticket,
     utcnow,
 )
+from groundstation.text import is_blank
 from groundstation.tickets import ACTIVE_STATES, STATES, TRANSITIONS, available_actions
 from groundstation.web import current_actor, db, roles_required, state
 
@@ -141,10 +142,11 @@ def _list_args(
             else:
                 bad[key] = _not_understood(key)
             continue
-        unknown = _unknown_grids(values) if key == "grid" else []
-        if unknown:  # the whole grid filter is left out, and said
-            bad[key] = _unknown_grids_message(unknown)
-        else:
+        if key == "grid":
+            values, problem = _known_grids(values)
+            if problem:
+                bad[key] = problem
+        if values:
             args.setlist(key, values)
     page = raw.get("page") or "1"
     if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
@@ -157,23 +159,40 @@ def _list_args(
     return args, int(page), int(per_page), bad
 
 
-def _unknown_grids(values: list[str]) -> list[str]:
-    """The grid codes in the list's ``grid`` values (repeated or comma-separated) that name no
-    grid, compared as the list filters: ignoring case."""
+def _known_grids(values: list[str]) -> tuple[list[str], str | None]:
+    """The list's ``grid`` values (repeated or comma-separated) the list can filter by, and the
+    banner naming those that name no grid (compared as the list filters: ignoring case), if
+    any. Unknown codes among known ones are left out, the known still filter (never every
+    ticket for a typo); when none is known, the list is not filtered by grid."""
     from groundstation.blueprints.api import ticket_grids, unknown_grids
 
-    return unknown_grids(db(), ticket_grids(MultiDict([("grid", v) for v in values])))
+    codes = ticket_grids(MultiDict([("grid", v) for v in values]))
+    unknown = unknown_grids(db(), codes)
+    if not unknown:
+        return values, None
+    missing = set(unknown)
+    known = [code for code in codes if code not in missing]
+    return known, _unknown_grids_message(unknown, others=bool(known))
 
 
-def _unknown_grids_message(codes: list[str]) -> str:
-    """The banner naming grid codes that name no grid (each cut to 60 characters)."""
+def _unknown_grids_message(codes: list[str], *, others: bool) -> str:
+    """The banner naming grid codes that name no grid (each cut to 60 characters), saying
+    whether the list is filtered by the ``others`` given or not by grid at all."""
     shown = [code if len(code) <= 60 else code[:59] + "…" for code in codes]
+    quoted = ", ".join(f"“{code}”" for code in shown)
+    if others and len(shown) == 1:
+        return _(
+            "Grid “%(code)s” does not exist; the list shows the tickets of the other grids only.",
+            code=shown[0],
+        )
+    if others:
+        return _(
+            "Grids %(codes)s do not exist; the list shows the tickets of the other grids only.",
+            codes=quoted,
+        )
     if len(shown) == 1:
         return _("Grid “%(code)s” does not exist; the list is not filtered by grid.", code=shown[0])
-    return _(
-        "Grids %(codes)s do not exist; the list is not filtered by grid.",
-        codes=", ".join(f"“{code}”" for code in shown),
-    )
+    return _("Grids %(codes)s do not exist; the list is not filtered by grid.", codes=quoted)
 
 
 def _not_understood(name: str) -> str:
@@ -485,9 +504,9 @@ def _form_problem(ticket: Ticket, data: dict[str, str], *, has_photo: bool) -> s
     ):
         return None  # the state machine explains why
     rule = TRANSITIONS[action]
-    if rule.needs_reason and not data.get("reason", "").strip():
+    if rule.needs_reason and is_blank(data.get("reason")):
         return _("“%(action)s” needs a reason for the case archive.", action=ACTION_NAMES[action])
-    if rule.needs_evidence and not (data.get("note", "").strip() or has_photo):
+    if rule.needs_evidence and is_blank(data.get("note")) and not has_photo:
         return _("Report resolved needs evidence: a note or a photo of the result.")
     if action == "extend" and not data.get("deadline"):
         return _("“%(action)s” needs the new deadline.", action=ACTION_NAMES[action])

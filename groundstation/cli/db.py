@@ -57,9 +57,10 @@ ROLE_CHOICE = click.Choice(["pilot", "supervisor", "department", "admin"])
 
 
 def _check_user_name(name: str, *, limit: int) -> None:
-    """:func:`_check_name`, and no spaces or markup characters anywhere: a user name is one word
-    that is typed at sign-in and shown on the pages."""
+    """:func:`_check_name`, and no spaces, markup or web-address characters anywhere and not
+    dots only (as grid ids): a user name is one word typed at sign-in and shown on the pages."""
     from groundstation.errors import ValidationError
+    from groundstation.services import GRID_ID_REFUSED
 
     hint = "use letters, digits and - _ . @"
     _check_name(name, "user", limit=limit, hint=hint)
@@ -68,6 +69,18 @@ def _check_user_name(name: str, *, limit: int) -> None:
         raise ValidationError(
             f"user name {name[:40]!r} holds {', '.join(repr(c) for c in bad)}: user names may "
             f"not hold spaces, control characters or markup (< > & \" ' `); {hint}"
+        )
+    # the rules of grid ids, which also travel in web addresses and comma-separated filters
+    bad = sorted({c for c in name if c in GRID_ID_REFUSED})
+    if bad:
+        raise ValidationError(
+            f"user name {name[:40]!r} holds {', '.join(repr(c) for c in bad)}: user names may "
+            f"not hold the characters web addresses and lists treat specially (/ \\ ? # % ,); "
+            f"{hint}"
+        )
+    if not name.strip("."):
+        raise ValidationError(
+            f"user name {name!r} is made of dots only, which web addresses drop; {hint}"
         )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from gis.messages import counted
 from groundstation.cli._files import check_folder
 from groundstation.cli.upload import connect_option, plan_argument, transfer_progress
 
@@ -17,6 +21,14 @@ if TYPE_CHECKING:
     from missions.link.telemetry import Telemetry
 
 __all__ = ["StatusLine", "fly_command"]
+
+#: After landing, wait at most this long (s) for photo files still being written to --photos
+#: (a simulator renders them after the flight), and give up sooner when none came for
+#: PHOTO_STALL_S.
+PHOTO_WAIT_S = 120.0
+PHOTO_STALL_S = 10.0
+#: File times are compared with the flight's start this loosely (file systems round them).
+_MTIME_SLACK_S = 2.0
 
 
 class StatusLine:
@@ -43,6 +55,124 @@ class StatusLine:
         if self.tty and self._width:
             self.stream.write("\n")
             self._width = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _PhotoFiles:
+    """What a photo folder got during a flight: photo files written, and camera triggers that a
+    simulator without a world raster logged in its photos.csv with no picture."""
+
+    folder: Path
+    written: int
+    imageless: int
+
+    @property
+    def accounted(self) -> int:
+        return self.written + self.imageless
+
+
+@dataclass(frozen=True, slots=True)
+class _PhotoReport:
+    """The line on a flight's photos, and whether it is a warning (stderr)."""
+
+    text: str
+    warning: bool = False
+
+
+def _count_photo_files(folder: Path, *, since: float) -> _PhotoFiles:
+    """Photo files in ``folder`` (recursively) written since ``since`` (Unix seconds), and the
+    rows of a simulator's photo log since then that name no file (its camera saw no world)."""
+    from groundstation.ingest import PHOTO_SUFFIXES
+    from simulator.camera import LOG_NAME
+
+    if not folder.is_dir():
+        return _PhotoFiles(folder, 0, 0)
+    written = sum(
+        1
+        for path in folder.rglob("*")
+        if path.suffix.lower() in PHOTO_SUFFIXES and _written_since(path, since)
+    )
+    return _PhotoFiles(folder, written, _imageless_triggers(folder / LOG_NAME, since=since))
+
+
+def _written_since(path: Path, since: float) -> bool:
+    """Whether ``path`` is a file last written at ``since`` or later (False once it is gone)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return path.is_file() and stat.st_mtime >= since - _MTIME_SLACK_S
+
+
+def _imageless_triggers(log: Path, *, since: float) -> int:
+    """Rows of a simulator's photos.csv taken since ``since`` whose file is empty."""
+    try:
+        with log.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return 0
+    count = 0
+    for row in rows:
+        try:
+            taken = datetime.fromisoformat(row.get("time") or "").timestamp()
+        except ValueError:
+            continue
+        if taken >= since - _MTIME_SLACK_S and not (row.get("file") or "").strip():
+            count += 1
+    return count
+
+
+def _wait_for_photo_files(folder: Path, *, since: float, taken: int) -> _PhotoFiles:
+    """Count the flight's photo files until every photo taken is there, none came for
+    PHOTO_STALL_S, or PHOTO_WAIT_S passed; says on stderr that it waits."""
+    files = _count_photo_files(folder, since=since)
+    if files.accounted >= taken:
+        return files
+    click.echo(
+        f"waiting for {counted(taken - files.accounted, 'photo')} to be written to {folder}",
+        err=True,
+    )
+    deadline = time.monotonic() + PHOTO_WAIT_S
+    last_change = time.monotonic()
+    while files.accounted < taken and time.monotonic() < deadline:
+        if time.monotonic() - last_change >= PHOTO_STALL_S:
+            break
+        time.sleep(0.25)
+        now = _count_photo_files(folder, since=since)
+        if now != files:
+            files, last_change = now, time.monotonic()
+    return files
+
+
+def _photo_report(taken: int, files: _PhotoFiles | None) -> _PhotoReport:
+    """What the vehicle took and, with a folder, what was written there: fly itself downloads
+    no photo, so a count of photos alone would let the user believe they are somewhere."""
+    photos = counted(taken, "photo")
+    if files is None:
+        return _PhotoReport(
+            f"{photos} taken by the vehicle, none downloaded: they stay on the vehicle (a "
+            "simulator writes them to its --photos folder: give it as --photos to count them "
+            "there)"
+        )
+    if files.imageless and not files.written:
+        return _PhotoReport(
+            f"{photos} taken, but the simulator writing to {files.folder} has no world raster "
+            "(--world): its camera triggers made no pictures, so there are no photos to "
+            "classify",
+            warning=True,
+        )
+    written = f"{counted(files.written, 'photo file')} written to {files.folder} during the flight"
+    if files.written == taken:
+        return _PhotoReport(f"{photos} taken, {written}")
+    if files.written > taken:
+        return _PhotoReport(
+            f"{photos} taken, but {written}: something else writes there too", warning=True
+        )
+    missing = taken - files.written
+    return _PhotoReport(
+        f"{photos} taken, but {written}: {missing} missing (not written there, or not yet)",
+        warning=True,
+    )
 
 
 @click.command("fly")
@@ -80,6 +210,14 @@ class StatusLine:
     is_flag=True,
     help="Refuse to fly unless the plan has a geofence, uploaded and enabled on the vehicle.",
 )
+@click.option(
+    "--photos",
+    "photos_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder the vehicle's photos are written to (e.g. the simulator's --photos): after "
+    "landing, count the photo files written there during the flight against the photos taken.",
+)
 def fly_command(
     plan_path: Path,
     url: str,
@@ -88,11 +226,13 @@ def fly_command(
     endurance: float,
     reserve: float,
     require_fence: bool,
+    photos_dir: Path | None,
 ) -> None:
     """Fly PLAN on the vehicle at URL: upload+verify, pre-flight checks, arm, AUTO, land.
 
     Exits 0 after landing with a summary, 1 with the reason if anything refuses or a failsafe
-    ends the flight.
+    ends the flight. fly downloads no photo: it counts those the vehicle took, and with
+    --photos the files written to that folder during the flight.
     """
     from missions.formats import load_mission
     from missions.link import parse_connection_string
@@ -119,6 +259,7 @@ def fly_command(
         status.end()
         click.echo(f"{plan_path.name}: {message}", err=True)
 
+    started = time.time()  # photo files written since then are this flight's
     with connect(url, timeout=timeout) as vehicle:
         progress.start()
         try:
@@ -135,3 +276,15 @@ def fly_command(
     if not result.all_reached:
         missed = sorted(set(result.waypoints) - set(result.reached))
         click.echo(f"warning: waypoints not reported reached: {missed}", err=True)
+    taken = result.photos + result.photos_unreported
+    if taken or photos_dir is not None:
+        files = (
+            None
+            if photos_dir is None
+            else _wait_for_photo_files(photos_dir, since=started, taken=taken)
+        )
+        report = _photo_report(taken, files)
+        if report.warning:
+            click.echo(f"warning: {plan_path.name}: {report.text}", err=True)
+        else:
+            click.echo(f"{plan_path.name}: {report.text}")

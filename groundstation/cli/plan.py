@@ -256,11 +256,11 @@ OPTIONS = {
 
 
 def _camera(name: str):
-    """A preset by name in any case (``Phantom4Pro``), else :func:`gis.camera.load_camera`."""
-    from gis.camera import PRESETS, load_camera
+    """A preset by name in any case (``Phantom4Pro``), else a camera JSON file: see
+    :func:`gis.camera.load_camera`, which the web's plan page shares."""
+    from gis.camera import load_camera
 
-    presets = {key.casefold(): key for key in PRESETS}
-    return load_camera(presets.get(name.strip().casefold(), name))
+    return load_camera(name)
 
 
 def _read_no_fly(path: Path) -> list:

@@ -225,17 +225,18 @@
   }
 
   // finish the upload; photos with no GPS position at all are registered only when the user
-  // confirms it (the server refuses them with confirm "allow_unplaced" first)
+  // confirms it (the server refuses them with confirm "allow_unplaced" first); the dialog says
+  // in words what will happen, not the API's field
   function finish(allowUnplaced) {
     status(text.finishing);
     var body = {photos: current.arrived.size};
     if (allowUnplaced) { body.allow_unplaced = true; }
     return call("POST", current.urls.finish, body).then(function (res) {
       if (res.status === 422 && res.data.confirm === "allow_unplaced" && !allowUnplaced) {
-        if (window.confirm(res.data.error + "\n\n" + text.confirm_unplaced)) {
+        if (window.confirm(text.unplaced + "\n\n" + text.confirm_unplaced)) {
           return finish(true);
         }
-        status(res.data.error);
+        status(text.kept_unplaced);
         finishButton.hidden = false;
         return;
       }

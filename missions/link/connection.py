@@ -9,6 +9,7 @@ ArduPilot's MAVLink 2 dialect, imported here so that no other module needs pymav
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import socket
 import time
@@ -49,6 +50,7 @@ _SCHEMES: dict[str, Kind] = {
     "udpin": "udpin",
     "udpout": "udpout",
 }
+_HOST_NAME_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 _SERIAL_RE = re.compile(r"^(?:serial:)?(?P<device>/dev/[^:]+|COM\d+)(?::(?P<baud>[^:]+))?$", re.I)
 
 
@@ -110,6 +112,14 @@ def parse_connection_string(url: str) -> Endpoint:
             msg("connection string %(url)r: expected %(scheme)s:HOST:PORT", url=url, scheme=scheme)
         )
     host = host.strip("[]")
+    if not _is_host(host):
+        raise ConnectionStringError(
+            msg(
+                "connection string %(url)r: host %(host)r is not a host name or IP address",
+                url=url,
+                host=host,
+            )
+        )
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ConnectionStringError(
             msg("connection string %(url)r: port %(port)r is not 0-65535", url=url, port=port_text)
@@ -120,6 +130,18 @@ def parse_connection_string(url: str) -> Endpoint:
             msg("connection string %(url)r: cannot connect to port 0", url=url)
         )
     return Endpoint(kind=kind, host=host, port=port)
+
+
+def _is_host(host: str) -> bool:
+    """Whether ``host`` can name a machine: an IP address (IPv6 with an optional ``%zone``) or
+    a host name of letters, digits, ``-`` and ``_`` between dots (no spaces, no URL parts)."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    return bool(_HOST_NAME_RE.fullmatch(host))
 
 
 class Link(Protocol):

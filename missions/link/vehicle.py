@@ -62,6 +62,9 @@ STREAMED_MESSAGES: dict[str, float] = {
     "EXTENDED_SYS_STATE": 2.0,
     "EKF_STATUS_REPORT": 1.0,
     "HOME_POSITION": 0.5,
+    # the camera's image count: photos whose CAMERA_FEEDBACK was lost (the link was down) count
+    # as taken as soon as the link is back, not when a later photo or the landing shows them
+    "CAMERA_CAPTURE_STATUS": 1.0,
 }
 
 
@@ -260,6 +263,7 @@ class Vehicle:
             message_id = getattr(dialect, f"MAVLINK_MSG_ID_{name}")
             self._command_no_ack(MAV_CMD_SET_MESSAGE_INTERVAL, message_id, 1e6 / hz)
         self._command_no_ack(MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_HOME_POSITION)
+        self.request_camera_status()  # at once, also from a vehicle that does not stream it
         # the board serial: another board answering later means ours was replaced (a reboot)
         self._command_no_ack(MAV_CMD_REQUEST_MESSAGE, dialect.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
 

@@ -170,6 +170,25 @@ def env(database_url: str, tmp_path_factory) -> Iterator[Env]:
     e.storage().dispose()
 
 
+@pytest.fixture
+def envs(tmp_path) -> Iterator:
+    """``make(**settings)``: an app of its own for one test (webhooks time out after 2 s unless
+    told otherwise); apps made twice share one SQLite database and data folder. Every app made
+    is stopped and disposed of afterwards."""
+    made: list[Env] = []
+
+    def make(**config) -> Env:
+        settings = {"WEBHOOK_TIMEOUT_S": 2.0, **config}
+        env = make_env(f"sqlite:///{tmp_path / 'gp.sqlite3'}", tmp_path / "data", **settings)
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.app.extensions["gridpatrol"].queue.stop()
+        env.storage().dispose()
+
+
 def write_photo(
     path: Path,
     rgb: tuple[int, int, int],

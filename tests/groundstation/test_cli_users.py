@@ -117,6 +117,28 @@ def test_create_user_refuses_spaces_control_and_markup_characters(run, name, sho
     assert run("db", "list-users").stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("a/b", "holds '/': user names may not hold the characters web addresses"),
+        ("a\\b", "holds '\\\\': user names may not hold the characters web addresses"),
+        ("wang?li", "holds '?'"),
+        ("wang#1", "holds '#'"),
+        ("100%", "holds '%'"),
+        ("wang,li", "holds ','"),
+        ("..", "is made of dots only, which web addresses drop"),
+    ],
+)
+def test_create_user_refuses_names_web_addresses_cannot_carry(run, name, shown) -> None:
+    """QA: 'a/b' was accepted; user names follow the rules of grid ids."""
+    result = run("db", "create-user", name, "--role", "pilot", input="long-password\n")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: user name {name!r} ") and shown in line, line
+    assert line.endswith("use letters, digits and - _ . @")
+    assert run("db", "list-users").stdout == ""
+
+
 def test_create_user_refuses_a_department_for_another_role(run) -> None:
     result = run(
         "db", "create-user", "wang", "--role", "supervisor", "--department", "urban_management",
@@ -152,13 +174,34 @@ def test_a_disabled_user_is_signed_out_refused_and_their_api_keys_stop(env, on_e
     assert page.status_code == 302 and "/login" in page.headers["Location"]
     assert client.get("/api/v1/tickets").status_code == 401
     assert env.client().get("/api/v1/tickets", headers=api).status_code == 401
-    assert sign_in(env.client(), name, "first-password").status_code == 401
+    assert sign_in(env.client(), name, "first-password").status_code == 403
     assert on_env("db", "disable-user", name).stdout == f"user '{name}' is already disabled\n"
 
     on = on_env("db", "enable-user", name)
     assert on.exit_code == 0 and "is active again" in on.stdout
     assert sign_in(env.client(), name, "first-password").status_code == 302
     assert env.client().get("/api/v1/tickets", headers=api).status_code == 200
+
+
+def test_a_disabled_user_with_the_right_password_is_told_to_ask_an_administrator(
+    env, on_env
+) -> None:
+    """QA: a disabled user who typed the right password was told it was wrong."""
+    name = new_user(on_env)
+    assert on_env("db", "disable-user", name).exit_code == 0
+    client = env.client()
+    client.get("/lang/en")
+    refused = sign_in(client, name, "first-password")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 403
+    assert "Your account is disabled: ask an administrator to enable it." in page
+    assert "Wrong user name or password." not in page
+    # a wrong password says nothing of the account: guessing learns nothing
+    guessed = sign_in(client, name, "not-the-password")
+    assert guessed.status_code == 401
+    assert "Wrong user name or password." in guessed.get_data(as_text=True)
+    assert "disabled" not in guessed.get_data(as_text=True)
+    assert client.get("/review").status_code == 302  # not signed in
 
 
 def test_a_new_role_applies_to_the_next_request(env, on_env) -> None:

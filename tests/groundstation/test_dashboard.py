@@ -71,6 +71,21 @@ def test_csv_export(env) -> None:
     ] in rows
 
 
+def test_the_grid_is_found_in_any_case_like_everywhere_else(env) -> None:
+    """Grid ids are unique ignoring case, and the ticket list finds them so: the dashboard too."""
+    headers = env.headers("supervisor")
+    lower = JUNE_2024.replace("grid=D-A", "grid=d-a")
+    exact = env.client().get(f"/api/v1/dashboard?{JUNE_2024}", headers=headers)
+    typed = env.client().get(f"/api/v1/dashboard?{lower}", headers=headers)
+    assert typed.status_code == 200, typed.json
+    assert typed.json["grid"] == "D-A"  # the grid's own id
+    assert typed.json["tickets"] == exact.json["tickets"] and typed.json["tickets"]["received"] == 2
+    client = env.client()
+    login(client, "supervisor")
+    html = client.get(f"/dashboard?{lower}").get_data(as_text=True)
+    assert "<option selected>D-A</option>" in html and 'class="flash error"' not in html
+
+
 @pytest.mark.parametrize(
     ("query", "status", "needle"),
     [

@@ -364,6 +364,65 @@ def test_bad_starts_are_4xx(env, plan_id, who, body, status, needle) -> None:
     assert needle in response.json["error"]
 
 
+ACCEPTED_FORMS = (
+    "Accepted forms: tcp:HOST:PORT (connect to the vehicle), udp:HOST:PORT (listen for it), "
+    "udpout:HOST:PORT (send to it), or a serial device such as /dev/ttyUSB0:57600 or COM3:57600"
+)
+
+
+def _sessions(env) -> int:
+    from sqlalchemy import func, select
+
+    from groundstation.models import FlightSession
+
+    with env.storage().session() as db_session:
+        return db_session.scalar(select(func.count(FlightSession.id))) or 0
+
+
+@pytest.mark.parametrize(
+    ("connection", "needle"),
+    [
+        ("192.168.1.10:5760", "unknown scheme '192.168.1.10'"),
+        ("udp:14550", "expected udp:HOST:PORT"),
+        ("tcp:192.168.1.10:port", "port 'port' is not 0-65535"),
+        ("tcp:my drone:5760", "host 'my drone' is not a host name or IP address"),
+        ("udpout:http://10.0.0.2:14550", "host 'http://10.0.0.2' is not a host name"),
+        ("/dev/ttyUSB0:fast", "baud rate 'fast' is not a positive integer"),
+        ("tcp:" + "a" * 200 + ":5760", "at most 200 are allowed"),
+    ],
+)
+def test_a_connection_string_that_does_not_parse_is_refused_before_any_session(
+    env, plan_id, connection, needle
+) -> None:
+    """QA: the flights page started a session for 'udp:14550' that then failed to connect."""
+    before = _sessions(env)
+    response = env.client().post(
+        "/api/v1/flight-sessions",
+        json={"plan_id": plan_id, "connection": connection},
+        headers=env.headers("pilot"),
+    )
+    assert response.status_code == 400, response.json
+    assert needle in response.json["error"]
+    if "at most" not in needle:
+        assert response.json["error"].endswith(ACCEPTED_FORMS)
+    assert _sessions(env) == before
+
+
+def test_the_flights_form_gets_the_connection_error_in_the_pilots_language(env, plan_id) -> None:
+    client = english_client(env, "pilot")
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/flights").text)
+    response = client.post(
+        "/api/v1/flight-sessions",
+        data={"plan_id": plan_id, "sortie": 1, "connection": "bluetooth:drone"},
+        headers={"X-CSRFToken": token.group(1)},
+    )
+    assert response.status_code == 400
+    assert response.json["error"].startswith(
+        "connection string 'bluetooth:drone': unknown scheme 'bluetooth'"
+    )
+    assert response.json["error"].endswith(ACCEPTED_FORMS)
+
+
 def test_unknown_sessions_and_csrf(env) -> None:
     client = env.client()
     assert (

@@ -196,7 +196,7 @@ def test_a_code_differing_only_in_case_from_a_stored_grid_is_refused(env) -> Non
     assert code.lower() not in stored_codes(env)
     # the stored grid's own id updates it
     again = post_layer(env, layer(feature(code, EAST)))
-    assert again.status_code == 201 and again.json["updated"] == 1
+    assert again.status_code == 200 and again.json["updated"] == 1
 
 
 # -- what the import says it did -----------------------------------------------------------------
@@ -224,6 +224,22 @@ def test_reimporting_an_unchanged_layer_says_unchanged(env, run, tmp_path) -> No
     assert import_file(run, tmp_path, renamed).stdout == (
         "district.geojson: 0 new, 1 updated, 1 unchanged\n"
     )
+
+
+def test_the_api_answers_201_only_when_it_created_a_grid(env) -> None:
+    """201 Created says a new grid exists; a layer that only updates or changes nothing is a
+    200 with the same counts."""
+    a, b = unique("S"), unique("S")
+    first = layer(feature(a), feature(b, EAST))
+    created = post_layer(env, first)
+    assert created.status_code == 201 and created.json["created"] == 2
+    again = post_layer(env, first)
+    assert again.status_code == 200
+    assert again.json == {"created": 0, "updated": 0, "unchanged": 2, "left_out": {}}
+    renamed = post_layer(env, layer(feature(a, name="村 S"), feature(b, EAST)))
+    assert renamed.status_code == 200 and renamed.json["updated"] == 1
+    one_more = post_layer(env, layer(feature(a, name="村 S"), feature(unique("S"), EAST)))
+    assert one_more.status_code == 201 and one_more.json["created"] == 1
 
 
 def test_the_grids_page_counts_unchanged_grids(env) -> None:
@@ -361,4 +377,4 @@ def test_older_data_holding_both_cases_still_updates_the_exact_grid(env) -> None
             session.add(Grid(code=stored, name=stored, geometry=polygon, properties={}, **bounds))
         session.commit()
     response = post_layer(env, layer(feature(code, EAST)))
-    assert response.status_code == 201 and response.json["updated"] == 1
+    assert response.status_code == 200 and response.json["updated"] == 1

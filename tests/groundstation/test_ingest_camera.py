@@ -138,3 +138,15 @@ def test_upload_api_takes_a_camera(env, tmp_path) -> None:
     flight = client.get(f"/api/v1/flights/{ok.get_json()['flight_id']}", headers=headers)
     flight = flight.get_json()
     assert flight["camera"]["name"] == "mavic3e"
+    any_case = client.post(
+        "/api/v1/flights",
+        data={
+            "camera": "Mavic3E",
+            "allow_unplaced": "1",
+            "photos": (io.BytesIO(buf.getvalue()), "a.jpg"),
+        },
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert any_case.status_code == 202, any_case.get_json()
+    assert any_case.get_json()["camera"] == "mavic3e"

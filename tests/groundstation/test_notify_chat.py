@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import G1, RecordingServer, add_grids, make_env, make_ticket, recording_server
+from conftest import G1, RecordingServer, add_grids, make_ticket, recording_server
 
 ROBOT_KEYS = ("WECOM_WEBHOOK_URL", "DINGTALK_WEBHOOK_URL", "DINGTALK_SECRET", "PUBLIC_BASE_URL")
 # where each robot's URL points on the local server, as on qyapi.weixin.qq.com / oapi.dingtalk.com
@@ -35,26 +35,6 @@ def no_robot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def robot() -> Iterator[RecordingServer]:
     with recording_server() as server:
         yield server
-
-
-@pytest.fixture
-def envs(tmp_path) -> Iterator:
-    """make_env for this test; every app made is disposed of afterwards."""
-    made = []
-
-    def make(**config):
-        env = make_env(
-            f"sqlite:///{tmp_path / 'gp.sqlite3'}",
-            tmp_path / "data",
-            WEBHOOK_TIMEOUT_S=2.0,
-            **config,
-        )
-        made.append(env)
-        return env
-
-    yield make
-    for env in made:
-        env.storage().dispose()
 
 
 def _robot_env(envs, robot: RecordingServer, name: str, **config):

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from html import unescape
 
@@ -23,7 +24,6 @@ from conftest import (
     ROOT,
     RecordingServer,
     login,
-    make_env,
     make_ticket,
     recording_server,
 )
@@ -44,26 +44,6 @@ def no_robot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def hook() -> Iterator[RecordingServer]:
     with recording_server() as server:
         yield server
-
-
-@pytest.fixture
-def envs(tmp_path) -> Iterator:
-    made = []
-
-    def make(**config):
-        env = make_env(
-            f"sqlite:///{tmp_path / 'gp.sqlite3'}",
-            tmp_path / "data",
-            WEBHOOK_TIMEOUT_S=2.0,
-            **config,
-        )
-        made.append(env)
-        return env
-
-    yield make
-    for env in made:
-        env.app.extensions["gridpatrol"].queue.stop()
-        env.storage().dispose()
 
 
 def _dispatch(env, ticket_id: int) -> None:
@@ -162,8 +142,8 @@ def test_the_ticket_page_says_when_the_department_was_not_notified(envs, hook) -
     assert env.runner().run_pending() == 0  # no more attempts
     (english,) = _not_notified(_page(env, ticket_id, lang="en"))
     assert english == (
-        "Department not notified: the “Dispatched” notice via Webhook failed 2 times "
-        "(The server answered HTTP 503)."
+        "Department “城市管理综合行政执法局” not notified: the “Dispatched” notice via Webhook "
+        "failed 2 times (The server answered HTTP 503)."
     )
     html = _page(env, ticket_id)
     (chinese,) = _not_notified(html)
@@ -263,9 +243,125 @@ def test_robot_errcode_reads_as_refused_in_the_log(envs, hook) -> None:
     assert "<td>WeCom</td>" in html
 
 
+class _RecordingCelery:
+    """Stands in for the Celery app: records each job announced and its countdown."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, float | None]] = []
+        self.gridpatrol_run_job = self
+
+    def apply_async(self, args, countdown=None) -> None:
+        self.sent.append((args[0], countdown))
+
+
+class _Unreachable:
+    name = "webhook"
+
+    def send(self, message) -> None:
+        raise OSError("connection refused")
+
+
+def test_the_first_retry_is_announced_to_celery_with_its_backoff(tmp_path) -> None:
+    """QA: with Celery the first retry waited for the worker's sweep; it is announced when
+    stored, with its backoff as the countdown, so Celery runs it at its time."""
+    from groundstation.jobs import CeleryQueue, JobRunner, default_handlers
+    from groundstation.notify import Message, NotifierHub
+    from groundstation.storage import Storage
+    from groundstation.tickets import Actor, open_ticket
+
+    storage = Storage(f"sqlite:///{tmp_path / 'gp.sqlite3'}")
+    storage.upgrade()
+    celery = _RecordingCelery()
+    queue = CeleryQueue(JobRunner(storage, handlers=default_handlers()), celery)
+    hub = NotifierHub([_Unreachable()], retries=2, retry_s=45.0, queue=queue)
+    with storage.session() as session:
+        ticket = open_ticket(session, label="straw_burning", actor=Actor("t", "admin"),
+                             lat=32.405, lon=119.905)  # fmt: skip
+        session.commit()
+        before = utcnow()
+        hub.deliver(session, [Message("dispatched", ticket.id, "dispatched")])
+    with storage.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == "notify")).one()
+        assert job.state == "queued" and job.lease_until >= before + timedelta(seconds=45)
+        assert celery.sent == [(job.id, 45.0)]
+    storage.dispose()
+
+
+def test_a_retry_after_a_failed_escalation_notice_is_announced_by_the_worker(tmp_path) -> None:
+    """The escalation job runs in the worker: the retries of the notices it sends are announced
+    to the worker's own queue."""
+    from groundstation.jobs import CeleryQueue, JobRunner, default_handlers
+    from groundstation.storage import Storage
+    from groundstation.tickets import Actor, open_ticket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    storage = Storage(f"sqlite:///{tmp_path / 'gp.sqlite3'}")
+    storage.upgrade()
+    config = {"NOTIFIERS": "webhook", "WEBHOOK_URL": f"http://127.0.0.1:{port}/hook",
+              "NOTIFY_RETRIES": 1, "NOTIFY_RETRY_S": 60.0}  # fmt: skip
+    celery = _RecordingCelery()
+    runner = JobRunner(storage, handlers=default_handlers(), config=config)
+    CeleryQueue(runner, celery)
+    with storage.session() as session:
+        ticket = open_ticket(session, label="straw_burning", actor=Actor("t", "admin"),
+                             lat=32.405, lon=119.905)  # fmt: skip
+        ticket.state, ticket.department_id = "dispatched", 2
+        ticket.deadline = utcnow() - timedelta(hours=1)
+        session.commit()
+    escalation = runner.enqueue("escalate")
+    assert runner.run_pending() == 1
+    with storage.session() as session:
+        job = session.scalars(select(Job).where(Job.kind == "notify")).one()
+        assert session.get(Job, escalation).state == "done"
+    assert celery.sent == [(job.id, 60.0)]
+    storage.dispose()
+
+
 # -- Celery on the real Redis ----------------------------------------------------------------
 
-REDIS_URL = "redis://127.0.0.1:6379/8"
+#: The Redis database these tests queue on (each test on a queue of its own, removed after).
+REDIS_URL = os.environ.get("GRIDPATROL_TEST_REDIS_URL", "redis://127.0.0.1:6379/8")
+
+
+@contextmanager
+def celery_worker(tmp_path, queue_name: str, *, sweep_s: float, **settings: str) -> Iterator[None]:
+    """`gridpatrol worker` as Celery on REDIS_URL, consuming ``queue_name`` with the
+    ``settings`` (environment variables), sweeping every ``sweep_s`` seconds; killed after, its
+    queue removed from Redis. A failure inside shows the worker's log."""
+    import redis
+
+    env = {
+        **os.environ,
+        "REDIS_URL": REDIS_URL,
+        "CELERY_QUEUE": queue_name,
+        "ESCALATION_INTERVAL_S": "0",
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
+        **settings,
+    }
+    if "DATABASE_URL" not in settings:
+        env.pop("DATABASE_URL", None)
+    log_path = tmp_path / "worker.log"
+    code = f"from groundstation.cli import cli\ncli(['worker', '--sweep-interval', '{sweep_s}'])"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    except AssertionError:
+        raise AssertionError(log_path.read_text()[-3000:]) from None
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait(10)
+        client = redis.Redis.from_url(REDIS_URL)
+        client.delete(queue_name, *client.keys(f"_kombu.binding*.{queue_name}"))
+        client.close()
 
 
 @pytest.mark.slow
@@ -273,8 +369,6 @@ def test_a_celery_worker_retries_a_failed_notice(tmp_path, hook) -> None:
     """A notice that failed in `serve` is sent again by `gridpatrol worker` (Celery on Redis):
     announced by the worker's sweep once due, and backed off by Celery's countdown after a
     failed retry."""
-    import redis
-
     from groundstation.notify import Message, build_notifiers
     from groundstation.storage import Storage
     from groundstation.tickets import Actor, open_ticket
@@ -285,52 +379,22 @@ def test_a_celery_worker_retries_a_failed_notice(tmp_path, hook) -> None:
     storage.upgrade()
     hook.status = 500
     hub = build_notifiers("webhook", webhook_url=f"{hook.base}/hook", retries=3, retry_s=0.5)
-    with storage.session() as session:
+    with storage.session() as session:  # a hub without a queue: its retry is not announced
         ticket = open_ticket(session, label="straw_burning", actor=Actor("t", "admin"),
                              lat=32.405, lon=119.905, description="celery")  # fmt: skip
         session.commit()
         hub.deliver(session, [Message("dispatched", ticket.id, f"ticket {ticket.id} dispatched")])
-    queue_name = f"gridpatrol-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "GRIDPATROL_DATA_DIR": str(data),
-        "REDIS_URL": REDIS_URL,
-        "CELERY_QUEUE": queue_name,
-        "ESCALATION_INTERVAL_S": "0",
-        "NOTIFIERS": "webhook",
-        "WEBHOOK_URL": f"{hook.base}/hook",
-        "NOTIFY_RETRY_S": "0.5",
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-    }
-    env.pop("DATABASE_URL", None)
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from groundstation.cli import cli\ncli(['worker', '--sweep-interval', '1'])",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
     def delivered() -> bool:
         with storage.session() as session:
             return bool(session.scalars(select(Notification).where(Notification.ok)).all())
 
-    try:
+    settings = {"GRIDPATROL_DATA_DIR": str(data), "NOTIFIERS": "webhook",
+                "WEBHOOK_URL": f"{hook.base}/hook", "NOTIFY_RETRY_S": "0.5"}  # fmt: skip
+    with celery_worker(tmp_path, f"gridpatrol-test-{uuid.uuid4().hex[:8]}", sweep_s=1, **settings):
         _wait(lambda: len(hook.posts) >= 2, 60, "the first retry by the Celery worker")
         hook.status = 200  # the next retry (after Celery's countdown of 2 s) gets through
         _wait(delivered, 60, "the second retry")
-    except AssertionError:
-        raise AssertionError((tmp_path / "worker.log").read_text()[-3000:]) from None
-    finally:
-        os.killpg(proc.pid, 9)
-        proc.wait(10)
-        client = redis.Redis.from_url(REDIS_URL)
-        client.delete(queue_name, *client.keys(f"_kombu.binding*.{queue_name}"))
     with storage.session() as session:
         rows = session.scalars(select(Notification).order_by(Notification.id)).all()
         assert [(r.payload["delivery"]["attempt"], r.ok) for r in rows] == [
@@ -340,3 +404,27 @@ def test_a_celery_worker_retries_a_failed_notice(tmp_path, hook) -> None:
         ]
         assert session.scalars(select(Job.state).where(Job.kind == "notify")).one() == "done"
     storage.dispose()
+
+
+@pytest.mark.slow
+def test_with_celery_the_first_retry_runs_at_its_backoff_time_not_at_the_sweep(
+    envs, hook, tmp_path
+) -> None:
+    """QA: the app stored the first retry's job but told no worker, so it waited for the
+    worker's sweep (every 10 s by default, minutes on a quiet setting). The app announces it
+    with its backoff as Celery's countdown: here the sweep comes only after 10 minutes."""
+    queue_name = f"gridpatrol-test-{uuid.uuid4().hex[:8]}"
+    url = f"{hook.base}/hook"
+    env = envs(NOTIFIERS="webhook", WEBHOOK_URL=url, NOTIFY_RETRIES=2, NOTIFY_RETRY_S=1.0,
+               REDIS_URL=REDIS_URL, CELERY_QUEUE=queue_name)  # fmt: skip
+    hook.status = 500
+    ticket_id = make_ticket(env, "confirmed")
+    _dispatch(env, ticket_id)
+    due = _notify_due(env)
+    hook.status = 200
+    settings = {"DATABASE_URL": str(env.storage().engine.url), "NOTIFIERS": "webhook",
+                "WEBHOOK_URL": url, "GRIDPATROL_DATA_DIR": str(env.data_dir)}  # fmt: skip
+    with celery_worker(tmp_path, queue_name, sweep_s=600, **settings):
+        _wait(lambda: len(_attempts(env, ticket_id)) == 2, 60, "the first retry")
+    assert _attempts(env, ticket_id) == [(1, 3, False), (2, 3, True)]
+    assert _rows(env, ticket_id)[-1].created_at >= due  # not before its backoff

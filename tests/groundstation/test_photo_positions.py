@@ -172,6 +172,30 @@ def test_a_non_image_photo_is_logged_as_such_not_as_a_missing_file(env, tmp_path
     ]
 
 
+def test_the_upload_dialog_texts_say_what_happens_in_the_users_language(env) -> None:
+    """The page's texts for photos without positions: words, never the API's allow_unplaced,
+    in either language."""
+    import json
+
+    client = env.client()
+    login(client, "pilot")
+
+    def texts() -> dict:
+        html = client.get("/flights").get_data(as_text=True)
+        return json.loads(html.split('<script id="upload-text" type="application/json">')[1]
+                          .split("</script>")[0])  # fmt: skip
+
+    client.get("/lang/en")
+    english = texts()
+    assert english["unplaced"].startswith("None of these photos has a GPS position")
+    assert english["confirm_unplaced"] == "Register these photos as a flight anyway?"
+    assert "stay in this upload" in english["kept_unplaced"]
+    client.get("/lang/zh")
+    chinese = texts()
+    for key in ("unplaced", "confirm_unplaced", "kept_unplaced"):
+        assert "allow_unplaced" not in english[key] + chinese[key]
+
+
 @pytest.mark.slow
 def test_upload_page_asks_before_registering_photos_without_positions(live, page, tmp_path) -> None:
     from conftest import sign_in
@@ -195,9 +219,14 @@ def test_upload_page_asks_before_registering_photos_without_positions(live, page
     page.set_input_files("#upload-files", sorted(folder.iterdir()))
     page.click("#upload-start")
     page.wait_for_function("document.getElementById('photo-upload').dataset.busy === ''")
-    assert "none of the 2 photos has a GPS position" in dialogs[0]
-    assert "Register these photos as a flight anyway?" in dialogs[0]
-    assert "none of the 2 photos has a GPS position" in page.inner_text("#upload-status")
+    # in words, not the API's field (QA: the dialog quoted "allow_unplaced=1")
+    assert dialogs[0] == (
+        "None of these photos has a GPS position: they are classified as usual, but their "
+        "findings cannot be placed on the map or in a grid and are listed for review without "
+        "a place.\n\nRegister these photos as a flight anyway?"
+    )
+    assert "stay in this upload" in page.inner_text("#upload-status")
+    assert "allow_unplaced" not in page.inner_text("#upload-status")
     assert page.is_hidden("#upload-done") and page.is_visible("#upload-finish")
     assert _flights(env) == 0
     page.once("dialog", lambda d: answer(d, True))

@@ -105,6 +105,19 @@ def test_bad_input_is_a_4xx_json_error(env, params, status, needle) -> None:
     assert needle in response.json["error"]
 
 
+def test_camera_presets_are_taken_in_any_case_as_the_cli_takes_them(env) -> None:
+    """QA: the page refused 'Phantom4Pro', which `gridpatrol plan --camera` takes."""
+    exact = preview(env, camera="m300-p1")
+    mixed = preview(env, camera=" M300-P1 ")
+    assert mixed.status_code == 200, mixed.json
+    assert mixed.json["summary"]["totals"] == exact.json["summary"]["totals"]
+    saved = save(env, camera="Phantom4Pro")
+    assert saved["params"]["camera"] == "phantom4pro"  # stored as the preset's own name
+    unknown = preview(env, camera="Phantom5")
+    assert unknown.status_code == 400
+    assert unknown.json["error"].startswith("camera 'Phantom5' is not one of phantom4pro, ")
+
+
 def test_planner_error_is_shown(env) -> None:
     zone = {"type": "Polygon", "coordinates": [SMALL]}
     client = env.client()
@@ -302,7 +315,10 @@ def test_upload_failure_is_reported(env, monkeypatch) -> None:
         json={"connection": "carrier-pigeon", "sortie": 1},
         headers=env.headers("pilot"),
     )
-    assert bad.status_code == 502 and "carrier-pigeon" in bad.json["error"]
+    # a connection string that does not parse is the caller's mistake, named with the forms
+    assert bad.status_code == 400, bad.json
+    assert bad.json["error"].startswith("connection string 'carrier-pigeon': unknown scheme")
+    assert "Accepted forms: tcp:HOST:PORT" in bad.json["error"]
     missing = client.post(
         f"/api/v1/plans/{saved['id']}/upload", json={}, headers=env.headers("pilot")
     )
@@ -542,6 +558,78 @@ def test_low_coverage_is_a_warning_on_the_page(env, monkeypatch) -> None:
         "P-G1: only 63.7 % of its flyable area is photographed at least once (below 99.5 %); "
         "check the plan before flying it."
     ]
+
+
+HIGH = "The plan flies at 130 m above ground, above the 120 m limit for light UAVs in China"
+
+
+def _plan_warnings_shown(env, plan_id: int) -> tuple[str, str]:
+    """The saved plan's row on the planning page and its warnings on the flights page (the
+    plan chosen to fly), as a pilot reading English sees them."""
+    client = env.client()
+    login(client, "pilot")
+    client.get("/lang/en")
+    plan_page = client.get("/plan").get_data(as_text=True)
+    row = plan_page.split(f'<tr data-plan="{plan_id}">')[1].split("</tr>")[0]
+    flights_page = client.get(f"/flights?plan={plan_id}").get_data(as_text=True)
+    marker = f'<div class="flash warning plan-warnings" data-plan="{plan_id}" role="alert">'
+    shown = flights_page.split(marker)[1].split("</div>")[0] if marker in flights_page else ""
+    return row, shown
+
+
+def test_warnings_are_stored_with_the_saved_plan_and_shown_when_it_is_reopened(
+    env, monkeypatch
+) -> None:
+    """QA: a plan made with warnings showed none once saved and opened again."""
+    import dataclasses
+
+    import missions.planner
+    from groundstation.models import RoutePlan
+
+    real = missions.planner.coverage
+    with monkeypatch.context() as planning:  # a grid covered on too little of its area
+        planning.setattr(
+            missions.planner,
+            "coverage",
+            lambda *a, **k: dataclasses.replace(real(*a, **k), once=0.9),
+        )
+        saved = save(env, altitude_m=130, name="too high")
+    low = "P-S: only 90.0 % of its flyable area is photographed at least once (below 99.5 %)"
+    assert [w[:40] for w in saved["warnings"]] == [HIGH[:40], low[:40]]
+    # reopened after the planner changed: the warnings are those stored, not planned again
+    client, pilot = env.client(), env.headers("pilot")
+    detail = client.get(f"/api/v1/plans/{saved['id']}", headers=pilot).json
+    assert detail["warnings"] == saved["warnings"]
+    assert detail["warnings"][0].startswith(HIGH) and detail["warnings"][1].startswith(low)
+    listed = {p["id"]: p for p in client.get("/api/v1/plans", headers=pilot).json}
+    assert listed[saved["id"]]["warnings"] == saved["warnings"]
+    with env.storage().session() as session:
+        stored = session.get(RoutePlan, saved["id"]).warnings
+    assert stored == [
+        {"kind": "altitude", "value": 130.0, "limit": 120.0, "grid": None},
+        {"kind": "coverage", "value": 90.0, "limit": 99.5, "grid": "P-S"},
+    ]
+    row, flights = _plan_warnings_shown(env, saved["id"])
+    assert HIGH in row and low in row
+    assert HIGH in flights and low in flights
+
+
+def test_a_plan_without_warnings_shows_none(env) -> None:
+    saved = save(env, altitude_m=40, name="low and whole")
+    assert saved["warnings"] == []
+    row, flights = _plan_warnings_shown(env, saved["id"])
+    assert "saved-plan-warning" not in row and flights == ""
+
+
+def test_a_plan_saved_before_warnings_were_stored_gets_those_of_its_summary(env) -> None:
+    from groundstation.models import RoutePlan
+
+    saved = save(env, altitude_m=130, name="old plan")
+    with env.storage().session() as session:
+        session.get(RoutePlan, saved["id"]).warnings = None  # as migration 0009 leaves it
+        session.commit()
+    detail = env.client().get(f"/api/v1/plans/{saved['id']}", headers=env.headers("pilot")).json
+    assert len(detail["warnings"]) == 1 and detail["warnings"][0].startswith(HIGH)
 
 
 def test_a_swapped_home_gets_the_pair_to_give(env) -> None:

@@ -70,14 +70,30 @@ def test_the_page_filters_by_several_grids_and_keeps_them(env) -> None:
     assert {int(row.split(",")[0]) for row in rows} == {*in_a, *in_b}
 
 
-def test_the_page_names_unknown_grids_among_several(env) -> None:
-    known = new_grid(env, "PG-KNOWN")
-    tickets_in(env, known, 1)
+def test_the_page_names_unknown_grids_among_several_and_filters_by_the_known(env) -> None:
+    """QA: one unknown grid among several dropped the whole grid filter (every ticket shown)."""
+    known, other = new_grid(env, "PG-KNOWN"), new_grid(env, "PG-OTHER")
+    in_known = tickets_in(env, known, 2)
+    tickets_in(env, other, 1)
     client = env.client()
     login(client, "supervisor")
     client.get("/lang/en")
     html = client.get(f"/tickets?grid={known}&grid=NOPE").get_data(as_text=True)
-    assert _banners(html) == ["Grid “NOPE” does not exist; the list is not filtered by grid."]
+    assert _banners(html) == [
+        "Grid “NOPE” does not exist; the list shows the tickets of the other grids only."
+    ]
+    assert _listed(html) == set(in_known)
+    assert f'name="grid" list="grid-codes" size="16" value="{known}"' in html  # what applies
+    html = client.get(f"/tickets?grid={known.lower()},NOPE,ALSO-NOPE").get_data(as_text=True)
+    assert _banners(html) == [
+        "Grids “NOPE”, “ALSO-NOPE” do not exist; the list shows the tickets of the other grids "
+        "only."
+    ]
+    assert _listed(html) == set(in_known)
+    # the export of a list that is not what was asked for shows the list and the banner
+    export = client.get(f"/tickets.csv?grid={known}&grid=NOPE", follow_redirects=True)
+    assert export.mimetype == "text/html" and _banners(export.get_data(as_text=True))
+    # none of them exists: named, and the list is not filtered by grid (as for one)
     html = client.get("/tickets?grid=NOPE&grid=ALSO-NOPE").get_data(as_text=True)
     assert _banners(html) == [
         "Grids “NOPE”, “ALSO-NOPE” do not exist; the list is not filtered by grid."

@@ -100,8 +100,9 @@ def test_fly_lands_and_writes_the_log(sitl, plan_file, tmp_path) -> None:
     result = CliRunner().invoke(cli, ["fly", str(plan_file), "--connect", sitl.connection_string,
                                       "--log", str(log_dir)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    summary = result.stdout.strip().splitlines()[-1]
+    summary, photos = result.stdout.strip().splitlines()[-2:]
     assert summary.startswith("survey.plan: landed after")
+    assert "photos taken by the vehicle, none downloaded" in photos  # see test_cli_fly_photos
     assert "4/4 waypoints" in summary and f"log in {log_dir}" in summary
     assert "AUTO armed" in result.stderr  # the live status line
     assert "\n\n" not in result.stderr  # off a terminal: no blank lines from the progress bars

@@ -52,3 +52,52 @@ def test_the_panchromatic_sample_yields_no_findings(colour_classifier) -> None:
     result = colour_classifier.classify_image(SOLARIS)
     assert result.error is not None and "has 1 band (uint16" in result.error
     assert result.findings == []
+
+
+def _photo(path: Path, mode: str) -> Path:
+    """A plain image (no georeference) in a Pillow mode, with a bright square as a target."""
+    from PIL import Image
+
+    data = np.full((300, 300), 120, np.uint8)
+    data[100:150, 100:150] = 255
+    grey = Image.fromarray(data)
+    image = {"L": grey, "LA": Image.merge("LA", (grey, grey.point(lambda _: 255)))}.get(
+        mode, grey.convert(mode)
+    )
+    image.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "what"),
+    [
+        ("grey.png", "L", "1 band (greyscale)"),
+        ("grey.jpg", "L", "1 band (greyscale)"),
+        ("grey-alpha.png", "LA", "2 bands (greyscale and alpha)"),
+        ("grey16.tif", "I;16", "1 band (greyscale)"),
+    ],
+)
+def test_plain_photos_without_colour_are_refused_like_geotiffs(
+    colour_classifier, tmp_path, decoded, name, mode, what
+) -> None:
+    """The same rule and reason as for GeoTIFFs, given before the photo is decoded."""
+    path = _photo(tmp_path / name, mode)
+    result = colour_classifier.classify_image(path)
+    assert result.error == (
+        f"image {path} has {what}, not red, green and blue: the model classifies colour (RGB) "
+        "imagery only, so it is not classified"
+    )
+    assert result.findings == [] and decoded == []
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "CMYK"])
+def test_colour_photos_are_still_classified(colour_classifier, tmp_path, mode) -> None:
+    path = tmp_path / f"colour-{mode}.{'jpg' if mode == 'CMYK' else 'png'}"
+    from PIL import Image
+
+    rgb = np.full((300, 300, 3), 120, np.uint8)
+    rgb[100:150, 100:150] = (0, 0, 255)
+    Image.fromarray(rgb).convert(mode).save(path)
+    result = colour_classifier.classify_image(path)
+    assert result.error is None
+    assert result.label == "illegal_fishing"  # the blue square, seen in colour
