@@ -278,8 +278,11 @@ class Autopilot:
 
     @property
     def flight_phase(self) -> str:
-        """'ground', 'takeoff', 'landing' or 'air' (MAV_LANDED_STATE without the numbers)."""
-        if self.landed:
+        """'ground', 'takeoff', 'landing' or 'air' (MAV_LANDED_STATE without the numbers).
+
+        Disarmed is 'ground' even while the vehicle falls: ArduCopter's disarm sets its land
+        complete flag at once ("we are not in the air"), so only the height tells a fall."""
+        if self.landed or not self.armed:
             return "ground"
         if self.state.vz > 0.2 and self.state.h < 5.0:
             return "takeoff"
@@ -456,7 +459,8 @@ class Autopilot:
         return ""
 
     def disarm(self, *, reason: str = "") -> bool:
-        """Disarm; refused in flight unless forced by the caller's own checks."""
+        """Disarm (the MAVLink server refuses it in flight unless forced); disarmed in the air,
+        the motors stop and the vehicle falls until it hits the ground."""
         if not self.armed:
             return True
         self.armed = False

@@ -388,7 +388,10 @@ class MavlinkServer:
             if isinstance(event, Text):
                 for message in self._statustext(event.severity, event.text):
                     self._broadcast(message)
-            elif isinstance(event, ModeChanged | ArmedChanged):
+            elif isinstance(event, ArmedChanged):
+                self._broadcast(self.heartbeat())
+                self._send_position_now()
+            elif isinstance(event, ModeChanged):
                 self._broadcast(self.heartbeat())
             elif isinstance(event, ItemReached):
                 self._broadcast(M.MAVLink_mission_item_reached_message(event.seq))
@@ -398,6 +401,15 @@ class MavlinkServer:
                 self._broadcast(self.home_position())
             elif isinstance(event, CameraTrigger):
                 self._broadcast(self.camera_feedback(event))
+
+    def _send_position_now(self) -> None:
+        """GLOBAL_POSITION_INT at once to every client streaming it, right behind the heartbeat
+        of an arm-state change: sped up, the next streamed one may come many vehicle seconds
+        later, and a ground station must learn the height at a disarm (a landing or a fall)."""
+        message = self.global_position_int()
+        for link in self.links:
+            if M.MAVLINK_MSG_ID_GLOBAL_POSITION_INT in link.intervals:
+                self._reply(link, message)
 
     def send_periodic(self) -> None:
         """Heartbeats and the requested streams that are due at the current simulated time."""
@@ -528,7 +540,7 @@ class MavlinkServer:
         ap = self.autopilot
         s = ap.state
         airspeed = math.hypot(s.vx - ap.wind.east, s.vy - ap.wind.north)
-        throttle = 0 if s.landed else int(min(100, 40 + 2 * airspeed))
+        throttle = 0 if s.landed or not ap.armed else int(min(100, 40 + 2 * airspeed))
         return M.MAVLink_vfr_hud_message(
             airspeed, s.ground_speed, int(s.yaw_deg) % 360, throttle, ap.origin_alt + s.h, s.vz
         )

@@ -1,5 +1,5 @@
 """A point-mass multicopter: position control with speed, acceleration and climb limits, wind,
-and a battery that drains with airspeed and climb.
+a battery that drains with airspeed and climb, and a fall under gravity when disarmed aloft.
 
 Pure functions over frozen dataclasses: :func:`step` maps (state, setpoint, airframe, wind, dt) to
 the next state. Positions are metres in the home-centred local frame (x east, y north, h up above
@@ -11,7 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-__all__ = ["Airframe", "Wind", "Setpoint", "VehicleState", "step", "attitude", "wind_from"]
+__all__ = [
+    "FALL_TERMINAL_MPS",
+    "Airframe",
+    "Wind",
+    "Setpoint",
+    "VehicleState",
+    "step",
+    "attitude",
+    "wind_from",
+]
 
 GRAVITY = 9.80665
 _IDLE_AMPS = 0.6  # electronics, disarmed
@@ -20,6 +29,9 @@ _EMPTY_VOLTS = 9.9  # 3.3 V per cell for a 3S pack
 _INTERNAL_OHMS = 0.012
 _YAW_RATE_DPS = 90.0
 _POSITION_GAIN = 1.0  # 1/s: speed demanded per metre of error close to the target
+#: Speed (m/s) at which drag balances gravity for a multicopter falling with its motors stopped:
+#: a small quadcopter tumbles at roughly this; it sets the quadratic drag of :func:`_fall`.
+FALL_TERMINAL_MPS = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +68,8 @@ class Setpoint:
     `target` (x, y, h) is flown to at `speed` horizontally and `climb`/`descent` vertically;
     `exit_speed` is the speed allowed when arriving (nonzero when the next leg goes straight on).
     `target=None` brakes and holds. `land=True` descends at `descent` until touchdown.
-    `yaw_deg=None` keeps the heading. `motors=False` means disarmed: the vehicle sits still.
+    `yaw_deg=None` keeps the heading. `motors=False` means disarmed: on the ground the vehicle
+    sits still; in the air it falls (see :func:`step`).
     """
 
     target: tuple[float, float, float] | None = None
@@ -116,7 +129,10 @@ def _wrap180(angle: float) -> float:
 def step(
     state: VehicleState, setpoint: Setpoint, airframe: Airframe, wind: Wind, dt: float
 ) -> VehicleState:
-    """Advance the vehicle by `dt` seconds under a setpoint."""
+    """Advance the vehicle by `dt` seconds under a setpoint; with the motors stopped in the air
+    it falls under gravity and drag until it hits the ground."""
+    if not setpoint.motors and not state.landed:
+        return _drain(_fall(state, wind, dt), _IDLE_AMPS, airframe, dt)
     if not setpoint.motors or (state.landed and not _wants_to_climb(state, setpoint)):
         current = _SPIN_AMPS if setpoint.motors else _IDLE_AMPS
         return _drain(
@@ -191,6 +207,35 @@ def step(
         landed=landed,
     )
     return _drain(moved, current, airframe, dt)
+
+
+def _fall(state: VehicleState, wind: Wind, dt: float) -> VehicleState:
+    """One step of a vehicle without thrust: gravity, and quadratic drag against the air
+    (terminal speed :data:`FALL_TERMINAL_MPS`); on reaching the ground it stops there, landed."""
+    drag = GRAVITY / FALL_TERMINAL_MPS**2
+    air_x, air_y, air_z = state.vx - wind.east, state.vy - wind.north, state.vz
+    airspeed = math.sqrt(air_x * air_x + air_y * air_y + air_z * air_z)
+    vx = state.vx - drag * airspeed * air_x * dt
+    vy = state.vy - drag * airspeed * air_y * dt
+    vz = state.vz - (GRAVITY + drag * airspeed * air_z) * dt
+    h = state.h + vz * dt
+    if h <= 0.0:
+        return replace(
+            state, h=0.0, vx=0.0, vy=0.0, vz=0.0, ax=0.0, ay=0.0, yaw_rate_dps=0.0, landed=True
+        )
+    return replace(
+        state,
+        x=state.x + vx * dt,
+        y=state.y + vy * dt,
+        h=h,
+        vx=vx,
+        vy=vy,
+        vz=vz,
+        ax=0.0,
+        ay=0.0,
+        yaw_rate_dps=0.0,
+        landed=False,
+    )
 
 
 def _wants_to_climb(state: VehicleState, setpoint: Setpoint) -> bool:

@@ -6,12 +6,17 @@ and says where the flight stands (:class:`Touchdown`); :func:`flight_outcome` th
 finished flight: ``complete``, ``returned_early`` or ``failed``.
 
 A disarm counts only after the vehicle was armed, and only on the ground or once it had flown
-(ArduCopter disarms a vehicle that never took off after 10 s). EXTENDED_SYS_STATE's landed state
-may trail the disarm heartbeat, so a disarm is a landing at once only when the vehicle says it is
-on the ground and its clock was heard since the link was last reopened (a vehicle that rebooted
-reports itself disarmed on the ground); otherwise the landed state gets
-:data:`LANDED_STATE_GRACE_S` to arrive, after which a vehicle still not on the ground was
-disarmed in the air.
+(ArduCopter disarms a vehicle that never took off after 10 s). ArduCopter (and our SITL) report
+ON_GROUND the moment they disarm, even 50 m up, so the landed state cannot tell a landing from a
+fall: the height can. A disarm is a landing only when the first position the vehicle sent after
+it (:attr:`~missions.link.telemetry.Telemetry.disarm`) is within :data:`LANDED_WITHIN_M` of
+home; higher, the vehicle was disarmed in the air. Should no position follow the disarm within
+:data:`LANDED_STATE_GRACE_S` (the link went at that moment), the last one heard while armed
+decides instead. A low disarm is a landing at once when the vehicle also says it is on the
+ground and its clock was heard since the link was last reopened (a vehicle that rebooted reports
+itself disarmed on the ground); EXTENDED_SYS_STATE's landed state may trail the disarm
+heartbeat, so it gets the same grace to arrive, after which a vehicle still not on the ground
+was disarmed in the air. A vehicle that sends no positions is judged by its landed state alone.
 """
 
 from __future__ import annotations
@@ -21,24 +26,30 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from missions.link.telemetry import MissionProgress, Telemetry
+from missions.link.telemetry import DisarmHeights, HeightFix, MissionProgress, Telemetry
 
 __all__ = [
     "AIRBORNE_ABOVE_M",
     "LANDED_STATE_GRACE_S",
+    "LANDED_WITHIN_M",
     "LandingWatch",
     "Outcome",
     "Touchdown",
     "flight_outcome",
+    "height_at_disarm",
     "reached_items",
     "watch_landing",
 ]
 
-#: EXTENDED_SYS_STATE's landed state may trail the disarm heartbeat: wait this long (wall
-#: seconds) for it before calling a disarm after take-off a disarm in the air.
+#: EXTENDED_SYS_STATE's landed state, and the first position after a disarm, may trail the
+#: disarm heartbeat: wait this long (wall seconds) for them before deciding without them.
 LANDED_STATE_GRACE_S = 3.0
 #: Height above home (m) that shows the vehicle has flown.
 AIRBORNE_ABOVE_M = 1.0
+#: A disarm whose first position after it is at most this high above home (m) is a landing;
+#: higher, the vehicle was disarmed in the air. A barometer drifts a metre or two over a long
+#: flight (a landed vehicle may read 2 m), while a fall from higher than this breaks things.
+LANDED_WITHIN_M = 3.0
 
 #: A finished flight: landed with every waypoint, landed before the last one, or not landed.
 Outcome = Literal["complete", "returned_early", "failed"]
@@ -48,9 +59,9 @@ class Touchdown(enum.Enum):
     """Where a flight stands after one snapshot."""
 
     FLYING = "flying"  # armed, or not yet armed, or disarmed in a way that is no landing yet
-    SETTLING = "settling"  # disarmed: waiting for the landed state or the vehicle's clock
+    SETTLING = "settling"  # disarmed: waiting for its height, landed state or clock
     LANDED = "landed"
-    DISARMED_IN_AIR = "disarmed_in_air"  # the landed state never came: the vehicle fell
+    DISARMED_IN_AIR = "disarmed_in_air"  # disarmed above the ground: the vehicle fell
     REBOOTED = "rebooted"  # the vehicle restarted after arming: never a landing
 
     @property
@@ -101,11 +112,39 @@ def watch_landing(
         return replace(watch, disarmed_at=None), Touchdown.FLYING
     disarmed_at = now if watch.disarmed_at is None else watch.disarmed_at
     watch = replace(watch, disarmed_at=disarmed_at)
-    if snapshot.on_ground and clock_confirmed:
+    waited_out = now - disarmed_at >= grace_s
+    height = height_at_disarm(snapshot.disarm, waited_out=waited_out)
+    if height is not None and height.relative_alt_m > LANDED_WITHIN_M:
+        return watch, Touchdown.DISARMED_IN_AIR
+    known = height is not None or not _sends_positions(snapshot.disarm)
+    if snapshot.on_ground and clock_confirmed and known:
         return watch, Touchdown.LANDED
-    if now - disarmed_at < grace_s:
+    if not waited_out:
         return watch, Touchdown.SETTLING
     return watch, Touchdown.LANDED if snapshot.on_ground else Touchdown.DISARMED_IN_AIR
+
+
+def height_at_disarm(disarm: DisarmHeights | None, *, waited_out: bool) -> HeightFix | None:
+    """The height that tells where the vehicle disarmed: the first position after the disarm;
+    once the grace is over without one (``waited_out``), the last position heard while armed;
+    None while neither is known.
+
+    >>> heights = DisarmHeights(before=HeightFix(40.0, 100.0))
+    >>> height_at_disarm(heights, waited_out=False) is None
+    True
+    >>> height_at_disarm(heights, waited_out=True).relative_alt_m
+    40.0
+    """
+    if disarm is None:
+        return None
+    if disarm.after is not None:
+        return disarm.after
+    return disarm.before if waited_out else None
+
+
+def _sends_positions(disarm: DisarmHeights | None) -> bool:
+    """Whether the vehicle sent any position around its disarm (one is then worth waiting for)."""
+    return disarm is not None and (disarm.before is not None or disarm.after is not None)
 
 
 def flight_outcome(*, landed: bool, all_reached: bool) -> Outcome:
@@ -125,7 +164,8 @@ def reached_items(progress: MissionProgress, *, landing_items: Iterable[int]) ->
     """The items a flight reached: those the vehicle reported or moved past and, when it landed
     in AUTO (``progress.landed_at``), every item up to the first landing item (``landing_items``:
     the sequence numbers of its NAV_LAND and NAV_RETURN_TO_LAUNCH items) at or after the one it
-    was last seen on: a lossy link loses MISSION_ITEM_REACHED, never the landing.
+    was last seen on: a lossy link loses MISSION_ITEM_REACHED, never the landing. A flight that
+    did not land passes no landing items: the item it was on when disarmed is not credited.
 
     >>> reached_items(MissionProgress(0, 5, (1, 2), landed_at=3), landing_items=[4])
     (1, 2, 3, 4)

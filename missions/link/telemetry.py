@@ -12,7 +12,7 @@ import json
 import math
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any
@@ -25,8 +25,10 @@ __all__ = [
     "Attitude",
     "Battery",
     "CameraEvent",
+    "DisarmHeights",
     "FlightLog",
     "GpsStatus",
+    "HeightFix",
     "LandedState",
     "MissionProgress",
     "Position",
@@ -103,6 +105,25 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class HeightFix:
+    """A height above home (m) as GLOBAL_POSITION_INT gave it, and the vehicle's clock then
+    (``time_boot_ms`` in seconds): where the vehicle was, by its own time, not ours."""
+
+    relative_alt_m: float
+    boot_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DisarmHeights:
+    """The vehicle's height around its latest disarm: the last position heard while it was armed
+    and the first heard after the disarm heartbeat (None: none heard). ArduCopter says ON_GROUND
+    the moment it disarms, even 50 m up, so these heights are what tells a landing from a fall."""
+
+    before: HeightFix | None
+    after: HeightFix | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Attitude:
     """Roll, pitch and yaw in degrees (yaw clockwise from north)."""
 
@@ -135,7 +156,9 @@ class MissionProgress:
     current: int
     total: int  # items on the vehicle including home, or 0 if unknown
     reached: tuple[int, ...]
-    #: the item the vehicle was on when it disarmed in AUTO (a mission landing), else None
+    #: the item the vehicle was on when it disarmed in AUTO (a mission landing, unless it was
+    #: disarmed in the air: :func:`~missions.link.landing.reached_items` credits it only for a
+    #: landing), else None
     landed_at: int | None = None
 
 
@@ -194,6 +217,7 @@ class Telemetry:
     status_texts: tuple[StatusText, ...] = field(default=())  # new since the previous snapshot
     reboot: Reboot | None = None  # the first restart of the vehicle seen (see TelemetryTracker)
     photos_unreported: int = 0  # taken (CAMERA_FEEDBACK img_idx) but their feedback never came
+    disarm: DisarmHeights | None = None  # since the latest armed->disarmed heartbeat, else None
 
     @property
     def on_ground(self) -> bool:
@@ -249,6 +273,8 @@ class TelemetryTracker:
         self.mission_total = 0
         self.reached: set[int] = set()
         self.landed_at: int | None = None  # see MissionProgress.landed_at
+        self._armed_fix: HeightFix | None = None  # the last position heard while armed
+        self.disarm: DisarmHeights | None = None  # see Telemetry.disarm
         self._auto_current: int | None = None  # last item seen current while armed in AUTO
         self.camera_events: list[CameraEvent] = []
         #: CAMERA_CAPTURE_STATUS image_count: the first (before the photos) and the latest
@@ -328,15 +354,19 @@ class TelemetryTracker:
         self.heartbeats += 1
         mode = mode_name(m.custom_mode)
         armed = bool(m.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
-        if self.armed and not armed and mode == "AUTO" and self._auto_current is not None:
-            # ArduCopter disarms in AUTO only after landing on a LAND/RTL item: it is reached
-            self.landed_at = self._auto_current
-            self.reached.add(self._auto_current)
+        if self.armed and not armed:
+            self.disarm = DisarmHeights(before=self._armed_fix)
+            if mode == "AUTO" and self._auto_current is not None:
+                # ArduCopter disarms in AUTO by itself only after landing on a LAND/RTL item;
+                # a forced disarm in the air too: reached_items credits it for a landing only
+                self.landed_at = self._auto_current
         if armed and not self.armed:  # a new flight: its progress counts from its own start
             self.landed_at = self._auto_current = None
+            self._armed_fix = self.disarm = None
         self.mode, self.armed = mode, armed
 
     def _on_global_position_int(self, m: Message) -> None:
+        self._note_height(HeightFix(m.relative_alt / 1000.0, int(m.time_boot_ms) / 1000.0))
         self.position = Position(
             lat=m.lat * 1e-7,
             lon=m.lon * 1e-7,
@@ -346,6 +376,20 @@ class TelemetryTracker:
             groundspeed_mps=math.hypot(m.vx, m.vy) / 100.0,
             climb_mps=-m.vz / 100.0,
         )
+
+    def _note_height(self, fix: HeightFix) -> None:
+        """Keep the last height heard while armed and, after a disarm, the first one measured
+        after it: a position older (by the vehicle's clock) than the last armed one was
+        reordered on the way and is no news of the disarm."""
+        if self.armed:
+            self._armed_fix = fix
+            return
+        disarm = self.disarm
+        if disarm is None or disarm.after is not None:
+            return
+        if disarm.before is not None and fix.boot_s < disarm.before.boot_s:
+            return
+        self.disarm = replace(disarm, after=fix)
 
     def _on_attitude(self, m: Message) -> None:
         self.attitude = Attitude(
@@ -491,6 +535,7 @@ class TelemetryTracker:
             status_texts=texts,
             reboot=self.reboot,
             photos_unreported=self.photos_unreported,
+            disarm=self.disarm,
         )
 
 

@@ -14,12 +14,20 @@ import missions.link.landing
 from missions.link.flight import FlightResult
 from missions.link.landing import (
     LANDED_STATE_GRACE_S,
+    LANDED_WITHIN_M,
     LandingWatch,
     Touchdown,
     flight_outcome,
     watch_landing,
 )
-from missions.link.telemetry import LandedState, Position, Reboot, TelemetryTracker
+from missions.link.telemetry import (
+    DisarmHeights,
+    HeightFix,
+    LandedState,
+    Position,
+    Reboot,
+    TelemetryTracker,
+)
 
 GROUND, AIR = LandedState.ON_GROUND, LandedState.IN_AIR
 
@@ -136,6 +144,84 @@ def test_a_vehicle_that_rebooted_after_arming_never_lands() -> None:
     ]
     # before arming a restart is no flight's business
     assert run([(rebooted, True, 0.0)]) == [Touchdown.FLYING]
+
+
+# -- the height at the disarm: ArduCopter and our SITL say ON_GROUND the moment they disarm --
+
+
+FLOWN = LandingWatch(armed_once=True, airborne_seen=True)
+
+
+def disarmed(*, before: float | None, after: float | None, alt: float = 0.0, **more):
+    """A snapshot after the disarm heartbeat, landed state ON_GROUND as ArduCopter sends it,
+    with the last height heard while armed and the first heard after the disarm (m; vehicle
+    clock 100 s and 100.02 s)."""
+    heights = DisarmHeights(
+        before=None if before is None else HeightFix(before, 100.0),
+        after=None if after is None else HeightFix(after, 100.02),
+    )
+    return snap(armed=False, landed=GROUND, alt=alt, disarm=heights, **more)
+
+
+def test_a_landing_whose_first_position_after_the_disarm_is_on_the_ground_lands_at_once() -> None:
+    assert run([(disarmed(before=0.1, after=0.0), True, 5.0)], watch=FLOWN) == [Touchdown.LANDED]
+
+
+def test_a_barometer_drifted_a_metre_or_two_still_lands() -> None:
+    assert run([(disarmed(before=2.2, after=2.3, alt=2.3), True, 5.0)], watch=FLOWN) == [
+        Touchdown.LANDED
+    ]
+
+
+def test_a_disarm_high_up_is_in_the_air_whatever_the_landed_state_says() -> None:
+    """A force-disarm at 60 m: ON_GROUND at once, and the vehicle falls. It read 'landed'."""
+    verdicts = run(
+        [
+            (snap(armed=True, landed=AIR, alt=60.0), True, 0.0),
+            (disarmed(before=60.0, after=59.9, alt=59.9), True, 0.1),
+        ]
+    )
+    assert verdicts == [Touchdown.FLYING, Touchdown.DISARMED_IN_AIR]
+    just_above = LANDED_WITHIN_M + 0.5
+    steps = [(disarmed(before=just_above, after=just_above, alt=just_above), True, 0.1)]
+    assert run(steps, watch=FLOWN) == [Touchdown.DISARMED_IN_AIR]
+
+
+def test_the_first_position_after_the_disarm_decides_not_the_last_before_it() -> None:
+    """Sped up, the last armed height is many vehicle seconds old: a landing seen at 6 m on the
+    way down, then on the ground right after its disarm, is a landing (the demo's case)."""
+    assert run([(disarmed(before=6.0, after=0.0), True, 5.0)], watch=FLOWN) == [Touchdown.LANDED]
+
+
+def test_without_a_position_after_the_disarm_the_last_one_before_decides_after_the_grace() -> None:
+    """The link went at the disarm: wait the grace for a position, then judge by the last."""
+    late = 5.0 + LANDED_STATE_GRACE_S
+    high = disarmed(before=45.0, after=None, alt=45.0)
+    assert run([(high, True, 5.0), (high, True, late)], watch=FLOWN) == [
+        Touchdown.SETTLING,
+        Touchdown.DISARMED_IN_AIR,
+    ]
+    low = disarmed(before=0.3, after=None, alt=0.3)
+    assert run([(low, True, 5.0), (low, True, late)], watch=FLOWN) == [
+        Touchdown.SETTLING,
+        Touchdown.LANDED,
+    ]
+
+
+def test_a_position_arriving_within_the_grace_decides_at_once() -> None:
+    waiting = disarmed(before=0.2, after=None, alt=0.2)
+    fell = disarmed(before=0.2, after=12.0, alt=12.0)  # link back: it was not on the ground
+    assert run([(waiting, True, 5.0), (fell, True, 6.0)], watch=FLOWN) == [
+        Touchdown.SETTLING,
+        Touchdown.DISARMED_IN_AIR,
+    ]
+
+
+def test_a_vehicle_that_rebooted_stays_rebooted_whatever_its_height() -> None:
+    reboot = Reboot(time_s=3.0, kind="clock", before="120.0", after="2.0")
+    for heights in ((0.0, 0.0), (40.0, None), (40.0, 40.0)):
+        steps = [(disarmed(before=heights[0], after=heights[1], reboot=reboot), True, 9.0)]
+        assert run(steps, watch=FLOWN) == [Touchdown.REBOOTED]
 
 
 @pytest.mark.parametrize(
