@@ -64,6 +64,7 @@ __all__ = [
     "read_features_bytes",
     "read_grids",
     "read_lines",
+    "line_ids",
     "read_no_fly",
     "write_geojson",
     "write_kml",
@@ -203,6 +204,26 @@ def read_grids(
             msg("%(origin)s: holds no polygon grids%(found)s", origin=origin, found=found)
         )
     return grids
+
+
+def line_ids(
+    source: FeatureSource,
+    *,
+    skip_kinds: Iterable[str] = (NO_FLY_KIND,),
+    origin: str | None = None,
+) -> list[str]:
+    """The ids of a layer's line features (LineString, MultiLineString) not of a kind in
+    ``skip_kinds``, as :func:`read_grids` with ``lines=True`` names them, without checking the
+    lines: what a reader that takes areas only names when it refuses the layer, before any
+    centre-line check (a flight route that crosses itself is still a line, not a bad corridor)."""
+    features, origin = _features_from(source, origin)
+    skip = frozenset(skip_kinds)
+    return [
+        _grid_id(feature.properties, index, id_property=None, origin=origin)
+        for index, feature in enumerate(features, 1)
+        if isinstance(feature.geometry, LineString | MultiLineString)
+        and _id_text(_lookup(feature.properties, "kind")) not in skip
+    ]
 
 
 def read_no_fly(

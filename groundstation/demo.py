@@ -50,6 +50,8 @@ __all__ = [
     "read_truth",
     "read_findings",
     "run_demo",
+    "run_ingest",
+    "sortie_area_m2",
     "create_demo_supervisor",
     "ISOLATED_SETTINGS",
     "demo_config",
@@ -378,6 +380,7 @@ class _Profile:
     speedup: float = 100.0
     world_margin_m: float = 20.0
     seed: int = 7
+    ingest_timeout_s: float = 3600.0  # a station that took the ingest job may run it this long
 
 
 def _patrol_overlaps(camera: Any, altitude_m: float, *, tile_m: float) -> tuple[float, float]:
@@ -495,9 +498,12 @@ def run_demo(
     route = plan(grids, settings)
     missions = build_missions(route)
     summary = route.summary()
+    run_tag = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    plan_id = _save_plan(storage, route, missions, name=f"demo {run_tag}")
     log(
         f"route: {counted(len(missions), 'sortie')}, {route.route_length_m / 1000:.2f} km, "
-        f"{counted(route.photos, 'photo')} planned at {settings.altitude_m:.0f} m"
+        f"{counted(route.photos, 'photo')} planned at {settings.altitude_m:.0f} m "
+        f"(saved as plan {plan_id})"
     )
 
     working_gsd = float(classifier.record.working_gsd_m)
@@ -506,7 +512,6 @@ def run_demo(
     runner = JobRunner(storage, handlers=default_handlers(), config=config)
     runner.services["classifier"] = classifier
 
-    run_tag = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     found: list[FoundItem] = []
     ticket_delays: list[float] = []
     flights: list[dict[str, Any]] = []
@@ -517,6 +522,7 @@ def run_demo(
         photos_dir = data_dir / "photos" / f"demo_{run_tag}" / f"s{k + 1}"
         waypoints = [i for i, item in enumerate(mission.items) if item.command == 16]
         progress(f"fly s{k + 1}", 0, len(waypoints))
+        started_at = datetime.now(UTC)
 
         def on_status(snapshot: Any, k: int = k, total: int = len(waypoints)) -> None:
             progress(f"fly s{k + 1}", min(total, len(snapshot.mission.reached)), total)
@@ -543,6 +549,7 @@ def run_demo(
             except (MissionError, SimulatorError) as exc:
                 raise DemoError(f"sortie s{k + 1}: flight failed: {exc}") from exc
             landed_at = time.monotonic()
+            flown = _Flown(started_at, datetime.now(UTC), sitl.connection_string, result, name)
             sitl.wait_photos(timeout=300.0)
         if not result.landed:
             raise DemoError(f"sortie s{k + 1}: the vehicle did not land ({result.summary()})")
@@ -552,6 +559,8 @@ def run_demo(
         flight_id = register_flight(
             storage, photos_dir, name=name, created_by="demo", camera=camera
         )
+        # flown from the saved plan, as the flights page records it: the dashboard's area flown
+        _record_sortie(storage, plan_id, route, k, flown, flight_id=flight_id)
         job_id = runner.enqueue("ingest_flight", {"flight_id": flight_id})
         with storage.session() as session:
             row = session.get(Flight, flight_id)
@@ -561,10 +570,8 @@ def run_demo(
                 list(session.scalars(select(Photo.id).where(Photo.flight_id == flight_id)))
             )
         progress(f"classify s{k + 1}", 0, n_photos)
-        outcome = runner.run_job(job_id)
+        run_ingest(runner, job_id, sortie=f"s{k + 1}", timeout_s=profile.ingest_timeout_s, log=log)
         progress(f"classify s{k + 1}", n_photos, n_photos)
-        if outcome.state != "done":
-            raise DemoError(f"sortie s{k + 1}: ingest job {job_id} ended {outcome.state}")
 
         # 4. tickets for the supervisor, one per object on the ground
         new_found, new_tickets = _file_tickets(storage, flight_id, found)
@@ -620,6 +627,133 @@ def run_demo(
             "logs": str(data_dir / "logs" / f"demo_{run_tag}"),
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Flown:
+    """One sortie as flown: when, over which link, what the vehicle did, under which name."""
+
+    started_at: datetime
+    landed_at: datetime
+    connection: str
+    result: Any  # missions.link.FlightResult
+    name: str
+
+
+def _save_plan(storage: Any, route: Any, missions: Sequence[Any], *, name: str) -> int:
+    """Store the demo's plan as the planning page saves one (summary, map layers, one mission
+    per sortie), so its flights are flown from a plan like the pilots'; return its id."""
+    from groundstation.blueprints.plan import find_plan_warnings, plan_layers
+    from groundstation.models import RoutePlan
+    from missions.formats import plan_to_dict
+
+    summary = route.summary()
+    s = route.settings
+    row = RoutePlan(
+        name=name,
+        params={
+            "grids": [g.grid_id for g in route.grids],
+            "polygon": None,
+            "no_fly_layer": None,
+            "camera": s.camera.name,
+            "profile": s.profile,
+            "altitude_m": s.altitude_m,
+            "gsd_cm": None,
+            "front_overlap": s.front_overlap * 100,
+            "side_overlap": s.side_overlap * 100,
+            "speed_mps": s.speed_mps,
+            "battery_minutes": s.battery_minutes,
+            "home": list(route.home),
+        },
+        grid_codes=[g.grid_id for g in route.grids],
+        area_m2=float(sum(g.area_m2 for g in route.grids)),
+        summary=summary,
+        warnings=[w.to_json() for w in find_plan_warnings(summary)],
+        layers=plan_layers(route),
+        missions=[plan_to_dict(m) for m in missions],
+        created_by="demo",
+    )
+    with storage.session() as session:
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def sortie_area_m2(route: Any, index: int) -> float:
+    """The area (m²) sortie ``index`` of ``route`` (a :class:`missions.planner.result.Plan`)
+    is planned to cover: its grids' flyable areas, a grid flown over several sorties shared
+    equally among them, so the sorties add up to the plan's area."""
+    return float(sum(g.area_m2 / len(g.sorties) for g in route.grids if index in g.sorties))
+
+
+def _record_sortie(
+    storage: Any, plan_id: int, route: Any, index: int, flown: _Flown, *, flight_id: int
+) -> int:
+    """Record a landed sortie as the flights page records a flight session: its plan, grids,
+    the area covered (the sortie's share of the plan, by the waypoints reached) and its photos'
+    flight; return the session's id."""
+    from groundstation.models import FlightSession
+
+    result = flown.result
+    reached = len(set(result.waypoints) & set(result.reached))
+    fraction = reached / len(result.waypoints) if result.waypoints else 0.0
+    sortie = route.sorties[index]
+    row = FlightSession(
+        plan_id=plan_id,
+        sortie=index,
+        connection=flown.connection[:200],
+        simulated=True,
+        state="done",
+        grid_codes=list(sortie.grid_ids),
+        area_m2=sortie_area_m2(route, index) * fraction,
+        flight_id=flight_id,
+        log_dir=result.log_dir,
+        result={
+            "landed": result.landed,
+            "waypoints": len(result.waypoints),
+            "reached": reached,
+            "all_reached": result.all_reached,
+            "photos": result.photos,
+            "photos_taken": result.photos + result.photos_unreported,
+            "photos_unreported": result.photos_unreported,
+            "connection": flown.connection,
+            "mission": flown.name,
+        },
+        started_by="demo",
+        started_at=flown.started_at,
+        landed_at=flown.landed_at,
+    )
+    with storage.session() as session:
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def run_ingest(
+    runner: Any, job_id: int, *, sortie: str, timeout_s: float, log: Callable[[str], None]
+) -> None:
+    """Run a sortie's ingest job to its end. A station serving the same data folder may take
+    the job first (its worker polls the same table): then the demo says so and waits for it,
+    as the findings are the same whoever classifies the photos. A :class:`DemoError` when the
+    job fails, with the job's error."""
+    from groundstation.errors import JobError
+    from groundstation.models import Job
+
+    def waiting(outcome: Any) -> None:
+        log(
+            f"{sortie}: ingest job {job_id} is being run by another worker ({outcome.owner}), "
+            "e.g. a station serving this data folder; waiting for it to finish"
+        )
+
+    try:
+        outcome = runner.run_until_finished(job_id, timeout_s=timeout_s, on_wait=waiting)
+    except JobError as exc:
+        raise DemoError(f"sortie {sortie}: ingest: {exc}") from exc
+    if outcome.state != "done":
+        with runner.storage.session() as session:
+            job = session.get(Job, job_id)
+            error = job.error if job is not None and job.error else "no error recorded"
+        raise DemoError(f"sortie {sortie}: ingest job {job_id} {outcome.state}: {error}")
 
 
 def _file_tickets(

@@ -141,18 +141,24 @@ def lazy_message(string: str, **variables: Any) -> LazyString:
     return LazyString(_message, string, **variables)
 
 
-def _names(names: dict[str, Any], keys: tuple[str, ...], quote: bool) -> str:
+def _names(names: dict[str, Any], keys: tuple[str, ...], quote: bool, display: bool) -> str:
     if _translating():
         locale = get_locale()
         if locale is not None and locale.language != "en":
             return "、".join(str(names.get(k, k)) for k in keys)
+    if display:
+        return ", ".join(str(names.get(k, k)) for k in keys)
     return ", ".join(repr(k) if quote else k for k in keys)
 
 
-def lazy_names(names: dict[str, Any], *keys: str, quote: bool = False) -> LazyString:
+def lazy_names(
+    names: dict[str, Any], *keys: str, quote: bool = False, display: bool = False
+) -> LazyString:
     """States, actions or roles for an error message: the API's keys in English (``repr()``'d
-    with ``quote``), their display names (``STATE_NAMES`` ...) in other languages."""
-    return LazyString(_names, names, tuple(keys), quote)
+    with ``quote``), their display names (``STATE_NAMES`` ...) in other languages; with
+    ``display`` the display names in English too (a page's messages, whose readers see the
+    names, never the keys)."""
+    return LazyString(_names, names, tuple(keys), quote, display)
 
 
 def lazy_text(value: Any) -> LazyString:

@@ -108,6 +108,7 @@ class RunOutcome:
     job_id: int
     state: str  # done | failed | queued (will retry) | busy (leased elsewhere) | gone (no such job)
     retry_in_s: float | None = None
+    owner: str | None = None  # busy: the worker running it (None: queued to run later)
 
 
 class JobRunner:
@@ -344,9 +345,41 @@ class JobRunner:
                 if job.state in ("running", "queued") and job.lease_until is not None:
                     # leased elsewhere, or queued to run later (a message that came early)
                     wait = (job.lease_until - utcnow()).total_seconds() + 0.5
-                    return RunOutcome(job_id, "busy", retry_in_s=max(wait, 0.5))
+                    owner = job.lease_owner if job.state == "running" else None
+                    return RunOutcome(job_id, "busy", retry_in_s=max(wait, 0.5), owner=owner)
                 return RunOutcome(job_id, job.state)
         return self.run_claimed(job_id)
+
+    def run_until_finished(
+        self,
+        job_id: int,
+        *,
+        timeout_s: float,
+        poll_s: float = 0.5,
+        on_wait: Callable[[RunOutcome], None] | None = None,
+    ) -> RunOutcome:
+        """Run ``job_id`` to its end, ``done`` or ``failed``, whoever runs it: here when it can
+        be claimed (retries included, once due), else waiting while another worker holds it (a
+        station serving the same database took it). ``on_wait`` hears of each worker found
+        holding it. A :class:`JobError` naming the job when it has not ended in ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        holder: str | None = None
+        while True:
+            outcome = self.run_job(job_id)
+            if outcome.state in ("done", "failed", "gone"):
+                return outcome
+            if outcome.owner is not None and outcome.owner != holder:
+                holder = outcome.owner
+                if on_wait is not None:
+                    on_wait(outcome)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                held = f", held by {outcome.owner}" if outcome.owner else ""
+                raise JobError(
+                    f"job {job_id}: not finished after {timeout_s:g} s "
+                    f"(still {outcome.state}{held})"
+                )
+            time.sleep(min(poll_s, left, outcome.retry_in_s or poll_s))
 
     def run_pending(self, *, limit: int | None = None) -> int:
         """Run claimable jobs in this thread until none is left (or ``limit``); return the count."""

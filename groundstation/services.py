@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_babel.speaklater import LazyString
-from shapely.geometry import MultiPolygon, Polygon, mapping
+from shapely.geometry import mapping
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
@@ -85,22 +85,26 @@ def read_grid_file(
 ) -> list[GisGrid]:
     """Grids from an uploaded GeoJSON/KML/KMZ/zipped-Shapefile, via :mod:`gis.io`, with ids
     that can name a page (:func:`check_grid_id`); what the layer holds besides grids is counted
-    in ``left_out`` (markers by geometry type, no-fly zones by their kind ``no_fly_zone``)."""
-    from gis.io import read_features_bytes, read_grids
+    in ``left_out`` (markers by geometry type, no-fly zones by their kind ``no_fly_zone``).
+
+    A layer holding lines is refused whole (:class:`GridLinesError`, naming them) before any
+    feature is checked: the station keeps grids as areas and never drops a line silently, and
+    a line is refused as a line whatever its shape (a plan preview's route crosses itself)."""
+    from gis.io import line_ids, read_features_bytes, read_grids
 
     name = Path(filename or "").name
     if not name:
         raise ValidationError(_l("grid file has no name; give it a .geojson/.kml/.kmz/.zip name"))
     try:
         features = read_features_bytes(data, name)
-        grids = read_grids(features, lines=True, left_out=left_out, origin=name)
+        lines = line_ids(features, origin=name)
+        if lines:
+            raise GridLinesError(name, lines)
+        grids = read_grids(features, left_out=left_out, origin=name)
     except GisError as exc:
         raise ValidationError(
             _l("grid file %(name)s cannot be read: %(detail)s", name=repr(name), detail=exc)
         ) from exc
-    lines = [g.grid_id for g in grids if not isinstance(g.geometry, Polygon | MultiPolygon)]
-    if lines:  # never dropped silently: the station keeps grids as areas
-        raise GridLinesError(name, lines)
     for grid in grids:
         check_grid_id(str(grid.grid_id))
     return grids

@@ -74,6 +74,7 @@ __all__ = [
     "transition",
     "escalate_overdue",
     "deadline_problem",
+    "shown_time",
     "update_rule",
 ]
 
@@ -630,8 +631,8 @@ def transition(
             raise ValidationError(
                 _l(
                     "the new deadline %(deadline)s is not later than the current one (%(current)s)",
-                    deadline=deadline.isoformat(),
-                    current=ticket.deadline.astimezone(tz).isoformat(),
+                    deadline=shown_time(deadline, tz),
+                    current=shown_time(ticket.deadline, tz),
                 )
             )
         department = _department(session, ticket)
@@ -697,9 +698,16 @@ def _new_deadline(deadline: datetime, *, now: datetime, tz: tzinfo) -> datetime:
         raise ValidationError(_l("deadline needs a timezone, e.g. 2025-06-01T18:00:00+08:00"))
     if deadline <= now:
         raise ValidationError(
-            _l("deadline %(deadline)s is not in the future", deadline=deadline.isoformat())
+            _l("deadline %(deadline)s is not in the future", deadline=shown_time(deadline, tz))
         )
     return deadline.astimezone(tz).replace(microsecond=0)
+
+
+def shown_time(moment: datetime, tz: tzinfo) -> str:
+    """A moment as people read it in messages: ``2026-11-25 18:00`` in the office's time zone
+    ``tz`` (seconds only when there are some, so two times that differ by seconds differ)."""
+    local = moment.astimezone(tz)
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
 
 
 def _department(session: Session, ticket: Ticket) -> Department | None:
@@ -785,17 +793,18 @@ def escalate_overdue(
     return messages
 
 
-def deadline_problem(amount: float, unit: str) -> LazyString | None:
+def deadline_problem(amount: float, unit: str, *, display: bool = False) -> LazyString | None:
     """:func:`groundstation.workcal.deadline_problem` in the reader's language (the units by
-    their display names in other languages than English), or None when the deadline is valid."""
+    their display names in other languages than English, and in English too with ``display``:
+    a page's message), or None when the deadline is valid."""
     problem = workcal.deadline_problem(amount, unit)
     if problem is None:
         return None
     values = dict(problem.values)
     if "units" in values:
-        values["units"] = lazy_names(DEADLINE_UNITS, *UNITS, quote=True)
+        values["units"] = lazy_names(DEADLINE_UNITS, *UNITS, quote=True, display=display)
     if "unit" in values and unit in UNITS:
-        values["unit"] = lazy_names(DEADLINE_UNITS, unit, quote=True)
+        values["unit"] = lazy_names(DEADLINE_UNITS, unit, quote=True, display=display)
     return lazy_text(replace(problem, values=values))
 
 
@@ -811,9 +820,12 @@ def update_rule(
     filing_standard: str | None = None,
     closing_standard: str | None = None,
     now: datetime | None = None,
+    display_names: bool = False,
 ) -> ClassRule:
     """Edit one event-table row (admins only; not committed). Everything is checked before
-    anything changes: a refused edit leaves the row as it was."""
+    anything changes: a refused edit leaves the row as it was. Refusals name the class and
+    the deadline's unit by their keys in English, by their display names in other languages
+    and, with ``display_names`` (the dispatch table page), in English too."""
     if actor.role != "admin":
         raise PermissionDenied(
             _l(
@@ -822,6 +834,7 @@ def update_rule(
             )
         )
     rule = _rule(session, label)
+    shown = lazy_names(LABEL_NAMES, label, display=display_names)
     if department_id is not None and (
         not 0 < department_id <= MAX_ID or session.get(Department, department_id) is None
     ):
@@ -830,10 +843,10 @@ def update_rule(
     amount = rule.deadline_amount if deadline_amount is None else deadline_amount
     unit = deadline_unit or rule.deadline_unit
     if new_deadline:
-        problem = deadline_problem(amount, unit)
+        problem = deadline_problem(amount, unit, display=display_names)
         if problem is not None:
             raise ValidationError(
-                _l("rule %(label)s: invalid deadline: %(detail)s", label=label, detail=problem)
+                _l("rule %(label)s: invalid deadline: %(detail)s", label=shown, detail=problem)
             )
     if name is not None:
         name = strip_blank(name)
@@ -842,11 +855,11 @@ def update_rule(
                 _l(
                     "rule %(label)s: the name may not be blank (it names the class to citizens "
                     "and city systems, as the Open311 service_name)",
-                    label=label,
+                    label=shown,
                 )
             )
-    filing_standard = _standard(label, "filing", filing_standard)
-    closing_standard = _standard(label, "closing", closing_standard)
+    filing_standard = _standard(shown, "filing", filing_standard)
+    closing_standard = _standard(shown, "closing", closing_standard)
     if department_id is not None:
         rule.department_id = department_id
     if new_deadline:
@@ -862,9 +875,12 @@ def update_rule(
     return rule
 
 
-def _standard(label: str, which: Literal["filing", "closing"], text: str | None) -> str | None:
+def _standard(
+    label: LazyString, which: Literal["filing", "closing"], text: str | None
+) -> str | None:
     """A filing or closing standard (``which``) as stored: without invisible ends; None (not
-    changed) stays None; blank is refused, as supervisors and departments decide by it."""
+    changed) stays None; blank is refused (naming the rule's class ``label``), as supervisors
+    and departments decide by it."""
     if text is None:
         return None
     text = strip_blank(text)

@@ -111,6 +111,86 @@ def _independent_figures(truth: list[dict], findings: list[dict], tolerance_m: f
     return out
 
 
+def test_the_demo_waits_for_an_ingest_job_a_running_station_took(tmp_path) -> None:
+    """`gridpatrol demo` beside `gridpatrol serve` on the same data folder: the station's
+    worker claims the sortie's ingest job first; the demo says so and waits for it to finish,
+    instead of failing with "ingest job 3 ended busy"."""
+    import threading
+
+    from groundstation.demo import run_ingest
+    from groundstation.jobs import JobRunner
+    from groundstation.storage import Storage
+
+    storage = Storage(f"sqlite:///{tmp_path / 'gridpatrol.sqlite3'}")
+    storage.upgrade()
+    handlers = {"ingest_flight": lambda ctx, payload: {"flight_id": payload["flight_id"]}}
+    demo = JobRunner(storage, handlers=handlers, owner="demo")
+    station = JobRunner(storage, handlers=handlers, owner="station:1234")
+    job_id = demo.enqueue("ingest_flight", {"flight_id": 1})
+    assert station.claim(job_id)  # the station's worker thread was quicker
+    said: list[str] = []
+    waiting = threading.Event()
+
+    def log(line: str) -> None:
+        said.append(line)
+        waiting.set()
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_ingest(demo, job_id, sortie="s1", timeout_s=120, log=log)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert waiting.wait(60), "the demo never said it was waiting"
+    assert station.run_claimed(job_id).state == "done"
+    thread.join(60)
+    assert not thread.is_alive() and errors == []
+    assert said == [
+        f"s1: ingest job {job_id} is being run by another worker (station:1234), e.g. a "
+        "station serving this data folder; waiting for it to finish"
+    ]
+    storage.dispose()
+
+
+def test_a_failed_ingest_job_stops_the_demo_with_its_error(tmp_path) -> None:
+    from groundstation.demo import DemoError, run_ingest
+    from groundstation.jobs import JobRunner
+    from groundstation.storage import Storage
+
+    def broken(ctx, payload):
+        raise OSError("photos folder unreadable")
+
+    storage = Storage(f"sqlite:///{tmp_path / 'gridpatrol.sqlite3'}")
+    storage.upgrade()
+    runner = JobRunner(storage, handlers={"ingest_flight": broken})
+    job_id = runner.enqueue("ingest_flight", {"flight_id": 1}, max_attempts=1)
+    with pytest.raises(DemoError, match=rf"s1: ingest job {job_id} failed: .*folder unreadable"):
+        run_ingest(runner, job_id, sortie="s1", timeout_s=60, log=lambda _line: None)
+    storage.dispose()
+
+
+def test_a_sorties_area_is_its_share_of_the_plans() -> None:
+    """A grid flown over two sorties counts half for each: the sorties add up to the plan."""
+    from types import SimpleNamespace
+
+    route = SimpleNamespace(
+        grids=[
+            SimpleNamespace(area_m2=1000.0, sorties=(0,)),
+            SimpleNamespace(area_m2=600.0, sorties=(0, 1)),
+            SimpleNamespace(area_m2=50.0, sorties=(1,)),
+        ]
+    )
+    from groundstation.demo import sortie_area_m2
+
+    assert sortie_area_m2(route, 0) == 1300.0
+    assert sortie_area_m2(route, 1) == 350.0
+    assert sortie_area_m2(route, 2) == 0.0
+
+
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path) -> None:
     from sqlalchemy import create_engine, text
@@ -192,12 +272,27 @@ def test_quick_demo_end_to_end(tmp_path) -> None:
     day = Period("custom", now - timedelta(days=1), now + timedelta(days=1))
     board = build_dashboard(tickets=records, flights=flown, findings=found, period=day, now=now)
     assert 0 < board.tickets.median_capture_to_ticket_h < 1.0
+    # the sorties were flown from a saved plan: the dashboard knows the area they covered
+    assert board.flights == report["sorties"] and board.flights_without_area == 0
+    planned = sum(grid.area for grid in grids.values())
+    assert 0.9 * planned < board.area_flown_m2 < 1.01 * planned
 
-    # run again on the same data folder: the objects are known and awaiting review, so they
-    # are found again (as sightings) under their existing tickets, and nothing is filed twice
-    again = CliRunner().invoke(
-        cli, ["demo", "--quick", "--no-serve", "--json", "--data-dir", str(data)]
-    )
+    # run again on the same data folder, while a station serves it (its worker threads may take
+    # the ingest jobs): the objects are known and awaiting review, so they are found again (as
+    # sightings) under their existing tickets, and nothing is filed twice
+    from groundstation.demo import demo_config
+    from groundstation.jobs import build_queue
+
+    station_storage = Storage(f"sqlite:///{data / 'gridpatrol.sqlite3'}")
+    station = build_queue({**demo_config(data), "JOB_POLL_S": 0.02}, station_storage)
+    station.start()
+    try:
+        again = CliRunner().invoke(
+            cli, ["demo", "--quick", "--no-serve", "--json", "--data-dir", str(data)]
+        )
+    finally:
+        station.stop()
+        station_storage.dispose()
     assert again.exit_code == 0, again.output
     second = json.loads(again.stdout)
     for label in CLASSES:

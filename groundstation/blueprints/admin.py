@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +16,11 @@ from groundstation.blueprints.api import rule_changes
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ClassRule, Department, Notification
 from groundstation.notify import Undelivered, delivery_of, undelivered
+from groundstation.params import takes
 from groundstation.text import is_blank
 from groundstation.tickets import update_rule
 from groundstation.web import current_actor, db, roles_required
+from groundstation.workcal import LIMITS, UNITS
 
 __all__ = [
     "bp",
@@ -29,6 +31,8 @@ __all__ = [
     "reason_text",
     "not_notified_line",
     "not_notified_lines",
+    "DeadlineInput",
+    "deadline_inputs",
 ]
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -141,12 +145,39 @@ def not_notified_lines(session: Any, ticket_id: int) -> list[str]:
     return [not_notified_line(u) for u in undelivered(session, ticket_id)]
 
 
+@dataclass(frozen=True, slots=True)
+class DeadlineInput:
+    """The deadline amount field's bounds for one unit, as the browser checks them."""
+
+    low: str
+    high: str
+    step: str  # "any" for (working) hours; "1" for working days, which are whole
+
+
+def deadline_inputs() -> dict[str, DeadlineInput]:
+    """Each deadline unit's amount bounds (:data:`groundstation.workcal.LIMITS`), for the
+    table's number fields: set for the row's unit, and switched with the unit by rules.js
+    (which reads them from the page's ``deadline-bounds`` JSON)."""
+    return {
+        unit: DeadlineInput(
+            low=f"{LIMITS[unit][0]:g}",
+            high=f"{LIMITS[unit][1]:g}",
+            step="1" if unit == "work_days" else "any",
+        )
+        for unit in UNITS
+    }
+
+
 @bp.get("/rules")
 @roles_required("admin", "supervisor")
+@takes()
 def rules() -> Any:
     session = db()
+    inputs = deadline_inputs()
     return render_template(
         "rules.html",
+        deadline_inputs=inputs,
+        deadline_bounds={unit: asdict(bounds) for unit, bounds in inputs.items()},
         rules=list(session.scalars(select(ClassRule).order_by(ClassRule.label))),
         departments=list(session.scalars(select(Department).order_by(Department.id))),
         notifications=[
@@ -181,7 +212,7 @@ def edit_rule(label: str) -> Any:
             if key in request.form and is_blank(request.form[key]):
                 raise ValidationError(_l("%(field)s: give a value", field=FORM_FIELDS[key]))
         changes = rule_changes(request.form, from_json=False, names=FORM_FIELDS)
-        update_rule(session, label, current_actor(), **changes)
+        update_rule(session, label, current_actor(), **changes, display_names=True)
         session.commit()
     except (ValidationError, NotFoundError) as exc:
         session.rollback()

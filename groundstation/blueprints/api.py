@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file, url_for
+from flask_babel import lazy_ngettext
 from flask_login import current_user
 from sqlalchemy import case, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -55,6 +56,7 @@ from groundstation.models import (
     utcnow,
 )
 from groundstation.openapi import openapi_document
+from groundstation.params import takes
 from groundstation.services import grid_history, import_grids, read_grid_file, review_findings
 from groundstation.text import strip_blank
 from groundstation.tickets import (
@@ -107,6 +109,7 @@ __all__ = [
     "with_names",
     "TICKET_FILTERS",
     "TICKET_ORDERS",
+    "FINDING_FILTERS",
 ]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -502,6 +505,7 @@ def openapi() -> Any:
 
 @bp.get("/me")
 @roles_required(*ANY)
+@takes()
 def me() -> Any:
     actor = current_actor()
     return jsonify(
@@ -511,6 +515,7 @@ def me() -> Any:
 
 @bp.get("/departments")
 @roles_required(*ANY)
+@takes()
 def departments() -> Any:
     rows = db().scalars(select(Department).order_by(Department.id))
     return jsonify([{"id": d.id, "code": d.code, "name": d.name} for d in rows])
@@ -518,6 +523,7 @@ def departments() -> Any:
 
 @bp.get("/rules")
 @roles_required(*ANY)
+@takes()
 def rules() -> Any:
     rows = db().scalars(select(ClassRule).order_by(ClassRule.label))
     return jsonify([_rule_json(r) for r in rows])
@@ -598,6 +604,7 @@ def put_rule(label: str) -> Any:
 
 @bp.get("/grids")
 @roles_required(*ANY)
+@takes()
 def grids() -> Any:
     rows = db().scalars(select(Grid).order_by(Grid.code))
     return jsonify([grid_json(r) for r in rows])
@@ -605,6 +612,7 @@ def grids() -> Any:
 
 @bp.get("/grids.geojson")
 @roles_required(*ANY)
+@takes()
 def grids_geojson() -> Any:
     rows = db().scalars(select(Grid).order_by(Grid.code))
     return jsonify(
@@ -641,6 +649,7 @@ def post_grids() -> Any:
 
 @bp.get("/grids/<code>")
 @roles_required(*ANY)
+@takes()
 def grid_detail(code: str) -> Any:
     session = db()
     grid = session.scalar(select(Grid).where(Grid.code == code))
@@ -828,10 +837,12 @@ def unplaced_warning(unplaced: int, photos: int) -> Any:
     """The warning for a flight some of whose photos have no position; None if all have one."""
     if not unplaced:
         return None
-    return _l(
-        "%(unplaced)d of %(photos)d photos have no GPS position: their findings cannot be "
-        "placed on the map or in a grid",
-        unplaced=unplaced,
+    return lazy_ngettext(
+        "%(num)d of %(photos)d photos has no GPS position: its findings cannot be placed on "
+        "the map or in a grid",
+        "%(num)d of %(photos)d photos have no GPS position: their findings cannot be placed "
+        "on the map or in a grid",
+        unplaced,
         photos=photos,
     )
 
@@ -844,11 +855,14 @@ def registration_warnings(registration: Registration) -> list[Any]:
         warnings.append(unplaced)
     if registration.odd_size is not None:
         warnings.append(
-            _l(
-                "%(n)d of %(photos)d photos are %(size)s pixels, not the %(native)s of camera "
+            lazy_ngettext(
+                "%(num)d of %(photos)d photos is %(size)s pixels, not the %(native)s of camera "
+                "%(camera)s: unless it was scaled down from its photos, the ground size of a "
+                "pixel (GSD) is unknown. Choose the camera that took it.",
+                "%(num)d of %(photos)d photos are %(size)s pixels, not the %(native)s of camera "
                 "%(camera)s: unless they were scaled down from its photos, the ground size of a "
-                "pixel (GSD) is unknown. Choose the camera that took them",
-                n=registration.odd_size_photos,
+                "pixel (GSD) is unknown. Choose the camera that took them.",
+                registration.odd_size_photos,
                 photos=registration.photos,
                 size="×".join(map(str, registration.odd_size)),
                 native="×".join(map(str, registration.camera_size)),
@@ -936,6 +950,7 @@ def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
 
 @bp.get("/flights")
 @roles_required(*ANY)
+@takes()
 def flights() -> Any:
     session = db()
     rows = session.scalars(select(Flight).order_by(Flight.id.desc()).limit(200))
@@ -944,6 +959,7 @@ def flights() -> Any:
 
 @bp.get("/flights/<int:flight_id>")
 @roles_required(*ANY)
+@takes()
 def flight_detail(flight_id: int) -> Any:
     session = db()
     return jsonify(_flight_json(session, _get(session, Flight, flight_id, "flight")))
@@ -951,6 +967,7 @@ def flight_detail(flight_id: int) -> Any:
 
 @bp.get("/jobs/<int:job_id>")
 @roles_required(*ANY)
+@takes()
 def job_detail(job_id: int) -> Any:
     job = _get(db(), Job, job_id, "job")
     return jsonify(
@@ -965,6 +982,18 @@ def job_detail(job_id: int) -> Any:
             "finished_at": _iso(job.finished_at),
         }
     )
+
+
+#: The review queue's filters, the same on ``/api/v1/findings`` and ``/review``.
+FINDING_FILTERS: tuple[str, ...] = (
+    "status",
+    "label",
+    "min_score",
+    "max_score",
+    "grid",
+    "flight",
+    "primary",
+)
 
 
 def finding_query(args: Any) -> Any:
@@ -1080,6 +1109,7 @@ def visible_grid_history(session: Session, grid: Grid, actor: Any) -> dict[str, 
 
 @bp.get("/findings")
 @roles_required(*ANY)
+@takes(*FINDING_FILTERS, "order", "page", "page_size")
 def findings() -> Any:
     session = db()
     page, size = _page()
@@ -1096,6 +1126,7 @@ def findings() -> Any:
 
 @bp.get("/findings/<int:finding_id>")
 @roles_required(*ANY)
+@takes()
 def finding_detail(finding_id: int) -> Any:
     session = db()
     finding = visible_finding(session, finding_id)
@@ -1104,6 +1135,7 @@ def finding_detail(finding_id: int) -> Any:
 
 @bp.get("/findings/<int:finding_id>/crop")
 @roles_required(*ANY)
+@takes()
 def finding_crop(finding_id: int) -> Any:
     finding = visible_finding(db(), finding_id)
     if not finding.crop_path or not Path(finding.crop_path).is_file():
@@ -1113,6 +1145,7 @@ def finding_crop(finding_id: int) -> Any:
 
 @bp.get("/photos/<int:photo_id>/image")
 @roles_required(*ANY)
+@takes()
 def photo_image(photo_id: int) -> Any:
     photo = visible_photo(db(), photo_id)
     if not Path(photo.path).is_file():
@@ -1370,6 +1403,7 @@ def _ticket_page_size() -> int:
 
 @bp.get("/tickets")
 @roles_required(*ANY)
+@takes(*TICKET_FILTERS, "order", "page", "page_size", "per_page")
 def tickets() -> Any:
     """One page of the ticket list, with the total, the page count and the links of the next
     and previous pages (same filters); a page past the last is empty."""
@@ -1437,6 +1471,7 @@ def post_ticket() -> Any:
 
 @bp.get("/tickets/<int:ticket_id>")
 @roles_required(*ANY)
+@takes()
 def ticket_detail(ticket_id: int) -> Any:
     ticket = _visible_ticket(db(), ticket_id)
     out = ticket_json(ticket, events=True)
@@ -1459,6 +1494,7 @@ def ticket_transition(ticket_id: int) -> Any:
 
 @bp.get("/tickets/<int:ticket_id>/evidence/<int:index>")
 @roles_required(*ANY)
+@takes()
 def ticket_evidence(ticket_id: int, index: int) -> Any:
     """The photo of one evidence entry (stored under the data dir's evidence/ folder)."""
     ticket = _visible_ticket(db(), ticket_id)
@@ -1475,6 +1511,7 @@ def ticket_evidence(ticket_id: int, index: int) -> Any:
 
 @bp.get("/notifications")
 @roles_required(*REVIEWERS)
+@takes()
 def notifications() -> Any:
     rows = db().scalars(select(Notification).order_by(Notification.id.desc()).limit(200))
     return jsonify(

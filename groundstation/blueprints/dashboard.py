@@ -24,6 +24,7 @@ from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import Grid, Ticket, utcnow
+from groundstation.params import check_parameters, takes
 from groundstation.stats import (
     PERIODS,
     Dashboard,
@@ -36,11 +37,13 @@ from groundstation.stats import (
 from groundstation.tickets import TERMINAL_STATES
 from groundstation.web import db, roles_required
 
-__all__ = ["bp", "VIEWERS", "dashboard_from_args", "bar_chart"]
+__all__ = ["bp", "VIEWERS", "DASHBOARD_PARAMS", "dashboard_from_args", "bar_chart"]
 
 bp = Blueprint("dashboard", __name__)
 
 VIEWERS = ("supervisor", "admin")
+#: The query parameters of the dashboard's figures (page, CSV and API alike).
+DASHBOARD_PARAMS: tuple[str, ...] = ("period", "date", "start", "end", "grid")
 
 
 def _day(value: str | None, *, field: str) -> date | None:
@@ -55,7 +58,9 @@ def _day(value: str | None, *, field: str) -> date | None:
 
 
 def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
-    """Read the query parameters, load the records and compute the figures."""
+    """Read the query parameters (:data:`DASHBOARD_PARAMS`; any other is refused), load the
+    records and compute the figures."""
+    check_parameters(args, DASHBOARD_PARAMS)
     now = now or utcnow()
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     kind = args.get("period") or "month"
@@ -176,7 +181,7 @@ def page() -> Any:
     error = None
     try:
         dash = dashboard_from_args(request.args)
-    except (ValidationError, NotFoundError) as exc:
+    except (ValidationError, NotFoundError) as exc:  # named above the default figures: 400
         error = str(exc)
         dash = dashboard_from_args({})
     grids = list(db().scalars(select(Grid.code).order_by(Grid.code)))
@@ -198,11 +203,17 @@ def page() -> Any:
         charts=charts,
         grids=grids,
         periods=PERIODS,
-        args=request.args,
+        args=_taken(request.args),
         error=error,
         first_day=dash.period.start.astimezone(tz).date(),
         last_day=(dash.period.end.astimezone(tz) - timedelta(days=1)).date(),
-    )
+    ), (200 if error is None else 400)
+
+
+def _taken(args: Any) -> dict[str, str]:
+    """The query's dashboard parameters, for the form and the CSV link (never one the
+    dashboard refused)."""
+    return {key: args[key] for key in DASHBOARD_PARAMS if key in args}
 
 
 #: The dashboard CSV's words in the reader's language (``codes=1``: the codes themselves).
@@ -243,12 +254,13 @@ def codes_wanted(args: Any) -> bool:
 
 @bp.get("/dashboard.csv")
 @roles_required(*VIEWERS)
+@takes(*DASHBOARD_PARAMS, "codes")
 def export_csv() -> Any:
     """The dashboard as CSV (UTF-8 with BOM, for Excel) in the reader's language: headings,
     row names and class names; ``codes=1`` gives the stable codes of :func:`csv_rows` instead."""
     from groundstation.i18n import LABEL_NAMES
 
-    dash = dashboard_from_args(request.args)
+    dash = dashboard_from_args(_taken(request.args))
     buffer = io.StringIO()
     if codes_wanted(request.args):
         rows = csv_rows(dash)
@@ -272,6 +284,7 @@ def dashboard_figures() -> Any:
 
 @api_bp.get("/stats")
 @roles_required(*VIEWERS)
+@takes()
 def stats() -> Any:
     """Published indicators over every ticket up to now: cases by state (``by_state``: where
     they are now) and class, and filed (立案数), closed (结案数), due (应结案数), the closure rate

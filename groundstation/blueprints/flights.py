@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from rasterio.errors import RasterioError
 from sqlalchemy import func, or_, select
 
@@ -49,6 +50,8 @@ __all__ = [
     "sse_stream",
     "state_names",
     "photo_flight_rows",
+    "count_forms",
+    "upload_texts",
     "FLYERS",
     "INGEST_STATUS_NAMES",
     "PHOTO_FLIGHTS_PER_PAGE",
@@ -349,6 +352,104 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
     return rows
 
 
+def count_forms(message: Callable[[int], str]) -> dict[str, str]:
+    """A message that counts, for a page script that fills in the count (``{n}``): the
+    reader's form for one (``one``) and for more (``other``), from ``message(n)``, an
+    ``ngettext`` call that passes ``n="{n}"`` (its ``num`` is the real count). The station's
+    languages need no other forms (Chinese has one)."""
+    return {"one": message(1), "other": message(2)}
+
+
+def upload_texts() -> dict[str, Any]:
+    """The flights page's photo upload messages for upload.js, in the reader's language;
+    ``{name}`` placeholders are filled in by the script, counts under ``plural``."""
+    return {
+        "refused": _("(%(n)s not added)", n="{n}"),
+        "none": _("Choose photos or a folder first."),
+        "starting": _("Starting the upload…"),
+        "uploading": _("Uploading…"),
+        "finishing": _("Registering the flight…"),
+        "too_large": _("larger than %(limit)s MiB", limit="{limit}"),
+        "network": _("no answer from the ground station"),
+        "continue": _("Continue"),
+        "discard": _("Discard"),
+        "continuing": _(
+            "Continuing %(name)s: choose the same photos again, those already here are skipped.",
+            name="{name}",
+        ),
+        "discarded": _("The upload was discarded."),
+        "unnamed": _("(no name)"),
+        "unplaced": _(
+            "None of these photos has a GPS position: they are classified as usual, but their "
+            "findings cannot be placed on the map or in a grid and are listed for review "
+            "without a place."
+        ),
+        "confirm_unplaced": _("Register these photos as a flight anyway?"),
+        "kept_unplaced": _(
+            "The photos were not registered and stay in this upload: finish it to register "
+            "them anyway, or discard it."
+        ),
+        "plural": {
+            # {n}: the photos chosen; {done}: those that arrived (the not-added are counted out)
+            "progress": count_forms(
+                lambda n: ngettext(
+                    "%(done)s of %(n)s photo, %(mb)s of %(total_mb)s MB",
+                    "%(done)s of %(n)s photos, %(mb)s of %(total_mb)s MB",
+                    n,
+                    n="{n}",
+                    done="{done}",
+                    mb="{mb}",
+                    total_mb="{total_mb}",
+                )
+            ),
+            "failed": count_forms(
+                lambda n: ngettext(
+                    "%(n)s photo could not be added (listed below); the others continue.",
+                    "%(n)s photos could not be added (listed below); the others continue.",
+                    n,
+                    n="{n}",
+                )
+            ),
+            "retry_failed": count_forms(
+                lambda n: ngettext(
+                    "Choose the failed photo again and press Upload, or finish with the photos "
+                    "that arrived.",
+                    "Choose the failed photos again and press Upload, or finish with the photos "
+                    "that arrived.",
+                    n,
+                )
+            ),
+            "skipped": count_forms(
+                lambda n: ngettext(
+                    "%(n)s file that is not a photo (a video, a log) is left out.",
+                    "%(n)s files that are not photos (videos, logs) are left out.",
+                    n,
+                    n="{n}",
+                )
+            ),
+            "finished": count_forms(
+                lambda n: ngettext(
+                    "Flight #%(id)s registered with %(n)s photo; it is being classified.",
+                    "Flight #%(id)s registered with %(n)s photos; they are being classified.",
+                    n,
+                    n="{n}",
+                    id="{id}",
+                )
+            ),
+            "resume": count_forms(
+                lambda n: ngettext(
+                    "%(name)s: %(n)s photo (%(mb)s MB) arrived",
+                    "%(name)s: %(n)s photos (%(mb)s MB) arrived",
+                    n,
+                    n="{n}",
+                    name="{name}",
+                    mb="{mb}",
+                )
+            ),
+        },
+    }
+
+
 @bp.get("/flights")
 @roles_required(*ROLES)
 def index() -> Any:
@@ -394,6 +495,7 @@ def index() -> Any:
         cameras=list(PRESETS),
         default_camera=DEFAULT_CAMERA,
         max_image_bytes=int(current_app.config["MAX_IMAGE_BYTES"]),
+        upload_text=upload_texts(),
     )
 
 

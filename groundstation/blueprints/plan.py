@@ -34,6 +34,7 @@ from groundstation.i18n import lazy_names
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
 from groundstation.uploads import read_limited
 from groundstation.web import (
+    api_key_from_request,
     check_text,
     current_actor,
     db,
@@ -50,6 +51,8 @@ __all__ = [
     "MAX_GRIDS",
     "DOWNLOAD_FORMATS",
     "PlanRequest",
+    "FIELD_NAMES",
+    "field_name",
     "parse_plan_request",
     "run_plan",
     "PlanWarning",
@@ -114,21 +117,36 @@ class PlanRequest:
 DRAWN_ID = "drawn"
 
 
-#: Planning fields as the page labels them, for error messages (the API's keys in English).
+def _page_label(label: LazyString) -> LazyString:
+    """A label of plan.html for a message: Jinja formats every msgid of a template, so a percent
+    sign is written ``%%`` there; it is formatted the same way here."""
+    return LazyString(lambda: str(label) % {})
+
+
+#: Planning fields by their labels on the page (plan.html's msgids), for error messages.
 FIELD_NAMES = {
-    "altitude_m": _l("altitude (m)"),
-    "gsd_cm": _l("GSD (cm/px)"),
-    "front_overlap": _l("front overlap"),
-    "side_overlap": _l("side overlap"),
-    "speed_mps": _l("speed (m/s)"),
-    "battery_minutes": _l("battery (min)"),
+    "altitude_m": _page_label(_l("Altitude (m)")),
+    "gsd_cm": _page_label(_l("GSD (cm/px)")),
+    "front_overlap": _page_label(_l("Front overlap (%%)")),
+    "side_overlap": _page_label(_l("Side overlap (%%)")),
+    "speed_mps": _page_label(_l("Speed (m/s)")),
+    "battery_minutes": _page_label(_l("Battery (min)")),
 }
+
+
+def field_name(key: str) -> Any:
+    """A planning field as the reader of an error knows it: the page's label (in the page's
+    language) for the planning page's own requests; for an API-key client, the JSON key it
+    sent in English (the label in other languages)."""
+    if api_key_from_request() is None:
+        return FIELD_NAMES[key]
+    return lazy_names(FIELD_NAMES, key)
 
 
 def _number(data: dict[str, Any], key: str, *, lo: float, hi: float, default: Any = None) -> Any:
     """A number in [lo, hi] from the request, or `default` when absent; errors name the field
-    as the page does (``key`` for English readers and API clients)."""
-    field = lazy_names(FIELD_NAMES, key)
+    (:func:`field_name`)."""
+    field = field_name(key)
     value = data.get(key)
     if value in (None, ""):
         return default
@@ -283,7 +301,7 @@ def run_plan(req: PlanRequest) -> Any:
         return plan(list(req.grids), settings, no_fly=req.no_fly, home=req.home)
     except SettingError as exc:  # named as the page's field, not the planner's
         key = SETTING_FIELDS.get(exc.setting)
-        detail = exc.named(lazy_names(FIELD_NAMES, key)) if key else exc.message
+        detail = exc.named(field_name(key)) if key else exc.message
         raise ValidationError(_l("cannot plan: %(detail)s", detail=detail)) from None
     except (MissionError, GisError) as exc:
         raise ValidationError(_l("cannot plan: %(detail)s", detail=exc)) from None

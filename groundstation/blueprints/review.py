@@ -17,6 +17,7 @@ from groundstation.blueprints.api import _get, finding_query, ticket_grids, unkn
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import LABELS, Finding, Flight, Grid
+from groundstation.params import unknown_parameter_error, unknown_parameters
 from groundstation.web import db, roles_required
 
 __all__ = ["bp", "FILTERS", "FILTER_DEFAULTS", "ReviewRequest", "read_request"]
@@ -33,6 +34,8 @@ FILTERS: tuple[str, ...] = (
     "status",
     "primary",
 )
+#: The page's query parameters: its filters and the finding to select.
+PARAMS: tuple[str, ...] = (*FILTERS, "finding")
 #: A filter's value when the URL leaves it out (the others default to empty: no filter).
 FILTER_DEFAULTS: dict[str, str] = {"status": "pending", "primary": "1"}
 #: How many flights the flight filter lists (newest first; a flight named in the URL is added).
@@ -89,9 +92,12 @@ class ReviewRequest:
 def read_request(session: Any, args: Any) -> ReviewRequest:
     """The filters and selected finding of the URL query ``args``, checked as the API checks
     them (each invalid value is reported and left out) plus that the named grid, flight and
-    finding exist."""
+    finding exist; a parameter the page does not take is reported too."""
     filters = {name: (args.get(name) or FILTER_DEFAULTS.get(name, "")).strip() for name in FILTERS}
     problems: list[str] = []
+    unknown = unknown_parameters(args, PARAMS)
+    if unknown:
+        problems.append(str(unknown_parameter_error(unknown, PARAMS)))
     for name in FILTERS:  # one field at a time, so each bad value is named and only it dropped
         try:
             finding_query({"status": "all", name: filters[name]})
@@ -158,4 +164,4 @@ def index() -> Any:
         )
         if finding is not None
         else None,
-    )
+    ), (400 if wanted.problems else 200)

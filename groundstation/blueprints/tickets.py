@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from werkzeug.datastructures import MultiDict
 
+from groundstation.blueprints.api import TICKET_FILTERS
 from groundstation.errors import (
     NotFoundError,
     PermissionDenied,
@@ -45,6 +46,7 @@ from groundstation.models import (
     Ticket,
     utcnow,
 )
+from groundstation.params import takes
 from groundstation.text import is_blank
 from groundstation.tickets import ACTIVE_STATES, STATES, TRANSITIONS, available_actions
 from groundstation.web import current_actor, db, roles_required, state
@@ -117,16 +119,41 @@ SOURCE_NAMES = {
 }
 
 
+#: The list page's query parameters: the filters, the order and the pages.
+LIST_PARAMS: tuple[str, ...] = (*TICKET_FILTERS, "order", "page", "per_page")
+
+
+def _expected(name: str) -> Any:
+    """What the list's parameter ``name`` takes, for the banner of a value it cannot use."""
+    from groundstation.blueprints.api import MAX_PAGE, TICKET_ORDERS
+
+    return {
+        "state": _l("one or more of %(known)s", known=", ".join(STATES)),
+        "label": _l("one of %(labels)s", labels=", ".join(TICKET_LABELS)),
+        "department_id": _l("a department number"),
+        "overdue": _l("1 or 0"),
+        "escalated": _l("1 or 0"),
+        "order": ", ".join(TICKET_ORDERS),
+        "page": _l("a page number from 1 to %(max)d", max=MAX_PAGE),
+        "per_page": ", ".join(str(n) for n in PER_PAGE),
+    }[name]
+
+
 def _list_args(
     raw: MultiDict[str, str],
 ) -> tuple[MultiDict[str, str], int, int, dict[str, str]]:
     """The request's filters and order that are valid, the page, the rows per page, and the
-    parameters that are not valid (left out, so the list and its links work), each with the
-    message that says why."""
-    from groundstation.blueprints.api import MAX_PAGE, MAX_SEARCH, TICKET_FILTERS, ticket_query
+    problems, by parameter: parameters the list does not take and values it cannot use (left
+    out, so the list and its links work), each with the message that names the parameter and
+    what it takes."""
+    from groundstation.blueprints.api import MAX_PAGE, MAX_SEARCH, ticket_query
+    from groundstation.params import unknown_parameter_error, unknown_parameters
 
     args: MultiDict[str, str] = MultiDict()
     bad: dict[str, str] = {}
+    unknown = unknown_parameters(raw, LIST_PARAMS)
+    if unknown:
+        bad[unknown[0]] = str(unknown_parameter_error(unknown, LIST_PARAMS))
     for key in (*TICKET_FILTERS, "order"):
         values = [v for v in raw.getlist(key) if v.strip()]
         if not values:
@@ -140,7 +167,7 @@ def _list_args(
                     max=MAX_SEARCH,
                 )
             else:
-                bad[key] = _not_understood(key)
+                bad[key] = _unusable(key, ",".join(values))
             continue
         if key == "grid":
             values, problem = _known_grids(values)
@@ -150,11 +177,11 @@ def _list_args(
             args.setlist(key, values)
     page = raw.get("page") or "1"
     if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
-        bad["page"] = _not_understood("page")
+        bad["page"] = _unusable("page", page)
         page = "1"
     per_page = raw.get("per_page") or str(DEFAULT_PER_PAGE)
     if per_page not in {str(n) for n in PER_PAGE}:
-        bad["per_page"] = _not_understood("per_page")
+        bad["per_page"] = _unusable("per_page", per_page)
         per_page = str(DEFAULT_PER_PAGE)
     return args, int(page), int(per_page), bad
 
@@ -195,8 +222,19 @@ def _unknown_grids_message(codes: list[str], *, others: bool) -> str:
     return _("Grids %(codes)s do not exist; the list is not filtered by grid.", codes=quoted)
 
 
-def _not_understood(name: str) -> str:
-    return _("“%(name)s” was not understood and is not applied.", name=PARAM_NAMES[name])
+def _unusable(name: str, value: str) -> str:
+    """The banner of a value the list cannot use: the field, the parameter as the address
+    gives it, and what the list takes."""
+    from groundstation.params import shown_value
+
+    return _(
+        "%(field)s: the address gives %(param)s=%(value)s, but the list takes %(expected)s; "
+        "it is left out.",
+        field=PARAM_NAMES[name],
+        param=name,
+        value=shown_value(value),
+        expected=_expected(name),
+    )
 
 
 def _flash_bad(problems: dict[str, str]) -> None:
@@ -223,7 +261,7 @@ def index() -> Any:
     from groundstation.blueprints.api import count_rows, ticket_query, visible_tickets, with_names
 
     args, page, per_page, bad = _list_args(request.args)
-    _flash_bad(bad)
+    _flash_bad(bad)  # shown above the list of what could be applied, with status 400
     actor = current_actor()
     session = db()
     query = visible_tickets(ticket_query(args), actor)
@@ -256,25 +294,36 @@ def index() -> Any:
         page_url=page_url,
         csv_url=url_for("tickets.export_csv", **args.to_dict(flat=False)),
         now=utcnow(),
-    )
+    ), (400 if bad else 200)
 
 
 @bp.get("/tickets.csv")
 @roles_required(*ROLES)
+@takes(*LIST_PARAMS, "codes")
 def export_csv() -> Any:
     """The whole filtered list (every page) as CSV, with the list's filters and order: UTF-8
     with BOM (for Excel), in the reader's language (headings, classes, states, sources, yes/no);
-    ``codes=1`` gives the stable codes of :data:`CSV_COLUMNS` and the API's values instead."""
-    from groundstation.blueprints.api import ticket_query, visible_tickets, with_names
+    ``codes=1`` gives the stable codes of :data:`CSV_COLUMNS` and the API's values instead.
+    It takes the list page's query (its ``page`` and ``per_page`` do not narrow the export); a
+    filter it cannot apply is refused as the API refuses it (400; a grid that names no grid,
+    404): exporting more than asked would mislead."""
+    from groundstation.blueprints.api import (
+        ticket_grids,
+        ticket_query,
+        unknown_grid_error,
+        unknown_grids,
+        visible_tickets,
+        with_names,
+    )
     from groundstation.blueprints.dashboard import codes_wanted
     from groundstation.i18n import LABEL_NAMES
 
-    args, _page, _per_page, bad = _list_args(request.args)
-    if [name for name in bad if name not in ("page", "per_page")]:
-        # exporting more than asked would mislead: show the list and what is wrong
-        return redirect(url_for("tickets.index", **request.args.to_dict(flat=False)))
     now = utcnow()
+    args = request.args
     query = with_names(visible_tickets(ticket_query(args, now=now), current_actor()))
+    missing = unknown_grids(db(), ticket_grids(args))
+    if missing:
+        raise unknown_grid_error(missing)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     storage = state().storage
     names: CsvNames | None = None
@@ -420,6 +469,7 @@ def finding_facts(session: Any, finding: Finding) -> FindingFacts:
 
 @bp.get("/tickets/<int:ticket_id>")
 @roles_required(*ROLES)
+@takes()
 def detail(ticket_id: int) -> Any:
     from groundstation.blueprints.admin import not_notified_lines
     from groundstation.blueprints.api import REVIEWERS

@@ -29,6 +29,30 @@
   var FINAL = ["landed", "done", "failed", "cancelled"];
   var FLYING = ["airborne", "mission", "paused", "returning", "landing"];
   var ended = !info.live;
+  /* What the page knows of the vehicle (the session's state events and the telemetry it
+     follows): each command's button is enabled only while that command can work; the server
+     checks every command again. */
+  var known = {state: document.getElementById("flight-state").dataset.state, armed: false,
+    onGround: true, linkLost: false, missionStarted: false};
+  var sending = {};  // commands sent and not answered yet
+  function armed() { return FLYING.indexOf(known.state) >= 0 || known.armed; }
+  var AVAILABLE = {
+    arm: function () { return known.state === "ready" && !armed() && !known.linkLost; },
+    start: function () { return armed() && known.state !== "mission" && !known.linkLost; },
+    pause: function () { return armed() && known.state !== "paused" && !known.onGround; },
+    resume: function () {
+      return known.state === "paused" && known.missionStarted && !known.linkLost;
+    },
+    rtl: function () { return armed() && known.state !== "returning"; },
+    land: function () { return armed() && known.state !== "landing"; },
+    cancel: function () { return !armed(); }  // an armed vehicle is landed or returned instead
+  };
+  function syncCommands() {
+    Array.from(document.querySelectorAll("#commands button")).forEach(function (b) {
+      var verb = b.dataset.command;
+      b.disabled = ended || !!sending[verb] || !(AVAILABLE[verb] && AVAILABLE[verb]());
+    });
+  }
 
   function set(id, value) { document.getElementById(id).textContent = value === null || value === undefined ? "–" : value; }
 
@@ -39,10 +63,14 @@
     banner.dataset.status = on ? "lost" : "ok";
     document.getElementById("link-age").textContent =
       on && age !== null && age !== undefined ? "(" + Math.round(age) + " s)" : "";
+    known.linkLost = !!on && !ended;
+    syncCommands();
   }
 
   function telemetry(t) {
     (t.texts || []).forEach(function (text) { message(text, "vehicle", t.at); });
+    known.armed = !!t.armed;
+    known.onGround = t.on_ground !== false;  // not known: as on the ground
     stale(t.stale, t.link_age_s);
     set("t-mode", t.mode); set("t-armed", t.armed ? "✔" : "✘"); set("t-alt", t.alt_m);
     set("t-speed", t.speed_mps); set("t-heading", t.heading_deg); set("t-battery", t.battery_pct);
@@ -101,10 +129,6 @@
     ul.insertBefore(li, ul.firstChild);
   }
 
-  function commandsEnabled(on) {
-    Array.from(document.querySelectorAll("#commands button")).forEach(function (b) { b.disabled = !on; });
-  }
-
   function state(s) {
     var el = document.getElementById("flight-state");
     el.textContent = s.label || info.states[s.state] || s.state; el.dataset.state = s.state;
@@ -112,11 +136,10 @@
     if (s.connection) { document.getElementById("connection").textContent = s.connection; }
     if (s.error) { message(s.error, "error", s.at); }
     if (s.summary) { summary(s.summary); }
-    if (FINAL.indexOf(s.state) >= 0) {
-      ended = true; commandsEnabled(false); stale(false);
-    } else {  // an armed vehicle is landed or returned, never cancelled (the server refuses it)
-      document.getElementById("cmd-cancel").disabled = FLYING.indexOf(s.state) >= 0;
-    }
+    known.state = s.state;
+    if (s.state === "mission") { known.missionStarted = true; }  // resume continues it
+    if (FINAL.indexOf(s.state) >= 0) { ended = true; stale(false); }
+    syncCommands();
     if (s.state === "done") {
       if (s.flight_id) {
         var link = document.getElementById("findings-link");
@@ -130,6 +153,7 @@
   }
 
   if (info.telemetry) { telemetry(Object.assign({}, info.telemetry, {texts: []})); }
+  syncCommands();
   // A finished session is replayed too while this server still holds it (404 otherwise).
   var source = new EventSource("/api/v1/flight-sessions/" + info.id + "/events");
   source.onerror = function () {
@@ -154,19 +178,21 @@
   Array.from(document.querySelectorAll("#commands button")).forEach(function (button) {
     button.addEventListener("click", function () {
       if (!window.confirm(button.dataset.confirm)) { return; }
-      button.disabled = true;
+      var verb = button.dataset.command;
+      sending[verb] = true; syncCommands();
+      function answered() { sending[verb] = false; syncCommands(); }
       fetch("/api/v1/flight-sessions/" + info.id + "/commands", {
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
         body: JSON.stringify({command: button.dataset.command})
       }).then(function (r) { return r.json().then(function (d) { return {ok: r.ok, data: d}; }); })
         .then(function (res) {
-          button.disabled = ended;
+          answered();
           // a refusal the session published comes over the stream: show it once
           if (!res.ok && !res.data.published) { message(res.data.error, "error"); }
         })
         .catch(function () {  // no answer, or not JSON: the button must not stay disabled
-          button.disabled = ended;
+          answered();
           message(info.text.no_answer, "error");
         });
     });

@@ -12,6 +12,7 @@
   var selected = new Set();
   var gridLayers = {};
   var sequence = 0, timer = null, savedId = null, version = 0, pickingHome = false;
+  var edits = 0;  // changes to the plan's settings: a save answers for the settings it was sent
   var fitRoute = false;  // the picked grids changed: show their route too once it is planned
   var colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
 
@@ -177,17 +178,30 @@
 
   function schedule() {
     clearTimeout(timer);
+    edits += 1;
+    forgetSaved();
+    markStale(true);
+    timer = setTimeout(preview, 300);
+  }
+
+  /* The saved plan was made from other settings: it is no longer there to fly or upload. */
+  function forgetSaved() {
     savedId = null;
     document.getElementById("saved").hidden = true;
-    timer = setTimeout(preview, 300);
+  }
+
+  /* The route and summary shown belong to earlier settings until the new plan arrives. */
+  function markStale(on) {
+    var box = document.getElementById("summary");
+    box.classList.toggle("stale", on);
+    if (on) { box.dataset.stale = "1"; } else { delete box.dataset.stale; }
+    mapEl.classList.toggle("stale-plan", on);
   }
 
   function preview() {
     var p = params();
     if (!p.grids.length && !p.polygon) {
-      result.clearLayers(); document.getElementById("summary").hidden = true;
-      document.getElementById("nofly-warning").hidden = true;
-      setStatus("idle", ""); showError(""); return;
+      clearPlan(); setStatus("idle", ""); showError(""); return;
     }
     var mine = ++sequence;
     if (p.home === undefined) { failed(homeProblem); return; }
@@ -196,6 +210,7 @@
       if (mine !== sequence) { return; }  // a newer request is on its way
       if (!res.ok) { failed(res.data.error); return; }
       showError("");
+      markStale(false);
       draw(res.data.layers);
       summarise(res.data.summary);
       warnPlan(res.data.warnings || []);
@@ -210,12 +225,19 @@
     }).catch(function (err) { if (mine === sequence) { failed(String(err)); } });
   }
 
-  /* No plan for these settings: the route and summary of earlier settings must not stay shown. */
-  function failed(message) {
+  /* No route, summary or warnings on show, and nothing saved to fly. */
+  function clearPlan() {
     result.clearLayers();
     fitRoute = false;
+    markStale(false);
     document.getElementById("summary").hidden = true;
     document.getElementById("nofly-warning").hidden = true;
+    forgetSaved();
+  }
+
+  /* No plan for these settings: the route and summary of earlier settings must not stay shown. */
+  function failed(message) {
+    clearPlan();
     setStatus("error", text.failed); showError(message);
   }
 
@@ -344,9 +366,14 @@
     p.name = document.getElementById("plan-name").value;
     setStatus("saving", "…");
     saveButton.disabled = true;  // one click, one plan
+    var asked = edits;
     post("/api/v1/plans", p).then(function (res) {
       saveButton.disabled = false;
-      if (!res.ok) { setStatus("error", text.failed); showError(res.data.error); return; }
+      if (asked !== edits) {  // the settings changed meanwhile: this plan is not theirs
+        if (res.ok) { refreshSavedPlans(); }  // it is listed with the other saved plans
+        return;
+      }
+      if (!res.ok) { failed(res.data.error); return; }
       showError("");
       savedId = res.data.id;
       setStatus("saved", text.saved);
@@ -361,7 +388,8 @@
       updateDownloads();
       refreshSavedPlans();
     }).catch(function (err) {
-      saveButton.disabled = false; setStatus("error", text.failed); showError(String(err));
+      saveButton.disabled = false;
+      if (asked === edits) { failed(String(err)); }
     });
   });
 

@@ -5,7 +5,8 @@
    photo has arrived the upload is finished: the server registers the photo flight and queues
    its classification, and the page links to the flight's row and its findings. Unfinished
    uploads are listed when the page loads, so a reloaded page continues where it stopped (the
-   photos already on the server are skipped). */
+   photos already on the server are skipped). Counts read "N of M photos": N those that arrived
+   (before or now), the ones not added counted out beside it. */
 "use strict";
 (function () {
   var root = document.getElementById("photo-upload");
@@ -36,6 +37,11 @@
     });
   }
   function mb(bytes) { return (bytes / 1048576).toFixed(1); }
+  // a message that counts: its form for n (text.plural's "one" and "other"), {n} filled in
+  function count(key, n, values) {
+    var forms = text.plural[key];
+    return fill(n === 1 ? forms.one : forms.other, Object.assign({n: n}, values || {}));
+  }
 
   function setBusy(on) {
     busy = on;
@@ -172,7 +178,7 @@
 
   function run(jobs) {
     var next = 0;
-    var tally = {done: 0, failed: 0};
+    var tally = {done: 0, failed: 0};  // done: settled, arrived or not
     var totalBytes = jobs.reduce(function (s, j) { return s + j.file.size; }, 0);
     el("upload-progress-line").hidden = false;
     function render() {
@@ -180,8 +186,8 @@
       var bar = el("upload-progress");
       bar.max = Math.max(totalBytes, 1);
       bar.value = sent;
-      el("upload-count").textContent = fill(text.progress, {done: tally.done, total: jobs.length,
-        mb: mb(sent), total_mb: mb(totalBytes)}) +
+      el("upload-count").textContent = count("progress", jobs.length,
+        {done: tally.done - tally.failed, mb: mb(sent), total_mb: mb(totalBytes)}) +
         (tally.failed ? " " + fill(text.refused, {n: tally.failed}) : "");
       root.dataset.done = String(tally.done);
     }
@@ -241,8 +247,8 @@
         return;
       }
       var data = expect(res, 202);
-      el("upload-done-text").textContent = fill(text.finished, {id: data.flight_id, n: data.photos});
-      el("upload-done-warnings").textContent = (data.warnings || []).join(" ");
+      el("upload-done-text").textContent = count("finished", data.photos, {id: data.flight_id});
+      showWarnings(data.warnings || []);
       var link = el("upload-flight-link");
       link.href = data.flight_url;
       link.dataset.flight = String(data.flight_id);
@@ -252,7 +258,33 @@
       el("upload-done").hidden = false;
       status("");
       reset();
+      return refreshFlights(data.flight_url);
     });
+  }
+
+  // what to know about the flight just registered, one warning per line
+  function showWarnings(warnings) {
+    var list = el("upload-done-warnings");
+    list.textContent = "";
+    warnings.forEach(function (w) {
+      var item = document.createElement("li");
+      item.textContent = w;
+      list.appendChild(item);
+    });
+    list.hidden = !warnings.length;
+  }
+
+  // the photo flights list as the server renders it at the new flight's page (highlighted)
+  function refreshFlights(url) {
+    return fetch(url, {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("photo-flights-list");
+        var shown = el("photo-flights-list");
+        if (fresh && shown) { shown.replaceWith(document.adoptNode(fresh)); }
+      })
+      .catch(function () { /* the list refreshes on the next visit; the link shows the flight */ });
   }
 
   function reset() {
@@ -283,13 +315,13 @@
       status(text.starting);
       var names = sendNames(photos);
       var left = chosen.length - photos.length;
-      var note = left ? " " + fill(text.skipped, {n: left}) : "";
+      var note = left ? " " + count("skipped", left) : "";
       return (current ? refresh() : create()).then(function () {
         status(text.uploading + note);
         return run(photos.map(function (f, i) { return {file: f, name: names[i], loaded: 0}; }));
       }).then(function (tally) {
         if (!tally.failed) { return finish(false); }
-        status(fill(text.failed, {n: tally.failed}) + " " + text.retry_failed + note);
+        status(count("failed", tally.failed) + " " + count("retry_failed", tally.failed) + note);
         finishButton.hidden = current.arrived.size === 0;
       });
     });
@@ -329,8 +361,8 @@
       open.forEach(function (u) {
         var item = document.createElement("li");
         item.id = "resume-" + u.id;
-        item.appendChild(document.createTextNode(fill(text.resume,
-          {name: u.name || text.unnamed, n: u.photos, mb: mb(u.bytes)}) + " "));
+        item.appendChild(document.createTextNode(count("resume", u.photos,
+          {name: u.name || text.unnamed, mb: mb(u.bytes)}) + " "));
         var go = document.createElement("button");
         go.type = "button";
         go.className = "resume";

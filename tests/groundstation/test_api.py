@@ -581,3 +581,40 @@ def test_stats_and_notifications_roles(env) -> None:
     assert client.post("/api/v1/escalations", headers=env.headers("department")).status_code == 403
     assert client.get("/api/v1/jobs/99999999", headers=env.headers("pilot")).status_code == 404
     assert client.get("/api/v1/flights/99999999", headers=env.headers("pilot")).status_code == 404
+
+
+NO_LIMIT = (
+    "unknown query parameter 'limit'; this address takes state, label, grid, department_id, "
+    "overdue, escalated, q, order, page, page_size, per_page, lang"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/api/v1/tickets?limit=-1", NO_LIMIT),
+        ("/api/v1/tickets?limit=abc", NO_LIMIT),
+        ("/api/v1/tickets?page_size=-1", "page_size -1 must be at least 1"),
+        ("/api/v1/tickets?page_size=abc", "page_size 'abc' is not an integer"),
+        (
+            "/api/v1/findings?score_min=0.5&limit=3",
+            "unknown query parameters 'score_min', 'limit'; this address takes status, label, "
+            "min_score, max_score, grid, flight, primary, order, page, page_size, lang",
+        ),
+        ("/api/v1/grids?code=X", "unknown query parameter 'code'; this address takes lang"),
+    ],
+)
+def test_a_query_parameter_the_api_does_not_take_is_a_400_naming_it(env, path, error) -> None:
+    """The QA case: ``?limit=-1`` and ``?limit=abc`` returned 200 (the parameter was ignored)
+    while ``?primary=maybe`` was a 400: every parameter is read, or refused."""
+    response = env.client().get(path, headers=env.headers("admin"))
+    assert response.status_code == 400 and response.json == {"error": error}
+
+
+def test_the_language_parameter_is_taken_everywhere(env) -> None:
+    """``lang`` picks the language of the answer on every address, and is never refused."""
+    response = env.client().get("/api/v1/tickets?lang=zh&limit=1", headers=env.headers("admin"))
+    assert response.status_code == 400
+    assert "'limit'" in response.json["error"] and "'lang'" not in response.json["error"]
+    grids = env.client().get("/api/v1/grids?lang=en", headers=env.headers("admin"))
+    assert grids.status_code == 200

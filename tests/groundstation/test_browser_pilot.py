@@ -119,6 +119,77 @@ def test_plan_home_point_failed_plan_and_second_sortie(live, page) -> None:
     assert plan["params"]["home"] == pytest.approx([lon, lat])
 
 
+def hold_posts(page, path: str) -> None:
+    """Hold the page's requests to ``path`` until ``window.release()``: the answer comes after
+    whatever the test does meanwhile, as on a slow link."""
+    page.evaluate(
+        """path => {
+          const original = window.fetch;
+          window.held = [];
+          window.fetch = function (url, options) {
+            if (url !== path) { return original.apply(this, arguments); }
+            return new Promise(answer => window.held.push(() => answer(original(url, options))));
+          };
+          window.release = () => {
+            window.fetch = original;
+            window.held.splice(0).forEach(go => go());
+          };
+        }""",
+        path,
+    )
+
+
+def test_plan_page_after_bad_input_shows_no_stale_plan(live, page) -> None:
+    """QA: after bad input (altitude 5, overlap 100, speed 0, a far home) the page said Failed
+    but kept the earlier plan's summary and route, errors named the API's keys (altitude_m)
+    instead of the fields' labels, and a save answered after the change offered its plan to
+    fly. While a new plan is on its way, the old one is marked stale."""
+    env, base = live
+    add_grids(env, ("BS-S", SMALL))
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/lang/en?next=/plan")
+    page.check("#grid-BS-S")
+    page.wait_for_selector("#plan-status[data-state='planned']")
+
+    hold_posts(page, "/api/v1/plans/preview")
+    page.fill("#altitude_m", "60")
+    page.wait_for_selector("#summary[data-stale]")  # still shown, marked as not the answer
+    assert page.locator("#plan-map.stale-plan").count() == 1
+    page.evaluate("window.release()")
+    page.wait_for_selector("#plan-status[data-state='planned']")
+    page.wait_for_selector("#summary:not([data-stale])")
+    assert page.locator("#plan-map.stale-plan").count() == 0
+
+    hold_posts(page, "/api/v1/plans")
+    page.click("#save-plan")  # answered only after the settings changed
+    for field, bad, good in (("altitude_m", "5", "60"), ("front_overlap", "100", ""),
+                             ("speed_mps", "0", "10")):  # fmt: skip
+        label = page.locator(f"label:has(#{field})").inner_text().strip()
+        page.fill(f"#{field}", bad)
+        page.wait_for_selector("#plan-status[data-state='error']")
+        assert page.inner_text("#plan-error").startswith(f"{label} {bad} is out of range [")
+        assert page.locator("#summary").is_hidden() and page.locator("path.route-line").count() == 0
+        if field == "altitude_m":
+            page.evaluate("window.release()")  # the plan saved at 60 m arrives now
+            page.wait_for_selector("#saved-plans tr[data-plan]")  # listed with the saved plans
+            assert page.locator("#saved").is_hidden()  # but not offered as these settings' plan
+            assert page.get_attribute("#plan-status", "data-state") == "error"
+            page.click("#save-plan")  # these settings cannot be saved either
+            page.wait_for_selector("#plan-status[data-state='error']")
+            assert page.locator("#saved").is_hidden() and page.locator("#summary").is_hidden()
+            assert page.locator("#saved-plans tr[data-plan]").count() == 1
+        page.fill(f"#{field}", good)
+        page.wait_for_selector("#plan-status[data-state='planned']")
+        assert page.locator("#summary").is_visible() and page.is_hidden("#plan-error")
+
+    page.fill("#home", "40.0, 116.4")  # about 900 km away
+    page.press("#home", "Tab")
+    page.wait_for_selector("#plan-status[data-state='error']")
+    assert page.inner_text("#plan-error").startswith("cannot plan:")
+    assert page.locator("#summary").is_hidden() and page.locator("path.route-line").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "pilot_11_bad_input.png"))
+
+
 def test_plan_zooms_to_the_grid_warns_of_no_fly_and_lists_downloads(live, page) -> None:
     """Ticking a small grid in a wide district zooms to it (a parameter change does not move the
     map), a zone over half the grid is warned of, the saved plan appears in the list with all
@@ -233,13 +304,20 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     env, base = live
     start_sitl_session(env, base, page, "BF-S", altitude_m=40, name="browser flight")
     assert page.locator("#checks li.ok").count() >= 5
+    # QA: START and RTL were enabled before the vehicle was armed ("vehicle not armed")
+    assert enabled_commands(page) == ["arm", "cancel"]
     page.screenshot(path=str(ARTIFACTS / "pilot_04_ready.png"))
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
     page.click("#cmd-arm")
     page.wait_for_selector("#flight-state[data-state='airborne']")
-    assert page.is_disabled("#cmd-cancel") and page.is_enabled("#cmd-land")  # armed: no cancel
+    # armed (the state says so before the telemetry does): no arming again, no cancel
+    assert page.is_disabled("#cmd-cancel") and page.is_enabled("#cmd-land")
+    assert page.is_disabled("#cmd-arm") and page.is_disabled("#cmd-resume")
+    assert page.is_enabled("#cmd-start") and page.is_enabled("#cmd-rtl")
     page.click("#cmd-start")
+    page.wait_for_selector("#flight-state[data-state='mission']")
+    assert page.is_disabled("#cmd-start") and page.is_enabled("#cmd-rtl")  # started already
     # The trail only grows (a point per move of more than 0.5 m), so this cannot be missed the
     # way the live position can (the drone lands back at home); the timeout is the flight's.
     page.wait_for_function(
@@ -262,17 +340,31 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     page.screenshot(path=str(ARTIFACTS / "pilot_06_landed.png"))
 
 
+def enabled_commands(page) -> list[str]:
+    """The flight page's command buttons that are enabled, by command."""
+    return page.eval_on_selector_all(
+        "#commands button", "bs => bs.filter(b => !b.disabled).map(b => b.dataset.command)"
+    )
+
+
 def test_refused_commands_are_shown_once_with_translated_states(live, page) -> None:
-    """START before ARM and LAND on the ground: one message each (not one from the stream and
-    one from the command's answer); the session's state reads in the page's language."""
+    """START before ARM and LAND on the ground, from a page whose buttons lag the vehicle (the
+    page disables them; the server still refuses): one message each (not one from the stream
+    and one from the command's answer); the session's state reads in the page's language."""
     env, base = live
     start_sitl_session(env, base, page, "BR-S")
     assert page.inner_text("#flight-state") == "准备解锁"
+    assert page.is_disabled("#cmd-start") and page.is_disabled("#cmd-land")
     page.on("dialog", lambda d: d.accept())
     before = datetime.now(ZoneInfo("Asia/Shanghai"))
     for verb in ("start", "land"):
         with page.expect_response(lambda r: r.url.endswith("/commands")) as answer:
-            page.click(f"#cmd-{verb}")
+            # enabled and clicked in one step: the next telemetry would disable it again
+            page.evaluate(
+                "v => { const b = document.getElementById('cmd-' + v);"
+                " b.disabled = false; b.click(); }",
+                verb,
+            )
         assert answer.value.status == 409
     page.wait_for_function("document.querySelectorAll('#messages li.error').length >= 2")
     page.wait_for_timeout(500)  # a duplicate would come from the answers, already received

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from html import unescape
 
 import pytest
 from conftest import G1, JUNE_2024, add_grids, login, make_env, make_findings, seed_dashboard
@@ -98,6 +99,57 @@ def test_the_grid_is_found_in_any_case_like_everywhere_else(env) -> None:
 def test_bad_queries(env, query, status, needle) -> None:
     response = env.client().get(f"/api/v1/dashboard?{query}", headers=env.headers("admin"))
     assert response.status_code == status and needle in response.json["error"]
+
+
+DASHBOARD_TAKES = "period, date, start, end, grid"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "/api/v1/dashboard?from=2026-13-45&to=x",
+            f"unknown query parameters 'from', 'to'; this address takes {DASHBOARD_TAKES}, lang",
+        ),
+        (
+            "/dashboard.csv?from=2026-01-05",
+            f"unknown query parameter 'from'; this address takes {DASHBOARD_TAKES}, codes, lang",
+        ),
+        (
+            "/api/v1/stats?since=2026-01-01",
+            "unknown query parameter 'since'; this address takes lang",
+        ),
+    ],
+)
+def test_parameters_the_dashboard_does_not_take_are_refused(env, path, message) -> None:
+    """The QA case: ``?from=…&to=…`` (the form's labels, not its parameters) were ignored and
+    the month shown as if asked for."""
+    client = env.client()
+    login(client, "admin")
+    client.get("/lang/en")
+    response = client.get(path)
+    assert response.status_code == 400
+    body = response.json["error"] if response.is_json else response.get_data(as_text=True)
+    assert message in unescape(body)
+
+
+def test_the_page_names_a_parameter_it_does_not_take_and_what_it_takes(env) -> None:
+    client = env.client()
+    login(client, "admin")
+    client.get("/lang/en")
+    response = client.get("/dashboard?from=2026-13-45&to=x")
+    assert response.status_code == 400
+    html = unescape(response.get_data(as_text=True))
+    assert (
+        "<p class=\"flash error\" role=\"alert\">unknown query parameters 'from', 'to'; this "
+        f"address takes {DASHBOARD_TAKES}, lang</p>"
+    ) in html
+    assert "from=" not in html.split('id="csv-link"')[1].split(">")[0]  # not in the export
+    later = client.get("/dashboard?period=custom&start=2026-03-01&end=2026-02-01")
+    assert later.status_code == 400
+    assert "the period ends (2026-02-01) before it starts (2026-03-01)" in later.get_data(
+        as_text=True
+    )
 
 
 def test_a_bad_period_reads_in_the_managers_language(env) -> None:

@@ -33,7 +33,7 @@ def test_plan_error_follows_the_page_language(env) -> None:
 
     assert preview() == "高度（米）的值 5 超出范围 [10, 500]"  # the pages default to Chinese
     client.get("/lang/en")
-    assert preview() == "altitude_m 5 is out of range [10, 500]"
+    assert preview() == "Altitude (m) 5 is out of range [10, 500]"  # the page's label
     client.get("/lang/zh")
     assert preview() == "高度（米）的值 5 超出范围 [10, 500]"
 

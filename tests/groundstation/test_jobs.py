@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -81,6 +82,76 @@ def test_expired_lease_is_taken_over(storage) -> None:
     assert a.run_claimed(job_id).state == "busy"
     with storage.session() as session:
         assert session.get(Job, job_id).result == {"by": "b"}
+
+
+def _run_in_thread(runner: JobRunner, job_id: int, **options) -> tuple[threading.Thread, dict]:
+    """``runner.run_until_finished(job_id, **options)`` in a thread; its outcome or error."""
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["outcome"] = runner.run_until_finished(job_id, poll_s=0.01, **options)
+        except JobError as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_job_another_worker_took_is_waited_for_to_its_end(storage) -> None:
+    """The demo beside a running station on the same database: the station's worker took the
+    ingest job first; the demo waits for its outcome instead of failing because it is busy."""
+    ran: list[str] = []
+    handlers = {"x": lambda ctx, payload: ran.append(ctx.runner.owner) or {"n": 1}}
+    demo = JobRunner(storage, handlers=handlers, owner="demo")
+    station = JobRunner(storage, handlers=handlers, owner="station")
+    job_id = demo.enqueue("x", {})
+    assert station.claim(job_id)
+    told = threading.Event()
+    holders: list[str | None] = []
+
+    def on_wait(outcome) -> None:
+        holders.append(outcome.owner)
+        told.set()
+
+    thread, out = _run_in_thread(demo, job_id, timeout_s=120, on_wait=on_wait)
+    assert told.wait(60), "the waiting runner never said who holds the job"
+    assert station.run_claimed(job_id).state == "done"
+    thread.join(60)
+    assert out["outcome"].state == "done"
+    assert ran == ["station"] and holders == ["station"]  # run once, by the station
+
+
+def test_a_job_that_fails_elsewhere_ends_failed_for_the_waiter(storage) -> None:
+    def broken(ctx, payload):
+        raise OSError("photos folder unreadable")
+
+    demo = JobRunner(storage, handlers={"x": broken}, owner="demo")
+    station = JobRunner(storage, handlers={"x": broken}, owner="station")
+    job_id = demo.enqueue("x", {}, max_attempts=1)
+    assert station.claim(job_id)
+    thread, out = _run_in_thread(demo, job_id, timeout_s=120)
+    assert station.run_claimed(job_id).state == "failed"
+    thread.join(60)
+    assert out["outcome"].state == "failed"
+
+
+def test_a_job_still_held_when_the_wait_ends_is_a_clear_error(storage) -> None:
+    runner = JobRunner(storage, handlers={"x": lambda ctx, p: {}}, owner="demo")
+    station = JobRunner(storage, handlers={"x": lambda ctx, p: {}}, owner="station")
+    job_id = runner.enqueue("x", {})
+    assert station.claim(job_id)  # and never finishes within the wait
+    with pytest.raises(JobError, match=rf"job {job_id}: not finished .*held by station"):
+        runner.run_until_finished(job_id, timeout_s=0.05, poll_s=0.01)
+
+
+def test_a_job_nobody_holds_is_run_here(storage) -> None:
+    runner = JobRunner(storage, handlers={"x": lambda ctx, p: {"by": ctx.runner.owner}})
+    job_id = runner.enqueue("x", {})
+    assert runner.run_until_finished(job_id, timeout_s=60).state == "done"
+    with storage.session() as session:
+        assert session.get(Job, job_id).result == {"by": runner.owner}
 
 
 # -- killed workers --------------------------------------------------------------------------

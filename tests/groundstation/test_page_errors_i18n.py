@@ -53,7 +53,7 @@ def test_a_review_url_value_is_named_in_the_readers_language(env, monkeypatch, q
     client = env.client()
     login(client, "supervisor")  # the pages speak Chinese by default
     response = client.get(f"/review?{query}")
-    assert response.status_code == 200  # the queue opens without the value it cannot use
+    assert response.status_code == 400  # the queue still opens, without the value it cannot use
     assert _problems(response.get_data(as_text=True)) == [chinese]
 
 

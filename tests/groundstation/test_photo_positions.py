@@ -32,9 +32,10 @@ def _dataset_photos(n: int) -> list[Path]:
 
 
 def _flight_row(env, flight_id: int) -> str:
-    """The flight's row on the flights page, as a signed-in pilot sees it."""
+    """The flight's row on the flights page, as a signed-in pilot reading English sees it."""
     client = env.client()
     login(client, "pilot")
+    client.get("/lang/en")
     html = client.get(f"/flights?flight={flight_id}").get_data(as_text=True)
     row = html[html.index(f'id="flight-{flight_id}"') :]
     return row[: row.index("</tr>")]
@@ -81,9 +82,9 @@ def test_a_flight_partly_without_positions_is_registered_with_a_warning(env) -> 
     response = _post(env, [(jpeg(RED), "a.jpg"), (jpeg(BLUE, lonlat=None), "b.jpg")])
     assert response.status_code == 202, response.json
     assert response.json["photos_unplaced"] == 1
-    assert response.json["warnings"][0].startswith("1 of 2 photos have no GPS position")
+    assert response.json["warnings"][0].startswith("1 of 2 photos has no GPS position")
     flight_id = response.json["flight_id"]
-    assert "2 张照片中有 1 张没有 GPS 位置" in _flight_row(env, flight_id)  # the page: in Chinese
+    assert "1 of 2 photos has no GPS position" in _flight_row(env, flight_id)  # one photo: "has"
 
 
 def test_a_geotagged_flight_has_no_warnings(env) -> None:
@@ -151,9 +152,10 @@ def test_flight_session_page_tells_of_photos_without_positions(env) -> None:
         session_id = row.id
     client = env.client()
     login(client, "pilot")
+    client.get("/lang/en")
     html = client.get(f"/flights/{session_id}").get_data(as_text=True)
     assert 'id="unplaced-photos"' in html
-    assert "2 张照片中有 1 张没有 GPS 位置" in html  # the page: in Chinese
+    assert "1 of 2 photos has no GPS position" in html
 
 
 def test_a_non_image_photo_is_logged_as_such_not_as_a_missing_file(env, tmp_path, caplog) -> None:

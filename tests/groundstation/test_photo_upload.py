@@ -476,7 +476,7 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     sign_in(page, base, "admin")  # may upload, review and start flights
     page.goto(f"{base}/lang/en?next=/flights")
     resume = page.wait_for_selector(f"#resume-{upload_id}")
-    assert "Browser SD card: 1 photos" in resume.inner_text()
+    assert "Browser SD card: 1 photo (" in resume.inner_text()  # one photo, not "1 photos"
     page.click(f"#resume-{upload_id} button.resume")
     page.wait_for_selector(f"#photo-upload[data-upload='{upload_id}']")
     assert page.input_value("#upload-name") == "Browser SD card"
@@ -487,9 +487,12 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     page.wait_for_function("document.getElementById('photo-upload').dataset.busy === ''")
     assert "broken.jpg" in page.inner_text("#upload-errors")
     assert len(sent) == 3  # DJI_0001.JPG had arrived before: not sent again
-    assert "4 of 4 photos, " in page.inner_text("#upload-count")
+    # the counts add up: 3 of the 4 photos chosen are here, broken.jpg is not
+    assert "3 of 4 photos, " in page.inner_text("#upload-count")
     assert page.inner_text("#upload-count").endswith("(1 not added)")
-    assert "1 files that are not photos" in page.inner_text("#upload-status")
+    status = page.inner_text("#upload-status")
+    assert status.startswith("1 photo could not be added") and "the failed photo again" in status
+    assert "1 file that is not a photo" in status
     assert page.is_visible("#upload-finish")
     page.screenshot(path=str(ARTIFACTS / "upload_01_errors.png"))
     page.click("#upload-finish")
@@ -497,6 +500,9 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     assert "registered with 3 photos" in page.inner_text("#upload-done")
     assert page.is_visible("#upload-findings-link")
     flight_id = page.get_attribute("#upload-flight-link", "data-flight")
+    # the photo flights list shows the new flight without reloading the page
+    listed = page.wait_for_selector(f"#photo-flights #flight-{flight_id}.highlight")
+    assert "Browser SD card" in listed.inner_text()
     page.click("#upload-flight-link")
     row = page.wait_for_selector(f"#flight-{flight_id}.highlight")
     assert "Browser SD card" in row.inner_text()
@@ -525,6 +531,50 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     page.wait_for_selector("#start-error:not([hidden])")
     assert page.inner_text("#start-error") == "vehicle busy" and page.is_enabled("#start-flight")
     assert errors == []
+
+
+@pytest.mark.slow
+def test_a_registered_upload_lists_each_warning_apart_and_counts_one_photo(
+    live, page, tmp_path
+) -> None:
+    """QA: the warnings of a registered upload ran together with each other and with the link
+    ("…in a grid 3 of 5 photos are …", "Choose the camera that took them Show the flight"),
+    and one photo read "1 photos"."""
+    _env, base = live
+    folder = tmp_path / "sd"
+    folder.mkdir()
+    (folder / "DJI_0001.JPG").write_bytes(jpeg(RED))
+    (folder / "DJI_0002.JPG").write_bytes(jpeg(BLUE, lonlat=None))  # no GPS position
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/lang/en?next=/flights")
+    page.set_input_files("#upload-files", sorted(folder.iterdir()))
+    page.select_option("#upload-camera", "mavic3e")  # not the size of these photos
+    page.click("#upload-start")
+    page.wait_for_selector("#upload-done:not([hidden])")
+    assert page.inner_text("#upload-count").startswith("2 of 2 photos, ")
+    warnings = page.locator("#upload-done-warnings li").all_inner_texts()
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("1 of 2 photos has no GPS position")
+    assert "pixels, not the" in warnings[1]
+    links = page.locator("#upload-done .upload-links")
+    assert links.locator("#upload-flight-link").is_visible()
+    assert page.locator("#upload-done-warnings a").count() == 0  # the link stands apart
+    flight_id = page.get_attribute("#upload-flight-link", "data-flight")
+    row = page.wait_for_selector(f"#photo-flights #flight-{flight_id}")
+    assert "1 of 2 photos has no GPS position" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "upload_03_warnings.png"))
+
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "DJI_0009.JPG").write_bytes(jpeg(GREEN))
+    page.set_input_files("#upload-files", [one / "DJI_0009.JPG"])
+    page.select_option("#upload-camera", "mavic3e")
+    page.click("#upload-start")
+    page.wait_for_function(
+        "document.getElementById('upload-done-text').textContent.includes('with 1 photo;')"
+    )
+    assert page.inner_text("#upload-count").startswith("1 of 1 photo, ")
+    assert "it is being classified" in page.inner_text("#upload-done-text")
 
 
 def test_finishing_an_upload_another_tab_is_finishing_is_a_conflict(env) -> None:

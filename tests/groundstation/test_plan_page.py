@@ -105,6 +105,36 @@ def test_bad_input_is_a_4xx_json_error(env, params, status, needle) -> None:
     assert needle in response.json["error"]
 
 
+@pytest.mark.parametrize(
+    ("params", "page_error", "api_error"),
+    [
+        ({"altitude_m": 5}, "Altitude (m) 5 is out of range", "altitude_m 5 is out of range"),
+        (
+            {"front_overlap": 100},
+            "Front overlap (%) 100 is out of range [0, 95]",
+            "front_overlap 100 is out of range",
+        ),
+        ({"speed_mps": 0}, "Speed (m/s) 0 is out of range [1, 30]", "speed_mps 0 is out of"),
+        ({"battery_minutes": "x"}, "Battery (min) 'x' is not a number", "battery_minutes 'x'"),
+    ],
+)
+def test_the_page_reads_its_field_labels_in_errors_and_api_clients_their_keys(
+    env, params, page_error, api_error
+) -> None:
+    """QA: the planning page said "altitude_m 5 is out of range": it names the field by the
+    label the pilot sees beside it; an API client keeps the JSON key it sent."""
+    client = env.client()
+    token = login(client, "pilot")
+    client.get("/lang/en")
+    body = {"grids": ["P-S"], "profile": "patrol", "altitude_m": 100, **params}
+    on_page = client.post("/api/v1/plans/preview", json=body, headers={"X-CSRFToken": token})
+    assert on_page.status_code == 400
+    assert on_page.json["error"].startswith(page_error), on_page.json
+    by_api = preview(env, grids=["P-S"], **params)
+    assert by_api.status_code == 400
+    assert by_api.json["error"].startswith(api_error), by_api.json
+
+
 def test_camera_presets_are_taken_in_any_case_as_the_cli_takes_them(env) -> None:
     """QA: the page refused 'Phantom4Pro', which `gridpatrol plan --camera` takes."""
     exact = preview(env, camera="m300-p1")

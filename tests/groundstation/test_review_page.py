@@ -97,9 +97,10 @@ def signed_in(env, who: str = "supervisor"):
     return client
 
 
-def page_of(client, path: str) -> str:
+def page_of(client, path: str, *, status: int = 200) -> str:
+    """The page's HTML; a page that could not use all of its address answers 400."""
     response = client.get(path)
-    assert response.status_code == 200, (path, response.status_code)
+    assert response.status_code == status, (path, response.status_code)
     return response.get_data(as_text=True)
 
 
@@ -219,7 +220,7 @@ def test_a_flight_older_than_the_listed_ones_is_added_to_the_choice(env, monkeyp
     ],
 )
 def test_a_value_the_queue_cannot_use_is_named_and_dropped(env, query, message) -> None:
-    html = page_of(signed_in(env), f"/review?{query}")
+    html = page_of(signed_in(env), f"/review?{query}", status=400)
     (problem,) = problems(html)
     assert message in problem, problem
     assert form_values(html) == DEFAULTS  # the form shows what the queue lists
@@ -229,7 +230,17 @@ def test_a_value_the_queue_cannot_use_is_named_and_dropped(env, query, message) 
 def test_the_problems_speak_the_readers_language(env) -> None:
     client = env.client()
     login(client, "supervisor")  # Chinese by default
-    assert problems(page_of(client, "/review?grid=NO-SUCH")) == ["网格 NO-SUCH 不存在"]
+    assert problems(page_of(client, "/review?grid=NO-SUCH", status=400)) == ["网格 NO-SUCH 不存在"]
+
+
+def test_a_parameter_the_queue_does_not_take_is_named_not_ignored(env) -> None:
+    """The QA case: ``/review?score_min=abc`` listed every score as if nothing was asked."""
+    html = page_of(signed_in(env), "/review?score_min=abc&status=all", status=400)
+    assert problems(html) == [
+        "unknown query parameter 'score_min'; this address takes label, min_score, max_score, "
+        "grid, flight, status, primary, finding, lang"
+    ]
+    assert form_values(html) == {**DEFAULTS, "status": "all"}  # the rest still applies
 
 
 def test_finding_names_the_row_to_select_and_where_to_find_it(env) -> None:

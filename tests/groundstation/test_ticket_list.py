@@ -264,12 +264,42 @@ def test_csv_exports_the_whole_filtered_list_not_one_page(env) -> None:
     assert len(read_csv(client.get(link))) == 61
 
 
-def test_csv_with_a_bad_filter_exports_nothing_and_explains(env) -> None:
+def error_detail(response) -> str:
+    """The detail line of the error page."""
+    html = unescape(response.get_data(as_text=True))
+    found = re.search(r'<p class="error-message"><small>Detail: (.*?)</small>', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "detail"),
+    [
+        (
+            "state=bogus",
+            400,
+            "state bogus unknown (known: new, confirmed, dispatched, in_progress, resolved, "
+            "verified, closed, rejected, reopened)",
+        ),
+        ("order=random", 400, "order 'random': one of newest, deadline, grid"),
+        ("grid=NOPE", 404, "grid 'NOPE' does not exist"),
+        (
+            "sort=bogus",
+            400,
+            "unknown query parameter 'sort'; this address takes state, label, grid, "
+            "department_id, overdue, escalated, q, order, page, per_page, codes, lang",
+        ),
+    ],
+)
+def test_csv_with_a_bad_filter_exports_nothing_and_says_why(env, query, status, detail) -> None:
+    """The QA case: ``/tickets.csv?state=bogus`` returned the HTML list instead of a CSV or a
+    400; a filter the export cannot apply is refused as the API refuses it."""
     client = env.client()
     login(client, "supervisor")
-    response = client.get("/tickets.csv?state=flying&grid=X", follow_redirects=True)
-    html = response.get_data(as_text=True)
-    assert response.mimetype == "text/html" and "“状态”无法识别，未应用。" in html
+    client.get("/lang/en")
+    response = client.get(f"/tickets.csv?{query}")
+    assert response.status_code == status and response.mimetype == "text/html"
+    assert error_detail(response) == detail
 
 
 # -- the page ----------------------------------------------------------------------------------
@@ -312,16 +342,37 @@ def test_page_past_the_end_is_empty_and_bad_values_get_a_banner(env) -> None:
     html = beyond.get_data(as_text=True)
     assert beyond.status_code == 200 and "本页没有案件。" in html
     assert not re.findall(r'id="ticket-(\d+)"', html)
-    bad = client.get(f"/tickets?grid={grid}&page=abc&per_page=7&order=random").get_data(
-        as_text=True
-    )
+    client.get("/lang/en")
+    response = client.get(f"/tickets?grid={grid}&page=abc&per_page=7&order=random")
+    assert response.status_code == 400  # the list still shows what it could apply
+    bad = unescape(response.get_data(as_text=True))
     banners = re.findall(r'<p class="flash error" role="alert">(.*?)</p>', bad)
     assert banners == [
-        "“排序”无法识别，未应用。",
-        "“页码”无法识别，未应用。",
-        "“每页行数”无法识别，未应用。",
+        "Sort: the address gives order='random', but the list takes newest, deadline, grid; "
+        "it is left out.",
+        "Page: the address gives page='abc', but the list takes a page number from 1 to "
+        "1000000000; it is left out.",
+        "Rows per page: the address gives per_page='7', but the list takes 25, 50, 100, 200; "
+        "it is left out.",
     ]
     assert len(re.findall(r'id="ticket-(\d+)"', bad)) == 3  # the valid filter still applies
+
+
+def test_a_parameter_the_list_does_not_take_is_named_not_ignored(env) -> None:
+    """The QA case: ``/tickets?sort=bogus`` listed the tickets as if nothing was asked."""
+    grid = new_grid(env, "SORT")
+    tickets_in(env, grid, 2)
+    client = env.client()
+    login(client, "supervisor")
+    client.get("/lang/en")
+    response = client.get(f"/tickets?grid={grid}&sort=bogus")
+    assert response.status_code == 400
+    banners, html = english_banners(client, f"/tickets?grid={grid}&sort=bogus")
+    assert banners == [
+        "unknown query parameter 'sort'; this address takes state, label, grid, department_id, "
+        "overdue, escalated, q, order, page, per_page, lang"
+    ]
+    assert len(re.findall(r'id="ticket-(\d+)"', html)) == 2  # the grid filter still applies
 
 
 def english_banners(client, url: str) -> tuple[list[str], str]:
@@ -344,9 +395,9 @@ def test_an_unknown_grid_is_named_not_shown_as_an_empty_list(env) -> None:
     # a grid that exists, typed in another case, filters without a banner
     banners, html = english_banners(client, f"/tickets?grid={grid.lower()}")
     assert banners == [] and sorted(int(n) for n in re.findall(r'id="ticket-(\d+)"', html)) == made
-    # the export does not export the unfiltered list: it shows the list and the banner
-    banners, html = english_banners(client, "/tickets.csv?grid=NOPE")
-    assert banners == ["Grid “NOPE” does not exist; the list is not filtered by grid."]
+    # the export does not export the unfiltered list: it is refused, naming the grid
+    refused = client.get("/tickets.csv?grid=NOPE")
+    assert refused.status_code == 404 and error_detail(refused) == "grid 'NOPE' does not exist"
 
 
 def test_a_too_long_search_says_it_is_too_long(env) -> None:

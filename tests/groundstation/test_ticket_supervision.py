@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import login, make_ticket
@@ -288,3 +289,25 @@ def test_the_chat_robots_name_a_recall_and_an_extension_in_chinese() -> None:
     extended = Message("deadline_extended", 7, "", {"deadline": "2099-01-01T12:00:00+08:00"})
     title, lines = chat_markdown(extended, timezone=tz)
     assert title == "【延期】案件 7" and "> 处置时限：2099-01-01 12:00" in lines
+
+
+def test_extension_refusals_give_times_as_people_read_them(env) -> None:
+    """Both refusals name the deadlines as 2026-11-25 18:00 in the office's time zone, whatever
+    zone the request used, never as raw ISO 8601 (2026-11-25T10:00:00+00:00)."""
+    ticket_id = make_ticket(env, "dispatched")
+    current = datetime.fromisoformat(get(env, ticket_id)["deadline"])
+    office = ZoneInfo("Asia/Shanghai")
+    earlier = (current - timedelta(hours=1)).replace(second=0, microsecond=0)
+    response = post(env, ticket_id, "supervisor", action="extend", reason="x",
+                    deadline=earlier.astimezone(UTC).isoformat())  # fmt: skip
+    assert response.status_code == 400
+    assert response.json["error"] == (
+        f"the new deadline {earlier.astimezone(office):%Y-%m-%d %H:%M} is not later than the "
+        f"current one ({current.astimezone(office):%Y-%m-%d %H:%M}"
+        + (f":{current.astimezone(office):%S}" if current.second else "")
+        + ")"
+    )
+    past = post(env, ticket_id, "supervisor", action="extend", reason="x",
+                deadline="2020-01-01T02:30:00+00:00")  # fmt: skip
+    assert past.status_code == 400
+    assert past.json["error"] == "deadline 2020-01-01 10:30 is not in the future"
