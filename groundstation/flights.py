@@ -68,6 +68,7 @@ from missions.link.flight import (
     prepare_fence,
     reboot_message,
     settle_photo_count,
+    vehicle_now,
     waypoint_sequences,
 )
 from missions.link.landing import (
@@ -77,6 +78,7 @@ from missions.link.landing import (
     reached_items,
     watch_landing,
 )
+from missions.link.safety import GpsWatch
 
 __all__ = [
     "COMMANDS",
@@ -706,6 +708,7 @@ class FlightRunner:
         seen_texts = vehicle.tracker.status_count
         photos_sent = 0
         landing = LandingWatch()
+        gps = GpsWatch()  # "GPS lost" in flight, and "GPS back"
         mode = vehicle.tracker.mode
         link = _LinkWatch(vehicle.tracker.heartbeats, time.monotonic())
         while not self._stop.is_set():
@@ -753,6 +756,10 @@ class FlightRunner:
                 )  # fmt: skip
             photos_sent = len(events)
             self._publish_telemetry(snapshot, link, now)
+            for notice in gps.update(snapshot, vehicle_now(vehicle.tracker)):
+                text = notice.text
+                flog.event(notice.kind, str(text), time_s=snapshot.time_s, level=notice.level)
+                self._message(lazy_text(text), level=notice.level)
             landing, touchdown = watch_landing(
                 landing, snapshot, clock_confirmed=vehicle.tracker.clock_confirmed, now=now
             )

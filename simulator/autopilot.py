@@ -9,7 +9,7 @@ should hear (mode changes, STATUSTEXT, items reached, camera triggers) goes out 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import shapely
@@ -61,6 +61,11 @@ class Severity(IntEnum):
 
 _NEEDS_POSITION = {Mode.AUTO, Mode.GUIDED, Mode.LOITER, Mode.RTL, Mode.BRAKE}
 _ARMABLE = {Mode.STABILIZE, Mode.ALT_HOLD, Mode.GUIDED, Mode.LOITER, Mode.AUTO}
+#: After the GPS is lost the EKF dead-reckons its horizontal position this long (simulated s)...
+EKF_DEAD_RECKONING_S = 2.0
+#: ...and ArduCopter's EKF check fails after its variances stay high for a second more: the EKF
+#: failsafe (FS_EKF_ACTION) then acts in the modes that need a position.
+EKF_FAILSAFE_S = 3.0
 
 CMD_WAYPOINT = 16
 CMD_LOITER_UNLIM = 17
@@ -235,12 +240,16 @@ class Autopilot:
         self._speed_override: float | None = None
         self._landed_since: float | None = 0.0
         self._low_batt_since: float | None = None
+        self._crt_batt_since: float | None = None
         self._batt_failsafe = 0  # 0 none, 1 low, 2 critical
         self._fence = _Fence()
         self._fence_breached = False
         self._next_fence_check = 0.0
         self._last_gcs: float | None = None
         self._gcs_failsafe = False
+        self._gps_lost_at: float | None = None  # when a fix the EKF was using went away
+        self._ekf_failsafe = False
+        self._estimate_xy = (0.0, 0.0)  # the EKF's horizontal position (frozen without GPS)
         self._trigger_distance = 0.0
         self._since_photo = 0.0
         self._last_photo_time = -1e9
@@ -265,7 +274,24 @@ class Autopilot:
 
     @property
     def gps_ok(self) -> bool:
-        return self.now >= self.params["SIM_GPS_DELAY"]
+        """A 3D fix: from SIM_GPS_DELAY after boot, unless SIM_GPS_DISABLE has the GPS lost."""
+        return self.now >= self.params["SIM_GPS_DELAY"] and not self.params["SIM_GPS_DISABLE"]
+
+    @property
+    def position_ok(self) -> bool:
+        """The EKF has a horizontal position: a fix, or dead reckoning shortly after losing it."""
+        lost = self._gps_lost_at
+        return self.gps_ok or (lost is not None and self.now - lost < EKF_DEAD_RECKONING_S)
+
+    @property
+    def gps_lost_s(self) -> float | None:
+        """Simulated seconds since the fix the EKF was using went away (None: not lost)."""
+        return None if self._gps_lost_at is None else self.now - self._gps_lost_at
+
+    @property
+    def battery_exhausted(self) -> bool:
+        """The pack has given its whole capacity: its voltage has collapsed."""
+        return self.state.consumed_mah >= self.airframe.capacity_mah
 
     @property
     def landed(self) -> bool:
@@ -273,8 +299,10 @@ class Autopilot:
 
     @property
     def in_failsafe(self) -> bool:
-        """A battery, fence or GCS failsafe has triggered during this flight."""
-        return bool(self._batt_failsafe or self._fence_breached or self._gcs_failsafe)
+        """A battery, fence, GCS or EKF failsafe has triggered during this flight."""
+        return bool(
+            self._batt_failsafe or self._fence_breached or self._gcs_failsafe or self._ekf_failsafe
+        )
 
     @property
     def flight_phase(self) -> str:
@@ -295,7 +323,16 @@ class Autopilot:
 
     def position(self) -> tuple[float, float, float, float]:
         """(lat, lon, altitude AMSL, altitude above home) of the vehicle."""
-        lon, lat = self.frame.inverse(self.state.x, self.state.y)
+        return self._global(self.state.x, self.state.y)
+
+    def estimated_position(self) -> tuple[float, float, float, float]:
+        """:meth:`position` as the vehicle believes it (what it reports): without GPS the EKF
+        keeps the last horizontal position it had (constant position mode) while the vehicle
+        drifts; the barometer still gives the altitude."""
+        return self._global(*self._estimate_xy)
+
+    def _global(self, x: float, y: float) -> tuple[float, float, float, float]:
+        lon, lat = self.frame.inverse(x, y)
         amsl = self.origin_alt + self.state.h
         return float(lat), float(lon), amsl, amsl - self.home[2]
 
@@ -427,6 +464,7 @@ class Autopilot:
         self._batt_failsafe = 0
         self._fence_breached = False
         self._gcs_failsafe = False
+        self._ekf_failsafe = False
         self._since_photo = 0.0
         self.events.append(ArmedChanged(True))
         self.say("Arming motors")
@@ -576,17 +614,20 @@ class Autopilot:
     def tick(self, now: float, dt: float) -> None:
         """Advance everything by one physics step ending at simulated time `now`."""
         self.now = now
-        if not self._gps_announced and self.gps_ok:
-            self._gps_announced = True
-            self.say("EKF3 IMU0 is using GPS")
+        self._check_gps()
         setpoint = self._setpoint()
+        if not self.position_ok:
+            setpoint = replace(setpoint, position_hold=False)
         before = self.state
         self.state = step(self.state, setpoint, self.airframe, self.wind, dt)
+        if self.position_ok:
+            self._estimate_xy = (self.state.x, self.state.y)
         if self.armed and not self.state.landed:
             self._since_photo += math.hypot(self.state.x - before.x, self.state.y - before.y)
             if self._trigger_distance > 0 and self._since_photo >= self._trigger_distance:
                 self.trigger_camera()
         self._progress_leg()
+        self._check_exhausted()
         self._check_battery()
         if now >= self._next_fence_check:
             self._next_fence_check = now + 0.1
@@ -956,24 +997,34 @@ class Autopilot:
         elif action in land_only:
             self._failsafe_to(Mode.LAND)
 
+    def _check_exhausted(self) -> None:
+        """An exhausted pack cannot turn the motors: they stop and the vehicle falls."""
+        if self.armed and self.battery_exhausted:
+            self.say(
+                f"Battery 1 is exhausted {self.state.voltage:.2f}V: motors stopped",
+                Severity.CRITICAL,
+            )
+            self.disarm(reason="battery exhausted")
+
     def _check_battery(self) -> None:
+        """ArduPilot's battery failsafes: voltage below BATT_LOW_VOLT / BATT_CRT_VOLT for
+        BATT_LOW_TIMER seconds, or remaining capacity below BATT_LOW_MAH / BATT_CRT_MAH at once;
+        critical acts with BATT_FS_CRT_ACT even after low (e.g. LAND during a low-battery RTL)."""
         if not self.armed:
-            self._low_batt_since = None
+            self._low_batt_since = self._crt_batt_since = None
             return
         p = self.params
         s = self.state
+        timer = p["BATT_LOW_TIMER"]
         remaining_mah = p["BATT_CAPACITY"] - s.consumed_mah
-        critical = (p["BATT_CRT_VOLT"] > 0 and s.voltage < p["BATT_CRT_VOLT"]) or (
+        crt_volts = p["BATT_CRT_VOLT"] > 0 and s.voltage < p["BATT_CRT_VOLT"]
+        low_volts = p["BATT_LOW_VOLT"] > 0 and s.voltage < p["BATT_LOW_VOLT"]
+        self._crt_batt_since = _since(self._crt_batt_since, crt_volts, self.now)
+        self._low_batt_since = _since(self._low_batt_since, low_volts, self.now)
+        critical = (crt_volts and self.now - self._crt_batt_since >= timer) or (
             p["BATT_CRT_MAH"] > 0 and remaining_mah < p["BATT_CRT_MAH"]
         )
-        low_volts = p["BATT_LOW_VOLT"] > 0 and s.voltage < p["BATT_LOW_VOLT"]
-        if low_volts:
-            self._low_batt_since = (
-                self.now if self._low_batt_since is None else self._low_batt_since
-            )
-        else:
-            self._low_batt_since = None
-        low = (low_volts and self.now - self._low_batt_since >= p["BATT_LOW_TIMER"]) or (
+        low = (low_volts and self.now - self._low_batt_since >= timer) or (
             p["BATT_LOW_MAH"] > 0 and remaining_mah < p["BATT_LOW_MAH"]
         )
         level = 2 if critical else 1 if low else 0
@@ -1049,6 +1100,40 @@ class Autopilot:
             return
         self._act(enable, land_only={5}, rtl={1, 2, 3, 4})
 
+    def _check_gps(self) -> None:
+        """Follow the GPS fix: the EKF announces when it uses GPS (again); without it in a mode
+        that needs a position the EKF failsafe acts after :data:`EKF_FAILSAFE_S` (ArduCopter's
+        FS_EKF_ACTION: 1 LAND, 2 ALT_HOLD, 3 LAND in any mode; it stays in that mode when the
+        GPS comes back)."""
+        if self.gps_ok:
+            if not self._gps_announced or self._gps_lost_at is not None:
+                self._gps_announced = True
+                self.say("EKF3 IMU0 is using GPS")
+            self._gps_lost_at = None
+            if self._ekf_failsafe:
+                self._ekf_failsafe = False
+                self.say("EKF Failsafe Cleared", Severity.CRITICAL)
+            return
+        if not self._gps_announced:
+            return  # never had a fix: nothing to lose
+        if self._gps_lost_at is None:
+            self._gps_lost_at = self.now
+        action = int(self.params["FS_EKF_ACTION"])
+        if (
+            self._ekf_failsafe
+            or not self.armed
+            or self.landed
+            or self.now - self._gps_lost_at < EKF_FAILSAFE_S
+            or not (self.mode in _NEEDS_POSITION or action == 3)
+        ):
+            return
+        self._ekf_failsafe = True
+        self.say("EKF variance", Severity.CRITICAL)
+        if action in (1, 3):
+            self._failsafe_to(Mode.LAND)
+        elif action == 2:
+            self._failsafe_to(Mode.ALT_HOLD)
+
     def _check_auto_disarm(self) -> None:
         if not self.armed or not self.landed:
             self._landed_since = None
@@ -1067,6 +1152,13 @@ class Autopilot:
         delay = self.params["DISARM_DELAY"]
         if delay > 0 and self.now - self._landed_since >= delay:
             self.disarm(reason="auto disarm")
+
+
+def _since(started: float | None, condition: bool, now: float) -> float | None:
+    """When `condition` started holding (kept while it holds), None once it does not."""
+    if not condition:
+        return None
+    return now if started is None else started
 
 
 def _attitude_deg(autopilot: Autopilot) -> tuple[float, float]:

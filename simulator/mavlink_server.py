@@ -31,6 +31,7 @@ from simulator.autopilot import (
     CMD_LAND,
     CMD_RTL,
     CMD_TAKEOFF,
+    EKF_FAILSAFE_S,
     ArmedChanged,
     Autopilot,
     CameraTrigger,
@@ -79,7 +80,11 @@ STREAMS: dict[int, tuple[int, ...]] = {
     6: (M.MAVLINK_MSG_ID_GLOBAL_POSITION_INT,),
     10: (M.MAVLINK_MSG_ID_ATTITUDE,),
     11: (M.MAVLINK_MSG_ID_VFR_HUD,),
-    12: (M.MAVLINK_MSG_ID_SYSTEM_TIME, M.MAVLINK_MSG_ID_BATTERY_STATUS),
+    12: (
+        M.MAVLINK_MSG_ID_SYSTEM_TIME,
+        M.MAVLINK_MSG_ID_BATTERY_STATUS,
+        M.MAVLINK_MSG_ID_EKF_STATUS_REPORT,
+    ),
 }
 STREAMS[0] = tuple(sorted({msg for group in STREAMS.values() for msg in group}))
 _STREAM_PARAMS = {
@@ -218,6 +223,7 @@ class MavlinkServer:
             M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: self.extended_sys_state,
             M.MAVLINK_MSG_ID_SYSTEM_TIME: self.system_time,
             M.MAVLINK_MSG_ID_BATTERY_STATUS: self.battery_status,
+            M.MAVLINK_MSG_ID_EKF_STATUS_REPORT: self.ekf_status_report,
             M.MAVLINK_MSG_ID_AUTOPILOT_VERSION: self.autopilot_version,
             M.MAVLINK_MSG_ID_CAMERA_CAPTURE_STATUS: self.camera_capture_status,
         }
@@ -485,7 +491,9 @@ class MavlinkServer:
         )
         health = sensors
         if not ap.gps_ok:
-            health &= ~(M.MAV_SYS_STATUS_SENSOR_GPS | M.MAV_SYS_STATUS_AHRS)
+            health &= ~M.MAV_SYS_STATUS_SENSOR_GPS
+        if not ap.position_ok:
+            health &= ~M.MAV_SYS_STATUS_AHRS
         if not ap.prearm_ok:
             health &= ~M.MAV_SYS_STATUS_PREARM_CHECK
         remaining = round(100 * ap.state.remaining_fraction(ap.airframe.capacity_mah))
@@ -495,12 +503,17 @@ class MavlinkServer:
         )
 
     def gps_raw_int(self) -> mavlink.MAVLink_message:
+        """The receiver's view: acquiring (no fix, a few satellites) until SIM_GPS_DELAY, a 3D
+        fix after, and with SIM_GPS_DISABLE no GPS at all (fix 0, no position, no satellites)."""
         ap = self.autopilot
+        usec = int(self.clock.unix_time(ap.now) * 1e6)
+        if ap.params["SIM_GPS_DISABLE"]:
+            return M.MAVLink_gps_raw_int_message(usec, 0, 0, 0, 0, 65535, 65535, 0, 0, 0)
         lat, lon, amsl, _ = ap.position()
         fix = 3 if ap.gps_ok else 1
         course = math.degrees(math.atan2(ap.state.vx, ap.state.vy)) % 360.0
         return M.MAVLink_gps_raw_int_message(
-            int(self.clock.unix_time(ap.now) * 1e6),
+            usec,
             fix,
             round(lat * 1e7),
             round(lon * 1e7),
@@ -512,9 +525,31 @@ class MavlinkServer:
             14 if ap.gps_ok else 3,
         )
 
+    def ekf_status_report(self) -> mavlink.MAVLink_message:
+        """EKF3's status like ArduPilot's: a full solution with a position; attitude and height
+        only, in constant position mode, before the first fix and once dead reckoning after a
+        GPS loss has run out, with the horizontal variances growing from the loss on."""
+        ap = self.autopilot
+        flags = M.EKF_ATTITUDE | M.EKF_VELOCITY_VERT | M.EKF_POS_VERT_ABS
+        if ap.position_ok:
+            flags |= (
+                M.EKF_VELOCITY_HORIZ
+                | M.EKF_POS_HORIZ_REL
+                | M.EKF_POS_HORIZ_ABS
+                | M.EKF_PRED_POS_HORIZ_REL
+                | M.EKF_PRED_POS_HORIZ_ABS
+            )
+        else:
+            flags |= M.EKF_CONST_POS_MODE
+        lost = ap.gps_lost_s
+        horizontal = 0.05 if lost is None else min(2.0, 0.05 + lost / EKF_FAILSAFE_S)
+        return M.MAVLink_ekf_status_report_message(
+            flags, horizontal, horizontal, 0.05, 0.02, 0.0, 0.0
+        )
+
     def global_position_int(self) -> mavlink.MAVLink_message:
         ap = self.autopilot
-        lat, lon, amsl, relative = ap.position()
+        lat, lon, amsl, relative = ap.estimated_position()
         s = ap.state
         return M.MAVLink_global_position_int_message(
             self.clock.time_boot_ms,

@@ -2,8 +2,8 @@
 
 Values are stored as floats (MAVLink carries every parameter as a float on the wire) together with
 the MAV_PARAM_TYPE ArduPilot reports for them. Units follow ArduPilot: speeds in cm/s, RTL_ALT in
-cm. The `SIM_*` entries configure the simulation itself (GPS lock time, upload refusal after boot,
-wind, battery model).
+cm. The `SIM_*` entries configure the simulation itself (GPS lock time and loss, upload refusal
+after boot, wind, battery model).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ DEFAULTS: dict[str, ParamSpec] = {
     "BATT_LOW_MAH": ParamSpec(0, _F, "low-battery failsafe remaining capacity, mAh (0 = off)"),
     "BATT_LOW_TIMER": ParamSpec(10, _I8, "seconds below the low threshold before the failsafe"),
     "BATT_FS_LOW_ACT": ParamSpec(2, _I8, "low-battery action: 0 warn, 1 land, 2 RTL, 5 terminate"),
-    "BATT_CRT_VOLT": ParamSpec(0, _F, "critical-battery voltage, V (0 = off)"),
+    "BATT_CRT_VOLT": ParamSpec(
+        10.0, _F, "critical-battery voltage, V (0 = off; 3.33 V a cell of the 3S pack)"
+    ),
     "BATT_CRT_MAH": ParamSpec(0, _F, "critical-battery remaining capacity, mAh (0 = off)"),
     "BATT_FS_CRT_ACT": ParamSpec(1, _I8, "critical-battery action: 0 warn, 1 land, 2 RTL"),
     "BATT_ARM_VOLT": ParamSpec(0, _F, "minimum voltage to arm, V"),
@@ -88,6 +90,9 @@ DEFAULTS: dict[str, ParamSpec] = {
     "RALLY_INCL_HOME": ParamSpec(1, _I8, "RTL may choose home as well as rally points"),
     "FS_GCS_ENABLE": ParamSpec(0, _I8, "GCS link-loss failsafe: 0 off, 1 RTL, 5 land"),
     "FS_GCS_TIMEOUT": ParamSpec(5, _F, "GCS link-loss timeout, s"),
+    "FS_EKF_ACTION": ParamSpec(
+        1, _I8, "EKF failsafe (no position estimate): 1 land, 2 altitude hold, 3 land always"
+    ),
     "CAM1_TYPE": ParamSpec(0, _I8, "camera trigger type (0 = none, 1 = servo)"),
     "CAM1_DURATION": ParamSpec(0.1, _F, "shutter duration, s"),
     "CAM1_MIN_INTERVAL": ParamSpec(0, _F, "minimum time between photos, s"),
@@ -104,13 +109,14 @@ DEFAULTS: dict[str, ParamSpec] = {
     "SIM_WIND_SPD": ParamSpec(0, _F, "wind speed, m/s"),
     "SIM_WIND_DIR": ParamSpec(180, _F, "direction the wind blows FROM, degrees"),
     "SIM_GPS_DELAY": ParamSpec(5, _F, "simulated seconds from boot to a 3D fix and EKF ready"),
+    "SIM_GPS_DISABLE": ParamSpec(0, _I8, "1 = the GPS is lost: no fix, no satellites"),
     "SIM_MIS_DELAY": ParamSpec(
         2, _F, "simulated seconds after boot with uploads refused (no space)"
     ),
     "SIM_MIS_LEGACY": ParamSpec(
         0, _I8, "1 = request items with MISSION_REQUEST only (ArduPilot 4.7)"
     ),
-    "SIM_BATT_VOLTAGE": ParamSpec(12.6, _F, "full battery voltage, V"),
+    "SIM_BATT_VOLTAGE": ParamSpec(12.6, _F, "full battery voltage, V (4.2 V a LiPo cell)"),
     "SIM_HOVER_AMPS": ParamSpec(18, _F, "current drawn in hover, A"),
     "SIM_AIRSPD_MAX": ParamSpec(20, _F, "maximum airspeed the vehicle can hold, m/s"),
 }

@@ -1,5 +1,6 @@
 """A point-mass multicopter: position control with speed, acceleration and climb limits, wind,
-a battery that drains with airspeed and climb, and a fall under gravity when disarmed aloft.
+a LiPo battery that drains with airspeed and climb (its voltage following a LiPo discharge curve
+and collapsing when the pack is exhausted), and a fall under gravity when disarmed aloft.
 
 Pure functions over frozen dataclasses: :func:`step` maps (state, setpoint, airframe, wind, dt) to
 the next state. Positions are metres in the home-centred local frame (x east, y north, h up above
@@ -8,25 +9,47 @@ home); the autopilot converts to and from WGS84.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
 __all__ = [
     "FALL_TERMINAL_MPS",
+    "LIPO_CELL_VOLTS",
     "Airframe",
     "Wind",
     "Setpoint",
     "VehicleState",
     "step",
     "attitude",
+    "resting_voltage",
     "wind_from",
 ]
 
 GRAVITY = 9.80665
 _IDLE_AMPS = 0.6  # electronics, disarmed
 _SPIN_AMPS = 3.0  # armed, props spinning on the ground
-_EMPTY_VOLTS = 9.9  # 3.3 V per cell for a 3S pack
 _INTERNAL_OHMS = 0.012
+_FULL_CELL_VOLTS = 4.2
+#: Resting voltage of one LiPo cell by state of charge (fraction left, volts), highest first: flat
+#: through the middle, falling off below 20 % and collapsing in the last few per cent, so a
+#: voltage failsafe triggers with charge left, as on a real pack (and in ArduPilot's SITL).
+LIPO_CELL_VOLTS: tuple[tuple[float, float], ...] = (
+    (1.00, 4.20),
+    (0.95, 4.13),
+    (0.90, 4.08),
+    (0.80, 3.99),
+    (0.70, 3.91),
+    (0.60, 3.84),
+    (0.50, 3.77),
+    (0.40, 3.69),
+    (0.30, 3.58),
+    (0.20, 3.45),
+    (0.10, 3.30),
+    (0.05, 3.18),
+    (0.02, 3.02),
+    (0.00, 2.50),
+)
 _YAW_RATE_DPS = 90.0
 _POSITION_GAIN = 1.0  # 1/s: speed demanded per metre of error close to the target
 #: Speed (m/s) at which drag balances gravity for a multicopter falling with its motors stopped:
@@ -69,7 +92,9 @@ class Setpoint:
     `exit_speed` is the speed allowed when arriving (nonzero when the next leg goes straight on).
     `target=None` brakes and holds. `land=True` descends at `descent` until touchdown.
     `yaw_deg=None` keeps the heading. `motors=False` means disarmed: on the ground the vehicle
-    sits still; in the air it falls (see :func:`step`).
+    sits still; in the air it falls (see :func:`step`). `position_hold=False` is flight without
+    a position estimate (no GPS): the autopilot holds the vehicle level, so it drifts with the
+    wind whatever `target` says.
     """
 
     target: tuple[float, float, float] | None = None
@@ -80,6 +105,7 @@ class Setpoint:
     land: bool = False
     yaw_deg: float | None = None
     motors: bool = True
+    position_hold: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +171,9 @@ def step(
         )
 
     # Horizontal: fly towards the target along a braking profile, limited by acceleration.
-    if setpoint.target is None:
+    if not setpoint.position_hold:
+        want_vx, want_vy = wind.east, wind.north  # level, no position to hold: drift with the air
+    elif setpoint.target is None:
         want_vx = want_vy = 0.0
     else:
         dx, dy = setpoint.target[0] - state.x, setpoint.target[1] - state.y
@@ -242,11 +270,22 @@ def _wants_to_climb(state: VehicleState, setpoint: Setpoint) -> bool:
     return not setpoint.land and setpoint.target is not None and setpoint.target[2] > state.h + 0.05
 
 
+def resting_voltage(remaining: float, full_volts: float) -> float:
+    """The pack's voltage without load at a state of charge (fraction left, clamped to 0..1), by
+    :data:`LIPO_CELL_VOLTS` scaled to a pack that is `full_volts` when charged."""
+    left = min(1.0, max(0.0, remaining))
+    for (upper, upper_v), (lower, lower_v) in itertools.pairwise(LIPO_CELL_VOLTS):
+        if left >= lower:
+            cell = lower_v + (upper_v - lower_v) * (left - lower) / (upper - lower)
+            return full_volts * cell / _FULL_CELL_VOLTS
+    return full_volts * LIPO_CELL_VOLTS[-1][1] / _FULL_CELL_VOLTS
+
+
 def _drain(state: VehicleState, current: float, airframe: Airframe, dt: float) -> VehicleState:
     consumed = state.consumed_mah + current * dt / 3.6
-    remaining = max(0.0, 1.0 - consumed / airframe.capacity_mah)
-    voltage = (
-        _EMPTY_VOLTS + (airframe.full_volts - _EMPTY_VOLTS) * remaining - current * _INTERNAL_OHMS
+    remaining = 1.0 - consumed / airframe.capacity_mah
+    voltage = max(
+        0.0, resting_voltage(remaining, airframe.full_volts) - current * _INTERNAL_OHMS
     )
     return replace(state, consumed_mah=consumed, current_a=current, voltage=voltage)
 

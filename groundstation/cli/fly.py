@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import csv
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from gis.messages import counted
+from gis.messages import counted, msg
 from groundstation.cli._files import check_folder
 from groundstation.cli.upload import connect_option, plan_argument, transfer_progress
 
@@ -20,7 +25,7 @@ if TYPE_CHECKING:
     from gis.messages import Message
     from missions.link.telemetry import Telemetry
 
-__all__ = ["StatusLine", "fly_command"]
+__all__ = ["STOP_SIGNALS", "StatusLine", "StopSignals", "fly_command"]
 
 #: After landing, wait at most this long (s) for photo files still being written to --photos
 #: (a simulator renders them after the flight), and give up sooner when none came for
@@ -29,6 +34,52 @@ PHOTO_WAIT_S = 120.0
 PHOTO_STALL_S = 10.0
 #: File times are compared with the flight's start this loosely (file systems round them).
 _MTIME_SLACK_S = 2.0
+#: Signals that stop `fly` as Ctrl-C does: Ctrl-C itself, SIGTERM (``timeout``, systemd, kill)
+#: and SIGHUP (the SSH session or terminal closed).
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class StopSignals:
+    """While in use (main thread only), the first stop signal raises
+    :class:`~missions.link.errors.Interrupted` wherever `fly` is, as Ctrl-C raises
+    KeyboardInterrupt: an armed vehicle is told to return and flight.json says why. A second
+    one raises :class:`~missions.link.errors.StoppedAgain`: the command exits at once, without
+    waiting for the vehicle to answer."""
+
+    def __init__(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
+        self.signals = signals
+        self.received: list[str] = []
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in self.signals:
+                self._previous[number] = signal.signal(number, self.handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    def handle(self, number: int, frame: FrameType | None) -> None:
+        """The signal handler: Interrupted the first time, StoppedAgain after."""
+        from missions.link.errors import Interrupted, StoppedAgain, stop_reason
+
+        name = signal.Signals(number).name
+        self.received.append(name)
+        if len(self.received) == 1:
+            raise Interrupted.by_signal(name)
+        raise StoppedAgain(
+            msg(
+                "%(stop)s again: exited at once, without waiting for the vehicle; check "
+                "whether it is still armed",
+                stop=stop_reason(name),
+            ),
+            signal_name=name,
+        )
 
 
 class StatusLine:
@@ -193,17 +244,19 @@ def _photo_report(taken: int, files: _PhotoFiles | None) -> _PhotoReport:
 )
 @click.option(
     "--endurance",
-    default=1500.0,
-    show_default=True,
+    default=None,
     type=click.FloatRange(min=0, min_open=True),
-    help="Flight time of a full battery in seconds, for the battery check.",
+    help="Flight time of a full battery in seconds, for the battery check: overrides the "
+    "current the check works out from the vehicle (BATT_CAPACITY, the current measured in "
+    "flight, else an assumed 1.5C); without BATT_CAPACITY the check assumes 1500 s.",
 )
 @click.option(
     "--reserve",
     default=20.0,
     show_default=True,
     type=click.FloatRange(min=0, max=100, max_open=True),
-    help="Battery percentage that must remain after the mission.",
+    help="Battery percentage that must remain after the mission (the vehicle's own low or "
+    "critical battery level counts instead when it is higher).",
 )
 @click.option(
     "--require-fence",
@@ -223,16 +276,19 @@ def fly_command(
     url: str,
     log_dir: Path | None,
     timeout: float,
-    endurance: float,
+    endurance: float | None,
     reserve: float,
     require_fence: bool,
     photos_dir: Path | None,
 ) -> None:
     """Fly PLAN on the vehicle at URL: upload+verify, pre-flight checks, arm, AUTO, land.
 
-    Exits 0 after landing with a summary, 1 with the reason if anything refuses or a failsafe
-    ends the flight. fly downloads no photo: it counts those the vehicle took, and with
-    --photos the files written to that folder during the flight.
+    Exits 0 after landing with a summary (the vehicle's flight time next to the plan's), 1
+    with the reason if anything refuses, a failsafe or another controller's mode change ends
+    the flight early. Ctrl-C, SIGTERM and SIGHUP stop it alike: an armed vehicle is told to
+    return to launch and the --log folder's flight.json says why; a second one exits at once.
+    fly downloads no photo: it counts those the vehicle took, and with --photos the files
+    written to that folder during the flight.
     """
     from missions.formats import load_mission
     from missions.link import parse_connection_string
@@ -259,18 +315,43 @@ def fly_command(
         status.end()
         click.echo(f"{plan_path.name}: {message}", err=True)
 
+    def on_warning(message: Message) -> None:  # in flight: GPS lost/back, battery low, RTL stuck
+        stop_bars()
+        status.end()
+        click.echo(f"warning: {plan_path.name}: {message}", err=True)
+
     started = time.time()  # photo files written since then are this flight's
-    with connect(url, timeout=timeout) as vehicle:
-        progress.start()
-        try:
-            result = fly(
-                vehicle, plan, log_dir=log_dir, on_status=on_status, on_progress=on_progress,
-                endurance_s=endurance, reserve_pct=reserve, require_fence=require_fence,
-                preflight_timeout_s=timeout, on_link=on_link,
-            )  # fmt: skip
-        finally:
-            stop_bars()
-            status.end()
+    with StopSignals(), _stops_reported():
+        with connect(url, timeout=timeout) as vehicle:
+            progress.start()
+            try:
+                result = fly(
+                    vehicle, plan, log_dir=log_dir, on_status=on_status,
+                    on_progress=on_progress, endurance_s=endurance, reserve_pct=reserve,
+                    require_fence=require_fence, preflight_timeout_s=timeout, on_link=on_link,
+                    on_warning=on_warning,
+                )  # fmt: skip
+            finally:
+                stop_bars()
+                status.end()
+        _report(plan_path, result, photos_dir, started=started)
+
+
+@contextmanager
+def _stops_reported() -> Iterator[None]:
+    """A stop that ends fly outside a flight (connecting, waiting for photo files), or a
+    second stop: one line on stderr saying so in words, and exit status 1."""
+    from missions.link.errors import Interrupted
+
+    try:
+        yield
+    except Interrupted as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise click.exceptions.Exit(1) from None
+
+
+def _report(plan_path: Path, result: Any, photos_dir: Path | None, *, started: float) -> None:
+    """The flight's summary on stdout, then its photos (waiting for their files to appear)."""
     log_note = f"; log in {result.log_dir}" if result.log_dir else ""
     click.echo(f"{plan_path.name}: {result.summary()}{log_note}")
     if not result.all_reached:

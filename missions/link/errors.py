@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gis.messages import Message
+from gis.messages import Message, msg
 from missions.errors import LinkError
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "CommandRefused",
     "ConnectionStringError",
     "FlightAborted",
+    "Interrupted",
     "LinkConnectError",
     "LinkError",
     "LinkLost",
@@ -17,6 +18,8 @@ __all__ = [
     "MissionTransferError",
     "PreflightError",
     "Step",
+    "StoppedAgain",
+    "stop_reason",
     "UnsafePlan",
     "VehicleArmed",
     "VerifyError",
@@ -96,8 +99,41 @@ class PreflightError(LinkError):
 
 class FlightAborted(LinkError):
     """The flight ended early: a failsafe, a disarm in the air, a vehicle that rebooted in
-    flight, or a timeout while flying."""
+    flight, a timeout while flying, or the operator's stop (:class:`Interrupted`)."""
 
     def __init__(self, message: str | Message, *, result: object = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class Interrupted(KeyboardInterrupt):
+    """The operator stopped a command from outside: Ctrl-C, or a stop signal (SIGTERM from
+    ``timeout`` or systemd, SIGHUP from a closed SSH session). A KeyboardInterrupt, so that it
+    ends every wait as Ctrl-C does and no ``except Exception`` swallows it; ``reason`` says what
+    happened in words (``interrupted (Ctrl-C)``, ``stopped by signal SIGTERM``)."""
+
+    def __init__(self, reason: Message, *, signal_name: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.signal_name = signal_name
+
+    def __str__(self) -> str:
+        return str(self.reason)
+
+    @classmethod
+    def by_signal(cls, signal_name: str) -> Interrupted:
+        """The stop that signal ``signal_name`` (``SIGINT``, ``SIGTERM``, ...) means."""
+        return cls(stop_reason(signal_name), signal_name=signal_name)
+
+
+def stop_reason(signal_name: str) -> Message:
+    """What a stop signal means, in words: ``interrupted (Ctrl-C)`` for SIGINT, else
+    ``stopped by signal SIGTERM`` (a Python exception name says nothing to a pilot)."""
+    if signal_name == "SIGINT":
+        return msg("interrupted (Ctrl-C)")
+    return msg("stopped by signal %(signal)s", signal=signal_name)
+
+
+class StoppedAgain(Interrupted):
+    """A second stop came while the first was being handled (the vehicle being told to
+    return, the log written): the command exits at once without waiting for the vehicle."""

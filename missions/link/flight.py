@@ -18,16 +18,26 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from gis.messages import Message, counted, msg
 from missions.items import Command, MissionItem, MissionPlan
+from missions.link.battery import (
+    BatteryParams,
+    battery_detail,
+    battery_need,
+    full_battery_s,
+    read_battery_params,
+)
 from missions.link.errors import (
     FlightAborted,
+    Interrupted,
     LinkConnectError,
     LinkError,
     LinkLost,
     LinkTimeout,
     PreflightError,
+    stop_reason,
 )
 from missions.link.landing import (
     LandingWatch,
@@ -37,22 +47,29 @@ from missions.link.landing import (
     reached_items,
     watch_landing,
 )
-from missions.link.telemetry import FlightLog, Reboot, Telemetry
+from missions.link.safety import FlightWarnings, Notice
+from missions.link.telemetry import FlightLog, Reboot, Telemetry, TelemetryTracker
 from missions.link.vehicle import Vehicle, takeoff_step
 
 __all__ = [
+    "DEFAULT_ENDURANCE_S",
     "HOME_TOLERANCE_M",
     "Check",
     "FenceStatus",
     "FlightResult",
     "MissionEstimate",
+    "ModeChange",
+    "battery_check",
+    "clock_text",
     "estimate_mission",
     "fly",
     "landing_sequences",
+    "mode_change",
     "preflight_checks",
     "settle_photo_count",
     "prepare_fence",
     "reboot_message",
+    "vehicle_now",
     "waypoint_sequences",
 ]
 
@@ -66,6 +83,9 @@ RETURN_COMMANDS = frozenset({Command.NAV_RETURN_TO_LAUNCH, Command.NAV_LAND})
 #: home: the mission, its fence and its battery estimate were planned from there.
 HOME_TOLERANCE_M = 50.0
 FENCE_ALTITUDE, FENCE_CIRCLE = 1, 2  # FENCE_TYPE bits
+#: Flight time of a full battery (s) for the battery check of a vehicle whose BATT_CAPACITY is
+#: unknown, when no endurance is given.
+DEFAULT_ENDURANCE_S = 1500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +117,40 @@ class MissionEstimate:
     duration_s: float
 
 
+def clock_text(seconds: float) -> str:
+    """A duration as a clock shows it: ``3:16``, ``1:02:03`` (whole seconds, rounded).
+
+    >>> clock_text(196.4), clock_text(59.6), clock_text(3723)
+    ('3:16', '1:00', '1:02:03')
+    """
+    minutes, secs = divmod(round(max(0.0, seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 @dataclass(frozen=True, slots=True)
 class FlightResult:
-    """What happened: landed or not, waypoints reached, photos, failsafes, where the log is."""
+    """What happened: landed or not, how long it flew against the plan, waypoints reached,
+    photos, failsafes and mode changes made by another controller, where the log is."""
 
     landed: bool
-    duration_s: float
+    #: flight time by the vehicle's clock (``time_boot_ms``), from arming to the disarm: a
+    #: sped-up simulator's own seconds, comparable with :attr:`planned_s`; None when its clock
+    #: was not heard or restarted (a reboot)
+    duration_s: float | None
     waypoints: tuple[int, ...]  # vehicle sequence numbers of the plan's NAV_WAYPOINT items
     reached: tuple[int, ...]
     photos: int  # reported by CAMERA_FEEDBACK
     max_relative_alt_m: float
-    failsafes: tuple[str, ...]
+    failsafes: tuple[str, ...]  # the vehicle's own mode changes, with the reasons it sent
     status_texts: tuple[str, ...]
     log_dir: str | None
     photos_unreported: int = 0  # taken (by the image indices) but never reported over the link
+    planned_s: float | None = None  # the plan's expected flight time (estimate_mission)
+    #: the same span by our clock (a sped-up simulator flies it in a fraction of duration_s)
+    duration_wall_s: float | None = None
+    #: mode changes neither fly nor a failsafe made: the RC or another ground station
+    mode_changes: tuple[str, ...] = ()
 
     @property
     def all_reached(self) -> bool:
@@ -121,15 +161,26 @@ class FlightResult:
         """``complete``, ``returned_early`` or ``failed`` (see :func:`flight_outcome`)."""
         return flight_outcome(landed=self.landed, all_reached=self.all_reached)
 
-    def summary(self, *, failsafes: bool = True) -> str:
-        """``landed after 312 s: 41/41 waypoints, 126 photos, max 80 m`` (``returned early``
-        when it landed before its last waypoint, ``NOT landed`` when it did not land)."""
+    def flight_time(self) -> str:
+        """``3:14 flown (plan 3:16)``: by the vehicle's clock, else by ours (said so)."""
+        if self.duration_s is not None:
+            text = f"{clock_text(self.duration_s)} flown"
+        elif self.duration_wall_s is not None:
+            text = f"{clock_text(self.duration_wall_s)} flown by our clock"
+        else:
+            text = "flight time unknown"
+        return text if self.planned_s is None else f"{text} (plan {clock_text(self.planned_s)})"
+
+    def summary(self, *, failsafes: bool = True, mode_changes: bool = True) -> str:
+        """``landed: 5:12 flown (plan 5:16), 41/41 waypoints, 126 photos, max 80 m``
+        (``returned early`` when it landed before its last waypoint, ``NOT landed`` when it
+        did not land), then the failsafes and other controllers' mode changes."""
         hit = len(set(self.waypoints) & set(self.reached))
         state = {"complete": "landed", "returned_early": "returned early"}.get(
             self.outcome, "NOT landed"
         )
         text = (
-            f"{state} after {self.duration_s:.0f} s: "
+            f"{state}: {self.flight_time()}, "
             f"{hit}/{counted(len(self.waypoints), 'waypoint')}, "
             f"{counted(self.photos, 'photo')}, max {self.max_relative_alt_m:.0f} m"
         )
@@ -140,7 +191,99 @@ class FlightResult:
             )
         if failsafes and self.failsafes:
             text += f"; failsafe: {'; '.join(self.failsafes)}"
+        if mode_changes and self.mode_changes:
+            text += f"; {'; '.join(self.mode_changes)}"
         return text
+
+    def to_json(self, *, reason: str | None = None) -> dict[str, Any]:
+        """flight.json's summary: every field, ``all_reached``, ``outcome`` and, for a flight
+        that ended early, the ``reason`` given."""
+        summary = asdict(self)
+        summary["all_reached"] = self.all_reached
+        summary["outcome"] = self.outcome
+        if reason is not None:
+            summary["reason"] = reason
+        return summary
+
+
+#: A STATUSTEXT of severity WARNING or worse heard at most this many vehicle seconds before a
+#: mode change fly did not make explains it as the vehicle's failsafe: ArduPilot says why as it
+#: acts ("Battery 1 is low", "GCS Failsafe", "Fence Breached", "EKF variance").
+FAILSAFE_TEXT_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChange:
+    """A mode change fly did not command: the vehicle's failsafe when it said why just before
+    (``reasons``), else another controller's (the RC's mode switch or another ground station)."""
+
+    mode: str
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def failsafe(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def text(self) -> Message:
+        if self.reasons:
+            return msg(
+                "vehicle switched to %(mode)s (%(reasons)s)",
+                mode=self.mode,
+                reasons="; ".join(self.reasons),
+            )
+        return msg(
+            "the mode was changed to %(mode)s by another controller (RC or ground station)",
+            mode=self.mode,
+        )
+
+
+def mode_change(mode: str, warnings: list[tuple[float, str]], *, now_s: float) -> ModeChange:
+    """Classify a mode change fly did not make, from the ``(vehicle time, text)`` warnings heard
+    so far: those within :data:`FAILSAFE_TEXT_WINDOW_S` before ``now_s`` (the last two) are the
+    failsafe's reasons; none means another controller changed the mode."""
+    recent = [text for at, text in warnings if now_s - at <= FAILSAFE_TEXT_WINDOW_S]
+    return ModeChange(mode, tuple(recent[-2:]))
+
+
+def _snapshot_clock_s(snapshot: Telemetry) -> float:
+    """The vehicle's clock in ``snapshot`` when heard, else ours (seconds since the link)."""
+    return snapshot.time_s if snapshot.vehicle_time_s is None else snapshot.vehicle_time_s
+
+
+@dataclass(frozen=True, slots=True)
+class _FlightTiming:
+    """The plan's expected flight time and the moment fly armed the vehicle, by the vehicle's
+    clock (None: not heard) and by ours: the flight's durations count from there."""
+
+    planned_s: float
+    armed_wall_s: float
+    armed_vehicle_s: float | None
+
+    @classmethod
+    def at_arming(cls, vehicle: Vehicle, estimate: MissionEstimate) -> _FlightTiming:
+        return cls(estimate.duration_s, time.monotonic(), vehicle.tracker.vehicle_time_s)
+
+    def durations(
+        self, snapshot: Telemetry, *, ended_wall_s: float | None = None
+    ) -> tuple[float | None, float]:
+        """(vehicle seconds, our seconds) from arming to the end: the disarm heard in
+        ``snapshot`` (its last position while armed), else the latest clock heard; ours up to
+        ``ended_wall_s`` (now when None). The vehicle's is None when its clock was not heard
+        or restarted."""
+        wall = (time.monotonic() if ended_wall_s is None else ended_wall_s) - self.armed_wall_s
+        end = snapshot.vehicle_time_s
+        disarm = snapshot.disarm
+        if not snapshot.armed and disarm is not None and disarm.before is not None:
+            end = disarm.before.boot_s
+        if (
+            self.armed_vehicle_s is None
+            or end is None
+            or snapshot.reboot is not None
+            or end < self.armed_vehicle_s
+        ):
+            return None, wall
+        return end - self.armed_vehicle_s, wall
 
 
 def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -200,15 +343,20 @@ def preflight_checks(
     plan: MissionPlan,
     *,
     verified: bool,
-    endurance_s: float,
+    endurance_s: float | None,
     reserve_pct: float,
     require_fence: bool = False,
     estimate: MissionEstimate | None = None,
     fence: FenceStatus | None = None,
+    battery: BatteryParams | None = None,
 ) -> tuple[Check, ...]:
     """Evaluate the pre-flight checks on one telemetry snapshot (pure).
 
     ``estimate`` is the plan's :func:`estimate_mission` (computed here when not given);
+    ``battery`` the vehicle's battery parameters (:func:`~missions.link.battery.
+    read_battery_params`): with them the battery check works in mAh from the vehicle's capacity,
+    current and failsafe levels (``endurance_s``, when given, sets the current); without them
+    it divides the mission's time by ``endurance_s`` (:data:`DEFAULT_ENDURANCE_S` when None);
     ``fence`` the vehicle's fence as :func:`prepare_fence` left it: a plan with a geofence passes
     only with the fence uploaded, verified and enabled (and no circle or altitude fence of the
     vehicle's cutting the mission); a plan without one fails only when the vehicle's own fence
@@ -244,24 +392,11 @@ def preflight_checks(
     checks.append(ekf)
     if estimate is None:
         estimate = estimate_mission(plan)
-    need = 100.0 * estimate.duration_s / max(endurance_s, 1.0) + reserve_pct
-    battery = snapshot.battery
-    if battery is None or battery.remaining_pct is None:
-        checks.append(Check("battery", False, msg("battery level unknown")))
-    else:
-        checks.append(
-            Check(
-                "battery",
-                battery.remaining_pct >= need,
-                msg(
-                    "%(remaining)s%% on board, mission needs %(need)s%% incl. %(reserve)s%% "
-                    "reserve",
-                    remaining=f"{battery.remaining_pct:.0f}",
-                    need=f"{need:.0f}",
-                    reserve=f"{reserve_pct:.0f}",
-                ),
-            )
+    checks.append(
+        battery_check(
+            snapshot, estimate, battery=battery, endurance_s=endurance_s, reserve_pct=reserve_pct
         )
+    )
     checks.append(
         Check(
             "mission verified",
@@ -286,6 +421,43 @@ def preflight_checks(
         cut = _vehicle_fence_cut(plan, fence) if fence is not None and fence.enabled else None
         checks.append(cut or Check("geofence", not require_fence, msg("the plan has no geofence")))
     return tuple(checks)
+
+
+def battery_check(
+    snapshot: Telemetry,
+    estimate: MissionEstimate,
+    *,
+    battery: BatteryParams | None,
+    endurance_s: float | None,
+    reserve_pct: float,
+) -> Check:
+    """The battery check (see :func:`preflight_checks`); its detail gives every number used."""
+    level = snapshot.battery
+    if level is None or level.remaining_pct is None:
+        return Check("battery", False, msg("battery level unknown"))
+    if battery is None:
+        endurance = DEFAULT_ENDURANCE_S if endurance_s is None else endurance_s
+        need = 100.0 * estimate.duration_s / max(endurance, 1.0) + reserve_pct
+        return Check(
+            "battery",
+            level.remaining_pct >= need,
+            msg(
+                "%(remaining)s%% on board, mission needs %(need)s%% incl. %(reserve)s%% reserve",
+                remaining=f"{level.remaining_pct:.0f}",
+                need=f"{need:.0f}",
+                reserve=f"{reserve_pct:.0f}",
+            ),
+        )
+    need = battery_need(
+        battery,
+        duration_s=estimate.duration_s,
+        remaining_pct=level.remaining_pct,
+        voltage_v=level.voltage_v,
+        measured_current_a=snapshot.flight_current_a,
+        endurance_s=endurance_s,
+        reserve_pct=reserve_pct,
+    )
+    return Check("battery", need.ok, battery_detail(need))
 
 
 def _positioned(plan: MissionPlan) -> list[MissionItem]:
@@ -319,12 +491,22 @@ def _home_check(snapshot: Telemetry, plan: MissionPlan) -> Check:
     else:
         return Check("home at plan", False, msg("no home or position to compare yet"))
     distance = _distance_m(where, plan.home[:2])
+    if distance <= HOME_TOLERANCE_M:
+        return Check(
+            "home at plan",
+            True,
+            msg(
+                "%(distance)s m from the plan's home (at most %(limit)s m)",
+                distance=f"{distance:.0f}",
+                limit=f"{HOME_TOLERANCE_M:.0f}",
+            ),
+        )
     return Check(
         "home at plan",
-        distance <= HOME_TOLERANCE_M,
+        False,
         msg(
             "%(distance)s m from the plan's home, at most %(limit)s m: take off where the "
-            "plan was made for, or plan again from here",
+            "plan was made, or plan again from here",
             distance=f"{distance:.0f}",
             limit=f"{HOME_TOLERANCE_M:.0f}",
         ),
@@ -453,7 +635,7 @@ def fly(
     log_dir: str | Path | None = None,
     on_status: Callable[[Telemetry], None] | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
-    endurance_s: float = 1500.0,
+    endurance_s: float | None = None,
     reserve_pct: float = 20.0,
     require_fence: bool = False,
     takeoff_alt_m: float | None = None,
@@ -461,8 +643,17 @@ def fly(
     flight_timeout_s: float | None = None,
     status_interval_s: float = 0.25,
     on_link: Callable[[Message], None] | None = None,
+    on_warning: Callable[[Message], None] | None = None,
 ) -> FlightResult:
     """Fly ``plan`` once on a ready vehicle and return what happened.
+
+    The battery check reads the vehicle's BATT_CAPACITY and failsafe levels (``endurance_s``,
+    the flight time of a full battery, overrides the current drawn; see
+    :mod:`missions.link.battery`) and is done again after takeoff with the current measured;
+    ``on_warning(message)`` hears the in-flight warnings (:mod:`missions.link.safety`: GPS lost
+    and back, battery low, an RTL getting no closer to home), which flight.json records too. A
+    flight still in the air when the plan's expected time plus a full battery's endurance have
+    passed on the vehicle's clock is given up: LAND is commanded and FlightAborted raised.
 
     ``on_progress(label, done, total)`` follows the transfers (label e.g. ``"verify fence"``),
     ``on_status(snapshot)`` sees every telemetry snapshot, ``on_link(message)`` hears when the
@@ -480,7 +671,7 @@ def fly(
         )
     log = FlightLog(log_dir) if log_dir is not None else None
     logged_photos = 0
-    started = time.monotonic()
+    timing: _FlightTiming | None = None  # set once armed
 
     def record(snapshot: Telemetry) -> None:
         nonlocal logged_photos
@@ -497,6 +688,7 @@ def fly(
         vehicle.verify(plan, on_progress=_labelled(on_progress, "verify"))
         vehicle.request_streams()
         fence = prepare_fence(vehicle, plan)
+        battery = read_battery_params(vehicle)
         deadline = time.monotonic() + preflight_timeout_s
         estimate = estimate_mission(plan)
         camera_asks = 0
@@ -514,6 +706,7 @@ def fly(
                 require_fence=require_fence,
                 estimate=estimate,
                 fence=fence,
+                battery=battery,
             )
             if all(check.ok for check in checks):
                 break
@@ -531,35 +724,173 @@ def fly(
         vehicle.set_mode("GUIDED")
         try:
             vehicle.arm()
+            timing = _FlightTiming.at_arming(vehicle, estimate)
             vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s idle on the ground
             vehicle.wait_for(
                 lambda t: t.position is not None and t.position.relative_alt_m >= 0.8 * altitude,
                 timeout=60.0,
                 step=takeoff_step(altitude),
             )
+            safety = _battery_aloft(
+                vehicle, estimate, battery, endurance_s=endurance_s, reserve_pct=reserve_pct,
+                log=log, on_warning=on_warning,
+            )  # fmt: skip
             vehicle.start_mission()
             return _watch(
                 vehicle,
                 plan,
                 log=log,
                 record=record,
-                started=started,
+                started=timing,
                 interval_s=status_interval_s,
                 timeout_s=flight_timeout_s,
                 on_link=on_link,
+                safety=safety,
             )
         except (Exception, KeyboardInterrupt) as exc:
             aborted = _bring_back(vehicle, exc, log)
             if aborted is None:
                 raise
             raise aborted from exc
-    finally:
+    except BaseException as exc:  # Ctrl-C and stop signals too: flight.json says why
         if log is not None and not log.closed:
-            log.close({"aborted": True, "duration_s": time.monotonic() - started})
+            log.close(_ended_early(vehicle, plan, timing, exc))
+        raise
+
+
+def _ended_early(
+    vehicle: Vehicle, plan: MissionPlan, timing: _FlightTiming | None, exc: BaseException
+) -> dict[str, Any]:
+    """flight.json's summary of a fly() that ended by ``exc``: its result's when it carries
+    one, else what is known, with ``outcome`` ``aborted`` (never armed) or ``failed``."""
+    reason = str(_why(exc))
+    result = getattr(exc, "result", None)
+    if isinstance(result, FlightResult):
+        return result.to_json(reason=reason)
+    snapshot = vehicle.tracker.snapshot()
+    duration, wall = (None, None) if timing is None else timing.durations(snapshot)
+    return {
+        "outcome": "aborted" if timing is None else "failed",
+        "reason": reason,
+        "landed": False,
+        "armed": snapshot.armed,
+        "duration_s": duration,
+        "duration_wall_s": wall,
+        "planned_s": estimate_mission(plan).duration_s,
+        "waypoints": list(waypoint_sequences(plan)),
+        "reached": list(snapshot.mission.reached),
+        "photos": snapshot.photos,
+    }
+
+
+def _why(exc: BaseException) -> Message | BaseException | str:
+    """What ended fly, in words: a stop as the operator gave it (``interrupted (Ctrl-C)``,
+    ``stopped by signal SIGTERM``), an error as its message (its class name without one)."""
+    if isinstance(exc, Interrupted):
+        return exc.reason
+    if isinstance(exc, KeyboardInterrupt):
+        return stop_reason("SIGINT")
+    return exc if str(exc) else type(exc).__name__
 
 
 #: Modes in which an armed vehicle is already coming down or home by itself.
 RETURNING_MODES = frozenset({"RTL", "LAND", "SMART_RTL"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Safety:
+    """fly's watch over a flight under way: the warnings and who hears them, and the vehicle
+    seconds from the mission's start after which waiting for a landing is given up (the plan's
+    expected time plus a full battery's endurance: by then the battery must be empty)."""
+
+    warnings: FlightWarnings
+    expected_s: float
+    endurance_s: float
+    on_warning: Callable[[Message], None] | None = None
+
+    @property
+    def budget_s(self) -> float:
+        return self.expected_s + self.endurance_s
+
+
+def _battery_aloft(
+    vehicle: Vehicle,
+    estimate: MissionEstimate,
+    battery: BatteryParams | None,
+    *,
+    endurance_s: float | None,
+    reserve_pct: float,
+    log: FlightLog | None,
+    on_warning: Callable[[Message], None] | None,
+) -> _Safety:
+    """After takeoff, the current drawn is known: check the battery again with it before the
+    mission starts (PreflightError, which brings the vehicle back, when it no longer fits) and
+    set up the in-flight watch with the endurance it gives."""
+    snapshot = vehicle.tracker.snapshot()
+    check = battery_check(
+        snapshot, estimate, battery=battery, endurance_s=endurance_s, reserve_pct=reserve_pct
+    )
+    if battery is not None and endurance_s is None and snapshot.flight_current_a is not None:
+        if log is not None:
+            log.event(
+                "preflight", f"battery after takeoff: {check.detail}", time_s=snapshot.time_s
+            )
+        if not check.ok and snapshot.battery is not None:
+            raise PreflightError(
+                msg(
+                    "battery after takeoff: %(detail)s; the mission was not started",
+                    detail=check.detail,
+                ),
+                failed=("battery",),
+            )
+    if endurance_s is None:
+        endurance_s = (
+            DEFAULT_ENDURANCE_S
+            if battery is None
+            else full_battery_s(battery, measured_current_a=snapshot.flight_current_a)
+        )
+    return _Safety(
+        warnings=FlightWarnings(battery),
+        expected_s=estimate.duration_s,
+        endurance_s=endurance_s,
+        on_warning=on_warning,
+    )
+
+
+def vehicle_now(tracker: TelemetryTracker) -> float:
+    """The vehicle's clock (s) when it has been heard, else ours: what flight limits count in,
+    so a sped-up simulator's limits pass at its own pace."""
+    vehicle_time = tracker.vehicle_time_s
+    return tracker.now() if vehicle_time is None else vehicle_time
+
+
+def _warn(safety: _Safety, notices: list[Notice], log: FlightLog | None, time_s: float) -> None:
+    """Say each in-flight notice and record it in flight.json."""
+    for notice in notices:
+        if log is not None:
+            log.event(notice.kind, str(notice.text), time_s=time_s, level=notice.level)
+        if safety.on_warning is not None:
+            safety.on_warning(notice.text)
+
+
+def _give_up(vehicle: Vehicle, snapshot: Telemetry, safety: _Safety) -> Message:
+    """The flight outlasted its budget (see :class:`_Safety`): LAND where it is (RTL plainly
+    did not bring it back) and say why the wait is over."""
+    try:
+        vehicle.land()
+        action = msg("LAND commanded")
+    except LinkError as exc:
+        action = msg("LAND could not be commanded (%(reason)s): take control of it", reason=exc)
+    return msg(
+        "flight: still not landed %(seconds)s s after the mission started (vehicle time: the "
+        "plan's %(expected)s s plus a full battery's %(endurance)s s), so its battery must be "
+        "nearly empty: gave up waiting; %(action)s (%(state)s)",
+        seconds=f"{safety.budget_s:.0f}",
+        expected=f"{safety.expected_s:.0f}",
+        endurance=f"{safety.endurance_s:.0f}",
+        action=action,
+        state=snapshot.one_line(),
+    )
 
 
 def _bring_back(
@@ -567,10 +898,27 @@ def _bring_back(
 ) -> FlightAborted | None:
     """After ``exc`` ended :func:`fly` with the vehicle armed: command RTL (LAND if RTL fails)
     and return the FlightAborted that says so; None when the vehicle is disarmed or already
-    returning or landing (``exc`` then stands as it is)."""
+    returning or landing (``exc`` then stands as it is), except for the operator's stop
+    (Ctrl-C, a stop signal), which always becomes a FlightAborted saying in words what
+    stopped fly and where that left the vehicle."""
     snapshot = vehicle.tracker.snapshot()
+    stopped = isinstance(exc, KeyboardInterrupt)
     if not snapshot.armed or snapshot.mode in RETURNING_MODES:
-        return None
+        if not stopped:
+            return None
+        message = (
+            msg("%(error)s; the vehicle is disarmed", error=_why(exc))
+            if not snapshot.armed
+            else msg(
+                "%(error)s; the vehicle was armed in %(mode)s: %(action)s",
+                error=_why(exc),
+                mode=snapshot.mode,
+                action=msg("it is already returning or landing; nothing commanded"),
+            )
+        )
+        if log is not None:
+            log.event("safety", str(message), time_s=vehicle.tracker.now())
+        return FlightAborted(message)
     try:
         vehicle.rtl()
         action = msg("RTL commanded")
@@ -587,7 +935,7 @@ def _bring_back(
             )
     message = msg(
         "%(error)s; the vehicle was armed in %(mode)s: %(action)s",
-        error=exc if str(exc) else type(exc).__name__,
+        error=_why(exc),
         mode=snapshot.mode,
         action=action,
     )
@@ -675,20 +1023,31 @@ def _watch(
     *,
     log: FlightLog | None,
     record: Callable[[Telemetry], None],
-    started: float,
+    started: _FlightTiming,
     interval_s: float,
     timeout_s: float | None,
     on_link: Callable[[Message], None] | None = None,
+    safety: _Safety | None = None,
 ) -> FlightResult:
-    """Watch AUTO until landed and disarmed; note failsafes; RTL if the mission ends aloft."""
+    """Watch AUTO until landed and disarmed; note failsafes; RTL if the mission ends aloft;
+    warn and give up as ``safety`` says (see :class:`_Safety`)."""
     waypoints = waypoint_sequences(plan)
     navs = [i + 1 for i, item in enumerate(plan.items) if item.command < 100]
     last_nav = navs[-1] if navs else None  # after it ArduCopter loiters unless it returns
-    timeout = timeout_s if timeout_s is not None else 3 * estimate_mission(plan).duration_s + 120
+    if safety is None:
+        safety = _Safety(FlightWarnings(), estimate_mission(plan).duration_s, DEFAULT_ENDURANCE_S)
+    mission_start = vehicle_now(vehicle.tracker)
+    # our seconds: the explicit limit, else the budget at the vehicle's pace (and a margin), the
+    # longest a dropped link is waited for; the budget itself counts in vehicle time
+    timeout = (
+        timeout_s
+        if timeout_s is not None
+        else safety.budget_s / (vehicle.tracker.clock_rate or 1.0) + 120
+    )
     deadline = time.monotonic() + timeout
-    failsafes: list[str] = []
+    failsafes: list[ModeChange] = []  # every mode change fly did not make (see ModeChange)
     texts: list[str] = []
-    warnings: list[str] = []  # STATUSTEXT of severity WARNING or worse: failsafe reasons
+    warnings: list[tuple[float, str]] = []  # (vehicle s, STATUSTEXT of severity WARNING or worse)
     commanded = {"AUTO"}
     mode = "AUTO"
     max_alt = 0.0
@@ -710,23 +1069,30 @@ def _watch(
         if touchdown is Touchdown.REBOOTED and snapshot.reboot is not None:
             _rebooted(vehicle, snapshot.reboot, waypoints, started, max_alt, failsafes, texts, log)
         texts.extend(t.text for t in snapshot.status_texts)
-        warnings.extend(t.text for t in snapshot.status_texts if t.severity <= WARNING)
+        heard_s = _snapshot_clock_s(snapshot)
+        warnings.extend((heard_s, t.text) for t in snapshot.status_texts if t.severity <= WARNING)
         if snapshot.position is not None:
             max_alt = max(max_alt, snapshot.position.relative_alt_m)
         if snapshot.mode != mode:
             if log is not None:
                 log.event("mode", f"{mode} -> {snapshot.mode}", time_s=snapshot.time_s)
             if snapshot.mode not in commanded and snapshot.mode in FAILSAFE_MODES | {"LOITER"}:
-                recent = warnings[-2:]
-                reason = f"vehicle switched to {snapshot.mode}"
-                if recent:
-                    reason += f" ({'; '.join(recent)})"
-                failsafes.append(reason)
+                change = mode_change(snapshot.mode, warnings, now_s=heard_s)
+                failsafes.append(change)
                 if log is not None:
-                    log.event("failsafe", reason, time_s=snapshot.time_s)
+                    kind = "failsafe" if change.failsafe else "mode_changed_by_other"
+                    log.event(kind, str(change.text), time_s=snapshot.time_s)
             mode = snapshot.mode
         if touchdown.over:  # landed, or disarmed in the air
             break
+        flown_s = vehicle_now(vehicle.tracker) - mission_start
+        _warn(safety, safety.warnings.update(snapshot, flown_s), log, snapshot.time_s)
+        if flown_s > safety.budget_s:
+            reason = _give_up(vehicle, snapshot, safety)
+            if log is not None:
+                log.event("gave_up", str(reason), time_s=snapshot.time_s)
+            result = _result(vehicle, waypoints, started, max_alt, failsafes, texts, log, False)
+            raise FlightAborted(reason, result=result)
         mission_over = last_nav is not None and last_nav in snapshot.mission.reached
         airborne = snapshot.armed and not snapshot.on_ground
         if mission_over and not landing_itself and mode == "AUTO" and airborne:
@@ -741,9 +1107,14 @@ def _watch(
                 with contextlib.suppress(LinkError):
                     vehicle.rtl()
             raise FlightAborted(
-                f"flight: not landed after {timeout:.0f} s ({snapshot.one_line()}); RTL commanded",
+                msg(
+                    "flight: not landed after %(seconds)s s (%(state)s); RTL commanded",
+                    seconds=f"{timeout:.0f}",
+                    state=snapshot.one_line(),
+                ),
                 result=result,
             )
+    ended_wall_s = time.monotonic()
     landed = vehicle.tracker.snapshot()
     if landed.reboot is not None:
         _rebooted(vehicle, landed.reboot, waypoints, started, max_alt, failsafes, texts, log)
@@ -752,28 +1123,51 @@ def _watch(
         settle_photo_count(vehicle)
     result = _result(
         vehicle, waypoints, started, max_alt, failsafes, texts, log, on_ground,
-        landings=landing_sequences(plan),
+        landings=landing_sequences(plan), ended_wall_s=ended_wall_s,
     )  # fmt: skip
-    if not on_ground:
-        also = f"; failsafe: {'; '.join(failsafes)}" if failsafes else ""
-        raise FlightAborted(
-            f"flight: vehicle disarmed in the air ({landed.one_line()}){also}", result=result
-        )
-    if failsafes:
-        raise FlightAborted(
-            f"flight ended by failsafe: {'; '.join(failsafes)}; {result.summary(failsafes=False)}",
-            result=result,
-        )
+    ended = _ended_by(result, landed, on_ground=on_ground)
+    if ended is not None:
+        raise FlightAborted(ended, result=result)
+    if log is not None:
+        log.close(result.to_json())
     return result
+
+
+def _ended_by(result: FlightResult, landed: Telemetry, *, on_ground: bool) -> Message | None:
+    """Why a watched flight that is over did not end as planned: a disarm in the air (not
+    ``on_ground``), a failsafe, or another controller's mode change that cut the mission
+    short; None when it did (another controller's change that still let it finish is only in
+    its summary)."""
+    if not on_ground:
+        if result.failsafes:
+            return msg(
+                "flight: vehicle disarmed in the air (%(state)s); failsafe: %(failsafes)s",
+                state=landed.one_line(),
+                failsafes="; ".join(result.failsafes),
+            )
+        return msg("flight: vehicle disarmed in the air (%(state)s)", state=landed.one_line())
+    if result.failsafes:
+        return msg(
+            "flight ended by failsafe: %(failsafes)s; %(summary)s",
+            failsafes="; ".join(result.failsafes),
+            summary=result.summary(failsafes=False),
+        )
+    if result.mode_changes and not result.all_reached:
+        return msg(
+            "flight ended early: %(changes)s; %(summary)s",
+            changes="; ".join(result.mode_changes),
+            summary=result.summary(mode_changes=False),
+        )
+    return None
 
 
 def _rebooted(
     vehicle: Vehicle,
     reboot: Reboot,
     waypoints: tuple[int, ...],
-    started: float,
+    started: _FlightTiming,
     max_alt: float,
-    failsafes: list[str],
+    failsafes: list[ModeChange],
     texts: list[str],
     log: FlightLog | None,
 ) -> None:
@@ -788,31 +1182,32 @@ def _rebooted(
 def _result(
     vehicle: Vehicle,
     waypoints: tuple[int, ...],
-    started: float,
+    started: _FlightTiming,
     max_alt: float,
-    failsafes: list[str],
+    failsafes: list[ModeChange],
     texts: list[str],
     log: FlightLog | None,
     landed: bool,
     *,
     landings: tuple[int, ...] = (),
+    ended_wall_s: float | None = None,
 ) -> FlightResult:
+    """The flight as it stands (fly writes it to flight.json with how it ended)."""
     snapshot = vehicle.tracker.snapshot()
-    result = FlightResult(
+    duration, wall = started.durations(snapshot, ended_wall_s=ended_wall_s)
+    return FlightResult(
         landed=landed and not snapshot.armed,
-        duration_s=time.monotonic() - started,
+        duration_s=duration,
+        duration_wall_s=wall,
+        planned_s=started.planned_s,
         waypoints=waypoints,
         # a landing credits the items up to it; a disarm in the air credits nothing more
         reached=reached_items(snapshot.mission, landing_items=landings if landed else ()),
         photos=snapshot.photos,
         photos_unreported=snapshot.photos_unreported,
         max_relative_alt_m=max_alt,
-        failsafes=tuple(failsafes),
+        failsafes=tuple(str(c.text) for c in failsafes if c.failsafe),
+        mode_changes=tuple(str(c.text) for c in failsafes if not c.failsafe),
         status_texts=tuple(texts),
         log_dir=None if log is None else str(log.directory),
     )
-    if log is not None:
-        summary = asdict(result)
-        summary["all_reached"] = result.all_reached
-        log.close(summary)
-    return result

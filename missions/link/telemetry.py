@@ -74,6 +74,8 @@ EKF_UNINITIALIZED = 1024
 REBOOT_CLOCK_SLACK_S = 1.0
 #: Observe the vehicle clock this long (our seconds) before trusting its rate.
 CLOCK_RATE_MIN_S = 2.0
+#: Height above home (m) above which a vehicle that sends no landed state counts as flying.
+AIRBORNE_M = 2.0
 
 
 def mode_name(custom_mode: int) -> str:
@@ -218,6 +220,8 @@ class Telemetry:
     reboot: Reboot | None = None  # the first restart of the vehicle seen (see TelemetryTracker)
     photos_unreported: int = 0  # taken (CAMERA_FEEDBACK img_idx) but their feedback never came
     disarm: DisarmHeights | None = None  # since the latest armed->disarmed heartbeat, else None
+    vehicle_time_s: float | None = None  # the vehicle's clock (time_boot_ms), None: not heard
+    flight_current_a: float | None = None  # mean current while armed in the air, None: unknown
 
     @property
     def on_ground(self) -> bool:
@@ -289,6 +293,7 @@ class TelemetryTracker:
         self._boot: tuple[float, float] | None = None  # last (vehicle s, our s) clock sample
         self._boot_origin: tuple[float, float] | None = None  # first sample, for the clock rate
         self._clock_stale = False  # the link was reopened and the clock not heard since
+        self._flight_amps = (0.0, 0)  # sum and count of currents heard while armed in the air
 
     def now(self) -> float:
         return self._clock() - self._start
@@ -325,6 +330,19 @@ class TelemetryTracker:
         if at - at0 < CLOCK_RATE_MIN_S or boot <= boot0:
             return None
         return (boot - boot0) / (at - at0)
+
+    @property
+    def vehicle_time_s(self) -> float | None:
+        """The vehicle's uptime (``time_boot_ms``, in seconds) when last heard: its own clock,
+        which a sped-up simulator runs faster than ours; None before it was heard."""
+        return None if self._boot is None else self._boot[0]
+
+    @property
+    def flight_current_a(self) -> float | None:
+        """The mean battery current heard while the vehicle was armed in the air (this link's
+        flights): what it draws flying; None before it has flown."""
+        total, count = self._flight_amps
+        return total / count if count else None
 
     def _on_vehicle_clock(self, component: int, boot_s: float) -> None:
         if self._autopilot_component is not None and component != self._autopilot_component:
@@ -404,6 +422,17 @@ class TelemetryTracker:
             current_a=None if m.current_battery < 0 else m.current_battery / 100.0,
             remaining_pct=None if m.battery_remaining < 0 else float(m.battery_remaining),
         )
+        if self.battery.current_a is not None and self._flying():
+            total, count = self._flight_amps
+            self._flight_amps = (total + self.battery.current_a, count + 1)
+
+    def _flying(self) -> bool:
+        """Armed in the air: IN_AIR, or (without EXTENDED_SYS_STATE) above AIRBORNE_M."""
+        if not self.armed:
+            return False
+        if self.landed_state != LandedState.UNDEFINED:
+            return self.landed_state == LandedState.IN_AIR
+        return self.position is not None and self.position.relative_alt_m > AIRBORNE_M
 
     def _on_gps_raw_int(self, m: Message) -> None:
         self.gps = GpsStatus(fix_type=int(m.fix_type), satellites=int(m.satellites_visible))
@@ -536,6 +565,8 @@ class TelemetryTracker:
             reboot=self.reboot,
             photos_unreported=self.photos_unreported,
             disarm=self.disarm,
+            vehicle_time_s=self.vehicle_time_s,
+            flight_current_a=self.flight_current_a,
         )
 
 

@@ -35,6 +35,7 @@ from missions.link.telemetry import (
 )
 
 __all__ = [
+    "ArmedSpan",
     "Vehicle",
     "VehicleSettings",
     "armed_upload_message",
@@ -51,6 +52,9 @@ MAV_CMD_REQUEST_MESSAGE = 512
 MAV_MODE_FLAG_CUSTOM_MODE_ENABLED = 1
 MAV_RESULT_ACCEPTED = 0
 MAV_RESULT_IN_PROGRESS = 5
+#: A command is resent after ``command_timeout_s`` of the vehicle's clock (a sped-up simulator's
+#: auto-disarm and failsafes run on it), but never sooner than this many of our seconds.
+MIN_RESEND_S = 0.1
 
 #: Messages asked for at start-up, with their rate in Hz (a fresh ArduPilot streams nothing).
 STREAMED_MESSAGES: dict[str, float] = {
@@ -91,8 +95,30 @@ DEFAULT_TRANSFER = transfer.TransferSettings()
 
 
 @dataclass(frozen=True, slots=True)
+class ArmedSpan:
+    """The vehicle's latest time armed, by its own clock (``time_boot_ms`` seconds; None: not
+    heard yet): from the heartbeat that showed it armed to the one that showed it disarmed
+    (None while it is armed)."""
+
+    armed_at_s: float | None
+    disarmed_at_s: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        """How long it stayed armed; None while armed or when its clock was not heard."""
+        if self.armed_at_s is None or self.disarmed_at_s is None:
+            return None
+        return max(0.0, self.disarmed_at_s - self.armed_at_s)
+
+
+@dataclass(frozen=True, slots=True)
 class VehicleSettings:
-    """Timeouts of the vehicle verbs (wall-clock seconds) and the mission-transfer settings."""
+    """Timeouts of the vehicle verbs (wall-clock seconds) and the mission-transfer settings.
+
+    A command gets ``command_retries`` resends, each after ``command_timeout_s`` by the vehicle's
+    clock once its rate is known (see :meth:`Vehicle.command`); it is given up only when
+    ``(command_retries + 1) * command_timeout_s`` of our seconds have passed without an answer.
+    """
 
     command_timeout_s: float = 1.5
     command_retries: int = 4
@@ -127,6 +153,8 @@ class Vehicle:
         self._last_heartbeat_sent = -1e9
         self._listeners: list[Callable[[Message], None]] = []
         self._resync_from: int | None = None  # mission item being flown when the link dropped
+        self.armings = 0  # disarmed -> armed heartbeats heard (this link's life)
+        self.armed_span: ArmedSpan | None = None  # the latest time armed, None: never heard
 
     # ------------------------------------------------------------------ the Channel and the pump
 
@@ -140,10 +168,22 @@ class Vehicle:
         if message is not None:
             if self._resync_from is not None:
                 self._resync(message)
+            was_armed = self.tracker.armed
             self.tracker.on_message(message)
+            if self.tracker.armed != was_armed:
+                self._armed_changed(self.tracker.armed)
             for listener in self._listeners:
                 listener(message)
         return message
+
+    def _armed_changed(self, armed: bool) -> None:
+        """Note an arm or disarm heard, by the vehicle's clock (see :attr:`armed_span`)."""
+        now = self.tracker.vehicle_time_s
+        if armed:
+            self.armings += 1
+            self.armed_span = ArmedSpan(armed_at_s=now)
+        elif self.armed_span is not None:
+            self.armed_span = ArmedSpan(self.armed_span.armed_at_s, disarmed_at_s=now)
 
     def _heartbeat_if_due(self) -> None:
         now = self._clock()
@@ -296,15 +336,27 @@ class Vehicle:
         """COMMAND_LONG and wait for its COMMAND_ACK, re-sending on timeout; refusals raise
         ``error`` carrying the STATUSTEXTs the vehicle sent meanwhile (e.g. PreArm reasons).
 
+        Resends come after ``command_timeout_s`` of the vehicle's clock (:meth:`_resend_after_s`):
+        a sped-up simulator's timers, such as its auto-disarm, run on that clock, so waiting in
+        our seconds would let them run out between tries. The command is given up only after
+        ``(command_retries + 1) * command_timeout_s`` of our seconds all the same.
+
         ``done(snapshot)`` says whether the vehicle already is where the command takes it: a
-        re-sent command that is not idempotent (arm, takeoff) is refused when the first one
-        worked but its ACK was lost, and such a refusal of a retry counts as success.
+        command is not sent again once it holds (its ACK was lost, not the command), and a
+        refusal of a resend counts as success when it holds (a re-sent command that is not
+        idempotent, such as takeoff, is refused when the first one worked).
         """
         texts_before = self.tracker.status_count
         floats = tuple(float(x) for x in params)
-        for attempt in range(self.settings.command_retries + 1):
+        retries = self.settings.command_retries
+        give_up_at = self._clock() + (retries + 1) * self.settings.command_timeout_s
+        for attempt in range(retries + 1):
+            if attempt > 0 and done is not None and done(self.tracker.snapshot()):
+                return  # the command took effect; its ACK was lost
             self.send(self._command_message(command, floats, attempt))
-            deadline = self._clock() + self.settings.command_timeout_s
+            deadline = self._clock() + self._resend_after_s()
+            if attempt == retries:  # the last try: wait out the whole budget
+                deadline = max(deadline, give_up_at)
             while (remaining := deadline - self._clock()) > 0:
                 message = self.recv(remaining)
                 if message is None or message.get_type() != "COMMAND_ACK":
@@ -338,6 +390,16 @@ class Vehicle:
             )
         )
 
+    def _resend_after_s(self) -> float:
+        """Our seconds to wait for a COMMAND_ACK before resending: ``command_timeout_s`` of the
+        vehicle's clock when it runs faster than ours (a sped-up simulator), at least
+        :data:`MIN_RESEND_S`; ``command_timeout_s`` otherwise."""
+        timeout = self.settings.command_timeout_s
+        rate = self.tracker.clock_rate
+        if rate is None or rate <= 1.0:
+            return timeout
+        return max(timeout / rate, min(MIN_RESEND_S, timeout))
+
     def _already(self, done: Callable[[Telemetry], bool]) -> bool:
         """Whether ``done`` holds within a command timeout (telemetry may trail the refusal)."""
         try:
@@ -369,12 +431,19 @@ class Vehicle:
         self.wait_for(lambda t: t.mode == key, timeout=self.settings.mode_timeout_s, step=step)
 
     def arm(self) -> None:
-        """Arm the motors; a refusal raises ArmRefused with the vehicle's PreArm reasons."""
+        """Arm the motors; a refusal raises ArmRefused with the vehicle's PreArm reasons.
+
+        Done once the vehicle was heard armed: one that disarmed itself since (ArduCopter does
+        after DISARM_DELAY on the ground) is not armed again behind the pilot's back; the
+        takeoff that follows says so (:meth:`takeoff`)."""
         step = msg("arm")
-        self.command(
-            MAV_CMD_COMPONENT_ARM_DISARM, 1, step=step, error=ArmRefused, done=lambda t: t.armed
-        )
-        self.wait_for(lambda t: t.armed, timeout=self.settings.arm_timeout_s, step=step)
+        before = self.armings
+
+        def armed(snapshot: Telemetry) -> bool:
+            return snapshot.armed or self.armings > before
+
+        self.command(MAV_CMD_COMPONENT_ARM_DISARM, 1, step=step, error=ArmRefused, done=armed)
+        self.wait_for(armed, timeout=self.settings.arm_timeout_s, step=step)
 
     def disarm(self, *, force: bool = False) -> None:
         """Disarm (``force`` also in the air: the magic 21196 of MAV_CMD_COMPONENT_ARM_DISARM)."""
@@ -389,9 +458,39 @@ class Vehicle:
         self.wait_for(lambda t: not t.armed, timeout=self.settings.arm_timeout_s, step=step)
 
     def takeoff(self, altitude_m: float) -> None:
-        """Climb to ``altitude_m`` above home (GUIDED and armed; send right after arming)."""
+        """Climb to ``altitude_m`` above home (GUIDED and armed; send right after arming).
+
+        A refusal because the vehicle disarmed itself meanwhile (its auto-disarm) says so,
+        with how long it stayed armed on the ground."""
         step = takeoff_step(altitude_m)
-        self.command(MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m, step=step, done=_airborne)
+        try:
+            self.command(
+                MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m, step=step, done=_airborne
+            )
+        except CommandRefused as exc:
+            if not self._already(lambda t: not t.armed):
+                raise
+            raise CommandRefused(
+                self._disarmed_before_takeoff(step),
+                result=exc.result,
+                status_texts=exc.status_texts,
+            ) from exc
+
+    def _disarmed_before_takeoff(self, step: Step) -> Text:
+        """Why a takeoff was refused by a vehicle that is no longer armed."""
+        span = self.armed_span
+        seconds = None if span is None else span.seconds
+        if seconds is None:
+            return msg(
+                "%(step)s: the vehicle disarmed itself before takeoff (auto-disarm on the ground)",
+                step=step,
+            )
+        return msg(
+            "%(step)s: the vehicle disarmed itself before takeoff (auto-disarm after "
+            "%(seconds)s s on the ground)",
+            step=step,
+            seconds=f"{seconds:.0f}",
+        )
 
     def start_mission(self) -> None:
         """Fly the uploaded mission: switch to AUTO."""

@@ -66,7 +66,7 @@ def _fly(plan, url: str, *extra: str):
 
 def _taken(stdout: str) -> int:
     """The photos taken, from the summary line (``..., 6 photos, max 15 m``)."""
-    summary = next(line for line in stdout.splitlines() if "landed after" in line)
+    summary = next(line for line in stdout.splitlines() if ": landed: " in line)
     return int(summary.split(" photo")[0].rsplit(" ", 1)[1])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -101,7 +102,8 @@ def test_fly_lands_and_writes_the_log(sitl, plan_file, tmp_path) -> None:
                                       "--log", str(log_dir)])  # fmt: skip
     assert result.exit_code == 0, result.output
     summary, photos = result.stdout.strip().splitlines()[-2:]
-    assert summary.startswith("survey.plan: landed after")
+    assert summary.startswith("survey.plan: landed: ")
+    assert re.search(r"landed: \d+:\d\d flown \(plan \d+:\d\d\), ", summary), summary
     assert "photos taken by the vehicle, none downloaded" in photos  # see test_cli_fly_photos
     assert "4/4 waypoints" in summary and f"log in {log_dir}" in summary
     assert "AUTO armed" in result.stderr  # the live status line
@@ -154,7 +156,7 @@ def test_a_second_fly_on_the_same_vehicle_flies_the_whole_mission_again(sitl, pl
         result = CliRunner().invoke(cli, ["fly", str(plan_file), "--connect",
                                           sitl.connection_string])  # fmt: skip
         assert result.exit_code == 0, result.output
-        assert "landed after" in result.stdout and "4/4 waypoints" in result.stdout
+        assert ": landed: " in result.stdout and "4/4 waypoints" in result.stdout
 
 
 def test_fly_a_plan_without_waypoints_is_refused_before_take_off(sitl, tmp_path) -> None:

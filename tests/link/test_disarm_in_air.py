@@ -169,7 +169,7 @@ def test_a_forced_disarm_mid_mission_fails_the_flight_as_disarmed_in_the_air(tmp
     assert str(caught.value).startswith("flight: vehicle disarmed in the air (")
     result = caught.value.result
     assert result is not None and result.outcome == "failed" and not result.landed
-    assert result.summary().startswith("NOT landed after")
+    assert result.summary().startswith("NOT landed: ")
     assert at.current_seq not in result.reached  # the waypoint it fell short of
     summary = json.loads((tmp_path / "log" / "flight.json").read_text())["summary"]
     assert summary["landed"] is False and summary["all_reached"] is False
@@ -205,4 +205,4 @@ def test_gridpatrol_fly_says_disarmed_in_the_air_and_exits_1(tmp_path) -> None:
     assert result.exit_code == 1, result.output
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: flight: vehicle disarmed in the air ("), last
-    assert "landed after" not in result.stdout
+    assert ": landed: " not in result.stdout  # no landing summary

@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 
 import gis.messages
+import missions.link.flight
 import missions.link.landing
-from missions.link.flight import FlightResult
+from missions.link.flight import FlightResult, clock_text
 from missions.link.landing import (
     LANDED_STATE_GRACE_S,
     LANDED_WITHIN_M,
@@ -51,7 +52,7 @@ def run(steps, *, watch: LandingWatch | None = None) -> list[Touchdown]:
 
 
 def test_the_module_examples_hold() -> None:
-    for module in (missions.link.landing, gis.messages):
+    for module in (missions.link.landing, missions.link.flight, gis.messages):
         assert doctest.testmod(module).failed == 0
 
 
@@ -241,11 +242,28 @@ def _result(**changes) -> FlightResult:
 
 
 def test_fly_summary_uses_plurals_and_names_the_outcome() -> None:
-    assert _result().summary() == "landed after 312 s: 3/3 waypoints, 1 photo, max 80 m"
+    assert _result().summary() == "landed: 5:12 flown, 3/3 waypoints, 1 photo, max 80 m"
     early = _result(waypoints=(2,), reached=(), photos=2, photos_unreported=1)
     assert early.outcome == "returned_early"
     assert early.summary() == (
-        "returned early after 312 s: 0/1 waypoint, 2 photos, max 80 m "
+        "returned early: 5:12 flown, 0/1 waypoint, 2 photos, max 80 m "
         "(3 photos taken, 1 not reported over the link)"
     )
-    assert _result(landed=False).summary().startswith("NOT landed after 312 s")
+    assert _result(landed=False).summary().startswith("NOT landed: 5:12 flown, ")
+
+
+def test_fly_summary_gives_the_vehicles_flight_time_next_to_the_plans() -> None:
+    """The QA report: "landed after 12 s" for a flight the plan puts at 3:16, flown at a
+    simulator speed-up: the vehicle's clock says how long it flew, ours only how long we
+    waited."""
+    flown = _result(duration_s=194.4, planned_s=196.0, duration_wall_s=12.1)
+    assert flown.summary().startswith("landed: 3:14 flown (plan 3:16), 3/3 waypoints")
+    assert flown.to_json()["duration_s"] == 194.4 and flown.to_json()["duration_wall_s"] == 12.1
+    unheard = _result(duration_s=None, planned_s=196.0, duration_wall_s=12.1)
+    assert unheard.flight_time() == "0:12 flown by our clock (plan 3:16)"
+
+
+def test_clock_text_reads_like_a_clock() -> None:
+    assert [clock_text(s) for s in (0, 59.4, 59.6, 196, 3600, 3723.2)] == [
+        "0:00", "0:59", "1:00", "3:16", "1:00:00", "1:02:03",
+    ]  # fmt: skip

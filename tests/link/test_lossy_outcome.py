@@ -83,7 +83,7 @@ def test_landing_in_auto_after_the_final_rtl_is_a_complete_flight() -> None:
     feed(tracker, heartbeat(AUTO, armed=False))
     result = result_of(tracker, plan)
     assert result.outcome == "complete"
-    assert result.summary().startswith("landed after 60 s: 8/8 waypoints")
+    assert result.summary().startswith("landed: 1:00 flown, 8/8 waypoints")
 
 
 def test_landing_after_a_failsafe_rtl_is_still_returned_early() -> None:
@@ -148,5 +148,5 @@ def test_flight_over_a_lossy_relay_is_complete_with_every_photo(lossy_relay, tmp
         taken = sitl.autopilot.photo_count
     assert lossy_relay.counts["dropped"] > 0
     assert result.outcome == "complete", result.summary()
-    assert result.summary().startswith("landed after") and "8/8 waypoints" in result.summary()
+    assert result.summary().startswith("landed: ") and "8/8 waypoints" in result.summary()
     assert taken > 5 and result.photos + result.photos_unreported == taken, result.summary()

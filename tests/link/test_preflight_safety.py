@@ -33,10 +33,26 @@ def test_a_vehicle_far_from_the_plans_home_fails_the_checks() -> None:
     snapshot = fed_tracker().snapshot()
     far = replace(snapshot, home=(30.2741 + 4900 / 111_195, 120.1551, 12.0))
     assert checks_of(far, small_plan())["home at plan"] == (
-        False, "4900 m from the plan's home, at most 50 m: take off where the plan was made "
-               "for, or plan again from here",
+        False, "4900 m from the plan's home, at most 50 m: take off where the plan was made, "
+               "or plan again from here",
     )  # fmt: skip
-    assert checks_of(snapshot, small_plan())["home at plan"][0]
+    assert checks_of(snapshot, small_plan())["home at plan"] == (
+        True, "15 m from the plan's home (at most 50 m)",  # advice only when it fails
+    )  # fmt: skip
+
+
+def test_passed_checks_carry_no_advice() -> None:
+    """The QA report: a passed "home at plan" told the pilot to take off elsewhere or plan
+    again. No passed check may tell the pilot to do anything (advice follows a colon)."""
+    snapshot = fed_tracker().snapshot()
+    fence = FenceStatus(enabled=True, fence_type=7, radius_m=5000.0, alt_max_m=500.0)
+    for plan in (small_plan(), fenced(small_plan())):
+        checks = preflight_checks(snapshot, plan, verified=True, endurance_s=1200,
+                                  reserve_pct=20, fence=fence)  # fmt: skip
+        passed = [c for c in checks if c.ok]
+        assert len(passed) == len(checks), [(c.name, str(c.detail)) for c in checks]
+        for check in passed:
+            assert ":" not in str(check.detail), (check.name, str(check.detail))
 
 
 def test_a_plan_without_home_says_so_and_its_battery_estimate_stays_sane() -> None:

@@ -149,9 +149,11 @@ def test_a_vehicle_restarted_mid_mission_is_not_a_landing(tmp_path, uid) -> None
     assert "result" not in seen, seen["result"].summary()
     error = seen["error"]
     assert isinstance(error, FlightAborted) and "not a landing; check it" in str(error)
-    assert error.result.landed is False and math.isfinite(error.result.duration_s)
+    assert error.result.landed is False and math.isfinite(error.result.duration_wall_s)
+    assert error.result.duration_s is None  # its clock restarted: it gives no flight time
     document = json.loads((tmp_path / "flight.json").read_text())
-    assert document["summary"]["landed"] is False
+    assert document["summary"]["landed"] is False and document["summary"]["outcome"] == "failed"
+    assert document["summary"]["reason"] == str(error)
     assert [e["kind"] for e in document["events"]].count("reboot") == 1
 
 
