@@ -895,6 +895,21 @@ def queue_ingest(flight_id: int) -> int:
     return ingest.queue_ingest(state().storage, state().queue, flight_id)
 
 
+def camera_preset(value: str) -> str:
+    """The camera preset named ``value`` in any case, as ``gridpatrol plan --camera`` takes it;
+    a name that is no preset is a :class:`ValidationError` listing them."""
+    preset = preset_name(value)
+    if preset is None:
+        raise ValidationError(
+            _l(
+                "camera %(value)s is not one of %(known)s",
+                value=repr(value),
+                known=", ".join(PRESETS),
+            )
+        )
+    return preset
+
+
 def parse_flight_camera(value: Any) -> Any:
     """A flight's ``camera`` field: a preset name or a camera object (JSON, or JSON text in a
     form); never a server file path. None (absent) means the default camera."""
@@ -910,16 +925,7 @@ def parse_flight_camera(value: Any) -> Any:
                 _l("camera: not a JSON object (%(detail)s)", detail=exc)
             ) from None
     if isinstance(value, str):
-        preset = preset_name(value)  # any case, as the CLI and the plan page take it
-        if preset is None:
-            raise ValidationError(
-                _l(
-                    "camera %(value)s is not one of %(known)s",
-                    value=repr(value),
-                    known=", ".join(PRESETS),
-                )
-            )
-        value = preset
+        value = camera_preset(value)
     if not isinstance(value, str | dict):
         raise ValidationError(_l("camera must be a preset name or a camera object"))
     try:

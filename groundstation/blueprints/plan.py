@@ -23,10 +23,10 @@ from flask_babel.speaklater import LazyString
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
 from sqlalchemy import select
 
-from gis.camera import PRESETS, preset_name
+from gis.camera import PRESETS
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
-from groundstation.blueprints.api import _get, parse_text
+from groundstation.blueprints.api import _get, camera_preset, parse_text
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
@@ -223,16 +223,7 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
         geometry = shape(layer.geometry)
         no_fly = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
         layer_id = layer.id
-    given = str(data.get("camera") or "phantom4pro")
-    camera = preset_name(given)  # any case, as `gridpatrol plan --camera` takes it
-    if camera is None:
-        raise ValidationError(
-            _l(
-                "camera %(value)s is not one of %(known)s",
-                value=repr(given),
-                known=", ".join(PRESETS),
-            )
-        )
+    camera = camera_preset(str(data.get("camera") or "phantom4pro"))
     profile = str(data.get("profile") or "patrol")
     if profile not in ("mapping", "patrol"):
         raise ValidationError(_l("profile %(value)s: mapping or patrol", value=repr(profile)))

@@ -24,8 +24,26 @@ from pathlib import Path
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mav
 
+from missions.items import Command, Frame, MissionItem
+
 #: Where the fake vehicle, our simulator and ArduPilot SITL stand: (lat, lon, alt).
 HOME = (30.2741, 120.1551, 12.0)
+
+
+def survey_items() -> list[MissionItem]:
+    """A small survey from HOME: take off to 15 m, a photo every 10 m over four waypoints about
+    16 m apart, then home (the missions the CLI tests fly)."""
+    d = 1.5e-4  # about 16 m
+    return [
+        MissionItem(Command.NAV_TAKEOFF, alt=15.0),
+        MissionItem(Command.DO_SET_CAM_TRIGG_DIST, frame=Frame.MISSION, params=(10, 0, 1, 0)),
+        *(
+            MissionItem(Command.NAV_WAYPOINT, lat=HOME[0] + (k // 2) * d,
+                        lon=HOME[1] + (k % 2) * d, alt=15.0)
+            for k in range(4)
+        ),
+        MissionItem(Command.NAV_RETURN_TO_LAUNCH, frame=Frame.MISSION),
+    ]  # fmt: skip
 
 
 class FakeVehicle:

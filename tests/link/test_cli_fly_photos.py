@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from groundstation.cli import cli
 from missions.formats import save_mission
-from missions.items import Command, Frame, MissionItem, MissionPlan
-from tests.link.conftest import HOME
+from missions.items import MissionPlan
+from tests.link.conftest import HOME, survey_items
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def plan_file(tmp_path):
     """Four waypoints about 16 m apart, a photo every 10 m, then home."""
-    d = 1.5e-4
-    items = [
-        MissionItem(Command.NAV_TAKEOFF, alt=15.0),
-        MissionItem(Command.DO_SET_CAM_TRIGG_DIST, frame=Frame.MISSION, params=(10, 0, 1, 0)),
-        *(
-            MissionItem(Command.NAV_WAYPOINT, lat=HOME[0] + (k // 2) * d,
-                        lon=HOME[1] + (k % 2) * d, alt=15.0)
-            for k in range(4)
-        ),
-        MissionItem(Command.NAV_RETURN_TO_LAUNCH, frame=Frame.MISSION),
-    ]  # fmt: skip
+    items = survey_items()
     return save_mission(tmp_path / "survey.plan", MissionPlan(items=tuple(items), home=HOME))
 
 

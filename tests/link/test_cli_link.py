@@ -12,23 +12,14 @@ from click.testing import CliRunner
 
 from groundstation.cli import cli
 from missions.formats import save_mission
-from missions.items import Command, FencePolygon, Frame, MissionItem, MissionPlan
-from tests.link.conftest import HOME
+from missions.items import FencePolygon, MissionPlan
+from tests.link.conftest import HOME, survey_items
 
 
 @pytest.fixture
 def plan_file(tmp_path):
     d = 1.5e-4  # about 16 m
-    items = [
-        MissionItem(Command.NAV_TAKEOFF, alt=15.0),
-        MissionItem(Command.DO_SET_CAM_TRIGG_DIST, frame=Frame.MISSION, params=(10, 0, 1, 0)),
-        *(
-            MissionItem(Command.NAV_WAYPOINT, lat=HOME[0] + (k // 2) * d,
-                        lon=HOME[1] + (k % 2) * d, alt=15.0)
-            for k in range(4)
-        ),
-        MissionItem(Command.NAV_RETURN_TO_LAUNCH, frame=Frame.MISSION),
-    ]  # fmt: skip
+    items = survey_items()
     # an inclusion fence with home and every waypoint well inside (fly enables it)
     fence = FencePolygon(((HOME[0] - 0.002, HOME[1] - 0.002), (HOME[0] - 0.002, HOME[1] + 0.002),
                           (HOME[0] + 0.002, HOME[1])), True)  # fmt: skip
