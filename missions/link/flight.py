@@ -20,6 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from gis.crs import LocalFrame
 from gis.messages import Message, counted, msg
 from missions.items import Command, MissionItem, MissionPlan
 from missions.link.battery import (
@@ -50,6 +53,7 @@ from missions.link.landing import (
 from missions.link.safety import FlightWarnings, Notice
 from missions.link.telemetry import FlightLog, Reboot, Telemetry, TelemetryTracker
 from missions.link.vehicle import Vehicle, takeoff_step
+from missions.planner.objective import FlightTimeModel
 
 __all__ = [
     "DEFAULT_ENDURANCE_S",
@@ -327,14 +331,21 @@ def settle_photo_count(vehicle: Vehicle, *, timeout_s: float = PHOTO_COUNT_TIMEO
 
 
 def estimate_mission(plan: MissionPlan, *, climb_rate_mps: float = 2.5) -> MissionEstimate:
-    """Path length and flying time at the plan's cruise speed, plus climb and descent."""
+    """Path length and flying time by the planner's own model (:class:`~missions.planner.
+    objective.FlightTimeModel`): legs at the plan's cruise speed, a turn at every waypoint, climb
+    and descent; so `fly` and the battery check expect the time the plan promised."""
     legs = _positioned(plan)
     points = [(item.lat, item.lon) for item in legs]
     max_alt = max((item.alt for item in legs), default=0.0)
     if has_home(plan):  # from home and back; a plan without one (0, 0) counts its legs only
         points = [plan.home[:2], *points, plan.home[:2]]
     distance = sum(_distance_m(a, b) for a, b in itertools.pairwise(points))
-    duration = distance / max(plan.cruise_speed_mps, 0.1) + 2 * max_alt / climb_rate_mps
+    model = FlightTimeModel(speed_mps=max(plan.cruise_speed_mps, 0.1), climb_mps=climb_rate_mps)
+    duration = model.vertical_s(max_alt)
+    if len(points) >= 2:
+        frame = LocalFrame(points[0][1], points[0][0])
+        x, y = frame.forward([lon for _, lon in points], [lat for lat, _ in points])
+        duration += model.path_s(np.column_stack([x, y]))
     return MissionEstimate(distance_m=distance, duration_s=duration)
 
 

@@ -94,7 +94,7 @@ def test_without_the_vehicles_capacity_the_check_uses_the_endurance_as_before() 
     checks = preflight_checks(on_board(78), small_plan(), verified=True, endurance_s=1200,
                               reserve_pct=20)  # fmt: skip
     battery = next(c for c in checks if c.name == "battery")
-    assert str(battery.detail) == "78% on board, mission needs 27% incl. 20% reserve"
+    assert str(battery.detail) == "78% on board, mission needs 29% incl. 20% reserve"
 
 
 def test_cells_and_charge_on_the_lipo_curve() -> None:
