@@ -56,6 +56,10 @@ MAV_RESULT_IN_PROGRESS = 5
 #: auto-disarm and failsafes run on it), but never sooner than this many of our seconds.
 MIN_RESEND_S = 0.1
 
+#: While the GPS status or the home position has not come, the streams are asked for again this
+#: often (our seconds): on a lossy link the one request for them may be lost.
+STREAMS_REASK_S = 3.0
+
 #: Messages asked for at start-up, with their rate in Hz (a fresh ArduPilot streams nothing).
 STREAMED_MESSAGES: dict[str, float] = {
     "GLOBAL_POSITION_INT": 5.0,
@@ -155,6 +159,7 @@ class Vehicle:
         self._resync_from: int | None = None  # mission item being flown when the link dropped
         self.armings = 0  # disarmed -> armed heartbeats heard (this link's life)
         self.armed_span: ArmedSpan | None = None  # the latest time armed, None: never heard
+        self._streams_asked_at: float | None = None  # our clock, the last request_streams()
 
     # ------------------------------------------------------------------ the Channel and the pump
 
@@ -164,6 +169,7 @@ class Vehicle:
     def recv(self, timeout: float) -> Message | None:
         """Receive one message (or None), updating telemetry and keeping our heartbeat going."""
         self._heartbeat_if_due()
+        self._ask_again_if_missing()
         message = self.link.recv(min(timeout, 0.5))
         if message is not None:
             if self._resync_from is not None:
@@ -199,6 +205,15 @@ class Vehicle:
                     mavlink_version=3,
                 )
             )
+
+    def _ask_again_if_missing(self) -> None:
+        """Ask for the streams again while the GPS status or the home position has not come
+        (every :data:`STREAMS_REASK_S`): the pre-flight checks wait for both."""
+        asked = self._streams_asked_at
+        if asked is None or self._clock() - asked < STREAMS_REASK_S:
+            return
+        if self.tracker.gps is None or self.tracker.home is None:
+            self.request_streams()
 
     def pump(self, duration_s: float) -> None:
         """Process incoming messages for ``duration_s`` seconds."""
@@ -290,6 +305,7 @@ class Vehicle:
     def request_streams(self, *, rate_hz: float | None = None) -> None:
         """Ask for telemetry: REQUEST_DATA_STREAM (all) and SET_MESSAGE_INTERVAL per message."""
         rate = self.settings.stream_rate_hz if rate_hz is None else rate_hz
+        self._streams_asked_at = self._clock()
         self.send(
             dialect.MAVLink_request_data_stream_message(
                 target_system=self.target_system,

@@ -105,3 +105,53 @@ def test_arm_and_takeoff_over_a_lossy_link_at_speed_up_arm_once() -> None:
     assert _flight_events(events, "armed") == 1, events
     assert _flight_events(events, "disarmed") == 0, events
     assert height >= 5.0
+
+
+class _SilentLink:
+    """A link that loses everything the vehicle would answer; it records what we send."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def send(self, message) -> None:
+        self.sent.append(message)
+
+    def recv(self, timeout: float):
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def _home_requests(link: _SilentLink) -> int:
+    return sum(
+        1
+        for m in link.sent
+        if m.get_type() == "COMMAND_LONG"
+        and m.command == mav.MAV_CMD_REQUEST_MESSAGE
+        and m.param1 == mav.MAVLINK_MSG_ID_HOME_POSITION
+    )
+
+
+def test_streams_are_asked_for_again_until_the_gps_and_home_come() -> None:
+    """At 30% loss the one request for the GPS status or the home position can be lost: the
+    pre-flight checks then waited for a home that was never asked for again (CI flake)."""
+    from missions.link.telemetry import GpsStatus
+    from missions.link.vehicle import STREAMS_REASK_S
+
+    now = [0.0]
+    link = _SilentLink()
+    vehicle = Vehicle(link, target_system=1, target_component=1, clock=lambda: now[0])
+    vehicle.request_streams()
+    assert _home_requests(link) == 1
+    now[0] += STREAMS_REASK_S / 2
+    vehicle.recv(0.0)
+    assert _home_requests(link) == 1  # not before its time
+    now[0] += STREAMS_REASK_S
+    vehicle.recv(0.0)
+    assert _home_requests(link) == 2  # nothing came: asked again
+    vehicle.tracker.gps = GpsStatus(fix_type=3, satellites=12)
+    vehicle.tracker.home = HOME
+    now[0] += 2 * STREAMS_REASK_S
+    vehicle.recv(0.0)
+    assert _home_requests(link) == 2  # both came: no more asking

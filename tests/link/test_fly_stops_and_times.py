@@ -82,6 +82,9 @@ def test_a_stop_signal_in_flight_commands_rtl_and_writes_flight_json(
         process = _start_fly(plan_path, sitl.connection_string, log_dir)
         try:
             _wait_until(lambda: _in_auto(sitl), timeout=90.0, what="flying the mission")
+            # a few waypoints on: fly has heard the AUTO heartbeat too (the message names the
+            # mode fly knows, which trails the simulator's by up to a heartbeat)
+            _wait_until(lambda: sitl.autopilot.current_seq >= 4, timeout=60.0, what="waypoints")
             process.send_signal(getattr(signal, signal_name))
             _stdout, stderr = process.communicate(timeout=60)
         finally:
