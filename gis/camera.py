@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gis.errors import CameraError
+from gis.messages import Message, msg
 
 __all__ = ["PRESETS", "Camera", "camera_from_dict", "load_camera", "preset_name"]
 
@@ -43,7 +44,12 @@ class Camera:
             value = getattr(self, field)
             if not _is_positive_number(value):
                 raise CameraError(
-                    f"camera {self.name!r}: {field} must be a positive number, got {value!r}"
+                    msg(
+                        "camera %(name)r: %(field)s must be a positive number, got %(value)r",
+                        name=self.name,
+                        field=field,
+                        value=value,
+                    )
                 )
 
     def gsd_m(self, altitude_m: float) -> float:
@@ -53,7 +59,7 @@ class Camera:
     def altitude_for_gsd(self, gsd_m: float) -> float:
         """Height above ground that gives a ground sampling distance (metres per pixel)."""
         if not gsd_m > 0:
-            raise CameraError(f"GSD must be positive, got {gsd_m!r}")
+            raise CameraError(msg("GSD must be positive, got %(value)r", value=gsd_m))
         return gsd_m * self.focal_length_mm * self.image_width_px / self.sensor_width_mm
 
     def footprint_m(self, altitude_m: float) -> tuple[float, float]:
@@ -116,24 +122,27 @@ def preset_name(name: str) -> str | None:
     return next((key for key in PRESETS if key.casefold() == wanted), None)
 
 
-def camera_from_dict(data: Mapping[str, Any], *, origin: str | None = None) -> Camera:
+def camera_from_dict(data: Mapping[str, Any], *, origin: Message | str | None = None) -> Camera:
     """A camera from a mapping with the keys of :class:`Camera` (a camera JSON file, a flight's
     stored camera, a request); numbers may also be numeric strings such as ``"13.2"``.
 
     Errors name ``origin`` (default: the camera's name) and the offending key.
     """
     keys = ("name", *_FIELDS)
+    what: Message | str = origin or msg("camera")
     if not isinstance(data, Mapping):
-        raise CameraError(f"{origin or 'camera'} must be an object with {', '.join(keys)}")
+        raise CameraError(
+            msg("%(what)s must be an object with %(keys)s", what=what, keys=", ".join(keys))
+        )
     missing = [key for key in keys if key not in data]
     if missing:
-        raise CameraError(f"{origin or 'camera'} lacks {', '.join(missing)}")
+        raise CameraError(msg("%(what)s lacks %(keys)s", what=what, keys=", ".join(missing)))
     name = str(data["name"])
-    where = origin or f"camera {name!r}"
+    where: Message | str = origin or msg("camera %(name)r", name=name)
     return Camera(name=name, **{key: _parse_field(data[key], key, where) for key in _FIELDS})
 
 
-def _parse_field(raw: object, key: str, where: str) -> float | int:
+def _parse_field(raw: object, key: str, where: Message | str) -> float | int:
     """One number of a camera dict: a number or a numeric string; pixel counts whole."""
     value = raw
     if isinstance(raw, str):
@@ -145,8 +154,16 @@ def _parse_field(raw: object, key: str, where: str) -> float | int:
     if whole and isinstance(value, float) and value.is_integer():
         value = int(value)
     if not _is_positive_number(value) or (whole and not isinstance(value, int)):
-        kind = "a positive whole number" if whole else "a positive number"
-        raise CameraError(f"{where}: {key} must be {kind}, got {raw!r}")
+        kind = msg("a positive whole number") if whole else msg("a positive number")
+        raise CameraError(
+            msg(
+                "%(where)s: %(key)s must be %(kind)s, got %(value)r",
+                where=where,
+                key=key,
+                kind=kind,
+                value=raw,
+            )
+        )
     return value
 
 
@@ -160,14 +177,20 @@ def load_camera(name_or_path: str | Path) -> Camera:
     path = Path(key)
     if not path.suffix.lower() == ".json":
         raise CameraError(
-            f"unknown camera {key!r}; presets: {', '.join(sorted(PRESETS))}, or a .json file"
+            msg(
+                "unknown camera %(name)r; presets: %(presets)s, or a .json file",
+                name=key,
+                presets=", ".join(sorted(PRESETS)),
+            )
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CameraError(f"camera file {path} does not exist") from None
+        raise CameraError(msg("camera file %(path)s does not exist", path=str(path))) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CameraError(f"camera file {path} is not readable JSON: {exc}") from None
+        raise CameraError(
+            msg("camera file %(path)s is not readable JSON: %(detail)s", path=str(path), detail=exc)
+        ) from None
     if not isinstance(data, dict):
-        raise CameraError(f"camera file {path} must hold a JSON object")
-    return camera_from_dict(data, origin=f"camera file {path}")
+        raise CameraError(msg("camera file %(path)s must hold a JSON object", path=str(path)))
+    return camera_from_dict(data, origin=msg("camera file %(path)s", path=str(path)))

@@ -51,7 +51,7 @@ from shapely.geometry import (
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import CoordinateError, FormatError
-from gis.grids import Grid
+from gis.grids import Grid, check_grid_id, check_grid_ids, shown_grid_id
 from gis.messages import Message, msg
 from gis.shapes import check_lonlat, validate_area, validate_line
 
@@ -65,6 +65,7 @@ __all__ = [
     "read_grids",
     "read_lines",
     "line_ids",
+    "missing_attribute_table",
     "read_no_fly",
     "write_geojson",
     "write_kml",
@@ -128,6 +129,34 @@ def read_features_bytes(data: bytes, filename: str) -> list[Feature]:
     return _parse(data, suffix, source=filename)
 
 
+def missing_attribute_table(data: bytes, filename: str) -> str | None:
+    """The name of the .dbf (attribute table) an upload's shapefile lacks, else None.
+
+    A shapefile read without its .dbf has shapes but no attributes (ids, names), which the
+    readers accept (grids are then numbered by position); a caller that needs the attributes
+    names the missing file with this instead of blaming each feature. None too for uploads that
+    are no shapefile or that :func:`read_features_bytes` refuses anyway.
+    """
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix == ".shp":  # a lone .shp upload never brings its siblings
+        return name[: -len(suffix)] + ".dbf"
+    if suffix != ".zip":
+        return None
+    try:
+        with _open_zip(data, source=name) as archive:
+            names = _zip_names(archive)
+    except FormatError:
+        return None
+    shps = [n for n in names if n.lower().endswith(".shp")]
+    if len(shps) != 1:
+        return None
+    stem = shps[0][:-4]
+    if any(n[: len(stem)] == stem and n[len(stem) :].lower() == ".dbf" for n in names):
+        return None
+    return PurePosixPath(stem).name + ".dbf"
+
+
 def read_grids(
     source: FeatureSource,
     *,
@@ -136,8 +165,13 @@ def read_grids(
     lines: bool = False,
     left_out: Counter[str] | None = None,
     origin: str | None = None,
+    check_ids: bool = False,
 ) -> list[Grid]:
     """The grid layer: one validated :class:`Grid` per polygonal feature, in file order.
+
+    With ``check_ids``, ids must also be fit to show and to name a grid in the ground station
+    (:func:`gis.grids.check_grid_ids`: no markup or control characters, none differing only in
+    case); they are checked before the geometries, so no message prints a bad id raw.
 
     The id comes from ``id_property`` when given (it must then be present on every grid), else
     ``grid_id``, else ``name``, else the feature's 1-based position in the file. Features whose
@@ -157,6 +191,7 @@ def read_grids(
     skip = frozenset(skip_kinds)
     grids: list[Grid] = []
     seen: dict[str, int] = {}
+    folded: dict[str, list[str]] = {}
     others: Counter[str] = Counter()
     for index, feature in enumerate(features, 1):
         properties = feature.properties
@@ -181,7 +216,15 @@ def read_grids(
                 )
             )
         seen[grid_id] = index
-        name = msg("grid %(id)r in %(origin)s", id=grid_id, origin=origin)
+        if check_ids:  # this id, and against the ids before it for case
+            try:
+                check_grid_ids([*folded.pop(grid_id.casefold(), ()), grid_id])
+            except FormatError as exc:
+                raise FormatError(
+                    msg("%(origin)s: %(problem)s", origin=origin, problem=exc.args[0])
+                ) from None
+            folded[grid_id.casefold()] = [grid_id]
+        name = msg("grid %(id)s in %(origin)s", id=_id_shown(grid_id), origin=origin)
         _check_antimeridian(feature.geometry, name=name)
         if is_line:
             geometry: BaseGeometry = validate_line(feature.geometry, name=name)
@@ -355,6 +398,23 @@ def _check_antimeridian(geometry: BaseGeometry, *, name: object) -> None:
     if float(np.abs(coords[:, 1]).max()) > 90.0 or max(-west, east) > 360.0:
         return  # swapped or projected coordinates: check_lonlat names them
     past = west < -180.0 or east > 180.0
+    pole = None if past else _enclosed_pole(geometry)
+    if pole == "north":
+        raise CoordinateError(
+            msg(
+                "%(name)s: encloses the North Pole (its outline goes all the way round in "
+                "longitude); shapes around a pole are not supported",
+                name=name,
+            )
+        )
+    if pole == "south":
+        raise CoordinateError(
+            msg(
+                "%(name)s: encloses the South Pole (its outline goes all the way round in "
+                "longitude); shapes around a pole are not supported",
+                name=name,
+            )
+        )
     if past or east - west > 180.0:
         raise CoordinateError(
             msg(
@@ -365,6 +425,20 @@ def _check_antimeridian(geometry: BaseGeometry, *, name: object) -> None:
                 east=f"{east:g}",
             )
         )
+
+
+def _enclosed_pole(geometry: BaseGeometry) -> str | None:
+    """``north`` or ``south`` if a polygon's outline winds once round the pole (its longitude
+    steps, each the short way round, add up to ±360°), else None."""
+    polygons = getattr(geometry, "geoms", [geometry])
+    for polygon in polygons:
+        if not isinstance(polygon, Polygon):
+            continue
+        coords = np.asarray(polygon.exterior.coords)
+        steps = (np.diff(coords[:, 0]) + 180.0) % 360.0 - 180.0
+        if abs(float(steps.sum())) > 180.0:
+            return "north" if float(coords[:, 1].mean()) > 0 else "south"
+    return None
 
 
 def _is_polygonal(geometry: BaseGeometry) -> bool:
@@ -397,6 +471,16 @@ def _grid_id(
         if value is not None:
             return value
     return str(index)
+
+
+def _id_shown(grid_id: str) -> str:
+    """A grid id as messages name it: as it is, or quoted and escaped when it is not fit to
+    print (markup, control characters)."""
+    try:
+        check_grid_id(grid_id)
+    except FormatError:
+        return shown_grid_id(grid_id)
+    return grid_id
 
 
 def _lookup(properties: Mapping[str, Any], key: str) -> Any:
@@ -438,7 +522,9 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise FormatError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+        raise FormatError(
+            msg("%(path)s: cannot be read: %(reason)s", path=path, reason=exc.strerror or exc)
+        ) from None
 
 
 def _parse(data: bytes, suffix: str, *, source: str) -> list[Feature]:
@@ -493,14 +579,18 @@ def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
     if kind == "FeatureCollection":
         members = document.get("features")
         if not isinstance(members, list):
-            raise FormatError(f"{source}: FeatureCollection has no 'features' list")
+            raise FormatError(
+                msg("%(source)s: FeatureCollection has no 'features' list", source=source)
+            )
         features = [_geojson_feature(m, i, source=source) for i, m in enumerate(members, 1)]
     elif kind == "Feature":
         features = [_geojson_feature(document, 1, source=source)]
     elif kind == "GeometryCollection":
         members = document.get("geometries")
         if not isinstance(members, list):
-            raise FormatError(f"{source}: GeometryCollection has no 'geometries' list")
+            raise FormatError(
+                msg("%(source)s: GeometryCollection has no 'geometries' list", source=source)
+            )
         features = [
             Feature(
                 _geojson_geometry(
@@ -604,7 +694,14 @@ def _geojson_crs(member: Any, *, source: str) -> Transformer | None:
         name = member["properties"]["name"]
         crs = CRS.from_user_input(name)
     except (TypeError, KeyError, CRSError) as exc:
-        raise FormatError(f"{source}: unreadable 'crs' member {member!r}: {exc}") from None
+        raise FormatError(
+            msg(
+                "%(source)s: unreadable 'crs' member %(member)r: %(detail)s",
+                source=source,
+                member=member,
+                detail=str(exc),
+            )
+        ) from None
     return _to_wgs84(crs)
 
 
@@ -615,7 +712,7 @@ def _read_kmz(data: bytes, *, source: str) -> list[Feature]:
     with _open_zip(data, source=source) as archive:
         names = [n for n in _zip_names(archive) if n.lower().endswith(".kml")]
         if not names:
-            raise FormatError(f"{source}: KMZ archive holds no .kml document")
+            raise FormatError(msg("%(source)s: KMZ archive holds no .kml document", source=source))
         # The KMZ convention: the root doc.kml, else the first .kml nearest the root.
         name = min(names, key=lambda n: (n.lower() != "doc.kml", n.count("/"), n))
         (data,) = _zip_members(archive, [name], source=source)
@@ -638,14 +735,27 @@ def _read_kml(data: bytes, *, source: str) -> list[Feature]:
             )
         ) from None
     if _local(root.tag) not in {"kml", "Document", "Folder", "Placemark"}:
-        raise FormatError(f"{source}: not KML: the root element is <{_local(root.tag)}>")
+        raise FormatError(
+            msg(
+                "%(source)s: not KML: the root element is <%(tag)s>",
+                source=source,
+                tag=_local(root.tag),
+            )
+        )
     features: list[Feature] = []
     placemarks = [el for el in root.iter() if _local(el.tag) == "Placemark"]
     for index, placemark in enumerate(placemarks, 1):
         properties = _kml_properties(placemark)
-        label = f"{source}: placemark {index}"
-        if "name" in properties:
-            label += f" ({properties['name']!r})"
+        label = (
+            msg(
+                "%(source)s: placemark %(index)d (%(name)r)",
+                source=source,
+                index=index,
+                name=properties["name"],
+            )
+            if "name" in properties
+            else msg("%(source)s: placemark %(index)d", source=source, index=index)
+        )
         element = next((c for c in placemark if _local(c.tag) in _KML_GEOMETRIES), None)
         if element is None:
             continue  # a placemark without a geometry (a model, a track): nothing to plan over
@@ -672,17 +782,25 @@ def _kml_properties(placemark: ET.Element) -> dict[str, Any]:
     return properties
 
 
-def _kml_geometry(element: ET.Element, *, label: str) -> BaseGeometry:
+def _kml_geometry(element: ET.Element, *, label: Message) -> BaseGeometry:
     tag = _local(element.tag)
     if tag == "Point":
         coords = _kml_coordinates(element, label=label)
         if len(coords) != 1:
-            raise FormatError(f"{label}: a Point needs exactly one coordinate, got {len(coords)}")
+            raise FormatError(
+                msg(
+                    "%(label)s: a Point needs exactly one coordinate, got %(count)d",
+                    label=label,
+                    count=len(coords),
+                )
+            )
         return Point(coords[0])
     if tag in ("LineString", "LinearRing"):
         coords = _kml_coordinates(element, label=label)
         if len(coords) < 2:
-            raise FormatError(f"{label}: a {tag} needs at least two coordinates")
+            raise FormatError(
+                msg("%(label)s: a %(tag)s needs at least two coordinates", label=label, tag=tag)
+            )
         return LineString(coords)
     if tag == "Polygon":
         return _kml_polygon(element, label=label)
@@ -698,11 +816,11 @@ def _kml_geometry(element: ET.Element, *, label: str) -> BaseGeometry:
     return GeometryCollection(flat)
 
 
-def _kml_polygon(element: ET.Element, *, label: str) -> Polygon:
+def _kml_polygon(element: ET.Element, *, label: Message) -> Polygon:
     outer = _child(element, "outerBoundaryIs")
     shell_ring = _child(outer, "LinearRing") if outer is not None else None
     if shell_ring is None:
-        raise FormatError(f"{label}: Polygon has no outerBoundaryIs/LinearRing")
+        raise FormatError(msg("%(label)s: Polygon has no outerBoundaryIs/LinearRing", label=label))
     shell = _kml_coordinates(shell_ring, label=label)
     holes = [
         _kml_coordinates(ring, label=label)
@@ -714,14 +832,18 @@ def _kml_polygon(element: ET.Element, *, label: str) -> Polygon:
     try:
         return Polygon(shell, holes)
     except (ValueError, ShapelyError) as exc:
-        raise FormatError(f"{label}: malformed Polygon rings: {exc}") from None
+        raise FormatError(
+            msg("%(label)s: malformed Polygon rings: %(detail)s", label=label, detail=str(exc))
+        ) from None
 
 
-def _kml_coordinates(element: ET.Element, *, label: str) -> list[tuple[float, float]]:
+def _kml_coordinates(element: ET.Element, *, label: Message) -> list[tuple[float, float]]:
     """``lon,lat[,alt]`` tuples separated by whitespace; the altitude is dropped."""
     holder = _child(element, "coordinates")
     if holder is None or not (holder.text or "").strip():
-        raise FormatError(f"{label}: <{_local(element.tag)}> has no coordinates")
+        raise FormatError(
+            msg("%(label)s: <%(tag)s> has no coordinates", label=label, tag=_local(element.tag))
+        )
     text = re.sub(r"\s*,\s*", ",", holder.text.strip())
     coords = []
     for token in text.split():
@@ -731,7 +853,9 @@ def _kml_coordinates(element: ET.Element, *, label: str) -> list[tuple[float, fl
                 raise ValueError
             lon, lat = float(values[0]), float(values[1])
         except ValueError:
-            raise FormatError(f"{label}: malformed KML coordinate {token!r}") from None
+            raise FormatError(
+                msg("%(label)s: malformed KML coordinate %(token)r", label=label, token=token)
+            ) from None
         if not (math.isfinite(lon) and math.isfinite(lat)):
             raise FormatError(
                 msg("%(name)s: coordinates contain NaN or infinite values", name=label)
@@ -769,7 +893,12 @@ def _read_zip(data: bytes, *, source: str) -> list[Feature]:
         shps = [n for n in names if n.lower().endswith(".shp")]
         if len(shps) > 1:
             raise FormatError(
-                f"{source}: zip holds {len(shps)} shapefiles ({', '.join(shps)}); upload one"
+                msg(
+                    "%(source)s: zip holds %(count)d shapefiles (%(names)s); upload one",
+                    source=source,
+                    count=len(shps),
+                    names=", ".join(shps),
+                )
             )
         if shps:
             stem = shps[0][:-4]
@@ -784,9 +913,14 @@ def _read_zip(data: bytes, *, source: str) -> list[Feature]:
         readable = (".geojson", ".json", ".kml")
         others = [n for n in names if PurePosixPath(n).suffix.lower() in readable]
         if len(others) != 1:
-            found = f"{len(others)} candidates" if others else "none"
+            found = msg("%(count)d candidates", count=len(others)) if others else msg("none found")
             raise FormatError(
-                f"{source}: zip must hold exactly one shapefile, KML or GeoJSON file ({found})"
+                msg(
+                    "%(source)s: zip must hold exactly one shapefile, KML or GeoJSON file "
+                    "(%(found)s)",
+                    source=source,
+                    found=found,
+                )
             )
         name = others[0]
         (member,) = _zip_members(archive, [name], source=source)
@@ -798,10 +932,16 @@ def _open_zip(data: bytes, *, source: str) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError):
-        raise FormatError(f"{source}: not a valid zip archive") from None
+        raise FormatError(msg("%(source)s: not a valid zip archive", source=source)) from None
     if len(archive.infolist()) > _MAX_ZIP_ENTRIES:
         archive.close()
-        raise FormatError(f"{source}: zip holds more than {_MAX_ZIP_ENTRIES} entries")
+        raise FormatError(
+            msg(
+                "%(source)s: zip holds more than %(max)d entries",
+                source=source,
+                max=_MAX_ZIP_ENTRIES,
+            )
+        )
     return archive
 
 
@@ -822,21 +962,34 @@ def _zip_members(archive: zipfile.ZipFile, names: Sequence[str], *, source: str)
     total = sum(archive.getinfo(name).file_size for name in names)
     if total > _MAX_INFLATED_BYTES:
         raise FormatError(
-            f"{source}: {', '.join(names)} would inflate to {total} bytes, more than the "
-            f"{_MAX_INFLATED_BYTES // 2**20} MiB allowed (a zip bomb?)"
+            msg(
+                "%(source)s: %(names)s would inflate to %(total)d bytes, more than the "
+                "%(max)d MiB allowed (a zip bomb?)",
+                source=source,
+                names=", ".join(names),
+                total=total,
+                max=_MAX_INFLATED_BYTES // 2**20,
+            )
         )
     contents = []
     for name in names:
         try:
             contents.append(archive.read(name))
         except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, ValueError) as exc:
-            raise FormatError(f"{source}: cannot extract {name}: {exc}") from None
+            raise FormatError(
+                msg(
+                    "%(source)s: cannot extract %(name)s: %(detail)s",
+                    source=source,
+                    name=name,
+                    detail=str(exc),
+                )
+            ) from None
     return contents
 
 
 def _read_shapefile(parts: Mapping[str, bytes], *, source: str) -> list[Feature]:
     if not parts.get(".shp"):
-        raise FormatError(f"{source}: the .shp file is missing or empty")
+        raise FormatError(msg("%(source)s: the .shp file is missing or empty", source=source))
     transformer = _prj_transformer(parts[".prj"], source=source) if ".prj" in parts else None
     # A .cpg names the .dbf's encoding; without one try UTF-8, then GBK (Chinese GIS offices' ANSI).
     encodings: tuple[str | None, ...] = (None,) if ".cpg" in parts else ("utf-8", "gbk")
@@ -847,9 +1000,15 @@ def _read_shapefile(parts: Mapping[str, bytes], *, source: str) -> list[Feature]
         except shapefile.ShapefileException as exc:
             decoding = "decode" in str(exc).lower()
             if not (decoding and attempt < len(encodings)):
-                raise FormatError(f"{source}: not a readable shapefile: {exc}") from None
+                raise FormatError(_unreadable_shapefile(source, exc)) from None
         except LookupError as exc:
-            raise FormatError(f"{source}: the .cpg names an unknown encoding: {exc}") from None
+            raise FormatError(
+                msg(
+                    "%(source)s: the .cpg names an unknown encoding: %(detail)s",
+                    source=source,
+                    detail=str(exc),
+                )
+            ) from None
         except (
             ValueError,
             TypeError,
@@ -859,8 +1018,12 @@ def _read_shapefile(parts: Mapping[str, bytes], *, source: str) -> list[Feature]
             OSError,
             struct.error,
         ) as exc:
-            raise FormatError(f"{source}: not a readable shapefile: {exc}") from None
+            raise FormatError(_unreadable_shapefile(source, exc)) from None
     return _reprojected(features, transformer)
+
+
+def _unreadable_shapefile(source: str, exc: Exception) -> Message:
+    return msg("%(source)s: not a readable shapefile: %(detail)s", source=source, detail=str(exc))
 
 
 @contextmanager
@@ -887,12 +1050,25 @@ def _shapefile_features(
         features = []
         for index, (record_shape, properties) in enumerate(pairs, 1):
             if record_shape is None or record_shape.shapeType == shapefile.NULL:
-                raise FormatError(f"{source}: record {index} has no geometry (a null shape)")
+                raise FormatError(
+                    msg(
+                        "%(source)s: record %(index)d has no geometry (a null shape)",
+                        source=source,
+                        index=index,
+                    )
+                )
             try:
                 with _pyshp_quiet():  # its ring-orientation notes: validate_area judges the shape
                     geometry = shape(record_shape.__geo_interface__)
             except (ValueError, TypeError, KeyError, IndexError, ShapelyError) as exc:
-                raise FormatError(f"{source}: record {index}: malformed shape: {exc}") from None
+                raise FormatError(
+                    msg(
+                        "%(source)s: record %(index)d: malformed shape: %(detail)s",
+                        source=source,
+                        index=index,
+                        detail=str(exc),
+                    )
+                ) from None
             features.append(Feature(shapely.force_2d(geometry), properties))
     return features
 
@@ -902,7 +1078,13 @@ def _prj_transformer(prj: bytes, *, source: str) -> Transformer | None:
     try:
         crs = CRS.from_wkt(text)
     except CRSError as exc:
-        raise FormatError(f"{source}: its .prj is not a CRS pyproj can read: {exc}") from None
+        raise FormatError(
+            msg(
+                "%(source)s: its .prj is not a CRS pyproj can read: %(detail)s",
+                source=source,
+                detail=str(exc),
+            )
+        ) from None
     return _to_wgs84(crs)
 
 
@@ -995,9 +1177,13 @@ def write_shapefile(path: str | os.PathLike[str], features: Sequence[Feature]) -
     """
     target = Path(path)
     if target.suffix.lower() not in (".shp", ".zip"):
-        raise FormatError(f"{target}: a shapefile path must end in .shp or .zip")
+        raise FormatError(
+            msg("%(target)s: a shapefile path must end in .shp or .zip", target=target)
+        )
     if not features:
-        raise FormatError(f"{target}: no features to write; a shapefile needs at least one")
+        raise FormatError(
+            msg("%(target)s: no features to write; a shapefile needs at least one", target=target)
+        )
     shape_type = _shape_type(features, target=target)
     fields = _dbf_fields(features)
     streams = {key: io.BytesIO() for key in ("shp", "shx", "dbf")}
@@ -1009,7 +1195,9 @@ def write_shapefile(path: str | os.PathLike[str], features: Sequence[Feature]) -
                 writer.shape(_shape_dict(feature.geometry, shape_type))
                 writer.record(*(_dbf_value(feature.properties.get(f[4]), f) for f in fields))
     except (shapefile.ShapefileException, ValueError, TypeError) as exc:
-        raise FormatError(f"{target}: cannot write shapefile: {exc}") from None
+        raise FormatError(
+            msg("%(target)s: cannot write shapefile: %(detail)s", target=target, detail=str(exc))
+        ) from None
     wkt = _WGS84.to_wkt(WktVersion.WKT1_ESRI)
     parts = {f".{key}": stream.getvalue() for key, stream in streams.items()}
     parts |= {".prj": wkt.encode("ascii"), ".cpg": b"UTF-8"}
@@ -1028,7 +1216,9 @@ def _write_bytes(path: Path, content: bytes) -> None:
     try:
         path.write_bytes(content)
     except OSError as exc:
-        raise FormatError(f"{path}: cannot be written: {exc.strerror or exc}") from None
+        raise FormatError(
+            msg("%(path)s: cannot be written: %(reason)s", path=path, reason=exc.strerror or exc)
+        ) from None
 
 
 def _geometry_dict(geometry: BaseGeometry) -> dict[str, Any]:
@@ -1119,7 +1309,12 @@ def _shape_type(features: Sequence[Feature], *, target: Path) -> int:
         return shapefile.MULTIPOINT
     names = ", ".join(sorted(k.__name__ for k in kinds))
     raise FormatError(
-        f"{target}: a shapefile holds one geometry type (polygons, lines or points), got {names}"
+        msg(
+            "%(target)s: a shapefile holds one geometry type (polygons, lines or points), "
+            "got %(types)s",
+            target=target,
+            types=names,
+        )
     )
 
 

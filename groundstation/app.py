@@ -18,6 +18,7 @@ from typing import Any
 import xstatic.pkg.leaflet
 from flask import (
     Flask,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -40,6 +41,7 @@ from groundstation.errors import GroundStationError, StorageError
 from groundstation.jobs import Handler, build_queue
 from groundstation.models import MAX_ID, User
 from groundstation.notify import notifiers_from_config
+from groundstation.params import check_language, offered_language, takes
 from groundstation.storage import Storage
 from groundstation.web import AppState, check_text, close_db, db, error_status, json_error
 
@@ -94,9 +96,11 @@ def _select_locale() -> str:
     if not has_request_context():
         return "en"
     languages = current_app.config["LANGUAGES"]
-    lang = request.args.get("lang") or session.get("lang")
-    if lang in languages:
-        return lang
+    asked = offered_language(request.args.get("lang") or "", languages)
+    if asked is not None:
+        return asked
+    if session.get("lang") in languages:
+        return session["lang"]
     # Flask-Login's session key: read without loading the user (the database may be down)
     api_client = request.path.startswith("/api/") and "_user_id" not in session
     if api_client or api_key_from_request() or request.path.startswith("/open311/"):
@@ -188,6 +192,7 @@ def create_app(
         return send_from_directory(LEAFLET_DIR, filename, max_age=86400)
 
     @app.get("/")
+    @takes()
     def index() -> Any:
         from flask_login import current_user
 
@@ -254,6 +259,7 @@ def _refuse_unreadable_address() -> None:
     for key, value in request.args.items(multi=True):
         check_text(key, field=_l("a query parameter name"))
         check_text(value, field=repr(key[:80]))
+    check_language(request.args, current_app.config["LANGUAGES"])  # answered in the default one
 
 
 def _register_errors(app: Flask) -> None:

@@ -85,6 +85,18 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
     }
 )
 
+
+def _positive_int(value: str) -> int:
+    """A size limit (bytes or pixels) from the environment: a whole number above 0."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError("not a whole number of bytes or pixels (e.g. 1000000)") from None
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
 _ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "DATABASE_URL": str,
     "REDIS_URL": str,
@@ -112,6 +124,12 @@ _ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "SESSION_COOKIE_SECURE": lambda value: value.strip().lower() in ("1", "true", "yes"),
     "LOGIN_MAX_FAILURES": int,
     "LOGIN_LOCKOUT_S": float,
+    "MAX_CONTENT_LENGTH": _positive_int,
+    "MAX_IMAGE_BYTES": _positive_int,
+    "MAX_IMAGE_PIXELS": _positive_int,
+    "MAX_GRID_FILE_BYTES": _positive_int,
+    "MAX_ORTHOMOSAIC_BYTES": _positive_int,
+    "MAX_ORTHOMOSAIC_PIXELS": _positive_int,
 }
 
 

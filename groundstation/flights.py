@@ -39,7 +39,14 @@ from flask_babel.speaklater import LazyString
 
 from gis.camera import Camera
 from groundstation.errors import GroundStationError, IngestError, ValidationError
-from groundstation.i18n import CHECK_NAMES, COMMAND_NAMES, lazy_names, lazy_reason, lazy_text
+from groundstation.i18n import (
+    CHECK_NAMES,
+    COMMAND_NAMES,
+    SESSION_STATE_NAMES,
+    lazy_names,
+    lazy_reason,
+    lazy_text,
+)
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import photo_paths, queue_ingest, register_flight
 from groundstation.jobs import JobQueue
@@ -59,13 +66,21 @@ from missions.link import (
     connect,
     parse_connection_string,
 )
+from missions.link.battery import BatteryParams, read_battery_params
 from missions.link.errors import LinkLost, VerifyError
 from missions.link.flight import (
+    DEFAULT_ENDURANCE_S,
     Check,
     FenceStatus,
+    aloft_battery_check,
+    estimate_mission,
+    flight_endurance_s,
+    landing_of,
     landing_sequences,
+    mode_change,
     preflight_checks,
     prepare_fence,
+    rally_positions,
     reboot_message,
     settle_photo_count,
     vehicle_now,
@@ -74,11 +89,13 @@ from missions.link.flight import (
 from missions.link.landing import (
     LandingWatch,
     Touchdown,
+    distance_text,
     flight_outcome,
     reached_items,
     watch_landing,
 )
-from missions.link.safety import GpsWatch
+from missions.link.safety import FlightWarnings
+from missions.link.telemetry import TelemetryTracker
 
 __all__ = [
     "COMMANDS",
@@ -96,6 +113,7 @@ __all__ = [
     "CONNECTION_MAX_CHARS",
     "session_outcome",
     "outcome_label",
+    "NOTABLE_OUTCOMES",
 ]
 
 log = logging.getLogger("gridpatrol.flights")
@@ -112,6 +130,7 @@ FLYING_STATES = frozenset({"airborne", "mission", "paused", "returning", "landin
 MODE_STATES = {
     "AUTO": "mission",
     "BRAKE": "paused",
+    "LOITER": "paused",
     "RTL": "returning",
     "SMART_RTL": "returning",
     "LAND": "landing",
@@ -119,6 +138,7 @@ MODE_STATES = {
 LINK_LOST_S = 5.0  # wall seconds without a heartbeat before the page is told
 STALE_AFTER_S = 2.5  # wall seconds without a heartbeat before the page greys the gauges
 BOARD_ID_TIMEOUT_S = 2.0  # wall seconds to wait for AUTOPILOT_VERSION (older firmware sends none)
+WARNING_SEVERITY = 4  # MAV_SEVERITY_WARNING: STATUSTEXTs this grave may explain a failsafe
 
 #: Transfer progress labels (``"upload mission"`` ...) as the page shows them.
 TRANSFER_LABELS = {
@@ -143,8 +163,11 @@ class LinkPolicy:
     the connection drops (the vehicle or a relay closed the TCP connection, a serial port failed).
     A dropped connection is reopened ``retry_first_s`` later, then with the wait doubling up to
     ``retry_max_s``, each attempt waiting at most ``connect_timeout_s``. The session fails only
-    after ``give_up_after_s`` without a heartbeat; None means the flight's battery endurance
-    (:attr:`FlightRequest.endurance_s`): by then the vehicle is down, one way or another.
+    after ``give_up_after_s`` without a heartbeat; None means the plan's expected flight time
+    plus a full battery's endurance (the vehicle's BATT_CAPACITY, :attr:`FlightRequest.
+    endurance_s` when given, else :data:`~missions.link.flight.DEFAULT_ENDURANCE_S`), at the
+    vehicle's pace (a sped-up simulator's is faster): by then the vehicle is down, one way or
+    another.
     """
 
     lost_after_s: float = LINK_LOST_S
@@ -226,7 +249,12 @@ def connection_key(connection: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FlightRequest:
-    """What to fly and where: a mission and a connection string, or ``simulate`` for our SITL."""
+    """What to fly and where: a mission and a connection string, or ``simulate`` for our SITL.
+
+    ``endurance_s`` is a full battery's flight time, as ``gridpatrol fly --endurance`` takes
+    it: None (the default) works from the vehicle's own battery parameters (BATT_CAPACITY and
+    its failsafe levels, read once connected); a number overrides the current they assume.
+    """
 
     mission: MissionPlan
     name: str
@@ -240,10 +268,19 @@ class FlightRequest:
     grid_codes: tuple[str, ...] = ()
     area_m2: float | None = None
     started_by: str | None = None
-    endurance_s: float = 1500.0
+    endurance_s: float | None = None
     reserve_pct: float = 20.0
 
     def __post_init__(self) -> None:
+        if self.endurance_s is not None and not (
+            math.isfinite(self.endurance_s) and self.endurance_s > 0
+        ):
+            raise ValidationError(
+                _l(
+                    "battery endurance must be a positive number of seconds, got %(value)s",
+                    value=repr(self.endurance_s),
+                )
+            )
         if not self.simulate and not (self.connection or "").strip():
             raise ValidationError(
                 _l("give a connection string (e.g. tcp:192.168.1.10:5760) or simulate")
@@ -366,18 +403,43 @@ def telemetry_event(
 def session_outcome(state: str, result: dict[str, Any] | None) -> str | None:
     """How a finished session's flight went: ``"complete"`` (landed with every waypoint),
     ``"returned_early"`` (landed before the last one: the pilot or a failsafe ended the mission),
+    ``"landed_away"`` (landed away from home and every rally point: its ``landing`` says where),
     None for a session that has not landed (pure).
 
     >>> session_outcome("done", {"landed": True, "all_reached": False})
     'returned_early'
+    >>> session_outcome("done", {"all_reached": True, "landing": {"away": True}})
+    'landed_away'
     """
     if state != "done" or not result:
         return None
-    return flight_outcome(landed=True, all_reached=bool(result.get("all_reached", True)))
+    landing = result.get("landing") or {}
+    return flight_outcome(
+        landed=True,
+        all_reached=bool(result.get("all_reached", True)),
+        landed_away=bool(landing.get("away")),
+    )
+
+
+#: Outcomes the pilot must be told of: the session's label says them instead of "done".
+NOTABLE_OUTCOMES = frozenset({"returned_early", "landed_away"})
 
 
 def outcome_label(result: dict[str, Any]) -> LazyString:
-    """``returned early (3/6 waypoints)`` for a session that landed before its last waypoint."""
+    """``returned early (3/6 waypoints)`` for a session that landed before its last waypoint;
+    ``landed away from home: 9.3 km from home at 32.431610, 120.088020 (3/6 waypoints)`` for
+    one that came down elsewhere (where the pilot must go to fetch it)."""
+    landing = result.get("landing") or {}
+    if landing.get("away"):
+        return _l(
+            "landed away from home: %(distance)s from home at %(lat)s, %(lon)s "
+            "(%(reached)s/%(total)s waypoints)",
+            distance=distance_text(float(landing.get("home_distance_m", 0.0))),
+            lat=f"{float(landing.get('lat', 0.0)):.6f}",
+            lon=f"{float(landing.get('lon', 0.0)):.6f}",
+            reached=result.get("reached", 0),
+            total=result.get("waypoints", 0),
+        )
     return _l(
         "returned early (%(reached)s/%(total)s waypoints)",
         reached=result.get("reached", 0),
@@ -411,6 +473,11 @@ def _takeoff_altitude(mission: MissionPlan) -> float:
             return float(item.alt)
     alts = [item.alt for item in mission.items if item.command < 100 and item.alt > 0]
     return float(alts[0]) if alts else 20.0
+
+
+def _climbed(snapshot: Telemetry, altitude: float) -> bool:
+    """At 80 % of the takeoff altitude: where fly checks the battery again and starts AUTO."""
+    return snapshot.position is not None and snapshot.position.relative_alt_m >= 0.8 * altitude
 
 
 @dataclass
@@ -475,6 +542,8 @@ class FlightRunner:
         self.connection_key = None if request.simulate else connection_key(str(request.connection))
         self.checks: tuple[Check, ...] = ()
         self.fence: FenceStatus | None = None  # the vehicle's geofence once enabled and read
+        self.battery: BatteryParams | None = None  # the vehicle's battery parameters, once read
+        self.estimate = estimate_mission(request.mission)  # the plan's expected flight
         self.flight_id: int | None = None
         self.result: dict[str, Any] | None = None  # the flight's summary once it has ended
         self.flown = False  # the vehicle was armed in this session
@@ -482,6 +551,12 @@ class FlightRunner:
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._pending: str | None = None  # a command kept while the link is lost
         self._mission_started = False
+        # the mode the pilot's last command set (before sending it): a switch to any other one
+        # was not theirs (a failsafe, or another controller: see _follow_mode)
+        self._commanded_mode: str | None = None
+        # START given while the vehicle still climbs: AUTO once it is this high (m), as fly does
+        self._start_at_alt: float | None = None
+        self._flight_log: FlightLog | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"flight-{session_id}", daemon=True)
         self.waypoints = waypoint_sequences(request.mission)
@@ -513,7 +588,7 @@ class FlightRunner:
                 _l(
                     "flight session %(id)s is %(state)s: no more commands",
                     id=self.id,
-                    state=self.state,
+                    state=self.state_name(),
                 )
             )
         cmd = _Command(verb)
@@ -543,15 +618,19 @@ class FlightRunner:
             "last_event_id": self.events.last_id,
         }
 
+    def state_name(self) -> LazyString:
+        """The session's state as the pilot reads it, for a message (not the API's code)."""
+        return lazy_names(SESSION_STATE_NAMES, self.state, display=True)
+
     # -- the session thread ------------------------------------------------------------------
     def _publish(self, kind: str, data: dict[str, Any]) -> int:
-        """Publish with the wall-clock time (``at``, Unix seconds), for a page that replays the
-        messages; state events keep their documented fields only."""
+        """Publish with the wall-clock time (``at``, Unix seconds): a page that replays the
+        events shows each message, and each state's error, at the time it happened."""
         return self.events.publish(kind, {**data, "at": round(time.time(), 3)})
 
     def _set_state(self, state: str, **extra: Any) -> None:
         self.state = state
-        self.events.publish("state", {"state": state, **extra})
+        self._publish("state", {"state": state, **extra})
         # no request in this thread: str() stores the English text
         self._save(state=state, **{k: str(v) for k, v in extra.items() if k in ("error",)})
 
@@ -595,7 +674,8 @@ class FlightRunner:
                 self._adopt(vehicle)
             else:
                 self._transfer(vehicle)
-            flog = FlightLog(self.log_dir)
+            self._read_battery(vehicle)
+            flog = FlightLog(self.log_dir, vehicle_clock=lambda: vehicle.tracker.vehicle_time_s)
             self._save(log_dir=str(self.log_dir))
             try:
                 landed = self._fly(vehicle, flog)
@@ -701,19 +781,36 @@ class FlightRunner:
         )
         vehicle.request_streams()
 
+    def _read_battery(self, vehicle: Vehicle) -> None:
+        """Read the vehicle's battery parameters for the checks and the in-flight warnings; say
+        so when it has no BATT_CAPACITY and no endurance was given (the check then assumes one)."""
+        self.battery = read_battery_params(vehicle)
+        if self.battery is None and self.request.endurance_s is None:
+            self._message(
+                _l(
+                    "the vehicle reports no battery capacity (BATT_CAPACITY): the battery check "
+                    "assumes a full battery flies %(minutes)s min",
+                    minutes=f"{DEFAULT_ENDURANCE_S / 60:.0f}",
+                ),
+                level="warning",
+            )
+
     def _fly(self, vehicle: Vehicle, flog: FlightLog) -> bool:
         """Pump telemetry and commands until landed (True) or cancelled/stopped (False); ride out
         a lost link (see :class:`LinkPolicy`)."""
         self._set_state("preflight")
+        self._flight_log = flog
         seen_texts = vehicle.tracker.status_count
         photos_sent = 0
         landing = LandingWatch()
-        gps = GpsWatch()  # "GPS lost" in flight, and "GPS back"
+        # GPS lost and back, battery low, an RTL getting no closer: as gridpatrol fly warns
+        warnings = FlightWarnings(self.battery, rally=rally_positions(self.request.mission))
+        heard: deque[tuple[float, str]] = deque(maxlen=20)  # (vehicle s, grave STATUSTEXT)
         mode = vehicle.tracker.mode
         link = _LinkWatch(vehicle.tracker.heartbeats, time.monotonic())
         while not self._stop.is_set():
             now = time.monotonic()
-            self._check_give_up(link, now)
+            self._check_give_up(vehicle.tracker, link, now)
             if link.down:
                 self._reconnect(vehicle, link, now)
                 if self._run_commands(vehicle, link):
@@ -727,10 +824,11 @@ class FlightRunner:
                 self._link_dropped(vehicle, link, exc)
                 continue
             now = time.monotonic()
+            back = False  # heard again after a loss: what changed meanwhile went unheard
             if vehicle.tracker.heartbeats != link.heartbeats:
                 link.heartbeats, link.heard_at = vehicle.tracker.heartbeats, now
                 if link.lost:
-                    link.lost = False
+                    link.lost, back = False, True
                     self._message(_l("link back: heartbeats again"))
                     self._publish("link", {"status": "ok"})
             elif not link.lost and link.age(now) > self.link_policy.lost_after_s:
@@ -756,7 +854,11 @@ class FlightRunner:
                 )  # fmt: skip
             photos_sent = len(events)
             self._publish_telemetry(snapshot, link, now)
-            for notice in gps.update(snapshot, vehicle_now(vehicle.tracker)):
+            vehicle_s = vehicle_now(vehicle.tracker)
+            heard.extend(
+                (vehicle_s, t.text) for t in snapshot.status_texts if t.severity <= WARNING_SEVERITY
+            )
+            for notice in warnings.update(snapshot, vehicle_s):
                 text = notice.text
                 flog.event(notice.kind, str(text), time_s=snapshot.time_s, level=notice.level)
                 self._message(lazy_text(text), level=notice.level)
@@ -769,8 +871,10 @@ class FlightRunner:
             elif self.state not in FLYING_STATES:
                 self._set_state("airborne")
             if snapshot.armed and snapshot.mode != mode:
-                self._follow_mode(snapshot.mode)
+                self._follow_mode(snapshot, flog, list(heard), vehicle_s, unheard=back)
             mode = snapshot.mode
+            if self._start_at_alt is not None and not link.lost:
+                self._start_when_climbed(vehicle, snapshot)
             if touchdown is Touchdown.REBOOTED and snapshot.reboot is not None:
                 # a rebooted vehicle says disarmed on the ground: that is no landing
                 flog.event("reboot", str(reboot_message(snapshot.reboot)), time_s=snapshot.time_s)
@@ -797,25 +901,67 @@ class FlightRunner:
         data = telemetry_event(snapshot, self.waypoints, stale=stale, link_age_s=age)
         self._publish("telemetry", data)
 
-    def _follow_mode(self, mode: str) -> None:
+    def _follow_mode(
+        self,
+        snapshot: Telemetry,
+        flog: FlightLog,
+        warnings: list[tuple[float, str]],
+        vehicle_s: float,
+        *,
+        unheard: bool,
+    ) -> None:
         """The armed vehicle is in a new flight mode: the session's state follows it, and the
-        pilot hears of a switch no command of theirs asked for."""
+        pilot hears of a switch no command of theirs asked for, told as ``gridpatrol fly`` does
+        (:func:`~missions.link.flight.mode_change`): the vehicle's failsafe when it said why
+        just before (``warnings``: its grave STATUSTEXTs by vehicle time), else another
+        controller's (an RC mode switch, another ground station). A switch first seen as the
+        link comes back (``unheard``) is said as such: what explained it was not heard.
+        """
+        mode = snapshot.mode
         state = MODE_STATES.get(mode)
         if state == "mission":
             self._mission_started = True
-        if state is None or state == self.state or self.finished:
+        if self.finished:
             return
-        self._set_state(state)
-        self._message(_l("the vehicle switched to %(mode)s", mode=mode), level="warning")
+        if state is not None and state != self.state:
+            self._set_state(state)
+        if mode == self._commanded_mode:
+            return
+        if unheard:
+            kind = "mode_changed_unheard"
+            text: LazyString = _l(
+                "the vehicle switched to %(mode)s while the link was lost (a failsafe, or "
+                "another controller)",
+                mode=mode,
+            )
+            english = str(text)
+        else:
+            change = mode_change(mode, warnings, now_s=vehicle_s)
+            kind = "failsafe" if change.failsafe else "mode_changed_by_other"
+            text, english = lazy_text(change.text), str(change.text)
+        flog.event(kind, english, time_s=snapshot.time_s, level="warning")
+        self._publish("message", {"text": text, "level": "warning", "kind": kind, "mode": mode})
 
     # -- a lost link ---------------------------------------------------------------------------
-    def _give_up_after_s(self) -> float:
+    def _give_up_after_s(self, tracker: TelemetryTracker) -> float:
+        """Wall seconds without a heartbeat after which the session gives up (see
+        :class:`LinkPolicy`): the policy's limit, else the plan's expected time plus a full
+        battery's endurance, at the vehicle's pace (its clock's rate as last heard)."""
         limit = self.link_policy.give_up_after_s
-        return self.request.endurance_s if limit is None else limit
+        if limit is not None:
+            return limit
+        endurance = flight_endurance_s(
+            self.battery,
+            endurance_s=self.request.endurance_s,
+            measured_current_a=tracker.flight_current_a,
+        )
+        return (self.estimate.duration_s + endurance) / (tracker.clock_rate or 1.0)
 
-    def _check_give_up(self, link: _LinkWatch, now: float) -> None:
-        limit = self._give_up_after_s()
-        if link.lost and link.age(now) > limit:
+    def _check_give_up(self, tracker: TelemetryTracker, link: _LinkWatch, now: float) -> None:
+        if not link.lost:
+            return
+        limit = self._give_up_after_s(tracker)
+        if link.age(now) > limit:
             raise FlightSessionError(
                 _l(
                     "no link to the vehicle for %(seconds)s s: gave up reconnecting; check the "
@@ -874,7 +1020,7 @@ class FlightRunner:
                             "%(num)d attempt", "%(num)d attempts", link.attempts
                         ),
                         reason=lazy_reason(exc),
-                        limit=f"{self._give_up_after_s():.0f}",
+                        limit=f"{self._give_up_after_s(vehicle.tracker):.0f}",
                     ),
                     level="error",
                 )
@@ -896,7 +1042,9 @@ class FlightRunner:
             verified=True,
             endurance_s=self.request.endurance_s,
             reserve_pct=self.request.reserve_pct,
+            estimate=self.estimate,
             fence=self.fence,
+            battery=self.battery,
         )
         if checks != self.checks:
             self.checks = checks
@@ -984,6 +1132,7 @@ class FlightRunner:
         cmd.future.set_result(queued)
 
     def _execute(self, vehicle: Vehicle, snapshot: Telemetry, verb: str) -> LazyString:
+        self._start_at_alt = None  # a START waiting for the climb gives way to any command
         if verb == "arm":
             if snapshot.armed:
                 raise FlightSessionError(_l("already armed"))
@@ -997,6 +1146,7 @@ class FlightRunner:
                     )
                 )
             altitude = _takeoff_altitude(self.request.mission)
+            self._commanded_mode = "GUIDED"  # its own, not another controller's
             vehicle.set_mode("GUIDED")
             vehicle.arm()
             vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s on the ground
@@ -1009,15 +1159,33 @@ class FlightRunner:
         if not snapshot.armed:
             raise FlightSessionError(_l("the vehicle is not armed"))
         if verb == "start":
-            vehicle.start_mission()
-            self._mission_started = True
-            self._set_state("mission")
-            return _l("mission started (AUTO)")
+            if not self._mission_started:
+                altitude = _takeoff_altitude(self.request.mission)
+                climbed = _climbed(snapshot, altitude)
+                if not climbed and snapshot.mode == "GUIDED":  # still in ARM's takeoff climb
+                    self._start_at_alt = altitude
+                    return _l(
+                        "the mission starts (AUTO) once the vehicle has climbed to %(altitude)s m "
+                        "and its battery is checked again with the current it draws",
+                        altitude=f"{altitude:.0f}",
+                    )
+                # up, or stopped on the way up (a pause: BRAKE ended the climb): it hovers, so
+                # the battery is checked now and AUTO's first item climbs on
+                self._battery_aloft(vehicle, snapshot)
+                started = self._start_mission(vehicle)
+                if not climbed:
+                    return _l(
+                        "mission started (AUTO): the vehicle climbs on to %(altitude)s m first",
+                        altitude=f"{altitude:.0f}",
+                    )
+                return started
+            return self._start_mission(vehicle)
         if verb == "pause":
             if self.state == "paused":
                 raise FlightSessionError(_l("already paused"))
             if snapshot.on_ground:
                 raise FlightSessionError(_l("the vehicle is on the ground"))
+            self._commanded_mode = "BRAKE"
             vehicle.pause()
             self._set_state("paused")
             return _l("paused: holding position (BRAKE)")
@@ -1026,16 +1194,90 @@ class FlightRunner:
                 raise FlightSessionError(_l("not paused: resume continues a paused mission"))
             if not self._mission_started:
                 raise FlightSessionError(_l("the mission has not been started: use start"))
+            self._commanded_mode = "AUTO"
             vehicle.resume()
             self._set_state("mission")
             return _l("mission resumed (AUTO) at item %(seq)s", seq=vehicle.tracker.mission_current)
         if verb == "rtl":
+            self._commanded_mode = "RTL"
             vehicle.rtl()
             self._set_state("returning")
             return _l("returning to launch (RTL)")
+        self._commanded_mode = "LAND"
         vehicle.land()
         self._set_state("landing")
         return _l("landing here (LAND)")
+
+    def _start_mission(self, vehicle: Vehicle) -> LazyString:
+        self._commanded_mode = "AUTO"
+        vehicle.start_mission()
+        self._mission_started = True
+        self._set_state("mission")
+        return _l("mission started (AUTO)")
+
+    def _start_when_climbed(self, vehicle: Vehicle, snapshot: Telemetry) -> None:
+        """Carry out a START given during the climb once the vehicle is up (the battery check
+        first); dropped, and said, when the vehicle is no longer taking off in GUIDED."""
+        altitude = self._start_at_alt
+        if altitude is None:
+            return
+        start = lazy_names(COMMAND_NAMES, "start")
+        if not snapshot.armed or snapshot.mode != "GUIDED":
+            self._start_at_alt = None
+            reason = _l(
+                "the vehicle is no longer taking off (%(state)s): the mission was not started",
+                state=snapshot.one_line(),
+            )
+            self._message(_l("%(verb)s: %(reason)s", verb=start, reason=reason), level="error")
+            return
+        if not _climbed(snapshot, altitude):
+            return
+        self._start_at_alt = None
+        try:
+            self._battery_aloft(vehicle, snapshot)
+            self._message(self._start_mission(vehicle))
+        except (MissionError, FlightSessionError) as exc:
+            refused = _l("%(verb)s: %(reason)s", verb=start, reason=lazy_reason(exc))
+            self._message(refused, level="error")
+
+    def _battery_aloft(self, vehicle: Vehicle, snapshot: Telemetry) -> None:
+        """Before the mission first starts, check the battery again with the current the vehicle
+        draws now that it flies (:func:`~missions.link.flight.aloft_battery_check`), as
+        ``gridpatrol fly`` does: said either way; when the mission no longer fits, START is
+        refused and RTL commanded (hovering spends what the battery has left)."""
+        check = aloft_battery_check(
+            snapshot,
+            self.estimate,
+            self.battery,
+            endurance_s=self.request.endurance_s,
+            reserve_pct=self.request.reserve_pct,
+        )
+        if check is None:
+            return
+        if self._flight_log is not None:
+            self._flight_log.event(
+                "preflight", f"battery after takeoff: {check.detail}", time_s=snapshot.time_s
+            )
+        if check.ok:
+            self._message(_l("battery after takeoff: %(detail)s", detail=check.detail))
+            return
+        try:
+            self._commanded_mode = "RTL"
+            vehicle.rtl()
+            self._set_state("returning")
+            action = _l("RTL commanded")
+        except LinkError as exc:
+            action = _l(
+                "RTL could not be commanded (%(reason)s): bring the vehicle back",
+                reason=lazy_reason(exc),
+            )
+        raise FlightSessionError(
+            _l(
+                "battery after takeoff: %(detail)s; the mission was not started; %(action)s",
+                detail=check.detail,
+                action=action,
+            )
+        )
 
     def _fail_pending(self) -> None:
         while True:
@@ -1045,7 +1287,11 @@ class FlightRunner:
                 return
             cmd.future.set_exception(
                 FlightSessionError(
-                    _l("flight session %(id)s ended (%(state)s)", id=self.id, state=self.state)
+                    _l(
+                        "flight session %(id)s ended (%(state)s)",
+                        id=self.id,
+                        state=self.state_name(),
+                    )
                 )
             )
 
@@ -1056,7 +1302,9 @@ class FlightRunner:
         reached = sorted(
             set(reached_items(snapshot.mission, landing_items=landings)) & set(self.waypoints)
         )
+        place = landing_of(self.request.mission, snapshot) if landed else None
         return {
+            "landing": None if place is None else asdict(place),
             "landed": landed,
             "waypoints": len(self.waypoints),
             "reached": len(reached),
@@ -1082,7 +1330,8 @@ class FlightRunner:
                 flight_id = register_flight(
                     self.storage,
                     self.photos_dir,
-                    name=f"{self.request.name} (session {self.id})",
+                    # the plan and sortie; the flights page links the session that took them
+                    name=self.request.name,
                     created_by=self.request.started_by,
                     camera=self.request.camera,
                 )
@@ -1095,7 +1344,7 @@ class FlightRunner:
         if flight_id is None:
             self._message(self._no_photos_reason(sitl))
         outcome = session_outcome("done", summary)
-        if outcome == "returned_early":
+        if outcome in NOTABLE_OUTCOMES:
             self._message(outcome_label(summary), level="warning")
         self._set_state(
             "done",
@@ -1104,7 +1353,7 @@ class FlightRunner:
             summary=summary,
             log_dir=str(self.log_dir),
             outcome=outcome,
-            label=outcome_label(summary) if outcome == "returned_early" else None,
+            label=outcome_label(summary) if outcome in NOTABLE_OUTCOMES else None,
         )
 
     def _no_photos_reason(self, sitl: Any) -> LazyString:
@@ -1168,7 +1417,7 @@ class FlightHub:
                         "(%(state)s): fly it on its page, or end it first",
                         id=same[0].id,
                         connection=same[0].connection,
-                        state=same[0].state,
+                        state=same[0].state_name(),
                     )
                 )
             if len(active) >= self.max_active:

@@ -25,6 +25,7 @@ __all__ = [
     "ROLE_NAMES",
     "DEADLINE_UNITS",
     "COMMAND_NAMES",
+    "SESSION_STATE_NAMES",
     "CHECK_NAMES",
     "template_names",
 ]
@@ -86,6 +87,24 @@ COMMAND_NAMES = {
     "rtl": _l("return to launch"),
     "land": _l("land"),
     "cancel": _l("cancel the session"),
+}
+#: Flight session states as the pilot reads them (the API keeps the codes).
+SESSION_STATE_NAMES = {
+    "starting": _l("starting"),
+    "connecting": _l("connecting"),
+    "uploading": _l("uploading the mission"),
+    "verifying": _l("verifying the mission"),
+    "preflight": _l("pre-flight checks"),
+    "ready": _l("ready to arm"),
+    "airborne": _l("airborne"),
+    "mission": _l("flying the mission"),
+    "paused": _l("paused, holding position"),
+    "returning": _l("returning to launch"),
+    "landing": _l("landing"),
+    "landed": _l("landed"),
+    "done": _l("done"),
+    "failed": _l("failed"),
+    "cancelled": _l("cancelled"),
 }
 #: Pre-flight checks by the names ``missions.link.flight.preflight_checks`` gives them.
 CHECK_NAMES = {

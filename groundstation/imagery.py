@@ -40,12 +40,14 @@ from rasterio.warp import reproject, transform_bounds
 from gis import raster as gis_raster
 from gis.camera import Camera
 from gis.crs import LocalFrame
+from gis.errors import CoordinateError, GisError
 from gis.exif import GeoTag
 from gis.raster import to_rgb8, view_transform
 from groundstation.config import DEFAULTS
 from groundstation.errors import NotFoundError, TooLargeError, ValidationError
 from groundstation.i18n import lazy_message as _l
-from vision.georef import PhotoGeoref, photo_georef, photo_gsd_m
+from groundstation.i18n import lazy_reason
+from vision.georef import PhotoGeoref, RasterGeoref, photo_georef, photo_gsd_m
 
 __all__ = [
     "PHOTO_OVERLAY_MAX_PX",
@@ -53,6 +55,8 @@ __all__ = [
     "MAX_ORTHOMOSAIC_PIXELS",
     "Bounds",
     "OrthoInfo",
+    "RasterPlacement",
+    "raster_placement",
     "photo_placement",
     "photo_bounds",
     "fit_size",
@@ -138,12 +142,87 @@ def photo_placement(
     return photo_georef(tag, gsd_m=gsd, width=width, height=height)
 
 
-def place_photo(photo: Any, camera: Camera) -> PhotoGeoref:
-    """A stored photo's placement (``photo``: a :class:`groundstation.models.Photo` or alike);
-    NotFoundError when its file is gone or unreadable, or its geotag cannot place it."""
+@dataclass(frozen=True, slots=True)
+class RasterPlacement:
+    """A georeferenced TIFF photo placed by its own geotransform and CRS, as the classifier
+    places its findings, not by a GPS geotag and the camera. Has the fields of a
+    :class:`PhotoGeoref` (centre, metres per pixel, heading of its top, size), so it goes
+    wherever a photo's placement goes, and its exact WGS84 box."""
+
+    georef: RasterGeoref
+    lon: float
+    lat: float
+    gsd_m: float
+    yaw_deg: float
+    width: int
+    height: int
+    bounds: Bounds
+
+    def to_lonlat(self, cols, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous pixel coordinates -> WGS84 lon, lat (see :class:`RasterGeoref`)."""
+        return self.georef.to_lonlat(cols, rows)
+
+
+def raster_placement(path: Path, *, what: str = "photo") -> RasterPlacement | None:
+    """The placement of a TIFF with a CRS and a geotransform (a GeoTIFF); None for any other
+    file (a JPEG, a plain TIFF, one with a transform but no CRS, one GDAL cannot open: those
+    are placed, or refused, as photos). A GeoTIFF whose corners its CRS cannot place (a wrong
+    CRS label) is a ValidationError naming ``what``: read on, it would land nowhere."""
+    try:
+        if not gis_raster.is_tiff(path):
+            return None
+        with gis_raster.open_tiff(path, name=what) as src:
+            if src.crs is None or src.transform.is_identity or src.transform.is_degenerate:
+                return None
+            transform, crs, width, height = src.transform, src.crs, src.width, src.height
+            native = tuple(src.bounds)
+    except (OSError, GisError, RasterioError):
+        return None
+    try:
+        gis_raster.check_extent(crs, transform, width, height, name=what)
+        west, south, east, north = transform_bounds(crs, WGS84, *native, densify_pts=21)
+    except CoordinateError as exc:
+        raise ValidationError(lazy_reason(exc)) from None
+    except Exception as exc:  # pyproj/GDAL refusing the CRS
+        raise ValidationError(
+            _l(
+                "%(name)s: its CRS %(crs)s cannot be converted to WGS84 (%(detail)s)",
+                name=what,
+                crs=crs,
+                detail=exc,
+            )
+        ) from None
+    georef = RasterGeoref(transform, crs.to_wkt())
+    lon, lat = georef.to_lonlat([width / 2], [height / 2])
+    # the heading of the image's top (rows decreasing) in the CRS, clockwise from its north
+    yaw = math.degrees(math.atan2(-transform.b, -transform.e)) % 360.0
+    return RasterPlacement(
+        georef=georef,
+        lon=float(lon[0]),
+        lat=float(lat[0]),
+        gsd_m=georef.pixel_size_m,
+        yaw_deg=yaw,
+        width=width,
+        height=height,
+        bounds=Bounds(float(west), float(south), float(east), float(north)),
+    )
+
+
+def place_photo(photo: Any, camera: Camera) -> PhotoGeoref | RasterPlacement:
+    """A stored photo's placement (``photo``: a :class:`groundstation.models.Photo` or alike):
+    a GeoTIFF's by its geotransform (:func:`raster_placement`), any other's by its geotag and
+    ``camera``. NotFoundError when its file is gone or unreadable, or its geotag cannot place
+    it; ValidationError for a GeoTIFF labelled with the wrong CRS."""
+    if Path(photo.path).suffix.lower() in (".tif", ".tiff"):
+        raster = raster_placement(Path(photo.path), what=f"photo {photo.id}")
+        if raster is not None:
+            return raster
     try:
         with Image.open(photo.path) as image:
             width, height = image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow will not open a photo this large; placing it needs only its header's size
+        width, height = _declared_size(Path(photo.path), refusal=exc)
     except FileNotFoundError:
         raise NotFoundError(
             _l("photo %(id)s: file %(name)s is gone", id=photo.id, name=Path(photo.path).name)
@@ -170,8 +249,33 @@ def place_photo(photo: Any, camera: Camera) -> PhotoGeoref:
     )
 
 
-def photo_bounds(georef: PhotoGeoref) -> Bounds:
-    """The WGS84 box around the photo's four (rotated) corners."""
+def _pixel_limit_error(path: Path, *, refusal: Exception) -> TooLargeError:
+    """Our error for a stored photo Pillow refused to open as a decompression bomb (a photo
+    registered from a folder is not checked as an upload is)."""
+    from groundstation.uploads import pixel_limit_error  # uploads → ingest → reflight → here
+
+    pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return pixel_limit_error(
+        path.read_bytes(), name=path.name, max_pixels=pillow_limit, refusal=refusal
+    )
+
+
+def _declared_size(path: Path, *, refusal: Exception) -> tuple[int, int]:
+    """The size a stored photo's header declares, which Pillow refused to open (``refusal``);
+    our error when not even that is readable."""
+    from groundstation.uploads import declared_size
+
+    size = declared_size(path.read_bytes())
+    if size is None:
+        raise _pixel_limit_error(path, refusal=refusal)
+    return size
+
+
+def photo_bounds(georef: PhotoGeoref | RasterPlacement) -> Bounds:
+    """The WGS84 box around the photo's four (rotated) corners (a GeoTIFF's: around its
+    densified edges, the box its overlay is rendered into)."""
+    if isinstance(georef, RasterPlacement):
+        return georef.bounds
     lon, lat = georef.to_lonlat(
         [0, georef.width, georef.width, 0], [0, 0, georef.height, georef.height]
     )
@@ -255,6 +359,9 @@ def render_photo_overlay(
             image = image.convert("RGB")
             image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
             rgb = np.asarray(image, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # our message and the limit in force, not Pillow's English one
+        raise _pixel_limit_error(Path(photo_path), refusal=exc) from None
     except FileNotFoundError:
         raise NotFoundError(
             _l("%(what)s: file %(name)s is gone", what=what, name=Path(photo_path).name)

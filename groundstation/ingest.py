@@ -10,6 +10,7 @@ checked against the resolved tickets it photographed (:mod:`groundstation.reflig
 
 from __future__ import annotations
 
+import csv
 import importlib
 import logging
 import zlib
@@ -27,7 +28,9 @@ from sqlalchemy import and_, false, func, or_, select, update
 from gis.camera import PRESETS, Camera, camera_from_dict, load_camera
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
-from groundstation.errors import IngestError
+from groundstation.errors import IngestError, ValidationError
+from groundstation.i18n import lazy_reason
+from groundstation.imagery import raster_placement
 from groundstation.models import LABELS, Finding, Flight, Grid, Photo
 from groundstation.reflight import check_resolved_tickets
 from groundstation.sightings import link_sightings
@@ -44,12 +47,14 @@ __all__ = [
     "flight_camera",
     "Registration",
     "UnplacedPhotosError",
+    "MissingPhotosError",
     "DuplicateSourceError",
     "flights_from_source",
     "register_photos",
     "register_flight",
     "queue_ingest",
     "ingest_flight",
+    "flight_totals",
     "load_classifier",
     "ingest_job",
 ]
@@ -166,11 +171,18 @@ def _photo_grids(session: Any, ids: list[int]) -> list[tuple[int, str]]:
     return [(rows[photo].flight_id, code) for photo, code in hits]
 
 
+#: The columns a CSV photo log names its photos in, by preference (the SITL's is ``file``).
+CSV_PHOTO_COLUMNS = ("file", "path", "photo")
+
+
 def photo_paths(source: Path) -> list[Path]:
     """The photos of a flight: a folder's image files (recursively), sorted by path.
 
-    A file source is a flight log or list: one photo path per line, or JSON lines with a
-    ``path``/``photo``/``file`` field; relative paths are taken from the log's folder.
+    A file source is a flight log or list: a CSV whose header names a ``file`` (or ``path``,
+    ``photo``) column, as the SITL's ``photos.csv``; else one photo path per line, or JSON
+    lines with a ``path``/``photo``/``file`` field. Relative paths are taken from the log's
+    folder; a path listed twice is one photo. Whether the files exist is not checked here
+    (:func:`register_photos` refuses missing ones).
     """
     import json
 
@@ -180,8 +192,12 @@ def photo_paths(source: Path) -> list[Path]:
         )
     if not source.is_file():
         raise IngestError(f"flight source {source}: no such folder or file")
+    text = source.read_text(encoding="utf-8")
+    csv_paths = _csv_photo_paths(source, text)
+    if csv_paths is not None:
+        return list(dict.fromkeys(csv_paths))
     paths = []
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -198,6 +214,45 @@ def photo_paths(source: Path) -> list[Path]:
         path = path if path.is_absolute() else source.parent / path
         if path.suffix.lower() in PHOTO_SUFFIXES:
             paths.append(path)
+    return list(dict.fromkeys(paths))
+
+
+def _csv_photo_paths(source: Path, text: str) -> list[Path] | None:
+    """The photos a CSV photo log names in its photo column (:data:`CSV_PHOTO_COLUMNS`); None
+    when the first line is no such header (the file is a plain list). A row with an empty
+    photo cell is a trigger that took no photo; a cell naming no photo file is an error."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if not lines or "," not in lines[0] or lines[0].lstrip().startswith("{"):
+        return None
+    header = [cell.strip().lower() for cell in next(csv.reader([lines[0]]))]
+    column = next((header.index(c) for c in CSV_PHOTO_COLUMNS if c in header), None)
+    if column is None:
+        return None
+    paths = []
+    reader = csv.reader(text.splitlines())
+    header_read = False
+    for row in reader:
+        if not row or not "".join(row).strip() or row[0].startswith("#"):
+            continue
+        if not header_read:
+            header_read = True
+            continue
+        number = reader.line_num
+        if len(row) <= column:
+            raise IngestError(
+                f"flight log {source}:{number}: no {header[column]!r} value (the row has "
+                f"{len(row)} of the header's {len(header)} columns)"
+            )
+        value = row[column].strip()
+        if not value:
+            continue
+        path = Path(value)
+        if path.suffix.lower() not in PHOTO_SUFFIXES:
+            raise IngestError(
+                f"flight log {source}:{number}: {value!r} is not a photo "
+                f"({', '.join(sorted(PHOTO_SUFFIXES))})"
+            )
+        paths.append(path if path.is_absolute() else source.parent / path)
     return paths
 
 
@@ -211,6 +266,27 @@ def _geotag(path: Path) -> Any | None:
     except Exception as exc:
         log.warning("photo %s: geotag unreadable (%s)", path, exc)
         return None
+
+
+@dataclass(frozen=True)
+class _RasterTag:
+    """A GeoTIFF's position as registration stores it: its centre (no altitude, no yaw: its
+    geotransform places it, see :func:`groundstation.imagery.place_photo`)."""
+
+    lat: float
+    lon: float
+
+
+def _raster_tag(path: Path) -> _RasterTag | None:
+    """The centre of a GeoTIFF photo (:func:`groundstation.imagery.raster_placement`); None
+    for any other photo. A GeoTIFF labelled with the wrong CRS is an IngestError naming it."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        placement = raster_placement(path, what=f"photo {path.name}")
+    except ValidationError as exc:
+        raise IngestError(*exc.args) from None
+    return None if placement is None else _RasterTag(placement.lat, placement.lon)
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -227,6 +303,15 @@ class UnplacedPhotosError(IngestError):
 
     def __init__(self, message: str, *, photos: int) -> None:
         super().__init__(message)
+        self.photos = photos
+
+
+class MissingPhotosError(IngestError):
+    """A flight log names photos whose files do not exist: refused, nothing stored."""
+
+    def __init__(self, message: str, *, missing: Sequence[Path], photos: int) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
         self.photos = photos
 
 
@@ -248,9 +333,12 @@ class Registration:
     unplaced: int
     camera: str
     camera_size: tuple[int, int]
-    #: The most common image size among photos not of the camera's size, and how many are.
+    #: The most common image size among photos not of the camera's size, and how many are
+    #: (GeoTIFFs not counted: their ground size comes from their geotransform).
     odd_size: tuple[int, int] | None = None
     odd_size_photos: int = 0
+    #: GeoTIFFs placed by their geotransform and CRS rather than a geotag and the camera.
+    georeferenced: int = 0
 
 
 def flights_from_source(session: Any, source: Path) -> list[int]:
@@ -291,7 +379,7 @@ def resolve_camera(camera: Camera | str | Path | Mapping[str, Any] | None) -> Ca
             return camera_from_dict(camera)
         return load_camera(str(camera).strip())
     except GisError as exc:
-        raise IngestError(str(exc)) from None
+        raise IngestError(lazy_reason(exc)) from None
 
 
 def flight_camera(flight: Flight) -> Camera:
@@ -332,10 +420,16 @@ def register_photos(
     (status pending); return the :class:`Registration`. ``original_names`` maps a photo's file
     name to the name it was sent under, when an upload stored it under a safe one.
 
-    Raises :class:`UnplacedPhotosError` when no photo has a position, unless ``allow_unplaced``,
-    and :class:`DuplicateSourceError` when a flight from ``source`` exists, unless
-    ``allow_duplicate``; nothing is stored then. Registrations of one folder at the same time
-    take turns, so only one of them passes that check."""
+    A GeoTIFF (a TIFF with a CRS and a geotransform) is placed as the classifier places it:
+    at its centre, its ground size from the geotransform, whatever the camera; other photos by
+    their GPS geotag (``read_geotag``).
+
+    Raises :class:`MissingPhotosError` when a flight log names photos that do not exist,
+    :class:`UnplacedPhotosError` when no photo has a position, unless ``allow_unplaced``,
+    :class:`DuplicateSourceError` when a flight from ``source`` exists, unless
+    ``allow_duplicate``, and :class:`IngestError` for a GeoTIFF labelled with the wrong CRS;
+    nothing is stored then. Registrations of one folder at the same time take turns, so only
+    one of them passes that check."""
     original_names = original_names or {}
     model = resolve_camera(camera)
     source = Path(source).resolve()
@@ -344,8 +438,18 @@ def register_photos(
         raise IngestError(
             f"flight source {source}: no photos ({', '.join(sorted(PHOTO_SUFFIXES))})"
         )
+    missing = [path for path in paths if not path.is_file()]
+    if missing:
+        shown = ", ".join(str(p) for p in missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise MissingPhotosError(
+            f"flight source {source}: {len(missing)} of its {len(paths)} photos "
+            f"{'does' if len(missing) == 1 else 'do'} not exist: {shown}",
+            missing=missing,
+            photos=len(paths),
+        )
     native = (model.image_width_px, model.image_height_px)
-    tags = [read_geotag(path) for path in paths]
+    rasters = {path: _raster_tag(path) for path in paths}
+    tags = [rasters[path] or read_geotag(path) for path in paths]
     unplaced = sum(getattr(t, "lat", None) is None or getattr(t, "lon", None) is None for t in tags)
     if unplaced == len(paths) and not allow_unplaced:
         raise UnplacedPhotosError(
@@ -355,6 +459,8 @@ def register_photos(
         )
     odd: dict[tuple[int, int], int] = {}
     for path in paths:
+        if rasters[path] is not None:  # its GSD is its geotransform's, not the camera's
+            continue
         size = _image_size(path)
         if size is not None and size != native and size[::-1] != native:
             odd[size] = odd.get(size, 0) + 1
@@ -402,6 +508,7 @@ def register_photos(
             camera_size=native,
             odd_size=odd_size,
             odd_size_photos=odd.get(odd_size, 0) if odd_size else 0,
+            georeferenced=sum(tag is not None for tag in rasters.values()),
         )
 
 
@@ -421,7 +528,7 @@ def _save_crop(photo_path: Path, box: Sequence[float], dest: Path) -> str | None
             dest.parent.mkdir(parents=True, exist_ok=True)
             crop.save(dest, "JPEG", quality=85)
             return str(dest)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         log.warning("photo %s: crop failed (%s)", photo_path, exc)
         return None
 
@@ -435,7 +542,9 @@ def ingest_flight(
     heartbeat: Callable[[], None] = lambda: None,
     threshold: float | None = None,
 ) -> dict[str, int]:
-    """Classify every pending photo of a flight and store its findings; return counts."""
+    """Classify every pending photo of a flight and store its findings; return what this run
+    did (photos classified, findings stored, photos that failed), not the flight's totals: a
+    run resumed after a killed worker skips what is done (see :func:`flight_totals`)."""
     with storage.session() as session:
         flight = session.get(Flight, flight_id)
         if flight is None:
@@ -516,6 +625,28 @@ def ingest_flight(
     return counts
 
 
+def flight_totals(session: Any, flight_id: int) -> dict[str, int]:
+    """A flight's photos and findings whatever run stored them: ``photos`` (all), ``done``,
+    ``errors`` (photos that failed), ``pending`` and ``findings``."""
+    statuses = dict(
+        session.execute(
+            select(Photo.status, func.count())
+            .where(Photo.flight_id == flight_id)
+            .group_by(Photo.status)
+        ).all()
+    )
+    findings = session.scalar(
+        select(func.count()).select_from(Finding).where(Finding.flight_id == flight_id)
+    )
+    return {
+        "photos": sum(statuses.values()),
+        "done": statuses.get("done", 0),
+        "errors": statuses.get("error", 0),
+        "pending": statuses.get("pending", 0),
+        "findings": int(findings or 0),
+    }
+
+
 def load_classifier(spec: str | None) -> ClassifierLike:
     """The classifier named by the CLASSIFIER setting (``module:factory``), else vision's."""
     if spec:
@@ -533,7 +664,9 @@ def load_classifier(spec: str | None) -> ClassifierLike:
 
 
 def ingest_job(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Job handler ``ingest_flight``: payload ``{"flight_id": int}``."""
+    """Job handler ``ingest_flight``: payload ``{"flight_id": int}``. Its result is the
+    flight's totals (:func:`flight_totals`), true also when an earlier run was killed part-way,
+    and under ``this_run`` what this run did (:func:`ingest_flight`)."""
     flight_id = int(payload["flight_id"])
     classifier = ctx.runner.services.get("classifier")
     if classifier is None:
@@ -543,4 +676,6 @@ def ingest_job(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
     counts = ingest_flight(
         ctx.storage, flight_id, classifier, crops_dir=crops, heartbeat=ctx.heartbeat
     )
-    return {"flight_id": flight_id, **counts}
+    with ctx.storage.session() as session:
+        totals = flight_totals(session, flight_id)
+    return {"flight_id": flight_id, **totals, "this_run": counts}

@@ -38,7 +38,7 @@ from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from groundstation.config import redacted_url
-from groundstation.errors import JobError
+from groundstation.errors import ConfigError, JobError
 from groundstation.models import Job, utcnow
 from groundstation.storage import Storage
 
@@ -510,12 +510,29 @@ def schedule_job(
 
 
 def check_redis(url: str, *, timeout_s: float = 3.0) -> None:
-    """A one-line :class:`JobError` naming ``url`` (password hidden) unless Redis answers there."""
+    """A one-line :class:`JobError` naming ``url`` (password hidden) unless Redis answers there.
+
+    Redis reached but refusing the URL's settings (a database index it does not have, a wrong
+    user or password, an ACL denying the commands) is a :class:`ConfigError` instead: waiting
+    for Redis cannot fix it, so callers must not retry.
+    """
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
         client.ping()
+    except (redis.ResponseError, redis.AuthenticationError) as exc:
+        reason = f"refuses the URL's settings ({first_line(exc)})"
+        if "DB index is out of range" in str(exc):
+            db = client.connection_pool.connection_kwargs.get("db", 0)
+            reason = (
+                f"has no database {db} (DB index is out of range: 0 to 15 unless its "
+                "'databases' setting says otherwise)"
+            )
+        raise ConfigError(
+            f"REDIS_URL {redacted_url(url)!r}: Redis answers but {reason}; fix REDIS_URL, "
+            "as retrying cannot help"
+        ) from None
     except (redis.RedisError, OSError) as exc:
         raise JobError(f"Redis at {redacted_url(url)} is unreachable ({first_line(exc)})") from None
     finally:

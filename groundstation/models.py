@@ -24,7 +24,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
@@ -275,10 +277,17 @@ class Finding(Base):
     photo: Mapped[Photo] = relationship()
     grid: Mapped[Grid | None] = relationship()
 
-    @property
+    @hybrid_property
     def final_label(self) -> str:
-        """The reviewer's label when there is one, else the classifier's."""
+        """The class as reviewed: the reviewer's label when there is one (``background`` for a
+        rejected false alarm), else the classifier's; the class every page shows. In SQL the
+        same expression, so filters and counts by class agree with what the pages show."""
         return self.reviewed_label or self.label
+
+    @final_label.inplace.expression
+    @classmethod
+    def _final_label_expression(cls) -> Any:
+        return func.coalesce(cls.reviewed_label, cls.label)
 
 
 class Ticket(Base):

@@ -8,7 +8,7 @@ from groundstation.flights import COMMANDS
 from groundstation.models import LABELS, ROLES, TICKET_LABELS
 from groundstation.tickets import STATES, TRANSITIONS
 
-__all__ = ["openapi_document"]
+__all__ = ["openapi_document", "METHODS"]
 
 
 def _op(
@@ -98,6 +98,26 @@ def _p(name: str, kind: str = "integer") -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 
+#: The operations' methods in a path item (its other keys, e.g. ``parameters``, are not).
+METHODS = ("get", "put", "post", "delete", "patch")
+LANG = {"$ref": "#/components/parameters/lang"}
+BAD_PARAMETER = {"$ref": "#/components/responses/BadParameter"}
+
+
+def _with_query_rules(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation takes ``lang``; a GET refuses any query parameter it does not list
+    (``groundstation.params``), and a value it cannot use, with a 400 naming it."""
+    for item in paths.values():
+        for method in METHODS:
+            if method not in item:
+                continue
+            op = item[method] = {**item[method]}
+            op["parameters"] = [*op.get("parameters", []), LANG]
+            if method == "get":
+                op["responses"] = {**op["responses"], "400": BAD_PARAMETER}
+    return paths
+
+
 PAGE = [
     _q("page", {"type": "integer", "minimum": 1}),
     _q("page_size", {"type": "integer", "minimum": 1, "maximum": 500}),
@@ -112,13 +132,15 @@ def openapi_document() -> dict[str, Any]:
         "required": ["decision"],
         "properties": {
             "decision": {"type": "string", "enum": ["confirm", "reject", "reclassify"]},
-            "label": label,
+            "label": {**label, "description": "reclassify only (with another decision: 400)"},
             "note": {"type": "string"},
         },
     }
     transition = {
         "type": "object",
         "required": ["action"],
+        "description": "a field the action does not take (department_id with extend, a note "
+        "with confirm ...) is a 400 naming it",
         "properties": {
             "action": {"type": "string", "enum": list(TRANSITIONS)},
             "expected_state": {
@@ -127,12 +149,18 @@ def openapi_document() -> dict[str, Any]:
                 "description": "the state the caller saw; another state is a 409 (changed "
                 "meanwhile) and nothing changes; a value that is no state is a 400",
             },
+            "expected_deadline": {
+                "type": "string",
+                "format": "date-time",
+                "description": "the deadline the caller saw; another deadline (another "
+                "supervisor extended it) is a 409 and nothing changes",
+            },
             "reason": {
                 "type": "string",
                 "description": "why (stripped); required by reject, return, reopen, recall "
                 "and extend",
             },
-            "department_id": {"type": "integer"},
+            "department_id": {"type": "integer", "description": "dispatch only"},
             "deadline": {
                 "type": "string",
                 "format": "date-time",
@@ -144,7 +172,7 @@ def openapi_document() -> dict[str, Any]:
                 "items": {"type": "object", "properties": {"note": {"type": "string"}}},
                 "description": "resolve needs a note with text in it (spaces are none) or a photo",
             },
-            "note": {"type": "string"},
+            "note": {"type": "string", "description": "resolve only: an evidence note"},
             "photo": {
                 "type": "string",
                 "format": "binary",
@@ -342,7 +370,10 @@ def openapi_document() -> dict[str, Any]:
         },
         "/tickets/{ticket_id}/evidence/{index}": {
             "get": {
-                **_op("The photo of the ticket's evidence entry number index (from 0)"),
+                **_op(
+                    "The photo of the ticket's evidence entry number index (from 0): JPEG or "
+                    "PNG (a TIFF is converted), inline, under the name it was sent with"
+                ),
                 "parameters": [_p("ticket_id"), _p("index")],
             }
         },
@@ -391,7 +422,32 @@ def openapi_document() -> dict[str, Any]:
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
+            "parameters": {
+                "lang": {
+                    "name": "lang",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "zh or en (with a region too: zh-CN): the language of the "
+                    "answer's messages (none: the session's, else Accept-Language); another "
+                    "language is a 400 naming lang; every operation takes it",
+                }
+            },
             "responses": {
+                "BadParameter": {
+                    "description": "A query parameter the operation does not take (lang is "
+                    "taken everywhere), or a value it cannot use; the error names the parameter "
+                    "and what the operation takes",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["error"],
+                                "properties": {"error": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
                 "Error": {
                     "description": "Error",
                     "content": {
@@ -428,6 +484,13 @@ def openapi_document() -> dict[str, Any]:
                                     },
                                     "photos": {"type": "integer"},
                                     "photos_unplaced": {"type": "integer"},
+                                    "missing": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                        "description": "400: photos the flight log names that "
+                                        "do not exist (the first 20)",
+                                    },
+                                    "photos_missing": {"type": "integer"},
                                 },
                             }
                         }
@@ -436,7 +499,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "security": [{"bearer": []}, {"apiKey": []}, {"session": []}],
-        "paths": paths,
+        "paths": _with_query_rules(paths),
     }
 
 
@@ -449,7 +512,9 @@ def _flight_registration() -> dict[str, Any]:
         },
         "source": {
             "type": "string",
-            "description": "a server folder under PHOTO_ROOTS (instead of photos)",
+            "description": "a server folder under PHOTO_ROOTS, or a flight log in one: a "
+            "photo list, JSON lines, or a CSV whose header names a file column (the SITL's "
+            "photos.csv); relative paths from the log's folder (instead of photos)",
         },
         "camera": {
             "description": "camera preset name (default phantom4pro) or a camera object with "
@@ -463,9 +528,13 @@ def _flight_registration() -> dict[str, Any]:
     photos = {"photos": {"type": "array", "items": {"type": "string", "format": "binary"}}}
     op = _op(
         "Register a flight's photos and queue their classification (202: flight_id, photos, "
-        "photos_unplaced, camera, camera_size_mismatch, warnings, job_id); 409 when the "
-        "server folder is already a flight (send force), 422 when no photo has a GPS position "
-        "(send allow_unplaced), 413 when a photo is larger than the limit",
+        "photos_unplaced, photos_georeferenced (GeoTIFFs placed by their geotransform), "
+        "camera, camera_size_mismatch, warnings, job_id, and duplicates_merged when photos "
+        "were sent twice under one name with the same bytes); 409 when the server folder is "
+        "already a flight (send force), 422 when no photo has a GPS position (send "
+        "allow_unplaced), 413 when a photo is larger than the limit; 400 for a field it does "
+        "not take, two different photos under one name, or photos a flight log (a list, JSON "
+        "lines, or a CSV with a file column) names that do not exist (missing)",
         roles=("pilot", "supervisor", "admin"),
         ok="202",
         multipart=True,
@@ -502,6 +571,11 @@ def _pilot_paths() -> dict[str, Any]:
             "side_overlap": {**number, "description": "percent"},
             "speed_mps": number,
             "battery_minutes": number,
+            "lead_in_m": {
+                **number,
+                "description": "metres each strip is entered ahead of its first photo, camera "
+                "off (0 to 50, default 0)",
+            },
             "home": {"type": "array", "items": number, "description": "[lon, lat]"},
             "name": {"type": "string"},
         },
@@ -581,6 +655,13 @@ def _pilot_paths() -> dict[str, Any]:
                         "simulate": {"type": "boolean"},
                         "speedup": number,
                         "world": {"type": "string", "description": "server GeoTIFF path"},
+                        "endurance_min": {
+                            "type": "number",
+                            "minimum": 1,
+                            "maximum": 120,
+                            "description": "a full battery's flight time; omitted: the "
+                            "vehicle's BATT_CAPACITY and the current it draws decide",
+                        },
                     },
                 },
                 ok="201",
@@ -615,9 +696,17 @@ def _pilot_paths() -> dict[str, Any]:
             "get": {
                 **_op(
                     "Server-Sent Events (state, message, transfer, checks, telemetry, photo, end);"
-                    " resume with the Last-Event-ID header"
+                    " resume with the Last-Event-ID header, or last_event_id where a client "
+                    "cannot set it (the header wins)"
                 ),
-                "parameters": [_p("session_id")],
+                "parameters": [
+                    _p("session_id"),
+                    _q(
+                        "last_event_id",
+                        {"type": "integer", "minimum": 0},
+                        "the last event the client has; the stream starts after it",
+                    ),
+                ],
             }
         },
         "/dashboard": {
@@ -663,13 +752,17 @@ def _imagery_paths() -> dict[str, Any]:
         },
         "/orthomosaics": {
             "get": _op("Orthomosaic layers: bounds and preview URL"),
-            "post": _op(
-                "Upload a GeoTIFF orthomosaic (TIFF/BigTIFF, georeferenced; at most "
-                "MAX_ORTHOMOSAIC_BYTES and MAX_ORTHOMOSAIC_PIXELS, else 413)",
-                roles=uploaders,
-                body=_NAMED_FILE_UPLOAD,
-                multipart=True,
-                ok="201",
+            "post": _answers(
+                _op(
+                    "Upload a GeoTIFF orthomosaic (TIFF/BigTIFF, georeferenced; at most "
+                    "MAX_ORTHOMOSAIC_BYTES and MAX_ORTHOMOSAIC_PIXELS, else 413); the 201 "
+                    "answer's warnings say when it lies in none of the grids (a wrong CRS?)",
+                    roles=uploaders,
+                    body=_NAMED_FILE_UPLOAD,
+                    multipart=True,
+                    ok="201",
+                ),
+                {"413": {"$ref": "#/components/responses/Error"}},
             ),
         },
         "/orthomosaics/{ortho_id}": {
@@ -773,7 +866,8 @@ def _photo_upload_paths() -> dict[str, Any]:
                     op(
                         "Register the arrived photos as a flight and queue their "
                         "classification (202: flight_id, job_id, flight_url, findings_url); 400 "
-                        "when no photo has arrived, 409 when photos differs from the count "
+                        "when no photo has arrived, or for a field it does not take or a "
+                        "photos that is no JSON integer, 409 when photos differs from the count "
                         "arrived (or another request is finishing the upload), 422 when no "
                         "photo has a GPS position (send allow_unplaced; the photos stay in the "
                         "upload)",

@@ -31,6 +31,9 @@ __all__ = [
     "check_parameters",
     "takes",
     "shown_value",
+    "offered_language",
+    "check_language",
+    "language_error",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,3 +102,33 @@ def takes(*accepted: str) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorate
+
+
+def offered_language(value: str, languages: Sequence[str]) -> str | None:
+    """The language of ``languages`` that ``?lang=value`` asks for: a code as offered (``zh``,
+    ``en``) or with a region (``zh-CN``, ``zh_CN``, ``en-US``), any case; None otherwise."""
+    code = value.strip().replace("_", "-").lower()
+    for lang in languages:
+        if code == lang.lower() or code.startswith(lang.lower() + "-"):
+            return lang
+    return None
+
+
+def check_language(args: Any, languages: Sequence[str]) -> None:
+    """Refuse a ``lang`` the station does not offer (400 naming ``lang`` and the languages it
+    offers), rather than answer in another language than the one asked for. An empty ``lang``
+    asks for none (the reader's usual language)."""
+    for value in args.getlist("lang"):
+        if value.strip() and offered_language(value, languages) is None:
+            raise language_error(value, languages)
+
+
+def language_error(value: str, languages: Sequence[str]) -> ParameterError:
+    """The 400 for a language the station does not offer, naming ``lang`` and those it does."""
+    return ParameterError(
+        _l(
+            "lang %(value)s is not a language this station offers; lang takes %(known)s",
+            value=shown_value(value),
+            known=", ".join(languages),
+        )
+    )

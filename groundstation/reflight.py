@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shapely.geometry import Point, shape
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gis.camera import Camera
 from gis.crs import LocalFrame
-from groundstation.errors import NotFoundError
+from groundstation.errors import NotFoundError, ValidationError
 from groundstation.imagery import place_photo
 from groundstation.models import Finding, Photo, Ticket, utcnow
 from groundstation.sightings import MERGE_RADIUS_M
@@ -48,10 +48,11 @@ class ReflightCheck:
 
 
 def photo_footprint(photo: Photo, camera: Camera):
-    """The WGS84 polygon a stored photo shows, or None when it cannot be placed."""
+    """The WGS84 polygon a stored photo shows (a GeoTIFF's from its geotransform), or None
+    when it cannot be placed."""
     try:
         georef = place_photo(photo, camera)
-    except NotFoundError as exc:
+    except (NotFoundError, ValidationError) as exc:
         log.debug("photo %s cannot be placed: %s", photo.id, exc)
         return None
     return box_polygon(georef, (0, 0, georef.width, georef.height))
@@ -88,10 +89,12 @@ def check_resolved_tickets(
     ).all()
     if not tickets:
         return []
+    path = func.lower(Photo.path)
+    placeable = or_(  # a GeoTIFF is placed by its geotransform, whatever its row holds
+        Photo.lat.is_not(None), path.endswith(".tif"), path.endswith(".tiff")
+    )
     photos = session.scalars(
-        select(Photo).where(
-            Photo.flight_id == flight_id, Photo.status == "done", Photo.lat.is_not(None)
-        )
+        select(Photo).where(Photo.flight_id == flight_id, Photo.status == "done", placeable)
     ).all()
     footprints = [fp for fp in (photo_footprint(p, camera) for p in photos) if fp is not None]
     if not footprints:

@@ -18,9 +18,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from gis.errors import GisError
+from gis.grids import GRID_ID_REFUSED, shown_grid_id
 from gis.grids import Grid as GisGrid
+from gis.grids import check_grid_id as gis_check_grid_id
 from groundstation.errors import NotFoundError, TransitionError, ValidationError
-from groundstation.i18n import ROLE_NAMES, lazy_names
+from groundstation.i18n import ROLE_NAMES, lazy_names, lazy_text
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import LABELS, TICKET_LABELS, Finding, Flight, Grid, Ticket, utcnow
 from groundstation.sightings import review_object
@@ -72,14 +74,6 @@ class GridLinesError(ValidationError):
         )
 
 
-#: Characters a grid id may not hold, besides markup and control characters: ids are path
-#: segments of /grids/<id> and /api/v1/grids/<id> (/ \ ? # %) and comma-separated values of
-#: the ticket filter (,).
-GRID_ID_REFUSED = frozenset("/\\?#%,")
-#: Markup: the maps show grid ids in Leaflet tooltips, which are HTML.
-_MARKUP = frozenset("<>&\"'`")
-
-
 def read_grid_file(
     data: bytes, filename: str, *, left_out: Counter[str] | None = None
 ) -> list[GisGrid]:
@@ -90,7 +84,7 @@ def read_grid_file(
     A layer holding lines is refused whole (:class:`GridLinesError`, naming them) before any
     feature is checked: the station keeps grids as areas and never drops a line silently, and
     a line is refused as a line whatever its shape (a plan preview's route crosses itself)."""
-    from gis.io import line_ids, read_features_bytes, read_grids
+    from gis.io import line_ids, missing_attribute_table, read_features_bytes, read_grids
 
     name = Path(filename or "").name
     if not name:
@@ -105,47 +99,33 @@ def read_grid_file(
         raise ValidationError(
             _l("grid file %(name)s cannot be read: %(detail)s", name=repr(name), detail=exc)
         ) from exc
+    table = None if all(map(_named, grids)) else missing_attribute_table(data, name)
+    if table is not None:  # the ids are in the missing file, not missing from each grid
+        raise ValidationError(
+            _l(
+                "grid file %(name)s lacks the shapefile's attribute table %(table)s (the .dbf "
+                "that holds the grids' grid_id or name); put it beside the .shp and .shx",
+                name=repr(name),
+                table=repr(table),
+            )
+        )
     for grid in grids:
         check_grid_id(str(grid.grid_id))
     return grids
 
 
 def check_grid_id(code: str) -> None:
-    """Refuse a grid id that cannot name its pages: one holding markup or control characters
-    (the maps show ids as HTML tooltips), / \\ ? # % , (web addresses, the ticket filter) or
-    made of dots only (a path segment browsers drop)."""
-    if any(c in _MARKUP or not c.isprintable() for c in code):
-        raise ValidationError(
-            _l(
-                "grid id %(code)s holds markup or control characters (<>&\"'` ...); "
-                "use letters, digits, - and _",
-                code=_shown_id(code),
-            )
-        )
-    bad = sorted({c for c in code if c in GRID_ID_REFUSED})
-    if bad:
-        raise ValidationError(
-            _l(
-                "grid id %(code)s holds %(chars)s: grid ids name the grid's page and filters "
-                "(/grids/<id>, ?grid=<id>), so they may not hold / \\ ? # %% or ,; use letters, "
-                "digits, - and _",
-                code=_shown_id(code),
-                chars=" ".join(repr(c) for c in bad),
-            )
-        )
-    if not code.strip("."):
-        raise ValidationError(
-            _l(
-                "grid id %(code)s is made of dots only, which web addresses drop; use letters, "
-                "digits, - and _",
-                code=_shown_id(code),
-            )
-        )
+    """Refuse a grid id that cannot name its pages (:func:`gis.grids.check_grid_id`, the rule
+    `gridpatrol plan` applies too): markup or control characters, / \\ ? # % , or dots only."""
+    try:
+        gis_check_grid_id(code)
+    except GisError as exc:
+        raise ValidationError(lazy_text(exc.args[0])) from None
 
 
 def _shown_id(code: str) -> str:
     """A grid id for a message: quoted, and cut after 40 characters."""
-    return repr(code if len(code) <= 40 else code[:40] + "…")
+    return shown_grid_id(code)
 
 
 def import_grids(session: Session, grids: Sequence[GisGrid]) -> dict[str, int]:
@@ -305,6 +285,14 @@ def review_findings(
                 "decision %(value)s is not one of %(known)s",
                 value=repr(decision),
                 known=", ".join(DECISIONS),
+            )
+        )
+    if label is not None and decision != "reclassify":  # it would be dropped without a word
+        raise ValidationError(
+            _l(
+                "label goes only with decision 'reclassify'; %(decision)s keeps the finding's "
+                "class (leave label out, or reclassify)",
+                decision=repr(decision),
             )
         )
     if decision == "reclassify" and label not in LABELS:

@@ -35,7 +35,8 @@ The other figures count for the department responsible now (the deadline is that
 dispatch); cases with none are under "—".
 
 Flights count landed flight sessions and photo flights without a session; area flown is the
-area the landed sessions covered.
+area the landed sessions covered, and for one grid the part of it in that grid (a session's
+area shared among its grids by their planned areas: :func:`split_area`).
 
 These are the only definitions: the dashboard (:func:`build_dashboard`) and
 :func:`figures_to_date` (every ticket up to and including now) both compute them with
@@ -80,6 +81,7 @@ __all__ = [
     "csv_rows",
     "load_records",
     "load_tickets",
+    "split_area",
 ]
 
 PERIODS: tuple[str, ...] = ("day", "week", "month", "custom")
@@ -209,12 +211,22 @@ class TicketRecord:
 
 @dataclass(frozen=True, slots=True)
 class FlightRecord:
-    """A flight: when, the area it covered (m², None if unknown) and the grids it served."""
+    """A flight: when, the area it covered (m², None if unknown), the grids it served and, of
+    its area, the part in each grid (``grid_areas``: (code, m²) pairs; a grid not listed: its
+    part is unknown)."""
 
     id: str
     at: datetime
     area_m2: float | None
     grids: tuple[str, ...] = ()
+    grid_areas: tuple[tuple[str, float], ...] = ()
+
+    def area_in(self, grid: str) -> float | None:
+        """The area (m²) the flight covered in ``grid``: its whole area when that is its only
+        grid, else the grid's part when known; None when unknown."""
+        if self.area_m2 is not None and self.grids == (grid,):
+            return self.area_m2
+        return dict(self.grid_areas).get(grid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,7 +513,9 @@ def build_dashboard(
     for f in findings:
         if period.contains(f.at):
             by_class[f.label] = by_class.get(f.label, 0) + 1
-    areas = [f.area_m2 for f in flown if f.area_m2 is not None]
+    # in one grid, each flight counts only its part of that grid, not the whole sortie's area
+    flown_areas = [f.area_m2 if grid is None else f.area_in(grid) for f in flown]
+    areas = [a for a in flown_areas if a is not None]
     open_tickets = tuple(
         t for t in tickets if t.created_at <= as_of and state_at(t, as_of) not in TERMINAL | {None}
     )
@@ -768,10 +782,17 @@ def load_records(
         session.scalars(select(FlightSession).where(FlightSession.landed_at.is_not(None)))
     )
     with_session = {s.flight_id for s in sessions if s.flight_id is not None}
+    sessions = [s for s in sessions if since is None or s.landed_at >= since]
+    planned = _planned_grid_areas(session, sessions)
     flights = [
-        FlightRecord(f"s{s.id}", s.landed_at, s.area_m2, tuple(s.grid_codes or ()))
+        FlightRecord(
+            f"s{s.id}",
+            s.landed_at,
+            s.area_m2,
+            tuple(s.grid_codes or ()),
+            split_area(s.area_m2, tuple(s.grid_codes or ()), planned.get(s.id, {})),
+        )
         for s in sessions
-        if since is None or s.landed_at >= since
     ]
     flight_query = select(Flight.id, Flight.created_at)
     if since is not None:
@@ -804,3 +825,70 @@ def load_records(
         for fid, label, reviewed, grid_id, at, status in session.execute(finding_query)
     ]
     return tickets, flights, findings
+
+
+def split_area(
+    area_m2: float | None, grids: Sequence[str], planned: Mapping[str, float]
+) -> tuple[tuple[str, float], ...]:
+    """A flight's covered area shared among its ``grids`` in proportion to each grid's
+    ``planned`` area for that flight (m²), as (code, m²) pairs: a sortie planned over grids of
+    6,886 and 43,780 m² that covered 50,666 m² covered 6,886 m² of the first. Empty when the
+    area or a grid's planned area is unknown (the parts are then unknown, not guessed).
+
+    >>> split_area(300.0, ["A", "B"], {"A": 100.0, "B": 200.0})
+    (('A', 100.0), ('B', 200.0))
+    >>> split_area(300.0, ["A", "B"], {"A": 100.0})
+    ()
+    """
+    if area_m2 is None or not grids or any(code not in planned for code in grids):
+        return ()
+    total = sum(planned[code] for code in grids)
+    if total <= 0:
+        return ()
+    return tuple((code, area_m2 * planned[code] / total) for code in grids)
+
+
+def _planned_grid_areas(session: Any, sessions: Sequence[Any]) -> dict[int, dict[str, float]]:
+    """For each flight session, its grids' planned areas (m²) for its sortie: from its plan's
+    summary (a grid's flyable area, shared equally among the sorties that fly it) when that
+    names all its grids, else the grids' own polygon areas; a grid with neither (or a line)
+    is left out, which leaves the session's parts unknown (:func:`split_area`)."""
+    from shapely.geometry import shape
+    from sqlalchemy import select
+
+    from gis.crs import LocalFrame
+    from gis.errors import GisError
+    from groundstation.models import Grid, RoutePlan
+
+    plan_ids = {s.plan_id for s in sessions if s.plan_id is not None}
+    summaries: dict[int, Any] = {}
+    if plan_ids:
+        query = select(RoutePlan.id, RoutePlan.summary).where(RoutePlan.id.in_(plan_ids))
+        summaries = dict(session.execute(query).all())
+    codes = {code for s in sessions for code in s.grid_codes or ()}
+    polygon_areas: dict[str, float] = {}
+    if codes:
+        for code, geometry in session.execute(
+            select(Grid.code, Grid.geometry).where(Grid.code.in_(codes))
+        ):
+            try:
+                polygon = shape(geometry)
+                area = float(LocalFrame.around(polygon).to_local(polygon).area)
+            except (ValueError, TypeError, AttributeError, KeyError, GisError):
+                continue
+            if area > 0:
+                polygon_areas[code] = area
+    out: dict[int, dict[str, float]] = {}
+    for s in sessions:
+        grids = list(s.grid_codes or ())
+        from_plan: dict[str, float] = {}
+        summary = summaries.get(s.plan_id) if s.plan_id is not None else None
+        for g in (summary or {}).get("grids") or ():
+            try:
+                share = len(g.get("sorties") or ()) or 1
+                from_plan[str(g["grid_id"])] = float(g["area_m2"]) / share
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        known = from_plan if all(code in from_plan for code in grids) else polygon_areas
+        out[s.id] = {code: known[code] for code in grids if code in known}
+    return out

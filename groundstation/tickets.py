@@ -501,7 +501,7 @@ def apply_review(
         reason = note
         review = "confirmed" if sync.action == "confirm" else "rejected"
         from_state = ticket.state
-        _claim(session, ticket, from_state, rule.leads_to(from_state))
+        _claim(session, ticket, from_state, rule.leads_to(from_state), deadline=ticket.deadline)
         _record(
             session,
             ticket,
@@ -561,6 +561,7 @@ def transition(
     rule = check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
     if ticket.id is None:
         session.flush()
+    read_deadline = ticket.deadline  # as this user saw it: the claim below compares it
     reason = strip_blank(reason or "")  # a reason of invisible characters says nothing
     if rule.needs_reason and not reason:
         raise ValidationError(
@@ -666,7 +667,7 @@ def transition(
         data = {"evidence": evidence}
     finding = _primary_to_review(session, ticket, action)
     from_state = ticket.state
-    _claim(session, ticket, from_state, rule.leads_to(from_state))
+    _claim(session, ticket, from_state, rule.leads_to(from_state), deadline=read_deadline, tz=tz)
     if finding is not None:
         confirmed = _REVIEW_OF[action]
         sightings = session.scalars(select(Finding).where(Finding.sighting_of == finding.id))
@@ -722,25 +723,53 @@ def _clear_escalation(ticket: Ticket) -> dict[str, Any]:
     return {"escalation_level": level} if level else {}
 
 
-def _claim(session: Session, ticket: Ticket, from_state: str, target: str) -> None:
-    """Move ``ticket`` to ``target`` only if the database still has it in ``from_state``: of two
-    users acting on the same ticket at once, the second gets a StaleError, not a lost
-    update."""
-    moved = session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket.id, Ticket.state == from_state)
-        .values(state=target)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if moved != 1:
+def _claim(
+    session: Session,
+    ticket: Ticket,
+    from_state: str,
+    target: str,
+    *,
+    deadline: datetime | None,
+    tz: tzinfo | None = None,
+) -> None:
+    """Move ``ticket`` to ``target`` only if the database still has it in ``from_state`` with
+    the ``deadline`` the acting user read: of two users acting on the same ticket at once, the
+    second gets a StaleError, not a lost update. The deadline counts as well as the state
+    because an extension keeps the state: two extensions at once would otherwise both pass
+    (each archived with the same previous deadline, each notified, the later commit winning
+    even with the earlier deadline). Runs before the caller's own changes reach the database
+    (no autoflush), so it compares with what others committed, never with this change."""
+    same_deadline = Ticket.deadline.is_(None) if deadline is None else Ticket.deadline == deadline
+    with session.no_autoflush:
+        moved = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id, Ticket.state == from_state, same_deadline)
+            .values(state=target)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved == 1:
+            ticket.state = target
+            return
+        now_state, now_deadline = session.execute(
+            select(Ticket.state, Ticket.deadline).where(Ticket.id == ticket.id)
+        ).one()
+    if now_state == from_state and now_deadline is not None:
+        # same state, another deadline: an extension (or a new dispatch) came first
         raise StaleError(
             _l(
-                "ticket %(id)s changed meanwhile: it is no longer %(state)s; reload it",
+                "ticket %(id)s changed meanwhile: its deadline is now %(deadline)s; reload it "
+                "and decide again",
                 id=ticket.id,
-                state=lazy_names(STATE_NAMES, from_state),
+                deadline=shown_time(now_deadline, tz or WorkCalendar().tz),
             )
         )
-    ticket.state = target
+    raise StaleError(
+        _l(
+            "ticket %(id)s changed meanwhile: it is no longer %(state)s; reload it",
+            id=ticket.id,
+            state=lazy_names(STATE_NAMES, from_state),
+        )
+    )
 
 
 def escalate_overdue(

@@ -2,6 +2,8 @@
 
 A photo keeps two names: the one it was sent under (shown on the pages and in exports, e.g.
 ``航拍_001.jpg``) and the safe one its file is stored under (:func:`photo_file_name`).
+Evidence photos are stored in a format browsers show (:func:`save_image`) and served by their
+content, not their name (:func:`browser_image`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import io
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import Any
+from struct import error as struct_error
+from typing import Any, NamedTuple
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
@@ -29,6 +32,10 @@ __all__ = [
     "check_image",
     "read_photo",
     "save_image",
+    "BrowserImage",
+    "browser_image",
+    "declared_size",
+    "pixel_limit_error",
     "safe_name",
     "sent_name",
     "photo_file_name",
@@ -46,6 +53,12 @@ MAX_NAME = 150
 #: Longest name a photo may be sent under (no file system keeps a longer one).
 MAX_SENT_NAME = 255
 _EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif"}
+#: The formats every browser shows in an ``<img>``, with their media types; others (TIFF) are
+#: converted to PNG (lossless) before they are stored or served.
+_BROWSER_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
+_BROWSER_SUFFIXES = {"JPEG": (".jpg", ".jpeg", ".jpe"), "PNG": (".png",)}
+#: The image modes a PNG keeps as they are; others (CMYK, YCbCr, float) become RGB(A).
+_PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
 
 
 def safe_name(filename: str | None, *, default: str = "upload") -> str:
@@ -122,15 +135,7 @@ def check_image(data: bytes, *, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -
             fmt = image.format or ""
             width, height = image.size
             if width * height > max_pixels:
-                raise TooLargeError(
-                    _l(
-                        "%(name)s is %(width)d×%(height)d pixels, more than the %(max)s allowed",
-                        name=repr(name),
-                        width=width,
-                        height=height,
-                        max=f"{max_pixels:,}",
-                    )
-                )
+                raise _too_many_pixels(name, width, height, max_pixels)
             image.verify()
         if fmt not in IMAGE_FORMATS:
             raise ValidationError(
@@ -146,15 +151,67 @@ def check_image(data: bytes, *, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -
         raise ValidationError(
             _l("%(name)s is not an image (JPEG, PNG or TIFF expected)", name=repr(name))
         ) from exc
-    except Image.DecompressionBombError as exc:
-        raise ValidationError(
-            _l("%(name)s has too many pixels (%(detail)s)", name=repr(name), detail=exc)
-        ) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own guard fired inside Image.open, before our check saw the size: answer
+        # with our message and our limit, not Pillow's English one
+        raise pixel_limit_error(data, name=name, max_pixels=max_pixels, refusal=exc) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValidationError(
             _l("%(name)s is not an image: it is truncated or damaged", name=repr(name))
         ) from exc
     return fmt
+
+
+def _too_many_pixels(name: str, width: int, height: int, limit: int) -> TooLargeError:
+    return TooLargeError(
+        _l(
+            "%(name)s is %(width)d×%(height)d pixels, more than the %(max)s allowed",
+            name=repr(name),
+            width=width,
+            height=height,
+            max=f"{limit:,}",
+        )
+    )
+
+
+def pixel_limit_error(
+    data: bytes, *, name: str, max_pixels: int, refusal: Exception
+) -> TooLargeError:
+    """Our error (translated, naming our limit) for an image whose opening Pillow's
+    decompression-bomb guard refused with ``refusal`` (its error, or its warning turned into
+    one): its size against ``max_pixels`` when it is over it, else against the limit Pillow
+    applied (a setting above Pillow's: Pillow cannot open it, so that is the limit in force)."""
+    error = isinstance(refusal, Image.DecompressionBombError)
+    size = declared_size(data)
+    if size is None:
+        return TooLargeError(
+            _l(
+                "%(name)s declares more pixels than the %(max)s allowed",
+                name=repr(name),
+                max=f"{max_pixels:,}",
+            )
+        )
+    width, height = size
+    pillow_limit = (Image.MAX_IMAGE_PIXELS or 0) * (2 if error else 1)
+    limit = max_pixels if width * height > max_pixels else min(max_pixels, pillow_limit)
+    return _too_many_pixels(name, width, height, limit)
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """The (width, height) a JPEG, PNG or TIFF header declares, read by the format's Pillow
+    plugin directly: :func:`PIL.Image.open` refuses a huge image before telling its size. Only
+    the header is parsed; None when no plugin reads it."""
+    Image.init()
+    for fmt in sorted(IMAGE_FORMATS):
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None and not accept(data[:16]):
+            continue
+        try:
+            with factory(io.BytesIO(data)) as image:
+                return image.size
+        except (OSError, SyntaxError, ValueError, IndexError, KeyError, struct_error):
+            continue
+    return None
 
 
 def read_photo(upload: FileStorage, *, limit: int, max_pixels: int) -> tuple[str, bytes, str]:
@@ -170,20 +227,63 @@ def save_image(
     folder: Path,
     *,
     limit: int,
-    unique: bool = True,
     max_pixels: int = MAX_IMAGE_PIXELS,
-) -> Path:
-    """Check and save an uploaded image inside ``folder``; return its path."""
-    data = read_limited(upload, limit, what=_l("image"))
-    check_image(data, name=upload.filename or "upload", max_pixels=max_pixels)
-    name = safe_name(upload.filename, default="image.jpg")
-    if unique:
-        name = f"{uuid.uuid4().hex[:8]}_{name}"
+) -> tuple[Path, str]:
+    """Check an uploaded image (:func:`read_photo`) and save it inside ``folder`` in a format
+    browsers show: JPEG and PNG as sent, TIFF converted to PNG (lossless). Returns the stored
+    path and the name the image was sent under (:func:`sent_name`, e.g. ``处置后照片.jpg``: keep
+    it for display). The stored name is ASCII (:func:`photo_file_name`) with the stored format's
+    extension and a random prefix, so two uploads of one name never overwrite each other."""
+    sent, data, fmt = read_photo(upload, limit=limit, max_pixels=max_pixels)
+    if fmt not in _BROWSER_FORMATS:
+        data, fmt = _to_png(data), "PNG"
+    stem = Path(photo_file_name(sent or "image", fmt)).stem
     folder.mkdir(parents=True, exist_ok=True)
-    path = (folder / name).resolve()
-    if folder.resolve() not in path.parents:
-        raise ValidationError(
-            _l("file name %(name)s escapes its folder", name=repr(upload.filename))
-        )
+    path = folder / f"{uuid.uuid4().hex[:8]}_{stem}{_EXTENSIONS[fmt]}"
     path.write_bytes(data)
-    return path
+    return path, sent
+
+
+class BrowserImage(NamedTuple):
+    """A stored image as it is sent to a browser (:func:`browser_image`)."""
+
+    #: the stored file itself, or its PNG conversion
+    body: Path | io.BytesIO
+    mimetype: str
+    #: the name to offer, with the extension of what is sent
+    download_name: str
+
+
+def browser_image(path: Path, *, name: str) -> BrowserImage:
+    """The stored image at ``path`` as a browser shows it, its type read from its content and
+    not its file name (evidence stored before names kept an extension is ``0f705f67_jpg``): JPEG
+    and PNG as they are, a TIFF (stored before TIFFs were converted) converted to PNG, anything
+    else as ``application/octet-stream``. ``name``: the name it was sent under, offered with the
+    extension of what is sent (``处置后照片.tif`` is offered as ``处置后照片.png``)."""
+    try:
+        with Image.open(path) as image:
+            fmt = image.format or ""
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        fmt = ""
+    if fmt in _BROWSER_FORMATS:
+        body: Path | io.BytesIO = path
+    elif fmt in IMAGE_FORMATS:
+        body, fmt = io.BytesIO(_to_png(path.read_bytes())), "PNG"
+    else:
+        return BrowserImage(path, "application/octet-stream", name)
+    suffixes = _BROWSER_SUFFIXES[fmt]
+    if not name.lower().endswith(suffixes):
+        name = Path(name).stem + suffixes[0] if Path(name).suffix else name + suffixes[0]
+    return BrowserImage(body, _BROWSER_FORMATS[fmt], name)
+
+
+def _to_png(data: bytes) -> bytes:
+    """A checked image (its first page) as PNG bytes, turned upright by its orientation tag
+    (a PNG has none for the browser to follow)."""
+    with Image.open(io.BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened)
+        if image.mode not in _PNG_MODES:
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        out = io.BytesIO()
+        image.save(out, "PNG")
+    return out.getvalue()

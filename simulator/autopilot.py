@@ -165,7 +165,11 @@ class HomeChanged:
 
 @dataclass(frozen=True, slots=True)
 class CameraTrigger:
-    """A photo taken at this pose (the camera renders it asynchronously)."""
+    """A photo taken at this pose (the camera renders it asynchronously).
+
+    ``lat``/``lon`` are the geotag: the EKF's position, as ArduPilot tags its photos (frozen
+    while the GPS is lost). ``seen_lat``/``seen_lon`` are where the camera really was: the photo
+    shows the ground below it. The two differ only while the vehicle flies without GPS."""
 
     index: int
     time_s: float
@@ -176,6 +180,15 @@ class CameraTrigger:
     yaw_deg: float
     roll_deg: float
     pitch_deg: float
+    seen_lat: float | None = None
+    seen_lon: float | None = None
+
+    @property
+    def seen(self) -> tuple[float, float]:
+        """(lat, lon) the photo was really taken from."""
+        if self.seen_lat is None or self.seen_lon is None:
+            return self.lat, self.lon
+        return self.seen_lat, self.seen_lon
 
 
 Event = (
@@ -197,6 +210,7 @@ class _Leg:
     loiter_forever: bool = False
     exit_speed: float = 0.0
     rtl: _Return | None = None
+    origin: tuple[float, float] | None = None  # where the leg began
 
 
 @dataclass(slots=True)
@@ -267,6 +281,7 @@ class Autopilot:
             accel_z_mss=max(0.2, p["WPNAV_ACCEL_Z"] / 100.0),
             max_airspeed_mps=max(1.0, p["SIM_AIRSPD_MAX"]),
             max_angle_deg=max(5.0, p["ANGLE_MAX"] / 100.0),
+            yaw_rate_dps=max(5.0, p["ATC_SLEW_YAW"] / 100.0),
             hover_amps=max(0.1, p["SIM_HOVER_AMPS"]),
             capacity_mah=max(1.0, p["BATT_CAPACITY"]),
             full_volts=p["SIM_BATT_VOLTAGE"],
@@ -583,7 +598,8 @@ class Autopilot:
             return None
         if self.now - self._last_photo_time < self.params["CAM1_MIN_INTERVAL"]:
             return None
-        lat, lon, amsl, relative = self.position()
+        seen_lat, seen_lon, _, _ = self.position()
+        lat, lon, amsl, relative = self.estimated_position()
         roll, pitch = _attitude_deg(self)
         self.photo_count += 1
         trigger = CameraTrigger(
@@ -596,6 +612,8 @@ class Autopilot:
             yaw_deg=self.state.yaw_deg,
             roll_deg=roll,
             pitch_deg=pitch,
+            seen_lat=seen_lat,
+            seen_lon=seen_lon,
         )
         self._last_photo_time = self.now
         self._since_photo = 0.0
@@ -618,12 +636,14 @@ class Autopilot:
         setpoint = self._setpoint()
         if not self.position_ok:
             setpoint = replace(setpoint, position_hold=False)
-        before = self.state
+        before = self._estimate_xy
         self.state = step(self.state, setpoint, self.airframe, self.wind, dt)
         if self.position_ok:
             self._estimate_xy = (self.state.x, self.state.y)
         if self.armed and not self.state.landed:
-            self._since_photo += math.hypot(self.state.x - before.x, self.state.y - before.y)
+            # like AP_Camera: the trigger distance is measured on the EKF's position, so no
+            # photos come while it is frozen without GPS, and one comes when the fix returns
+            self._since_photo += math.dist(self._estimate_xy, before)
             if self._trigger_distance > 0 and self._since_photo >= self._trigger_distance:
                 self.trigger_camera()
         self._progress_leg()
@@ -656,9 +676,22 @@ class Autopilot:
             return self._speed_override
         return max(0.1, self.params["WPNAV_SPEED"] / 100.0)
 
-    def _yaw_towards(self, target: tuple[float, float, float] | None) -> float | None:
+    def _yaw_towards(
+        self,
+        target: tuple[float, float, float] | None,
+        origin: tuple[float, float] | None = None,
+    ) -> float | None:
+        """The heading along the leg from `origin` to `target` (ArduCopter faces along its
+        track, from the last waypoint to the next, however far off it the vehicle is; it keeps
+        its heading on legs shorter than WPNAV_YAW_DIST_MIN, 2 m). Without an origin (holds,
+        returns), the heading facing `target` from where the vehicle is, or none within 3 m."""
         if target is None or self.params["WP_YAW_BEHAVIOR"] == 0:
             return None
+        if origin is not None:
+            dx, dy = target[0] - origin[0], target[1] - origin[1]
+            if math.hypot(dx, dy) < 2.0:
+                return None
+            return math.degrees(math.atan2(dx, dy)) % 360.0
         dx, dy = target[0] - self.state.x, target[1] - self.state.y
         if math.hypot(dx, dy) < 3.0:
             return None
@@ -707,7 +740,9 @@ class Autopilot:
             exit_speed=leg.exit_speed,
             climb=climb,
             descent=descent,
-            yaw_deg=self._yaw_towards(leg.target) if leg.command != CMD_TAKEOFF else None,
+            yaw_deg=(
+                self._yaw_towards(leg.target, leg.origin) if leg.command != CMD_TAKEOFF else None
+            ),
         )
 
     def _hold_is_above_ground(self) -> bool:
@@ -855,7 +890,13 @@ class Autopilot:
     def _begin_leg(self, seq: int) -> None:
         item = self.lists[0][seq - 1]
         self._set_current(seq)
-        leg = _Leg(seq=seq, command=item.command)
+        # like ArduCopter's track, a leg runs from the last waypoint (where the vehicle may not
+        # quite be: it counts a waypoint reached within WPNAV_RADIUS) to the next
+        last = self._leg
+        origin = (self.state.x, self.state.y)
+        if last is not None and last.target is not None and last.command == CMD_WAYPOINT:
+            origin = (last.target[0], last.target[1])
+        leg = _Leg(seq=seq, command=item.command, origin=origin)
         radius_default = max(0.5, self.params["WPNAV_RADIUS"] / 100.0)
         if item.command == CMD_TAKEOFF:
             altitude = self._item_height(item)

@@ -257,11 +257,12 @@ class PhotoCamera:
         taken = datetime.fromtimestamp(taken_s, tz=UTC)
         path: Path | None = None
         if dataset is not None and self.photos_dir is not None:
+            seen_lat, seen_lon = trigger.seen
             image = render_photo(
                 dataset,
                 self.camera,
-                lat=trigger.lat,
-                lon=trigger.lon,
+                lat=seen_lat,
+                lon=seen_lon,
                 height_m=trigger.relative_alt,
                 yaw_deg=trigger.yaw_deg,
                 max_px=self.max_px,

@@ -50,7 +50,6 @@ LIPO_CELL_VOLTS: tuple[tuple[float, float], ...] = (
     (0.02, 3.02),
     (0.00, 2.50),
 )
-_YAW_RATE_DPS = 90.0
 _POSITION_GAIN = 1.0  # 1/s: speed demanded per metre of error close to the target
 #: Speed (m/s) at which drag balances gravity for a multicopter falling with its motors stopped:
 #: a small quadcopter tumbles at roughly this; it sets the quadratic drag of :func:`_fall`.
@@ -65,6 +64,9 @@ class Airframe:
     accel_z_mss: float = 1.0
     max_airspeed_mps: float = 20.0
     max_angle_deg: float = 30.0
+    #: Fastest the heading target turns (ArduCopter's ATC_SLEW_YAW, 6000 cdeg/s by default, in
+    #: AUTO and RTL): a U-turn between survey strips takes 3 s of yaw, not an instant.
+    yaw_rate_dps: float = 60.0
     hover_amps: float = 18.0
     capacity_mah: float = 16000.0
     full_volts: float = 12.6
@@ -209,11 +211,13 @@ def step(
     if h <= 0.0 and vz <= 0.0:
         h, vx, vy, vz, landed = 0.0, 0.0, 0.0, 0.0, True
 
-    # Heading: slew towards the requested yaw at a fixed rate.
+    # Heading: slew towards the requested yaw at the airframe's yaw rate (the vehicle does not
+    # wait for it: like ArduCopter, it moves off while still turning).
     yaw, yaw_rate = state.yaw_deg, 0.0
     if setpoint.yaw_deg is not None:
         error = _wrap180(setpoint.yaw_deg - state.yaw_deg)
-        turn = max(-_YAW_RATE_DPS * dt, min(_YAW_RATE_DPS * dt, error))
+        limit = airframe.yaw_rate_dps * dt
+        turn = max(-limit, min(limit, error))
         yaw, yaw_rate = (state.yaw_deg + turn) % 360.0, turn / dt
 
     airspeed = math.hypot(vx - wind.east, vy - wind.north)
@@ -284,9 +288,7 @@ def resting_voltage(remaining: float, full_volts: float) -> float:
 def _drain(state: VehicleState, current: float, airframe: Airframe, dt: float) -> VehicleState:
     consumed = state.consumed_mah + current * dt / 3.6
     remaining = 1.0 - consumed / airframe.capacity_mah
-    voltage = max(
-        0.0, resting_voltage(remaining, airframe.full_volts) - current * _INTERNAL_OHMS
-    )
+    voltage = max(0.0, resting_voltage(remaining, airframe.full_volts) - current * _INTERNAL_OHMS)
     return replace(state, consumed_mah=consumed, current_a=current, voltage=voltage)
 
 

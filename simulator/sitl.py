@@ -218,11 +218,14 @@ class Sitl:
                     self.autopilot.tick(now, self.clock.step_s)
                     if self.autopilot.events:
                         self._dispatch(self.autopilot.drain_events())
-                self.server.send_periodic()
+                # The snapshot goes first: a client that sees a state over MAVLink must find
+                # it in `snapshot()` too.
                 self._publish_snapshot()
+                self.server.send_periodic()
                 wait = min(self.clock.wall_until_next_step(), 0.01)
                 self.server.poll(wait)
                 if self.autopilot.events:  # commands handled during poll
+                    self._publish_snapshot()
                     self._dispatch(self.autopilot.drain_events())
                     self.server.flush()
         except (

@@ -166,3 +166,109 @@ def test_classify_a_photo_with_malformed_gps_classifies_it_unplaced(
     assert "1 image, " in result.stdout and "0 unreadable" in result.stdout
     (image,) = json.loads(out.read_text())["images"]
     assert all(finding["centre"] is None for finding in image["findings"])
+
+
+# ---------------------------------------------------------------------------- stops at start-up
+
+# Sends the signal from inside an import the CLI makes while it starts (where QA's Ctrl-C at
+# 0.7 s landed), deterministically.
+_STOP_DURING_IMPORT = """
+import importlib.abc, os, signal, sys
+
+MODULE, SIGNAL = sys.argv[1], getattr(signal, sys.argv[2])
+
+class StopOnImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), SIGNAL)
+        return None
+
+sys.meta_path.insert(0, StopOnImport())
+sys.argv = ["gridpatrol", *sys.argv[3:]]
+from groundstation.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "signal_name", "stop"),
+    [
+        ("shapely", "SIGINT", "interrupted"),
+        ("rasterio", "SIGINT", "interrupted"),
+        ("shapely", "SIGHUP", "stopped by signal SIGHUP"),
+        ("shapely", "SIGTERM", "stopped by signal SIGTERM"),
+    ],
+)
+def test_a_stop_while_the_cli_imports_is_one_line_and_status_130(
+    tmp_path, module: str, signal_name: str, stop: str
+) -> None:
+    """QA: Ctrl-C in the first second printed a 20-line import traceback; SIGHUP killed the
+    command without a word."""
+    args = [module, signal_name, "fly", "x.plan", "--connect", "tcp:127.0.0.1:17001"]
+    result = subprocess.run(
+        [sys.executable, "-c", _STOP_DURING_IMPORT, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == f"error: {stop} while starting; nothing was done\n"
+    assert result.stdout == ""
+
+
+def test_ctrl_c_before_fly_connects_says_nothing_was_flown(
+    runner: CliRunner, tmp_path, monkeypatch
+) -> None:
+    """QA: Ctrl-C while fly loaded its libraries printed only click's "Aborted!"."""
+    import missions.formats
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(missions.formats, "load_mission", interrupted)
+    plan = tmp_path / "p.plan"
+    plan.write_text("{}")
+    result = runner.invoke(cli, ["fly", str(plan), "--connect", "tcp:127.0.0.1:17002"])
+    assert result.exit_code == 130
+    assert result.stderr == "error: interrupted before connecting; nothing was flown\n"
+    assert "Aborted" not in result.output
+
+
+def test_sigterm_in_any_command_is_one_line_and_status_130(
+    runner: CliRunner, tmp_path, monkeypatch
+) -> None:
+    """SIGTERM raises a KeyboardInterrupt naming it (installed when the CLI is imported)."""
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # e.g. pytest run under nohup
+        pytest.skip("the SIGTERM handler is not installed in this process")
+
+    @click.command("wait")
+    def wait() -> None:
+        signal.raise_signal(signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    cli.add_command(wait)
+    try:
+        result = runner.invoke(cli, ["wait"])
+    finally:
+        cli.commands.pop("wait")
+    assert result.exit_code == 130
+    assert result.stderr == "error: stopped by signal SIGTERM; wait stopped\n"
+
+
+def test_nohup_is_respected(tmp_path) -> None:
+    """A SIGHUP ignored by nohup stays ignored: the CLI installs over default handlers only."""
+    script = (
+        "import signal\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "import groundstation.cli\n"
+        "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN,"
+        " signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]

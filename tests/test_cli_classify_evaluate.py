@@ -308,7 +308,7 @@ def test_a_geotiff_in_metres_labelled_wgs84_is_refused_not_read_as_degrees(
         result.output
     )
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: the input is not a readable image; nothing written"
+        f"error: {wrong} is not a readable image; nothing written"
     )
     assert not out.exists()
 
@@ -344,6 +344,54 @@ def test_classify_refuses_a_panchromatic_geotiff(runner, tmp_path) -> None:
     result = runner.invoke(cli, ["classify", str(sample), "--out", str(out)])
     assert result.exit_code == 1  # the reason is printed on the progress console (rich)
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: the input is not a readable image; nothing written"
+        f"error: {sample} is not a readable image; nothing written"
+    )
+    assert not out.exists()
+
+
+def test_an_unreadable_image_has_no_label_or_score(runner, tmp_path) -> None:
+    """QA: a broken file was labelled "background" with score 0.0, so a script counting labels
+    took it for a photo checked and found clean."""
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    plain_png(folder / "good.png")
+    (folder / "bad.jpg").write_bytes(b"hi\n")
+    out = tmp_path / "out.json"
+    result = runner.invoke(cli, ["classify", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    images = {Path(r["image"]).name: r for r in json.loads(out.read_text())["images"]}
+    assert images["bad.jpg"]["label"] is None and images["bad.jpg"]["score"] is None
+    assert images["bad.jpg"]["error"] and images["bad.jpg"]["findings"] == []
+    assert images["good.png"]["label"] == "background" and images["good.png"]["score"] > 0.5
+    assert [r["label"] for r in images.values()].count("background") == 1
+
+
+def test_an_image_named_twice_is_classified_once(runner, tmp_path, monkeypatch) -> None:
+    """QA: `classify a.jpg a.jpg` counted "2 images". The same file by another path, or in a
+    folder also given, is the same image."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    plain_png(folder / "a.png")
+    plain_png(folder / "b.png")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.json"
+    inputs = ["photos/a.png", "photos/a.png", "./photos/../photos/a.png", "photos"]
+    result = runner.invoke(cli, ["classify", *inputs, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 images, 0 findings, 0 unreadable" in result.stdout
+    assert "note: 3 images named more than once, classified once" in result.stderr
+    images = [r["image"] for r in json.loads(out.read_text())["images"]]
+    assert images == ["photos/a.png", str(Path("photos") / "b.png")]
+
+
+def test_a_single_unreadable_input_is_named_in_the_error(runner, tmp_path) -> None:
+    """QA: "error: the input is not a readable image" did not say which input."""
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"hi\n")
+    out = tmp_path / "out.json"
+    result = runner.invoke(cli, ["classify", str(bad), "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {bad} is not a readable image; nothing written"
     )
     assert not out.exists()

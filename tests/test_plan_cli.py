@@ -149,6 +149,7 @@ def test_plan_prints_a_table_by_default(tmp_path: Path) -> None:
         (["--altitude", "100", "--battery-reserve", "100"], 2, "'--battery-reserve': 100.0 is not"),
         (["--altitude", "100", "--speed", "0"], 2, "'--speed': 0.0 is not in the range 1.0"),
         (["--gsd", "0"], 2, "'--gsd': 0.0 is not in the range x>0"),
+        (["--altitude", "100", "--lead-in", "-5"], 2, "'--lead-in': -5.0 is not in the range"),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path: Path, args, code, message) -> None:
@@ -274,6 +275,7 @@ def test_a_no_fly_zone_over_half_the_grid_is_in_the_summary_and_warned_of(tmp_pa
     home = FRAME.inverse(-100.0, -100.0)
     args = [str(grids), "--nofly", str(zones), "--home", f"{home[1]},{home[0]}"]
     args += ["--altitude", "100", "--profile", "patrol", "--out", str(tmp_path / "q.plan")]
+    args += ["--lead-in", "10"]  # strips entered square: full coverage of the flyable part
     as_json = _plan(tmp_path, *args, "--json")
     assert as_json.exit_code == 0, as_json.output
     (grid,) = json.loads(as_json.stdout)["grids"]
@@ -346,13 +348,13 @@ def test_a_line_without_a_corridor_width_is_refused_naming_it(tmp_path: Path) ->
     out = tmp_path / "m.plan"
     result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(out))
     assert result.exit_code == 1
-    assert result.stderr == (
-        "error: grid road: a line needs --corridor-width to be planned as a corridor\n"
+    assert result.stderr == (  # named as every grid read from a file is
+        f"error: grid road in {grids}: a line needs --corridor-width to be planned as a corridor\n"
     )
     assert not out.exists()
     two = _mixed_file(tmp_path / "two.geojson", {"road": ROAD, "canal": [(0, 500), (900, 500)]})
     result = _plan(tmp_path, str(two), "--altitude", "100", "--out", str(out))
-    assert "grids road, canal: lines need --corridor-width" in result.stderr
+    assert f"grids road, canal in {two}: lines need --corridor-width" in result.stderr
 
 
 @pytest.mark.parametrize("width", ["5000", "100000"])
@@ -387,7 +389,7 @@ def test_a_grid_across_longitude_180_has_its_own_message(tmp_path: Path) -> None
     )
     result = _plan(tmp_path, str(path), "--altitude", "100", "--out", str(tmp_path / "x.plan"))
     assert result.exit_code == 1
-    assert "grid 'C'" in result.stderr and "antimeridian" in result.stderr
+    assert "grid C" in result.stderr and "antimeridian" in result.stderr
     assert "projected" not in result.stderr
 
 
@@ -441,7 +443,7 @@ def test_a_self_crossing_centre_line_is_refused_naming_the_grid(tmp_path: Path) 
     result = _plan(tmp_path, str(grids), "--altitude", "100", "--profile", "patrol",
                    "--corridor-width", "40", "--out", str(out))  # fmt: skip
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: grid 'canal' in ")
+    assert result.stderr.startswith("error: grid canal in ")
     assert "centre line crosses or touches itself near lon 120.143" in result.stderr
     assert not out.exists()
 
@@ -458,11 +460,18 @@ def test_low_coverage_is_warned_of(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(missions.planner, "coverage", patchy)
     grids = _grid_file(tmp_path / "grids.geojson", {"Q-400": SQUARE})
-    result = _plan(tmp_path, str(grids), "--altitude", "100", "--out", str(tmp_path / "q.plan"))
+    out = ("--out", str(tmp_path / "q.plan"))
+    result = _plan(tmp_path, str(grids), "--altitude", "100", "--lead-in", "10", *out)
     assert result.exit_code == 0, result.output
     assert result.stderr == (
         "warning: grid Q-400: only 63.7 % of its flyable area is photographed at least once "
         "(below 99.5 %); check the plan before flying it\n"
+    )
+    # without a lead-in, strip starts may be the cause: the warning says what closes them
+    result = _plan(tmp_path, str(grids), "--altitude", "100", *out)
+    assert result.stderr.endswith(
+        "check the plan before flying it; without a lead-in each strip's first photo is taken "
+        "while the vehicle still turns: try --lead-in 10\n"
     )
 
 
@@ -581,3 +590,177 @@ def test_help_says_altitude_or_gsd_is_required_and_camera_names_ignore_case(
                    "--out", str(tmp_path / "x.plan"), "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["settings"]["camera"] == "phantom4pro"
+
+
+def test_lead_in_enters_each_strip_camera_off_and_restores_the_promised_coverage(
+    tmp_path: Path,
+) -> None:
+    """Without --lead-in the report counts each strip's first photo as still turned (patrol
+    overlap does not hide it); --lead-in puts a camera-off waypoint on each strip's line before
+    its start, and the report promises full coverage again, for a few seconds more."""
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    runs = {}
+    for lead in ("0", "10"):
+        out = tmp_path / f"lead{lead}.plan"
+        result = _plan(
+            tmp_path, str(grids), "--profile", "patrol", "--altitude", "40", "--lead-in", lead,
+            "--out", str(out), "--json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs[lead] = (json.loads(result.output), load_mission(out))
+    (plain,), (led,) = runs["0"][0]["grids"], runs["10"][0]["grids"]
+    assert runs["10"][0]["settings"]["lead_in_m"] == 10.0
+    assert plain["coverage_once_pct"] < 100.0
+    assert led["coverage_once_pct"] == 100.0
+    assert plain["flight_time_s"] < led["flight_time_s"]
+
+    def strip_starts(mission) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+        """(waypoint before, camera-on waypoint) local positions for each camera-on item."""
+        items, pairs = mission.items, []
+        for k, item in enumerate(items):
+            if item.command == Command.DO_SET_CAM_TRIGG_DIST and item.params[0] > 0:
+                nav = [i for i in items[:k] if i.command == Command.NAV_WAYPOINT]
+                pairs.append(tuple(FRAME.forward(i.lon, i.lat) for i in nav[-2:]))
+        return pairs
+
+    for (before, start), nxt in zip(
+        strip_starts(runs["10"][1]), _strip_ends(runs["10"][1]), strict=True
+    ):
+        lead_vector = (start[0] - before[0], start[1] - before[1])
+        strip_vector = (nxt[0] - start[0], nxt[1] - start[1])
+        assert abs((lead_vector[0] ** 2 + lead_vector[1] ** 2) ** 0.5 - 10.0) < 0.01
+        cross = lead_vector[0] * strip_vector[1] - lead_vector[1] * strip_vector[0]
+        assert abs(cross) < 1e-3 * (strip_vector[0] ** 2 + strip_vector[1] ** 2) ** 0.5 * 10.0
+
+
+def _strip_ends(mission) -> list[tuple[float, float]]:
+    """Local position of the waypoint after each camera-on item (the strip's next point)."""
+    items, ends = mission.items, []
+    for k, item in enumerate(items):
+        if item.command == Command.DO_SET_CAM_TRIGG_DIST and item.params[0] > 0:
+            nxt = next(i for i in items[k:] if i.command == Command.NAV_WAYPOINT)
+            ends.append(FRAME.forward(nxt.lon, nxt.lat))
+    return ends
+
+
+# ---------------------------------------------------------------------------- QA round 1
+
+
+def _features_file(path: Path, features: list[tuple[dict, list[list[float]]]]) -> Path:
+    """A FeatureCollection of polygons: (properties, lon/lat ring) each."""
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": props,
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                    for props, ring in features
+                ],
+            }
+        )
+    )
+    return path
+
+
+def test_each_sortie_says_how_far_it_goes_and_a_default_fence_is_warned_of(
+    tmp_path: Path,
+) -> None:
+    """QA: the 3 km² sample grid's sorties went up to 2 km from home; the simulator's default
+    1500 m fence refused them and the plan gave no hint."""
+    from groundstation.cli.plan import DEFAULT_FENCE_RADIUS_M
+
+    grids = _grid_file(
+        tmp_path / "long.geojson", {"long": [(0, 0), (2200, 0), (2200, 200), (0, 200)]}
+    )
+    lon, lat = FRAME.inverse(0.0, 0.0)
+    args = [str(grids), "--altitude", "100", "--home", f"{lat},{lon}"]
+    result = _plan(tmp_path, *args, "--out", str(tmp_path / "a.plan"), "--json")
+    assert result.exit_code == 0, result.output
+    farthest = [o["farthest_m"] for o in json.loads(result.stdout)["sorties"]]
+    assert 2150 < max(farthest) <= 2210  # the far end, 2.2 km out, less the strips' inset
+    far = [f"s{k + 1}" for k, d in enumerate(farthest) if d > DEFAULT_FENCE_RADIUS_M]
+    assert DEFAULT_FENCE_RADIUS_M == 1500.0 and far
+    (warning,) = [line for line in result.stderr.splitlines() if "FENCE_RADIUS" in line]
+    assert warning.startswith(f"warning: {len(far)} sortie")
+    assert f"({', '.join(far)}) go up to {max(farthest):,.0f} m from home" in warning
+    assert "beyond the default circular fence of 1,500 m" in warning and "--max-distance" in warning
+    table = _plan(tmp_path, *args, "--out", str(tmp_path / "b.plan"))
+    assert "farthest m" in table.stdout and f"{max(farthest):,.0f}" in table.stdout
+    # the pilot who gave --max-distance chose the distance: no warning
+    chosen = _plan(tmp_path, *args, "--max-distance", "2500", "--out", str(tmp_path / "c.plan"))
+    assert chosen.exit_code == 0, chosen.output
+    assert "FENCE_RADIUS" not in chosen.stderr
+
+
+def test_a_grid_near_home_gets_no_fence_warning(tmp_path: Path) -> None:
+    grids = _grid_file(tmp_path / "grids.geojson", {"JY-02": L_SHAPE})
+    result = _plan(tmp_path, str(grids), "--altitude", "80", "--out", str(tmp_path / "a.plan"))
+    assert result.exit_code == 0, result.output
+    assert "FENCE_RADIUS" not in result.stderr
+
+
+def test_a_polygon_around_the_pole_is_called_that(tmp_path: Path) -> None:
+    """QA: it was said to cross longitude 180°."""
+    ring = [[0, 89.99], [90, 89.99], [180, 89.99], [-90, 89.99], [0, 89.99]]
+    path = _features_file(tmp_path / "pole.geojson", [({"grid_id": "N1"}, ring)])
+    result = _plan(tmp_path, str(path), "--altitude", "100", "--out", str(tmp_path / "x.plan"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: grid N1 in {path}: encloses the North Pole")
+    assert "antimeridian" not in result.stderr
+
+
+def test_too_many_photos_names_the_grid_that_needs_the_most(tmp_path: Path) -> None:
+    """QA: "these grids would need about 9,263,501 photos" named no grid."""
+    grids = _grid_file(
+        tmp_path / "grids.geojson",
+        {"small": [(0, 0), (100, 0), (100, 100), (0, 100)], "JY-02": L_SHAPE},
+    )
+    args = ["--altitude", "100", "--side-overlap", "99.99", "--out", str(tmp_path / "x.plan")]
+    result = _plan(tmp_path, str(grids), *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: grid JY-02: would need about ")
+    assert "and the 2 grids together " in result.stderr
+    assert "a plan may take at most 200,000" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("grid_id", "shown"),
+    [("a/b<script>\x00", "'a/b<script>\\x00'"), ("x\x1b[31m", "'x\\x1b[31m'")],
+)
+def test_a_grid_id_with_markup_or_control_characters_is_refused_escaped(
+    tmp_path: Path, grid_id: str, shown: str
+) -> None:
+    """QA: a NUL byte and <script> went raw to the terminal and into the plan files."""
+    ring = [list(c) for c in FRAME.to_wgs84(Polygon(L_SHAPE)).exterior.coords]
+    path = _features_file(tmp_path / "ids.geojson", [({"grid_id": grid_id}, ring)])
+    out = tmp_path / "x.plan"
+    result = _plan(tmp_path, str(path), "--altitude", "100", "--out", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {path}: grid id {shown} holds markup or control characters (<>&\"'` ...); "
+        "use letters, digits, - and _\n"
+    )
+    assert not out.exists()
+
+
+def test_grid_ids_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    """QA: "a" and "A" were planned as two grids; the ground station takes them for one."""
+    rings = [
+        FRAME.to_wgs84(Polygon(L_SHAPE)),
+        FRAME.to_wgs84(Polygon([(600, 0), (700, 0), (700, 100)])),
+    ]
+    features = [
+        ({"grid_id": gid}, [list(c) for c in ring.exterior.coords])
+        for gid, ring in zip(("a", "A"), rings, strict=True)
+    ]
+    path = _features_file(tmp_path / "case.geojson", features)
+    result = _plan(tmp_path, str(path), "--altitude", "100", "--out", str(tmp_path / "x.plan"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: {path}: grid ids 'A' and 'a' differ only in case; grid ids must differ in more "
+        "than case"
+    )

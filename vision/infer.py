@@ -28,9 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from pyproj import Geod
+from pyproj.exceptions import ProjError
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from shapely.geometry import Polygon, mapping
+from shapely.ops import nearest_points
 
 from gis import raster as gis_raster
 from gis.camera import Camera
@@ -123,21 +126,34 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ImageResult:
-    """The outcome for one input: its label and score, findings, or why it could not be read."""
+    """The outcome for one input: its label and score, findings, or why it could not be read.
+
+    An unreadable input has ``error`` set and no label or score (None, ``null`` in JSON): it
+    was not checked, which a ``background`` label would claim it was.
+    """
 
     image: str
-    label: str
-    score: float
+    label: str | None
+    score: float | None
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     #: Read, but not as the user may expect (e.g. a GeoTIFF without a CRS, read as a picture).
     warning: str | None = None
 
+    def __post_init__(self) -> None:
+        if (self.error is None) != (self.label is not None and self.score is not None):
+            raise ValueError("an ImageResult has a label and a score exactly when it has no error")
+
+    @classmethod
+    def unreadable(cls, image: str, error: str) -> ImageResult:
+        """The result for an input that could not be classified, and why."""
+        return cls(image, None, None, [], error)
+
     def to_dict(self) -> dict:
         out = {
             "image": self.image,
             "label": self.label,
-            "score": round(self.score, 4),
+            "score": None if self.score is None else round(self.score, 4),
             "findings": [f.to_dict() for f in self.findings],
         }
         if self.error is not None:
@@ -515,7 +531,11 @@ class Classifier:
         path = Path(path)
         threshold = self.threshold if threshold is None else threshold
         georef = _tiff_georeferencing(path) if path.suffix.lower() in (".tif", ".tiff") else None
-        warning = _no_crs_warning(path) if georef == "no_crs" else None
+        warning = None
+        if georef == "no_crs":
+            gsd_m, warning = _no_crs_reading(path, gsd_m)
+        elif georef == "complete" and grids:
+            warning = _far_from_grids(path, grids)
         try:
             if georef == "complete":
                 findings, top = self._classify_geotiff(path, gsd_m=gsd_m, threshold=threshold)
@@ -524,7 +544,7 @@ class Classifier:
                     path, camera=camera, gsd_m=gsd_m, threshold=threshold
                 )
         except (VisionError, GisError) as exc:
-            return ImageResult(str(path), BACKGROUND, 0.0, [], str(exc))
+            return ImageResult.unreadable(str(path), str(exc))
         if grids:
             findings = [_with_grid(f, grids) for f in findings]
         if findings:
@@ -731,19 +751,90 @@ def _tiff_georeferencing(path: Path) -> str | None:
         return None
 
 
-def _no_crs_warning(path: Path) -> str:
-    """Why a TIFF with a geotransform but no CRS is read as a plain picture, and the CRS its
-    coordinates suggest (degrees or metres: see :func:`gis.raster.crs_hint`)."""
-    unplaced = f"GeoTIFF {path} has a geotransform but no CRS: read as a plain picture, its "
+#: The finest pixel (metres) a CRS-less geotransform is read as a GSD at: finer is not aerial
+#: imagery, so its unit is not metres.
+MIN_NO_CRS_GSD_M = 0.001
+
+
+def _no_crs_reading(path: Path, gsd_m: float | None) -> tuple[float | None, str]:
+    """The GSD a TIFF with a geotransform but no CRS is read at, and the warning saying how.
+
+    It is read as a plain picture (no CRS, no position). Without a scale, fine imagery is read
+    at the model's working GSD and gives false findings; so a given `gsd_m` wins, else the
+    geotransform's pixel size when it looks like metres, not degrees nor the unit pixels of a
+    picture's own pixel grid. Otherwise the scale stays unknown and the warning asks for it.
+    The warning also names the CRS the coordinates suggest (see :func:`gis.raster.crs_hint`).
+    """
+    unplaced = f"GeoTIFF {path} has a geotransform but no CRS: read as a plain picture"
     try:
         with gis_raster.open_tiff(path) as dataset:
             shape = (dataset.transform, dataset.width, dataset.height)
     except (GisError, RasterioIOError):  # changed since it was looked at: the reading says why
-        return unplaced + "findings have no position"
+        return gsd_m, unplaced + "; its findings have no position"
+    transform, width, height = shape
+    pixel = abs(transform.determinant) ** 0.5
+    degrees = gis_raster.looks_like_degrees(*shape)
+    # a picture's own pixel grid: 1 x 1 pixels whose origin lies within the picture's size
+    unit = (
+        abs(transform.a) == 1.0
+        and abs(transform.e) == 1.0
+        and transform.b == transform.d == 0.0
+        and abs(transform.c) <= width
+        and abs(transform.f) <= height
+    )
+    if gsd_m is not None:
+        scale = f" at the given GSD of {gsd_m:.3g} m/px"
+    elif not degrees and not unit and pixel >= MIN_NO_CRS_GSD_M:
+        gsd_m = pixel
+        scale = f" at {pixel:.3g} m/px, its geotransform's pixel size read as metres"
+    else:
+        kind = "degrees" if degrees else "pixels" if unit else "a unit too fine for metres"
+        scale = (
+            f" of unknown scale, as its pixel size is in {kind}: give its ground sample "
+            "distance (gridpatrol classify --gsd CM) or its findings may be wrong"
+        )
     code = gis_raster.suggested_epsg(*shape)
+    return gsd_m, (
+        f"{unplaced}{scale}; its findings have no position ({gis_raster.crs_hint(*shape)}; "
+        f"set it with gdal_edit.py -a_srs EPSG:{code or 'CODE'} {path})"
+    )
+
+
+#: How far (metres) a GeoTIFF may lie from every grid it is classified against before a warning
+#: says so: a wrong CRS label moves a file hundreds of kilometres, a neighbouring survey a few.
+FAR_FROM_GRIDS_M = 50_000.0
+_GEOD = Geod(ellps="WGS84")
+
+
+def _far_from_grids(path: Path, grids: Sequence[Grid]) -> str | None:
+    """A warning when a georeferenced TIFF's footprint lies more than :data:`FAR_FROM_GRIDS_M`
+    from every grid: the grids are where the user expects the survey, and a file labelled with
+    the wrong CRS (metres labelled EPSG:3857, say) lands far away with no error to tell."""
+    try:
+        with gis_raster.open_tiff(path) as dataset:
+            georef = RasterGeoref(dataset.transform, dataset.crs.to_wkt())
+            crs = dataset.crs.to_string()
+            cols = [0, dataset.width, dataset.width, 0]
+            rows = [0, 0, dataset.height, dataset.height]
+        lon, lat = georef.to_lonlat(cols, rows)
+        footprint = Polygon(zip(lon, lat, strict=True))
+    except (GisError, RasterioIOError, ProjError, ValueError):  # classifying says why
+        return None
+    if not footprint.is_valid or not np.all(np.isfinite([lon, lat])):
+        return None
+
+    def distance_m(grid: Grid) -> float:
+        a, b = nearest_points(footprint, grid.geometry)
+        return 0.0 if a.equals(b) else _GEOD.inv(a.x, a.y, b.x, b.y)[2]
+
+    nearest = min(distance_m(g) for g in grids)
+    if nearest <= FAR_FROM_GRIDS_M:
+        return None
+    centre = footprint.centroid
     return (
-        f"{unplaced}findings have no position ({gis_raster.crs_hint(*shape)}; set it with "
-        f"gdal_edit.py -a_srs EPSG:{code or 'CODE'} {path})"
+        f"GeoTIFF {path} lies {nearest / 1000:,.0f} km from the nearest of the grids (its "
+        f"centre at longitude {centre.x:.5f}, latitude {centre.y:.5f} by its CRS "
+        f"{crs}): if it was flown over one of them, that CRS is wrong"
     )
 
 

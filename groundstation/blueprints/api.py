@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-import mimetypes
 import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,12 @@ from sqlalchemy.orm import Session, selectinload
 from gis.camera import PRESETS, preset_name
 from groundstation import ingest
 from groundstation.errors import IngestError, NotFoundError, StaleError, ValidationError
-from groundstation.i18n import STATE_NAMES, lazy_names
+from groundstation.i18n import ACTION_NAMES, STATE_NAMES, lazy_names, lazy_reason
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import (
     DuplicateSourceError,
     GridIndex,
+    MissingPhotosError,
     Registration,
     UnplacedPhotosError,
     photo_paths,
@@ -56,18 +56,26 @@ from groundstation.models import (
     utcnow,
 )
 from groundstation.openapi import openapi_document
-from groundstation.params import takes
+from groundstation.params import shown_value, takes
 from groundstation.services import grid_history, import_grids, read_grid_file, review_findings
 from groundstation.text import strip_blank
 from groundstation.tickets import (
     ACTIVE_STATES,
     STATES,
     available_actions,
+    check_transition,
     open_ticket,
+    shown_time,
     transition,
     update_rule,
 )
-from groundstation.uploads import photo_file_name, read_limited, read_photo, save_image
+from groundstation.uploads import (
+    browser_image,
+    photo_file_name,
+    read_limited,
+    read_photo,
+    save_image,
+)
 from groundstation.web import (
     api_key_from_request,
     check_text,
@@ -418,6 +426,38 @@ def ticket_json(t: Ticket, *, events: bool = False, now: datetime | None = None)
     return out
 
 
+#: What every transition request may hold: the action, the checks against a page read before
+#: another user's change (``expected_state``, ``expected_deadline``) and the archive's reason
+#: (a page's form adds its ``csrf_token``).
+TRANSITION_FIELDS: tuple[str, ...] = ("action", "expected_state", "expected_deadline", "reason")
+#: Each action's own inputs besides those: any other field is refused, naming it, never ignored.
+ACTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "dispatch": ("department_id", "deadline"),
+    "extend": ("deadline",),
+    "resolve": ("note", "evidence", "photo"),
+}
+
+
+def _check_transition_fields(action: str, data: dict[str, Any], *, photo: bool) -> None:
+    """Refuse fields (with a value) that ``action`` does not take, naming them and the fields it
+    takes: a department sent with an extension, or a note with a confirmation, would otherwise
+    be dropped without a word (the archive's words go in ``reason``)."""
+    taken = (*TRANSITION_FIELDS, *ACTION_FIELDS.get(action, ()))
+    given = [key for key, value in data.items() if value not in (None, "", [], {})]
+    if photo:
+        given.append("photo")
+    extra = [key for key in given if key not in taken and key != "csrf_token"]
+    if extra:
+        raise ValidationError(
+            _l(
+                "%(action)s does not take %(fields)s; it takes %(known)s",
+                action=lazy_names(ACTION_NAMES, action, quote=True),
+                fields=", ".join(repr(str(key)[:80]) for key in extra),
+                known=", ".join(taken),
+            )
+        )
+
+
 def apply_transition(
     session: Session,
     ticket: Ticket,
@@ -451,6 +491,22 @@ def apply_transition(
                 expected=lazy_names(STATE_NAMES, str(expected)),
             )
         )
+    expected_deadline = parse_datetime(data.get("expected_deadline"), field="expected_deadline")
+    if expected_deadline is not None and expected_deadline != ticket.deadline:
+        # the page showed another deadline: another supervisor extended it meanwhile
+        tz = state().calendar.tz
+        raise StaleError(
+            _l(
+                "ticket %(id)s changed meanwhile: its deadline is now %(deadline)s; reload it "
+                "and decide again",
+                id=ticket.id,
+                deadline=shown_time(ticket.deadline, tz) if ticket.deadline else "-",
+            )
+        )
+    # who may do what first (403, 409), then what the request holds (400)
+    check_transition(ticket.state, action, actor, ticket_department_id=ticket.department_id)
+    has_photo = bool(evidence_photo is not None and evidence_photo.filename)
+    _check_transition_fields(action, data, photo=has_photo)
     evidence = data.get("evidence") or []
     if isinstance(evidence, str):
         evidence = [{"note": evidence}]
@@ -464,13 +520,14 @@ def apply_transition(
         if action != "resolve":
             raise ValidationError(_l("an evidence photo goes with the resolve action"))
         folder = Path(current_app.config["DATA_DIR"]) / "evidence" / str(ticket.id)
-        saved = save_image(
+        saved, sent = save_image(
             evidence_photo,
             folder,
             limit=current_app.config["MAX_IMAGE_BYTES"],
             max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
         )
-        evidence.append({"photo": str(saved.relative_to(current_app.config["DATA_DIR"]))})
+        photo = str(saved.relative_to(current_app.config["DATA_DIR"]))
+        evidence.append({"photo": photo, "name": sent})  # the name as sent, e.g. 处置后照片.jpg
     try:
         _, messages = transition(
             session,
@@ -499,6 +556,7 @@ def apply_transition(
 
 
 @bp.get("/openapi.json")
+@takes()
 def openapi() -> Any:
     return jsonify(openapi_document())
 
@@ -704,13 +762,43 @@ def _check_photo_paths(source: Path, raw: str) -> None:
             )
 
 
+def check_fields(
+    data: Mapping[str, Any], accepted: Sequence[str], *, files: Sequence[str] = ()
+) -> None:
+    """Refuse (400) body fields an endpoint does not take, naming them and those it takes,
+    rather than ignore them: ``data`` is the JSON object or form, ``accepted`` its fields,
+    ``files`` the multipart file fields. A form may carry its CSRF token."""
+    known = {*accepted, *files} | (set() if request.is_json else {"csrf_token"})
+    given = [*data, *(() if request.is_json else request.files)]
+    unknown = list(dict.fromkeys(name for name in given if name not in known))
+    if unknown:
+        raise ValidationError(
+            lazy_ngettext(
+                "unknown field %(names)s; this address takes %(known)s",
+                "unknown fields %(names)s; this address takes %(known)s",
+                len(unknown),
+                names=", ".join(shown_value(name) for name in unknown),
+                known=", ".join([*accepted, *files]),
+            )
+        )
+
+
+#: The fields ``POST /flights`` takes besides the multipart ``photos``.
+FLIGHT_FIELDS = ("name", "source", "camera", "allow_unplaced", "force")
+
+
 @bp.post("/flights")
 @roles_required("pilot", "supervisor", "admin")
+@takes()
 def post_flight() -> Any:
-    """Register a flight (uploaded photos or a folder under PHOTO_ROOTS); queue its ingest."""
+    """Register a flight (uploaded photos or a folder under PHOTO_ROOTS); queue its ingest.
+    Photos sent twice under one name with the same bytes are one photo (the answer warns);
+    under one name with other bytes they are refused."""
     actor = current_actor()
     files = [f for f in request.files.getlist("photos") if f.filename]
     data = request_data()
+    check_fields(data, FLIGHT_FIELDS, files=("photos",))
+    merged = 0
     name = parse_text(data.get("name"), field="name")[:200] or None
     camera = parse_flight_camera(data.get("camera"))
     if files:
@@ -729,6 +817,16 @@ def post_flight() -> Any:
                     max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
                 )
                 stored = photo_file_name(sent, image_format)
+                if (folder / stored).exists():
+                    if (folder / stored).read_bytes() != photo_bytes:
+                        raise ValidationError(
+                            _l(
+                                "two different photos are named %(name)s; rename one of them",
+                                name=repr(sent),
+                            )
+                        )
+                    merged += 1  # the same photo sent twice: registered once
+                    continue
                 (folder / stored).write_bytes(photo_bytes)
                 if stored != sent:
                     originals[stored] = sent
@@ -764,6 +862,19 @@ def post_flight() -> Any:
             shutil.rmtree(source, ignore_errors=True)
         raise registration_error(exc) from None
     body = registration_json(registration)
+    if merged:
+        body["duplicates_merged"] = merged
+        body["warnings"].append(
+            str(
+                lazy_ngettext(
+                    "%(num)d photo was sent again under the same name with the same bytes: "
+                    "it is registered once",
+                    "%(num)d photos were sent again under the same name with the same bytes: "
+                    "each is registered once",
+                    merged,
+                )
+            )
+        )
     body["job_id"] = queue_ingest(registration.flight_id)
     return jsonify(body), 202
 
@@ -803,10 +914,15 @@ def _registration_refused(exc: RegistrationRefused) -> Any:
     return exc.response()
 
 
+#: How many missing photos a refused registration names.
+MISSING_SHOWN = 20
+
+
 def registration_error(exc: IngestError) -> ValidationError:
     """The API's error for a flight :func:`register_photos` refused: 409 when its source is
     already a flight (``force`` registers it again), 422 when no photo has a position
-    (``allow_unplaced`` registers it anyway), else 400."""
+    (``allow_unplaced`` registers it anyway), else 400 (photos the flight log names that do
+    not exist: listed in ``missing``)."""
     if isinstance(exc, DuplicateSourceError):
         return RegistrationRefused(
             _l(
@@ -817,6 +933,21 @@ def registration_error(exc: IngestError) -> ValidationError:
             status=409,
             existing_flights=list(exc.flight_ids),
             confirm="force",
+        )
+    if isinstance(exc, MissingPhotosError):
+        shown = [str(path) for path in exc.missing[:MISSING_SHOWN]]
+        return RegistrationRefused(
+            lazy_ngettext(
+                "%(num)d of the %(photos)d photos the flight log names does not exist: %(names)s",
+                "%(num)d of the %(photos)d photos the flight log names do not exist: %(names)s",
+                len(exc.missing),
+                photos=exc.photos,
+                names=", ".join(shown) + (" …" if len(exc.missing) > len(shown) else ""),
+            ),
+            status=400,
+            photos=exc.photos,
+            missing=shown,
+            photos_missing=len(exc.missing),
         )
     if isinstance(exc, UnplacedPhotosError):
         return RegistrationRefused(
@@ -878,6 +1009,7 @@ def registration_json(registration: Registration) -> dict[str, Any]:
         "flight_id": registration.flight_id,
         "photos": registration.photos,
         "photos_unplaced": registration.unplaced,
+        "photos_georeferenced": registration.georeferenced,
         "camera": registration.camera,
         "camera_size_mismatch": None
         if registration.odd_size is None
@@ -931,7 +1063,7 @@ def parse_flight_camera(value: Any) -> Any:
     try:
         return resolve_camera(value)
     except IngestError as exc:
-        raise ValidationError(_l("camera: %(detail)s", detail=exc)) from None
+        raise ValidationError(_l("camera: %(detail)s", detail=lazy_reason(exc))) from None
 
 
 def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
@@ -940,7 +1072,17 @@ def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
             select(Photo.status, func.count()).where(Photo.flight_id == f.id).group_by(Photo.status)
         ).all()
     )
-    findings = session.scalar(select(func.count()).where(Finding.flight_id == f.id))
+    # as the flights page counts them: objects (one per primary) and views, both only among
+    # the findings the reader may see (a department's count never tells of others' findings)
+    objects, findings = session.execute(
+        visible_findings(
+            select(
+                func.count(func.distinct(func.coalesce(Finding.sighting_of, Finding.id))),
+                func.count(Finding.id),
+            ).where(Finding.flight_id == f.id),
+            current_actor(),
+        )
+    ).one()
     return {
         "id": f.id,
         "name": f.name,
@@ -950,7 +1092,8 @@ def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
         "created_at": _iso(f.created_at),
         "camera": f.camera,
         "photos": {k: int(v) for k, v in counts.items()},
-        "findings": findings,
+        "findings": int(findings),
+        "objects": int(objects),
     }
 
 
@@ -1003,9 +1146,9 @@ FINDING_FILTERS: tuple[str, ...] = (
 
 
 def finding_query(args: Any) -> Any:
-    """Review-queue filters: status, label, score range (within 0 … 1), grid (codes ignoring
-    case, several as the ticket list takes them), flight, primaries only (one finding per
-    object, ``primary=1``); lowest score first."""
+    """Review-queue filters: status, label (the class as reviewed, as the queue shows it),
+    score range (within 0 … 1), grid (codes ignoring case, several as the ticket list takes
+    them), flight, primaries only (one finding per object, ``primary=1``); lowest score first."""
     query = select(Finding)
     status = args.get("status", "pending")
     if status != "all":
@@ -1023,7 +1166,8 @@ def finding_query(args: Any) -> Any:
                     known=", ".join(LABELS),
                 )
             )
-        query = query.where(Finding.label == args["label"])
+        # the class as reviewed, the one the queue shows (background: a rejected false alarm)
+        query = query.where(Finding.final_label == args["label"])
     lo = _score(args.get("min_score"), field="min_score")
     hi = _score(args.get("max_score"), field="max_score")
     if lo is not None:
@@ -1075,11 +1219,14 @@ def _score(value: Any, *, field: str) -> float | None:
 
 def visible_findings(query: Any, actor: Any) -> Any:
     """``query`` (of findings) narrowed to what ``actor`` may see: department staff the
-    findings their own department's tickets were filed from, everyone else all."""
+    findings their own department's tickets were filed from and those findings' sightings
+    (the same object in other photos, re-flights' included: the ticket page shows them all),
+    everyone else all. Every page and API that lists or counts findings goes through this, so
+    one reader's figures agree everywhere."""
     if actor.role != "department":
         return query
     own = visible_tickets(select(Ticket.finding_id).where(Ticket.finding_id.is_not(None)), actor)
-    return query.where(Finding.id.in_(own))
+    return query.where(or_(Finding.id.in_(own), Finding.sighting_of.in_(own)))
 
 
 def visible_finding(session: Session, finding_id: int) -> Finding:
@@ -1104,7 +1251,8 @@ def visible_photo(session: Session, photo_id: int) -> Photo:
 
 def visible_grid_history(session: Session, grid: Grid, actor: Any) -> dict[str, Any]:
     """A grid's history (:func:`grid_history`) as ``actor`` may see it: department staff their
-    own department's tickets and the findings behind them, and flights counting only those."""
+    own department's tickets and the findings behind them (:func:`visible_findings`, sightings
+    included), and flights counting only those."""
     return grid_history(
         session,
         grid,
@@ -1158,9 +1306,12 @@ def photo_image(photo_id: int) -> Any:
         raise NotFoundError(
             _l("photo %(id)s: file %(name)s is gone", id=photo_id, name=Path(photo.path).name)
         )
-    kind = mimetypes.guess_type(photo.path)[0] or "application/octet-stream"
-    # saved from the browser under the name it was sent as, not its stored file's
-    return send_file(photo.path, mimetype=kind, max_age=3600, download_name=photo.display_name)
+    # as browsers show it (a TIFF, a GeoTIFF photo, as PNG), offered under the name it was sent
+    # as, not its stored file's
+    shown = browser_image(Path(photo.path), name=photo.display_name)
+    return send_file(
+        shown.body, mimetype=shown.mimetype, max_age=3600, download_name=shown.download_name
+    )
 
 
 def _review(ids: list[Any], data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1512,7 +1663,12 @@ def ticket_evidence(ticket_id: int, index: int) -> Any:
         raise NotFoundError(
             _l("ticket %(id)s has no evidence photo %(index)s", id=ticket_id, index=index)
         )
-    return send_file(path, max_age=3600)
+    # its type from its content; the name it was sent under (UTF-8, RFC 5987 filename*=), or
+    # for evidence stored before names were kept, one made up
+    shown = browser_image(path, name=entries[index].get("name") or f"evidence-{ticket_id}-{index}")
+    return send_file(
+        shown.body, mimetype=shown.mimetype, download_name=shown.download_name, max_age=3600
+    )
 
 
 @bp.get("/notifications")

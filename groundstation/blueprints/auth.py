@@ -33,6 +33,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from groundstation.models import User
+from groundstation.params import language_error, offered_language, takes
 from groundstation.web import db
 
 __all__ = ["bp", "LoginForm", "LoginThrottle", "safe_next", "home_url"]
@@ -119,6 +120,7 @@ def home_url(role: str) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@takes("next")
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
@@ -175,7 +177,13 @@ def logout() -> Any:
 
 
 @bp.get("/lang/<code>")
+@takes("next")
 def set_language(code: str) -> Any:
-    if code in current_app.config["LANGUAGES"]:
-        session["lang"] = code
+    """Switch the session's UI language; a code the station does not offer is a 400 naming it
+    (the language stays as it was), as ``?lang=`` is."""
+    languages = current_app.config["LANGUAGES"]
+    lang = offered_language(code, languages)
+    if lang is None:
+        raise language_error(code, languages)
+    session["lang"] = lang
     return redirect(safe_next(request.args.get("next"), url_for("auth.login")))

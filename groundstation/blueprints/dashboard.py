@@ -24,7 +24,7 @@ from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import Grid, Ticket, utcnow
-from groundstation.params import check_parameters, takes
+from groundstation.params import ParameterError, check_parameters, shown_value, takes
 from groundstation.stats import (
     PERIODS,
     Dashboard,
@@ -72,6 +72,7 @@ def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
                 known=", ".join(PERIODS),
             )
         )
+    _check_period_days(kind, args)
     today = _day(args.get("date"), field="date") or now.astimezone(tz).date()
     try:
         period = period_for(
@@ -89,6 +90,28 @@ def dashboard_from_args(args: Any, *, now: datetime | None = None) -> Dashboard:
     return build_dashboard(
         tickets=tickets, flights=flights, findings=findings, period=period, now=now, grid=grid
     )
+
+
+def _check_period_days(kind: str, args: Any) -> None:
+    """Refuse days the period would ignore: ``start``/``end`` outside ``period=custom`` (a day,
+    week or month is found from ``date``), ``date`` with it (its days are ``start`` … ``end``),
+    so that a reader never gets figures for other days than those asked for."""
+    if kind == "custom":
+        ignored = ["date"] if args.get("date") else []
+        takes_ = "start, end"
+    else:
+        ignored = [key for key in ("start", "end") if args.get(key)]
+        takes_ = "date"
+    if ignored:
+        raise ParameterError(
+            _l(
+                "%(names)s cannot go with period=%(period)s, which takes %(takes)s; leave "
+                "%(names)s out, or choose another period",
+                names=", ".join(ignored),
+                period=kind,
+                takes=takes_,
+            )
+        )
 
 
 def _grid_code(session: Any, typed: str) -> str | None:
@@ -248,8 +271,20 @@ CSV_NAMES = {
 
 
 def codes_wanted(args: Any) -> bool:
-    """``codes=1`` (or true/yes): a CSV export in stable codes, not the reader's language."""
-    return (args.get("codes") or "").strip().lower() in ("1", "true", "yes")
+    """``codes=1`` (or true/yes): a CSV export in stable codes, not the reader's language;
+    ``codes=0`` (false/no, or none given): in the reader's language. Any other value is a
+    :class:`~groundstation.params.ParameterError` naming ``codes``, never read as 0."""
+    value = (args.get("codes") or "").strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("", "0", "false", "no"):
+        return False
+    raise ParameterError(
+        _l(
+            "codes %(value)s is not 1 or 0 (1: the stable codes, 0: the reader's language)",
+            value=shown_value(args.get("codes")),
+        )
+    )
 
 
 @bp.get("/dashboard.csv")

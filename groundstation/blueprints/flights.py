@@ -11,35 +11,56 @@ rendered in the language of the request that reads the stream.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from rasterio.errors import RasterioError
 from sqlalchemy import func, or_, select
 
 from gis.camera import PRESETS
-from groundstation.blueprints.api import REVIEWERS, _get, in_roots, photo_roots
+from groundstation.blueprints.api import (
+    MAX_INT,
+    MAX_PAGE,
+    RECORD_NAMES,
+    REVIEWERS,
+    _get,
+    in_roots,
+    parse_int,
+    photo_roots,
+)
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.blueprints.plan import saved_plan_warnings
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.flights import (
     COMMANDS,
+    NOTABLE_OUTCOMES,
     FlightHub,
     FlightRequest,
     FlightSessionError,
     outcome_label,
     session_outcome,
 )
-from groundstation.i18n import COMMAND_NAMES, deferred_locale, lazy_names
+from groundstation.i18n import COMMAND_NAMES, SESSION_STATE_NAMES, deferred_locale, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
 from groundstation.ingest import DEFAULT_CAMERA
 from groundstation.models import ROLES, Finding, Flight, FlightSession, Grid, Photo, RoutePlan
+from groundstation.params import takes, unknown_parameter_error, unknown_parameters
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
 
@@ -55,6 +76,7 @@ __all__ = [
     "FLYERS",
     "INGEST_STATUS_NAMES",
     "PHOTO_FLIGHTS_PER_PAGE",
+    "INDEX_PARAMS",
 ]
 
 bp = Blueprint("flights", __name__)
@@ -71,6 +93,11 @@ INGEST_STATUS_NAMES = {
     "done_with_errors": _l("Classified, some photos failed"),
 }
 KEEPALIVE_S = 10.0
+#: The battery endurance a pilot may give (min): a multicopter pack flies minutes, not hours.
+MIN_ENDURANCE_MIN, MAX_ENDURANCE_MIN = 1, 120
+#: The flights page's query parameters: the page of photo flights, the photo flight to show
+#: (its page, highlighted) and the saved plan to fly (chosen in the flight form).
+INDEX_PARAMS: tuple[str, ...] = ("page", "flight", "plan")
 _HUB_LOCK = threading.Lock()
 
 
@@ -100,29 +127,13 @@ def hub() -> FlightHub:
 
 def state_names() -> dict[str, str]:
     """Session states as the pilot reads them (the API keeps the codes)."""
-    return {
-        "starting": _("starting"),
-        "connecting": _("connecting"),
-        "uploading": _("uploading the mission"),
-        "verifying": _("verifying the mission"),
-        "preflight": _("pre-flight checks"),
-        "ready": _("ready to arm"),
-        "airborne": _("airborne"),
-        "mission": _("flying the mission"),
-        "paused": _("paused, holding position"),
-        "returning": _("returning to launch"),
-        "landing": _("landing"),
-        "landed": _("landed"),
-        "done": _("done"),
-        "failed": _("failed"),
-        "cancelled": _("cancelled"),
-    }
+    return {code: str(name) for code, name in SESSION_STATE_NAMES.items()}
 
 
 def state_label(state: str, result: dict[str, Any] | None) -> str:
     """A session's state as the pilot reads it; a flight that landed before its last waypoint
-    says so (``returned early (3/6 waypoints)``) instead of a plain "done"."""
-    if session_outcome(state, result) == "returned_early":
+    or away from home says so (``returned early (3/6 waypoints)``) instead of a plain "done"."""
+    if session_outcome(state, result) in NOTABLE_OUTCOMES:
         assert result is not None
         return str(outcome_label(result))
     return state_names().get(state, state)
@@ -195,12 +206,14 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
     """A flight request from form/JSON fields: plan_id, sortie, connection | simulate, speedup."""
     from missions.formats import plan_from_dict
 
-    try:
-        plan_id = int(data.get("plan_id") or 0)
-        sortie = int(data.get("sortie") or 1)
-        speedup = float(data.get("speedup") or 1.0)
-    except (TypeError, ValueError):
-        raise ValidationError(_l("plan_id and sortie must be integers, speedup a number")) from None
+    plan_id = parse_int(data.get("plan_id"), field="plan_id")
+    if plan_id is None:
+        raise ValidationError(
+            _l("plan_id is required: the id of a plan saved on the planning page")
+        )
+    sortie = parse_int(data.get("sortie"), field="sortie", default=1)
+    assert sortie is not None
+    speedup = _speedup(data.get("speedup"))
     plan = db().get(RoutePlan, plan_id)
     if plan is None:
         raise NotFoundError(
@@ -216,6 +229,7 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
             )
         )
     simulate = str(data.get("simulate") or "").lower() in ("1", "true", "on", "yes")
+    endurance_s = _endurance_s(data.get("endurance_min"))
     mission = plan_from_dict(plan.missions[sortie - 1], source=f"plan {plan_id}")
     sortie_grids = plan.summary.get("sorties", [{}])[sortie - 1].get("grid_ids", [])
     grids = [g for g in sortie_grids if g in plan.grid_codes] or list(plan.grid_codes)
@@ -224,7 +238,8 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
     try:
         return FlightRequest(
             mission=mission,
-            name=f"{plan.name} s{sortie}",
+            # language-neutral (it names the photo flight on every page): sortie k of n
+            name=f"{plan.name} {sortie}/{len(plan.missions)}",
             connection=None if simulate else str(data.get("connection") or "").strip(),
             simulate=simulate,
             speedup=speedup,
@@ -235,9 +250,51 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
             grid_codes=tuple(grids),
             area_m2=float(sum(areas.get(g, 0.0) for g in sortie_grids)) or plan.area_m2,
             started_by=current_actor().name,
+            endurance_s=endurance_s,
         )
     except MissionError as exc:
         raise ValidationError(_l("cannot start the flight: %(detail)s", detail=exc)) from None
+
+
+def _speedup(value: Any) -> float:
+    """The optional ``speedup`` field (the SITL's speed-up factor; empty: 1); its range is
+    checked by :class:`FlightRequest`, for simulated flights only."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 1.0
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            _l(
+                "speedup must be a number (the simulator's speed-up, e.g. 10), got %(value)s",
+                value=repr(value),
+            )
+        ) from None
+
+
+def _endurance_s(value: Any) -> float | None:
+    """The optional ``endurance_min`` field (a full battery's flight time in minutes, as
+    ``gridpatrol fly --endurance`` takes it) in seconds; empty: None, the vehicle's own
+    BATT_CAPACITY decides."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        minutes = float(value)
+    except (TypeError, ValueError):
+        minutes = math.nan
+    if isinstance(value, bool) or not MIN_ENDURANCE_MIN <= minutes <= MAX_ENDURANCE_MIN:
+        raise ValidationError(
+            _l(
+                "endurance_min must be a number of minutes from %(lo)s to %(hi)s, or empty to "
+                "work from the vehicle's battery capacity (BATT_CAPACITY); got %(value)s",
+                lo=MIN_ENDURANCE_MIN,
+                hi=MAX_ENDURANCE_MIN,
+                value=repr(value),
+            )
+        )
+    return minutes * 60.0
 
 
 def sse_stream(runner: Any, last_id: int, *, keepalive_s: float = KEEPALIVE_S) -> Iterator[str]:
@@ -427,10 +484,21 @@ def upload_texts() -> dict[str, Any]:
                     n="{n}",
                 )
             ),
+            "skipped_done": count_forms(
+                lambda n: ngettext(
+                    "%(n)s file was not uploaded: it is not a photo (JPEG, PNG or TIFF): "
+                    "%(names)s.",
+                    "%(n)s files were not uploaded: they are not photos (JPEG, PNG or TIFF): "
+                    "%(names)s.",
+                    n,
+                    n="{n}",
+                    names="{names}",
+                )
+            ),
             "finished": count_forms(
                 lambda n: ngettext(
-                    "Flight #%(id)s registered with %(n)s photo; it is being classified.",
-                    "Flight #%(id)s registered with %(n)s photos; they are being classified.",
+                    "Photo flight #%(id)s registered with %(n)s photo; it is being classified.",
+                    "Photo flight #%(id)s registered with %(n)s photos; they are being classified.",
                     n,
                     n="{n}",
                     id="{id}",
@@ -450,12 +518,40 @@ def upload_texts() -> dict[str, Any]:
     }
 
 
+def _index_args(session: Any, args: Any) -> tuple[dict[str, int | None], list[str]]:
+    """The flights page's ``page``, ``flight`` and ``plan`` (None: not given or unusable) and
+    the problems of the address: parameters the page does not take, values that are no number
+    in range, and a flight or plan that does not exist. The page shows what it can with the
+    problems above it (status 400), as the ticket list does."""
+    problems: list[str] = []
+    unknown = unknown_parameters(args, INDEX_PARAMS)
+    if unknown:
+        problems.append(str(unknown_parameter_error(unknown, INDEX_PARAMS)))
+    values: dict[str, int | None] = {}
+    for name, hi in (("page", MAX_PAGE), ("flight", MAX_INT), ("plan", MAX_INT)):
+        try:
+            values[name] = parse_int(args.get(name), field=name, lo=1, hi=hi)
+        except ValidationError as exc:
+            problems.append(str(exc))
+            values[name] = None
+    for name, model in (("flight", Flight), ("plan", RoutePlan)):
+        if values[name] is not None and session.get(model, values[name]) is None:
+            problems.append(
+                str(_l("%(what)s %(id)s does not exist", what=RECORD_NAMES[name], id=values[name]))
+            )
+            values[name] = None
+    return values, problems
+
+
 @bp.get("/flights")
 @roles_required(*ROLES)
 def index() -> Any:
     from groundstation.blueprints.tickets import page_numbers
 
     session = db()
+    wanted_args, problems = _index_args(session, request.args)
+    for message in problems:
+        flash(message, "error")
     sessions = list(
         session.scalars(select(FlightSession).order_by(FlightSession.id.desc()).limit(50))
     )
@@ -463,9 +559,9 @@ def index() -> Any:
     per_page = PHOTO_FLIGHTS_PER_PAGE
     total = session.scalar(select(func.count(Flight.id))) or 0
     pages = max(1, -(-total // per_page))
-    page = request.args.get("page", type=int) or 1
-    wanted = request.args.get("flight", type=int)
-    if wanted is not None and session.get(Flight, wanted) is not None:
+    page = wanted_args["page"] or 1
+    wanted = wanted_args["flight"]
+    if wanted is not None:
         # the page that lists this flight (newest first)
         page = (
             1
@@ -484,7 +580,7 @@ def index() -> Any:
         sessions=[_session_row(s, can_review=can_review) for s in sessions],
         plans=plans,
         plan_warnings={p.id: saved_plan_warnings(p) for p in plans},
-        selected_plan=request.args.get("plan", type=int),
+        selected_plan=wanted_args["plan"],
         state_names=state_names(),
         photo_flights=photo_flight_rows(session, flights, current_actor()),
         ingest_status_names=INGEST_STATUS_NAMES,
@@ -496,7 +592,7 @@ def index() -> Any:
         default_camera=DEFAULT_CAMERA,
         max_image_bytes=int(current_app.config["MAX_IMAGE_BYTES"]),
         upload_text=upload_texts(),
-    )
+    ), (400 if problems else 200)
 
 
 def _session_row(row: FlightSession, *, can_review: bool) -> dict[str, Any]:
@@ -511,6 +607,7 @@ def _session_row(row: FlightSession, *, can_review: bool) -> dict[str, Any]:
 
 @bp.get("/flights/<int:session_id>")
 @roles_required(*ROLES)
+@takes()
 def detail(session_id: int) -> Any:
     row = _get(db(), FlightSession, session_id, "flight session")
     plan = row.plan
@@ -555,6 +652,7 @@ def flight_session_start() -> Any:
 
 @api_bp.get("/flight-sessions")
 @roles_required(*ROLES)
+@takes()
 def flight_session_list() -> Any:
     rows = db().scalars(select(FlightSession).order_by(FlightSession.id.desc()).limit(200))
     return jsonify([_session_json(r) for r in rows])
@@ -562,6 +660,7 @@ def flight_session_list() -> Any:
 
 @api_bp.get("/flight-sessions/<int:session_id>")
 @roles_required(*ROLES)
+@takes()
 def flight_session_detail(session_id: int) -> Any:
     return jsonify(_session_json(_get(db(), FlightSession, session_id, "flight session")))
 
@@ -601,18 +700,25 @@ def flight_session_command(session_id: int) -> Any:
 
 @api_bp.get("/flight-sessions/<int:session_id>/events")
 @roles_required(*ROLES)
+@takes("last_event_id")
 def flight_session_events(session_id: int) -> Any:
+    """The session's event stream from after event ``Last-Event-ID`` (the header a
+    reconnecting browser sends) or ``last_event_id`` (for clients that cannot set it)."""
     _get(db(), FlightSession, session_id, "flight session")
+    from_query = parse_int(request.args.get("last_event_id"), field="last_event_id", lo=0)
     runner = hub().get(session_id)
     if runner is None:
         return json_error(
             _l("flight session %(id)s is not running in this server", id=session_id), 404
         )
-    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-    try:
-        last_id = max(0, int(raw))
-    except ValueError:
-        return json_error(_l("Last-Event-ID %(value)s is not a number", value=repr(raw)), 400)
+    raw = request.headers.get("Last-Event-ID")
+    if raw:
+        try:
+            last_id = max(0, int(raw))
+        except ValueError:
+            return json_error(_l("Last-Event-ID %(value)s is not a number", value=repr(raw)), 400)
+    else:
+        last_id = from_query or 0
     return Response(
         sse_stream(runner, last_id),
         mimetype="text/event-stream",

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import ROLES, Grid
+from groundstation.params import takes
 from groundstation.services import import_grids
 from groundstation.uploads import read_limited
 from groundstation.web import current_actor, db, roles_required
@@ -32,6 +33,7 @@ GEOMETRY_NAMES = {
 
 @bp.get("/grids")
 @roles_required(*ROLES)
+@takes()
 def index() -> Any:
     grids = list(db().scalars(select(Grid).order_by(Grid.code)))
     return render_template("grids.html", grids=grids)
@@ -101,6 +103,7 @@ def left_out_messages(left_out: Mapping[str, int]) -> list[str]:
 
 @bp.get("/grids/<code>")
 @roles_required(*ROLES)
+@takes()
 def detail(code: str) -> Any:
     from groundstation.blueprints.api import REVIEWERS, visible_grid_history
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, jsonify, request, send_file
-from sqlalchemy import select
+from shapely.geometry import box, shape
+from sqlalchemy import func, select
 
 from groundstation.blueprints.api import (
     ANY,
@@ -25,12 +26,13 @@ from groundstation.blueprints.api import (
     visible_photo,
 )
 from groundstation.blueprints.api import bp as api_bp
-from groundstation.errors import NotFoundError, ValidationError
+from groundstation.errors import NotFoundError, TooLargeError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import (
     MAX_ORTHOMOSAIC_PIXELS,
     PHOTO_OVERLAY_MAX_PX,
     Bounds,
+    RasterPlacement,
     cache_key,
     inspect_orthomosaic,
     photo_bounds,
@@ -39,7 +41,8 @@ from groundstation.imagery import (
     render_photo_overlay,
 )
 from groundstation.ingest import flight_camera
-from groundstation.models import Finding, Flight, Orthomosaic, Photo
+from groundstation.models import Finding, Flight, Grid, Orthomosaic, Photo
+from groundstation.params import takes
 from groundstation.uploads import safe_name
 from groundstation.web import current_actor, db, roles_required
 
@@ -119,7 +122,13 @@ def _overlay_png(photo: Photo) -> Path:
         PHOTO_OVERLAY_MAX_PX,
     )
     dest = _data_dir() / "overlays" / f"photo_{photo.id}_{key}.png"
-    if not dest.is_file():
+    if dest.is_file():
+        return dest
+    if isinstance(place_photo(photo, camera), RasterPlacement):  # a GeoTIFF: warped as it lies
+        render_orthomosaic_preview(
+            path, dest, max_px=PHOTO_OVERLAY_MAX_PX, name=f"photo {photo.id}"
+        )
+    else:
         render_photo_overlay(
             path,
             dest,
@@ -132,12 +141,14 @@ def _overlay_png(photo: Photo) -> Path:
 
 @api_bp.get("/photos/<int:photo_id>/overlay")
 @roles_required(*ANY)
+@takes()
 def photo_overlay(photo_id: int) -> Any:
     return jsonify(photo_overlay_json(visible_photo(db(), photo_id)))
 
 
 @api_bp.get("/photos/<int:photo_id>/overlay.png")
 @roles_required(*ANY)
+@takes()
 def photo_overlay_png(photo_id: int) -> Any:
     photo = visible_photo(db(), photo_id)
     return send_file(_overlay_png(photo), mimetype="image/png", max_age=3600)
@@ -145,6 +156,7 @@ def photo_overlay_png(photo_id: int) -> Any:
 
 @api_bp.get("/findings/<int:finding_id>/overlay")
 @roles_required(*ANY)
+@takes()
 def finding_overlay(finding_id: int) -> Any:
     finding = visible_finding(db(), finding_id)
     out = photo_overlay_json(finding.photo)
@@ -158,6 +170,7 @@ def finding_overlay(finding_id: int) -> Any:
 
 @api_bp.get("/flights/<int:flight_id>/overlays")
 @roles_required(*ANY)
+@takes()
 def flight_overlays(flight_id: int) -> Any:
     """Every placeable photo of a flight the user may see; the others listed with the reason."""
     session = db()
@@ -198,21 +211,36 @@ def _ortho_json(row: Orthomosaic) -> dict[str, Any]:
     }
 
 
+def _too_large(upload: Any, limit: int) -> TooLargeError:
+    """HTTP 413 for an orthomosaic over ``limit`` bytes, said in MiB when it is whole MiB."""
+    what, name = _l("orthomosaic"), repr(upload.filename)
+    if limit % 2**20 == 0:
+        message = _l(
+            "%(what)s %(name)s is larger than %(limit)d MiB",
+            what=what,
+            name=name,
+            limit=limit // 2**20,
+        )
+    else:
+        message = _l(
+            "%(what)s %(name)s is larger than %(limit)s bytes",
+            what=what,
+            name=name,
+            limit=f"{limit:,}",
+        )
+    return TooLargeError(message)
+
+
 def _save_limited(upload: Any, dest: Path, limit: int) -> int:
-    """Copy an upload to ``dest`` in chunks, refusing more than ``limit`` bytes."""
+    """Copy an upload to ``dest`` in chunks, refusing more than ``limit`` bytes (413): a
+    declared length over the limit is refused before the body is read (see
+    :func:`_orthomosaic_request_limit`), a chunked or mis-declared body here."""
     total = 0
     with dest.open("wb") as fh:
         while chunk := upload.stream.read(CHUNK):
             total += len(chunk)
             if total > limit:
-                raise ValidationError(
-                    _l(
-                        "%(what)s %(name)s is larger than %(limit)d MiB",
-                        what="orthomosaic",
-                        name=repr(upload.filename),
-                        limit=limit // 2**20,
-                    )
-                )
+                raise _too_large(upload, limit)
             fh.write(chunk)
     if total == 0:
         raise ValidationError(
@@ -221,8 +249,37 @@ def _save_limited(upload: Any, dest: Path, limit: int) -> int:
     return total
 
 
+def _outside_every_grid(session: Any, bounds: Bounds, name: str, crs: str) -> list[Any]:
+    """A warning when grids are known and the orthomosaic's footprint touches none of them:
+    most often a file labelled with the wrong CRS, placed far from where it was flown."""
+    if not session.scalar(select(func.count()).select_from(Grid)):
+        return []
+    footprint = box(bounds.west, bounds.south, bounds.east, bounds.north)
+    near = session.scalars(
+        select(Grid.geometry).where(
+            Grid.min_lon <= bounds.east,
+            Grid.max_lon >= bounds.west,
+            Grid.min_lat <= bounds.north,
+            Grid.max_lat >= bounds.south,
+        )
+    )
+    if any(shape(geometry).intersects(footprint) for geometry in near):
+        return []
+    return [
+        _l(
+            "orthomosaic %(name)s lies in none of the grids (centre at longitude %(lon)s, "
+            "latitude %(lat)s): if it was flown over a grid, its CRS %(crs)s is wrong",
+            name=repr(name),
+            lon=f"{(bounds.west + bounds.east) / 2:.5f}",
+            lat=f"{(bounds.south + bounds.north) / 2:.5f}",
+            crs=crs,
+        )
+    ]
+
+
 @api_bp.get("/orthomosaics")
 @roles_required(*ANY)
+@takes()
 def orthomosaics() -> Any:
     rows = db().scalars(select(Orthomosaic).order_by(Orthomosaic.id.desc()))
     return jsonify([_ortho_json(r) for r in rows])
@@ -278,17 +335,20 @@ def orthomosaic_upload() -> Any:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return jsonify(_ortho_json(row)), 201
+    warnings = _outside_every_grid(session, bounds, upload.filename or filename, info.crs)
+    return jsonify({**_ortho_json(row), "warnings": [str(w) for w in warnings]}), 201
 
 
 @api_bp.get("/orthomosaics/<int:ortho_id>")
 @roles_required(*ANY)
+@takes()
 def orthomosaic_detail(ortho_id: int) -> Any:
     return jsonify(_ortho_json(_get(db(), Orthomosaic, ortho_id, "orthomosaic")))
 
 
 @api_bp.get("/orthomosaics/<int:ortho_id>/preview.png")
 @roles_required(*ANY)
+@takes()
 def orthomosaic_preview(ortho_id: int) -> Any:
     row = _get(db(), Orthomosaic, ortho_id, "orthomosaic")
     if not Path(row.preview_path).is_file():

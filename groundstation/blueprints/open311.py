@@ -3,9 +3,10 @@
 Mapping: class → ``service_code``; department → ``agency_responsible``; deadline →
 ``expected_datetime``; grid code → ``address_id``; fine-grained state, escalation, score and
 flight → ``status_notes`` and ``extended_attributes``; the case archive → ``notes`` (actions and
-roles, no names). Errors are a list of ``{code, description}``: 404 unknown, 403 bad key,
-400 otherwise; the description is in the client's language (``?lang=``, else
-``Accept-Language``, else English).
+roles, no names). Each address takes GeoReport's query parameters (``jurisdiction_id``,
+``api_key``; the request list its filters) and ``lang``; any other is a 400 naming it. Errors are
+a list of ``{code, description}``: 404 unknown, 403 bad key, 400 otherwise; the description is
+in the client's language (``?lang=``, else ``Accept-Language``, else English).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from sqlalchemy import func, select
 from groundstation.errors import ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import MAX_DATETIME, MAX_ID, MIN_DATETIME, ClassRule, Ticket, utcnow
+from groundstation.params import takes
 from groundstation.text import strip_blank
 from groundstation.tickets import SYSTEM, TERMINAL_STATES, Actor, open_ticket
 from groundstation.web import check_text, db, lookup_api_key
 
-__all__ = ["bp", "open311_error", "request_json"]
+__all__ = ["bp", "open311_error", "request_json", "COMMON_PARAMS", "LIST_PARAMS"]
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 MAX_DESCRIPTION = 4000
@@ -39,6 +41,20 @@ REPORTER_FIELDS = ("email", "device_id", "account_id", "first_name", "last_name"
 MAX_REPORTER_FIELD = 200
 #: One address, loosely: something@domain.tld, no spaces (the city system checks it further).
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+#: Query parameters every GeoReport v2 call may carry: the jurisdiction (this server serves one,
+#: so any value is taken) and the client's api_key (needed to file, harmless elsewhere).
+COMMON_PARAMS: tuple[str, ...] = ("jurisdiction_id", "api_key")
+#: The filters of ``GET requests``: GeoReport v2's, and ``page``/``page_size`` (an extension).
+LIST_PARAMS: tuple[str, ...] = (
+    *COMMON_PARAMS,
+    "service_request_id",
+    "service_code",
+    "start_date",
+    "end_date",
+    "status",
+    "page",
+    "page_size",
+)
 #: Bodies a GeoReport v2 POST may have (the standard is form-encoded).
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -120,6 +136,7 @@ def _format_ok(fmt: str) -> Any:
 
 
 @bp.get("/discovery.<fmt>")
+@takes(*COMMON_PARAMS)
 def discovery(fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
@@ -143,6 +160,7 @@ def discovery(fmt: str) -> Any:
 
 
 @bp.get("/services.<fmt>")
+@takes(*COMMON_PARAMS)
 def services(fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
@@ -164,6 +182,7 @@ def services(fmt: str) -> Any:
 
 
 @bp.get("/services/<code>.<fmt>")
+@takes(*COMMON_PARAMS)
 def service_definition(code: str, fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
@@ -222,6 +241,12 @@ def _number(name: str, default: int, lo: int, hi: int) -> int:
     return int(raw)
 
 
+def _listed(name: str) -> list[str]:
+    """Query parameter ``name`` as GeoReport v2 lists it: comma-delimited values, blanks
+    dropped; none when absent (no filter)."""
+    return [part.strip() for part in request.args.get(name, "").split(",") if part.strip()]
+
+
 def _request_id(raw: str) -> int | None:
     """A service_request_id as a ticket id, None when it cannot name one."""
     raw = raw.strip()
@@ -231,6 +256,7 @@ def _request_id(raw: str) -> int | None:
 
 
 @bp.get("/requests.<fmt>")
+@takes(*LIST_PARAMS)
 def list_requests(fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
@@ -251,23 +277,42 @@ def list_requests(fmt: str) -> Any:
         query = query.where(Ticket.id.in_(numbers))
     else:
         start, end = _parse_date("start_date"), _parse_date("end_date")
+        if start is not None and end is not None and start > end:
+            return open311_error(
+                400,
+                _l(
+                    "start_date %(start)s is after end_date %(end)s",
+                    start=request.args["start_date"][:40],
+                    end=request.args["end_date"][:40],
+                ),
+            )
         if start is None and end is None:
             start = utcnow() - timedelta(days=90)
         if start is not None:
             query = query.where(Ticket.created_at >= start)
         if end is not None:
             query = query.where(Ticket.created_at <= end)
-        if request.args.get("service_code"):
-            query = query.where(Ticket.label.in_(request.args["service_code"].split(",")))
-        status = request.args.get("status")
-        if status == "open":
-            query = query.where(Ticket.state.not_in(TERMINAL_STATES))
-        elif status == "closed":
-            query = query.where(Ticket.state.in_(TERMINAL_STATES))
-        elif status:
+        codes = _listed("service_code")
+        if codes:
+            known = set(db().scalars(select(ClassRule.label).where(ClassRule.label.in_(codes))))
+            if unknown := [c for c in codes if c not in known]:
+                return open311_error(
+                    400,
+                    _l(
+                        "service_code %(code)s is not a known service",
+                        code=repr(unknown[0][:80]),
+                    ),
+                )
+            query = query.where(Ticket.label.in_(codes))
+        statuses = set(_listed("status"))
+        if bad := sorted(statuses - {"open", "closed"}):
             return open311_error(
-                400, _l("status %(value)s: open or closed", value=repr(status[:40]))
+                400, _l("status %(value)s: open or closed", value=repr(bad[0][:40]))
             )
+        if statuses == {"open"}:
+            query = query.where(Ticket.state.not_in(TERMINAL_STATES))
+        elif statuses == {"closed"}:
+            query = query.where(Ticket.state.in_(TERMINAL_STATES))
     page = _number("page", 1, 1, MAX_PAGE)
     size = _number("page_size", 1000, 1, 1000)
     rows = db().scalars(query.order_by(Ticket.id.desc()).offset((page - 1) * size).limit(size))
@@ -275,6 +320,7 @@ def list_requests(fmt: str) -> Any:
 
 
 @bp.get("/requests/<request_id>.<fmt>")
+@takes(*COMMON_PARAMS)
 def get_request(request_id: str, fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
@@ -293,6 +339,7 @@ def get_request(request_id: str, fmt: str) -> Any:
 
 
 @bp.get("/tokens/<token>.<fmt>")
+@takes(*COMMON_PARAMS)
 def token(token: str, fmt: str) -> Any:
     return open311_error(
         404,
@@ -320,6 +367,7 @@ def _rate_limited(session: Any, created_by: str) -> Any:
 
 
 @bp.post("/requests.<fmt>")
+@takes(*COMMON_PARAMS)
 def post_request(fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad

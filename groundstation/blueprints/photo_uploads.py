@@ -35,6 +35,7 @@ from flask import current_app, jsonify, request, url_for
 
 from groundstation.blueprints.api import (
     REVIEWERS,
+    check_fields,
     parse_confirm,
     parse_flight_camera,
     parse_int,
@@ -48,6 +49,7 @@ from groundstation.errors import IngestError, NotFoundError, TransitionError, Va
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import PHOTO_SUFFIXES, register_photos
 from groundstation.models import utcnow
+from groundstation.params import takes
 from groundstation.uploads import photo_file_name, read_photo
 from groundstation.web import (
     acting_user,
@@ -327,6 +329,7 @@ def photo_upload_create() -> Any:
 
 @api_bp.get("/photo-uploads")
 @roles_required(*UPLOADERS)
+@takes()
 def photo_upload_list() -> Any:
     """The acting user's unfinished uploads (an admin's: everyone's), newest first."""
     root = _root()
@@ -347,6 +350,7 @@ def photo_upload_list() -> Any:
 
 @api_bp.get("/photo-uploads/<upload_id>")
 @roles_required(*UPLOADERS)
+@takes()
 def photo_upload_detail(upload_id: str) -> Any:
     """An upload with the photos that have arrived (a page reload resumes from this)."""
     stage, meta = _open(upload_id)
@@ -391,13 +395,15 @@ def photo_upload_add(upload_id: str) -> Any:
 
 @api_bp.post("/photo-uploads/<upload_id>/finish")
 @roles_required(*UPLOADERS)
+@takes()
 def photo_upload_finish(upload_id: str) -> Any:
     """Register the photos as a flight and queue their classification (202), as
-    ``POST /api/v1/flights`` does. Optional ``photos``: how many photos the caller sent; another
-    count arrived is a 409 and nothing changes."""
+    ``POST /api/v1/flights`` does. Optional ``photos``: how many photos the caller sent (a JSON
+    integer); another count arrived is a 409 and nothing changes. Any other field is a 400."""
     stage, meta = _open(upload_id)
     data = request_data() if request.is_json or request.form else {}
-    expected = parse_int(data.get("photos"), field="photos", lo=0)
+    check_fields(data, ("photos", "allow_unplaced"))
+    expected = parse_int(data.get("photos"), field="photos", lo=0, from_json=request.is_json)
     allow_unplaced = parse_confirm(data.get("allow_unplaced"), field="allow_unplaced")
     arrived = staged_photos(stage)
     if not (stage / _PHOTOS).is_dir():  # another request is finishing it right now

@@ -32,6 +32,7 @@ from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.i18n import lazy_names
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
+from groundstation.params import takes
 from groundstation.uploads import read_limited
 from groundstation.web import (
     api_key_from_request,
@@ -43,7 +44,7 @@ from groundstation.web import (
     roles_required,
 )
 from missions.errors import MissionError, PlanFileError
-from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS
+from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS, SUGGESTED_LEAD_IN_M
 
 __all__ = [
     "bp",
@@ -94,6 +95,7 @@ class PlanRequest:
     speed_mps: float
     battery_minutes: float
     home: tuple[float, float] | None
+    lead_in_m: float = 0.0
 
     def params(self) -> dict[str, Any]:
         """The parameters as stored with a saved plan (grids by code, polygon as GeoJSON)."""
@@ -111,10 +113,13 @@ class PlanRequest:
             "speed_mps": self.speed_mps,
             "battery_minutes": self.battery_minutes,
             "home": list(self.home) if self.home else None,
+            "lead_in_m": self.lead_in_m,
         }
 
 
 DRAWN_ID = "drawn"
+#: The longest lead-in the page takes (m).
+MAX_LEAD_IN_M = 50.0
 
 
 def _page_label(label: LazyString) -> LazyString:
@@ -131,6 +136,7 @@ FIELD_NAMES = {
     "side_overlap": _page_label(_l("Side overlap (%%)")),
     "speed_mps": _page_label(_l("Speed (m/s)")),
     "battery_minutes": _page_label(_l("Battery (min)")),
+    "lead_in_m": _page_label(_l("Lead-in (m)")),
 }
 
 
@@ -230,6 +236,18 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
     altitude = _number(data, "altitude_m", lo=10, hi=500)
     gsd_cm = _number(data, "gsd_cm", lo=0.1, hi=50)
     if altitude is None and gsd_cm is None:
+        # a height field sent empty (the page sends the one it plans by) is refused, as any
+        # emptied field is: 100 m is the default of a request that gives neither
+        for key, lo, hi in (("altitude_m", 10, 500), ("gsd_cm", 0.1, 50)):
+            if key in data:
+                raise ValidationError(
+                    _l(
+                        "%(key)s is empty: give a value from %(lo)s to %(hi)s",
+                        key=field_name(key),
+                        lo=f"{lo:g}",
+                        hi=f"{hi:g}",
+                    )
+                )
         altitude = 100.0
     if altitude is not None and gsd_cm is not None:
         raise ValidationError(_l("give altitude_m or gsd_cm, not both"))
@@ -270,6 +288,7 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
         speed_mps=_number(data, "speed_mps", lo=MIN_SPEED_MPS, hi=MAX_SPEED_MPS, default=10.0),
         battery_minutes=_number(data, "battery_minutes", lo=3, hi=120, default=25.0),
         home=home,
+        lead_in_m=_number(data, "lead_in_m", lo=0, hi=MAX_LEAD_IN_M, default=0.0),
     )
 
 
@@ -288,6 +307,7 @@ def run_plan(req: PlanRequest) -> Any:
             side_overlap=req.side_overlap,
             speed_mps=req.speed_mps,
             battery_minutes=req.battery_minutes,
+            lead_in_m=req.lead_in_m,
         )
         return plan(list(req.grids), settings, no_fly=req.no_fly, home=req.home)
     except SettingError as exc:  # named as the page's field, not the planner's
@@ -304,6 +324,7 @@ SETTING_FIELDS = {
     "gsd_m": "gsd_cm",
     "speed_mps": "speed_mps",
     "battery_minutes": "battery_minutes",
+    "lead_in_m": "lead_in_m",
 }
 
 
@@ -320,6 +341,7 @@ class PlanWarning:
     value: float
     limit: float
     grid: str | None = None
+    lead_in_m: float | None = None  # coverage: the plan's lead-in (0: suggest one)
 
     def text(self) -> LazyString:
         """The warning as a lazy message (rendered in the language of whoever reads it)."""
@@ -331,6 +353,17 @@ class PlanWarning:
                 altitude=f"{self.value:g}",
                 limit=f"{self.limit:g}",
             )
+        if self.lead_in_m == 0:
+            return _l(
+                "%(grid)s: only %(pct)s %% of its flyable area is photographed at least once "
+                "(below %(min)s %%); check the plan before flying it. Without a lead-in each "
+                "strip's first photo is taken while the vehicle still turns: try a lead-in of "
+                "%(lead_in)s m.",
+                grid=self.grid,
+                pct=f"{self.value:.1f}",
+                min=f"{self.limit:g}",
+                lead_in=f"{SUGGESTED_LEAD_IN_M:g}",
+            )
         return _l(
             "%(grid)s: only %(pct)s %% of its flyable area is photographed at least once "
             "(below %(min)s %%); check the plan before flying it.",
@@ -341,7 +374,10 @@ class PlanWarning:
 
     def to_json(self) -> dict[str, Any]:
         """The warning as stored with a plan (``route_plans.warnings``)."""
-        return asdict(self)
+        stored = asdict(self)
+        if self.lead_in_m is None:
+            del stored["lead_in_m"]
+        return stored
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlanWarning:
@@ -353,6 +389,7 @@ class PlanWarning:
             value=float(data["value"]),
             limit=float(data["limit"]),
             grid=data.get("grid"),
+            lead_in_m=None if data.get("lead_in_m") is None else float(data["lead_in_m"]),
         )
 
 
@@ -363,6 +400,7 @@ def find_plan_warnings(summary: dict[str, Any]) -> list[PlanWarning]:
     from missions.planner.settings import LEGAL_MAX_ALTITUDE_M
 
     warnings = []
+    lead_in = summary["settings"].get("lead_in_m")
     altitude = float(summary["settings"]["altitude_m"])
     if altitude > LEGAL_MAX_ALTITUDE_M:
         warnings.append(PlanWarning("altitude", altitude, float(LEGAL_MAX_ALTITUDE_M)))
@@ -373,6 +411,7 @@ def find_plan_warnings(summary: dict[str, Any]) -> list[PlanWarning]:
                 float(g["coverage_once_pct"]),
                 float(MIN_COVERAGE_ONCE_PCT),
                 grid=str(g["grid_id"]),
+                lead_in_m=None if lead_in is None else float(lead_in),
             )
         )
     return warnings
@@ -508,6 +547,7 @@ def _sortie_index(row: RoutePlan, raw: Any) -> int:
 
 @bp.get("/plan")
 @roles_required(*PLANNERS)
+@takes()
 def page() -> Any:
     session = db()
     grids = list(session.execute(select(Grid.code, Grid.name).order_by(Grid.code)))
@@ -566,6 +606,7 @@ def plan_save() -> Any:
 
 @api_bp.get("/plans")
 @roles_required(*ROLES)
+@takes()
 def plan_list() -> Any:
     rows = db().scalars(select(RoutePlan).order_by(RoutePlan.id.desc()).limit(200))
     return jsonify([_plan_json(r) for r in rows])
@@ -573,12 +614,14 @@ def plan_list() -> Any:
 
 @api_bp.get("/plans/<int:plan_id>")
 @roles_required(*ROLES)
+@takes()
 def plan_detail(plan_id: int) -> Any:
     return jsonify(_plan_json(_get(db(), RoutePlan, plan_id, "plan"), full=True))
 
 
 @api_bp.get("/plans/<int:plan_id>/download/<fmt>")
 @roles_required(*ROLES)
+@takes("sortie")
 def plan_download(plan_id: int, fmt: str) -> Any:
     row = _get(db(), RoutePlan, plan_id, "plan")
     suffix = "." + fmt.lower()
@@ -655,6 +698,7 @@ def plan_upload(plan_id: int) -> Any:
 
 @api_bp.get("/no-fly")
 @roles_required(*ROLES)
+@takes()
 def no_fly_list() -> Any:
     rows = db().scalars(select(NoFlyLayer).order_by(NoFlyLayer.name))
     return jsonify([{"id": r.id, "name": r.name, "zones": r.zones} for r in rows])
@@ -662,6 +706,7 @@ def no_fly_list() -> Any:
 
 @api_bp.get("/no-fly/<int:layer_id>.geojson")
 @roles_required(*ROLES)
+@takes()
 def no_fly_geojson(layer_id: int) -> Any:
     row = _get(db(), NoFlyLayer, layer_id, "no-fly layer")
     return jsonify(

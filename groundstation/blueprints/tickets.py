@@ -261,12 +261,19 @@ def index() -> Any:
     from groundstation.blueprints.api import count_rows, ticket_query, visible_tickets, with_names
 
     args, page, per_page, bad = _list_args(request.args)
-    _flash_bad(bad)  # shown above the list of what could be applied, with status 400
     actor = current_actor()
     session = db()
     query = visible_tickets(ticket_query(args), actor)
     total = count_rows(session, query)
     pages = -(-total // per_page)
+    if page > max(pages, 1):  # past the end: the last page, not an empty table under the total
+        bad["page"] = _(
+            "Page %(page)d is past the last page (%(last)d); the last page is shown.",
+            page=page,
+            last=max(pages, 1),
+        )
+        page = max(pages, 1)
+    _flash_bad(bad)  # shown above the list of what could be applied, with status 400
     tickets = list(session.scalars(with_names(query).offset((page - 1) * per_page).limit(per_page)))
     params = args.to_dict(flat=False)
     if per_page != DEFAULT_PER_PAGE:

@@ -2,23 +2,98 @@
 
 Heavy libraries (torch, flask) are imported inside the commands that need them, so `--help` is fast.
 Any GridPatrol error becomes one line on stderr and exit status 1; `--verbose` shows the traceback.
+Ctrl-C, SIGTERM or SIGHUP before a command handles stops itself (during the seconds the imports
+take, say) is one line too, with exit status 130.
 """
 
 from __future__ import annotations
 
-import logging
+import signal
 import sys
-from importlib import metadata
 
-import click
+#: Exit status of a command ended by Ctrl-C or a stop signal it does not handle itself (128 +
+#: SIGINT, as shells report Ctrl-C).
+INTERRUPTED_EXIT = 130
 
-from gis.errors import GisError
-from groundstation.errors import GroundStationError
-from missions.errors import MissionError
-from simulator.errors import SimulatorError
-from vision.errors import VisionError
 
-__all__ = ["main", "cli"]
+class StartupInterrupted(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP; SIGINT while the CLI imports) ended a command that does
+    not handle stops itself: reported like Ctrl-C, in one line, instead of a silent death."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+#: Stop signals received, by name: an import interrupted half-way may fail with another error
+#: (numpy turns a KeyboardInterrupt in its C import into ImportError), which this explains.
+_received: list[str] = []
+
+
+def _raise_interrupted(number: int, frame: object) -> None:
+    _received.append(signal.Signals(number).name)
+    raise StartupInterrupted(_received[-1])
+
+
+def install_stop_signals(*, sigint: bool = False) -> None:
+    """Make SIGTERM and SIGHUP (and SIGINT if `sigint`) raise :class:`StartupInterrupted`
+    (main thread only), so a stop during the seconds the heavy imports take ends as Ctrl-C
+    does. Signals not at their default (``nohup`` ignores SIGHUP) are left alone; commands
+    that handle stops themselves (fly, sitl, worker) install their own over these."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    defaults = {"SIGTERM": signal.SIG_DFL, "SIGHUP": signal.SIG_DFL}
+    if sigint:
+        defaults["SIGINT"] = signal.default_int_handler
+    for name, default in defaults.items():
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is default:
+            signal.signal(number, _raise_interrupted)
+
+
+def _interrupted_line(exc: BaseException, *, command: str | None) -> str:
+    """One line for a stop that ended `command` (None: while the CLI was still importing)."""
+    if isinstance(exc, StartupInterrupted):
+        name = exc.signal_name
+    else:  # plain Ctrl-C, or an import that failed because a stop interrupted it
+        name = _received[0] if _received else "SIGINT"
+    stop = "interrupted" if name == "SIGINT" else f"stopped by signal {name}"
+    if command == "fly":
+        return f"{stop} before connecting; nothing was flown"
+    if command is None:
+        return f"{stop} while starting; nothing was done"
+    return f"{stop}; {command} stopped"
+
+
+def _exit_interrupted(exc: BaseException) -> None:
+    """Leave with one line if a stop caused `exc` (raised while importing), else re-raise."""
+    if not (_received or isinstance(exc, KeyboardInterrupt)):
+        raise exc
+    sys.stderr.write(f"error: {_interrupted_line(exc, command=None)}\n")
+    sys.stderr.flush()
+    raise SystemExit(INTERRUPTED_EXIT)
+
+
+# The imports below take seconds on a loaded machine (shapely, rasterio, the simulator): a stop
+# meanwhile is one line and status 130, never an import traceback or a silent exit.
+install_stop_signals(sigint=True)
+try:
+    import logging
+    from importlib import metadata
+
+    import click
+
+    from gis.errors import GisError
+    from groundstation.errors import GroundStationError
+    from missions.errors import MissionError
+    from simulator.errors import SimulatorError
+    from vision.errors import VisionError
+except BaseException as _exc:
+    _exit_interrupted(_exc)
+
+__all__ = ["INTERRUPTED_EXIT", "StartupInterrupted", "cli", "install_stop_signals", "main"]
 
 #: Errors the CLI reports as one line; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
@@ -41,6 +116,14 @@ class GridPatrolGroup(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
+        except KeyboardInterrupt as exc:
+            # fly reports its own stops once it connects (missions.link.errors.Interrupted,
+            # a KeyboardInterrupt too); any other stop reaching here ended a command early
+            link_errors = sys.modules.get("missions.link.errors")
+            if link_errors is not None and isinstance(exc, link_errors.Interrupted):
+                raise
+            click.echo(f"error: {_interrupted_line(exc, command=ctx.invoked_subcommand)}", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
 
 
 def _version() -> str:
@@ -100,7 +183,13 @@ def _register_commands() -> None:
         cli.add_command(command)
 
 
-_register_commands()
+try:
+    _register_commands()
+except BaseException as _exc:
+    _exit_interrupted(_exc)
+finally:  # from here on Ctrl-C is plain KeyboardInterrupt again
+    if signal.getsignal(signal.SIGINT) is _raise_interrupted:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main() -> None:

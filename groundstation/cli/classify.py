@@ -16,7 +16,13 @@ _SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def collect_inputs(inputs: tuple[Path, ...]) -> list[Path]:
-    """Files as given, and the images inside given folders (recursively, sorted)."""
+    """Files as given, and the images inside given folders (recursively, sorted); each file
+    once, however often it is named (compared by resolved path, so ``a.jpg`` and ``./a.jpg``
+    or a folder and a file in it are one image)."""
+    return _unique(_expand(inputs))[0]
+
+
+def _expand(inputs: tuple[Path, ...]) -> list[Path]:
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():
@@ -24,6 +30,18 @@ def collect_inputs(inputs: tuple[Path, ...]) -> list[Path]:
         else:
             files.append(item)
     return files
+
+
+def _unique(files: list[Path]) -> tuple[list[Path], int]:
+    """The files in order without repeats of the same resolved path, and how many repeats."""
+    seen: set[Path] = set()
+    unique: list[Path] = []
+    for path in files:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique, len(files) - len(unique)
 
 
 @click.command("classify")
@@ -92,10 +110,14 @@ def classify_command(
     for path, option in ((out, "--out"), (geojson, "--geojson")):
         if path is not None:
             check_output(path, option=option)
-    files = collect_inputs(inputs)
+    files, repeats = _unique(_expand(inputs))
     if not files:
         kinds = ", ".join(_SUFFIXES)
         raise click.BadParameter(f"no images found (looked for {kinds})", param_hint="INPUTS")
+    if repeats:
+        click.echo(
+            f"note: {counted(repeats, 'image')} named more than once, classified once", err=True
+        )
     grid_layer = read_grids(grids) if grids else None
     camera_model = load_camera(camera) if camera else None
     classifier = Classifier.load(weights, threads=threads)
@@ -125,7 +147,7 @@ def classify_command(
     failed = sum(1 for r in results if r.error)
     if failed == len(results):
         if failed == 1:
-            raise ImageReadError("the input is not a readable image; nothing written")
+            raise ImageReadError(f"{files[0]} is not a readable image; nothing written")
         raise ImageReadError(f"none of the {failed} inputs is a readable image; nothing written")
     model = classifier.describe()
     if threshold is not None:

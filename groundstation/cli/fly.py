@@ -83,7 +83,8 @@ class StopSignals:
 
 
 class StatusLine:
-    """A live status line: rewritten in place on a terminal, else printed every few seconds."""
+    """A live status line: rewritten in place on a terminal, else printed every few seconds and
+    whenever its ``state`` (the vehicle's mode and arming) changes, so a log shows each phase."""
 
     def __init__(self, stream: TextIO, *, every_s: float = 5.0) -> None:
         self.stream = stream
@@ -91,15 +92,17 @@ class StatusLine:
         self.tty = stream.isatty()
         self._last = -1e9
         self._width = 0
+        self._state: object = None
 
-    def show(self, text: str) -> None:
+    def show(self, text: str, *, state: object = None) -> None:
         if self.tty:
             pad = max(0, self._width - len(text))
             self.stream.write("\r" + text + " " * pad)
             self._width = len(text)
             self.stream.flush()
-        elif time.monotonic() - self._last >= self.every_s:
+        elif time.monotonic() - self._last >= self.every_s or state != self._state:
             self._last = time.monotonic()
+            self._state = state
             self.stream.write(text + "\n")
 
     def end(self) -> None:
@@ -308,7 +311,7 @@ def fly_command(
 
     def on_status(snapshot: Telemetry) -> None:
         stop_bars()  # transfers are over once telemetry flows
-        status.show(snapshot.one_line())
+        status.show(snapshot.one_line(), state=(snapshot.mode, snapshot.armed))
 
     def on_link(message: Message) -> None:  # the status line stands still while the link is down
         stop_bars()

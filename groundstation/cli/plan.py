@@ -19,7 +19,13 @@ from rich.table import Table
 
 from gis.messages import counted
 from groundstation.cli._files import check_folder, warn_left_out
-from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS
+from missions.planner.settings import (
+    DEFAULT_LEAD_IN_M,
+    MAX_SPEED_MPS,
+    MIN_SPEED_MPS,
+    SUGGESTED_LEAD_IN_M,
+)
+from simulator.params import DEFAULTS as SIM_PARAMS
 
 __all__ = [
     "plan_command",
@@ -28,9 +34,19 @@ __all__ = [
     "no_fly_warnings",
     "coverage_warnings",
     "altitude_warnings",
+    "fence_warnings",
+    "DEFAULT_FENCE_RADIUS_M",
+    "ARDUCOPTER_FENCE_RADIUS_M",
 ]
 
 MISSION_SUFFIXES = (".plan", ".waypoints", ".kml", ".geojson")
+#: The circular fence (FENCE_RADIUS, m) of `gridpatrol sitl` unless its --params change it:
+#: sorties going farther are refused by `fly`'s geofence check and by the vehicle, so the
+#: plan warns of them.
+DEFAULT_FENCE_RADIUS_M = float(SIM_PARAMS["FENCE_RADIUS"].default)
+#: ArduCopter's own default FENCE_RADIUS (AC_FENCE_CIRCLE_RADIUS_DEFAULT), named in the warning:
+#: a real vehicle with its fence on and the radius untouched stops even sooner.
+ARDUCOPTER_FENCE_RADIUS_M = 300.0
 
 
 def parse_lat_lon(text: str, *, option: str = "--home") -> tuple[float, float]:
@@ -158,6 +174,17 @@ def _percent(value: float | None) -> float | None:
     help="Shortest time the camera needs between photos, seconds; faster plans are refused.",
 )
 @click.option(
+    "--lead-in",
+    type=NON_NEGATIVE,
+    default=DEFAULT_LEAD_IN_M,
+    show_default=True,
+    help=(
+        "Metres flown on each strip's line, camera off, before its first photo, so the turn "
+        "into the strip is done when it starts (0: none; the coverage report then counts the "
+        "first photo as still turned)."
+    ),
+)
+@click.option(
     "--corridor-width",
     type=POSITIVE,
     help="Treat line features as corridor centre lines of this width, metres.",
@@ -187,6 +214,7 @@ def plan_command(
     battery_reserve: float,
     max_distance: float | None,
     min_photo_interval: float,
+    lead_in: float,
     corridor_width: float | None,
     outputs: Sequence[Path],
     as_json: bool,
@@ -220,6 +248,7 @@ def plan_command(
             max_distance_m=max_distance,
             corridor_width_m=corridor_width,
             min_photo_interval_s=min_photo_interval,
+            lead_in_m=lead_in,
         )
     except SettingError as exc:  # named as the option the pilot typed
         raise SettingError(exc.setting, exc.named(OPTIONS.get(exc.setting, exc.setting))) from None
@@ -235,6 +264,8 @@ def plan_command(
     else:
         _print_summary(summary)
     warnings = altitude_warnings(summary) + coverage_warnings(summary) + no_fly_warnings(summary)
+    if max_distance is None:  # with it the pilot chose the distance, knowing their fence
+        warnings += fence_warnings(summary)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     for stale in _stale_sorties(outputs, written):
@@ -252,6 +283,7 @@ OPTIONS = {
     "max_distance_m": "--max-distance",
     "corridor_width_m": "--corridor-width",
     "min_photo_interval_s": "--min-photo-interval",
+    "lead_in_m": "--lead-in",
 }
 
 
@@ -303,10 +335,16 @@ def coverage_warnings(summary: dict) -> list[str]:
     """One line per grid photographed at least once on less than 99.5 % of its flyable area."""
     from missions.planner.result import MIN_COVERAGE_ONCE_PCT, low_coverage
 
+    hint = ""
+    if not summary["settings"].get("lead_in_m"):
+        hint = (
+            "; without a lead-in each strip's first photo is taken while the vehicle still "
+            f"turns: try --lead-in {SUGGESTED_LEAD_IN_M:g}"
+        )
     return [
         f"grid {g['grid_id']}: only {g['coverage_once_pct']:.1f} % of its flyable area is "
         f"photographed at least once (below {MIN_COVERAGE_ONCE_PCT:g} %); check the plan "
-        "before flying it"
+        f"before flying it{hint}"
         for g in low_coverage(summary)
     ]
 
@@ -321,6 +359,24 @@ def no_fly_warnings(summary: dict) -> list[str]:
         f"zones{within} and is not planned; coverage is of the {g['area_m2']:,.0f} m² left"
         for g in summary["grids"]
         if g["no_fly_excluded_m2"] >= 1
+    ]
+
+
+def fence_warnings(summary: dict, *, radius_m: float | None = None) -> list[str]:
+    """A warning when sorties go farther from home than a vehicle's default circular fence
+    (:data:`DEFAULT_FENCE_RADIUS_M` unless ``radius_m``): `fly` and the vehicle refuse such a
+    mission while FENCE_RADIUS is left at its default."""
+    radius = DEFAULT_FENCE_RADIUS_M if radius_m is None else radius_m
+    far = [o for o in summary["sorties"] if o["farthest_m"] > radius]
+    if not far:
+        return []
+    names = ", ".join(o["sortie"] for o in far)
+    farthest = max(o["farthest_m"] for o in far)
+    return [
+        f"{counted(len(far), 'sortie')} ({names}) go up to {farthest:,.0f} m from home, beyond "
+        f"the default circular fence of {radius:,.0f} m (FENCE_RADIUS of gridpatrol sitl; "
+        f"ArduCopter's own default is {ARDUCOPTER_FENCE_RADIUS_M:.0f} m): raise FENCE_RADIUS "
+        "on the vehicle, move --home, or split the sorties with --max-distance"
     ]
 
 
@@ -351,16 +407,18 @@ def _read_areas(path: Path, corridor_width: float | None) -> list:
     from missions.errors import PlanningError
 
     left_out: Counter[str] = Counter()
-    grids = read_grids(path, lines=True, left_out=left_out)
+    grids = read_grids(path, lines=True, left_out=left_out, check_ids=True)
     warn_left_out(path, left_out)  # markers (labels, photo points) are no grids
     lines = [g.grid_id for g in grids if isinstance(g.geometry, LineString)]
     if lines and corridor_width is None:
         if len(lines) == 1:
             raise PlanningError(
-                f"grid {lines[0]}: a line needs --corridor-width to be planned as a corridor"
+                f"grid {lines[0]} in {path}: a line needs --corridor-width to be planned as a "
+                "corridor"
             )
         raise PlanningError(
-            f"grids {', '.join(lines)}: lines need --corridor-width to be planned as corridors"
+            f"grids {', '.join(lines)} in {path}: lines need --corridor-width to be planned as "
+            "corridors"
         )
     return grids
 
@@ -512,7 +570,7 @@ def _print_summary(summary: dict) -> None:
         )
     console.print(grids)
     sorties = Table(title="Sorties")
-    for col in ("sortie", "grids", "route m", "time", "photos", "waypoints"):
+    for col in ("sortie", "grids", "route m", "time", "photos", "waypoints", "farthest m"):
         sorties.add_column(col, justify="left" if col in ("sortie", "grids") else "right")
     for o in summary["sorties"]:
         sorties.add_row(
@@ -522,6 +580,7 @@ def _print_summary(summary: dict) -> None:
             _minutes(o["flight_time_s"]),
             str(o["photos"]),
             str(o["waypoints"]),
+            f"{o['farthest_m']:,.0f}",
         )
     console.print(sorties)
     t = summary["totals"]

@@ -71,6 +71,7 @@ class StopSignals:
 def _finish_photos(sitl: Sitl, signals: StopSignals, *, timeout: float) -> int:
     """Wait (at most `timeout` s) for the photos still rendering, saying how many remain; a
     stop signal meanwhile abandons them. Returns how many photos were abandoned."""
+    signalled = signals.count  # before saying so: an interrupt answering the line abandons
     pending = sitl.photos_pending
     if not pending:
         return 0
@@ -78,7 +79,6 @@ def _finish_photos(sitl: Sitl, signals: StopSignals, *, timeout: float) -> int:
         f"finishing {counted(pending, 'photo')} still rendering (at most {timeout:g} s; "
         "interrupt again to abandon them)"
     )
-    signalled = signals.count
     deadline = time.monotonic() + timeout
     progress = RenderProgress(lag=1, said=pending, said_at=time.monotonic())
     while sitl.photos_pending:
@@ -124,6 +124,8 @@ def _wind(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float
     speed, direction = _floats(value, 2, "SPEED,DIR (m/s, degrees the wind blows from)")
     if speed < 0:
         raise click.BadParameter(f"{value!r}: wind speed cannot be negative")
+    if not 0 <= direction <= 360:
+        raise click.BadParameter(f"{value!r}: wind direction must be 0 to 360 degrees")
     return speed, direction
 
 

@@ -22,7 +22,8 @@ REDIS_RETRY_S = 5.0
 def wait_for_redis(url: str, *, wait_s: float, every_s: float | None = None) -> None:
     """Return once Redis at ``url`` answers; until then print why, every ``every_s`` seconds
     (default :data:`REDIS_RETRY_S`), for up to ``wait_s`` seconds, then raise
-    :class:`JobError` (the worker exits with status 1)."""
+    :class:`JobError` (the worker exits with status 1). A :class:`ConfigError` (Redis refuses
+    the URL's database or credentials) is raised at once: waiting cannot fix it."""
     from groundstation.errors import JobError
     from groundstation.jobs import check_redis
 
@@ -83,7 +84,8 @@ def worker_command(
 
     Redis unreachable at start: the worker prints so and retries for --redis-wait seconds, then
     exits with status 1, for a service manager to restart it and show the failure (systemd:
-    Restart=on-failure). Redis lost later: Celery reconnects, logging each try.
+    Restart=on-failure). Redis refusing REDIS_URL (no such database, wrong user or password):
+    exits with status 1 at once. Redis lost later: Celery reconnects, logging each try.
     """
     from groundstation.config import build_config, redacted_url
     from groundstation.jobs import CeleryQueue, ThreadQueue, build_queue, first_line, run_schedule

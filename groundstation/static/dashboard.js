@@ -1,5 +1,19 @@
 /* The dashboard's map of open tickets (red when overdue) over the district's grids. */
 "use strict";
+/* The period form sends only the days its period reads: date for a day, week or month, start
+   and end for custom (the server refuses days a period would ignore). */
+(function () {
+  var form = document.getElementById("dash-form");
+  if (!form) { return; }
+  var days = ["date", "start", "end"];
+  form.addEventListener("submit", function () {
+    var custom = form.elements.period.value === "custom";
+    days.forEach(function (name) { form.elements[name].disabled = (name === "date") === custom; });
+  });
+  window.addEventListener("pageshow", function () {  /* back to the page: all editable again */
+    days.forEach(function (name) { form.elements[name].disabled = false; });
+  });
+})();
 (function () {
   var map = GridPatrolMap.gridsMap("dash-map");
   if (!map) { return; }

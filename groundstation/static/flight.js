@@ -148,7 +148,9 @@
           : "/flights?flight=" + s.flight_id + "#flight-" + s.flight_id;
         document.getElementById("after-landing").hidden = false;
       }
-      if (s.log_dir) { document.getElementById("log-dir").textContent = s.log_dir; }
+      if (s.log_dir) {  // labelled as the page renders it
+        document.getElementById("log-dir").textContent = info.text.flight_log + ": " + s.log_dir;
+      }
     }
   }
 

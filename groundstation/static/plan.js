@@ -140,20 +140,22 @@
 
   function params() {
     var byGsd = document.getElementById("height-by").value === "gsd";
-    return {
+    var body = {
       grids: Array.from(selected),
       polygon: tool.geojson(),
       no_fly_layer: document.getElementById("no_fly_layer").value || null,
       camera: document.getElementById("camera").value,
       profile: document.getElementById("profile").value,
-      altitude_m: byGsd ? null : num("altitude_m"),
-      gsd_cm: byGsd ? num("gsd_cm") : null,
       front_overlap: num("front_overlap"),
       side_overlap: num("side_overlap"),
       speed_mps: num("speed_mps"),
       battery_minutes: num("battery_minutes"),
+      lead_in_m: num("lead_in_m"),
       home: homeValue()
     };
+    // only the height the plan goes by: sent empty, the server says so (not 100 m silently)
+    if (byGsd) { body.gsd_cm = num("gsd_cm"); } else { body.altitude_m = num("altitude_m"); }
+    return body;
   }
 
   function post(url, body) {

@@ -29,6 +29,7 @@
   var camera = el("upload-camera");
   var nameField = el("upload-name");
   var current = null;  // the upload photos go to: {id, name, urls, arrived, originals}
+  var leftOut = [];  // names of the chosen files that are not photos (the last Upload's)
   var busy = false;
 
   function fill(template, values) {
@@ -247,7 +248,8 @@
         return;
       }
       var data = expect(res, 202);
-      el("upload-done-text").textContent = count("finished", data.photos, {id: data.flight_id});
+      el("upload-done-text").textContent = count("finished", data.photos, {id: data.flight_id}) +
+        skippedNote();
       showWarnings(data.warnings || []);
       var link = el("upload-flight-link");
       link.href = data.flight_url;
@@ -263,6 +265,13 @@
   }
 
   // what to know about the flight just registered, one warning per line
+  // the result names the files left out too: the status line saying so is gone by then
+  function skippedNote() {
+    if (!leftOut.length) { return ""; }
+    var shown = leftOut.slice(0, 5).join(", ") + (leftOut.length > 5 ? ", …" : "");
+    return " " + count("skipped_done", leftOut.length, {names: shown});
+  }
+
   function showWarnings(warnings) {
     var list = el("upload-done-warnings");
     list.textContent = "";
@@ -289,6 +298,7 @@
 
   function reset() {
     current = null;
+    leftOut = [];
     delete root.dataset.upload;
     form.reset();
     lockSettings(false);
@@ -314,7 +324,9 @@
       el("upload-done").hidden = true;
       status(text.starting);
       var names = sendNames(photos);
-      var left = chosen.length - photos.length;
+      leftOut = chosen.filter(function (f) { return !PHOTO.test(f.name); })
+        .map(function (f) { return f.name; });
+      var left = leftOut.length;
       var note = left ? " " + count("skipped", left) : "";
       return (current ? refresh() : create()).then(function () {
         status(text.uploading + note);

@@ -229,7 +229,8 @@ def _reserve(params: BatteryParams, voltage_v: float, reserve_pct: float) -> tup
                 (
                     capacity * charge,
                     msg(
-                        "%(name)s %(volts)s V: about %(pct)s%% left on a %(cells)sS LiPo",
+                        "%(name)s %(volts)s V: reached at about %(pct)s%% left on a "
+                        "%(cells)sS LiPo (estimated from the voltage)",
                         name=name,
                         volts=f"{volts:g}",
                         pct=f"{100 * charge:.0f}",

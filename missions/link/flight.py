@@ -16,13 +16,14 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gis.crs import LocalFrame
+from gis.geodesy import ground_distance_m
 from gis.messages import Message, counted, msg
 from missions.items import Command, MissionItem, MissionPlan
 from missions.link.battery import (
@@ -43,10 +44,12 @@ from missions.link.errors import (
     stop_reason,
 )
 from missions.link.landing import (
+    LandingPlace,
     LandingWatch,
     Outcome,
     Touchdown,
     flight_outcome,
+    landing_place,
     reached_items,
     watch_landing,
 )
@@ -63,21 +66,25 @@ __all__ = [
     "FlightResult",
     "MissionEstimate",
     "ModeChange",
+    "aloft_battery_check",
     "battery_check",
     "clock_text",
     "estimate_mission",
+    "flight_endurance_s",
     "fly",
+    "landing_of",
     "landing_sequences",
     "mode_change",
     "preflight_checks",
     "settle_photo_count",
+    "snapshot_interval_s",
     "prepare_fence",
+    "rally_positions",
     "reboot_message",
     "vehicle_now",
     "waypoint_sequences",
 ]
 
-EARTH_RADIUS_M = 6_371_008.8
 #: Modes the vehicle switches to by itself when a failsafe triggers.
 FAILSAFE_MODES = frozenset({"RTL", "LAND", "SMART_RTL", "BRAKE"})
 WARNING = 4  # MAV_SEVERITY_WARNING
@@ -155,15 +162,25 @@ class FlightResult:
     duration_wall_s: float | None = None
     #: mode changes neither fly nor a failsafe made: the RC or another ground station
     mode_changes: tuple[str, ...] = ()
+    #: where a landed flight came down (:func:`landing_of`); None: not landed or not known
+    landing: LandingPlace | None = None
 
     @property
     def all_reached(self) -> bool:
         return set(self.waypoints) <= set(self.reached)
 
     @property
+    def landed_away(self) -> bool:
+        """Landed away from home and every rally point (see :func:`landing_of`)."""
+        return self.landed and self.landing is not None and self.landing.away
+
+    @property
     def outcome(self) -> Outcome:
-        """``complete``, ``returned_early`` or ``failed`` (see :func:`flight_outcome`)."""
-        return flight_outcome(landed=self.landed, all_reached=self.all_reached)
+        """``complete``, ``returned_early``, ``landed_away`` or ``failed`` (see
+        :func:`~missions.link.landing.flight_outcome`)."""
+        return flight_outcome(
+            landed=self.landed, all_reached=self.all_reached, landed_away=self.landed_away
+        )
 
     def flight_time(self) -> str:
         """``3:14 flown (plan 3:16)``: by the vehicle's clock, else by ours (said so)."""
@@ -177,12 +194,15 @@ class FlightResult:
 
     def summary(self, *, failsafes: bool = True, mode_changes: bool = True) -> str:
         """``landed: 5:12 flown (plan 5:16), 41/41 waypoints, 126 photos, max 80 m``
-        (``returned early`` when it landed before its last waypoint, ``NOT landed`` when it
-        did not land), then the failsafes and other controllers' mode changes."""
+        (``returned early`` when it landed before its last waypoint, ``landed away from home,
+        9.3 km S of home at LAT,LON`` when it came down elsewhere, ``NOT landed`` when it did
+        not land), then the failsafes and other controllers' mode changes."""
         hit = len(set(self.waypoints) & set(self.reached))
         state = {"complete": "landed", "returned_early": "returned early"}.get(
             self.outcome, "NOT landed"
         )
+        if self.landed_away and self.landing is not None:
+            state = f"landed away from home, {self.landing.text()}"
         text = (
             f"{state}: {self.flight_time()}, "
             f"{hit}/{counted(len(self.waypoints), 'waypoint')}, "
@@ -290,13 +310,24 @@ class _FlightTiming:
         return end - self.armed_vehicle_s, wall
 
 
-def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
+def landing_of(plan: MissionPlan, snapshot: Telemetry) -> LandingPlace | None:
+    """Where a vehicle that has landed came down (:func:`~missions.link.landing.landing_place`),
+    from its last position in ``snapshot``: measured from its home (the plan's when it sent
+    none), and away unless near home, the plan's home, a rally point or one of the plan's LAND
+    items. None when no position was heard."""
+    position = snapshot.position
+    if position is None:
+        return None
+    home = snapshot.home[:2] if snapshot.home is not None else plan.home[:2]
+    allowed = [*rally_positions(plan), *_land_positions(plan)]
+    if has_home(plan):
+        allowed.append(plan.home[:2])
+    return landing_place((position.lat, position.lon), home=home, allowed=allowed)
+
+
+def _land_positions(plan: MissionPlan) -> list[tuple[float, float]]:
+    """``(lat, lon)`` of the plan's NAV_LAND items that name a position."""
+    return [(i.lat, i.lon) for i in _positioned(plan) if i.command == Command.NAV_LAND]
 
 
 def waypoint_sequences(plan: MissionPlan) -> tuple[int, ...]:
@@ -339,7 +370,7 @@ def estimate_mission(plan: MissionPlan, *, climb_rate_mps: float = 2.5) -> Missi
     max_alt = max((item.alt for item in legs), default=0.0)
     if has_home(plan):  # from home and back; a plan without one (0, 0) counts its legs only
         points = [plan.home[:2], *points, plan.home[:2]]
-    distance = sum(_distance_m(a, b) for a, b in itertools.pairwise(points))
+    distance = sum(ground_distance_m(a, b) for a, b in itertools.pairwise(points))
     model = FlightTimeModel(speed_mps=max(plan.cruise_speed_mps, 0.1), climb_mps=climb_rate_mps)
     duration = model.vertical_s(max_alt)
     if len(points) >= 2:
@@ -501,7 +532,7 @@ def _home_check(snapshot: Telemetry, plan: MissionPlan) -> Check:
         where = (snapshot.position.lat, snapshot.position.lon)
     else:
         return Check("home at plan", False, msg("no home or position to compare yet"))
-    distance = _distance_m(where, plan.home[:2])
+    distance = ground_distance_m(where, plan.home[:2])
     if distance <= HOME_TOLERANCE_M:
         return Check(
             "home at plan",
@@ -544,7 +575,7 @@ def _vehicle_fence_cut(plan: MissionPlan, fence: FenceStatus) -> Check | None:
     """A failed geofence check when the vehicle's circle (FENCE_RADIUS around home) or altitude
     (FENCE_ALT_MAX) fence, as read back, cuts the mission; None when neither does."""
     home = plan.home[:2]
-    far = max((_distance_m(home, (i.lat, i.lon)) for i in _positioned(plan)), default=0.0)
+    far = max((ground_distance_m(home, (i.lat, i.lon)) for i in _positioned(plan)), default=0.0)
     high = max((i.alt for i in plan.items if i.command < 100), default=0.0)
     kinds = fence.fence_type or 0
     if kinds & FENCE_CIRCLE and fence.radius_m is not None and far > fence.radius_m:
@@ -680,7 +711,11 @@ def fly(
             "pre-flight checks failed: mission (the plan has no navigation items)",
             failed=("mission",),
         )
-    log = FlightLog(log_dir) if log_dir is not None else None
+    log = (
+        FlightLog(log_dir, vehicle_clock=lambda: vehicle.tracker.vehicle_time_s)
+        if log_dir is not None
+        else None
+    )
     logged_photos = 0
     timing: _FlightTiming | None = None  # set once armed
 
@@ -737,15 +772,34 @@ def fly(
             vehicle.arm()
             timing = _FlightTiming.at_arming(vehicle, estimate)
             vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s idle on the ground
+            climbed = _sampled(record, status_interval_s)
             vehicle.wait_for(
-                lambda t: t.position is not None and t.position.relative_alt_m >= 0.8 * altitude,
+                lambda t: (
+                    climbed(t)
+                    and t.position is not None
+                    and t.position.relative_alt_m >= 0.8 * altitude
+                ),
                 timeout=60.0,
                 step=takeoff_step(altitude),
             )
-            safety = _battery_aloft(
-                vehicle, estimate, battery, endurance_s=endurance_s, reserve_pct=reserve_pct,
-                log=log, on_warning=on_warning,
-            )  # fmt: skip
+            try:
+                safety = _battery_aloft(
+                    vehicle, estimate, battery, endurance_s=endurance_s,
+                    reserve_pct=reserve_pct, log=log, on_warning=on_warning,
+                    rally=rally_positions(plan),
+                )  # fmt: skip
+            except PreflightError as refused:  # airborne: bring it back and see it land
+                vehicle.rtl()
+                if log is not None:
+                    log.event("safety", f"{refused}; RTL commanded", time_s=vehicle.tracker.now())
+                if on_warning is not None:
+                    on_warning(msg("%(reason)s; RTL commanded", reason=refused))
+                _watch(
+                    vehicle, plan, log=log, record=record, started=timing,
+                    interval_s=status_interval_s, timeout_s=flight_timeout_s, on_link=on_link,
+                    returning=refused,
+                )  # fmt: skip
+                raise  # never: a returning watch ends in FlightAborted
             vehicle.start_mission()
             return _watch(
                 vehicle,
@@ -767,6 +821,22 @@ def fly(
         if log is not None and not log.closed:
             log.close(_ended_early(vehicle, plan, timing, exc))
         raise
+
+
+def _sampled(record: Callable[[Telemetry], None], interval_s: float) -> Callable[[Telemetry], bool]:
+    """A predicate for :meth:`Vehicle.wait_for` that records a snapshot whenever the vehicle's
+    clock has moved ``interval_s`` since the last one recorded (telemetry rows during the climb,
+    spaced like the watch's); always True."""
+    last: list[float] = []
+
+    def sample(snapshot: Telemetry) -> bool:
+        at = _snapshot_clock_s(snapshot)
+        if not last or at - last[0] >= interval_s or at < last[0]:
+            last[:] = [at]
+            record(snapshot)
+        return True
+
+    return sample
 
 
 def _ended_early(
@@ -824,6 +894,51 @@ class _Safety:
         return self.expected_s + self.endurance_s
 
 
+def aloft_battery_check(
+    snapshot: Telemetry,
+    estimate: MissionEstimate,
+    battery: BatteryParams | None,
+    *,
+    endurance_s: float | None,
+    reserve_pct: float,
+) -> Check | None:
+    """The battery check again once airborne, with the current the vehicle now draws (the one
+    before takeoff was assumed): the mission is not started when it fails. None when it has
+    nothing new to say: the vehicle's battery parameters are unknown, an endurance given
+    overrides the current, no current was measured in flight yet, or no battery is heard."""
+    if (
+        battery is None
+        or endurance_s is not None
+        or snapshot.flight_current_a is None
+        or snapshot.battery is None
+    ):
+        return None
+    return battery_check(
+        snapshot, estimate, battery=battery, endurance_s=None, reserve_pct=reserve_pct
+    )
+
+
+def flight_endurance_s(
+    battery: BatteryParams | None,
+    *,
+    endurance_s: float | None = None,
+    measured_current_a: float | None = None,
+) -> float:
+    """Flight time (s) of a full battery: ``endurance_s`` when given, else from the vehicle's
+    BATT_CAPACITY at the current measured in flight (assumed before it has flown: see
+    :func:`~missions.link.battery.full_battery_s`), else :data:`DEFAULT_ENDURANCE_S`."""
+    if endurance_s is not None:
+        return endurance_s
+    if battery is None:
+        return DEFAULT_ENDURANCE_S
+    return full_battery_s(battery, measured_current_a=measured_current_a)
+
+
+def rally_positions(plan: MissionPlan) -> tuple[tuple[float, float], ...]:
+    """``(lat, lon)`` of the plan's rally points: where an RTL may head instead of home."""
+    return tuple((lat, lon) for lat, lon, _ in plan.rally_points)
+
+
 def _battery_aloft(
     vehicle: Vehicle,
     estimate: MissionEstimate,
@@ -833,20 +948,19 @@ def _battery_aloft(
     reserve_pct: float,
     log: FlightLog | None,
     on_warning: Callable[[Message], None] | None,
+    rally: tuple[tuple[float, float], ...] = (),
 ) -> _Safety:
     """After takeoff, the current drawn is known: check the battery again with it before the
     mission starts (PreflightError, which brings the vehicle back, when it no longer fits) and
     set up the in-flight watch with the endurance it gives."""
     snapshot = vehicle.tracker.snapshot()
-    check = battery_check(
-        snapshot, estimate, battery=battery, endurance_s=endurance_s, reserve_pct=reserve_pct
+    check = aloft_battery_check(
+        snapshot, estimate, battery, endurance_s=endurance_s, reserve_pct=reserve_pct
     )
-    if battery is not None and endurance_s is None and snapshot.flight_current_a is not None:
+    if check is not None:
         if log is not None:
-            log.event(
-                "preflight", f"battery after takeoff: {check.detail}", time_s=snapshot.time_s
-            )
-        if not check.ok and snapshot.battery is not None:
+            log.event("preflight", f"battery after takeoff: {check.detail}", time_s=snapshot.time_s)
+        if not check.ok:
             raise PreflightError(
                 msg(
                     "battery after takeoff: %(detail)s; the mission was not started",
@@ -854,16 +968,12 @@ def _battery_aloft(
                 ),
                 failed=("battery",),
             )
-    if endurance_s is None:
-        endurance_s = (
-            DEFAULT_ENDURANCE_S
-            if battery is None
-            else full_battery_s(battery, measured_current_a=snapshot.flight_current_a)
-        )
     return _Safety(
-        warnings=FlightWarnings(battery),
+        warnings=FlightWarnings(battery, rally=rally),
         expected_s=estimate.duration_s,
-        endurance_s=endurance_s,
+        endurance_s=flight_endurance_s(
+            battery, endurance_s=endurance_s, measured_current_a=snapshot.flight_current_a
+        ),
         on_warning=on_warning,
     )
 
@@ -961,6 +1071,20 @@ RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 5.0
 RECONNECT_REPORT_S = 10.0
 
 
+#: The shortest wait (our seconds) between two snapshots, however fast the vehicle's clock runs:
+#: our SITL sends no stream faster than 50 messages a second of ours.
+MIN_SNAPSHOT_WALL_S = 0.02
+
+
+def snapshot_interval_s(tracker: TelemetryTracker, interval_s: float) -> float:
+    """Our seconds to wait for ``interval_s`` of the vehicle's (a sped-up simulator's clock runs
+    :attr:`~missions.link.telemetry.TelemetryTracker.clock_rate` times ours), at least
+    :data:`MIN_SNAPSHOT_WALL_S`: telemetry rows are then spaced by the vehicle's time, the one
+    flight.json's durations count."""
+    rate = tracker.clock_rate or 1.0
+    return max(MIN_SNAPSHOT_WALL_S, min(interval_s, interval_s / rate))
+
+
 def _telemetry_riding_out(
     vehicle: Vehicle,
     *,
@@ -979,7 +1103,9 @@ def _telemetry_riding_out(
 
     while True:
         try:
-            yield from vehicle.telemetry(interval_s=interval_s)
+            yield from vehicle.telemetry(
+                interval_s=lambda: snapshot_interval_s(vehicle.tracker, interval_s)
+            )
             return  # never: the telemetry goes on until the caller stops reading
         except LinkLost as exc:
             lost = exc
@@ -1039,9 +1165,12 @@ def _watch(
     timeout_s: float | None,
     on_link: Callable[[Message], None] | None = None,
     safety: _Safety | None = None,
+    returning: PreflightError | None = None,
 ) -> FlightResult:
     """Watch AUTO until landed and disarmed; note failsafes; RTL if the mission ends aloft;
-    warn and give up as ``safety`` says (see :class:`_Safety`)."""
+    warn and give up as ``safety`` says (see :class:`_Safety`). With ``returning`` (the
+    refusal that made fly command RTL before the mission started) watch that RTL down instead
+    and end in FlightAborted giving the refusal and how the flight ended."""
     waypoints = waypoint_sequences(plan)
     navs = [i + 1 for i, item in enumerate(plan.items) if item.command < 100]
     last_nav = navs[-1] if navs else None  # after it ArduCopter loiters unless it returns
@@ -1059,8 +1188,8 @@ def _watch(
     failsafes: list[ModeChange] = []  # every mode change fly did not make (see ModeChange)
     texts: list[str] = []
     warnings: list[tuple[float, str]] = []  # (vehicle s, STATUSTEXT of severity WARNING or worse)
-    commanded = {"AUTO"}
-    mode = "AUTO"
+    mode = "AUTO" if returning is None else "RTL"
+    commanded = {mode}
     max_alt = 0.0
     idle_at_end_since: float | None = None
     landing = LandingWatch(armed_once=True)  # fly() armed it and took off
@@ -1136,7 +1265,20 @@ def _watch(
         vehicle, waypoints, started, max_alt, failsafes, texts, log, on_ground,
         landings=landing_sequences(plan), ended_wall_s=ended_wall_s,
     )  # fmt: skip
+    if result.landed:
+        result = replace(result, landing=landing_of(plan, landed))
+        if result.landed_away and log is not None and result.landing is not None:
+            log.event("landed_away", result.landing.text(), time_s=landed.time_s)
     ended = _ended_by(result, landed, on_ground=on_ground)
+    if returning is not None:
+        raise FlightAborted(
+            msg(
+                "%(reason)s; RTL commanded and watched to the end: %(end)s",
+                reason=returning,
+                end=result.summary() if ended is None else ended,
+            ),
+            result=result,
+        )
     if ended is not None:
         raise FlightAborted(ended, result=result)
     if log is not None:
@@ -1169,6 +1311,8 @@ def _ended_by(result: FlightResult, landed: Telemetry, *, on_ground: bool) -> Me
             changes="; ".join(result.mode_changes),
             summary=result.summary(mode_changes=False),
         )
+    if result.landed_away:
+        return msg("flight: %(summary)s", summary=result.summary())
     return None
 
 

@@ -3,7 +3,9 @@
 :func:`watch_landing` is the one decision :func:`~missions.link.flight.fly` and the ground
 station's flight sessions share. It folds each telemetry snapshot into a :class:`LandingWatch`
 and says where the flight stands (:class:`Touchdown`); :func:`flight_outcome` then names a
-finished flight: ``complete``, ``returned_early`` or ``failed``.
+finished flight: ``complete``, ``returned_early``, ``landed_away`` or ``failed``. Where it came
+down is :func:`landing_place`: a failsafe LAND (battery, GPS lost, wind too strong to return)
+puts the vehicle down wherever it is, and the pilot must be sent there, not home.
 
 A disarm counts only after the vehicle was armed, and only on the ground or once it had flown
 (ArduCopter disarms a vehicle that never took off after 10 s). ArduCopter (and our SITL) report
@@ -22,21 +24,27 @@ was disarmed in the air. A vehicle that sends no positions is judged by its land
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from gis.geodesy import ground_distance_m
 from missions.link.telemetry import DisarmHeights, HeightFix, MissionProgress, Telemetry
 
 __all__ = [
     "AIRBORNE_ABOVE_M",
+    "LANDED_AWAY_M",
     "LANDED_STATE_GRACE_S",
     "LANDED_WITHIN_M",
+    "LandingPlace",
     "LandingWatch",
     "Outcome",
     "Touchdown",
     "flight_outcome",
     "height_at_disarm",
+    "distance_text",
+    "landing_place",
     "reached_items",
     "watch_landing",
 ]
@@ -51,8 +59,16 @@ AIRBORNE_ABOVE_M = 1.0
 #: flight (a landed vehicle may read 2 m), while a fall from higher than this breaks things.
 LANDED_WITHIN_M = 3.0
 
-#: A finished flight: landed with every waypoint, landed before the last one, or not landed.
-Outcome = Literal["complete", "returned_early", "failed"]
+#: A landing farther than this (m) from home, from every rally point and from the plan's own
+#: landing places is a landing away from home: RTL and LAND items put an ArduCopter down within a
+#: few metres (WPNAV_RADIUS, GPS drift, wind), while a failsafe LAND puts it down where it is.
+LANDED_AWAY_M = 50.0
+
+#: A finished flight: landed with every waypoint, landed before the last one, landed away from
+#: home (and every rally point), or not landed.
+Outcome = Literal["complete", "returned_early", "landed_away", "failed"]
+
+_COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 
 class Touchdown(enum.Enum):
@@ -147,17 +163,88 @@ def _sends_positions(disarm: DisarmHeights | None) -> bool:
     return disarm is not None and (disarm.before is not None or disarm.after is not None)
 
 
-def flight_outcome(*, landed: bool, all_reached: bool) -> Outcome:
+def flight_outcome(*, landed: bool, all_reached: bool, landed_away: bool = False) -> Outcome:
     """A finished flight's outcome: ``complete`` (landed with every waypoint reached),
-    ``returned_early`` (landed before the last one: the pilot or a failsafe ended the mission)
-    or ``failed`` (not landed: disarmed in the air, rebooted, lost, timed out).
+    ``returned_early`` (landed before the last one: the pilot or a failsafe ended the mission),
+    ``landed_away`` (landed, but away from home and every rally point: see
+    :func:`landing_place`; it leads, as it sends the pilot elsewhere) or ``failed`` (not landed:
+    disarmed in the air, rebooted, lost, timed out).
 
     >>> flight_outcome(landed=True, all_reached=False)
     'returned_early'
+    >>> flight_outcome(landed=True, all_reached=False, landed_away=True)
+    'landed_away'
     """
     if not landed:
         return "failed"
+    if landed_away:
+        return "landed_away"
     return "complete" if all_reached else "returned_early"
+
+
+@dataclass(frozen=True, slots=True)
+class LandingPlace:
+    """Where a flight came down: its position, its distance (m) and bearing (degrees) from
+    home, and whether that is away from home and every other planned landing place."""
+
+    lat: float
+    lon: float
+    home_distance_m: float
+    bearing_deg: float
+    away: bool
+
+    def text(self) -> str:
+        """``9.3 km S of home at 32.431610,120.088020`` (``at home`` when within a metre)."""
+        where = f"at {self.lat:.6f},{self.lon:.6f}"
+        if self.home_distance_m < 1.0:
+            return f"at home, {where}"
+        compass = _COMPASS[round(self.bearing_deg / 45.0) % 8]
+        return f"{distance_text(self.home_distance_m)} {compass} of home {where}"
+
+
+def distance_text(metres: float) -> str:
+    """``420 m`` below a kilometre, else ``9.3 km``.
+
+    >>> distance_text(420.4), distance_text(9344.0)
+    ('420 m', '9.3 km')
+    """
+    return f"{metres:.0f} m" if metres < 1000.0 else f"{metres / 1000.0:.1f} km"
+
+
+def landing_place(
+    position: tuple[float, float],
+    *,
+    home: tuple[float, float],
+    allowed: Iterable[tuple[float, float]] = (),
+    radius_m: float = LANDED_AWAY_M,
+) -> LandingPlace:
+    """Where a vehicle that landed at ``position`` (lat, lon) came down, against ``home`` and
+    the other places it may land (``allowed``: rally points, the plan's LAND items): away when
+    farther than ``radius_m`` from each.
+
+    >>> place = landing_place((32.43161, 120.08802), home=(32.51501, 120.08802))
+    >>> place.away, place.text()
+    (True, '9.3 km S of home at 32.431610,120.088020')
+    >>> landing_place((32.51502, 120.08802), home=(32.51501, 120.08802)).away
+    False
+    """
+    home_distance = ground_distance_m(home, position)
+    nearest = min((ground_distance_m(p, position) for p in allowed), default=home_distance)
+    return LandingPlace(
+        lat=position[0],
+        lon=position[1],
+        home_distance_m=home_distance,
+        bearing_deg=_bearing_deg(home, position),
+        away=min(home_distance, nearest) > radius_m,
+    )
+
+
+def _bearing_deg(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Initial great-circle bearing from ``a`` to ``b``, 0-360 degrees clockwise from north."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    y = math.sin(lon2 - lon1) * math.cos(lat2)
+    x = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(lon2 - lon1)
+    return math.degrees(math.atan2(y, x)) % 360.0
 
 
 def reached_items(progress: MissionProgress, *, landing_items: Iterable[int]) -> tuple[int, ...]:

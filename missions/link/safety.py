@@ -3,17 +3,20 @@
 Watchers fold telemetry snapshots, timed by the vehicle's clock (a sped-up simulator's seconds
 are its own), into :class:`Notice`\\ s: the GPS fix lost in flight and back (:class:`GpsWatch`),
 the battery at or below the vehicle's low level (:class:`BatteryLowWatch`), and an RTL that
-does not bring the vehicle closer to home (:class:`ReturnWatch`: wind stronger than it can fly,
-say). Each warning is said once when its condition starts, and again only after the condition
-cleared and :data:`REPEAT_AFTER_S` passed, so a flapping condition cannot flood the pilot.
+does not bring the vehicle closer to home or the nearest rally point (:class:`ReturnWatch`: wind
+stronger than it can fly, say). Each warning is said once when its condition starts, and again
+only after the condition cleared and :data:`REPEAT_AFTER_S` passed, so a flapping condition
+cannot flood the pilot.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from gis.geodesy import ground_distance_m
 from gis.messages import Message, msg
 from missions.link.battery import BatteryParams
 from missions.link.telemetry import Telemetry
@@ -153,9 +156,9 @@ class BatteryLowWatch:
             Notice(
                 "battery_low",
                 msg(
-                    "battery low: %(volts)s V, %(pct)s%% left, at or below the vehicle's low "
-                    "level (%(level)s); bring it home",
-                    volts=f"{battery.voltage_v:.1f}",
+                    "battery low: %(volts)s V, %(pct)s%% left by the vehicle's count, at or "
+                    "below the vehicle's low level (%(level)s); bring it home",
+                    volts=f"{battery.voltage_v:.2f}",
                     pct="?" if battery.remaining_pct is None else f"{battery.remaining_pct:.0f}",
                     level=level,
                 ),
@@ -164,61 +167,98 @@ class BatteryLowWatch:
 
 
 class ReturnWatch:
-    """An RTL that has come no closer to home for :data:`RETURN_STALL_S`, while neither
-    climbing to its return altitude nor already home: the vehicle cannot make headway."""
+    """An RTL that has come no closer to where it returns for :data:`RETURN_STALL_S`, while
+    neither climbing to its return altitude nor already there: the vehicle cannot make headway.
 
-    def __init__(self) -> None:
+    ArduPilot's RTL flies to the rally point nearest the vehicle when it switches to RTL, if
+    it holds any (home counts too, RALLY_INCL_HOME), so progress is measured to the nearest of
+    home and ``rally`` (``(lat, lon)`` of the mission's rally points, when the caller knows
+    them) as the RTL began: an RTL making for a rally point away from home is not taken for
+    one stalled.
+    """
+
+    def __init__(self, rally: Iterable[tuple[float, float]] = ()) -> None:
+        points = tuple((float(lat), float(lon)) for lat, lon in rally)
+        for lat, lon in points:
+            if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
+                raise ValueError(f"ReturnWatch: rally point {lat!r}, {lon!r} is not a position")
+        self.rally = points
         self._alarm = _Alarm()
         self._closest: tuple[float, float] | None = None  # (distance m, when) in this RTL
+        self._target: tuple[tuple[float, float], bool] | None = None  # (lat, lon), a rally point
 
     def update(self, snapshot: Telemetry, now: float) -> list[Notice]:
-        distance = _home_distance_m(snapshot)
-        if snapshot.mode != "RTL" or not _flying(snapshot) or distance is None:
+        if snapshot.mode != "RTL" or not _flying(snapshot):
+            self._target = None
+        elif self._target is None:
+            self._target = _return_target(snapshot, self.rally)
+        if self._target is None or snapshot.position is None:
             self._closest = None
             self._alarm.due(False, now)
             return []
+        point, to_rally = self._target
+        distance = ground_distance_m((snapshot.position.lat, snapshot.position.lon), point)
         climbing = snapshot.position is not None and snapshot.position.climb_mps > _CLIMBING_MPS
         if self._closest is None or distance < self._closest[0] - _CLOSING_M or climbing:
             self._closest = (min(distance, self._closest[0]) if self._closest else distance, now)
         stalled = distance > _HOME_RADIUS_M and now - self._closest[1] >= RETURN_STALL_S
         if not self._alarm.due(stalled, now):
             return []
-        return [
-            Notice(
-                "return_stalled",
-                msg(
-                    "returning to launch but getting no closer: %(distance)s m from home, no "
-                    "closer for %(seconds)s s, ground speed %(speed)s m/s (wind stronger than "
-                    "the vehicle can fly?); land it where it is or take control",
-                    distance=f"{distance:.0f}",
-                    seconds=f"{now - self._closest[1]:.0f}",
-                    speed=f"{_ground_speed(snapshot):.1f}",
-                ),
+        numbers = {
+            "distance": f"{distance:.0f}",
+            "seconds": f"{now - self._closest[1]:.0f}",
+            "speed": f"{_ground_speed(snapshot):.1f}",
+        }
+        if to_rally:
+            text = msg(
+                "returning to launch but getting no closer: %(distance)s m from the nearest "
+                "rally point, no closer for %(seconds)s s, ground speed %(speed)s m/s (wind "
+                "stronger than the vehicle can fly?); land it where it is or take control",
+                **numbers,
             )
-        ]
+        else:
+            text = msg(
+                "returning to launch but getting no closer: %(distance)s m from home, no "
+                "closer for %(seconds)s s, ground speed %(speed)s m/s (wind stronger than "
+                "the vehicle can fly?); land it where it is or take control",
+                **numbers,
+            )
+        return [Notice("return_stalled", text)]
 
 
 def _ground_speed(snapshot: Telemetry) -> float:
     return 0.0 if snapshot.position is None else snapshot.position.groundspeed_mps
 
 
-def _home_distance_m(snapshot: Telemetry) -> float | None:
-    """Horizontal distance from the vehicle to its home (equirectangular: fine at RTL scale)."""
+def _return_target(
+    snapshot: Telemetry, rally: tuple[tuple[float, float], ...]
+) -> tuple[tuple[float, float], bool] | None:
+    """Where an RTL starting now goes: the nearest of the vehicle's home and ``rally``, and
+    whether that is a rally point; None without a position or a home."""
     if snapshot.position is None or snapshot.home is None:
         return None
     lat, lon = snapshot.position.lat, snapshot.position.lon
-    home_lat, home_lon = snapshot.home[:2]
-    north = math.radians(lat - home_lat) * 6_371_008.8
-    east = math.radians(lon - home_lon) * 6_371_008.8 * math.cos(math.radians(home_lat))
-    return math.hypot(north, east)
+    home: tuple[float, float] = (snapshot.home[0], snapshot.home[1])
+    nearest = min(rally, key=lambda point: ground_distance_m((lat, lon), point), default=None)
+    if nearest is not None and ground_distance_m((lat, lon), nearest) < ground_distance_m(
+        (lat, lon), home
+    ):
+        return nearest, True
+    return home, False
 
 
 class FlightWarnings:
-    """Every in-flight watcher `fly` runs: GPS, battery (when the vehicle's levels are known)
-    and RTL progress."""
+    """Every in-flight watcher `fly` and the ground station's flight sessions run: GPS, battery
+    (when the vehicle's levels are known) and RTL progress (to home or the nearest of ``rally``,
+    the mission's rally points as ``(lat, lon)``)."""
 
-    def __init__(self, battery: BatteryParams | None = None) -> None:
-        self._watches: list[GpsWatch | BatteryLowWatch | ReturnWatch] = [GpsWatch(), ReturnWatch()]
+    def __init__(
+        self, battery: BatteryParams | None = None, *, rally: Iterable[tuple[float, float]] = ()
+    ) -> None:
+        self._watches: list[GpsWatch | BatteryLowWatch | ReturnWatch] = [
+            GpsWatch(),
+            ReturnWatch(rally),
+        ]
         if battery is not None:
             self._watches.append(BatteryLowWatch(battery))
 

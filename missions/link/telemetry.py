@@ -12,6 +12,7 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import IntEnum
 from pathlib import Path
@@ -166,16 +167,20 @@ class MissionProgress:
 
 @dataclass(frozen=True, slots=True)
 class StatusText:
-    """A STATUSTEXT with its MAV_SEVERITY (0 emergency … 6 info, 7 debug)."""
+    """A STATUSTEXT with its MAV_SEVERITY (0 emergency … 6 info, 7 debug); ``time_s`` by our
+    clock, ``vehicle_time_s`` by the vehicle's (None: not heard yet)."""
 
     time_s: float
     severity: int
     text: str
+    vehicle_time_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CameraEvent:
-    """A camera trigger reported by CAMERA_FEEDBACK, with the vehicle's pose at the shot."""
+    """A camera trigger reported by CAMERA_FEEDBACK, with the vehicle's pose at the shot;
+    ``time_s`` by our clock, ``vehicle_time_s`` by the vehicle's when the feedback arrived (its
+    ``time_boot_ms``, as flight durations count: None when not heard yet)."""
 
     time_s: float
     image_index: int
@@ -186,6 +191,7 @@ class CameraEvent:
     roll_deg: float
     pitch_deg: float
     yaw_deg: float
+    vehicle_time_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +491,9 @@ class TelemetryTracker:
 
     def _on_statustext(self, m: Message) -> None:
         text = m.text.decode("utf-8", "replace") if isinstance(m.text, bytes) else str(m.text)
-        self.status_texts.append(StatusText(self.now(), int(m.severity), text.rstrip("\x00")))
+        self.status_texts.append(
+            StatusText(self.now(), int(m.severity), text.rstrip("\x00"), self.vehicle_time_s)
+        )
         self.status_count += 1
 
     def _on_camera_feedback(self, m: Message) -> None:
@@ -500,6 +508,7 @@ class TelemetryTracker:
                 roll_deg=float(m.roll),
                 pitch_deg=float(m.pitch),
                 yaw_deg=float(m.yaw),
+                vehicle_time_s=self.vehicle_time_s,
             )
         )
 
@@ -572,6 +581,7 @@ class TelemetryTracker:
 
 TELEMETRY_COLUMNS = (
     "time_s",
+    "vehicle_time_s",
     "mode",
     "armed",
     "lat",
@@ -593,11 +603,26 @@ TELEMETRY_COLUMNS = (
 CAMERA_COLUMNS = tuple(CameraEvent.__dataclass_fields__)
 
 
-class FlightLog:
-    """Writes ``telemetry.csv`` and ``camera.csv`` row by row and ``flight.json`` on close."""
+def _vehicle_seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
-    def __init__(self, directory: str | Path) -> None:
+
+class FlightLog:
+    """Writes ``telemetry.csv`` and ``camera.csv`` row by row and ``flight.json`` on close.
+
+    Every row and event has ``time_s`` (our clock, from the link's start) and ``vehicle_time_s``
+    (the vehicle's ``time_boot_ms``, the clock flight.json's ``duration_s`` counts, photo EXIF
+    times and the simulator's log use: a sped-up simulator runs it faster than ours; empty
+    before it was heard). ``vehicle_clock`` gives the vehicle's time for events logged between
+    snapshots (:attr:`TelemetryTracker.vehicle_time_s`); without it they take the last
+    snapshot's."""
+
+    def __init__(
+        self, directory: str | Path, *, vehicle_clock: Callable[[], float | None] | None = None
+    ) -> None:
         self.directory = Path(directory)
+        self._vehicle_clock = vehicle_clock
+        self._last_vehicle_s: float | None = None
         self.directory.mkdir(parents=True, exist_ok=True)
         self._files: list[IO[str]] = []
         self._telemetry = self._writer("telemetry.csv", TELEMETRY_COLUMNS)
@@ -615,9 +640,12 @@ class FlightLog:
     def record(self, snapshot: Telemetry) -> None:
         """Append one telemetry row; status texts become events."""
         p, a, b, g = snapshot.position, snapshot.attitude, snapshot.battery, snapshot.gps
+        if snapshot.vehicle_time_s is not None:
+            self._last_vehicle_s = snapshot.vehicle_time_s
         self._telemetry.writerow(
             [
                 f"{snapshot.time_s:.3f}",
+                _vehicle_seconds(snapshot.vehicle_time_s),
                 snapshot.mode,
                 int(snapshot.armed),
                 *(
@@ -651,16 +679,44 @@ class FlightLog:
             ]
         )
         for text in snapshot.status_texts:
-            self.event("statustext", text.text, time_s=text.time_s, severity=text.severity)
+            self.event(
+                "statustext",
+                text.text,
+                time_s=text.time_s,
+                vehicle_time_s=text.vehicle_time_s,
+                severity=text.severity,
+            )
 
     def camera(self, event: CameraEvent) -> None:
         """Append one camera trigger event."""
         self._camera.writerow([getattr(event, name) for name in CAMERA_COLUMNS])
         self.camera_events.append(event)
 
-    def event(self, kind: str, text: str, *, time_s: float, **extra: Any) -> None:
-        """Remember a flight event (mode change, failsafe, status text) for flight.json."""
-        self.events.append({"time_s": round(time_s, 3), "kind": kind, "text": text, **extra})
+    def event(
+        self,
+        kind: str,
+        text: str,
+        *,
+        time_s: float,
+        vehicle_time_s: float | None = None,
+        **extra: Any,
+    ) -> None:
+        """Remember a flight event (mode change, failsafe, status text) for flight.json, at
+        ``time_s`` by our clock and ``vehicle_time_s`` by the vehicle's (when not given: the
+        vehicle's clock now, else the last snapshot's)."""
+        if vehicle_time_s is None and self._vehicle_clock is not None:
+            vehicle_time_s = self._vehicle_clock()
+        if vehicle_time_s is None:
+            vehicle_time_s = self._last_vehicle_s
+        self.events.append(
+            {
+                "time_s": round(time_s, 3),
+                "vehicle_time_s": None if vehicle_time_s is None else round(vehicle_time_s, 3),
+                "kind": kind,
+                "text": text,
+                **extra,
+            }
+        )
 
     @property
     def closed(self) -> bool:

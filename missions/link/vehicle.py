@@ -655,11 +655,12 @@ class Vehicle:
 
     # ------------------------------------------------------------------ telemetry
 
-    def telemetry(self, *, interval_s: float = 0.5) -> Iterator[Telemetry]:
-        """Snapshots every ``interval_s`` seconds, forever; every message between is folded in."""
+    def telemetry(self, *, interval_s: float | Callable[[], float] = 0.5) -> Iterator[Telemetry]:
+        """Snapshots every ``interval_s`` seconds (a callable: asked before each, so the pace
+        may follow the vehicle's clock), forever; every message between is folded in."""
         seen = self.tracker.status_count
         while True:
-            self.pump(interval_s)
+            self.pump(interval_s() if callable(interval_s) else interval_s)
             snapshot = self.tracker.snapshot(texts_since=seen)
             seen = self.tracker.status_count
             yield snapshot

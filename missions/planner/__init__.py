@@ -32,7 +32,13 @@ from missions.planner.coverage import coverage, outside_length_m, photo_count, p
 from missions.planner.decompose import Boustrophedon, Decomposer, merge_cells, partitions
 from missions.planner.objective import FlightTimeModel, polyline_length
 from missions.planner.order import GreedyTwoOpt, Orderer, Visit, order_points, oriented_strips
-from missions.planner.path import FlownStrip, Router, SurveyPath, build_path
+from missions.planner.path import (
+    FlownStrip,
+    Router,
+    SurveyPath,
+    build_path,
+    first_photo_headings,
+)
 from missions.planner.result import GridResult, Plan, Sortie
 from missions.planner.settings import PROFILES, PlanSettings
 from missions.planner.sorties import BatterySplitter, SortieRoute, Splitter
@@ -273,7 +279,7 @@ def _plan(
         _check_grid(grid, settings)
     home_ll = tuple(map(float, home)) if home is not None else default_home(grids[0])
     if len(home_ll) != 2 or not (-180 <= home_ll[0] <= 180 and -90 <= home_ll[1] <= 90):
-        raise PlanningError(f"home {home!r} is not a (lon, lat) in degrees")
+        raise PlanningError(msg("home %(home)r is not a (lon, lat) in degrees", home=home))
     everything = shapely.union_all([g.geometry.envelope for g in grids] + [Point(home_ll)])
     _check_antimeridian(everything)
     frame = LocalFrame.around(everything)
@@ -290,13 +296,13 @@ def _plan(
             with _geometry_of(grid.grid_id):
                 area = corridor_polygon(shape, width_m=width)
         areas.append(area)
-    _check_workload(areas, settings)
+    _check_workload(areas, settings, [g.grid_id for g in grids])
     home_xy = np.array(frame.forward(*home_ll), dtype=float)
     no_fly, zones = nearby_no_fly(no_fly, frame.to_local(everything), frame)
     router = Router(zones, margin_m=settings.nofly_margin_m)
-    keepout = (
-        shapely.union_all([z.buffer(settings.nofly_margin_m) for z in zones]) if zones else None
-    )
+    # grids are cut, transits routed and home checked against one keep-out: the zones grown by
+    # the margin the pilot set (and the messages state)
+    keepout = router.keep_out
     home_blocked = bool(router.inside(home_xy).any())
     home_problem = msg(
         "home (%(lat)s, %(lon)s) lies within %(margin)s m of a no-fly zone",
@@ -355,15 +361,18 @@ def _plan(
         cell_index += len(w.blocks)
     by_grid_order = {gid: k for k, gid in enumerate(visits)}
     flown.sort(key=lambda s: by_grid_order[s.grid_id])  # stable: keeps the within-grid order
-    path = build_path(flown, router)
+    path = build_path(flown, router, lead_in_m=settings.lead_in_m)
     routes = splitter.split(
         path, home=home_xy, router=router, objective=objective, altitude_m=settings.altitude_m
     )
     sorties = tuple(_sortie(k, r, path, frame, settings, home_ll) for k, r in enumerate(routes))
+    first = first_photo_headings(
+        path, home=home_xy, router=router, sortie_starts=[r.first_strip for r in routes]
+    )
     results = []
     for w in work:
         with _geometry_of(w.grid.grid_id):
-            results.append(_grid_result(w, path, routes, frame, settings))
+            results.append(_grid_result(w, path, routes, frame, settings, first))
     return Plan(
         settings=settings,
         grids=tuple(results),
@@ -567,7 +576,7 @@ def _sorties_s(
         visits = orderer.order(blocks, router=router, objective=objective, start=home, end=home)
         flown = _flown_strips(w.grid.grid_id, blocks, visits, router)
         routes = splitter.split(
-            build_path(flown, router),
+            build_path(flown, router, lead_in_m=settings.lead_in_m),
             home=home,
             router=router,
             objective=objective,
@@ -609,25 +618,48 @@ def _order(
     return visits
 
 
-def _check_workload(areas: Sequence[BaseGeometry], settings: PlanSettings) -> None:
-    """Refuse, before any planning, settings that need more than MAX_PLAN_PHOTOS photos.
+def _check_workload(
+    areas: Sequence[BaseGeometry], settings: PlanSettings, grid_ids: Sequence[str]
+) -> None:
+    """Refuse, before any planning, settings that need more than MAX_PLAN_PHOTOS photos,
+    naming the grid that needs the most.
 
-    ``areas`` are the grids' areas in plan metres (a corridor's: its polygon).
+    ``areas`` are the grids' areas in plan metres (a corridor's: its polygon), ``grid_ids``
+    their ids.
     """
-    area = sum(a.area for a in areas)
-    photos = area / (settings.line_spacing_m * settings.trigger_distance_m)
-    if photos > MAX_PLAN_PHOTOS:
+    per_photo = settings.line_spacing_m * settings.trigger_distance_m
+    photos = [a.area / per_photo for a in areas]
+    total = sum(photos)
+    if total <= MAX_PLAN_PHOTOS:
+        return
+    most = max(range(len(photos)), key=photos.__getitem__)
+    values = {
+        "grid": grid_ids[most],
+        "photos": f"{photos[most]:,.0f}",
+        "spacing": f"{settings.line_spacing_m:.3g}",
+        "trigger": f"{settings.trigger_distance_m:.3g}",
+        "max": f"{MAX_PLAN_PHOTOS:,}",
+    }
+    if len(areas) == 1:
         raise PlanningError(
             msg(
-                "these grids would need about %(photos)s photos (lines %(spacing)s m apart, a "
-                "photo every %(trigger)s m); a plan may take at most %(max)s: lower the overlaps "
-                "or fly higher",
-                photos=f"{photos:,.0f}",
-                spacing=f"{settings.line_spacing_m:.3g}",
-                trigger=f"{settings.trigger_distance_m:.3g}",
-                max=f"{MAX_PLAN_PHOTOS:,}",
+                "grid %(grid)s: would need about %(photos)s photos (lines %(spacing)s m apart, "
+                "a photo every %(trigger)s m); a plan may take at most %(max)s: lower the "
+                "overlaps or fly higher",
+                **values,
             )
         )
+    raise PlanningError(
+        msg(
+            "grid %(grid)s: would need about %(photos)s photos, and the %(count)d grids "
+            "together %(total)s (lines %(spacing)s m apart, a photo every %(trigger)s m); a "
+            "plan may take at most %(max)s: lower the overlaps, fly higher or plan fewer grids "
+            "at once",
+            count=len(areas),
+            total=f"{total:,.0f}",
+            **values,
+        )
+    )
 
 
 def _check_antimeridian(everything: BaseGeometry) -> None:
@@ -721,6 +753,7 @@ def _grid_result(
     routes: Sequence[SortieRoute],
     frame: LocalFrame,
     settings: PlanSettings,
+    first: np.ndarray,
 ) -> GridResult:
     gid = w.grid.grid_id
     idx = [k for k, s in enumerate(path.strips) if s.grid_id == gid]
@@ -731,6 +764,11 @@ def _grid_result(
     route = sub.polyline()
     objective = settings.objective
     centres, headings = photo_poses([s.points for s in sub.strips], settings.trigger_distance_m)
+    # each strip's first photo faces the way the vehicle arrived (see first_photo_headings)
+    counts = [_photos(s.points, settings.trigger_distance_m) for s in sub.strips]
+    firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
+    headings = headings.copy()
+    headings[firsts] = first[idx]
     cov = coverage(
         w.flyable,
         centres,

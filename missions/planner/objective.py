@@ -2,7 +2,9 @@
 
 Straight legs are flown at cruise speed; every change of heading costs time in proportion to its
 angle (``turn_seconds_per_90`` for a right angle, so a boustrophedon U-turn made of two right angles
-costs twice that); take-off climbs and landing descends vertically at their own rates.
+costs twice that); take-off climbs vertically, and the return ends as ArduCopter's RTL does: a hover
+of RTL_LOIT_TIME over home, a descent at WPNAV_SPEED_DN down to LAND_ALT_LOW, then LAND_SPEED to the
+ground (ArduCopter's defaults below; the SITL flies the same).
 """
 
 from __future__ import annotations
@@ -14,7 +16,21 @@ import numpy as np
 
 from missions.errors import PlanningError
 
-__all__ = ["FlightTimeModel", "heading_changes_deg", "polyline_length"]
+__all__ = [
+    "LAND_ALT_LOW_M",
+    "LAND_SPEED_MPS",
+    "RTL_LOIT_TIME_S",
+    "FlightTimeModel",
+    "heading_changes_deg",
+    "polyline_length",
+]
+
+#: ArduCopter's LAND_SPEED default (50 cm/s): the descent rate of the last LAND_ALT_LOW metres.
+LAND_SPEED_MPS = 0.5
+#: ArduCopter's LAND_ALT_LOW default (1000 cm): below this the landing slows to LAND_SPEED.
+LAND_ALT_LOW_M = 10.0
+#: ArduCopter's RTL_LOIT_TIME default (5000 ms): the hover over home before an RTL descends.
+RTL_LOIT_TIME_S = 5.0
 
 
 def polyline_length(points: np.ndarray) -> float:
@@ -61,25 +77,29 @@ def _angle_between(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
 class FlightTimeModel:
     """Seconds to fly a route: legs at cruise speed, turns by heading change, climb and descent.
 
-    ``climb_mps`` and ``descent_mps`` default to ArduCopter's WPNAV_SPEED_UP (2.5 m/s) and a
-    conservative final-approach descent; the 3 s per 90° turn matches the anchor measurements.
+    ``climb_mps`` and ``descent_mps`` default to ArduCopter's WPNAV_SPEED_UP (2.5 m/s) and
+    WPNAV_SPEED_DN (1.5 m/s, LAND_SPEED_HIGH 0 descends at it); ``land_speed_mps``,
+    ``land_alt_low_m`` and ``rtl_loiter_s`` to LAND_SPEED, LAND_ALT_LOW and RTL_LOIT_TIME. The
+    3 s per 90° turn matches the anchor measurements.
     """
 
     speed_mps: float
     turn_seconds_per_90: float = 3.0
     climb_mps: float = 2.5
     descent_mps: float = 1.5
+    land_speed_mps: float = LAND_SPEED_MPS
+    land_alt_low_m: float = LAND_ALT_LOW_M
+    rtl_loiter_s: float = RTL_LOIT_TIME_S
 
     def __post_init__(self) -> None:
-        for name in ("speed_mps", "climb_mps", "descent_mps"):
+        for name in ("speed_mps", "climb_mps", "descent_mps", "land_speed_mps"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise PlanningError(f"flight-time model: {name} must be positive, got {value!r}")
-        if not (math.isfinite(self.turn_seconds_per_90) and self.turn_seconds_per_90 >= 0):
-            raise PlanningError(
-                "flight-time model: turn_seconds_per_90 must be >= 0, "
-                f"got {self.turn_seconds_per_90!r}"
-            )
+        for name in ("turn_seconds_per_90", "land_alt_low_m", "rtl_loiter_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise PlanningError(f"flight-time model: {name} must be >= 0, got {value!r}")
 
     def turn_s(self, angle_deg: float | np.ndarray) -> float | np.ndarray:
         """Seconds for a change of heading (degrees)."""
@@ -99,8 +119,19 @@ class FlightTimeModel:
         )
 
     def vertical_s(self, altitude_m: float) -> float:
-        """Seconds to climb to a height after take-off and descend from it to land."""
-        return altitude_m / self.climb_mps + altitude_m / self.descent_mps
+        """Seconds to climb to a height after take-off and come down from it at the end: the
+        RTL's hover over home, then :meth:`descent_s`.
+
+        >>> round(FlightTimeModel(speed_mps=10.0).vertical_s(60.0), 1)  # 24 + 5 + 33.3 + 20
+        82.3
+        """
+        return altitude_m / self.climb_mps + self.rtl_loiter_s + self.descent_s(altitude_m)
+
+    def descent_s(self, altitude_m: float) -> float:
+        """Seconds to land from a height: ``descent_mps`` down to ``land_alt_low_m``, then
+        ``land_speed_mps`` to the ground (ArduCopter's LAND_SPEED_HIGH, then LAND_SPEED)."""
+        low = min(max(altitude_m, 0.0), self.land_alt_low_m)
+        return max(altitude_m - low, 0.0) / self.descent_mps + low / self.land_speed_mps
 
     def turns(self, points: np.ndarray, *, min_deg: float = 10.0) -> int:
         """How many heading changes of at least ``min_deg`` a polyline makes (for reports)."""

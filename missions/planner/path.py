@@ -1,10 +1,11 @@
 """Path: ordered strips -> one flyable polyline; transits routed around no-fly zones.
 
 Transits that would cross a no-fly zone follow the shortest path on a visibility graph whose nodes
-are the vertices of the no-fly polygons buffered by ``margin_m`` (a segment is blocked when it comes
-within ``margin_m / 2`` of a zone, so routes keep at least that distance). Distances between many
-points at once are min-plus products over all-pairs node distances, so the ordering stage can ask
-for whole matrices without a Python loop per pair.
+are the vertices of the no-fly polygons buffered a little beyond ``margin_m`` (a segment is
+blocked when it comes within ``margin_m`` of a zone, so routes keep at least that distance, the
+margin the pilot set and the messages state). Distances between many points at once are
+min-plus products over all-pairs node distances, so the ordering stage can ask for whole matrices
+without a Python loop per pair.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
 
 from gis.messages import msg
 from missions.errors import PlanningError
@@ -24,7 +26,35 @@ from missions.planner._geometry import polygons_of
 if TYPE_CHECKING:
     from missions.planner.swaths import CellSwaths
 
-__all__ = ["Router", "FlownStrip", "SurveyPath", "build_path"]
+__all__ = [
+    "Router",
+    "FlownStrip",
+    "SurveyPath",
+    "build_path",
+    "with_lead_in",
+    "first_photo_headings",
+    "MIN_LEAD_IN_M",
+]
+
+#: The shortest lead-in after which a strip's first photo counts as aligned with the strip: a
+#: 90° turn at ArduCopter's default yaw slew (ATC_SLEW_YAW, 60°/s) takes 1.5 s, about 3 m from
+#: rest at WPNAV_ACCEL 2.5 m/s², and the camera-on waypoint counts as reached within
+#: WPNAV_RADIUS (2 m) of it.
+MIN_LEAD_IN_M = 5.0
+
+#: Segments per quarter circle of the blocking buffer, and the least ratio of its chords'
+#: distance to its vertices': GEOS draws a corner's arc with chords of up to 1.5 × 90° /
+#: quad_segs, which cut in to the cosine of half that. The blocker is widened by 1 / _CHORD so it
+#: holds the whole margin everywhere.
+_QUAD_SEGS = 16
+_CHORD = float(np.cos(0.75 * np.pi / (2 * _QUAD_SEGS)))
+#: Graph nodes lie on the zones buffered by this many margins, at quad_segs=2 (chords cut in to
+#: cos 33.75° ≈ 0.83 of the radius), simplified by _NODE_SIMPLIFY margins:
+#: 0.83 × 1.25 − 0.02 ≈ 1.02 > 1 / _CHORD, so neighbouring nodes see each other past the blocker.
+_NODE_RING = 1.25
+_NODE_SIMPLIFY = 0.02
+#: Metres between the blocker and the line strips are cut at or nodes lie on.
+_CLEARANCE_M = 0.05
 
 
 def _segments(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -49,14 +79,24 @@ class Router:
         zones = [p for z in self.no_fly for p in polygons_of(z)]
         if not zones:
             return
-        blocker = shapely.union_all([z.buffer(self.margin_m / 2.0) for z in zones])
+        # buffers are polygons whose vertices lie on the true offset curve and whose chords cut
+        # inside it by a factor cos(half the step angle): the blocker is widened by that factor so
+        # that its chords, not just its vertices, keep the whole margin
+        blocker = shapely.union_all(
+            [z.buffer(self.margin_m / _CHORD, quad_segs=_QUAD_SEGS) for z in zones]
+        )
         shapely.prepare(blocker)
         self._blocker = blocker
-        # strips are cut further out than the blocking distance, so the cut ends can be routed
-        # from (a point on the blocker's own boundary would have no clear segment to anywhere)
-        clip_m = max(0.75 * self.margin_m, self.margin_m / 2.0 + 1e-3)
-        self._clipper = shapely.union_all([z.buffer(clip_m) for z in zones])
-        rings = [z.buffer(self.margin_m, quad_segs=2).simplify(self.margin_m * 0.1) for z in zones]
+        # strips are cut just outside the blocker (the same widening once more), so the cut ends
+        # can be routed from: a point on the blocker's own boundary has no clear segment anywhere
+        clip_m = self.margin_m / _CHORD**2 + _CLEARANCE_M
+        self._clipper = shapely.union_all([z.buffer(clip_m, quad_segs=_QUAD_SEGS) for z in zones])
+        # graph nodes on a coarse ring far enough out that the segments between neighbouring
+        # nodes clear the blocker (see _NODE_RING)
+        ring_m = _NODE_RING * self.margin_m + _CLEARANCE_M
+        rings = [
+            z.buffer(ring_m, quad_segs=2).simplify(_NODE_SIMPLIFY * self.margin_m) for z in zones
+        ]
         nodes = np.concatenate(
             [shapely.get_coordinates(r.exterior)[:-1] for r in rings if isinstance(r, Polygon)]
         )
@@ -79,6 +119,11 @@ class Router:
             dist = np.where(better, alt, dist)
             nxt = np.where(better, nxt[:, k, None], nxt)
         self._dist, self._next = dist, nxt
+
+    @property
+    def keep_out(self) -> BaseGeometry | None:
+        """Where the vehicle may not fly: the zones grown by ``margin_m`` (None without zones)."""
+        return self._blocker  # type: ignore[return-value]
 
     @property
     def has_zones(self) -> bool:
@@ -188,11 +233,23 @@ class Router:
 
 @dataclass(frozen=True, slots=True)
 class FlownStrip:
-    """A strip as flown: oriented points (local metres), its grid and its cell."""
+    """A strip as flown: oriented camera-on points (local metres), its grid and its cell.
+
+    ``entry`` is where the vehicle joins the strip's line before its first photo (see
+    :func:`with_lead_in`); ``None`` when it flies straight to the strip's start.
+    """
 
     points: np.ndarray
     grid_id: str
     cell: int
+    entry: np.ndarray | None = None
+
+    @property
+    def flown_points(self) -> np.ndarray:
+        """The strip's waypoints as flown: the lead-in's entry point (camera off), then points."""
+        if self.entry is None:
+            return self.points
+        return np.concatenate([self.entry[None], self.points])
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,20 +260,93 @@ class SurveyPath:
     connectors: tuple[np.ndarray, ...]  # connectors[k] joins strips[k] to strips[k + 1]
 
     def polyline(self) -> np.ndarray:
-        """The whole survey route from the first strip's start to the last strip's end."""
+        """The whole survey route from the first strip's entry to the last strip's end."""
         parts = []
         for k, strip in enumerate(self.strips):
-            parts.append(strip.points)
+            parts.append(strip.flown_points)
             if k < len(self.connectors):
                 parts.append(self.connectors[k][1:-1])
         return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
-def build_path(strips: Sequence[FlownStrip], router: Router) -> SurveyPath:
-    """Join oriented strips with straight connectors, routed around no-fly zones where needed."""
+def with_lead_in(
+    strips: Sequence[FlownStrip], router: Router, lead_in_m: float
+) -> list[FlownStrip]:
+    """The strips with an entry point ``lead_in_m`` before each start, on the strip's line.
+
+    A multicopter turns its heading (and a fixed camera with it) at a limited rate and moves off
+    before the turn is done: a photo at the very start of a strip entered from a turn is rotated
+    against the strip and leaves gaps at the side overlap. Joining the strip's line ahead of its
+    start, camera off, gives the turn that distance to finish before the first photo. A lead-in
+    that would come too close to a no-fly zone is shortened to the part that keeps clear.
+    """
+    if lead_in_m <= 0:
+        return list(strips)
+    out = []
+    for strip in strips:
+        pts = strip.points
+        step = pts[1:] - pts[:-1] if len(pts) > 1 else np.zeros((0, 2))
+        lengths = np.hypot(step[:, 0], step[:, 1]) if len(step) else np.zeros(0)
+        moving = np.nonzero(lengths > 1e-9)[0]
+        if not len(moving):  # a single point has no direction to lead in along
+            out.append(strip)
+            continue
+        back = -step[moving[0]] / lengths[moving[0]]
+        entry = None
+        for fraction in (1.0, 0.5, 0.25):
+            candidate = pts[0] + back * lead_in_m * fraction
+            if not router.blocked(candidate, pts[0])[0]:
+                entry = candidate
+                break
+        out.append(FlownStrip(points=pts, grid_id=strip.grid_id, cell=strip.cell, entry=entry))
+    return out
+
+
+def build_path(
+    strips: Sequence[FlownStrip], router: Router, *, lead_in_m: float = 0.0
+) -> SurveyPath:
+    """Join oriented strips with straight connectors, routed around no-fly zones where needed,
+    each strip entered ``lead_in_m`` before its start (:func:`with_lead_in`)."""
+    strips = with_lead_in(strips, router, lead_in_m)
     connectors = []
     for k in range(len(strips) - 1):
-        a, b = strips[k].points[-1], strips[k + 1].points[0]
+        a, b = strips[k].points[-1], strips[k + 1].flown_points[0]
         what = msg("grid %(grid)s", grid=strips[k + 1].grid_id)
         connectors.append(router.route(a, b, what=what))
     return SurveyPath(strips=tuple(strips), connectors=tuple(connectors))
+
+
+def first_photo_headings(
+    path: SurveyPath, *, home: np.ndarray, router: Router, sortie_starts: Sequence[int]
+) -> np.ndarray:
+    """(len(path.strips), 2) unit headings of each strip's first photo as it is flown.
+
+    The camera turns with the vehicle, which photographs a strip's start still facing the way it
+    came (it moves off before its turn is done): the heading of the last leg into the start, or
+    into the entry when the lead-in is shorter than :data:`MIN_LEAD_IN_M`. Strips at
+    ``sortie_starts`` are reached from ``home``. Coverage counted with these headings promises
+    only what the flight delivers.
+    """
+    out = np.zeros((len(path.strips), 2))
+    starts = set(sortie_starts)
+    for k, strip in enumerate(path.strips):
+        start = strip.points[0]
+        if strip.entry is not None and np.hypot(*(start - strip.entry)) >= MIN_LEAD_IN_M - 1e-9:
+            before = strip.entry
+        else:
+            joined = strip.flown_points[0]
+            if k == 0 or k in starts:
+                leg = router.route(np.asarray(home, dtype=float), joined)
+            else:
+                leg = path.connectors[k - 1]
+            before = leg[-2] if len(leg) >= 2 else joined
+            if strip.entry is not None:
+                start = strip.entry
+        d = start - before
+        norm = float(np.hypot(*d))
+        if norm <= 1e-9:  # no leg in (a strip starting where the last ended): along the strip
+            pts = strip.flown_points
+            d = pts[-1] - pts[0] if len(pts) > 1 else np.array([1.0, 0.0])
+            norm = float(np.hypot(*d)) or 1.0
+        out[k] = d / norm
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pyproj import Geod
 from shapely.geometry import LineString, Polygon
 
 from missions.planner.settings import PlanSettings
@@ -14,6 +15,7 @@ __all__ = ["GridResult", "Sortie", "Plan", "MIN_COVERAGE_ONCE_PCT", "low_coverag
 #: The share of a grid's flyable area (percent) a plan should photograph at least once; a grid
 #: planned below it (a self-touching corridor, slivers left between cells) is warned of.
 MIN_COVERAGE_ONCE_PCT = 99.5
+_GEOD = Geod(ellps="WGS84")
 
 
 def low_coverage(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -77,6 +79,19 @@ class Sortie:
     grid_ids: tuple[str, ...]
     home: tuple[float, float]  # lon, lat
 
+    @property
+    def farthest_m(self) -> float:
+        """How far from home (geodesic metres) the sortie goes: at a waypoint, since the
+        straight legs between them are never farther. A vehicle's circular fence
+        (FENCE_RADIUS) must reach this far."""
+        if not self.waypoints:
+            return 0.0
+        lons = [w[0] for w in self.waypoints]
+        lats = [w[1] for w in self.waypoints]
+        n = len(lons)
+        _, _, distances = _GEOD.inv([self.home[0]] * n, [self.home[1]] * n, lons, lats)
+        return float(max(distances))
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -106,7 +121,8 @@ class Plan:
         Per grid (and in the totals): ``grid_area_m2`` is the whole grid, ``no_fly_excluded_m2``
         and ``no_fly_excluded_pct`` the part of it no-fly zones and their margin leave out, and
         ``area_m2`` the rest, the part planned; ``coverage_once_pct`` and
-        ``coverage_design_pct`` are percentages of ``area_m2``, not of the whole grid.
+        ``coverage_design_pct`` are percentages of ``area_m2``, not of the whole grid. Per
+        sortie, ``farthest_m`` is how far from home it goes (for the vehicle's fence).
         """
         s = self.settings
         across, along = s.footprint_m
@@ -147,6 +163,7 @@ class Plan:
                 "flight_time_s": round(o.flight_time_s, 1),
                 "photos": o.photos,
                 "waypoints": len(o.waypoints),
+                "farthest_m": round(o.farthest_m, 1),
                 **common,
             }
             for o in self.sorties
@@ -167,6 +184,7 @@ class Plan:
                 "battery_minutes": s.battery_minutes,
                 "battery_reserve_pct": round(s.battery_reserve * 100, 1),
                 "nofly_margin_m": s.nofly_margin_m,
+                "lead_in_m": s.lead_in_m,
             },
             "home": {"lon": self.home[0], "lat": self.home[1]},
             "grids": grids,

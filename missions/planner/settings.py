@@ -30,6 +30,15 @@ MAX_SPEED_MPS = 30.0
 #: survey cameras and most triggered cameras need 0.7-2 s to store a photo. A plan whose trigger
 #: distance comes up faster than that at its speed is refused (see :class:`PlanSettings`).
 DEFAULT_MIN_PHOTO_INTERVAL_S = 1.0
+#: Metres each strip is entered ahead of its first photo, camera off (see
+#: :func:`missions.planner.path.with_lead_in`). ArduCopter turns its heading at ATC_SLEW_YAW
+#: (60°/s by default) while it moves off, so without a lead-in each strip's first photo is
+#: rotated; the coverage report counts it so (:func:`missions.planner.path.first_photo_headings`).
+#: 10 m (QGroundControl's multirotor turnaround) closes the gap but costs up to 4 % of survey
+#: time on the sample grids (more where it adds a sortie), so it is an option, not the default.
+DEFAULT_LEAD_IN_M = 0.0
+#: The lead-in a low-coverage warning suggests (m): QGroundControl's multirotor turnaround.
+SUGGESTED_LEAD_IN_M = 10.0
 #: The highest a light UAV may fly in China without special approval, metres above ground
 #: (Interim Regulations on the Flight Management of Unmanned Aircraft, 2024): higher plans are
 #: planned, but warned of, since a vehicle's altitude fence refuses them at take-off.
@@ -50,6 +59,7 @@ SETTING_NAMES: dict[str, str] = {
     "min_photo_interval_s": "minimum photo interval",
     "fence_margin_m": "fence margin",
     "nofly_margin_m": "no-fly margin",
+    "lead_in_m": "lead-in",
 }
 
 
@@ -94,6 +104,9 @@ class PlanSettings:
     ``end_margin_m`` is how far the first and last photos of a strip reach beyond the area the
     strip is responsible for (default: 10 % of the along-track footprint).
 
+    ``lead_in_m`` is how far ahead of its first photo each strip is entered, camera off, so the
+    vehicle's turn into it is done before that photo (see :data:`DEFAULT_LEAD_IN_M`).
+
     ``speed_mps`` must lie within :data:`MIN_SPEED_MPS`-:data:`MAX_SPEED_MPS`, and at that speed
     the photos, one every trigger distance, must come at least ``min_photo_interval_s`` apart
     (the camera's shortest interval between photos): otherwise the camera skips photos and the
@@ -114,6 +127,7 @@ class PlanSettings:
     max_distance_m: float | None = None
     fence_margin_m: float = 30.0
     nofly_margin_m: float = 20.0
+    lead_in_m: float = DEFAULT_LEAD_IN_M
     corridor_width_m: float | None = None
     end_margin_m: float | None = None
     min_photo_interval_s: float = DEFAULT_MIN_PHOTO_INTERVAL_S
@@ -122,13 +136,21 @@ class PlanSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.camera, Camera):
             raise PlanningError(
-                f"settings: camera must be a gis.camera.Camera, got {self.camera!r}"
+                msg(
+                    "settings: camera must be a gis.camera.Camera, got %(camera)r",
+                    camera=self.camera,
+                )
             )
         for name, value in (("front", self.front_overlap), ("side", self.side_overlap)):
             if not (_number(value) and 0.0 <= value < 1.0):
                 shown = f"{value * 100:g} %" if _number(value) else repr(value)
                 raise PlanningError(
-                    f"settings: {name} overlap must be at least 0 % and below 100 %, got {shown}"
+                    msg(
+                        "settings: %(which)s overlap must be at least 0 %% and below 100 %%, "
+                        "got %(value)s",
+                        which=msg("front") if name == "front" else msg("side"),
+                        value=shown,
+                    )
                 )
         if not (_number(self.altitude_m) and 10.0 <= self.altitude_m <= 500.0):
             raise _setting_error(
@@ -168,7 +190,7 @@ class PlanSettings:
                     else repr(self.battery_reserve)
                 ),
             )
-        for name in ("fence_margin_m", "nofly_margin_m"):
+        for name in ("fence_margin_m", "nofly_margin_m", "lead_in_m"):
             value = getattr(self, name)
             if not (_number(value) and value >= 0):
                 raise _setting_error(
@@ -195,8 +217,11 @@ class PlanSettings:
             _number(self.end_margin_m) and 0 <= self.end_margin_m < self.footprint_m[1] / 2
         ):
             raise PlanningError(
-                f"settings: end_margin_m must be in [0, {self.footprint_m[1] / 2:g}) m, "
-                f"got {self.end_margin_m!r}"
+                msg(
+                    "settings: end_margin_m must be in [0, %(max)s) m, got %(value)r",
+                    max=f"{self.footprint_m[1] / 2:g}",
+                    value=self.end_margin_m,
+                )
             )
 
     def _check_photo_interval(self) -> None:
@@ -245,8 +270,13 @@ class PlanSettings:
         altitude = camera.altitude_for_gsd(gsd_m)
         if not 10.0 <= altitude <= 500.0:
             raise PlanningError(
-                f"settings: a GSD of {gsd_m * 100:g} cm/px needs {altitude:.0f} m above ground "
-                f"with the {camera.name}; altitude must be between 10 and 500 m"
+                msg(
+                    "settings: a GSD of %(gsd)s cm/px needs %(altitude)s m above ground with "
+                    "the %(camera)s; altitude must be between 10 and 500 m",
+                    gsd=f"{gsd_m * 100:g}",
+                    altitude=f"{altitude:.0f}",
+                    camera=camera.name,
+                )
             )
         return cls(camera=camera, altitude_m=altitude, **options)
 
@@ -265,10 +295,14 @@ class PlanSettings:
         """Settings for a job profile ("mapping" or "patrol"); explicit overlaps override it."""
         if name not in PROFILES:
             raise PlanningError(
-                f"settings: unknown profile {name!r}; choose from {', '.join(PROFILES)}"
+                msg(
+                    "settings: unknown profile %(profile)r; choose from %(choices)s",
+                    profile=name,
+                    choices=", ".join(PROFILES),
+                )
             )
         if (altitude_m is None) == (gsd_m is None):
-            raise PlanningError("settings: give exactly one of altitude_m and gsd_m")
+            raise PlanningError(msg("settings: give exactly one of altitude_m and gsd_m"))
         front, side = PROFILES[name]
         options.update(
             front_overlap=front if front_overlap is None else front_overlap,

@@ -63,7 +63,7 @@ def _cumulative(path: SurveyPath, objective: FlightTimeModel) -> tuple[np.ndarra
     t = 0.0
     prev_dir = None
     for k, strip in enumerate(path.strips):
-        pts = _dedupe(strip.points)
+        pts = _dedupe(strip.flown_points)
         if prev_dir is not None and len(pts) >= 2:
             t += float(objective.turn_between_s(prev_dir, pts[1] - pts[0]))
         starts.append(t)
@@ -102,9 +102,9 @@ class BatterySplitter:
             return []
         home = np.asarray(home, dtype=float)
         self._check_distance(path, home)
-        first = np.array([s.points[0] for s in path.strips])
+        first = np.array([s.flown_points[0] for s in path.strips])
         last = np.array([s.points[-1] for s in path.strips])
-        first_dir = np.array([_direction(s.points, True) for s in path.strips])
+        first_dir = np.array([_direction(s.flown_points, True) for s in path.strips])
         last_dir = np.array([_direction(s.points, False) for s in path.strips])
         to = router.distances(home, first)[0]
         back = router.distances(last, home)[:, 0]
@@ -137,15 +137,18 @@ class BatterySplitter:
                 return routes
             budget -= (worst - self.usable_s) * 1.05 + 1.0
         raise PlanningError(
-            f"cannot split the route into sorties of at most {self.usable_s:.0f} s "
-            f"(grid {path.strips[0].grid_id})"
+            msg(
+                "cannot split the route into sorties of at most %(seconds)s s (grid %(grid)s)",
+                seconds=f"{self.usable_s:.0f}",
+                grid=path.strips[0].grid_id,
+            )
         )
 
     def _check_distance(self, path: SurveyPath, home: np.ndarray) -> None:
         if self.max_distance_m is None:
             return
         for strip in path.strips:
-            far = np.hypot(*(strip.points - home).T).max()
+            far = np.hypot(*(strip.flown_points - home).T).max()
             if far > self.max_distance_m:
                 raise PlanningError(
                     msg(
@@ -190,14 +193,16 @@ class BatterySplitter:
         pts: list[np.ndarray] = []
         cam: list[np.ndarray] = []
         what = msg("grid %(grid)s", grid=path.strips[i].grid_id)
-        out = router.route(home, path.strips[i].points[0], what=what)[1:-1]
+        out = router.route(home, path.strips[i].flown_points[0], what=what)[1:-1]
         pts.append(out)
         cam.append(np.zeros(len(out), dtype=bool))
         for k in range(i, j + 1):
-            strip = path.strips[k].points
+            strip = path.strips[k].flown_points
             pts.append(strip)
             flags = np.ones(len(strip), dtype=bool)
             flags[-1] = False
+            if path.strips[k].entry is not None:
+                flags[0] = False  # the lead-in is flown with the camera off
             cam.append(flags)
             if k < j:
                 con = path.connectors[k][1:-1]

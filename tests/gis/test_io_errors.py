@@ -14,7 +14,17 @@ import shapely.geometry
 from shapely.geometry import Point, Polygon, mapping
 
 from gis.errors import CoordinateError, FormatError, GeometryError, GisError
-from gis.io import Feature, read_features, read_features_bytes, read_grids, read_lines, read_no_fly
+from gis.io import (
+    Feature,
+    missing_attribute_table,
+    read_features,
+    read_features_bytes,
+    read_grids,
+    read_lines,
+    read_no_fly,
+    write_shapefile,
+)
+from gis.messages import Message
 
 BOWTIE = {
     "type": "Polygon",
@@ -134,7 +144,7 @@ def test_self_intersecting_bowtie_names_grid_and_place(tmp_path: Path) -> None:
     path = _layer(tmp_path / "g.geojson", _feature(BOWTIE, grid_id="HL-007"))
     with pytest.raises(GeometryError, match=r"self-intersection at lon 120\.105") as caught:
         read_grids(path)
-    assert "grid 'HL-007'" in str(caught.value) and str(path) in str(caught.value)
+    assert "grid HL-007" in str(caught.value) and str(path) in str(caught.value)
 
 
 def test_swapped_lat_lon_around_taizhou(tmp_path: Path, square: Polygon) -> None:
@@ -142,7 +152,7 @@ def test_swapped_lat_lon_around_taizhou(tmp_path: Path, square: Polygon) -> None
     path = _layer(tmp_path / "g.geojson", _feature(mapping(swapped), name="泰州"))
     with pytest.raises(CoordinateError, match="swapped") as caught:
         read_grids(path)
-    assert "grid '泰州'" in str(caught.value)
+    assert "grid 泰州" in str(caught.value)
 
 
 def test_projected_metres_without_crs(tmp_path: Path) -> None:
@@ -150,7 +160,7 @@ def test_projected_metres_without_crs(tmp_path: Path) -> None:
     path = _layer(tmp_path / "g.geojson", _feature(mapping(metres), grid_id="GK"))
     with pytest.raises(CoordinateError, match="projected metres") as caught:
         read_grids(path)
-    assert "grid 'GK'" in str(caught.value)
+    assert "grid GK" in str(caught.value)
 
 
 def test_kml_without_polygons(tmp_path: Path) -> None:
@@ -214,3 +224,73 @@ def test_every_error_is_a_gis_error(tmp_path: Path) -> None:
         read_grids(path)
     with pytest.raises(TypeError, match="Feature"):
         read_grids([Point(0, 0)])  # type: ignore[list-item]
+
+
+def _zip(**members: bytes) -> bytes:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name.replace("__", "."), content)
+    return packed.getvalue()
+
+
+def _message_of(call) -> Message:
+    with pytest.raises(FormatError) as caught:
+        call()
+    (message,) = caught.value.args
+    assert isinstance(message, Message)
+    return message
+
+
+def test_archive_and_shapefile_errors_are_translatable_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, square: Polygon
+) -> None:
+    """The ground station translates a gis error by looking its template up: a template with the
+    file's name or counts baked in (an f-string) is never found, so the reader gets English."""
+    cases = {
+        "none": lambda: read_features_bytes(_zip(readme__txt=b"hi"), "noshp.zip"),
+        "several": lambda: read_features_bytes(_zip(a__shp=b"x", b__shp=b"x"), "two.zip"),
+        "not a zip": lambda: read_features_bytes(b"PK junk", "junk.zip"),
+        "no kml": lambda: read_features_bytes(_zip(readme__txt=b"hi"), "g.kmz"),
+        "bomb": lambda: read_features_bytes(_zip(g__geojson=b" " * 4096), "bomb.zip"),
+        "mixed": lambda: write_shapefile(
+            tmp_path / "mixed.shp", [Feature(square, {}), Feature(Point(120.1, 32.5), {})]
+        ),
+        "bad .shp": lambda: read_features_bytes(b"not a shapefile at all", "bad.shp"),
+    }
+    monkeypatch.setattr("gis.io._MAX_INFLATED_BYTES", 1024)
+    english = {}
+    for case, call in cases.items():
+        message = _message_of(call)
+        english[case] = str(message)
+        for name in ("noshp.zip", "two.zip", "junk.zip", "g.kmz", "bomb.zip", "mixed", "bad.shp"):
+            assert name not in message.template, case
+        assert "{" not in message.template, case
+    assert english["none"] == (
+        "noshp.zip: zip must hold exactly one shapefile, KML or GeoJSON file (none found)"
+    )
+    assert english["several"] == "two.zip: zip holds 2 shapefiles (a.shp, b.shp); upload one"
+    assert "bomb.zip: g.geojson would inflate to 4096 bytes, more than the 0 MiB" in english["bomb"]
+    assert english["mixed"].endswith(
+        "one geometry type (polygons, lines or points), got Point, Polygon"
+    )
+    # a message value that is itself text to translate is a Message too
+    none = _message_of(cases["none"])
+    assert (
+        isinstance(none.values["found"], Message) and none.values["found"].template == "none found"
+    )
+
+
+def test_a_shapefile_without_its_attribute_table_is_named(tmp_path: Path, square: Polygon) -> None:
+    write_shapefile(tmp_path / "grids.zip", [Feature(square, {"grid_id": "JY-01"})])
+    with zipfile.ZipFile(tmp_path / "grids.zip") as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    assert missing_attribute_table(_zip(**{k.replace(".", "__"): v for k, v in parts.items()}),
+                                   "grids.zip") is None  # fmt: skip
+    no_dbf = {k.replace(".", "__"): v for k, v in parts.items() if not k.endswith(".dbf")}
+    data = _zip(**no_dbf)
+    assert missing_attribute_table(data, "upload.zip") == "grids.dbf"
+    assert [f.properties for f in read_features_bytes(data, "upload.zip")] == [{}]  # still read
+    assert missing_attribute_table(parts["grids.shp"], "dir/grids.shp") == "grids.dbf"
+    assert missing_attribute_table(b"{}", "grids.geojson") is None
+    assert missing_attribute_table(b"junk", "grids.zip") is None  # read_features_bytes says why

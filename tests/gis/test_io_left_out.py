@@ -34,7 +34,7 @@ def test_no_fly_zones_and_markers_are_counted_as_left_out() -> None:
 def test_features_in_memory_are_named_by_their_origin() -> None:
     bowtie = Polygon([(120.10, 32.50), (120.11, 32.51), (120.11, 32.50), (120.10, 32.51)])
     features = [Feature(bowtie, {"grid_id": "BOW"})]
-    with pytest.raises(GeometryError, match=r"^grid 'BOW' in district\.kml: invalid polygon"):
+    with pytest.raises(GeometryError, match=r"^grid BOW in district\.kml: invalid polygon"):
         read_grids(features, origin="district.kml")
     with pytest.raises(GeometryError, match="in the given features"):
         read_grids(features)  # no origin: as before

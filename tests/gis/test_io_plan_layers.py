@@ -51,7 +51,7 @@ def test_a_line_grid_is_numbered_and_checked_with_the_polygons(square: Polygon) 
     (merged,) = read_grids([Feature(joined, {"name": "canal"})], lines=True)
     assert isinstance(merged.geometry, LineString)
     apart = MultiLineString([[(120.12, 32.50), (120.13, 32.50)], [(120.14, 32.50), (120.15, 32.5)]])
-    with pytest.raises(GeometryError, match=r"grid 'canal'.*2 disconnected parts"):
+    with pytest.raises(GeometryError, match=r"grid canal.*2 disconnected parts"):
         read_grids([Feature(apart, {"name": "canal"})], lines=True)
 
 
@@ -75,7 +75,7 @@ def test_a_grid_across_longitude_180_is_named_as_such(tmp_path: Path, shape, wes
     with pytest.raises(CoordinateError) as caught:
         read_grids(path)
     text = str(caught.value)
-    assert text.startswith(f"grid 'Chukotka' in {path}: crosses longitude 180° (the antimeridian)")
+    assert text.startswith(f"grid Chukotka in {path}: crosses longitude 180° (the antimeridian)")
     assert f"longitudes from {west} to {east}" in text and "not supported" in text
     assert "projected metres" not in text
 
@@ -86,7 +86,7 @@ def test_zones_and_lines_across_longitude_180_are_named_as_such() -> None:
     across = LineString([(179.99, 50.0), (180.02, 50.0)])
     with pytest.raises(CoordinateError, match=r"line 'river'.*antimeridian"):
         read_lines([Feature(across, {"name": "river"})])
-    with pytest.raises(CoordinateError, match=r"grid 'river'.*antimeridian"):
+    with pytest.raises(CoordinateError, match=r"grid river.*antimeridian"):
         read_grids([Feature(across, {"name": "river"})], lines=True)
 
 
@@ -97,3 +97,35 @@ def test_projected_metres_and_swaps_keep_their_own_messages() -> None:
     swapped = box(32.50, 120.10, 32.51, 120.11)
     with pytest.raises(CoordinateError, match="swapped"):
         read_grids([Feature(swapped, {"name": "S"})])
+
+
+@pytest.mark.parametrize(("lat", "pole"), [(89.99, "North"), (-89.5, "South")])
+def test_a_polygon_around_a_pole_is_named_as_such(lat: float, pole: str) -> None:
+    """Its longitudes span 360°, which read as crossing longitude 180°: the pole is the problem."""
+    around = Polygon([(0, lat), (90, lat), (180, lat), (-90, lat)])
+    with pytest.raises(CoordinateError) as caught:
+        read_grids([Feature(around, {"grid_id": "P"})], origin="poles.geojson")
+    assert str(caught.value).startswith(f"grid P in poles.geojson: encloses the {pole} Pole")
+    assert "antimeridian" not in str(caught.value)
+
+
+def test_grid_ids_are_checked_when_asked_before_their_shapes(square: Polygon) -> None:
+    """A plan refuses the ids the ground station refuses; a bad id is never printed raw, even
+    in another error."""
+    from gis.grids import check_grid_id
+
+    bowtie = Polygon([(120.1, 32.5), (120.11, 32.51), (120.11, 32.5), (120.1, 32.51)])
+    bad = [Feature(bowtie, {"grid_id": "<b>\x00"})]
+    with pytest.raises(FormatError, match=r"^the given features: grid id '<b>\\x00' holds markup"):
+        read_grids(bad, check_ids=True)
+    with pytest.raises(GeometryError, match=r"^grid '<b>\\x00' in the given features: invalid"):
+        read_grids(bad)  # unchecked (the station checks after reading): quoted, escaped
+    with pytest.raises(FormatError, match=r"grid ids 'G' and 'g' differ only in case"):
+        read_grids(
+            [Feature(square, {"grid_id": "g"}), Feature(square, {"grid_id": "G"})], check_ids=True
+        )
+    for refused in ("a/b", "a,b", "...", "x\u200b\x7f"):
+        with pytest.raises(FormatError):
+            check_grid_id(refused)
+    for accepted in ("JY-01", "泰州_3", "a.b"):
+        check_grid_id(accepted)

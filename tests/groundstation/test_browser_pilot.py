@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -85,7 +86,7 @@ def test_plan_home_point_failed_plan_and_second_sortie(live, page) -> None:
     assert layer.status_code == 201, layer.json
     sign_in(page, base, "pilot")
     page.goto(f"{base}/plan")
-    page.fill("#battery_minutes", "10")
+    page.fill("#battery_minutes", "11")
     page.check("#grid-BH-G")
     page.wait_for_selector("#plan-status[data-state='planned']")
     assert page.locator("path.route-line").count() > 1
@@ -181,6 +182,23 @@ def test_plan_page_after_bad_input_shows_no_stale_plan(live, page) -> None:
         page.fill(f"#{field}", good)
         page.wait_for_selector("#plan-status[data-state='planned']")
         assert page.locator("#summary").is_visible() and page.is_hidden("#plan-error")
+
+    # QA: an emptied Altitude planned at 100 m without a word; the field is named, as GSD's
+    for by, field, error in (
+        ("altitude", "altitude_m", "Altitude (m) is empty: give a value from 10 to 500"),
+        ("gsd", "gsd_cm", "GSD (cm/px) is empty: give a value from 0.1 to 50"),
+    ):
+        page.select_option("#height-by", by)
+        page.wait_for_selector("#plan-status[data-state='planned']")
+        good = page.input_value(f"#{field}")
+        page.fill(f"#{field}", "")
+        page.wait_for_selector("#plan-status[data-state='error']")
+        assert page.inner_text("#plan-error") == error
+        assert page.locator("#summary").is_hidden() and page.locator("path.route-line").count() == 0
+        page.fill(f"#{field}", good)
+        page.wait_for_selector("#plan-status[data-state='planned']")
+    page.select_option("#height-by", "altitude")
+    page.wait_for_selector("#plan-status[data-state='planned']")
 
     page.fill("#home", "40.0, 116.4")  # about 900 km away
     page.press("#home", "Tab")
@@ -285,7 +303,7 @@ def hold_arm_until_start_is_queued(monkeypatch) -> None:
     monkeypatch.setattr(FlightRunner, "_execute", execute_then_hold)
 
 
-def start_sitl_session(env, base, page, grid: str, **plan) -> None:
+def start_sitl_session(env, base, page, grid: str, *, speedup: str = "25", **plan) -> None:
     """As a pilot: a saved plan over ``grid``, a SITL session started from /flights, ready."""
     add_grids(env, (grid, SMALL))
     body = {"grids": [grid], **plan}
@@ -293,7 +311,7 @@ def start_sitl_session(env, base, page, grid: str, **plan) -> None:
     sign_in(page, base, "pilot")
     page.goto(f"{base}/flights?plan={saved['id']}")
     page.check("#start-simulate")
-    page.fill("#start-speedup", "25")
+    page.fill("#start-speedup", speedup)
     page.click("#start-flight")
     page.wait_for_url("**/flights/*")
     page.wait_for_selector("#flight-state[data-state='ready']", timeout=30000)
@@ -337,7 +355,36 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     assert page.is_visible("#flight-summary") and page.is_hidden("#g-photos-unreported")
     assert page.inner_text("#s-photos-taken") == page.inner_text("#t-photos")
     assert page.inner_text("#s-photos-unreported") == "0"
+    # QA: the live page dropped the log's label; it reads as the page renders a stored session
+    sid = page.url.rstrip("/").rsplit("/", 1)[-1]
+    log_dir = env.data_dir / "logs" / f"session_{sid}"
+    assert page.inner_text("#log-dir") == f"飞行日志: {log_dir}"
+    # the session's number, named as the flights table names it (not a photo flight's)
+    assert page.inner_text("h1").startswith(f"飞行记录 #{sid} ")
     page.screenshot(path=str(ARTIFACTS / "pilot_06_landed.png"))
+
+
+def test_start_after_a_pause_in_the_climb_flies_the_mission(live, page) -> None:
+    """QA: paused during the takeoff climb, "Start mission" stayed enabled but never worked
+    (the server dropped it: "no longer taking off"). It is enabled and it works: the vehicle
+    climbs on and flies the mission."""
+    env, base = live
+    start_sitl_session(env, base, page, "BC-S", speedup="5", altitude_m=60, name="climb")
+    page.on("dialog", lambda d: d.accept())
+    page.click("#cmd-arm")
+    page.wait_for_function("Number(document.getElementById('t-alt').textContent) > 3")
+    page.click("#cmd-pause")
+    page.wait_for_selector("#flight-state[data-state='paused']")
+    assert float(page.inner_text("#t-alt")) < 0.8 * 60  # held on the way up
+    assert page.is_enabled("#cmd-start") and page.is_disabled("#cmd-resume")
+    page.click("#cmd-start")
+    page.wait_for_selector("#flight-state[data-state='mission']")
+    assert page.is_disabled("#cmd-start")
+    page.wait_for_function(
+        "Number(document.getElementById('t-alt').textContent) > 50", timeout=30000
+    )  # climbed on
+    assert page.locator("#messages li.error").all_inner_texts() == []
+    env.app.extensions["gridpatrol_flights"].shutdown()  # the rest of the flight is not needed
 
 
 def enabled_commands(page) -> list[str]:
@@ -380,6 +427,31 @@ def test_refused_commands_are_shown_once_with_translated_states(live, page) -> N
     assert page.inner_text("#flight-state") == "已取消"
     page.goto(f"{base}/flights")
     assert page.inner_text("#sessions tbody tr:first-child td[data-state]") == "已取消"
+
+
+def test_a_failure_reads_the_time_it_happened_not_the_time_the_page_opened(live, page) -> None:
+    """QA: a failed session's reason showed the time the page was opened (every reload a new
+    one): the state event had no time of its own."""
+    env, base = live
+    add_grids(env, ("BT-S", SMALL))
+    pilot = env.headers("pilot")
+    body = {"grids": ["BT-S"], "name": "refused"}
+    plan = env.client().post("/api/v1/plans", json=body, headers=pilot).json
+    body = {"plan_id": plan["id"], "connection": "tcp:127.0.0.1:17431"}  # nobody listens
+    started = env.client().post("/api/v1/flight-sessions", json=body, headers=pilot)
+    assert started.status_code == 201, started.json
+    sid = started.json["id"]
+    runner = env.app.extensions["gridpatrol_flights"].get(sid)
+    runner.join(30)
+    assert runner.state == "failed"
+    failed_at = [e.data["at"] for e in runner.events.after(0)[0] if e.kind == "state"][-1]
+    when = datetime.fromtimestamp(failed_at, ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S")
+    time.sleep(max(0.0, failed_at + 2.2 - time.time()))  # the page opens seconds later
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/flights/{sid}")
+    page.wait_for_selector("#messages li.error")
+    error = page.locator("#messages li.error").first.inner_text()
+    assert error.startswith(when + " ") and "tcp:127.0.0.1:17431" in error, (when, error)
 
 
 def test_dashboard_shows_the_figures(live, page) -> None:

@@ -95,6 +95,45 @@ def test_a_mission_ended_by_rtl_shows_as_returned_early(env, plan_id) -> None:
     assert status(env, sid)["outcome"] == "returned_early"
 
 
+def test_a_session_that_lands_away_from_home_says_where(env, plan_id) -> None:
+    """QA: a vehicle put down by LAND far from home showed as "returned early", its landing
+    place nowhere: the pilot was sent home to fetch it."""
+    from test_flight_link_loss import command, status
+
+    from missions.link.landing import landing_place
+
+    mission = _mission(env, plan_id)
+    first = next(item for item in mission.items if item.command == 16)  # NAV_WAYPOINT
+    assert landing_place((first.lat, first.lon), home=mission.home[:2]).away  # the setup
+    sid = start(env, plan_id, simulate=True, speedup=30).json["id"]
+    fly_to_first_waypoint(env, sid)
+    assert command(env, sid, "land").status_code == 200  # down where it is
+    done = wait_state(env, sid, "done", timeout=60)
+    landing = done["result"]["landing"]
+    assert done["outcome"] == "landed_away" and landing["away"] is True
+    assert landing["home_distance_m"] > 50
+    assert done["state_label"].startswith("landed away from home: ")
+    assert f"at {landing['lat']:.6f}, {landing['lon']:.6f} (" in done["state_label"]
+    assert done["state_label"] in messages(env, sid)
+    assert status(env, sid)["outcome"] == "landed_away"
+
+
+def test_outcome_labels_name_the_landing_place() -> None:
+    from groundstation.flights import outcome_label, session_outcome
+
+    away = {"reached": 2, "waypoints": 6, "all_reached": False,
+            "landing": {"lat": 32.43161, "lon": 120.08802, "home_distance_m": 9274.0,
+                        "bearing_deg": 180.0, "away": True}}  # fmt: skip
+    assert session_outcome("done", away) == "landed_away"
+    assert str(outcome_label(away)) == (
+        "landed away from home: 9.3 km from home at 32.431610, 120.088020 (2/6 waypoints)"
+    )
+    home = {**away, "landing": {**away["landing"], "away": False}}
+    assert session_outcome("done", home) == "returned_early"
+    assert session_outcome("done", {"all_reached": True}) == "complete"  # stored before
+    assert session_outcome("failed", away) is None
+
+
 def test_a_vehicle_disarmed_in_the_air_fails_the_session(env, plan_id, monkeypatch) -> None:
     """Disarmed while its landed state still says airborne (the vehicle falls): no landing is
     stored, the session fails saying so, and what it did (photos to fetch) is kept."""

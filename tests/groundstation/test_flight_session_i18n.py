@@ -127,10 +127,20 @@ def test_stored_error_is_english_while_readers_get_theirs(env, plan_id, monkeypa
     )
     sid = start.json["id"]
     env.app.extensions["gridpatrol_flights"].get(sid).join(10)
+    ended = time.time()
     assert _status(env, sid)["error"] == "already armed"
     assert _status(env, sid, zh=True)["error"] == "已解锁"
+    time.sleep(0.2)  # a page opened later still shows when it failed, not when it was opened
     zh_state = [d for k, d in _events(env, sid, zh=True) if k == "state"][-1]
+    failed_at = zh_state.pop("at")
     assert zh_state == {"state": "failed", "error": "已解锁"}
+    assert ended - 10 < failed_at <= ended
+    # a command to the ended session names its state as the pages do, not the API's code
+    zh_refused = _command(env, sid, "cancel", zh=True)
+    assert zh_refused.status_code == 409
+    assert zh_refused.json["error"] == f"飞行记录 {sid} 已处于“失败”状态，不再接受指令"
+    en_refused = _command(env, sid, "cancel", zh=False).json["error"]
+    assert en_refused == f"flight session {sid} is failed: no more commands"
     with env.storage().session() as session:
         assert session.get(FlightSession, sid).error == "already armed"
 
@@ -144,8 +154,17 @@ def test_check_details_are_read_in_each_language(env, plan_id) -> None:
     assert en["mission verified"] == "matches the plan" and zh["mission verified"] == "与计划一致"
     assert re.fullmatch(r"fix type \d, \d+ satellites", en["gps fix"])
     assert re.fullmatch(r"定位类型 \d，\d+ 颗卫星", zh["gps fix"])
-    assert re.fullmatch(r"\d+% on board, mission needs \d+% incl\. 20% reserve", en["battery"])
-    assert re.fullmatch(r"当前电量 \d+%，任务需要 \d+%（含 20% 余量）", zh["battery"])
+    # worked out from the vehicle's BATT_CAPACITY (our SITL's 16000 mAh), nested texts too
+    assert re.fullmatch(
+        r"\d+% on board, mission needs \d+%: \d+ mAh for [\d.]+ min at [\d.]+ A \(assumed: "
+        r"1\.5C, .+\) and \d+ mAh reserve \(BATT_LOW_VOLT 10\.5 V: .+\) of 16000 mAh",
+        en["battery"],
+    )
+    assert re.fullmatch(
+        r"机载电量 \d+%，任务需要 \d+%：以 [\d.]+ A（假定：1\.5C，.+）飞行 [\d.]+ 分钟需 \d+ "
+        r"mAh，另需保留 \d+ mAh（BATT_LOW_VOLT 10\.5 V.+），电池容量 16000 mAh",
+        zh["battery"],
+    )
     assert zh["home set"] == en["home set"]  # coordinates only
 
     client = env.client()

@@ -142,6 +142,7 @@ def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
         env.client().get(f"/api/v1/flights/{done['flight_id']}", headers=env.headers("pilot")).json
     )
     assert flight["status"] == "queued" and sum(flight["photos"].values()) >= 3
+    assert flight["name"] == "flight test 1/1"  # plan and sortie: no English on other pages
     outcome = env.runner().run_job(flight["job_id"])
     assert outcome.state == "done"
     findings = (
@@ -192,6 +193,40 @@ def test_sitl_flight_from_start_to_stored_photos(env, plan_id) -> None:
     login(supervisor, "supervisor")
     seen = supervisor.get(f"/flights/{sid}").get_data(as_text=True)
     assert f"/review?flight={flight_id}" in seen
+
+
+def test_start_after_a_pause_in_the_takeoff_climb_climbs_on_and_flies_the_mission(
+    env, plan_id
+) -> None:
+    """QA: paused during the climb, START answered "the mission starts once climbed", then
+    dropped it (the vehicle held in BRAKE) and RESUME said "use start": no way on. START now
+    checks the battery at the hover and starts AUTO, whose takeoff item climbs on."""
+    body = {"plan_id": plan_id, "simulate": True, "speedup": 8}
+    started = env.client().post("/api/v1/flight-sessions", json=body, headers=env.headers("pilot"))
+    sid = started.json["id"]
+    wait_state(env, sid, {"ready"})
+    assert command(env, sid, "arm").status_code == 200
+    deadline = time.monotonic() + 20
+    while (session(env, sid)["telemetry"]["alt_m"] or 0) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    paused = command(env, sid, "pause")
+    assert paused.status_code == 200, paused.json
+    held = session(env, sid)
+    assert held["state"] == "paused" and held["telemetry"]["alt_m"] < 0.8 * 40  # mid-climb
+    started = command(env, sid, "start")
+    assert started.status_code == 200, started.json
+    assert started.json["message"] == "mission started (AUTO): the vehicle climbs on to 40 m first"
+    assert session(env, sid)["state"] == "mission"
+    deadline = time.monotonic() + 60
+    while session(env, sid)["telemetry"]["reached"] < 2:
+        assert time.monotonic() < deadline, session(env, sid)
+        time.sleep(0.1)
+    assert session(env, sid)["telemetry"]["alt_m"] > 30  # it climbed on
+    assert command(env, sid, "land").status_code == 200
+    wait_state(env, sid, {"done"}, timeout=60)
+    said = [d["text"] for _, k, d in read_events(env, sid) if k == "message"]
+    assert any(t.startswith("battery after takeoff: ") for t in said), said
+    assert not any(t.startswith("start: ") for t in said), said  # nothing refused or dropped
 
 
 def test_refused_connection_fails_the_session(env, plan_id) -> None:
@@ -348,7 +383,11 @@ def test_cancel_on_the_ground(env, plan_id) -> None:
     ("who", "body", "status", "needle"),
     [
         ("pilot", {"plan_id": 999999, "connection": "tcp:1.2.3.4:5"}, 404, "plan 999999"),
-        ("pilot", {"plan_id": "x"}, 400, "integers"),
+        ("pilot", {"plan_id": None, "simulate": True}, 400, "plan_id is required"),
+        ("pilot", {"plan_id": "", "simulate": True}, 400, "plan_id is required"),
+        ("pilot", {"plan_id": "x"}, 400, "plan_id 'x' is not an integer"),
+        ("pilot", {"sortie": "two"}, 400, "sortie 'two' is not an integer"),
+        ("pilot", {"simulate": True, "speedup": "fast"}, 400, "speedup must be a number"),
         ("pilot", {"sortie": 7}, 400, "sorties 1 to 1"),
         ("pilot", {}, 400, "connection string"),
         ("pilot", {"simulate": True, "speedup": 1000}, 400, "speed-up"),

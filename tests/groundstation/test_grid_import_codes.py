@@ -360,7 +360,7 @@ def test_a_bad_grid_is_named_with_its_file_not_the_given_features(env) -> None:
     assert response.status_code == 400
     error = response.json["error"]
     assert error.startswith(
-        "grid file 'jiangyan.geojson' cannot be read: grid 'BOW' in jiangyan.geojson: "
+        "grid file 'jiangyan.geojson' cannot be read: grid BOW in jiangyan.geojson: "
     )
     assert "given features" not in error
 

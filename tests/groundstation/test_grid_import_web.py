@@ -7,10 +7,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 from html import unescape
 
 from click.testing import CliRunner
 from conftest import login
+from fakecatalogue import overlay_catalogue
 
 SQUARE = [[120.20, 32.60], [120.21, 32.60], [120.21, 32.61], [120.20, 32.61], [120.20, 32.60]]
 
@@ -45,11 +47,13 @@ def _with_road(code: str, road: str) -> bytes:
     return json.dumps(layer).encode()
 
 
-def _import_page(client, token: str, data: bytes) -> list[tuple[str, str]]:
+def _import_page(
+    client, token: str, data: bytes, filename: str = "district.geojson"
+) -> list[tuple[str, str]]:
     """POST the layer on the grids page; the (category, text) of every banner shown after."""
     response = client.post(
         "/grids/import",
-        data={"csrf_token": token, "file": (io.BytesIO(data), "district.geojson")},
+        data={"csrf_token": token, "file": (io.BytesIO(data), filename)},
         content_type="multipart/form-data",
         follow_redirects=True,
     )
@@ -141,3 +145,80 @@ def test_the_cli_keeps_its_own_advice(tmp_path) -> None:
     assert result.exit_code == 1
     assert "holds lines (road)" in result.output
     assert "plan a line as a corridor with gridpatrol plan --corridor-width" in result.output
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return packed.getvalue()
+
+
+def _shapefile_zip(tmp_path, code: str, *, dbf: bool) -> bytes:
+    """A zipped shapefile of one grid ``code``, with or without its .dbf (attribute table)."""
+    from shapely.geometry import Polygon
+
+    from gis.io import Feature, write_shapefile
+
+    write_shapefile(tmp_path / "grids.zip", [Feature(Polygon(SQUARE), {"grid_id": code})])
+    with zipfile.ZipFile(tmp_path / "grids.zip") as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    return _zip({n: c for n, c in parts.items() if dbf or not n.endswith(".dbf")})
+
+
+ZIP_NONE = "%(source)s: zip must hold exactly one shapefile, KML or GeoJSON file (%(found)s)"
+NO_TABLE = (
+    "grid file %(name)s lacks the shapefile's attribute table %(table)s (the .dbf that holds "
+    "the grids' grid_id or name); put it beside the .shp and .shx"
+)
+
+
+def test_a_zip_without_a_layer_is_refused_in_the_readers_language(env, monkeypatch) -> None:
+    """QA: the detail of this refusal stayed English on Chinese pages (an f-string)."""
+    overlay_catalogue(
+        monkeypatch,
+        {ZIP_NONE: "%(source)s：压缩包须恰好包含一个 Shapefile、KML 或 GeoJSON 文件（%(found)s）",
+         "none found": "一个也没有"},
+    )  # fmt: skip
+    client = env.client()
+    token = login(client, "admin")
+    client.get("/lang/zh")
+    banners = _import_page(client, token, _zip({"readme.txt": b"hi"}), "noshp.zip")
+    assert len(banners) == 1 and banners[0][0] == "error"
+    text = banners[0][1]
+    assert "noshp.zip：压缩包须恰好包含一个 Shapefile、KML 或 GeoJSON 文件（一个也没有）" in text
+    assert "zip must hold" not in text and "none" not in text
+
+
+def test_a_shapefile_without_its_dbf_is_named_not_blamed_on_the_grids(env, tmp_path) -> None:
+    client = env.client()
+    token = login(client, "admin")
+    client.get("/lang/en")
+    data = _shapefile_zip(tmp_path, "WEB-D1", dbf=False)
+    banners = _import_page(client, token, data, "shp_nodbf.zip")
+    assert len(banners) == 1 and banners[0][0] == "error"
+    text = banners[0][1]
+    assert "'shp_nodbf.zip' lacks the shapefile's attribute table 'grids.dbf'" in text
+    assert "no grid_id or name" not in text
+    assert "WEB-D1" not in _grid_codes(env) and "1" not in _grid_codes(env)
+    # with its .dbf the same zip imports its grid by id
+    banners = _import_page(client, token, _shapefile_zip(tmp_path, "WEB-D1", dbf=True), "g.zip")
+    assert [category for category, _text in banners] == ["info"]
+    assert "WEB-D1" in _grid_codes(env)
+
+
+def test_the_missing_dbf_reads_in_the_readers_language(env, tmp_path, monkeypatch) -> None:
+    overlay_catalogue(
+        monkeypatch,
+        {NO_TABLE: "网格文件 %(name)s 缺少 Shapefile 属性表 %(table)s（存放网格 grid_id 或 name 的 "
+                   ".dbf 文件）；请把它与 .shp、.shx 放在一起"},
+    )  # fmt: skip
+    response = env.client().post(
+        "/api/v1/grids",
+        data={"file": (io.BytesIO(_shapefile_zip(tmp_path, "API-D1", dbf=False)), "a.zip")},
+        headers={**env.headers("admin"), "Accept-Language": "zh"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert response.json["error"].startswith("网格文件 'a.zip' 缺少 Shapefile 属性表 'grids.dbf'")

@@ -98,11 +98,15 @@ def test_flights_count_objects_as_the_review_queue_they_link_to_lists_them(env) 
 def test_a_department_counts_only_the_findings_it_may_see(env) -> None:
     made = grid_with_two_flights(env)
     html = english(env, "department").get(f"/grids/{made['grid']}").get_data(as_text=True)
-    assert text_of(flight_item(html, made["a"])).endswith("· 1 findings")  # its P1, no sightings
-    assert flight_item(html, made["b"]) is None  # saw nothing it may see
+    # its P1 and P1's sightings (the ticket page shows their photos), not P2 nor P3
+    assert text_of(flight_item(html, made["a"])).endswith("· 1 findings +2")
+    assert text_of(flight_item(html, made["b"])).endswith("· 1 findings")  # P1 seen again
     assert "/review?" not in html
     detail = env.client().get(f"/api/v1/grids/{made['grid']}", headers=env.headers("department"))
-    assert detail.json["flights"] == [
-        {**detail.json["flights"][0], "id": made["a"], "findings": 1, "views": 1}
-    ]
-    assert [f["id"] for f in detail.json["findings"]] == [made["p1"]]
+    assert {f["id"]: (f["findings"], f["views"]) for f in detail.json["flights"]} == {
+        made["a"]: (1, 3),
+        made["b"]: (1, 1),
+    }
+    findings = {f["id"]: f["sighting_of"] for f in detail.json["findings"]}
+    assert made["p1"] in findings and set(findings.values()) == {None, made["p1"]}
+    assert len(findings) == 4  # P1 and its three sightings

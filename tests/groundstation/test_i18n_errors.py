@@ -107,7 +107,7 @@ def test_flight_session_errors_are_translated(env) -> None:
         "/api/v1/flight-sessions", json={"plan_id": "x"}, headers=_api(env, "pilot", True)
     )
     assert bad.status_code == 400
-    assert bad.json["error"] == "plan_id 和 sortie 必须是整数，speedup 必须是数字"
+    assert bad.json["error"] == "plan_id 的值 'x' 不是整数"
 
 
 def test_ticket_transition_and_stale_errors_are_translated(env) -> None:

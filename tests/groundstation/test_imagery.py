@@ -266,7 +266,8 @@ def test_orthomosaic_upload_without_file(env):
 
 
 def test_orthomosaic_size_limit(tmp_path, rgb_tif):
-    """Over MAX_ORTHOMOSAIC_BYTES: 4xx JSON, nothing stored; the photo limit does not apply."""
+    """Over MAX_ORTHOMOSAIC_BYTES (by less than the request's 1 MiB of room for the form's other
+    fields, so the body is read): 413 JSON, nothing stored; the photo limit does not apply."""
     e = make_env(
         f"sqlite:///{tmp_path / 'db.sqlite3'}",
         tmp_path / "data",
@@ -276,7 +277,8 @@ def test_orthomosaic_size_limit(tmp_path, rgb_tif):
     try:
         client = e.client()
         too_big = upload_orthomosaic(client, e.headers("admin"), rgb_tif)  # 1.7 MB
-        assert too_big.status_code == 400 and "larger than" in too_big.json["error"]
+        assert too_big.status_code == 413, too_big.json
+        assert "'rasterio_RGB.byte.tif' is larger than 1,000,000 bytes" in too_big.json["error"]
         assert client.get("/api/v1/orthomosaics", headers=e.headers("admin")).json == []
         assert list((e.data_dir / "orthomosaics").glob("*")) == []
         # under the orthomosaic limit but over the photo request limit: accepted
@@ -417,3 +419,64 @@ def test_an_orthomosaic_name_fills_its_column(env, rgb_tif):
         env.client(), env.headers("pilot"), rgb_tif, filename="r" * 230 + ".tif"
     )
     assert unnamed.status_code == 201 and unnamed.json["name"] == "r" * 200
+
+
+def test_orthomosaic_limits_are_read_from_the_environment(tmp_path, rgb_tif, monkeypatch):
+    """MAX_ORTHOMOSAIC_BYTES and MAX_ORTHOMOSAIC_PIXELS set in the environment (as for
+    ``gridpatrol serve``) refuse a larger GeoTIFF with 413, in whole MiB when they are."""
+    monkeypatch.setenv("MAX_ORTHOMOSAIC_BYTES", str(2**20))
+    e = make_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", tmp_path / "data")
+    try:
+        assert e.app.config["MAX_ORTHOMOSAIC_BYTES"] == 2**20
+        refused = upload_orthomosaic(e.client(), e.headers("admin"), rgb_tif)  # 1.7 MB
+        assert refused.status_code == 413, refused.json
+        assert "'rasterio_RGB.byte.tif' is larger than 1 MiB" in refused.json["error"]
+        doc = e.client().get("/api/v1/openapi.json").json
+        assert "413" in doc["paths"]["/orthomosaics"]["post"]["responses"]
+    finally:
+        e.storage().dispose()
+    monkeypatch.setenv("MAX_ORTHOMOSAIC_BYTES", str(2 * 2**30))
+    monkeypatch.setenv("MAX_ORTHOMOSAIC_PIXELS", "1000")
+    e = make_env(f"sqlite:///{tmp_path / 'db2.sqlite3'}", tmp_path / "data2")
+    try:
+        refused = upload_orthomosaic(e.client(), e.headers("admin"), rgb_tif)
+        assert refused.status_code == 413, refused.json
+        assert "1,000" in refused.json["error"]
+        assert e.client().get("/api/v1/orthomosaics", headers=e.headers("admin")).json == []
+    finally:
+        e.storage().dispose()
+
+
+def _metric_geotiff(path: Path, crs: str) -> Path:
+    """A 300 x 200 GeoTIFF at 5 cm/px whose UTM 50N metres lie inside grid G1, labelled ``crs``."""
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32650", always_xy=True).transform(
+        119.902, 32.408
+    )
+    pixels = np.random.default_rng(1).integers(0, 255, (3, 200, 300), dtype=np.uint8)
+    transform = rasterio.transform.from_origin(x, y, 0.05, 0.05)
+    profile = {"driver": "GTiff", "width": 300, "height": 200, "count": 3, "dtype": "uint8"}
+    with rasterio.open(path, "w", crs=crs, transform=transform, **profile) as dst:
+        dst.write(pixels)
+    return path
+
+
+def test_an_orthomosaic_outside_every_grid_is_stored_with_a_warning(env, tmp_path):
+    """Metres labelled EPSG:3857 land 1,500 km west of the grid they were flown over: stored
+    (the CRS may be right), but the answer warns; the correctly labelled file does not."""
+    from conftest import G1, add_grids
+
+    client, headers = env.client(), env.headers("pilot")
+    lonely = upload_orthomosaic(client, headers, _metric_geotiff(tmp_path / "a.tif", "EPSG:3857"))
+    assert lonely.status_code == 201 and lonely.json["warnings"] == []  # no grids: nothing known
+    add_grids(env, ("IMG-G1", G1))
+    right = upload_orthomosaic(client, headers, _metric_geotiff(tmp_path / "b.tif", "EPSG:32650"))
+    assert right.status_code == 201 and right.json["warnings"] == []
+    wrong = upload_orthomosaic(client, headers, _metric_geotiff(tmp_path / "c.tif", "EPSG:3857"))
+    assert wrong.status_code == 201, wrong.json
+    _, south, east, _ = wrong.json["bbox"]
+    assert east < 110 and south < 31  # placed where EPSG:3857 puts the numbers
+    (warning,) = wrong.json["warnings"]
+    assert warning.startswith("orthomosaic 'c.tif' lies in none of the grids (centre at longitude ")
+    assert warning.endswith("if it was flown over a grid, its CRS EPSG:3857 is wrong")
+    listed = client.get("/api/v1/orthomosaics", headers=headers).json
+    assert {o["id"] for o in listed} >= {right.json["id"], wrong.json["id"]}

@@ -6,6 +6,8 @@ image size alone does not give their GSD: the camera registered with the flight 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import G1, PHOTO_LONLAT, add_grids, sitl_photo
@@ -150,3 +152,36 @@ def test_upload_api_takes_a_camera(env, tmp_path) -> None:
     )
     assert any_case.status_code == 202, any_case.get_json()
     assert any_case.get_json()["camera"] == "mavic3e"
+
+
+def test_a_bad_custom_camera_is_named_in_the_readers_language(env) -> None:
+    """The upload page's custom camera: a bad field comes back in the page's language, the
+    field's own key kept (zh: 相机…必须是正数), English to an English reader."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, "JPEG")
+    camera = PRESETS["mavic3e"].to_dict() | {"name": "mine", "focal_length_mm": -4}
+    answers = {}
+    for lang in ("zh", "en"):
+        answers[lang] = env.client().post(
+            f"/api/v1/flights?lang={lang}",
+            data={
+                "camera": json.dumps(camera),
+                "allow_unplaced": "1",
+                "photos": (io.BytesIO(buf.getvalue()), "a.jpg"),
+            },
+            headers=env.headers("pilot"),
+            content_type="multipart/form-data",
+        )
+    assert answers["zh"].status_code == answers["en"].status_code == 400
+    assert answers["zh"].get_json()["error"] == (
+        "相机参数无效：相机 'mine'：focal_length_mm 必须是正数，收到 -4"
+    )
+    assert (
+        answers["en"]
+        .get_json()["error"]
+        .endswith("camera 'mine': focal_length_mm must be a positive number, got -4")
+    )

@@ -129,6 +129,51 @@ def test_unknown_request_and_bad_parameters(env) -> None:
     assert client.get(f"{BASE}/tokens/abc.json").status_code == 404
 
 
+def _ids(response) -> set[str]:
+    assert response.status_code == 200, response.json
+    return {r["service_request_id"] for r in response.json}
+
+
+def test_list_filters_take_comma_delimited_values(env) -> None:
+    """service_code and status may each be declared several times, comma delimited."""
+    client = env.client()
+    fishing = str(make_ticket(env, "dispatched", label="illegal_fishing"))
+    burning = str(make_ticket(env, "closed", label="straw_burning"))
+    building = str(make_ticket(env, "new"))
+    both = f"{BASE}/requests.json?service_code=illegal_fishing, straw_burning,"
+    listed = client.get(both).json
+    assert {fishing, burning} <= _ids(client.get(both)) and building not in _ids(client.get(both))
+    assert {r["service_code"] for r in listed} == {"illegal_fishing", "straw_burning"}
+    closed = client.get(f"{both}&status=closed")
+    assert burning in _ids(closed) and fishing not in _ids(closed)
+    assert {r["status"] for r in closed.json} == {"closed"}
+    every = _ids(client.get(f"{BASE}/requests.json?status=open,closed"))
+    assert {fishing, burning, building} <= every
+    assert every == _ids(client.get(f"{BASE}/requests.json"))
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("service_code=cat", "service_code 'cat' is not a known service"),
+        ("service_code=straw_burning,cat", "service_code 'cat' is not a known service"),
+        ("status=open,maybe", "status 'maybe': open or closed"),
+        (
+            "start_date=2026-03-02T00:00:00Z&end_date=2026-03-01T00:00:00Z",
+            "start_date 2026-03-02T00:00:00Z is after end_date 2026-03-01T00:00:00Z",
+        ),
+        ("end_date=tomorrow", "end_date 'tomorrow' is not an ISO 8601 datetime"),
+    ],
+)
+def test_list_filters_that_match_nothing_known_are_georeport_errors(env, query, text) -> None:
+    """A filter no request could match is a 400 with the spec's error body, as POST answers
+    the same service_code, not an empty list that reads as "no such requests"."""
+    make_ticket(env, "new", label="straw_burning")
+    response = env.client().get(f"{BASE}/requests.json?{query}")
+    assert response.status_code == 400
+    assert response.json == [{"code": 400, "description": text}]
+
+
 def test_address_only_request(env) -> None:
     response = _post(env, lat=None, long=None, address_string="泰州市海陵区 XX 村 3 组")
     assert response.status_code == 200

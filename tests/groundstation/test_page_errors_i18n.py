@@ -20,7 +20,7 @@ CHINESE = {
     "filter is left out": (
         "%(filter)s：网址参数 %(param)s=%(value)s 无法使用，应为%(expected)s；已忽略此筛选条件"
     ),
-    "Lowest score": "分数下限",
+    "Lowest score": "置信度下限",
     "a number from 0 to 1": "0 到 1 之间的数字",
     "One finding per object": "每个目标一条发现",
     "1 (one finding per object) or 0": "1（每个目标一条发现）或 0",
@@ -39,7 +39,7 @@ def _problems(html: str) -> list[str]:
     [
         (
             "min_score=high",
-            "分数下限：网址参数 min_score=high 无法使用，应为0 到 1 之间的数字；已忽略此筛选条件",
+            "置信度下限：网址参数 min_score=high 无法使用，应为0 到 1 之间的数字；已忽略此筛选条件",
         ),
         (
             "primary=2",

@@ -498,6 +498,11 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     page.click("#upload-finish")
     page.wait_for_selector("#upload-done:not([hidden])")
     assert "registered with 3 photos" in page.inner_text("#upload-done")
+    # the status line that said so is gone: the result names the file left out, and why
+    assert page.is_hidden("#upload-status")
+    assert page.inner_text("#upload-done-text").endswith(
+        " 1 file was not uploaded: it is not a photo (JPEG, PNG or TIFF): DJI_0004.MP4."
+    )
     assert page.is_visible("#upload-findings-link")
     flight_id = page.get_attribute("#upload-flight-link", "data-flight")
     # the photo flights list shows the new flight without reloading the page

@@ -52,6 +52,21 @@ def test_summary_follows_the_parameters(env) -> None:
     assert mapping["front_overlap_pct"] == 80 and mapping["side_overlap_pct"] == 70
 
 
+def test_an_emptied_height_field_is_refused_and_no_height_at_all_flies_100_m(env) -> None:
+    """QA: an emptied Altitude field planned at 100 m without a word. The page sends only the
+    height it plans by, so an empty one is named (GSD as altitude); a request that gives no
+    height at all keeps the documented 100 m."""
+    body = {"grids": ["P-S"], "profile": "patrol"}
+    by_gsd = env.client().post(
+        "/api/v1/plans/preview", json={**body, "gsd_cm": None}, headers=env.headers("pilot")
+    )
+    assert by_gsd.status_code == 400
+    assert by_gsd.json["error"] == "gsd_cm is empty: give a value from 0.1 to 50"
+    neither = env.client().post("/api/v1/plans/preview", json=body, headers=env.headers("pilot"))
+    assert neither.status_code == 200
+    assert neither.json["summary"]["settings"]["altitude_m"] == 100
+
+
 def test_drawn_polygon_and_no_fly_layer(env) -> None:
     client = env.client()
     upload = client.post(
@@ -116,6 +131,17 @@ def test_bad_input_is_a_4xx_json_error(env, params, status, needle) -> None:
         ),
         ({"speed_mps": 0}, "Speed (m/s) 0 is out of range [1, 30]", "speed_mps 0 is out of"),
         ({"battery_minutes": "x"}, "Battery (min) 'x' is not a number", "battery_minutes 'x'"),
+        ({"lead_in_m": -1}, "Lead-in (m) -1 is out of range [0, 50]", "lead_in_m -1 is out of"),
+        (
+            {"altitude_m": None},
+            "Altitude (m) is empty: give a value from 10 to 500",
+            "altitude_m is empty: give a value from 10 to 500",
+        ),
+        (
+            {"altitude_m": "", "gsd_cm": ""},
+            "Altitude (m) is empty: give a value from 10 to 500",
+            "altitude_m is empty",
+        ),
     ],
 )
 def test_the_page_reads_its_field_labels_in_errors_and_api_clients_their_keys(
@@ -582,7 +608,7 @@ def test_low_coverage_is_a_warning_on_the_page(env, monkeypatch) -> None:
         "coverage",
         lambda *a, **k: dataclasses.replace(real(*a, **k), once=0.637),
     )
-    response = preview(env)
+    response = preview(env, lead_in_m=10)
     assert response.status_code == 200, response.json
     assert response.json["warnings"] == [
         "P-G1: only 63.7 % of its flyable area is photographed at least once (below 99.5 %); "
@@ -637,15 +663,31 @@ def test_warnings_are_stored_with_the_saved_plan_and_shown_when_it_is_reopened(
         stored = session.get(RoutePlan, saved["id"]).warnings
     assert stored == [
         {"kind": "altitude", "value": 130.0, "limit": 120.0, "grid": None},
-        {"kind": "coverage", "value": 90.0, "limit": 99.5, "grid": "P-S"},
+        {"kind": "coverage", "value": 90.0, "limit": 99.5, "grid": "P-S", "lead_in_m": 0.0},
     ]
     row, flights = _plan_warnings_shown(env, saved["id"])
     assert HIGH in row and low in row
     assert HIGH in flights and low in flights
 
 
+def test_a_strip_start_shortfall_suggests_a_lead_in_that_closes_it(env) -> None:
+    """Without a lead-in each strip's first photo is taken while the vehicle still turns (its
+    footprint rotated): on a small patrol grid that leaves coverage below 99.5 %, and the warning
+    says why and what closes it; with the lead-in it suggests, the plan has no warning."""
+    without = preview(env, grids=["P-S"], profile="patrol", altitude_m=40)
+    assert without.status_code == 200
+    (warning,) = without.json["warnings"]
+    assert warning.startswith("P-S: only ") and warning.endswith(
+        "check the plan before flying it. Without a lead-in each strip's first photo is taken "
+        "while the vehicle still turns: try a lead-in of 10 m."
+    )
+    with_lead_in = preview(env, grids=["P-S"], profile="patrol", altitude_m=40, lead_in_m=10)
+    assert with_lead_in.json["warnings"] == []
+    assert with_lead_in.json["summary"]["settings"]["lead_in_m"] == 10
+
+
 def test_a_plan_without_warnings_shows_none(env) -> None:
-    saved = save(env, altitude_m=40, name="low and whole")
+    saved = save(env, altitude_m=40, name="low and whole", lead_in_m=10)
     assert saved["warnings"] == []
     row, flights = _plan_warnings_shown(env, saved["id"])
     assert "saved-plan-warning" not in row and flights == ""

@@ -12,6 +12,7 @@ from conftest import make_env, pg_schema_url, write_photo
 from sqlalchemy import func, select, update
 
 from groundstation.config import build_config
+from groundstation.errors import ConfigError
 from groundstation.jobs import JobRunner
 from groundstation.models import Job, utcnow
 from groundstation.storage import Storage
@@ -120,6 +121,38 @@ def test_photo_roots_from_the_environment(tmp_path, monkeypatch) -> None:
     )
     assert refused.status_code == 400 and "outside" in refused.json["error"]
     env.storage().dispose()
+
+
+LIMITS = (
+    "MAX_CONTENT_LENGTH",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "MAX_GRID_FILE_BYTES",
+    "MAX_ORTHOMOSAIC_BYTES",
+    "MAX_ORTHOMOSAIC_PIXELS",
+)
+
+
+@pytest.mark.parametrize("key", LIMITS)
+def test_size_limits_are_read_from_the_environment(tmp_path, key) -> None:
+    config = build_config(data_dir=tmp_path, environ={key: " 1000 "})
+    assert config[key] == 1000
+
+
+@pytest.mark.parametrize("key", LIMITS)
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("0", "must be at least 1"),
+        ("-5", "must be at least 1"),
+        ("2.5", "not a whole number of bytes or pixels"),
+        ("64MB", "not a whole number of bytes or pixels"),
+    ],
+)
+def test_a_bad_size_limit_stops_the_station_naming_it(tmp_path, key, value, why) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config(data_dir=tmp_path, environ={key: value})
+    assert str(caught.value).startswith(f"environment {key}={value!r}: {why}")
 
 
 class _RecordingCelery:

@@ -37,7 +37,13 @@ def test_malformed_redis_url_is_refused_at_config_load(tmp_path, url, why) -> No
 
 
 @pytest.mark.parametrize(
-    "url", ["redis://127.0.0.1:6379/0", "rediss://cache.example.cn:6380/2", "redis://:pw@h"]
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "rediss://cache.example.cn:6380/2",
+        "redis://:pw@h",
+        "redis://127.0.0.1:6379",  # database 0, as the README says
+    ],
 )
 def test_good_redis_urls_pass(url) -> None:
     check_redis_url(url)
@@ -105,6 +111,21 @@ def test_worker_says_redis_is_unreachable_then_exits_non_zero(data_dir, monkeypa
     assert "gave up after 1 s (--redis-wait)" in lines[-1]
     assert "Restart=on-failure" in lines[-1]
     assert "Traceback" not in result.output
+
+
+def test_worker_stops_at_once_when_redis_refuses_the_database(data_dir, monkeypatch) -> None:
+    """A database index Redis does not have is a configuration error: no retrying for
+    --redis-wait seconds, one line naming REDIS_URL and the database, status 1."""
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/99")  # 16 databases: 0 to 15
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["worker", "--redis-wait", "30"])
+    assert result.exit_code == 1 and time.monotonic() - started < 10
+    assert "retrying every" not in result.output and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "error: REDIS_URL 'redis://127.0.0.1:6379/99': Redis answers but has no database 99 "
+        "(DB index is out of range: 0 to 15 unless its 'databases' setting says otherwise); "
+        "fix REDIS_URL, as retrying cannot help"
+    ]
 
 
 def test_check_redis_against_the_real_redis() -> None:

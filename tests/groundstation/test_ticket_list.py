@@ -340,8 +340,11 @@ def test_page_past_the_end_is_empty_and_bad_values_get_a_banner(env) -> None:
     login(client, "supervisor")
     beyond = client.get(f"/tickets?grid={grid}&page=7")
     html = beyond.get_data(as_text=True)
-    assert beyond.status_code == 200 and "本页没有案件。" in html
-    assert not re.findall(r'id="ticket-(\d+)"', html)
+    # past the last page: a banner saying so, and the last page, not an empty table
+    assert beyond.status_code == 400
+    (banner,) = re.findall(r'<p class="flash error" role="alert">(.*?)</p>', html)
+    assert "7" in banner and "（1）" in banner, banner
+    assert len(re.findall(r'id="ticket-(\d+)"', html)) == 3
     client.get("/lang/en")
     response = client.get(f"/tickets?grid={grid}&page=abc&per_page=7&order=random")
     assert response.status_code == 400  # the list still shows what it could apply

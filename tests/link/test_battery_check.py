@@ -54,7 +54,9 @@ def test_before_any_flight_the_current_is_a_stated_assumption() -> None:
     assert str(need.current_source).startswith(f"assumed: {ASSUMED_C_RATE:g}C, a full battery")
     # 10.5 V on a 3S pack sagging 0.1 V a cell under load: 3.6 V a cell, about 32 % left
     assert need.reserve_mah == pytest.approx(16000 * 0.318, rel=0.01)
-    assert str(need.reserve_source) == "BATT_LOW_VOLT 10.5 V: about 32% left on a 3S LiPo"
+    assert str(need.reserve_source) == (
+        "BATT_LOW_VOLT 10.5 V: reached at about 32% left on a 3S LiPo (estimated from the voltage)"
+    )
     assert need.ok and 60 < need.need_pct < 75
 
 
@@ -76,7 +78,8 @@ def test_the_reserve_is_the_highest_failsafe_level_or_the_reserve_asked() -> Non
     volts = replace(params, crt_volt=14.0)  # 4S: 3.6 V a cell with the sag, about 32 % left
     need = battery_need(volts, duration_s=0, remaining_pct=100, voltage_v=16.8)
     assert need.reserve_mah == pytest.approx(3180, rel=0.02)
-    assert str(need.reserve_source).startswith("BATT_CRT_VOLT 14 V: about 32% left on a 4S")
+    reserve = str(need.reserve_source)
+    assert reserve.startswith("BATT_CRT_VOLT 14 V: reached at about 32% left on a 4S")
 
 
 def test_a_pack_that_cannot_give_the_mission_and_its_reserve_fails() -> None:
@@ -94,7 +97,7 @@ def test_without_the_vehicles_capacity_the_check_uses_the_endurance_as_before() 
     checks = preflight_checks(on_board(78), small_plan(), verified=True, endurance_s=1200,
                               reserve_pct=20)  # fmt: skip
     battery = next(c for c in checks if c.name == "battery")
-    assert str(battery.detail) == "78% on board, mission needs 29% incl. 20% reserve"
+    assert str(battery.detail) == "78% on board, mission needs 30% incl. 20% reserve"
 
 
 def test_cells_and_charge_on_the_lipo_curve() -> None:

@@ -26,6 +26,7 @@ NEEDS = re.compile(r"\d+% on board, mission needs \d+%: (\d+) mAh for [\d.]+ min
 
 def _square(north_m: float, east_m: float, size_m: float) -> list[list[float]]:
     """A square grid's ring (lon, lat) `size_m` wide, its south-west corner at the offset."""
+
     def at(n: float, e: float) -> list[float]:
         lat = HOME[0] + n / 111_320.0
         return [HOME[1] + e / (111_320.0 * math.cos(math.radians(HOME[0]))), lat]
@@ -37,8 +38,11 @@ def _square(north_m: float, east_m: float, size_m: float) -> list[list[float]]:
 def planned(tmp_path, *, size_m: float = 250.0, altitude: float = 60.0):
     """A patrol plan of one square grid east of home, made by `gridpatrol plan`."""
     grids = tmp_path / "grid.geojson"
-    feature = {"type": "Feature", "properties": {"grid_id": "T-1"},
-               "geometry": {"type": "Polygon", "coordinates": [_square(40, 40, size_m)]}}
+    feature = {
+        "type": "Feature",
+        "properties": {"grid_id": "T-1"},
+        "geometry": {"type": "Polygon", "coordinates": [_square(40, 40, size_m)]},
+    }
     grids.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
     out = tmp_path / "grid.plan"
     result = CliRunner().invoke(cli, [
@@ -70,7 +74,10 @@ def test_the_battery_check_predicts_what_a_planned_survey_uses(tmp_path) -> None
     before_takeoff = next(t for t in checks if t.startswith("battery: "))
     after_takeoff = next(t for t in checks if t.startswith("battery after takeoff: "))
     assert "(assumed: 1.5C" in before_takeoff and "(measured in flight)" in after_takeoff
-    assert "reserve (BATT_LOW_VOLT 10.5 V: about 32% left on a 3S LiPo)" in before_takeoff
+    assert (
+        "reserve (BATT_LOW_VOLT 10.5 V: reached at about 32% left on a 3S LiPo "
+        "(estimated from the voltage))"
+    ) in before_takeoff
     predicted = int(NEEDS.search(before_takeoff).group(1))
     measured = int(NEEDS.search(after_takeoff).group(1))
     # "needs 83 %" for a flight that used 39 % was the bug: now within a sane margin
@@ -81,20 +88,30 @@ def test_the_battery_check_predicts_what_a_planned_survey_uses(tmp_path) -> None
 def test_a_mission_the_pack_cannot_fly_is_not_started_after_takeoff(tmp_path) -> None:
     """QA: BATT_CAPACITY 2500 with BATT_LOW_MAH 900 on an airframe drawing 20+ A. Before any
     flight only an assumed current is known; once airborne the measured one shows the mission
-    would end in the low-battery failsafe: AUTO is never started and the vehicle comes home."""
+    would end in the low-battery failsafe: AUTO is never started and the vehicle comes home.
+    QA: fly then exited with the vehicle in the air (flight.json "landed": false for good); the
+    RTL is watched down to the ground like a failsafe's."""
     plan = planned(tmp_path, size_m=500.0)
     params = {"BATT_CAPACITY": 2500, "BATT_LOW_MAH": 900}
+    heard: list[str] = []
     with (
         _sitl(**params) as sitl,
         connect(sitl.connection_string, timeout=30, settings=LOOPBACK) as vehicle,
         pytest.raises(FlightAborted) as caught,
     ):
-        fly(vehicle, plan, log_dir=tmp_path / "log")
+        fly(vehicle, plan, log_dir=tmp_path / "log", on_warning=lambda m: heard.append(str(m)))
     message = str(caught.value)
     assert message.startswith("battery after takeoff: 9")
     assert "(measured in flight) and 900 mAh reserve (BATT_LOW_MAH 900 mAh) of 2500 mAh" in message
-    assert message.endswith("the vehicle was armed in GUIDED: RTL commanded")
+    assert "; the mission was not started; RTL commanded and watched to the end: " in message
+    assert "returned early: " in message  # landed at home, by the vehicle's clock
+    assert heard and heard[0].endswith("the mission was not started; RTL commanded")
     assert sitl.autopilot.current_seq <= 1  # the survey was never flown
+    snapshot = sitl.snapshot()
+    assert not snapshot.armed and snapshot.landed
+    summary = json.loads((tmp_path / "log" / "flight.json").read_text())["summary"]
+    assert summary["landed"] is True and summary["outcome"] == "returned_early"
+    assert summary["reason"] == message and summary["landing"]["away"] is False
 
 
 def test_an_rtl_blown_downwind_is_warned_of_and_the_critical_battery_lands_it(tmp_path) -> None:
@@ -120,6 +137,15 @@ def test_an_rtl_blown_downwind_is_warned_of_and_the_critical_battery_lands_it(tm
     snapshot = sitl.snapshot()
     assert not snapshot.armed and snapshot.landed
     assert (snapshot.lon - HOME[1]) * 94_000 > 500  # landed downwind, where it was
+    # QA: this was "returned early", and where it landed was said nowhere
+    assert "; landed away from home, " in str(caught.value)
+    assert re.search(
+        r"landed away from home, [\d.]+ (k?m) E of home at 3\d\.\d{6},1\d\d", str(caught.value)
+    )
+    summary = json.loads((tmp_path / "log" / "flight.json").read_text())["summary"]
+    assert summary["outcome"] == "landed_away" and summary["landing"]["away"] is True
+    assert summary["landing"]["lon"] == pytest.approx(snapshot.lon, abs=1e-4)
+    assert summary["landing"]["home_distance_m"] > 500
     events = _events(tmp_path / "log")
     assert [e["kind"] for e in events if e["kind"] in ("return_stalled", "battery_low")] == [
         "return_stalled", "battery_low",
@@ -178,3 +204,29 @@ def test_gps_lost_in_flight_is_said_and_so_is_its_return(tmp_path) -> None:
     kinds = [e["kind"] for e in _events(tmp_path / "log")]
     assert kinds.count("gps_lost") == 1 and kinds.count("gps_back") == 1
     assert kinds.index("gps_lost") < kinds.index("gps_back")
+
+
+def test_the_low_battery_warning_gives_the_vehicles_figures_at_its_moment(tmp_path) -> None:
+    """QA: one low-battery event, three figures (pre-flight "about 32% left", fly's "28% left",
+    the simulator's mAh used). The pre-flight one is an estimate from the voltage (said so);
+    fly's is the vehicle's own count, heard when the vehicle acts: its telemetry is sampled by
+    the vehicle's clock, so at 50x it no longer trails the vehicle's failsafe by many seconds."""
+    plan = planned(tmp_path)
+    heard: list[str] = []
+    with (
+        _sitl(BATT_CAPACITY=1250) as sitl,
+        connect(sitl.connection_string, timeout=30, settings=LOOPBACK) as vehicle,
+        pytest.raises(FlightAborted),
+    ):
+        fly(vehicle, plan, log_dir=tmp_path / "log", endurance_s=100_000,
+            on_warning=lambda m: heard.append(str(m)))  # fmt: skip
+    events = _events(tmp_path / "log")
+    low = next(e for e in events if e["text"].startswith("Battery 1 is low"))
+    used = float(re.search(r"used (\d+) mAh", low["text"]).group(1))
+    warning = next(e for e in events if e["kind"] == "battery_low")
+    left = float(re.search(r"(\d+)% left by the vehicle's count", warning["text"]).group(1))
+    assert abs(left - 100 * (1 - used / 1250)) <= 1.5, (left, used)
+    assert 0 <= warning["vehicle_time_s"] - low["vehicle_time_s"] <= 3.0
+    assert heard[0] == warning["text"]
+    preflight = next(e["text"] for e in events if e["text"].startswith("battery: "))
+    assert "reached at about 32% left on a 3S LiPo (estimated from the voltage)" in preflight

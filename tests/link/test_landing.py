@@ -14,11 +14,13 @@ import missions.link.flight
 import missions.link.landing
 from missions.link.flight import FlightResult, clock_text
 from missions.link.landing import (
+    LANDED_AWAY_M,
     LANDED_STATE_GRACE_S,
     LANDED_WITHIN_M,
     LandingWatch,
     Touchdown,
     flight_outcome,
+    landing_place,
     watch_landing,
 )
 from missions.link.telemetry import (
@@ -233,6 +235,31 @@ def test_flight_outcome(landed: bool, all_reached: bool, outcome: str) -> None:
     assert flight_outcome(landed=landed, all_reached=all_reached) == outcome
 
 
+HOME = (32.51501, 120.08802)
+
+
+def test_a_landing_kilometres_from_home_is_landed_away_with_where() -> None:
+    """QA: a failsafe LAND 9.3 km south of home was reported "returned early"."""
+    place = landing_place((32.43161, 120.08802), home=HOME)
+    assert place.away and place.home_distance_m == pytest.approx(9274, abs=5)
+    assert place.bearing_deg == pytest.approx(180.0, abs=0.1)
+    assert place.text() == "9.3 km S of home at 32.431610,120.088020"
+    assert flight_outcome(landed=True, all_reached=False, landed_away=True) == "landed_away"
+    assert flight_outcome(landed=True, all_reached=True, landed_away=True) == "landed_away"
+    assert flight_outcome(landed=False, all_reached=False, landed_away=True) == "failed"
+
+
+def test_a_landing_near_home_or_a_rally_point_is_not_away() -> None:
+    near = (HOME[0] + 20 / 111_320, HOME[1])  # 20 m north: RTL drift in wind
+    assert not landing_place(near, home=HOME).away
+    rally = (32.52, 120.10)  # an RTL may head for a rally point instead of home
+    place = landing_place((rally[0] + 10 / 111_320, rally[1]), home=HOME, allowed=[rally])
+    assert not place.away and place.home_distance_m > 1000
+    edge = (HOME[0] + (LANDED_AWAY_M + 5) / 111_320, HOME[1])
+    assert landing_place(edge, home=HOME).away
+    assert landing_place(edge, home=HOME).text().startswith("55 m N of home at ")
+
+
 def _result(**changes) -> FlightResult:
     base = FlightResult(
         landed=True, duration_s=312.0, waypoints=(2, 3, 4), reached=(2, 3, 4), photos=1,
@@ -250,6 +277,22 @@ def test_fly_summary_uses_plurals_and_names_the_outcome() -> None:
         "(3 photos taken, 1 not reported over the link)"
     )
     assert _result(landed=False).summary().startswith("NOT landed: 5:12 flown, ")
+
+
+def test_fly_summary_and_json_say_where_a_flight_landed_away() -> None:
+    place = landing_place((32.43161, 120.08802), home=HOME)
+    away = _result(waypoints=(2, 3), reached=(2,), landing=place)
+    assert away.outcome == "landed_away"
+    assert away.summary().startswith(
+        "landed away from home, 9.3 km S of home at 32.431610,120.088020: 5:12 flown, 1/2 "
+    )
+    summary = away.to_json()
+    assert summary["outcome"] == "landed_away"
+    assert summary["landing"]["lat"] == 32.43161 and summary["landing"]["away"] is True
+    assert summary["landing"]["home_distance_m"] == pytest.approx(9274, abs=5)
+    home = _result(landing=landing_place(HOME, home=HOME))
+    assert home.outcome == "complete" and home.summary().startswith("landed: ")
+    assert _result(landed=False, landing=place).outcome == "failed"
 
 
 def test_fly_summary_gives_the_vehicles_flight_time_next_to_the_plans() -> None:

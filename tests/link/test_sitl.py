@@ -200,3 +200,54 @@ def test_a_planned_survey_takes_the_photos_its_plan_counts(
         result = fly(vehicle, mission, log_dir=tmp_path / "log", preflight_timeout_s=60)
     assert result.landed and result.all_reached
     assert result.photos == planned.sorties[0].photos
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lead_in_m", [10.0, 0.0])
+def test_flown_coverage_is_what_the_plan_promises(
+    start_vehicle, backend, tmp_path, lead_in_m: float
+) -> None:
+    """Photos as flown (positions and yaw of the camera log: the camera turns with the vehicle,
+    which enters a strip still turning) cover the grid at least as the plan's report says; with
+    a lead-in the strips' starts are photographed square and every point is seen."""
+    if backend != "gridpatrol-sim":
+        pytest.skip("ArduPilot SITL reports photos only with a camera configured")
+    import numpy as np
+    from shapely.geometry import box
+
+    from gis.camera import PRESETS
+    from gis.crs import LocalFrame
+    from gis.grids import Grid
+    from missions.build import build_mission
+    from missions.planner import PlanSettings, plan
+    from missions.planner.coverage import coverage
+
+    frame = LocalFrame(HOME[1], HOME[0])
+    area = box(40, 30, 300, 200)
+    settings = PlanSettings.for_profile(
+        "patrol", camera=PRESETS["phantom4pro"], altitude_m=25.0, speed_mps=8.0,
+        lead_in_m=lead_in_m,
+    )  # fmt: skip
+    planned = plan([Grid("P1", frame.to_wgs84(area))], settings, home=(HOME[1], HOME[0]))
+    mission = build_mission(planned, 0, home_alt_amsl=HOME[2])
+    url = start_vehicle(speedup=20, params={"RTL_LOIT_TIME": 0, "CAM1_TYPE": 1})
+    with connect(url, timeout=30, settings=LOOPBACK) as vehicle:
+        result = fly(vehicle, mission, log_dir=tmp_path / "log", preflight_timeout_s=60)
+    assert result.landed and result.all_reached
+    rows = list(csv.DictReader((tmp_path / "log" / "camera.csv").open()))
+    assert len(rows) == planned.sorties[0].photos
+    centres = np.array([frame.forward(float(r["lon"]), float(r["lat"])) for r in rows])
+    yaw = np.radians([float(r["yaw_deg"]) for r in rows])
+    flown = coverage(
+        area,
+        centres,
+        np.column_stack([np.sin(yaw), np.cos(yaw)]),
+        footprint_m=settings.footprint_m,
+        required=settings.design_multiplicity,
+    )
+    promised = planned.grids[0].coverage_once
+    # without a lead-in about 0.13 % is lost at the strips' starts: a report counting the first
+    # photos square (promising 100 %) fails this
+    assert flown.once >= promised - 0.0005, (flown.once, promised)
+    if lead_in_m:
+        assert promised == 1.0 and flown.once >= 0.9995

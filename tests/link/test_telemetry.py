@@ -102,6 +102,48 @@ def test_flight_log_writes_csv_and_json(tmp_path) -> None:
     assert document["camera_events"][0]["lat"] == pytest.approx(30.2741)
 
 
+def test_rows_and_events_carry_the_vehicles_clock_next_to_ours(tmp_path) -> None:
+    """QA: at 50x speed-up the time_s columns counted our seconds while duration_s counts the
+    vehicle's, so rows, photos and events could not be lined up with the flight."""
+    tracker = fed_tracker()  # time_boot_ms 1000 in every clocked message so far
+    log = FlightLog(tmp_path / "log", vehicle_clock=lambda: tracker.vehicle_time_s)
+    log.record(tracker.snapshot(texts_since=0))
+    log.camera(tracker.camera_events[0])
+    tracker.on_message(wire(mav.MAVLink_attitude_message(51_000, 0, 0, 0, 0, 0, 0)))
+    log.event("mode", "AUTO -> RTL", time_s=1.0)  # our clock barely moved; the vehicle's did
+    log.record(tracker.snapshot())
+    path = log.close({"landed": True})
+    rows = list(csv.DictReader((tmp_path / "log" / "telemetry.csv").open()))
+    assert [row["vehicle_time_s"] for row in rows] == ["1.000", "51.000"]
+    assert next(csv.DictReader((tmp_path / "log" / "camera.csv").open()))["vehicle_time_s"] == "1.0"
+    events = json.loads(path.read_text())["events"]
+    assert [(e["kind"], e["vehicle_time_s"]) for e in events] == [
+        ("statustext", 1.0),
+        ("mode", 51.0),
+    ]
+    unclocked = FlightLog(tmp_path / "none")  # no clock heard: the column stays empty
+    unclocked.record(TelemetryTracker().snapshot())
+    unclocked.event("link", "lost", time_s=0.5)
+    document = json.loads(unclocked.close({}).read_text())
+    assert document["events"][0]["vehicle_time_s"] is None
+
+
+def test_snapshots_are_spaced_by_the_vehicles_clock() -> None:
+    from missions.link.flight import MIN_SNAPSHOT_WALL_S, snapshot_interval_s
+
+    class Clocked:
+        clock_rate: float | None = None
+
+    tracker = Clocked()
+    assert snapshot_interval_s(tracker, 0.25) == 0.25  # rate unknown: our seconds
+    tracker.clock_rate = 5.0  # a simulator at 5x: 0.25 vehicle s is 0.05 of ours
+    assert snapshot_interval_s(tracker, 0.25) == pytest.approx(0.05)
+    tracker.clock_rate = 100.0  # never faster than the simulator streams
+    assert snapshot_interval_s(tracker, 0.25) == MIN_SNAPSHOT_WALL_S
+    tracker.clock_rate = 0.5  # a slow clock never stretches the wait
+    assert snapshot_interval_s(tracker, 0.25) == 0.25
+
+
 def small_plan(**kwargs) -> MissionPlan:
     items = (
         MissionItem(Command.NAV_TAKEOFF, alt=30.0),
@@ -119,8 +161,9 @@ def test_estimate_and_waypoints() -> None:
     # 100 m north, 86.5 m east, back ~132 m
     assert 300 < estimate.distance_m < 330
     # the planner's model: legs at 5 m/s, 3 s per 90 deg of turn at each waypoint, climb at
-    # 3 m/s and descent at 1.5 m/s to 30 m: more than the legs and a straight climb alone
-    legs_and_vertical = estimate.distance_m / 5.0 + 30 / 3.0 + 30 / 1.5
+    # 3 m/s, RTL's 5 s hover, descent at 1.5 m/s to 10 m and 0.5 m/s below: more than the legs
+    # and a straight climb alone
+    legs_and_vertical = estimate.distance_m / 5.0 + 30 / 3.0 + 5.0 + 20 / 1.5 + 10 / 0.5
     assert legs_and_vertical + 3.0 < estimate.duration_s < legs_and_vertical + 3 * 6.0
     assert waypoint_sequences(plan) == (2, 4)
 
@@ -150,7 +193,7 @@ def test_preflight_details_are_messages_whose_str_is_english() -> None:
     assert {c.name: str(c.detail) for c in checks} == {
         "gps fix": "fix type 3, 14 satellites",
         "ekf position": "absolute position OK",
-        "battery": "78% on board, mission needs 29% incl. 20% reserve",
+        "battery": "78% on board, mission needs 30% incl. 20% reserve",
         "mission verified": "matches the plan",
         "home set": "30.274000,120.155000",
         "home at plan": "15 m from the plan's home (at most 50 m)",  # no advice: it passed
@@ -158,7 +201,7 @@ def test_preflight_details_are_messages_whose_str_is_english() -> None:
     }
     battery = checks[2].detail
     assert battery.template.startswith("%(remaining)s%% on board")
-    assert battery.values == {"remaining": "78", "need": "29", "reserve": "20"}
+    assert battery.values == {"remaining": "78", "need": "30", "reserve": "20"}
     blind = replace(snapshot, gps=None, ekf_ok=None, home=None)
     failing = preflight_checks(blind, small_plan(), verified=False, endurance_s=1200,
                                reserve_pct=20)  # fmt: skip

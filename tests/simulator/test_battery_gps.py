@@ -11,7 +11,15 @@ import itertools
 import pytest
 from pymavlink import mavutil
 
-from simulator.autopilot import ArmedChanged, Autopilot, Mode, ModeChanged, Text
+from simulator.autopilot import (
+    EKF_DEAD_RECKONING_S,
+    ArmedChanged,
+    Autopilot,
+    CameraTrigger,
+    Mode,
+    ModeChanged,
+    Text,
+)
 from simulator.params import ParamTable
 from simulator.physics import resting_voltage
 
@@ -156,3 +164,33 @@ def test_no_gps_no_arming(make_sitl, connect) -> None:
     gps = gcs.wait("GPS_RAW_INT", timeout=5)
     assert (gps.fix_type, gps.satellites_visible, gps.lat, gps.lon) == (0, 0, 0, 0)
     assert not sitl.snapshot().armed
+
+
+def _photos(seen) -> list:
+    return [event for _, event in seen if isinstance(event, CameraTrigger)]
+
+
+def test_photos_without_gps_are_tagged_where_the_ekf_believes_the_vehicle_is() -> None:
+    """ArduPilot geotags photos with the EKF's position and measures its trigger distance on it:
+    while the GPS is lost no distance photos come, a photo taken anyway shows the ground below the
+    drifted vehicle but carries the frozen position; the fix coming back triggers one at once."""
+    ap = _airborne({"SIM_WIND_SPD": 5, "SIM_WIND_DIR": 270, "CAM1_TYPE": 1})
+    ap.set_trigger_distance(10.0)
+    assert ap.goto(HOME[0], HOME[1] + 0.002, 40.0)  # ~190 m east
+    with_gps = _photos(_run(ap, 10.0))
+    assert len(with_gps) >= 3 and all(p.seen == (p.lat, p.lon) for p in with_gps)
+    assert ap.set_mode(Mode.ALT_HOLD)  # no failsafe without GPS: the wind blows it east
+    ap.params.set("SIM_GPS_DISABLE", 1)
+    _run(ap, EKF_DEAD_RECKONING_S + 0.5)  # dead reckoning still follows the vehicle
+    assert not ap.position_ok
+    without = _run(ap, 8.0)
+    assert _photos(without) == []  # the EKF's position stands still: no distance flown
+    manual = ap.trigger_camera()
+    assert manual is not None
+    assert (manual.lat, manual.lon) == pytest.approx(ap.estimated_position()[:2])
+    assert (manual.lat, manual.lon) != pytest.approx(manual.seen, abs=1e-4)  # tens of metres off
+    assert manual.seen == pytest.approx(ap.position()[:2])
+    assert ap.drain_events() == [manual]
+    ap.params.set("SIM_GPS_DISABLE", 0)
+    back = _photos(_run(ap, 1.0))
+    assert len(back) == 1 and back[0].seen == pytest.approx((back[0].lat, back[0].lon))

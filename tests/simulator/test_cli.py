@@ -56,6 +56,8 @@ def test_photos_without_a_world_are_warned_about(runner: CliRunner, tmp_path) ->
         (["--home", "32.5,120.1"], "LAT,LON,ALT"),
         (["--home", "132.5,20.1,5"], "latitude"),
         (["--wind", "fast"], "SPEED,DIR"),
+        (["--wind", "10,400"], "wind direction must be 0 to 360 degrees"),
+        (["--wind", "10,-1"], "wind direction must be 0 to 360 degrees"),
         (["--speedup", "0"], "speedup"),
     ],
 )
@@ -70,7 +72,7 @@ def test_simulator_errors_are_one_line(runner: CliRunner, tmp_path) -> None:
     parm.write_text("NO_SUCH_PARAM 1\n", encoding="utf-8")
     result = runner.invoke(cli, ["sitl", "--params", str(parm), "--duration", "0"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == "error: unknown parameter 'NO_SUCH_PARAM'"
+    assert result.stderr.strip() == f"error: {parm}:1: unknown parameter 'NO_SUCH_PARAM'"
     bad = runner.invoke(cli, ["sitl", "--listen", "serial:/dev/ttyS0", "--duration", "0"])
     assert bad.exit_code == 1 and "tcp:HOST:PORT" in bad.stderr
 
@@ -103,3 +105,23 @@ def test_prints_mode_and_arming_changes_to_a_real_client(tmp_path) -> None:
         process.wait(timeout=10)
     assert any("mode GUIDED" in line for line in lines), lines
     assert any(line.rstrip().endswith("armed") for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("BATT_CAPACITY -5", "BATT_CAPACITY value '-5' must be at least 0"),
+        ("SIM_WIND_DIR 400", "SIM_WIND_DIR value '400' must be 0 to 360"),
+        ("FENCE_RADIUS 10", "FENCE_RADIUS value '10' must be 30 to 10000"),
+    ],
+)
+def test_parameters_out_of_arducopters_range_are_refused_with_file_and_line(
+    runner: CliRunner, tmp_path, line: str, message: str
+) -> None:
+    # A negative capacity would start a vehicle whose battery reads empty: refuse it at start,
+    # naming the file and line like a value that is not a number.
+    parm = tmp_path / "p.parm"
+    parm.write_text(f"# tuned\nSIM_GPS_DELAY 0.5\n{line}\n", encoding="utf-8")
+    result = runner.invoke(cli, ["sitl", "--params", str(parm), "--duration", "0"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {parm}:3: {message}"

@@ -223,6 +223,19 @@ def test_unknown_parameter_in_a_parm_file_is_an_error(tmp_path) -> None:
         Sitl(home=HOME, params=read_parm_file(parm))
 
 
+def test_overrides_outside_arducopters_range_are_refused_at_start() -> None:
+    from simulator.errors import ParameterError
+    from simulator.params import DEFAULTS, ParamTable
+
+    with pytest.raises(ParameterError, match=r"BATT_CAPACITY: -5 must be at least 0"):
+        ParamTable({"BATT_CAPACITY": -5})
+    assert ParamTable({"SIM_WIND_DIR": 360})["SIM_WIND_DIR"] == 360
+    # every default lies in its own range
+    assert all(spec.out_of_range(spec.default) is None for spec in DEFAULTS.values())
+    # like ArduPilot, a ground station's PARAM_SET is not range-checked
+    assert ParamTable().set("FENCE_RADIUS", 10) == 10
+
+
 def test_two_clients_at_once(make_sitl, connect) -> None:
     sitl = make_sitl()
     first, second = connect(sitl), connect(sitl, source_system=254)

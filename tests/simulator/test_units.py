@@ -252,3 +252,69 @@ def test_a_mission_uploaded_after_landing_starts_from_its_first_item() -> None:
     assert ap.set_mode(Mode.AUTO)
     again = [e.seq for e in _run(ap, 90.0) if isinstance(e, ItemReached)]
     assert again[:2] == [1, 2]
+
+
+def _corner_mission(ap: Autopilot) -> None:
+    """Take off, fly 100 m north, then turn 90 degrees to fly 100 m east."""
+    north = round((32.51 + 100 / 111_320) * 1e7)
+    east = round((120.14 + 100 / (111_320 * math.cos(math.radians(32.51)))) * 1e7)
+    ap.replace_list(
+        0,
+        [
+            StoredItem(22, 3, z=20.0),
+            StoredItem(16, 3, x=north, y=round(120.14 * 1e7), z=20.0),
+            StoredItem(16, 3, x=north, y=east, z=20.0),
+            StoredItem(21, 3),
+        ],
+    )
+    assert ap.set_mode(Mode.AUTO)
+    assert ap.arm()[0]
+
+
+@pytest.mark.parametrize("slew_cds", [6000, 3000])
+def test_auto_yaw_turns_at_atc_slew_yaw_while_moving_off(slew_cds: int) -> None:
+    # ArduCopter slews the yaw target at ATC_SLEW_YAW (6000 cdeg/s by default) in AUTO and does
+    # not wait for the heading before moving on: photos taken just after a corner are rotated.
+    ap = _autopilot(ATC_SLEW_YAW=slew_cds)
+    _corner_mission(ap)
+    _run(ap, 10.0)  # take off and face north
+    while ap.current_seq < 3:
+        _run(ap, 0.02)
+    corner = (ap.state.x, ap.state.y)
+    start, peak = ap.now, 0.0
+    while abs((ap.state.yaw_deg - 90.0 + 180.0) % 360.0 - 180.0) > 0.5:
+        _run(ap, 0.02)
+        peak = max(peak, abs(ap.state.yaw_rate_dps))
+        assert ap.now - start < 10.0, "the vehicle never faced the next waypoint"
+    rate = slew_cds / 100.0
+    assert peak == pytest.approx(rate, rel=1e-3)
+    assert ap.now - start >= 89.0 / rate  # no faster than the slew allows
+    assert math.dist(corner, (ap.state.x, ap.state.y)) > 1.0  # it moved off while turning
+
+
+def test_auto_yaw_keeps_turning_on_a_short_leg_close_to_its_waypoint() -> None:
+    # A survey strip's short lead-in, entered facing across it: ArduCopter keeps the heading on
+    # the leg's track however close it gets (on legs of 2 m or more), so a 90 degree turn at
+    # 60 deg/s is done by the time the waypoint where the camera starts is reached.
+    ap = _autopilot()
+    m_lon = 1 / (111_320 * math.cos(math.radians(32.51)))
+    lat = round(32.51 * 1e7)
+    ap.replace_list(
+        0,
+        [
+            StoredItem(22, 3, z=20.0),
+            StoredItem(16, 3, x=lat, y=round((120.14 + 5 * m_lon) * 1e7), z=20.0),
+            StoredItem(16, 3, x=lat, y=round((120.14 + 105 * m_lon) * 1e7), z=20.0),
+            StoredItem(21, 3),
+        ],
+    )
+    assert ap.set_mode(Mode.AUTO)
+    assert ap.arm()[0]
+    for _ in range(round(60 / 0.02)):
+        reached = [e.seq for e in _run(ap, 0.02) if isinstance(e, ItemReached)]
+        if 2 in reached:
+            break
+    else:
+        pytest.fail("the short leg's waypoint was never reached")
+    assert ap.state.x < 5.0  # reached on the way, not after an overshoot
+    assert abs((ap.state.yaw_deg - 90.0 + 180.0) % 360.0 - 180.0) < 3.0

@@ -213,7 +213,9 @@ def test_bad_files_are_reported_not_raised(colour_classifier, tmp_path, content)
         path.write_bytes(content)
     result = colour_classifier.classify_image(path)
     assert result.error is not None and str(path) in result.error
-    assert result.label == "background" and result.findings == []
+    # not checked, so not "background": a script counting labels must not see it as clean
+    assert result.label is None and result.score is None and result.findings == []
+    assert result.to_dict()["label"] is None and result.to_dict()["score"] is None
 
 
 @pytest.mark.parametrize("mask_kind", ["nodata", "alpha"])
@@ -258,3 +260,100 @@ def test_a_vrt_named_tif_is_not_opened_through_gdal(colour_classifier, tmp_path)
     result = colour_classifier.classify_image(vrt)
     assert result.findings == [] and result.error is not None
     assert colour_classifier.classify_image(target).findings  # the file it names has a finding
+
+
+def _square_tiff(path, transform, crs=None):
+    """A 1200 px square TIFF of grey with a 40 px pure-red square; ``transform`` as given."""
+    pixels = np.full((1200, 1200, 3), 128, np.uint8)
+    pixels[500:540, 700:740] = (255, 0, 0)
+    profile = dict(driver="GTiff", width=1200, height=1200, count=3, dtype="uint8")
+    with rasterio.open(path, "w", **profile, crs=crs, transform=transform) as dst:
+        dst.write(np.moveaxis(pixels, -1, 0))
+    return path
+
+
+def test_a_geotiff_without_crs_is_read_at_its_metric_pixel_size(
+    colour_classifier, tmp_path, monkeypatch
+) -> None:
+    """A transform in metres gives the scale even without a CRS: the file is read as its
+    CRS-labelled twin is (same working size, same findings), and the warning says so."""
+    sizes: list[tuple[int, int]] = []
+    real = infer._decode
+    monkeypatch.setattr(infer, "_decode", lambda path, size: sizes.append(size) or real(path, size))
+    transform = from_origin(231192.45, 3600638.75, 0.05, 0.05)
+    bare = colour_classifier.classify_image(_square_tiff(tmp_path / "bare.tif", transform))
+    given = colour_classifier.classify_image(tmp_path / "bare.tif", gsd_m=0.05)
+    assert sizes == [(300, 300), (300, 300)]  # 0.05 m/px read at the 0.2 m working GSD
+    placed = colour_classifier.classify_image(
+        _square_tiff(tmp_path / "placed.tif", transform, "EPSG:32650")
+    )
+    assert bare.error is None and bare.label == placed.label == "illegal_construction"
+    assert [f.box_px for f in bare.findings] == [f.box_px for f in placed.findings]
+    assert [f.box_px for f in bare.findings] == [f.box_px for f in given.findings]
+    assert f"GeoTIFF {tmp_path / 'bare.tif'} has a geotransform but no CRS" in bare.warning
+    assert "read as a plain picture at 0.05 m/px, its geotransform's pixel size read as" in (
+        bare.warning
+    )
+    assert "at the given GSD of 0.05 m/px" in given.warning and "--gsd" not in given.warning
+
+
+@pytest.mark.parametrize(
+    ("transform", "kind"),
+    [
+        (from_origin(120.1, 32.5, 1e-6, 1e-6), "degrees"),
+        (rasterio.Affine(1, 0, 0, 0, -1, 1200), "pixels"),
+    ],
+    ids=["degrees", "unit-pixels"],
+)
+def test_a_geotiff_without_crs_or_metres_asks_for_the_gsd(
+    colour_classifier, tmp_path, monkeypatch, transform, kind
+) -> None:
+    """Degrees or a picture's own pixel grid give no scale: it is read as a plain picture and
+    the warning asks for --gsd."""
+    sizes: list[tuple[int, int]] = []
+    real = infer._decode
+    monkeypatch.setattr(infer, "_decode", lambda path, size: sizes.append(size) or real(path, size))
+    path = _square_tiff(tmp_path / "bare.tif", transform)
+    result = colour_classifier.classify_image(path)
+    assert result.error is None and result.label == "illegal_construction"
+    assert sizes == [(1200, 1200)]
+    assert f"of unknown scale, as its pixel size is in {kind}: give its ground sample " in (
+        result.warning
+    )
+    assert "(gridpatrol classify --gsd CM)" in result.warning
+
+
+def test_a_result_has_a_label_exactly_when_it_has_no_error() -> None:
+    from vision.infer import ImageResult
+
+    assert ImageResult.unreadable("x.jpg", "x.jpg: broken").to_dict() == {
+        "image": "x.jpg",
+        "label": None,
+        "score": None,
+        "findings": [],
+        "error": "x.jpg: broken",
+    }
+    with pytest.raises(ValueError, match="exactly when it has no error"):
+        ImageResult("x.jpg", "background", 0.0, [], "x.jpg: broken")
+    with pytest.raises(ValueError, match="exactly when it has no error"):
+        ImageResult("x.jpg", None, None)
+
+
+def test_a_geotiff_far_from_every_grid_is_warned_about(colour_classifier, tmp_path) -> None:
+    """Metres labelled EPSG:3857 land at about 2 E, 31 N; classified against grids near where
+    they were flown (UTM 51N), the result says the file lies far from them; labelled right,
+    or without grids to compare with, it says nothing."""
+    transform = from_origin(231192.45, 3600638.75, 0.05, 0.05)
+    wrong = _square_tiff(tmp_path / "wrong.tif", transform, "EPSG:3857")
+    right = _square_tiff(tmp_path / "right.tif", transform, "EPSG:32651")
+    grid = Grid("TZ-1", box(120.10, 32.49, 120.11, 32.50))  # within 5 km of the flight
+    warned = colour_classifier.classify_image(wrong, grids=[grid])
+    assert warned.error is None and warned.label == "illegal_construction"
+    assert warned.warning.startswith(f"GeoTIFF {wrong} lies 1")
+    km = int(warned.warning.split(" lies ")[1].split(" km ")[0].replace(",", ""))
+    assert 10_000 < km < 12_000  # Jiangsu to the Sahara
+    assert "by its CRS EPSG:3857): if it was flown over one of them, that CRS is wrong" in (
+        warned.warning
+    )
+    assert colour_classifier.classify_image(right, grids=[grid]).warning is None
+    assert colour_classifier.classify_image(wrong).warning is None  # nothing to compare with

@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import numpy as np
@@ -8,7 +9,13 @@ from missions.errors import PlanningError
 from missions.planner import _swath_generator as swath_generator
 from missions.planner.objective import FlightTimeModel
 from missions.planner.order import GreedyTwoOpt, Visit, order_points, oriented_strips
-from missions.planner.path import FlownStrip, Router, build_path
+from missions.planner.path import (
+    MIN_LEAD_IN_M,
+    FlownStrip,
+    Router,
+    build_path,
+    first_photo_headings,
+)
 from missions.planner.sorties import BatterySplitter
 
 MODEL = FlightTimeModel(speed_mps=10.0)
@@ -114,3 +121,78 @@ def test_a_strip_beyond_one_battery_is_refused_naming_the_grid(settings) -> None
         BatterySplitter(usable_s=1e6, max_distance_m=500.0).split(
             path, home=np.array([0.0, 0.0]), router=Router(), objective=MODEL, altitude_m=100.0
         )
+
+
+def _serpentine(count: int = 3, length: float = 200.0, spacing: float = 40.0) -> list[FlownStrip]:
+    """Strips along x, flown back and forth, `spacing` apart in y."""
+    strips = []
+    for k in range(count):
+        ends = [[0.0, k * spacing], [length, k * spacing]]
+        pts = np.array(ends if k % 2 == 0 else ends[::-1])
+        strips.append(FlownStrip(points=pts, grid_id="G", cell=0))
+    return strips
+
+
+def test_lead_in_enters_each_strip_on_its_line_with_the_camera_off() -> None:
+    path = build_path(_serpentine(), Router(), lead_in_m=10.0)
+    for strip in path.strips:
+        step = strip.points[1] - strip.points[0]
+        direction = step / np.hypot(*step)
+        assert np.allclose(strip.entry, strip.points[0] - 10.0 * direction)
+    for k, connector in enumerate(path.connectors):  # joins a strip's end to the next's entry
+        assert np.allclose(connector[0], path.strips[k].points[-1])
+        assert np.allclose(connector[-1], path.strips[k + 1].entry)
+    (route,) = BatterySplitter(usable_s=1e6).split(
+        path, home=np.array([-50.0, 0.0]), router=Router(), objective=MODEL, altitude_m=50.0
+    )
+    # entry (off), start (on), end (off) per strip: photos only on the strips themselves
+    assert route.camera_on.tolist() == [False, True, False] * 3
+    assert np.allclose(route.waypoints[1::3], [s.points[0] for s in path.strips])
+    plain = BatterySplitter(usable_s=1e6).split(
+        build_path(_serpentine(), Router()),
+        home=np.array([-50.0, 0.0]),
+        router=Router(),
+        objective=MODEL,
+        altitude_m=50.0,
+    )[0]
+    assert 0 < route.time_s - plain.time_s < 3 * (10.0 / MODEL.speed_mps + 2.0)
+
+
+def test_lead_in_is_shortened_to_keep_clear_of_a_no_fly_zone() -> None:
+    zone = box(-30.0, -5.0, -8.0, 5.0)  # just before the first strip's start
+    router = Router(no_fly=[zone], margin_m=4.0)
+    strip = FlownStrip(points=np.array([[0.0, 0.0], [200.0, 0.0]]), grid_id="G", cell=0)
+    (entered,) = build_path([strip], router, lead_in_m=10.0).strips
+    assert entered.entry is not None and -10.0 < entered.entry[0] < 0.0
+    assert not router.blocked(entered.entry, entered.points[0])[0]
+
+
+def test_first_photo_faces_the_way_the_vehicle_arrives_unless_a_lead_in_turned_it() -> None:
+    home = np.array([-50.0, 0.0])
+    plain = build_path(_serpentine(), Router())
+    headings = first_photo_headings(plain, home=home, router=Router(), sortie_starts=[0])
+    # home lies on the first strip's line; later strips are entered from their connector (+y)
+    assert np.allclose(headings, [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    led = build_path(_serpentine(), Router(), lead_in_m=10.0)
+    headings = first_photo_headings(led, home=home, router=Router(), sortie_starts=[0])
+    assert np.allclose(headings, [[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]])
+    short = build_path(_serpentine(), Router(), lead_in_m=MIN_LEAD_IN_M / 2)
+    headings = first_photo_headings(short, home=home, router=Router(), sortie_starts=[0])
+    assert abs(headings[1] @ np.array([-1.0, 0.0])) < 0.5  # still turning from the connector
+
+
+def test_plan_coverage_counts_rotated_first_photos_without_a_lead_in(settings) -> None:
+    """A patrol grid promises full coverage only when the strips are led into; without a
+    lead-in the report counts each strip's first photo as turned and says what is lost."""
+    from gis.crs import LocalFrame
+    from gis.grids import Grid
+    from missions.planner import plan
+
+    frame = LocalFrame(120.14, 32.51)
+    grid = Grid("P", frame.to_wgs84(box(0, 0, 900, 700)))
+    patrol = dataclasses.replace(settings, front_overlap=0.2, side_overlap=0.15)
+    without = plan([grid], dataclasses.replace(patrol, lead_in_m=0.0)).grids[0]
+    led = plan([grid], dataclasses.replace(patrol, lead_in_m=10.0)).grids[0]
+    assert led.coverage_once == 1.0
+    assert without.coverage_once < 0.999
+    assert led.flight_time_s > without.flight_time_s

@@ -252,6 +252,11 @@ def test_random_polygons_are_photographed_and_no_fly_respected(
     for sortie in result.sorties:
         route = LineString([sortie.home] + [w[:2] for w in sortie.waypoints] + [sortie.home])
         assert not any(route.intersects(z) for z in zones)
+        local = LineString(np.column_stack(frame.forward(*np.asarray(route.coords).T)))
+        # the whole margin the pilot set, not just outside the zone (mm of projection slack)
+        assert all(
+            local.distance(frame.to_local(z)) >= settings.nofly_margin_m - 0.01 for z in zones
+        )
         assert sortie.flight_time_s <= settings.usable_flight_s + 1e-6
     assert all(shapely.is_valid(cell) for cell in grid_result.cells)
 
@@ -325,6 +330,22 @@ def test_a_home_inside_a_no_fly_zone_is_still_refused(settings) -> None:
     zone = HALF_FRAME.to_wgs84(box(-200, -200, -100, -100))
     with pytest.raises(PlanningError, match=r"^home \(.*\) lies within 20 m of a no-fly zone$"):
         plan([grid], settings, no_fly=[zone], home=HALF_FRAME.inverse(-150.0, -150.0))
+
+
+@pytest.mark.parametrize(
+    ("gap_m", "refused"), [(8.0, True), (14.5, True), (19.5, True), (21.0, False)]
+)
+def test_a_home_is_refused_exactly_within_the_stated_margin(settings, gap_m, refused) -> None:
+    """The margin the message states (20 m) is the one enforced: 19.5 m from a zone is too close
+    (QA found 14.5 m and 18.6 m accepted under a message saying 20 m), 21 m is fine."""
+    grid = Grid("Q", HALF_FRAME.to_wgs84(QUARTER_KM))
+    zone = HALF_FRAME.to_wgs84(box(-200, -200, -100, -100))
+    home = HALF_FRAME.inverse(-100.0 + gap_m, -150.0)
+    if refused:
+        with pytest.raises(PlanningError, match=r"lies within 20 m of a no-fly zone$"):
+            plan([grid], settings, no_fly=[zone], home=home)
+    else:
+        assert plan([grid], settings, no_fly=[zone], home=home).home == pytest.approx(home)
 
 
 def test_a_default_home_inside_a_no_fly_zone_moves_to_flyable_ground(settings) -> None:

@@ -39,6 +39,7 @@ def test_speed_must_be_positive(camera) -> None:
         ({"turn_seconds_per_90": float("nan")}, "turn_seconds_per_90", "turn time per 90°"),
         ({"battery_minutes": float("inf")}, "battery_minutes", "battery flight time"),
         ({"battery_reserve": 1.0}, "battery_reserve", "battery reserve must be at least 0 %"),
+        ({"lead_in_m": -5.0}, "lead_in_m", "lead-in must be 0 m or more, got -5 m"),
     ],
 )
 def test_setting_errors_name_the_setting_in_words(camera, options, setting, shown) -> None:
