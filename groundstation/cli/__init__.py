@@ -2,8 +2,9 @@
 
 Heavy libraries (torch, flask) are imported inside the commands that need them, so `--help` is fast.
 Any GridPatrol error becomes one line on stderr and exit status 1; `--verbose` shows the traceback.
-Ctrl-C, SIGTERM or SIGHUP before a command handles stops itself (during the seconds the imports
-take, say) is one line too, with exit status 130.
+Ctrl-C anywhere in a command, and SIGTERM or SIGHUP before a command handles stops itself (during
+the seconds the imports take, say), is one line too, saying what was stopped and what it left, with
+exit status 130; so is an error that a stop caused (fly's vehicle brought back after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -64,7 +65,35 @@ def _interrupted_line(exc: BaseException, *, command: str | None) -> str:
         return f"{stop} before connecting; nothing was flown"
     if command is None:
         return f"{stop} while starting; nothing was done"
-    return f"{stop}; {command} stopped"
+    left = _LEFT_BEHIND.get(command)
+    return f"{stop}; {command} stopped" + (f": {left}" if left else "")
+
+
+#: What a command stopped half-way leaves behind, where that is known (its outputs are written
+#: all at once at the end, or a transfer may be cut short).
+_LEFT_BEHIND = {
+    "plan": "no plan file written",
+    "classify": "no findings written",
+    "evaluate": "no metrics written",
+    "upload": "if the transfer had begun, the vehicle may hold part of the mission, fence or "
+    "rally list; upload again",
+    "train": "its --workdir keeps the tiles and checkpoints made so far: run it again to resume",
+    "demo": "what it made so far stays in its data folder",
+    "worker": "a job it did not finish is taken up again once its lease expires",
+}
+
+
+def _stopped_by(exc: BaseException) -> bool:
+    """Whether a stop (Ctrl-C, a stop signal) caused ``exc``: an error raised while a stop was
+    handled, e.g. fly's FlightAborted saying it commanded RTL after Ctrl-C."""
+    seen: set[int] = set()
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _exit_interrupted(exc: BaseException) -> None:
@@ -115,14 +144,24 @@ class GridPatrolGroup(click.Group):
             if (ctx.obj or {}).get("verbose"):
                 raise
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
+            # an error that a stop caused (fly's or the demo's flight brought back after
+            # Ctrl-C) already says what the stop left: it ends as the stop does
+            ctx.exit(INTERRUPTED_EXIT if _stopped_by(exc) else 1)
+        except click.Abort as exc:  # click's prompts turn Ctrl-C into Abort ("Aborted!", 1)
+            if not _stopped_by(exc):
+                raise
+            line = _interrupted_line(exc.__context__ or exc, command=ctx.invoked_subcommand)
+            click.echo(f"error: {line}", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except KeyboardInterrupt as exc:
-            # fly reports its own stops once it connects (missions.link.errors.Interrupted,
-            # a KeyboardInterrupt too); any other stop reaching here ended a command early
+            # a stop the link said in words (missions.link.errors.Interrupted: "interrupted
+            # (Ctrl-C)") keeps them; any other ended a command early
             link_errors = sys.modules.get("missions.link.errors")
             if link_errors is not None and isinstance(exc, link_errors.Interrupted):
-                raise
-            click.echo(f"error: {_interrupted_line(exc, command=ctx.invoked_subcommand)}", err=True)
+                line = f"{exc}; {ctx.invoked_subcommand} stopped"
+            else:
+                line = _interrupted_line(exc, command=ctx.invoked_subcommand)
+            click.echo(f"error: {line}", err=True)
             ctx.exit(INTERRUPTED_EXIT)
 
 

@@ -288,8 +288,9 @@ def fly_command(
 
     Exits 0 after landing with a summary (the vehicle's flight time next to the plan's), 1
     with the reason if anything refuses, a failsafe or another controller's mode change ends
-    the flight early. Ctrl-C, SIGTERM and SIGHUP stop it alike: an armed vehicle is told to
-    return to launch and the --log folder's flight.json says why; a second one exits at once.
+    the flight early. Ctrl-C, SIGTERM and SIGHUP stop it alike, with exit status 130: an armed
+    vehicle is told to return to launch and the --log folder's flight.json says why; a second
+    one exits at once.
     fly downloads no photo: it counts those the vehicle took, and with --photos the files
     written to that folder during the flight.
     """
@@ -324,8 +325,9 @@ def fly_command(
         click.echo(f"warning: {plan_path.name}: {message}", err=True)
 
     started = time.time()  # photo files written since then are this flight's
-    with StopSignals(), _stops_reported():
+    with StopSignals(), _stops_reported() as stage:
         with connect(url, timeout=timeout) as vehicle:
+            stage[0] = "before takeoff; fly had not armed the vehicle"
             progress.start()
             try:
                 result = fly(
@@ -337,20 +339,28 @@ def fly_command(
             finally:
                 stop_bars()
                 status.end()
+            stage[0] = "after the flight ended"
+        stage[0] = "after the flight ended, before its photo files were counted"
         _report(plan_path, result, photos_dir, started=started)
 
 
 @contextmanager
-def _stops_reported() -> Iterator[None]:
-    """A stop that ends fly outside a flight (connecting, waiting for photo files), or a
-    second stop: one line on stderr saying so in words, and exit status 1."""
-    from missions.link.errors import Interrupted
+def _stops_reported() -> Iterator[list[str]]:
+    """A stop that ends fly outside a flight (connecting, the pre-flight steps, waiting for
+    photo files), or a second stop: one line on stderr saying so in words and where fly was,
+    and exit status 130. Yields the stage's words, which the caller updates as it goes on.
+    (A stop in flight ends fly in a FlightAborted saying what was commanded: see the CLI
+    group.)"""
+    from groundstation.cli import INTERRUPTED_EXIT
+    from missions.link.errors import Interrupted, StoppedAgain
 
+    stage = ["while connecting to the vehicle; nothing was flown"]
     try:
-        yield
+        yield stage
     except Interrupted as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise click.exceptions.Exit(1) from None
+        line = str(exc) if isinstance(exc, StoppedAgain) else f"{exc} {stage[0]}"
+        click.echo(f"error: {line}", err=True)
+        raise click.exceptions.Exit(INTERRUPTED_EXIT) from None
 
 
 def _report(plan_path: Path, result: Any, photos_dir: Path | None, *, started: float) -> None:

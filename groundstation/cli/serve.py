@@ -88,13 +88,36 @@ def check_port(host: str, port: int) -> None:
 
 
 def run_server(server: Any) -> None:
-    """Serve until interrupted (Ctrl-C ends quietly)."""
+    """Serve until stopped. SIGTERM or SIGHUP (a service manager's stop) end it quietly; Ctrl-C
+    goes on to the CLI, which says so and exits 130 (waitress itself ends quietly on both)."""
+    import signal
+    import threading
+
+    from groundstation.cli import StartupInterrupted
+
+    interrupted: list[int] = []
+
+    def on_ctrl_c(number: int, frame: object) -> None:
+        interrupted.append(number)
+        raise KeyboardInterrupt
+
+    ours = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if ours:
+        signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
+    except StartupInterrupted as exc:
+        if exc.signal_name == "SIGINT":
+            raise
     finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         server.close()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _unavailable(host: str, port: int, exc: OSError) -> ConfigError:

@@ -50,6 +50,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.count = 0
         self.name = ""
+        self.names: list[str] = []
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -66,6 +67,7 @@ class StopSignals:
     def _handle(self, number: int, frame: FrameType | None) -> None:
         self.count += 1
         self.name = signal.Signals(number).name
+        self.names.append(self.name)
 
 
 def _finish_photos(sitl: Sitl, signals: StopSignals, *, timeout: float) -> int:
@@ -225,7 +227,7 @@ def sitl_command(
     Prints one line per state change (mode, arming, mission item reached, photo, failsafe),
     and how many photos are still rendering when renders lag behind the flight. On Ctrl-C or
     SIGTERM the vehicle stops at once and the photos still rendering are finished (see
-    --photo-timeout); a second interrupt abandons them.
+    --photo-timeout); a second interrupt abandons them. Exits 130 after Ctrl-C, 0 after SIGTERM.
     """
     from gis.camera import load_camera
     from simulator import Sitl
@@ -261,6 +263,11 @@ def sitl_command(
     click.echo(line + (f" ({lost} abandoned)" if lost else ""))
     if sitl.camera.temporary_dir:
         click.echo(f"removed the temporary photo directory {sitl.photos_dir}")
+    if "SIGINT" in signals.names:  # Ctrl-C ends with the shell's status for it; SIGTERM, a
+        # service manager's stop, stays a clean exit
+        from groundstation.cli import INTERRUPTED_EXIT
+
+        raise click.exceptions.Exit(INTERRUPTED_EXIT)
 
 
 def _announce(sitl: Sitl, *, out: str | None, speedup: float, world: Path | None) -> None:

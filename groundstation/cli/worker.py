@@ -9,6 +9,7 @@ import time
 
 import click
 
+from groundstation.cli import StartupInterrupted
 from groundstation.cli.serve import data_dir_option
 
 __all__ = ["worker_command"]
@@ -104,8 +105,9 @@ def worker_command(
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             stop.wait()
-        except KeyboardInterrupt:
-            pass
+        except StartupInterrupted as exc:  # SIGHUP stops it quietly; Ctrl-C goes on to the
+            if exc.signal_name == "SIGINT":  # CLI, which says so and exits 130
+                raise
         finally:
             queue.stop()
         return
@@ -132,6 +134,14 @@ def worker_command(
     threading.Thread(target=sweep, daemon=True).start()
     shown = redacted_url(config["REDIS_URL"])
     click.echo(f"gridpatrol worker: Celery on {shown}, concurrency {concurrency}")
+    from celery.signals import worker_shutting_down
+
+    stops: list[str] = []
+
+    def shutting_down(sig: str = "", **_: object) -> None:  # Celery handles the signals itself
+        stops.append(sig)
+
+    worker_shutting_down.connect(shutting_down, weak=False)
     try:
         queue.celery.worker_main(
             [
@@ -150,3 +160,6 @@ def worker_command(
         )
     finally:
         stop.set()
+        worker_shutting_down.disconnect(shutting_down)
+    if "SIGINT" in stops:  # Celery's warm shutdown on Ctrl-C is over: the CLI says so, 130
+        raise KeyboardInterrupt

@@ -93,7 +93,7 @@ def test_a_stop_signal_in_flight_commands_rtl_and_writes_flight_json(
                 process.communicate()
         _wait_until(lambda: sitl.snapshot().mode == "RTL", timeout=5.0, what="returning")
     expected = f"{words}; the vehicle was armed in AUTO: RTL commanded"
-    assert process.returncode == 1, stderr
+    assert process.returncode == 130, stderr  # as a shell reports Ctrl-C, not a failure (1)
     assert stderr.strip().splitlines()[-1] == f"error: {expected}"
     assert "Interrupt" not in stderr and "Traceback" not in stderr
     summary = _summary(log_dir)
@@ -104,9 +104,15 @@ def test_a_stop_signal_in_flight_commands_rtl_and_writes_flight_json(
 
 
 @pytest.mark.slow
-def test_a_stop_before_takeoff_leaves_the_vehicle_alone_and_says_why(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("signal_name", "words"),
+    [("SIGTERM", "stopped by signal SIGTERM"), ("SIGINT", "interrupted (Ctrl-C)")],
+)
+def test_a_stop_before_takeoff_leaves_the_vehicle_alone_and_says_why(
+    signal_name, words, tmp_path
+) -> None:
     """Stopped while the pre-flight checks wait (the vehicle stands far from the plan's home):
-    nothing armed, flight.json says the flight was aborted and why."""
+    nothing armed, flight.json says the flight was aborted and why, exit status 130."""
     from simulator import Sitl
 
     far = lawnmower(8, altitude=20.0)
@@ -119,18 +125,20 @@ def test_a_stop_before_takeoff_leaves_the_vehicle_alone_and_says_why(tmp_path) -
             _wait_until(lambda: (log_dir / "telemetry.csv").exists(), timeout=60.0,
                         what="started")  # fmt: skip
             time.sleep(3.0)  # uploading or checking by now
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(getattr(signal, signal_name))
             _stdout, stderr = process.communicate(timeout=60)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.communicate()
         armed = sitl.snapshot().armed
-    assert process.returncode == 1, stderr
-    assert stderr.strip().splitlines()[-1] == "error: stopped by signal SIGTERM"
+    assert process.returncode == 130, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last == f"error: {words} before takeoff; fly had not armed the vehicle"
+    assert "Traceback" not in stderr and "Aborted" not in stderr
     assert not armed
     summary = _summary(log_dir)
-    assert summary["outcome"] == "aborted" and summary["reason"] == "stopped by signal SIGTERM"
+    assert summary["outcome"] == "aborted" and summary["reason"] == words
     assert summary["armed"] is False and summary["duration_s"] is None
 
 

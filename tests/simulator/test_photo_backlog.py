@@ -197,16 +197,23 @@ def _trigger_photos(process: subprocess.Popen, lines: list[str], count: int) -> 
         conn.close()
 
 
-def test_sigterm_finishes_the_photos_still_rendering(tmp_path, world) -> None:
+@pytest.mark.parametrize(
+    ("signal_name", "said", "status"),
+    [("SIGTERM", "stopping on SIGTERM", 0), ("SIGINT", "interrupted", 130)],
+)
+def test_a_stop_finishes_the_photos_still_rendering(
+    tmp_path, world, signal_name: str, said: str, status: int
+) -> None:
+    """SIGTERM (a service manager's stop) exits 0; Ctrl-C exits 130, as a shell reports it."""
     process = _sitl_process(tmp_path, world, render_s=0.4)
     lines: list[str] = []
     try:
         _trigger_photos(process, lines, 5)
-        process.send_signal(signal.SIGTERM)
-        _read_until(process, "stopping on SIGTERM", lines, 10)
+        process.send_signal(getattr(signal, signal_name))
+        _read_until(process, said, lines, 10)
         _read_until(process, r"finishing \d photos? still rendering", lines, 10)
         last = _read_until(process, "stopped after", lines, 20)
-        assert process.wait(timeout=10) == 0, lines
+        assert process.wait(timeout=10) == status, lines
     finally:
         process.kill()
         process.wait()
@@ -227,7 +234,7 @@ def test_a_second_signal_abandons_them_and_says_how_many(tmp_path, world) -> Non
             process, r"warning: abandoned \d photos? still rendering", lines, 10
         )
         last = _read_until(process, "stopped after", lines, 10)
-        assert process.wait(timeout=10) == 0, lines
+        assert process.wait(timeout=10) == 130, lines  # Ctrl-C's status, photos handled first
     finally:
         process.kill()
         process.wait()
