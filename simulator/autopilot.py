@@ -96,6 +96,49 @@ NAV_COMMANDS = frozenset(
 _GLOBAL_FRAMES = frozenset({0, 3, 5, 6, 10, 11})
 _AMSL_FRAMES = frozenset({0, 5})
 
+#: ArduCopter's FailsafeAction (ArduCopter/events.cpp do_failsafe_action), the values of
+#: BATT_FS_LOW_ACT / BATT_FS_CRT_ACT, and what FS_GCS_ENABLE and FENCE_ACTION map to.
+_FS_NONE = 0
+_FS_LAND = 1
+_FS_RTL = 2  # RTL, or LAND when RTL is refused (no position)
+_FS_SMARTRTL = 3  # SmartRTL, else RTL, else LAND
+_FS_SMARTRTL_LAND = 4  # SmartRTL, else LAND
+_FS_TERMINATE = 5
+_FS_AUTO_DO_LAND_START = 6  # AUTO_RTL from a DO_LAND_START, else RTL, else LAND
+_FS_BRAKE_LAND = 7  # BRAKE, else LAND
+#: FS_GCS_ENABLE (Copter parameter docs): 0 none, 1 RTL, 2 RTL (continue-in-AUTO removed in
+#: 4.0, now FS_OPTIONS), 3 SmartRTL or RTL, 4 SmartRTL or Land, 5 Land, 6 Auto DO_LAND_START or
+#: RTL, 7 Brake or Land; any other value RTL (failsafe_gcs_on_event).
+_GCS_ACTIONS = {
+    0: _FS_NONE,
+    1: _FS_RTL,
+    2: _FS_RTL,
+    3: _FS_SMARTRTL,
+    4: _FS_SMARTRTL_LAND,
+    5: _FS_LAND,
+    6: _FS_AUTO_DO_LAND_START,
+    7: _FS_BRAKE_LAND,
+}
+#: FENCE_ACTION (AC_Fence docs, Copter): 0 report only, 1 RTL or Land, 2 Always Land, 3 SmartRTL
+#: or RTL or Land, 4 Brake or Land, 5 SmartRTL or Land; any other value RTL (fence.cpp).
+_FENCE_ACTIONS = {
+    0: _FS_NONE,
+    1: _FS_RTL,
+    2: _FS_LAND,
+    3: _FS_SMARTRTL,
+    4: _FS_BRAKE_LAND,
+    5: _FS_SMARTRTL_LAND,
+}
+#: AC_Fence: a breached circle or altitude fence is rebuilt this far further out; crossing that
+#: backup fence is a new breach (AC_FENCE_CIRCLE_RADIUS_BACKUP_DISTANCE, ..._ALT_MAX_BACKUP_...).
+FENCE_BACKUP_DISTANCE = 20.0
+#: ArduCopter's fence.cpp lands instead of the FENCE_ACTION on a new breach more than this far
+#: outside the fence (AC_FENCE_GIVE_UP_DISTANCE).
+FENCE_GIVE_UP_DISTANCE = 100.0
+#: AC_Fence ignores new breaches this long after a mode change while breached ("manual
+#: recovery", AC_FENCE_MANUAL_RECOVERY_TIME_MIN; ArduCopter starts it on every mode change).
+FENCE_RECOVERY_S = 10.0
+
 FENCE_INCLUSION_VERTEX = 5001
 FENCE_EXCLUSION_VERTEX = 5002
 FENCE_INCLUSION_CIRCLE = 5003
@@ -257,7 +300,9 @@ class Autopilot:
         self._crt_batt_since: float | None = None
         self._batt_failsafe = 0  # 0 none, 1 low, 2 critical
         self._fence = _Fence()
-        self._fence_breached = False
+        # breached fence kinds -> how far outside a new breach of that kind triggers again
+        self._fence_breached: dict[str, float] = {}
+        self._fence_recovery_until = -math.inf
         self._next_fence_check = 0.0
         self._last_gcs: float | None = None
         self._gcs_failsafe = False
@@ -454,6 +499,11 @@ class Autopilot:
             return True
         self.mode = new
         self.events.append(ModeChanged(new))
+        if self._fence_breached and self.params["FENCE_ACTION"] != 0:
+            # ArduCopter's set_mode: a mode change while breached (even the fence's own) starts
+            # AC_Fence's manual recovery
+            self._fence_recovery_until = self.now + FENCE_RECOVERY_S
+            self.say("Manual recovery started")
         self._leg = None
         self._hold = self._stopping_point() if new == Mode.BRAKE else self._here()
         if new == Mode.AUTO:
@@ -477,7 +527,8 @@ class Autopilot:
         self.armed = True
         self._landed_since = self.now
         self._batt_failsafe = 0
-        self._fence_breached = False
+        self._fence_breached = {}
+        self._fence_recovery_until = -math.inf
         self._gcs_failsafe = False
         self._ekf_failsafe = False
         self._since_photo = 0.0
@@ -1022,21 +1073,49 @@ class Autopilot:
 
     # ---- failsafes -----------------------------------------------------------------------------
 
-    def _failsafe_to(self, mode: Mode) -> None:
+    def _failsafe_to(self, mode: Mode) -> bool:
+        """Switch to `mode` for a failsafe; False when refused (e.g. RTL without a position).
+
+        A landing (LAND, or RTL for a return) goes on; on the ground the motors are disarmed
+        instead (ArduCopter's should_disarm_on_failsafe)."""
         if self.mode in (Mode.RTL, Mode.LAND) and mode == Mode.RTL:
-            return
+            return True
         if self.mode == Mode.LAND:
-            return
+            return True
         if self.landed:
             self.disarm(reason="failsafe")
-            return
-        self.set_mode(mode)
+            return True
+        return self.set_mode(mode)
 
-    def _act(self, action: int, *, land_only: set[int], rtl: set[int]) -> None:
-        if action in rtl:
-            self._failsafe_to(Mode.RTL)
-        elif action in land_only:
-            self._failsafe_to(Mode.LAND)
+    def _do_failsafe_action(self, action: int, *, announce: bool = True) -> None:
+        """ArduCopter's do_failsafe_action with its fallbacks. There is no SmartRTL or AUTO_RTL
+        here, so they fall back as ArduCopter does when they are unavailable; `announce` sends
+        its "... Unavailable" texts (the fence's set_mode chain does not)."""
+        if action == _FS_NONE:
+            return
+        if action == _FS_TERMINATE:
+            self.disarm(reason="battery failsafe terminate")  # only BATT_FS_*_ACT has it
+            return
+        if action in (_FS_LAND, _FS_SMARTRTL_LAND):
+            target = Mode.LAND
+        elif action == _FS_BRAKE_LAND:
+            target = Mode.BRAKE
+        else:
+            target = Mode.RTL
+        if self.landed or self.mode == Mode.LAND or (target == self.mode == Mode.RTL):
+            self._failsafe_to(target)  # disarm on the ground, or keep landing / returning
+            return
+        if announce and action == _FS_SMARTRTL:
+            self.say("SmartRTL Unavailable, Trying RTL Mode", Severity.WARNING)
+        elif announce and action == _FS_SMARTRTL_LAND:
+            self.say("SmartRTL Unavailable, Using Land Mode", Severity.WARNING)
+        elif announce and action == _FS_AUTO_DO_LAND_START:
+            self.say("Trying RTL Mode", Severity.WARNING)
+        if self._failsafe_to(target) or target == Mode.LAND:
+            return
+        if announce and target == Mode.BRAKE:
+            self.say("Trying Land Mode", Severity.WARNING)
+        self._failsafe_to(Mode.LAND)
 
     def _check_exhausted(self) -> None:
         """An exhausted pack cannot turn the motors: they stop and the vehicle falls."""
@@ -1076,52 +1155,73 @@ class Autopilot:
         self.say(
             f"Battery 1 is {word} {s.voltage:.2f}V used {s.consumed_mah:.0f} mAh", Severity.CRITICAL
         )
+        # BATT_FS_*_ACT values are ArduCopter's FailsafeAction (AP_BattMonitor_Params docs):
+        # 0 none, 1 Land, 2 RTL, 3 SmartRTL or RTL, 4 SmartRTL or Land, 5 Terminate,
+        # 6 Auto DO_LAND_START or RTL, 7 Brake or Land
         action = int(p["BATT_FS_CRT_ACT"] if level == 2 else p["BATT_FS_LOW_ACT"])
-        if action == 5:
-            self.disarm(reason="battery failsafe terminate")
-            return
-        self._act(action, land_only={1}, rtl={2, 3, 4})
+        self._do_failsafe_action(action if 0 <= action <= _FS_BRAKE_LAND else _FS_NONE)
 
-    def _fence_breaches(self) -> list[str]:
+    def _fence_breaches(self) -> dict[str, float]:
+        """The fences the vehicle is outside, each with how far outside it is (metres)."""
         p = self.params
         s = self.state
         kinds = int(p["FENCE_TYPE"])
-        breaches = []
+        breaches: dict[str, float] = {}
         relative = s.h + self.origin_alt - self.home[2]
         if kinds & 1 and relative > p["FENCE_ALT_MAX"]:
-            breaches.append("maximum altitude")
-        if (
-            kinds & 2
-            and math.hypot(s.x - self._home_xy[0], s.y - self._home_xy[1]) > p["FENCE_RADIUS"]
-        ):
-            breaches.append("circle")
+            breaches["maximum altitude"] = relative - p["FENCE_ALT_MAX"]
+        distance = math.hypot(s.x - self._home_xy[0], s.y - self._home_xy[1])
+        if kinds & 2 and distance > p["FENCE_RADIUS"]:
+            breaches["circle"] = distance - p["FENCE_RADIUS"]
         if kinds & 4 and (self._fence.inclusion or self._fence.exclusion):
-            inside = [shapely.contains_xy(zone, s.x, s.y) for zone in self._fence.inclusion]
-            if not all(inside) or any(
-                shapely.contains_xy(zone, s.x, s.y) for zone in self._fence.exclusion
-            ):
-                breaches.append("polygon")
+            here = Point(s.x, s.y)
+            outside = [
+                shapely.distance(zone, here)
+                for zone in self._fence.inclusion
+                if not shapely.contains_xy(zone, s.x, s.y)
+            ] + [
+                shapely.distance(zone.boundary, here)
+                for zone in self._fence.exclusion
+                if shapely.contains_xy(zone, s.x, s.y)
+            ]
+            if outside:
+                breaches["polygon"] = max(outside)
         return breaches
 
     def _check_fence(self) -> None:
+        """ArduCopter's fence_check with AC_Fence::check: act on each new breach (a fence kind
+        newly breached, or a circle or altitude breach past its backup fence, rebuilt
+        :data:`FENCE_BACKUP_DISTANCE` further out at each breach; polygons have none), with
+        FENCE_ACTION, or LAND when more than :data:`FENCE_GIVE_UP_DISTANCE` outside; ignore new
+        breaches during a manual recovery; a kind is cleared once back inside it."""
         if not self.params["FENCE_ENABLE"] or not self.armed or self.landed:
-            self._fence_breached = False
+            self._fence_breached = {}
             return
-        breaches = self._fence_breaches()
-        if not breaches:
-            if self._fence_breached:
-                self._fence_breached = False
+        outside = self._fence_breaches()
+        had_breach = bool(self._fence_breached)
+        self._fence_breached = {
+            kind: backup for kind, backup in self._fence_breached.items() if kind in outside
+        }
+        new: dict[str, float] = {}
+        for kind, distance in outside.items():
+            if kind not in self._fence_breached or distance >= self._fence_breached[kind]:
+                new[kind] = distance
+                backup = math.inf if kind == "polygon" else distance + FENCE_BACKUP_DISTANCE
+                self._fence_breached[kind] = backup
+        if not new:
+            if had_breach and not self._fence_breached:
                 self.say("Fence breach cleared", Severity.NOTICE)
             return
-        if self._fence_breached:
-            return
-        self._fence_breached = True
-        self.say(f"Fence Breached: {', '.join(breaches)}", Severity.CRITICAL)
+        if self.now < self._fence_recovery_until:
+            return  # recorded, not acted on (AC_Fence::check returns no new breach)
+        self.say(f"Fence Breached: {', '.join(new)}", Severity.CRITICAL)
         action = int(self.params["FENCE_ACTION"])
-        if action == 4:
-            self._failsafe_to(Mode.LOITER)
-        else:
-            self._act(action, land_only={2}, rtl={1, 3, 5})
+        if action == 0:
+            return
+        if max(new.values()) > FENCE_GIVE_UP_DISTANCE:
+            self._failsafe_to(Mode.LAND)
+            return
+        self._do_failsafe_action(_FENCE_ACTIONS.get(action, _FS_RTL), announce=False)
 
     def _check_gcs(self) -> None:
         enable = int(self.params["FS_GCS_ENABLE"])
@@ -1137,9 +1237,7 @@ class Autopilot:
             return
         self._gcs_failsafe = True
         self.say("GCS Failsafe: no heartbeat from the ground station", Severity.CRITICAL)
-        if enable == 2 and self.mode == Mode.AUTO:
-            return
-        self._act(enable, land_only={5}, rtl={1, 2, 3, 4})
+        self._do_failsafe_action(_GCS_ACTIONS.get(enable, _FS_RTL))
 
     def _check_gps(self) -> None:
         """Follow the GPS fix: the EKF announces when it uses GPS (again); without it in a mode

@@ -97,25 +97,47 @@ DEFAULTS: dict[str, ParamSpec] = {
     "BATT_LOW_TIMER": ParamSpec(
         10, _I8, "seconds below the low threshold before the failsafe", 0, 120
     ),
-    "BATT_FS_LOW_ACT": ParamSpec(
-        2, _I8, "low-battery action: 0 warn, 1 land, 2 RTL, 5 terminate", 0, 7
-    ),
+    "BATT_FS_LOW_ACT": ParamSpec(2, _I8, "low-battery action (see BATT_FS_CRT_ACT)", 0, 7),
     "BATT_CRT_VOLT": ParamSpec(
         10.0, _F, "critical-battery voltage, V (0 = off; 3.33 V a cell of the 3S pack)", 0
     ),
     "BATT_CRT_MAH": ParamSpec(0, _F, "critical-battery remaining capacity, mAh (0 = off)", 0),
-    "BATT_FS_CRT_ACT": ParamSpec(1, _I8, "critical-battery action: 0 warn, 1 land, 2 RTL", 0, 7),
+    "BATT_FS_CRT_ACT": ParamSpec(
+        1,
+        _I8,
+        "critical-battery action: 0 none, 1 land, 2 RTL or land, 3 SmartRTL or RTL, 4 SmartRTL"
+        " or land, 5 terminate, 6 DO_LAND_START or RTL, 7 brake or land (no SmartRTL or"
+        " DO_LAND_START here: 3 and 6 do RTL, 4 lands)",
+        0,
+        7,
+    ),
     "BATT_ARM_VOLT": ParamSpec(0, _F, "minimum voltage to arm, V", 0),
     "FENCE_ENABLE": ParamSpec(0, _I8, "geofence on (1) or off (0)", 0, 1),
     "FENCE_TYPE": ParamSpec(7, _I8, "bitmask: 1 max altitude, 2 circle, 4 polygons", 0, 15),
-    "FENCE_ACTION": ParamSpec(1, _I8, "0 report only, 1 RTL (or land), 2 always land", 0, 5),
+    "FENCE_ACTION": ParamSpec(
+        1,
+        _I8,
+        "0 report only, 1 RTL or land, 2 always land, 3 SmartRTL or RTL or land, 4 brake or"
+        " land, 5 SmartRTL or land (no SmartRTL here: 3 does RTL, 5 lands); any new breach"
+        " over 100 m outside lands",
+        0,
+        5,
+    ),
     "FENCE_ALT_MAX": ParamSpec(120, _F, "maximum altitude above home, m", 10, 1000),
     "FENCE_RADIUS": ParamSpec(1500, _F, "circular fence around home, m", 30, 10000),
     "FENCE_MARGIN": ParamSpec(2, _F, "distance kept from the fence, m", 1, 10),
     "FENCE_TOTAL": ParamSpec(0, _I8, "number of fence items stored (read only)"),
     "RALLY_TOTAL": ParamSpec(0, _I8, "number of rally points stored (read only)"),
     "RALLY_INCL_HOME": ParamSpec(1, _I8, "RTL may choose home as well as rally points", 0, 1),
-    "FS_GCS_ENABLE": ParamSpec(0, _I8, "GCS link-loss failsafe: 0 off, 1 RTL, 5 land", 0, 7),
+    "FS_GCS_ENABLE": ParamSpec(
+        0,
+        _I8,
+        "GCS link-loss failsafe: 0 off, 1 RTL, 2 RTL (continue in AUTO: removed in 4.0), 3"
+        " SmartRTL or RTL, 4 SmartRTL or land, 5 land, 6 DO_LAND_START or RTL, 7 brake or land"
+        " (no SmartRTL or DO_LAND_START here: 3 and 6 do RTL, 4 lands)",
+        0,
+        7,
+    ),
     "FS_GCS_TIMEOUT": ParamSpec(5, _F, "GCS link-loss timeout, s", 2, 120),
     "FS_EKF_ACTION": ParamSpec(
         1, _I8, "EKF failsafe (no position estimate): 1 land, 2 altitude hold, 3 land always", 1, 3

@@ -1,0 +1,185 @@
+"""The simulator's failsafes act like ArduCopter's: every new fence breach acts (a new fence kind,
+or a circle or altitude breach past its backup fence 20 m further out), a breach more than
+100 m outside lands, breaches clear once back inside, and FENCE_ACTION, FS_GCS_ENABLE and
+BATT_FS_*_ACT values mean what ArduCopter's parameter docs say (no SmartRTL here: it falls back
+to RTL or LAND as ArduCopter does when SmartRTL is unavailable)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from simulator.autopilot import Autopilot, Mode, ModeChanged, StoredItem, Text
+from simulator.params import ParamTable
+
+HOME = (32.5145, 120.0860, 5.0)
+STEP = 0.05
+
+
+def _airborne(params: dict[str, float], *, altitude: float = 40.0) -> Autopilot:
+    """An autopilot hovering at `altitude` in GUIDED, events drained."""
+    ap = Autopilot(home=HOME, params=ParamTable({"SIM_GPS_DELAY": 0, **params}))
+    assert ap.set_mode(Mode.GUIDED) and ap.arm()[0] and ap.takeoff(altitude)
+    while ap.state.h < altitude - 0.5:
+        ap.tick(ap.now + STEP, STEP)
+    ap.drain_events()
+    return ap
+
+
+def _run(ap: Autopilot, seconds: float, *, until=lambda ap: False) -> list:
+    """Step up to `seconds` (or until `until(ap)`); the events seen with their times."""
+    seen = []
+    end = ap.now + seconds
+    while ap.now < end and not until(ap):
+        ap.tick(ap.now + STEP, STEP)
+        seen.extend((ap.now, event) for event in ap.drain_events())
+    return seen
+
+
+def _texts(seen) -> list[str]:
+    return [event.text for _, event in seen if isinstance(event, Text)]
+
+
+def _modes(seen) -> list[Mode]:
+    return [event.mode for _, event in seen if isinstance(event, ModeChanged)]
+
+
+def _fence_box(ap: Autopilot, half: float) -> None:
+    """Upload an inclusion polygon `half` metres either side of home."""
+    items = []
+    for x, y in ((-half, -half), (-half, half), (half, half), (half, -half)):
+        lon, lat = ap.frame.inverse(x, y)
+        items.append(
+            StoredItem(
+                command=5001, frame=0, params=(4, 0, 0, 0), x=round(lat * 1e7), y=round(lon * 1e7)
+            )
+        )
+    ap.replace_list(1, items)
+
+
+def _distance(ap: Autopilot) -> float:
+    return math.hypot(ap.state.x, ap.state.y)
+
+
+def test_a_vehicle_blown_out_of_the_fence_returns_then_lands_100_m_past_the_circle() -> None:
+    """QA's runaway: 25 m/s of wind against a 20 m/s airframe blows the vehicle out of its
+    polygon. RTL cannot make headway; the circle fence (1500 m) is a new breach, each 20 m
+    further is another, and the first more than 100 m outside switches to LAND."""
+    ap = _airborne({"FENCE_ENABLE": 1, "SIM_WIND_SPD": 25, "SIM_WIND_DIR": 90})
+    _fence_box(ap, 100)
+    seen = _run(ap, 1000.0, until=lambda ap: ap.mode == Mode.LAND)
+    texts = _texts(seen)
+    fence = [text for text in texts if text.startswith("Fence Breached")]
+    assert fence[0] == "Fence Breached: polygon"
+    assert fence[1:] and set(fence[1:]) == {"Fence Breached: circle"}  # each backup fence
+    assert _modes(seen) == [Mode.RTL, Mode.LAND]
+    assert 1600 <= _distance(ap) < 1625  # radius 1500 + 100: not kilometres further downwind
+
+
+def test_each_new_breach_acts_again_and_a_breach_clears_back_inside() -> None:
+    ap = _airborne({"FENCE_ENABLE": 1, "FENCE_ACTION": 4})  # 4: brake or land
+    _fence_box(ap, 50)
+    lat, lon, _, _ = ap.position()
+    outside = ap.frame.inverse(0, 80)
+    assert ap.goto(outside[1], outside[0], 40)
+    seen = _run(ap, 60, until=lambda ap: ap.mode != Mode.GUIDED)
+    assert ap.mode == Mode.BRAKE and "Fence Breached: polygon" in _texts(seen)
+    assert _distance(ap) < 70  # braked just past the fence, not flown on
+    # The pilot takes over (manual recovery) and flies back in: the breach clears...
+    assert ap.set_mode(Mode.GUIDED) and ap.goto(lat, lon, 40)
+    seen = _run(ap, 60, until=lambda ap: _distance(ap) < 2)
+    assert "Manual recovery started" in _texts(seen)
+    assert "Fence breach cleared" in _texts(seen)
+    # ...so going out again is a new breach, and it brakes again.
+    assert ap.goto(outside[1], outside[0], 40)
+    seen = _run(ap, 60, until=lambda ap: ap.mode != Mode.GUIDED)
+    assert ap.mode == Mode.BRAKE and "Fence Breached: polygon" in _texts(seen)
+
+
+def test_a_new_breach_during_manual_recovery_is_not_acted_on() -> None:
+    """AC_Fence ignores new breaches for 10 s after a mode change while breached."""
+    ap = _airborne({"FENCE_ENABLE": 1, "FENCE_ACTION": 2, "FENCE_ALT_MAX": 50})
+    _fence_box(ap, 50)
+    outside = ap.frame.inverse(0, 60)
+    assert ap.goto(outside[1], outside[0], 40)
+    _run(ap, 60, until=lambda ap: ap.mode != Mode.GUIDED)
+    assert ap.mode == Mode.LAND
+    assert ap.set_mode(Mode.GUIDED) and ap.goto(outside[1], outside[0], 55)  # above the ceiling
+    seen = _run(ap, 9)
+    assert ap.mode == Mode.GUIDED and ap.state.h > 52
+    assert not any(text.startswith("Fence Breached") for text in _texts(seen))
+
+
+@pytest.mark.parametrize(
+    ("action", "mode"),
+    [
+        (1, Mode.RTL),
+        (2, Mode.LAND),
+        (3, Mode.RTL),  # SmartRTL or RTL or land
+        (4, Mode.BRAKE),  # brake or land, not LOITER
+        (5, Mode.LAND),  # SmartRTL or land, never RTL
+    ],
+)
+def test_fence_action_values(action: int, mode: Mode) -> None:
+    ap = _airborne({"FENCE_ACTION": action})
+    ap.params.set("FENCE_TYPE", 1)
+    ap.params.set("FENCE_ALT_MAX", 30)
+    ap.params.set("FENCE_ENABLE", 1)
+    seen = _run(ap, 1)
+    assert "Fence Breached: maximum altitude" in _texts(seen)
+    assert _modes(seen) == [mode]
+
+
+@pytest.mark.parametrize(
+    ("enable", "mode", "text"),
+    [
+        (1, Mode.RTL, None),
+        (2, Mode.RTL, None),  # "continue in AUTO" was removed in ArduCopter 4.0
+        (3, Mode.RTL, "SmartRTL Unavailable, Trying RTL Mode"),
+        (4, Mode.LAND, "SmartRTL Unavailable, Using Land Mode"),
+        (5, Mode.LAND, None),
+        (6, Mode.RTL, "Trying RTL Mode"),
+        (7, Mode.BRAKE, None),
+    ],
+)
+def test_gcs_failsafe_values(enable: int, mode: Mode, text: str | None) -> None:
+    ap = _airborne({"FS_GCS_ENABLE": enable, "FS_GCS_TIMEOUT": 2})
+    ap.gcs_heartbeat()
+    seen = _run(ap, 3)
+    assert "GCS Failsafe: no heartbeat from the ground station" in _texts(seen)
+    assert _modes(seen) == [mode]
+    if text is not None:
+        assert text in _texts(seen)
+
+
+@pytest.mark.parametrize(
+    ("action", "mode"),
+    [(1, Mode.LAND), (2, Mode.RTL), (3, Mode.RTL), (4, Mode.LAND), (6, Mode.RTL), (7, Mode.BRAKE)],
+)
+def test_battery_failsafe_values(action: int, mode: Mode) -> None:
+    ap = _airborne({"BATT_FS_LOW_ACT": action, "BATT_CRT_VOLT": 0})
+    ap.params.set("BATT_LOW_MAH", 16000)  # less than that is left: low at once
+    seen = _run(ap, 1)
+    assert any(text.startswith("Battery 1 is low") for text in _texts(seen))
+    assert _modes(seen) == [mode] and ap.armed
+
+
+def test_battery_failsafe_terminate_stops_the_motors() -> None:
+    ap = _airborne({"BATT_FS_LOW_ACT": 5, "BATT_CRT_VOLT": 0})
+    ap.params.set("BATT_LOW_MAH", 16000)
+    _run(ap, 1)
+    assert not ap.armed and ap.mode == Mode.GUIDED
+
+
+@pytest.mark.parametrize(("enable", "text"), [(1, None), (7, "Trying Land Mode")])
+def test_a_failsafe_that_needs_a_position_lands_without_one(enable: int, text: str | None) -> None:
+    """RTL and BRAKE need a position: without GPS the failsafe lands instead."""
+    ap = _airborne({"FS_GCS_ENABLE": enable, "FS_GCS_TIMEOUT": 2})
+    assert ap.set_mode(Mode.ALT_HOLD)  # no EKF failsafe in ALT_HOLD
+    ap.params.set("SIM_GPS_DISABLE", 1)
+    ap.gcs_heartbeat()
+    seen = _run(ap, 3)
+    assert _modes(seen)[-1] == Mode.LAND
+    if text is not None:
+        assert text in _texts(seen)
