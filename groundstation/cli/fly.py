@@ -291,6 +291,11 @@ def fly_command(
     the flight early. Ctrl-C, SIGTERM and SIGHUP stop it alike, with exit status 130: an armed
     vehicle is told to return to launch and the --log folder's flight.json says why; a second
     one exits at once.
+    A vehicle already armed and flying this same plan (fly or the ground side was stopped
+    mid-flight and fly is run again) is taken over: its mission, fence and rally points are
+    compared with PLAN, nothing is uploaded or commanded, and the flight is watched to its end
+    (photos, landing, flight.json; flight time from then). One flying another mission is
+    refused.
     fly downloads no photo: it counts those the vehicle took, and with --photos the files
     written to that folder during the flight.
     """
@@ -324,6 +329,11 @@ def fly_command(
         status.end()
         click.echo(f"warning: {plan_path.name}: {message}", err=True)
 
+    def on_note(message: Message) -> None:  # a vehicle already flying this plan is taken over
+        stop_bars()
+        status.end()
+        click.echo(f"{plan_path.name}: {message}", err=True)
+
     started = time.time()  # photo files written since then are this flight's
     with StopSignals(), _stops_reported() as stage:
         with connect(url, timeout=timeout) as vehicle:
@@ -334,7 +344,7 @@ def fly_command(
                     vehicle, plan, log_dir=log_dir, on_status=on_status,
                     on_progress=on_progress, endurance_s=endurance, reserve_pct=reserve,
                     require_fence=require_fence, preflight_timeout_s=timeout, on_link=on_link,
-                    on_warning=on_warning,
+                    on_warning=on_warning, on_note=on_note,
                 )  # fmt: skip
             finally:
                 stop_bars()

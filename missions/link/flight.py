@@ -41,6 +41,8 @@ from missions.link.errors import (
     LinkLost,
     LinkTimeout,
     PreflightError,
+    VehicleArmed,
+    VerifyError,
     stop_reason,
 )
 from missions.link.landing import (
@@ -64,6 +66,7 @@ __all__ = [
     "Check",
     "FenceStatus",
     "FlightResult",
+    "FlightTiming",
     "MissionEstimate",
     "ModeChange",
     "aloft_battery_check",
@@ -75,6 +78,7 @@ __all__ = [
     "landing_of",
     "landing_sequences",
     "mode_change",
+    "position_unsure",
     "preflight_checks",
     "settle_photo_count",
     "snapshot_interval_s",
@@ -202,7 +206,11 @@ class FlightResult:
             self.outcome, "NOT landed"
         )
         if self.landed_away and self.landing is not None:
-            state = f"landed away from home, {self.landing.text()}"
+            state = (
+                f"landed away from home, {self.landing.text()}"
+                if self.landing.position_known
+                else f"landed, {self.landing.text()}"
+            )
         text = (
             f"{state}: {self.flight_time()}, "
             f"{hit}/{counted(len(self.waypoints), 'waypoint')}, "
@@ -276,16 +284,17 @@ def _snapshot_clock_s(snapshot: Telemetry) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class _FlightTiming:
-    """The plan's expected flight time and the moment fly armed the vehicle, by the vehicle's
-    clock (None: not heard) and by ours: the flight's durations count from there."""
+class FlightTiming:
+    """The plan's expected flight time and the moment the vehicle armed, by its clock (None: not
+    heard) and by ours: the flight's durations count from there (``fly`` and the ground
+    station's flight sessions alike)."""
 
     planned_s: float
     armed_wall_s: float
     armed_vehicle_s: float | None
 
     @classmethod
-    def at_arming(cls, vehicle: Vehicle, estimate: MissionEstimate) -> _FlightTiming:
+    def at_arming(cls, vehicle: Vehicle, estimate: MissionEstimate) -> FlightTiming:
         return cls(estimate.duration_s, time.monotonic(), vehicle.tracker.vehicle_time_s)
 
     def durations(
@@ -310,11 +319,15 @@ class _FlightTiming:
         return end - self.armed_vehicle_s, wall
 
 
-def landing_of(plan: MissionPlan, snapshot: Telemetry) -> LandingPlace | None:
+def landing_of(
+    plan: MissionPlan, snapshot: Telemetry, *, position_known: bool = True
+) -> LandingPlace | None:
     """Where a vehicle that has landed came down (:func:`~missions.link.landing.landing_place`),
     from its last position in ``snapshot``: measured from its home (the plan's when it sent
     none), and away unless near home, the plan's home, a rally point or one of the plan's LAND
-    items. None when no position was heard."""
+    items. None when no position was heard. ``position_known=False`` (the GPS was lost before
+    it landed, see :func:`position_unsure`): the position is only the last known one, the
+    vehicle may have drifted anywhere since, so it counts as away (someone must go and look)."""
     position = snapshot.position
     if position is None:
         return None
@@ -322,7 +335,14 @@ def landing_of(plan: MissionPlan, snapshot: Telemetry) -> LandingPlace | None:
     allowed = [*rally_positions(plan), *_land_positions(plan)]
     if has_home(plan):
         allowed.append(plan.home[:2])
-    return landing_place((position.lat, position.lon), home=home, allowed=allowed)
+    place = landing_place((position.lat, position.lon), home=home, allowed=allowed)
+    return place if position_known else replace(place, away=True, position_known=False)
+
+
+def position_unsure(snapshot: Telemetry) -> bool:
+    """Whether the position in ``snapshot`` may be stale: no 3D GPS fix, or an EKF without a
+    horizontal position (a vehicle that lost its GPS keeps reporting its last fix)."""
+    return (snapshot.gps is not None and snapshot.gps.fix_type < 3) or snapshot.ekf_ok is False
 
 
 def _land_positions(plan: MissionPlan) -> list[tuple[float, float]]:
@@ -686,8 +706,15 @@ def fly(
     status_interval_s: float = 0.25,
     on_link: Callable[[Message], None] | None = None,
     on_warning: Callable[[Message], None] | None = None,
+    on_note: Callable[[Message], None] | None = None,
 ) -> FlightResult:
     """Fly ``plan`` once on a ready vehicle and return what happened.
+
+    A vehicle found armed (the ground side crashed or was stopped mid-flight, and fly is run
+    again) is taken over when the mission on board is ``plan``'s (downloaded and compared item
+    by item with the fence and rally points): nothing is uploaded or commanded, the flight is
+    watched to its end as fly's own (``on_note`` hears that it was taken over; its durations
+    count from then). One flying another mission is refused (VehicleArmed).
 
     The battery check reads the vehicle's BATT_CAPACITY and failsafe levels (``endurance_s``,
     the flight time of a full battery, overrides the current drawn; see
@@ -717,7 +744,7 @@ def fly(
         else None
     )
     logged_photos = 0
-    timing: _FlightTiming | None = None  # set once armed
+    timing: FlightTiming | None = None  # set once armed
 
     def record(snapshot: Telemetry) -> None:
         nonlocal logged_photos
@@ -730,6 +757,26 @@ def fly(
             on_status(snapshot)
 
     try:
+        if vehicle.tracker.armed:  # already flying: take it over if it flies this plan
+            timing = _take_over(vehicle, plan, log=log, on_progress=on_progress, on_note=on_note)
+            battery = read_battery_params(vehicle)
+            try:
+                return _watch(
+                    vehicle, plan, log=log, record=record, started=timing,
+                    interval_s=status_interval_s, timeout_s=flight_timeout_s, on_link=on_link,
+                    safety=_Safety(
+                        FlightWarnings(battery, rally=rally_positions(plan)),
+                        timing.planned_s,
+                        flight_endurance_s(battery, endurance_s=endurance_s),
+                        on_warning,
+                    ),
+                    start_mode=vehicle.tracker.mode,
+                )  # fmt: skip
+            except (Exception, KeyboardInterrupt) as exc:
+                aborted = _bring_back(vehicle, exc, log)
+                if aborted is None:
+                    raise
+                raise aborted from exc
         vehicle.upload(plan, on_progress=_labelled(on_progress, "upload"))
         vehicle.verify(plan, on_progress=_labelled(on_progress, "verify"))
         vehicle.request_streams()
@@ -769,19 +816,33 @@ def fly(
         altitude = takeoff_alt_m if takeoff_alt_m is not None else _takeoff_altitude(plan)
         vehicle.set_mode("GUIDED")
         try:
+            climbed = _Sampler(record, status_interval_s, vehicle.tracker)
             vehicle.arm()
-            timing = _FlightTiming.at_arming(vehicle, estimate)
+            timing = FlightTiming.at_arming(vehicle, estimate)
             vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s idle on the ground
-            climbed = _sampled(record, status_interval_s)
-            vehicle.wait_for(
+            top = vehicle.wait_for(
                 lambda t: (
                     climbed(t)
-                    and t.position is not None
-                    and t.position.relative_alt_m >= 0.8 * altitude
+                    and (
+                        t.mode != "GUIDED"  # a failsafe (or another controller) took over
+                        or (t.position is not None and t.position.relative_alt_m >= 0.8 * altitude)
+                    )
                 ),
                 timeout=60.0,
                 step=takeoff_step(altitude),
             )
+            if top.mode != "GUIDED":  # watch it down as in AUTO; ends in FlightAborted
+                return _watch(
+                    vehicle, plan, log=log, record=record, started=timing,
+                    interval_s=status_interval_s, timeout_s=flight_timeout_s, on_link=on_link,
+                    safety=_Safety(
+                        FlightWarnings(battery, rally=rally_positions(plan)),
+                        estimate.duration_s,
+                        flight_endurance_s(battery, endurance_s=endurance_s),
+                        on_warning,
+                    ),
+                    texts_since=climbed.seen, climb_to_m=altitude,
+                )  # fmt: skip
             try:
                 safety = _battery_aloft(
                     vehicle, estimate, battery, endurance_s=endurance_s,
@@ -797,7 +858,10 @@ def fly(
                 _watch(
                     vehicle, plan, log=log, record=record, started=timing,
                     interval_s=status_interval_s, timeout_s=flight_timeout_s, on_link=on_link,
-                    returning=refused,
+                    returning=refused, texts_since=climbed.seen,
+                    safety=_Safety(
+                        FlightWarnings(), estimate.duration_s, DEFAULT_ENDURANCE_S, on_warning
+                    ),
                 )  # fmt: skip
                 raise  # never: a returning watch ends in FlightAborted
             vehicle.start_mission()
@@ -811,6 +875,7 @@ def fly(
                 timeout_s=flight_timeout_s,
                 on_link=on_link,
                 safety=safety,
+                texts_since=climbed.seen,
             )
         except (Exception, KeyboardInterrupt) as exc:
             aborted = _bring_back(vehicle, exc, log)
@@ -823,24 +888,81 @@ def fly(
         raise
 
 
-def _sampled(record: Callable[[Telemetry], None], interval_s: float) -> Callable[[Telemetry], bool]:
+#: Our seconds a vehicle taken over in flight is given to say which mission item it flies.
+TAKE_OVER_WAIT_S = 5.0
+
+
+def _take_over(
+    vehicle: Vehicle,
+    plan: MissionPlan,
+    *,
+    log: FlightLog | None,
+    on_progress: Callable[[str, int, int], None] | None,
+    on_note: Callable[[Message], None] | None,
+) -> FlightTiming:
+    """An armed vehicle: compare its mission, fence and rally points with ``plan`` (VehicleArmed
+    when they differ: a flying vehicle's lists are never changed) and take the flight over from
+    here (its timing counts from now: when it armed was not heard)."""
+    try:
+        vehicle.verify(plan, on_progress=_labelled(on_progress, "compare"))
+    except VerifyError as exc:
+        raise VehicleArmed(
+            msg(
+                "upload: the vehicle is armed and flies another mission (%(difference)s): "
+                "nothing is uploaded to a flying vehicle; to watch its flight, fly the plan it "
+                "was given",
+                difference=exc,
+            )
+        ) from exc
+    tracker = vehicle.tracker
+    tracker.mission_total = len(plan.items) + 1
+    vehicle.request_streams()
+    vehicle.request_camera_status()  # the image count so far: photos before now are not ours
+    with contextlib.suppress(LinkTimeout):  # the item it flies: those before it were flown
+        vehicle.wait_for(
+            lambda t: t.mission.current >= 1, timeout=TAKE_OVER_WAIT_S, step=msg("take over")
+        )
+    snapshot = tracker.snapshot()
+    if snapshot.mode == "AUTO" and snapshot.mission.current > 1:
+        tracker.reached.update(range(1, snapshot.mission.current))
+    note = msg(
+        "the vehicle is already flying this plan (%(state)s): taken over without uploading or "
+        "commanding anything; watching it to the end (flight time counted from now)",
+        state=snapshot.one_line(),
+    )
+    if log is not None:
+        log.event("taken_over", str(note), time_s=snapshot.time_s)
+    if on_note is not None:
+        on_note(note)
+    planned = estimate_mission(plan).duration_s
+    return FlightTiming(planned, time.monotonic(), vehicle.tracker.vehicle_time_s)
+
+
+class _Sampler:
     """A predicate for :meth:`Vehicle.wait_for` that records a snapshot whenever the vehicle's
     clock has moved ``interval_s`` since the last one recorded (telemetry rows during the climb,
-    spaced like the watch's); always True."""
-    last: list[float] = []
+    spaced like the watch's), with the status texts heard since the previous one (:attr:`seen`
+    counts those recorded: the watch that follows goes on from there); always True."""
 
-    def sample(snapshot: Telemetry) -> bool:
+    def __init__(
+        self, record: Callable[[Telemetry], None], interval_s: float, tracker: TelemetryTracker
+    ) -> None:
+        self._record, self._interval_s, self._tracker = record, interval_s, tracker
+        self._last: float | None = None
+        self.seen = tracker.status_count
+
+    def __call__(self, snapshot: Telemetry) -> bool:
         at = _snapshot_clock_s(snapshot)
-        if not last or at - last[0] >= interval_s or at < last[0]:
-            last[:] = [at]
-            record(snapshot)
+        if self._last is None or at - self._last >= self._interval_s or at < self._last:
+            self._last = at
+            texts = self._tracker.texts_since(self.seen)
+            self.seen = self._tracker.status_count
+            self._record(replace(snapshot, status_texts=texts))
         return True
-
-    return sample
 
 
 def _ended_early(
-    vehicle: Vehicle, plan: MissionPlan, timing: _FlightTiming | None, exc: BaseException
+    vehicle: Vehicle, plan: MissionPlan, timing: FlightTiming | None, exc: BaseException
 ) -> dict[str, Any]:
     """flight.json's summary of a fly() that ended by ``exc``: its result's when it carries
     one, else what is known, with ``outcome`` ``aborted`` (never armed) or ``failed``."""
@@ -1092,10 +1214,12 @@ def _telemetry_riding_out(
     deadline: float,
     log: FlightLog | None,
     on_link: Callable[[Message], None] | None = None,
+    texts_since: int | None = None,
 ) -> Iterator[Telemetry]:
     """:meth:`Vehicle.telemetry`, reopening the link with back-off whenever it drops; LinkLost
     when it is not back by ``deadline`` (monotonic seconds). ``on_link`` hears of the loss, of
-    failed attempts (the first, then at most one every RECONNECT_REPORT_S) and of the return."""
+    failed attempts (the first, then at most one every RECONNECT_REPORT_S) and of the return.
+    The first snapshot carries the status texts since the ``texts_since``-th."""
 
     def say(message: Message) -> None:
         if on_link is not None:
@@ -1104,11 +1228,13 @@ def _telemetry_riding_out(
     while True:
         try:
             yield from vehicle.telemetry(
-                interval_s=lambda: snapshot_interval_s(vehicle.tracker, interval_s)
+                interval_s=lambda: snapshot_interval_s(vehicle.tracker, interval_s),
+                texts_since=texts_since,
             )
             return  # never: the telemetry goes on until the caller stops reading
         except LinkLost as exc:
             lost = exc
+        texts_since = None
         if log is not None:
             log.event("link", f"lost: {lost}", time_s=vehicle.tracker.now())
         say(msg("link lost (%(reason)s); the vehicle flies on; reconnecting", reason=lost))
@@ -1160,17 +1286,25 @@ def _watch(
     *,
     log: FlightLog | None,
     record: Callable[[Telemetry], None],
-    started: _FlightTiming,
+    started: FlightTiming,
     interval_s: float,
     timeout_s: float | None,
     on_link: Callable[[Message], None] | None = None,
     safety: _Safety | None = None,
     returning: PreflightError | None = None,
+    texts_since: int | None = None,
+    climb_to_m: float | None = None,
+    start_mode: str | None = None,
 ) -> FlightResult:
-    """Watch AUTO until landed and disarmed; note failsafes; RTL if the mission ends aloft;
-    warn and give up as ``safety`` says (see :class:`_Safety`). With ``returning`` (the
-    refusal that made fly command RTL before the mission started) watch that RTL down instead
-    and end in FlightAborted giving the refusal and how the flight ended."""
+    """Watch AUTO until landed and disarmed; note failsafes (and say each mode change fly did
+    not make to ``safety.on_warning``); RTL if the mission ends aloft; warn and give up as
+    ``safety`` says (see :class:`_Safety`). With ``returning`` (the refusal that made fly
+    command RTL before the mission started) watch that RTL down instead and end in
+    FlightAborted giving the refusal and how the flight ended; with ``climb_to_m`` (the
+    takeoff climb in GUIDED was cut short by a mode fly did not command) watch the vehicle
+    down likewise and end in FlightAborted saying so. ``texts_since``: the status texts heard
+    since that count (:attr:`~missions.link.telemetry.TelemetryTracker.status_count`) and not
+    yet recorded explain the first mode change too."""
     waypoints = waypoint_sequences(plan)
     navs = [i + 1 for i, item in enumerate(plan.items) if item.command < 100]
     last_nav = navs[-1] if navs else None  # after it ArduCopter loiters unless it returns
@@ -1188,7 +1322,9 @@ def _watch(
     failsafes: list[ModeChange] = []  # every mode change fly did not make (see ModeChange)
     texts: list[str] = []
     warnings: list[tuple[float, str]] = []  # (vehicle s, STATUSTEXT of severity WARNING or worse)
-    mode = "AUTO" if returning is None else "RTL"
+    mode = start_mode or (
+        "GUIDED" if climb_to_m is not None else "AUTO" if returning is None else "RTL"
+    )
     commanded = {mode}
     max_alt = 0.0
     idle_at_end_since: float | None = None
@@ -1196,8 +1332,10 @@ def _watch(
     touchdown = Touchdown.FLYING
     landing_itself = bool(plan.items) and plan.items[-1].command in RETURN_COMMANDS
     telemetry = _telemetry_riding_out(
-        vehicle, interval_s=interval_s, deadline=deadline, log=log, on_link=on_link
-    )
+        vehicle, interval_s=interval_s, deadline=deadline, log=log, on_link=on_link,
+        texts_since=texts_since,
+    )  # fmt: skip
+    gps_lost = False  # the last position heard while armed came without a GPS fix or EKF position
     for snapshot in telemetry:
         record(snapshot)
         landing, touchdown = watch_landing(
@@ -1222,7 +1360,11 @@ def _watch(
                 if log is not None:
                     kind = "failsafe" if change.failsafe else "mode_changed_by_other"
                     log.event(kind, str(change.text), time_s=snapshot.time_s)
+                if safety.on_warning is not None:
+                    safety.on_warning(change.text)
             mode = snapshot.mode
+        if snapshot.armed and snapshot.position is not None:
+            gps_lost = position_unsure(snapshot)
         if touchdown.over:  # landed, or disarmed in the air
             break
         flown_s = vehicle_now(vehicle.tracker) - mission_start
@@ -1266,10 +1408,19 @@ def _watch(
         landings=landing_sequences(plan), ended_wall_s=ended_wall_s,
     )  # fmt: skip
     if result.landed:
-        result = replace(result, landing=landing_of(plan, landed))
+        result = replace(result, landing=landing_of(plan, landed, position_known=not gps_lost))
         if result.landed_away and log is not None and result.landing is not None:
             log.event("landed_away", result.landing.text(), time_s=landed.time_s)
     ended = _ended_by(result, landed, on_ground=on_ground)
+    if climb_to_m is not None:
+        raise FlightAborted(
+            msg(
+                "takeoff to %(altitude)s m cut short by a mode change fly did not command: %(end)s",
+                altitude=f"{climb_to_m:.1f}",
+                end=result.summary() if ended is None else ended,
+            ),
+            result=result,
+        )
     if returning is not None:
         raise FlightAborted(
             msg(
@@ -1320,7 +1471,7 @@ def _rebooted(
     vehicle: Vehicle,
     reboot: Reboot,
     waypoints: tuple[int, ...],
-    started: _FlightTiming,
+    started: FlightTiming,
     max_alt: float,
     failsafes: list[ModeChange],
     texts: list[str],
@@ -1337,7 +1488,7 @@ def _rebooted(
 def _result(
     vehicle: Vehicle,
     waypoints: tuple[int, ...],
-    started: _FlightTiming,
+    started: FlightTiming,
     max_alt: float,
     failsafes: list[ModeChange],
     texts: list[str],

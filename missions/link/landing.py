@@ -185,21 +185,30 @@ def flight_outcome(*, landed: bool, all_reached: bool, landed_away: bool = False
 @dataclass(frozen=True, slots=True)
 class LandingPlace:
     """Where a flight came down: its position, its distance (m) and bearing (degrees) from
-    home, and whether that is away from home and every other planned landing place."""
+    home, and whether that is away from home and every other planned landing place.
+    ``position_known`` False: the GPS was lost before the landing, so the position is the last
+    known one (frozen; the vehicle may have drifted far from it) and ``away`` is True."""
 
     lat: float
     lon: float
     home_distance_m: float
     bearing_deg: float
     away: bool
+    position_known: bool = True
 
     def text(self) -> str:
-        """``9.3 km S of home at 32.431610,120.088020`` (``at home`` when within a metre)."""
+        """``9.3 km S of home at 32.431610,120.088020`` (``at home`` when within a metre);
+        ``position unknown (GPS lost before landing): last known position 250 m NE of home at
+        …`` when not known."""
         where = f"at {self.lat:.6f},{self.lon:.6f}"
         if self.home_distance_m < 1.0:
-            return f"at home, {where}"
-        compass = _COMPASS[round(self.bearing_deg / 45.0) % 8]
-        return f"{distance_text(self.home_distance_m)} {compass} of home {where}"
+            place = f"at home, {where}"
+        else:
+            compass = _COMPASS[round(self.bearing_deg / 45.0) % 8]
+            place = f"{distance_text(self.home_distance_m)} {compass} of home {where}"
+        if self.position_known:
+            return place
+        return f"position unknown (GPS lost before landing): last known position {place}"
 
 
 def distance_text(metres: float) -> str:

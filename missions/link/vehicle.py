@@ -2,8 +2,9 @@
 pause and resume, and reconnect after the link dropped.
 
 Single-threaded on purpose: every verb pumps the link itself (answering nothing it did not ask
-for, sending our GCS heartbeat once a second, folding every message into the telemetry tracker), and
-every wait has a timeout that raises a :class:`~missions.link.errors.LinkError` naming the step.
+for, sending our GCS heartbeat once a second of the vehicle's clock, folding every message into
+the telemetry tracker), and every wait has a timeout that raises a
+:class:`~missions.link.errors.LinkError` naming the step.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ MAV_RESULT_IN_PROGRESS = 5
 #: A command is resent after ``command_timeout_s`` of the vehicle's clock (a sped-up simulator's
 #: auto-disarm and failsafes run on it), but never sooner than this many of our seconds.
 MIN_RESEND_S = 0.1
+
+#: Our GCS heartbeat is sent every this many seconds of ours or of the vehicle's clock, whichever
+#: passes first (ArduPilot's GCS failsafe, FS_GCS_TIMEOUT, counts in the vehicle's), but never
+#: more often than every MIN_HEARTBEAT_S of ours: a vehicle at our pace gets 1 Hz, a simulator
+#: sped up 10x 10 Hz of our time.
+GCS_HEARTBEAT_S = 1.0
+MIN_HEARTBEAT_S = 0.02
 
 #: While the GPS status or the home position has not come, the streams are asked for again this
 #: often (our seconds): on a lossy link the one request for them may be lost.
@@ -155,6 +163,7 @@ class Vehicle:
         self._reopen = reopen
         self.tracker = TelemetryTracker(target_system=target_system, clock=clock)
         self._last_heartbeat_sent = -1e9
+        self._last_heartbeat_vehicle_s: float | None = None  # the vehicle's clock then
         self._listeners: list[Callable[[Message], None]] = []
         self._resync_from: int | None = None  # mission item being flown when the link dropped
         self.armings = 0  # disarmed -> armed heartbeats heard (this link's life)
@@ -192,9 +201,21 @@ class Vehicle:
             self.armed_span = ArmedSpan(self.armed_span.armed_at_s, disarmed_at_s=now)
 
     def _heartbeat_if_due(self) -> None:
-        now = self._clock()
-        if now - self._last_heartbeat_sent >= 1.0:
-            self._last_heartbeat_sent = now
+        """Our GCS heartbeat, every :data:`GCS_HEARTBEAT_S` by our clock or by the vehicle's,
+        whichever comes first: a real vehicle gets 1 Hz, as from every ground station; a
+        sped-up simulator, whose GCS failsafe (FS_GCS_TIMEOUT) counts its own seconds as
+        ArduPilot's does, one a second of its clock (at most one per :data:`MIN_HEARTBEAT_S`)."""
+        now, vehicle_now = self._clock(), self.tracker.vehicle_time_s
+        since = now - self._last_heartbeat_sent
+        last = self._last_heartbeat_vehicle_s
+        due = since >= GCS_HEARTBEAT_S or (
+            vehicle_now is not None
+            and since >= MIN_HEARTBEAT_S
+            # not heard then, a second on, or its clock gone back (it rebooted)
+            and (last is None or not 0 <= vehicle_now - last < GCS_HEARTBEAT_S)
+        )
+        if due:
+            self._last_heartbeat_sent, self._last_heartbeat_vehicle_s = now, vehicle_now
             self.link.send(
                 dialect.MAVLink_heartbeat_message(
                     type=MAV_TYPE_GCS,
@@ -655,10 +676,15 @@ class Vehicle:
 
     # ------------------------------------------------------------------ telemetry
 
-    def telemetry(self, *, interval_s: float | Callable[[], float] = 0.5) -> Iterator[Telemetry]:
+    def telemetry(
+        self, *, interval_s: float | Callable[[], float] = 0.5, texts_since: int | None = None
+    ) -> Iterator[Telemetry]:
         """Snapshots every ``interval_s`` seconds (a callable: asked before each, so the pace
-        may follow the vehicle's clock), forever; every message between is folded in."""
-        seen = self.tracker.status_count
+        may follow the vehicle's clock), forever; every message between is folded in. Each
+        carries the status texts heard since the previous one (the first: since the
+        ``texts_since``-th, see :attr:`~missions.link.telemetry.TelemetryTracker.status_count`;
+        None: from now)."""
+        seen = self.tracker.status_count if texts_since is None else texts_since
         while True:
             self.pump(interval_s() if callable(interval_s) else interval_s)
             snapshot = self.tracker.snapshot(texts_since=seen)

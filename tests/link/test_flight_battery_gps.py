@@ -121,12 +121,17 @@ def test_an_rtl_blown_downwind_is_warned_of_and_the_critical_battery_lands_it(tm
     plan = planned(tmp_path, size_m=150.0)
     heard: list[str] = []
     params = {"BATT_CAPACITY": 8000, "SIM_WIND_SPD": 25, "SIM_WIND_DIR": 270}
+    # a circle fence beyond where it drifts: 100 m past one, the fence itself would land it
+    params["FENCE_RADIUS"] = 10000
     with (
         _sitl(**params) as sitl,
         connect(sitl.connection_string, timeout=30, settings=LOOPBACK) as vehicle,
         pytest.raises(FlightAborted) as caught,
     ):
         fly(vehicle, plan, log_dir=tmp_path / "log", on_warning=lambda m: heard.append(str(m)))
+    switched = [h for h in heard if h.startswith("vehicle switched to ")]  # said as they come
+    assert switched[0].startswith("vehicle switched to RTL (Fence Breached")
+    heard = [h for h in heard if h not in switched]
     assert [h.split(":")[0] for h in heard] == [
         "returning to launch but getting no closer", "battery low",
     ]  # fmt: skip
@@ -158,6 +163,8 @@ def test_a_flight_outlasting_its_plan_and_a_battery_is_given_up_with_land(tmp_pa
     than ours), tells the vehicle to LAND and writes flight.json as not landed, with the reason."""
     plan = planned(tmp_path, size_m=150.0)
     params = {"SIM_WIND_SPD": 25, "SIM_WIND_DIR": 270, "BATT_LOW_VOLT": 0, "BATT_CRT_VOLT": 0}
+    # a circle fence beyond where it drifts: 100 m past one, the fence itself would land it
+    params["FENCE_RADIUS"] = 10000
     with (
         _sitl(**params) as sitl,
         connect(sitl.connection_string, timeout=30, settings=LOOPBACK) as vehicle,
@@ -195,7 +202,8 @@ def test_gps_lost_in_flight_is_said_and_so_is_its_return(tmp_path) -> None:
 
         fly(vehicle, plan, log_dir=tmp_path / "log", on_status=gps_trouble,
             on_warning=lambda m: heard.append(str(m)))  # fmt: skip
-    assert heard == [
+    assert "vehicle switched to LAND (EKF variance)" in heard  # said as it came
+    assert [h for h in heard if not h.startswith("vehicle switched to ")] == [
         "GPS lost in flight (fix type 0, 0 satellites): the vehicle cannot hold or fly to a "
         "position; ArduCopter lands where it is (EKF failsafe)",
         "GPS back (fix type 3, 14 satellites)",
@@ -227,6 +235,6 @@ def test_the_low_battery_warning_gives_the_vehicles_figures_at_its_moment(tmp_pa
     left = float(re.search(r"(\d+)% left by the vehicle's count", warning["text"]).group(1))
     assert abs(left - 100 * (1 - used / 1250)) <= 1.5, (left, used)
     assert 0 <= warning["vehicle_time_s"] - low["vehicle_time_s"] <= 3.0
-    assert heard[0] == warning["text"]
+    assert next(h for h in heard if not h.startswith("vehicle switched to ")) == warning["text"]
     preflight = next(e["text"] for e in events if e["text"].startswith("battery: "))
     assert "reached at about 32% left on a 3S LiPo (estimated from the voltage)" in preflight

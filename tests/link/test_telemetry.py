@@ -229,7 +229,7 @@ class _LandingVehicle:
     def now(self) -> float:
         return self.last.time_s
 
-    def telemetry(self, *, interval_s: float):
+    def telemetry(self, *, interval_s: float, texts_since: int | None = None):
         for snapshot in self.snapshots:
             self.last = snapshot
             yield snapshot
@@ -242,7 +242,7 @@ class _LandingVehicle:
 
 
 def test_a_landed_state_trailing_the_disarm_is_not_a_disarm_in_the_air() -> None:
-    from missions.link.flight import _FlightTiming, _watch
+    from missions.link.flight import FlightTiming, _watch
     from missions.link.telemetry import MissionProgress, Position, Telemetry
 
     plan = small_plan()
@@ -260,6 +260,6 @@ def test_a_landed_state_trailing_the_disarm_is_not_a_disarm_in_the_air() -> None
         at(3.1, armed=False, alt=0.0, landed=LandedState.ON_GROUND),  # then EXTENDED_SYS_STATE
     ]
     result = _watch(_LandingVehicle(snapshots), plan, log=None, record=lambda s: None,
-                    started=_FlightTiming(60.0, time.monotonic(), None), interval_s=0.0,
+                    started=FlightTiming(60.0, time.monotonic(), None), interval_s=0.0,
                     timeout_s=60.0)  # fmt: skip
     assert result.landed and result.max_relative_alt_m == 40.0
