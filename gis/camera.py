@@ -52,6 +52,13 @@ class Camera:
                     )
                 )
 
+    def takes_size(self, width: int, height: int) -> bool:
+        """Whether a photo of `width`×`height` pixels is this camera's image size (either
+        orientation): a photo of another size (a crop, another camera) has an unknown GSD, so
+        its findings' positions computed with this camera may be wrong."""
+        native = (self.image_width_px, self.image_height_px)
+        return (width, height) in (native, native[::-1])
+
     def gsd_m(self, altitude_m: float) -> float:
         """Ground sampling distance in metres per pixel at a height above ground."""
         return altitude_m * self.sensor_width_mm / (self.focal_length_mm * self.image_width_px)

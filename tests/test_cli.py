@@ -163,7 +163,7 @@ def test_classify_a_photo_with_malformed_gps_classifies_it_unplaced(
         cli, ["classify", str(photo), "--camera", "phantom4pro", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "1 image, " in result.stdout and "0 unreadable" in result.stdout
+    assert "1 image, " in result.stdout and "0 skipped" in result.stdout
     (image,) = json.loads(out.read_text())["images"]
     assert all(finding["centre"] is None for finding in image["findings"])
 

@@ -69,7 +69,7 @@ def test_classify_skips_oversized_images_and_keeps_the_rest(runner, tmp_path, de
     result = runner.invoke(cli, ["classify", str(folder), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output and "DecompressionBomb" not in result.output
-    assert "4 images, 0 findings, 3 unreadable" in result.output
+    assert "4 images, 0 findings, 3 skipped (3 too large)" in result.output
     images = {Path(r["image"]).name: r for r in json.loads(out.read_text())["images"]}
     assert "error" not in images["good.png"] and images["good.png"]["label"] == "background"
     assert images["bomb.jpg"]["error"] == _refusal(folder / "bomb.jpg", 30000, 30000)
@@ -95,7 +95,7 @@ def test_classify_with_only_oversized_images_exits_1_and_writes_nothing(
     result = runner.invoke(cli, ["classify", str(bomb), str(big), "--out", str(out)])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: none of the 2 inputs is a readable image; nothing written"
+        "error: none of the 2 inputs was classified (2 too large); nothing written"
     )
     assert "Traceback" not in result.output
     assert not out.exists() and decoded == []
@@ -123,7 +123,8 @@ def test_evaluate_with_no_readable_image_exits_1(runner, tmp_path, monkeypatch) 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(
-        f"error: none of the 2 images under {tmp_path / 'eval'} is readable, nothing to evaluate"
+        f"error: none of the 2 images under {tmp_path / 'eval'} could be classified, nothing to "
+        "evaluate"
     )
     assert "macro-F1" not in result.output and "Traceback" not in result.output
     assert not (tmp_path / "confusion.png").exists()
@@ -338,15 +339,16 @@ def test_evaluate_shows_undefined_scores_as_na_and_null(runner, tmp_path) -> Non
     not (SHARED_DATA / "geotiff" / "solaris_sample_geotiff.tif").is_file(),
     reason="the shared panchromatic sample is not here",
 )
-def test_classify_refuses_a_panchromatic_geotiff(runner, tmp_path) -> None:
+def test_classify_reads_a_panchromatic_geotiff_as_grey(runner, tmp_path) -> None:
+    """QA: it was refused, then called "not a readable image"."""
     sample = SHARED_DATA / "geotiff" / "solaris_sample_geotiff.tif"
-    out = tmp_path / "out.geojson"
+    out = tmp_path / "out.json"
     result = runner.invoke(cli, ["classify", str(sample), "--out", str(out)])
-    assert result.exit_code == 1  # the reason is printed on the progress console (rich)
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {sample} is not a readable image; nothing written"
-    )
-    assert not out.exists()
+    assert result.exit_code == 0, result.output
+    assert "1 image, " in result.stdout and ", 0 skipped" in result.stdout
+    assert "not a readable image" not in result.output
+    (image,) = json.loads(out.read_text())["images"]
+    assert image["label"] is not None and "has 1 band (uint16)" in image["warning"]
 
 
 def test_an_unreadable_image_has_no_label_or_score(runner, tmp_path) -> None:
@@ -378,7 +380,7 @@ def test_an_image_named_twice_is_classified_once(runner, tmp_path, monkeypatch) 
     inputs = ["photos/a.png", "photos/a.png", "./photos/../photos/a.png", "photos"]
     result = runner.invoke(cli, ["classify", *inputs, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "2 images, 0 findings, 0 unreadable" in result.stdout
+    assert "2 images, 0 findings, 0 skipped" in result.stdout
     assert "note: 3 images named more than once, classified once" in result.stderr
     images = [r["image"] for r in json.loads(out.read_text())["images"]]
     assert images == ["photos/a.png", str(Path("photos") / "b.png")]
@@ -395,3 +397,108 @@ def test_a_single_unreadable_input_is_named_in_the_error(runner, tmp_path) -> No
         f"error: {bad} is not a readable image; nothing written"
     )
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------- skip reasons
+
+COARSE = SHARED_DATA / "geotiff" / "rasterio_RGB.byte.tif"
+
+
+@pytest.mark.skipif(not COARSE.is_file(), reason="the shared rasterio sample is not here")
+def test_a_single_coarse_geotiff_is_not_called_unreadable(runner, tmp_path) -> None:
+    """QA: "skipped …: 300 m/px is far coarser", then "is not a readable image"."""
+    out = tmp_path / "out.json"
+    result = runner.invoke(cli, ["classify", str(COARSE), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "300 m/px is far coarser than the model's working GSD" in result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {COARSE} was not classified (too coarse); nothing written"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not COARSE.is_file(), reason="the shared rasterio sample is not here")
+def test_the_summary_counts_each_skip_by_its_reason(runner, tmp_path) -> None:
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    plain_png(folder / "good.png")
+    Image.new("L", (200, 200), 120).save(folder / "grey.png")
+    Image.new("RGB", (1, 1), (90, 120, 60)).save(folder / "one.png")
+    (folder / "bad.jpg").write_bytes(b"hi\n")
+    (folder / "coarse.tif").write_bytes(COARSE.read_bytes())
+    out = tmp_path / "out.json"
+    result = runner.invoke(cli, ["classify", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "5 images, 0 findings, 3 skipped (1 too coarse, 1 too small, 1 unreadable)" in (
+        result.stdout
+    )
+    images = {Path(r["image"]).name: r for r in json.loads(out.read_text())["images"]}
+    assert {name: r.get("skipped") for name, r in images.items()} == {
+        "bad.jpg": "unreadable",
+        "coarse.tif": "too coarse",
+        "good.png": None,
+        "grey.png": None,
+        "one.png": "too small",
+    }
+    assert (
+        images["grey.png"]["label"] == "background" and "greyscale" in images["grey.png"]["warning"]
+    )
+
+
+def test_photos_not_of_the_cameras_size_are_warned_of_in_one_line(runner, tmp_path) -> None:
+    """QA: --camera mavic3e on Phantom 4 Pro photos moved findings by metres, silently."""
+    camera = tmp_path / "cam.json"
+    camera.write_text(
+        json.dumps(
+            {
+                "name": "tiny",
+                "sensor_width_mm": 13.2,
+                "sensor_height_mm": 8.8,
+                "focal_length_mm": 8.8,
+                "image_width_px": 300,
+                "image_height_px": 200,
+            }
+        )
+    )
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, size in [("a.png", (300, 200)), ("b.png", (200, 300)), ("c.png", (320, 240))]:
+        Image.new("RGB", size, (90, 120, 60)).save(folder / name)
+    Image.new("RGB", (400, 300), (90, 120, 60)).save(folder / "d.png")
+    out = tmp_path / "out.json"
+    result = runner.invoke(
+        cli, ["classify", str(folder), "--camera", str(camera), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if "camera tiny" in line]
+    assert warned == [
+        "warning: 2 photos are not the 300x200 px of camera tiny, so the GSD and positions of "
+        f"their findings may be wrong: {folder / 'c.png'} (320x240), {folder / 'd.png'} (400x300)"
+    ]
+    given = runner.invoke(
+        cli,
+        ["classify", str(folder), "--camera", str(camera), "--gsd", "5", "--out", str(out)],
+    )
+    assert given.exit_code == 0 and "camera tiny" not in given.stderr  # --gsd: camera unused
+
+
+def test_evaluate_names_classes_without_ground_truth(runner, tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "eval" / "background"
+    folder.mkdir(parents=True)
+    plain_png(folder / "good.png")
+    Image.new("RGB", (200, 200), (255, 0, 0)).save(folder / "red.png")  # read as construction
+    monkeypatch.setattr(infer.Classifier, "load", classmethod(lambda cls, *a, **k: _colour_rule()))
+    result = runner.invoke(
+        cli, ["evaluate", str(tmp_path / "eval"), "--png", str(tmp_path / "c.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "macro-F1 0.333 (mean over illegal_construction, background)" in result.stdout
+    assert "no ground truth for illegal_construction: only false alarms" in result.stdout
+
+
+def _colour_rule():
+    from tests.vision.conftest import ColourRule
+    from vision.models import WeightsRecord
+
+    record = WeightsRecord(name="colour-rule")
+    return infer.Classifier(ColourRule(record), record, threshold=0.5)

@@ -3,6 +3,7 @@
 __all__ = [
     "VisionError",
     "ImageReadError",
+    "ImageRefusedError",
     "WeightsError",
     "DatasetError",
     "SynthError",
@@ -16,6 +17,15 @@ class VisionError(Exception):
 
 class ImageReadError(VisionError):
     """An image or raster is missing, corrupt, empty or in a format that cannot be read."""
+
+
+class ImageRefusedError(VisionError):
+    """A readable image the model cannot judge (too coarse, too small, too large, bands it
+    cannot read as colour); `kind` names the reason in a few words, e.g. ``"too coarse"``."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class WeightsError(VisionError):

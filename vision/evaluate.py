@@ -65,6 +65,7 @@ class Metrics:
                 for c in self.classes
             },
             "macro_f1": round(self.macro_f1, 4),
+            "macro_f1_classes": [c for c in self.classes if self.f1[c] is not None],
             "accuracy": round(self.accuracy, 4),
             "confusion": [list(row) for row in self.confusion],
         }
@@ -82,8 +83,10 @@ def _score(value: float | None, width: int) -> str:
 def classification_metrics(
     y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str] = CLASSES
 ) -> Metrics:
-    """Metrics over class indices. Macro-F1 averages the classes that occur in `y_true`; a
-    score with a zero denominator is None (see :class:`Metrics`)."""
+    """Metrics over class indices. Macro-F1 averages the classes that occur in `y_true` or
+    `y_pred` (scikit-learn's macro average over the labels seen: a class only predicted, with
+    no ground truth, counts with F1 0, so false alarms of it lower the average); a score with a
+    zero denominator is None (see :class:`Metrics`)."""
     k = len(classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(
@@ -109,7 +112,7 @@ def classification_metrics(
         recall=defined(recall, present),
         f1=defined(f1, f1_denom > 0),
         support={c: int(actual[i]) for i, c in enumerate(classes)},
-        macro_f1=float(f1[present].mean()) if present.any() else 0.0,
+        macro_f1=float(f1[f1_denom > 0].mean()) if total else 0.0,
         accuracy=float(tp.sum() / total) if total else 0.0,
         confusion=tuple(tuple(int(v) for v in row) for row in confusion),
     )
@@ -125,7 +128,16 @@ def format_metrics(metrics: Metrics) -> str:
             f"{c:<{width}}  {_score(metrics.precision[c], 9)}  {_score(metrics.recall[c], 6)}  "
             f"{_score(metrics.f1[c], 5)}  {metrics.support[c]:7d}"
         )
-    lines.append(f"macro-F1 {metrics.macro_f1:.3f}   accuracy {metrics.accuracy:.3f}")
+    averaged = [c for c in metrics.classes if metrics.f1[c] is not None]
+    lines.append(
+        f"macro-F1 {metrics.macro_f1:.3f} (mean over {', '.join(averaged) or 'no class'})   "
+        f"accuracy {metrics.accuracy:.3f}"
+    )
+    unseen = [c for c in averaged if metrics.support[c] == 0]
+    if unseen:
+        lines.append(
+            f"no ground truth for {', '.join(unseen)}: only false alarms, F1 0 in the average"
+        )
     lines.append("")
     lines.append("confusion (rows = true, columns = predicted)")
     short = [c[:12] for c in metrics.classes]
@@ -182,7 +194,8 @@ def save_confusion_png(metrics: Metrics, path: str | Path, *, title: str = "") -
 
 @dataclass(frozen=True, slots=True)
 class FolderEvaluation:
-    """Metrics over a folder plus the images that could not be read."""
+    """Metrics over a folder plus the images not classified (unreadable, too small, …) and
+    why."""
 
     metrics: Metrics
     errors: tuple[tuple[str, str], ...]
@@ -215,7 +228,7 @@ def evaluate_folder(
     if not y_true:
         _, error = errors[0]
         raise ImageReadError(
-            f"none of the {len(errors)} images under {root} is readable, nothing to evaluate "
-            f"(first: {error})"
+            f"none of the {len(errors)} images under {root} could be classified, nothing to "
+            f"evaluate (first: {error})"
         )
     return FolderEvaluation(classification_metrics(y_true, y_pred, classes), tuple(errors))

@@ -104,7 +104,7 @@ def classify_command(
 
     from gis.camera import load_camera
     from gis.io import read_grids
-    from vision.errors import ImageReadError
+    from vision.errors import ImageReadError, ImageRefusedError
     from vision.infer import Classifier, pillow_limit_lifted
 
     for path, option in ((out, "--out"), (geojson, "--geojson")):
@@ -144,11 +144,27 @@ def classify_command(
                 )
             results.append(result)
             bars.advance(task)
+    mismatched = [r for r in results if r.camera_mismatch is not None]
+    if mismatched:
+        click.echo(_camera_warning(camera_model, mismatched), err=True)
     failed = sum(1 for r in results if r.error)
     if failed == len(results):
+        reasons = _reasons(results)
+        if {r.skipped for r in results} == {"unreadable"}:
+            if failed == 1:
+                raise ImageReadError(f"{files[0]} is not a readable image; nothing written")
+            raise ImageReadError(
+                f"none of the {failed} inputs is a readable image; nothing written"
+            )
         if failed == 1:
-            raise ImageReadError(f"{files[0]} is not a readable image; nothing written")
-        raise ImageReadError(f"none of the {failed} inputs is a readable image; nothing written")
+            raise ImageRefusedError(
+                f"{files[0]} was not classified ({results[0].skipped}); nothing written",
+                kind=results[0].skipped,
+            )
+        raise ImageRefusedError(
+            f"none of the {failed} inputs was classified ({reasons}); nothing written",
+            kind="several",
+        )
     model = classifier.describe()
     if threshold is not None:
         model["threshold"] = threshold
@@ -176,12 +192,41 @@ def classify_command(
     write_all(contents)
     found = sum(len(r.findings) for r in results)
     unplaced = sum(1 for r in results for f in r.findings if f.polygon is None)
-    click.echo(
-        f"{counted(len(results), 'image')}, {counted(found, 'finding')}, {failed} unreadable "
-        f"-> {out}"
-    )
+    skipped = f"{failed} skipped" + (f" ({_reasons(results)})" if failed else "")
+    click.echo(f"{counted(len(results), 'image')}, {counted(found, 'finding')}, {skipped} -> {out}")
     if unplaced:
         click.echo(
             f"{counted(unplaced, 'finding')} without a position (images without GPS and camera, "
             "or GeoTIFFs without a CRS)" + (f": not in {geojson}" if geojson is not None else "")
         )
+
+
+def _reasons(results) -> str:
+    """How many inputs were skipped for each reason, most first: "2 too coarse, 1 unreadable"."""
+    counts: dict[str, int] = {}
+    for result in results:
+        if result.skipped is not None:
+            counts[result.skipped] = counts.get(result.skipped, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{n} {reason}" for reason, n in ranked)
+
+
+def _camera_warning(camera, results, shown: int = 10) -> str:
+    """One line for the photos whose size is not the camera's: their GSD, so their findings'
+    positions, are computed for a camera that did not take them."""
+    sizes = {r.camera_mismatch for r in results}
+    one_size = len(sizes) == 1
+    names = ", ".join(
+        r.image if one_size else f"{r.image} ({r.camera_mismatch[0]}x{r.camera_mismatch[1]})"
+        for r in results[:shown]
+    )
+    more = f" and {len(results) - shown} more" if len(results) > shown else ""
+    are = "is" if len(results) == 1 else "are"
+    if one_size:
+        width, height = sizes.pop()
+        are = f"{are} {width}x{height} px,"
+    return (
+        f"warning: {counted(len(results), 'photo')} {are} not the {camera.image_width_px}x"
+        f"{camera.image_height_px} px of camera {camera.name}, so the GSD and positions of "
+        f"{'its' if len(results) == 1 else 'their'} findings may be wrong: {names}{more}"
+    )

@@ -332,6 +332,7 @@ def test_a_result_has_a_label_exactly_when_it_has_no_error() -> None:
         "score": None,
         "findings": [],
         "error": "x.jpg: broken",
+        "skipped": "unreadable",
     }
     with pytest.raises(ValueError, match="exactly when it has no error"):
         ImageResult("x.jpg", "background", 0.0, [], "x.jpg: broken")
