@@ -9,6 +9,7 @@ and the feature. XML is parsed with defusedxml because KML arrives as web upload
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import io
 import json
@@ -509,12 +510,32 @@ def _feature_name(properties: Mapping[str, Any], index: int) -> str:
     return f"feature {index}"
 
 
+#: Geometry type names as messages name them: messages, so that the ground station shows them
+#: in its reader's language (other names, such as a feature's kind, are shown as they are).
+_GEOMETRY_TYPE_NAMES: dict[str, Message] = {
+    "Point": msg("Point"),
+    "MultiPoint": msg("MultiPoint"),
+    "LineString": msg("LineString"),
+    "MultiLineString": msg("MultiLineString"),
+    "LinearRing": msg("LinearRing"),
+    "Polygon": msg("Polygon"),
+    "MultiPolygon": msg("MultiPolygon"),
+    "GeometryCollection": msg("GeometryCollection"),
+}
+
+
 def _found(others: Counter[str], total: int) -> object:
     if not total:
         return msg(" (it has no features)")
     if not others:
         return ""
-    found = ", ".join(f"{n} {kind}" for kind, n in sorted(others.items()))
+    entries = [
+        msg("%(count)d %(type)s", count=n, type=_GEOMETRY_TYPE_NAMES.get(kind, kind))
+        for kind, n in sorted(others.items())
+    ]
+    found = entries[-1]
+    for entry in reversed(entries[:-1]):  # "1 Point, 2 LineString": each part translated
+        found = msg("%(first)s, %(rest)s", first=entry, rest=found)
     return msg(" (found %(found)s)", found=found)
 
 
@@ -551,6 +572,32 @@ def _parse(data: bytes, suffix: str, *, source: str) -> list[Feature]:
 # --- GeoJSON
 
 
+#: The json module's error kinds (its English ``msg``) in words the ground station translates.
+_JSON_PROBLEMS: dict[str, Message] = {
+    "Expecting value": msg("a value is expected"),
+    "Expecting property name enclosed in double quotes": msg(
+        "a property name in double quotes is expected"
+    ),
+    "Expecting ':' delimiter": msg("a colon (:) is expected"),
+    "Expecting ',' delimiter": msg("a comma (,) is expected"),
+    # the file ended inside the string (a line break in it is a control character)
+    "Unterminated string starting at": msg(
+        "a string starting here runs to the end of the file (cut short?)"
+    ),
+    "Invalid control character at": msg("a control character (a tab or line break) in a string"),
+    "Invalid \\escape": msg("an invalid backslash escape in a string"),
+    "Invalid \\uXXXX escape": msg("an invalid backslash escape in a string"),
+    "Extra data": msg("more text after the end of the JSON"),
+}
+
+
+def _json_problem(exc: json.JSONDecodeError) -> Message:
+    """What is wrong at the error's place, in translatable words (never the parser's English)."""
+    if exc.pos >= len(exc.doc.rstrip()):
+        return msg("the file ends before the JSON does (cut short?)")
+    return _JSON_PROBLEMS.get(exc.msg, msg("a character JSON does not allow here"))
+
+
 def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
     try:
         document = json.loads(data.decode("utf-8-sig"))
@@ -561,11 +608,11 @@ def _read_geojson(data: bytes, *, source: str) -> list[Feature]:
     except json.JSONDecodeError as exc:
         raise FormatError(
             msg(
-                "%(source)s: not valid JSON: %(detail)s at line %(line)d column %(column)d",
+                "%(source)s: not valid JSON at line %(line)d column %(column)d: %(problem)s",
                 source=source,
-                detail=exc.msg,
                 line=exc.lineno,
                 column=exc.colno,
+                problem=_json_problem(exc),
             )
         ) from None
     if not isinstance(document, dict) or not isinstance(document.get("type"), str):
@@ -990,40 +1037,100 @@ def _zip_members(archive: zipfile.ZipFile, names: Sequence[str], *, source: str)
 def _read_shapefile(parts: Mapping[str, bytes], *, source: str) -> list[Feature]:
     if not parts.get(".shp"):
         raise FormatError(msg("%(source)s: the .shp file is missing or empty", source=source))
+    header = _shp_header_problem(parts[".shp"])
+    if header is not None:
+        raise FormatError(_unreadable_shapefile(source, header))
+    parts, short = _declared_length_fixed(parts)
     transformer = _prj_transformer(parts[".prj"], source=source) if ".prj" in parts else None
     # A .cpg names the .dbf's encoding; without one try UTF-8, then GBK (Chinese GIS offices' ANSI).
-    encodings: tuple[str | None, ...] = (None,) if ".cpg" in parts else ("utf-8", "gbk")
+    named = _cpg_encoding(parts[".cpg"], source=source) if ".cpg" in parts else None
+    encodings = (named,) if named else ("utf-8", "gbk")
     for attempt, encoding in enumerate(encodings, 1):
         try:
             features = _shapefile_features(parts, encoding=encoding, source=source)
             break
         except shapefile.ShapefileException as exc:
             decoding = "decode" in str(exc).lower()
-            if not (decoding and attempt < len(encodings)):
-                raise FormatError(_unreadable_shapefile(source, exc)) from None
-        except LookupError as exc:
-            raise FormatError(
-                msg(
-                    "%(source)s: the .cpg names an unknown encoding: %(detail)s",
-                    source=source,
-                    detail=str(exc),
-                )
-            ) from None
-        except (
-            ValueError,
-            TypeError,
-            IndexError,
-            KeyError,
-            EOFError,
-            OSError,
-            struct.error,
-        ) as exc:
-            raise FormatError(_unreadable_shapefile(source, exc)) from None
+            if decoding and attempt < len(encodings):
+                continue
+            reason = (
+                msg("its attribute table (.dbf) is not %(encoding)s text", encoding=encoding)
+                if decoding and named
+                else msg("its attribute table (.dbf) is neither UTF-8 nor GBK text")
+                if decoding
+                else short or msg("a .shp, .shx or .dbf part is damaged")
+            )
+            raise FormatError(_unreadable_shapefile(source, reason)) from exc
+        except KeyError as exc:  # pyshp's lookup of a record's shape type
+            reason = short or msg("a record has an unknown shape type (%(type)s)", type=exc.args[0])
+            raise FormatError(_unreadable_shapefile(source, reason)) from exc
+        except (struct.error, EOFError) as exc:
+            reason = short or msg("a record runs past the end of the .shp, .shx or .dbf")
+            raise FormatError(_unreadable_shapefile(source, reason)) from exc
+        except (ValueError, TypeError, IndexError, LookupError, OSError) as exc:
+            reason = short or msg("a .shp, .shx or .dbf part is damaged")
+            raise FormatError(_unreadable_shapefile(source, reason)) from exc
     return _reprojected(features, transformer)
 
 
-def _unreadable_shapefile(source: str, exc: Exception) -> Message:
-    return msg("%(source)s: not a readable shapefile: %(detail)s", source=source, detail=str(exc))
+#: A .shp begins with the file code 9994 (big-endian) and is at least its 100-byte header long.
+_SHP_FILE_CODE = 9994
+_SHP_HEADER_BYTES = 100
+
+
+def _shp_header_problem(shp: bytes) -> Message | None:
+    """Why ``shp`` is no shapefile, judged from its header; None if it may be one."""
+    if len(shp) < 4 or struct.unpack(">i", shp[:4])[0] != _SHP_FILE_CODE:
+        return msg("it does not begin as a shapefile does")
+    if len(shp) < _SHP_HEADER_BYTES:
+        return msg(
+            "it is cut short: %(size)d bytes, less than a shapefile's %(header)d-byte header",
+            size=len(shp),
+            header=_SHP_HEADER_BYTES,
+        )
+    return None
+
+
+def _declared_length_fixed(
+    parts: Mapping[str, bytes],
+) -> tuple[Mapping[str, bytes], Message | None]:
+    """``parts`` with the .shp header's file length set to the file's own (pyshp reads to the
+    end of the file anyway, and would print a warning on stderr), and the reason to give if
+    reading then fails: a file shorter than its header declares was cut short."""
+    shp = parts[".shp"]
+    declared = struct.unpack(">i", shp[24:28])[0] * 2
+    if declared == len(shp):
+        return parts, None
+    short = None
+    if declared > len(shp):
+        short = msg(
+            "it is cut short: %(size)d of the %(declared)d bytes its header declares",
+            size=len(shp),
+            declared=declared,
+        )
+    fixed = shp[:24] + struct.pack(">i", len(shp) // 2) + shp[28:]
+    return {**parts, ".shp": fixed}, short
+
+
+def _cpg_encoding(cpg: bytes, *, source: str) -> str | None:
+    """The encoding a .cpg names (None for an empty one); FormatError if Python knows none."""
+    name = cpg.decode("ascii", errors="replace").strip()
+    if not name:
+        return None
+    try:  # ArcGIS writes code page numbers too: 936 for GBK, 65001 for UTF-8
+        return codecs.lookup("cp" + name if name.isdigit() else name).name
+    except LookupError:
+        raise FormatError(
+            msg(
+                "%(source)s: the .cpg names an unknown encoding: %(detail)s",
+                source=source,
+                detail=name[:40],
+            )
+        ) from None
+
+
+def _unreadable_shapefile(source: str, reason: Message) -> Message:
+    return msg("%(source)s: not a readable shapefile (%(reason)s)", source=source, reason=reason)
 
 
 @contextmanager
@@ -1041,7 +1148,8 @@ def _pyshp_quiet() -> Iterator[None]:
 def _shapefile_features(
     parts: Mapping[str, bytes], *, encoding: str | None, source: str
 ) -> list[Feature]:
-    streams = {key[1:]: io.BytesIO(parts[key]) for key in (".shx", ".dbf", ".cpg") if key in parts}
+    # the .cpg is read by _cpg_encoding: pyshp would warn on stderr of an empty one
+    streams = {key[1:]: io.BytesIO(parts[key]) for key in (".shx", ".dbf") if key in parts}
     with shapefile.Reader(shp=io.BytesIO(parts[".shp"]), encoding=encoding, **streams) as reader:
         if "dbf" in streams:
             pairs = ((r.shape, r.record.as_dict()) for r in reader.iterShapeRecords())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.warp import reproject
 from rasterio.windows import from_bounds
+from shapely.geometry import Point, Polygon
 
 from gis.errors import CoordinateError, FormatError
 from gis.messages import Message, msg
@@ -33,6 +36,8 @@ __all__ = [
     "suggested_epsg",
     "crs_hint",
     "check_extent",
+    "Footprint",
+    "raster_footprint",
     "pixel_to_world",
     "world_to_pixel",
     "read_window_resampled",
@@ -267,6 +272,63 @@ def check_extent(crs: CRS | str, transform: Affine, width: int, height: int, *, 
             **values,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """The ground a raster covers, in WGS84: its outline as (lon, lat) vertices (edges sampled,
+    so a raster in a projected CRS keeps its curved outline) and its west, south, east, north
+    bounds."""
+
+    outline: tuple[tuple[float, float], ...]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        lons = [lon for lon, _ in self.outline]
+        lats = [lat for _, lat in self.outline]
+        return min(lons), min(lats), max(lons), max(lats)
+
+    def contains(self, lon: float, lat: float) -> bool:
+        """Whether the point (degrees) lies on the raster (its edge included)."""
+        return bool(Polygon(self.outline).covers(Point(lon, lat)))
+
+    def outside(self, points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+        """The (lon, lat) points that lie off the raster, in their order."""
+        polygon = Polygon(self.outline)
+        return [(lon, lat) for lon, lat in points if not polygon.covers(Point(lon, lat))]
+
+    def text(self) -> str:
+        """``latitude 40.6 to 41.1, longitude -78.2 to -77.6``: where the raster lies."""
+        west, south, east, north = self.bounds
+        return f"latitude {south:.5g} to {north:.5g}, longitude {west:.5g} to {east:.5g}"
+
+
+def raster_footprint(
+    crs: CRS | str, transform: Affine, width: int, height: int, *, samples: int = 16
+) -> Footprint:
+    """The WGS84 :class:`Footprint` of a raster (pure): its outer edges, ``samples`` points
+    each, converted from ``crs`` (anything pyproj reads) to longitude and latitude.
+
+    >>> from rasterio.transform import from_bounds
+    >>> f = raster_footprint("EPSG:4326", from_bounds(120, 32, 121, 33, 100, 100), 100, 100)
+    >>> f.contains(120.5, 32.5), f.contains(119.5, 32.5)
+    (True, False)
+    """
+    crs = CRS.from_user_input(crs)
+    steps = np.linspace(0.0, 1.0, samples, endpoint=False)
+    cols = np.concatenate([steps * width, np.full(samples, float(width)),
+                           (1 - steps) * width, np.zeros(samples)])  # fmt: skip
+    rows = np.concatenate([np.zeros(samples), steps * height,
+                           np.full(samples, float(height)), (1 - steps) * height])  # fmt: skip
+    xs, ys = transform @ (cols, rows)
+    wgs84 = CRS.from_epsg(4326)
+    if crs != wgs84:
+        to_lonlat = Transformer.from_crs(crs, wgs84, always_xy=True)
+        xs, ys = to_lonlat.transform(xs, ys, errcheck=False)
+    outline = tuple((float(x), float(y)) for x, y in zip(xs, ys, strict=True))
+    if not all(math.isfinite(x) and math.isfinite(y) for x, y in outline):
+        raise CoordinateError(msg("the raster cannot be placed in longitude and latitude"))
+    return Footprint(outline)
 
 
 def pixel_to_world(transform: Affine, row: float, col: float) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from typing import Any
 import xstatic.pkg.leaflet
 from flask import (
     Flask,
+    Response,
     current_app,
     flash,
     jsonify,
@@ -190,6 +191,18 @@ def create_app(
     @app.get("/vendor/leaflet/<path:filename>")
     def leaflet(filename: str) -> Any:
         return send_from_directory(LEAFLET_DIR, filename, max_age=86400)
+
+    @app.after_request
+    def protective_headers(response: Response) -> Response:
+        """No MIME sniffing, no framing by other sites, no full referrer to them; what a login
+        protects (photos, crops) is cached by the user's browser only, never by a shared proxy."""
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.cache_control.public and request.endpoint not in ("leaflet", "static"):
+            response.cache_control.public = False
+            response.cache_control.private = True
+        return response
 
     @app.get("/")
     @takes()

@@ -48,11 +48,13 @@ def _channel() -> Polygon:
 
 
 _QUICK = ("JY-01", "JY-02")
+#: Each grid's name (as a Chinese district names it; shown on every page and language) and its
+#: kind (village, fields, river) as a property of its own.
 _SHAPES = {
-    "JY-01": ("前进村 village", "village", _village),
-    "JY-02": ("前进村 west fields", "fields", _fields_west),
-    "JY-03": ("前进村 east fields", "fields", _fields_east),
-    "JY-04": ("新通扬运河 corridor", "river", _river),
+    "JY-01": ("前进村村庄", "village", _village),
+    "JY-02": ("前进村西片农田", "fields", _fields_west),
+    "JY-03": ("前进村东片农田", "fields", _fields_east),
+    "JY-04": ("新通扬运河河道", "river", _river),
 }
 
 

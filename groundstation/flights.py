@@ -52,6 +52,7 @@ from groundstation.ingest import photo_paths, queue_ingest, register_flight
 from groundstation.jobs import JobQueue
 from groundstation.models import FlightSession, utcnow
 from groundstation.storage import Storage
+from groundstation.vehicle_messages import vehicle_message
 from missions.errors import MissionError
 from missions.items import MissionPlan
 from missions.link import (
@@ -72,7 +73,10 @@ from missions.link.flight import (
     DEFAULT_ENDURANCE_S,
     Check,
     FenceStatus,
+    FlightResult,
+    FlightTiming,
     aloft_battery_check,
+    clock_text,
     estimate_mission,
     flight_endurance_s,
     landing_of,
@@ -113,6 +117,7 @@ __all__ = [
     "CONNECTION_MAX_CHARS",
     "session_outcome",
     "outcome_label",
+    "flight_time_label",
     "NOTABLE_OUTCOMES",
 ]
 
@@ -394,7 +399,9 @@ def telemetry_event(
         "photos": snapshot.photos,  # reported by CAMERA_FEEDBACK, on the map
         "photos_taken": snapshot.photos + snapshot.photos_unreported,
         "photos_unreported": snapshot.photos_unreported,  # taken while the link was down
-        "texts": [t.text for t in snapshot.status_texts],
+        "texts": [t.text for t in snapshot.status_texts],  # as the vehicle sent them
+        # for the page: marked as the vehicle's, known ones in the reader's language
+        "vehicle_texts": [vehicle_message(t.text) for t in snapshot.status_texts],
         "stale": stale,
         "link_age_s": _round(link_age_s, 1),
     }
@@ -444,6 +451,24 @@ def outcome_label(result: dict[str, Any]) -> LazyString:
         "returned early (%(reached)s/%(total)s waypoints)",
         reached=result.get("reached", 0),
         total=result.get("waypoints", 0),
+    )
+
+
+def flight_time_label(result: dict[str, Any] | None) -> LazyString | None:
+    """``3:12 flown (plan 3:11)``, as ``gridpatrol fly`` says it: the vehicle's flight time
+    (by our clock when its clock was not heard) next to the plan's; None for a result without
+    times (a session stored before they were kept)."""
+    if not result or result.get("planned_s") is None:
+        return None
+    flown, wall = result.get("duration_s"), result.get("duration_wall_s")
+    if flown is not None:
+        text = _l("%(time)s flown", time=clock_text(float(flown)))
+    elif wall is not None:
+        text = _l("%(time)s flown by our clock", time=clock_text(float(wall)))
+    else:
+        text = _l("flight time unknown")
+    return _l(
+        "%(flight)s (plan %(planned)s)", flight=text, planned=clock_text(float(result["planned_s"]))
     )
 
 
@@ -557,6 +582,14 @@ class FlightRunner:
         # START given while the vehicle still climbs: AUTO once it is this high (m), as fly does
         self._start_at_alt: float | None = None
         self._flight_log: FlightLog | None = None
+        # what gridpatrol fly's flight.json keeps: the arming time, the highest altitude, the
+        # failsafes and other controllers' mode changes, the vehicle's status texts
+        self._timing: FlightTiming | None = None
+        self._max_alt = 0.0
+        self._failsafes: list[str] = []
+        self._mode_changes: list[str] = []
+        self._texts: list[str] = []
+        self._landed: FlightResult | None = None  # the flight once it has landed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"flight-{session_id}", daemon=True)
         self.waypoints = waypoint_sequences(request.mission)
@@ -677,14 +710,19 @@ class FlightRunner:
             self._read_battery(vehicle)
             flog = FlightLog(self.log_dir, vehicle_clock=lambda: vehicle.tracker.vehicle_time_s)
             self._save(log_dir=str(self.log_dir))
+            reason: str | None = None
             try:
                 landed = self._fly(vehicle, flog)
+            except BaseException as exc:
+                reason = str(lazy_reason(exc))  # no request here: English, as flight.json is
+                raise
             finally:
                 if not flog.closed:
-                    summary = self._summary(vehicle, landed=False)
-                    flog.close(summary)
+                    flown = self._flight_result(vehicle, landed=False)
+                    reason = reason or self._ended_reason()
+                    flog.close(self._log_summary(flown, reason=reason))
                     if self.flown:  # what it did before it failed: photos to fetch, say
-                        self.result = summary
+                        summary = self.result = self._summary(flown, reason=reason)
                         self._save(result=summary)
             if landed:
                 self._store(vehicle, sitl)
@@ -866,6 +904,9 @@ class FlightRunner:
                 landing, snapshot, clock_confirmed=vehicle.tracker.clock_confirmed, now=now
             )
             self.flown = landing.armed_once
+            self._keep(snapshot, vehicle)
+            if snapshot.mode != mode:
+                flog.event("mode", f"{mode} -> {snapshot.mode}", time_s=snapshot.time_s)
             if not landing.armed_once:
                 self._update_checks(snapshot)
             elif self.state not in FLYING_STATES:
@@ -888,12 +929,28 @@ class FlightRunner:
                 raise FlightSessionError(fell)
             if touchdown is Touchdown.LANDED:
                 settle_photo_count(vehicle)  # the last photos' feedback may have been lost
-                flog.close(self._summary(vehicle, landed=True))
+                flown = self._flight_result(vehicle, landed=True)
+                if flown.landed_away and flown.landing is not None:
+                    flog.event("landed_away", flown.landing.text(), time_s=snapshot.time_s)
+                flog.close(self._log_summary(flown))
+                self._landed = flown
                 self._set_state("landed")
                 return True
             if self._run_commands(vehicle, link):
                 return False
         return False
+
+    def _keep(self, snapshot: Telemetry, vehicle: Vehicle) -> None:
+        """Note what the flight's summary counts: the arming time (a vehicle armed by another
+        controller, or adopted armed, counts from when it was first seen armed), the highest
+        altitude while armed, and the vehicle's status texts."""
+        self._texts.extend(t.text for t in snapshot.status_texts)
+        if not snapshot.armed:
+            return
+        if self._timing is None:
+            self._timing = FlightTiming.at_arming(vehicle, self.estimate)
+        if snapshot.position is not None:
+            self._max_alt = max(self._max_alt, snapshot.position.relative_alt_m)
 
     def _publish_telemetry(self, snapshot: Telemetry, link: _LinkWatch, now: float) -> None:
         age = link.age(now)
@@ -939,6 +996,7 @@ class FlightRunner:
             change = mode_change(mode, warnings, now_s=vehicle_s)
             kind = "failsafe" if change.failsafe else "mode_changed_by_other"
             text, english = lazy_text(change.text), str(change.text)
+        (self._failsafes if kind == "failsafe" else self._mode_changes).append(english)
         flog.event(kind, english, time_s=snapshot.time_s, level="warning")
         self._publish("message", {"text": text, "level": "warning", "kind": kind, "mode": mode})
 
@@ -1086,41 +1144,51 @@ class FlightRunner:
                     )
                 )
             if link.down and verb in QUEUED_WHILE_LOST:
-                self._queue(cmd)
+                self._queue(vehicle, cmd)
                 return False
             message = self._execute(vehicle, vehicle.tracker.snapshot(), verb)
         except LinkLost as exc:
             self._link_dropped(vehicle, link, exc)
             if verb in QUEUED_WHILE_LOST:
-                self._queue(cmd)
+                self._queue(vehicle, cmd)
             else:
-                self._refuse(cmd, exc)
+                self._refuse(vehicle, cmd, exc)
             return False
         except LinkTimeout as exc:
             # radio silence: no answer and no heartbeat while the command was retried
             if verb in QUEUED_WHILE_LOST and vehicle.tracker.heartbeats == heartbeats:
-                self._queue(cmd)
+                self._queue(vehicle, cmd)
             else:
-                self._refuse(cmd, exc)
+                self._refuse(vehicle, cmd, exc)
             return False
         except (MissionError, FlightSessionError) as exc:
-            self._refuse(cmd, exc)
+            self._refuse(vehicle, cmd, exc)
             return False
+        self._log_command(vehicle, verb, str(message))
         self._message(message)
         cmd.future.set_result(message)
         return True
 
-    def _refuse(self, cmd: _Command, exc: Exception) -> None:
+    def _log_command(
+        self, vehicle: Vehicle, verb: str, text: str, *, kind: str = "command"
+    ) -> None:
+        """The pilot's command in flight.json's events (English), with its verb: ``command``
+        when carried out, ``command_refused`` or ``command_queued`` (while the link is lost)."""
+        if self._flight_log is not None and not self._flight_log.closed:
+            self._flight_log.event(kind, text, time_s=vehicle.tracker.now(), command=verb)
+
+    def _refuse(self, vehicle: Vehicle, cmd: _Command, exc: Exception) -> None:
         # one lazy message for the page and the API: each reader renders it
         refused = _l(
             "%(verb)s: %(reason)s",
             verb=lazy_names(COMMAND_NAMES, cmd.verb),
             reason=lazy_reason(exc),
         )
+        self._log_command(vehicle, cmd.verb, str(refused), kind="command_refused")
         self._message(refused, level="error")
         cmd.future.set_exception(FlightSessionError(refused))
 
-    def _queue(self, cmd: _Command) -> None:
+    def _queue(self, vehicle: Vehicle, cmd: _Command) -> None:
         """Keep a safety command for when the link is back; it replaces one kept before."""
         self._pending = cmd.verb
         queued = _l(
@@ -1128,6 +1196,7 @@ class FlightRunner:
             "(it replaces any command queued before)",
             verb=lazy_names(COMMAND_NAMES, cmd.verb),
         )
+        self._log_command(vehicle, cmd.verb, str(queued), kind="command_queued")
         self._message(queued, level="warning")
         cmd.future.set_result(queued)
 
@@ -1149,6 +1218,7 @@ class FlightRunner:
             self._commanded_mode = "GUIDED"  # its own, not another controller's
             vehicle.set_mode("GUIDED")
             vehicle.arm()
+            self._timing = FlightTiming.at_arming(vehicle, self.estimate)
             vehicle.takeoff(altitude)  # at once: ArduCopter disarms after 10 s on the ground
             self._set_state("airborne")
             return _l("armed, taking off to %(altitude)s m", altitude=f"{altitude:.0f}")
@@ -1295,30 +1365,78 @@ class FlightRunner:
                 )
             )
 
-    def _summary(self, vehicle: Vehicle, *, landed: bool) -> dict[str, Any]:
+    def _flight_result(self, vehicle: Vehicle, *, landed: bool) -> FlightResult:
+        """The flight as it stands, as ``gridpatrol fly`` sums it up (its flight.json's)."""
         snapshot = vehicle.tracker.snapshot()
         # a landing credits the items up to it; a disarm in the air credits nothing more
         landings = landing_sequences(self.request.mission) if landed else ()
-        reached = sorted(
-            set(reached_items(snapshot.mission, landing_items=landings)) & set(self.waypoints)
+        duration, wall = (None, None) if self._timing is None else self._timing.durations(snapshot)
+        return FlightResult(
+            landed=landed,
+            duration_s=duration,
+            duration_wall_s=wall,
+            planned_s=self.estimate.duration_s,
+            waypoints=tuple(self.waypoints),
+            reached=tuple(reached_items(snapshot.mission, landing_items=landings)),
+            photos=snapshot.photos,
+            photos_unreported=snapshot.photos_unreported,
+            max_relative_alt_m=self._max_alt,
+            failsafes=tuple(self._failsafes),
+            mode_changes=tuple(self._mode_changes),
+            status_texts=tuple(self._texts),
+            log_dir=str(self.log_dir),
+            landing=landing_of(self.request.mission, snapshot) if landed else None,
         )
-        place = landing_of(self.request.mission, snapshot) if landed else None
-        return {
-            "landing": None if place is None else asdict(place),
-            "landed": landed,
-            "waypoints": len(self.waypoints),
+
+    def _ended_reason(self) -> str:
+        """Why a session ended without a landing or an error (English, for flight.json)."""
+        if self._stop.is_set():
+            return "the ground station stopped the session"
+        return "cancelled by the pilot"
+
+    def _log_summary(self, flown: FlightResult, *, reason: str | None = None) -> dict[str, Any]:
+        """flight.json's summary: ``gridpatrol fly``'s fields (:meth:`FlightResult.to_json`:
+        outcome, duration_s, planned_s, reason, mode_changes, ...) and the session's own."""
+        summary = flown.to_json(reason=reason)
+        if self._timing is None and not flown.landed:  # never armed, as fly says it
+            summary["outcome"] = "aborted"
+        summary.update(
+            photos_taken=flown.photos + flown.photos_unreported,
+            connection=self.connection,
+            mission=self.request.name,
+        )
+        return summary
+
+    def _summary(self, flown: FlightResult, *, reason: str | None = None) -> dict[str, Any]:
+        """The session's result as the page and the API show it (counts, not sequence lists),
+        with flight.json's outcome, times, failsafes and mode changes."""
+        reached = set(flown.reached) & set(flown.waypoints)
+        summary = {
+            "landing": None if flown.landing is None else asdict(flown.landing),
+            "landed": flown.landed,
+            "waypoints": len(flown.waypoints),
             "reached": len(reached),
-            "all_reached": set(self.waypoints) <= set(reached),
-            "photos": snapshot.photos,
-            "photos_taken": snapshot.photos + snapshot.photos_unreported,
-            "photos_unreported": snapshot.photos_unreported,
+            "all_reached": flown.all_reached,
+            "photos": flown.photos,
+            "photos_taken": flown.photos + flown.photos_unreported,
+            "photos_unreported": flown.photos_unreported,
             "connection": self.connection,
             "mission": self.request.name,
+            "outcome": flown.outcome,
+            "duration_s": flown.duration_s,
+            "duration_wall_s": flown.duration_wall_s,
+            "planned_s": flown.planned_s,
+            "failsafes": list(flown.failsafes),
+            "mode_changes": list(flown.mode_changes),
         }
+        if reason is not None:
+            summary["reason"] = reason
+        return summary
 
     def _store(self, vehicle: Vehicle, sitl: Any) -> None:
         """Landed: keep the summary, register the photos as a flight and queue their ingest."""
-        summary = self.result = self._summary(vehicle, landed=True)
+        flown = self._landed or self._flight_result(vehicle, landed=True)
+        summary = self.result = self._summary(flown)
         fraction = summary["reached"] / summary["waypoints"] if summary["waypoints"] else 0.0
         area = None if self.request.area_m2 is None else self.request.area_m2 * fraction
         self._save(result=summary, landed_at=utcnow(), area_m2=area)
@@ -1351,6 +1469,7 @@ class FlightRunner:
             flight_id=flight_id,
             job_id=job_id,
             summary=summary,
+            flight_time=flight_time_label(summary),
             log_dir=str(self.log_dir),
             outcome=outcome,
             label=outcome_label(summary) if outcome in NOTABLE_OUTCOMES else None,

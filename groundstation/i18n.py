@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from flask import current_app, has_app_context, has_request_context
-from flask_babel import force_locale, get_locale, gettext
+from flask_babel import force_locale, get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 
@@ -28,6 +28,7 @@ __all__ = [
     "SESSION_STATE_NAMES",
     "CHECK_NAMES",
     "template_names",
+    "overdue_span",
 ]
 
 LABEL_NAMES = {
@@ -118,7 +119,7 @@ CHECK_NAMES = {
 }
 
 
-def template_names() -> dict[str, dict[str, object]]:
+def template_names() -> dict[str, object]:
     """Context for every template."""
     return {
         "LABEL_NAMES": LABEL_NAMES,
@@ -126,7 +127,21 @@ def template_names() -> dict[str, dict[str, object]]:
         "ACTION_NAMES": ACTION_NAMES,
         "ROLE_NAMES": ROLE_NAMES,
         "DEADLINE_UNITS": DEADLINE_UNITS,
+        "overdue_span": overdue_span,
     }
+
+
+def overdue_span(hours: float) -> str:
+    """How long past a deadline, in the request's language, in the unit people read it in:
+    whole minutes under an hour (at least 1: "1 minute" for 36 s), hours with one decimal
+    under a day, else days with one decimal."""
+    minutes = round(hours * 60)
+    if minutes < 60:
+        n = max(1, minutes)
+        return ngettext("%(num)d minute", "%(num)d minutes", n)
+    if round(hours, 1) < 24:
+        return gettext("%(num).1f hours", num=hours)
+    return gettext("%(num).1f days", num=hours / 24)
 
 
 def _translating() -> bool:

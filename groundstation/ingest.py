@@ -11,11 +11,13 @@ checked against the resolved tickets it photographed (:mod:`groundstation.reflig
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import importlib
 import logging
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,7 +51,11 @@ __all__ = [
     "UnplacedPhotosError",
     "MissingPhotosError",
     "DuplicateSourceError",
+    "DuplicatePhotosError",
+    "file_hash",
     "flights_from_source",
+    "PhotoIssues",
+    "photo_issues",
     "register_photos",
     "register_flight",
     "queue_ingest",
@@ -323,6 +329,44 @@ class DuplicateSourceError(IngestError):
         self.flight_ids = tuple(flight_ids)
 
 
+class DuplicatePhotosError(IngestError):
+    """Photos of the same content are already stored in other flights: refused unless forced.
+    ``photos``: how many of the flight's photos are; ``flight_ids``: the flights holding them."""
+
+    def __init__(self, message: str, *, photos: int, total: int, flight_ids: Sequence[int]) -> None:
+        super().__init__(message)
+        self.photos = photos
+        self.total = total
+        self.flight_ids = tuple(flight_ids)
+
+
+def file_hash(path: Path) -> str:
+    """The SHA-256 of a file's bytes, hex (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(functools.partial(fh.read, 1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: Photo hashes looked up per query (well under SQLite's and PostgreSQL's parameter limits).
+_HASH_BATCH = 500
+
+
+def stored_duplicates(session: Any, hashes: Iterable[str]) -> dict[int, set[str]]:
+    """The stored photos with any of ``hashes``: the hashes found, by the flight holding them."""
+    wanted = sorted(set(hashes))
+    found: dict[int, set[str]] = {}
+    for start in range(0, len(wanted), _HASH_BATCH):
+        batch = wanted[start : start + _HASH_BATCH]
+        rows = session.execute(
+            select(Photo.flight_id, Photo.content_hash).where(Photo.content_hash.in_(batch))
+        )
+        for flight_id, digest in rows:
+            found.setdefault(flight_id, set()).add(digest)
+    return found
+
+
 @dataclass(frozen=True)
 class Registration:
     """A registered flight and what its photos lack: positions, or the camera's image size."""
@@ -339,6 +383,10 @@ class Registration:
     odd_size_photos: int = 0
     #: GeoTIFFs placed by their geotransform and CRS rather than a geotag and the camera.
     georeferenced: int = 0
+    #: Photos with a GPS position but no height above ground (no relative altitude: a camera
+    #: other than DJI's): their scale is unknown, so their findings are placed at the camera's
+    #: ground point, not where they are in the photo.
+    at_camera_position: int = 0
 
 
 def flights_from_source(session: Any, source: Path) -> list[int]:
@@ -415,6 +463,7 @@ def register_photos(
     original_names: Mapping[str, str] | None = None,
     allow_unplaced: bool = False,
     allow_duplicate: bool = False,
+    check_photos: bool = False,
 ) -> Registration:
     """Store a flight, the camera that shot it (see :func:`resolve_camera`) and its photos
     (status pending); return the :class:`Registration`. ``original_names`` maps a photo's file
@@ -427,7 +476,9 @@ def register_photos(
     Raises :class:`MissingPhotosError` when a flight log names photos that do not exist,
     :class:`UnplacedPhotosError` when no photo has a position, unless ``allow_unplaced``,
     :class:`DuplicateSourceError` when a flight from ``source`` exists, unless
-    ``allow_duplicate``, and :class:`IngestError` for a GeoTIFF labelled with the wrong CRS;
+    ``allow_duplicate``, :class:`DuplicatePhotosError` with ``check_photos`` when photos of the
+    same content (:func:`file_hash`, kept with every photo) are already stored in another
+    flight, and :class:`IngestError` for a GeoTIFF labelled with the wrong CRS;
     nothing is stored then. Registrations of one folder at the same time take turns, so only
     one of them passes that check."""
     original_names = original_names or {}
@@ -450,11 +501,21 @@ def register_photos(
     native = (model.image_width_px, model.image_height_px)
     rasters = {path: _raster_tag(path) for path in paths}
     tags = [rasters[path] or read_geotag(path) for path in paths]
-    unplaced = sum(getattr(t, "lat", None) is None or getattr(t, "lon", None) is None for t in tags)
+    unplaced = sum(not _has_position(t) for t in tags)
+    at_camera = sum(
+        rasters[path] is None
+        and _has_position(tag)
+        and getattr(tag, "relative_altitude_m", None) is None
+        for path, tag in zip(paths, tags, strict=True)
+    )
     if unplaced == len(paths) and not allow_unplaced:
         raise UnplacedPhotosError(
-            f"none of the {len(paths)} photos has a GPS position: their findings cannot be "
-            "placed on the map or in a grid",
+            (
+                "the photo has no GPS position: its findings cannot be"
+                if len(paths) == 1
+                else f"none of the {len(paths)} photos has a GPS position: their findings cannot be"
+            )
+            + " placed on the map or in a grid",
             photos=len(paths),
         )
     odd: dict[tuple[int, int], int] = {}
@@ -462,9 +523,10 @@ def register_photos(
         if rasters[path] is not None:  # its GSD is its geotransform's, not the camera's
             continue
         size = _image_size(path)
-        if size is not None and size != native and size[::-1] != native:
+        if size is not None and not model.takes_size(*size):
             odd[size] = odd.get(size, 0) + 1
     odd_size = max(odd, key=lambda k: odd[k]) if odd else None
+    hashes = {path: file_hash(path) for path in paths}
     with storage.session() as session:
         _lock_source(session, source)  # two requests at once: the second sees the first's flight
         existing = flights_from_source(session, source)
@@ -474,6 +536,8 @@ def register_photos(
                 f"{', '.join(str(i) for i in existing)}",
                 flight_ids=existing,
             )
+        if check_photos:
+            _refuse_stored_photos(session, source, list(hashes.values()))
         flight = Flight(
             name=name or source.name,
             source=str(source),
@@ -488,6 +552,7 @@ def register_photos(
                     flight=flight,
                     path=str(path),
                     original_name=original_names.get(path.name),
+                    content_hash=hashes[path],
                     status="pending",
                     lat=getattr(tag, "lat", None),
                     lon=getattr(tag, "lon", None),
@@ -509,7 +574,28 @@ def register_photos(
             odd_size=odd_size,
             odd_size_photos=odd.get(odd_size, 0) if odd_size else 0,
             georeferenced=sum(tag is not None for tag in rasters.values()),
+            at_camera_position=at_camera,
         )
+
+
+def _refuse_stored_photos(session: Any, source: Path, hashes: list[str]) -> None:
+    """DuplicatePhotosError when any of ``hashes`` is a stored photo's."""
+    found = stored_duplicates(session, hashes)
+    if not found:
+        return
+    repeated = set().union(*found.values())
+    photos = sum(digest in repeated for digest in hashes)
+    raise DuplicatePhotosError(
+        f"flight source {source}: {photos} of its {len(hashes)} photos are already stored as "
+        f"flight {', '.join(str(i) for i in sorted(found))}",
+        photos=photos,
+        total=len(hashes),
+        flight_ids=sorted(found),
+    )
+
+
+def _has_position(tag: Any) -> bool:
+    return getattr(tag, "lat", None) is not None and getattr(tag, "lon", None) is not None
 
 
 def _save_crop(photo_path: Path, box: Sequence[float], dest: Path) -> str | None:
@@ -554,7 +640,7 @@ def ingest_flight(
         session.commit()
         index = GridIndex.from_rows(session.scalars(select(Grid).order_by(Grid.id)))
         pending = [
-            (p.id, Path(p.path))
+            (p.id, Path(p.path), _camera_point(p))
             for p in session.scalars(
                 select(Photo)
                 .where(Photo.flight_id == flight_id, Photo.status == "pending")
@@ -562,8 +648,9 @@ def ingest_flight(
             )
         ]
     counts = {"photos": 0, "findings": 0, "errors": 0}
-    for photo_id, path in pending:
+    for photo_id, path, camera_point in pending:
         stored: list[Finding] = []
+        linkable: list[Finding] = []  # not those at their camera's point: tens of metres off
         error: str | None = None
         try:
             result = classifier.classify_image(
@@ -577,7 +664,8 @@ def ingest_flight(
             for k, found in enumerate(result.findings):
                 if found.label not in LABELS or found.label == "background":
                     continue
-                centre = getattr(found, "centre", None)
+                own = getattr(found, "centre", None)
+                centre = own or camera_point
                 lon, lat = (float(centre[0]), float(centre[1])) if centre else (None, None)
                 grid_db_id = index.db_ids.get(found.grid_id) if found.grid_id else None
                 if grid_db_id is None and lon is not None and lat is not None:
@@ -601,13 +689,15 @@ def ingest_flight(
                         review_status="pending",
                     )
                 )
+                if own:
+                    linkable.append(stored[-1])
         with storage.session() as session:
             photo = session.get(Photo, photo_id)
             if photo is None or photo.status != "pending":
                 continue  # another worker finished it meanwhile
             session.add_all(stored)
             session.flush()
-            link_sightings(session, stored)
+            link_sightings(session, linkable)
             photo.status, photo.error = ("error", error) if error else ("done", None)
             session.commit()
         counts["photos"] += 1
@@ -623,6 +713,15 @@ def ingest_flight(
             check_resolved_tickets(session, flight_id, camera)
         session.commit()
     return counts
+
+
+def _camera_point(photo: Photo) -> tuple[float, float] | None:
+    """Where a photo with a GPS position but no height above ground (relative altitude) places
+    its findings: its camera's ground point (lon, lat), the best known without its scale. None
+    for any other photo (placed by the classifier, or not at all)."""
+    if photo.lat is None or photo.lon is None or photo.relative_altitude_m is not None:
+        return None
+    return (photo.lon, photo.lat)
 
 
 def flight_totals(session: Any, flight_id: int) -> dict[str, int]:
@@ -645,6 +744,93 @@ def flight_totals(session: Any, flight_id: int) -> dict[str, int]:
         "pending": statuses.get("pending", 0),
         "findings": int(findings or 0),
     }
+
+
+@dataclass
+class PhotoIssues:
+    """A flight's photos whose findings are not placed as the classifier places them, and
+    those that failed, each counted, with the first :data:`ISSUES_SHOWN` of them named."""
+
+    #: No GPS position: their findings fit no map point and no grid.
+    unplaced: int = 0
+    unplaced_names: list[str] = field(default_factory=list)
+    #: A position but no height above ground: findings at the camera's ground point.
+    at_camera_position: int = 0
+    at_camera_position_names: list[str] = field(default_factory=list)
+    #: Photos whose classification failed: (name, reason).
+    failed: int = 0
+    failed_photos: list[tuple[str, str]] = field(default_factory=list)
+
+
+#: How many photos of each kind :func:`photo_issues` names per flight.
+ISSUES_SHOWN = 20
+
+
+def photo_issues(
+    session: Any, flight_ids: Iterable[int], *, shown: int = ISSUES_SHOWN
+) -> dict[int, PhotoIssues]:
+    """The :class:`PhotoIssues` of each flight in ``flight_ids`` (photos in id order)."""
+    ids = list(flight_ids)
+    out = {i: PhotoIssues() for i in ids}
+    if not ids:
+        return out
+    rows = session.execute(
+        select(
+            Photo.flight_id,
+            Photo.path,
+            Photo.original_name,
+            Photo.lat,
+            Photo.lon,
+            Photo.relative_altitude_m,
+            Photo.status,
+            Photo.error,
+        )
+        .where(
+            Photo.flight_id.in_(ids),
+            or_(
+                Photo.lat.is_(None),
+                Photo.lon.is_(None),
+                Photo.relative_altitude_m.is_(None),
+                Photo.status == "error",
+            ),
+        )
+        .order_by(Photo.id)
+    )
+    for flight_id, path, original, lat, lon, relative, status, error in rows:
+        issues = out[flight_id]
+        name = original or Path(path).name
+        if lat is None or lon is None:
+            issues.unplaced += 1
+            if len(issues.unplaced_names) < shown:
+                issues.unplaced_names.append(name)
+        elif relative is None and not _georeferenced(path):
+            issues.at_camera_position += 1
+            if len(issues.at_camera_position_names) < shown:
+                issues.at_camera_position_names.append(name)
+        if status == "error":
+            issues.failed += 1
+            if len(issues.failed_photos) < shown:
+                issues.failed_photos.append((name, error or ""))
+    return out
+
+
+def _georeferenced(path: str) -> bool:
+    """Whether a stored photo is a GeoTIFF (placed by its geotransform, not a height)."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        return False
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return False
+    return _georeferenced_file(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _georeferenced_file(path: str, mtime_ns: int, size: int) -> bool:
+    try:
+        return _raster_tag(Path(path)) is not None
+    except (IngestError, OSError):
+        return False
 
 
 def load_classifier(spec: str | None) -> ClassifierLike:

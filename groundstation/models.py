@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -25,6 +26,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    select,
+    text,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -160,11 +163,22 @@ class User(Base):
 
 
 class ApiKey(Base):
-    """A key for Open311 clients and scripts; only its SHA-256 is stored."""
+    """A key for Open311 clients and scripts; only its SHA-256 is stored. A name belongs to one
+    key that is not revoked: a revoked key's row stays (its record) while a new key takes its
+    name, so a city system's key is replaced under the name its tickets are filed by."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (
+        Index(
+            "uq_api_keys_name_active",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked = 0"),
+            postgresql_where=text("revoked = false"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -242,6 +256,9 @@ class Photo(Base):
     #: The name the photo was sent under when its file is stored under another, safe one (an
     #: upload named 航拍_001.jpg is stored as 001-<hash>.jpg); None: the file's own name.
     original_name: Mapped[str | None] = mapped_column(Text)
+    #: SHA-256 (hex) of the file as registered: the same photo sent again is found by it; None
+    #: for photos registered before it was kept.
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     flight: Mapped[Flight] = relationship(back_populates="photos")
 
     @property
@@ -320,6 +337,23 @@ class Ticket(Base):
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
     )
+
+    @hybrid_property
+    def final_label(self) -> str:
+        """The class as reviewed, by the review page's rule (:attr:`Finding.final_label`): its
+        finding's reviewed label when there is one (``background`` for a false alarm rejected
+        in review, whose ticket keeps the class it was reported as in ``label``), else
+        ``label``. The class the ticket pages show and the ticket list filters by."""
+        reviewed = self.finding.reviewed_label if self.finding is not None else None
+        return reviewed or self.label
+
+    @final_label.inplace.expression
+    @classmethod
+    def _final_label_expression(cls) -> Any:
+        reviewed = (
+            select(Finding.reviewed_label).where(Finding.id == cls.finding_id).scalar_subquery()
+        )
+        return func.coalesce(reviewed, cls.label)
 
 
 class TicketEvent(Base):

@@ -5,7 +5,8 @@ Every delivery attempt is written to the notifier log (the ``notifications`` tab
 webhook is visible and never rolls back the ticket change that caused it. A failed notice is sent
 again by a ``notify`` job (:func:`redeliver_job`, run by the app's job queue: worker threads or
 Celery) ``NOTIFY_RETRIES`` times, backing off; each row's ``payload["delivery"]`` says which
-attempt it was (``attempt`` of ``attempts``, ``retry_of``: the first attempt's row) and, when it
+attempt it was (``attempt`` of ``attempts``, ``retry_of``: the first attempt's row; on a first
+attempt, ``notice``: a key shared by the message's first rows on every channel) and, when it
 failed, why (``reason``: see :func:`failure_reason`).
 
 A notice belongs to the assignment it was sent for (:func:`current_notice_ids`): once the case
@@ -25,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -396,8 +398,11 @@ class NotifierHub:
         retries: list[Job] = []
         for message in messages:
             message = self._with_facts(session, message)
+            notice = uuid.uuid4().hex  # ties this message's rows on every channel together
             for notifier in self.notifiers:
-                row = self.attempt(session, notifier, message, attempt=1, attempts=1 + self.retries)
+                row = self.attempt(
+                    session, notifier, message, attempt=1, attempts=1 + self.retries, notice=notice
+                )
                 if not row.ok and self.retries:
                     session.flush()  # the row's id, for the job
                     job = schedule_job(
@@ -431,9 +436,13 @@ class NotifierHub:
         attempt: int,
         attempts: int,
         retry_of: int | None = None,
+        notice: str | None = None,
     ) -> Notification:
-        """Send ``message`` once through ``notifier`` and add the log row saying how it went."""
+        """Send ``message`` once through ``notifier`` and add the log row saying how it went;
+        ``notice`` is the key of the message's first send on every channel."""
         delivery: dict[str, Any] = {"attempt": attempt, "attempts": attempts, "retry_of": retry_of}
+        if notice is not None:
+            delivery["notice"] = notice
         error = None
         try:
             notifier.send(message)
@@ -583,10 +592,35 @@ def current_notice_ids(rows: Iterable[Notification], *, held_by: int | None) -> 
     department they were about still holds the case, except the recall notice, which is about
     the department that just lost it: current until the case is dispatched again."""
     firsts = sorted((chain[0] for chain in _chains(rows).values()), key=lambda r: r.id)
-    start = max((r.id for r in firsts if r.event == _STARTS_ASSIGNMENT), default=0)
+    start = _assignment_start(firsts)
     return {
         first.id for first in firsts if first.id >= start and _about_holder(first, held_by=held_by)
     }
+
+
+def _assignment_start(firsts: list[Notification]) -> int:
+    """The id of the first of the latest dispatch notice's first rows (one per channel), of one
+    ticket's first rows sorted by id; 0 when there is none."""
+    dispatches = [r for r in firsts if r.event == _STARTS_ASSIGNMENT]
+    if not dispatches:
+        return 0
+    latest = dispatches[-1]
+    notice = delivery_of(latest).get("notice")
+    if notice is not None:
+        return min(r.id for r in dispatches if delivery_of(r).get("notice") == notice)
+    # logged before notices had a key: the same message's rows on other channels just before it
+    start, channels, said = latest.id, {latest.channel}, _said(latest)
+    for row in reversed(firsts[: firsts.index(latest)]):
+        if row.event != _STARTS_ASSIGNMENT or row.channel in channels or _said(row) != said:
+            break
+        start = row.id
+        channels.add(row.channel)
+    return start
+
+
+def _said(row: Notification) -> dict[str, Any]:
+    """What a log row's message said (its payload without the delivery facts)."""
+    return {k: v for k, v in (row.payload or {}).items() if k != "delivery"}
 
 
 def _about_holder(first: Notification, *, held_by: int | None) -> bool:

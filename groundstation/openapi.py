@@ -11,6 +11,12 @@ from groundstation.tickets import STATES, TRANSITIONS
 __all__ = ["openapi_document", "METHODS"]
 
 
+#: The shared error answer (``{"error": message}``).
+ERROR: dict[str, Any] = {"$ref": "#/components/responses/Error"}
+#: A state changed by another request, or an action the current state does not allow.
+CONFLICT: dict[str, Any] = {"409": ERROR}
+
+
 def _op(
     summary: str,
     *,
@@ -40,6 +46,8 @@ def _op(
     if body is not None:
         kind = "multipart/form-data" if multipart else "application/json"
         op["requestBody"] = {"required": True, "content": {kind: {"schema": body}}}
+        # a body over the request limit (MAX_CONTENT_LENGTH), or a file over its own limit
+        op["responses"]["413"] = ERROR
     return op
 
 
@@ -242,9 +250,28 @@ def openapi_document() -> dict[str, Any]:
             "post": _flight_registration(),
         },
         "/flights/{flight_id}": {
-            "get": {**_op("A flight's ingest progress"), "parameters": [_p("flight_id")]}
+            "get": {
+                **_op(
+                    "A flight's ingest progress: status (done_with_errors when some photos "
+                    "failed), photos by status, photos_unplaced and unplaced_photos (no GPS "
+                    "position: findings placed nowhere), photos_at_camera_position and "
+                    "at_camera_position_photos (a GPS position but no height above ground: "
+                    "findings at the camera's position), failed_photos ({name, error}: why "
+                    "each failed); each list names at most 20 photos"
+                ),
+                "parameters": [_p("flight_id")],
+            }
         },
-        "/jobs/{job_id}": {"get": {**_op("A background job"), "parameters": [_p("job_id")]}},
+        "/jobs/{job_id}": {
+            "get": {
+                **_op(
+                    "A background job: error says why the job itself failed (null when it "
+                    "ran, even if some of its photos failed: result.errors counts those, and "
+                    "GET /flights/{id} names them with the reason)"
+                ),
+                "parameters": [_p("job_id")],
+            }
+        },
         "/findings": {
             "get": _op(
                 "The review queue, lowest confidence first",
@@ -254,8 +281,18 @@ def openapi_document() -> dict[str, Any]:
                         {"type": "string", "enum": ["pending", "confirmed", "rejected", "all"]},
                     ),
                     _q("label", label),
-                    _q("min_score", {"type": "number", "minimum": 0, "maximum": 1}),
-                    _q("max_score", {"type": "number", "minimum": 0, "maximum": 1}),
+                    _q(
+                        "min_score",
+                        {"type": "number", "minimum": 0, "maximum": 1},
+                        "score as the review page shows it (two decimals, a half rounded up) "
+                        "at least this: 0.95 keeps a score of 0.9461, shown as 0.95",
+                    ),
+                    _q(
+                        "max_score",
+                        {"type": "number", "minimum": 0, "maximum": 1},
+                        "score as the review page shows it (two decimals, a half rounded up) "
+                        "at most this: 0.93 keeps a score of 0.9348, shown as 0.93",
+                    ),
                     _q(
                         "grid",
                         {"type": "string"},
@@ -270,17 +307,21 @@ def openapi_document() -> dict[str, Any]:
             )
         },
         "/findings/review": {
-            "post": _op(
-                "Review many findings at once (all or none)",
-                roles=("supervisor", "admin"),
-                body={
-                    **review,
-                    "required": ["ids", "decision"],
-                    "properties": {
-                        **review["properties"],
-                        "ids": {"type": "array", "items": {"type": "integer"}},
+            "post": _answers(
+                _op(
+                    "Review many findings at once (all or none); 409 when one was already "
+                    "reviewed (by another request meanwhile) and nothing changes",
+                    roles=("supervisor", "admin"),
+                    body={
+                        **review,
+                        "required": ["ids", "decision"],
+                        "properties": {
+                            **review["properties"],
+                            "ids": {"type": "array", "items": {"type": "integer"}},
+                        },
                     },
-                },
+                ),
+                CONFLICT,
             )
         },
         "/findings/{finding_id}": {"get": {**_op("A finding"), "parameters": [_p("finding_id")]}},
@@ -289,10 +330,14 @@ def openapi_document() -> dict[str, Any]:
         },
         "/findings/{finding_id}/review": {
             "post": {
-                **_op(
-                    "Confirm (opens a ticket), reject or reclassify a finding",
-                    roles=("supervisor", "admin"),
-                    body=review,
+                **_answers(
+                    _op(
+                        "Confirm (opens a ticket), reject or reclassify a finding; 409 when it "
+                        "was already reviewed",
+                        roles=("supervisor", "admin"),
+                        body=review,
+                    ),
+                    CONFLICT,
                 ),
                 "parameters": [_p("finding_id")],
             }
@@ -311,7 +356,12 @@ def openapi_document() -> dict[str, Any]:
                         {"type": "string"},
                         f"repeated or comma-separated: {', '.join(STATES)}",
                     ),
-                    _q("label", {"type": "string"}, "repeated or comma-separated ticket classes"),
+                    _q(
+                        "label",
+                        {"type": "string"},
+                        "repeated or comma-separated classes as reviewed (final_label; "
+                        "background: false alarms rejected in review)",
+                    ),
                     _q("department_id", {"type": "integer"}),
                     _q(
                         "grid",
@@ -320,7 +370,13 @@ def openapi_document() -> dict[str, Any]:
                         "grid is a 404 naming it",
                     ),
                     _q("overdue", {"type": "boolean"}, "active cases past their deadline only"),
-                    _q("escalated", {"type": "boolean"}, "escalated (督办) cases only"),
+                    _q(
+                        "escalated",
+                        {"type": "boolean"},
+                        "cases escalated (督办) at least once, as the dashboard counts them, "
+                        "whether extended or dispatched again since (escalation_level: the "
+                        "level now)",
+                    ),
                     _q("q", {"type": "string", "maxLength": 200}, "ticket id, grid code or text"),
                     _q(
                         "order",
@@ -356,14 +412,20 @@ def openapi_document() -> dict[str, Any]:
         },
         "/tickets/{ticket_id}/transitions": {
             "post": {
-                **_op(
-                    "Move a ticket: "
-                    + "; ".join(
-                        f"{t.action}: {'/'.join(sorted(t.sources))} → {t.target or 'same'} "
-                        f"({', '.join(sorted(t.roles))})"
-                        for t in TRANSITIONS.values()
+                **_answers(
+                    _op(
+                        "Move a ticket: "
+                        + "; ".join(
+                            f"{t.action}: {'/'.join(sorted(t.sources))} → {t.target or 'same'} "
+                            f"({', '.join(sorted(t.roles))})"
+                            for t in TRANSITIONS.values()
+                        )
+                        + ". 409: the action is not allowed in the ticket's state, or the "
+                        "ticket changed meanwhile (expected_state, expected_deadline); 413: "
+                        "the evidence photo is over the size limit",
+                        body=transition,
                     ),
-                    body=transition,
+                    CONFLICT,
                 ),
                 "parameters": [_p("ticket_id")],
             }
@@ -474,13 +536,19 @@ def openapi_document() -> dict[str, Any]:
                                         "type": "string",
                                         "enum": ["force", "allow_unplaced"],
                                         "description": "force (409: the folder is already a "
-                                        "flight) or allow_unplaced (422: no photo has a GPS "
-                                        "position)",
+                                        "flight, or photos of the same content are stored) or "
+                                        "allow_unplaced (422: no photo has a GPS position)",
                                     },
                                     "existing_flights": {
                                         "type": "array",
                                         "items": {"type": "integer"},
-                                        "description": "409: the flights from this folder",
+                                        "description": "409: the flights from this folder, or "
+                                        "holding photos of the same content",
+                                    },
+                                    "photos_stored": {
+                                        "type": "integer",
+                                        "description": "409: how many of the photos are already "
+                                        "stored (the same content)",
                                     },
                                     "photos": {"type": "integer"},
                                     "photos_unplaced": {"type": "integer"},
@@ -528,7 +596,9 @@ def _flight_registration() -> dict[str, Any]:
     photos = {"photos": {"type": "array", "items": {"type": "string", "format": "binary"}}}
     op = _op(
         "Register a flight's photos and queue their classification (202: flight_id, photos, "
-        "photos_unplaced, photos_georeferenced (GeoTIFFs placed by their geotransform), "
+        "photos_unplaced, photos_at_camera_position (a GPS position but no height above "
+        "ground: their findings are placed at the camera's position, with a warning), "
+        "photos_georeferenced (GeoTIFFs placed by their geotransform), "
         "camera, camera_size_mismatch, warnings, job_id, and duplicates_merged when photos "
         "were sent twice under one name with the same bytes); 409 when the server folder is "
         "already a flight (send force), 422 when no photo has a GPS position (send "
@@ -642,29 +712,33 @@ def _pilot_paths() -> dict[str, Any]:
         },
         "/flight-sessions": {
             "get": _op("Flight sessions"),
-            "post": _op(
-                "Start a flight session: a saved plan's sortie to a connection string, or our SITL",
-                roles=flyers,
-                body={
-                    "type": "object",
-                    "required": ["plan_id"],
-                    "properties": {
-                        "plan_id": {"type": "integer"},
-                        "sortie": {"type": "integer"},
-                        "connection": {"type": "string"},
-                        "simulate": {"type": "boolean"},
-                        "speedup": number,
-                        "world": {"type": "string", "description": "server GeoTIFF path"},
-                        "endurance_min": {
-                            "type": "number",
-                            "minimum": 1,
-                            "maximum": 120,
-                            "description": "a full battery's flight time; omitted: the "
-                            "vehicle's BATT_CAPACITY and the current it draws decide",
+            "post": _answers(
+                _op(
+                    "Start a flight session: a saved plan's sortie to a connection string, or our "
+                    "SITL; 409 when another session flies that vehicle or too many sessions run",
+                    roles=flyers,
+                    body={
+                        "type": "object",
+                        "required": ["plan_id"],
+                        "properties": {
+                            "plan_id": {"type": "integer"},
+                            "sortie": {"type": "integer"},
+                            "connection": {"type": "string"},
+                            "simulate": {"type": "boolean"},
+                            "speedup": number,
+                            "world": {"type": "string", "description": "server GeoTIFF path"},
+                            "endurance_min": {
+                                "type": "number",
+                                "minimum": 1,
+                                "maximum": 120,
+                                "description": "a full battery's flight time; omitted: the "
+                                "vehicle's BATT_CAPACITY and the current it draws decide",
+                            },
                         },
                     },
-                },
-                ok="201",
+                    ok="201",
+                ),
+                CONFLICT,
             ),
         },
         "/flight-sessions/{session_id}": {
@@ -675,19 +749,24 @@ def _pilot_paths() -> dict[str, Any]:
         },
         "/flight-sessions/{session_id}/commands": {
             "post": {
-                **_op(
-                    "A pilot command; 409 when the vehicle or the session refuses it",
-                    roles=flyers,
-                    body={
-                        "type": "object",
-                        "required": ["command"],
-                        "properties": {
-                            "command": {
-                                "type": "string",
-                                "enum": list(COMMANDS),
-                            }
+                **_answers(
+                    _op(
+                        "A pilot command; 409 when the vehicle or the session refuses it (or "
+                        "the session is not running in this server), 504 when the vehicle "
+                        "does not answer within 30 s",
+                        roles=flyers,
+                        body={
+                            "type": "object",
+                            "required": ["command"],
+                            "properties": {
+                                "command": {
+                                    "type": "string",
+                                    "enum": list(COMMANDS),
+                                }
+                            },
                         },
-                    },
+                    ),
+                    {**CONFLICT, "504": ERROR},
                 ),
                 "parameters": [_p("session_id")],
             }
@@ -798,8 +877,10 @@ def _photo_upload_paths() -> dict[str, Any]:
                 roles=uploaders,
             ),
             "post": _op(
-                "Start a photo upload (201): name and camera as POST /flights takes them. "
-                "Uploads untouched for a day are deleted when a new one starts",
+                "Start a photo upload (201): name and camera as POST /flights takes them; "
+                "the answer's camera is the one finishing will use (phantom4pro when none "
+                "is given). Uploads untouched for a day, finished ones included, are "
+                "deleted when a new one starts",
                 roles=uploaders,
                 ok="201",
                 body={
@@ -819,13 +900,19 @@ def _photo_upload_paths() -> dict[str, Any]:
             "get": {
                 **_op(
                     "A photo upload with the photos that have arrived (files: name, original, "
-                    "bytes): a reloaded page resumes from it",
+                    "bytes) and status open: a reloaded page resumes from it. A finished one "
+                    "has status finished and, under finished, the answer its finish gave "
+                    "(flight_id, job_id, ...); a cancelled one is a 404",
                     roles=uploaders,
                 ),
                 "parameters": upload,
             },
             "delete": {
-                **op("Cancel a photo upload: its staged photos are deleted"),
+                **op(
+                    "Cancel a photo upload: its staged photos are deleted (photos: how "
+                    "many). 409 while a finish holds them or once it is finished: exactly "
+                    "one of a finish and a cancel at once wins"
+                ),
                 "parameters": upload,
             },
         },
@@ -865,12 +952,16 @@ def _photo_upload_paths() -> dict[str, Any]:
                 **_answers(
                     op(
                         "Register the arrived photos as a flight and queue their "
-                        "classification (202: flight_id, job_id, flight_url, findings_url); 400 "
+                        "classification (202: upload_id, flight_id, job_id, flight_url, "
+                        "findings_url and the fields of POST /flights' answer). Safe to retry: "
+                        "an upload finished before answers 200 with that same body (a client "
+                        "that lost the 202 finds its flight); a cancelled one is a 404. 400 "
                         "when no photo has arrived, or for a field it does not take or a "
                         "photos that is no JSON integer, 409 when photos differs from the count "
-                        "arrived (or another request is finishing the upload), 422 when no "
-                        "photo has a GPS position (send allow_unplaced; the photos stay in the "
-                        "upload)",
+                        "arrived (or another request is finishing the upload) or when photos "
+                        "of the same content are already stored as a flight (existing_flights, "
+                        "photos_stored; send force), 422 when no photo has a GPS position "
+                        "(send allow_unplaced); refused, the photos stay in the upload",
                         ok="202",
                         body={
                             "type": "object",
@@ -881,10 +972,24 @@ def _photo_upload_paths() -> dict[str, Any]:
                                     "description": "optional: how many photos the caller sent",
                                 },
                                 **_REGISTRATION_CONFIRMS,
+                                "force": {
+                                    "type": "boolean",
+                                    "description": "register the photos although photos of "
+                                    "the same content (SHA-256) are already stored as a flight; "
+                                    "without it that is a 409 naming the flights "
+                                    "(existing_flights) and how many photos (photos_stored). "
+                                    "1/true/yes/on or 0/false/no/off",
+                                },
                             },
                         },
                     ),
-                    {"422": {"$ref": "#/components/responses/RegistrationRefused"}},
+                    {
+                        "200": {
+                            "description": "finished before: the body of its 202 (a retry "
+                            "that lost the answer)"
+                        },
+                        "422": {"$ref": "#/components/responses/RegistrationRefused"},
+                    },
                 ),
                 "parameters": upload,
             }

@@ -437,6 +437,7 @@ def grid_history(
     tickets = list(
         session.scalars(
             tickets_filter(select(Ticket).where(Ticket.grid_id == grid.id))
+            .options(selectinload(Ticket.finding))  # final_label reads the finding's review
             .order_by(Ticket.id.desc())
             .limit(200)
         )

@@ -34,6 +34,10 @@ B counts one closure for A and none for B, and an escalation at A stays A's afte
 The other figures count for the department responsible now (the deadline is that of its
 dispatch); cases with none are under "—".
 
+By class, a ticket counts under its class as reviewed (``Ticket.final_label``, as the ticket list
+shows and filters it): a false alarm rejected in review under ``background``, listed after the
+violations, not among them.
+
 Flights count landed flight sessions and photo flights without a session; area flown is the
 area the landed sessions covered, and for one grid the part of it in that grid (a session's
 area shared among its grids by their planned areas: :func:`split_area`).
@@ -188,7 +192,7 @@ class TicketRecord:
     """What the dashboard needs of a ticket; ``events`` in time order."""
 
     id: int
-    label: str
+    label: str  # the class as reviewed (Ticket.final_label): a rejected false alarm's background
     grid: str | None
     department: str | None  # responsible now
     created_at: datetime
@@ -477,6 +481,12 @@ def _grouped(
     return {k: ticket_figures(v, period, as_of=as_of) for k, v in sorted(groups.items())}
 
 
+def _false_alarms_last(by_class: Mapping[str, Any]) -> dict[str, Any]:
+    """The classes in order, false alarms (``background``: rejected in review) after the
+    violations, visible but apart from them."""
+    return dict(sorted(by_class.items(), key=lambda item: (item[0] == "background", item[0])))
+
+
 def _by_department(
     tickets: Sequence[TicketRecord], period: Period, as_of: datetime
 ) -> dict[str, TicketFigures]:
@@ -526,11 +536,11 @@ def build_dashboard(
         flights=len(flown),
         area_flown_m2=sum(areas) if areas else None,
         flights_without_area=len(flown) - len(areas),
-        findings_by_class=dict(sorted(by_class.items())),
+        findings_by_class=_false_alarms_last(by_class),
         tickets=ticket_figures(tickets, period, as_of=as_of),
         by_grid=_grouped(tickets, lambda t: t.grid, period, as_of),
         by_department=_by_department(tickets, period, as_of),
-        by_class=_grouped(tickets, lambda t: t.label, period, as_of),
+        by_class=_false_alarms_last(_grouped(tickets, lambda t: t.label, period, as_of)),
         open_tickets=open_tickets,
     )
 
@@ -625,7 +635,7 @@ def load_tickets(
     the figures need (three queries); an event's department is the one its archive data names
     (:data:`DEPARTMENT_ACTIONS`). ``since`` skips tickets closed or rejected before it whose
     deadline is before it too; ``grids`` maps grid ids to codes (read when not given)."""
-    from sqlalchemy import case, select
+    from sqlalchemy import case, func, select
 
     from groundstation.models import Department, Finding, Grid, Photo, Ticket, TicketEvent
 
@@ -641,7 +651,7 @@ def load_tickets(
     rows = session.execute(
         select(
             Ticket.id,
-            Ticket.label,
+            func.coalesce(Finding.reviewed_label, Ticket.label),  # Ticket.final_label, joined
             Ticket.grid_id,
             Department.name,
             Ticket.created_at,

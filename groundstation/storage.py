@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from groundstation.errors import NotMigratedError, StorageError
 from groundstation.models import ClassRule, Department
 
-__all__ = ["Storage", "DEFAULT_DEPARTMENTS", "DEFAULT_RULES", "seed_defaults", "redact_url"]
+__all__ = [
+    "Storage",
+    "DEFAULT_DEPARTMENTS",
+    "DEFAULT_RULES",
+    "seed_defaults",
+    "redact_url",
+    "normalise_url",
+]
 
 #: Responsible units seeded on first upgrade; an admin edits them afterwards.
 DEFAULT_DEPARTMENTS: tuple[tuple[str, str], ...] = (
@@ -62,6 +69,19 @@ DEFAULT_RULES: tuple[tuple[str, str, str, tuple[float, str], str, str], ...] = (
         "渔具已清除，现场复核无捕捞",
     ),
 )
+
+
+def normalise_url(url: str) -> str:
+    """``url`` as SQLAlchemy takes it: the ``postgres://`` form (Heroku's, libpq's) names
+    PostgreSQL with the psycopg driver (``postgresql+psycopg://``), ``postgres+DRIVER://``
+    is ``postgresql+DRIVER://``; any other URL is returned as given."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    backend, plus, driver = scheme.partition("+")
+    if backend.lower() != "postgres":
+        return url
+    return f"postgresql+{driver if plus else 'psycopg'}://{rest}"
 
 
 def redact_url(url: str) -> str:
@@ -114,6 +134,7 @@ class Storage:
     """One database: an engine, a session factory and its migrations."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
+        url = normalise_url(url)
         self.url = url
         try:
             parsed = make_url(url)

@@ -74,6 +74,7 @@ __all__ = [
     "transition",
     "escalate_overdue",
     "deadline_problem",
+    "once_assigned_to",
     "shown_time",
     "update_rule",
 ]
@@ -709,6 +710,16 @@ def shown_time(moment: datetime, tz: tzinfo) -> str:
     ``tz`` (seconds only when there are some, so two times that differ by seconds differ)."""
     local = moment.astimezone(tz)
     return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+
+
+def once_assigned_to(ticket: Ticket, department_id: int | None) -> bool:
+    """Whether the case archive shows ``ticket`` at department ``department_id`` (dispatched
+    to it, returned or recalled from it, escalated or extended there): a department that held
+    the case, even if it was recalled, returned or dispatched elsewhere since, as against one
+    that never saw it."""
+    return department_id is not None and any(
+        (event.data or {}).get("department_id") == department_id for event in ticket.events
+    )
 
 
 def _department(session: Session, ticket: Ticket) -> Department | None:

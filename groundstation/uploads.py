@@ -3,13 +3,17 @@
 A photo keeps two names: the one it was sent under (shown on the pages and in exports, e.g.
 ``航拍_001.jpg``) and the safe one its file is stored under (:func:`photo_file_name`).
 Evidence photos are stored in a format browsers show (:func:`save_image`) and served by their
-content, not their name (:func:`browser_image`).
+content, not their name (:func:`browser_image`); a TIFF is converted to PNG once per version
+of its file and the conversion kept on disk (:func:`cached_png`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
+import tempfile
 import unicodedata
 import uuid
 from pathlib import Path
@@ -34,6 +38,7 @@ __all__ = [
     "save_image",
     "BrowserImage",
     "browser_image",
+    "cached_png",
     "declared_size",
     "pixel_limit_error",
     "safe_name",
@@ -254,12 +259,15 @@ class BrowserImage(NamedTuple):
     download_name: str
 
 
-def browser_image(path: Path, *, name: str) -> BrowserImage:
+def browser_image(path: Path, *, name: str, cache_dir: Path | None = None) -> BrowserImage:
     """The stored image at ``path`` as a browser shows it, its type read from its content and
     not its file name (evidence stored before names kept an extension is ``0f705f67_jpg``): JPEG
-    and PNG as they are, a TIFF (stored before TIFFs were converted) converted to PNG, anything
-    else as ``application/octet-stream``. ``name``: the name it was sent under, offered with the
-    extension of what is sent (``处置后照片.tif`` is offered as ``处置后照片.png``)."""
+    and PNG as they are, a TIFF (a GeoTIFF photo, or evidence stored before TIFFs were
+    converted) converted to PNG, anything else as ``application/octet-stream``. ``name``: the
+    name it was sent under, offered with the extension of what is sent (``处置后照片.tif`` is
+    offered as ``处置后照片.png``). With ``cache_dir`` the conversion is a file kept there
+    (:func:`cached_png`), so it is made once and can be answered conditionally (ETag,
+    Last-Modified); without, it is made in memory on every call."""
     try:
         with Image.open(path) as image:
             fmt = image.format or ""
@@ -268,13 +276,41 @@ def browser_image(path: Path, *, name: str) -> BrowserImage:
     if fmt in _BROWSER_FORMATS:
         body: Path | io.BytesIO = path
     elif fmt in IMAGE_FORMATS:
-        body, fmt = io.BytesIO(_to_png(path.read_bytes())), "PNG"
+        body = cached_png(path, cache_dir) if cache_dir else io.BytesIO(_to_png(path.read_bytes()))
+        fmt = "PNG"
     else:
         return BrowserImage(path, "application/octet-stream", name)
     suffixes = _BROWSER_SUFFIXES[fmt]
     if not name.lower().endswith(suffixes):
         name = Path(name).stem + suffixes[0] if Path(name).suffix else name + suffixes[0]
     return BrowserImage(body, _BROWSER_FORMATS[fmt], name)
+
+
+def cached_png(path: Path, cache_dir: Path) -> Path:
+    """The PNG conversion (:func:`_to_png`) of the image at ``path``, kept in ``cache_dir``
+    under the file's identity (its resolved path, size and mtime): converted on first use and
+    again once the file changes, when the older conversion is removed. The conversion carries
+    the source's mtime, so its Last-Modified and ETag follow the source."""
+    stat = path.stat()
+    ident = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
+    dest = cache_dir / f"{ident}-{stat.st_size}-{stat.st_mtime_ns}.png"
+    if dest.is_file():
+        return dest
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".png.part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_to_png(path.read_bytes()))
+        os.utime(tmp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        os.replace(tmp, dest)  # atomic: a concurrent reader never sees half a PNG
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for old in cache_dir.glob(f"{ident}-*.png"):
+        if old != dest:
+            with contextlib.suppress(OSError):
+                old.unlink()
+    return dest
 
 
 def _to_png(data: bytes) -> bytes:

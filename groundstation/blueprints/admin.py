@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import select
 
-from groundstation.blueprints.api import rule_changes
+from groundstation.blueprints.api import RULE_FIELDS, check_fields, rule_changes
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ClassRule, Department, Notification
 from groundstation.notify import Undelivered, delivery_of, undelivered
@@ -203,11 +203,13 @@ REQUIRED_FIELDS = ("department_id", "deadline_amount", "filing_standard", "closi
 
 @bp.post("/rules/<label>")
 @roles_required("admin")
+@takes()
 def edit_rule(label: str) -> Any:
     """Save one row of the table, checked as ``PUT /api/v1/rules/<label>`` checks it; a
     refused edit changes nothing and is shown in the reader's language."""
     session = db()
     try:
+        check_fields(request.form, RULE_FIELDS)
         for key in REQUIRED_FIELDS:  # a field sent blank is a mistake, not "keep the old value"
             if key in request.form and is_blank(request.form[key]):
                 raise ValidationError(_l("%(field)s: give a value", field=FORM_FIELDS[key]))

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ from groundstation.errors import IngestError, NotFoundError, StaleError, Validat
 from groundstation.i18n import ACTION_NAMES, STATE_NAMES, lazy_names, lazy_reason
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import (
+    DuplicatePhotosError,
     DuplicateSourceError,
     GridIndex,
     MissingPhotosError,
     Registration,
     UnplacedPhotosError,
+    photo_issues,
     photo_paths,
     register_photos,
     resolve_camera,
@@ -43,7 +46,6 @@ from groundstation.models import (
     MAX_ID,
     MIN_DATETIME,
     ROLES,
-    TICKET_LABELS,
     ClassRule,
     Department,
     Finding,
@@ -53,6 +55,7 @@ from groundstation.models import (
     Notification,
     Photo,
     Ticket,
+    TicketEvent,
     utcnow,
 )
 from groundstation.openapi import openapi_document
@@ -64,6 +67,7 @@ from groundstation.tickets import (
     STATES,
     available_actions,
     check_transition,
+    once_assigned_to,
     open_ticket,
     shown_time,
     transition,
@@ -133,8 +137,10 @@ def authenticate() -> Any:
     key = api_key_from_request()
     if key:
         row = lookup_api_key(db(), key)
-        if row is None or row.user is None or not row.user.active:
+        if row is None or row.user is None:
             return json_error(_l("invalid or revoked API key, or a key bound to no user"), 401)
+        if not row.user.active:  # a valid key, refused as sign-in refuses the account (403)
+            return json_error(disabled_key_message(row.user.username), 403)
         g.api_user = row.user
         return None
     if request.method not in ("GET", "HEAD", "OPTIONS") and current_user.is_authenticated:
@@ -145,6 +151,14 @@ def authenticate() -> Any:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def disabled_key_message(username: str) -> Any:
+    """Why a valid API key whose user is disabled is refused (403, as sign-in answers)."""
+    return _l(
+        "this API key's user %(name)s is disabled; ask an administrator to enable it",
+        name=shown_value(username),
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -390,6 +404,7 @@ def ticket_json(t: Ticket, *, events: bool = False, now: datetime | None = None)
     out: dict[str, Any] = {
         "id": t.id,
         "label": t.label,
+        "final_label": t.final_label,
         "state": t.state,
         "source": t.source,
         "finding_id": t.finding_id,
@@ -650,10 +665,25 @@ def rule_changes(
     }
 
 
+#: The fields ``PUT /rules/<label>`` takes.
+RULE_FIELDS = (
+    "department_id",
+    "deadline_amount",
+    "deadline_unit",
+    "deadline_hours",
+    "name",
+    "filing_standard",
+    "closing_standard",
+)
+
+
 @bp.put("/rules/<label>")
 @roles_required("admin")
+@takes()
 def put_rule(label: str) -> Any:
-    changes = rule_changes(request_data(form=False), from_json=True)
+    data = request_data(form=False)
+    check_fields(data, RULE_FIELDS)
+    changes = rule_changes(data, from_json=True)
     session = db()
     rule = update_rule(session, label, current_actor(), **changes)
     session.commit()
@@ -691,7 +721,9 @@ def grids_geojson() -> Any:
 
 @bp.post("/grids")
 @roles_required("supervisor", "admin")
+@takes()
 def post_grids() -> Any:
+    check_fields(request.form, (), files=("file",))
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ValidationError(_l("upload the grid layer as multipart field 'file'"))
@@ -705,14 +737,26 @@ def post_grids() -> Any:
     return jsonify({**counts, "left_out": dict(left_out)}), status  # left out: not grids
 
 
+def grid_by_code(session: Session, code: str) -> Grid:
+    """The grid whose id is ``code``, ignoring case as the filters do (ids differ by more than
+    case, :func:`~groundstation.services.import_grids` sees to it); 404 when there is none."""
+    grid = session.scalar(select(Grid).where(Grid.code == code))
+    if grid is None:  # casefold in Python: SQLite's lower() folds ASCII only
+        folded = code.casefold()
+        rows = session.execute(select(Grid.id, Grid.code)).all()
+        ident = next((row.id for row in rows if row.code.casefold() == folded), None)
+        grid = session.get(Grid, ident) if ident is not None else None
+    if grid is None:
+        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
+    return grid
+
+
 @bp.get("/grids/<code>")
 @roles_required(*ANY)
 @takes()
 def grid_detail(code: str) -> Any:
     session = db()
-    grid = session.scalar(select(Grid).where(Grid.code == code))
-    if grid is None:
-        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
+    grid = grid_by_code(session, code)
     history = visible_grid_history(session, grid, current_actor())
     return jsonify(
         {
@@ -748,8 +792,14 @@ def _check_photo_paths(source: Path, raw: str) -> None:
     try:
         paths = photo_paths(source)
     except (IngestError, OSError, UnicodeDecodeError) as exc:
+        detail = str(exc)
+        named = f"flight source {source}: "  # ingest names the folder: say it once
         raise ValidationError(
-            _l("source %(name)s: %(detail)s", name=repr(raw), detail=exc)
+            _l(
+                "source %(name)s: %(detail)s",
+                name=repr(raw),
+                detail=detail[len(named) :] if detail.startswith(named) else detail,
+            )
         ) from None
     for path in paths:
         if not in_roots(path.resolve(), roots):
@@ -763,14 +813,28 @@ def _check_photo_paths(source: Path, raw: str) -> None:
 
 
 def check_fields(
-    data: Mapping[str, Any], accepted: Sequence[str], *, files: Sequence[str] = ()
+    data: Mapping[str, Any],
+    accepted: Sequence[str],
+    *,
+    files: Sequence[str] = (),
+    csrf: bool = True,
 ) -> None:
     """Refuse (400) body fields an endpoint does not take, naming them and those it takes,
     rather than ignore them: ``data`` is the JSON object or form, ``accepted`` its fields,
-    ``files`` the multipart file fields. A form may carry its CSRF token."""
-    known = {*accepted, *files} | (set() if request.is_json else {"csrf_token"})
+    ``files`` the multipart file fields. A form may carry its CSRF token unless ``csrf`` is
+    false (an address exempt from CSRF, such as Open311's)."""
+    known = {*accepted, *files} | ({"csrf_token"} if csrf and not request.is_json else set())
     given = [*data, *(() if request.is_json else request.files)]
     unknown = list(dict.fromkeys(name for name in given if name not in known))
+    if unknown and not (accepted or files):
+        raise ValidationError(
+            lazy_ngettext(
+                "unknown field %(names)s; this address takes no fields",
+                "unknown fields %(names)s; this address takes no fields",
+                len(unknown),
+                names=", ".join(shown_value(name) for name in unknown),
+            )
+        )
     if unknown:
         raise ValidationError(
             lazy_ngettext(
@@ -920,7 +984,8 @@ MISSING_SHOWN = 20
 
 def registration_error(exc: IngestError) -> ValidationError:
     """The API's error for a flight :func:`register_photos` refused: 409 when its source is
-    already a flight (``force`` registers it again), 422 when no photo has a position
+    already a flight or some of its photos are already stored (``force`` registers it again),
+    422 when no photo has a position
     (``allow_unplaced`` registers it anyway), else 400 (photos the flight log names that do
     not exist: listed in ``missing``)."""
     if isinstance(exc, DuplicateSourceError):
@@ -932,6 +997,22 @@ def registration_error(exc: IngestError) -> ValidationError:
             ),
             status=409,
             existing_flights=list(exc.flight_ids),
+            confirm="force",
+        )
+    if isinstance(exc, DuplicatePhotosError):
+        return RegistrationRefused(
+            lazy_ngettext(
+                "%(num)d of these %(total)d photos is already stored as photo flight %(ids)s "
+                "(the same file): send force=1 to register them again",
+                "%(num)d of these %(total)d photos are already stored as photo flight %(ids)s "
+                "(the same files): send force=1 to register them again",
+                exc.photos,
+                total=exc.total,
+                ids=", ".join(str(i) for i in exc.flight_ids),
+            ),
+            status=409,
+            existing_flights=list(exc.flight_ids),
+            photos_stored=exc.photos,
             confirm="force",
         )
     if isinstance(exc, MissingPhotosError):
@@ -951,10 +1032,12 @@ def registration_error(exc: IngestError) -> ValidationError:
         )
     if isinstance(exc, UnplacedPhotosError):
         return RegistrationRefused(
-            _l(
-                "none of the %(n)d photos has a GPS position: their findings cannot be placed "
+            lazy_ngettext(
+                "the %(num)d photo has no GPS position: its findings cannot be placed on the "
+                "map or in a grid. Send allow_unplaced=1 to register it anyway",
+                "none of the %(num)d photos has a GPS position: their findings cannot be placed "
                 "on the map or in a grid. Send allow_unplaced=1 to register them anyway",
-                n=exc.photos,
+                exc.photos,
             ),
             status=422,
             photos=exc.photos,
@@ -978,12 +1061,32 @@ def unplaced_warning(unplaced: int, photos: int) -> Any:
     )
 
 
+def camera_position_warning(count: int, photos: int) -> Any:
+    """The warning for a flight some of whose photos have a GPS position but no height above
+    ground (their findings are placed at the camera's ground point); None if there are none."""
+    if not count:
+        return None
+    return lazy_ngettext(
+        "%(num)d of %(photos)d photos has a GPS position but no height above ground (relative "
+        "altitude): its findings are placed at the camera's position, not where they are in "
+        "the photo",
+        "%(num)d of %(photos)d photos have a GPS position but no height above ground (relative "
+        "altitude): their findings are placed at the camera's position, not where they are in "
+        "the photo",
+        count,
+        photos=photos,
+    )
+
+
 def registration_warnings(registration: Registration) -> list[Any]:
     """What the user should know about a flight just registered (lazy messages)."""
     warnings = []
     unplaced = unplaced_warning(registration.unplaced, registration.photos)
     if unplaced is not None:
         warnings.append(unplaced)
+    at_camera = camera_position_warning(registration.at_camera_position, registration.photos)
+    if at_camera is not None:
+        warnings.append(at_camera)
     if registration.odd_size is not None:
         warnings.append(
             lazy_ngettext(
@@ -1009,6 +1112,7 @@ def registration_json(registration: Registration) -> dict[str, Any]:
         "flight_id": registration.flight_id,
         "photos": registration.photos,
         "photos_unplaced": registration.unplaced,
+        "photos_at_camera_position": registration.at_camera_position,
         "photos_georeferenced": registration.georeferenced,
         "camera": registration.camera,
         "camera_size_mismatch": None
@@ -1083,6 +1187,7 @@ def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
             current_actor(),
         )
     ).one()
+    issues = photo_issues(session, [f.id])[f.id]
     return {
         "id": f.id,
         "name": f.name,
@@ -1092,6 +1197,11 @@ def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
         "created_at": _iso(f.created_at),
         "camera": f.camera,
         "photos": {k: int(v) for k, v in counts.items()},
+        "photos_unplaced": issues.unplaced,
+        "unplaced_photos": issues.unplaced_names,
+        "photos_at_camera_position": issues.at_camera_position,
+        "at_camera_position_photos": issues.at_camera_position_names,
+        "failed_photos": [{"name": n, "error": e} for n, e in issues.failed_photos],
         "findings": int(findings),
         "objects": int(objects),
     }
@@ -1147,7 +1257,8 @@ FINDING_FILTERS: tuple[str, ...] = (
 
 def finding_query(args: Any) -> Any:
     """Review-queue filters: status, label (the class as reviewed, as the queue shows it),
-    score range (within 0 … 1), grid (codes ignoring case, several as the ticket list takes
+    score range (within 0 … 1, compared at the two decimals the queue shows:
+    :func:`shown_score_bounds`), grid (codes ignoring case, several as the ticket list takes
     them), flight, primaries only (one finding per object, ``primary=1``); lowest score first."""
     query = select(Finding)
     status = args.get("status", "pending")
@@ -1168,8 +1279,10 @@ def finding_query(args: Any) -> Any:
             )
         # the class as reviewed, the one the queue shows (background: a rejected false alarm)
         query = query.where(Finding.final_label == args["label"])
-    lo = _score(args.get("min_score"), field="min_score")
-    hi = _score(args.get("max_score"), field="max_score")
+    lo, hi = shown_score_bounds(
+        _score(args.get("min_score"), field="min_score"),
+        _score(args.get("max_score"), field="max_score"),
+    )
     if lo is not None:
         query = query.where(Finding.score >= lo)
     if hi is not None:
@@ -1215,6 +1328,28 @@ def _score(value: Any, *, field: str) -> float | None:
             _l("%(field)s %(value)s is not a score from 0 to 1", field=field, value=repr(value))
         )
     return number
+
+
+#: The decimals the review queue shows scores with (``toFixed(2)`` in review.js).
+SCORE_DECIMALS = Decimal("0.01")
+
+
+def shown_score_bounds(lo: float | None, hi: float | None) -> tuple[float | None, float | None]:
+    """Score bounds on the raw score that select the rows whose score *as shown* (two
+    decimals, a half rounded up, as the queue shows it) is ≥ ``lo`` and ≤ ``hi``: a row shown
+    as 0.95 (0.9461) passes ``min_score=0.95`` and ``max_score=0.95``; a bound with more
+    decimals is met by the shown values that meet it (≥ 0.947: shown 0.95 and up)."""
+    if lo is not None:  # shown >= ceil2(lo) <=> score >= ceil2(lo) - 0.005
+        edge = Decimal(repr(lo)).quantize(SCORE_DECIMALS, ROUND_CEILING) - SCORE_DECIMALS / 2
+        lo = float(edge)
+        if Decimal(lo) < edge:  # the smallest float at or above the exact edge
+            lo = math.nextafter(lo, math.inf)
+    if hi is not None:  # shown <= floor2(hi) <=> score < floor2(hi) + 0.005
+        edge = Decimal(repr(hi)).quantize(SCORE_DECIMALS, ROUND_FLOOR) + SCORE_DECIMALS / 2
+        hi = float(edge)
+        if Decimal(hi) >= edge:  # the largest float below the exact edge
+            hi = math.nextafter(hi, -math.inf)
+    return lo, hi
 
 
 def visible_findings(query: Any, actor: Any) -> Any:
@@ -1308,7 +1443,15 @@ def photo_image(photo_id: int) -> Any:
         )
     # as browsers show it (a TIFF, a GeoTIFF photo, as PNG), offered under the name it was sent
     # as, not its stored file's
-    shown = browser_image(Path(photo.path), name=photo.display_name)
+    return _send_browser_image(Path(photo.path), name=photo.display_name)
+
+
+def _send_browser_image(path: Path, *, name: str) -> Any:
+    """The stored image at ``path`` as browsers show it (:func:`browser_image`; a TIFF's PNG
+    conversion kept under the data folder's ``cache/png`` and made once per version of the
+    file), with ETag and Last-Modified: a browser asking again gets 304 while it has it."""
+    cache_dir = Path(current_app.config["DATA_DIR"]) / "cache" / "png"
+    shown = browser_image(path, name=name, cache_dir=cache_dir)
     return send_file(
         shown.body, mimetype=shown.mimetype, max_age=3600, download_name=shown.download_name
     )
@@ -1358,16 +1501,25 @@ def _with_tickets_and_sightings(session: Any, rows: list[Finding]) -> list[dict[
     ]
 
 
+#: The fields ``POST /findings/{id}/review`` takes (the bulk review: ``ids`` too).
+REVIEW_FIELDS = ("decision", "label", "note")
+
+
 @bp.post("/findings/<int:finding_id>/review")
 @roles_required(*REVIEWERS)
+@takes()
 def review_one(finding_id: int) -> Any:
-    return jsonify(_review([finding_id], request_data(form=False))[0])
+    data = request_data(form=False)
+    check_fields(data, REVIEW_FIELDS)
+    return jsonify(_review([finding_id], data)[0])
 
 
 @bp.post("/findings/review")
 @roles_required(*REVIEWERS)
+@takes()
 def review_bulk() -> Any:
     data = request_data(form=False)
+    check_fields(data, ("ids", *REVIEW_FIELDS))
     ids = data.get("ids")
     if not isinstance(ids, list) or not ids:
         raise ValidationError(_l("'ids' must be a non-empty list of finding ids"))
@@ -1419,10 +1571,14 @@ def _contains(text: str) -> str:
 def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
     """The ticket list for query parameters ``args`` (a dict or a MultiDict).
 
-    Filters (all optional, combined with AND): ``state``, ``label`` and ``grid`` (grid codes,
-    ignoring case), several of each (repeated or comma-separated); ``department_id``,
-    ``overdue=1`` (active past its deadline), ``escalated=1`` (督办: escalation level above
-    0), ``q`` (a ticket id, or text in the grid code or the description). ``order``:
+    Filters (all optional, combined with AND): ``state``, ``label`` (the class as reviewed,
+    :attr:`Ticket.final_label`: a false alarm rejected in review is ``background``, not the
+    class it was reported as) and ``grid`` (grid codes, ignoring case), several of each
+    (repeated or comma-separated); ``department_id``, ``overdue=1`` (active past its
+    deadline), ``escalated=1`` (督办: escalated at least once, as the dashboard counts
+    escalations, whether extended or dispatched again since; ``escalation_level`` is the level
+    now), ``q`` (a ticket id, or text
+    in the grid code or the description). ``order``:
     ``newest`` (default), ``deadline`` (active cases first, earliest deadline first, cases
     without one last) or ``grid`` (by grid code, then newest). Every order ends in the ticket
     id, so pages neither overlap nor skip rows.
@@ -1441,17 +1597,17 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
     if states:
         query = query.where(Ticket.state.in_(states))
     labels = _values(args, "label")
-    bad = [lb for lb in labels if lb not in TICKET_LABELS]
+    bad = [lb for lb in labels if lb not in LABELS]
     if bad:
         raise ValidationError(
             _l(
                 "label %(value)s is not one of %(known)s",
                 value=repr(bad[0]),
-                known=", ".join(TICKET_LABELS),
+                known=", ".join(LABELS),
             )
         )
     if labels:
-        query = query.where(Ticket.label.in_(labels))
+        query = query.where(Ticket.final_label.in_(labels))
     department = parse_int(args.get("department_id"), field="department_id")
     if department is not None:
         query = query.where(Ticket.department_id == department)
@@ -1461,7 +1617,10 @@ def ticket_query(args: Any, *, now: datetime | None = None) -> Any:
     if _flag(args, "overdue", "overdue only"):
         query = query.where(Ticket.state.in_(ACTIVE_STATES), Ticket.deadline < (now or utcnow()))
     if _flag(args, "escalated", "escalated only"):
-        query = query.where(Ticket.escalation_level > 0)
+        ever = select(TicketEvent.id).where(
+            TicketEvent.ticket_id == Ticket.id, TicketEvent.action == "escalate"
+        )
+        query = query.where(ever.exists())
     text = (args.get("q") or "").strip()
     if len(text) > MAX_SEARCH:
         raise ValidationError(_l("q is longer than %(max)d characters", max=MAX_SEARCH))
@@ -1545,8 +1704,11 @@ def count_rows(session: Session, query: Any) -> int:
 
 
 def with_names(query: Any) -> Any:
-    """``query`` loading each ticket's grid and department with it (no query per row)."""
-    return query.options(selectinload(Ticket.grid), selectinload(Ticket.department))
+    """``query`` loading each ticket's grid, department and finding (for its class as
+    reviewed) with it (no query per row)."""
+    return query.options(
+        selectinload(Ticket.grid), selectinload(Ticket.department), selectinload(Ticket.finding)
+    )
 
 
 def _ticket_page_size() -> int:
@@ -1600,10 +1762,33 @@ def _visible_ticket(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
+def _ticket_to_act_on(session: Session, ticket_id: int) -> Ticket:
+    """:func:`_visible_ticket`, except that a department acting on a ticket it held until it
+    was recalled gets a 409, as in the two-tab case (it knew of the ticket already)."""
+    ticket = _get(session, Ticket, ticket_id, "ticket")
+    actor = current_actor()
+    held = actor.role == "department" and once_assigned_to(ticket, actor.department_id)
+    if held and not ticket_visible(ticket, actor):
+        raise StaleError(
+            _l(
+                "ticket %(id)s changed meanwhile: it is no longer assigned to your "
+                "department; nothing was changed",
+                id=ticket_id,
+            )
+        )
+    return _visible_ticket(session, ticket_id)
+
+
+#: The fields ``POST /tickets`` takes.
+TICKET_FIELDS = ("label", "lat", "lon", "description")
+
+
 @bp.post("/tickets")
 @roles_required(*REVIEWERS)
+@takes()
 def post_ticket() -> Any:
     data = request_data(form=False)
+    check_fields(data, TICKET_FIELDS)
     session = db()
     lat = _float(data.get("lat"), field="lat", from_json=True)
     lon = _float(data.get("lon"), field="lon", from_json=True)
@@ -1640,11 +1825,16 @@ def ticket_detail(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/transitions")
 @roles_required(*ANY)
+@takes()
 def ticket_transition(ticket_id: int) -> Any:
     session = db()
-    ticket = _visible_ticket(session, ticket_id)
+    ticket = _ticket_to_act_on(session, ticket_id)
+    data = request_data()
+    # a field no action takes, even sent empty (apply_transition refuses what this one does not)
+    every = dict.fromkeys(f for fields in ACTION_FIELDS.values() for f in fields if f != "photo")
+    check_fields(data, (*TRANSITION_FIELDS, *every), files=("photo",))
     ticket = apply_transition(
-        session, ticket, request_data(), request.files.get("photo"), from_json=request.is_json
+        session, ticket, data, request.files.get("photo"), from_json=request.is_json
     )
     return jsonify(ticket_json(ticket, events=True))
 
@@ -1665,9 +1855,8 @@ def ticket_evidence(ticket_id: int, index: int) -> Any:
         )
     # its type from its content; the name it was sent under (UTF-8, RFC 5987 filename*=), or
     # for evidence stored before names were kept, one made up
-    shown = browser_image(path, name=entries[index].get("name") or f"evidence-{ticket_id}-{index}")
-    return send_file(
-        shown.body, mimetype=shown.mimetype, download_name=shown.download_name, max_age=3600
+    return _send_browser_image(
+        path, name=entries[index].get("name") or f"evidence-{ticket_id}-{index}"
     )
 
 
@@ -1695,6 +1884,9 @@ def notifications() -> Any:
 
 @bp.post("/escalations")
 @roles_required(*REVIEWERS)
+@takes()
 def queue_escalation() -> Any:
+    if request.content_length:  # it takes no body; fields sent are refused, not ignored
+        check_fields(request_data(), ())
     job_id = state().queue.enqueue("escalate", {})
     return jsonify({"job_id": job_id}), 202

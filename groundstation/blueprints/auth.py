@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -179,11 +179,14 @@ def logout() -> Any:
 @bp.get("/lang/<code>")
 @takes("next")
 def set_language(code: str) -> Any:
-    """Switch the session's UI language; a code the station does not offer is a 400 naming it
-    (the language stays as it was), as ``?lang=`` is."""
+    """Switch the session's UI language, then go to ``next`` (a page of this station; else the
+    user's home page, or the sign-in form when nobody is signed in); a code the station does
+    not offer is a 400 naming it (the language stays as it was), as ``?lang=`` is."""
     languages = current_app.config["LANGUAGES"]
     lang = offered_language(code, languages)
     if lang is None:
         raise language_error(code, languages)
     session["lang"] = lang
-    return redirect(safe_next(request.args.get("next"), url_for("auth.login")))
+    # without a usable next: a signed-in user's home page, else the sign-in form
+    home = home_url(current_user.role) if current_user.is_authenticated else url_for("auth.login")
+    return redirect(safe_next(request.args.get("next"), home))

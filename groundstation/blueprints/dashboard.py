@@ -23,7 +23,7 @@ from sqlalchemy import case, func, select
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
-from groundstation.models import Grid, Ticket, utcnow
+from groundstation.models import Finding, Grid, Ticket, utcnow
 from groundstation.params import ParameterError, check_parameters, shown_value, takes
 from groundstation.stats import (
     PERIODS,
@@ -322,22 +322,28 @@ def dashboard_figures() -> Any:
 @takes()
 def stats() -> Any:
     """Published indicators over every ticket up to now: cases by state (``by_state``: where
-    they are now) and class, and filed (立案数), closed (结案数), due (应结案数), the closure rate
-    (结案率) and on-time closure rate (按期结案率) as the dashboard defines them
-    (:mod:`groundstation.stats`: filed once when first confirmed or, never confirmed, reopened;
-    closed once when closed, whether reopened since or not; due when the deadline has passed;
-    closed, and closed with the department's work done by the deadline, among the cases due so
-    far). For the dashboard's readers only, as its figures."""
+    they are now) and class as reviewed (``by_label``: a false alarm rejected in review under
+    ``background``, as the ticket list shows it), and filed (立案数), closed (结案数),
+    due (应结案数), the closure rate (结案率) and on-time closure rate (按期结案率) as the
+    dashboard defines them (:mod:`groundstation.stats`: filed once when first confirmed or,
+    never confirmed, reopened; closed once when closed, whether reopened since or not; due when
+    the deadline has passed; closed, and closed with the department's work done by the
+    deadline, among the cases due so far). For the dashboard's readers only, as its figures."""
     session = db()
     now = utcnow()
     by_state = {
         s: int(n)
         for s, n in session.execute(select(Ticket.state, func.count()).group_by(Ticket.state)).all()
     }
+    # the class as reviewed (Ticket.final_label), joined rather than a subquery to group by
+    final_label = func.coalesce(Finding.reviewed_label, Ticket.label)
     by_label = {
         lb: int(n)
         for lb, n in session.execute(
-            select(Ticket.label, func.count()).group_by(Ticket.label)
+            select(final_label, func.count())
+            .select_from(Ticket)
+            .outerjoin(Finding, Ticket.finding_id == Finding.id)
+            .group_by(final_label)
         ).all()
     }
     total = sum(by_state.values())

@@ -33,12 +33,15 @@ from rasterio.errors import RasterioError
 from sqlalchemy import func, or_, select
 
 from gis.camera import PRESETS
+from gis.errors import GisError
+from gis.raster import raster_footprint
 from groundstation.blueprints.api import (
     MAX_INT,
     MAX_PAGE,
     RECORD_NAMES,
     REVIEWERS,
     _get,
+    check_fields,
     in_roots,
     parse_int,
     photo_roots,
@@ -52,10 +55,17 @@ from groundstation.flights import (
     FlightHub,
     FlightRequest,
     FlightSessionError,
+    flight_time_label,
     outcome_label,
     session_outcome,
 )
-from groundstation.i18n import COMMAND_NAMES, SESSION_STATE_NAMES, deferred_locale, lazy_names
+from groundstation.i18n import (
+    COMMAND_NAMES,
+    SESSION_STATE_NAMES,
+    deferred_locale,
+    lazy_names,
+    lazy_reason,
+)
 from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
 from groundstation.ingest import DEFAULT_CAMERA
@@ -63,6 +73,7 @@ from groundstation.models import ROLES, Finding, Flight, FlightSession, Grid, Ph
 from groundstation.params import takes, unknown_parameter_error, unknown_parameters
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
+from missions.items import MissionPlan
 
 __all__ = [
     "bp",
@@ -173,6 +184,8 @@ def _session_json(row: FlightSession) -> dict[str, Any]:
         )
     out["outcome"] = session_outcome(out["state"], out["result"])
     out["state_label"] = state_label(out["state"], out["result"])
+    flight_time = flight_time_label(out["result"])
+    out["flight_time"] = None if flight_time is None else str(flight_time)
     return out
 
 
@@ -200,6 +213,53 @@ def _world(raw: Any) -> Path | None:
             _l("world %(name)s is not a readable GeoTIFF (%(detail)s)", name=repr(raw), detail=exc)
         ) from None
     return path
+
+
+def route_points(mission: MissionPlan) -> list[tuple[float, float]]:
+    """The (lon, lat) of a mission's home and positioned navigation items (0, 0 and NaN mean
+    "here" and are left out)."""
+    lat, lon = mission.home[:2]
+    points = [(lon, lat)]
+    points += [(item.lon, item.lat) for item in mission.items if item.command < 100]
+    return [(x, y) for x, y in points if not (x == 0.0 and y == 0.0) and math.isfinite(x + y)]
+
+
+def _check_world_covers(world: Path, mission: MissionPlan, *, name: str) -> None:
+    """Refuse (400) a world raster that leaves part of the route off it: the simulator's
+    photos there would show a plain field, and the flight would classify nothing."""
+    with open_geotiff(world, name=f"world {name!r}") as dataset:
+        if dataset.crs is None:
+            raise ValidationError(
+                _l("world %(name)s has no coordinate reference system", name=repr(name))
+            )
+        try:
+            footprint = raster_footprint(
+                dataset.crs, dataset.transform, dataset.width, dataset.height
+            )
+        except GisError as exc:
+            raise ValidationError(
+                _l("world %(name)s: %(detail)s", name=repr(name), detail=lazy_reason(exc))
+            ) from None
+    points = route_points(mission)
+    outside = footprint.outside(points)
+    if not outside:
+        return
+    west, south, east, north = footprint.bounds
+    raise ValidationError(
+        _l(
+            "world %(name)s does not cover this flight: %(outside)d of the route's %(total)d "
+            "points (home included) lie off the raster, which covers latitude %(south)s to "
+            "%(north)s, longitude %(west)s to %(east)s; photos there would show a plain field. "
+            "Choose a world raster of the plan's area",
+            name=repr(name),
+            outside=len(outside),
+            total=len(points),
+            south=f"{south:.5f}",
+            north=f"{north:.5f}",
+            west=f"{west:.5f}",
+            east=f"{east:.5f}",
+        )
+    )
 
 
 def build_request(data: dict[str, Any]) -> FlightRequest:
@@ -235,6 +295,9 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
     grids = [g for g in sortie_grids if g in plan.grid_codes] or list(plan.grid_codes)
     areas = {g["grid_id"]: g["area_m2"] for g in plan.summary.get("grids", [])}
     camera = PRESETS.get(str(plan.params.get("camera")))
+    world = _world(data.get("world")) if simulate else None
+    if world is not None:
+        _check_world_covers(world, mission, name=str(data.get("world") or world.name))
     try:
         return FlightRequest(
             mission=mission,
@@ -243,7 +306,7 @@ def build_request(data: dict[str, Any]) -> FlightRequest:
             connection=None if simulate else str(data.get("connection") or "").strip(),
             simulate=simulate,
             speedup=speedup,
-            world=_world(data.get("world")) if simulate else None,
+            world=world,
             camera=camera,
             plan_id=plan.id,
             sortie=sortie - 1,
@@ -287,8 +350,9 @@ def _endurance_s(value: Any) -> float | None:
     if isinstance(value, bool) or not MIN_ENDURANCE_MIN <= minutes <= MAX_ENDURANCE_MIN:
         raise ValidationError(
             _l(
-                "endurance_min must be a number of minutes from %(lo)s to %(hi)s, or empty to "
+                "%(field)s must be a number of minutes from %(lo)s to %(hi)s, or empty to "
                 "work from the vehicle's battery capacity (BATT_CAPACITY); got %(value)s",
+                field=_l("Battery endurance (%(key)s)", key="endurance_min"),  # page and API
                 lo=MIN_ENDURANCE_MIN,
                 hi=MAX_ENDURANCE_MIN,
                 value=repr(value),
@@ -326,13 +390,17 @@ def _sse_events(runner: Any, last_id: int, language: Any, keepalive_s: float) ->
 # -- pages ------------------------------------------------------------------------------------
 
 
+#: How many failed photos (name and reason) a flight's row on the flights page lists.
+FAILED_SHOWN = 5
+
+
 def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[dict[str, Any]]:
     """The flights page's rows for ``flights``: photo counts by status, the objects the flight
     saw (one per primary finding, as the review queue lists them) and their other views, the
     grids (those its photos were taken over, its findings' and its session's), and the flight
     session that took the photos. Findings are those ``actor`` may see."""
     from groundstation.blueprints.api import visible_findings
-    from groundstation.ingest import photo_grids
+    from groundstation.ingest import photo_grids, photo_issues
 
     ids = [f.id for f in flights]
     photos: dict[int, dict[str, int]] = {i: {} for i in ids}
@@ -342,13 +410,7 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
         .group_by(Photo.flight_id, Photo.status)
     ):
         photos[flight_id][status] = int(count)
-    unplaced: dict[int, int] = dict(
-        session.execute(
-            select(Photo.flight_id, func.count())
-            .where(Photo.flight_id.in_(ids), or_(Photo.lat.is_(None), Photo.lon.is_(None)))
-            .group_by(Photo.flight_id)
-        ).all()
-    )
+    issues = photo_issues(session, ids, shown=FAILED_SHOWN)
     obj = func.coalesce(Finding.sighting_of, Finding.id)
     counts = {
         flight_id: (int(objects), int(views))
@@ -396,7 +458,9 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
                 "photos": sum(by_status.values()),
                 "photos_waiting": by_status.get("pending", 0),
                 "photos_failed": by_status.get("error", 0),
-                "photos_unplaced": int(unplaced.get(f.id, 0)),
+                "photos_unplaced": issues[f.id].unplaced,
+                "photos_at_camera_position": issues[f.id].at_camera_position,
+                "failed_photos": issues[f.id].failed_photos,
                 "findings": objects,
                 "more_views": views - objects,
                 "grids": sorted(grids[f.id]),
@@ -442,6 +506,7 @@ def upload_texts() -> dict[str, Any]:
             "without a place."
         ),
         "confirm_unplaced": _("Register these photos as a flight anyway?"),
+        "confirm_duplicate": _("Register them as another flight anyway?"),
         "kept_unplaced": _(
             "The photos were not registered and stay in this upload: finish it to register "
             "them anyway, or discard it."
@@ -640,11 +705,26 @@ def detail(session_id: int) -> Any:
 # -- JSON API ---------------------------------------------------------------------------------
 
 
+#: The fields ``POST /flight-sessions`` takes (:func:`build_request`).
+SESSION_FIELDS = (
+    "plan_id",
+    "sortie",
+    "connection",
+    "simulate",
+    "speedup",
+    "world",
+    "endurance_min",
+)
+
+
 @api_bp.post("/flight-sessions")
 @roles_required(*FLYERS)
+@takes()
 def flight_session_start() -> Any:
+    data = request_data()
+    check_fields(data, SESSION_FIELDS)
     try:
-        runner = hub().start(build_request(request_data()))
+        runner = hub().start(build_request(data))
     except FlightSessionError as exc:
         return json_error(str(exc), 409)
     return jsonify({"id": runner.id, "url": f"/flights/{runner.id}"}), 201
@@ -667,10 +747,13 @@ def flight_session_detail(session_id: int) -> Any:
 
 @api_bp.post("/flight-sessions/<int:session_id>/commands")
 @roles_required(*FLYERS)
+@takes()
 def flight_session_command(session_id: int) -> Any:
     """Run one pilot command (arm, start, rtl, land, cancel); waits for the vehicle's answer."""
+    data = request_data()
+    check_fields(data, ("command",))
     _get(db(), FlightSession, session_id, "flight session")
-    verb = str(request_data().get("command") or "")
+    verb = str(data.get("command") or "")
     runner = hub().get(session_id)
     if runner is None:
         return json_error(

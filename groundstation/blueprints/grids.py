@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import select
 
-from groundstation.errors import NotFoundError, ValidationError
+from groundstation.errors import ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import ROLES, Grid
 from groundstation.params import takes
@@ -41,13 +41,15 @@ def index() -> Any:
 
 @bp.post("/grids/import")
 @roles_required("supervisor", "admin")
+@takes()
 def import_file() -> Any:
-    from groundstation.blueprints.api import read_grid_upload
+    from groundstation.blueprints.api import check_fields, read_grid_upload
 
     upload = request.files.get("file")
     session = db()
     left_out: Counter[str] = Counter()
     try:
+        check_fields(request.form, (), files=("file",))
         if upload is None or not upload.filename:
             raise ValidationError(_("Choose a grid file first."))
         data = read_limited(upload, current_app.config["MAX_GRID_FILE_BYTES"], what=_l("grid file"))
@@ -105,12 +107,10 @@ def left_out_messages(left_out: Mapping[str, int]) -> list[str]:
 @roles_required(*ROLES)
 @takes()
 def detail(code: str) -> Any:
-    from groundstation.blueprints.api import REVIEWERS, visible_grid_history
+    from groundstation.blueprints.api import REVIEWERS, grid_by_code, visible_grid_history
 
     session = db()
-    grid = session.scalar(select(Grid).where(Grid.code == code))
-    if grid is None:
-        raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
+    grid = grid_by_code(session, code)  # any case, as the filters take it
     actor = current_actor()
     history = visible_grid_history(session, grid, actor)
     return render_template(

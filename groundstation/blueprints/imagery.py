@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from groundstation.blueprints.api import (
     ANY,
     _get,
+    check_fields,
     parse_text,
     visible_finding,
     visible_findings,
@@ -287,8 +288,10 @@ def orthomosaics() -> Any:
 
 @api_bp.post("/orthomosaics")
 @roles_required(*ORTHO_UPLOADERS)
+@takes()
 def orthomosaic_upload() -> Any:
     """Store an uploaded GeoTIFF (multipart ``file``, optional ``name``) and render its preview."""
+    check_fields(request.form, ("name",), files=("file",))
     actor = current_actor()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -358,6 +361,7 @@ def orthomosaic_preview(ortho_id: int) -> Any:
 
 @api_bp.delete("/orthomosaics/<int:ortho_id>")
 @roles_required(*ORTHO_UPLOADERS)
+@takes()
 def orthomosaic_delete(ortho_id: int) -> Any:
     session = db()
     row = _get(session, Orthomosaic, ortho_id, "orthomosaic")

@@ -4,30 +4,43 @@ Mapping: class → ``service_code``; department → ``agency_responsible``; dead
 ``expected_datetime``; grid code → ``address_id``; fine-grained state, escalation, score and
 flight → ``status_notes`` and ``extended_attributes``; the case archive → ``notes`` (actions and
 roles, no names). Each address takes GeoReport's query parameters (``jurisdiction_id``,
-``api_key``; the request list its filters) and ``lang``; any other is a 400 naming it. Errors are
-a list of ``{code, description}``: 404 unknown, 403 bad key, 400 otherwise; the description is
-in the client's language (``?lang=``, else ``Accept-Language``, else English).
+``api_key``; the request list its filters) and ``lang``; any other is a 400 naming it, as is a
+form field that ``POST requests`` does not take (:data:`POST_FIELDS`). Errors are
+a list of ``{code, description}``: 404 unknown, 403 bad key, 400 otherwise. The descriptions,
+``status_notes`` and the services' ``group`` and ``keywords`` are in the client's language
+(``?lang=``, else ``Accept-Language``, else English); codes stay codes.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from groundstation.blueprints.api import check_fields, disabled_key_message
 from groundstation.errors import ValidationError
+from groundstation.i18n import LABEL_NAMES, STATE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
-from groundstation.models import MAX_DATETIME, MAX_ID, MIN_DATETIME, ClassRule, Ticket, utcnow
+from groundstation.models import (
+    MAX_DATETIME,
+    MAX_ID,
+    MIN_DATETIME,
+    ApiKey,
+    ClassRule,
+    Ticket,
+    utcnow,
+)
 from groundstation.params import takes
 from groundstation.text import strip_blank
 from groundstation.tickets import SYSTEM, TERMINAL_STATES, Actor, open_ticket
 from groundstation.web import check_text, db, lookup_api_key
 
-__all__ = ["bp", "open311_error", "request_json", "COMMON_PARAMS", "LIST_PARAMS"]
+__all__ = ["bp", "open311_error", "request_json", "COMMON_PARAMS", "LIST_PARAMS", "POST_FIELDS"]
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 MAX_DESCRIPTION = 4000
@@ -55,6 +68,24 @@ LIST_PARAMS: tuple[str, ...] = (
     "page",
     "page_size",
 )
+#: The form fields of ``POST requests``: GeoReport v2's (``address_id`` is taken and unused: the
+#: grid comes from the position), and ``attribute[CODE]`` (:data:`ATTRIBUTE`). Any other is refused.
+POST_FIELDS: tuple[str, ...] = (
+    *COMMON_PARAMS,
+    "service_code",
+    "lat",
+    "long",
+    "address_string",
+    "address_id",
+    *REPORTER_FIELDS,
+    "description",
+    "media_url",
+)
+#: A service's attribute as GeoReport v2 names it: ``attribute[CODE]``, ``attribute[CODE][]`` for
+#: a multi-valued one (our services define none, so their values are not kept).
+ATTRIBUTE = re.compile(r"attribute\[[^\[\]]+\](\[\])?")
+#: The group every service belongs to (services.json), in the client's language.
+SERVICE_GROUP = _l("grid governance")
 #: Bodies a GeoReport v2 POST may have (the standard is form-encoded).
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -73,10 +104,16 @@ def _local(value: datetime | None) -> str | None:
 
 
 def request_json(t: Ticket) -> dict[str, Any]:
-    """One ticket as an Open311 service request."""
-    notes = f"state: {t.state}"
-    if t.escalation_level:
-        notes += f"; escalation level {t.escalation_level} (督办)"
+    """One ticket as an Open311 service request; its text in the client's language (the state
+    by its code in English, by its name in other languages; the codes stay in
+    ``extended_attributes``)."""
+    state = lazy_names(STATE_NAMES, t.state)
+    if t.escalation_level:  # 督办
+        notes = _l(
+            "state: %(state)s; escalation level %(level)d", state=state, level=t.escalation_level
+        )
+    else:
+        notes = _l("state: %(state)s", state=state)
     extended: dict[str, Any] = {
         "state": t.state,
         "source": t.source,
@@ -93,7 +130,7 @@ def request_json(t: Ticket) -> dict[str, Any]:
     return {
         "service_request_id": str(t.id),
         "status": "closed" if t.state in TERMINAL_STATES else "open",
-        "status_notes": notes,
+        "status_notes": str(notes),
         "service_name": _service_names().get(t.label, t.label),
         "service_code": t.label,
         "description": t.description,
@@ -173,8 +210,8 @@ def services(fmt: str) -> Any:
                 "description": r.filing_standard,
                 "metadata": False,
                 "type": "realtime",
-                "keywords": r.label.replace("_", " "),
-                "group": "grid governance",
+                "keywords": str(LABEL_NAMES.get(r.label, r.label.replace("_", " "))),
+                "group": str(SERVICE_GROUP),
             }
             for r in rules
         ]
@@ -350,20 +387,47 @@ def token(token: str, fmt: str) -> Any:
     )
 
 
-def _rate_limited(session: Any, created_by: str) -> Any:
-    """A 429 answer when ``created_by`` filed its hourly allowance already, else None."""
+def _rate_limited(session: Any, key: ApiKey, created_by: str, *, lock: bool) -> Any:
+    """A 429 answer when ``created_by`` (filing with ``key``) filed its hourly allowance already,
+    else None. With ``lock``, the key is held until the session commits or rolls back, so the
+    requests of one key count and file one at a time and never exceed the allowance."""
     limit = current_app.config.get("OPEN311_MAX_REQUESTS_PER_HOUR")
     limit = DEFAULT_MAX_REQUESTS_PER_HOUR if limit is None else int(limit)
-    filed = session.scalar(
-        select(func.count())
-        .select_from(Ticket)
-        .where(Ticket.created_by == created_by, Ticket.created_at >= utcnow() - timedelta(hours=1))
-    )
-    if filed >= limit:
-        return open311_error(
-            429, _l("this api_key filed %(count)d requests in the last hour (limit)", count=filed)
+    if lock:
+        _lock_key(session, key)
+    now = utcnow()
+    filed, oldest = session.execute(
+        select(func.count(), func.min(Ticket.created_at)).where(
+            Ticket.created_by == created_by, Ticket.created_at >= now - timedelta(hours=1)
         )
-    return None
+    ).one()
+    if filed < limit:
+        return None
+    # the oldest request in the window leaves it first (none: a limit of 0 waits a full hour)
+    wait = (oldest + timedelta(hours=1) - now).total_seconds() if oldest else 3600
+    seconds = max(1, math.ceil(wait))
+    response = open311_error(
+        429,
+        _l(
+            "this api_key filed %(count)d requests in the last hour (limit: %(limit)d an hour); "
+            "try again in %(seconds)d seconds",
+            count=filed,
+            limit=limit,
+            seconds=seconds,
+        ),
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _lock_key(session: Any, key: ApiKey) -> None:
+    """Lock ``key``'s row until the session's transaction ends."""
+    if session.get_bind().dialect.name == "sqlite":
+        # no row locks: a write takes the database's write lock, held to commit, and the count
+        # that follows reads inside that write transaction
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=utcnow()))
+    else:
+        session.execute(select(ApiKey.id).where(ApiKey.id == key.id).with_for_update())
 
 
 @bp.post("/requests.<fmt>")
@@ -383,11 +447,18 @@ def post_request(fmt: str) -> Any:
     form = request.form
     session = db()
     key = lookup_api_key(session, form.get("api_key") or request.args.get("api_key"))
-    if key is None or (key.user is not None and not key.user.active):
+    if key is None:
         return open311_error(403, _l("api_key missing, unknown or revoked"))
+    if key.user is not None and not key.user.active:
+        return open311_error(403, disabled_key_message(key.user.username))
     actor = Actor(name=f"open311:{key.name}", role=key.user.role if key.user else SYSTEM.role)
-    if (limited := _rate_limited(session, actor.name)) is not None:
-        return limited
+    if (limited := _rate_limited(session, key, actor.name, lock=False)) is not None:
+        return limited  # early, without a lock: checked again, locked, before filing
+    check_fields(
+        {name: value for name, value in form.items() if not ATTRIBUTE.fullmatch(name)},
+        (*POST_FIELDS, "attribute[CODE]"),
+        csrf=False,
+    )
     for name, value in form.items(multi=True):  # before any of it reaches the database
         check_text(value, field=repr(name[:80]))
     code = form.get("service_code", "")
@@ -457,6 +528,9 @@ def post_request(fmt: str) -> Any:
         from groundstation.models import Grid
 
         grid_id = GridIndex.from_rows(session.scalars(select(Grid))).locate(lon, lat)
+    if (limited := _rate_limited(session, key, actor.name, lock=True)) is not None:
+        session.rollback()  # releases the key
+        return limited
     try:
         ticket = open_ticket(
             session,

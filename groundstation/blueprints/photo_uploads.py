@@ -11,10 +11,14 @@ finished. Every step is safe to retry and loses nothing already stored:
   written to a hidden temporary file and linked under its name in one step, so a name never shows
   a half-written photo. The same name with the same bytes again is a no-op (200); the same name
   with other bytes is refused (409).
-- finishing moves ``photos/`` into ``<data dir>/photos/`` in one rename (a second finish, or a
-  photo arriving meanwhile, gets a 409), then registers the flight; if that fails the photos are
-  moved back and the upload can be finished again.
-- uploads untouched for a day (:data:`STALE_AFTER_S`) are deleted when a new one is created.
+- finishing and cancelling each claim ``photos/`` by renaming it inside the upload's folder, so
+  exactly one of them wins; the other (a second finish, a cancel, or a photo arriving meanwhile)
+  gets a 409. A finish then moves the photos into ``<data dir>/photos/`` and registers the
+  flight; if that fails the photos are moved back and the upload can be finished again.
+- a finished upload keeps its finish answer (``finished.json``): finishing it again, or reading
+  it, answers with the flight it became, so a client that lost the answer can find it.
+- uploads untouched for a day (:data:`STALE_AFTER_S`) are deleted when a new one is created,
+  finished ones included.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from groundstation.blueprints.api import (
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import IngestError, NotFoundError, TransitionError, ValidationError
 from groundstation.i18n import lazy_message as _l
-from groundstation.ingest import PHOTO_SUFFIXES, register_photos
+from groundstation.ingest import PHOTO_SUFFIXES, register_photos, resolve_camera
 from groundstation.models import utcnow
 from groundstation.params import takes
 from groundstation.uploads import photo_file_name, read_photo
@@ -81,6 +85,9 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _META = "upload.json"
 _PHOTOS = "photos"
 _NAMES = "names"  # original names of photos stored under another (sanitised) name
+_FINISHING = ".finishing"  # photos/ claimed by a finish
+_CANCELLING = ".cancelling"  # photos/ claimed by a cancel
+_FINISHED = "finished.json"  # a finished upload's finish answer
 
 
 # -- the staged folder (no Flask) --------------------------------------------------------------
@@ -252,6 +259,28 @@ def _open(upload_id: str) -> tuple[Path, dict[str, Any]]:
     return stage, meta
 
 
+def _finished(stage: Path) -> dict[str, Any] | None:
+    """A finished upload's finish answer (flight_id, job_id, …); None if it is not finished."""
+    try:
+        body = json.loads((stage / _FINISHED).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _claim(stage: Path, claim: str) -> Path:
+    """Take the upload's photos for a finish or a cancel (one rename: only one request gets
+    them); a 409 when another request has them, or had them."""
+    claimed = stage / claim
+    try:
+        os.rename(stage / _PHOTOS, claimed)
+    except FileNotFoundError:
+        raise TransitionError(
+            _l("the upload is being finished or was cancelled meanwhile")
+        ) from None
+    return claimed
+
+
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
@@ -296,9 +325,11 @@ def _photo_request_limit() -> None:
 
 @api_bp.post("/photo-uploads")
 @roles_required(*UPLOADERS)
+@takes()
 def photo_upload_create() -> Any:
     """Start an upload: ``name`` and ``camera`` as ``POST /api/v1/flights`` takes them."""
     data = request_data()
+    check_fields(data, ("name", "camera"))
     name = parse_text(data.get("name"), field="name").strip()[:200] or None
     camera = parse_flight_camera(data.get("camera"))
     user = acting_user()
@@ -311,7 +342,7 @@ def photo_upload_create() -> Any:
     meta = {
         "id": ident,
         "name": name,
-        "camera": camera.to_dict() if camera is not None else None,
+        "camera": (camera or resolve_camera(None)).to_dict(),  # as finishing will use it
         "created_by": user.username,
         "user_id": user.id,
         "created_at": utcnow().isoformat(),
@@ -342,7 +373,7 @@ def photo_upload_list() -> Any:
         if not _ID.fullmatch(entry.name):
             continue
         meta = _read_meta(Path(entry.path))
-        if meta is not None and _may_use(meta):
+        if meta is not None and _may_use(meta) and _finished(Path(entry.path)) is None:
             rows.append(_upload_json(Path(entry.path), meta))
     rows.sort(key=lambda r: r["created_at"] or "", reverse=True)
     return jsonify(rows)
@@ -352,18 +383,27 @@ def photo_upload_list() -> Any:
 @roles_required(*UPLOADERS)
 @takes()
 def photo_upload_detail(upload_id: str) -> Any:
-    """An upload with the photos that have arrived (a page reload resumes from this)."""
+    """An upload with the photos that have arrived (a page reload resumes from this), its
+    ``status`` ``open``; a finished one: ``status`` ``finished`` and under ``finished`` the
+    answer its finish gave (flight_id, job_id, …)."""
     stage, meta = _open(upload_id)
-    return jsonify(_upload_json(stage, meta, files=True))
+    finished = _finished(stage)
+    body = _upload_json(stage, meta, files=True)
+    body["status"] = "open" if finished is None else "finished"
+    if finished is not None:
+        body["finished"] = finished
+    return jsonify(body)
 
 
 @api_bp.post("/photo-uploads/<upload_id>/photos")
 @roles_required(*UPLOADERS)
+@takes()
 def photo_upload_add(upload_id: str) -> Any:
     """Add photos (multipart ``photos``; one per request is best): each is checked as the flight
     upload checks it; the request stores all of them or none. 201 when any photo is new, 200
     when all were already there (a retried request)."""
     stage, _meta = _open(upload_id)
+    check_fields(request.form, (), files=("photos",))
     files = [f for f in request.files.getlist("photos") if f.filename]
     if not files:
         raise ValidationError(_l("send the photos as multipart field 'photos'"))
@@ -399,12 +439,19 @@ def photo_upload_add(upload_id: str) -> Any:
 def photo_upload_finish(upload_id: str) -> Any:
     """Register the photos as a flight and queue their classification (202), as
     ``POST /api/v1/flights`` does. Optional ``photos``: how many photos the caller sent (a JSON
-    integer); another count arrived is a 409 and nothing changes. Any other field is a 400."""
+    integer); another count arrived is a 409 and nothing changes. Photos already stored in a
+    flight (the same files) are a 409 naming it, unless ``force``; photos without any position
+    a 422, unless ``allow_unplaced``. Any other field is a 400.
+    An upload finished before answers 200 with the body of its 202 (a retry that lost it)."""
     stage, meta = _open(upload_id)
     data = request_data() if request.is_json or request.form else {}
-    check_fields(data, ("photos", "allow_unplaced"))
+    check_fields(data, ("photos", "allow_unplaced", "force"))
     expected = parse_int(data.get("photos"), field="photos", lo=0, from_json=request.is_json)
     allow_unplaced = parse_confirm(data.get("allow_unplaced"), field="allow_unplaced")
+    force = parse_confirm(data.get("force"), field="force")
+    finished = _finished(stage)
+    if finished is not None:
+        return jsonify(finished), 200
     arrived = staged_photos(stage)
     if not (stage / _PHOTOS).is_dir():  # another request is finishing it right now
         raise TransitionError(_l("the upload is being finished or was cancelled meanwhile"))
@@ -425,12 +472,12 @@ def photo_upload_finish(upload_id: str) -> Any:
         / f"upload_{utcnow():%Y%m%d_%H%M%S}_{upload_id[:6]}"
     )
     source.parent.mkdir(parents=True, exist_ok=True)
+    claimed = _claim(stage, _FINISHING)  # a second finish or a cancel now gets a 409
     try:
-        _move(stage / _PHOTOS, source)  # one rename: a second finish finds nothing
-    except FileNotFoundError:
-        raise TransitionError(
-            _l("the upload is being finished or was cancelled meanwhile")
-        ) from None
+        _move(claimed, source)
+    except BaseException:
+        os.rename(claimed, stage / _PHOTOS)
+        raise
     actor = current_actor()
     try:
         registration = register_photos(
@@ -441,6 +488,7 @@ def photo_upload_finish(upload_id: str) -> Any:
             camera=meta.get("camera"),
             original_names=_sent_names(stage, source),  # as they are now, moved
             allow_unplaced=allow_unplaced,
+            check_photos=not force,  # the same photos sent again: 409 unless forced
         )
     except Exception as exc:
         _move(source, stage / _PHOTOS)  # the photos stay in the upload: finish it again
@@ -449,10 +497,10 @@ def photo_upload_finish(upload_id: str) -> Any:
         raise
     flight_id = registration.flight_id
     job_id = queue_ingest(flight_id)
-    shutil.rmtree(stage, ignore_errors=True)
     body = registration_json(registration)
     body.update(
         {
+            "upload_id": upload_id,
             "job_id": job_id,
             "photos": len(arrived),
             "flight_url": url_for("flights.index", flight=flight_id) + f"#flight-{flight_id}",
@@ -461,21 +509,24 @@ def photo_upload_finish(upload_id: str) -> Any:
             else None,
         }
     )
+    _write_atomic(stage / _FINISHED, json.dumps(body).encode("utf-8"))  # for a retried finish
+    shutil.rmtree(stage / _NAMES, ignore_errors=True)
     return jsonify(body), 202
 
 
 @api_bp.delete("/photo-uploads/<upload_id>")
 @roles_required(*UPLOADERS)
+@takes()
 def photo_upload_cancel(upload_id: str) -> Any:
-    """Cancel an upload: its staged photos are deleted."""
+    """Cancel an upload: its staged photos are deleted. 409 while a finish holds them, or
+    once the upload is finished (its photos are a flight)."""
     stage, _meta = _open(upload_id)
-    count = len(staged_photos(stage))
+    check_fields(request_data() if request.is_json or request.form else {}, ())
+    claimed = _claim(stage, _CANCELLING)  # a finish or a photo arriving now gets a 409
+    count = sum(
+        not p.name.startswith(".") and p.suffix.lower() in PHOTO_SUFFIXES for p in claimed.iterdir()
+    )
     doomed = stage.with_name(f".{upload_id}.cancelled")
-    try:
-        os.rename(stage, doomed)  # a photo arriving now finds no upload
-    except FileNotFoundError:
-        raise TransitionError(
-            _l("the upload is being finished or was cancelled meanwhile")
-        ) from None
+    os.rename(stage, doomed)  # the upload is gone: GET and finish give 404
     shutil.rmtree(doomed, ignore_errors=True)
     return jsonify({"id": upload_id, "cancelled": True, "photos": count})

@@ -26,7 +26,8 @@ from sqlalchemy import select
 from gis.camera import PRESETS
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
-from groundstation.blueprints.api import _get, camera_preset, parse_text
+from gis.messages import Message
+from groundstation.blueprints.api import _get, camera_preset, check_fields, parse_text
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
@@ -44,6 +45,7 @@ from groundstation.web import (
     roles_required,
 )
 from missions.errors import MissionError, PlanFileError
+from missions.planner.result import shown_pct
 from missions.planner.settings import MAX_SPEED_MPS, MIN_SPEED_MPS, SUGGESTED_LEAD_IN_M
 
 __all__ = [
@@ -52,6 +54,9 @@ __all__ = [
     "MAX_GRIDS",
     "DOWNLOAD_FORMATS",
     "PlanRequest",
+    "DRAWN_ID",
+    "DRAWN_NAME",
+    "grid_name",
     "FIELD_NAMES",
     "field_name",
     "parse_plan_request",
@@ -118,6 +123,8 @@ class PlanRequest:
 
 
 DRAWN_ID = "drawn"
+#: The drawn area as messages name it (its id in the API and summaries stays DRAWN_ID).
+DRAWN_NAME = _l("drawn area")
 #: The longest lead-in the page takes (m).
 MAX_LEAD_IN_M = 50.0
 
@@ -250,7 +257,13 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
                 )
         altitude = 100.0
     if altitude is not None and gsd_cm is not None:
-        raise ValidationError(_l("give altitude_m or gsd_cm, not both"))
+        raise ValidationError(
+            _l(
+                "give %(altitude)s or %(gsd)s, not both",
+                altitude=field_name("altitude_m"),
+                gsd=field_name("gsd_cm"),
+            )
+        )
     front = _number(data, "front_overlap", lo=0, hi=95)
     side = _number(data, "side_overlap", lo=0, hi=95)
     home = data.get("home")
@@ -292,6 +305,25 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
     )
 
 
+def grid_name(grid_id: str | None) -> Any:
+    """A grid as messages name it: its code, or :data:`DRAWN_NAME` for the drawn area."""
+    return DRAWN_NAME if grid_id == DRAWN_ID else grid_id
+
+
+def _drawn_named(value: Any) -> Any:
+    """A gis/missions message (or an error made of one) with the drawn area's id, where it
+    names a grid, replaced by its display name; anything else as it is."""
+    if isinstance(value, BaseException) and value.args and isinstance(value.args[0], Message):
+        value = value.args[0]
+    if not isinstance(value, Message):
+        return value
+    values = {
+        key: grid_name(v) if key == "grid" and v == DRAWN_ID else _drawn_named(v)
+        for key, v in value.values.items()
+    }
+    return Message(value.template, values)
+
+
 def run_plan(req: PlanRequest) -> Any:
     """Plan with the server-side planner; its PlanningError (a clear message) becomes a 400."""
     from missions.planner import PlanSettings, plan
@@ -315,7 +347,7 @@ def run_plan(req: PlanRequest) -> Any:
         detail = exc.named(field_name(key)) if key else exc.message
         raise ValidationError(_l("cannot plan: %(detail)s", detail=detail)) from None
     except (MissionError, GisError) as exc:
-        raise ValidationError(_l("cannot plan: %(detail)s", detail=exc)) from None
+        raise ValidationError(_l("cannot plan: %(detail)s", detail=_drawn_named(exc))) from None
 
 
 #: The page's field (a :data:`FIELD_NAMES` key) of each planner setting it sets.
@@ -359,16 +391,16 @@ class PlanWarning:
                 "(below %(min)s %%); check the plan before flying it. Without a lead-in each "
                 "strip's first photo is taken while the vehicle still turns: try a lead-in of "
                 "%(lead_in)s m.",
-                grid=self.grid,
-                pct=f"{self.value:.1f}",
+                grid=grid_name(self.grid),
+                pct=shown_pct(self.value, self.limit),
                 min=f"{self.limit:g}",
                 lead_in=f"{SUGGESTED_LEAD_IN_M:g}",
             )
         return _l(
             "%(grid)s: only %(pct)s %% of its flyable area is photographed at least once "
             "(below %(min)s %%); check the plan before flying it.",
-            grid=self.grid,
-            pct=f"{self.value:.1f}",
+            grid=grid_name(self.grid),
+            pct=shown_pct(self.value, self.limit),
             min=f"{self.limit:g}",
         )
 
@@ -567,11 +599,32 @@ def page() -> Any:
 # -- JSON API ---------------------------------------------------------------------------------
 
 
+#: The fields a plan is made from (``POST /plans/preview``; ``POST /plans`` takes ``name`` too).
+PLAN_FIELDS: tuple[str, ...] = (
+    "grids",
+    "polygon",
+    "no_fly_layer",
+    "camera",
+    "profile",
+    "altitude_m",
+    "gsd_cm",
+    "front_overlap",
+    "side_overlap",
+    "speed_mps",
+    "battery_minutes",
+    "lead_in_m",
+    "home",
+)
+
+
 @api_bp.post("/plans/preview")
 @roles_required(*PLANNERS)
+@takes()
 def plan_preview() -> Any:
     """Plan without saving: summary and map layers."""
-    req = parse_plan_request(db(), request_data(form=False))
+    data = request_data(form=False)
+    check_fields(data, PLAN_FIELDS)
+    req = parse_plan_request(db(), data)
     result = run_plan(req)
     summary = result.summary()
     return jsonify(
@@ -581,8 +634,10 @@ def plan_preview() -> Any:
 
 @api_bp.post("/plans")
 @roles_required(*PLANNERS)
+@takes()
 def plan_save() -> Any:
     data = request_data(form=False)
+    check_fields(data, ("name", *PLAN_FIELDS))
     name = str(data.get("name") or "").strip()[:200]
     session = db()
     req = parse_plan_request(session, data)
@@ -644,6 +699,7 @@ def plan_download(plan_id: int, fmt: str) -> Any:
 
 @api_bp.post("/plans/<int:plan_id>/upload")
 @roles_required(*FLYERS)
+@takes()
 def plan_upload(plan_id: int) -> Any:
     """Upload one sortie to a vehicle and read it back; 502 with the link's message on failure,
     409 when the vehicle is armed (a flying vehicle's mission is never overwritten), 400 for an
@@ -652,8 +708,9 @@ def plan_upload(plan_id: int) -> Any:
     from missions.formats import plan_from_dict
     from missions.link import UnsafePlan, VehicleArmed, connect
 
-    row = _get(db(), RoutePlan, plan_id, "plan")
     data = request_data(form=False)
+    check_fields(data, ("sortie", "connection"))
+    row = _get(db(), RoutePlan, plan_id, "plan")
     index = _sortie_index(row, data.get("sortie"))
     url = str(data.get("connection") or "").strip()
     if not url:
@@ -725,10 +782,12 @@ NO_FLY_NAME_LENGTH: int = NoFlyLayer.__table__.c.name.type.length
 
 @api_bp.post("/no-fly")
 @roles_required(*PLANNERS)
+@takes()
 def no_fly_import() -> Any:
     """Import a no-fly layer (GeoJSON/KML/KMZ/zipped Shapefile) under a name."""
     from gis.io import read_features_bytes, read_no_fly
 
+    check_fields(request.form, ("name",), files=("file",))
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
         raise ValidationError(_l("upload the no-fly layer as multipart field 'file'"))
@@ -738,8 +797,9 @@ def no_fly_import() -> Any:
         name = check_text(stem, field=_l("the file name"))
     limit = current_app.config["MAX_GRID_FILE_BYTES"]
     data = read_limited(upload_file, limit, what=_l("no-fly file"))
-    try:
-        zones = read_no_fly(read_features_bytes(data, Path(upload_file.filename).name))
+    file_name = Path(upload_file.filename).name
+    try:  # messages name the file, as a grid import's do
+        zones = read_no_fly(read_features_bytes(data, file_name), origin=file_name)
     except GisError as exc:
         raise ValidationError(
             _l(

@@ -36,8 +36,8 @@ from groundstation.errors import (
 )
 from groundstation.i18n import ACTION_NAMES, STATE_NAMES
 from groundstation.models import (
+    LABELS,
     ROLES,
-    TICKET_LABELS,
     ClassRule,
     Department,
     Finding,
@@ -48,7 +48,13 @@ from groundstation.models import (
 )
 from groundstation.params import takes
 from groundstation.text import is_blank
-from groundstation.tickets import ACTIVE_STATES, STATES, TRANSITIONS, available_actions
+from groundstation.tickets import (
+    ACTIVE_STATES,
+    STATES,
+    TRANSITIONS,
+    available_actions,
+    once_assigned_to,
+)
 from groundstation.web import current_actor, db, roles_required, state
 
 __all__ = ["bp", "FindingFacts", "FlightPhotos", "finding_facts", "form_deadline"]
@@ -129,7 +135,7 @@ def _expected(name: str) -> Any:
 
     return {
         "state": _l("one or more of %(known)s", known=", ".join(STATES)),
-        "label": _l("one of %(labels)s", labels=", ".join(TICKET_LABELS)),
+        "label": _l("one of %(labels)s", labels=", ".join(LABELS)),
         "department_id": _l("a department number"),
         "overdue": _l("1 or 0"),
         "escalated": _l("1 or 0"),
@@ -286,7 +292,7 @@ def index() -> Any:
         "tickets.html",
         tickets=tickets,
         states=STATES,
-        labels=TICKET_LABELS,
+        labels=LABELS,  # as reviewed: background lists the false alarms
         departments=list(session.scalars(select(Department).order_by(Department.id))),
         grids=list(session.scalars(select(Grid.code).order_by(Grid.code))),
         show_department=actor.role != "department",
@@ -393,10 +399,10 @@ def _csv_row(t: Ticket, *, now: datetime, tz: ZoneInfo, names: CsvNames | None =
     overdue = bool(t.deadline and t.state in ACTIVE_STATES and t.deadline < now)
     return [
         t.id,
-        names.labels.get(t.label, t.label) if names else t.label,
+        names.labels.get(t.final_label, t.final_label) if names else t.final_label,
         names.states.get(t.state, t.state) if names else t.state,
         _cell(t.grid.code if t.grid else ""),
-        _cell(t.department.name if t.department else ""),
+        _cell((t.department.name if names else t.department.code) if t.department else ""),
         local(t.deadline),
         (names.yes if overdue else names.no) if names else int(overdue),
         t.escalation_level,
@@ -408,6 +414,34 @@ def _csv_row(t: Ticket, *, now: datetime, tz: ZoneInfo, names: CsvNames | None =
         _cell(t.address),
         _cell(t.description),
     ]
+
+
+def _no_longer_assigned(ticket_id: int, *, acting: bool) -> Any | None:
+    """For department staff, a case their department held but no longer does (recalled,
+    returned or dispatched elsewhere meanwhile): a flash saying so (``acting``: and that
+    nothing was changed) and the way back to their list, instead of "does not exist".
+    None for every other case (which :func:`_ticket` shows or refuses)."""
+    from groundstation.blueprints.api import ticket_visible
+
+    actor = current_actor()
+    ticket = db().get(Ticket, ticket_id)
+    if (
+        actor.role != "department"
+        or ticket is None
+        or ticket_visible(ticket, actor)
+        or not once_assigned_to(ticket, actor.department_id)
+    ):
+        return None
+    if acting:
+        message = _(
+            "Ticket %(id)d changed while you had it open: it is no longer assigned to your "
+            "department. Nothing was changed.",
+            id=ticket_id,
+        )
+    else:
+        message = _("Ticket %(id)d is no longer assigned to your department.", id=ticket_id)
+    flash(message, "error")
+    return redirect(url_for("tickets.index"))
 
 
 def _ticket(ticket_id: int) -> Ticket:
@@ -481,6 +515,9 @@ def detail(ticket_id: int) -> Any:
     from groundstation.blueprints.admin import not_notified_lines
     from groundstation.blueprints.api import REVIEWERS
 
+    gone = _no_longer_assigned(ticket_id, acting=False)
+    if gone is not None:
+        return gone
     ticket = _ticket(ticket_id)
     actor = current_actor()
     session = db()
@@ -504,10 +541,14 @@ def detail(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/transition")
 @roles_required(*ROLES)
+@takes()
 def do_transition(ticket_id: int) -> Any:
     from groundstation.blueprints.api import apply_transition, ticket_visible
 
     session = db()
+    gone = _no_longer_assigned(ticket_id, acting=True)
+    if gone is not None:
+        return gone
     ticket = _ticket(ticket_id)
     data = request.form.to_dict()
     if data.get("deadline"):

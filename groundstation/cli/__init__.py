@@ -58,8 +58,10 @@ def _interrupted_line(exc: BaseException, *, command: str | None) -> str:
     """One line for a stop that ended `command` (None: while the CLI was still importing)."""
     if isinstance(exc, StartupInterrupted):
         name = exc.signal_name
-    else:  # plain Ctrl-C, or an import that failed because a stop interrupted it
-        name = _received[0] if _received else "SIGINT"
+    elif isinstance(exc, KeyboardInterrupt):  # plain Ctrl-C
+        name = "SIGINT"
+    else:  # an import that failed because a stop interrupted it
+        name = _received[-1] if _received else "SIGINT"
     stop = "interrupted" if name == "SIGINT" else f"stopped by signal {name}"
     if command == "fly":
         return f"{stop} before connecting; nothing was flown"
@@ -138,6 +140,7 @@ class GridPatrolGroup(click.Group):
     """A click group that turns GridPatrol's errors into a one-line message and exit status 1."""
 
     def invoke(self, ctx: click.Context):
+        _received.clear()  # stops seen by an earlier invocation in this process are not this one's
         try:
             return super().invoke(ctx)
         except EXPECTED_ERRORS as exc:

@@ -95,17 +95,32 @@ def _check_department_option(name: str, role: str, department_code: str | None) 
         )
 
 
+#: The longest password the sign-in form takes (auth.LoginForm).
+MAX_PASSWORD_LENGTH = 256
+
+
 def _read_password(name: str, password_stdin: bool) -> str:
     """A new password from stdin (``--password-stdin``, or stdin not a terminal) or a prompt
-    asked twice; at least 8 characters."""
+    asked twice; 8 to 256 characters, not spaces only: what the sign-in form accepts (it keeps
+    spaces as typed, and refuses a password of spaces only as empty)."""
     from groundstation.errors import ValidationError
 
     if password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    if not password.strip():
+        raise ValidationError(
+            f"user {name!r}: the password is blank (spaces only); the sign-in form refuses a "
+            "blank password, so nobody could sign in with it"
+        )
     if len(password) < 8:
         raise ValidationError(f"user {name!r}: password must have at least 8 characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"user {name!r}: password must have at most {MAX_PASSWORD_LENGTH} characters "
+            "(the sign-in form takes no more)"
+        )
     return password
 
 
@@ -192,7 +207,6 @@ def create_user(
     name: str, role: str, department_code: str | None, password_stdin: bool, data_dir: str | None
 ) -> None:
     """Create user NAME with ROLE; the password comes from a prompt or stdin."""
-    from sqlalchemy import select
     from werkzeug.security import generate_password_hash
 
     from groundstation.errors import ValidationError
@@ -202,18 +216,14 @@ def create_user(
     _check_department_option(name, role, department_code)
     if role == "department" and not department_code:
         raise ValidationError(f"user {name!r}: the department role needs --department CODE")
-    password = _read_password(name, password_stdin)
     storage = _migrated(data_dir)
+    with storage.session() as session:  # a taken name is said before a password is asked for
+        _check_new_user_name(session, name)
+        if department_code:
+            _department(session, department_code)
+    password = _read_password(name, password_stdin)
     with storage.session() as session:
-        if session.scalar(select(User).where(User.username == name)) is not None:
-            raise ValidationError(f"user {name!r} already exists")
-        folded = name.casefold()
-        for other in session.scalars(select(User.username)):
-            if other.casefold() == folded:
-                raise ValidationError(
-                    f"user {name!r}: user {other!r} already exists and differs only in case; "
-                    "user names differing only in case are refused (choose another name)"
-                )
+        _check_new_user_name(session, name)
         department = _department(session, department_code) if department_code else None
         session.add(
             User(
@@ -226,6 +236,24 @@ def create_user(
         )
         session.commit()
     click.echo(f"created {role} {name}")
+
+
+def _check_new_user_name(session, name: str) -> None:
+    """Refuse ``name`` when a user has it, or has it differing only in case."""
+    from sqlalchemy import select
+
+    from groundstation.errors import ValidationError
+    from groundstation.models import User
+
+    if session.scalar(select(User).where(User.username == name)) is not None:
+        raise ValidationError(f"user {name!r} already exists")
+    folded = name.casefold()
+    for other in session.scalars(select(User.username)):
+        if other.casefold() == folded:
+            raise ValidationError(
+                f"user {name!r}: user {other!r} already exists and differs only in case; "
+                "user names differing only in case are refused (choose another name)"
+            )
 
 
 @db_command.command("list-users")
@@ -378,7 +406,9 @@ def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: st
 )
 @data_dir_option
 def create_api_key(name: str, username: str | None, data_dir: str | None) -> None:
-    """Create API key NAME and print it once (only its hash is stored)."""
+    """Create API key NAME and print it once (only its hash is stored). A revoked key's name
+    may be given again: the new key replaces it (tickets are filed under the name), and the
+    revoked key stays listed as the record of its use."""
     from sqlalchemy import select
 
     from groundstation.errors import NotFoundError, ValidationError
@@ -388,8 +418,13 @@ def create_api_key(name: str, username: str | None, data_dir: str | None) -> Non
     _check_name(name, "API key", limit=ApiKey.__table__.c.name.type.length)
     storage = _migrated(data_dir)
     with storage.session() as session:
-        if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
-            raise ValidationError(f"API key {name!r} already exists")
+        named = select(ApiKey.revoked).where(ApiKey.name == name)
+        if session.scalar(named.where(ApiKey.revoked.is_(False))) is not None:
+            raise ValidationError(
+                f"API key {name!r} already exists; to replace it, revoke it first "
+                f"(gridpatrol db revoke-api-key {name}), then create it again"
+            )
+        replaces = session.scalar(named.limit(1)) is not None  # revoked ones only, by now
         user = None
         if username:
             user = session.scalar(select(User).where(User.username == username))
@@ -400,6 +435,8 @@ def create_api_key(name: str, username: str | None, data_dir: str | None) -> Non
             ApiKey(name=name, key_hash=hash_api_key(key), user_id=user.id if user else None)
         )
         session.commit()
+    if replaces:  # on stderr: stdout is the key alone, for scripts
+        click.echo(f"API key {name!r} replaces the revoked key of that name", err=True)
     click.echo(key)
 
 
@@ -416,7 +453,9 @@ def revoke_api_key(name: str, data_dir: str | None) -> None:
 
     storage = _migrated(data_dir)
     with storage.session() as session:
-        key = session.scalar(select(ApiKey).where(ApiKey.name == name))
+        # the key in use under the name, else the latest revoked one
+        query = select(ApiKey).where(ApiKey.name == name)
+        key = session.scalar(query.order_by(ApiKey.revoked, ApiKey.id.desc()).limit(1))
         if key is None:
             raise NotFoundError(f"API key {name!r} does not exist")
         already = key.revoked
@@ -435,7 +474,7 @@ def list_api_keys(data_dir: str | None) -> None:
 
     storage = _migrated(data_dir)
     with storage.session() as session:
-        for key in session.scalars(select(ApiKey).order_by(ApiKey.name)):
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.name, ApiKey.id)):
             used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
             click.echo(
                 f"{key.name}\t{key.user.username if key.user else '(Open311 only)'}\t"

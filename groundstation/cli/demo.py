@@ -82,6 +82,7 @@ def demo_command(
     else:
         print_report(report, Console(file=sys.stdout))
     if no_serve:
+        _sign_in_later(root, err)
         return
     _serve(root, port, err)
 
@@ -136,6 +137,27 @@ def _m(value: float | None) -> str:
 
 def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
+
+
+def _sign_in_later(root: Path, console: Any) -> None:
+    """For a run that does not serve: create (or reset) the demo supervisor in the demo's
+    database, as a serving run does, and say how to serve the folder and sign in."""
+    from groundstation.demo import create_demo_supervisor, demo_config, ignored_settings
+    from groundstation.storage import Storage
+
+    storage = Storage(demo_config(root)["DATABASE_URL"])
+    try:
+        password = create_demo_supervisor(storage)
+    finally:
+        storage.dispose()
+    unset = " (with DATABASE_URL unset)" if "DATABASE_URL" in ignored_settings() else ""
+    console.print(
+        f"to see the results: gridpatrol serve --data-dir {root}{unset}, then sign in as "
+        f"demo-supervisor / {password}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _serve(root: Path, port: int, console: Any) -> None:

@@ -221,6 +221,8 @@ def plan_command(
 ) -> None:
     """Plan survey flights over the grids in GRIDS (GeoJSON, KML/KMZ or Shapefile).
 
+    Features of kind no_fly_zone in GRIDS are no-fly zones, avoided with any --nofly zones.
+
     Give the flying height as exactly one of --altitude and --gsd.
     """
     from missions.planner import PlanSettings, plan
@@ -253,8 +255,9 @@ def plan_command(
     except SettingError as exc:  # named as the option the pilot typed
         raise SettingError(exc.setting, exc.named(OPTIONS.get(exc.setting, exc.setting))) from None
     home_lonlat = parse_lat_lon(home) if home is not None else None
-    areas = _read_areas(grids, corridor_width)
-    zones = _read_no_fly(nofly) if nofly else []
+    areas, zones = _read_areas(grids, corridor_width)
+    if nofly and not _same_file(nofly, grids):  # the grid file's own zones are read already
+        zones += _read_no_fly(nofly)
     result = plan(areas, settings, no_fly=zones, home=home_lonlat)
     written = _write_outputs(result, outputs, inputs=inputs)
     summary = result.summary()
@@ -333,7 +336,7 @@ def altitude_warnings(summary: dict) -> list[str]:
 
 def coverage_warnings(summary: dict) -> list[str]:
     """One line per grid photographed at least once on less than 99.5 % of its flyable area."""
-    from missions.planner.result import MIN_COVERAGE_ONCE_PCT, low_coverage
+    from missions.planner.result import MIN_COVERAGE_ONCE_PCT, low_coverage, shown_pct
 
     hint = ""
     if not summary["settings"].get("lead_in_m"):
@@ -342,7 +345,7 @@ def coverage_warnings(summary: dict) -> list[str]:
             f"turns: try --lead-in {SUGGESTED_LEAD_IN_M:g}"
         )
     return [
-        f"grid {g['grid_id']}: only {g['coverage_once_pct']:.1f} % of its flyable area is "
+        f"grid {g['grid_id']}: only {shown_pct(g['coverage_once_pct'])} % of its flyable area is "
         f"photographed at least once (below {MIN_COVERAGE_ONCE_PCT:g} %); check the plan "
         f"before flying it{hint}"
         for g in low_coverage(summary)
@@ -396,18 +399,27 @@ def _stale_sorties(outputs: Sequence[Path], written: Sequence[Path]) -> list[Pat
     return stale
 
 
-def _read_areas(path: Path, corridor_width: float | None) -> list:
-    """Every grid of the file: polygons as areas and line features as corridor centre lines.
+def _read_areas(path: Path, corridor_width: float | None) -> tuple[list, list]:
+    """Every grid of the file (polygons as areas and line features as corridor centre lines)
+    and the no-fly zones it holds (features of kind ``no_fly_zone``), which the plan avoids
+    as --nofly zones are: never left out of the plan while its route crosses them.
 
     A line without ``--corridor-width`` is refused, naming it, rather than left out of the plan.
     """
     from shapely.geometry import LineString
 
-    from gis.io import read_grids
+    from gis.io import NO_FLY_KIND, read_grids, read_no_fly
     from missions.errors import PlanningError
 
     left_out: Counter[str] = Counter()
     grids = read_grids(path, lines=True, left_out=left_out, check_ids=True)
+    zones = []
+    if left_out.pop(NO_FLY_KIND, 0):
+        zones = read_no_fly(path)
+        click.echo(
+            f"using {counted(len(zones), 'no-fly zone')} from {path.name}",
+            err=True,
+        )
     warn_left_out(path, left_out)  # markers (labels, photo points) are no grids
     lines = [g.grid_id for g in grids if isinstance(g.geometry, LineString)]
     if lines and corridor_width is None:
@@ -420,7 +432,14 @@ def _read_areas(path: Path, corridor_width: float | None) -> list:
             f"grids {', '.join(lines)} in {path}: lines need --corridor-width to be planned as "
             "corridors"
         )
-    return grids
+    return grids, zones
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (``--nofly`` given the grid file itself)."""
+    with contextlib.suppress(OSError):
+        return a.samefile(b)
+    return False
 
 
 def _check_output(out: Path) -> None:

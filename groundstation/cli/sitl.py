@@ -251,7 +251,7 @@ def sitl_command(
     with StopSignals() as signals:
         sitl.start()
         try:
-            _announce(sitl, out=out, speedup=speedup, world=world)
+            _announce(sitl, out=out, speedup=speedup, world=world, home=home)
             _run(sitl, signals, duration=duration)
         finally:
             sitl.stop_vehicle()
@@ -270,7 +270,14 @@ def sitl_command(
         raise click.exceptions.Exit(INTERRUPTED_EXIT)
 
 
-def _announce(sitl: Sitl, *, out: str | None, speedup: float, world: Path | None) -> None:
+def _announce(
+    sitl: Sitl,
+    *,
+    out: str | None,
+    speedup: float,
+    world: Path | None,
+    home: tuple[float, float, float],
+) -> None:
     click.echo(
         f"SITL ArduCopter listening on {sitl.connection_string}"
         + (f", sending to {out}" if out else "")
@@ -287,6 +294,27 @@ def _announce(sitl: Sitl, *, out: str | None, speedup: float, world: Path | None
                 "without images",
                 err=True,
             )
+    if world is not None:
+        warning = _world_warning(world, home)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
+
+
+def _world_warning(world: Path, home: tuple[float, float, float]) -> str | None:
+    """One line when home lies off the world raster (every photo near it would be a plain
+    field), saying where the raster lies; None when it is on it."""
+    from gis.raster import open_tiff, raster_footprint
+
+    with open_tiff(world, name=f"world raster {world}") as dataset:
+        footprint = raster_footprint(dataset.crs, dataset.transform, dataset.width, dataset.height)
+    lat, lon, _ = home
+    if footprint.contains(lon, lat):
+        return None
+    return (
+        f"home {lat:.6f},{lon:.6f} lies outside the world raster {world} "
+        f"({footprint.text()}): photos there show a plain field; give --home on the raster "
+        "or a --world that covers the flight"
+    )
 
 
 def _run(sitl: Sitl, signals: StopSignals, *, duration: float | None) -> None:

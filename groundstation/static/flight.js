@@ -68,7 +68,8 @@
   }
 
   function telemetry(t) {
-    (t.texts || []).forEach(function (text) { message(text, "vehicle", t.at); });
+    // marked as the vehicle's and, when known, translated (texts: as the vehicle sent them)
+    (t.vehicle_texts || t.texts || []).forEach(function (text) { message(text, "vehicle", t.at); });
     known.armed = !!t.armed;
     known.onGround = t.on_ground !== false;  // not known: as on the ground
     stale(t.stale, t.link_age_s);
@@ -136,6 +137,11 @@
     if (s.connection) { document.getElementById("connection").textContent = s.connection; }
     if (s.error) { message(s.error, "error", s.at); }
     if (s.summary) { summary(s.summary); }
+    if (s.flight_time) {  // flown vs planned, in the reader's language
+      set("s-flight-time", s.flight_time);
+      document.getElementById("s-flight-time").hidden = false;
+      document.getElementById("s-flight-time-label").hidden = false;
+    }
     known.state = s.state;
     if (s.state === "mission") { known.missionStarted = true; }  // resume continues it
     if (FINAL.indexOf(s.state) >= 0) { ended = true; stale(false); }
@@ -154,7 +160,7 @@
     }
   }
 
-  if (info.telemetry) { telemetry(Object.assign({}, info.telemetry, {texts: []})); }
+  if (info.telemetry) { telemetry(Object.assign({}, info.telemetry, {texts: [], vehicle_texts: []})); }
   syncCommands();
   // A finished session is replayed too while this server still holds it (404 otherwise).
   var source = new EventSource("/api/v1/flight-sessions/" + info.id + "/events");

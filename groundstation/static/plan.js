@@ -274,6 +274,9 @@
   /* A share in percent to one decimal; a sliver reads "<0.1", not a misleading "0.0". */
   function share(pct) { return pct > 0 && pct < 0.05 ? "<0.1" : pct.toFixed(1); }
 
+  /* A grid as the page names it: its code, or the drawn area's translated name. */
+  function gridName(id) { return id === "drawn" ? text.drawn_area : id; }
+
   /* Grids that no-fly zones (and their margin) cut: how much of each is left out of the route. */
   function warnNoFly(s) {
     var box = document.getElementById("nofly-warning");
@@ -282,7 +285,7 @@
       if (!(g.no_fly_excluded_m2 >= 1)) { return; }
       var p = document.createElement("p");
       p.dataset.grid = g.grid_id;
-      p.textContent = text.nofly_warning.replace("{grid}", g.grid_id)
+      p.textContent = text.nofly_warning.replace("{grid}", gridName(g.grid_id))
         .replace("{area}", Math.round(g.no_fly_excluded_m2).toLocaleString("en-US"))
         .replace("{pct}", share(g.no_fly_excluded_pct))
         .replace("{margin}", s.settings.nofly_margin_m);
@@ -328,7 +331,7 @@
     tbody.innerHTML = "";
     s.sorties.forEach(function (o) {
       var tr = document.createElement("tr");
-      [o.sortie, o.grid_ids.join(", "), minutes(o.flight_time_s), o.photos, o.waypoints].forEach(function (v) {
+      [o.sortie, o.grid_ids.map(gridName).join(", "), minutes(o.flight_time_s), o.photos, o.waypoints].forEach(function (v) {
         var td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
       });
       tbody.appendChild(tr);

@@ -234,20 +234,31 @@
   // finish the upload; photos with no GPS position at all are registered only when the user
   // confirms it (the server refuses them with confirm "allow_unplaced" first); the dialog says
   // in words what will happen, not the API's field
-  function finish(allowUnplaced) {
+  // photos already stored as a flight (the same files) likewise: the server says which
+  function finish(allowUnplaced, force) {
     status(text.finishing);
     var body = {photos: current.arrived.size};
     if (allowUnplaced) { body.allow_unplaced = true; }
+    if (force) { body.force = true; }
     return call("POST", current.urls.finish, body).then(function (res) {
-      if (res.status === 422 && res.data.confirm === "allow_unplaced" && !allowUnplaced) {
-        if (window.confirm(text.unplaced + "\n\n" + text.confirm_unplaced)) {
-          return finish(true);
+      if (res.status === 409 && res.data.confirm === "force" && !force) {
+        if (window.confirm(res.data.error + "\n\n" + text.confirm_duplicate)) {
+          return finish(allowUnplaced, true);
         }
         status(text.kept_unplaced);
         finishButton.hidden = false;
         return;
       }
-      var data = expect(res, 202);
+      if (res.status === 422 && res.data.confirm === "allow_unplaced" && !allowUnplaced) {
+        if (window.confirm(text.unplaced + "\n\n" + text.confirm_unplaced)) {
+          return finish(true, force);
+        }
+        status(text.kept_unplaced);
+        finishButton.hidden = false;
+        return;
+      }
+      // 200: finished before (a retry whose first answer was lost), with that answer
+      var data = res.status === 200 ? res.data : expect(res, 202);
       el("upload-done-text").textContent = count("finished", data.photos, {id: data.flight_id}) +
         skippedNote();
       showWarnings(data.warnings || []);

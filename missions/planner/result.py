@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from pyproj import Geod
@@ -10,7 +11,14 @@ from shapely.geometry import LineString, Polygon
 
 from missions.planner.settings import PlanSettings
 
-__all__ = ["GridResult", "Sortie", "Plan", "MIN_COVERAGE_ONCE_PCT", "low_coverage"]
+__all__ = [
+    "GridResult",
+    "Sortie",
+    "Plan",
+    "MIN_COVERAGE_ONCE_PCT",
+    "low_coverage",
+    "shown_pct",
+]
 
 #: The share of a grid's flyable area (percent) a plan should photograph at least once; a grid
 #: planned below it (a self-touching corridor, slivers left between cells) is warned of.
@@ -22,6 +30,18 @@ def low_coverage(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The grids of a :meth:`Plan.summary` photographed at least once on less than
     :data:`MIN_COVERAGE_ONCE_PCT` of their flyable area."""
     return [g for g in summary["grids"] if g["coverage_once_pct"] < MIN_COVERAGE_ONCE_PCT]
+
+
+def shown_pct(pct: float, limit: float = MIN_COVERAGE_ONCE_PCT) -> str:
+    """A percentage to one decimal as a warning against ``limit`` shows it: rounded down when
+    below the limit, so that it never reads as the limit itself (99.49 is "99.4", not "99.5").
+
+    >>> shown_pct(99.49), shown_pct(99.3), shown_pct(99.96, limit=100)
+    ('99.4', '99.3', '99.9')
+    """
+    if pct >= limit:
+        return f"{pct:.1f}"
+    return str(Decimal(repr(float(pct))).quantize(Decimal("0.1"), rounding=ROUND_FLOOR))
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,10 @@ def _layer(path: Path, *features: dict) -> Path:
     [
         (b"", "file is empty"),
         (b"  \n ", "file is empty"),
-        (b'{"type": "FeatureCollection", "features": [', "not valid JSON: .* line 1"),
+        (
+            b'{"type": "FeatureCollection", "features": [',
+            "not valid JSON at line 1 column 44: the file ends before the JSON does",
+        ),
         (b"\xff\xfe{}", "not UTF-8"),
         (b"[1, 2, 3]", "top level must be an object"),
         (b'{"type": "Topology", "objects": {}}', "unknown type 'Topology'"),
@@ -294,3 +297,98 @@ def test_a_shapefile_without_its_attribute_table_is_named(tmp_path: Path, square
     assert missing_attribute_table(parts["grids.shp"], "dir/grids.shp") == "grids.dbf"
     assert missing_attribute_table(b"{}", "grids.geojson") is None
     assert missing_attribute_table(b"junk", "grids.zip") is None  # read_features_bytes says why
+
+
+def _shapefile_parts(tmp_path: Path, square: Polygon) -> dict[str, bytes]:
+    write_shapefile(tmp_path / "grids.zip", [Feature(square, {"grid_id": "JY-01"})])
+    with zipfile.ZipFile(tmp_path / "grids.zip") as archive:
+        return {n: archive.read(n) for n in archive.namelist()}
+
+
+def _zipped(parts: dict[str, bytes]) -> bytes:
+    return _zip(**{name.replace(".", "__"): content for name, content in parts.items()})
+
+
+def test_a_file_that_is_no_shapefile_is_said_so_in_one_line_without_pyshp(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """QA: GeoJSON text saved as .shp was blamed on a .cpg that did not exist, and pyshp
+    printed a PossiblyCorruptFileHeader warning on stderr."""
+    path = tmp_path / "x.shp"
+    path.write_bytes(json.dumps({"type": "FeatureCollection", "features": []}).encode() * 20)
+    message = _message_of(lambda: read_features(path))
+    assert (
+        str(message) == f"{path}: not a readable shapefile (it does not begin as a shapefile does)"
+    )
+    assert message.template == "%(source)s: not a readable shapefile (%(reason)s)"
+    assert isinstance(message.values["reason"], Message)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("keep", [60, 112, 150])
+def test_a_cut_short_shapefile_in_a_zip_is_said_so_in_translatable_words(
+    tmp_path: Path, square: Polygon, capfd: pytest.CaptureFixture[str], keep: int
+) -> None:
+    parts = _shapefile_parts(tmp_path, square)
+    whole = len(parts["grids.shp"])
+    parts["grids.shp"] = parts["grids.shp"][:keep]
+    message = _message_of(lambda: read_features_bytes(_zipped(parts), "g.zip"))
+    english = str(message)
+    assert english.startswith("g.zip:grids.shp: not a readable shapefile (it is cut short: ")
+    assert ("100-byte header" if keep < 100 else f"{keep} of the {whole} bytes") in english
+    assert "unpack" not in english and "buffer" not in english  # no struct's English
+    reason = message.values["reason"]
+    assert isinstance(reason, Message) and str(keep) not in reason.template  # a value: translatable
+    assert capfd.readouterr().err == ""
+
+
+def test_a_shapefile_header_with_a_wrong_length_is_still_read_quietly(
+    tmp_path: Path, square: Polygon, capfd: pytest.CaptureFixture[str]
+) -> None:
+    parts = _shapefile_parts(tmp_path, square)
+    parts["grids.shp"] += b"\0" * 10  # longer than its header declares: pyshp reads to the end
+    features = read_features_bytes(_zipped(parts), "g.zip")
+    assert [f.properties["grid_id"] for f in features] == ["JY-01"]
+    assert capfd.readouterr().err == ""
+
+
+def test_an_unknown_cpg_encoding_is_named_and_an_empty_cpg_is_no_encoding(
+    tmp_path: Path, square: Polygon, capfd: pytest.CaptureFixture[str]
+) -> None:
+    parts = _shapefile_parts(tmp_path, square)
+    parts["grids.cpg"] = b"klingon\r\n"
+    message = _message_of(lambda: read_features_bytes(_zipped(parts), "g.zip"))
+    assert str(message) == "g.zip:grids.shp: the .cpg names an unknown encoding: klingon"
+    for empty_or_code_page in (b"", b"936", b"65001"):
+        parts["grids.cpg"] = empty_or_code_page
+        assert len(read_features_bytes(_zipped(parts), "g.zip")) == 1
+    assert capfd.readouterr().err == ""  # pyshp's "Empty .cpg file" warning neither
+
+
+@pytest.mark.parametrize(
+    ("content", "where", "problem"),
+    [
+        (b'{"type": "Feature",\n "properties": {"name": "cut', "line 2 column 25",
+         "a string starting here runs to the end of the file (cut short?)"),
+        (b'{"type": "Feature",\n "properties": {"name": ', "line 2 column 25",
+         "the file ends before the JSON does (cut short?)"),
+        (b'{"type" "Feature"}', "line 1 column 9", "a colon (:) is expected"),
+        (b'{"type": "Feature",}', "line 1 column 20",
+         "a property name in double quotes is expected"),
+        (b'{"type": "Feature"} {}', "line 1 column 21", "more text after the end of the JSON"),
+        (b'{"type": \'Feature\'}', "line 1 column 10", "a value is expected"),
+    ],
+)  # fmt: skip
+def test_broken_json_is_placed_and_explained_in_translatable_words(
+    tmp_path: Path, content: bytes, where: str, problem: str
+) -> None:
+    """QA: the parser's English reached the Chinese page, and "at" came twice in English."""
+    path = tmp_path / "bad.geojson"
+    path.write_bytes(content)
+    message = _message_of(lambda: read_features(path))
+    assert str(message) == f"{path}: not valid JSON at {where}: {problem}"
+    assert message.template == (
+        "%(source)s: not valid JSON at line %(line)d column %(column)d: %(problem)s"
+    )
+    assert isinstance(message.values["problem"], Message)
+    assert message.values["problem"].template == problem

@@ -58,8 +58,8 @@ def test_plan_route_summary_and_drawn_area(live, page) -> None:
     page.click("#draw-finish")
     page.wait_for_function(
         "document.getElementById('plan-status').dataset.state === 'planned'"
-        " && document.querySelector('#sortie-table tbody').innerText.includes('drawn')"
-    )
+        " && document.querySelector('#sortie-table tbody').innerText.includes('绘制区域')"
+    )  # the drawn area by its display name, not its id 'drawn'
     page.screenshot(path=str(ARTIFACTS / "pilot_03_drawn.png"))
     page.fill("#plan-name", "drawn area")
     page.click("#save-plan")

@@ -173,7 +173,8 @@ def test_a_disabled_user_is_signed_out_refused_and_their_api_keys_stop(env, on_e
     page = client.get("/review")
     assert page.status_code == 302 and "/login" in page.headers["Location"]
     assert client.get("/api/v1/tickets").status_code == 401
-    assert env.client().get("/api/v1/tickets", headers=api).status_code == 401
+    refused = env.client().get("/api/v1/tickets", headers=api)  # as sign-in: 403, saying why
+    assert refused.status_code == 403 and "is disabled" in refused.get_json()["error"]
     assert sign_in(env.client(), name, "first-password").status_code == 403
     assert on_env("db", "disable-user", name).stdout == f"user '{name}' is already disabled\n"
 
@@ -236,6 +237,64 @@ def test_reset_password_ends_the_sessions_of_the_old_one(env, on_env) -> None:
     assert sign_in(env.client(), name, password).status_code == 302
     both = on_env("db", "reset-password", name, "--generate", "--password-stdin")
     assert both.exit_code == 1 and "not both" in both.stderr
+
+
+@pytest.mark.parametrize("command", ["create-user", "reset-password"])
+def test_a_password_the_sign_in_form_would_refuse_is_refused(env, on_env, command) -> None:
+    """QA: a password of spaces only was accepted, and nobody could then sign in with it."""
+    name = f"u-{uuid.uuid4().hex[:8]}" if command == "create-user" else new_user(on_env)
+    role = ("--role", "pilot") if command == "create-user" else ()
+    for password in (" " * 8, " " * 10, "\t" * 9):
+        refused = on_env("db", command, name, *role, "--password-stdin", input=password + "\n")
+        assert refused.exit_code == 1, refused.output
+        assert "password is blank" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert on_env("db", command, name, *role, input="x" * 257 + "\n").exit_code == 1
+    # spaces inside or around a password are kept, by the CLI and by the sign-in form alike
+    kept = on_env("db", command, name, *role, "--password-stdin", input="  two words  \n")
+    assert kept.exit_code == 0, kept.output
+    assert sign_in(env.client(), name, "  two words  ").status_code == 302
+    assert sign_in(env.client(), name, "two words").status_code == 401
+
+
+def test_create_user_says_a_name_is_taken_before_judging_the_password(run) -> None:
+    run("db", "create-user", "qadmin", "--role", "admin", input="long-password\n")
+    for password in ("x", "long-enough-password"):
+        again = run("db", "create-user", "qadmin", "--role", "admin", input=password + "\n")
+        assert again.exit_code == 1
+        assert again.stderr == "error: user 'qadmin' already exists\n"
+    case = run("db", "create-user", "QAdmin", "--role", "pilot", input="x\n")
+    assert case.exit_code == 1 and "differs only in case" in case.stderr
+
+
+def test_a_revoked_api_key_is_replaced_under_its_name(env, on_env) -> None:
+    """QA: a city system's key, once revoked, could not be replaced under the same name."""
+    name = f"city-{uuid.uuid4().hex[:8]}"
+    user = new_user(on_env)
+    old = on_env("db", "create-api-key", name, "--user", user)
+    assert old.exit_code == 0, old.output
+    taken = on_env("db", "create-api-key", name)
+    assert taken.exit_code == 1
+    assert "already exists; to replace it, revoke it first" in taken.stderr
+    assert f"gridpatrol db revoke-api-key {name})" in taken.stderr
+    assert on_env("db", "revoke-api-key", name).stdout.endswith("is now revoked\n")
+
+    new = on_env("db", "create-api-key", name, "--user", user)
+    assert new.exit_code == 0, new.output
+    assert new.stdout.startswith("gp_") and len(new.stdout.splitlines()) == 1  # the key alone
+    assert "replaces the revoked key" in new.stderr
+    client = env.client()
+    assert client.get("/api/v1/me", headers={"X-API-Key": new.stdout.strip()}).status_code == 200
+    assert client.get("/api/v1/me", headers={"X-API-Key": old.stdout.strip()}).status_code == 401
+    listed = [line for line in on_env("db", "list-api-keys").stdout.splitlines()
+              if line.startswith(name + "\t")]  # fmt: skip
+    assert [line.endswith("REVOKED") for line in listed] == [True, False]  # the record stays
+    again = on_env("db", "create-api-key", name)
+    assert again.exit_code == 1 and "already exists" in again.stderr
+
+    # revoking the name revokes the key in use; then it is revoked already
+    assert on_env("db", "revoke-api-key", name).stdout.endswith("is now revoked\n")
+    assert client.get("/api/v1/me", headers={"X-API-Key": new.stdout.strip()}).status_code == 401
+    assert on_env("db", "revoke-api-key", name).stdout.endswith("was already revoked\n")
 
 
 def test_the_last_active_admin_is_neither_demoted_nor_disabled(run) -> None:

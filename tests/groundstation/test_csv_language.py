@@ -83,6 +83,29 @@ def test_tickets_csv_codes_are_stable_in_every_language(env, straw, lang) -> Non
     )
 
 
+def test_tickets_csv_codes_give_the_department_code_and_pages_its_name(env) -> None:
+    from sqlalchemy import select
+
+    from groundstation.blueprints.tickets import CSV_COLUMNS
+    from groundstation.models import Department
+
+    dispatched = make_ticket(env, "dispatched", department="ecology_environment")
+    with env.storage().session() as session:
+        name = session.scalar(
+            select(Department.name).where(Department.code == "ecology_environment")
+        )
+    client = env.client()
+    login(client, "supervisor")
+    for lang in ("zh", "en"):
+        rows = read(client.get(f"/tickets.csv?codes=1&lang={lang}&state=dispatched"))
+        row = dict(zip(CSV_COLUMNS, ticket_row(rows, dispatched), strict=True))
+        assert row["department"] == "ecology_environment", lang
+        named = ticket_row(
+            read(client.get(f"/tickets.csv?lang={lang}&state=dispatched")), dispatched
+        )
+        assert named[4] == name != "ecology_environment", lang
+
+
 @pytest.fixture(scope="module")
 def seeded(env) -> None:
     seed_dashboard(env)

@@ -6,11 +6,13 @@ language (not Pillow's English decompression-bomb text)."""
 from __future__ import annotations
 
 import io
+import os
 import socket
 import struct
 import threading
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
@@ -143,6 +145,88 @@ def test_evidence_stored_without_extension_is_served_by_its_content(
         pixels = np.asarray(shown.convert("RGB"), dtype=int)
     tolerance = 12 if fmt == "JPEG" else 0  # the JPEG's own loss; the PNG is exact
     assert np.abs(pixels - np.asarray(image, dtype=int)).max() <= tolerance
+
+
+def _legacy_tiff_evidence(env: Env, image: Image.Image) -> tuple[int, Path]:
+    """A resolved ticket whose evidence photo is a TIFF stored before TIFFs were converted."""
+    from groundstation.models import Ticket
+
+    ticket_id = make_ticket(env, "resolved")
+    path = env.data_dir / "evidence" / str(ticket_id) / "5e6f7a8b_old.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encoded(image, "TIFF"))
+    with env.storage().session() as session:
+        session.get(Ticket, ticket_id).evidence = [
+            {"photo": f"evidence/{ticket_id}/{path.name}", "by": "old", "at": "2024-01-01"}
+        ]
+        session.commit()
+    return ticket_id, path
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as shown:
+        return np.asarray(shown.convert("RGB"), dtype=int)
+
+
+def test_a_converted_tiff_is_answered_conditionally_and_converted_once(env, monkeypatch) -> None:
+    """A map or ticket page showing a TIFF again gets 304 (no body), and the PNG is converted
+    once, not on every request; a changed file is converted again and sent in full."""
+    from groundstation import uploads
+
+    conversions = []
+    to_png = uploads._to_png
+    monkeypatch.setattr(uploads, "_to_png", lambda data: conversions.append(1) or to_png(data))
+    first = picture()
+    ticket_id, path = _legacy_tiff_evidence(env, first)
+    url, headers = f"/api/v1/tickets/{ticket_id}/evidence/0", env.headers("supervisor")
+    served = env.client().get(url, headers=headers)
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    assert (_pixels(served.data) == np.asarray(first, dtype=int)).all()
+    etag, modified = served.headers["ETag"], served.headers["Last-Modified"]
+
+    again = env.client().get(url, headers={**headers, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    since = env.client().get(url, headers={**headers, "If-Modified-Since": modified})
+    assert since.status_code == 304
+    assert env.client().get(url, headers=headers).data == served.data
+    assert len(conversions) == 1
+
+    second = picture().transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    path.write_bytes(encoded(second, "TIFF"))
+    later = path.stat().st_mtime + 5  # as a later edit: not within the same clock tick
+    os.utime(path, (later, later))
+    changed = env.client().get(url, headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert (_pixels(changed.data) == np.asarray(second, dtype=int)).all()
+    assert len(conversions) == 2
+
+
+def test_a_tiff_flight_photo_is_answered_conditionally(env) -> None:
+    """A TIFF photo of a flight (a finding's, as a map page shows it) is sent as PNG once and
+    then answered 304 while the browser has it."""
+    import uuid
+
+    from groundstation.models import Flight, Photo
+
+    path = env.data_dir / "photos" / f"{uuid.uuid4().hex[:8]}.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture().save(path, "TIFF")
+    with env.storage().session() as session:
+        flight = Flight(name=f"f-{uuid.uuid4().hex[:6]}", source="test", status="done")
+        session.add(flight)
+        session.flush()
+        photo = Photo(flight_id=flight.id, path=str(path), status="done")
+        session.add(photo)
+        session.commit()
+        photo_id = photo.id
+    url, headers = f"/api/v1/photos/{photo_id}/image", env.headers("supervisor")
+    served = env.client().get(url, headers=headers)
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    assert (_pixels(served.data) == np.asarray(picture(), dtype=int)).all()
+    # a login protects it: the browser may keep it, a shared proxy may not
+    assert served.cache_control.private and not served.cache_control.public
+    again = env.client().get(url, headers={**headers, "If-None-Match": served.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
 
 
 def test_tiff_evidence_is_stored_and_served_as_png(env) -> None:

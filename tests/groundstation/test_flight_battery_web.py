@@ -208,7 +208,9 @@ def test_an_unusable_endurance_is_refused_before_any_session(env, plan_id, value
         before = session.query(FlightSession).count()
     refused = start(env, plan_id, simulate=True, endurance_min=value)
     assert refused.status_code == 400
-    assert refused.json["error"].startswith("endurance_min must be a number of minutes from 1 to")
+    assert refused.json["error"].startswith(
+        "Battery endurance (endurance_min) must be a number of minutes from 1 to"
+    )
     with env.storage().session() as session:
         assert session.query(FlightSession).count() == before
 

@@ -16,8 +16,10 @@ from contextlib import contextmanager
 
 import pytest
 from conftest import ARTIFACTS, SMALL, add_grids, flight_env, login, saved_plan, sign_in
+from flask_babel import force_locale
 
 from groundstation.flights import LinkPolicy, connection_key
+from groundstation.vehicle_messages import vehicle_message
 from tests.link.test_reconnect import TcpProxy
 
 #: Reconnect quickly and give up soon, so that a test sees every step in seconds.
@@ -397,8 +399,14 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
     assert buttons.count() == 7
     assert all(buttons.nth(k).is_disabled() for k in range(7))
     vehicle_texts = page.locator("#messages li.vehicle").all_inner_texts()
-    assert any(t.endswith(" Arming motors") for t in vehicle_texts), vehicle_texts
-    assert any("Disarming motors" in t for t in vehicle_texts), vehicle_texts
+    # the vehicle's texts, marked as its own and reworded in the page's language
+    lang = "zh" if page.get_attribute("html", "lang").startswith("zh") else "en"
+    with env.app.test_request_context(), force_locale(lang):
+        armed = str(vehicle_message("Arming motors"))
+        landed = str(vehicle_message("Disarming motors: landed"))
+    assert any(t.endswith(" " + armed) for t in vehicle_texts), vehicle_texts
+    assert any(t.endswith(" " + landed) for t in vehicle_texts), vehicle_texts
+    assert not any("Arming motors" in t for t in vehicle_texts), vehicle_texts
     listed = page.locator("#messages li").all_inner_texts()
     trail = int(page.get_attribute("#flight-map", "data-trail"))
     assert trail > 10

@@ -7,7 +7,9 @@ said, not passed over."""
 from __future__ import annotations
 
 import io
+import os
 import uuid
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +96,8 @@ def test_a_geotiff_flight_is_registered_as_placed_without_false_warnings(env) ->
 
 def test_a_geotiff_through_a_staged_upload_is_placed(env) -> None:
     client, headers = env.client(), env.headers("pilot")
-    path = write_geotiff(_folder(env, "staged") / "world.tif")
+    # not the grey of the module's other GeoTIFFs: the same photo again would be refused
+    path = write_geotiff(_folder(env, "staged") / "world.tif", rgb=(118, 122, 120))
     upload = client.post("/api/v1/photo-uploads", json={}, headers=headers).json
     added = client.post(
         upload["urls"]["photos"],
@@ -270,7 +273,15 @@ def _staged(env, data: bytes) -> dict:
 
 
 def _jpeg(env, rgb=RED) -> bytes:
-    path = write_geotagged(_folder(env, "jpeg") / "a.jpg", rgb, PHOTO_LONLAT)
+    """A geotagged JPEG of the running test's own (two pixels from its id): the same photo
+    stored by another test would be refused as sent again."""
+    mark = zlib.crc32(os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0].encode())
+    image = np.full((48, 64, 3), rgb, dtype=np.uint8)
+    image[0, :2] = np.array([mark & 255, (mark >> 8) & 255], dtype=np.uint8)[:, None]
+    path = _folder(env, "jpeg") / "a.jpg"
+    write_jpeg(
+        path, image, GeoTag(PHOTO_LONLAT[1], PHOTO_LONLAT[0], 120.0, relative_altitude_m=100.0)
+    )
     return path.read_bytes()
 
 

@@ -510,8 +510,15 @@ def photo_flight(env, *, sightings: int = 2) -> dict:
         flight_id = session.get(Finding, primary).flight_id
         for finding_id in others:
             session.get(Finding, finding_id).sighting_of = primary
-        for name, status in (("waiting.jpg", "pending"), ("broken.jpg", "error")):
-            session.add(Photo(flight_id=flight_id, path=str(env.data_dir / name), status=status))
+        for name, status, error in (
+            ("waiting.jpg", "pending", None),
+            ("broken.jpg", "error", "OSError: broken.jpg: truncated JPEG"),
+        ):
+            session.add(
+                Photo(
+                    flight_id=flight_id, path=str(env.data_dir / name), status=status, error=error
+                )
+            )
         row = FlightSession(connection="sitl", simulated=True, state="done", flight_id=flight_id)
         session.add(row)
         session.commit()
@@ -542,7 +549,10 @@ def test_flights_page_lists_photo_flights_with_counts_and_links(env) -> None:
     html = client.get("/flights").get_data(as_text=True)
     assert "Photo flights" in html
     row = flight_row(html, made["flight"])
-    assert cell(row, "photos") == "5 1 waiting 1 failed"
+    # the failed photo is named with the reason it failed
+    assert cell(row, "photos") == (
+        "5 1 waiting 1 failed broken.jpg: OSError: broken.jpg: truncated JPEG"
+    )
     assert cell(row, "findings") == "1 +2"  # one object, seen in two more photos
     review = f"/review?flight={made['flight']}&status=all"
     assert f'href="{review}"' in row and 'href="/grids/F-S"' in row

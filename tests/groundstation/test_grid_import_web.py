@@ -222,3 +222,47 @@ def test_the_missing_dbf_reads_in_the_readers_language(env, tmp_path, monkeypatc
     )
     assert response.status_code == 400
     assert response.json["error"].startswith("网格文件 'a.zip' 缺少 Shapefile 属性表 'grids.dbf'")
+
+
+UNREADABLE_SHP = "%(source)s: not a readable shapefile (%(reason)s)"
+SHP_CUT = "it is cut short: %(size)d of the %(declared)d bytes its header declares"
+BAD_JSON = "%(source)s: not valid JSON at line %(line)d column %(column)d: %(problem)s"
+JSON_CUT = "a string starting here runs to the end of the file (cut short?)"
+
+
+def test_broken_shapefiles_and_json_read_in_the_readers_language(
+    env, tmp_path, monkeypatch
+) -> None:
+    """QA: a cut .shp showed struct's "unpack requires a buffer of 112 bytes", and broken JSON
+    the parser's English, on the Chinese page."""
+    overlay_catalogue(
+        monkeypatch,
+        {UNREADABLE_SHP: "%(source)s：不是可读取的 Shapefile（%(reason)s）",
+         SHP_CUT: "文件不完整：只有文件头声明的 %(declared)d 字节中的 %(size)d 字节",
+         BAD_JSON: "%(source)s：不是有效的 JSON（第 %(line)d 行第 %(column)d 列：%(problem)s）",
+         JSON_CUT: "从此处开始的字符串直到文件末尾都未结束（文件不完整？）"},
+    )  # fmt: skip
+    client = env.client()
+    token = login(client, "admin")
+    client.get("/lang/zh")
+    data = _shapefile_zip(tmp_path, "WEB-CUT", dbf=True)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    whole = len(parts["grids.shp"])
+    parts["grids.shp"] = parts["grids.shp"][:112]
+    (banner,) = _import_page(client, token, _zip(parts), "cut.zip")
+    assert banner[0] == "error"
+    assert (
+        f"cut.zip:grids.shp：不是可读取的 Shapefile（文件不完整：只有文件头声明的 {whole} 字节中的 "
+        "112 字节）"
+    ) in banner[1]
+    assert "unpack" not in banner[1] and "bytes" not in banner[1]
+
+    layer = _layer("WEB-CUT")
+    cut = layer[: layer.index(b"WEB-CUT") + 3]
+    (banner,) = _import_page(client, token, cut, "cut.geojson")
+    assert banner[0] == "error"
+    assert "cut.geojson：不是有效的 JSON（第 1 行第 " in banner[1]
+    assert "列：从此处开始的字符串直到文件末尾都未结束（文件不完整？））" in banner[1]
+    assert "Unterminated" not in banner[1] and " at " not in banner[1]
+    assert "WEB-CUT" not in _grid_codes(env)

@@ -8,6 +8,7 @@ import io
 import pytest
 from click.testing import CliRunner
 from conftest import G1, login, make_ticket
+from fakecatalogue import overlay_catalogue
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 AREA = {"type": "Polygon", "coordinates": [G1]}
@@ -64,8 +65,14 @@ def test_permission_error_is_translated(env) -> None:
     )
 
 
-def test_lower_layer_errors_read_in_the_clients_language(env) -> None:
+def test_lower_layer_errors_read_in_the_clients_language(env, monkeypatch) -> None:
     """gis errors carry translatable messages: lead and detail in the client's language."""
+    overlay_catalogue(
+        monkeypatch,
+        {"%(source)s: not valid JSON at line %(line)d column %(column)d: %(problem)s":
+             "%(source)s：不是有效的 JSON（第 %(line)d 行第 %(column)d 列：%(problem)s）",
+         "a property name in double quotes is expected": "此处应为带双引号的属性名"},
+    )  # fmt: skip
 
     def upload(zh: bool, content: bytes) -> str:
         response = env.client().post(
@@ -79,12 +86,12 @@ def test_lower_layer_errors_read_in_the_clients_language(env) -> None:
 
     bad_json = b"{not json"
     assert upload(False, bad_json) == (
-        "no-fly file 'bad.geojson' cannot be read: bad.geojson: not valid JSON: Expecting "
-        "property name enclosed in double quotes at line 1 column 2"
+        "no-fly file 'bad.geojson' cannot be read: bad.geojson: not valid JSON at line 1 "
+        "column 2: a property name in double quotes is expected"
     )
     assert upload(True, bad_json) == (
         "禁飞区文件 'bad.geojson' 无法读取：bad.geojson：不是有效的 JSON（第 1 行第 2 列："
-        "Expecting property name enclosed in double quotes）"
+        "此处应为带双引号的属性名）"
     )
     swapped = (
         b'{"type": "Polygon", "coordinates": [[[32.5, 120.1], [32.5, 120.2], [32.6, 120.2], '

@@ -21,7 +21,8 @@ ECOLOGY = "生态环境局"
 
 @pytest.fixture(autouse=True)
 def no_notifier_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("NOTIFY_RETRIES", "NOTIFY_RETRY_S", "WEBHOOK_URL", "NOTIFIERS"):
+    for key in ("NOTIFY_RETRIES", "NOTIFY_RETRY_S", "WEBHOOK_URL", "NOTIFIERS",
+                "DINGTALK_WEBHOOK_URL", "DINGTALK_SECRET"):  # fmt: skip
         monkeypatch.delenv(key, raising=False)
 
 
@@ -161,3 +162,72 @@ def test_a_retry_for_the_department_still_holding_the_case_is_sent(envs, hook) -
         ("deadline_extended", URBAN),
         ("dispatched", URBAN),  # still this department's case: sent again
     ]
+
+
+@pytest.fixture
+def robot() -> Iterator[RecordingServer]:
+    with recording_server() as server:
+        yield server
+
+
+def _two_channel_env(envs, hook: RecordingServer, robot: RecordingServer, *, retries: int):
+    """The webhook and the DingTalk robot, both answering 503."""
+    hook.status = robot.status = 503
+    return envs(NOTIFIERS="log,webhook,dingtalk", WEBHOOK_URL=f"{hook.base}/hook",
+                DINGTALK_WEBHOOK_URL=f"{robot.base}/robot/send?access_token=abc",
+                NOTIFY_RETRIES=retries, NOTIFY_RETRY_S=0)  # fmt: skip
+
+
+def test_every_failed_channel_of_a_dispatch_notice_is_retried(envs, hook, robot) -> None:
+    """QA: with webhook and DingTalk both down, the webhook's retry was cancelled as if the case
+    had been reassigned, and the ticket page warned only about DingTalk."""
+    env = _two_channel_env(envs, hook, robot, retries=1)
+    ticket_id = make_ticket(env, "confirmed")
+    _act(env, ticket_id, "dispatch")
+    assert env.runner().run_pending() == 2  # one retry per failed channel
+    assert len(hook.posts) == 2 and len(robot.posts) == 2  # both sent again
+    retries = [r for r in _rows(env, ticket_id) if r.payload["delivery"]["attempt"] == 2]
+    assert sorted(r.channel for r in retries) == ["dingtalk", "webhook"]
+    assert not any(r.payload["delivery"].get("cancelled") for r in retries)
+    warnings = _not_notified(_page(env, ticket_id, lang="en"))
+    assert len(warnings) == 2
+    assert any("via Webhook" in w for w in warnings) and any("DingTalk" in w for w in warnings)
+    # both delivered at the next dispatch: no warning is left
+    hook.status = robot.status = 200
+    _act(env, ticket_id, "recall", reason="补充材料")
+    _act(env, ticket_id, "dispatch")
+    assert _not_notified(_page(env, ticket_id, lang="en")) == []
+
+
+def test_a_recall_cancels_the_retries_of_every_channel(envs, hook, robot) -> None:
+    env = _two_channel_env(envs, hook, robot, retries=1)
+    ticket_id = make_ticket(env, "confirmed")
+    _act(env, ticket_id, "dispatch")
+    hook.status = robot.status = 200
+    _act(env, ticket_id, "recall", reason="派错部门")
+    assert env.runner().run_pending() == 2
+    assert _posted_events(hook) == [("dispatched", URBAN), ("recalled", URBAN)]  # not sent again
+    assert len(robot.posts) == 2  # the dispatch and the recall, once each
+    retries = [r for r in _rows(env, ticket_id) if r.payload["delivery"]["attempt"] == 2]
+    assert sorted(r.channel for r in retries) == ["dingtalk", "webhook"]
+    assert all(r.payload["delivery"]["cancelled"] for r in retries)
+
+
+def test_rows_logged_before_notices_had_a_key_keep_every_channel_of_the_last_dispatch() -> None:
+    from groundstation.models import Notification
+    from groundstation.notify import current_notice_ids
+
+    def row(id_: int, channel: str, event: str, department_id: int) -> Notification:
+        payload = {"text": "t", "department_id": department_id,
+                   "delivery": {"attempt": 1, "attempts": 2, "retry_of": None}}  # fmt: skip
+        return Notification(id=id_, channel=channel, event=event, payload=payload, ok=False)
+
+    rows = [
+        row(1, "webhook", "dispatched", 1),
+        row(2, "dingtalk", "dispatched", 1),
+        row(3, "webhook", "recalled", 1),
+        row(4, "dingtalk", "recalled", 1),
+        row(5, "webhook", "dispatched", 1),  # dispatched again to the same department
+        row(6, "dingtalk", "dispatched", 1),
+    ]
+    assert current_notice_ids(rows, held_by=1) == {5, 6}

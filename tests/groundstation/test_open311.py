@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 import pytest
@@ -179,3 +180,59 @@ def test_address_only_request(env) -> None:
     assert response.status_code == 200
     req = env.client().get(f"{BASE}/requests/{response.json[0]['service_request_id']}.json").json[0]
     assert req["address"] == "泰州市海陵区 XX 村 3 组" and req["lat"] is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"priority": "high"}, "'priority'"),  # not a GeoReport field: would be dropped unread
+        ({"lon": "119.905"}, "'lon'"),  # a misspelt long
+        ({"csrf_token": "x"}, "'csrf_token'"),  # Open311 is not a page form
+        ({"attribute": "x"}, "'attribute'"),  # an attribute without its code
+    ],
+)
+def test_post_refuses_a_field_georeport_does_not_define(env, fields, named) -> None:
+    before = env.client().get(f"{BASE}/requests.json").json
+    response = _post(env, headers={"Accept-Language": "en"}, **fields)
+    assert response.status_code == 400
+    [error] = response.json
+    assert error["code"] == 400
+    assert error["description"].startswith(f"unknown field {named}; this address takes")
+    assert "service_code" in error["description"] and "attribute[CODE]" in error["description"]
+    assert env.client().get(f"{BASE}/requests.json").json == before
+
+
+def test_post_refuses_a_file_it_does_not_take(env) -> None:
+    response = env.client().post(
+        f"{BASE}/requests.json",
+        data={
+            "api_key": env.keys["pilot"],
+            "service_code": "straw_burning",
+            "lat": "32.405",
+            "long": "119.905",
+            "media": (io.BytesIO(b"\xff\xd8jpeg"), "smoke.jpg"),
+        },
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 400
+    assert response.json[0]["description"].startswith("unknown field 'media'")
+
+
+def test_post_takes_every_georeport_field(env) -> None:
+    response = _post(
+        env,
+        jurisdiction_id="taizhou",
+        address_string="泰州市姜堰区",
+        address_id="O-G1",
+        email="li@example.cn",
+        device_id="d-1",
+        account_id="a-1",
+        first_name="Li",
+        last_name="Wei",
+        phone="13800000000",
+        media_url="https://x.cn/a.jpg",
+        **{"attribute[WHERE]": "field", "attribute[SEEN][]": "smoke"},
+    )
+    assert response.status_code == 200, response.json
+    assert response.json[0]["account_id"] == "a-1"

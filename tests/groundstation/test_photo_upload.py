@@ -22,6 +22,13 @@ RED, BLUE, GREEN = (200, 40, 30), (30, 50, 200), (40, 200, 40)
 LONLAT = (119.905, 32.405)
 
 
+def _test_mark() -> tuple[int, int]:
+    """Two pixel values of the running test's own: its photos differ from other tests' (the
+    same photo again is refused as stored), and are the same for the same arguments in it."""
+    mark = zlib.crc32(os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0].encode())
+    return mark & 255, (mark >> 8) & 255
+
+
 def jpeg(rgb: tuple[int, int, int], *, lonlat: tuple[float, float] | None = LONLAT) -> bytes:
     """A small flat-colour JPEG, geotagged (GPS EXIF) unless ``lonlat`` is None."""
     from PIL import Image
@@ -29,6 +36,7 @@ def jpeg(rgb: tuple[int, int, int], *, lonlat: tuple[float, float] | None = LONL
     from gis.exif import GeoTag, write_jpeg
 
     image = np.full((48, 64, 3), rgb, dtype=np.uint8)
+    image[0, :2] = np.array(_test_mark(), dtype=np.uint8)[:, None]
     buf = io.BytesIO()
     if lonlat is None:
         Image.fromarray(image).save(buf, "JPEG")
@@ -117,9 +125,20 @@ def test_upload_in_pieces_then_finish_queues_the_flight(env) -> None:
     flight_id, job_id = done.json["flight_id"], done.json["job_id"]
     assert done.json["flight_url"] == f"/flights?flight={flight_id}#flight-{flight_id}"
     assert done.json["findings_url"] is None  # a pilot may not open the review queue
-    assert not stage(env, upload_id).exists()
-    assert detail(env, upload_id).status_code == 404
-    assert finish(env, upload_id).status_code == 404
+    assert not (stage(env, upload_id) / "photos").exists()  # the photos are the flight's now
+    # a client that lost the 202 finds the flight: a retried finish gets that answer again
+    again = finish(env, upload_id, photos=3)
+    assert again.status_code == 200 and again.json == done.json
+    shown = detail(env, upload_id).json
+    assert shown["status"] == "finished" and shown["finished"]["flight_id"] == flight_id
+    assert shown["finished"]["job_id"] == job_id and shown["photos"] == 0
+    listed = env.client().get("/api/v1/photo-uploads", headers=env.headers("pilot")).json
+    assert upload_id not in [u["id"] for u in listed]  # no longer an unfinished upload
+    assert add(env, upload_id, "late.jpg", jpeg(RED)).status_code == 409
+    cancelled = env.client().delete(
+        f"/api/v1/photo-uploads/{upload_id}", headers=env.headers("pilot")
+    )
+    assert cancelled.status_code == 409 and "being finished" in cancelled.json["error"]
 
     client = env.client()
     flight = client.get(f"/api/v1/flights/{flight_id}", headers=env.headers("pilot")).json
@@ -200,11 +219,19 @@ def test_a_request_with_a_bad_photo_stores_none_of_its_photos(env) -> None:
     assert detail(env, upload_id).json["files"] == []
     missing = env.client().post(
         f"/api/v1/photo-uploads/{upload_id}/photos",
-        data={"other": "x"},
+        data={},
         headers=env.headers("pilot"),
         content_type="multipart/form-data",
     )
     assert missing.status_code == 400 and "'photos'" in missing.json["error"]
+    other = env.client().post(
+        f"/api/v1/photo-uploads/{upload_id}/photos",
+        data={"other": "x", "photos": [(io.BytesIO(jpeg(RED)), "a.jpg")]},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert other.status_code == 400 and "unknown field 'other'" in other.json["error"]
+    assert detail(env, upload_id).json["files"] == []
 
 
 def test_retried_photo_is_skipped_and_a_different_one_of_that_name_refused(env) -> None:
@@ -512,7 +539,8 @@ def test_upload_section_sends_photos_and_lists_the_new_flight(live, page, tmp_pa
     row = page.wait_for_selector(f"#flight-{flight_id}.highlight")
     assert "Browser SD card" in row.inner_text()
     page.screenshot(path=str(ARTIFACTS / "upload_02_listed.png"))
-    assert list((env.data_dir / "uploads").iterdir()) == []
+    kept = sorted(p.name for p in (env.data_dir / "uploads").rglob("*") if p.is_file())
+    assert kept == ["finished.json", "upload.json"]  # no photo left behind: its finish answer
     flight = env.client().get(f"/api/v1/flights/{flight_id}", headers=env.headers("admin")).json
     assert flight["photos"] == {"pending": 3} and flight["camera"]["name"] == "mavic3e"
 

@@ -74,6 +74,60 @@ def test_the_class_filter_finds_findings_by_the_class_the_queue_shows(env) -> No
         assert [t["finding_id"] for t in tickets.get_json()["items"]] == findings
 
 
+def _tickets(env, query: str) -> list[dict]:
+    reply = env.client().get(f"/api/v1/tickets?{query}", headers=env.headers("supervisor"))
+    assert reply.status_code == 200, reply.get_json()
+    return reply.get_json()["items"]
+
+
+def test_a_false_alarms_ticket_is_listed_under_the_class_as_reviewed(env) -> None:
+    """Rejected in review, a case is a false alarm: the ticket list's class filter, its rows,
+    its CSV and the ticket page all say so, not the class it was reported as."""
+    code = _code("RT")
+    add_grids(env, (code, G1))
+    fire, false_alarm = make_findings(
+        env,
+        [("straw_burning", 0.9, HERE), ("straw_burning", 0.6, (119.908, 32.408))],
+        grid_code=code,
+    )
+    _review(env, fire, decision="confirm")
+    _review(env, false_alarm, decision="reject")
+    [rejected] = _tickets(env, f"grid={code}&state=rejected")
+    assert (rejected["label"], rejected["final_label"]) == ("straw_burning", "background")
+
+    burning = _tickets(env, f"grid={code}&label=straw_burning")
+    assert [t["finding_id"] for t in burning] == [fire]
+    assert [t["final_label"] for t in burning] == ["straw_burning"]
+    assert [t["finding_id"] for t in _tickets(env, f"grid={code}&label=background")] == [
+        false_alarm
+    ]
+
+    client = env.client()
+    login(client, "supervisor")
+    page = client.get(f"/tickets?grid={code}&label=straw_burning&lang=en").get_data(as_text=True)
+    assert f'/tickets/{rejected["id"]}"' not in page
+    assert "Straw burning" in page
+    page = client.get(f"/tickets?grid={code}&label=background&lang=en").get_data(as_text=True)
+    assert f'/tickets/{rejected["id"]}"' in page
+    assert "Background (false positive)" in unescape(page.split("<tbody", 1)[1])
+    exported = client.get(f"/tickets.csv?grid={code}&codes=1").get_data(as_text=True)
+    rows = {r["id"]: r["label"] for r in csv.DictReader(io.StringIO(exported.lstrip("\ufeff")))}
+    assert rows[str(rejected["id"])] == "background"
+    detail = client.get(f"/tickets/{rejected['id']}?lang=en").get_data(as_text=True)
+    assert re.search(r"<h1>[^<]*Background \(false positive\)", unescape(detail))
+
+    # reopened, the case is real after all and back under its class
+    reopened = client.post(
+        f"/api/v1/tickets/{rejected['id']}/transitions",
+        json={"action": "reopen", "reason": "复核：确有焚烧"},
+        headers=env.headers("supervisor"),
+    )
+    assert reopened.status_code == 200, reopened.get_json()
+    assert reopened.get_json()["final_label"] == "straw_burning"
+    burning = _tickets(env, f"grid={code}&label=straw_burning")
+    assert sorted(t["finding_id"] for t in burning) == sorted([fire, false_alarm])
+
+
 def test_the_dashboard_counts_findings_by_the_reviewed_class(env) -> None:
     code = _code("RD")
     add_grids(env, (code, G1))

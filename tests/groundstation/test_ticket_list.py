@@ -28,10 +28,12 @@ def new_grid(env, code: str) -> str:
 
 def tickets_in(env, grid: str, count: int, state: str = "new", **fields) -> list[int]:
     """``count`` tickets made by make_ticket, moved into ``grid`` and given ``fields``
-    (deadline_h: a deadline that many hours from now)."""
+    (deadline_h: a deadline that many hours from now; an escalation_level archived as the
+    escalation job does)."""
     from sqlalchemy import select
 
     from groundstation.models import Grid, Ticket, utcnow
+    from groundstation.tickets import SYSTEM, record_event
 
     department = fields.pop("department", "urban_management")
     label = fields.pop("label", "illegal_construction")
@@ -47,6 +49,10 @@ def tickets_in(env, grid: str, count: int, state: str = "new", **fields) -> list
                 ticket.deadline = deadline  # the same for all: ties the order must break
             for key, value in fields.items():
                 setattr(ticket, key, value)
+            if fields.get("escalation_level"):
+                record_event(
+                    session, ticket, "escalate", SYSTEM, data={"level": ticket.escalation_level}
+                )
         session.commit()
     return ids
 

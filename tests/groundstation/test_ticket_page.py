@@ -247,7 +247,10 @@ def test_department_return_lands_on_the_ticket_list(env) -> None:
     listing = client.get("/tickets")
     assert listing.status_code == 200
     assert f"Ticket {ticket_id} is now: Filed" in unescape(listing.get_data(as_text=True))
-    assert client.get(f"/tickets/{ticket_id}").status_code == 404  # no longer theirs
+    back = client.get(f"/tickets/{ticket_id}")  # no longer theirs: told so, on their list
+    assert back.status_code == 302 and back.headers["Location"] == "/tickets"
+    listing = unescape(client.get("/tickets").get_data(as_text=True))
+    assert f"Ticket {ticket_id} is no longer assigned to your department." in listing
     state = client.get(f"/api/v1/tickets/{ticket_id}", headers=env.headers("supervisor")).json
     assert state["state"] == "confirmed" and state["department"] is None
 
