@@ -4,20 +4,11 @@ be given to the key replacing it; keys stored before keep their rows."""
 from __future__ import annotations
 
 import pytest
-from conftest import pg_schema_url
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from groundstation.models import ApiKey
 from groundstation.storage import Storage
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    else:
-        yield from pg_schema_url()
 
 
 def test_a_revoked_key_name_is_free_after_the_upgrade_and_an_active_one_is_not(fresh_url) -> None:

@@ -3,20 +3,10 @@ department still holds keep theirs."""
 
 from __future__ import annotations
 
-import pytest
-from conftest import pg_schema_url
 from sqlalchemy import select
 
 from groundstation.models import Ticket
 from groundstation.storage import Storage
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    else:
-        yield from pg_schema_url()
 
 
 def test_upgrade_resets_the_escalation_of_cases_no_department_holds(fresh_url: str) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
-from conftest import pg_schema_url
 from sqlalchemy import func, select
 
 from groundstation.models import Flight, Photo
@@ -102,14 +100,6 @@ def test_new_photos_are_registered_with_their_content_hash(env) -> None:
     with env.storage().session() as session:
         stored = session.scalars(select(Photo.content_hash).where(Photo.flight_id == flight_id))
         assert list(stored) == [hashlib.sha256(data).hexdigest()]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    else:
-        yield from pg_schema_url()
 
 
 def test_migration_0010_keeps_photos_and_adds_the_hash(fresh_url: str) -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import pg_schema_url
 from sqlalchemy import inspect, select
 
 from groundstation.app import create_app
@@ -16,14 +15,6 @@ from groundstation.config import build_config, resolve_data_dir
 from groundstation.errors import NotMigratedError, StorageError
 from groundstation.models import Base, ClassRule, Department, Job
 from groundstation.storage import Storage
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    else:
-        yield from pg_schema_url()
 
 
 def test_migrations_match_models(fresh_url: str) -> None:

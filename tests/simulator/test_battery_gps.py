@@ -14,42 +14,18 @@ from pymavlink import mavutil
 from simulator.autopilot import (
     EKF_DEAD_RECKONING_S,
     ArmedChanged,
-    Autopilot,
     CameraTrigger,
     Mode,
     ModeChanged,
     Text,
 )
-from simulator.params import ParamTable
 from simulator.physics import resting_voltage
+from tests.simulator.stepping import HOME
+from tests.simulator.stepping import airborne as _airborne
+from tests.simulator.stepping import run as _run
+from tests.simulator.stepping import texts as _texts
 
 mavlink = mavutil.mavlink
-HOME = (32.5145, 120.0860, 5.0)
-STEP = 0.02
-
-
-def _airborne(params: dict[str, float], *, altitude: float = 40.0) -> Autopilot:
-    """An autopilot hovering at `altitude` in GUIDED, events drained."""
-    ap = Autopilot(home=HOME, params=ParamTable({"SIM_GPS_DELAY": 0, **params}))
-    assert ap.set_mode(Mode.GUIDED) and ap.arm()[0] and ap.takeoff(altitude)
-    while ap.state.h < altitude - 0.5:
-        ap.tick(ap.now + STEP, STEP)
-    ap.drain_events()
-    return ap
-
-
-def _run(ap: Autopilot, seconds: float, *, until=lambda ap: False) -> list:
-    """Step up to `seconds` (or until `until(ap)`); the events seen with their times."""
-    seen = []
-    end = ap.now + seconds
-    while ap.now < end and not until(ap):
-        ap.tick(ap.now + STEP, STEP)
-        seen.extend((ap.now, event) for event in ap.drain_events())
-    return seen
-
-
-def _texts(seen) -> list[str]:
-    return [event.text for _, event in seen if isinstance(event, Text)]
 
 
 def test_a_lipo_voltage_is_flat_in_the_middle_and_collapses_when_empty() -> None:

@@ -7,42 +7,16 @@ to RTL or LAND as ArduCopter does when SmartRTL is unavailable)."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 
-from simulator.autopilot import Autopilot, Mode, ModeChanged, StoredItem, Text
-from simulator.params import ParamTable
+from simulator.autopilot import Autopilot, Mode, StoredItem
+from tests.simulator.stepping import airborne, modes, run, texts
 
-HOME = (32.5145, 120.0860, 5.0)
 STEP = 0.05
-
-
-def _airborne(params: dict[str, float], *, altitude: float = 40.0) -> Autopilot:
-    """An autopilot hovering at `altitude` in GUIDED, events drained."""
-    ap = Autopilot(home=HOME, params=ParamTable({"SIM_GPS_DELAY": 0, **params}))
-    assert ap.set_mode(Mode.GUIDED) and ap.arm()[0] and ap.takeoff(altitude)
-    while ap.state.h < altitude - 0.5:
-        ap.tick(ap.now + STEP, STEP)
-    ap.drain_events()
-    return ap
-
-
-def _run(ap: Autopilot, seconds: float, *, until=lambda ap: False) -> list:
-    """Step up to `seconds` (or until `until(ap)`); the events seen with their times."""
-    seen = []
-    end = ap.now + seconds
-    while ap.now < end and not until(ap):
-        ap.tick(ap.now + STEP, STEP)
-        seen.extend((ap.now, event) for event in ap.drain_events())
-    return seen
-
-
-def _texts(seen) -> list[str]:
-    return [event.text for _, event in seen if isinstance(event, Text)]
-
-
-def _modes(seen) -> list[Mode]:
-    return [event.mode for _, event in seen if isinstance(event, ModeChanged)]
+_airborne = partial(airborne, step=STEP)
+_run = partial(run, step=STEP)
 
 
 def _fence_box(ap: Autopilot, half: float) -> None:
@@ -69,11 +43,11 @@ def test_a_vehicle_blown_out_of_the_fence_returns_then_lands_100_m_past_the_circ
     ap = _airborne({"FENCE_ENABLE": 1, "SIM_WIND_SPD": 25, "SIM_WIND_DIR": 90})
     _fence_box(ap, 100)
     seen = _run(ap, 1000.0, until=lambda ap: ap.mode == Mode.LAND)
-    texts = _texts(seen)
-    fence = [text for text in texts if text.startswith("Fence Breached")]
+    said = texts(seen)
+    fence = [text for text in said if text.startswith("Fence Breached")]
     assert fence[0] == "Fence Breached: polygon"
     assert fence[1:] and set(fence[1:]) == {"Fence Breached: circle"}  # each backup fence
-    assert _modes(seen) == [Mode.RTL, Mode.LAND]
+    assert modes(seen) == [Mode.RTL, Mode.LAND]
     assert 1600 <= _distance(ap) < 1625  # radius 1500 + 100: not kilometres further downwind
 
 
@@ -84,17 +58,17 @@ def test_each_new_breach_acts_again_and_a_breach_clears_back_inside() -> None:
     outside = ap.frame.inverse(0, 80)
     assert ap.goto(outside[1], outside[0], 40)
     seen = _run(ap, 60, until=lambda ap: ap.mode != Mode.GUIDED)
-    assert ap.mode == Mode.BRAKE and "Fence Breached: polygon" in _texts(seen)
+    assert ap.mode == Mode.BRAKE and "Fence Breached: polygon" in texts(seen)
     assert _distance(ap) < 70  # braked just past the fence, not flown on
     # The pilot takes over (manual recovery) and flies back in: the breach clears...
     assert ap.set_mode(Mode.GUIDED) and ap.goto(lat, lon, 40)
     seen = _run(ap, 60, until=lambda ap: _distance(ap) < 2)
-    assert "Manual recovery started" in _texts(seen)
-    assert "Fence breach cleared" in _texts(seen)
+    assert "Manual recovery started" in texts(seen)
+    assert "Fence breach cleared" in texts(seen)
     # ...so going out again is a new breach, and it brakes again.
     assert ap.goto(outside[1], outside[0], 40)
     seen = _run(ap, 60, until=lambda ap: ap.mode != Mode.GUIDED)
-    assert ap.mode == Mode.BRAKE and "Fence Breached: polygon" in _texts(seen)
+    assert ap.mode == Mode.BRAKE and "Fence Breached: polygon" in texts(seen)
 
 
 def test_a_new_breach_during_manual_recovery_is_not_acted_on() -> None:
@@ -108,7 +82,7 @@ def test_a_new_breach_during_manual_recovery_is_not_acted_on() -> None:
     assert ap.set_mode(Mode.GUIDED) and ap.goto(outside[1], outside[0], 55)  # above the ceiling
     seen = _run(ap, 9)
     assert ap.mode == Mode.GUIDED and ap.state.h > 52
-    assert not any(text.startswith("Fence Breached") for text in _texts(seen))
+    assert not any(text.startswith("Fence Breached") for text in texts(seen))
 
 
 @pytest.mark.parametrize(
@@ -127,8 +101,8 @@ def test_fence_action_values(action: int, mode: Mode) -> None:
     ap.params.set("FENCE_ALT_MAX", 30)
     ap.params.set("FENCE_ENABLE", 1)
     seen = _run(ap, 1)
-    assert "Fence Breached: maximum altitude" in _texts(seen)
-    assert _modes(seen) == [mode]
+    assert "Fence Breached: maximum altitude" in texts(seen)
+    assert modes(seen) == [mode]
 
 
 @pytest.mark.parametrize(
@@ -147,10 +121,10 @@ def test_gcs_failsafe_values(enable: int, mode: Mode, text: str | None) -> None:
     ap = _airborne({"FS_GCS_ENABLE": enable, "FS_GCS_TIMEOUT": 2})
     ap.gcs_heartbeat()
     seen = _run(ap, 3)
-    assert "GCS Failsafe: no heartbeat from the ground station" in _texts(seen)
-    assert _modes(seen) == [mode]
+    assert "GCS Failsafe: no heartbeat from the ground station" in texts(seen)
+    assert modes(seen) == [mode]
     if text is not None:
-        assert text in _texts(seen)
+        assert text in texts(seen)
 
 
 @pytest.mark.parametrize(
@@ -161,8 +135,8 @@ def test_battery_failsafe_values(action: int, mode: Mode) -> None:
     ap = _airborne({"BATT_FS_LOW_ACT": action, "BATT_CRT_VOLT": 0})
     ap.params.set("BATT_LOW_MAH", 16000)  # less than that is left: low at once
     seen = _run(ap, 1)
-    assert any(text.startswith("Battery 1 is low") for text in _texts(seen))
-    assert _modes(seen) == [mode] and ap.armed
+    assert any(text.startswith("Battery 1 is low") for text in texts(seen))
+    assert modes(seen) == [mode] and ap.armed
 
 
 def test_battery_failsafe_terminate_stops_the_motors() -> None:
@@ -180,6 +154,6 @@ def test_a_failsafe_that_needs_a_position_lands_without_one(enable: int, text: s
     ap.params.set("SIM_GPS_DISABLE", 1)
     ap.gcs_heartbeat()
     seen = _run(ap, 3)
-    assert _modes(seen)[-1] == Mode.LAND
+    assert modes(seen)[-1] == Mode.LAND
     if text is not None:
-        assert text in _texts(seen)
+        assert text in texts(seen)
