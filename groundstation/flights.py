@@ -82,6 +82,7 @@ from missions.link.flight import (
     landing_of,
     landing_sequences,
     mode_change,
+    position_unsure,
     preflight_checks,
     prepare_fence,
     rally_positions,
@@ -435,8 +436,20 @@ NOTABLE_OUTCOMES = frozenset({"returned_early", "landed_away"})
 def outcome_label(result: dict[str, Any]) -> LazyString:
     """``returned early (3/6 waypoints)`` for a session that landed before its last waypoint;
     ``landed away from home: 9.3 km from home at 32.431610, 120.088020 (3/6 waypoints)`` for
-    one that came down elsewhere (where the pilot must go to fetch it)."""
+    one that came down elsewhere (where the pilot must go to fetch it); ``landed, position
+    unknown (GPS lost before landing): last known position 250 m from home at …`` when the GPS
+    was lost before the landing (``landing.position_known`` false: it may have drifted far)."""
     landing = result.get("landing") or {}
+    if landing.get("position_known") is False:
+        return _l(
+            "landed, position unknown (GPS lost before landing): last known position "
+            "%(distance)s from home at %(lat)s, %(lon)s (%(reached)s/%(total)s waypoints)",
+            distance=distance_text(float(landing.get("home_distance_m", 0.0))),
+            lat=f"{float(landing.get('lat', 0.0)):.6f}",
+            lon=f"{float(landing.get('lon', 0.0)):.6f}",
+            reached=result.get("reached", 0),
+            total=result.get("waypoints", 0),
+        )
     if landing.get("away"):
         return _l(
             "landed away from home: %(distance)s from home at %(lat)s, %(lon)s "
@@ -590,6 +603,9 @@ class FlightRunner:
         self._mode_changes: list[str] = []
         self._texts: list[str] = []
         self._landed: FlightResult | None = None  # the flight once it has landed
+        # the last position heard while armed came without a GPS fix or EKF position: a landing
+        # is then at the last known position, not a confident one (as gridpatrol fly says it)
+        self._gps_lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"flight-{session_id}", daemon=True)
         self.waypoints = waypoint_sequences(request.mission)
@@ -905,6 +921,8 @@ class FlightRunner:
             )
             self.flown = landing.armed_once
             self._keep(snapshot, vehicle)
+            if snapshot.armed and snapshot.position is not None:
+                self._gps_lost = position_unsure(snapshot)
             if snapshot.mode != mode:
                 flog.event("mode", f"{mode} -> {snapshot.mode}", time_s=snapshot.time_s)
             if not landing.armed_once:
@@ -1385,7 +1403,11 @@ class FlightRunner:
             mode_changes=tuple(self._mode_changes),
             status_texts=tuple(self._texts),
             log_dir=str(self.log_dir),
-            landing=landing_of(self.request.mission, snapshot) if landed else None,
+            landing=(
+                landing_of(self.request.mission, snapshot, position_known=not self._gps_lost)
+                if landed
+                else None
+            ),
         )
 
     def _ended_reason(self) -> str:

@@ -1,7 +1,8 @@
 """The vehicle's own status texts (MAVLink STATUSTEXT) for the pilot's page: marked as the
 vehicle's (``Vehicle: ...``) and, for the texts ArduCopter and our SITL send most (arming,
-disarming, mission items reached, mission complete, the EKF using GPS, failsafes, pre-arm
-refusals), in the reader's language. Any other text stays verbatim under the label.
+disarming, mission items reached, mission complete, the EKF using GPS, failsafes and their
+fallbacks, the geofence, pre-arm refusals), in the reader's language. Any other text stays
+verbatim under the label.
 """
 
 from __future__ import annotations
@@ -78,6 +79,19 @@ _KNOWN: tuple[tuple[re.Pattern[str], Callable[..., LazyString]], ...] = tuple(
             ),
         ),
         (r"Fence breach cleared", lambda: _l("geofence breach cleared")),
+        # a mode change while breached: the fence ignores new breaches for a while
+        (r"Manual recovery started", lambda: _l("geofence manual recovery started")),
+        # a failsafe's fallbacks (do_failsafe_action): no SmartRTL, no DO_LAND_START, no BRAKE
+        (
+            r"SmartRTL Unavailable, Trying RTL Mode",
+            lambda: _l("SmartRTL unavailable: trying RTL"),
+        ),
+        (
+            r"SmartRTL Unavailable, Using Land Mode",
+            lambda: _l("SmartRTL unavailable: landing (LAND)"),
+        ),
+        (r"Trying RTL Mode", lambda: _l("trying RTL")),
+        (r"Trying Land Mode", lambda: _l("trying LAND")),
         (r"PreArm: (?P<detail>.+)", lambda detail: _l("pre-arm check: %(detail)s", detail=detail)),
         (r"Mission start failed: no mission", lambda: _l("cannot start the mission: no mission")),
         (

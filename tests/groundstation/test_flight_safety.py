@@ -134,6 +134,21 @@ def test_outcome_labels_name_the_landing_place() -> None:
     assert session_outcome("failed", away) is None
 
 
+def test_an_outcome_label_after_gps_loss_gives_only_the_last_known_position() -> None:
+    """A landing after the GPS was lost (missions.link's ``position_known`` false) is not a
+    confident landing place: the vehicle may have drifted far from its last fix."""
+    from groundstation.flights import outcome_label, session_outcome
+
+    lost = {"reached": 2, "waypoints": 6, "all_reached": False,
+            "landing": {"lat": 32.51701, "lon": 120.14102, "home_distance_m": 250.0,
+                        "bearing_deg": 45.0, "away": True, "position_known": False}}  # fmt: skip
+    assert session_outcome("done", lost) == "landed_away"
+    assert str(outcome_label(lost)) == (
+        "landed, position unknown (GPS lost before landing): last known position 250 m from "
+        "home at 32.517010, 120.141020 (2/6 waypoints)"
+    )
+
+
 def test_a_vehicle_disarmed_in_the_air_fails_the_session(env, plan_id, monkeypatch) -> None:
     """Disarmed while its landed state still says airborne (the vehicle falls): no landing is
     stored, the session fails saying so, and what it did (photos to fetch) is kept."""

@@ -181,6 +181,16 @@ def test_flight_time_label_says_flown_against_the_plan(env) -> None:
         ("Battery 1 is low 10.45V used 3500 mAh", "Vehicle: battery 1 low: 10.45 V, 3500 mAh used"),
         ("GCS Failsafe Cleared", "Vehicle: ground station link failsafe cleared"),
         ("Fence Breached: circle", "Vehicle: geofence breached: circle"),
+        ("Fence Breached: circle, altitude", "Vehicle: geofence breached: circle, altitude"),
+        ("Fence breach cleared", "Vehicle: geofence breach cleared"),
+        ("Manual recovery started", "Vehicle: geofence manual recovery started"),
+        ("SmartRTL Unavailable, Trying RTL Mode", "Vehicle: SmartRTL unavailable: trying RTL"),
+        (
+            "SmartRTL Unavailable, Using Land Mode",
+            "Vehicle: SmartRTL unavailable: landing (LAND)",
+        ),
+        ("Trying RTL Mode", "Vehicle: trying RTL"),
+        ("Trying Land Mode", "Vehicle: trying LAND"),
         ("PreArm: Need 3D Fix", "Vehicle: pre-arm check: Need 3D Fix"),
         ("Frame: QUAD/X", "Vehicle: Frame: QUAD/X"),  # unknown: verbatim under the label
     ],
