@@ -440,25 +440,24 @@ def outcome_label(result: dict[str, Any]) -> LazyString:
     unknown (GPS lost before landing): last known position 250 m from home at …`` when the GPS
     was lost before the landing (``landing.position_known`` false: it may have drifted far)."""
     landing = result.get("landing") or {}
+    where = {
+        "distance": distance_text(float(landing.get("home_distance_m", 0.0))),
+        "lat": f"{float(landing.get('lat', 0.0)):.6f}",
+        "lon": f"{float(landing.get('lon', 0.0)):.6f}",
+        "reached": result.get("reached", 0),
+        "total": result.get("waypoints", 0),
+    }
     if landing.get("position_known") is False:
         return _l(
             "landed, position unknown (GPS lost before landing): last known position "
             "%(distance)s from home at %(lat)s, %(lon)s (%(reached)s/%(total)s waypoints)",
-            distance=distance_text(float(landing.get("home_distance_m", 0.0))),
-            lat=f"{float(landing.get('lat', 0.0)):.6f}",
-            lon=f"{float(landing.get('lon', 0.0)):.6f}",
-            reached=result.get("reached", 0),
-            total=result.get("waypoints", 0),
+            **where,
         )
     if landing.get("away"):
         return _l(
             "landed away from home: %(distance)s from home at %(lat)s, %(lon)s "
             "(%(reached)s/%(total)s waypoints)",
-            distance=distance_text(float(landing.get("home_distance_m", 0.0))),
-            lat=f"{float(landing.get('lat', 0.0)):.6f}",
-            lon=f"{float(landing.get('lon', 0.0)):.6f}",
-            reached=result.get("reached", 0),
-            total=result.get("waypoints", 0),
+            **where,
         )
     return _l(
         "returned early (%(reached)s/%(total)s waypoints)",
