@@ -35,6 +35,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from groundstation.config import build_config, work_calendar
@@ -142,6 +143,8 @@ def create_app(
     settings = build_config(overrides=config)
     app = Flask(__name__, instance_relative_config=False)
     app.session_interface = PageRefreshedSessions()
+    if hops := int(settings.get("PROXY_HOPS") or 0):  # the client's address, scheme and host
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.url_map.converters["int"] = IdConverter
     app.config.update(settings)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS_DIR)

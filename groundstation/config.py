@@ -80,6 +80,10 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),  # a session unused this long ends
         "LOGIN_MAX_FAILURES": 5,  # failed sign-ins per user name and address ...
         "LOGIN_LOCKOUT_S": 900.0,  # ... within this many seconds lock that pair this long
+        # reverse proxies (HTTPS terminators) in front of the station whose X-Forwarded-For/
+        # -Proto/-Host it trusts: 0 takes the peer address as the client's (never trust a
+        # header a client can forge); 1 behind one nginx, so sign-in locks go by real address
+        "PROXY_HOPS": 0,
         "OPEN311_JURISDICTION": "gridpatrol",
         "OPEN311_MAX_REQUESTS_PER_HOUR": 500,  # service requests one api_key may file an hour
     }
@@ -94,6 +98,17 @@ def _positive_int(value: str) -> int:
         raise ValueError("not a whole number of bytes or pixels (e.g. 1000000)") from None
     if number < 1:
         raise ValueError("must be at least 1")
+    return number
+
+
+def _count(value: str, *, what: str) -> int:
+    """A count from the environment: a whole number, 0 or more."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError(f"not a whole number of {what} (e.g. 1)") from None
+    if number < 0:
+        raise ValueError("must be 0 or more")
     return number
 
 
@@ -124,6 +139,7 @@ _ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "SESSION_COOKIE_SECURE": lambda value: value.strip().lower() in ("1", "true", "yes"),
     "LOGIN_MAX_FAILURES": int,
     "LOGIN_LOCKOUT_S": float,
+    "PROXY_HOPS": lambda value: _count(value, what="proxies in front of the station"),
     "MAX_CONTENT_LENGTH": _positive_int,
     "MAX_IMAGE_BYTES": _positive_int,
     "MAX_IMAGE_PIXELS": _positive_int,

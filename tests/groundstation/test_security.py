@@ -391,6 +391,21 @@ def test_login_is_locked_after_repeated_failures(env) -> None:
     assert _login(client, other, f"{other}-password").status_code == 302
 
 
+@pytest.mark.parametrize("hops", [1, 0])
+def test_behind_a_proxy_sign_in_locks_go_by_the_forwarded_address(envs, hops: int) -> None:
+    """Behind one trusted proxy (PROXY_HOPS=1) every request comes from the proxy's address:
+    five wrong guesses from one client lock that client only, not the user everywhere.
+    Without it, X-Forwarded-For is a header anyone can forge, and is ignored."""
+    env = envs(PROXY_HOPS=hops)
+    name, _ = _new_user(env)
+    guesser, owner = env.client(), env.client()
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.5"
+    owner.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    assert [_login(guesser, name, "guess").status_code for _ in range(5)] == [401] * 5
+    assert _login(guesser, name, f"{name}-password").status_code == 429
+    assert _login(owner, name, f"{name}-password").status_code == (302 if hops else 429)
+
+
 def test_login_starts_a_fresh_session(env) -> None:
     name, _ = _new_user(env)
     client = env.client()
