@@ -677,10 +677,12 @@ class FlightRunner:
         return self.events.publish(kind, {**data, "at": round(time.time(), 3)})
 
     def _set_state(self, state: str, **extra: Any) -> None:
+        # stored first, so that whoever learns of the state (the API, the page's stream, another
+        # serve process) finds it in the database too; no request in this thread: str() stores
+        # the English text
+        self._save(state=state, **{k: str(v) for k, v in extra.items() if k in ("error",)})
         self.state = state
         self._publish("state", {"state": state, **extra})
-        # no request in this thread: str() stores the English text
-        self._save(state=state, **{k: str(v) for k, v in extra.items() if k in ("error",)})
 
     def _save(self, **values: Any) -> None:
         try:
