@@ -1767,8 +1767,11 @@ def _ticket_to_act_on(session: Session, ticket_id: int) -> Ticket:
     was recalled gets a 409, as in the two-tab case (it knew of the ticket already)."""
     ticket = _get(session, Ticket, ticket_id, "ticket")
     actor = current_actor()
-    held = actor.role == "department" and once_assigned_to(ticket, actor.department_id)
-    if held and not ticket_visible(ticket, actor):
+    if (
+        actor.role == "department"
+        and not ticket_visible(ticket, actor)
+        and once_assigned_to(ticket, actor.department_id)  # reads the archive: only then
+    ):
         raise StaleError(
             _l(
                 "ticket %(id)s changed meanwhile: it is no longer assigned to your "

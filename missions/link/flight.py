@@ -756,6 +756,15 @@ def fly(
         if on_status is not None:
             on_status(snapshot)
 
+    def by_parameters(battery: BatteryParams | None, planned_s: float) -> _Safety:
+        """The watch by the vehicle's battery parameters (no current measured aloft)."""
+        return _Safety(
+            FlightWarnings(battery, rally=rally_positions(plan)),
+            planned_s,
+            flight_endurance_s(battery, endurance_s=endurance_s),
+            on_warning,
+        )
+
     try:
         if vehicle.tracker.armed:  # already flying: take it over if it flies this plan
             timing = _take_over(vehicle, plan, log=log, on_progress=on_progress, on_note=on_note)
@@ -764,12 +773,7 @@ def fly(
                 return _watch(
                     vehicle, plan, log=log, record=record, started=timing,
                     interval_s=status_interval_s, timeout_s=flight_timeout_s, on_link=on_link,
-                    safety=_Safety(
-                        FlightWarnings(battery, rally=rally_positions(plan)),
-                        timing.planned_s,
-                        flight_endurance_s(battery, endurance_s=endurance_s),
-                        on_warning,
-                    ),
+                    safety=by_parameters(battery, timing.planned_s),
                     start_mode=vehicle.tracker.mode,
                 )  # fmt: skip
             except (Exception, KeyboardInterrupt) as exc:
@@ -835,12 +839,7 @@ def fly(
                 return _watch(
                     vehicle, plan, log=log, record=record, started=timing,
                     interval_s=status_interval_s, timeout_s=flight_timeout_s, on_link=on_link,
-                    safety=_Safety(
-                        FlightWarnings(battery, rally=rally_positions(plan)),
-                        estimate.duration_s,
-                        flight_endurance_s(battery, endurance_s=endurance_s),
-                        on_warning,
-                    ),
+                    safety=by_parameters(battery, estimate.duration_s),
                     texts_since=climbed.seen, climb_to_m=altitude,
                 )  # fmt: skip
             try:
