@@ -18,12 +18,15 @@
   var map = GridPatrolMap.gridsMap("dash-map");
   if (!map) { return; }
   var tickets = JSON.parse(document.getElementById("open-tickets").textContent);
+  var names = JSON.parse(document.getElementById("ticket-names").textContent);
+  function named(table, code) { return GridPatrolMap.escape(table[code] || code || ""); }
   var layer = L.featureGroup().addTo(map);
   tickets.forEach(function (t) {
     if (t.lat === null || t.lon === null) { return; }
     L.circleMarker([t.lat, t.lon], {radius: 6, color: t.overdue ? "#c0392b" : "#e67e22",
                                     className: "open-ticket"})
-      .bindTooltip("#" + t.id + " " + t.label + " · " + t.state)
+      .bindTooltip("#" + t.id + " " + named(names.labels, t.label) + " · " +
+                   named(names.states, t.state))
       .on("click", function () { window.location = "/tickets/" + t.id; })
       .addTo(layer);
   });

@@ -465,5 +465,8 @@ def test_dashboard_shows_the_figures(live, page) -> None:
     assert page.locator("#card-flights .value").inner_text() == "1"
     assert page.locator("#by-grid tr[data-key='D-A'] td").nth(1).inner_text() == "2"
     page.wait_for_selector("#dash-map[data-markers='1']")
+    page.locator("#dash-map path.open-ticket").dispatch_event("mouseover")
+    tooltip = page.wait_for_selector("#dash-map .leaflet-tooltip").inner_text()
+    assert "秸秆焚烧" in tooltip and "straw_burning" not in tooltip, tooltip  # names, not codes
     assert page.locator("#chart-findings svg rect").count() == 1
     page.screenshot(path=str(ARTIFACTS / "pilot_07_dashboard.png"), full_page=True)
