@@ -29,6 +29,7 @@ __all__ = [
     "CHECK_NAMES",
     "template_names",
     "overdue_span",
+    "span_unit",
 ]
 
 LABEL_NAMES = {
@@ -131,17 +132,26 @@ def template_names() -> dict[str, object]:
     }
 
 
-def overdue_span(hours: float) -> str:
-    """How long past a deadline, in the request's language, in the unit people read it in:
-    whole minutes under an hour (at least 1: "1 minute" for 36 s), hours with one decimal
-    under a day, else days with one decimal."""
+def span_unit(hours: float) -> tuple[str, float]:
+    """The unit people read a span of ``hours`` in and its amount: whole minutes under an hour
+    (at least 1: 1 minute for 36 s), hours under a day, else days."""
     minutes = round(hours * 60)
     if minutes < 60:
-        n = max(1, minutes)
-        return ngettext("%(num)d minute", "%(num)d minutes", n)
+        return "minutes", max(1, minutes)
     if round(hours, 1) < 24:
-        return gettext("%(num).1f hours", num=hours)
-    return gettext("%(num).1f days", num=hours / 24)
+        return "hours", hours
+    return "days", hours / 24
+
+
+def overdue_span(hours: float) -> str:
+    """How long past a deadline, in the request's language (:func:`span_unit`; hours and days
+    with one decimal)."""
+    unit, amount = span_unit(hours)
+    if unit == "minutes":
+        return ngettext("%(num)d minute", "%(num)d minutes", int(amount))
+    if unit == "hours":
+        return gettext("%(num).1f hours", num=amount)
+    return gettext("%(num).1f days", num=amount)
 
 
 def _translating() -> bool:

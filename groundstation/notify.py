@@ -37,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from groundstation.errors import ConfigError
+from groundstation.i18n import span_unit
 from groundstation.models import ClassRule, Department, Job, Notification, Ticket
 
 if TYPE_CHECKING:
@@ -204,10 +205,19 @@ def chat_markdown(
     if deadline:
         lines.append(f"> 处置时限：{_md(deadline)}")
     if message.event == "escalated" and data.get("overdue_hours") is not None:
-        lines.append(f"> 已超时：{float(data['overdue_hours']):.1f} 小时")
+        lines.append(f"> 已超时：{_zh_span(float(data['overdue_hours']))}")
     if public_base_url:
         lines.append(f"[查看案件]({public_base_url.rstrip('/')}/tickets/{message.ticket_id})")
     return title, lines
+
+
+_ZH_UNITS = {"minutes": "{:.0f} 分钟", "hours": "{:.1f} 小时", "days": "{:.1f} 天"}
+
+
+def _zh_span(hours: float) -> str:
+    """A span for a Chinese chat group, in the unit the pages use (:func:`span_unit`)."""
+    unit, amount = span_unit(hours)
+    return _ZH_UNITS[unit].format(amount)
 
 
 class _ChatRobot:

@@ -253,6 +253,23 @@ def test_user_text_cannot_inject_markdown() -> None:
     assert r"\[点我\]" in content and "网格：G\\_1\\*" in content
 
 
+@pytest.mark.parametrize(
+    ("hours", "shown"),
+    [
+        (0.3, "已超时：18 分钟"),
+        (0.01, "已超时：1 分钟"),
+        (3.04, "已超时：3.0 小时"),
+        (50.0, "已超时：2.1 天"),
+    ],
+)
+def test_an_escalation_says_how_late_in_the_unit_the_pages_use(hours, shown) -> None:
+    from groundstation.notify import Message, chat_markdown
+
+    message = Message("escalated", 7, "ticket 7 escalated", {"level": 1, "overdue_hours": hours})
+    _, lines = chat_markdown(message, timezone=BEIJING)
+    assert f"> {shown}" in lines
+
+
 def test_every_notice_event_has_a_name_in_the_notifier_log() -> None:
     """The robots' titles and the admin's notifier log name the same events (no raw codes)."""
     from groundstation.blueprints.admin import EVENT_NAMES
