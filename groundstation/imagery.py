@@ -57,6 +57,7 @@ __all__ = [
     "OrthoInfo",
     "RasterPlacement",
     "raster_placement",
+    "nadir_georef",
     "photo_placement",
     "photo_bounds",
     "fit_size",
@@ -144,23 +145,23 @@ def photo_placement(
 
 @dataclass(frozen=True, slots=True)
 class RasterPlacement:
-    """A georeferenced TIFF photo placed by its own geotransform and CRS, as the classifier
-    places its findings, not by a GPS geotag and the camera. Has the fields of a
-    :class:`PhotoGeoref` (centre, metres per pixel, heading of its top, size), so it goes
-    wherever a photo's placement goes, and its exact WGS84 box."""
+    """A georeferenced TIFF photo placed by its own geotransform and CRS (``georef``), as the
+    classifier places its findings, not by a GPS geotag and the camera; ``nadir`` is the same
+    photo as a :class:`PhotoGeoref` (centre, metres per pixel, heading of its top, size), and
+    ``bounds`` its exact WGS84 box."""
 
     georef: RasterGeoref
-    lon: float
-    lat: float
-    gsd_m: float
-    yaw_deg: float
-    width: int
-    height: int
+    nadir: PhotoGeoref
     bounds: Bounds
 
     def to_lonlat(self, cols, rows) -> tuple[np.ndarray, np.ndarray]:
         """Continuous pixel coordinates -> WGS84 lon, lat (see :class:`RasterGeoref`)."""
         return self.georef.to_lonlat(cols, rows)
+
+
+def nadir_georef(placement: PhotoGeoref | RasterPlacement) -> PhotoGeoref:
+    """A photo's centre, metres per pixel, heading and size, whichever way it was placed."""
+    return placement.nadir if isinstance(placement, RasterPlacement) else placement
 
 
 def raster_placement(path: Path, *, what: str = "photo") -> RasterPlacement | None:
@@ -196,14 +197,10 @@ def raster_placement(path: Path, *, what: str = "photo") -> RasterPlacement | No
     lon, lat = georef.to_lonlat([width / 2], [height / 2])
     # the heading of the image's top (rows decreasing) in the CRS, clockwise from its north
     yaw = math.degrees(math.atan2(-transform.b, -transform.e)) % 360.0
+    nadir = PhotoGeoref(float(lon[0]), float(lat[0]), georef.pixel_size_m, yaw, width, height)
     return RasterPlacement(
         georef=georef,
-        lon=float(lon[0]),
-        lat=float(lat[0]),
-        gsd_m=georef.pixel_size_m,
-        yaw_deg=yaw,
-        width=width,
-        height=height,
+        nadir=nadir,
         bounds=Bounds(float(west), float(south), float(east), float(north)),
     )
 

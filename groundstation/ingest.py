@@ -53,6 +53,8 @@ __all__ = [
     "DuplicateSourceError",
     "DuplicatePhotosError",
     "file_hash",
+    "hash_stored_photos",
+    "stored_duplicates",
     "flights_from_source",
     "PhotoIssues",
     "photo_issues",
@@ -292,7 +294,7 @@ def _raster_tag(path: Path) -> _RasterTag | None:
         placement = raster_placement(path, what=f"photo {path.name}")
     except ValidationError as exc:
         raise IngestError(*exc.args) from None
-    return None if placement is None else _RasterTag(placement.lat, placement.lon)
+    return None if placement is None else _RasterTag(placement.nadir.lat, placement.nadir.lon)
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -351,6 +353,49 @@ def file_hash(path: Path) -> str:
 
 #: Photo hashes looked up per query (well under SQLite's and PostgreSQL's parameter limits).
 _HASH_BATCH = 500
+
+
+def hash_stored_photos(storage: Storage, *, sizes: Iterable[int] | None = None) -> int:
+    """Store the content hash of the stored photos that have none (registered before migration
+    0010), so the duplicate check sees them too; how many were hashed.
+
+    With ``sizes``, only photos whose file has one of those byte sizes are read: a file of
+    another size cannot hold the same bytes, so a check reads no more than it must and the
+    rest wait for a check that needs them. Photos whose file is gone or unreadable are skipped
+    with a warning (their hash stays unknown). Committed on its own, so the hashes are kept
+    whether or not the registration that asked for them is refused."""
+    wanted = None if sizes is None else frozenset(sizes)
+    hashed = 0
+    unreadable: list[str] = []
+    with storage.session() as session:
+        rows = session.execute(
+            select(Photo.id, Photo.path).where(Photo.content_hash.is_(None)).order_by(Photo.id)
+        ).all()
+        for photo_id, path in rows:
+            try:
+                if wanted is not None and Path(path).stat().st_size not in wanted:
+                    continue
+                digest = file_hash(Path(path))
+            except OSError as exc:
+                unreadable.append(f"{path} ({exc.strerror or exc})")
+                continue
+            session.execute(
+                update(Photo)
+                .where(Photo.id == photo_id, Photo.content_hash.is_(None))
+                .values(content_hash=digest)
+                .execution_options(synchronize_session=False)
+            )
+            hashed += 1
+        session.commit()
+    if unreadable:
+        log.warning(
+            "%d stored photos without a content hash cannot be read, so re-uploads of them are "
+            "not recognised: %s%s",
+            len(unreadable),
+            ", ".join(unreadable[:5]),
+            " …" if len(unreadable) > 5 else "",
+        )
+    return hashed
 
 
 def stored_duplicates(session: Any, hashes: Iterable[str]) -> dict[int, set[str]]:
@@ -477,10 +522,10 @@ def register_photos(
     :class:`UnplacedPhotosError` when no photo has a position, unless ``allow_unplaced``,
     :class:`DuplicateSourceError` when a flight from ``source`` exists, unless
     ``allow_duplicate``, :class:`DuplicatePhotosError` with ``check_photos`` when photos of the
-    same content (:func:`file_hash`, kept with every photo) are already stored in another
-    flight, and :class:`IngestError` for a GeoTIFF labelled with the wrong CRS;
-    nothing is stored then. Registrations of one folder at the same time take turns, so only
-    one of them passes that check."""
+    same content (:func:`file_hash`, kept with every photo; :func:`hash_stored_photos` adds it
+    to older ones first) are already stored in another flight, and :class:`IngestError` for a
+    GeoTIFF labelled with the wrong CRS; nothing is stored then. Registrations of one folder
+    at the same time take turns, so only one of them passes that check."""
     original_names = original_names or {}
     model = resolve_camera(camera)
     source = Path(source).resolve()
@@ -527,6 +572,8 @@ def register_photos(
             odd[size] = odd.get(size, 0) + 1
     odd_size = max(odd, key=lambda k: odd[k]) if odd else None
     hashes = {path: file_hash(path) for path in paths}
+    if check_photos:  # photos stored before their hash was kept are compared too
+        hash_stored_photos(storage, sizes={path.stat().st_size for path in paths})
     with storage.session() as session:
         _lock_source(session, source)  # two requests at once: the second sees the first's flight
         existing = flights_from_source(session, source)

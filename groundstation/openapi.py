@@ -84,9 +84,10 @@ _REGISTRATION_CONFIRMS: dict[str, Any] = {
 _FORCE: dict[str, Any] = {
     "force": {
         "type": "boolean",
-        "description": "register a server folder again although a flight from it exists; "
-        "without it that is a 409 naming the flights (existing_flights) and nothing is stored. "
-        "Uploaded photos are always a new flight. 1/true/yes/on or 0/false/no/off",
+        "description": "register the photos although a flight from the same server folder "
+        "exists or photos of the same content (SHA-256) are already stored as a flight; "
+        "without it that is a 409 naming the flights (existing_flights; photos_stored: how "
+        "many photos) and nothing is stored. 1/true/yes/on or 0/false/no/off",
     },
 }
 #: What a flight registration answers when it is refused until confirmed, or too large.
@@ -601,7 +602,8 @@ def _flight_registration() -> dict[str, Any]:
         "photos_georeferenced (GeoTIFFs placed by their geotransform), "
         "camera, camera_size_mismatch, warnings, job_id, and duplicates_merged when photos "
         "were sent twice under one name with the same bytes); 409 when the server folder is "
-        "already a flight (send force), 422 when no photo has a GPS position (send "
+        "already a flight, or photos of the same content are already stored as a flight "
+        "(existing_flights, photos_stored; send force), 422 when no photo has a GPS position (send "
         "allow_unplaced), 413 when a photo is larger than the limit; 400 for a field it does "
         "not take, two different photos under one name, or photos a flight log (a list, JSON "
         "lines, or a CSV with a file column) names that do not exist (missing)",

@@ -9,16 +9,18 @@ the ones the address takes: JSON on the API, the error page for an export, and a
 the list pages (tickets, review, dashboard), which answer 400 and still show what they can.
 The values are read by the views' own parsers (:func:`groundstation.blueprints.api.parse_int`,
 ``ticket_query``, ``finding_query``, ``dashboard_from_args``), whose errors name the parameter
-and what it accepts, and are answered the same way.
+and what it accepts, and are answered the same way. Request bodies are held to the same rule:
+:func:`check_fields` refuses JSON or form fields an endpoint does not take.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import request
+from flask_babel import lazy_ngettext
 
 from groundstation.errors import ValidationError
 from groundstation.i18n import lazy_message as _l
@@ -34,6 +36,7 @@ __all__ = [
     "offered_language",
     "check_language",
     "language_error",
+    "check_fields",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,3 +135,38 @@ def language_error(value: str, languages: Sequence[str]) -> ParameterError:
             known=", ".join(languages),
         )
     )
+
+
+def check_fields(
+    data: Mapping[str, Any],
+    accepted: Sequence[str],
+    *,
+    files: Sequence[str] = (),
+    csrf: bool = True,
+) -> None:
+    """Refuse (400) body fields an endpoint does not take, naming them and those it takes,
+    rather than ignore them: ``data`` is the JSON object or form, ``accepted`` its fields,
+    ``files`` the multipart file fields. A form may carry its CSRF token unless ``csrf`` is
+    false (an address exempt from CSRF, such as Open311's)."""
+    known = {*accepted, *files} | ({"csrf_token"} if csrf and not request.is_json else set())
+    given = [*data, *(() if request.is_json else request.files)]
+    unknown = list(dict.fromkeys(name for name in given if name not in known))
+    if unknown and not (accepted or files):
+        raise ValidationError(
+            lazy_ngettext(
+                "unknown field %(names)s; this address takes no fields",
+                "unknown fields %(names)s; this address takes no fields",
+                len(unknown),
+                names=", ".join(shown_value(name) for name in unknown),
+            )
+        )
+    if unknown:
+        raise ValidationError(
+            lazy_ngettext(
+                "unknown field %(names)s; this address takes %(known)s",
+                "unknown fields %(names)s; this address takes %(known)s",
+                len(unknown),
+                names=", ".join(shown_value(name) for name in unknown),
+                known=", ".join([*accepted, *files]),
+            )
+        )

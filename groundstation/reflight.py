@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from gis.camera import Camera
 from gis.crs import LocalFrame
 from groundstation.errors import NotFoundError, ValidationError
-from groundstation.imagery import place_photo
+from groundstation.imagery import nadir_georef, place_photo
 from groundstation.models import Finding, Photo, Ticket, utcnow
 from groundstation.sightings import MERGE_RADIUS_M
 from groundstation.tickets import SYSTEM, record_event
@@ -51,11 +51,12 @@ def photo_footprint(photo: Photo, camera: Camera):
     """The WGS84 polygon a stored photo shows (a GeoTIFF's from its geotransform), or None
     when it cannot be placed."""
     try:
-        georef = place_photo(photo, camera)
+        placement = place_photo(photo, camera)
     except (NotFoundError, ValidationError) as exc:
         log.debug("photo %s cannot be placed: %s", photo.id, exc)
         return None
-    return box_polygon(georef, (0, 0, georef.width, georef.height))
+    size = nadir_georef(placement)
+    return box_polygon(placement, (0, 0, size.width, size.height))
 
 
 def _still_seen(findings: Sequence[Finding], ticket: Ticket, radius_m: float) -> Finding | None:

@@ -12,11 +12,11 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import select
 
-from groundstation.blueprints.api import RULE_FIELDS, check_fields, rule_changes
+from groundstation.blueprints.api import RULE_FIELDS, rule_changes
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.models import ClassRule, Department, Notification
 from groundstation.notify import Undelivered, delivery_of, undelivered
-from groundstation.params import takes
+from groundstation.params import check_fields, takes
 from groundstation.text import is_blank
 from groundstation.tickets import update_rule
 from groundstation.web import current_actor, db, roles_required

@@ -11,7 +11,7 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -59,7 +59,7 @@ from groundstation.models import (
     utcnow,
 )
 from groundstation.openapi import openapi_document
-from groundstation.params import shown_value, takes
+from groundstation.params import check_fields, shown_value, takes
 from groundstation.services import grid_history, import_grids, read_grid_file, review_findings
 from groundstation.text import strip_blank
 from groundstation.tickets import (
@@ -104,6 +104,9 @@ __all__ = [
     "parse_int",
     "parse_text",
     "parse_flight_camera",
+    "photo_counts",
+    "finding_counts",
+    "flights_json",
     "rule_changes",
     "queue_ingest",
     "apply_transition",
@@ -812,41 +815,6 @@ def _check_photo_paths(source: Path, raw: str) -> None:
             )
 
 
-def check_fields(
-    data: Mapping[str, Any],
-    accepted: Sequence[str],
-    *,
-    files: Sequence[str] = (),
-    csrf: bool = True,
-) -> None:
-    """Refuse (400) body fields an endpoint does not take, naming them and those it takes,
-    rather than ignore them: ``data`` is the JSON object or form, ``accepted`` its fields,
-    ``files`` the multipart file fields. A form may carry its CSRF token unless ``csrf`` is
-    false (an address exempt from CSRF, such as Open311's)."""
-    known = {*accepted, *files} | ({"csrf_token"} if csrf and not request.is_json else set())
-    given = [*data, *(() if request.is_json else request.files)]
-    unknown = list(dict.fromkeys(name for name in given if name not in known))
-    if unknown and not (accepted or files):
-        raise ValidationError(
-            lazy_ngettext(
-                "unknown field %(names)s; this address takes no fields",
-                "unknown fields %(names)s; this address takes no fields",
-                len(unknown),
-                names=", ".join(shown_value(name) for name in unknown),
-            )
-        )
-    if unknown:
-        raise ValidationError(
-            lazy_ngettext(
-                "unknown field %(names)s; this address takes %(known)s",
-                "unknown fields %(names)s; this address takes %(known)s",
-                len(unknown),
-                names=", ".join(shown_value(name) for name in unknown),
-                known=", ".join([*accepted, *files]),
-            )
-        )
-
-
 #: The fields ``POST /flights`` takes besides the multipart ``photos``.
 FLIGHT_FIELDS = ("name", "source", "camera", "allow_unplaced", "force")
 
@@ -857,7 +825,8 @@ FLIGHT_FIELDS = ("name", "source", "camera", "allow_unplaced", "force")
 def post_flight() -> Any:
     """Register a flight (uploaded photos or a folder under PHOTO_ROOTS); queue its ingest.
     Photos sent twice under one name with the same bytes are one photo (the answer warns);
-    under one name with other bytes they are refused."""
+    under one name with other bytes they are refused. A folder already registered, or photos
+    whose content is already stored, are a 409 unless ``force``, as a finished upload is."""
     actor = current_actor()
     files = [f for f in request.files.getlist("photos") if f.filename]
     data = request_data()
@@ -865,6 +834,8 @@ def post_flight() -> Any:
     merged = 0
     name = parse_text(data.get("name"), field="name")[:200] or None
     camera = parse_flight_camera(data.get("camera"))
+    allow_unplaced = parse_confirm(data.get("allow_unplaced"), field="allow_unplaced")
+    force = parse_confirm(data.get("force"), field="force")
     if files:
         folder = (
             Path(current_app.config["DATA_DIR"])
@@ -918,8 +889,9 @@ def post_flight() -> Any:
             created_by=actor.name,
             camera=camera,
             original_names=originals if files else None,
-            allow_unplaced=parse_confirm(data.get("allow_unplaced"), field="allow_unplaced"),
-            allow_duplicate=bool(files) or parse_confirm(data.get("force"), field="force"),
+            allow_unplaced=allow_unplaced,
+            allow_duplicate=bool(files) or force,  # an upload's folder is always new
+            check_photos=not force,  # the same photos sent again: 409 unless forced
         )
     except IngestError as exc:  # no such folder, no photos in it, a bad flight log
         if files:
@@ -1170,41 +1142,67 @@ def parse_flight_camera(value: Any) -> Any:
         raise ValidationError(_l("camera: %(detail)s", detail=lazy_reason(exc))) from None
 
 
-def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
-    counts = dict(
-        session.execute(
-            select(Photo.status, func.count()).where(Photo.flight_id == f.id).group_by(Photo.status)
-        ).all()
-    )
-    # as the flights page counts them: objects (one per primary) and views, both only among
-    # the findings the reader may see (a department's count never tells of others' findings)
-    objects, findings = session.execute(
+def photo_counts(session: Session, flight_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Each flight's photos counted by status (one query for all of them)."""
+    counts: dict[int, dict[str, int]] = {i: {} for i in flight_ids}
+    for flight_id, status, count in session.execute(
+        select(Photo.flight_id, Photo.status, func.count())
+        .where(Photo.flight_id.in_(flight_ids))
+        .group_by(Photo.flight_id, Photo.status)
+    ):
+        counts[flight_id][status] = int(count)
+    return counts
+
+
+def finding_counts(
+    session: Session, flight_ids: Sequence[int], actor: Any
+) -> dict[int, tuple[int, int]]:
+    """Each flight's (objects, views) in one query: objects one per primary finding, views
+    every finding, both only among those ``actor`` may see (a department's count never tells
+    of others' findings); flights without any are left out."""
+    obj = func.coalesce(Finding.sighting_of, Finding.id)
+    rows = session.execute(
         visible_findings(
-            select(
-                func.count(func.distinct(func.coalesce(Finding.sighting_of, Finding.id))),
-                func.count(Finding.id),
-            ).where(Finding.flight_id == f.id),
-            current_actor(),
+            select(Finding.flight_id, func.count(func.distinct(obj)), func.count(Finding.id))
+            .where(Finding.flight_id.in_(flight_ids))
+            .group_by(Finding.flight_id),
+            actor,
         )
-    ).one()
-    issues = photo_issues(session, [f.id])[f.id]
-    return {
-        "id": f.id,
-        "name": f.name,
-        "status": f.status,
-        "job_id": f.job_id,
-        "created_by": f.created_by,
-        "created_at": _iso(f.created_at),
-        "camera": f.camera,
-        "photos": {k: int(v) for k, v in counts.items()},
-        "photos_unplaced": issues.unplaced,
-        "unplaced_photos": issues.unplaced_names,
-        "photos_at_camera_position": issues.at_camera_position,
-        "at_camera_position_photos": issues.at_camera_position_names,
-        "failed_photos": [{"name": n, "error": e} for n, e in issues.failed_photos],
-        "findings": int(findings),
-        "objects": int(objects),
-    }
+    )
+    return {flight_id: (int(objects), int(views)) for flight_id, objects, views in rows}
+
+
+def flights_json(session: Session, flights: Sequence[Flight]) -> list[dict[str, Any]]:
+    """The flights as the API gives them, counted as the flights page counts them, in the same
+    few queries whatever their number."""
+    ids = [f.id for f in flights]
+    photos = photo_counts(session, ids)
+    findings = finding_counts(session, ids, current_actor())
+    issues = photo_issues(session, ids)
+    out = []
+    for f in flights:
+        objects, views = findings.get(f.id, (0, 0))
+        flight_issues = issues[f.id]
+        out.append(
+            {
+                "id": f.id,
+                "name": f.name,
+                "status": f.status,
+                "job_id": f.job_id,
+                "created_by": f.created_by,
+                "created_at": _iso(f.created_at),
+                "camera": f.camera,
+                "photos": photos[f.id],
+                "photos_unplaced": flight_issues.unplaced,
+                "unplaced_photos": flight_issues.unplaced_names,
+                "photos_at_camera_position": flight_issues.at_camera_position,
+                "at_camera_position_photos": flight_issues.at_camera_position_names,
+                "failed_photos": [{"name": n, "error": e} for n, e in flight_issues.failed_photos],
+                "findings": views,
+                "objects": objects,
+            }
+        )
+    return out
 
 
 @bp.get("/flights")
@@ -1212,8 +1210,8 @@ def _flight_json(session: Session, f: Flight) -> dict[str, Any]:
 @takes()
 def flights() -> Any:
     session = db()
-    rows = session.scalars(select(Flight).order_by(Flight.id.desc()).limit(200))
-    return jsonify([_flight_json(session, f) for f in rows])
+    rows = list(session.scalars(select(Flight).order_by(Flight.id.desc()).limit(200)))
+    return jsonify(flights_json(session, rows))
 
 
 @bp.get("/flights/<int:flight_id>")
@@ -1221,7 +1219,7 @@ def flights() -> Any:
 @takes()
 def flight_detail(flight_id: int) -> Any:
     session = db()
-    return jsonify(_flight_json(session, _get(session, Flight, flight_id, "flight")))
+    return jsonify(flights_json(session, [_get(session, Flight, flight_id, "flight")])[0])
 
 
 @bp.get("/jobs/<int:job_id>")

@@ -41,7 +41,6 @@ from groundstation.blueprints.api import (
     RECORD_NAMES,
     REVIEWERS,
     _get,
-    check_fields,
     in_roots,
     parse_int,
     photo_roots,
@@ -70,7 +69,7 @@ from groundstation.i18n import lazy_message as _l
 from groundstation.imagery import open_geotiff
 from groundstation.ingest import DEFAULT_CAMERA
 from groundstation.models import ROLES, Finding, Flight, FlightSession, Grid, Photo, RoutePlan
-from groundstation.params import takes, unknown_parameter_error, unknown_parameters
+from groundstation.params import check_fields, takes, unknown_parameter_error, unknown_parameters
 from groundstation.web import current_actor, db, json_error, request_data, roles_required, state
 from missions.errors import MissionError
 from missions.items import MissionPlan
@@ -399,30 +398,13 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
     saw (one per primary finding, as the review queue lists them) and their other views, the
     grids (those its photos were taken over, its findings' and its session's), and the flight
     session that took the photos. Findings are those ``actor`` may see."""
-    from groundstation.blueprints.api import visible_findings
+    from groundstation.blueprints.api import finding_counts, photo_counts, visible_findings
     from groundstation.ingest import photo_grids, photo_issues
 
     ids = [f.id for f in flights]
-    photos: dict[int, dict[str, int]] = {i: {} for i in ids}
-    for flight_id, status, count in session.execute(
-        select(Photo.flight_id, Photo.status, func.count())
-        .where(Photo.flight_id.in_(ids))
-        .group_by(Photo.flight_id, Photo.status)
-    ):
-        photos[flight_id][status] = int(count)
+    photos = photo_counts(session, ids)
     issues = photo_issues(session, ids, shown=FAILED_SHOWN)
-    obj = func.coalesce(Finding.sighting_of, Finding.id)
-    counts = {
-        flight_id: (int(objects), int(views))
-        for flight_id, objects, views in session.execute(
-            visible_findings(
-                select(Finding.flight_id, func.count(func.distinct(obj)), func.count(Finding.id))
-                .where(Finding.flight_id.in_(ids))
-                .group_by(Finding.flight_id),
-                actor,
-            )
-        )
-    }
+    counts = finding_counts(session, ids, actor)
     grids: dict[int, set[str]] = {i: set() for i in ids}
     for flight_id, code in session.execute(
         visible_findings(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from groundstation.errors import ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import ROLES, Grid
-from groundstation.params import takes
+from groundstation.params import check_fields, takes
 from groundstation.services import import_grids
 from groundstation.uploads import read_limited
 from groundstation.web import current_actor, db, roles_required
@@ -43,7 +43,7 @@ def index() -> Any:
 @roles_required("supervisor", "admin")
 @takes()
 def import_file() -> Any:
-    from groundstation.blueprints.api import check_fields, read_grid_upload
+    from groundstation.blueprints.api import read_grid_upload
 
     upload = request.files.get("file")
     session = db()

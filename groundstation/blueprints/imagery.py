@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from groundstation.blueprints.api import (
     ANY,
     _get,
-    check_fields,
     parse_text,
     visible_finding,
     visible_findings,
@@ -36,6 +35,7 @@ from groundstation.imagery import (
     RasterPlacement,
     cache_key,
     inspect_orthomosaic,
+    nadir_georef,
     photo_bounds,
     place_photo,
     render_orthomosaic_preview,
@@ -43,7 +43,7 @@ from groundstation.imagery import (
 )
 from groundstation.ingest import flight_camera
 from groundstation.models import Finding, Flight, Grid, Orthomosaic, Photo
-from groundstation.params import takes
+from groundstation.params import check_fields, takes
 from groundstation.uploads import safe_name
 from groundstation.web import current_actor, db, roles_required
 
@@ -92,15 +92,15 @@ def _georef_fields(photo: Photo) -> dict[str, float | None]:
 
 def photo_overlay_json(photo: Photo) -> dict[str, Any]:
     """Where a photo lies on the map (computed from its geotag, without rendering it)."""
-    georef = place_photo(photo, flight_camera(photo.flight))
-    bounds = photo_bounds(georef)
+    placement = place_photo(photo, flight_camera(photo.flight))
+    nadir = nadir_georef(placement)
     return {
         "photo_id": photo.id,
         "url": f"/api/v1/photos/{photo.id}/overlay.png",
-        "bounds": bounds.leaflet(),
-        "centre": [georef.lon, georef.lat],
-        "yaw_deg": georef.yaw_deg,
-        "gsd_m": georef.gsd_m,
+        "bounds": photo_bounds(placement).leaflet(),
+        "centre": [nadir.lon, nadir.lat],
+        "yaw_deg": nadir.yaw_deg,
+        "gsd_m": nadir.gsd_m,
     }
 
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select, update
 
-from groundstation.blueprints.api import check_fields, disabled_key_message
+from groundstation.blueprints.api import disabled_key_message
 from groundstation.errors import ValidationError
 from groundstation.i18n import LABEL_NAMES, STATE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
@@ -35,7 +35,7 @@ from groundstation.models import (
     Ticket,
     utcnow,
 )
-from groundstation.params import takes
+from groundstation.params import check_fields, takes
 from groundstation.text import strip_blank
 from groundstation.tickets import SYSTEM, TERMINAL_STATES, Actor, open_ticket
 from groundstation.web import check_text, db, lookup_api_key

@@ -39,7 +39,6 @@ from flask import current_app, jsonify, request, url_for
 
 from groundstation.blueprints.api import (
     REVIEWERS,
-    check_fields,
     parse_confirm,
     parse_flight_camera,
     parse_int,
@@ -53,7 +52,7 @@ from groundstation.errors import IngestError, NotFoundError, TransitionError, Va
 from groundstation.i18n import lazy_message as _l
 from groundstation.ingest import PHOTO_SUFFIXES, register_photos, resolve_camera
 from groundstation.models import utcnow
-from groundstation.params import takes
+from groundstation.params import check_fields, takes
 from groundstation.uploads import photo_file_name, read_photo
 from groundstation.web import (
     acting_user,

@@ -27,13 +27,13 @@ from gis.camera import PRESETS
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from gis.messages import Message
-from groundstation.blueprints.api import _get, camera_preset, check_fields, parse_text
+from groundstation.blueprints.api import _get, camera_preset, parse_text
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
 from groundstation.i18n import lazy_names
 from groundstation.models import ROLES, Grid, NoFlyLayer, RoutePlan
-from groundstation.params import takes
+from groundstation.params import check_fields, takes
 from groundstation.uploads import read_limited
 from groundstation.web import (
     api_key_from_request,

@@ -113,7 +113,8 @@ def test_upload_flight_is_ingested_in_the_background(database_url, tmp_path) -> 
         files = []
         for name, rgb in (("x_red.jpg", RED), ("y_blue.jpg", BLUE), ("z_green.jpg", GREEN)):
             buf = io.BytesIO()
-            write_photo(tmp_path / "src" / name, rgb)
+            # a size of its own: the module's other tests stored photos of these colours
+            write_photo(tmp_path / "src" / name, rgb, size=(80, 60))
             buf.write((tmp_path / "src" / name).read_bytes())
             buf.seek(0)
             files.append((buf, name))

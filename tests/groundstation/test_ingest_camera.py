@@ -140,11 +140,12 @@ def test_upload_api_takes_a_camera(env, tmp_path) -> None:
     flight = client.get(f"/api/v1/flights/{ok.get_json()['flight_id']}", headers=headers)
     flight = flight.get_json()
     assert flight["camera"]["name"] == "mavic3e"
-    any_case = client.post(
+    any_case = client.post(  # the same photo again: force=1 registers it again
         "/api/v1/flights",
         data={
             "camera": "Mavic3E",
             "allow_unplaced": "1",
+            "force": "1",
             "photos": (io.BytesIO(buf.getvalue()), "a.jpg"),
         },
         headers=headers,

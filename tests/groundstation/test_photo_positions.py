@@ -5,7 +5,6 @@ they confirm, and a refusal stores nothing."""
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -123,7 +122,8 @@ def test_bad_confirmation_value_is_refused(env) -> None:
 def test_the_same_server_folder_twice_is_refused_unless_forced(env, tmp_path, monkeypatch) -> None:
     folder = tmp_path / "root" / "flight"
     write_photo(folder / "a.jpg", RED)
-    shutil.copy(_dataset_photos(1)[0], folder / "b.jpg")
+    # a size of its own: other tests here store their photos, and stored photos are refused
+    write_photo(folder / "b.jpg", BLUE, size=(70, 52))
     monkeypatch.setitem(env.app.config, "PHOTO_ROOTS", str(tmp_path / "root"))
     client, headers = env.client(), env.headers("pilot")
     body = {"source": str(folder), "allow_unplaced": True}

@@ -4,9 +4,12 @@ registered twice is; photos keep their content hash (migration 0010)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from groundstation.models import Flight, Photo
@@ -119,3 +122,154 @@ def test_migration_0010_keeps_photos_and_adds_the_hash(fresh_url: str) -> None:
         photo = session.scalars(select(Photo)).one()
         assert photo.path == "/tmp/old/a.jpg" and photo.content_hash is None
     storage.dispose()
+
+
+# -- every way photos enter: finish, multipart POST /flights, a server folder -------------------
+
+
+def unique_jpeg() -> bytes:
+    """A geotagged JPEG no other photo shares (the database is shared by a module's tests)."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from gis.exif import GeoTag, write_jpeg
+
+    image = np.full((48, 64, 3), (90, 120, 60), dtype=np.uint8)
+    image[0, :16] = np.frombuffer(uuid.uuid4().bytes, dtype=np.uint8)[:, None]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.jpg"
+        write_jpeg(path, image, GeoTag(LONLAT[1], LONLAT[0], 120.0, relative_altitude_m=100.0))
+        return path.read_bytes()
+
+
+def post_photos(env, photos: dict[str, bytes], **fields):
+    """``POST /api/v1/flights`` with the photos as multipart ``photos``."""
+    return env.client().post(
+        "/api/v1/flights",
+        data={"photos": [(io.BytesIO(data), name) for name, data in photos.items()], **fields},
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+
+
+def post_folder(env, photos: dict[str, bytes], **fields):
+    """``POST /api/v1/flights`` naming a fresh server folder (under PHOTO_ROOTS) with the
+    photos, as a card copied to the server is."""
+    import uuid
+
+    folder = env.data_dir / "photos" / f"card_{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    for name, data in photos.items():
+        (folder / name).write_bytes(data)
+    return env.client().post(
+        "/api/v1/flights", json={"source": str(folder), **fields}, headers=env.headers("pilot")
+    )
+
+
+def post_upload(env, photos: dict[str, bytes], **fields):
+    """A staged upload of the photos, finished."""
+    return finish(env, upload(env, photos), **fields)
+
+
+ENTRY_POINTS = {"finish": post_upload, "multipart": post_photos, "folder": post_folder}
+
+
+def flight_photos(env, flight_id: int) -> list[tuple[str, str | None]]:
+    """A flight's photos: (path, content hash), by path."""
+    with env.storage().session() as session:
+        rows = session.execute(
+            select(Photo.path, Photo.content_hash)
+            .where(Photo.flight_id == flight_id)
+            .order_by(Photo.path)
+        )
+        return [tuple(row) for row in rows]
+
+
+def forget_hashes(env, flight_id: int) -> None:
+    """Make a flight's photos look registered before migration 0010: no content hash."""
+    from sqlalchemy import update
+
+    with env.storage().session() as session:
+        session.execute(update(Photo).where(Photo.flight_id == flight_id).values(content_hash=None))
+        session.commit()
+
+
+@pytest.mark.parametrize("first", ENTRY_POINTS)
+@pytest.mark.parametrize("again", ENTRY_POINTS)
+def test_every_entry_point_refuses_stored_photos_unless_forced(env, first, again) -> None:
+    card = {"DJI_0001.JPG": unique_jpeg(), "DJI_0002.JPG": unique_jpeg()}
+    stored = ENTRY_POINTS[first](env, card)
+    assert stored.status_code == 202, stored.json
+    flight_id = stored.json["flight_id"]
+    kept = flight_photos(env, flight_id)
+    before = flights(env)
+    upload_folders = sorted((env.data_dir / "photos").iterdir())
+
+    refused = ENTRY_POINTS[again](env, {**card, "DJI_0003.JPG": unique_jpeg()})
+    assert refused.status_code == 409, refused.json
+    assert refused.json == {
+        "error": f"2 of these 3 photos are already stored as photo flight {flight_id} (the "
+        "same files): send force=1 to register them again",
+        "existing_flights": [flight_id],
+        "photos_stored": 2,
+        "confirm": "force",
+    }
+    assert flights(env) == before
+    assert flight_photos(env, flight_id) == kept  # the stored flight is untouched
+    assert all(Path(path).is_file() for path, _ in kept)
+    if again == "multipart":  # the refused request's photos are not left on the server
+        assert sorted((env.data_dir / "photos").iterdir()) == upload_folders
+
+    forced = ENTRY_POINTS[again](env, {**card, "DJI_0003.JPG": unique_jpeg()}, force=True)
+    assert forced.status_code == 202, forced.json
+    assert flights(env) == before + 1 and forced.json["photos"] == 3
+
+
+@pytest.mark.parametrize("again", ENTRY_POINTS)
+def test_photos_stored_before_their_hash_was_kept_are_recognised(env, again) -> None:
+    """Photos registered before migration 0010 have no content hash: the check hashes their
+    files when it needs them, keeps the hash, and refuses them as any stored photo."""
+    card = {"DJI_0001.JPG": unique_jpeg()}
+    flight_id = post_folder(env, card).json["flight_id"]
+    hashed = flight_photos(env, flight_id)
+    forget_hashes(env, flight_id)
+
+    refused = ENTRY_POINTS[again](env, card)
+    assert refused.status_code == 409, refused.json
+    assert refused.json["existing_flights"] == [flight_id]
+    assert flight_photos(env, flight_id) == hashed  # hashed again, and kept though refused
+
+
+def test_a_stored_photo_whose_file_is_gone_is_skipped_with_a_warning(env, caplog) -> None:
+    gone = {"DJI_0001.JPG": unique_jpeg()}
+    flight_id = post_folder(env, gone).json["flight_id"]
+    forget_hashes(env, flight_id)
+    [(path, _)] = flight_photos(env, flight_id)
+    Path(path).unlink()
+
+    with caplog.at_level("WARNING", logger="gridpatrol.ingest"):
+        new = post_photos(env, {"DJI_0002.JPG": unique_jpeg()})
+        again = post_photos(env, gone)  # its stored copy cannot be read: not recognised
+    assert new.status_code == 202, new.json
+    assert again.status_code == 202, again.json
+    assert flight_photos(env, flight_id) == [(path, None)]
+    warned = [r.getMessage() for r in caplog.records if path in r.getMessage()]
+    assert warned and warned[0].startswith("1 stored photos without a content hash cannot be")
+
+
+def test_only_stored_photos_of_a_sent_photos_size_are_read(env) -> None:
+    """A file of another size cannot hold the same bytes: its hash waits for a check that
+    needs it, so a registration does not read every older photo."""
+    from groundstation.ingest import hash_stored_photos
+
+    small, large = unique_jpeg(), unique_jpeg() + b"\0" * 4096
+    flight_id = post_photos(env, {"small.jpg": small, "large.jpg": large}).json["flight_id"]
+    forget_hashes(env, flight_id)
+
+    hash_stored_photos(env.storage(), sizes={len(large)})
+    hashes = {Path(p).name: h for p, h in flight_photos(env, flight_id)}
+    assert hashes == {"large.jpg": hashlib.sha256(large).hexdigest(), "small.jpg": None}
+    hash_stored_photos(env.storage())
+    hashes = {Path(p).name: h for p, h in flight_photos(env, flight_id)}
+    assert hashes["small.jpg"] == hashlib.sha256(small).hexdigest()
