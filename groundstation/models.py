@@ -45,6 +45,7 @@ __all__ = [
     "Department",
     "User",
     "ApiKey",
+    "SignInFailure",
     "ClassRule",
     "Grid",
     "Flight",
@@ -185,6 +186,19 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user: Mapped[User | None] = relationship()
+
+
+class SignInFailure(Base):
+    """A wrong sign-in, per case-folded user name (known or not) and client address: enough of
+    them within ``LOGIN_LOCKOUT_S`` lock that pair (``groundstation.signin_locks``)."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_pair", "username", "address", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # the form takes 80 characters; case folding may triple them ("ΐ" folds to three)
+    username: Mapped[str] = mapped_column(String(240))
+    address: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class ClassRule(Base):

@@ -1,16 +1,15 @@
 """Sign in and out, and switch the UI language (Simplified Chinese by default, English).
 
 Signing in starts a fresh session (nothing set before it survives) and counts failures per
-user name and client address: after ``LOGIN_MAX_FAILURES`` within ``LOGIN_LOCKOUT_S`` seconds
-that pair is refused (HTTP 429) until the oldest failure is that old. A disabled user who gives
-the right password is told their account is disabled (HTTP 403); a wrong password never says so.
+user name and client address in the database (:mod:`groundstation.signin_locks`, shared by every
+serve process): after ``LOGIN_MAX_FAILURES`` within ``LOGIN_LOCKOUT_S`` seconds that pair is
+refused (HTTP 429) until the oldest failure is that old. A disabled user who gives the right
+password is told their account is disabled (HTTP 403); a wrong password never says so.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -32,43 +32,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from groundstation.models import User
+from groundstation.models import User, utcnow
 from groundstation.params import language_error, offered_language, takes
-from groundstation.web import db
+from groundstation.signin_locks import SignInLocks
+from groundstation.web import db, state
 
-__all__ = ["bp", "LoginForm", "LoginThrottle", "safe_next", "home_url"]
+__all__ = ["bp", "LoginForm", "safe_next", "home_url"]
 
 bp = Blueprint("auth", __name__)
-
-
-class LoginThrottle:
-    """Failed sign-ins per (user name, client address) within a sliding window, in memory."""
-
-    def __init__(self) -> None:
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], window: float, now: float) -> deque[float]:
-        times = self._failures.get(key, deque())
-        while times and now - times[0] >= window:
-            times.popleft()
-        if not times:
-            self._failures.pop(key, None)
-        return times
-
-    def locked(self, key: tuple[str, str], *, limit: int, window: float) -> bool:
-        with self._lock:
-            return len(self._recent(key, window, time.monotonic())) >= limit
-
-    def fail(self, key: tuple[str, str], *, window: float) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._failures[key] = self._recent(key, window, now)
-            self._failures[key].append(now)
-
-    def clear(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
 
 
 _DUMMY_HASH: list[str] = []
@@ -79,10 +50,6 @@ def _dummy_hash() -> str:
     if not _DUMMY_HASH:
         _DUMMY_HASH.append(generate_password_hash("not a password"))
     return _DUMMY_HASH[0]
-
-
-def _throttle() -> LoginThrottle:
-    return current_app.extensions.setdefault("gridpatrol_login_throttle", LoginThrottle())
 
 
 def _fresh_session() -> None:
@@ -124,34 +91,41 @@ def home_url(role: str) -> str:
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
-        config = current_app.config
-        key = (form.username.data.casefold(), request.remote_addr or "")
-        limit, window = int(config["LOGIN_MAX_FAILURES"]), float(config["LOGIN_LOCKOUT_S"])
-        if _throttle().locked(key, limit=limit, window=window):
+        name, address = form.username.data, request.remote_addr or ""
+        locks = SignInLocks.from_config(current_app.config)
+        with state().storage.session() as store:
+            attempt = locks.attempt(store, name, address)  # counted before the password
+        if attempt.refused:
+            assert attempt.retry_at is not None
+            wait = max(1.0, (attempt.retry_at - utcnow()).total_seconds())
             flash(
                 _(
                     "Too many failed sign-ins for this user name: try again in %(minutes)d "
                     "minutes.",
-                    minutes=max(1, round(window / 60)),
+                    minutes=math.ceil(wait / 60),
                 ),
                 "error",
             )
-            return render_template("login.html", form=form), 429
-        user = db().scalar(select(User).where(User.username == form.username.data))
+            response = make_response(render_template("login.html", form=form), 429)
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
+        user = db().scalar(select(User).where(User.username == name))
         password_ok = check_password_hash(
             user.password_hash if user is not None else _dummy_hash(), form.password.data
         )
-        if user is None or not password_ok:
-            _throttle().fail(key, window=window)
+        if user is None or not password_ok:  # the attempt stays counted
             flash(_("Wrong user name or password."), "error")
             return render_template("login.html", form=form), 401
         if not user.active:  # told only with the right password: a guess learns nothing
+            with state().storage.session() as store:
+                locks.withdraw(store, attempt)
             flash(
                 _("Your account is disabled: ask an administrator to enable it."),
                 "error",
             )
             return render_template("login.html", form=form), 403
-        _throttle().clear(key)
+        with state().storage.session() as store:
+            locks.succeeded(store, name, address)
         _fresh_session()
         login_user(user)
         session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME without use

@@ -1,4 +1,5 @@
-"""`gridpatrol db`: upgrade the schema, manage users and API keys, import grids, export reviews."""
+"""`gridpatrol db`: upgrade the schema, manage users (and their sign-in locks) and API keys, import
+grids, export reviews."""
 
 from __future__ import annotations
 
@@ -20,6 +21,24 @@ def _storage(data_dir: str | None):
 
     config = build_config(data_dir=data_dir)
     return Storage(config["DATABASE_URL"])
+
+
+def _sign_in_locks(data_dir: str | None):
+    """The lockout rule `serve` applies, from the same settings (LOGIN_MAX_FAILURES, ...)."""
+    from groundstation.config import build_config
+    from groundstation.signin_locks import SignInLocks
+
+    return SignInLocks.from_config(build_config(data_dir=data_dir))
+
+
+def _cleared_text(cleared) -> str:
+    """What clearing a user's failed sign-ins did, to end a command's line ('' if nothing)."""
+    if not cleared.addresses:
+        return ""
+    return (
+        f"; failed sign-ins from {cleared.addresses} address(es) cleared "
+        f"({cleared.locked} of them locked)"
+    )
 
 
 def _migrated(data_dir: str | None):
@@ -259,18 +278,25 @@ def _check_new_user_name(session, name: str) -> None:
 @db_command.command("list-users")
 @data_dir_option
 def list_users(data_dir: str | None) -> None:
-    """List users: name, role, department (- for none), active or disabled."""
+    """List users: name, role, department (- for none), active or disabled, and whether
+    sign-in is locked (from how many addresses, until when in UTC)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from groundstation.models import User
 
     storage = _migrated(data_dir)
+    locks = _sign_in_locks(data_dir)
     with storage.session() as session:
         query = select(User).options(selectinload(User.department)).order_by(User.username)
-        for user in session.scalars(query):
+        users = list(session.scalars(query))
+        locked = locks.locked_users(session, [user.username for user in users])
+        for user in users:
             department = user.department.code if user.department else "-"
             state = "active" if user.active else "disabled"
+            if lock := locked.get(user.username):
+                until = lock.until.strftime("%Y-%m-%d %H:%M:%S")
+                state += f", sign-in locked from {lock.addresses} address(es) until {until} UTC"
             click.echo(f"{user.username}\t{user.role}\t{department}\t{state}")
 
 
@@ -331,8 +357,33 @@ def disable_user(name: str, data_dir: str | None) -> None:
 @click.argument("name")
 @data_dir_option
 def enable_user(name: str, data_dir: str | None) -> None:
-    """Enable user NAME again after disable-user."""
+    """Enable user NAME again after disable-user; their failed sign-ins are cleared too."""
     _set_active(name, True, data_dir)
+
+
+@db_command.command("unlock-user")
+@click.argument("name")
+@data_dir_option
+def unlock_user(name: str, data_dir: str | None) -> None:
+    """Lift user NAME's sign-in lock: forget their failed sign-ins from every address
+    (reset-password and enable-user do so too)."""
+    storage = _migrated(data_dir)
+    locks = _sign_in_locks(data_dir)
+    with storage.session() as session:
+        _user(session, name)
+        cleared = locks.clear_user(session, name)
+    if cleared.locked:
+        click.echo(
+            f"user {name!r} unlocked: sign-in was locked from {cleared.locked} address(es); "
+            f"failed sign-ins from {cleared.addresses} address(es) cleared"
+        )
+    elif cleared.addresses:
+        click.echo(
+            f"user {name!r} was not locked; failed sign-ins from {cleared.addresses} "
+            "address(es) cleared"
+        )
+    else:
+        click.echo(f"user {name!r} was not locked (no recent failed sign-ins)")
 
 
 def _set_active(name: str, active: bool, data_dir: str | None) -> None:
@@ -353,11 +404,16 @@ def _set_active(name: str, active: bool, data_dir: str | None) -> None:
             )
         )
         session.commit()
+        cleared = _sign_in_locks(data_dir).clear_user(session, name) if active else None
     if already:
-        click.echo(f"user {name!r} is already {'active' if active else 'disabled'}")
+        click.echo(
+            f"user {name!r} is already {'active' if active else 'disabled'}"
+            + (_cleared_text(cleared) if cleared else "")
+        )
     elif active:
         click.echo(
             f"user {name!r} is active again: they can sign in, and their {keys} API key(s) work"
+            + _cleared_text(cleared)
         )
     else:
         click.echo(
@@ -373,7 +429,7 @@ def _set_active(name: str, active: bool, data_dir: str | None) -> None:
 @data_dir_option
 def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: str | None) -> None:
     """Give user NAME a new password (from a prompt, stdin or --generate); their open sessions
-    end, so whoever knew the old password is signed out."""
+    end, so whoever knew the old password is signed out, and their failed sign-ins are cleared."""
     import secrets
 
     from werkzeug.security import generate_password_hash
@@ -390,10 +446,11 @@ def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: st
         user = _user(session, name)
         user.password_hash = generate_password_hash(password)
         session.commit()
+        cleared = _cleared_text(_sign_in_locks(data_dir).clear_user(session, name))
     if generate:
-        click.echo(f"password of user {name!r} reset; the new password: {password}")
+        click.echo(f"password of user {name!r} reset{cleared}; the new password: {password}")
     else:
-        click.echo(f"password of user {name!r} reset")
+        click.echo(f"password of user {name!r} reset{cleared}")
 
 
 @db_command.command("create-api-key")

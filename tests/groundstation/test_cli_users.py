@@ -86,6 +86,7 @@ def test_set_role_binds_and_unbinds_the_department(run) -> None:
         ("set-role", "nobody", "pilot"),
         ("disable-user", "nobody"),
         ("enable-user", "nobody"),
+        ("unlock-user", "nobody"),
         ("reset-password", "nobody", "--generate"),
     ],
 )
