@@ -52,7 +52,7 @@ from groundstation.ingest import photo_paths, queue_ingest, register_flight
 from groundstation.jobs import JobQueue
 from groundstation.models import FlightSession, utcnow
 from groundstation.storage import Storage
-from groundstation.vehicle_messages import vehicle_message
+from groundstation.vehicle_messages import vehicle_message, vehicle_reasons
 from missions.errors import MissionError
 from missions.items import MissionPlan
 from missions.link import (
@@ -1014,7 +1014,9 @@ class FlightRunner:
         else:
             change = mode_change(mode, warnings, now_s=vehicle_s)
             kind = "failsafe" if change.failsafe else "mode_changed_by_other"
-            text, english = lazy_text(change.text), str(change.text)
+            # the page quotes the vehicle's reasons in its reader's language, the log in English
+            text = lazy_text(change.text_with(vehicle_reasons(change.reasons)))
+            english = str(change.text)
         (self._failsafes if kind == "failsafe" else self._mode_changes).append(english)
         flog.event(kind, english, time_s=snapshot.time_s, level="warning")
         self._publish("message", {"text": text, "level": "warning", "kind": kind, "mode": mode})

@@ -8,14 +8,16 @@ verbatim under the label.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from flask import current_app, has_app_context
+from flask_babel import get_locale
 from flask_babel.speaklater import LazyString
 
 from groundstation.i18n import lazy_message as _l
 
-__all__ = ["vehicle_message", "known_text"]
+__all__ = ["vehicle_message", "known_text", "vehicle_reasons"]
 
 #: Why the vehicle disarmed (the text after "Disarming motors: "), as the reader says it.
 _DISARM_REASONS: dict[str, Callable[[], LazyString]] = {
@@ -117,3 +119,25 @@ def vehicle_message(text: str) -> LazyString:
     """``Vehicle: arming motors``: a STATUSTEXT marked as the vehicle's, translated when it is
     a known one, else verbatim."""
     return _l("Vehicle: %(text)s", text=known_text(text) or text.strip())
+
+
+def vehicle_reasons(texts: Iterable[str]) -> LazyString:
+    """The STATUSTEXTs a vehicle gave for a failsafe, joined for a sentence that quotes them: for
+    a reader of another language than English each known one in theirs (``；``-separated), any
+    other verbatim; in English as the vehicle sent them (``; ``), as flight.json has them."""
+    said = tuple(text.strip() for text in texts)
+    return LazyString(_reasons, said)
+
+
+def _reasons(texts: tuple[str, ...]) -> str:
+    if not _foreign_reader():
+        return "; ".join(texts)
+    return "；".join(str(known_text(text) or text) for text in texts)
+
+
+def _foreign_reader() -> bool:
+    """Whether texts are rendered now for a reader of another language than English."""
+    if not (has_app_context() and "babel" in current_app.extensions):
+        return False
+    locale = get_locale()
+    return locale is not None and locale.language != "en"

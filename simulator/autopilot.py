@@ -138,6 +138,9 @@ FENCE_GIVE_UP_DISTANCE = 100.0
 #: AC_Fence ignores new breaches this long after a mode change while breached ("manual
 #: recovery", AC_FENCE_MANUAL_RECOVERY_TIME_MIN; ArduCopter starts it on every mode change).
 FENCE_RECOVERY_S = 10.0
+#: A failsafe's LAND holds position and altitude this long after LAND began before it descends
+#: (ArduCopter's set_mode_land_with_pause, LAND_WITH_DELAY_MS), so the pilot can react.
+LAND_PAUSE_S = 4.0
 
 FENCE_INCLUSION_VERTEX = 5001
 FENCE_EXCLUSION_VERTEX = 5002
@@ -294,6 +297,8 @@ class Autopilot:
         self._leg: _Leg | None = None
         self._jumps: dict[int, int] = {}
         self._hold: tuple[float, float, float] | None = None
+        self._land_started = 0.0  # when LAND mode was entered (ModeLand::init's land_start_time)
+        self._land_pause = False  # a failsafe's LAND waits LAND_PAUSE_S before descending
         self._speed_override: float | None = None
         self._landed_since: float | None = 0.0
         self._low_batt_since: float | None = None
@@ -514,6 +519,7 @@ class Autopilot:
             self._leg = _Leg(seq=-1, command=CMD_RTL, rtl=self._new_return())
         elif new == Mode.LAND:
             self._leg = _Leg(seq=-1, command=CMD_LAND, land=True)
+            self._land_started, self._land_pause = self.now, False
         return True
 
     def arm(self, *, force: bool = False) -> tuple[bool, str]:
@@ -766,6 +772,9 @@ class Autopilot:
                 descent=descent,
                 yaw_deg=self._yaw_towards(target),
             )
+        if leg.land and self._land_paused():
+            # hold: no horizontal speed, no climb or descent (land_run_vertical_control(pause))
+            return Setpoint(target=None, speed=self._cruise(), climb=climb, descent=descent)
         if leg.land:
             target = leg.target
             if (
@@ -795,6 +804,15 @@ class Autopilot:
                 self._yaw_towards(leg.target, leg.origin) if leg.command != CMD_TAKEOFF else None
             ),
         )
+
+    def _land_paused(self) -> bool:
+        """LAND mode is still in a failsafe's pause (ModeLand::gps_run and nogps_run end it
+        once LAND has run LAND_WITH_DELAY_MS, counted from when LAND began)."""
+        if self._land_pause and (
+            self.mode != Mode.LAND or self.now - self._land_started >= LAND_PAUSE_S
+        ):
+            self._land_pause = False
+        return self._land_pause
 
     def _hold_is_above_ground(self) -> bool:
         return self._hold is not None and self._hold[2] > 0.05 + self.state.h
@@ -1087,10 +1105,18 @@ class Autopilot:
             return True
         return self.set_mode(mode)
 
-    def _do_failsafe_action(self, action: int, *, announce: bool = True) -> None:
+    def _land_with_pause(self) -> None:
+        """ArduCopter's set_mode_land_with_pause (mode_land.cpp): LAND, then hold before
+        descending. Already in LAND, set_mode keeps LAND's start time, so the pause only lasts
+        until LAND_PAUSE_S after LAND began; on the ground the failsafe disarms instead."""
+        self._failsafe_to(Mode.LAND)
+        if self.armed and self.mode == Mode.LAND:
+            self._land_pause = True
+
+    def _do_failsafe_action(self, action: int) -> None:
         """ArduCopter's do_failsafe_action with its fallbacks. There is no SmartRTL or AUTO_RTL
-        here, so they fall back as ArduCopter does when they are unavailable; `announce` sends
-        its "... Unavailable" texts (the fence's set_mode chain does not)."""
+        here, so they fall back as ArduCopter does when they are unavailable, saying so. Every
+        LAND it chooses pauses first (the set_mode_*_land_with_pause helpers of events.cpp)."""
         if action == _FS_NONE:
             return
         if action == _FS_TERMINATE:
@@ -1103,19 +1129,25 @@ class Autopilot:
         else:
             target = Mode.RTL
         if self.landed or self.mode == Mode.LAND or (target == self.mode == Mode.RTL):
-            self._failsafe_to(target)  # disarm on the ground, or keep landing / returning
+            if target == Mode.LAND:
+                self._land_with_pause()
+            else:
+                self._failsafe_to(target)  # disarm on the ground, or keep landing / returning
             return
-        if announce and action == _FS_SMARTRTL:
+        if action == _FS_SMARTRTL:
             self.say("SmartRTL Unavailable, Trying RTL Mode", Severity.WARNING)
-        elif announce and action == _FS_SMARTRTL_LAND:
+        elif action == _FS_SMARTRTL_LAND:
             self.say("SmartRTL Unavailable, Using Land Mode", Severity.WARNING)
-        elif announce and action == _FS_AUTO_DO_LAND_START:
+        elif action == _FS_AUTO_DO_LAND_START:
             self.say("Trying RTL Mode", Severity.WARNING)
-        if self._failsafe_to(target) or target == Mode.LAND:
+        if target == Mode.LAND:
+            self._land_with_pause()
             return
-        if announce and target == Mode.BRAKE:
+        if self._failsafe_to(target):
+            return
+        if target == Mode.BRAKE:
             self.say("Trying Land Mode", Severity.WARNING)
-        self._failsafe_to(Mode.LAND)
+        self._land_with_pause()
 
     def _check_exhausted(self) -> None:
         """An exhausted pack cannot turn the motors: they stop and the vehicle falls."""
@@ -1218,10 +1250,24 @@ class Autopilot:
         action = int(self.params["FENCE_ACTION"])
         if action == 0:
             return
-        if max(new.values()) > FENCE_GIVE_UP_DISTANCE:
-            self._failsafe_to(Mode.LAND)
+        self._fence_action(
+            _FS_LAND
+            if max(new.values()) > FENCE_GIVE_UP_DISTANCE
+            else _FENCE_ACTIONS.get(action, _FS_RTL)
+        )
+
+    def _fence_action(self, action: int) -> None:
+        """Copter::fence_check's response (fence.cpp): plain set_mode calls, LAND as the last
+        resort, without set_mode_land_with_pause's pause and without "Unavailable" texts. Like
+        ArduCopter it acts in any mode, LAND included: while landing, AC_Fence::check only drops
+        the fences that auto-disable for landing (with FENCE_AUTOENABLE 0 just the minimum
+        altitude fence, which this SITL lacks), so a breach within 100 m of a failsafe's LAND
+        switches to FENCE_ACTION's mode (e.g. RTL); set_mode(LAND) in LAND changes nothing."""
+        if action == _FS_BRAKE_LAND and self.set_mode(Mode.BRAKE):
             return
-        self._do_failsafe_action(_FENCE_ACTIONS.get(action, _FS_RTL), announce=False)
+        if action in (_FS_RTL, _FS_SMARTRTL) and self.set_mode(Mode.RTL):
+            return
+        self.set_mode(Mode.LAND)  # _FS_LAND, _FS_SMARTRTL_LAND, and every fallback
 
     def _check_gcs(self) -> None:
         enable = int(self.params["FS_GCS_ENABLE"])
@@ -1268,10 +1314,10 @@ class Autopilot:
             return
         self._ekf_failsafe = True
         self.say("EKF variance", Severity.CRITICAL)
-        if action in (1, 3):
-            self._failsafe_to(Mode.LAND)
-        elif action == 2:
-            self._failsafe_to(Mode.ALT_HOLD)
+        if self.mode == Mode.LAND:
+            return  # failsafe_ekf_event: LAND goes on (without GPS), no new pause
+        if action in (1, 3) or (action == 2 and not self._failsafe_to(Mode.ALT_HOLD)):
+            self._land_with_pause()
 
     def _check_auto_disarm(self) -> None:
         if not self.armed or not self.landed:

@@ -258,11 +258,15 @@ class ModeChange:
 
     @property
     def text(self) -> Message:
+        """What happened, quoting the vehicle's reasons as it sent them (English)."""
+        return self.text_with("; ".join(self.reasons))
+
+    def text_with(self, reasons: object) -> Message:
+        """:attr:`text` with ``reasons`` in place of the vehicle's own texts: a ground station
+        passes them in its reader's language (rendered when the message is)."""
         if self.reasons:
             return msg(
-                "vehicle switched to %(mode)s (%(reasons)s)",
-                mode=self.mode,
-                reasons="; ".join(self.reasons),
+                "vehicle switched to %(mode)s (%(reasons)s)", mode=self.mode, reasons=reasons
             )
         return msg(
             "the mode was changed to %(mode)s by another controller (RC or ground station)",

@@ -7,6 +7,7 @@ station). A link lost for good is given up after the plan's time plus a full bat
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -56,8 +57,17 @@ def _battery(data: dict) -> dict:
     return next(c for c in data["checks"] if c["name"] == "battery")
 
 
-def _said(env, sid: int) -> list[dict]:
-    return [data for kind, data in events(env, sid) if kind == "message"]
+def _said(env, sid: int, *, zh: bool = False) -> list[dict]:
+    """The session's messages, read in Chinese with ``zh``."""
+    if not zh:
+        return [data for kind, data in events(env, sid) if kind == "message"]
+    headers = {**env.headers("pilot"), "Accept-Language": "zh-CN,zh;q=0.9"}
+    body = env.client().get(f"/api/v1/flight-sessions/{sid}/events", headers=headers)
+    blocks = [
+        dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        for block in body.get_data(as_text=True).split("\n\n")
+    ]
+    return [json.loads(b["data"]) for b in blocks if b.get("event") == "message"]
 
 
 def _log_events(env, sid: int) -> list[dict]:
@@ -164,8 +174,16 @@ def test_a_failsafe_is_told_as_the_vehicles_failsafe_with_its_reason(env, plan_i
     assert [(m["kind"], m["mode"]) for m in changes] == [("failsafe", "RTL")]
     assert changes[0]["text"].startswith("vehicle switched to RTL (Battery 1 is low")
     assert done["outcome"] == "returned_early"
-    kinds = [e["kind"] for e in _log_events(env, sid)]
-    assert "failsafe" in kinds and "mode_changed_by_other" not in kinds
+    logged = [
+        e for e in _log_events(env, sid) if e["kind"] in ("failsafe", "mode_changed_by_other")
+    ]
+    assert [e["kind"] for e in logged] == ["failsafe"]
+    # a Chinese reader gets the vehicle's reason in Chinese; flight.json keeps the English
+    zh = [m for m in _said(env, sid, zh=True) if m.get("kind")]
+    assert re.fullmatch(
+        r"飞行器切换到 RTL（(.+；)?电池 1 电量低：[\d.]+ V，已用 \d+ mAh）", zh[0]["text"]
+    )
+    assert logged[0]["text"] == changes[0]["text"]
 
 
 def test_a_lost_link_is_given_up_after_the_plan_and_a_full_battery(env, plan_id) -> None:

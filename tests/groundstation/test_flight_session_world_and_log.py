@@ -203,6 +203,25 @@ def test_vehicle_texts_are_labelled_and_known_ones_reworded(env, text, shown) ->
     assert (known_text(text) is None) == text.startswith("Frame")
 
 
+def test_a_failsafes_reasons_are_quoted_in_the_readers_language(env) -> None:
+    """The page's failsafe sentence: known reasons translated, others verbatim; English readers
+    (and flight.json, ``str()`` without a request) get the vehicle's own texts."""
+    from groundstation.i18n import lazy_text
+    from groundstation.vehicle_messages import vehicle_reasons
+    from missions.link.flight import ModeChange
+
+    change = ModeChange("LAND", ("Battery 1 is low 10.45V used 3500 mAh", "Frame: QUAD/X"))
+    text = lazy_text(change.text_with(vehicle_reasons(change.reasons)))
+    english = "vehicle switched to LAND (Battery 1 is low 10.45V used 3500 mAh; Frame: QUAD/X)"
+    with env.app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert (
+            str(text) == "飞行器切换到 LAND（电池 1 电量低：10.45 V，已用 3500 mAh；Frame: QUAD/X）"
+        )
+    with env.app.test_request_context(), force_locale("en"):
+        assert str(text) == english
+    assert str(text) == str(change.text) == english
+
+
 def test_the_pages_vehicle_messages_are_labelled(env, plan_id) -> None:
     from test_flights_page import read_events
 
