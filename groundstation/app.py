@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hmac
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +44,7 @@ from groundstation.models import MAX_ID, User
 from groundstation.notify import notifiers_from_config
 from groundstation.params import check_language, offered_language, takes
 from groundstation.storage import Storage
+from groundstation.user_sessions import UserSessions
 from groundstation.web import AppState, check_text, close_db, db, error_status, json_error
 
 __all__ = ["create_app", "csrf", "login_manager", "LEAFLET_DIR"]
@@ -240,16 +240,10 @@ def create_app(
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    """The session's user while they are active and their password unchanged since sign-in."""
-    ident, _, stamp = user_id.partition(".")
-    try:
-        user = db().get(User, int(ident))
-    except ValueError:
-        return None
-    if user is None or not user.active:
-        return None
-    return user if hmac.compare_digest(stamp, user.session_stamp) else None
+def _load_user(token: str) -> User | None:
+    """The session's user while its sign-in record lasts (not signed out, not ended by
+    disable-user or reset-password, not idle too long) and they are active."""
+    return UserSessions.from_config(current_app.config).resume(db(), token)
 
 
 def _wants_json() -> bool:

@@ -848,12 +848,14 @@ def _near_grid(detection: Detection, shapes: dict[str, Any]) -> bool:
 
 
 def create_demo_supervisor(storage: Any, *, username: str = "demo-supervisor") -> str:
-    """Create (or reset) the demo supervisor through the user table; return its password."""
+    """Create (or reset) the demo supervisor through the user table; return its password. A
+    reset ends the sessions signed in with the old one, as ``db reset-password`` does."""
     import secrets
 
     from werkzeug.security import generate_password_hash
 
     from groundstation.models import User
+    from groundstation.user_sessions import end_user_sessions
 
     password = secrets.token_urlsafe(9)
     with storage.session() as session:
@@ -861,6 +863,8 @@ def create_demo_supervisor(storage: Any, *, username: str = "demo-supervisor") -
         if user is None:
             user = User(username=username, role="supervisor", active=True, password_hash="")
             session.add(user)
+        else:
+            end_user_sessions(session, user.id)
         user.role, user.active = "supervisor", True
         user.password_hash = generate_password_hash(password)
         session.commit()

@@ -6,7 +6,6 @@ owned by the Alembic migrations in ``groundstation/migrations``; a test checks t
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
@@ -46,6 +45,7 @@ __all__ = [
     "User",
     "ApiKey",
     "SignInFailure",
+    "UserSession",
     "ClassRule",
     "Grid",
     "Flight",
@@ -153,14 +153,15 @@ class User(Base):
     def is_anonymous(self) -> bool:
         return False
 
-    def get_id(self) -> str:
-        """What a session keeps: the id and :attr:`session_stamp`."""
-        return f"{self.id}.{self.session_stamp}"
+    #: The sign-in token this instance was loaded or signed in with (not a column: the
+    #: ``user_sessions`` table keeps only its hash; see ``groundstation.user_sessions``).
+    session_token = None
 
-    @property
-    def session_stamp(self) -> str:
-        """A digest of the password hash: sessions begun before a password reset end with it."""
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+    def get_id(self) -> str:
+        """What the Flask session keeps: the token of this sign-in's :class:`UserSession`."""
+        if not self.session_token:
+            raise RuntimeError("sign users in through groundstation.user_sessions (no token)")
+        return self.session_token
 
 
 class ApiKey(Base):
@@ -186,6 +187,20 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user: Mapped[User | None] = relationship()
+
+
+class UserSession(Base):
+    """One browser sign-in: the cookie holds a random token, this row its SHA-256. The session
+    lasts while the row does: signing out deletes it, disabling the user or resetting their
+    password deletes all of theirs, and rows idle longer than the cookie's lifetime are pruned."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # written at most once a minute per session (groundstation.user_sessions.TOUCH_INTERVAL)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class SignInFailure(Base):

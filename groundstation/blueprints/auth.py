@@ -1,6 +1,7 @@
 """Sign in and out, and switch the UI language (Simplified Chinese by default, English).
 
-Signing in starts a fresh session (nothing set before it survives) and counts failures per
+Signing in starts a fresh session (nothing set before it survives), recorded in the database
+(:mod:`groundstation.user_sessions`: signing out ends it there too), and counts failures per
 user name and client address in the database (:mod:`groundstation.signin_locks`, shared by every
 serve process): after ``LOGIN_MAX_FAILURES`` within ``LOGIN_LOCKOUT_S`` seconds that pair is
 refused (HTTP 429) until the oldest failure is that old. A disabled user who gives the right
@@ -35,6 +36,7 @@ from wtforms.validators import DataRequired, Length
 from groundstation.models import User, utcnow
 from groundstation.params import language_error, offered_language, takes
 from groundstation.signin_locks import SignInLocks
+from groundstation.user_sessions import UserSessions
 from groundstation.web import db, state
 
 __all__ = ["bp", "LoginForm", "safe_next", "home_url"]
@@ -126,6 +128,7 @@ def login() -> Any:
             return render_template("login.html", form=form), 403
         with state().storage.session() as store:
             locks.succeeded(store, name, address)
+            UserSessions.from_config(current_app.config).start(store, user)  # user.session_token
         _fresh_session()
         login_user(user)
         session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME without use
@@ -145,6 +148,8 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
+    """End this session on the server too: a copy of its cookie stops working."""
+    UserSessions.from_config(current_app.config).end(db(), current_user.get_id())
     logout_user()
     _fresh_session()
     return redirect(url_for("auth.login"))
