@@ -86,6 +86,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "PROXY_HOPS": 0,
         "OPEN311_JURISDICTION": "gridpatrol",
         "OPEN311_MAX_REQUESTS_PER_HOUR": 500,  # service requests one api_key may file an hour
+        # True: Open311 requests are readable without an api_key, GeoReport's public fields only
+        "OPEN311_PUBLIC_READS": False,
     }
 )
 
@@ -99,6 +101,16 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise ValueError("must be at least 1")
     return number
+
+
+def _flag(value: str) -> bool:
+    """A yes/no setting from the environment: 1/true/yes/on or 0/false/no/off."""
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not a yes/no value: 1/true/yes/on or 0/false/no/off")
 
 
 def _count(value: str, *, what: str) -> int:
@@ -129,6 +141,7 @@ _ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "JOB_LEASE_S": float,
     "ESCALATION_INTERVAL_S": float,
     "OPEN311_MAX_REQUESTS_PER_HOUR": int,
+    "OPEN311_PUBLIC_READS": _flag,
     "CELERY_QUEUE": str,
     "CELERY_VISIBILITY_TIMEOUT_S": int,
     "CELERY_RESTORE_INTERVAL_S": int,

@@ -268,7 +268,9 @@ def openapi_document() -> dict[str, Any]:
                 **_op(
                     "A background job: error says why the job itself failed (null when it "
                     "ran, even if some of its photos failed: result.errors counts those, and "
-                    "GET /flights/{id} names them with the reason)"
+                    "GET /flights/{id} names them with the reason); department staff, who "
+                    "start no jobs, are refused (a job's counts are the whole flight's)",
+                    roles=("pilot", "supervisor", "admin"),
                 ),
                 "parameters": [_p("job_id")],
             }

@@ -125,12 +125,18 @@ __all__ = [
     "TICKET_FILTERS",
     "TICKET_ORDERS",
     "FINDING_FILTERS",
+    "REVIEWERS",
+    "JOB_READERS",
 ]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 ANY = ROLES
 REVIEWERS = ("supervisor", "admin")
+#: Who reads jobs: the roles that start them (a flight's ingest: pilot, supervisor, admin; an
+#: escalation run: supervisor, admin). Department staff start none, and a job's result counts
+#: a whole flight's findings, most of them other departments' cases.
+JOB_READERS = ("pilot", "supervisor", "admin")
 
 
 @bp.before_request
@@ -1223,7 +1229,7 @@ def flight_detail(flight_id: int) -> Any:
 
 
 @bp.get("/jobs/<int:job_id>")
-@roles_required(*ANY)
+@roles_required(*JOB_READERS)
 @takes()
 def job_detail(job_id: int) -> Any:
     job = _get(db(), Job, job_id, "job")

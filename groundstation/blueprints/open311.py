@@ -5,8 +5,15 @@ Mapping: class → ``service_code``; department → ``agency_responsible``; dead
 flight → ``status_notes`` and ``extended_attributes``; the case archive → ``notes`` (actions and
 roles, no names). Each address takes GeoReport's query parameters (``jurisdiction_id``,
 ``api_key``; the request list its filters) and ``lang``; any other is a 400 naming it, as is a
-form field that ``POST requests`` does not take (:data:`POST_FIELDS`). Errors are
-a list of ``{code, description}``: 404 unknown, 403 bad key, 400 otherwise. The descriptions,
+form field that ``POST requests`` does not take (:data:`POST_FIELDS`).
+
+Reading requests takes an api_key (``?api_key=``, or the ``X-API-Key``/``Authorization: Bearer``
+header the JSON API takes) and shows what the key's user sees on ``/api/v1/tickets`` (a key made
+without a user, for a city system: every case); with ``OPEN311_PUBLIC_READS`` a reader without a
+key gets GeoReport's own fields only (:data:`PUBLIC_FIELDS`). Filing takes the roles that may
+``POST /api/v1/tickets``, or a key without a user. Errors are a list of ``{code, description}``:
+401 no or bad key on a read, 403 bad key on a filing or a role that may not, 404 unknown (or
+hidden from the reader), 400 otherwise. The descriptions,
 ``status_notes`` and the services' ``group`` and ``keywords`` are in the client's language
 (``?lang=``, else ``Accept-Language``, else English); codes stay codes.
 """
@@ -15,16 +22,23 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select, update
+from werkzeug.exceptions import Unauthorized
 
-from groundstation.blueprints.api import disabled_key_message
-from groundstation.errors import ValidationError
-from groundstation.i18n import LABEL_NAMES, STATE_NAMES, lazy_names
+from groundstation.blueprints.api import (
+    REVIEWERS,
+    disabled_key_message,
+    ticket_visible,
+    visible_tickets,
+)
+from groundstation.errors import PermissionDenied, ValidationError
+from groundstation.i18n import LABEL_NAMES, ROLE_NAMES, STATE_NAMES, lazy_names
 from groundstation.i18n import lazy_message as _l
 from groundstation.models import (
     MAX_DATETIME,
@@ -38,9 +52,18 @@ from groundstation.models import (
 from groundstation.params import check_fields, takes
 from groundstation.text import strip_blank
 from groundstation.tickets import SYSTEM, TERMINAL_STATES, Actor, open_ticket
-from groundstation.web import check_text, db, lookup_api_key
+from groundstation.web import actor_for, api_key_from_request, check_text, db, lookup_api_key
 
-__all__ = ["bp", "open311_error", "request_json", "COMMON_PARAMS", "LIST_PARAMS", "POST_FIELDS"]
+__all__ = [
+    "bp",
+    "open311_error",
+    "request_json",
+    "Reader",
+    "COMMON_PARAMS",
+    "LIST_PARAMS",
+    "POST_FIELDS",
+    "PUBLIC_FIELDS",
+]
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 MAX_DESCRIPTION = 4000
@@ -55,7 +78,7 @@ MAX_REPORTER_FIELD = 200
 #: One address, loosely: something@domain.tld, no spaces (the city system checks it further).
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 #: Query parameters every GeoReport v2 call may carry: the jurisdiction (this server serves one,
-#: so any value is taken) and the client's api_key (needed to file, harmless elsewhere).
+#: so any value is taken) and the client's api_key (needed to file and to read requests).
 COMMON_PARAMS: tuple[str, ...] = ("jurisdiction_id", "api_key")
 #: The filters of ``GET requests``: GeoReport v2's, and ``page``/``page_size`` (an extension).
 LIST_PARAMS: tuple[str, ...] = (
@@ -86,6 +109,24 @@ POST_FIELDS: tuple[str, ...] = (
 ATTRIBUTE = re.compile(r"attribute\[[^\[\]]+\](\[\])?")
 #: The group every service belongs to (services.json), in the client's language.
 SERVICE_GROUP = _l("grid governance")
+#: A request's fields an anonymous reader gets when OPEN311_PUBLIC_READS publishes reads:
+#: GeoReport v2's own, never our extensions (finding, flight, score, box, labels) or the archive.
+PUBLIC_FIELDS: tuple[str, ...] = (
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "lat",
+    "long",
+    "media_url",
+)
 #: Bodies a GeoReport v2 POST may have (the standard is form-encoded).
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -103,10 +144,53 @@ def _local(value: datetime | None) -> str | None:
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat(timespec="seconds")
 
 
-def request_json(t: Ticket) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Reader:
+    """Who reads service requests: ``actor`` the API key's user (None: a key made for a city
+    system, or the public, both seeing every case); ``public`` an anonymous reader, given
+    :data:`PUBLIC_FIELDS` only."""
+
+    actor: Actor | None = None
+    public: bool = False
+
+    def narrow(self, query: Any) -> Any:
+        """``query`` (of tickets) cut to the cases this reader sees, as ``/api/v1/tickets``."""
+        return query if self.actor is None else visible_tickets(query, self.actor)
+
+    def sees(self, ticket: Ticket) -> bool:
+        return self.actor is None or ticket_visible(ticket, self.actor)
+
+
+def _reader() -> Reader:
+    """The reader of this request, by its api_key; without one the public when
+    OPEN311_PUBLIC_READS allows it. No key (otherwise) or a bad one is a 401, a disabled user's
+    key a 403, as the JSON API answers."""
+    raw = request.args.get("api_key") or api_key_from_request()
+    if not raw:
+        if current_app.config.get("OPEN311_PUBLIC_READS"):
+            return Reader(public=True)
+        raise Unauthorized(
+            str(
+                _l(
+                    "an api_key is required to read service requests: "
+                    "send it as ?api_key=KEY or in the X-API-Key header"
+                )
+            )
+        )
+    key = lookup_api_key(db(), raw)
+    if key is None:
+        raise Unauthorized(str(_l("api_key missing, unknown or revoked")))
+    if key.user is None:
+        return Reader()
+    if not key.user.active:
+        raise PermissionDenied(disabled_key_message(key.user.username))
+    return Reader(actor=actor_for(key.user))
+
+
+def request_json(t: Ticket, *, public: bool = False) -> dict[str, Any]:
     """One ticket as an Open311 service request; its text in the client's language (the state
     by its code in English, by its name in other languages; the codes stay in
-    ``extended_attributes``)."""
+    ``extended_attributes``). ``public``: :data:`PUBLIC_FIELDS` only."""
     state = lazy_names(STATE_NAMES, t.state)
     if t.escalation_level:  # 督办
         notes = _l(
@@ -114,6 +198,24 @@ def request_json(t: Ticket) -> dict[str, Any]:
         )
     else:
         notes = _l("state: %(state)s", state=state)
+    out: dict[str, Any] = {
+        "service_request_id": str(t.id),
+        "status": "closed" if t.state in TERMINAL_STATES else "open",
+        "status_notes": str(notes),
+        "service_name": _service_names().get(t.label, t.label),
+        "service_code": t.label,
+        "description": t.description,
+        "agency_responsible": t.department.name if t.department else None,
+        "requested_datetime": _local(t.created_at),
+        "updated_datetime": _local(t.updated_at),
+        "expected_datetime": _local(t.deadline),
+        "address": t.address,
+        "lat": t.lat,
+        "long": t.lon,
+        "media_url": t.media_url,
+    }
+    if public:
+        return out
     extended: dict[str, Any] = {
         "state": t.state,
         "source": t.source,
@@ -128,23 +230,10 @@ def request_json(t: Ticket) -> dict[str, Any]:
             classifier_label=t.finding.label,
         )
     return {
-        "service_request_id": str(t.id),
-        "status": "closed" if t.state in TERMINAL_STATES else "open",
-        "status_notes": str(notes),
-        "service_name": _service_names().get(t.label, t.label),
-        "service_code": t.label,
-        "description": t.description,
-        "agency_responsible": t.department.name if t.department else None,
+        **out,
         "service_notice": None,
-        "requested_datetime": _local(t.created_at),
-        "updated_datetime": _local(t.updated_at),
-        "expected_datetime": _local(t.deadline),
-        "address": t.address,
         "address_id": t.grid.code if t.grid else None,
         "zipcode": None,
-        "lat": t.lat,
-        "long": t.lon,
-        "media_url": t.media_url,
         "extended_attributes": extended,
         "notes": [
             {
@@ -297,7 +386,8 @@ def _request_id(raw: str) -> int | None:
 def list_requests(fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
-    query = select(Ticket)
+    reader = _reader()
+    query = reader.narrow(select(Ticket))
     ids = request.args.get("service_request_id")
     if ids:
         parts = [i for i in ids.split(",") if i.strip()]
@@ -353,7 +443,7 @@ def list_requests(fmt: str) -> Any:
     page = _number("page", 1, 1, MAX_PAGE)
     size = _number("page_size", 1000, 1, 1000)
     rows = db().scalars(query.order_by(Ticket.id.desc()).offset((page - 1) * size).limit(size))
-    return jsonify([request_json(t) for t in rows])
+    return jsonify([request_json(t, public=reader.public) for t in rows])
 
 
 @bp.get("/requests/<request_id>.<fmt>")
@@ -361,9 +451,10 @@ def list_requests(fmt: str) -> Any:
 def get_request(request_id: str, fmt: str) -> Any:
     if (bad := _format_ok(fmt)) is not None:
         return bad
+    reader = _reader()
     number = _request_id(request_id)
     ticket = db().get(Ticket, number) if number is not None else None
-    if ticket is None:
+    if ticket is None or not reader.sees(ticket):  # hidden: the same answer as unknown
         return open311_error(
             404,
             _l(
@@ -372,7 +463,7 @@ def get_request(request_id: str, fmt: str) -> Any:
                 id=repr(request_id[:40]),
             ),
         )
-    return jsonify([request_json(ticket)])
+    return jsonify([request_json(ticket, public=reader.public)])
 
 
 @bp.get("/tokens/<token>.<fmt>")
@@ -446,11 +537,22 @@ def post_request(fmt: str) -> Any:
         )
     form = request.form
     session = db()
-    key = lookup_api_key(session, form.get("api_key") or request.args.get("api_key"))
+    raw = form.get("api_key") or request.args.get("api_key") or api_key_from_request()
+    key = lookup_api_key(session, raw)
     if key is None:
         return open311_error(403, _l("api_key missing, unknown or revoked"))
     if key.user is not None and not key.user.active:
         return open311_error(403, disabled_key_message(key.user.username))
+    if key.user is not None and key.user.role not in REVIEWERS:  # as POST /api/v1/tickets
+        return open311_error(
+            403,
+            _l(
+                "role %(role)s may not file service requests (needs: %(roles)s, "
+                "or an api_key made without --user for a city system)",
+                role=lazy_names(ROLE_NAMES, key.user.role, quote=True),
+                roles=lazy_names(ROLE_NAMES, *REVIEWERS),
+            ),
+        )
     actor = Actor(name=f"open311:{key.name}", role=key.user.role if key.user else SYSTEM.role)
     if (limited := _rate_limited(session, key, actor.name, lock=False)) is not None:
         return limited  # early, without a lock: checked again, locked, before filing

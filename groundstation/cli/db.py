@@ -311,7 +311,8 @@ def list_users(data_dir: str | None) -> None:
 )
 @data_dir_option
 def set_role(name: str, role: str, department_code: str | None, data_dir: str | None) -> None:
-    """Give user NAME the role ROLE; it applies to their next request (page or API key)."""
+    """Give user NAME the role ROLE; it applies to their next request (page or API key), so
+    their open sessions go on with the new role (disable-user ends sessions)."""
     from groundstation.errors import ValidationError
 
     _check_department_option(name, role, department_code)
@@ -348,8 +349,9 @@ def _role_text(user) -> str:
 @click.argument("name")
 @data_dir_option
 def disable_user(name: str, data_dir: str | None) -> None:
-    """Disable user NAME: they cannot sign in, their open sessions end and their API keys are
-    refused (the account and everything it did stay on record; enable-user undoes it)."""
+    """Disable user NAME: they cannot sign in, their open sessions end for good and their API
+    keys are refused (the account and everything it did stay on record; enable-user lets them
+    sign in again and their keys work again)."""
     _set_active(name, False, data_dir)
 
 
@@ -357,7 +359,8 @@ def disable_user(name: str, data_dir: str | None) -> None:
 @click.argument("name")
 @data_dir_option
 def enable_user(name: str, data_dir: str | None) -> None:
-    """Enable user NAME again after disable-user; their failed sign-ins are cleared too."""
+    """Enable user NAME again after disable-user (they must sign in anew: the sessions that
+    ended stay ended); their failed sign-ins are cleared too."""
     _set_active(name, True, data_dir)
 
 
@@ -390,12 +393,14 @@ def _set_active(name: str, active: bool, data_dir: str | None) -> None:
     from sqlalchemy import func, select
 
     from groundstation.models import ApiKey
+    from groundstation.user_sessions import end_user_sessions
 
     storage = _migrated(data_dir)
     with storage.session() as session:
         user = _user(session, name)
         if not active:
             _keep_an_admin(session, user, name)
+            end_user_sessions(session, user.id)  # for good: enabling brings none back
         already = user.active == active
         user.active = active
         keys = session.scalar(
@@ -412,8 +417,8 @@ def _set_active(name: str, active: bool, data_dir: str | None) -> None:
         )
     elif active:
         click.echo(
-            f"user {name!r} is active again: they can sign in, and their {keys} API key(s) work"
-            + _cleared_text(cleared)
+            f"user {name!r} is active again: they can sign in (their sessions from before stay "
+            f"ended), and their {keys} API key(s) work" + _cleared_text(cleared)
         )
     else:
         click.echo(
@@ -435,6 +440,7 @@ def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: st
     from werkzeug.security import generate_password_hash
 
     from groundstation.errors import ValidationError
+    from groundstation.user_sessions import end_user_sessions
 
     if generate and password_stdin:
         raise ValidationError("give --generate or --password-stdin, not both")
@@ -445,6 +451,7 @@ def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: st
     with storage.session() as session:
         user = _user(session, name)
         user.password_hash = generate_password_hash(password)
+        end_user_sessions(session, user.id)
         session.commit()
         cleared = _cleared_text(_sign_in_locks(data_dir).clear_user(session, name))
     if generate:
@@ -459,7 +466,7 @@ def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: st
     "--user",
     "username",
     default=None,
-    help="User the key acts as on /api/v1 (without: Open311 filing only).",
+    help="User the key acts as on /api/v1 and Open311 (without: a city system's, Open311 only).",
 )
 @data_dir_option
 def create_api_key(name: str, username: str | None, data_dir: str | None) -> None:

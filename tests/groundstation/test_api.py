@@ -583,6 +583,27 @@ def test_stats_and_notifications_roles(env) -> None:
     assert client.get("/api/v1/flights/99999999", headers=env.headers("pilot")).status_code == 404
 
 
+def test_department_staff_may_not_read_jobs(env) -> None:
+    """QA F4: a job's result counts the whole flight's findings, most of them other
+    departments' cases; department staff start no jobs and no page of theirs reads one."""
+    client = env.client()
+    queued = client.post("/api/v1/escalations", headers=env.headers("supervisor"))
+    job_id = queued.json["job_id"]
+    for who in ("pilot", "supervisor", "admin"):
+        got = client.get(f"/api/v1/jobs/{job_id}", headers=env.headers(who))
+        assert got.status_code == 200 and got.json["kind"] == "escalate"
+    refused = client.get(f"/api/v1/jobs/{job_id}?lang=en", headers=env.headers("department"))
+    assert refused.status_code == 403
+    assert refused.json == {
+        "error": "role 'department' may not use /api/v1/jobs/"
+        f"{job_id} (needs: pilot, supervisor, admin)"
+    }
+    doc = client.get("/api/v1/openapi.json").json
+    assert doc["paths"]["/jobs/{job_id}"]["get"]["description"] == (
+        "Roles: pilot, supervisor, admin."
+    )
+
+
 NO_LIMIT = (
     "unknown query parameter 'limit'; this address takes state, label, grid, department_id, "
     "overdue, escalated, q, order, page, page_size, per_page, lang"

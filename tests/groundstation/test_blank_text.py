@@ -187,7 +187,7 @@ def test_an_invisible_open311_address_is_no_location(env, blank) -> None:
     response = env.client().post(
         "/open311/v2/requests.json",
         data={
-            "api_key": env.keys["pilot"],
+            "api_key": env.keys["supervisor"],
             "service_code": "straw_burning",
             "description": "smoke over the field",
             "address_string": blank,

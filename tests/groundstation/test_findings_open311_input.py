@@ -86,7 +86,7 @@ def test_the_review_page_names_a_score_it_cannot_use_and_takes_a_grid_in_any_cas
 
 def open311(env, **fields):
     data = {
-        "api_key": env.keys["pilot"],
+        "api_key": env.keys["supervisor"],
         "service_code": "straw_burning",
         "description": "smoke over the field",
         **fields,
@@ -118,5 +118,9 @@ def test_an_open311_address_is_kept_without_its_surrounding_spaces(env) -> None:
     response = open311(env, address_string="  江苏省扬州市 仪征路 12 号 ")
     assert response.status_code == 200, response.json
     request_id = response.json[0]["service_request_id"]
-    got = env.client().get(f"/open311/v2/requests/{request_id}.json").json[0]
+    got = (
+        env.client()
+        .get(f"/open311/v2/requests/{request_id}.json", headers=env.headers("supervisor"))
+        .json[0]
+    )
     assert got["address"] == "江苏省扬州市 仪征路 12 号"

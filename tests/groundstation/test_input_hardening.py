@@ -122,7 +122,7 @@ def test_nul_in_a_page_address_is_an_error_page(env) -> None:
 def test_nul_in_an_open311_request_is_refused(env, field) -> None:
     before = _ticket_count(env)
     data = {
-        "api_key": env.keys["pilot"],
+        "api_key": env.keys["supervisor"],
         "service_code": "straw_burning",
         "lat": "32.405",
         "long": "119.905",
@@ -139,15 +139,17 @@ def test_nul_in_an_open311_request_is_refused(env, field) -> None:
 
 @pytest.mark.parametrize("request_id", ["2147483648", "99999999999999999999999", "0", "²"])
 def test_open311_ids_beyond_the_columns_are_404(env, request_id) -> None:
-    response = env.client().get(f"{OPEN311}/requests/{request_id}.json")
+    response = env.client().get(
+        f"{OPEN311}/requests/{request_id}.json", headers=env.headers("admin")
+    )
     assert response.status_code == 404 and "does not exist" in _error(response)
 
 
 def test_ids_beyond_the_columns_are_404_or_400(env) -> None:
     client, admin = env.client(), env.headers("admin")
-    listed = client.get(f"{OPEN311}/requests.json?service_request_id=1,2147483648")
+    listed = client.get(f"{OPEN311}/requests.json?service_request_id=1,2147483648", headers=admin)
     assert listed.status_code == 400 and "service_request_id" in _error(listed)
-    page = client.get(f"{OPEN311}/requests.json?page=99999999999999999999")
+    page = client.get(f"{OPEN311}/requests.json?page=99999999999999999999", headers=admin)
     assert page.status_code == 400 and "page" in _error(page)
     missing = client.get("/api/v1/tickets/2147483648", headers=admin)
     assert missing.status_code == 404 and "error" in missing.json
@@ -211,7 +213,7 @@ def test_dispatch_deadline_beyond_the_datetime_range_is_400(env, deadline) -> No
     ],
 )
 def test_open311_dates_beyond_the_datetime_range_are_400(env, query) -> None:
-    response = env.client().get(f"{OPEN311}/requests.json?{query}")
+    response = env.client().get(f"{OPEN311}/requests.json?{query}", headers=env.headers("admin"))
     assert response.status_code == 400 and "9999" in _error(response)
 
 

@@ -1,4 +1,5 @@
-"""Open311 GeoReport v2: services, requests GET/POST with api_key, request by id, spec errors."""
+"""Open311 GeoReport v2: services, requests GET/POST with api_key, request by id, spec errors.
+Who may read and file, and what each reader sees: test_open311_access.py."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ BASE = "/open311/v2"
 
 
 def _post(env, headers=None, **fields):
-    """POST a request as a city system would (form fields; None leaves one out)."""
+    """POST a request as a city system would (form fields; None leaves one out), with a
+    supervisor's key (a role that may file)."""
     data = {
-        "api_key": env.keys["pilot"],
+        "api_key": env.keys["supervisor"],
         "service_code": "straw_burning",
         "lat": "32.405",
         "long": "119.905",
@@ -28,6 +30,11 @@ def _post(env, headers=None, **fields):
         data={k: v for k, v in data.items() if v is not None},
         headers=headers or {},
     )
+
+
+def _get(env, path: str, who: str = "admin", headers=None):
+    """GET ``BASE + path`` with ``who``'s API key (reads take one), sent as the header."""
+    return env.client().get(BASE + path, headers={"X-API-Key": env.keys[who], **(headers or {})})
 
 
 def test_services(env) -> None:
@@ -51,7 +58,7 @@ def test_post_request_then_read_it(env) -> None:
     response = _post(env, email=" li@example.cn ", first_name="Li", media_url="https://x.cn/a.jpg")
     assert response.status_code == 200, response.json
     request_id = response.json[0]["service_request_id"]
-    got = env.client().get(f"{BASE}/requests/{request_id}.json").json
+    got = _get(env, f"/requests/{request_id}.json").json
     assert len(got) == 1
     req = got[0]
     assert req["service_code"] == "straw_burning" and req["status"] == "open"
@@ -69,19 +76,18 @@ def test_post_request_then_read_it(env) -> None:
 
 
 def test_dispatched_and_closed_mapping(env) -> None:
-    client = env.client()
     open_id = make_ticket(env, "dispatched")
     closed_id = make_ticket(env, "closed")
-    req = client.get(f"{BASE}/requests/{open_id}.json").json[0]
+    req = _get(env, f"/requests/{open_id}.json").json[0]
     assert req["status"] == "open" and req["agency_responsible"] == "城市管理综合行政执法局"
     assert req["expected_datetime"].endswith("+08:00")
-    assert client.get(f"{BASE}/requests/{closed_id}.json").json[0]["status"] == "closed"
-    listed = client.get(f"{BASE}/requests.json?service_request_id={open_id},{closed_id}").json
+    assert _get(env, f"/requests/{closed_id}.json").json[0]["status"] == "closed"
+    listed = _get(env, f"/requests.json?service_request_id={open_id},{closed_id}").json
     assert {r["service_request_id"] for r in listed} == {str(open_id), str(closed_id)}
-    closed = client.get(f"{BASE}/requests.json?status=closed").json
+    closed = _get(env, "/requests.json?status=closed").json
     assert str(closed_id) in {r["service_request_id"] for r in closed}
     assert str(open_id) not in {r["service_request_id"] for r in closed}
-    only = client.get(f"{BASE}/requests.json?service_code=illegal_fishing&status=open").json
+    only = _get(env, "/requests.json?service_code=illegal_fishing&status=open").json
     assert all(r["service_code"] == "illegal_fishing" for r in only)
 
 
@@ -103,31 +109,30 @@ def test_dispatched_and_closed_mapping(env) -> None:
     ],
 )
 def test_post_errors_follow_the_spec(env, fields, status, text) -> None:
-    before = env.client().get(f"{BASE}/requests.json").json
+    before = _get(env, "/requests.json").json
     response = _post(env, **fields)
     assert response.status_code == status
     assert response.json[0]["code"] == status and text in response.json[0]["description"]
-    assert env.client().get(f"{BASE}/requests.json").json == before
+    assert _get(env, "/requests.json").json == before
 
 
 def test_a_json_body_is_told_to_be_form_encoded(env) -> None:
-    before = env.client().get(f"{BASE}/requests.json").json
+    before = _get(env, "/requests.json").json
     response = env.client().post(
         f"{BASE}/requests.json", json={"api_key": "any", "service_code": "straw_burning"}
     )
     assert response.status_code == 400
     assert "form-encoded" in response.json[0]["description"]
-    assert env.client().get(f"{BASE}/requests.json").json == before
+    assert _get(env, "/requests.json").json == before
 
 
 def test_unknown_request_and_bad_parameters(env) -> None:
-    client = env.client()
-    assert client.get(f"{BASE}/requests/99999999.json").status_code == 404
-    assert client.get(f"{BASE}/requests/abc.json").status_code == 404
-    assert client.get(f"{BASE}/requests.json?status=maybe").status_code == 400
-    assert client.get(f"{BASE}/requests.json?page_size=0").status_code == 400
-    assert client.get(f"{BASE}/requests.json?start_date=yesterday").status_code == 400
-    assert client.get(f"{BASE}/tokens/abc.json").status_code == 404
+    assert _get(env, "/requests/99999999.json").status_code == 404
+    assert _get(env, "/requests/abc.json").status_code == 404
+    assert _get(env, "/requests.json?status=maybe").status_code == 400
+    assert _get(env, "/requests.json?page_size=0").status_code == 400
+    assert _get(env, "/requests.json?start_date=yesterday").status_code == 400
+    assert env.client().get(f"{BASE}/tokens/abc.json").status_code == 404
 
 
 def _ids(response) -> set[str]:
@@ -137,20 +142,21 @@ def _ids(response) -> set[str]:
 
 def test_list_filters_take_comma_delimited_values(env) -> None:
     """service_code and status may each be declared several times, comma delimited."""
+    key = f"api_key={env.keys['admin']}"  # as GeoReport sends it: a query parameter
     client = env.client()
     fishing = str(make_ticket(env, "dispatched", label="illegal_fishing"))
     burning = str(make_ticket(env, "closed", label="straw_burning"))
     building = str(make_ticket(env, "new"))
-    both = f"{BASE}/requests.json?service_code=illegal_fishing, straw_burning,"
+    both = f"{BASE}/requests.json?{key}&service_code=illegal_fishing, straw_burning,"
     listed = client.get(both).json
     assert {fishing, burning} <= _ids(client.get(both)) and building not in _ids(client.get(both))
     assert {r["service_code"] for r in listed} == {"illegal_fishing", "straw_burning"}
     closed = client.get(f"{both}&status=closed")
     assert burning in _ids(closed) and fishing not in _ids(closed)
     assert {r["status"] for r in closed.json} == {"closed"}
-    every = _ids(client.get(f"{BASE}/requests.json?status=open,closed"))
+    every = _ids(client.get(f"{BASE}/requests.json?{key}&status=open,closed"))
     assert {fishing, burning, building} <= every
-    assert every == _ids(client.get(f"{BASE}/requests.json"))
+    assert every == _ids(client.get(f"{BASE}/requests.json?{key}"))
 
 
 @pytest.mark.parametrize(
@@ -170,7 +176,7 @@ def test_list_filters_that_match_nothing_known_are_georeport_errors(env, query, 
     """A filter no request could match is a 400 with the spec's error body, as POST answers
     the same service_code, not an empty list that reads as "no such requests"."""
     make_ticket(env, "new", label="straw_burning")
-    response = env.client().get(f"{BASE}/requests.json?{query}")
+    response = _get(env, f"/requests.json?{query}")
     assert response.status_code == 400
     assert response.json == [{"code": 400, "description": text}]
 
@@ -178,7 +184,7 @@ def test_list_filters_that_match_nothing_known_are_georeport_errors(env, query, 
 def test_address_only_request(env) -> None:
     response = _post(env, lat=None, long=None, address_string="泰州市海陵区 XX 村 3 组")
     assert response.status_code == 200
-    req = env.client().get(f"{BASE}/requests/{response.json[0]['service_request_id']}.json").json[0]
+    req = _get(env, f"/requests/{response.json[0]['service_request_id']}.json").json[0]
     assert req["address"] == "泰州市海陵区 XX 村 3 组" and req["lat"] is None
 
 
@@ -192,21 +198,21 @@ def test_address_only_request(env) -> None:
     ],
 )
 def test_post_refuses_a_field_georeport_does_not_define(env, fields, named) -> None:
-    before = env.client().get(f"{BASE}/requests.json").json
+    before = _get(env, "/requests.json").json
     response = _post(env, headers={"Accept-Language": "en"}, **fields)
     assert response.status_code == 400
     [error] = response.json
     assert error["code"] == 400
     assert error["description"].startswith(f"unknown field {named}; this address takes")
     assert "service_code" in error["description"] and "attribute[CODE]" in error["description"]
-    assert env.client().get(f"{BASE}/requests.json").json == before
+    assert _get(env, "/requests.json").json == before
 
 
 def test_post_refuses_a_file_it_does_not_take(env) -> None:
     response = env.client().post(
         f"{BASE}/requests.json",
         data={
-            "api_key": env.keys["pilot"],
+            "api_key": env.keys["supervisor"],
             "service_code": "straw_burning",
             "lat": "32.405",
             "long": "119.905",

@@ -4,7 +4,7 @@ English, like the JSON API's."""
 from __future__ import annotations
 
 import pytest
-from test_open311 import BASE, _post
+from test_open311 import BASE, _get, _post
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 
@@ -17,14 +17,13 @@ def _description(response, status: int) -> str:
 
 
 def test_unknown_request_in_english_and_chinese(env) -> None:
-    client = env.client()
-    url = f"{BASE}/requests/999999.json"
+    url = "/requests/999999.json"
     english = "service_request_id '999999' does not exist"
     chinese = "service_request_id '999999' 不存在"
-    assert _description(client.get(url), 404) == english
-    assert _description(client.get(url, headers=ZH), 404) == chinese
-    assert _description(client.get(f"{url}?lang=zh"), 404) == chinese
-    assert _description(client.get(f"{url}?lang=en", headers=ZH), 404) == english
+    assert _description(_get(env, url), 404) == english
+    assert _description(_get(env, url, headers=ZH), 404) == chinese
+    assert _description(_get(env, f"{url}?lang=zh"), 404) == chinese
+    assert _description(_get(env, f"{url}?lang=en", headers=ZH), 404) == english
 
 
 def test_post_errors_in_chinese(env) -> None:
@@ -35,12 +34,11 @@ def test_post_errors_in_chinese(env) -> None:
 
 
 def test_list_parameter_errors_in_chinese(env) -> None:
-    client = env.client()
-    date = client.get(f"{BASE}/requests.json?start_date=yesterday&lang=zh")
+    date = _get(env, "/requests.json?start_date=yesterday&lang=zh")
     assert _description(date, 400) == "start_date 的值 'yesterday' 不是 ISO 8601 日期时间"
-    size = client.get(f"{BASE}/requests.json?page_size=0", headers=ZH)
+    size = _get(env, "/requests.json?page_size=0", headers=ZH)
     assert _description(size, 400) == "page_size 的值 0 不能小于 1"
-    unknown = client.get(f"{BASE}/nothing-here", headers=ZH)
+    unknown = env.client().get(f"{BASE}/nothing-here", headers=ZH)
     assert _description(unknown, 404) == "该页面或记录不存在。"
 
 
@@ -99,7 +97,7 @@ def test_every_post_error_is_translatable(env, marked, fields, status) -> None:
     ],
 )
 def test_every_read_error_is_translatable(env, marked, url, status) -> None:
-    description = _description(env.client().get(BASE + url, headers=ZH), status)
+    description = _description(_get(env, url, headers=ZH), status)
     assert description.startswith("«") and description.endswith("»")
 
 

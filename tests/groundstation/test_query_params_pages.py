@@ -253,8 +253,9 @@ def test_open311_request_list_takes_the_georeport_filters(env) -> None:
         "service_code=straw_burning&status=open&start_date=2024-01-01T00:00:00%2B08:00"
         "&end_date=2030-01-01T00:00:00%2B08:00&page=1&page_size=10&jurisdiction_id=jy"
     )
-    assert env.client().get(f"/open311/v2/requests.json?{query}").status_code == 200
-    by_id = env.client().get("/open311/v2/requests.json?service_request_id=1,2")
+    key = f"api_key={env.keys['admin']}"
+    assert env.client().get(f"/open311/v2/requests.json?{query}&{key}").status_code == 200
+    by_id = env.client().get(f"/open311/v2/requests.json?service_request_id=1,2&{key}")
     assert by_id.status_code == 200
     refused = env.client().get("/open311/v2/requests.json?service_name=x&lang=en")
     description = refused.json[0]["description"]
@@ -266,13 +267,14 @@ def test_open311_post_takes_its_fields_in_the_form_not_the_query(env) -> None:
     data = {"service_code": "straw_burning", "lat": "32.405", "long": "119.905"}
     in_query = env.client().post(
         "/open311/v2/requests.json?service_code=straw_burning&lang=en",
-        data={**data, "api_key": env.keys["pilot"]},
+        data={**data, "api_key": env.keys["supervisor"]},
     )
     assert in_query.status_code == 400
     assert in_query.json[0]["code"] == 400
     assert "unknown query parameter 'service_code'" in in_query.json[0]["description"]
     key_in_query = env.client().post(
-        f"/open311/v2/requests.json?api_key={env.keys['pilot']}&jurisdiction_id=jy", data=data
+        f"/open311/v2/requests.json?api_key={env.keys['supervisor']}&jurisdiction_id=jy",
+        data=data,
     )
     assert key_in_query.status_code == 200, key_in_query.json
     assert key_in_query.json[0]["service_request_id"]

@@ -351,14 +351,14 @@ def test_open311_key_of_a_deactivated_user_is_refused(env) -> None:
 def test_open311_long_fields_are_refused(env, field: str, size: int, message: str) -> None:
     value = "https://x.cn/" + "a" * size if field == "media_url" else "路" * size
     before = _open311_count(env)
-    response = _open311(env, env.keys["pilot"], **{field: value})
+    response = _open311(env, env.keys["supervisor"], **{field: value})
     assert response.status_code == 400 and message in response.json[0]["description"]
     assert _open311_count(env) == before
 
 
 def test_open311_requests_per_key_and_hour_are_bounded(env, monkeypatch) -> None:
     monkeypatch.setitem(env.app.config, "OPEN311_MAX_REQUESTS_PER_HOUR", 2)
-    _, key = _new_user(env)
+    _, key = _new_user(env, "supervisor")
     assert [_open311(env, key).status_code for _ in range(2)] == [200, 200]
     before = _open311_count(env)
     response = _open311(env, key)
@@ -367,7 +367,10 @@ def test_open311_requests_per_key_and_hour_are_bounded(env, monkeypatch) -> None
 
 
 def test_open311_huge_request_ids_are_a_400(env) -> None:
-    response = env.client().get("/open311/v2/requests.json?service_request_id=99999999999999999999")
+    response = env.client().get(
+        "/open311/v2/requests.json?service_request_id=99999999999999999999",
+        headers=env.headers("admin"),
+    )
     assert response.status_code == 400 and response.json[0]["code"] == 400
 
 
