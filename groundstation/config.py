@@ -7,6 +7,7 @@ SQLite database (unless ``DATABASE_URL`` names another), photos, crops, evidence
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import urllib.parse
@@ -113,14 +114,30 @@ def _flag(value: str) -> bool:
     raise ValueError("not a yes/no value: 1/true/yes/on or 0/false/no/off")
 
 
-def _count(value: str, *, what: str) -> int:
-    """A count from the environment: a whole number, 0 or more."""
+def _count(value: str, *, what: str, example: int = 1, minimum: int = 0) -> int:
+    """A count from the environment: a whole number, ``minimum`` or more."""
     try:
         number = int(value.strip())
     except ValueError:
-        raise ValueError(f"not a whole number of {what} (e.g. 1)") from None
-    if number < 0:
-        raise ValueError("must be 0 or more")
+        raise ValueError(f"not a whole number of {what} (e.g. {example})") from None
+    if number < minimum:
+        raise ValueError(f"must be a whole number of {what}, {minimum} or more")
+    return number
+
+
+def _seconds(value: str, *, example: float, zero: str | None = None) -> float:
+    """A duration from the environment: a number of seconds above 0, or 0 too when ``zero``
+    says what 0 means (e.g. "never")."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"not a number of seconds (e.g. {example:g})")
+    if zero is not None and number < 0:
+        raise ValueError(f"must be a number of seconds, 0 or more (0: {zero})")
+    if zero is None and number <= 0:
+        raise ValueError("must be a number of seconds above 0")
     return number
 
 
@@ -133,25 +150,29 @@ _ENV_KEYS: dict[str, Callable[[str], Any]] = {
     "DINGTALK_SECRET": str,
     "PUBLIC_BASE_URL": str,
     "NOTIFIERS": str,
-    "NOTIFY_RETRIES": int,
-    "NOTIFY_RETRY_S": float,
+    "NOTIFY_RETRIES": lambda value: _count(value, what="retries", example=3),
+    "NOTIFY_RETRY_S": lambda value: _seconds(value, example=30),
     "CLASSIFIER": str,
     "PHOTO_ROOTS": lambda value: [p.strip() for p in value.split(os.pathsep) if p.strip()],
-    "JOB_WORKERS": int,
-    "JOB_LEASE_S": float,
-    "ESCALATION_INTERVAL_S": float,
-    "OPEN311_MAX_REQUESTS_PER_HOUR": int,
+    "JOB_WORKERS": lambda value: _count(value, what="worker threads", example=2),
+    "JOB_LEASE_S": lambda value: _seconds(value, example=120),
+    "ESCALATION_INTERVAL_S": lambda value: _seconds(value, example=300, zero="never"),
+    "OPEN311_MAX_REQUESTS_PER_HOUR": lambda value: _count(
+        value, what="requests an hour", example=500
+    ),
     "OPEN311_PUBLIC_READS": _flag,
     "CELERY_QUEUE": str,
-    "CELERY_VISIBILITY_TIMEOUT_S": int,
-    "CELERY_RESTORE_INTERVAL_S": int,
+    "CELERY_VISIBILITY_TIMEOUT_S": lambda value: _count(
+        value, what="seconds", example=600, minimum=1
+    ),
+    "CELERY_RESTORE_INTERVAL_S": lambda value: _count(value, what="seconds", example=10, minimum=1),
     "TIMEZONE": str,
     "WORK_PERIODS": str,
     "WORK_HOLIDAYS": str,
     "WORK_MAKEUP_DAYS": str,
-    "SESSION_COOKIE_SECURE": lambda value: value.strip().lower() in ("1", "true", "yes"),
-    "LOGIN_MAX_FAILURES": int,
-    "LOGIN_LOCKOUT_S": float,
+    "SESSION_COOKIE_SECURE": _flag,
+    "LOGIN_MAX_FAILURES": lambda value: _count(value, what="failed sign-ins", example=5, minimum=1),
+    "LOGIN_LOCKOUT_S": lambda value: _seconds(value, example=900),
     "PROXY_HOPS": lambda value: _count(value, what="proxies in front of the station"),
     "MAX_CONTENT_LENGTH": _positive_int,
     "MAX_IMAGE_BYTES": _positive_int,

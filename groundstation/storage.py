@@ -8,6 +8,7 @@ refuses to run against an unmigrated one with a message that says so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -89,6 +90,27 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _reason(exc: BaseException) -> str:
+    """The driver's own words for a database error on one line, without SQLAlchemy's wrapping
+    ("(psycopg.OperationalError)", "(Background on this error at: https://sqlalche.me/...)")."""
+    text = str(getattr(exc, "orig", None) or exc)
+    text = re.sub(r"\(Background on this error at: [^)]*\)", "", text)
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "; ".join(line for line in lines if line) or type(exc).__name__
+
+
+def _unreachable(url: str, exc: BaseException) -> StorageError:
+    """One line for a database that cannot be connected to: missing, or the server unreachable."""
+    reason = _reason(exc)
+    shown = redact_url(url)
+    if missing := re.search(r'database "([^"]*)" does not exist', reason):
+        return StorageError(
+            f"database {shown} does not exist (create it, e.g. createdb {missing[1]}, "
+            "or correct DATABASE_URL)"
+        )
+    return StorageError(f"database {shown}: cannot connect ({reason})")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -149,7 +171,7 @@ class Storage:
             self.engine: Engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError) as exc:  # unknown dialect or missing driver
             raise StorageError(
-                f"DATABASE_URL {redact_url(url)}: cannot use this database ({exc})"
+                f"DATABASE_URL {redact_url(url)}: cannot use this database ({_reason(exc)})"
             ) from exc
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -188,7 +210,7 @@ class Storage:
             with self.engine.connect() as conn:
                 return MigrationContext.configure(conn).get_current_revision()
         except SQLAlchemyError as exc:
-            raise StorageError(f"database {redact_url(self.url)}: cannot connect ({exc})") from exc
+            raise _unreachable(self.url, exc) from exc
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply the migrations up to ``revision`` and, at the head, seed the default rows."""
@@ -198,7 +220,9 @@ class Storage:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:
-            raise StorageError(f"database {redact_url(self.url)}: upgrade failed ({exc})") from exc
+            raise StorageError(
+                f"database {redact_url(self.url)}: upgrade failed ({_reason(exc)})"
+            ) from exc
         if revision in ("head", self.head_revision()):  # the models describe the head only
             with self.session() as session:
                 seed_defaults(session)

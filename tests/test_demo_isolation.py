@@ -91,6 +91,7 @@ def test_the_demo_server_and_its_supervisor_use_the_demo_database(station, tmp_p
 
     served = []
     monkeypatch.setattr(serve, "bind_server", lambda app, host, port: app)
+    monkeypatch.setattr(serve, "bound_port", lambda server: 5601)
     monkeypatch.setattr(serve, "run_server", served.append)
     lines: list[str] = []
 

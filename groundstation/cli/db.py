@@ -118,14 +118,22 @@ def _check_department_option(name: str, role: str, department_code: str | None) 
 MAX_PASSWORD_LENGTH = 256
 
 
-def _read_password(name: str, password_stdin: bool) -> str:
+def _read_password(name: str, password_stdin: bool, *, can_generate: bool = False) -> str:
     """A new password from stdin (``--password-stdin``, or stdin not a terminal) or a prompt
     asked twice; 8 to 256 characters, not spaces only: what the sign-in form accepts (it keeps
-    spaces as typed, and refuses a password of spaces only as empty)."""
+    spaces as typed, and refuses a password of spaces only as empty). ``can_generate``: the
+    command has ``--generate``, which an empty stdin's message then offers."""
     from groundstation.errors import ValidationError
 
     if password_stdin or not sys.stdin.isatty():
-        password = sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:  # end of input at once: e.g. </dev/null or a script without a pipe
+            generate = ", or use --generate" if can_generate else ""
+            raise ValidationError(
+                f"user {name!r}: no password given (stdin is empty): run the command in a "
+                f"terminal to be asked for it, or give it as one line on stdin{generate}"
+            )
+        password = line.rstrip("\r\n")
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     if not password.strip():
@@ -447,7 +455,11 @@ def reset_password(name: str, password_stdin: bool, generate: bool, data_dir: st
     storage = _migrated(data_dir)
     with storage.session() as session:
         _user(session, name)  # an unknown user is said before a password is asked for
-    password = secrets.token_urlsafe(12) if generate else _read_password(name, password_stdin)
+    password = (
+        secrets.token_urlsafe(12)
+        if generate
+        else _read_password(name, password_stdin, can_generate=True)
+    )
     with storage.session() as session:
         user = _user(session, name)
         user.password_hash = generate_password_hash(password)

@@ -162,14 +162,14 @@ def _sign_in_later(root: Path, console: Any) -> None:
 
 def _serve(root: Path, port: int, console: Any) -> None:
     from groundstation.app import create_app
-    from groundstation.cli.serve import bind_server, run_server
+    from groundstation.cli.serve import bind_server, bound_port, run_server
     from groundstation.demo import ISOLATED_SETTINGS, create_demo_supervisor
 
     app = create_app({**ISOLATED_SETTINGS, "DATA_DIR": str(root)})  # the demo's own database
     server = bind_server(app, "127.0.0.1", port)
     password = create_demo_supervisor(app.extensions["gridpatrol"].storage)
     console.print(
-        f"GridPatrol ground station on http://127.0.0.1:{port}/ — "
+        f"GridPatrol ground station on http://127.0.0.1:{bound_port(server)}/ — "
         f"sign in as demo-supervisor / {password}"
     )
     run_server(server)

@@ -8,7 +8,14 @@ import click
 
 from groundstation.errors import ConfigError
 
-__all__ = ["serve_command", "data_dir_option", "bind_server", "check_port", "run_server"]
+__all__ = [
+    "serve_command",
+    "data_dir_option",
+    "bind_server",
+    "bound_port",
+    "check_port",
+    "run_server",
+]
 
 data_dir_option = click.option(
     "--data-dir",
@@ -55,9 +62,8 @@ def serve_command(host: str, port: int, workers: int, threads: int, data_dir: st
         {"DATA_DIR": data_dir, "JOB_WORKERS": workers} if data_dir else {"JOB_WORKERS": workers}
     )
     server = bind_server(app, host, port, threads=threads)
-    click.echo(
-        f"GridPatrol ground station on http://{host}:{port}/ (data: {app.config['DATA_DIR']})"
-    )
+    url = f"http://{host}:{bound_port(server)}/"
+    click.echo(f"GridPatrol ground station on {url} (data: {app.config['DATA_DIR']})")
     run_server(server)
 
 
@@ -73,6 +79,13 @@ def bind_server(app: object, host: str, port: int, *, threads: int = 32) -> Any:
         return create_server(app, host=host, port=port, threads=threads, ident="gridpatrol")
     except OSError as exc:
         raise _unavailable(host, port, exc) from None
+
+
+def bound_port(server: Any) -> int:
+    """The port ``server`` (from :func:`bind_server`) listens on: the one the system chose
+    for port 0. A host with several addresses (e.g. localhost) gives the first socket's."""
+    listening = getattr(server, "effective_listen", None)  # waitress's MultiSocketServer
+    return int(listening[0][1] if listening else server.effective_port)
 
 
 def check_port(host: str, port: int) -> None:

@@ -215,6 +215,62 @@ def test_serve_runs_a_production_server(tmp_path) -> None:
     assert f"http://127.0.0.1:{port}/" in output
 
 
+def test_serve_on_port_0_announces_the_port_it_got(tmp_path) -> None:
+    """--port 0 lets the system choose: the announced address is the one that answers."""
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "groundstation.cli", "serve", "--port", "0",
+         "--data-dir", str(tmp_path / "data"), "--workers", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        announced = re.search(r"on (http://127\.0\.0\.1:(\d+)/) ", line)
+        assert announced and announced[2] != "0", line
+        with urllib.request.urlopen(f"{announced[1]}login", timeout=10) as answer:
+            assert answer.status == 200 and answer.headers["Server"] == "gridpatrol"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_the_demo_server_on_port_0_announces_the_port_it_got(tmp_path, monkeypatch) -> None:
+    import groundstation.app
+    import groundstation.cli.serve as serve
+    from groundstation.cli.demo import _serve
+    from groundstation.config import resolve_data_dir
+
+    servers: list = []
+    monkeypatch.setattr(serve, "run_server", servers.append)
+    apps: list = []
+    create_app = groundstation.app.create_app
+    monkeypatch.setattr(
+        groundstation.app, "create_app", lambda c: apps.append(create_app(c)) or apps[-1]
+    )
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str) -> None:
+            lines.append(text)
+
+    _serve(resolve_data_dir(tmp_path / "demo"), 0, Console())
+    (server,) = servers
+    try:
+        port = server.socket.getsockname()[1]
+        assert port != 0
+        assert lines[0].startswith(f"GridPatrol ground station on http://127.0.0.1:{port}/ — ")
+    finally:
+        server.close()
+        (app,) = apps
+        state = app.extensions["gridpatrol"]
+        state.queue.stop()
+        state.storage.dispose()
+
+
 def test_serve_and_demo_on_a_taken_port_say_so_in_one_line(tmp_path) -> None:
     import socket
 
@@ -231,3 +287,44 @@ def test_serve_and_demo_on_a_taken_port_say_so_in_one_line(tmp_path) -> None:
             assert f"error: cannot listen on 127.0.0.1:{port}" in result.output
             assert "Traceback" not in result.output
     assert not (tmp_path / "demo" / "worlds").exists()  # refused before any work
+
+
+MISSING_DB = "postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/gp_cfg_no_such_db"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--port", "0", "--workers", "0"],
+        ["worker"],
+        ["db", "upgrade"],
+        ["db", "list-users"],
+    ],
+)
+def test_a_missing_postgresql_database_is_one_line_without_the_password(
+    tmp_path, monkeypatch, args
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", MISSING_DB)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    result = CliRunner().invoke(cli, [*args, "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: database postgresql+psycopg://postgres:***@127.0.0.1:5432/gp_cfg_no_such_db "
+        "does not exist (create it, e.g. createdb gp_cfg_no_such_db, or correct DATABASE_URL)"
+    ]
+
+
+def test_an_unreachable_postgresql_server_is_one_line(tmp_path, monkeypatch) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    url = f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{port}/test"
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith(
+        f"error: database postgresql+psycopg://postgres:***@127.0.0.1:{port}/test: cannot connect ("
+    )
+    assert "Connection refused" in line and "s3cret" not in line and "sqlalche.me" not in line

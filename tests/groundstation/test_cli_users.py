@@ -310,3 +310,27 @@ def test_the_last_active_admin_is_neither_demoted_nor_disabled(run) -> None:
     run("db", "create-user", "deputy", "--role", "admin", input="long-password\n")
     assert run("db", "disable-user", "boss").exit_code == 0  # another admin is left
     assert run("db", "set-role", "deputy", "pilot").exit_code == 1  # now deputy is the last
+
+
+@pytest.mark.parametrize(
+    ("command", "how"),
+    [
+        ("create-user", "give it as one line on stdin"),
+        ("reset-password", "give it as one line on stdin, or use --generate"),
+    ],
+)
+@pytest.mark.parametrize("stdin_flag", [(), ("--password-stdin",)])
+def test_no_password_on_stdin_says_none_was_given_and_how_to_give_one(
+    run, command, how, stdin_flag
+) -> None:
+    """QA: `create-user NAME </dev/null` (a script, no terminal) said "the password is blank"."""
+    run("db", "create-user", "zhou", "--role", "pilot", input="long-password\n")
+    name = "qian" if command == "create-user" else "zhou"
+    role = ("--role", "supervisor") if command == "create-user" else ()
+    result = run("db", command, name, *role, *stdin_flag, input="")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: user {name!r}: no password given (stdin is empty): run the command in a "
+        f"terminal to be asked for it, or {how}"
+    ]
+    assert "qian" not in run("db", "list-users").stdout

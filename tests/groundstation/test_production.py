@@ -11,7 +11,7 @@ import pytest
 from conftest import make_env, pg_schema_url, write_photo
 from sqlalchemy import func, select, update
 
-from groundstation.config import build_config
+from groundstation.config import DEFAULTS, build_config
 from groundstation.errors import ConfigError
 from groundstation.jobs import JobRunner
 from groundstation.models import Job, utcnow
@@ -153,6 +153,108 @@ def test_a_bad_size_limit_stops_the_station_naming_it(tmp_path, key, value, why)
     with pytest.raises(ConfigError) as caught:
         build_config(data_dir=tmp_path, environ={key: value})
     assert str(caught.value).startswith(f"environment {key}={value!r}: {why}")
+
+
+@pytest.mark.parametrize(
+    ("value", "secure"), [("on", True), (" On ", True), ("1", True), ("off", False), ("no", False)]
+)
+def test_session_cookie_secure_reads_yes_and_no_like_every_flag(
+    tmp_path, monkeypatch, value, secure
+) -> None:
+    """SESSION_COOKIE_SECURE=on (as OPEN311_PUBLIC_READS reads it) marks the cookie Secure."""
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", value)
+    env = make_env(f"sqlite:///{tmp_path / 'db.sqlite3'}", tmp_path / "data")
+    cookie = env.client().get("/login").headers["Set-Cookie"]
+    assert ("; Secure" in cookie) is secure, cookie
+    env.storage().dispose()
+
+
+FLAGS = ("SESSION_COOKIE_SECURE", "OPEN311_PUBLIC_READS")
+
+
+@pytest.mark.parametrize("key", FLAGS)
+@pytest.mark.parametrize("value", ["enabled", "ture", "2"])
+def test_a_flag_that_is_not_yes_or_no_stops_the_station_naming_it(tmp_path, key, value) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config(data_dir=tmp_path, environ={key: value})
+    assert str(caught.value) == (
+        f"environment {key}={value!r}: not a yes/no value: 1/true/yes/on or 0/false/no/off"
+    )
+
+
+#: Every numeric setting, a good value as written and as read, and its smallest allowed value.
+NUMBERS = {
+    "NOTIFY_RETRIES": (" 5 ", 5, 0),
+    "JOB_WORKERS": ("4", 4, 0),
+    "OPEN311_MAX_REQUESTS_PER_HOUR": ("50", 50, 0),
+    "PROXY_HOPS": ("1", 1, 0),
+    "LOGIN_MAX_FAILURES": ("3", 3, 1),
+    "CELERY_VISIBILITY_TIMEOUT_S": ("900", 900, 1),
+    "CELERY_RESTORE_INTERVAL_S": ("5", 5, 1),
+    "NOTIFY_RETRY_S": ("2.5", 2.5, None),  # None: seconds above 0
+    "JOB_LEASE_S": ("60", 60.0, None),
+    "LOGIN_LOCKOUT_S": ("1e3", 1000.0, None),
+    "ESCALATION_INTERVAL_S": ("0", 0.0, 0),  # 0: never
+}
+
+
+@pytest.mark.parametrize("key", NUMBERS)
+def test_numeric_settings_are_read_from_the_environment(tmp_path, key) -> None:
+    written, read, _ = NUMBERS[key]
+    assert build_config(data_dir=tmp_path, environ={key: written})[key] == read
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("NOTIFY_RETRIES", "x", "not a whole number of retries (e.g. 3)"),
+        ("NOTIFY_RETRIES", "-1", "must be a whole number of retries, 0 or more"),
+        ("NOTIFY_RETRIES", "2.5", "not a whole number of retries (e.g. 3)"),
+        ("JOB_WORKERS", "-2", "must be a whole number of worker threads, 0 or more"),
+        (
+            "OPEN311_MAX_REQUESTS_PER_HOUR",
+            "many",
+            "not a whole number of requests an hour (e.g. 500)",
+        ),
+        (
+            "OPEN311_MAX_REQUESTS_PER_HOUR",
+            "-1",
+            "must be a whole number of requests an hour, 0 or more",
+        ),
+        (
+            "PROXY_HOPS",
+            "-1",
+            "must be a whole number of proxies in front of the station, 0 or more",
+        ),
+        ("LOGIN_MAX_FAILURES", "0", "must be a whole number of failed sign-ins, 1 or more"),
+        ("CELERY_VISIBILITY_TIMEOUT_S", "0", "must be a whole number of seconds, 1 or more"),
+        ("CELERY_RESTORE_INTERVAL_S", "1.5", "not a whole number of seconds (e.g. 10)"),
+        ("JOB_LEASE_S", "-5", "must be a number of seconds above 0"),
+        ("JOB_LEASE_S", "0", "must be a number of seconds above 0"),
+        ("JOB_LEASE_S", "inf", "not a number of seconds (e.g. 120)"),
+        ("NOTIFY_RETRY_S", "-1", "must be a number of seconds above 0"),
+        ("LOGIN_LOCKOUT_S", "15m", "not a number of seconds (e.g. 900)"),
+        ("ESCALATION_INTERVAL_S", "abc", "not a number of seconds (e.g. 300)"),
+        ("ESCALATION_INTERVAL_S", "nan", "not a number of seconds (e.g. 300)"),
+        ("ESCALATION_INTERVAL_S", "-1", "must be a number of seconds, 0 or more (0: never)"),
+    ],
+)
+def test_a_bad_number_stops_the_station_naming_it_and_what_it_takes(
+    tmp_path, key, value, why
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config(data_dir=tmp_path, environ={key: value})
+    assert str(caught.value) == f"environment {key}={value!r}: {why}"
+
+
+def test_every_numeric_setting_is_checked() -> None:
+    """A numeric setting added later gets a bound and a test here, not a bare int()."""
+    from groundstation.config import _ENV_KEYS
+
+    numeric = {key for key in _ENV_KEYS if isinstance(DEFAULTS[key], int | float)}
+    numeric -= {key for key in _ENV_KEYS if isinstance(DEFAULTS[key], bool)}
+    assert numeric - set(LIMITS) == set(NUMBERS)
+    assert all(_ENV_KEYS[key] not in (int, float) for key in _ENV_KEYS)
 
 
 class _RecordingCelery:
