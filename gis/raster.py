@@ -298,9 +298,10 @@ class Footprint:
         return [(lon, lat) for lon, lat in points if not polygon.covers(Point(lon, lat))]
 
     def text(self) -> str:
-        """``latitude 40.6 to 41.1, longitude -78.2 to -77.6``: where the raster lies."""
+        """``latitude 40.612345 to 41.123456, longitude -78.212345 to -77.612345``: where the
+        raster lies, to six decimals (about 0.1 m), so a raster a few metres wide has two edges."""
         west, south, east, north = self.bounds
-        return f"latitude {south:.5g} to {north:.5g}, longitude {west:.5g} to {east:.5g}"
+        return f"latitude {south:.6f} to {north:.6f}, longitude {west:.6f} to {east:.6f}"
 
 
 def raster_footprint(

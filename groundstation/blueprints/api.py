@@ -113,6 +113,8 @@ __all__ = [
     "ticket_query",
     "ticket_grids",
     "unknown_grids",
+    "grid_by_code",
+    "grids_by_codes",
     "unknown_grid_error",
     "visible_tickets",
     "ticket_visible",
@@ -749,15 +751,30 @@ def post_grids() -> Any:
 def grid_by_code(session: Session, code: str) -> Grid:
     """The grid whose id is ``code``, ignoring case as the filters do (ids differ by more than
     case, :func:`~groundstation.services.import_grids` sees to it); 404 when there is none."""
-    grid = session.scalar(select(Grid).where(Grid.code == code))
-    if grid is None:  # casefold in Python: SQLite's lower() folds ASCII only
-        folded = code.casefold()
-        rows = session.execute(select(Grid.id, Grid.code)).all()
-        ident = next((row.id for row in rows if row.code.casefold() == folded), None)
-        grid = session.get(Grid, ident) if ident is not None else None
+    grid = grids_by_codes(session, [code]).get(code)
     if grid is None:
         raise NotFoundError(_l("grid %(code)s does not exist", code=repr(code)))
     return grid
+
+
+def grids_by_codes(session: Session, codes: Sequence[str]) -> dict[str, Grid]:
+    """The grids ``codes`` name, keyed by the code as given and found ignoring case as
+    :func:`grid_by_code` finds one (an exact id first); codes naming no grid are left out."""
+    if not codes:
+        return {}
+    found = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(codes)))}
+    rest = {code.casefold() for code in codes if code not in found}
+    if rest:  # casefold in Python: SQLite's lower() folds ASCII only
+        ids: dict[str, int] = {}
+        for row in session.execute(select(Grid.id, Grid.code).order_by(Grid.code)):
+            ids.setdefault(row.code.casefold(), row.id)
+        wanted = {ids[f] for f in rest if f in ids}
+        by_id = {g.id: g for g in session.scalars(select(Grid).where(Grid.id.in_(wanted)))}
+        for code in codes:
+            ident = ids.get(code.casefold())
+            if code not in found and ident is not None:
+                found[code] = by_id[ident]
+    return found
 
 
 @bp.get("/grids/<code>")

@@ -274,10 +274,35 @@ def _claim(stage: Path, claim: str) -> Path:
     try:
         os.rename(stage / _PHOTOS, claimed)
     except FileNotFoundError:
-        raise TransitionError(
-            _l("the upload is being finished or was cancelled meanwhile")
-        ) from None
+        raise _taken(stage, cancelling=claim == _CANCELLING) from None
     return claimed
+
+
+def _taken(stage: Path, *, cancelling: bool = False) -> TransitionError:
+    """The 409 for a request that found the upload's photos gone, saying what took them: a
+    finish that made them flight N, a finish still at work, or a cancel."""
+    finished = _finished(stage)
+    if finished is not None:
+        flight = finished.get("flight_id")
+        if cancelling:
+            return TransitionError(
+                _l(
+                    "the upload was finished as flight %(flight)s: it can no longer be cancelled",
+                    flight=flight,
+                )
+            )
+        return TransitionError(
+            _l(
+                "the upload was finished as flight %(flight)s: start a new upload to send more "
+                "photos",
+                flight=flight,
+            )
+        )
+    if not stage.is_dir() or (stage / _CANCELLING).is_dir():  # a cancel never gives them back
+        return TransitionError(_l("the upload was cancelled by another request"))
+    return TransitionError(  # a finish holds them (and gives them back if it is refused)
+        _l("the upload is being finished by another request: try again once it has answered")
+    )
 
 
 def _iso(timestamp: float) -> str:
@@ -403,6 +428,8 @@ def photo_upload_add(upload_id: str) -> Any:
     when all were already there (a retried request)."""
     stage, _meta = _open(upload_id)
     check_fields(request.form, (), files=("photos",))
+    if not (stage / _PHOTOS).is_dir():  # finished, or being finished or cancelled
+        raise _taken(stage)
     files = [f for f in request.files.getlist("photos") if f.filename]
     if not files:
         raise ValidationError(_l("send the photos as multipart field 'photos'"))
@@ -452,8 +479,8 @@ def photo_upload_finish(upload_id: str) -> Any:
     if finished is not None:
         return jsonify(finished), 200
     arrived = staged_photos(stage)
-    if not (stage / _PHOTOS).is_dir():  # another request is finishing it right now
-        raise TransitionError(_l("the upload is being finished or was cancelled meanwhile"))
+    if not (stage / _PHOTOS).is_dir():  # another request is finishing or cancelling it
+        raise _taken(stage)
     if not arrived:
         raise ValidationError(_l("the upload has no photos yet: add photos before finishing it"))
     if expected is not None and expected != len(arrived):

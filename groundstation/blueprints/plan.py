@@ -27,7 +27,7 @@ from gis.camera import PRESETS
 from gis.errors import GisError
 from gis.grids import Grid as GisGrid
 from gis.messages import Message
-from groundstation.blueprints.api import _get, camera_preset, parse_text
+from groundstation.blueprints.api import _get, camera_preset, grids_by_codes, parse_text
 from groundstation.blueprints.api import bp as api_bp
 from groundstation.errors import NotFoundError, ValidationError
 from groundstation.i18n import lazy_message as _l
@@ -213,11 +213,12 @@ def parse_plan_request(session: Any, data: dict[str, Any]) -> PlanRequest:
         raise ValidationError(
             _l("at most %(max)d grids per plan, got %(count)d", max=MAX_GRIDS, count=len(codes))
         )
-    rows = {g.code: g for g in session.scalars(select(Grid).where(Grid.code.in_(codes)))}
+    rows = grids_by_codes(session, codes)  # any case, as the grid pages and filters take ids
     missing = [c for c in codes if c not in rows]
     if missing:
         raise NotFoundError(_l("grid(s) %(codes)s do not exist", codes=", ".join(missing)))
-    grids = [GisGrid(c, shape(rows[c].geometry), dict(rows[c].properties or {})) for c in codes]
+    stored = {rows[c].code: rows[c] for c in codes}  # the plan names the stored ids, each once
+    grids = [GisGrid(c, shape(g.geometry), dict(g.properties or {})) for c, g in stored.items()]
     if data.get("polygon"):
         grids.append(GisGrid(DRAWN_ID, _polygon(data["polygon"]), {"name": "drawn area"}))
     if not grids:

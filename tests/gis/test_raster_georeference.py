@@ -79,3 +79,17 @@ def test_degrees_labelled_utm_are_refused_with_the_degrees_hint() -> None:
 )  # fmt: skip
 def test_the_hint_for_a_raster_without_crs_fits_its_coordinates(transform, expected) -> None:
     assert str(crs_hint(transform, 200, 100)).startswith(expected)
+
+
+def test_a_small_rasters_footprint_text_tells_its_edges_apart() -> None:
+    """QA: a demo world about 280 m wide read "longitude 120.14 to 120.14" (five significant
+    digits); six decimals (about 0.1 m) tell its edges apart, as they do the home beside it."""
+    from rasterio.transform import from_bounds
+
+    from gis.raster import raster_footprint
+
+    world = raster_footprint(
+        "EPSG:4326", from_bounds(120.1385, 32.5088, 120.1415, 32.5112, 300, 240), 300, 240
+    )
+    assert world.text() == "latitude 32.508800 to 32.511200, longitude 120.138500 to 120.141500"
+    assert not world.contains(120.139, 32.512)  # the README's home, just north of it

@@ -105,6 +105,16 @@ def test_sitl_warns_in_one_line_when_home_is_off_the_world(tmp_path) -> None:
     result = CliRunner().invoke(cli, [*args[:2], str(covered), *args[3:]])
     assert result.exit_code == 0 and "outside the world raster" not in result.stderr
 
+    # QA: a world about 280 m wide beside home read "longitude 120.14 to 120.14"
+    small = write_world(tmp_path / "small.tif", (120.1385, 32.5088, 120.1415, 32.5112))
+    near = ["--home", "32.512,120.139,5"]
+    result = CliRunner().invoke(cli, [*args[:2], str(small), *args[3:], *near])
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: home 32.512000,120.139000 lies outside the world raster "
+        f"{small} (latitude 32.508800 to 32.511200, longitude 120.138500 to 120.141500): "
+    ) in result.stderr
+
 
 def test_flight_json_keeps_the_summary_commands_and_mode_changes(env, plan_id) -> None:
     body = {"plan_id": plan_id, "simulate": True, "speedup": 20}

@@ -134,11 +134,18 @@ def test_upload_in_pieces_then_finish_queues_the_flight(env) -> None:
     assert shown["finished"]["job_id"] == job_id and shown["photos"] == 0
     listed = env.client().get("/api/v1/photo-uploads", headers=env.headers("pilot")).json
     assert upload_id not in [u["id"] for u in listed]  # no longer an unfinished upload
-    assert add(env, upload_id, "late.jpg", jpeg(RED)).status_code == 409
+    late = add(env, upload_id, "late.jpg", jpeg(RED))
+    assert late.status_code == 409
+    assert late.json["error"] == (
+        f"the upload was finished as flight {flight_id}: start a new upload to send more photos"
+    )
     cancelled = env.client().delete(
         f"/api/v1/photo-uploads/{upload_id}", headers=env.headers("pilot")
     )
-    assert cancelled.status_code == 409 and "being finished" in cancelled.json["error"]
+    assert cancelled.status_code == 409  # QA: it said "being finished or was cancelled"
+    assert cancelled.json["error"] == (
+        f"the upload was finished as flight {flight_id}: it can no longer be cancelled"
+    )
 
     client = env.client()
     flight = client.get(f"/api/v1/flights/{flight_id}", headers=env.headers("pilot")).json
@@ -619,7 +626,9 @@ def test_finishing_an_upload_another_tab_is_finishing_is_a_conflict(env) -> None
     try:
         response = finish(env, upload_id)
         assert response.status_code == 409, response.json
-        assert "being finished or was cancelled" in response.json["error"]
+        assert response.json["error"] == (
+            "the upload is being finished by another request: try again once it has answered"
+        )
     finally:
         moved.rename(photos)
     assert finish(env, upload_id).status_code == 202

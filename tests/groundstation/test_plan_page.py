@@ -719,3 +719,19 @@ def test_a_swapped_home_gets_the_pair_to_give(env) -> None:
     assert "{given}" in text["swapped_home"] and "{swapped}" in text["swapped_home"]
     # in the pilot's language (Chinese by default): it names the order to use
     assert "纬度" in text["swapped_home"] and "经度" in text["swapped_home"]
+
+
+def test_grid_ids_are_taken_in_any_case_and_the_plan_names_the_stored_ones(env) -> None:
+    """QA: ``"grids": ["P-S", "p-g1"]`` was "grid(s) p-g1 do not exist", though grid pages, the
+    grid API and the ticket filter take ids in any case; the saved plan names the stored ids."""
+    saved = save(env, grids=["p-s", "P-g1"])
+    assert saved["grids"] == ["P-S", "P-G1"]
+    assert [g["grid_id"] for g in saved["summary"]["grids"]] == ["P-S", "P-G1"]
+    assert saved["name"] == "small"
+    once = save(env, grids=["P-S", "p-s"], name="")  # one grid, named once
+    assert once["grids"] == ["P-S"] and once["name"] == "plan P-S"
+    preview_grids = preview(env, grids=["p-g2"]).json["summary"]["grids"]
+    assert [g["grid_id"] for g in preview_grids] == ["P-G2"]
+    missing = preview(env, grids=["p-s", "jy-02"])
+    assert missing.status_code == 404
+    assert missing.json["error"] == "grid(s) jy-02 do not exist"
