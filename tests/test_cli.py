@@ -176,6 +176,8 @@ _STOP_DURING_IMPORT = """
 import importlib.abc, os, signal, sys
 
 MODULE, SIGNAL = sys.argv[1], getattr(signal, sys.argv[2])
+if SIGNAL != signal.SIGINT:  # as from a terminal, even when the tests run under nohup
+    signal.signal(SIGNAL, signal.SIG_DFL)
 
 class StopOnImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
