@@ -227,6 +227,18 @@ class Storage:
             with self.session() as session:
                 seed_defaults(session)
 
+    def downgrade(self, revision: str) -> None:
+        """Undo the migrations above ``revision`` (rolling a release back)."""
+        cfg = self._alembic_config()
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, revision)
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"database {redact_url(self.url)}: downgrade failed ({_reason(exc)})"
+            ) from exc
+
     def check_migrated(self) -> None:
         """Raise :class:`NotMigratedError` unless the schema is at the head revision."""
         current, head = self.current_revision(), self.head_revision()

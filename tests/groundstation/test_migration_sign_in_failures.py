@@ -3,18 +3,10 @@ upgrade and downgrade, keeping the users."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect, select
 
 from groundstation.models import SignInFailure, User
 from groundstation.storage import Storage
-
-
-def downgrade(storage: Storage, revision: str) -> None:
-    cfg = storage._alembic_config()
-    with storage.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
 
 
 def test_upgrade_adds_the_sign_in_failures_and_downgrade_removes_them(fresh_url: str) -> None:
@@ -37,7 +29,7 @@ def test_upgrade_adds_the_sign_in_failures_and_downgrade_removes_them(fresh_url:
             session.commit()
             assert session.scalar(select(SignInFailure.username)) == "wang"
 
-        downgrade(storage, "0011")
+        storage.downgrade("0011")
         assert storage.current_revision() == "0011"
         assert not inspect(storage.engine).has_table("sign_in_failures")
         with storage.engine.connect() as conn:

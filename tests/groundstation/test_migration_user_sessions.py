@@ -3,18 +3,10 @@ keeping the users."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect, select
 
 from groundstation.models import User, UserSession
 from groundstation.storage import Storage
-
-
-def downgrade(storage: Storage, revision: str) -> None:
-    cfg = storage._alembic_config()
-    with storage.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
 
 
 def test_upgrade_adds_the_user_sessions_and_downgrade_removes_them(fresh_url: str) -> None:
@@ -40,7 +32,7 @@ def test_upgrade_adds_the_user_sessions_and_downgrade_removes_them(fresh_url: st
             session.commit()
             assert session.scalar(select(UserSession.user_id)) == user_id
 
-        downgrade(storage, "0012")
+        storage.downgrade("0012")
         assert storage.current_revision() == "0012"
         assert not inspect(storage.engine).has_table("user_sessions")
         with storage.engine.connect() as conn:
