@@ -65,7 +65,7 @@ _FORCE_MAGIC = 21196
 ACCEPTED, TEMP_REJECTED, DENIED, UNSUPPORTED, FAILED = 0, 1, 2, 3, 4
 # MAV_MISSION_RESULT
 MISSION_ACCEPTED, MISSION_ERROR, MISSION_NO_SPACE, MISSION_INVALID_SEQUENCE = 0, 1, 4, 13
-MISSION_OPERATION_CANCELLED = 15
+MISSION_DENIED, MISSION_OPERATION_CANCELLED = 14, 15
 
 #: REQUEST_DATA_STREAM groups as ArduCopter defines them (for the messages we produce).
 STREAMS: dict[int, tuple[int, ...]] = {
@@ -896,6 +896,12 @@ class MavlinkServer:
         if mission_type not in (0, 1, 2):
             self._mission_ack(link, sysid, compid, M.MAV_MISSION_UNSUPPORTED, mission_type)
             return
+        receiving = self._uploads.get(mission_type)
+        if receiving is not None and (receiving.sysid, receiving.compid) != (sysid, compid):
+            # as ArduPilot's MissionItemProtocol: one upload at a time, another station's denied
+            # (the uploader itself may start again)
+            self._mission_ack(link, sysid, compid, MISSION_DENIED, mission_type)
+            return
         if self.clock.now < self.autopilot.params["SIM_MIS_DELAY"] or m.count > _MAX_ITEMS:
             self._mission_ack(link, sysid, compid, MISSION_NO_SPACE, mission_type)
             return
@@ -987,15 +993,20 @@ class MavlinkServer:
             autocontinue=int(m.autocontinue),
         )
         mission_type = getattr(m, "mission_type", 0)
+        sysid, compid = m.get_srcSystem(), m.get_srcComponent()
         upload = self._uploads.get(mission_type)
-        if upload is None or upload.link is not link:
-            self._mission_ack(
-                link, m.get_srcSystem(), m.get_srcComponent(), MISSION_ERROR, mission_type
-            )
+        if upload is None:  # not receiving
+            self._mission_ack(link, sysid, compid, MISSION_ERROR, mission_type)
             return
+        # ArduPilot's MissionItemProtocol::handle_mission_item: the sequence first, then the
+        # sender; both answered on the upload's link, to the sender
         if m.seq != upload.next_seq:
-            if m.seq > upload.next_seq:
-                self._request_item(upload)  # ask again for the one we are missing
+            self._mission_ack(upload.link, sysid, compid, MISSION_INVALID_SEQUENCE, mission_type)
+            if m.seq > upload.next_seq and (sysid, compid) == (upload.sysid, upload.compid):
+                self._request_item(upload)  # ask again at once for the one we are missing
+            return
+        if (sysid, compid) != (upload.sysid, upload.compid):
+            self._mission_ack(upload.link, sysid, compid, MISSION_DENIED, mission_type)
             return
         upload.items[m.seq] = item
         upload.next_seq += 1

@@ -164,6 +164,7 @@ class MavlinkLink:
         self._conn = connection
         self.endpoint = endpoint
         self._closed_by_peer = False
+        self.heard = False  # a MAVLink message was received (the peer speaks MAVLink)
         # Force MAVLink 2 on this connection only (pymavlink picks it by environment variable).
         connection.mav = dialect.MAVLink(
             connection,
@@ -186,8 +187,17 @@ class MavlinkLink:
         return self._closed_by_peer
 
     def _raise_if_lost(self) -> None:
-        if self._closed_by_peer:
-            raise LinkLost(msg("%(url)s: the vehicle closed the connection", url=self.endpoint.url))
+        if not self._closed_by_peer:
+            return
+        if not self.heard:  # e.g. a web server, which closes on the first bytes it cannot parse
+            raise LinkLost(
+                msg(
+                    "no MAVLink heartbeat from %(url)s (it closed the connection); is an "
+                    "autopilot there?",
+                    url=self.endpoint.url,
+                )
+            )
+        raise LinkLost(msg("%(url)s: the vehicle closed the connection", url=self.endpoint.url))
 
     def send(self, message: Message) -> None:
         """Send one message; LinkLost when the connection has dropped (pymavlink swallows a
@@ -225,6 +235,7 @@ class MavlinkLink:
             self._raise_if_lost()
             if message is not None:
                 if message.get_type() != "BAD_DATA":
+                    self.heard = True
                     return message
                 continue
             remaining = deadline - time.monotonic()

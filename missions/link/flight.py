@@ -56,13 +56,14 @@ from missions.link.landing import (
     watch_landing,
 )
 from missions.link.safety import FlightWarnings, Notice
-from missions.link.telemetry import FlightLog, Reboot, Telemetry, TelemetryTracker
+from missions.link.telemetry import FlightLog, ModeHeard, Reboot, Telemetry, TelemetryTracker
 from missions.link.vehicle import Vehicle, takeoff_step
 from missions.planner.objective import FlightTimeModel
 
 __all__ = [
     "DEFAULT_ENDURANCE_S",
     "HOME_TOLERANCE_M",
+    "LINK_SILENT_S",
     "Check",
     "FenceStatus",
     "FlightResult",
@@ -164,7 +165,8 @@ class FlightResult:
     planned_s: float | None = None  # the plan's expected flight time (estimate_mission)
     #: the same span by our clock (a sped-up simulator flies it in a fraction of duration_s)
     duration_wall_s: float | None = None
-    #: mode changes neither fly nor a failsafe made: the RC or another ground station
+    #: mode changes neither fly nor a failsafe made: the RC or another ground station (or,
+    #: first heard after the link was silent, either: see ModeChange.link_lost)
     mode_changes: tuple[str, ...] = ()
     #: where a landed flight came down (:func:`landing_of`); None: not landed or not known
     landing: LandingPlace | None = None
@@ -242,15 +244,22 @@ class FlightResult:
 #: mode change fly did not make explains it as the vehicle's failsafe: ArduPilot says why as it
 #: acts ("Battery 1 is low", "GCS Failsafe", "Fence Breached", "EKF variance").
 FAILSAFE_TEXT_WINDOW_S = 10.0
+#: A mode change heard after the link was silent this long (our seconds) may have lost the
+#: texts that explained it: it is said as made while the link was lost, not as another
+#: controller's.
+MODE_SILENCE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class ModeChange:
     """A mode change fly did not command: the vehicle's failsafe when it said why just before
-    (``reasons``), else another controller's (the RC's mode switch or another ground station)."""
+    (``reasons``), else another controller's (the RC's mode switch or another ground station),
+    or, first heard after the link was silent (``link_lost``), either: its reasons may have
+    been lost with the link."""
 
     mode: str
     reasons: tuple[str, ...] = ()
+    link_lost: bool = False
 
     @property
     def failsafe(self) -> bool:
@@ -268,18 +277,28 @@ class ModeChange:
             return msg(
                 "vehicle switched to %(mode)s (%(reasons)s)", mode=self.mode, reasons=reasons
             )
+        if self.link_lost:
+            return msg(
+                "the vehicle switched to %(mode)s while the link was lost (a failsafe, or another "
+                "controller)",
+                mode=self.mode,
+            )
         return msg(
             "the mode was changed to %(mode)s by another controller (RC or ground station)",
             mode=self.mode,
         )
 
 
-def mode_change(mode: str, warnings: list[tuple[float, str]], *, now_s: float) -> ModeChange:
+def mode_change(
+    mode: str, warnings: list[tuple[float, str]], *, now_s: float, link_lost: bool = False
+) -> ModeChange:
     """Classify a mode change fly did not make, from the ``(vehicle time, text)`` warnings heard
-    so far: those within :data:`FAILSAFE_TEXT_WINDOW_S` before ``now_s`` (the last two) are the
-    failsafe's reasons; none means another controller changed the mode."""
+    so far: those within :data:`FAILSAFE_TEXT_WINDOW_S` before ``now_s`` (the vehicle's time of
+    the change; the last two) are the failsafe's reasons; none means another controller
+    changed the mode or, when the change was first heard after a silence of the link
+    (``link_lost``), that nobody can tell which."""
     recent = [text for at, text in warnings if now_s - at <= FAILSAFE_TEXT_WINDOW_S]
-    return ModeChange(mode, tuple(recent[-2:]))
+    return ModeChange(mode, tuple(recent[-2:]), link_lost=link_lost and not recent)
 
 
 def _snapshot_clock_s(snapshot: Telemetry) -> float:
@@ -748,11 +767,16 @@ def fly(
         else None
     )
     logged_photos = 0
+    logged_messages = -1  # the tracker's message count at the last telemetry row
     timing: FlightTiming | None = None  # set once armed
 
     def record(snapshot: Telemetry) -> None:
-        nonlocal logged_photos
-        if log is not None:
+        """A telemetry row when the vehicle sent anything new (a silent link adds none)."""
+        nonlocal logged_photos, logged_messages
+        if log is not None and (
+            vehicle.tracker.messages != logged_messages or snapshot.status_texts
+        ):
+            logged_messages = vehicle.tracker.messages
             log.record(snapshot)
             for event in vehicle.tracker.camera_events[logged_photos:]:
                 log.camera(event)
@@ -1194,6 +1218,9 @@ def _bring_back(
 RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 5.0
 #: Failed reconnect attempts are reported (``on_link``) at most this often.
 RECONNECT_REPORT_S = 10.0
+#: Our seconds without a heartbeat (the connection still open) before fly says the link is
+#: lost, as the ground station's flight sessions do.
+LINK_SILENT_S = 5.0
 
 
 #: The shortest wait (our seconds) between two snapshots, however fast the vehicle's clock runs:
@@ -1221,19 +1248,43 @@ def _telemetry_riding_out(
 ) -> Iterator[Telemetry]:
     """:meth:`Vehicle.telemetry`, reopening the link with back-off whenever it drops; LinkLost
     when it is not back by ``deadline`` (monotonic seconds). ``on_link`` hears of the loss, of
-    failed attempts (the first, then at most one every RECONNECT_REPORT_S) and of the return.
-    The first snapshot carries the status texts since the ``texts_since``-th."""
+    failed attempts (the first, then at most one every RECONNECT_REPORT_S) and of the return;
+    of a silent link too (no heartbeat for :data:`LINK_SILENT_S`, the connection still open)
+    and of its return. The first snapshot carries the status texts since the
+    ``texts_since``-th."""
 
     def say(message: Message) -> None:
         if on_link is not None:
             on_link(message)
 
+    heartbeats, heard_at, silent = vehicle.tracker.heartbeats, time.monotonic(), False
     while True:
         try:
-            yield from vehicle.telemetry(
+            for snapshot in vehicle.telemetry(
                 interval_s=lambda: snapshot_interval_s(vehicle.tracker, interval_s),
                 texts_since=texts_since,
-            )
+            ):
+                now = time.monotonic()
+                if vehicle.tracker.heartbeats != heartbeats:
+                    if silent:
+                        silent = False
+                        if log is not None:
+                            log.event("link", f"back after {now - heard_at:.0f} s",
+                                      time_s=vehicle.tracker.now())  # fmt: skip
+                        say(msg("link back after %(seconds)s s", seconds=f"{now - heard_at:.0f}"))
+                    heartbeats, heard_at = vehicle.tracker.heartbeats, now
+                elif not silent and now - heard_at > LINK_SILENT_S:
+                    silent = True
+                    if log is not None:
+                        log.event("link", f"lost: no heartbeat for {LINK_SILENT_S:g} s",
+                                  time_s=vehicle.tracker.now())  # fmt: skip
+                    say(
+                        msg(
+                            "link lost: no heartbeat for %(seconds)s s",
+                            seconds=f"{LINK_SILENT_S:g}",
+                        )
+                    )
+                yield snapshot
             return  # never: the telemetry goes on until the caller stops reading
         except LinkLost as exc:
             lost = exc
@@ -1281,6 +1332,8 @@ def _telemetry_riding_out(
                 attempt=attempts,
             )
         )
+        # said back already: a silence before the drop ends here
+        heartbeats, heard_at, silent = vehicle.tracker.heartbeats, time.monotonic(), False
 
 
 def _watch(
@@ -1351,18 +1404,40 @@ def _watch(
             _rebooted(vehicle, snapshot.reboot, waypoints, started, max_alt, failsafes, texts, log)
         texts.extend(t.text for t in snapshot.status_texts)
         heard_s = _snapshot_clock_s(snapshot)
-        warnings.extend((heard_s, t.text) for t in snapshot.status_texts if t.severity <= WARNING)
+        warnings.extend(
+            (heard_s if t.vehicle_time_s is None else t.vehicle_time_s, t.text)
+            for t in snapshot.status_texts
+            if t.severity <= WARNING
+        )  # by the vehicle's clock as each was heard: a burst after a silence keeps its order
         if snapshot.position is not None:
             max_alt = max(max_alt, snapshot.position.relative_alt_m)
         if snapshot.mode != mode:
+            heard = vehicle.tracker.mode_heard
+            if heard is None or heard.mode != snapshot.mode:
+                heard = ModeHeard(snapshot.mode, None, snapshot.vehicle_time_s, 0.0)
+            unheard = heard.silence_s >= MODE_SILENCE_S  # changed while the link was silent
+            when: dict[str, Any] = {"vehicle_time_s": heard.at_s}
+            if unheard:  # it changed after the last time the old mode was heard
+                when["after_vehicle_time_s"] = heard.before_s
             if log is not None:
-                log.event("mode", f"{mode} -> {snapshot.mode}", time_s=snapshot.time_s)
+                log.event("mode", f"{mode} -> {snapshot.mode}", time_s=snapshot.time_s, **when)
             if snapshot.mode not in commanded and snapshot.mode in FAILSAFE_MODES | {"LOITER"}:
-                change = mode_change(snapshot.mode, warnings, now_s=heard_s)
+                change = mode_change(
+                    snapshot.mode,
+                    warnings,
+                    now_s=heard_s if heard.at_s is None else heard.at_s,
+                    link_lost=unheard,
+                )
                 failsafes.append(change)
                 if log is not None:
-                    kind = "failsafe" if change.failsafe else "mode_changed_by_other"
-                    log.event(kind, str(change.text), time_s=snapshot.time_s)
+                    kind = (
+                        "failsafe"
+                        if change.failsafe
+                        else "mode_changed_while_link_lost"
+                        if change.link_lost
+                        else "mode_changed_by_other"
+                    )
+                    log.event(kind, str(change.text), time_s=snapshot.time_s, **when)
                 if safety.on_warning is not None:
                     safety.on_warning(change.text)
             mode = snapshot.mode

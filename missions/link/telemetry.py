@@ -32,6 +32,7 @@ __all__ = [
     "HeightFix",
     "LandedState",
     "MissionProgress",
+    "ModeHeard",
     "Position",
     "Reboot",
     "StatusText",
@@ -177,6 +178,19 @@ class StatusText:
 
 
 @dataclass(frozen=True, slots=True)
+class ModeHeard:
+    """The latest mode change heard: the vehicle's clock at the last heartbeat with the old mode
+    (``before_s``) and when the new one was heard (``at_s``; None: not heard yet), and the
+    longest silence of the link between them (our seconds): a change heard after one may
+    have been explained by texts that were lost with the link."""
+
+    mode: str
+    before_s: float | None
+    at_s: float | None
+    silence_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class CameraEvent:
     """A camera trigger reported by CAMERA_FEEDBACK, with the vehicle's pose at the shot;
     ``time_s`` by our clock, ``vehicle_time_s`` by the vehicle's when the feedback arrived (its
@@ -255,6 +269,11 @@ class Telemetry:
         return " | ".join(parts)
 
 
+#: CAMERA_FEEDBACK img_idx this far below the last one heard is a counter started anew (wrapped
+#: at 65535, or the vehicle restarted), not a late packet: the same index counts again.
+IMAGE_INDEX_RESTART = 1000
+
+
 class TelemetryTracker:
     """Folds the vehicle's messages into the latest known state; no I/O.
 
@@ -272,6 +291,11 @@ class TelemetryTracker:
         self.mode = "UNKNOWN"
         self.armed = False
         self.heartbeats = 0
+        self.messages = 0  # messages of the target vehicle folded in: new data since a snapshot
+        self.mode_heard: ModeHeard | None = None  # see ModeHeard
+        self._heard_at: float | None = None  # our clock at the last message of the vehicle
+        self._silence_s = 0.0  # the longest silence since the last heartbeat (our seconds)
+        self._mode_heard_s: float | None = None  # vehicle clock at the last heartbeat
         self.position: Position | None = None
         self.attitude: Attitude | None = None
         self.battery: Battery | None = None
@@ -287,6 +311,10 @@ class TelemetryTracker:
         self.disarm: DisarmHeights | None = None  # see Telemetry.disarm
         self._auto_current: int | None = None  # last item seen current while armed in AUTO
         self.camera_events: list[CameraEvent] = []
+        #: img_idx reported, one set per run of the camera's counter (a restart begins one)
+        self._image_epochs: list[set[int]] = [set()]
+        self._last_image_index: int | None = None
+        self._image_indices_reboot: Reboot | None = None  # the restart the indices count from
         #: CAMERA_CAPTURE_STATUS image_count: the first (before the photos) and the latest
         self.image_count_first: int | None = None
         self.image_count: int | None = None
@@ -308,6 +336,11 @@ class TelemetryTracker:
         """Update the state from one message of the target vehicle (others are ignored)."""
         if self.target_system and message.get_srcSystem() != self.target_system:
             return
+        now = self.now()
+        if self._heard_at is not None:
+            self._silence_s = max(self._silence_s, now - self._heard_at)
+        self._heard_at = now
+        self.messages += 1
         boot_ms = getattr(message, "time_boot_ms", None)
         if boot_ms is not None:
             self._on_vehicle_clock(message.get_srcComponent(), int(boot_ms) / 1000.0)
@@ -387,6 +420,10 @@ class TelemetryTracker:
         if armed and not self.armed:  # a new flight: its progress counts from its own start
             self.landed_at = self._auto_current = None
             self._armed_fix = self.disarm = None
+        if mode != self.mode and self.heartbeats > 1:
+            self.mode_heard = ModeHeard(mode, self._mode_heard_s, self.vehicle_time_s,
+                                        self._silence_s)  # fmt: skip
+        self._mode_heard_s, self._silence_s = self.vehicle_time_s, 0.0
         self.mode, self.armed = mode, armed
 
     def _on_global_position_int(self, m: Message) -> None:
@@ -497,10 +534,24 @@ class TelemetryTracker:
         self.status_count += 1
 
     def _on_camera_feedback(self, m: Message) -> None:
+        """One photo per image index: a duplicated packet (a lossy radio, a relay) repeats the
+        index. A restart of the vehicle (:attr:`reboot`) or an index far below the last one
+        (the counter wrapped at 65535) starts the count anew."""
+        index = int(m.img_idx)
+        last = self._last_image_index
+        restarted = self.reboot is not self._image_indices_reboot
+        if restarted or (last is not None and index < last - IMAGE_INDEX_RESTART):
+            if self._image_epochs[-1]:
+                self._image_epochs.append(set())
+            self._image_indices_reboot, last = self.reboot, None
+        if index in self._image_epochs[-1]:
+            return
+        self._image_epochs[-1].add(index)
+        self._last_image_index = index if last is None else max(last, index)
         self.camera_events.append(
             CameraEvent(
                 time_s=self.now(),
-                image_index=int(m.img_idx),
+                image_index=index,
                 lat=m.lat * 1e-7,
                 lon=m.lng * 1e-7,
                 alt_amsl_m=float(m.alt_msl),
@@ -525,22 +576,23 @@ class TelemetryTracker:
         gaps in the image indices reported, from the first to the last, and those after the
         last one reported that CAMERA_CAPTURE_STATUS's image count shows (see
         :attr:`photos_taken`)."""
-        indices = {event.image_index for event in self.camera_events}
-        gaps = max(indices) - min(indices) + 1 - len(indices) if indices else 0
-        return max(gaps, self.photos_taken - len(indices))
+        gaps = sum(max(run) - min(run) + 1 - len(run) for run in self._image_epochs if run)
+        return max(gaps, self.photos_taken - len(self.camera_events))
 
     @property
     def photos_taken(self) -> int:
         """Photos taken while we watched: CAMERA_CAPTURE_STATUS's image count (a counter since
         boot, like CAMERA_FEEDBACK's img_idx) less the count before the first photo (its first
-        answer, or the first index reported less one); the indices reported without it."""
-        indices = {event.image_index for event in self.camera_events}
+        answer, or the first index reported less one); the indices reported without it (each
+        run of the counter, see :meth:`_on_camera_feedback`, from its first to its last)."""
+        spans = [max(run) - min(run) + 1 for run in self._image_epochs if run]
         if self.image_count is None:
-            return max(indices) - min(indices) + 1 if indices else 0
+            return sum(spans)
+        indices = self._image_epochs[-1]
         before = self.image_count_first if self.image_count_first is not None else 0
         if indices:
             before = min(before, min(indices) - 1)
-        return max(self.image_count - before, len(indices))
+        return sum(spans[:-1]) + max(self.image_count - before, len(indices))
 
     def texts_since(self, count: int) -> tuple[StatusText, ...]:
         """Status texts received after the ``count``-th one (see :attr:`status_count`)."""

@@ -90,7 +90,10 @@ _RESULT_TEXT: dict[int, Text] = {
     11: msg("y / param6 (longitude) has an invalid value"),
     12: msg("z / param7 (altitude) has an invalid value"),
     13: msg("item received out of sequence"),
-    14: msg("the vehicle denied the operation (busy, armed or still booting)"),
+    14: msg(
+        "the vehicle denied the operation (another ground station is uploading to it; or busy, "
+        "armed or still booting)"
+    ),
     15: msg("the operation was cancelled"),
 }
 _UNKNOWN_RESULT = msg("unknown result code")  # not nested in a call: babel would not extract it
@@ -364,6 +367,7 @@ class _Machine:
         self.target_component = target_component
         self.done = False
         self.busy = False  # the vehicle asked us to come back later ("no space"/"denied" at boot)
+        self.busy_result = NO_SPACE  # the answer that made it busy (DENIED: another uploader)
         self.progress = (0, 0)
 
     @property
@@ -473,7 +477,7 @@ class UploadMachine(_Machine):
             if result == ACCEPTED:
                 return self._finish() if self.last_sent else []
             if result in (NO_SPACE, DENIED) and self.last_requested is None:
-                self.busy = True
+                self.busy, self.busy_result = True, result
                 return []
             if result == INVALID_SEQUENCE:
                 return []  # a duplicate item on a lossy link; the vehicle re-requests what it needs
@@ -606,7 +610,7 @@ class DownloadMachine(_Machine):
             return []
         if kind == "MISSION_ACK" and int(message.type) != ACCEPTED:
             if int(message.type) in (NO_SPACE, DENIED) and self.count is None:
-                self.busy = True
+                self.busy, self.busy_result = True, int(message.type)
                 return []
             raise mission_result_error(int(message.type), step=self.step)
         return []
@@ -647,7 +651,7 @@ class ClearMachine(_Machine):
         if result == ACCEPTED:
             self.done = True
         elif result in (NO_SPACE, DENIED):
-            self.busy = True
+            self.busy, self.busy_result = True, result
         else:
             raise mission_result_error(result, step=self.step)
         return []
@@ -734,7 +738,7 @@ def run_transfer(
             busy_tries += 1
             if busy_tries > settings.busy_retries:
                 raise mission_result_error(
-                    NO_SPACE,
+                    machine.busy_result,
                     step=msg(
                         "%(step)s (still refused after %(retries)s retries)",
                         step=machine.step,

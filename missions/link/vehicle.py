@@ -17,7 +17,7 @@ from gis.messages import Message as Text
 from gis.messages import msg
 from missions.items import MissionItem, MissionPlan, MissionType
 from missions.link import transfer
-from missions.link.connection import Link, Message, dialect, open_link
+from missions.link.connection import Link, MavlinkLink, Message, dialect, open_link
 from missions.link.errors import (
     ArmRefused,
     CommandRefused,
@@ -168,6 +168,8 @@ class Vehicle:
         self._resync_from: int | None = None  # mission item being flown when the link dropped
         self.armings = 0  # disarmed -> armed heartbeats heard (this link's life)
         self.armed_span: ArmedSpan | None = None  # the latest time armed, None: never heard
+        #: the vehicle's DISARM_DELAY (s) once read (:meth:`disarm_delay_s`)
+        self.disarm_delay: float | None = None
         self._streams_asked_at: float | None = None  # our clock, the last request_streams()
 
     # ------------------------------------------------------------------ the Channel and the pump
@@ -513,11 +515,22 @@ class Vehicle:
                 status_texts=exc.status_texts,
             ) from exc
 
+    def disarm_delay_s(self) -> float | None:
+        """The vehicle's DISARM_DELAY (its auto-disarm after that many seconds armed on the
+        ground; 0: never), read once and kept; None when it did not answer."""
+        if self.disarm_delay is None:
+            try:
+                self.disarm_delay = self.get_param("DISARM_DELAY")
+            except LinkError:
+                return None
+        return self.disarm_delay
+
     def _disarmed_before_takeoff(self, step: Step) -> Text:
-        """Why a takeoff was refused by a vehicle that is no longer armed."""
-        span = self.armed_span
-        seconds = None if span is None else span.seconds
-        if seconds is None:
+        """Why a takeoff was refused by a vehicle that is no longer armed: its auto-disarm,
+        after its own DISARM_DELAY (the time we heard it armed is no measure of it: the
+        heartbeats saying so may come late or be lost)."""
+        seconds = self.disarm_delay_s()
+        if not seconds:  # not read, or auto-disarm off: no figure to give
             return msg(
                 "%(step)s: the vehicle disarmed itself before takeoff (auto-disarm on the ground)",
                 step=step,
@@ -570,6 +583,8 @@ class Vehicle:
             )
         self.link.close()
         self.link = self._reopen(timeout)
+        if self.target_system and isinstance(self.link, MavlinkLink):
+            self.link.heard = True  # heard here before: a close is the vehicle's, not a stranger's
         self.tracker.link_reopened()  # a vehicle that rebooted meanwhile must not pass as landed
         self._last_heartbeat_sent = -1e9
         self._resync_from = self.tracker.mission_current

@@ -120,6 +120,8 @@ def test_a_closed_connection_is_link_lost_on_receive_and_send() -> None:
     server, url = _listener()
     link = open_link(url, timeout=2.0)
     peer, _ = server.accept()
+    peer.sendall(mav.MAVLink_heartbeat_message(2, 3, 0, 0, 3, 3).pack(mav.MAVLink(None, 1, 1)))
+    assert link.recv(2.0) is not None  # a vehicle: it spoke MAVLink before it closed
     peer.close()
     server.close()
     try:

@@ -225,6 +225,8 @@ class _LandingVehicle:
         self.camera_events = []  # no camera: no image count to ask for after landing
         self.image_count = None
         self.vehicle_time_s = None  # no vehicle clock heard: flight limits count in ours
+        self.heartbeats = self.messages = 0  # a link that never goes silent for long here
+        self.mode_heard = None
 
     def now(self) -> float:
         return self.last.time_s
