@@ -12,9 +12,10 @@ through :mod:`groundstation.jobs`.
 
 A lost link does not end a session (see :class:`LinkPolicy`): after radio silence or a dropped
 connection the telemetry is marked stale, a dropped connection is reopened with back-off, RTL, land
-and pause are queued until the link is back, and the flight is followed on from where the vehicle
-is then. Only a link lost for longer than the policy allows fails the session. One connection
-string serves one active session at a time.
+and pause are queued until the link is back (and sent again until the vehicle acknowledges them),
+and the flight is followed on from where the vehicle is then; a mode change first heard then is
+reported as made while the link was lost. Only a link lost for longer than the policy allows
+fails the session. One connection string serves one active session at a time.
 
 Sessions live in the web process that started them; a restart ends them (the database row keeps
 their last state).
@@ -104,6 +105,7 @@ from missions.link.telemetry import TelemetryTracker
 
 __all__ = [
     "COMMANDS",
+    "CommandAnswer",
     "FlightSessionError",
     "FlightRequest",
     "LinkPolicy",
@@ -126,7 +128,8 @@ log = logging.getLogger("gridpatrol.flights")
 
 #: Pilot commands, in the order a flight uses them.
 COMMANDS: tuple[str, ...] = ("arm", "start", "pause", "resume", "rtl", "land", "cancel")
-#: Commands taken while the link is lost: sent when it is back (the latest one queued wins).
+#: Commands taken while the link is lost, and kept when the vehicle does not answer them: sent
+#: until it takes them (the latest command wins).
 QUEUED_WHILE_LOST = frozenset({"rtl", "land", "pause"})
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 #: States of an armed vehicle; the session enters "airborne" when the vehicle arms otherwise.
@@ -159,6 +162,23 @@ TRANSFER_LABELS = {
 
 class FlightSessionError(GroundStationError):
     """A flight session cannot start, or refuses a command in its present state."""
+
+
+class _Cancelled(Exception):
+    """The pilot cancelled the session while it was uploading (raised between messages)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAnswer:
+    """A pilot command's answer: what was done (lazy: each reader's language), and whether it
+    was ``queued`` (kept while the link is lost or the vehicle does not answer, and sent until
+    the vehicle takes it) instead of carried out."""
+
+    message: LazyString
+    queued: bool = False
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,7 +540,26 @@ def _climbed(snapshot: Telemetry, altitude: float) -> bool:
 @dataclass
 class _Command:
     verb: str
-    future: Future[LazyString] = field(default_factory=Future)
+    future: Future[CommandAnswer] = field(default_factory=Future)
+
+    def answer(self, message: LazyString, *, queued: bool = False) -> None:
+        """Resolve the pilot's request once: a queued command tried again answers no more."""
+        if not self.future.done():
+            self.future.set_result(CommandAnswer(message, queued=queued))
+
+    def refuse(self, exc: Exception) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+@dataclass
+class _Heartbeats:
+    """Heartbeats as each message arrives (a vehicle listener): the loop does not watch the
+    link while a command is retried, so the longest gap meanwhile tells a silence it missed."""
+
+    count: int = 0
+    at: float = field(default_factory=time.monotonic)
+    longest_gap_s: float = 0.0
 
 
 @dataclass
@@ -586,7 +625,12 @@ class FlightRunner:
         self.flown = False  # the vehicle was armed in this session
         self.error: LazyString | str | None = None  # lazy while running; stored in English
         self._commands: queue.Queue[_Command] = queue.Queue()
-        self._pending: str | None = None  # a command kept while the link is lost
+        # a safety command kept while the link is lost or the vehicle does not answer: sent
+        # again until the vehicle takes it or a later command replaces it
+        self._pending: _Command | None = None
+        self._cancel_asked = threading.Event()  # CANCEL given: it also stops an upload
+        self._interruptible = False  # uploading: CANCEL stops it between messages
+        self._beats = _Heartbeats()
         self._mission_started = False
         # the mode the pilot's last command set (before sending it): a switch to any other one
         # was not theirs (a failsafe, or another controller: see _follow_mode)
@@ -600,6 +644,7 @@ class FlightRunner:
         self._max_alt = 0.0
         self._failsafes: list[str] = []
         self._mode_changes: list[str] = []
+        self._unbidden: list[str] = []  # both of the above, in the order they came
         self._texts: list[str] = []
         self._landed: FlightResult | None = None  # the flight once it has landed
         # the last position heard while armed came without a GPS fix or EKF position: a landing
@@ -620,9 +665,9 @@ class FlightRunner:
     def finished(self) -> bool:
         return self.state in FINAL_STATES
 
-    def command(self, verb: str) -> Future[LazyString]:
-        """Queue a pilot command; the future resolves with a (lazy) message or a
-        FlightSessionError."""
+    def command(self, verb: str) -> Future[CommandAnswer]:
+        """Queue a pilot command; the future resolves with its :class:`CommandAnswer` or a
+        FlightSessionError. CANCEL also stops an upload under way (between its messages)."""
         if verb not in COMMANDS:
             raise ValidationError(
                 _l(
@@ -641,6 +686,8 @@ class FlightRunner:
             )
         cmd = _Command(verb)
         self._commands.put(cmd)
+        if verb == "cancel":
+            self._cancel_asked.set()
         return cmd.future
 
     def stop(self, *, timeout: float = 10.0) -> None:
@@ -717,14 +764,21 @@ class FlightRunner:
             vehicle = connect(
                 str(self.connection), timeout=self.connect_timeout_s, settings=self.vehicle_settings
             )
+            vehicle.add_listener(self._listener(vehicle))
             board = vehicle.board_id(timeout=BOARD_ID_TIMEOUT_S)
             if board is not None and self.claim_vehicle is not None:
                 self.claim_vehicle(self, board)
             if vehicle.tracker.armed:
                 self._adopt(vehicle)
+                self._read_battery(vehicle)
             else:
-                self._transfer(vehicle)
-            self._read_battery(vehicle)
+                self._interruptible = True  # nothing flies yet: CANCEL stops it at once
+                try:
+                    self._cancel_if_asked()
+                    self._transfer(vehicle)
+                    self._read_battery(vehicle)
+                finally:
+                    self._interruptible = False
             flog = FlightLog(self.log_dir, vehicle_clock=lambda: vehicle.tracker.vehicle_time_s)
             self._save(log_dir=str(self.log_dir))
             reason: str | None = None
@@ -745,6 +799,8 @@ class FlightRunner:
                 self._store(vehicle, sitl)
             elif not self.finished:
                 self._set_state("cancelled")
+        except _Cancelled:
+            self._cancelled_before_flight()
         except (MissionError, GroundStationError, OSError) as exc:
             self.error = lazy_reason(exc)
             self._set_state("failed", error=self.error, **self._result_field())
@@ -761,6 +817,45 @@ class FlightRunner:
             self.events.close()
             if self.on_finish is not None:
                 self.on_finish(self)
+
+    def _listener(self, vehicle: Vehicle) -> Callable[[Any], None]:
+        """Called with every message the vehicle receives, whatever the session is doing:
+        notes heartbeats (see :class:`_Heartbeats`) and stops an upload the pilot cancelled."""
+
+        def heard(_message: Any) -> None:
+            beats, count = self._beats, vehicle.tracker.heartbeats
+            if count != beats.count:
+                now = time.monotonic()
+                beats.longest_gap_s = max(beats.longest_gap_s, now - beats.at)
+                beats.count, beats.at = count, now
+            self._cancel_if_asked()
+
+        return heard
+
+    def _cancel_if_asked(self) -> None:
+        if self._interruptible and self._cancel_asked.is_set():
+            raise _Cancelled
+
+    def _cancelled_before_flight(self) -> None:
+        """CANCEL stopped the session before anything flew: answer it, say what was left."""
+        if self.state == "uploading":
+            text = _l(
+                "session cancelled during the upload: nothing was flown; the vehicle may hold "
+                "part of the upload (upload again before flying it)"
+            )
+        else:
+            text = _l("session cancelled before the flight: nothing was flown")
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            if cmd.verb == "cancel":
+                cmd.answer(text)
+            else:
+                cmd.refuse(FlightSessionError(text))
+        self._message(text)
+        self._set_state("cancelled")
 
     def _result_field(self) -> dict[str, Any]:
         """``summary`` for a state event of a session that flew (the page shows it)."""
@@ -785,6 +880,7 @@ class FlightRunner:
         last = [0.0]
 
         def progress(what: str, done: int, total: int) -> None:
+            self._cancel_if_asked()
             now = time.monotonic()
             if done == total or now - last[0] > 0.2:
                 last[0] = now
@@ -930,8 +1026,11 @@ class FlightRunner:
                 self._update_checks(snapshot)
             elif self.state not in FLYING_STATES:
                 self._set_state("airborne")
-            if snapshot.armed and snapshot.mode != mode:
-                self._follow_mode(snapshot, flog, list(heard), vehicle_s, unheard=back)
+            # a change first heard as the link came back is followed even when the vehicle
+            # has landed and disarmed meanwhile (a GCS failsafe's RTL, flown out of hearing)
+            if snapshot.mode != mode and (snapshot.armed or (back and landing.armed_once)):
+                unheard = back or self._heard_after_silence(vehicle.tracker, snapshot.mode)
+                self._follow_mode(snapshot, flog, list(heard), vehicle_s, unheard=unheard)
             mode = snapshot.mode
             if self._start_at_alt is not None and not link.lost:
                 self._start_when_climbed(vehicle, snapshot)
@@ -951,7 +1050,7 @@ class FlightRunner:
                 flown = self._flight_result(vehicle, landed=True)
                 if flown.landed_away and flown.landing is not None:
                     flog.event("landed_away", flown.landing.text(), time_s=snapshot.time_s)
-                flog.close(self._log_summary(flown))
+                flog.close(self._log_summary(flown, reason=self._early_reason(flown)))
                 self._landed = flown
                 self._set_state("landed")
                 return True
@@ -999,7 +1098,7 @@ class FlightRunner:
             self._mission_started = True
         if self.finished:
             return
-        if state is not None and state != self.state:
+        if state is not None and state != self.state and snapshot.armed:
             self._set_state(state)
         if mode == self._commanded_mode:
             return
@@ -1018,8 +1117,26 @@ class FlightRunner:
             text = lazy_text(change.text_with(vehicle_reasons(change.reasons)))
             english = str(change.text)
         (self._failsafes if kind == "failsafe" else self._mode_changes).append(english)
+        self._unbidden.append(english)
         flog.event(kind, english, time_s=snapshot.time_s, level="warning")
         self._publish("message", {"text": text, "level": "warning", "kind": kind, "mode": mode})
+
+    def _heard_after_silence(self, tracker: TelemetryTracker, mode: str) -> bool:
+        """Whether the change to ``mode`` was heard only after the link fell silent for longer
+        than the policy allows (while a command was being retried, the loop did not watch)."""
+        heard = tracker.mode_heard
+        return (
+            heard is not None
+            and heard.mode == mode
+            and heard.silence_s > self.link_policy.lost_after_s
+        )
+
+    def _early_reason(self, flown: FlightResult) -> str | None:
+        """Why a landed flight ended before its last waypoint when no command of the pilot's
+        did it: the vehicle's failsafes and other controllers' mode changes (English)."""
+        if flown.all_reached or not self._unbidden:
+            return None
+        return "; ".join(self._unbidden)
 
     # -- a lost link ---------------------------------------------------------------------------
     def _give_up_after_s(self, tracker: TelemetryTracker) -> float:
@@ -1139,11 +1256,12 @@ class FlightRunner:
 
         Each command sees the vehicle as the one before left it: START queued while ARM was
         still running (the page shows "airborne" before ARM returns) finds the vehicle armed.
-        A command queued while the link was lost goes first once the link is back.
+        A safety command kept while the link was lost, or unanswered, goes first once the
+        vehicle is heard again, and again after each try that gets no answer.
         """
-        if self._pending is not None and not link.lost:
-            verb, self._pending = self._pending, None
-            self._command(vehicle, link, _Command(verb))
+        if self._pending is not None and self._link_ok(link):
+            pending, self._pending = self._pending, None
+            self._command(vehicle, link, pending)
         while True:
             try:
                 cmd = self._commands.get_nowait()
@@ -1152,10 +1270,16 @@ class FlightRunner:
             if self._command(vehicle, link, cmd) and cmd.verb == "cancel":
                 return True
 
+    def _link_ok(self, link: _LinkWatch) -> bool:
+        """The vehicle was heard lately: a command sent now can be answered."""
+        return not (link.lost or link.down) and link.age(time.monotonic()) <= STALE_AFTER_S
+
     def _command(self, vehicle: Vehicle, link: _LinkWatch, cmd: _Command) -> bool:
-        """Run one command, or queue it while the link is lost; True when it ran."""
+        """Run one command, or keep a safety command (RTL, land, pause) for later: while the
+        link is lost or in doubt (the page shows stale figures), and when the vehicle did not
+        answer it, whatever the link did meanwhile; True when it ran."""
         verb = cmd.verb
-        heartbeats = vehicle.tracker.heartbeats
+        self._beats.longest_gap_s = 0.0
         try:
             if link.lost and verb not in QUEUED_WHILE_LOST and verb != "cancel":
                 raise FlightSessionError(
@@ -1164,7 +1288,7 @@ class FlightRunner:
                         "now (sent when the link is back)"
                     )
                 )
-            if link.down and verb in QUEUED_WHILE_LOST:
+            if verb in QUEUED_WHILE_LOST and vehicle.tracker.armed and not self._link_ok(link):
                 self._queue(vehicle, cmd)
                 return False
             message = self._execute(vehicle, vehicle.tracker.snapshot(), verb)
@@ -1176,19 +1300,39 @@ class FlightRunner:
                 self._refuse(vehicle, cmd, exc)
             return False
         except LinkTimeout as exc:
-            # radio silence: no answer and no heartbeat while the command was retried
-            if verb in QUEUED_WHILE_LOST and vehicle.tracker.heartbeats == heartbeats:
-                self._queue(vehicle, cmd)
+            # no answer: a safety command is never dropped for the link's timing
+            self._silence_during_command(vehicle, link)
+            if verb in QUEUED_WHILE_LOST:
+                self._queue(vehicle, cmd, unanswered=exc)
             else:
                 self._refuse(vehicle, cmd, exc)
             return False
         except (MissionError, FlightSessionError) as exc:
+            self._silence_during_command(vehicle, link)
             self._refuse(vehicle, cmd, exc)
             return False
+        self._silence_during_command(vehicle, link)
+        if verb != "cancel":
+            self._pending = None  # the latest command the vehicle took wins
         self._log_command(vehicle, verb, str(message))
         self._message(message)
-        cmd.future.set_result(message)
+        cmd.answer(message)
         return True
+
+    def _silence_during_command(self, vehicle: Vehicle, link: _LinkWatch) -> None:
+        """Tell the pilot of a silence the loop missed while a command was retried: a gap
+        between heartbeats longer than the policy's is a lost link (the loop then says it is
+        back); one still going on is the loop's to notice."""
+        gap = self._beats.longest_gap_s
+        if link.lost or vehicle.tracker.heartbeats == link.heartbeats:
+            return
+        if gap > self.link_policy.lost_after_s:
+            link.lost = True
+            self._message(
+                _l("link lost: no heartbeat for %(seconds)s s", seconds=f"{gap:.0f}"),
+                level="error",
+            )
+            self._publish("link", {"status": "lost"})
 
     def _log_command(
         self, vehicle: Vehicle, verb: str, text: str, *, kind: str = "command"
@@ -1207,19 +1351,35 @@ class FlightRunner:
         )
         self._log_command(vehicle, cmd.verb, str(refused), kind="command_refused")
         self._message(refused, level="error")
-        cmd.future.set_exception(FlightSessionError(refused))
+        cmd.refuse(FlightSessionError(refused))
 
-    def _queue(self, vehicle: Vehicle, cmd: _Command) -> None:
-        """Keep a safety command for when the link is back; it replaces one kept before."""
-        self._pending = cmd.verb
-        queued = _l(
-            "%(verb)s queued: link lost, retrying; it is sent as soon as the link is back "
-            "(it replaces any command queued before)",
-            verb=lazy_names(COMMAND_NAMES, cmd.verb),
-        )
+    def _queue(
+        self, vehicle: Vehicle, cmd: _Command, *, unanswered: LinkTimeout | None = None
+    ) -> None:
+        """Keep a safety command for when the vehicle is heard again; it replaces one kept
+        before. ``unanswered``: it was sent and not acknowledged (it is sent again). A kept
+        command tried again without an answer is kept quietly (the pilot was told)."""
+        self._pending = cmd
+        if cmd.future.done():
+            log.info("flight session %s: %s unanswered, sent again", self.id, cmd.verb)
+            return
+        verb = lazy_names(COMMAND_NAMES, cmd.verb)
+        if unanswered is not None:
+            queued = _l(
+                "%(verb)s queued: no answer from the vehicle (%(reason)s); it is sent again "
+                "until the vehicle takes it (a later command replaces it)",
+                verb=verb,
+                reason=lazy_reason(unanswered),
+            )
+        else:
+            queued = _l(
+                "%(verb)s queued: link lost, retrying; it is sent as soon as the link is back "
+                "(it replaces any command queued before)",
+                verb=verb,
+            )
         self._log_command(vehicle, cmd.verb, str(queued), kind="command_queued")
         self._message(queued, level="warning")
-        cmd.future.set_result(queued)
+        cmd.answer(queued, queued=True)
 
     def _execute(self, vehicle: Vehicle, snapshot: Telemetry, verb: str) -> LazyString:
         self._start_at_alt = None  # a START waiting for the climb gives way to any command
@@ -1461,7 +1621,7 @@ class FlightRunner:
     def _store(self, vehicle: Vehicle, sitl: Any) -> None:
         """Landed: keep the summary, register the photos as a flight and queue their ingest."""
         flown = self._landed or self._flight_result(vehicle, landed=True)
-        summary = self.result = self._summary(flown)
+        summary = self.result = self._summary(flown, reason=self._early_reason(flown))
         fraction = summary["reached"] / summary["waypoints"] if summary["waypoints"] else 0.0
         area = None if self.request.area_m2 is None else self.request.area_m2 * fraction
         self._save(result=summary, landed_at=utcnow(), area_m2=area)

@@ -770,7 +770,14 @@ def _pilot_paths() -> dict[str, Any]:
                             },
                         },
                     ),
-                    {**CONFLICT, "504": ERROR},
+                    {
+                        **CONFLICT,
+                        "202": {
+                            "description": "RTL, land or pause queued (``queued``: true): the "
+                            "link is lost or the vehicle did not answer; sent until it takes it"
+                        },
+                        "504": ERROR,
+                    },
                 ),
                 "parameters": [_p("session_id")],
             }

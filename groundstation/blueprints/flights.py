@@ -731,7 +731,8 @@ def flight_session_detail(session_id: int) -> Any:
 @roles_required(*FLYERS)
 @takes()
 def flight_session_command(session_id: int) -> Any:
-    """Run one pilot command (arm, start, rtl, land, cancel); waits for the vehicle's answer."""
+    """Run one pilot command (arm, start, rtl, land, cancel); waits for the vehicle's answer.
+    RTL, land and pause that cannot reach the vehicle now are queued (202, ``queued``)."""
     data = request_data()
     check_fields(data, ("command",))
     _get(db(), FlightSession, session_id, "flight session")
@@ -746,7 +747,7 @@ def flight_session_command(session_id: int) -> Any:
     except FlightSessionError as exc:
         return json_error(str(exc), 409)
     try:
-        message = future.result(timeout=30.0)
+        answer = future.result(timeout=30.0)
     except FlightSessionError as exc:
         # the session refused it and said so on its event stream: the page shows it from there
         response = jsonify({"error": str(exc), "published": True})
@@ -760,7 +761,9 @@ def flight_session_command(session_id: int) -> Any:
             ),
             504,
         )
-    return jsonify({"ok": True, "command": verb, "message": str(message)})
+    # 202: kept while the link is lost or the vehicle does not answer, sent until it takes it
+    body = {"ok": True, "command": verb, "message": str(answer.message), "queued": answer.queued}
+    return jsonify(body), 202 if answer.queued else 200
 
 
 @api_bp.get("/flight-sessions/<int:session_id>/events")

@@ -221,7 +221,7 @@ def test_rtl_during_link_loss_is_queued_and_flown_when_the_link_is_back(
         proxy.drop()
         wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
         rtl = command(env, sid, "rtl")
-        assert rtl.status_code == 200, rtl.json
+        assert rtl.status_code == 202 and rtl.json["queued"] is True, rtl.json
         assert rtl.json["message"].startswith("rtl queued: link lost, retrying")
         time.sleep(0.3)
         assert sitl.snapshot().mode == "AUTO"  # nothing reached the vehicle yet
