@@ -20,7 +20,7 @@ from flask_babel import force_locale
 
 from groundstation.flights import LinkPolicy, connection_key
 from groundstation.vehicle_messages import vehicle_message
-from tests.link.test_reconnect import TcpProxy
+from tests.lossy_relay import LossyRelay
 
 #: Reconnect quickly and give up soon, so that a test sees every step in seconds.
 QUICK = LinkPolicy(lost_after_s=1.0, retry_first_s=0.2, retry_max_s=0.5, give_up_after_s=60.0)
@@ -70,7 +70,7 @@ def vehicle_behind_proxy(
             speedup=speedup,
             params={"RTL_LOIT_TIME": 0, **({"CAM1_TYPE": 1} if camera else {})},
         ) as sitl,
-        TcpProxy(sitl.connection_string) as proxy,
+        LossyRelay(sitl.connection_string) as proxy,
     ):
         yield sitl, proxy
 
@@ -144,7 +144,7 @@ def test_a_dropped_tcp_link_mid_flight_is_ridden_out_and_the_flight_lands(
         flying = fly_to_first_waypoint(env, sid)
         assert flying["state"] == "mission"
 
-        proxy.drop()  # as the radio bridge going down: the connection closes
+        proxy.disconnect()  # as the radio bridge going down: the connection closes
         lost = wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
         assert lost["state"] == "mission" and lost["error"] is None  # alive, still flying
         refused = command(env, sid, "arm")
@@ -156,7 +156,7 @@ def test_a_dropped_tcp_link_mid_flight_is_ridden_out_and_the_flight_lands(
             time.sleep(0.02)
         assert status(env, sid)["state"] == "mission"
 
-        proxy.restore()
+        proxy.listen()
         back = wait_for(env, sid, lambda d: not d["telemetry"]["stale"], "link back", 10)
         assert back["state"] == "mission"
         done = wait_state(env, sid, "done", timeout=90)
@@ -179,14 +179,14 @@ def test_photos_taken_while_the_link_was_down_are_counted_live_and_in_the_summar
         sid = start(env, plan_id, connection=proxy.url).json["id"]
         fly_to_first_waypoint(env, sid)
         wait_for(env, sid, lambda d: d["telemetry"]["photos"] >= 1, "a photo reported")
-        proxy.drop()
+        proxy.disconnect()
         wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
         seq = sitl.snapshot().current_seq
         deadline = time.monotonic() + 10
         while sitl.snapshot().current_seq < seq + 2:  # it flies on, unheard, taking photos
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        proxy.restore()
+        proxy.listen()
         live = wait_for(
             env, sid, lambda d: d["telemetry"]["photos_unreported"] > 0, "unreported photos", 20
         )
@@ -218,7 +218,7 @@ def test_rtl_during_link_loss_is_queued_and_flown_when_the_link_is_back(
     with vehicle_behind_proxy(env, plan_id, speedup=20) as (sitl, proxy):
         sid = start(env, plan_id, connection=proxy.url).json["id"]
         fly_to_first_waypoint(env, sid)
-        proxy.drop()
+        proxy.disconnect()
         wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
         rtl = command(env, sid, "rtl")
         assert rtl.status_code == 202 and rtl.json["queued"] is True, rtl.json
@@ -227,7 +227,7 @@ def test_rtl_during_link_loss_is_queued_and_flown_when_the_link_is_back(
         assert sitl.snapshot().mode == "AUTO"  # nothing reached the vehicle yet
         assert status(env, sid)["state"] == "mission"
 
-        proxy.restore()
+        proxy.listen()
         returning = wait_state(env, sid, "returning", timeout=10)
         assert returning["telemetry"]["stale"] is False
         assert sitl.snapshot().mode == "RTL"
@@ -283,7 +283,7 @@ def test_a_link_that_never_comes_back_ends_the_session_clearly(env, plan_id, pol
     with vehicle_behind_proxy(env, plan_id) as (_sitl, proxy):
         sid = start(env, plan_id, connection=proxy.url).json["id"]
         wait_state(env, sid, "ready")
-        proxy.drop()
+        proxy.disconnect()
         lost = wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
         assert lost["state"] == "ready"
         failed = wait_state(env, sid, "failed", timeout=10)
@@ -370,7 +370,7 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
         page.wait_for_function("Number(document.querySelector('#t-photos').textContent) > 0")
         assert page.is_hidden("#link-status") and page.is_hidden("#g-photos-unreported")
 
-        proxy.drop()
+        proxy.disconnect()
         page.wait_for_selector("#link-status", state="visible", timeout=5000)
         assert "stale" in page.get_attribute("#gauges", "class")
         assert page.get_attribute("#flight-state", "data-state") == "mission"
@@ -382,7 +382,7 @@ def test_the_flight_page_through_a_lost_link_to_the_end(live, page) -> None:
         while sitl.snapshot().current_seq < seq + 2:  # it flies on, unheard, taking photos
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        proxy.restore()
+        proxy.listen()
         page.wait_for_selector("#link-status", state="hidden", timeout=10000)
         assert "stale" not in page.get_attribute("#gauges", "class")
         # the photos taken meanwhile: counted once later photos are reported

@@ -7,14 +7,12 @@ is back, even when the vehicle had landed by then."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from conftest import flight_env, saved_plan
-from lossy_relay import LossyRelay
 from test_flight_link_loss import (
     QUICK,
     command,
@@ -26,6 +24,8 @@ from test_flight_link_loss import (
     wait_for,
     wait_state,
 )
+
+from tests.lossy_relay import LossyRelay
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +77,8 @@ def test_rtl_pressed_early_in_a_dropout_is_kept_until_the_vehicle_takes_it(env, 
     with vehicle_behind_relay(env, plan_id, speedup=8) as (sitl, relay):  # outlasts the retries
         sid = start(env, plan_id, connection=relay.url).json["id"]
         fly_to_first_waypoint(env, sid)
-        relay.cut = True
         # back in the middle of the command's retries (5 x 1.5 s): after its last resend
-        threading.Timer(4.0, lambda: setattr(relay, "cut", False)).start()
+        relay.cut(4.0)
         began = time.monotonic()
         rtl = command(env, sid, "rtl")  # before the session noticed the loss (1 s)
         assert rtl.status_code == 202, rtl.json
@@ -106,14 +105,14 @@ def test_rtl_while_the_link_stays_silent_is_queued_and_flown_when_it_is_back(env
     with vehicle_behind_relay(env, plan_id) as (sitl, relay):
         sid = start(env, plan_id, connection=relay.url).json["id"]
         fly_to_first_waypoint(env, sid)
-        relay.cut = True
+        relay.cut()
         wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
         rtl = command(env, sid, "rtl")
         assert rtl.status_code == 202, rtl.json
         assert rtl.json["message"].startswith("rtl queued: link lost, retrying")
         time.sleep(0.5)
         assert sitl.snapshot().mode == "AUTO"  # nothing reached the vehicle
-        relay.cut = False
+        relay.resume()
         wait_state(env, sid, "returning", timeout=20)
         assert sitl.snapshot().mode == "RTL"
         assert command(env, sid, "land").status_code == 200  # the pilot goes on from there
@@ -158,12 +157,12 @@ def test_a_gcs_failsafe_flown_out_of_hearing_is_reported_when_the_link_is_back(
     with vehicle_behind_relay(env, plan_id, speedup=30, FS_GCS_ENABLE=1) as (sitl, relay):
         sid = start(env, plan_id, connection=relay.url).json["id"]
         fly_to_first_waypoint(env, sid)
-        relay.cut = True
+        relay.cut()
         deadline = time.monotonic() + 30
         while sitl.snapshot().mode != "RTL" or sitl.snapshot().armed:  # home and down, unheard
             assert time.monotonic() < deadline, sitl.snapshot()
             time.sleep(0.05)
-        relay.cut = False
+        relay.resume()
         done = wait_state(env, sid, "done", timeout=30)
     said = "the vehicle switched to RTL while the link was lost (a failsafe, or another controller)"
     result = done["result"]

@@ -116,8 +116,20 @@ def test_sitl_warns_in_one_line_when_home_is_off_the_world(tmp_path) -> None:
     ) in result.stderr
 
 
-def test_flight_json_keeps_the_summary_commands_and_mode_changes(env, plan_id) -> None:
-    body = {"plan_id": plan_id, "simulate": True, "speedup": 20}
+@pytest.fixture(scope="module")
+def far_home_plan_id(env) -> int:
+    """A patrol plan over the grid flown from a home 200 m south of it. The grid's own centre
+    lies within LANDED_AWAY_M (50 m) of most of its route, so where a LAND from there came down
+    (away or not) depended on how far the vehicle flew while the test's requests were served."""
+    body = {"grids": ["F-L"], "profile": "patrol", "altitude_m": 40, "name": "far home",
+            "home": [119.8908, 32.3982]}  # fmt: skip
+    response = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot"))
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def test_flight_json_keeps_the_summary_commands_and_mode_changes(env, far_home_plan_id) -> None:
+    body = {"plan_id": far_home_plan_id, "simulate": True, "speedup": 20}
     sid = env.client().post("/api/v1/flight-sessions", json=body, headers=env.headers("pilot"))
     sid = sid.json["id"]
     wait_state(env, sid, {"ready"})

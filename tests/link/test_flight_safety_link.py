@@ -20,7 +20,8 @@ from missions.link import FlightAborted, UnsafePlan, VehicleArmed, connect, fly
 from missions.link.transfer import MAX_ALTITUDE_M, MIN_ALTITUDE_M, altitude_problem
 from missions.link.vehicle import Vehicle, VehicleSettings
 from tests.link.conftest import HOME, LossyUdpRelay
-from tests.link.test_reconnect import LOOPBACK, TcpProxy
+from tests.link.test_reconnect import LOOPBACK
+from tests.lossy_relay import LossyRelay
 
 D = 1.5e-4  # about 16 m
 
@@ -255,12 +256,12 @@ def test_fly_reports_a_lost_link_and_its_return(tmp_path) -> None:
     def drop_once(snapshot) -> None:
         if not dropped.is_set() and len(snapshot.mission.reached) >= 2:
             dropped.set()
-            proxy.drop()
-            threading.Timer(4.0, proxy.restore).start()
+            proxy.disconnect()
+            threading.Timer(4.0, proxy.listen).start()
 
     with (
         Sitl(home=HOME, speedup=10, params={"RTL_LOIT_TIME": 0}) as sitl,
-        TcpProxy(sitl.connection_string) as proxy,
+        LossyRelay(sitl.connection_string) as proxy,
         connect(proxy.url, timeout=30, settings=LOOPBACK) as vehicle,
     ):
         result = fly(vehicle, small_plan(n=8), on_status=drop_once,

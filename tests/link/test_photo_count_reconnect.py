@@ -10,7 +10,8 @@ import pytest
 from missions.link import connect
 from missions.link.errors import LinkLost
 from tests.link.conftest import HOME
-from tests.link.test_reconnect import LOOPBACK, TcpProxy
+from tests.link.test_reconnect import LOOPBACK
+from tests.lossy_relay import LossyRelay
 
 MAV_CMD_DO_DIGICAM_CONTROL = 203
 
@@ -29,7 +30,7 @@ def test_photos_taken_while_the_link_was_down_count_once_it_is_back() -> None:
 
     with (
         Sitl(home=HOME, speedup=5, params={"CAM1_TYPE": 1}) as sitl,
-        TcpProxy(sitl.connection_string) as proxy,
+        LossyRelay(sitl.connection_string) as proxy,
         connect(proxy.url, timeout=30, settings=LOOPBACK) as vehicle,
         connect(sitl.connection_string, timeout=30, settings=LOOPBACK) as other_gcs,
     ):
@@ -39,14 +40,14 @@ def test_photos_taken_while_the_link_was_down_count_once_it_is_back() -> None:
         before = vehicle.wait_for(lambda t: t.photos == 2, timeout=10, step="2 photos reported")
         assert taken(before) == 2
 
-        proxy.drop()
+        proxy.disconnect()
         with pytest.raises(LinkLost):
             vehicle.pump(2.0)
         for _ in range(3):  # taken while nobody listens on our link; no photo follows them
             take_photo(other_gcs)
         assert sitl.autopilot.photo_count == 5
 
-        proxy.restore()
+        proxy.listen()
         vehicle.reconnect(timeout=2.0)
         back = vehicle.wait_for(lambda t: taken(t) == 5, timeout=10, step="5 photos taken")
     assert (back.photos, back.photos_unreported) == (2, 3)

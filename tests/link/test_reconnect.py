@@ -4,7 +4,6 @@ what it knew and counts the waypoints it passed while nobody listened."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import socket
 import threading
@@ -20,91 +19,9 @@ from missions.link.flight import waypoint_sequences
 from missions.link.transfer import TransferSettings
 from missions.link.vehicle import Vehicle, VehicleSettings
 from tests.link.conftest import HOME
+from tests.lossy_relay import LossyRelay
 
 LOOPBACK = VehicleSettings(transfer=TransferSettings(timeout_s=0.3, retries=8, max_timeout_s=1.0))
-
-
-class TcpProxy:
-    """A TCP relay from a local port to a vehicle, as a radio bridge or a VPN would be.
-
-    ``drop()`` closes every relayed connection and stops listening (the ground station sees the
-    connection closed, and its reconnects are refused); ``restore()`` listens on the same port
-    again.
-    """
-
-    def __init__(self, target: str) -> None:
-        _, host, port = target.split(":")
-        self.target = (host, int(port))
-        self.port = 0
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self.accepted = 0
-
-    @property
-    def url(self) -> str:
-        return f"tcp:127.0.0.1:{self.port}"
-
-    def __enter__(self) -> TcpProxy:
-        return self.restore()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.drop()
-
-    def restore(self) -> TcpProxy:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(4)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-        return self
-
-    def drop(self) -> None:
-        with self._lock:
-            listener, self._listener = self._listener, None
-            sockets, self._sockets = self._sockets, []
-        for sock in [s for s in (listener,) if s is not None] + sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=2.0)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                if self._listener is not listener:
-                    client.close()
-                    upstream.close()
-                    return
-                self._sockets += [client, upstream]
-                self.accepted += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        source.settimeout(None)
-        while True:
-            try:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-            except OSError:
-                break
-        for sock in (source, sink):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _listener() -> tuple[socket.socket, str]:
@@ -174,7 +91,7 @@ def test_vehicle_reconnects_mid_mission_and_counts_the_waypoints_it_missed() -> 
     waypoints = waypoint_sequences(plan)
     with (
         Sitl(home=HOME, speedup=20, params={"RTL_LOIT_TIME": 0}) as sitl,
-        TcpProxy(sitl.connection_string) as proxy,
+        LossyRelay(sitl.connection_string) as proxy,
         connect(proxy.url, timeout=30, settings=LOOPBACK) as vehicle,
     ):
         vehicle.upload(plan)
@@ -188,7 +105,7 @@ def test_vehicle_reconnects_mid_mission_and_counts_the_waypoints_it_missed() -> 
         vehicle.wait_for(lambda t: waypoints[1] in t.mission.reached, timeout=30, step="wp 2")
         before = vehicle.tracker.snapshot()
 
-        proxy.drop()
+        proxy.disconnect()
         with pytest.raises(LinkLost):
             vehicle.pump(2.0)
         with pytest.raises(LinkConnectError):  # nobody listens: refused at once
@@ -203,7 +120,7 @@ def test_vehicle_reconnects_mid_mission_and_counts_the_waypoints_it_missed() -> 
         missed = passed - set(heard.reached)
         assert len(missed) >= 1
 
-        proxy.restore()
+        proxy.listen()
         vehicle.reconnect(timeout=2.0)
         heartbeats = vehicle.tracker.heartbeats
         vehicle.wait_for(lambda t: vehicle.tracker.heartbeats > heartbeats + 1, timeout=10,
@@ -230,12 +147,12 @@ def test_fly_rides_out_a_dropped_link_and_lands_with_every_waypoint(tmp_path) ->
     def drop_once(snapshot) -> None:
         if not dropped.is_set() and len(snapshot.mission.reached) >= 3:
             dropped.set()
-            proxy.drop()
-            threading.Timer(0.4, proxy.restore).start()  # 8 s of flight unheard at 20x
+            proxy.disconnect()
+            threading.Timer(0.4, proxy.listen).start()  # 8 s of flight unheard at 20x
 
     with (
         Sitl(home=HOME, speedup=20, params={"RTL_LOIT_TIME": 0}) as sitl,
-        TcpProxy(sitl.connection_string) as proxy,
+        LossyRelay(sitl.connection_string) as proxy,
         connect(proxy.url, timeout=30, settings=LOOPBACK) as vehicle,
     ):
         result = fly(vehicle, plan, log_dir=tmp_path / "log", on_status=drop_once)

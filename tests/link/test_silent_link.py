@@ -14,8 +14,8 @@ import pytest
 from missions.link import FlightAborted, connect, fly
 from missions.link.flight import LINK_SILENT_S, ModeChange, mode_change
 from tests.link.conftest import HOME
-from tests.link.cut_relay import CutRelay
 from tests.link.test_sitl import LOOPBACK, lawnmower
+from tests.lossy_relay import LossyRelay
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def _fly_through_a_cut(tmp_path, *, hold: bool) -> tuple[str, list[str], dict, l
     heard: list[str] = []
     with (
         Sitl(home=HOME, speedup=10, params=PARAMS) as sitl,
-        CutRelay(sitl.connection_string) as relay,
+        LossyRelay(sitl.connection_string) as relay,
         connect(relay.url, timeout=30, settings=LOOPBACK) as vehicle,
     ):
         cut = []
