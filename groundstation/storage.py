@@ -90,6 +90,12 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _mask_password(url: str) -> str:
+    """``url`` with anything between ``user:`` and ``@`` hidden, for a URL SQLAlchemy cannot
+    parse (so :func:`redact_url` cannot either)."""
+    return re.sub(r"(://[^/@:]*:).*@", r"\1***@", url)
+
+
 def _reason(exc: BaseException) -> str:
     """The driver's own words for a database error on one line, without SQLAlchemy's wrapping
     ("(psycopg.OperationalError)", "(Background on this error at: https://sqlalche.me/...)")."""
@@ -160,8 +166,12 @@ class Storage:
         self.url = url
         try:
             parsed = make_url(url)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"DATABASE_URL {url!r} is not a database URL: {exc}") from exc
+        except (SQLAlchemyError, ValueError) as exc:  # its message repeats the URL and password
+            raise StorageError(
+                f"DATABASE_URL {_mask_password(url)!r} is not a database URL (expected "
+                "dialect://user:password@host:port/database, e.g. "
+                "postgresql://gridpatrol@127.0.0.1:5432/gridpatrol, or sqlite:///path.db)"
+            ) from exc
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if parsed.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

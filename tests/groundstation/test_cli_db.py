@@ -328,3 +328,17 @@ def test_an_unreachable_postgresql_server_is_one_line(tmp_path, monkeypatch) -> 
         f"error: database postgresql+psycopg://postgres:***@127.0.0.1:{port}/test: cannot connect ("
     )
     assert "Connection refused" in line and "s3cret" not in line and "sqlalche.me" not in line
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://wang:s3cret@db:port/x", "postgresql://wang:s3@cr:et@db/x"]
+)
+def test_a_database_url_that_does_not_parse_is_one_line_without_the_password(
+    tmp_path, monkeypatch, url
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith("error: DATABASE_URL 'postgresql://wang:***@db")
+    assert "is not a database URL (expected dialect://" in line and "s3" not in line
