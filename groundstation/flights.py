@@ -121,6 +121,7 @@ __all__ = [
     "session_outcome",
     "outcome_label",
     "flight_time_label",
+    "mission_time_labels",
     "NOTABLE_OUTCOMES",
 ]
 
@@ -504,6 +505,32 @@ def flight_time_label(result: dict[str, Any] | None) -> LazyString | None:
     )
 
 
+def mission_time_labels(
+    result: dict[str, Any] | None,
+) -> tuple[LazyString | None, str | None]:
+    """The flight time split at the mission's start: ``12:10 (plan 12:01)`` from the start of
+    the mission to the landing, against the plan, and ``9:44`` airborne before it (the climb,
+    and hovering while the pilot had not started the mission: at a high SITL speed-up a few
+    seconds are minutes). Vehicle time, else ours; (None, None) for a flight that never started
+    its mission or a session stored before these times were kept."""
+    if not result or result.get("planned_s") is None:
+        return None, None
+    mission = result.get("mission_s")
+    if mission is None:
+        mission = result.get("mission_wall_s")
+    if mission is None:
+        return None, None
+    before = result.get("before_mission_s")
+    if before is None:
+        before = result.get("before_mission_wall_s")
+    mission_label = _l(
+        "%(time)s (plan %(planned)s)",
+        time=clock_text(float(mission)),
+        planned=clock_text(float(result["planned_s"])),
+    )
+    return mission_label, None if before is None else clock_text(float(before))
+
+
 def check_json(check: Check) -> dict[str, Any]:
     """A pre-flight check for the page and the API: its English name (the key), a display
     ``label`` and its ``detail``, both lazy (in the reader's language)."""
@@ -641,6 +668,11 @@ class FlightRunner:
         # what gridpatrol fly's flight.json keeps: the arming time, the highest altitude, the
         # failsafes and other controllers' mode changes, the vehicle's status texts
         self._timing: FlightTiming | None = None
+        # the same from the mission's start (AUTO), and the split of the flight time at it as
+        # the last flight result counted it: (mission s, before it s) by the vehicle's clock
+        # and by ours
+        self._mission_timing: FlightTiming | None = None
+        self._mission_split: dict[str, float | None] = {}
         self._max_alt = 0.0
         self._failsafes: list[str] = []
         self._mode_changes: list[str] = []
@@ -1096,6 +1128,7 @@ class FlightRunner:
         state = MODE_STATES.get(mode)
         if state == "mission":
             self._mission_started = True
+            self._mission_began(snapshot)
         if self.finished:
             return
         if state is not None and state != self.state and snapshot.armed:
@@ -1463,6 +1496,7 @@ class FlightRunner:
         self._commanded_mode = "AUTO"
         vehicle.start_mission()
         self._mission_started = True
+        self._mission_began(vehicle.tracker.snapshot())
         self._set_state("mission")
         return _l("mission started (AUTO)")
 
@@ -1546,12 +1580,41 @@ class FlightRunner:
                 )
             )
 
+    def _mission_began(self, snapshot: Telemetry) -> None:
+        """Note the mission's first start (the pilot's START, or AUTO set by another controller):
+        the flight time is split there (:func:`mission_time_labels`)."""
+        if self._mission_timing is None and self._timing is not None:
+            self._mission_timing = FlightTiming(
+                self.estimate.duration_s, time.monotonic(), snapshot.vehicle_time_s
+            )
+
+    def _split_at_mission(
+        self, snapshot: Telemetry, duration: float | None, wall: float
+    ) -> dict[str, float | None]:
+        """The flight time from the mission's start to the end and before it, by the vehicle's
+        clock (None when not heard) and by ours; all None when the mission never started."""
+        if self._mission_timing is None:
+            return dict.fromkeys(
+                ("mission_s", "mission_wall_s", "before_mission_s", "before_mission_wall_s")
+            )
+        mission, mission_wall = self._mission_timing.durations(snapshot)
+        return {
+            "mission_s": _round(mission, 1),
+            "mission_wall_s": _round(mission_wall, 1),
+            "before_mission_s": _round(
+                None if mission is None or duration is None else max(0.0, duration - mission), 1
+            ),
+            "before_mission_wall_s": _round(max(0.0, wall - mission_wall), 1),
+        }
+
     def _flight_result(self, vehicle: Vehicle, *, landed: bool) -> FlightResult:
         """The flight as it stands, as ``gridpatrol fly`` sums it up (its flight.json's)."""
         snapshot = vehicle.tracker.snapshot()
         # a landing credits the items up to it; a disarm in the air credits nothing more
         landings = landing_sequences(self.request.mission) if landed else ()
         duration, wall = (None, None) if self._timing is None else self._timing.durations(snapshot)
+        if wall is not None:
+            self._mission_split = self._split_at_mission(snapshot, duration, wall)
         return FlightResult(
             landed=landed,
             duration_s=duration,
@@ -1589,6 +1652,7 @@ class FlightRunner:
             photos_taken=flown.photos + flown.photos_unreported,
             connection=self.connection,
             mission=self.request.name,
+            **self._mission_split,
         )
         return summary
 
@@ -1611,6 +1675,8 @@ class FlightRunner:
             "duration_s": flown.duration_s,
             "duration_wall_s": flown.duration_wall_s,
             "planned_s": flown.planned_s,
+            # the flight time split at the mission's start (see mission_time_labels)
+            **self._mission_split,
             "failsafes": list(flown.failsafes),
             "mode_changes": list(flown.mode_changes),
         }
@@ -1655,6 +1721,8 @@ class FlightRunner:
             job_id=job_id,
             summary=summary,
             flight_time=flight_time_label(summary),
+            mission_time=mission_time_labels(summary)[0],
+            before_mission_time=mission_time_labels(summary)[1],
             log_dir=str(self.log_dir),
             outcome=outcome,
             label=outcome_label(summary) if outcome in NOTABLE_OUTCOMES else None,

@@ -591,6 +591,10 @@ def register_photos(
             status="registered",
             created_by=created_by,
             camera=model.to_dict(),
+            # kept for the flights page: the warning outlives the upload's answer
+            odd_size=None
+            if odd_size is None
+            else {"size": list(odd_size), "photos": odd[odd_size]},
         )
         session.add(flight)
         for path, tag in zip(paths, tags, strict=True):

@@ -263,6 +263,9 @@ class Flight(Base):
     # the camera that took the photos (gis.camera.Camera.to_dict()): photos may be stored
     # smaller than the sensor, so their GSD needs the camera, not just the image size
     camera: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # photos not of the camera's image size, found at registration (``{"size": [w, h],
+    # "photos": n}``, the most common such size): their GSD is unknown (migration 0014)
+    odd_size: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     photos: Mapped[list[Photo]] = relationship(back_populates="flight", order_by="Photo.id")
 
 

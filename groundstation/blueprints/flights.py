@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     jsonify,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -55,6 +59,7 @@ from groundstation.flights import (
     FlightRequest,
     FlightSessionError,
     flight_time_label,
+    mission_time_labels,
     outcome_label,
     session_outcome,
 )
@@ -82,11 +87,15 @@ __all__ = [
     "state_names",
     "photo_flight_rows",
     "count_forms",
+    "odd_size_warning",
     "upload_texts",
     "FLYERS",
     "INGEST_STATUS_NAMES",
     "PHOTO_FLIGHTS_PER_PAGE",
     "INDEX_PARAMS",
+    "WorldChoice",
+    "world_choices",
+    "LOG_FILES",
 ]
 
 bp = Blueprint("flights", __name__)
@@ -135,17 +144,23 @@ def hub() -> FlightHub:
         return existing
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter capitalised: the catalogue's state names are phrases
+    (``done``, ``returned early ...``), shown on their own as a label (Chinese is unchanged)."""
+    return text[:1].upper() + text[1:]
+
+
 def state_names() -> dict[str, str]:
-    """Session states as the pilot reads them (the API keeps the codes)."""
-    return {code: str(name) for code, name in SESSION_STATE_NAMES.items()}
+    """Session states as the pilot reads them, as labels (the API keeps the codes)."""
+    return {code: _sentence(str(name)) for code, name in SESSION_STATE_NAMES.items()}
 
 
 def state_label(state: str, result: dict[str, Any] | None) -> str:
     """A session's state as the pilot reads it; a flight that landed before its last waypoint
-    or away from home says so (``returned early (3/6 waypoints)``) instead of a plain "done"."""
+    or away from home says so (``Returned early (3/6 waypoints)``) instead of a plain "Done"."""
     if session_outcome(state, result) in NOTABLE_OUTCOMES:
         assert result is not None
-        return str(outcome_label(result))
+        return _sentence(str(outcome_label(result)))
     return state_names().get(state, state)
 
 
@@ -185,11 +200,94 @@ def _session_json(row: FlightSession) -> dict[str, Any]:
     out["state_label"] = state_label(out["state"], out["result"])
     flight_time = flight_time_label(out["result"])
     out["flight_time"] = None if flight_time is None else str(flight_time)
+    mission_time, before_mission = mission_time_labels(out["result"])
+    out["mission_time"] = None if mission_time is None else str(mission_time)
+    out["before_mission_time"] = None if before_mission is None else str(before_mission)
+    plan = row.plan
+    out["plan_name"] = plan.name if plan is not None else None
+    out["sorties"] = len(plan.missions) if plan is not None else None
+    out["sortie_label"] = (
+        None
+        if plan is None
+        else _("sortie %(sortie)s of %(count)s", sortie=row.sortie + 1, count=len(plan.missions))
+    )
+    out["plan_url"] = (
+        None
+        if plan is None
+        else url_for("api.plan_download", plan_id=plan.id, fmt="plan", sortie=row.sortie + 1)
+    )
+    out["log_files"] = [
+        {"name": name, "url": url_for("flights.log_file", session_id=row.id, name=name)}
+        for name in log_files(row)
+    ]
     return out
 
 
 #: Folder of the data dir holding SITL world rasters (the demo's among them).
 WORLDS_DIR = "worlds"
+#: The most world rasters the flights page offers, and the most folder entries it looks at
+#: to find them (PHOTO_ROOTS may hold whole photo archives).
+WORLDS_SHOWN, WORLDS_SCANNED = 200, 20000
+WORLD_SUFFIXES = (".tif", ".tiff")
+
+
+def world_roots() -> list[Path]:
+    """The folders a SITL world may come from: the data dir's worlds/ and PHOTO_ROOTS."""
+    worlds = (Path(current_app.config["DATA_DIR"]) / WORLDS_DIR).resolve()
+    return [worlds, *[r for r in photo_roots() if r != worlds]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorldChoice:
+    """A world raster the flights page offers: its path (what the API takes), file name and
+    WGS84 bounds (west, south, east, north; None: not a readable, georeferenced GeoTIFF)."""
+
+    path: str
+    name: str
+    bounds: tuple[float, float, float, float] | None
+
+
+_FOOTPRINTS: dict[tuple[str, int, int], tuple[float, float, float, float] | None] = {}
+
+
+def _world_bounds(path: Path) -> tuple[float, float, float, float] | None:
+    """A GeoTIFF's WGS84 bounds, kept per file version (the page lists them on every load)."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _FOOTPRINTS:
+        try:
+            with open_geotiff(path, name=path.name) as dataset:
+                bounds = None
+                if dataset.crs is not None:
+                    bounds = raster_footprint(
+                        dataset.crs, dataset.transform, dataset.width, dataset.height
+                    ).bounds
+        except (RasterioError, GisError, ValidationError, OSError):
+            bounds = None
+        _FOOTPRINTS[key] = bounds
+    return _FOOTPRINTS[key]
+
+
+def world_choices(
+    roots: list[Path], *, shown: int = WORLDS_SHOWN, scanned: int = WORLDS_SCANNED
+) -> list[WorldChoice]:
+    """The GeoTIFFs under ``roots`` (sorted by name, then path; at most ``shown``, from the
+    first ``scanned`` folder entries): the choices of the flights page's world field."""
+    found: set[Path] = set()
+    seen = 0
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            seen += len(files) + len(dirs)
+            found.update(Path(folder) / f for f in files if f.lower().endswith(WORLD_SUFFIXES))
+            if seen >= scanned:
+                break
+        if seen >= scanned:
+            break
+    paths = sorted(found, key=lambda p: (p.name.lower(), str(p)))[:shown]
+    return [WorldChoice(str(p), p.name, _world_bounds(p)) for p in paths]
 
 
 def _world(raw: Any) -> Path | None:
@@ -199,9 +297,16 @@ def _world(raw: Any) -> Path | None:
         default = current_app.config.get("SITL_WORLD")
         return Path(default) if default else None
     path = Path(str(raw)).resolve()
-    worlds = (Path(current_app.config["DATA_DIR"]) / WORLDS_DIR).resolve()
-    if not in_roots(path, [*photo_roots(), worlds]):
-        raise ValidationError(_l("world %(name)s is outside the allowed folders", name=repr(raw)))
+    roots = world_roots()
+    if not in_roots(path, roots):
+        raise ValidationError(
+            _l(
+                "world %(name)s is outside the allowed folders (%(folders)s): choose a GeoTIFF "
+                "in one of them",
+                name=repr(raw),
+                folders=", ".join(str(r) for r in roots),
+            )
+        )
     if not path.is_file():
         raise ValidationError(_l("world %(name)s: no such file", name=repr(raw)))
     try:
@@ -443,6 +548,7 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
                 "photos_unplaced": issues[f.id].unplaced,
                 "photos_at_camera_position": issues[f.id].at_camera_position,
                 "failed_photos": issues[f.id].failed_photos,
+                "odd_size_warning": odd_size_warning(f, photos=sum(by_status.values())),
                 "findings": objects,
                 "more_views": views - objects,
                 "grids": sorted(grids[f.id]),
@@ -453,6 +559,29 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
             }
         )
     return rows
+
+
+def odd_size_warning(flight: Flight, *, photos: int) -> str | None:
+    """The warning the upload gave for photos not of the camera's image size (their GSD is
+    unknown), from what the flight keeps (``photos``: its photo count); None when its photos
+    fit its camera."""
+    odd = flight.odd_size
+    if not odd or not odd.get("photos"):
+        return None
+    camera = flight.camera or {}
+    return ngettext(
+        "%(num)d of %(photos)d photos is %(size)s pixels, not the %(native)s of camera "
+        "%(camera)s: unless it was scaled down from its photos, the ground size of a "
+        "pixel (GSD) is unknown. Choose the camera that took it.",
+        "%(num)d of %(photos)d photos are %(size)s pixels, not the %(native)s of camera "
+        "%(camera)s: unless they were scaled down from its photos, the ground size of a "
+        "pixel (GSD) is unknown. Choose the camera that took them.",
+        int(odd["photos"]),
+        photos=photos,
+        size="×".join(map(str, odd.get("size", []))),
+        native=f"{camera.get('image_width_px', '?')}×{camera.get('image_height_px', '?')}",
+        camera=camera.get("name", "?"),
+    )
 
 
 def count_forms(message: Callable[[int], str]) -> dict[str, str]:
@@ -627,6 +756,9 @@ def index() -> Any:
         sessions=[_session_row(s, can_review=can_review) for s in sessions],
         plans=plans,
         plan_warnings={p.id: saved_plan_warnings(p) for p in plans},
+        plan_bounds={p.id: _sortie_bounds(p) for p in plans},
+        worlds=world_choices(world_roots()) if current_actor().role in FLYERS else [],
+        world_folders=[str(r) for r in world_roots()],
         selected_plan=wanted_args["plan"],
         state_names=state_names(),
         photo_flights=photo_flight_rows(session, flights, current_actor()),
@@ -640,6 +772,25 @@ def index() -> Any:
         max_image_bytes=int(current_app.config["MAX_IMAGE_BYTES"]),
         upload_text=upload_texts(),
     ), (400 if problems else 200)
+
+
+def _sortie_bounds(plan: RoutePlan) -> list[list[float] | None]:
+    """Each sortie's route bounds [west, south, east, north] (home included; None: no
+    positions), for the page to tell which world rasters cover the chosen sortie."""
+    from missions.formats import plan_from_dict
+
+    out: list[list[float] | None] = []
+    for index, raw in enumerate(plan.missions):
+        try:
+            points = route_points(plan_from_dict(raw, source=f"plan {plan.id}/{index + 1}"))
+        except MissionError:
+            points = []
+        if not points:
+            out.append(None)
+            continue
+        lons, lats = zip(*points, strict=True)
+        out.append([min(lons), min(lats), max(lons), max(lats)])
+    return out
 
 
 def _session_row(row: FlightSession, *, can_review: bool) -> dict[str, Any]:
@@ -681,6 +832,41 @@ def detail(session_id: int) -> Any:
         commands=COMMANDS,
         state_names=state_names(),
         can_review=current_actor().role in REVIEWERS,
+    )
+
+
+#: The files of a session's log folder (as ``gridpatrol fly`` writes them) that those who may
+#: see the session may download, and their types: nothing else in the folder is served.
+LOG_FILES = {
+    "flight.json": "application/json",
+    "telemetry.csv": "text/csv",
+    "camera.csv": "text/csv",
+}
+
+
+def log_files(row: FlightSession) -> list[str]:
+    """The downloadable files (:data:`LOG_FILES`) in the session's log folder, in its order."""
+    if not row.log_dir:
+        return []
+    folder = Path(row.log_dir)
+    return [name for name in LOG_FILES if (folder / name).is_file()]
+
+
+@bp.get("/flights/<int:session_id>/log/<name>")
+@roles_required(*ROLES)
+@takes()
+def log_file(session_id: int, name: str) -> Any:
+    """One file of a session's log, as a download (only the files :data:`LOG_FILES` names:
+    the name is looked up, never joined as a path)."""
+    row = _get(db(), FlightSession, session_id, "flight session")
+    if name not in log_files(row):
+        abort(404)
+    assert row.log_dir is not None
+    return send_file(
+        Path(row.log_dir) / name,
+        mimetype=LOG_FILES[name],
+        as_attachment=True,
+        download_name=f"session_{row.id}_{name}",
     )
 
 

@@ -137,11 +137,13 @@
     if (s.connection) { document.getElementById("connection").textContent = s.connection; }
     if (s.error) { message(s.error, "error", s.at); }
     if (s.summary) { summary(s.summary); }
-    if (s.flight_time) {  // flown vs planned, in the reader's language
-      set("s-flight-time", s.flight_time);
-      document.getElementById("s-flight-time").hidden = false;
-      document.getElementById("s-flight-time-label").hidden = false;
-    }
+    [["flight_time", "s-flight-time"], ["mission_time", "s-mission-time"],
+      ["before_mission_time", "s-before-mission"]].forEach(function (f) {
+      if (!s[f[0]]) { return; }  // flown vs planned, in the reader's language
+      set(f[1], s[f[0]]);
+      document.getElementById(f[1]).hidden = false;
+      document.getElementById(f[1] + "-label").hidden = false;
+    });
     known.state = s.state;
     if (s.state === "mission") { known.missionStarted = true; }  // resume continues it
     if (FINAL.indexOf(s.state) >= 0) { ended = true; stale(false); }
@@ -154,10 +156,25 @@
           : "/flights?flight=" + s.flight_id + "#flight-" + s.flight_id;
         document.getElementById("after-landing").hidden = false;
       }
-      if (s.log_dir) {  // labelled as the page renders it
-        document.getElementById("log-dir").textContent = info.text.flight_log + ": " + s.log_dir;
-      }
+      if (s.log_dir) { showLogFiles(); }  // the files are written now: offer them
     }
+  }
+
+  function showLogFiles() {  // the session's log files, as downloads (the page renders the same)
+    fetch("/api/v1/flight-sessions/" + info.id, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (!d || !d.log_files || !d.log_files.length) { return; }
+        var span = document.getElementById("log-files");
+        span.textContent = "";
+        d.log_files.forEach(function (f, i) {
+          if (i) { span.appendChild(document.createTextNode(", ")); }
+          var a = document.createElement("a");
+          a.href = f.url; a.textContent = f.name; a.setAttribute("download", "");
+          span.appendChild(a);
+        });
+        document.getElementById("flight-log").hidden = false;
+      }, function () {});
   }
 
   if (info.telemetry) { telemetry(Object.assign({}, info.telemetry, {texts: [], vehicle_texts: []})); }

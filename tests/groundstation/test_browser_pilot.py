@@ -355,13 +355,55 @@ def test_sitl_flight_from_the_page(live, page, monkeypatch) -> None:
     assert page.is_visible("#flight-summary") and page.is_hidden("#g-photos-unreported")
     assert page.inner_text("#s-photos-taken") == page.inner_text("#t-photos")
     assert page.inner_text("#s-photos-unreported") == "0"
-    # QA: the live page dropped the log's label; it reads as the page renders a stored session
+    # QA: the log was a server path; once landed the page offers its files as downloads
     sid = page.url.rstrip("/").rsplit("/", 1)[-1]
-    log_dir = env.data_dir / "logs" / f"session_{sid}"
-    assert page.inner_text("#log-dir") == f"飞行日志: {log_dir}"
+    page.wait_for_selector("#flight-log:not([hidden])")
+    assert page.inner_text("#flight-log") == "飞行日志: flight.json, telemetry.csv, camera.csv"
+    assert page.locator("#log-dir").count() == 0  # the server path: admins only
+    with page.expect_download() as download:
+        page.click("#log-files a >> text=flight.json")
+    assert json.loads(download.value.path().read_text())["summary"]["landed"] is True
+    # QA: the time before START (the climb, hovering) is told apart from the mission's
+    assert page.is_visible("#s-mission-time") and page.is_visible("#s-before-mission")
     # the session's number, named as the flights table names it (not a photo flight's)
     assert page.inner_text("h1").startswith(f"飞行记录 #{sid} ")
     page.screenshot(path=str(ARTIFACTS / "pilot_06_landed.png"))
+
+
+def test_the_sitl_world_is_chosen_from_a_list_that_says_what_covers_the_sortie(live, page) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_bounds
+    from test_flights_page import write_world  # around SMALL
+
+    env, base = live
+    add_grids(env, ("BF-W", SMALL))
+    body = {"grids": ["BF-W"], "altitude_m": 40, "name": "world choice"}
+    saved = env.client().post("/api/v1/plans", json=body, headers=env.headers("pilot")).json
+    write_world(env.data_dir / "worlds" / "bf_small.tif")
+    far = env.data_dir / "worlds" / "bf_far.tif"
+    with rasterio.open(
+        far, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+        crs="EPSG:4326", transform=from_bounds(10.0, 10.0, 10.01, 10.01, 4, 4),
+    ) as ds:  # fmt: skip
+        ds.write(np.zeros((1, 4, 4), dtype="uint8"))
+    sign_in(page, base, "pilot")
+    page.goto(f"{base}/flights?plan={saved['id']}")
+    assert page.is_hidden("#world-field")
+    page.check("#start-simulate")
+    assert page.is_visible("#start-world") and page.is_visible("#world-help")
+    labels = page.locator("#start-world option").all_inner_texts()
+    assert page.eval_on_selector("#start-world", "s => s.options[0].value") == ""  # none
+    assert "bf_far.tif — " in " ".join(labels) and "bf_small.tif — " in " ".join(labels)
+    covers = page.eval_on_selector_all(
+        "#start-world option[data-name]", "os => os.map(o => [o.dataset.name, o.dataset.covers])"
+    )
+    assert ["bf_small.tif", "yes"] in covers and ["bf_far.tif", "no"] in covers
+    page.select_option("#start-world", label=next(x for x in labels if x.startswith("bf_far")))
+    page.click("#start-flight")
+    page.wait_for_selector("#start-error:not([hidden])")
+    assert "bf_far.tif" in page.inner_text("#start-error")  # refused: it misses the route
+    page.screenshot(path=str(ARTIFACTS / "pilot_world_choice.png"))
 
 
 def test_start_after_a_pause_in_the_climb_flies_the_mission(live, page) -> None:
