@@ -90,6 +90,46 @@ _FORCE: dict[str, Any] = {
         "many photos) and nothing is stored. 1/true/yes/on or 0/false/no/off",
     },
 }
+#: A nullable [lon, lat] pair.
+_LONLAT: dict[str, Any] = {
+    "type": "array",
+    "nullable": True,
+    "items": {"type": "number"},
+    "description": "[lon, lat]",
+}
+#: A finding's photo overlay: placed (url, bounds) or, when the photo cannot be placed, why not.
+_FINDING_OVERLAY: dict[str, Any] = {
+    "description": "The overlay, or url and bounds null with the reason",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["finding_id", "photo_id", "url", "bounds", "reason"],
+                "properties": {
+                    "finding_id": {"type": "integer"},
+                    "photo_id": {"type": "integer"},
+                    "url": {"type": "string", "nullable": True},
+                    "bounds": {
+                        "type": "array",
+                        "nullable": True,
+                        "items": {"type": "array", "items": {"type": "number"}},
+                        "description": "[[south, west], [north, east]]",
+                    },
+                    "centre": _LONLAT,
+                    "yaw_deg": {"type": "number", "nullable": True},
+                    "gsd_m": {"type": "number", "nullable": True},
+                    "position": _LONLAT,
+                    "polygon": {"type": "object", "nullable": True},
+                    "reason": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "why the photo has no overlay (null when it has one)",
+                    },
+                },
+            }
+        }
+    },
+}
 #: What a flight registration answers when it is refused until confirmed, or too large.
 _REGISTRATION_ANSWERS: dict[str, Any] = {
     "409": {"$ref": "#/components/responses/RegistrationRefused"},
@@ -830,9 +870,17 @@ def _imagery_paths() -> dict[str, Any]:
         },
         "/findings/{finding_id}/overlay": {
             "get": {
-                **_op(f"The finding's photo as a map overlay: {overlay}"),
+                **_answers(
+                    _op(
+                        f"The finding's photo as a map overlay: {overlay}, with the finding's "
+                        "box; a photo that cannot be placed (no geotag or height above ground, "
+                        "file gone) answers 200 with url and bounds null and the reason; 404 "
+                        "is a finding that does not exist or is not the user's to see"
+                    ),
+                    {"200": _FINDING_OVERLAY},
+                ),
                 "parameters": [_p("finding_id")],
-            }
+            },
         },
         "/flights/{flight_id}/overlays": {
             "get": {

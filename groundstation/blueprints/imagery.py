@@ -159,8 +159,22 @@ def photo_overlay_png(photo_id: int) -> Any:
 @roles_required(*ANY)
 @takes()
 def finding_overlay(finding_id: int) -> Any:
+    """The finding's photo as a map overlay, with its box. A photo that cannot be placed (no
+    geotag or height above ground, file gone) is no error of the request: ``url`` and
+    ``bounds`` are null and ``reason`` says why, so a page skips the layer quietly."""
     finding = visible_finding(db(), finding_id)
-    out = photo_overlay_json(finding.photo)
+    try:
+        out: dict[str, Any] = {**photo_overlay_json(finding.photo), "reason": None}
+    except (NotFoundError, ValidationError) as exc:
+        out = {
+            "photo_id": finding.photo_id,
+            "url": None,
+            "bounds": None,
+            "centre": None,
+            "yaw_deg": None,
+            "gsd_m": None,
+            "reason": str(exc),
+        }
     out.update(
         finding_id=finding.id,
         position=[finding.lon, finding.lat] if finding.lon is not None else None,

@@ -34,7 +34,8 @@ window.GridPatrolImagery = (function () {
   }
 
   /* A photo overlay layer that follows the selected finding: call `.show(findingId)`. The layer
-     sits in `control` as `name` (toggleable); the finding's polygon is drawn on top. */
+     sits in `control` as `name` (toggleable); the finding's polygon is drawn on top. A photo
+     the server cannot place resolves to null, with no layer and no error. */
   function findingPhoto(map, control, name) {
     var group = L.layerGroup().addTo(map);
     control.addOverlay(group, name);
@@ -44,7 +45,8 @@ window.GridPatrolImagery = (function () {
       group.clearLayers();
       if (findingId === null || findingId === undefined) { return Promise.resolve(null); }
       return getJSON("/api/v1/findings/" + findingId + "/overlay").then(function (o) {
-        if (mine !== token) { return null; }
+        // o.url null: the photo cannot be placed (no geotag or height), o.reason says why
+        if (mine !== token || !o.url) { return null; }
         var image = L.imageOverlay(o.url, o.bounds, {opacity: 0.95, className: "photo-overlay", pane: imageryPane(map)});
         image.setZIndex(2);
         group.addLayer(image);
@@ -52,7 +54,7 @@ window.GridPatrolImagery = (function () {
           group.addLayer(L.geoJSON(o.polygon, {style: {color: "#ff0", weight: 2, fill: false}}));
         }
         return o;
-      }).catch(function () { return null; /* a photo without a geotag has no overlay */ });
+      }).catch(function () { return null; /* the map works on without the photo */ });
     }
     return {layer: group, show: show};
   }

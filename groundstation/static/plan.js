@@ -317,6 +317,9 @@
     document.getElementById("sum-photos").textContent = t.photos;
     document.getElementById("sum-sorties").textContent = t.sorties;
     document.getElementById("sum-length").textContent = (t.route_length_m / 1000).toFixed(2) + " km";
+    // a drawn area is no grid: the summary says "area" when the plan has one
+    var drawn = s.grids.some(function (g) { return g.grid_id === "drawn"; });
+    document.getElementById("sum-grid-area-label").textContent = drawn ? text.area_size : text.grid_area;
     document.getElementById("sum-grid-area").textContent = squareMetres(t.grid_area_m2);
     document.getElementById("sum-excluded").textContent = squareMetres(t.no_fly_excluded_m2) +
       " (" + share(t.no_fly_excluded_pct) + " %)";
@@ -455,7 +458,8 @@
         .then(function (r) { return r.json().then(function (d) { return {ok: r.ok, data: d}; }); })
         .then(function (res) {
           if (!res.ok) { out.textContent = res.data.error; return; }
-          out.textContent = res.data.name + " (" + res.data.zones + ")";
+          var imported = res.data.zones === 1 ? text.nofly_imported_one : text.nofly_imported_other;
+          out.textContent = imported.replace("{name}", res.data.name).replace("{n}", res.data.zones);
           var sel = document.getElementById("no_fly_layer"), o = document.createElement("option");
           o.value = res.data.id; o.textContent = res.data.name; sel.appendChild(o);
           sel.value = res.data.id; loadNoFly(); schedule();

@@ -14,7 +14,7 @@ import types
 import uuid
 
 import pytest
-from conftest import G1, PG_URL, add_grids, login, make_findings, make_ticket
+from conftest import G1, PG_URL, add_grids, login, make_findings, make_ticket, placed_finding
 
 from groundstation.errors import GroundStationError
 from groundstation.web import error_status
@@ -307,6 +307,26 @@ def test_openapi_documents_conflicts_and_large_bodies(env) -> None:
         for method, op in item.items():
             if isinstance(op, dict) and "requestBody" in op:
                 assert "413" in op["responses"], f"{method} {path}"
+
+
+def test_a_finding_overlay_answers_as_documented_placed_or_not(env, tmp_path) -> None:
+    """A finding's photo that cannot be placed is a documented 200 (url null, the reason), not
+    a 404: that stays for findings that do not exist."""
+    doc = env.client().get(f"{API}/openapi.json").json
+    op = doc["paths"]["/findings/{finding_id}/overlay"]["get"]
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    placed = placed_finding(env, tmp_path, yaw_deg=0.0, target_m=(5.0, 5.0), score=0.8)
+    (unplaced,) = make_findings(env, [("illegal_construction", 0.8, None)])  # photo: no geotag
+    client, headers = env.client(), env.headers("supervisor")
+    for finding_id, has_overlay in ((placed["finding"], True), (unplaced, False)):
+        answer = client.get(f"{API}/findings/{finding_id}/overlay", headers=headers)
+        assert answer.status_code == 200
+        assert set(schema["required"]) <= set(answer.json)
+        assert set(answer.json) <= set(schema["properties"])
+        assert (answer.json["url"] is not None) is has_overlay
+        assert (answer.json["reason"] is None) is has_overlay
+    assert client.get(f"{API}/findings/999999/overlay", headers=headers).status_code == 404
+    assert "404" in op["responses"]
 
 
 def test_a_second_review_is_the_documented_409(env) -> None:

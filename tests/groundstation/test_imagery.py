@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from conftest import PHOTO_LONLAT, make_env, placed_finding, upload_orthomosaic, write_photo
+from conftest import (
+    PHOTO_LONLAT,
+    make_env,
+    make_findings,
+    placed_finding,
+    upload_orthomosaic,
+    write_photo,
+)
 from PIL import Image
 from pyproj import Geod, Transformer
 
@@ -97,6 +104,33 @@ def test_flight_overlays_list_placeable_photos_and_say_why_not(env, placed):
     item = response.json["items"][0]
     assert _distance_m(tuple(item["centre"]), (LON, LAT)) < 0.5
     assert item["yaw_deg"] == pytest.approx(35.0, abs=0.01)
+
+
+def test_a_finding_on_a_photo_without_height_has_no_overlay_and_says_why(env, placed):
+    """No footprint is no error: 200 with url and bounds null and the reason, so the review and
+    ticket maps skip the photo without a 404 in the browser's console."""
+    from groundstation.models import Finding
+
+    (finding_id,) = make_findings(env, [("illegal_construction", 0.8, (LON, LAT))])
+    with env.storage().session() as session:
+        photo = session.get(Finding, finding_id).photo
+        photo.lon, photo.lat, photo.relative_altitude_m = LON, LAT, None  # GPS, but no height
+        session.commit()
+        photo_id = photo.id
+    client = env.client()
+    answer = client.get(f"/api/v1/findings/{finding_id}/overlay", headers=env.headers("supervisor"))
+    assert answer.status_code == 200
+    assert answer.json["finding_id"] == finding_id and answer.json["photo_id"] == photo_id
+    assert answer.json["url"] is None and answer.json["bounds"] is None
+    assert "no height above ground" in answer.json["reason"]
+    assert answer.json["position"] == [LON, LAT]
+    placed_answer = client.get(
+        f"/api/v1/findings/{placed['finding']}/overlay", headers=env.headers("supervisor")
+    )
+    assert placed_answer.json["url"] and placed_answer.json["reason"] is None
+    # the photo itself is still no map overlay: its own address says so
+    photo = client.get(f"/api/v1/photos/{photo_id}/overlay", headers=env.headers("supervisor"))
+    assert photo.status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 from html import unescape
+from html.parser import HTMLParser
 
 import pytest
 from conftest import (
@@ -311,3 +312,74 @@ def test_ticket_map_draws_position_grid_and_photo(live, page, tmp_path) -> None:
     assert page.locator("#layers-ticket-map label").count() == 2  # grid, photo
     page.screenshot(path=str(ARTIFACTS / "ticket_map.png"))
     assert errors == []
+
+
+class _ActionForms(HTMLParser):
+    """The ticket page's action forms: per form, its fieldsets, legend, labels (for → text) and
+    the ids of its visible fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self._in: str | None = None  # "legend" or a label's for, while inside one
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "form" and "action-form" in (a.get("class") or ""):
+            self.forms.append(
+                {"id": a["id"], "fieldsets": 0, "legend": "", "labels": {}, "fields": []}
+            )
+        elif not self.forms or self.forms[-1] is None:
+            return
+        elif tag == "fieldset":
+            self.forms[-1]["fieldsets"] += 1
+        elif tag == "legend":
+            self._in = "legend"
+        elif tag == "label":
+            self._in = a.get("for") or ""
+            self.forms[-1]["labels"][self._in] = ""
+        elif tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.forms[-1]["fields"].append(a.get("id"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.forms:
+            self.forms.append(None)
+        if tag in ("legend", "label"):
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in is None or not self.forms or self.forms[-1] is None:
+            return
+        form = self.forms[-1]
+        if self._in == "legend":
+            form["legend"] += data.strip()
+        else:
+            form["labels"][self._in] += data.strip()
+
+
+@pytest.mark.parametrize("english", [True, False])
+def test_every_action_form_is_a_named_group_whose_fields_have_labels(env, english) -> None:
+    """In every state, each action's fields sit in a fieldset named by the action, each with a
+    label of its own (the QA pass saw two unnamed 理由 boxes side by side)."""
+    from groundstation.i18n import ACTION_NAMES
+    from groundstation.tickets import TRANSITIONS
+
+    client = signed_in(env, "admin", english=english)
+    seen = set()
+    for state in ("new", "confirmed", "dispatched", "in_progress", "resolved", "verified",
+                  "closed", "rejected", "reopened"):  # fmt: skip
+        parser = _ActionForms()
+        parser.feed(page_of(client, f"/tickets/{make_ticket(env, state)}"))
+        forms = [f for f in parser.forms if f is not None]
+        assert forms, state
+        for form in forms:
+            action = form["id"].removeprefix("form-")
+            seen.add(action)
+            assert form["fieldsets"] == 1, form
+            with client.application.test_request_context(f"/?lang={'en' if english else 'zh'}"):
+                assert form["legend"] == str(ACTION_NAMES[action]), form
+            assert form["fields"] and None not in form["fields"], form
+            for field in form["fields"]:
+                assert form["labels"].get(field), f"{state} {form['id']}: {field} has no label"
+            assert len(set(form["labels"].values())) == len(form["labels"]), form
+    assert seen == set(TRANSITIONS)  # every action's form was checked
