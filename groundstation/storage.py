@@ -9,7 +9,7 @@ refuses to run against an unmigrated one with a message that says so.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -224,29 +224,25 @@ class Storage:
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply the migrations up to ``revision`` and, at the head, seed the default rows."""
-        cfg = self._alembic_config()
-        try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"database {redact_url(self.url)}: upgrade failed ({_reason(exc)})"
-            ) from exc
+        self._migrate(command.upgrade, revision, "upgrade")
         if revision in ("head", self.head_revision()):  # the models describe the head only
             with self.session() as session:
                 seed_defaults(session)
 
     def downgrade(self, revision: str) -> None:
         """Undo the migrations above ``revision`` (rolling a release back)."""
+        self._migrate(command.downgrade, revision, "downgrade")
+
+    def _migrate(self, step: Callable[..., None], revision: str, verb: str) -> None:
+        """Run Alembic's ``step`` to ``revision`` in one transaction; failures as StorageError."""
         cfg = self._alembic_config()
         try:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
-                command.downgrade(cfg, revision)
+                step(cfg, revision)
         except SQLAlchemyError as exc:
             raise StorageError(
-                f"database {redact_url(self.url)}: downgrade failed ({_reason(exc)})"
+                f"database {redact_url(self.url)}: {verb} failed ({_reason(exc)})"
             ) from exc
 
     def check_migrated(self) -> None:

@@ -94,6 +94,7 @@ from groundstation.web import (
 
 __all__ = [
     "bp",
+    "odd_size_text",
     "ticket_json",
     "finding_json",
     "grid_json",
@@ -1073,6 +1074,24 @@ def camera_position_warning(count: int, photos: int) -> Any:
     )
 
 
+def odd_size_text(num: int, *, photos: int, size: str, native: str, camera: str) -> Any:
+    """The warning for ``num`` of ``photos`` photos of ``size`` pixels, not the ``native`` size
+    of ``camera``: their GSD is unknown (a lazy message; the upload and the flights page)."""
+    return lazy_ngettext(
+        "%(num)d of %(photos)d photos is %(size)s pixels, not the %(native)s of camera "
+        "%(camera)s: unless it was scaled down from its photos, the ground size of a "
+        "pixel (GSD) is unknown. Choose the camera that took it.",
+        "%(num)d of %(photos)d photos are %(size)s pixels, not the %(native)s of camera "
+        "%(camera)s: unless they were scaled down from its photos, the ground size of a "
+        "pixel (GSD) is unknown. Choose the camera that took them.",
+        num,
+        photos=photos,
+        size=size,
+        native=native,
+        camera=camera,
+    )
+
+
 def registration_warnings(registration: Registration) -> list[Any]:
     """What the user should know about a flight just registered (lazy messages)."""
     warnings = []
@@ -1084,13 +1103,7 @@ def registration_warnings(registration: Registration) -> list[Any]:
         warnings.append(at_camera)
     if registration.odd_size is not None:
         warnings.append(
-            lazy_ngettext(
-                "%(num)d of %(photos)d photos is %(size)s pixels, not the %(native)s of camera "
-                "%(camera)s: unless it was scaled down from its photos, the ground size of a "
-                "pixel (GSD) is unknown. Choose the camera that took it.",
-                "%(num)d of %(photos)d photos are %(size)s pixels, not the %(native)s of camera "
-                "%(camera)s: unless they were scaled down from its photos, the ground size of a "
-                "pixel (GSD) is unknown. Choose the camera that took them.",
+            odd_size_text(
                 registration.odd_size_photos,
                 photos=registration.photos,
                 size="×".join(map(str, registration.odd_size)),

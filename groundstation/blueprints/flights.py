@@ -46,6 +46,7 @@ from groundstation.blueprints.api import (
     REVIEWERS,
     _get,
     in_roots,
+    odd_size_text,
     parse_int,
     photo_roots,
 )
@@ -561,7 +562,7 @@ def photo_flight_rows(session: Any, flights: list[Flight], actor: Any) -> list[d
     return rows
 
 
-def odd_size_warning(flight: Flight, *, photos: int) -> str | None:
+def odd_size_warning(flight: Flight, *, photos: int) -> Any:
     """The warning the upload gave for photos not of the camera's image size (their GSD is
     unknown), from what the flight keeps (``photos``: its photo count); None when its photos
     fit its camera."""
@@ -569,13 +570,7 @@ def odd_size_warning(flight: Flight, *, photos: int) -> str | None:
     if not odd or not odd.get("photos"):
         return None
     camera = flight.camera or {}
-    return ngettext(
-        "%(num)d of %(photos)d photos is %(size)s pixels, not the %(native)s of camera "
-        "%(camera)s: unless it was scaled down from its photos, the ground size of a "
-        "pixel (GSD) is unknown. Choose the camera that took it.",
-        "%(num)d of %(photos)d photos are %(size)s pixels, not the %(native)s of camera "
-        "%(camera)s: unless they were scaled down from its photos, the ground size of a "
-        "pixel (GSD) is unknown. Choose the camera that took them.",
+    return odd_size_text(
         int(odd["photos"]),
         photos=photos,
         size="×".join(map(str, odd.get("size", []))),

@@ -18,7 +18,7 @@ def test_upgrade_adds_the_user_sessions_and_downgrade_removes_them(fresh_url: st
                 "INSERT INTO users (username, password_hash, role, active, created_at) "
                 "VALUES ('wang', 'h', 'admin', true, '2026-01-01')"
             )
-        storage.upgrade()
+        storage.upgrade("0013")
         assert storage.current_revision() == "0013"
         indexes = {
             i["name"]: i["column_names"]
