@@ -63,12 +63,12 @@ def test_live_photo_counts_catch_up_when_the_link_is_back(env, plan_id, quick_li
         take_photos(sitl.connection_string, 2)
         wait_for(env, sid, lambda d: photos_taken(d) == 2, "2 photos taken")
 
-        proxy.drop()
+        proxy.disconnect()
         wait_for(env, sid, lambda d: d["telemetry"]["stale"], "stale telemetry", 5)
         take_photos(sitl.connection_string, 3)  # unheard by the session
         assert sitl.autopilot.photo_count == 5
 
-        proxy.restore()
+        proxy.listen()
         back = wait_for(env, sid, lambda d: photos_taken(d) == 5, "5 photos taken", 15)
         assert back["state"] in ("preflight", "ready")  # still on the ground: no landing
         assert (back["telemetry"]["photos"], back["telemetry"]["photos_unreported"]) == (2, 3)

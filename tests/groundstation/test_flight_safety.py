@@ -82,16 +82,17 @@ def test_a_mission_ended_by_rtl_shows_as_returned_early(env, plan_id) -> None:
     result = done["result"]
     assert result["landed"] and not result["all_reached"]
     label = f"returned early ({result['reached']}/{result['waypoints']} waypoints)"
-    assert (done["outcome"], done["state_label"]) == ("returned_early", label)
+    assert (done["outcome"], done["state_label"]) == ("returned_early", "R" + label[1:])
     assert label in messages(env, sid)
     client = env.client()
     login(client, "pilot")
     client.get("/lang/en")
     listing = client.get("/flights").get_data(as_text=True)
     row = listing.split(f'<tr id="session-{sid}">', 1)[1].split("</tr>", 1)[0]
-    assert 'data-outcome="returned_early"' in row and label in row
+    shown = "R" + label[1:]  # a label on its own is capitalised
+    assert 'data-outcome="returned_early"' in row and shown in row
     page = client.get(f"/flights/{sid}")
-    assert f'data-outcome="returned_early">{label}</strong>' in page.get_data(as_text=True)
+    assert f'data-outcome="returned_early">{shown}</strong>' in page.get_data(as_text=True)
     assert status(env, sid)["outcome"] == "returned_early"
 
 
@@ -112,9 +113,9 @@ def test_a_session_that_lands_away_from_home_says_where(env, plan_id) -> None:
     landing = done["result"]["landing"]
     assert done["outcome"] == "landed_away" and landing["away"] is True
     assert landing["home_distance_m"] > 50
-    assert done["state_label"].startswith("landed away from home: ")
+    assert done["state_label"].startswith("Landed away from home: ")
     assert f"at {landing['lat']:.6f}, {landing['lon']:.6f} (" in done["state_label"]
-    assert done["state_label"] in messages(env, sid)
+    assert "l" + done["state_label"][1:] in messages(env, sid)
     assert status(env, sid)["outcome"] == "landed_away"
 
 
