@@ -55,6 +55,7 @@ __all__ = [
     "file_hash",
     "hash_stored_photos",
     "stored_duplicates",
+    "repeated_photos",
     "flights_from_source",
     "PhotoIssues",
     "photo_issues",
@@ -432,6 +433,9 @@ class Registration:
     #: other than DJI's): their scale is unknown, so their findings are placed at the camera's
     #: ground point, not where they are in the photo.
     at_camera_position: int = 0
+    #: Photos left out because an earlier photo of the batch has the same bytes: (its name,
+    #: the kept photo's name), by the names they were sent under.
+    repeated: tuple[tuple[str, str], ...] = ()
 
 
 def flights_from_source(session: Any, source: Path) -> list[int]:
@@ -525,7 +529,11 @@ def register_photos(
     same content (:func:`file_hash`, kept with every photo; :func:`hash_stored_photos` adds it
     to older ones first) are already stored in another flight, and :class:`IngestError` for a
     GeoTIFF labelled with the wrong CRS; nothing is stored then. Registrations of one folder
-    at the same time take turns, so only one of them passes that check."""
+    at the same time take turns, so only one of them passes that check.
+
+    Photos of the batch with the same bytes as an earlier one (:func:`repeated_photos`) are
+    registered once, whatever ``check_photos``: the others are named in
+    :attr:`Registration.repeated`."""
     original_names = original_names or {}
     model = resolve_camera(camera)
     source = Path(source).resolve()
@@ -542,6 +550,18 @@ def register_photos(
             f"{'does' if len(missing) == 1 else 'do'} not exist: {shown}",
             missing=missing,
             photos=len(paths),
+        )
+    hashes = {path: file_hash(path) for path in paths}
+    sent_hashes = list(hashes.values())  # a stored photo sent twice is two of those sent
+    repeats = repeated_photos(hashes)
+    if repeats:
+        paths = [path for path in paths if path not in repeats]
+        for path in repeats:
+            del hashes[path]
+        log.warning(
+            "flight source %s: %d photos repeat another photo's bytes and are registered once",
+            source,
+            len(repeats),
         )
     native = (model.image_width_px, model.image_height_px)
     rasters = {path: _raster_tag(path) for path in paths}
@@ -571,7 +591,6 @@ def register_photos(
         if size is not None and not model.takes_size(*size):
             odd[size] = odd.get(size, 0) + 1
     odd_size = max(odd, key=lambda k: odd[k]) if odd else None
-    hashes = {path: file_hash(path) for path in paths}
     if check_photos:  # photos stored before their hash was kept are compared too
         hash_stored_photos(storage, sizes={path.stat().st_size for path in paths})
     with storage.session() as session:
@@ -584,7 +603,7 @@ def register_photos(
                 flight_ids=existing,
             )
         if check_photos:
-            _refuse_stored_photos(session, source, list(hashes.values()))
+            _refuse_stored_photos(session, source, sent_hashes)
         flight = Flight(
             name=name or source.name,
             source=str(source),
@@ -626,7 +645,38 @@ def register_photos(
             odd_size_photos=odd.get(odd_size, 0) if odd_size else 0,
             georeferenced=sum(tag is not None for tag in rasters.values()),
             at_camera_position=at_camera,
+            repeated=tuple(
+                (
+                    _sent_name(path, source, original_names),
+                    _sent_name(kept, source, original_names),
+                )
+                for path, kept in repeats.items()
+            ),
         )
+
+
+def repeated_photos(hashes: Mapping[Path, str]) -> dict[Path, Path]:
+    """The photos of one batch whose bytes an earlier one (in ``hashes``' order) already has,
+    each mapped to that earlier photo: registered once, a repeat would be classified and its
+    findings counted twice."""
+    first: dict[str, Path] = {}
+    repeats: dict[Path, Path] = {}
+    for path, digest in hashes.items():
+        kept = first.setdefault(digest, path)
+        if kept != path:
+            repeats[path] = kept
+    return repeats
+
+
+def _sent_name(path: Path, source: Path, original_names: Mapping[str, str]) -> str:
+    """The name a photo was sent under, else its path from the flight's folder."""
+    if path.name in original_names:
+        return original_names[path.name]
+    folder = source if source.is_dir() else source.parent
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
 
 
 def _refuse_stored_photos(session: Any, source: Path, hashes: list[str]) -> None:

@@ -643,7 +643,9 @@ def _flight_registration() -> dict[str, Any]:
         "ground: their findings are placed at the camera's position, with a warning), "
         "photos_georeferenced (GeoTIFFs placed by their geotransform), "
         "camera, camera_size_mismatch, warnings, job_id, and duplicates_merged when photos "
-        "were sent twice under one name with the same bytes); 409 when the server folder is "
+        "of the same bytes were sent twice, under one name or two: each is registered once; "
+        "photos_repeated names those under another name ({name, same_as}), as a finished "
+        "upload's and a server folder's answers do); 409 when the server folder is "
         "already a flight, or photos of the same content are already stored as a flight "
         "(existing_flights, photos_stored; send force), 422 when no photo has a GPS position (send "
         "allow_unplaced), 413 when a photo is larger than the limit; 400 for a field it does "
@@ -726,17 +728,24 @@ def _pilot_paths() -> dict[str, Any]:
         },
         "/plans/{plan_id}/upload": {
             "post": {
-                **_op(
-                    "Upload a sortie to a vehicle and verify it (502: the link's error)",
-                    roles=flyers,
-                    body={
-                        "type": "object",
-                        "required": ["connection"],
-                        "properties": {
-                            "connection": {"type": "string"},
-                            "sortie": {"type": "integer"},
+                **_answers(
+                    _op(
+                        "Upload a sortie to a vehicle and verify it. 409 when the vehicle is "
+                        "armed (nothing is uploaded to a flying vehicle), 502 when the link "
+                        "fails (unreachable, or the vehicle refused or lost the mission: the "
+                        "link's error), 400 for an altitude out of limits or a connection "
+                        "string that does not parse",
+                        roles=flyers,
+                        body={
+                            "type": "object",
+                            "required": ["connection"],
+                            "properties": {
+                                "connection": {"type": "string"},
+                                "sortie": {"type": "integer"},
+                            },
                         },
-                    },
+                    ),
+                    {"409": ERROR, "502": ERROR},
                 ),
                 "parameters": [_p("plan_id")],
             }

@@ -848,9 +848,10 @@ FLIGHT_FIELDS = ("name", "source", "camera", "allow_unplaced", "force")
 @takes()
 def post_flight() -> Any:
     """Register a flight (uploaded photos or a folder under PHOTO_ROOTS); queue its ingest.
-    Photos sent twice under one name with the same bytes are one photo (the answer warns);
-    under one name with other bytes they are refused. A folder already registered, or photos
-    whose content is already stored, are a 409 unless ``force``, as a finished upload is."""
+    Photos sent twice with the same bytes, under one name or two, are one photo (the answer
+    warns); under one name with other bytes they are refused. A folder already registered, or
+    photos whose content is already stored, are a 409 unless ``force``, as a finished upload
+    is."""
     actor = current_actor()
     files = [f for f in request.files.getlist("photos") if f.filename]
     data = request_data()
@@ -923,7 +924,7 @@ def post_flight() -> Any:
         raise registration_error(exc) from None
     body = registration_json(registration)
     if merged:
-        body["duplicates_merged"] = merged
+        body["duplicates_merged"] = body.get("duplicates_merged", 0) + merged
         body["warnings"].append(
             str(
                 lazy_ngettext(
@@ -1092,9 +1093,32 @@ def odd_size_text(num: int, *, photos: int, size: str, native: str, camera: str)
     )
 
 
+#: How many repeated photos a registration's warning names.
+REPEATED_SHOWN = 10
+
+
+def repeated_warning(repeated: Sequence[tuple[str, str]]) -> Any:
+    """The warning for photos registered once because another photo of the flight has the
+    same bytes (``(name, kept name)`` pairs); None if there are none."""
+    if not repeated:
+        return None
+    shown = [f"{name} = {kept}" for name, kept in repeated[:REPEATED_SHOWN]]
+    return lazy_ngettext(
+        "%(num)d photo has the same bytes as another photo of this flight: it is registered "
+        "once (%(names)s)",
+        "%(num)d photos have the same bytes as other photos of this flight: each is "
+        "registered once (%(names)s)",
+        len(repeated),
+        names=", ".join(shown) + (", …" if len(repeated) > len(shown) else ""),
+    )
+
+
 def registration_warnings(registration: Registration) -> list[Any]:
     """What the user should know about a flight just registered (lazy messages)."""
     warnings = []
+    repeated = repeated_warning(registration.repeated)
+    if repeated is not None:
+        warnings.append(repeated)
     unplaced = unplaced_warning(registration.unplaced, registration.photos)
     if unplaced is not None:
         warnings.append(unplaced)
@@ -1115,8 +1139,9 @@ def registration_warnings(registration: Registration) -> list[Any]:
 
 
 def registration_json(registration: Registration) -> dict[str, Any]:
-    """A registered flight for the API: its id, photo counts, camera check and warnings."""
-    return {
+    """A registered flight for the API: its id, photo counts, camera check and warnings; with
+    ``duplicates_merged`` and ``photos_repeated`` when photos of the same bytes were sent."""
+    body = {
         "flight_id": registration.flight_id,
         "photos": registration.photos,
         "photos_unplaced": registration.unplaced,
@@ -1132,6 +1157,12 @@ def registration_json(registration: Registration) -> dict[str, Any]:
         },
         "warnings": [str(w) for w in registration_warnings(registration)],
     }
+    if registration.repeated:
+        body["duplicates_merged"] = len(registration.repeated)
+        body["photos_repeated"] = [
+            {"name": name, "same_as": kept} for name, kept in registration.repeated
+        ]
+    return body
 
 
 def queue_ingest(flight_id: int) -> int:

@@ -467,7 +467,8 @@ def photo_upload_finish(upload_id: str) -> Any:
     ``POST /api/v1/flights`` does. Optional ``photos``: how many photos the caller sent (a JSON
     integer); another count arrived is a 409 and nothing changes. Photos already stored in a
     flight (the same files) are a 409 naming it, unless ``force``; photos without any position
-    a 422, unless ``allow_unplaced``. Any other field is a 400.
+    a 422, unless ``allow_unplaced``. Any other field is a 400. Photos of the same bytes under
+    two names are registered once (``duplicates_merged``, ``photos_repeated``, a warning).
     An upload finished before answers 200 with the body of its 202 (a retry that lost it)."""
     stage, meta = _open(upload_id)
     data = request_data() if request.is_json or request.form else {}
@@ -528,7 +529,6 @@ def photo_upload_finish(upload_id: str) -> Any:
         {
             "upload_id": upload_id,
             "job_id": job_id,
-            "photos": len(arrived),
             "flight_url": url_for("flights.index", flight=flight_id) + f"#flight-{flight_id}",
             "findings_url": url_for("review.index", flight=flight_id, status="all")
             if actor.role in REVIEWERS

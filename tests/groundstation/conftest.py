@@ -205,9 +205,12 @@ def write_photo(
     lonlat: tuple[float, float] | None = None,
     size: tuple[int, int] = (64, 48),
 ) -> Path:
-    """A flat-colour JPEG (and a position sidecar the fake classifier reads)."""
+    """A flat-colour JPEG (and a position sidecar the fake classifier reads). Its name is in
+    a JPEG comment: two photos of one colour are two contents, as a camera's photos always
+    are (a flight registers the same bytes once)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((size[1], size[0], 3), rgb, dtype=np.uint8)).save(path, "JPEG")
+    image = Image.fromarray(np.full((size[1], size[0], 3), rgb, dtype=np.uint8))
+    image.save(path, "JPEG", comment=path.name.encode())
     if lonlat is not None:
         write_sidecar(path, lonlat)
     return path

@@ -204,13 +204,32 @@ def _ours(obj: object) -> bool:
 def _answers(fn, seen: set) -> set:
     """What ``fn`` and the groundstation functions it calls by name can answer with: error
     classes raised (less those a surrounding ``try`` catches and does not re-raise) and the
-    literal statuses of ``json_error``, ``return body, status`` and ``status_code = N``."""
+    statuses of ``json_error``, ``return body, status`` and ``status_code = N``: literals, or
+    a local name or conditional expression holding them (``status = 409 if armed else 502``)."""
     fn = inspect.unwrap(fn)
     if fn in seen:
         return set()
     seen.add(fn)
     tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     names = fn.__globals__
+    assigned: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            assigned.setdefault(node.target.id, []).append(node.value)
+
+    def constants(node: ast.AST, names_seen: frozenset = frozenset()) -> set:
+        if isinstance(node, ast.Constant):
+            return {node.value}
+        if isinstance(node, ast.IfExp):
+            return constants(node.body, names_seen) | constants(node.orelse, names_seen)
+        if isinstance(node, ast.Name) and node.id not in names_seen:
+            seen_now = names_seen | {node.id}
+            return set().union(*(constants(v, seen_now) for v in assigned.get(node.id, [])))
+        return set()
 
     def visit(node: ast.AST) -> set:
         out: set = set()
@@ -241,17 +260,17 @@ def _answers(fn, seen: set) -> set:
         elif isinstance(node, ast.Call):
             callee = _resolve(node.func, names)
             if getattr(callee, "__name__", "") == "json_error":
-                out |= {a.value for a in node.args if isinstance(a, ast.Constant)}
+                for arg in (*node.args[1:], *(k.value for k in node.keywords if k.arg)):
+                    out |= constants(arg)
             elif _ours(callee):
                 out |= _answers(callee, seen)
         elif isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple):
-            out |= {e.value for e in node.value.elts[1:] if isinstance(e, ast.Constant)}
-        elif (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Constant)
-            and any(isinstance(t, ast.Attribute) and t.attr == "status_code" for t in node.targets)
+            for element in node.value.elts[1:]:
+                out |= constants(element)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute) and t.attr == "status_code" for t in node.targets
         ):
-            out.add(node.value.value)
+            out |= constants(node.value)
         for child in ast.iter_child_nodes(node):
             out |= visit(child)
         return out
@@ -294,6 +313,20 @@ def test_the_status_finder_sees_the_conflicts_the_qa_report_named(env) -> None:
     assert {409, 413} <= _statuses(views["post", "/tickets/{ticket_id}/transitions"])
     assert 409 in _statuses(views["post", "/findings/{finding_id}/review"])
     assert 409 in _statuses(views["post", "/findings/review"])
+
+
+def test_the_status_finder_sees_statuses_chosen_by_a_conditional(env) -> None:
+    """A plan upload picks its status in a variable (409 armed, 400 unsafe, 502 link): the
+    finder follows it, so an entry that leaves one out fails the test above."""
+    views = {(m, p): v for m, p, v in _api_operations(env)}
+    assert {400, 409, 502} <= _statuses(views["post", "/plans/{plan_id}/upload"])
+
+
+def test_openapi_documents_a_plan_uploads_armed_vehicle_and_link_failure(env) -> None:
+    doc = env.client().get(f"{API}/openapi.json").json
+    responses = doc["paths"]["/plans/{plan_id}/upload"]["post"]["responses"]
+    error = {"$ref": "#/components/responses/Error"}
+    assert responses["409"] == error and responses["502"] == error
 
 
 def test_openapi_documents_conflicts_and_large_bodies(env) -> None:

@@ -57,8 +57,10 @@ def write_geotiff(path: Path, rgb=GREY, centre=PHOTO_LONLAT, crs="EPSG:32650") -
 
 
 def write_geotagged(path: Path, rgb, lonlat) -> Path:
-    """A small nadir JPEG with a GPS geotag at ``lonlat``, 100 m above ground."""
+    """A small nadir JPEG with a GPS geotag at ``lonlat``, 100 m above ground; a corner pixel
+    set from its name, so two photos of one colour are two contents, as a camera's are."""
     image = np.full((48, 64, 3), rgb, dtype=np.uint8)
+    image[0, 0] = zlib.crc32(path.name.encode()) % 256
     write_jpeg(path, image, GeoTag(lonlat[1], lonlat[0], 120.0, relative_altitude_m=100.0))
     return path
 

@@ -97,8 +97,8 @@ def test_a_geotagged_flight_has_no_warnings(env) -> None:
 
 def test_staged_upload_without_positions_asks_before_finishing(env) -> None:
     upload_id = create(env).json["id"]
-    for name in ("a.jpg", "b.jpg"):
-        assert add(env, upload_id, name, jpeg(RED, lonlat=None)).status_code == 201
+    for name, colour in (("a.jpg", RED), ("b.jpg", BLUE)):  # two photos, two contents
+        assert add(env, upload_id, name, jpeg(colour, lonlat=None)).status_code == 201
     before = _flights(env)
     refused = finish(env, upload_id, photos=2)
     assert refused.status_code == 422, refused.json
@@ -205,8 +205,8 @@ def test_upload_page_asks_before_registering_photos_without_positions(live, page
     env, base = live
     folder = tmp_path / "sd"
     folder.mkdir()
-    for name in ("IMG_1.jpg", "IMG_2.jpg"):
-        (folder / name).write_bytes(jpeg(RED, lonlat=None))
+    for name, colour in (("IMG_1.jpg", RED), ("IMG_2.jpg", BLUE)):  # two contents
+        (folder / name).write_bytes(jpeg(colour, lonlat=None))
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     dialogs: list[str] = []

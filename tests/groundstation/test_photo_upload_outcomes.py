@@ -248,7 +248,7 @@ def test_a_flight_names_its_unplaced_and_failed_photos_with_the_reason(env) -> N
         {
             "placed.jpg": jpeg(RED),
             "nogps.jpg": jpeg(RED, gps=False),
-            "broken_1.jpg": jpeg(RED),  # the fake classifier fails on it
+            "broken_1.jpg": jpeg(GREEN),  # the fake classifier fails on it
         },
     )
     done = finish(env, upload_id)

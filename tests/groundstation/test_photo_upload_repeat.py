@@ -273,3 +273,85 @@ def test_only_stored_photos_of_a_sent_photos_size_are_read(env) -> None:
     hash_stored_photos(env.storage())
     hashes = {Path(p).name: h for p, h in flight_photos(env, flight_id)}
     assert hashes["small.jpg"] == hashlib.sha256(small).hexdigest()
+
+
+# -- the same bytes twice in one batch --------------------------------------------------------
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("force", [False, True])
+def test_the_same_photo_twice_in_one_batch_is_registered_once(env, entry, force) -> None:
+    """Two names, one content: a second copy would be classified and its findings counted
+    twice, so it is left out and named, forced or not."""
+    same, other = unique_jpeg(), unique_jpeg()
+    photos = {"DJI_0001.JPG": same, "DJI_0002.JPG": other, "copy of DJI_0001.JPG": same}
+    fields = {"force": True} if force else {}
+    answer = ENTRY_POINTS[entry](env, photos, **fields)
+    assert answer.status_code == 202, answer.json
+    assert answer.json["photos"] == 2
+    assert answer.json["duplicates_merged"] == 1
+    assert answer.json["photos_repeated"] == [
+        {"name": "copy of DJI_0001.JPG", "same_as": "DJI_0001.JPG"}
+    ]
+    assert any(
+        w.startswith("1 photo has the same bytes as another photo of this flight")
+        and "copy of DJI_0001.JPG = DJI_0001.JPG" in w
+        for w in answer.json["warnings"]
+    ), answer.json["warnings"]
+    stored = flight_photos(env, answer.json["flight_id"])
+    assert sorted(h for _, h in stored) == sorted(
+        hashlib.sha256(data).hexdigest() for data in (same, other)
+    )
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_batch_without_repeats_says_nothing_of_them(env, entry) -> None:
+    answer = ENTRY_POINTS[entry](env, {"a.jpg": unique_jpeg(), "b.jpg": unique_jpeg()})
+    assert answer.status_code == 202, answer.json
+    assert answer.json["photos"] == 2
+    assert "duplicates_merged" not in answer.json and "photos_repeated" not in answer.json
+    assert not any("same bytes" in w for w in answer.json["warnings"])
+
+
+def test_a_stored_photo_sent_twice_in_a_batch_counts_as_two_of_those_sent(env) -> None:
+    same = unique_jpeg()
+    flight_id = post_photos(env, {"a.jpg": same}).json["flight_id"]
+    refused = post_upload(env, {"a.jpg": same, "b.jpg": same, "c.jpg": unique_jpeg()})
+    assert refused.status_code == 409, refused.json
+    assert refused.json["existing_flights"] == [flight_id]
+    assert refused.json["error"].startswith("2 of these 3 photos are already stored")
+
+
+def test_repeats_within_a_batch_and_under_one_name_are_counted_together(env) -> None:
+    """The multipart upload's own merge (one name sent twice) and the batch rule add up."""
+    same = unique_jpeg()
+    answer = env.client().post(
+        "/api/v1/flights",
+        data={
+            "photos": [
+                (io.BytesIO(same), "a.jpg"),
+                (io.BytesIO(same), "a.jpg"),
+                (io.BytesIO(same), "b.jpg"),
+            ]
+        },
+        headers=env.headers("pilot"),
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 202, answer.json
+    assert answer.json["photos"] == 1 and answer.json["duplicates_merged"] == 2
+    assert answer.json["photos_repeated"] == [{"name": "b.jpg", "same_as": "a.jpg"}]
+
+
+def test_register_photos_names_repeats_from_the_folder(env, tmp_path) -> None:
+    """The shared rule, as the demo and flight sessions meet it: paths from the folder."""
+    from groundstation.ingest import register_photos
+
+    same = unique_jpeg()
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "IMG_1.jpg").write_bytes(same)
+    (tmp_path / "day2").mkdir()
+    (tmp_path / "day2" / "IMG_1.jpg").write_bytes(same)
+    registration = register_photos(env.storage(), tmp_path)
+    assert registration.photos == 1
+    assert registration.repeated == (("day2/IMG_1.jpg", "day1/IMG_1.jpg"),)
+    assert len(flight_photos(env, registration.flight_id)) == 1
