@@ -18,25 +18,34 @@ reported as made while the link was lost. Only a link lost for longer than the p
 fails the session. One connection string serves one active session at a time.
 
 Sessions live in the web process that started them; a restart ends them (the database row keeps
-their last state).
+their last state). Each process marks its running sessions alive in the database every few
+seconds (``flight_sessions.alive_at``), so that every ``serve`` process on one database keeps one
+session per vehicle and says which sessions are live; a crashed process's marks go stale.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
 import queue
+import secrets
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from flask_babel import lazy_ngettext
 from flask_babel.speaklater import LazyString
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from gis.camera import Camera
 from groundstation.errors import GroundStationError, IngestError, ValidationError
@@ -113,6 +122,9 @@ __all__ = [
     "EventLog",
     "FlightRunner",
     "FlightHub",
+    "runner_tag",
+    "ALIVE_EVERY_S",
+    "ALIVE_FOR_S",
     "telemetry_event",
     "check_json",
     "connection_key",
@@ -149,6 +161,10 @@ LINK_LOST_S = 5.0  # wall seconds without a heartbeat before the page is told
 STALE_AFTER_S = 2.5  # wall seconds without a heartbeat before the page greys the gauges
 BOARD_ID_TIMEOUT_S = 2.0  # wall seconds to wait for AUTOPILOT_VERSION (older firmware sends none)
 WARNING_SEVERITY = 4  # MAV_SEVERITY_WARNING: STATUSTEXTs this grave may explain a failsafe
+#: How often a process marks its running sessions alive in the database (wall seconds), and how
+#: long a mark holds: a session unmarked for longer (its process crashed) holds no vehicle.
+ALIVE_EVERY_S = 3.0
+ALIVE_FOR_S = 10.0
 
 #: Transfer progress labels (``"upload mission"`` ...) as the page shows them.
 TRANSFER_LABELS = {
@@ -846,6 +862,7 @@ class FlightRunner:
                 vehicle.close()
             if sitl is not None:
                 sitl.stop()
+            self._save(alive_at=None)  # ended: the vehicle is free for any process
             self.events.close()
             if self.on_finish is not None:
                 self.on_finish(self)
@@ -1755,8 +1772,28 @@ class FlightRunner:
         )
 
 
+def runner_tag() -> str:
+    """This process's name in ``flight_sessions.runner``: host, pid and a random part (a pid
+    is reused after a restart)."""
+    host = socket.gethostname()[:80] or "host"
+    return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _lock_vehicle(session: Session, key: str) -> None:
+    """Serialise session starts on one vehicle across processes until ``session`` commits: a
+    PostgreSQL advisory lock on the connection key (SQLite: the insert that follows takes the
+    database's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"flight\0{key}".encode(), digest_size=8).digest()
+        session.execute(
+            select(func.pg_advisory_xact_lock(int.from_bytes(digest, "big", signed=True)))
+        )
+
+
 class FlightHub:
-    """The running sessions of this process, by id."""
+    """The running sessions of this process, by id; they are marked alive in the database every
+    ``alive_every_s`` seconds, and a session of any process marked within ``alive_for_s`` holds
+    its vehicle (see :meth:`start`)."""
 
     def __init__(
         self,
@@ -1766,18 +1803,38 @@ class FlightHub:
         data_dir: Path,
         max_active: int = 4,
         runner_options: dict[str, Any] | None = None,
+        alive_every_s: float = ALIVE_EVERY_S,
+        alive_for_s: float = ALIVE_FOR_S,
     ) -> None:
+        if not 0 < alive_every_s < alive_for_s:
+            raise ValueError(
+                f"alive_every_s ({alive_every_s!r}) must be positive and below alive_for_s "
+                f"({alive_for_s!r})"
+            )
         self.storage = storage
         self.queue = queue_
         self.data_dir = Path(data_dir)
         self.max_active = max_active
         self.runner_options = dict(runner_options or {})
+        self.alive_every_s = alive_every_s
+        self.alive_for_s = alive_for_s
+        self.tag = runner_tag()
         self._runners: dict[int, FlightRunner] = {}
         self._lock = threading.Lock()
+        self._keeper: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def alive(self, row: FlightSession, *, now: datetime | None = None) -> bool:
+        """Whether ``row``'s session runs now in some process (this one or another): not ended,
+        and marked alive within ``alive_for_s``."""
+        if row.state in FINAL_STATES or row.alive_at is None:
+            return False
+        return row.alive_at > (now or utcnow()) - timedelta(seconds=self.alive_for_s)
 
     def start(self, request: FlightRequest) -> FlightRunner:
         """Store the session row and start its thread; FlightSessionError when too many run or
-        one already flies the vehicle of this connection string (see :func:`connection_key`)."""
+        one already flies the vehicle of this connection string (see :func:`connection_key`),
+        in this process or in another one on the same database."""
         key = None if request.simulate else connection_key(str(request.connection))
         with self._lock:
             active = [r for r in self._runners.values() if not r.finished]
@@ -1801,20 +1858,7 @@ class FlightHub:
                         max=self.max_active,
                     )
                 )
-            with self.storage.session() as session:
-                row = FlightSession(
-                    plan_id=request.plan_id,
-                    sortie=request.sortie,
-                    connection=(request.connection or "sitl")[:200],
-                    simulated=request.simulate,
-                    state="starting",
-                    grid_codes=list(request.grid_codes),
-                    started_by=request.started_by,
-                    started_at=utcnow(),
-                )
-                session.add(row)
-                session.commit()
-                session_id = row.id
+            session_id = self._claim(request, key)
             runner = FlightRunner(
                 session_id,
                 request,
@@ -1825,7 +1869,94 @@ class FlightHub:
                 **self.runner_options,
             )
             self._runners[session_id] = runner
+            if self._keeper is None:
+                self._keeper = threading.Thread(
+                    target=self._keep_alive, name="flight-alive", daemon=True
+                )
+                self._keeper.start()
         return runner.start()
+
+    def _claim(self, request: FlightRequest, key: str | None) -> int:
+        """Insert the session's row, marked alive by this process, unless a session of another
+        process holds the vehicle: the row is inserted first, then an earlier live claim on the
+        same vehicle looked for, both under one lock per vehicle (:func:`_lock_vehicle`), so of
+        two starts at once exactly one wins. The new row's id, or FlightSessionError."""
+        now = utcnow()
+        with self.storage.session() as session:
+            if key is not None:
+                _lock_vehicle(session, key)
+            row = FlightSession(
+                plan_id=request.plan_id,
+                sortie=request.sortie,
+                connection=(request.connection or "sitl")[:200],
+                simulated=request.simulate,
+                state="starting",
+                grid_codes=list(request.grid_codes),
+                started_by=request.started_by,
+                started_at=now,
+                alive_at=now,
+                runner=self.tag,
+            )
+            session.add(row)
+            session.flush()
+            other = None if key is None else self._live_claim(session, key, before=row.id, now=now)
+            if other is not None:
+                session.rollback()
+                raise FlightSessionError(
+                    _l(
+                        "flight session %(id)s is already connected to %(connection)s "
+                        "(%(state)s) by another ground-station process (%(process)s): fly it "
+                        "on its page there, or end it first",
+                        id=other.id,
+                        connection=other.connection,
+                        state=lazy_names(SESSION_STATE_NAMES, other.state, display=True),
+                        process=other.runner or "?",
+                    )
+                )
+            session.commit()
+            return row.id
+
+    def _live_claim(
+        self, session: Session, key: str, *, before: int, now: datetime
+    ) -> FlightSession | None:
+        """The earliest session row before id ``before`` that is alive (:meth:`alive`) on the
+        vehicle of connection key ``key``, from any process."""
+        rows = session.scalars(
+            select(FlightSession)
+            .where(
+                FlightSession.id < before,
+                FlightSession.simulated.is_(False),
+                FlightSession.state.not_in(FINAL_STATES),
+                FlightSession.alive_at > now - timedelta(seconds=self.alive_for_s),
+            )
+            .order_by(FlightSession.id)
+        )
+        return next((r for r in rows if connection_key(r.connection) == key), None)
+
+    def _keep_alive(self) -> None:
+        """Mark this process's running sessions alive (one UPDATE each ``alive_every_s``, on
+        its own database session) until none runs or the hub shuts down."""
+        while not self._closing.wait(self.alive_every_s):
+            with self._lock:
+                ids = [r.id for r in self._runners.values() if not r.finished]
+                if not ids:
+                    self._keeper = None
+                    return
+            try:
+                with self.storage.session() as session:
+                    session.execute(
+                        update(FlightSession)
+                        .where(
+                            FlightSession.id.in_(ids),
+                            FlightSession.runner == self.tag,
+                            FlightSession.state.not_in(FINAL_STATES),
+                        )
+                        .values(alive_at=utcnow())
+                        .execution_options(synchronize_session=False)
+                    )
+                    session.commit()
+            except Exception:  # a database hiccup: the next round tries again
+                log.exception("flight sessions %s: cannot mark them alive", ids)
 
     def _claim_vehicle(self, runner: FlightRunner, board: str) -> None:
         """Give ``runner`` the vehicle with board serial ``board`` unless another running session
@@ -1856,3 +1987,4 @@ class FlightHub:
     def shutdown(self) -> None:
         for runner in self.runners():
             runner.stop()
+        self._closing.set()

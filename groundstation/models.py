@@ -488,6 +488,10 @@ class FlightSession(Base):
     started_by: Mapped[str | None] = mapped_column(String(120))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     landed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the serve process running the session (host:pid:random) and when it last said so: every
+    # process keeps one session per vehicle by them (see groundstation.flights.FlightHub)
+    alive_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    runner: Mapped[str | None] = mapped_column(String(120))
     plan: Mapped[RoutePlan | None] = relationship()
 
 

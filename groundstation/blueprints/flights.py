@@ -183,7 +183,8 @@ def _session_json(row: FlightSession) -> dict[str, Any]:
         "started_by": row.started_by,
         "started_at": row.started_at.isoformat(),
         "landed_at": row.landed_at.isoformat() if row.landed_at else None,
-        "live": runner is not None and not runner.finished,
+        # running here, or in another serve process on this database (its alive mark)
+        "live": (runner is not None and not runner.finished) or hub().alive(row),
         "findings_url": f"/review?flight={row.flight_id}&status=all" if row.flight_id else None,
     }
     if runner is not None:

@@ -230,8 +230,10 @@ def test_the_ticket_page_offers_a_supervisor_recall_and_extend(env) -> None:
     assert "No action is open to you" not in html
     assert 'id="do-recall"' in html and 'id="do-extend"' in html
     extend_form = html[html.index('id="form-extend"') :].split("</form>")[0]
-    assert 'type="datetime-local" name="deadline" required' in extend_form
-    assert 'name="reason" maxlength="4000" required' in extend_form
+    assert re.search(
+        r"type=\"datetime-local\" name=\"deadline\" id=\"[^\"]*\" required", extend_form
+    )
+    assert re.search(r"name=\"reason\" id=\"[^\"]*\" maxlength=\"4000\" required", extend_form)
     # the page refuses an extension without a deadline before asking the state machine
     refused = client.post(
         f"/tickets/{ticket_id}/transition",
